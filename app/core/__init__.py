@@ -1,0 +1,1 @@
+"""The kernel every domain may import; it imports no domain."""

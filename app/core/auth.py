@@ -1,0 +1,147 @@
+"""Bearer tokens (Litestar's JWT auth, HS256 pinned), the principal, and role guards.
+
+A token is self-contained: ``sub`` is the staff or member id and the extras carry the
+kind, role, chain and store scope, so authenticating a request costs no query. Tokens are
+short-lived (staff 12 h by default) which bounds how long a changed scope lingers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.security.jwt import JWTAuth, Token
+
+from app.core.crypto import derive_key
+from app.core.errors import Forbidden
+from app.core.settings import Settings
+
+Role = Literal["operator", "manager", "clerk", "member"]
+STAFF_ROLES: tuple[Role, ...] = ("operator", "manager", "clerk")
+JWT_ALGORITHM = "HS256"
+ISSUER = "o2o"
+PUBLIC = {"exclude_from_auth": True}
+"""Route ``opt`` for endpoints that need no token."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a staff member of a chain (with store scope) or a member."""
+
+    kind: Literal["staff", "member"]
+    id: uuid.UUID
+    chain_id: uuid.UUID
+    role: Role
+    store_ids: frozenset[uuid.UUID] = frozenset()
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == "staff"
+
+    @property
+    def is_operator(self) -> bool:
+        return self.role == "operator"
+
+    def covers_store(self, store_id: uuid.UUID) -> bool:
+        """Operators cover every store of their chain; managers and clerks their list."""
+        return self.role == "operator" or store_id in self.store_ids
+
+    @property
+    def caller_key(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def _principal_from_token(token: Token) -> Principal | None:
+    extras = token.extras
+    try:
+        kind = extras["kind"]
+        role = extras["role"]
+        if kind not in ("staff", "member") or role not in (*STAFF_ROLES, "member"):
+            return None
+        if (kind == "member") != (role == "member"):
+            return None
+        return Principal(
+            kind=kind,
+            id=uuid.UUID(token.sub),
+            chain_id=uuid.UUID(extras["chain_id"]),
+            role=role,
+            store_ids=frozenset(uuid.UUID(s) for s in extras.get("store_ids", [])),
+        )
+    except (KeyError, ValueError, TypeError):
+        return None
+
+
+async def _retrieve_principal(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+    return _principal_from_token(token)
+
+
+class Auth:
+    """Issues and checks tokens; the JWT secret is derived from O2O_SECRET_KEY."""
+
+    def __init__(self, settings: Settings, exclude: Iterable[str] = ()) -> None:
+        self._settings = settings
+        self.jwt: JWTAuth[Principal, Token] = JWTAuth[Principal, Token](
+            retrieve_user_handler=_retrieve_principal,
+            token_secret=derive_key(settings.secret_key, "o2o/jwt-hs256").hex(),
+            algorithm=JWT_ALGORITHM,
+            exclude=list(exclude),
+            exclude_opt_key="exclude_from_auth",
+            token_issuer=ISSUER,
+            accepted_issuers=[ISSUER],
+            require_claims=["exp", "iat", "sub", "iss"],
+            default_token_expiration=timedelta(minutes=settings.staff_token_minutes),
+            description="Bearer token from POST /auth/staff/login or /auth/member/wechat.",
+        )
+
+    def issue(self, principal: Principal) -> str:
+        minutes = (self._settings.member_token_minutes if principal.kind == "member"
+                   else self._settings.staff_token_minutes)
+        return self.jwt.create_token(
+            identifier=str(principal.id),
+            token_expiration=timedelta(minutes=minutes),
+            token_issuer=ISSUER,
+            token_unique_jwt_id=uuid.uuid4().hex,
+            token_extras={
+                "kind": principal.kind,
+                "role": principal.role,
+                "chain_id": str(principal.chain_id),
+                "store_ids": sorted(str(s) for s in principal.store_ids),
+            },
+        )
+
+
+Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], None]
+
+
+def allow(*roles: Role) -> Guard:
+    """A route guard: the caller's role must be one of ``roles``, else 403 ``forbidden``."""
+
+    allowed = frozenset(roles)
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        principal = connection.scope.get("user")
+        if not isinstance(principal, Principal) or principal.role not in allowed:
+            raise Forbidden(f"requires one of the roles: {', '.join(sorted(allowed))}")
+
+    guard.__name__ = f"allow_{'_'.join(sorted(allowed))}"
+    return guard
+
+
+STAFF = allow("operator", "manager", "clerk")
+MANAGERS = allow("operator", "manager")
+OPERATORS = allow("operator")
+MEMBERS = allow("member")
+ANYONE = allow("operator", "manager", "clerk", "member")
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    """The authenticated caller; dependency provider for handlers."""
+    principal = connection.scope.get("user")
+    if not isinstance(principal, Principal):
+        raise Forbidden()
+    return principal

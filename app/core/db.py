@@ -1,0 +1,146 @@
+"""Engines, table binding, write transactions and integrity-error mapping.
+
+Every write path runs inside :func:`write_transaction`. On SQLite that is
+``BEGIN IMMEDIATE`` behind one asyncio lock per process (writers queue in the event loop
+instead of spinning in SQLite's busy handler), in WAL mode with a busy timeout for other
+processes. On PostgreSQL it is an ordinary transaction; races are won by conditional
+updates and row locks in the repositories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+from piccolo.engine.base import Engine
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine, TransactionType
+from piccolo.table import Table
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+
+_sqlite_write_lock: asyncio.Lock | None = None
+_sqlite_lock_loop: asyncio.AbstractEventLoop | None = None
+_in_write_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "o2o_in_write_transaction", default=False
+)
+_current_engine: Engine | None = None
+
+
+def make_engine(database_url: str) -> Engine:
+    """Build the Piccolo engine for a URL from the settings."""
+    if database_url.startswith("sqlite:///"):
+        path = database_url[len("sqlite:///") :]
+        # isolation_level=None: Piccolo issues BEGIN itself; timeout is SQLite's busy wait.
+        return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT_S)
+    parts = urlsplit(database_url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"unsupported database URL scheme {parts.scheme!r}")
+    return PostgresEngine(config={"dsn": database_url})
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return isinstance(engine, SQLiteEngine)
+
+
+def bind_tables(engine: Engine, tables: Iterable[type[Table]]) -> None:
+    """Point every table at one engine (tests switch engines between apps)."""
+    global _current_engine
+    _current_engine = engine
+    for table in tables:
+        table._meta.db = engine
+
+
+def current_engine() -> Engine:
+    if _current_engine is None:
+        raise RuntimeError("no engine bound: call bind_tables() first")
+    return _current_engine
+
+
+async def prepare_engine(engine: Engine) -> None:
+    """Per-process start-up: WAL for SQLite, a connection pool for PostgreSQL."""
+    if isinstance(engine, SQLiteEngine):
+        # WAL is a property of the file: readers never block the single writer.
+        await engine._run_in_new_connection("PRAGMA journal_mode=WAL")
+    elif isinstance(engine, PostgresEngine):
+        await engine.start_connection_pool(min_size=1, max_size=20)
+
+
+async def close_engine(engine: Engine) -> None:
+    if isinstance(engine, PostgresEngine):
+        await engine.close_connection_pool()
+
+
+def _sqlite_lock() -> asyncio.Lock:
+    # One lock per event loop: tests run several loops in one process.
+    global _sqlite_write_lock, _sqlite_lock_loop
+    loop = asyncio.get_running_loop()
+    if _sqlite_write_lock is None or _sqlite_lock_loop is not loop:
+        _sqlite_write_lock = asyncio.Lock()
+        _sqlite_lock_loop = loop
+    return _sqlite_write_lock
+
+
+@asynccontextmanager
+async def write_transaction() -> AsyncIterator[None]:
+    """Open the write transaction of a service call; a nested call joins the outer one."""
+    if _in_write_transaction.get():
+        yield
+        return
+    engine = current_engine()
+    token = _in_write_transaction.set(True)
+    try:
+        if isinstance(engine, SQLiteEngine):
+            async with _sqlite_lock(), engine.transaction(
+                transaction_type=TransactionType.immediate
+            ):
+                yield
+        else:
+            async with engine.transaction():
+                yield
+    finally:
+        _in_write_transaction.reset(token)
+
+
+def in_write_transaction() -> bool:
+    return _in_write_transaction.get()
+
+
+def is_unique_violation(exc: BaseException) -> bool:
+    """True for a unique-constraint failure on either engine."""
+    if isinstance(exc, asyncpg.UniqueViolationError):
+        return True
+    return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(exc)
+
+
+def is_integrity_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError | asyncpg.IntegrityConstraintViolationError)
+
+
+async def ping(engine: Engine) -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        await asyncio.wait_for(engine._run_in_new_connection("SELECT 1")
+                               if isinstance(engine, SQLiteEngine)
+                               else _pg_ping(engine), timeout=3)
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+    return True
+
+
+async def _pg_ping(engine: Engine) -> Any:
+    assert isinstance(engine, PostgresEngine)
+    if engine.pool is not None:
+        async with engine.pool.acquire() as conn:
+            return await conn.fetchval("SELECT 1")
+    conn = await engine.get_new_connection()
+    try:
+        return await conn.fetchval("SELECT 1")
+    finally:
+        await conn.close()

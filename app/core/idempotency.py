@@ -1,0 +1,147 @@
+"""Idempotency-Key: the same request retried gets the first answer, and acts once.
+
+Protocol, per (caller, key):
+1. *claim* in a short committed transaction: insert an ``in_flight`` row with the request's
+   hash (a concurrent twin loses the unique index and answers 409 ``idempotency_in_flight``;
+   a finished row with the same hash is replayed, another hash is 409
+   ``idempotency_conflict``). A claim older than the lease was left by a crashed process
+   and is taken over.
+2. *effect*: the operation runs in the write transaction that also stores its answer, so
+   the effect and the stored answer commit together or not at all.
+3. A contract error (``AppError``) is stored as the answer too: the retry sees the same
+   problem. An unexpected exception frees the claim so a retry can run again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import string
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+from litestar import Response
+
+from app.core.clock import utcnow
+from app.core.db import is_unique_violation, write_transaction
+from app.core.errors import (
+    AppError,
+    IdempotencyConflict,
+    IdempotencyInFlight,
+    ValidationError,
+    problem,
+)
+from app.core.tables import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+LEASE = timedelta(seconds=60)
+RETENTION = timedelta(hours=48)
+_PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
+JSON = "application/json"
+
+
+def validate_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or any(ch not in _PRINTABLE for ch in key):
+        raise ValidationError(HEADER, "must be 1 to 255 printable ASCII characters")
+    return key
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    """Hash of what makes two requests "the same": method, path and the decoded body."""
+    digest = hashlib.sha256()
+    digest.update(method.encode() + b" " + path.encode() + b"\n")
+    digest.update(msgspec.json.encode(body, order="sorted"))
+    return digest.hexdigest()
+
+
+async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | None:
+    """Claim the key; returns a stored answer to replay, or None when we own the claim."""
+    now = utcnow()
+    async with write_transaction():
+        rows = await IdempotencyRecord.select().where(
+            (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
+        if not rows:
+            try:
+                await IdempotencyRecord.insert(IdempotencyRecord(
+                    id=uuid.uuid4(), caller=caller, key=key, request_hash=request_hash,
+                    state="in_flight", claimed_at=now, created_at=now)).run()
+                return None
+            except Exception as exc:
+                if not is_unique_violation(exc):
+                    raise
+                raise IdempotencyInFlight() from None
+        row = rows[0]
+    if row["request_hash"] != request_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request")
+    if row["state"] == "done":
+        return Response(content=row["response_body"].encode(), status_code=row["status_code"],
+                        media_type=row["media_type"] or JSON,
+                        headers={"Idempotent-Replayed": "true"})
+    if row["claimed_at"] > now - LEASE:
+        raise IdempotencyInFlight()
+    async with write_transaction():  # a crashed owner's claim: take it over, once
+        taken = await IdempotencyRecord.update({IdempotencyRecord.claimed_at: now}).where(
+            (IdempotencyRecord.id == row["id"]) & (IdempotencyRecord.state == "in_flight")
+            & (IdempotencyRecord.claimed_at == row["claimed_at"])).returning(
+            IdempotencyRecord.id).run()
+    if not taken:
+        raise IdempotencyInFlight()
+    return None
+
+
+async def _finish(caller: str, key: str, status: int, body: bytes, media_type: str) -> None:
+    await IdempotencyRecord.update({
+        IdempotencyRecord.state: "done",
+        IdempotencyRecord.status_code: status,
+        IdempotencyRecord.response_body: body.decode(),
+        IdempotencyRecord.media_type: media_type,
+    }).where((IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
+
+
+async def run(
+    *,
+    caller: str,
+    key: str | None,
+    request_hash: str,
+    operation: Callable[[], Awaitable[Any]],
+    status_code: int = 201,
+) -> Response[Any]:
+    """Run ``operation`` once per (caller, key) and answer with its encoded result."""
+    key = validate_key(key)
+    if key is None:
+        async with write_transaction():
+            result = await operation()
+        return Response(content=msgspec.json.encode(result), status_code=status_code,
+                        media_type=JSON)
+
+    replay = await _claim(caller, key, request_hash)
+    if replay is not None:
+        return replay
+    try:
+        async with write_transaction():
+            result = await operation()
+            body = msgspec.json.encode(result)
+            await _finish(caller, key, status_code, body, JSON)
+    except AppError as err:
+        rendered = problem(err.status, err.code, err.title, err.detail, err.extra)
+        async with write_transaction():
+            await _finish(caller, key, err.status, msgspec.json.encode(rendered.content),
+                          "application/problem+json")
+        raise
+    except BaseException:
+        async with write_transaction():
+            await IdempotencyRecord.delete().where(
+                (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
+        raise
+    return Response(content=body, status_code=status_code, media_type=JSON)
+
+
+async def purge_expired() -> None:
+    """Forget keys past their retention (contract: at least 24 h)."""
+    async with write_transaction():
+        await IdempotencyRecord.delete().where(
+            IdempotencyRecord.created_at < utcnow() - RETENTION).run()

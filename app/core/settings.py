@@ -1,0 +1,111 @@
+"""Settings read once from the environment (names fixed by API.md)."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+Env = Literal["development", "production"]
+WechatMode = Literal["live", "sandbox"]
+
+DEFAULT_VAR_DIR = Path("var")
+DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
+
+
+class SettingsError(Exception):
+    """A setting that makes starting unsafe or impossible; the message is one line."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    secret_key: str
+    env: Env = "development"
+    wechat_mode: WechatMode = "sandbox"
+    wechat_api_base: str = DEFAULT_WECHAT_API_BASE
+    # Beyond the contract: operational knobs with safe defaults.
+    max_body_bytes: int = 1_000_000
+    staff_token_minutes: int = 12 * 60
+    member_token_minutes: int = 7 * 24 * 60
+    # Comma-separated proxy addresses whose X-Forwarded-For is believed.
+    trusted_proxies: frozenset[str] = field(default_factory=frozenset)
+    cors_origins: tuple[str, ...] = ()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env_vars = dict(os.environ if environ is None else environ)
+        env = env_vars.get("O2O_ENV", "development").strip() or "development"
+        if env not in ("development", "production"):
+            raise SettingsError(f"O2O_ENV must be 'development' or 'production', not {env!r}")
+        production = env == "production"
+
+        default_mode = "live" if production else "sandbox"
+        mode = env_vars.get("O2O_WECHAT_MODE", default_mode).strip() or default_mode
+        if mode not in ("live", "sandbox"):
+            raise SettingsError(f"O2O_WECHAT_MODE must be 'live' or 'sandbox', not {mode!r}")
+        if production and mode == "sandbox":
+            raise SettingsError("O2O_WECHAT_MODE=sandbox is refused when O2O_ENV=production")
+
+        secret = env_vars.get("O2O_SECRET_KEY", "").strip()
+        if not secret:
+            if production:
+                raise SettingsError("O2O_SECRET_KEY is required when O2O_ENV=production")
+            secret = _development_secret(DEFAULT_VAR_DIR)
+        elif len(secret) < 32:
+            raise SettingsError("O2O_SECRET_KEY must be at least 32 characters")
+
+        url = env_vars.get("O2O_DATABASE_URL", "").strip() or _default_sqlite_url()
+        if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise SettingsError(
+                "O2O_DATABASE_URL must start with sqlite:/// or postgresql://"
+            )
+
+        return cls(
+            database_url=url,
+            secret_key=secret,
+            env=env,  # type: ignore[arg-type]
+            wechat_mode=mode,  # type: ignore[arg-type]
+            wechat_api_base=(
+                env_vars.get("O2O_WECHAT_API_BASE", "").strip() or DEFAULT_WECHAT_API_BASE
+            ).rstrip("/"),
+            max_body_bytes=int(env_vars.get("O2O_MAX_BODY_BYTES", "1000000")),
+            trusted_proxies=frozenset(
+                p.strip() for p in env_vars.get("O2O_TRUSTED_PROXIES", "").split(",") if p.strip()
+            ),
+            cors_origins=tuple(
+                o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()
+            ),
+        )
+
+
+def _default_sqlite_url() -> str:
+    DEFAULT_VAR_DIR.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{(DEFAULT_VAR_DIR / 'o2o.sqlite3').resolve()}"
+
+
+def _development_secret(var_dir: Path) -> str:
+    """Generate the development secret once, so tokens and encrypted data survive restarts.
+
+    Written to a temporary file and hard-linked into place, so two processes starting at
+    once agree on one secret and neither reads a half-written file.
+    """
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "secret_key"
+    if not path.exists():
+        tmp = var_dir / f".secret_key.{os.getpid()}"
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,1 @@
+"""Chains, stores, staff, members, services and resources."""

@@ -1,0 +1,121 @@
+"""Tables of chains, stores, staff, members, services and resources.
+
+Composite unique indexes are created by raw SQL in the migrations (Piccolo's table
+constraints are not portable to SQLite); they are named in the comments below.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import (
+    JSON,
+    UUID,
+    Boolean,
+    Date,
+    ForeignKey,
+    Integer,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+
+class Chain(Table, tablename="chain"):
+    id = UUID(primary_key=True)
+    name = Varchar(length=120, null=False)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class Store(Table, tablename="store"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=120, null=False)
+    address = Varchar(length=300, null=False, default="")
+    timezone = Varchar(length=64, null=False)
+    opening_hours = JSON(null=False, default="[]")
+    phone = Varchar(length=32, null=True, default=None)
+    # Booking policy (minutes/days); read by the bookings domain.
+    booking_lead_minutes = Integer(null=False, default=0)
+    booking_horizon_days = Integer(null=False, default=60)
+    cancel_cutoff_minutes = Integer(null=False, default=120)
+    reminder_minutes = Integer(null=False, default=120)
+    no_show_consumes_visit = Boolean(null=False, default=False)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class Staff(Table, tablename="staff"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    username = Varchar(length=64, null=False, unique=True)
+    password_hash = Varchar(length=200, null=False)
+    role = Varchar(length=16, null=False)  # operator | manager | clerk
+    name = Varchar(length=120, null=False, default="")
+    active = Boolean(null=False, default=True)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class StaffStore(Table, tablename="staff_store"):
+    """The stores a manager or clerk works at. Unique index: (staff, store)."""
+
+    id = UUID(primary_key=True)
+    staff = ForeignKey(Staff, null=False, on_delete=OnDelete.cascade, index=True)
+    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict, index=True)
+
+
+class Member(Table, tablename="member"):
+    """A chain's customer. Unique indexes: (chain, openid) and (chain, phone)."""
+
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    openid = Varchar(length=128, null=True, default=None)
+    unionid = Varchar(length=128, null=True, default=None)
+    name = Varchar(length=120, null=False, default="")
+    phone = Varchar(length=32, null=True, default=None)
+    birthday = Date(null=True, default=None)
+    registered_by = ForeignKey(Staff, null=True, default=None, on_delete=OnDelete.set_null)
+    registered_store = ForeignKey(Store, null=True, default=None, on_delete=OnDelete.set_null)
+    created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
+
+
+class Service(Table, tablename="service"):
+    id = UUID(primary_key=True)
+    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=120, null=False)
+    duration_minutes = Integer(null=False)
+    price_cents = Integer(null=False, default=0)
+    buffer_minutes = Integer(null=False, default=0)
+    active = Boolean(null=False, default=True)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class Resource(Table, tablename="resource"):
+    """A stylist, a table or a room. ``hours`` null means the store's opening hours."""
+
+    id = UUID(primary_key=True)
+    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=120, null=False)
+    kind = Varchar(length=16, null=False)  # staff | table | room
+    capacity = Integer(null=False, default=1)
+    hours = JSON(null=True, default=None)
+    active = Boolean(null=False, default=True)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class ResourceService(Table, tablename="resource_service"):
+    """Which services a resource performs. Unique index: (resource, service)."""
+
+    id = UUID(primary_key=True)
+    resource = ForeignKey(Resource, null=False, on_delete=OnDelete.cascade, index=True)
+    service = ForeignKey(Service, null=False, on_delete=OnDelete.cascade, index=True)
+
+
+class WechatConfig(Table, tablename="wechat_config"):
+    """A chain's WeChat app. ``app_secret_sealed`` is AES-GCM under a derived key."""
+
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.cascade, unique=True)
+    app_id = Varchar(length=64, null=False)
+    app_secret_sealed = Varchar(length=512, null=False)
+    templates = JSON(null=False, default="{}")
+    updated_at = Timestamptz(null=False, default=TimestamptzNow())
