@@ -1,15 +1,8 @@
-"""Piccolo's entry point: the engine from O2O_DATABASE_URL and every domain's app."""
+"""Piccolo's entry point for its own CLI run from the project root (`piccolo migrations ...`).
 
-from piccolo.conf.apps import AppRegistry
+The configuration lives in the package, so an installed `o2o` finds it anywhere.
+"""
 
-from app.core.db import make_engine
-from app.core.settings import Settings
+from app.piccolo_conf import APP_REGISTRY, DB
 
-DB = make_engine(Settings.from_env().database_url)
-
-APP_REGISTRY = AppRegistry(
-    apps=[
-        "app.core.piccolo_app",
-        "stores.piccolo_app",
-    ]
-)
+__all__ = ["APP_REGISTRY", "DB"]

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.security.jwt import JWTAuth, Token
@@ -91,7 +92,6 @@ class Auth:
             algorithm=JWT_ALGORITHM,
             exclude=list(exclude),
             exclude_opt_key="exclude_from_auth",
-            token_issuer=ISSUER,
             accepted_issuers=[ISSUER],
             require_claims=["exp", "iat", "sub", "iss"],
             default_token_expiration=timedelta(minutes=settings.staff_token_minutes),
@@ -139,9 +139,9 @@ MEMBERS = allow("member")
 ANYONE = allow("operator", "manager", "clerk", "member")
 
 
-def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+def principal_of(request: Request[Any, Any, Any]) -> Principal:
     """The authenticated caller; dependency provider for handlers."""
-    principal = connection.scope.get("user")
+    principal = request.scope.get("user")
     if not isinstance(principal, Principal):
         raise Forbidden()
     return principal

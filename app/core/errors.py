@@ -7,6 +7,7 @@ turns those, Litestar's own HTTP exceptions and anything unexpected into one sha
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
@@ -123,13 +124,22 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            errors.append({"field": str(item.get("key") or item.get("source") or "body"),
-                           "message": str(item.get("message", "invalid")),
+            message = str(item.get("message", "invalid"))
+            field = str(item.get("key") or "body")
+            unknown = _UNKNOWN_FIELD.search(message)
+            if unknown:
+                field = unknown.group(1)
+            elif field == "data":  # Litestar's name for the whole body
+                field = "body"
+            errors.append({"field": field, "message": message,
                            "source": str(item.get("source", "body"))})
     if not errors:
         errors.append({"field": "body", "message": _clean(exc.detail), "source": "body"})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(400, "validation_error", "Invalid request", detail, {"errors": errors})
+
+
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
 def _clean(text: str) -> str:
@@ -153,6 +163,8 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, A
     code, title = _HTTP_CODES.get(status, ("error", "Error"))
     if status >= 500:
         return _unexpected(_, exc)
+    if status == 400:
+        return _validation(_, ValidationException(detail=exc.detail, extra=exc.extra))
     detail = exc.detail if exc.detail and exc.detail != title else title
     if isinstance(exc, NotAuthorizedException):
         detail = "missing, expired or invalid bearer token"

@@ -1,0 +1,96 @@
+"""The composition root: create_app() wires the kernel and every domain into one Litestar app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar, Request, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware.rate_limit import RateLimitConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.stores.memory import MemoryStore
+
+from app.core.auth import Auth, Principal, principal_of
+from app.core.crypto import SecretBox
+from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
+from app.core.errors import exception_handlers
+from app.core.housekeeping import Housekeeping
+from app.core.runtime import Runtime, client_key
+from app.core.settings import Settings
+from app.core.wechat import WechatClient
+from app.health import HealthController
+from app.tables import all_tables
+from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
+
+API_PREFIX = "/api/v1"
+VERSION = "0.1.0"
+# Requests per minute per client on the login routes (failed logins are also counted per
+# username and per client in the database, across processes).
+LOGIN_REQUESTS_PER_MINUTE = 60
+
+
+def _is_login_route(request: Request[Any, Any, Any]) -> bool:
+    return bool(request.route_handler.opt.get("login_route", False))
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    engine = make_engine(settings.database_url)
+    bind_tables(engine, all_tables())
+    auth = Auth(settings, exclude=["^/schema"])
+    runtime = Runtime(settings=settings, engine=engine, auth=auth,
+                      secrets=SecretBox(settings.secret_key),
+                      wechat=WechatClient(settings.wechat_api_base))
+    housekeeping = Housekeeping()
+
+    async def startup() -> None:
+        bind_tables(engine, all_tables())
+        await prepare_engine(engine)
+        housekeeping.start()
+
+    async def shutdown() -> None:
+        await housekeeping.stop()
+        await runtime.wechat.close()
+        await close_engine(engine)
+
+    api = Router(path=API_PREFIX, route_handlers=[HealthController, *STORE_CONTROLLERS])
+    login_rate_limit = RateLimitConfig(
+        rate_limit=("minute", LOGIN_REQUESTS_PER_MINUTE),
+        identifier_for_request=client_key,
+        check_throttle_handler=_is_login_route,
+        store="rate_limit",
+    )
+    return Litestar(
+        route_handlers=[api],
+        on_app_init=[auth.jwt.on_app_init],
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        middleware=[login_rate_limit.middleware],
+        stores={"rate_limit": MemoryStore()},
+        dependencies={
+            "principal": Provide(principal_of, sync_to_thread=False),
+            "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
+        },
+        signature_types=[Principal, Runtime],
+        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        request_max_body_size=settings.max_body_bytes,
+        cors_config=CORSConfig(allow_origins=list(settings.cors_origins))
+        if settings.cors_origins else None,
+        openapi_config=OpenAPIConfig(
+            title="o2o API",
+            version=VERSION,
+            description="Membership cards, QR vouchers, redemption and bookings for chains "
+                        "of life-service stores. Errors are application/problem+json with "
+                        "a stable `code`.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(security_schemes={"BearerToken": SecurityScheme(
+                type="http", scheme="bearer", bearer_format="JWT")}),
+        ),
+        state=State({"runtime": runtime}),
+        debug=False,
+    )

@@ -1,0 +1,139 @@
+"""The `o2o` command: migrate, create-operator, serve, demo."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from app.core.settings import Settings, SettingsError
+
+# Piccolo finds its configuration by module name; ours lives inside the package.
+os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except SettingsError as exc:
+        print(f"o2o: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+async def _bound(settings: Settings) -> None:
+    """Bind tables to the configured engine and prepare it, for one-shot commands."""
+    from app.core.db import bind_tables, make_engine, prepare_engine
+    from app.tables import all_tables
+
+    engine = make_engine(settings.database_url)
+    bind_tables(engine, all_tables())
+    await prepare_engine(engine)
+
+
+def cmd_migrate(_: argparse.Namespace) -> int:
+    settings = _settings()
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    async def run() -> bool:
+        if settings.is_sqlite:
+            path = settings.database_url[len("sqlite:///"):]
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        result = await run_forwards(app_name="all")
+        return bool(result.success)
+
+    ok = asyncio.run(run())
+    if not ok:
+        print("o2o: migrations failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_create_operator(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from app.core.errors import AppError
+    from stores.service import create_chain_with_operator
+
+    if len(args.password) < 10:
+        print("o2o: --password must be at least 10 characters", file=sys.stderr)
+        return 2
+
+    async def run() -> tuple[str, str]:
+        await _bound(settings)
+        chain_id, staff_id = await create_chain_with_operator(args.chain, args.username,
+                                                              args.password)
+        return str(chain_id), str(staff_id)
+
+    try:
+        chain_id, staff_id = asyncio.run(run())
+    except AppError as exc:
+        print(f"o2o: {exc.detail}", file=sys.stderr)
+        return 1
+    print(json.dumps({"chain_id": chain_id, "staff_id": staff_id}))
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    _settings()  # refuse to start with unsafe settings, with a one-line reason
+    import uvicorn
+
+    uvicorn.run(
+        "app.asgi:create_app", factory=True, host=args.host, port=args.port,
+        workers=args.workers,
+        # We decide which X-Forwarded-For to believe (O2O_TRUSTED_PROXIES), not uvicorn.
+        proxy_headers=False, server_header=False, log_level=args.log_level,
+    )
+    return 0
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    settings = _settings()
+    if settings.env == "production":
+        print("o2o: demo data is for development; refused when O2O_ENV=production",
+              file=sys.stderr)
+        return 2
+    from app.demo import seed_demo
+
+    async def run() -> list[str]:
+        await _bound(settings)
+        return await seed_demo()
+
+    for line in asyncio.run(run()):
+        print(line)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="o2o", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="apply all migrations to O2O_DATABASE_URL").set_defaults(
+        func=cmd_migrate)
+
+    op = sub.add_parser("create-operator", help="create a chain and its first operator")
+    op.add_argument("--chain", required=True, help="the chain's name")
+    op.add_argument("--username", required=True)
+    op.add_argument("--password", required=True)
+    op.set_defaults(func=cmd_create_operator)
+
+    serve = sub.add_parser("serve", help="run the API and the web pages")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--log-level", default="info")
+    serve.set_defaults(func=cmd_serve)
+
+    sub.add_parser("demo", help="seed a demo chain and print its logins").set_defaults(
+        func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,65 @@
+"""IANA time zones and weekly opening hours: validation shared by stores and bookings."""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Sequence
+from datetime import time
+from functools import lru_cache
+from typing import Any
+
+from app.core.errors import ValidationError
+
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_timezone(name: str, field: str = "timezone") -> zoneinfo.ZoneInfo:
+    """The zone for an IANA name, or a 400 naming ``field``."""
+    if name not in _zones():
+        raise ValidationError(field, f"unknown IANA time zone {name!r}")
+    return zoneinfo.ZoneInfo(name)
+
+
+def minutes_of(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def parse_hhmm(hhmm: str) -> time:
+    minutes = minutes_of(hhmm)
+    return time(23, 59, 59) if minutes == 24 * 60 else time(minutes // 60, minutes % 60)
+
+
+def validate_hours(intervals: Sequence[Any], field: str) -> list[dict[str, Any]]:
+    """Check a weekly list of {weekday, open, close}; returns it sorted, as plain dicts.
+
+    ``close`` is after ``open`` on the same day ("24:00" allowed); intervals of one weekday
+    must not overlap (a lunch break is two intervals).
+    """
+    cleaned: list[dict[str, Any]] = []
+    for index, item in enumerate(intervals):
+        where = f"{field}[{index}]"
+        weekday, open_, close = item.weekday, item.open, item.close
+        if not 0 <= weekday <= 6:
+            raise ValidationError(f"{where}.weekday", "must be 0 (Monday) to 6 (Sunday)")
+        for name, value in (("open", open_), ("close", close)):
+            if not _HHMM.match(value):
+                raise ValidationError(f"{where}.{name}", "must be HH:MM (00:00 to 24:00)")
+        if open_ == "24:00":
+            raise ValidationError(f"{where}.open", "must be before 24:00")
+        if minutes_of(close) <= minutes_of(open_):
+            raise ValidationError(f"{where}.close", "must be after open")
+        cleaned.append({"weekday": weekday, "open": open_, "close": close})
+    cleaned.sort(key=lambda i: (i["weekday"], i["open"]))
+    for previous, current in zip(cleaned, cleaned[1:], strict=False):
+        if previous["weekday"] == current["weekday"] and minutes_of(current["open"]) < minutes_of(
+            previous["close"]
+        ):
+            raise ValidationError(field, f"intervals overlap on weekday {current['weekday']}")
+    return cleaned

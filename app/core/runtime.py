@@ -1,0 +1,50 @@
+"""Per-process objects shared by handlers (built once by create_app, injected by name)."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from litestar import Request
+from piccolo.engine.base import Engine
+
+from app.core.auth import Auth
+from app.core.crypto import SecretBox
+from app.core.settings import Settings
+from app.core.wechat import WechatClient
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    engine: Engine
+    auth: Auth
+    secrets: SecretBox
+    wechat: WechatClient
+
+    @property
+    def sandbox(self) -> bool:
+        return self.settings.wechat_mode == "sandbox"
+
+
+def client_address(request: Request[Any, Any, Any], trusted_proxies: frozenset[str]) -> str:
+    """The caller's address. X-Forwarded-For counts only when the direct peer is a proxy we
+    trust, and then only its right-most untrusted hop: a client cannot forge its way out
+    of a rate limit by sending the header itself."""
+    peer = request.client.host if request.client else "unknown"
+    if peer not in trusted_proxies:
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if hop not in trusted_proxies:
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer
+    return peer
+
+
+def client_key(request: Request[Any, Any, Any]) -> str:
+    runtime: Runtime = request.app.state.runtime
+    return client_address(request, runtime.settings.trusted_proxies)

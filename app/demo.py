@@ -1,0 +1,89 @@
+"""`o2o demo`: a believable hair-salon chain with two Shanghai stores. Idempotent: a second
+run finds the chain by name and only prints the logins again."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.core.auth import Principal
+from app.core.db import write_transaction
+from stores import repository as store_repo
+from stores import service as stores
+from stores.schemas import (
+    MemberCreate,
+    OpeningHours,
+    ResourceCreate,
+    ServiceCreate,
+    StaffCreate,
+    StoreCreate,
+)
+
+CHAIN_NAME = "Silk Hair Salon 丝发廊 (demo)"
+PASSWORD = "demo-pass-2026"
+LOGINS = [
+    ("operator", "demo-operator"),
+    ("manager", "demo-manager"),
+    ("clerk", "demo-clerk-jingan"),
+    ("clerk", "demo-clerk-xuhui"),
+]
+STORES = [
+    ("静安店 Jing'an", "上海市静安区南京西路 1266 号"),
+    ("徐汇店 Xuhui", "上海市徐汇区衡山路 8 号"),
+]
+SERVICES = [("Haircut 剪发", 45, 8800, 15), ("Colour 染发", 120, 38800, 15),
+            ("Wash & blow-dry 洗吹", 30, 4800, 0)]
+STYLISTS = ["Tony", "Amy", "Kevin"]
+MEMBERS = [("王芳", "13800138001"), ("李娜", "13800138002"), ("张伟", "13800138003"),
+           ("Chen Jing", "13800138004"), ("刘洋", "13800138005")]
+
+
+def _hours() -> list[OpeningHours]:
+    return [OpeningHours(weekday=d, open="10:00", close="21:00") for d in range(7)]
+
+
+async def seed_demo() -> list[str]:
+    header = "Demo chain already present."
+    async with write_transaction():  # all or nothing, so a failed run can simply be re-run
+        chain = await store_repo.find_chain_by_name(CHAIN_NAME)
+        if chain is None:
+            await _seed()
+            chain = await store_repo.find_chain_by_name(CHAIN_NAME)
+            assert chain is not None
+            header = "Demo chain created."
+    lines = [header, f"chain_id: {chain['id']}", "Staff logins (username / password):"]
+    lines += [f"  {role:<8} {username} / {PASSWORD}" for role, username in LOGINS]
+    lines.append("Member logins (sandbox): POST /api/v1/auth/member/wechat "
+                 f'{{"chain_id": "{chain["id"]}", "code": "sandbox:demo-member-1"}}')
+    return lines
+
+
+async def _seed() -> None:
+    chain_id, operator_id = await stores.create_chain_with_operator(
+        CHAIN_NAME, LOGINS[0][1], PASSWORD)
+    operator = Principal(kind="staff", id=operator_id, chain_id=chain_id, role="operator")
+    store_ids: list[uuid.UUID] = []
+    for name, address in STORES:
+        store = await stores.create_store(operator, StoreCreate(
+            name=name, address=address, timezone="Asia/Shanghai", opening_hours=_hours(),
+            phone="021-62880000"))
+        store_ids.append(store.id)
+        service_ids = [
+            (await stores.create_service(operator, store.id, ServiceCreate(
+                name=s, duration_minutes=d, price_cents=p, buffer_minutes=b))).id
+            for s, d, p, b in SERVICES
+        ]
+        for stylist in STYLISTS:
+            await stores.create_resource(operator, store.id, ResourceCreate(
+                name=stylist, kind="staff", capacity=1, service_ids=service_ids))
+        await stores.create_resource(operator, store.id, ResourceCreate(
+            name="Wash station 洗头区", kind="room", capacity=3, service_ids=service_ids[2:]))
+    await stores.create_staff(operator, StaffCreate(
+        username=LOGINS[1][1], password=PASSWORD, role="manager", store_ids=store_ids,
+        name="Manager Zhou"))
+    for (_, username), store_id in zip(LOGINS[2:], store_ids, strict=True):
+        await stores.create_staff(operator, StaffCreate(
+            username=username, password=PASSWORD, role="clerk", store_ids=[store_id],
+            name=username.rsplit("-", 1)[-1].title()))
+    for name, phone in MEMBERS:
+        await stores.register_member(operator, MemberCreate(name=name, phone=phone,
+                                                            store_id=store_ids[0]))

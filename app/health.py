@@ -1,0 +1,27 @@
+"""GET /health: the process answers and the database does too."""
+
+from __future__ import annotations
+
+from litestar import Controller, Response, get
+from msgspec import Struct
+
+from app.core.auth import PUBLIC
+from app.core.db import ping
+from app.core.runtime import Runtime
+
+
+class Health(Struct):
+    status: str
+    database: str
+
+
+class HealthController(Controller):
+    path = "/health"
+    tags = ["health"]
+
+    @get("", opt=PUBLIC, summary="Liveness and database check",
+         responses=None, cache=False)
+    async def health(self, runtime: Runtime) -> Response[Health]:
+        if await ping(runtime.engine):
+            return Response(Health(status="ok", database="ok"), status_code=200)
+        return Response(Health(status="degraded", database="unreachable"), status_code=503)

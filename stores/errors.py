@@ -1,0 +1,27 @@
+"""Errors of the stores domain, with their status and contract code."""
+
+from __future__ import annotations
+
+from app.core.errors import AppError, Conflict
+
+
+class InvalidCredentials(AppError):
+    status = 401
+    code = "invalid_credentials"
+    title = "Wrong username or password"
+
+
+class WechatLoginFailed(AppError):
+    status = 401
+    code = "wechat_login_failed"
+    title = "WeChat login failed"
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    title = "Username already taken"
+
+
+class PhoneTaken(Conflict):
+    code = "phone_taken"
+    title = "A member of this chain already has this phone number"

@@ -1,0 +1,211 @@
+"""Every query of the stores domain. No rules here: callers decide what a row means."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from stores.tables import (
+    Chain,
+    Member,
+    Resource,
+    ResourceService,
+    Service,
+    Staff,
+    StaffStore,
+    Store,
+    WechatConfig,
+)
+
+Row = dict[str, Any]
+
+
+# --- chains -----------------------------------------------------------------------------
+
+async def insert_chain(chain_id: uuid.UUID, name: str) -> None:
+    await Chain.insert(Chain(id=chain_id, name=name)).run()
+
+
+async def get_chain(chain_id: uuid.UUID) -> Row | None:
+    return await Chain.select().where(Chain.id == chain_id).first().run()
+
+
+async def find_chain_by_name(name: str) -> Row | None:
+    return await Chain.select().where(Chain.name == name).first().run()
+
+
+# --- stores -----------------------------------------------------------------------------
+
+async def insert_store(values: Row) -> None:
+    await Store.insert(Store(**values)).run()
+
+
+async def get_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Store.select().where(
+        (Store.id == store_id) & (Store.chain == chain_id)).output(load_json=True).first().run()
+
+
+async def list_stores(chain_id: uuid.UUID, only: Iterable[uuid.UUID] | None = None) -> list[Row]:
+    query = Store.select().where(Store.chain == chain_id)
+    if only is not None:
+        ids = list(only)
+        if not ids:
+            return []
+        query = query.where(Store.id.is_in(ids))
+    return await query.order_by(Store.created_at).order_by(Store.id).output(load_json=True).run()
+
+
+async def chain_store_ids(chain_id: uuid.UUID, candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``candidates`` are stores of the chain."""
+    if not candidates:
+        return set()
+    rows = await Store.select(Store.id).where(
+        (Store.chain == chain_id) & Store.id.is_in(list(candidates))).run()
+    return {row["id"] for row in rows}
+
+
+async def update_store(store_id: uuid.UUID, values: Row) -> None:
+    await Store.update(values).where(Store.id == store_id).run()
+
+
+async def find_store_by_name(chain_id: uuid.UUID, name: str) -> Row | None:
+    return await Store.select().where(
+        (Store.chain == chain_id) & (Store.name == name)).output(load_json=True).first().run()
+
+
+# --- staff ------------------------------------------------------------------------------
+
+async def insert_staff(values: Row, store_ids: Iterable[uuid.UUID]) -> None:
+    await Staff.insert(Staff(**values)).run()
+    links = [StaffStore(id=uuid.uuid4(), staff=values["id"], store=s) for s in store_ids]
+    if links:
+        await StaffStore.insert(*links).run()
+
+
+async def get_staff_by_username(username: str) -> Row | None:
+    return await Staff.select().where(Staff.username == username).first().run()
+
+
+async def get_staff(staff_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Staff.select().where(
+        (Staff.id == staff_id) & (Staff.chain == chain_id)).first().run()
+
+
+async def staff_store_ids(staff_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Store ids per staff member, in one query."""
+    result: dict[uuid.UUID, list[uuid.UUID]] = {s: [] for s in staff_ids}
+    if not staff_ids:
+        return result
+    rows = await StaffStore.select(StaffStore.staff, StaffStore.store).where(
+        StaffStore.staff.is_in(list(staff_ids))).order_by(StaffStore.store).run()
+    for row in rows:
+        result[row["staff"]].append(row["store"])
+    return result
+
+
+async def list_staff(chain_id: uuid.UUID, at_stores: Iterable[uuid.UUID] | None = None) -> list[Row]:
+    """The chain's staff; with ``at_stores``, only those working at one of these stores."""
+    query = Staff.select(*Staff.all_columns(exclude=[Staff.password_hash])).where(
+        Staff.chain == chain_id)
+    if at_stores is not None:
+        stores = list(at_stores)
+        if not stores:
+            return []
+        staff_ids = StaffStore.select(StaffStore.staff).where(StaffStore.store.is_in(stores))
+        query = query.where(Staff.id.is_in(staff_ids))
+    return await query.order_by(Staff.created_at).order_by(Staff.id).run()
+
+
+# --- members ----------------------------------------------------------------------------
+
+async def insert_member(values: Row) -> None:
+    await Member.insert(Member(**values)).run()
+
+
+async def get_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Member.select().where(
+        (Member.id == member_id) & (Member.chain == chain_id)).first().run()
+
+
+async def get_member_by_openid(chain_id: uuid.UUID, openid: str) -> Row | None:
+    return await Member.select().where(
+        (Member.chain == chain_id) & (Member.openid == openid)).first().run()
+
+
+async def get_member_by_phone(chain_id: uuid.UUID, phone: str) -> Row | None:
+    return await Member.select().where(
+        (Member.chain == chain_id) & (Member.phone == phone)).first().run()
+
+
+async def list_members(chain_id: uuid.UUID, *, phone: str | None, limit: int,
+                       offset: int) -> list[Row]:
+    query = Member.select().where(Member.chain == chain_id)
+    if phone is not None:
+        query = query.where(Member.phone == phone)
+    return await query.order_by(Member.created_at, ascending=False).order_by(Member.id).limit(
+        limit).offset(offset).run()
+
+
+async def update_member(member_id: uuid.UUID, values: Row) -> None:
+    await Member.update(values).where(Member.id == member_id).run()
+
+
+# --- services and resources -------------------------------------------------------------
+
+async def insert_service(values: Row) -> None:
+    await Service.insert(Service(**values)).run()
+
+
+async def list_services(store_id: uuid.UUID) -> list[Row]:
+    return await Service.select().where(Service.store == store_id).order_by(
+        Service.created_at).order_by(Service.id).run()
+
+
+async def store_service_ids(store_id: uuid.UUID, candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    if not candidates:
+        return set()
+    rows = await Service.select(Service.id).where(
+        (Service.store == store_id) & Service.id.is_in(list(candidates))).run()
+    return {row["id"] for row in rows}
+
+
+async def insert_resource(values: Row, service_ids: Iterable[uuid.UUID]) -> None:
+    await Resource.insert(Resource(**values)).run()
+    links = [ResourceService(id=uuid.uuid4(), resource=values["id"], service=s)
+             for s in service_ids]
+    if links:
+        await ResourceService.insert(*links).run()
+
+
+async def list_resources(store_id: uuid.UUID) -> list[Row]:
+    return await Resource.select().where(Resource.store == store_id).order_by(
+        Resource.created_at).order_by(Resource.id).output(load_json=True).run()
+
+
+async def resource_service_ids(resource_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    result: dict[uuid.UUID, list[uuid.UUID]] = {r: [] for r in resource_ids}
+    if not resource_ids:
+        return result
+    rows = await ResourceService.select(ResourceService.resource, ResourceService.service).where(
+        ResourceService.resource.is_in(list(resource_ids))).order_by(ResourceService.service).run()
+    for row in rows:
+        result[row["resource"]].append(row["service"])
+    return result
+
+
+# --- WeChat config ----------------------------------------------------------------------
+
+async def get_wechat_config(chain_id: uuid.UUID) -> Row | None:
+    return await WechatConfig.select().where(WechatConfig.chain == chain_id).output(
+        load_json=True).first().run()
+
+
+async def upsert_wechat_config(values: Row) -> None:
+    """Insert or replace the chain's config (called inside a write transaction)."""
+    existing = await WechatConfig.select(WechatConfig.id).where(
+        WechatConfig.chain == values["chain"]).first().run()
+    if existing is None:
+        await WechatConfig.insert(WechatConfig(id=uuid.uuid4(), **values)).run()
+    else:
+        await WechatConfig.update(values).where(WechatConfig.id == existing["id"]).run()

@@ -1,0 +1,210 @@
+"""Request and response bodies of the stores domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+Name = Annotated[str, Meta(min_length=1, max_length=120)]
+Phone = Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,24}$", max_length=32)]
+Username = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.@-]{3,64}$")]
+Password = Annotated[str, Meta(min_length=10, max_length=256)]
+HHMM = Annotated[str, Meta(pattern=r"^\d{2}:\d{2}$")]
+Weekday = Annotated[int, Meta(ge=0, le=6)]
+StaffRole = Literal["operator", "manager", "clerk"]
+
+
+class OpeningHours(Struct, forbid_unknown_fields=True):
+    weekday: Weekday
+    open: HHMM
+    close: HHMM
+
+
+HoursList = Annotated[list[OpeningHours], Meta(max_length=100)]
+
+
+# --- auth -------------------------------------------------------------------------------
+
+class StaffLogin(Struct, forbid_unknown_fields=True):
+    username: Annotated[str, Meta(min_length=1, max_length=64)]
+    password: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class StaffBrief(Struct):
+    id: uuid.UUID
+    role: StaffRole
+    chain_id: uuid.UUID
+    store_ids: list[uuid.UUID]
+    username: str
+    name: str
+
+
+class StaffLoginOut(Struct):
+    token: str
+    staff: StaffBrief
+
+
+class MemberWechatLogin(Struct, forbid_unknown_fields=True):
+    chain_id: uuid.UUID
+    code: Annotated[str, Meta(min_length=1, max_length=256)]
+
+
+class MemberOut(Struct):
+    id: uuid.UUID
+    chain_id: uuid.UUID
+    openid: str | None
+    name: str
+    phone: str | None
+    birthday: date | None
+    created_at: datetime
+
+
+class MemberLoginOut(Struct):
+    token: str
+    member: MemberOut
+
+
+class MemberUpdate(Struct, forbid_unknown_fields=True):
+    name: Name | None = None
+    phone: Phone | None = None
+    birthday: date | None = None
+
+
+# --- chain ------------------------------------------------------------------------------
+
+class WechatConfigIn(Struct, forbid_unknown_fields=True):
+    app_id: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{4,64}$")]
+    app_secret: Annotated[str, Meta(min_length=8, max_length=128)]
+    templates: Annotated[
+        dict[Annotated[str, Meta(pattern=r"^[a-z_]{1,40}$")],
+             Annotated[str, Meta(min_length=1, max_length=128)]],
+        Meta(max_length=32),
+    ] = msgspec.field(default_factory=dict)
+
+
+class WechatConfigOut(Struct):
+    chain_id: uuid.UUID
+    app_id: str
+    templates: dict[str, str]
+    app_secret_set: bool
+    updated_at: datetime
+
+
+# --- stores -----------------------------------------------------------------------------
+
+class StoreCreate(Struct, forbid_unknown_fields=True):
+    name: Name
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)]
+    opening_hours: HoursList
+    address: Annotated[str, Meta(max_length=300)] = ""
+    phone: Phone | None = None
+    booking_lead_minutes: Annotated[int, Meta(ge=0, le=10080)] = 0
+    booking_horizon_days: Annotated[int, Meta(ge=1, le=366)] = 60
+    cancel_cutoff_minutes: Annotated[int, Meta(ge=0, le=10080)] = 120
+    reminder_minutes: Annotated[int, Meta(ge=0, le=10080)] = 120
+    no_show_consumes_visit: bool = False
+
+
+class StoreUpdate(Struct, forbid_unknown_fields=True):
+    name: Name | None = None
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
+    opening_hours: HoursList | None = None
+    address: Annotated[str, Meta(max_length=300)] | None = None
+    phone: Phone | None = None
+    booking_lead_minutes: Annotated[int, Meta(ge=0, le=10080)] | None = None
+    booking_horizon_days: Annotated[int, Meta(ge=1, le=366)] | None = None
+    cancel_cutoff_minutes: Annotated[int, Meta(ge=0, le=10080)] | None = None
+    reminder_minutes: Annotated[int, Meta(ge=0, le=10080)] | None = None
+    no_show_consumes_visit: bool | None = None
+
+
+class StoreOut(Struct):
+    id: uuid.UUID
+    chain_id: uuid.UUID
+    name: str
+    address: str
+    timezone: str
+    opening_hours: list[OpeningHours]
+    phone: str | None
+    booking_lead_minutes: int
+    booking_horizon_days: int
+    cancel_cutoff_minutes: int
+    reminder_minutes: int
+    no_show_consumes_visit: bool
+    created_at: datetime
+
+
+# --- staff ------------------------------------------------------------------------------
+
+class StaffCreate(Struct, forbid_unknown_fields=True):
+    username: Username
+    password: Password
+    role: StaffRole
+    store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] = msgspec.field(
+        default_factory=list)
+    name: Annotated[str, Meta(max_length=120)] = ""
+
+
+class StaffOut(Struct):
+    id: uuid.UUID
+    chain_id: uuid.UUID
+    username: str
+    role: StaffRole
+    store_ids: list[uuid.UUID]
+    name: str
+    active: bool
+    created_at: datetime
+
+
+# --- members ----------------------------------------------------------------------------
+
+class MemberCreate(Struct, forbid_unknown_fields=True):
+    name: Name
+    phone: Phone
+    birthday: date | None = None
+    store_id: uuid.UUID | None = None
+
+
+# --- services and resources -------------------------------------------------------------
+
+class ServiceCreate(Struct, forbid_unknown_fields=True):
+    name: Name
+    duration_minutes: Annotated[int, Meta(ge=5, le=1440)]
+    price_cents: Annotated[int, Meta(ge=0, le=100_000_000)]
+    buffer_minutes: Annotated[int, Meta(ge=0, le=240)] = 0
+
+
+class ServiceOut(Struct):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    name: str
+    duration_minutes: int
+    price_cents: int
+    buffer_minutes: int
+    active: bool
+    created_at: datetime
+
+
+class ResourceCreate(Struct, forbid_unknown_fields=True):
+    name: Name
+    kind: Literal["staff", "table", "room"]
+    capacity: Annotated[int, Meta(ge=1, le=1000)] = 1
+    service_ids: Annotated[list[uuid.UUID], Meta(max_length=200)] = msgspec.field(
+        default_factory=list)
+    hours: HoursList | None = None
+
+
+class ResourceOut(Struct):
+    id: uuid.UUID
+    store_id: uuid.UUID
+    name: str
+    kind: str
+    capacity: int
+    service_ids: list[uuid.UUID]
+    hours: list[OpeningHours] | None
+    active: bool
+    created_at: datetime

@@ -1,0 +1,425 @@
+"""Business rules of chains, stores, staff, members, services and resources.
+
+Scope rule used throughout: an object outside the caller's chain or stores is 404
+``not_found`` (never 403, which would confirm it exists); a role that may never do an
+action is 403 ``forbidden`` (the route guards say which).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.crypto import DUMMY_PASSWORD_HASH, SecretBox, hash_password, verify_password
+from app.core.db import is_unique_violation, write_transaction
+from app.core.errors import Forbidden, NotFound, ValidationError
+from app.core.hours import validate_hours, validate_timezone
+from app.core.throttle import Limit
+from app.core.wechat import WechatClient, WechatError
+from stores import repository as repo
+from stores.errors import InvalidCredentials, PhoneTaken, UsernameTaken, WechatLoginFailed
+from stores.schemas import (
+    MemberCreate,
+    MemberOut,
+    MemberUpdate,
+    MemberWechatLogin,
+    OpeningHours,
+    ResourceCreate,
+    ResourceOut,
+    ServiceCreate,
+    ServiceOut,
+    StaffBrief,
+    StaffCreate,
+    StaffLogin,
+    StaffOut,
+    StoreCreate,
+    StoreOut,
+    StoreUpdate,
+    WechatConfigIn,
+    WechatConfigOut,
+)
+
+# Failed logins: per username (guessing one account) and per client (spraying many).
+LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=10, window_s=900)
+LOGIN_FAILURES_PER_CLIENT = Limit("login-client", max_hits=20, window_s=900)
+SANDBOX_PREFIX = "sandbox:"
+_OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+KNOWN_EVENTS = frozenset({
+    "card_issued", "voucher_issued", "booking_confirmed", "booking_cancelled",
+    "booking_reminder", "redeemed", "balance_changed",
+})
+
+
+# --- rendering --------------------------------------------------------------------------
+
+def store_out(row: dict[str, Any]) -> StoreOut:
+    return StoreOut(
+        id=row["id"], chain_id=row["chain"], name=row["name"], address=row["address"],
+        timezone=row["timezone"],
+        opening_hours=[OpeningHours(**h) for h in row["opening_hours"] or []],
+        phone=row["phone"], booking_lead_minutes=row["booking_lead_minutes"],
+        booking_horizon_days=row["booking_horizon_days"],
+        cancel_cutoff_minutes=row["cancel_cutoff_minutes"],
+        reminder_minutes=row["reminder_minutes"],
+        no_show_consumes_visit=row["no_show_consumes_visit"], created_at=row["created_at"],
+    )
+
+
+def member_out(row: dict[str, Any]) -> MemberOut:
+    return MemberOut(id=row["id"], chain_id=row["chain"], openid=row["openid"],
+                     name=row["name"], phone=row["phone"], birthday=row["birthday"],
+                     created_at=row["created_at"])
+
+
+def staff_out(row: dict[str, Any], store_ids: list[uuid.UUID]) -> StaffOut:
+    return StaffOut(id=row["id"], chain_id=row["chain"], username=row["username"],
+                    role=row["role"], store_ids=store_ids, name=row["name"],
+                    active=row["active"], created_at=row["created_at"])
+
+
+def normalize_phone(phone: str) -> str:
+    """Digits only (a leading + kept), so "138 0013 8000" and "13800138000" are one member."""
+    return ("+" if phone.startswith("+") else "") + re.sub(r"\D", "", phone)
+
+
+# --- auth -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StaffSession:
+    principal: Principal
+    brief: StaffBrief
+
+
+async def login_staff(body: StaffLogin, client: str) -> StaffSession:
+    username = body.username.strip().lower()
+    await LOGIN_FAILURES_PER_USERNAME.check(username)
+    await LOGIN_FAILURES_PER_CLIENT.check(client)
+    row = await repo.get_staff_by_username(username)
+    stored = row["password_hash"] if row and row["active"] else DUMMY_PASSWORD_HASH
+    # scrypt is deliberately slow: keep it off the event loop.
+    matches = await asyncio.to_thread(verify_password, body.password, stored)
+    if row is None or not row["active"] or not matches:
+        await LOGIN_FAILURES_PER_USERNAME.hit(username)
+        await LOGIN_FAILURES_PER_CLIENT.hit(client)
+        raise InvalidCredentials()
+    if row["role"] == "operator":
+        stores = [s["id"] for s in await repo.list_stores(row["chain"])]
+        scope: frozenset[uuid.UUID] = frozenset()
+    else:
+        stores = (await repo.staff_store_ids([row["id"]]))[row["id"]]
+        scope = frozenset(stores)
+    principal = Principal(kind="staff", id=row["id"], chain_id=row["chain"], role=row["role"],
+                          store_ids=scope)
+    brief = StaffBrief(id=row["id"], role=row["role"], chain_id=row["chain"], store_ids=stores,
+                       username=row["username"], name=row["name"])
+    return StaffSession(principal=principal, brief=brief)
+
+
+async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
+                            wechat: WechatClient, box: SecretBox) -> tuple[str, str | None]:
+    if sandbox:
+        openid = code[len(SANDBOX_PREFIX):] if code.startswith(SANDBOX_PREFIX) else ""
+        if not _OPENID.match(openid):
+            raise WechatLoginFailed("sandbox mode accepts only codes of the form sandbox:<openid>")
+        return openid, None
+    config = await repo.get_wechat_config(chain_id)
+    if config is None:
+        raise WechatLoginFailed("this chain has no WeChat app configured")
+    secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
+    try:
+        session = await wechat.code2session(config["app_id"], secret, code)
+    except WechatError as exc:
+        raise WechatLoginFailed(f"WeChat refused the code ({exc.errcode}: {exc.errmsg})") from exc
+    return session.openid, session.unionid
+
+
+async def login_member(body: MemberWechatLogin, *, sandbox: bool, wechat: WechatClient,
+                       box: SecretBox) -> tuple[Principal, MemberOut]:
+    if await repo.get_chain(body.chain_id) is None:
+        raise NotFound("no such chain")
+    openid, unionid = await _openid_from_code(body.chain_id, body.code, sandbox=sandbox,
+                                              wechat=wechat, box=box)
+    row = await repo.get_member_by_openid(body.chain_id, openid)
+    if row is None:
+        try:
+            async with write_transaction():
+                await repo.insert_member({"id": uuid.uuid4(), "chain": body.chain_id,
+                                          "openid": openid, "unionid": unionid,
+                                          "created_at": utcnow()})
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+            # A simultaneous first login created the member: use that one.
+        row = await repo.get_member_by_openid(body.chain_id, openid)
+        assert row is not None
+    principal = Principal(kind="member", id=row["id"], chain_id=row["chain"], role="member")
+    return principal, member_out(row)
+
+
+# --- chain ------------------------------------------------------------------------------
+
+async def create_chain_with_operator(chain_name: str, username: str, password: str) -> tuple[
+        uuid.UUID, uuid.UUID]:
+    chain_id, staff_id = uuid.uuid4(), uuid.uuid4()
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with write_transaction():
+        if await repo.get_staff_by_username(username.lower()) is not None:
+            raise UsernameTaken(f"username {username!r} is taken")
+        await repo.insert_chain(chain_id, chain_name)
+        await repo.insert_staff({"id": staff_id, "chain": chain_id, "username": username.lower(),
+                                 "password_hash": password_hash, "role": "operator",
+                                 "name": username}, [])
+    return chain_id, staff_id
+
+
+async def put_wechat_config(principal: Principal, body: WechatConfigIn,
+                            box: SecretBox) -> WechatConfigOut:
+    unknown = sorted(set(body.templates) - KNOWN_EVENTS)
+    if unknown:
+        raise ValidationError("templates", f"unknown events: {', '.join(unknown)}")
+    now = utcnow()
+    sealed = box.seal(body.app_secret.encode(), str(principal.chain_id))
+    async with write_transaction():
+        await repo.upsert_wechat_config({"chain": principal.chain_id, "app_id": body.app_id,
+                                         "app_secret_sealed": sealed,
+                                         "templates": body.templates, "updated_at": now})
+    return WechatConfigOut(chain_id=principal.chain_id, app_id=body.app_id,
+                           templates=dict(body.templates), app_secret_set=True, updated_at=now)
+
+
+async def get_wechat_config(principal: Principal) -> WechatConfigOut:
+    row = await repo.get_wechat_config(principal.chain_id)
+    if row is None:
+        raise NotFound("no WeChat config yet")
+    return WechatConfigOut(chain_id=principal.chain_id, app_id=row["app_id"],
+                           templates=row["templates"] or {}, app_secret_set=True,
+                           updated_at=row["updated_at"])
+
+
+# --- stores -----------------------------------------------------------------------------
+
+async def visible_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
+    """The store if the caller may see it: members and operators the whole chain,
+    managers and clerks their listed stores. Otherwise 404."""
+    row = await repo.get_store(store_id, principal.chain_id)
+    if row is None or (principal.role in ("manager", "clerk")
+                       and store_id not in principal.store_ids):
+        raise NotFound("no such store")
+    return row
+
+
+async def managed_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
+    """The store if the caller manages it (operator, or manager listed there)."""
+    row = await visible_store(principal, store_id)
+    if principal.role not in ("operator", "manager"):
+        raise Forbidden("requires a manager of this store")
+    return row
+
+
+async def create_store(principal: Principal, body: StoreCreate) -> StoreOut:
+    validate_timezone(body.timezone)
+    hours = validate_hours(body.opening_hours, "opening_hours")
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
+        "address": body.address, "timezone": body.timezone, "opening_hours": hours,
+        "phone": body.phone, "booking_lead_minutes": body.booking_lead_minutes,
+        "booking_horizon_days": body.booking_horizon_days,
+        "cancel_cutoff_minutes": body.cancel_cutoff_minutes,
+        "reminder_minutes": body.reminder_minutes,
+        "no_show_consumes_visit": body.no_show_consumes_visit, "created_at": utcnow(),
+    }
+    async with write_transaction():
+        await repo.insert_store(values)
+    row = await repo.get_store(values["id"], principal.chain_id)
+    assert row is not None
+    return store_out(row)
+
+
+async def list_stores(principal: Principal) -> list[StoreOut]:
+    only = principal.store_ids if principal.role in ("manager", "clerk") else None
+    return [store_out(r) for r in await repo.list_stores(principal.chain_id, only)]
+
+
+async def get_store(principal: Principal, store_id: uuid.UUID) -> StoreOut:
+    return store_out(await visible_store(principal, store_id))
+
+
+async def update_store(principal: Principal, store_id: uuid.UUID, body: StoreUpdate) -> StoreOut:
+    await visible_store(principal, store_id)
+    changes: dict[str, Any] = {}
+    for field in StoreUpdate.__struct_fields__:
+        value = getattr(body, field)
+        if value is not None:
+            changes[field] = value
+    if "timezone" in changes:
+        validate_timezone(changes["timezone"])
+    if "opening_hours" in changes:
+        changes["opening_hours"] = validate_hours(changes["opening_hours"], "opening_hours")
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+    if changes:
+        async with write_transaction():
+            await repo.update_store(store_id, changes)
+    return await get_store(principal, store_id)
+
+
+# --- staff ------------------------------------------------------------------------------
+
+async def create_staff(principal: Principal, body: StaffCreate) -> StaffOut:
+    store_ids = list(dict.fromkeys(body.store_ids))
+    if principal.role == "manager":
+        if body.role != "clerk":
+            raise Forbidden("managers may create clerks only")
+        outside = [s for s in store_ids if s not in principal.store_ids]
+        if outside:
+            raise NotFound(f"no such store: {outside[0]}")
+    if body.role == "operator":
+        if store_ids:
+            raise ValidationError("store_ids", "an operator covers the whole chain: leave empty")
+    elif not store_ids:
+        raise ValidationError("store_ids", f"a {body.role} needs at least one store")
+    known = await repo.chain_store_ids(principal.chain_id, store_ids)
+    missing = [s for s in store_ids if s not in known]
+    if missing:
+        raise NotFound(f"no such store: {missing[0]}")
+    username = body.username.lower()
+    password_hash = await asyncio.to_thread(hash_password, body.password)
+    values = {"id": uuid.uuid4(), "chain": principal.chain_id, "username": username,
+              "password_hash": password_hash, "role": body.role, "name": body.name,
+              "active": True, "created_at": utcnow()}
+    try:
+        async with write_transaction():
+            if await repo.get_staff_by_username(username) is not None:
+                raise UsernameTaken(f"username {username!r} is taken")
+            await repo.insert_staff(values, store_ids)
+    except Exception as exc:
+        if is_unique_violation(exc):
+            raise UsernameTaken(f"username {username!r} is taken") from None
+        raise
+    return staff_out(values, store_ids)
+
+
+async def list_staff(principal: Principal) -> list[StaffOut]:
+    at = principal.store_ids if principal.role == "manager" else None
+    rows = await repo.list_staff(principal.chain_id, at)
+    stores = await repo.staff_store_ids([r["id"] for r in rows])
+    return [staff_out(r, stores[r["id"]]) for r in rows]
+
+
+# --- members ----------------------------------------------------------------------------
+
+async def register_member(principal: Principal, body: MemberCreate) -> MemberOut:
+    """Registration at the counter (runs inside the caller's write transaction)."""
+    if body.store_id is not None:
+        await visible_store(principal, body.store_id)
+    phone = normalize_phone(body.phone)
+    values = {"id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
+              "phone": phone, "birthday": body.birthday, "registered_by": principal.id,
+              "registered_store": body.store_id, "created_at": utcnow()}
+    async with write_transaction():
+        if await repo.get_member_by_phone(principal.chain_id, phone) is not None:
+            raise PhoneTaken(f"phone {phone} is registered already")
+        await repo.insert_member(values)
+    return member_out({**values, "openid": None})
+
+
+async def find_members(principal: Principal, phone: str | None, limit: int,
+                       offset: int) -> list[MemberOut]:
+    wanted = normalize_phone(phone) if phone else None
+    rows = await repo.list_members(principal.chain_id, phone=wanted, limit=limit, offset=offset)
+    return [member_out(r) for r in rows]
+
+
+async def get_member(principal: Principal, member_id: uuid.UUID) -> MemberOut:
+    if principal.role == "member" and principal.id != member_id:
+        raise NotFound("no such member")
+    row = await repo.get_member(member_id, principal.chain_id)
+    if row is None:
+        raise NotFound("no such member")
+    return member_out(row)
+
+
+async def update_me(principal: Principal, body: MemberUpdate) -> MemberOut:
+    changes: dict[str, Any] = {}
+    if body.name is not None:
+        changes["name"] = body.name.strip()
+    if body.phone is not None:
+        changes["phone"] = normalize_phone(body.phone)
+    if body.birthday is not None:
+        changes["birthday"] = body.birthday
+    if changes:
+        try:
+            async with write_transaction():
+                if "phone" in changes:
+                    other = await repo.get_member_by_phone(principal.chain_id, changes["phone"])
+                    if other is not None and other["id"] != principal.id:
+                        raise PhoneTaken("another member of this chain has this phone number")
+                await repo.update_member(principal.id, changes)
+        except Exception as exc:
+            if is_unique_violation(exc):
+                raise PhoneTaken("another member of this chain has this phone number") from None
+            raise
+    return await get_member(principal, principal.id)
+
+
+# --- services and resources -------------------------------------------------------------
+
+def service_out(row: dict[str, Any]) -> ServiceOut:
+    return ServiceOut(id=row["id"], store_id=row["store"], name=row["name"],
+                      duration_minutes=row["duration_minutes"], price_cents=row["price_cents"],
+                      buffer_minutes=row["buffer_minutes"], active=row["active"],
+                      created_at=row["created_at"])
+
+
+def resource_out(row: dict[str, Any], service_ids: list[uuid.UUID]) -> ResourceOut:
+    hours = row["hours"]
+    return ResourceOut(id=row["id"], store_id=row["store"], name=row["name"], kind=row["kind"],
+                       capacity=row["capacity"], service_ids=service_ids,
+                       hours=None if hours is None else [OpeningHours(**h) for h in hours],
+                       active=row["active"], created_at=row["created_at"])
+
+
+async def create_service(principal: Principal, store_id: uuid.UUID,
+                         body: ServiceCreate) -> ServiceOut:
+    await managed_store(principal, store_id)
+    values = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
+              "duration_minutes": body.duration_minutes, "price_cents": body.price_cents,
+              "buffer_minutes": body.buffer_minutes, "active": True, "created_at": utcnow()}
+    async with write_transaction():
+        await repo.insert_service(values)
+    return service_out(values)
+
+
+async def list_services(principal: Principal, store_id: uuid.UUID) -> list[ServiceOut]:
+    await visible_store(principal, store_id)
+    return [service_out(r) for r in await repo.list_services(store_id)]
+
+
+async def create_resource(principal: Principal, store_id: uuid.UUID,
+                          body: ResourceCreate) -> ResourceOut:
+    await managed_store(principal, store_id)
+    service_ids: Sequence[uuid.UUID] = list(dict.fromkeys(body.service_ids))
+    known = await repo.store_service_ids(store_id, service_ids)
+    missing = [s for s in service_ids if s not in known]
+    if missing:
+        raise ValidationError("service_ids", f"not a service of this store: {missing[0]}")
+    hours = None if body.hours is None else validate_hours(body.hours, "hours")
+    values = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
+              "kind": body.kind, "capacity": body.capacity, "hours": hours, "active": True,
+              "created_at": utcnow()}
+    async with write_transaction():
+        await repo.insert_resource(values, service_ids)
+    return resource_out(values, list(service_ids))
+
+
+async def list_resources(principal: Principal, store_id: uuid.UUID) -> list[ResourceOut]:
+    await visible_store(principal, store_id)
+    rows = await repo.list_resources(store_id)
+    links = await repo.resource_service_ids([r["id"] for r in rows])
+    return [resource_out(r, links[r["id"]]) for r in rows]
