@@ -7,7 +7,7 @@ from msgspec import Struct
 
 from app.core.auth import PUBLIC
 from app.core.db import ping
-from app.core.runtime import Runtime
+from app.core.params import RuntimeDep
 
 
 class Health(Struct):
@@ -21,7 +21,7 @@ class HealthController(Controller):
 
     @get("", opt=PUBLIC, summary="Liveness and database check",
          responses=None, cache=False)
-    async def health(self, runtime: Runtime) -> Response[Health]:
+    async def health(self, runtime: RuntimeDep) -> Response[Health]:
         if await ping(runtime.engine):
             return Response(Health(status="ok", database="ok"), status_code=200)
         return Response(Health(status="degraded", database="unreachable"), status_code=503)

@@ -6,12 +6,13 @@ import uuid
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 
 from app.core import idempotency
-from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, PUBLIC, STAFF, Principal
-from app.core.runtime import Runtime, client_key
+from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, PUBLIC, STAFF
+from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from app.core.runtime import client_key
 from stores import service
 from stores.schemas import (
     MemberCreate,
@@ -35,7 +36,6 @@ from stores.schemas import (
 )
 
 LOGIN_OPT = {**PUBLIC, "login_route": True}
-IdempotencyKey = Annotated[str | None, Parameter(header=idempotency.HEADER, required=False)]
 
 
 class AuthController(Controller):
@@ -44,14 +44,14 @@ class AuthController(Controller):
 
     @post("/staff/login", opt=LOGIN_OPT, status_code=HTTP_200_OK,
           summary="Staff login with username and password")
-    async def staff_login(self, data: StaffLogin, request: Request[Any, Any, Any],
-                          runtime: Runtime) -> StaffLoginOut:
+    async def staff_login(self, data: JSONBody[StaffLogin], request: Request[Any, Any, Any],
+                          runtime: RuntimeDep) -> StaffLoginOut:
         session = await service.login_staff(data, client_key(request))
         return StaffLoginOut(token=runtime.auth.issue(session.principal), staff=session.brief)
 
     @post("/member/wechat", opt=LOGIN_OPT, status_code=HTTP_200_OK,
           summary="Member login with a WeChat code (first login creates the member)")
-    async def member_login(self, data: MemberWechatLogin, runtime: Runtime) -> MemberLoginOut:
+    async def member_login(self, data: JSONBody[MemberWechatLogin], runtime: RuntimeDep) -> MemberLoginOut:
         principal, member = await service.login_member(
             data, sandbox=runtime.sandbox, wechat=runtime.wechat, box=runtime.secrets)
         return MemberLoginOut(token=runtime.auth.issue(principal), member=member)
@@ -63,11 +63,11 @@ class MeController(Controller):
     guards = [MEMBERS]
 
     @get("", summary="The calling member")
-    async def me(self, principal: Principal) -> MemberOut:
+    async def me(self, principal: Caller) -> MemberOut:
         return await service.get_member(principal, principal.id)
 
     @patch("", summary="Update the calling member's profile")
-    async def update_me(self, data: MemberUpdate, principal: Principal) -> MemberOut:
+    async def update_me(self, data: JSONBody[MemberUpdate], principal: Caller) -> MemberOut:
         return await service.update_me(principal, data)
 
 
@@ -77,12 +77,12 @@ class WechatConfigController(Controller):
     guards = [OPERATORS]
 
     @put("", summary="Set the chain's WeChat app (the secret is stored encrypted)")
-    async def put_config(self, data: WechatConfigIn, principal: Principal,
-                         runtime: Runtime) -> WechatConfigOut:
+    async def put_config(self, data: JSONBody[WechatConfigIn], principal: Caller,
+                         runtime: RuntimeDep) -> WechatConfigOut:
         return await service.put_wechat_config(principal, data, runtime.secrets)
 
     @get("", summary="The chain's WeChat app, without its secret")
-    async def get_config(self, principal: Principal) -> WechatConfigOut:
+    async def get_config(self, principal: Caller) -> WechatConfigOut:
         return await service.get_wechat_config(principal)
 
 
@@ -91,40 +91,40 @@ class StoreController(Controller):
     tags = ["stores"]
 
     @post("", guards=[OPERATORS], summary="Open a store")
-    async def create(self, data: StoreCreate, principal: Principal) -> StoreOut:
+    async def create(self, data: JSONBody[StoreCreate], principal: Caller) -> StoreOut:
         return await service.create_store(principal, data)
 
     @get("", guards=[ANYONE], summary="Stores the caller can see")
-    async def list_(self, principal: Principal) -> list[StoreOut]:
+    async def list_(self, principal: Caller) -> list[StoreOut]:
         return await service.list_stores(principal)
 
     @get("/{store_id:uuid}", guards=[ANYONE], summary="One store")
-    async def read(self, store_id: uuid.UUID, principal: Principal) -> StoreOut:
+    async def read(self, store_id: FromPath[uuid.UUID], principal: Caller) -> StoreOut:
         return await service.get_store(principal, store_id)
 
     @patch("/{store_id:uuid}", guards=[OPERATORS], summary="Change a store")
-    async def update(self, store_id: uuid.UUID, data: StoreUpdate,
-                     principal: Principal) -> StoreOut:
+    async def update(self, store_id: FromPath[uuid.UUID], data: JSONBody[StoreUpdate],
+                     principal: Caller) -> StoreOut:
         return await service.update_store(principal, store_id, data)
 
     @post("/{store_id:uuid}/services", guards=[MANAGERS], summary="Add a bookable service")
-    async def create_service(self, store_id: uuid.UUID, data: ServiceCreate,
-                             principal: Principal) -> ServiceOut:
+    async def create_service(self, store_id: FromPath[uuid.UUID], data: JSONBody[ServiceCreate],
+                             principal: Caller) -> ServiceOut:
         return await service.create_service(principal, store_id, data)
 
     @get("/{store_id:uuid}/services", guards=[ANYONE], summary="The store's services")
-    async def list_services(self, store_id: uuid.UUID, principal: Principal) -> list[ServiceOut]:
+    async def list_services(self, store_id: FromPath[uuid.UUID], principal: Caller) -> list[ServiceOut]:
         return await service.list_services(principal, store_id)
 
     @post("/{store_id:uuid}/resources", guards=[MANAGERS],
           summary="Add a stylist, table or room")
-    async def create_resource(self, store_id: uuid.UUID, data: ResourceCreate,
-                              principal: Principal) -> ResourceOut:
+    async def create_resource(self, store_id: FromPath[uuid.UUID], data: JSONBody[ResourceCreate],
+                              principal: Caller) -> ResourceOut:
         return await service.create_resource(principal, store_id, data)
 
     @get("/{store_id:uuid}/resources", guards=[ANYONE], summary="The store's resources")
-    async def list_resources(self, store_id: uuid.UUID,
-                             principal: Principal) -> list[ResourceOut]:
+    async def list_resources(self, store_id: FromPath[uuid.UUID],
+                             principal: Caller) -> list[ResourceOut]:
         return await service.list_resources(principal, store_id)
 
 
@@ -134,11 +134,11 @@ class StaffController(Controller):
     guards = [MANAGERS]
 
     @post("", summary="Create a staff login (managers: clerks of their stores)")
-    async def create(self, data: StaffCreate, principal: Principal) -> StaffOut:
+    async def create(self, data: JSONBody[StaffCreate], principal: Caller) -> StaffOut:
         return await service.create_staff(principal, data)
 
     @get("", summary="Staff the caller manages")
-    async def list_(self, principal: Principal) -> list[StaffOut]:
+    async def list_(self, principal: Caller) -> list[StaffOut]:
         return await service.list_staff(principal)
 
 
@@ -148,7 +148,7 @@ class MemberController(Controller):
 
     @post("", guards=[STAFF], summary="Register a member at the counter",
           description="Honours Idempotency-Key.")
-    async def register(self, data: MemberCreate, principal: Principal,
+    async def register(self, data: JSONBody[MemberCreate], principal: Caller,
                        request: Request[Any, Any, Any],
                        idempotency_key: IdempotencyKey = None) -> Response[MemberOut]:
         return await idempotency.run(
@@ -158,15 +158,15 @@ class MemberController(Controller):
 
     @get("", guards=[STAFF], summary="Find members (by phone)")
     async def find(
-        self, principal: Principal,
-        phone: Annotated[str | None, Parameter(max_length=32)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, Parameter(ge=0)] = 0,
+        self, principal: Caller,
+        phone: Annotated[str | None, QueryParameter(max_length=32)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> list[MemberOut]:
         return await service.find_members(principal, phone, limit, offset)
 
     @get("/{member_id:uuid}", guards=[ANYONE], summary="One member (members: only themselves)")
-    async def read(self, member_id: uuid.UUID, principal: Principal) -> MemberOut:
+    async def read(self, member_id: FromPath[uuid.UUID], principal: Caller) -> MemberOut:
         return await service.get_member(principal, member_id)
 
 

@@ -18,7 +18,7 @@ async def _loop() -> None:
         try:
             await throttle.purge_expired()
             await idempotency.purge_expired()
-        except Exception:  # noqa: BLE001 - a failed sweep is retried next round
+        except Exception:
             log.exception("housekeeping sweep failed")
 
 

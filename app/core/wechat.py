@@ -6,7 +6,6 @@ and the shared access token here, on the same session.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -53,7 +52,7 @@ class WechatClient:
                 text = await response.text()
                 if response.status >= 500:
                     raise WechatError(None, f"HTTP {response.status}")
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             raise WechatError(None, f"unreachable: {type(exc).__name__}") from exc
         try:
             # WeChat often labels JSON as text/plain, so parse the text ourselves.
