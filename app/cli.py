@@ -37,10 +37,11 @@ def cmd_migrate(_: argparse.Namespace) -> int:
     settings = _settings()
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
+    if settings.is_sqlite:
+        path = settings.database_url[len("sqlite:///"):]
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+
     async def run() -> bool:
-        if settings.is_sqlite:
-            path = settings.database_url[len("sqlite:///"):]
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         result = await run_forwards(app_name="all")
         return bool(result.success)
 

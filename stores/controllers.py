@@ -51,7 +51,8 @@ class AuthController(Controller):
 
     @post("/member/wechat", opt=LOGIN_OPT, status_code=HTTP_200_OK,
           summary="Member login with a WeChat code (first login creates the member)")
-    async def member_login(self, data: JSONBody[MemberWechatLogin], runtime: RuntimeDep) -> MemberLoginOut:
+    async def member_login(self, data: JSONBody[MemberWechatLogin],
+                           runtime: RuntimeDep) -> MemberLoginOut:
         principal, member = await service.login_member(
             data, sandbox=runtime.sandbox, wechat=runtime.wechat, box=runtime.secrets)
         return MemberLoginOut(token=runtime.auth.issue(principal), member=member)
@@ -113,7 +114,8 @@ class StoreController(Controller):
         return await service.create_service(principal, store_id, data)
 
     @get("/{store_id:uuid}/services", guards=[ANYONE], summary="The store's services")
-    async def list_services(self, store_id: FromPath[uuid.UUID], principal: Caller) -> list[ServiceOut]:
+    async def list_services(self, store_id: FromPath[uuid.UUID],
+                            principal: Caller) -> list[ServiceOut]:
         return await service.list_services(principal, store_id)
 
     @post("/{store_id:uuid}/resources", guards=[MANAGERS],

@@ -66,7 +66,7 @@ async def chain_store_ids(chain_id: uuid.UUID, candidates: Sequence[uuid.UUID]) 
 
 
 async def update_store(store_id: uuid.UUID, values: Row) -> None:
-    await Store.update(values).where(Store.id == store_id).run()
+    await Store.update(**values).where(Store.id == store_id).run()
 
 
 async def find_store_by_name(chain_id: uuid.UUID, name: str) -> Row | None:
@@ -104,7 +104,8 @@ async def staff_store_ids(staff_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, lis
     return result
 
 
-async def list_staff(chain_id: uuid.UUID, at_stores: Iterable[uuid.UUID] | None = None) -> list[Row]:
+async def list_staff(chain_id: uuid.UUID,
+                     at_stores: Iterable[uuid.UUID] | None = None) -> list[Row]:
     """The chain's staff; with ``at_stores``, only those working at one of these stores."""
     query = Staff.select(*Staff.all_columns(exclude=[Staff.password_hash])).where(
         Staff.chain == chain_id)
@@ -148,7 +149,7 @@ async def list_members(chain_id: uuid.UUID, *, phone: str | None, limit: int,
 
 
 async def update_member(member_id: uuid.UUID, values: Row) -> None:
-    await Member.update(values).where(Member.id == member_id).run()
+    await Member.update(**values).where(Member.id == member_id).run()
 
 
 # --- services and resources -------------------------------------------------------------
@@ -183,7 +184,9 @@ async def list_resources(store_id: uuid.UUID) -> list[Row]:
         Resource.created_at).order_by(Resource.id).output(load_json=True).run()
 
 
-async def resource_service_ids(resource_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:
+async def resource_service_ids(
+    resource_ids: Sequence[uuid.UUID],
+) -> dict[uuid.UUID, list[uuid.UUID]]:
     result: dict[uuid.UUID, list[uuid.UUID]] = {r: [] for r in resource_ids}
     if not resource_ids:
         return result
@@ -208,4 +211,4 @@ async def upsert_wechat_config(values: Row) -> None:
     if existing is None:
         await WechatConfig.insert(WechatConfig(id=uuid.uuid4(), **values)).run()
     else:
-        await WechatConfig.update(values).where(WechatConfig.id == existing["id"]).run()
+        await WechatConfig.update(**values).where(WechatConfig.id == existing["id"]).run()

@@ -16,6 +16,7 @@ from stores.schemas import (
     ResourceCreate,
     ServiceCreate,
     StaffCreate,
+    StaffRole,
     StoreCreate,
 )
 
@@ -63,11 +64,12 @@ async def _chain(prefix: str) -> Chain:
             name="Tony", kind="staff", capacity=1, service_ids=[svc.id]))
         chain.services[store.id] = svc.id
         chain.resources[store.id] = res.id
-    for username, role, store_ids in (
+    roles: tuple[tuple[str, StaffRole, list[uuid.UUID]], ...] = (
         (f"{prefix}-manager", "manager", [chain.stores[0]]),
         (f"{prefix}-clerk1", "clerk", [chain.stores[0]]),
         (f"{prefix}-clerk2", "clerk", [chain.stores[1]]),
-    ):
+    )
+    for username, role, store_ids in roles:
         staff = await stores.create_staff(operator, StaffCreate(
             username=username, password=PASSWORD, role=role, store_ids=store_ids))
         chain.staff[username] = Principal(kind="staff", id=staff.id, chain_id=chain_id,

@@ -77,7 +77,9 @@ def _principal_from_token(token: Token) -> Principal | None:
         return None
 
 
-async def _retrieve_principal(token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+async def _retrieve_principal(
+    token: Token, _: ASGIConnection[Any, Any, Any, Any]
+) -> Principal | None:
     return _principal_from_token(token)
 
 

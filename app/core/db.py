@@ -23,6 +23,7 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
+AnyEngine = Engine[Any]
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
 _sqlite_write_lock: asyncio.Lock | None = None
@@ -30,10 +31,10 @@ _sqlite_lock_loop: asyncio.AbstractEventLoop | None = None
 _in_write_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "o2o_in_write_transaction", default=False
 )
-_current_engine: Engine | None = None
+_current_engine: AnyEngine | None = None
 
 
-def make_engine(database_url: str) -> Engine:
+def make_engine(database_url: str) -> AnyEngine:
     """Build the Piccolo engine for a URL from the settings."""
     if database_url.startswith("sqlite:///"):
         path = database_url[len("sqlite:///") :]
@@ -45,11 +46,11 @@ def make_engine(database_url: str) -> Engine:
     return PostgresEngine(config={"dsn": database_url})
 
 
-def is_sqlite(engine: Engine) -> bool:
+def is_sqlite(engine: AnyEngine) -> bool:
     return isinstance(engine, SQLiteEngine)
 
 
-def bind_tables(engine: Engine, tables: Iterable[type[Table]]) -> None:
+def bind_tables(engine: AnyEngine, tables: Iterable[type[Table]]) -> None:
     """Point every table at one engine (tests switch engines between apps)."""
     global _current_engine
     _current_engine = engine
@@ -57,13 +58,13 @@ def bind_tables(engine: Engine, tables: Iterable[type[Table]]) -> None:
         table._meta.db = engine
 
 
-def current_engine() -> Engine:
+def current_engine() -> AnyEngine:
     if _current_engine is None:
         raise RuntimeError("no engine bound: call bind_tables() first")
     return _current_engine
 
 
-async def prepare_engine(engine: Engine) -> None:
+async def prepare_engine(engine: AnyEngine) -> None:
     """Per-process start-up: WAL for SQLite, a connection pool for PostgreSQL."""
     if isinstance(engine, SQLiteEngine):
         # WAL is a property of the file: readers never block the single writer.
@@ -72,7 +73,7 @@ async def prepare_engine(engine: Engine) -> None:
         await engine.start_connection_pool(min_size=1, max_size=20)
 
 
-async def close_engine(engine: Engine) -> None:
+async def close_engine(engine: AnyEngine) -> None:
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
 
@@ -123,7 +124,7 @@ def is_integrity_error(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.IntegrityError | asyncpg.IntegrityConstraintViolationError)
 
 
-async def ping(engine: Engine) -> bool:
+async def ping(engine: AnyEngine) -> bool:
     """True when the database answers a trivial query."""
     try:
         await asyncio.wait_for(engine._run_in_new_connection("SELECT 1")
@@ -134,7 +135,7 @@ async def ping(engine: Engine) -> bool:
     return True
 
 
-async def _pg_ping(engine: Engine) -> Any:
+async def _pg_ping(engine: AnyEngine) -> Any:
     assert isinstance(engine, PostgresEngine)
     if engine.pool is not None:
         async with engine.pool.acquire() as conn:

@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Sequence
 from datetime import time
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any
 
 from app.core.errors import ValidationError
@@ -57,7 +58,7 @@ def validate_hours(intervals: Sequence[Any], field: str) -> list[dict[str, Any]]
             raise ValidationError(f"{where}.close", "must be after open")
         cleaned.append({"weekday": weekday, "open": open_, "close": close})
     cleaned.sort(key=lambda i: (i["weekday"], i["open"]))
-    for previous, current in zip(cleaned, cleaned[1:], strict=False):
+    for previous, current in pairwise(cleaned):
         if previous["weekday"] == current["weekday"] and minutes_of(current["open"]) < minutes_of(
             previous["close"]
         ):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
-from piccolo.engine.base import Engine
 
 from app.core.auth import Auth
 from app.core.crypto import SecretBox
+from app.core.db import AnyEngine
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 
@@ -18,7 +18,7 @@ from app.core.wechat import WechatClient
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
-    engine: Engine
+    engine: AnyEngine
     auth: Auth
     secrets: SecretBox
     wechat: WechatClient
