@@ -1,0 +1,537 @@
+"""A stand-in for the WeChat server API: a real aiohttp server on 127.0.0.1.
+
+Built from WeChat's documented request and answer shapes, so the app's real HTTP client is
+exercised end to end (sockets, query strings, JSON bodies, content types, timeouts):
+
+- ``GET  /sns/jscode2session?appid=&secret=&js_code=&grant_type=authorization_code``
+  → ``{"openid", "session_key", "unionid"?}`` (labelled ``text/plain`` like WeChat does),
+  or ``{"errcode", "errmsg"}``: 40029 invalid code, 40163 code been used, 40125 invalid
+  appsecret, 40013 invalid appid, 41002/41004/41008 a parameter missing, 40002 invalid
+  grant_type; 45011 (frequency limit) and -1 (system busy) by injection.
+- ``POST /cgi-bin/stable_token`` ``{"grant_type": "client_credential", "appid", "secret",
+  "force_refresh"}`` → ``{"access_token", "expires_in"}``. Without ``force_refresh`` a
+  still-valid token is handed out again (with its remaining lifetime); with it a new one
+  is minted and the old one stops working, as WeChat documents.
+- ``POST /cgi-bin/message/subscribe/send?access_token=`` ``{"touser", "template_id",
+  "page"?, "data": {KEY: {"value": STR}}}`` → ``{"errcode": 0, "errmsg": "ok", "msgid"}``;
+  41001 token missing, 40001 token invalid, 42001 token expired, 40003 bad openid, 40037
+  bad template, 47003 bad data, 43101 the member refused (see :meth:`refuse`).
+- ``GET  /cgi-bin/token`` answers like WeChat but is counted: the app must never call it
+  (it invalidates the token every other process holds).
+
+Scripting: :meth:`register_code` maps a login code to an openid; :meth:`fail`,
+:meth:`slow`, :meth:`drop`, :meth:`http_error` and :meth:`garbage` queue faults for the
+next calls of an endpoint; :attr:`requests` records every request received (method, path,
+query, JSON body) so a test can assert exactly what the app sent.
+
+The server runs its own event loop in a daemon thread. That is deliberate: Litestar's
+test client runs the app on another thread and blocks the test's loop while a request is
+handled, so a server on the test's loop could never answer; a thread also serves an app
+started as a subprocess (``live_server``). Script and records are guarded by one lock.
+
+Use ``with WechatStandIn() as server: ...`` (``async with`` works too), or the
+``wechat_server`` fixture in ``tests/stand_ins/fixtures.py``, and point
+``O2O_WECHAT_API_BASE`` at ``server.url``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+JSCODE2SESSION = "/sns/jscode2session"
+STABLE_TOKEN = "/cgi-bin/stable_token"
+SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
+CLASSIC_TOKEN = "/cgi-bin/token"
+
+# errmsg texts as WeChat writes them (it appends ", rid: <request id>").
+ERRMSG: dict[int, str] = {
+    -1: "system error",
+    40001: "invalid credential, access_token is invalid or not latest",
+    40002: "invalid grant_type",
+    40003: "invalid openid",
+    40013: "invalid appid",
+    40029: "invalid code",
+    40037: "invalid template_id",
+    40125: "invalid appsecret",
+    40163: "code been used",
+    41001: "access_token missing",
+    41002: "appid missing",
+    41004: "appsecret missing",
+    41008: "missing code",
+    42001: "access_token expired",
+    43101: "user refuse to accept the msg",
+    45009: "reach max api daily quota limit",
+    45011: "api minute-quota reach limit mustslower retry next minute",
+    47001: "data format error",
+    47003: "argument invalid!",
+}
+
+Handler = Callable[[web.Request, "RecordedRequest"], web.StreamResponse]
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the stand-in received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    query_items: list[tuple[str, str]]
+    json: Any
+    body: bytes
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What to do instead of (or before) the normal answer of one call.
+
+    ``delay`` seconds pass first; then the connection is dropped (``drop``), or an HTTP
+    error status is sent (``status``), or a raw ``body``, or an errcode answer; with none
+    of those the call proceeds normally after the delay.
+    """
+
+    errcode: int | None = None
+    errmsg: str | None = None
+    delay: float = 0.0
+    drop: bool = False
+    status: int | None = None
+    body: str | None = None
+
+
+@dataclass(slots=True)
+class WechatApp:
+    app_id: str
+    secret: str
+    templates: frozenset[str] | None = None  # None: any template id is accepted
+
+
+@dataclass(frozen=True, slots=True)
+class CodeGrant:
+    openid: str
+    app_id: str | None  # None: valid for any app (WeChat binds codes to one app)
+    unionid: str | None
+    issued_at: float
+
+
+@dataclass(slots=True)
+class AccessToken:
+    token: str
+    app_id: str
+    expires_at: float
+    valid: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    app_id: str
+    touser: str
+    template_id: str
+    page: str | None
+    data: dict[str, dict[str, str]]
+    msgid: int
+
+
+@dataclass(slots=True)
+class _Queued:
+    fault: Fault
+    remaining: int | None  # None: until cleared
+
+
+@dataclass(slots=True)
+class WechatStandIn:
+    """The stand-in server and its script. All state is plain attributes tests may read."""
+
+    host: str = "127.0.0.1"
+    code_ttl: float = 300.0  # WeChat login codes live five minutes
+    token_ttl: int = 7200
+    jscode2session_content_type: str = "text/plain"
+
+    apps: dict[str, WechatApp] = field(default_factory=dict)
+    codes: dict[str, CodeGrant] = field(default_factory=dict)
+    used_codes: set[str] = field(default_factory=set)
+    requests: list[RecordedRequest] = field(default_factory=list)
+    tokens: dict[str, AccessToken] = field(default_factory=dict)
+    messages: list[SentMessage] = field(default_factory=list)
+    session_keys: list[str] = field(default_factory=list)  # every session_key handed out
+    refusing: set[str] = field(default_factory=set)  # openids that answer 43101
+
+    _faults: dict[str, list[_Queued]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _runner: web.AppRunner | None = None
+    _port: int | None = None
+    _closing: asyncio.Event | None = None
+    _next_msgid: int = 1000
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        if self._port is None:
+            raise RuntimeError("the stand-in is not running")
+        return f"http://{self.host}:{self._port}"
+
+    def start(self) -> WechatStandIn:
+        """Start serving on a free port of ``host``; returns once it accepts connections."""
+        if self._thread is not None:
+            raise RuntimeError("the stand-in is already running")
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="wechat-stand-in", daemon=True)
+        thread.start()
+        self._loop, self._thread = loop, thread
+        try:
+            asyncio.run_coroutine_threadsafe(self._serve(), loop).result(timeout=10)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving (pending scripted delays end at once) and end the thread."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        try:
+            if loop.is_running():
+                asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(timeout=10)
+            if not thread.is_alive():
+                loop.close()
+            self._loop = self._thread = None
+            self._port = None
+
+    async def _serve(self) -> None:
+        self._closing = asyncio.Event()
+        app = web.Application()
+        app.router.add_route("GET", JSCODE2SESSION, self._wrap(self._jscode2session))
+        app.router.add_route("POST", STABLE_TOKEN, self._wrap(self._stable_token))
+        app.router.add_route("POST", SUBSCRIBE_SEND, self._wrap(self._subscribe_send))
+        app.router.add_route("GET", CLASSIC_TOKEN, self._wrap(self._classic_token))
+        app.router.add_route("*", "/{tail:.*}", self._wrap(self._unknown))
+        # A short shutdown timeout: a test that scripted a slow answer must not wait for it.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, 0)
+        await site.start()
+        address = self._runner.addresses[0]
+        self._port = int(address[1])
+
+    async def _shutdown(self) -> None:
+        if self._closing is not None:
+            self._closing.set()  # wake every scripted delay
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    def __enter__(self) -> WechatStandIn:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> WechatStandIn:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await asyncio.to_thread(self.stop)
+
+    # --- script -----------------------------------------------------------------------
+
+    def add_app(self, app_id: str, secret: str,
+                templates: set[str] | frozenset[str] | None = None) -> WechatApp:
+        app = WechatApp(app_id=app_id, secret=secret,
+                        templates=frozenset(templates) if templates is not None else None)
+        with self._lock:
+            self.apps[app_id] = app
+        return app
+
+    def register_code(self, openid: str, *, code: str | None = None, app_id: str | None = None,
+                      unionid: str | None = None) -> str:
+        """A login code (one use, ``code_ttl`` seconds) that exchanges for ``openid``."""
+        code = code or "0" + secrets.token_hex(15)  # WeChat codes: 32 printable characters
+        with self._lock:
+            self.codes[code] = CodeGrant(openid=openid, app_id=app_id, unionid=unionid,
+                                         issued_at=time.monotonic())
+        return code
+
+    def script(self, path: str, fault: Fault, times: int | None = 1) -> None:
+        """Queue ``fault`` for the next ``times`` calls of ``path`` (None: every call)."""
+        with self._lock:
+            self._faults.setdefault(path, []).append(_Queued(fault=fault, remaining=times))
+
+    def fail(self, path: str, errcode: int, errmsg: str | None = None,
+             times: int | None = 1) -> None:
+        self.script(path, Fault(errcode=errcode, errmsg=errmsg), times)
+
+    def slow(self, path: str, seconds: float, times: int | None = 1) -> None:
+        self.script(path, Fault(delay=seconds), times)
+
+    def drop(self, path: str, times: int | None = 1) -> None:
+        """Reset the connection without an answer. aiohttp clients retry an idempotent
+        request (GET) once when a reused connection drops, so a GET that must fail needs
+        ``times=2`` or more."""
+        self.script(path, Fault(drop=True), times)
+
+    def http_error(self, path: str, status: int = 502, times: int | None = 1) -> None:
+        self.script(path, Fault(status=status), times)
+
+    def garbage(self, path: str, body: str = "<html>busy</html>", times: int | None = 1) -> None:
+        self.script(path, Fault(body=body), times)
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def refuse(self, openid: str) -> None:
+        """Subscribe messages to ``openid`` answer 43101 (no subscription left)."""
+        with self._lock:
+            self.refusing.add(openid)
+
+    def expire_tokens(self) -> None:
+        """Every access token issued so far is past its lifetime (answers 42001)."""
+        with self._lock:
+            for token in self.tokens.values():
+                token.expires_at = time.monotonic() - 1
+
+    def invalidate_tokens(self) -> None:
+        """Every access token issued so far is no longer the latest (answers 40001)."""
+        with self._lock:
+            for token in self.tokens.values():
+                token.valid = False
+
+    # --- what the app sent ------------------------------------------------------------
+
+    def requests_to(self, path: str) -> list[RecordedRequest]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    @property
+    def classic_token_calls(self) -> int:
+        """Calls of ``/cgi-bin/token``; the app must never make one."""
+        return len(self.requests_to(CLASSIC_TOKEN))
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    def _take_fault(self, path: str) -> Fault | None:
+        queue = self._faults.get(path)
+        while queue:
+            head = queue[0]
+            if head.remaining is None:
+                return head.fault
+            if head.remaining > 0:
+                head.remaining -= 1
+                if head.remaining == 0:
+                    queue.pop(0)
+                return head.fault
+            queue.pop(0)
+        return None
+
+    def _wrap(self, handler: Handler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def endpoint(request: web.Request) -> web.StreamResponse:
+            body = await request.read()
+            try:
+                parsed: Any = json.loads(body) if body else None
+            except ValueError:
+                parsed = None
+            record = RecordedRequest(
+                method=request.method, path=request.path, query=dict(request.query),
+                query_items=list(request.query.items()), json=parsed, body=body,
+                headers=dict(request.headers), at=time.monotonic())
+            with self._lock:
+                self.requests.append(record)
+                fault = self._take_fault(request.path)
+            if fault is not None:
+                if fault.delay > 0:
+                    assert self._closing is not None
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._closing.wait(), fault.delay)
+                if fault.drop:
+                    return self._drop(request)
+                if fault.status is not None:
+                    return web.Response(status=fault.status, text=f"HTTP {fault.status}",
+                                        content_type="text/html")
+                if fault.body is not None:
+                    return web.Response(text=fault.body, content_type="text/html")
+                if fault.errcode is not None:
+                    return self._error(fault.errcode, fault.errmsg, request.path)
+            with self._lock:
+                return handler(request, record)
+
+        return endpoint
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.StreamResponse:
+        """Close the socket without an answer: the client sees a disconnect."""
+        transport = request.transport
+        if transport is not None:
+            sock = transport.get_extra_info("socket")
+            if isinstance(sock, socket.socket):
+                # RST rather than FIN, like a middlebox that kills the connection.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            transport.abort()
+        return web.Response(status=204)
+
+    def _answer(self, payload: dict[str, Any], path: str) -> web.Response:
+        if path == JSCODE2SESSION:
+            return web.Response(text=json.dumps(payload),
+                                content_type=self.jscode2session_content_type)
+        return web.json_response(payload)
+
+    def _error(self, errcode: int, errmsg: str | None, path: str) -> web.Response:
+        text = errmsg if errmsg is not None else ERRMSG.get(errcode, "error")
+        rid = secrets.token_hex(4) + "-" + secrets.token_hex(4)
+        return self._answer({"errcode": errcode, "errmsg": f"{text}, rid: {rid}"}, path)
+
+    def _check_app(self, app_id: str | None, secret: str | None, path: str) -> (
+            WechatApp | web.Response):
+        if not app_id:
+            return self._error(41002, None, path)
+        if not secret:
+            return self._error(41004, None, path)
+        app = self.apps.get(app_id)
+        if app is None:
+            return self._error(40013, None, path)
+        if not secrets.compare_digest(app.secret.encode(), secret.encode()):
+            return self._error(40125, None, path)
+        return app
+
+    def _mint_token(self, app_id: str) -> AccessToken:
+        token = AccessToken(token=secrets.token_urlsafe(96), app_id=app_id,
+                            expires_at=time.monotonic() + self.token_ttl)
+        self.tokens[token.token] = token
+        return token
+
+    # --- endpoints --------------------------------------------------------------------
+
+    def _jscode2session(self, request: web.Request,
+                              record: RecordedRequest) -> web.StreamResponse:
+        q = record.query
+        checked = self._check_app(q.get("appid"), q.get("secret"), JSCODE2SESSION)
+        if isinstance(checked, web.Response):
+            return checked
+        code = q.get("js_code", "")
+        if not code:
+            return self._error(41008, None, JSCODE2SESSION)
+        if q.get("grant_type") != "authorization_code":
+            return self._error(40002, None, JSCODE2SESSION)
+        if code in self.used_codes:
+            return self._error(40163, None, JSCODE2SESSION)
+        grant = self.codes.get(code)
+        if (grant is None or (grant.app_id is not None and grant.app_id != checked.app_id)
+                or time.monotonic() - grant.issued_at > self.code_ttl):
+            return self._error(40029, None, JSCODE2SESSION)
+        self.used_codes.add(code)
+        session_key = secrets.token_urlsafe(16)
+        self.session_keys.append(session_key)
+        payload: dict[str, Any] = {"session_key": session_key, "openid": grant.openid}
+        if grant.unionid is not None:
+            payload["unionid"] = grant.unionid
+        return self._answer(payload, JSCODE2SESSION)
+
+    def _stable_token(self, request: web.Request,
+                            record: RecordedRequest) -> web.StreamResponse:
+        body = record.json
+        if not isinstance(body, dict):
+            return self._error(47001, None, STABLE_TOKEN)
+        if body.get("grant_type") != "client_credential":
+            return self._error(40002, None, STABLE_TOKEN)
+        checked = self._check_app(body.get("appid"), body.get("secret"), STABLE_TOKEN)
+        if isinstance(checked, web.Response):
+            return checked
+        force = body.get("force_refresh", False)
+        if not isinstance(force, bool):
+            return self._error(47001, None, STABLE_TOKEN)
+        now = time.monotonic()
+        current = [t for t in self.tokens.values()
+                   if t.app_id == checked.app_id and t.valid and t.expires_at > now]
+        if current and not force:
+            token = max(current, key=lambda t: t.expires_at)
+        else:
+            for old in self.tokens.values():
+                if old.app_id == checked.app_id:
+                    old.valid = False
+            token = self._mint_token(checked.app_id)
+        return web.json_response({"access_token": token.token,
+                                  "expires_in": max(0, int(token.expires_at - now))})
+
+    def _classic_token(self, request: web.Request,
+                             record: RecordedRequest) -> web.StreamResponse:
+        q = record.query
+        if q.get("grant_type") != "client_credential":
+            return self._error(40002, None, CLASSIC_TOKEN)
+        checked = self._check_app(q.get("appid"), q.get("secret"), CLASSIC_TOKEN)
+        if isinstance(checked, web.Response):
+            return checked
+        token = self._mint_token(checked.app_id)
+        return web.json_response({"access_token": token.token, "expires_in": self.token_ttl})
+
+    def _subscribe_send(self, request: web.Request,
+                              record: RecordedRequest) -> web.StreamResponse:
+        raw_token = record.query.get("access_token", "")
+        if not raw_token:
+            return self._error(41001, None, SUBSCRIBE_SEND)
+        token = self.tokens.get(raw_token)
+        if token is None or not token.valid:
+            return self._error(40001, None, SUBSCRIBE_SEND)
+        if token.expires_at <= time.monotonic():
+            return self._error(42001, None, SUBSCRIBE_SEND)
+        body = record.json
+        if not isinstance(body, dict):
+            return self._error(47001, None, SUBSCRIBE_SEND)
+        touser = body.get("touser")
+        if not isinstance(touser, str) or not touser:
+            return self._error(40003, None, SUBSCRIBE_SEND)
+        template_id = body.get("template_id")
+        templates = self.apps[token.app_id].templates
+        if (not isinstance(template_id, str) or not template_id
+                or (templates is not None and template_id not in templates)):
+            return self._error(40037, None, SUBSCRIBE_SEND)
+        page = body.get("page")
+        if page is not None and not isinstance(page, str):
+            return self._error(47003, "argument invalid! page invalid", SUBSCRIBE_SEND)
+        data = body.get("data")
+        if not isinstance(data, dict) or not data:
+            return self._error(47003, "argument invalid! data invalid", SUBSCRIBE_SEND)
+        for key, item in data.items():
+            if (not isinstance(item, dict) or set(item) != {"value"}
+                    or not isinstance(item["value"], str)):
+                return self._error(47003, f"argument invalid! data.{key}.value invalid",
+                                   SUBSCRIBE_SEND)
+        if touser in self.refusing:
+            return self._error(43101, None, SUBSCRIBE_SEND)
+        self._next_msgid += 1
+        self.messages.append(SentMessage(app_id=token.app_id, touser=touser,
+                                         template_id=template_id, page=page, data=data,
+                                         msgid=self._next_msgid))
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": self._next_msgid})
+
+    def _unknown(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        return web.Response(status=404, text="not found", content_type="text/html")
+
+
+def unreachable_url() -> str:
+    """A base URL on 127.0.0.1 where nothing listens (connections are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    return f"http://127.0.0.1:{port}"
