@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.crypto import DUMMY_PASSWORD_HASH, SecretBox, hash_password, verify_password
@@ -125,13 +127,18 @@ async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
                             wechat: WechatClient, box: SecretBox) -> tuple[str, str | None]:
     if sandbox:
         openid = code[len(SANDBOX_PREFIX):] if code.startswith(SANDBOX_PREFIX) else ""
-        if not _OPENID.match(openid):
+        if not _OPENID.fullmatch(openid):
             raise WechatLoginFailed("sandbox mode accepts only codes of the form sandbox:<openid>")
         return openid, None
     config = await repo.get_wechat_config(chain_id)
     if config is None:
         raise WechatLoginFailed("this chain has no WeChat app configured")
-    secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
+    try:
+        secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
+    except InvalidTag:
+        # O2O_SECRET_KEY changed since the secret was stored: the operator must set it again.
+        raise WechatLoginFailed("the chain's WeChat secret cannot be read; "
+                                "the operator must PUT /wechat-config again") from None
     try:
         session = await wechat.code2session(config["app_id"], secret, code)
     except WechatError as exc:

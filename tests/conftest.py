@@ -19,6 +19,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -27,7 +28,6 @@ import asyncpg
 import httpx
 import pytest
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from app.asgi import create_app
 from app.core.settings import Settings
@@ -131,14 +131,46 @@ def app(settings: Settings) -> Litestar:
     return create_app(settings)
 
 
-@pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app, base_url="http://testserver.local") as test_client:
-        yield test_client
+@asynccontextmanager
+async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app's lifespan and an HTTP client, both on the test's own event loop.
+
+    Unlike Litestar's AsyncTestClient (which runs the app on a portal thread), requests
+    sent with asyncio.gather really interleave, and the test may query the database
+    directly between requests.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and left in one task: anyio's cancel scopes demand it, and pytest-asyncio
+        # runs a fixture's setup and teardown in different tasks.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    task = asyncio.create_task(run_lifespan())
+    await asyncio.wait([task, asyncio.create_task(started.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        task.result()  # start-up failed: raise its error here
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    try:
+        async with httpx.AsyncClient(transport=transport,
+                                     base_url="http://testserver.local") as http:
+            yield http
+    finally:
+        stop.set()
+        await task
 
 
 @pytest.fixture
-async def world(client: AsyncTestClient[Litestar], app: Litestar) -> World:
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serving(app) as http:
+        yield http
+
+
+@pytest.fixture
+async def world(client: httpx.AsyncClient, app: Litestar) -> World:
     """Two chains with stores, staff of every role and members; tokens issued directly."""
     return await build_world(app)
 

@@ -72,7 +72,8 @@ class WechatClient:
         })
         errcode = payload.get("errcode", 0)
         if errcode not in (0, None):
-            raise WechatError(int(errcode), str(payload.get("errmsg", "")))
+            raise WechatError(errcode if isinstance(errcode, int) else None,
+                              str(payload.get("errmsg", "")))
         openid = payload.get("openid")
         if not isinstance(openid, str) or not openid:
             raise WechatError(None, "no openid in the answer")
