@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve migrate demo test lint fmt bench clean
+.PHONY: install run serve migrate demo test lint fmt clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "o2o needs Python 3.11 or newer (set PY=/path/to/python3.11)")'

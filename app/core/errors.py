@@ -139,7 +139,7 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     return problem(400, "validation_error", "Invalid request", detail, {"errors": errors})
 
 
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+_UNKNOWN_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 
 
 def _clean(text: str) -> str:

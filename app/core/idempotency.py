@@ -61,20 +61,21 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | None:
     """Claim the key; returns a stored answer to replay, or None when we own the claim."""
     now = utcnow()
-    async with write_transaction():
-        rows = await IdempotencyRecord.select().where(
-            (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
-        if not rows:
-            try:
+    row = await _find(caller, key)
+    if row is None:
+        try:
+            async with write_transaction():
                 await IdempotencyRecord.insert(IdempotencyRecord(
                     id=uuid.uuid4(), caller=caller, key=key, request_hash=request_hash,
                     state="in_flight", claimed_at=now, created_at=now)).run()
-                return None
-            except Exception as exc:
-                if not is_unique_violation(exc):
-                    raise
-                raise IdempotencyInFlight() from None
-        row = rows[0]
+            return None
+        except Exception as exc:
+            if not is_unique_violation(exc):
+                raise
+        # A twin claimed it first; it may even have finished already: judge its row.
+        row = await _find(caller, key)
+        if row is None:
+            raise IdempotencyInFlight()
     if row["request_hash"] != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request")
     if row["state"] == "done":
@@ -91,6 +92,11 @@ async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | No
     if not taken:
         raise IdempotencyInFlight()
     return None
+
+
+async def _find(caller: str, key: str) -> dict[str, Any] | None:
+    return await IdempotencyRecord.select().where(
+        (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).first().run()
 
 
 async def _finish(caller: str, key: str, status: int, body: bytes, media_type: str) -> None:

@@ -75,7 +75,7 @@ class Settings:
             wechat_api_base=(
                 env_vars.get("O2O_WECHAT_API_BASE", "").strip() or DEFAULT_WECHAT_API_BASE
             ).rstrip("/"),
-            max_body_bytes=int(env_vars.get("O2O_MAX_BODY_BYTES", "1000000")),
+            max_body_bytes=_positive_int(env_vars, "O2O_MAX_BODY_BYTES", 1_000_000),
             trusted_proxies=frozenset(
                 p.strip() for p in env_vars.get("O2O_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
@@ -83,6 +83,15 @@ class Settings:
                 o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()
             ),
         )
+
+
+def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise SettingsError(f"{name} must be a positive whole number of bytes, not {raw!r}")
+    return int(raw)
 
 
 def _default_sqlite_url() -> str:

@@ -1,0 +1,149 @@
+"""Staff login: the contract's answers, and throttling that forged headers cannot dodge."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from app.asgi import create_app
+from tests.conftest import LiveServer, make_settings, serving
+from tests.world import PASSWORD, World
+
+LOGIN = "/api/v1/auth/staff/login"
+
+
+async def test_login_answers_token_and_scope(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(LOGIN, json={"username": "alpha-clerk1", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["staff"]["role"] == "clerk"
+    assert body["staff"]["chain_id"] == str(world.a.id)
+    assert body["staff"]["store_ids"] == [str(world.a.stores[0])]
+    stores = await client.get("/api/v1/stores",
+                              headers={"Authorization": f"Bearer {body['token']}"})
+    assert [s["id"] for s in stores.json()] == [str(world.a.stores[0])]
+
+
+async def test_operator_login_lists_every_store_of_the_chain(client: httpx.AsyncClient,
+                                                            world: World) -> None:
+    response = await client.post(LOGIN, json={"username": "alpha-operator",
+                                              "password": PASSWORD})
+    assert response.status_code == 200
+    assert set(response.json()["staff"]["store_ids"]) == {str(s) for s in world.a.stores}
+
+
+async def test_usernames_are_case_insensitive(client: httpx.AsyncClient, world: World) -> None:
+    response = await client.post(LOGIN, json={"username": "Alpha-Clerk1", "password": PASSWORD})
+    assert response.status_code == 200
+
+
+async def test_wrong_password_and_unknown_user_answer_alike(client: httpx.AsyncClient,
+                                                            world: World) -> None:
+    wrong = await client.post(LOGIN, json={"username": "alpha-clerk1", "password": "nope-nope"})
+    unknown = await client.post(LOGIN, json={"username": "nobody-here", "password": "nope"})
+    for response in (wrong, unknown):
+        assert response.status_code == 401
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert response.json()["code"] == "invalid_credentials"
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+
+
+async def test_thirty_wrong_passwords_meet_429_and_lock_out_the_right_one_too(
+        client: httpx.AsyncClient, world: World) -> None:
+    statuses = []
+    for attempt in range(30):
+        response = await client.post(LOGIN, json={"username": "alpha-manager",
+                                                  "password": f"guess-{attempt}"})
+        statuses.append(response.status_code)
+    assert 429 in statuses
+    first_429 = statuses.index(429)
+    assert set(statuses[:first_429]) == {401}
+    assert set(statuses[first_429:]) == {429}
+    limited = await client.post(LOGIN, json={"username": "alpha-manager", "password": PASSWORD})
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate_limited"
+    assert int(limited.headers["retry-after"]) > 0
+    # Another account is not locked by this one's failures... until the client's own
+    # failure budget runs out.
+    other = await client.post(LOGIN, json={"username": "alpha-clerk2", "password": PASSWORD})
+    assert other.status_code == 200
+
+
+async def test_spraying_many_usernames_meets_429_per_client(client: httpx.AsyncClient,
+                                                            world: World) -> None:
+    statuses = [
+        (await client.post(LOGIN, json={"username": f"user-{n}", "password": "x"})).status_code
+        for n in range(30)
+    ]
+    assert statuses[0] == 401
+    assert statuses[-1] == 429
+
+
+async def test_forged_x_forwarded_for_does_not_reset_the_limit(client: httpx.AsyncClient,
+                                                               world: World) -> None:
+    statuses = []
+    for n in range(30):
+        response = await client.post(
+            LOGIN, json={"username": f"spray-{n}", "password": "x"},
+            headers={"X-Forwarded-For": f"198.51.100.{n}", "X-Real-IP": f"198.51.100.{n}"})
+        statuses.append(response.status_code)
+    assert statuses[-1] == 429
+
+
+async def test_forwarded_for_is_believed_only_from_a_trusted_proxy(database_url: str) -> None:
+    # The test transport's peer is 203.0.113.7; declare it a trusted proxy.
+    app = create_app(make_settings(database_url, trusted_proxies=frozenset({"203.0.113.7"})))
+    async with serving(app) as http:
+        for n in range(25):
+            response = await http.post(
+                LOGIN, json={"username": f"proxy-user-{n}", "password": "x"},
+                headers={"X-Forwarded-For": f"198.51.100.{n}"})
+            # Each real client behind the proxy has its own budget: never limited here.
+            assert response.status_code == 401, response.text
+        statuses = [
+            (await http.post(LOGIN, json={"username": f"same-{n}", "password": "x"},
+                             headers={"X-Forwarded-For": "198.51.100.99"})).status_code
+            for n in range(25)
+        ]
+        assert statuses[-1] == 429
+
+
+async def test_concurrent_failures_are_all_counted(client: httpx.AsyncClient,
+                                                   world: World) -> None:
+    responses = await asyncio.gather(*(
+        client.post(LOGIN, json={"username": "alpha-clerk2", "password": f"bad-{n}"})
+        for n in range(25)))
+    assert {r.status_code for r in responses} <= {401, 429}
+    after = await client.post(LOGIN, json={"username": "alpha-clerk2", "password": PASSWORD})
+    assert after.status_code == 429
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"username": "x"}, "password"),
+    ({"password": "x"}, "username"),
+    ({"username": "", "password": "x"}, "username"),
+    ({"username": "x", "password": "y", "extra": 1}, "extra"),
+])
+async def test_bad_login_bodies_are_400_naming_the_field(client: httpx.AsyncClient,
+                                                         body: dict[str, object],
+                                                         field: str) -> None:
+    response = await client.post(LOGIN, json=body)
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["code"] == "validation_error"
+    assert field in {e["field"] for e in problem["errors"]}, problem
+
+
+def test_real_server_ignores_forged_forwarded_for(database_url: str,
+                                                  live_server: LiveServer) -> None:
+    """Over real HTTP to `o2o serve`: uvicorn's proxy-header rewriting is off too."""
+    statuses = []
+    with httpx.Client(base_url=live_server.base_url, timeout=10) as http:
+        for n in range(30):
+            response = http.post(LOGIN, json={"username": f"live-{n}", "password": "x"},
+                                 headers={"X-Forwarded-For": f"192.0.2.{n}"})
+            statuses.append(response.status_code)
+    assert statuses[0] == 401
+    assert statuses[-1] == 429
