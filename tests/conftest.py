@@ -153,7 +153,8 @@ async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
                        return_when=asyncio.FIRST_COMPLETED)
     if task.done():
         task.result()  # start-up failed: raise its error here
-    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 50000))
+    transport = httpx.ASGITransport(app=app,  # type: ignore[arg-type]
+                                    client=("203.0.113.7", 50000))
     try:
         async with httpx.AsyncClient(transport=transport,
                                      base_url="http://testserver.local") as http:

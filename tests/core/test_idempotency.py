@@ -80,10 +80,11 @@ async def test_racing_twins_act_once(client: httpx.AsyncClient, world: World) ->
 
 
 async def test_bad_keys_are_400(client: httpx.AsyncClient, world: World) -> None:
-    clerk = world.headers(world.a.staff["alpha-clerk1"])
+    clerk = {k.encode(): v.encode() for k, v in
+             world.headers(world.a.staff["alpha-clerk1"]).items()}
     for key in (b"x" * 256, b"tab\there", "ünïcode".encode()):
         response = await client.post(MEMBERS, json=_body(),
-                                     headers={**clerk, "Idempotency-Key": key})  # type: ignore[dict-item]
+                                     headers={**clerk, b"Idempotency-Key": key})
         assert response.status_code == 400, key
         assert response.json()["code"] == "validation_error"
         assert response.json()["errors"][0]["field"] == "Idempotency-Key"
