@@ -15,34 +15,23 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from app.core.auth import ISSUER, Principal
 from app.core.crypto import derive_key
 from app.core.settings import Settings
-from tests.world import World, build_world
+from tests.world import World
 
 ME = "/api/v1/me"
 MEMBERS = "/api/v1/members"
 STAFF = "/api/v1/staff"
 STORES = "/api/v1/stores"
 CONFIG = "/api/v1/wechat-config"
-T = TypeVar("T")
-
-
-@pytest.fixture
-def world(client: AsyncTestClient[Litestar], app: Litestar) -> World:
-    """Built on the app's loop: the test client runs the app (and its pool) on its own."""
-    build: Callable[[Litestar], Awaitable[World]] = build_world
-    return client.blocking_portal.call(build, app)
 
 
 def jwt_key(settings: Settings) -> str:
@@ -114,7 +103,7 @@ def member(world: World) -> Principal:
 # --- control: the crafting is right -------------------------------------------------------
 
 async def test_a_crafted_token_with_the_real_key_and_claims_is_accepted(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings) -> None:
+        client: httpx.AsyncClient, world: World, settings: Settings) -> None:
     token = jwt.encode(claims(member(world)), jwt_key(settings), algorithm="HS256")
 
     response = await client.get(ME, headers=bearer(token))
@@ -124,7 +113,7 @@ async def test_a_crafted_token_with_the_real_key_and_claims_is_accepted(
 
 
 async def test_a_token_signed_by_hand_with_the_real_key_is_accepted(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings) -> None:
+        client: httpx.AsyncClient, world: World, settings: Settings) -> None:
     token = hs256_by_hand(claims(member(world)), jwt_key(settings))
 
     response = await client.get(ME, headers=bearer(token))
@@ -147,7 +136,7 @@ async def test_an_issued_token_has_the_claims_the_forgeries_imitate(
 # --- no token, garbage -----------------------------------------------------------------
 
 @pytest.mark.parametrize("path", [ME, MEMBERS, STAFF, STORES, CONFIG])
-async def test_no_token_is_unauthorized(client: AsyncTestClient[Litestar], world: World,
+async def test_no_token_is_unauthorized(client: httpx.AsyncClient, world: World,
                                         path: str) -> None:
     assert_unauthorized(await client.get(path))
 
@@ -160,7 +149,7 @@ async def test_no_token_is_unauthorized(client: AsyncTestClient[Litestar], world
     "Basic dXNlcjpwYXNzd29yZA==",
     "garbage",
 ])
-async def test_garbage_tokens_are_unauthorized(client: AsyncTestClient[Litestar], world: World,
+async def test_garbage_tokens_are_unauthorized(client: httpx.AsyncClient, world: World,
                                                authorization: str) -> None:
     assert_unauthorized(await client.get(ME, headers={"Authorization": authorization}))
 
@@ -169,14 +158,14 @@ async def test_garbage_tokens_are_unauthorized(client: AsyncTestClient[Litestar]
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE"])
 async def test_unsigned_alg_none_tokens_are_unauthorized(
-        client: AsyncTestClient[Litestar], world: World, alg: str) -> None:
+        client: httpx.AsyncClient, world: World, alg: str) -> None:
     token = hand_made({"alg": alg, "typ": "JWT"}, claims(member(world)))
 
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
 async def test_alg_none_with_a_real_signature_attached_is_unauthorized(
-        client: AsyncTestClient[Litestar], world: World) -> None:
+        client: httpx.AsyncClient, world: World) -> None:
     real = world.token(member(world))
     _, payload, signature = real.split(".")
     token = ".".join([b64(b'{"alg":"none","typ":"JWT"}'), payload, signature])
@@ -186,7 +175,7 @@ async def test_alg_none_with_a_real_signature_attached_is_unauthorized(
 
 @pytest.mark.parametrize("which", ["another-deployment", "root-secret", "other-purpose"])
 async def test_hs256_with_another_key_is_unauthorized(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings, which: str) -> None:
+        client: httpx.AsyncClient, world: World, settings: Settings, which: str) -> None:
     key = {
         "another-deployment": derive_key("another-deployment-secret-0123456789abcdef",
                                          "o2o/jwt-hs256").hex(),
@@ -201,13 +190,13 @@ async def test_hs256_with_another_key_is_unauthorized(
 
 @pytest.mark.parametrize("alg", ["HS384", "HS512"])
 async def test_other_hmac_algorithms_with_the_real_key_are_unauthorized(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings, alg: str) -> None:
+        client: httpx.AsyncClient, world: World, settings: Settings, alg: str) -> None:
     token = jwt.encode(claims(member(world)), jwt_key(settings), algorithm=alg)
 
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
-async def test_rs256_token_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_rs256_token_is_unauthorized(client: httpx.AsyncClient,
                                            world: World) -> None:
     private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     token = jwt.encode(claims(member(world)), private, algorithm="RS256")
@@ -215,7 +204,7 @@ async def test_rs256_token_is_unauthorized(client: AsyncTestClient[Litestar],
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
-async def test_es256_token_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_es256_token_is_unauthorized(client: httpx.AsyncClient,
                                            world: World) -> None:
     private = ec.generate_private_key(ec.SECP256R1())
     token = jwt.encode(claims(member(world)), private, algorithm="ES256")
@@ -225,7 +214,7 @@ async def test_es256_token_is_unauthorized(client: AsyncTestClient[Litestar],
 
 @pytest.mark.parametrize("alg", ["RS256", "ES256", "PS256", "EdDSA"])
 async def test_key_confusion_header_with_an_hmac_signature_is_unauthorized(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings, alg: str) -> None:
+        client: httpx.AsyncClient, world: World, settings: Settings, alg: str) -> None:
     """The header claims an asymmetric algorithm but the bytes are a valid HS256 MAC under
     the real key: a verifier that trusts the header's ``alg`` could be fooled."""
     real = jwt.encode(claims(member(world)), jwt_key(settings), algorithm="HS256")
@@ -235,7 +224,7 @@ async def test_key_confusion_header_with_an_hmac_signature_is_unauthorized(
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
-async def test_tampered_role_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_tampered_role_is_unauthorized(client: httpx.AsyncClient,
                                              world: World) -> None:
     clerk = world.a.staff["alpha-clerk1"]
     header, payload, signature = world.token(clerk).split(".")
@@ -252,7 +241,7 @@ async def test_tampered_role_is_unauthorized(client: AsyncTestClient[Litestar],
     assert_unauthorized(response)
 
 
-async def test_tampered_subject_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_tampered_subject_is_unauthorized(client: httpx.AsyncClient,
                                                 world: World) -> None:
     victim = world.a.members[1]
     header, payload, signature = world.token(member(world)).split(".")
@@ -263,7 +252,7 @@ async def test_tampered_subject_is_unauthorized(client: AsyncTestClient[Litestar
     assert_unauthorized(await client.get(ME, headers=bearer(forged)))
 
 
-async def test_tampered_chain_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_tampered_chain_is_unauthorized(client: httpx.AsyncClient,
                                               world: World) -> None:
     operator = world.a.operator
     header, payload, signature = world.token(operator).split(".")
@@ -276,7 +265,7 @@ async def test_tampered_chain_is_unauthorized(client: AsyncTestClient[Litestar],
 
 # --- claims ------------------------------------------------------------------------------
 
-async def test_expired_token_is_unauthorized(client: AsyncTestClient[Litestar], world: World,
+async def test_expired_token_is_unauthorized(client: httpx.AsyncClient, world: World,
                                              settings: Settings) -> None:
     now = int(time.time())
     token = jwt.encode(claims(member(world), iat=now - 7200, exp=now - 60), jwt_key(settings),
@@ -285,7 +274,7 @@ async def test_expired_token_is_unauthorized(client: AsyncTestClient[Litestar], 
     assert_unauthorized(await client.get(ME, headers=bearer(token)))
 
 
-async def test_not_yet_valid_token_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_not_yet_valid_token_is_unauthorized(client: httpx.AsyncClient,
                                                    world: World, settings: Settings) -> None:
     token = jwt.encode(claims(member(world), nbf=int(time.time()) + 3600), jwt_key(settings),
                        algorithm="HS256")
@@ -303,7 +292,7 @@ async def test_not_yet_valid_token_is_unauthorized(client: AsyncTestClient[Lites
     {"sub": None},
 ], ids=["no-iss", "wrong-iss", "iss-case", "iss-list", "no-exp", "no-iat", "no-sub"])
 async def test_missing_or_wrong_registered_claims_are_unauthorized(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings,
+        client: httpx.AsyncClient, world: World, settings: Settings,
         changes: dict[str, Any]) -> None:
     token = hs256_by_hand(claims(member(world), **changes), jwt_key(settings))
 
@@ -320,7 +309,7 @@ async def test_missing_or_wrong_registered_claims_are_unauthorized(
 ], ids=["member-as-operator", "staff-as-member", "unknown-kind", "unknown-role",
         "bad-chain", "bad-store"])
 async def test_inconsistent_identity_claims_are_unauthorized(
-        client: AsyncTestClient[Litestar], world: World, settings: Settings,
+        client: httpx.AsyncClient, world: World, settings: Settings,
         extras: dict[str, Any]) -> None:
     """Even a validly signed token must describe a coherent principal."""
     operator = world.a.operator
@@ -331,7 +320,7 @@ async def test_inconsistent_identity_claims_are_unauthorized(
     assert_unauthorized(await client.get(STORES, headers=bearer(token)))
 
 
-async def test_non_uuid_subject_is_unauthorized(client: AsyncTestClient[Litestar],
+async def test_non_uuid_subject_is_unauthorized(client: httpx.AsyncClient,
                                                 world: World, settings: Settings) -> None:
     token = jwt.encode(claims(member(world), sub="admin"), jwt_key(settings), algorithm="HS256")
 
@@ -351,7 +340,7 @@ async def test_non_uuid_subject_is_unauthorized(client: AsyncTestClient[Litestar
                      "templates": {}}),
 ])
 async def test_member_token_cannot_call_staff_endpoints(
-        client: AsyncTestClient[Litestar], world: World, method: str, path: str,
+        client: httpx.AsyncClient, world: World, method: str, path: str,
         body: dict[str, Any] | None) -> None:
     response = await client.request(method, path, headers=world.headers(member(world)),
                                     json=body)
@@ -360,7 +349,7 @@ async def test_member_token_cannot_call_staff_endpoints(
 
 
 @pytest.mark.parametrize("who", ["operator", "alpha-manager", "alpha-clerk1"])
-async def test_staff_token_cannot_call_me(client: AsyncTestClient[Litestar], world: World,
+async def test_staff_token_cannot_call_me(client: httpx.AsyncClient, world: World,
                                           who: str) -> None:
     principal = world.a.operator if who == "operator" else world.a.staff[who]
     headers = world.headers(principal)

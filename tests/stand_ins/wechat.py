@@ -24,10 +24,11 @@ Scripting: :meth:`register_code` maps a login code to an openid; :meth:`fail`,
 next calls of an endpoint; :attr:`requests` records every request received (method, path,
 query, JSON body) so a test can assert exactly what the app sent.
 
-The server runs its own event loop in a daemon thread. That is deliberate: Litestar's
-test client runs the app on another thread and blocks the test's loop while a request is
-handled, so a server on the test's loop could never answer; a thread also serves an app
-started as a subprocess (``live_server``). Script and records are guarded by one lock.
+The server runs its own event loop in a daemon thread. That is deliberate: it answers
+whatever the test's loop is doing (the app served on that loop, a test blocked in a sync
+call, an app started as a subprocess by ``live_server``), the ``wechat_server`` fixture and
+the scripting methods stay synchronous, and a scripted delay never holds up the test's
+loop. Script and records are guarded by one lock.
 
 Use ``with WechatStandIn() as server: ...`` (``async with`` works too), or the
 ``wechat_server`` fixture in ``tests/stand_ins/fixtures.py``, and point
