@@ -30,7 +30,9 @@ import pytest
 from litestar import Litestar
 
 from app.asgi import create_app
+from app.core.crypto import hash_password as real_hash_password
 from app.core.settings import Settings
+from stores import service as stores_service
 from tests.world import World, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -83,6 +85,22 @@ def _pg_admin(sql: str) -> None:
 
     with ThreadPoolExecutor(max_workers=1) as pool:
         pool.submit(asyncio.run, run()).result()
+
+
+_password_hashes: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _hash_each_password_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scrypt is slow on purpose; tests create the same few passwords hundreds of times.
+    Each distinct password is still hashed for real, once, and checked for real."""
+
+    def cached(password: str) -> str:
+        if password not in _password_hashes:
+            _password_hashes[password] = real_hash_password(password)
+        return _password_hashes[password]
+
+    monkeypatch.setattr(stores_service, "hash_password", cached)
 
 
 @pytest.fixture(params=ENGINES)
