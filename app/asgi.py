@@ -23,7 +23,9 @@ from app.core.runtime import Runtime, client_key
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
+from app.keys_api import KeysController
 from app.tables import all_tables
+from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
 
 API_PREFIX = "/api/v1"
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await runtime.wechat.close()
         await close_engine(engine)
 
-    api = Router(path=API_PREFIX, route_handlers=[HealthController, *STORE_CONTROLLERS])
+    api = Router(path=API_PREFIX, route_handlers=[
+        HealthController, KeysController, *STORE_CONTROLLERS, *CARD_CONTROLLERS])
     login_rate_limit = RateLimitConfig(
         rate_limit=("minute", LOGIN_REQUESTS_PER_MINUTE),
         identifier_for_request=client_key,

@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from app.core.codes import cli as keys_cli
 from app.core.settings import Settings, SettingsError
 
 # Piccolo finds its configuration by module name; ours lives inside the package.
@@ -89,6 +90,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_ledger(_: argparse.Namespace) -> int:
+    """Recompute every card's hash chain and totals; non-zero exit on any mismatch."""
+    settings = _settings()
+    from cards.ledger import verify_all
+
+    async def run() -> tuple[int, list[str]]:
+        await _bound(settings)
+        checked, problems = await verify_all()
+        return checked, [f"card {p.card_id}: {p.problem}" for p in problems]
+
+    checked, problems = asyncio.run(run())
+    for line in problems:
+        print(f"o2o: ledger mismatch: {line}", file=sys.stderr)
+    print(json.dumps({"cards_checked": checked, "mismatches": len(problems)}))
+    return 1 if problems else 0
+
+
 def cmd_demo(_: argparse.Namespace) -> int:
     settings = _settings()
     if settings.env == "production":
@@ -128,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="seed a demo chain and print its logins").set_defaults(
         func=cmd_demo)
+    sub.add_parser("verify-ledger", help="check every card's hash-chained ledger and totals"
+                   ).set_defaults(func=cmd_verify_ledger)
+    keys_cli.register(sub)
     return parser
 
 

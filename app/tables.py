@@ -9,6 +9,7 @@ from piccolo.table import Table
 APP_MODULES = (
     "app.core.piccolo_app",
     "stores.piccolo_app",
+    "cards.piccolo_app",
 )
 
 

@@ -145,3 +145,11 @@ async def _pg_ping(engine: AnyEngine) -> Any:
         return await conn.fetchval("SELECT 1")
     finally:
         await conn.close()
+
+
+def for_update(query: Any) -> Any:
+    """``SELECT … FOR UPDATE`` on PostgreSQL. SQLite needs none: its IMMEDIATE write
+    transaction (behind the process lock) already serialises every writer."""
+    if is_sqlite(current_engine()):
+        return query
+    return query.lock_rows()

@@ -1,0 +1,1 @@
+"""Card templates, cards and their ledger, campaigns, vouchers and redemptions."""

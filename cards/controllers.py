@@ -1,0 +1,181 @@
+"""HTTP endpoints of the cards domain: parse, guard, call one service function, return."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from app.core import idempotency
+from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
+from app.core.codes import qr
+from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from cards import redemption, service
+from cards.schemas import (
+    CardCode,
+    CardIssue,
+    CardOut,
+    LedgerEntryOut,
+    PreviewOut,
+    RedeemIn,
+    RedemptionOut,
+    TemplateCreate,
+    TemplateOut,
+    TopUp,
+)
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _idempotent(request: Request[Any, Any, Any], body: Any) -> str:
+    return idempotency.fingerprint(request.method, request.url.path, body)
+
+
+class CardTemplateController(Controller):
+    path = "/card-templates"
+    tags = ["cards"]
+
+    @post("", guards=[OPERATORS], summary="Create a card template")
+    async def create(self, data: JSONBody[TemplateCreate], principal: Caller) -> TemplateOut:
+        return await service.create_template(principal, data)
+
+    @get("", guards=[ANYONE], summary="The chain's card templates")
+    async def list_(self, principal: Caller) -> list[TemplateOut]:
+        return await service.list_templates(principal)
+
+    @get("/{template_id:uuid}", guards=[ANYONE], summary="One card template")
+    async def read(self, template_id: FromPath[uuid.UUID], principal: Caller) -> TemplateOut:
+        return await service.get_template(principal, template_id)
+
+    @post("/{template_id:uuid}/claim", guards=[MEMBERS], summary="The member claims a card",
+          description="Honours Idempotency-Key.")
+    async def claim(self, template_id: FromPath[uuid.UUID], principal: Caller,
+                    request: Request[Any, Any, Any],
+                    idempotency_key: IdempotencyKey = None) -> Response[CardOut]:
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_idempotent(request, {}),
+            operation=lambda: service.claim_card(principal, template_id))
+
+
+class CardController(Controller):
+    path = "/cards"
+    tags = ["cards"]
+
+    @post("", guards=[STAFF], summary="Issue a card to a member",
+          description="Honours Idempotency-Key.")
+    async def issue(self, data: JSONBody[CardIssue], principal: Caller,
+                    request: Request[Any, Any, Any],
+                    idempotency_key: IdempotencyKey = None) -> Response[CardOut]:
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_idempotent(request, data),
+            operation=lambda: service.issue_card(principal, data))
+
+    @get("/{card_id:uuid}", guards=[ANYONE], summary="One card")
+    async def read(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
+        return await service.get_card(principal, card_id)
+
+    @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False,
+         summary="A fresh dynamic code (valid 60 s, usable once)")
+    async def code(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                   runtime: RuntimeDep) -> Response[CardCode]:
+        fresh = await service.card_code(principal, card_id, runtime.signer)
+        return Response(fresh, headers=NO_STORE)
+
+    @get("/{card_id:uuid}/qr.png", guards=[MEMBERS], media_type="image/png",
+         summary="QR image (PNG) of a fresh dynamic code")
+    async def qr_png(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                     runtime: RuntimeDep) -> Response[bytes]:
+        fresh = await service.card_code(principal, card_id, runtime.signer)
+        return Response(qr.png(fresh.code), media_type="image/png", headers=NO_STORE)
+
+    @get("/{card_id:uuid}/qr.svg", guards=[MEMBERS], media_type="image/svg+xml",
+         summary="QR image (SVG) of a fresh dynamic code")
+    async def qr_svg(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                     runtime: RuntimeDep) -> Response[bytes]:
+        fresh = await service.card_code(principal, card_id, runtime.signer)
+        return Response(qr.svg(fresh.code), media_type="image/svg+xml",
+                        headers=NO_STORE)
+
+    @post("/{card_id:uuid}/top-ups", guards=[STAFF], summary="Top up a stored-value card",
+          description="Honours Idempotency-Key.")
+    async def top_up(self, card_id: FromPath[uuid.UUID], data: JSONBody[TopUp],
+                     principal: Caller, request: Request[Any, Any, Any],
+                     idempotency_key: IdempotencyKey = None) -> Response[LedgerEntryOut]:
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_idempotent(request, data),
+            operation=lambda: service.top_up(principal, card_id, data))
+
+    @get("/{card_id:uuid}/ledger", guards=[ANYONE], summary="Every change of the card")
+    async def ledger(self, card_id: FromPath[uuid.UUID],
+                     principal: Caller) -> list[LedgerEntryOut]:
+        return await service.card_ledger(principal, card_id)
+
+    @post("/{card_id:uuid}/freeze", guards=[OPERATORS], status_code=HTTP_200_OK)
+    async def freeze(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
+        return await service.change_status(principal, card_id, "freeze")
+
+    @post("/{card_id:uuid}/unfreeze", guards=[OPERATORS], status_code=HTTP_200_OK)
+    async def unfreeze(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
+        return await service.change_status(principal, card_id, "unfreeze")
+
+    @post("/{card_id:uuid}/cancel", guards=[OPERATORS], status_code=HTTP_200_OK)
+    async def cancel(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
+        return await service.change_status(principal, card_id, "cancel")
+
+
+class MeCardsController(Controller):
+    path = "/me/cards"
+    tags = ["cards"]
+
+    @get("", guards=[MEMBERS], summary="The calling member's cards")
+    async def mine(self, principal: Caller) -> list[CardOut]:
+        return await service.my_cards(principal)
+
+
+class RedemptionController(Controller):
+    path = "/redemptions"
+    tags = ["redemptions"]
+
+    @post("", guards=[STAFF], summary="Redeem a scanned code",
+          description="Honours Idempotency-Key.")
+    async def redeem(self, data: JSONBody[RedeemIn], principal: Caller, runtime: RuntimeDep,
+                     request: Request[Any, Any, Any],
+                     idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_idempotent(request, data),
+            operation=lambda: redemption.redeem(principal, data, runtime.signer))
+
+    @get("/preview", guards=[STAFF], summary="What a redemption would do, without doing it")
+    async def preview(
+        self, principal: Caller, runtime: RuntimeDep, store_id: FromQuery[uuid.UUID],
+        code: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        short_code: Annotated[str | None, QueryParameter(pattern=r"^\d{12}$")] = None,
+    ) -> PreviewOut:
+        body = RedeemIn(store_id=store_id, code=code, short_code=short_code)
+        return await redemption.preview(principal, body, runtime.signer)
+
+    @post("/{redemption_id:uuid}/reverse", guards=[MANAGERS], status_code=HTTP_200_OK,
+          summary="Undo a redemption (within 24 h, once)")
+    async def reverse(self, redemption_id: FromPath[uuid.UUID],
+                      principal: Caller) -> RedemptionOut:
+        return await redemption.reverse(principal, redemption_id)
+
+    @get("", guards=[STAFF], summary="A store's redemptions between two local dates")
+    async def list_(
+        self, principal: Caller, store_id: FromQuery[uuid.UUID],
+        from_: Annotated[date | None, QueryParameter(name="from")] = None,
+        to: FromQuery[date | None] = None,
+    ) -> list[RedemptionOut]:
+        return await redemption.list_for_store(principal, store_id, from_, to)
+
+
+CONTROLLERS = [CardTemplateController, CardController, MeCardsController,
+               RedemptionController]

@@ -1,0 +1,136 @@
+"""Every query of the cards domain (templates, cards, ledger, redemptions, spent codes)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from app.core.db import for_update
+from cards.tables import Card, CardTemplate, LedgerEntry, Redemption, SpentCode
+
+Row = dict[str, Any]
+
+
+# --- templates --------------------------------------------------------------------------
+
+async def insert_template(values: Row) -> None:
+    await CardTemplate.insert(CardTemplate(**values)).run()
+
+
+async def get_template(template_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await CardTemplate.select().where(
+        (CardTemplate.id == template_id) & (CardTemplate.chain == chain_id)).output(
+        load_json=True).first().run()
+
+
+async def list_templates(chain_id: uuid.UUID) -> list[Row]:
+    return await CardTemplate.select().where(CardTemplate.chain == chain_id).order_by(
+        CardTemplate.created_at).order_by(CardTemplate.id).output(load_json=True).run()
+
+
+# --- cards ------------------------------------------------------------------------------
+
+_CARD_COLUMNS = (
+    *Card.all_columns(),
+    Card.template.kind.as_alias("kind"),
+    Card.template.name.as_alias("template_name"),
+)
+
+
+async def insert_card(values: Row) -> None:
+    await Card.insert(Card(**values)).run()
+
+
+async def number_taken(number: str) -> bool:
+    return bool(await Card.exists().where(Card.number == number).run())
+
+
+async def active_card_exists(template_id: uuid.UUID, member_id: uuid.UUID) -> bool:
+    return bool(await Card.exists().where(
+        (Card.template == template_id) & (Card.member == member_id)
+        & (Card.status == "active")).run())
+
+
+async def get_card(card_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Card.select(*_CARD_COLUMNS).where(
+        (Card.id == card_id) & (Card.chain == chain_id)).first().run()
+
+
+async def lock_card(card_id: uuid.UUID) -> Row | None:
+    """The card row, locked for the rest of the write transaction."""
+    row: Row | None = await for_update(Card.select().where(Card.id == card_id)).first().run()
+    return row
+
+
+async def member_cards(member_id: uuid.UUID) -> list[Row]:
+    return await Card.select(*_CARD_COLUMNS).where(Card.member == member_id).order_by(
+        Card.created_at).order_by(Card.id).run()
+
+
+async def set_card_figures(card_id: uuid.UUID, expected_seq: int, values: Row) -> bool:
+    """Compare-and-set on the ledger sequence: False if someone else moved the card."""
+    rows = await Card.update(**values).where(
+        (Card.id == card_id) & (Card.ledger_seq == expected_seq)).returning(Card.id).run()
+    return bool(rows)
+
+
+async def set_card_status(card_id: uuid.UUID, status: str) -> None:
+    await Card.update(status=status).where(Card.id == card_id).run()
+
+
+async def all_cards() -> list[Row]:
+    return await Card.select().order_by(Card.id).run()
+
+
+# --- ledger -----------------------------------------------------------------------------
+
+async def insert_ledger_entry(values: Row) -> None:
+    await LedgerEntry.insert(LedgerEntry(**values)).run()
+
+
+async def card_ledger(card_id: uuid.UUID) -> list[Row]:
+    return await LedgerEntry.select().where(LedgerEntry.card == card_id).order_by(
+        LedgerEntry.seq).run()
+
+
+async def ledger_entry_for(redemption_id: uuid.UUID) -> Row | None:
+    return await LedgerEntry.select().where(
+        (LedgerEntry.redemption_id == redemption_id) & (LedgerEntry.kind != "reversal")
+    ).first().run()
+
+
+# --- spent codes and redemptions --------------------------------------------------------
+
+async def spend_code(code_hash: str, redemption_id: uuid.UUID, now: datetime) -> None:
+    """Raises the engine's unique violation when the code was spent before."""
+    await SpentCode.insert(SpentCode(code_hash=code_hash, redemption_id=redemption_id,
+                                     created_at=now)).run()
+
+
+async def insert_redemption(values: Row) -> None:
+    await Redemption.insert(Redemption(**values)).run()
+
+
+async def get_redemption(redemption_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Redemption.select().where(
+        (Redemption.id == redemption_id) & (Redemption.chain == chain_id)).first().run()
+
+
+async def mark_reversed(redemption_id: uuid.UUID, now: datetime, by: uuid.UUID) -> bool:
+    """Conditional: only the first reversal wins."""
+    rows = await Redemption.update(reversed_at=now, reversed_by=by).where(
+        (Redemption.id == redemption_id) & Redemption.reversed_at.is_null()).returning(
+        Redemption.id).run()
+    return bool(rows)
+
+
+async def list_redemptions(store_id: uuid.UUID, start: datetime, end: datetime,
+                           limit: int = 1000) -> list[Row]:
+    return await Redemption.select().where(
+        (Redemption.store == store_id) & (Redemption.created_at >= start)
+        & (Redemption.created_at < end)).order_by(Redemption.created_at).limit(limit).run()
+
+
+async def code_spent(code_hash: str) -> bool:
+    return bool(await SpentCode.exists().where(SpentCode.code_hash == code_hash).run())

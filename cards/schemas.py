@@ -1,0 +1,128 @@
+"""Request and response bodies of the cards domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from stores.schemas import MemberOut
+
+CardKind = Literal["membership", "stored_value", "times"]
+CardStatus = Literal["active", "frozen", "expired", "cancelled"]
+CardAction = Literal["charge", "visit", "earn"]
+MAX_TOP_UP_CENTS = 5_000_000  # ¥50,000 per top-up
+MAX_BALANCE_CENTS = 100_000_000  # ¥1,000,000 on one card
+MAX_BILL_CENTS = 100_000_000
+
+
+class Tier(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=60)]
+    min_points: Annotated[int, Meta(ge=0, le=1_000_000_000)]
+    discount_percent: Annotated[int, Meta(ge=0, le=100)] = 0
+
+
+class TemplateCreate(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    kind: CardKind
+    validity_days: Annotated[int, Meta(ge=1, le=36500)] | None = None
+    initial_visits: Annotated[int, Meta(ge=1, le=10000)] | None = None
+    points_per_yuan: Annotated[int, Meta(ge=0, le=1000)] = 0
+    tiers: Annotated[list[Tier], Meta(max_length=20)] = msgspec.field(default_factory=list)
+    store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
+
+
+class TemplateOut(Struct):
+    id: uuid.UUID
+    chain_id: uuid.UUID
+    name: str
+    kind: CardKind
+    validity_days: int | None
+    initial_visits: int | None
+    points_per_yuan: int
+    tiers: list[Tier]
+    store_ids: list[uuid.UUID] | None
+    active: bool
+    created_at: datetime
+
+
+class CardIssue(Struct, forbid_unknown_fields=True):
+    template_id: uuid.UUID
+    member_id: uuid.UUID
+    store_id: uuid.UUID | None = None
+
+
+class CardOut(Struct):
+    id: uuid.UUID
+    template_id: uuid.UUID
+    member_id: uuid.UUID
+    number: str
+    status: CardStatus
+    balance_cents: int
+    points: int
+    visits_left: int | None
+    tier: str | None
+    expires_at: datetime | None
+    kind: CardKind
+    template_name: str
+    created_at: datetime
+
+
+class CardCode(Struct):
+    code: str
+    expires_at: datetime
+
+
+class TopUp(Struct, forbid_unknown_fields=True):
+    amount_cents: Annotated[int, Meta(ge=1, le=MAX_TOP_UP_CENTS)]
+    store_id: uuid.UUID
+
+
+class LedgerEntryOut(Struct):
+    id: uuid.UUID
+    kind: str
+    delta_cents: int
+    delta_points: int
+    delta_visits: int
+    balance_after_cents: int
+    points_after: int
+    visits_after: int | None
+    store_id: uuid.UUID | None
+    staff_id: uuid.UUID | None
+    redemption_id: uuid.UUID | None
+    created_at: datetime
+
+
+class RedeemIn(Struct, forbid_unknown_fields=True):
+    store_id: uuid.UUID
+    code: Annotated[str, Meta(min_length=1, max_length=512)] | None = None
+    short_code: Annotated[str, Meta(pattern=r"^\d{12}$")] | None = None
+    action: CardAction | None = None
+    amount_cents: Annotated[int, Meta(ge=0, le=MAX_BILL_CENTS)] | None = None
+
+
+class RedemptionOut(Struct):
+    id: uuid.UUID
+    kind: str
+    action: str | None
+    object_id: uuid.UUID
+    store_id: uuid.UUID
+    staff_id: uuid.UUID | None
+    amount_cents: int | None
+    discount_cents: int
+    charged_cents: int
+    balance_after_cents: int | None
+    visits_left: int | None
+    points_after: int | None
+    created_at: datetime
+    reversed_at: datetime | None
+
+
+class PreviewOut(Struct):
+    kind: str
+    object_id: uuid.UUID
+    member: MemberOut
+    summary: str

@@ -1,0 +1,290 @@
+"""Business rules of card templates, cards, dynamic card codes, top-ups and the ledger."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections import OrderedDict
+from datetime import datetime, timedelta
+from typing import Any
+
+from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.codes.format import CodeKind
+from app.core.codes.keys import CodeSigner
+from app.core.db import is_unique_violation, write_transaction
+from app.core.errors import Forbidden, NotFound, ValidationError
+from cards import ledger
+from cards import repository as repo
+from cards.errors import CardExists, CardInactive, InvalidCardState, WrongCardKind, WrongStore
+from cards.schemas import (
+    MAX_BALANCE_CENTS,
+    CardCode,
+    CardIssue,
+    CardOut,
+    LedgerEntryOut,
+    TemplateCreate,
+    TemplateOut,
+    Tier,
+    TopUp,
+)
+from stores import repository as store_repo
+from stores import service as stores
+
+CARD_CODE_TTL = timedelta(seconds=60)
+KIND_CARD = CodeKind.CARD
+
+
+# --- rendering --------------------------------------------------------------------------
+
+def template_out(row: dict[str, Any]) -> TemplateOut:
+    store_ids = row["store_ids"]
+    return TemplateOut(
+        id=row["id"], chain_id=row["chain"], name=row["name"], kind=row["kind"],
+        validity_days=row["validity_days"], initial_visits=row["initial_visits"],
+        points_per_yuan=row["points_per_yuan"], tiers=[Tier(**t) for t in row["tiers"] or []],
+        store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
+        active=row["active"], created_at=row["created_at"])
+
+
+def effective_status(card: dict[str, Any], now: datetime) -> str:
+    """A card past its validity is expired even before a sweep writes it down."""
+    if card["status"] == "active" and card["expires_at"] is not None \
+            and card["expires_at"] <= now:
+        return "expired"
+    return str(card["status"])
+
+
+def card_out(row: dict[str, Any], now: datetime | None = None) -> CardOut:
+    return CardOut(
+        id=row["id"], template_id=row["template"], member_id=row["member"],
+        number=row["number"], status=effective_status(row, now or utcnow()),  # type: ignore[arg-type]
+        balance_cents=row["balance_cents"], points=row["points"],
+        visits_left=row["visits_left"], tier=row["tier"], expires_at=row["expires_at"],
+        kind=row["kind"], template_name=row["template_name"], created_at=row["created_at"])
+
+
+def entry_out(row: dict[str, Any]) -> LedgerEntryOut:
+    return LedgerEntryOut(
+        id=row["id"], kind=row["kind"], delta_cents=row["delta_cents"],
+        delta_points=row["delta_points"], delta_visits=row["delta_visits"],
+        balance_after_cents=row["balance_after_cents"], points_after=row["points_after"],
+        visits_after=row["visits_after"], store_id=row["store_id"], staff_id=row["staff_id"],
+        redemption_id=row["redemption_id"], created_at=row["created_at"])
+
+
+def template_allows_store(template: dict[str, Any], store_id: uuid.UUID) -> bool:
+    allowed = template["store_ids"]
+    return allowed is None or str(store_id) in allowed
+
+
+def _card_number() -> str:
+    """12 digits a clerk can read out: 11 random digits and a Luhn check digit."""
+    digits = [secrets.randbelow(10) for _ in range(11)]
+    digits[0] = digits[0] or 8  # never a leading zero
+    total = 0
+    for index, digit in enumerate(reversed(digits)):
+        doubled = digit * 2 if index % 2 == 0 else digit
+        total += doubled - 9 if doubled > 9 else doubled
+    return "".join(map(str, digits)) + str((10 - total % 10) % 10)
+
+
+# --- templates --------------------------------------------------------------------------
+
+async def create_template(principal: Principal, body: TemplateCreate) -> TemplateOut:
+    if body.kind == "times" and body.initial_visits is None:
+        raise ValidationError("initial_visits", "a times card needs initial_visits")
+    if body.kind != "times" and body.initial_visits is not None:
+        raise ValidationError("initial_visits", "only times cards have visits")
+    names = [t.name for t in body.tiers]
+    if len(set(names)) != len(names):
+        raise ValidationError("tiers", "tier names must be unique")
+    store_ids = None
+    if body.store_ids is not None:
+        wanted = list(dict.fromkeys(body.store_ids))
+        known = await store_repo.chain_store_ids(principal.chain_id, wanted)
+        missing = [s for s in wanted if s not in known]
+        if missing or not wanted:
+            raise ValidationError("store_ids", "must be stores of this chain (or null for all)")
+        store_ids = [str(s) for s in wanted]
+    values = {
+        "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
+        "kind": body.kind, "validity_days": body.validity_days,
+        "initial_visits": body.initial_visits, "points_per_yuan": body.points_per_yuan,
+        "tiers": [{"name": t.name, "min_points": t.min_points,
+                   "discount_percent": t.discount_percent}
+                  for t in sorted(body.tiers, key=lambda t: t.min_points)],
+        "store_ids": store_ids, "active": True, "created_at": utcnow(),
+    }
+    async with write_transaction():
+        await repo.insert_template(values)
+    return template_out(values)
+
+
+async def list_templates(principal: Principal) -> list[TemplateOut]:
+    return [template_out(r) for r in await repo.list_templates(principal.chain_id)]
+
+
+async def get_template(principal: Principal, template_id: uuid.UUID) -> TemplateOut:
+    row = await repo.get_template(template_id, principal.chain_id)
+    if row is None:
+        raise NotFound("no such card template")
+    return template_out(row)
+
+
+# --- cards ------------------------------------------------------------------------------
+
+async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.UUID,
+                 store_id: uuid.UUID | None) -> CardOut:
+    template = await repo.get_template(template_id, principal.chain_id)
+    if template is None or not template["active"]:
+        raise NotFound("no such card template")
+    if await store_repo.get_member(member_id, principal.chain_id) is None:
+        raise NotFound("no such member")
+    if store_id is not None:
+        await stores.visible_store(principal, store_id)
+        if not template_allows_store(template, store_id):
+            raise WrongStore("this card template is not offered at this store")
+    now = utcnow()
+    card_id = uuid.uuid4()
+    expires_at = (now + timedelta(days=template["validity_days"])
+                  if template["validity_days"] else None)
+    try:
+        async with write_transaction():
+            if await repo.active_card_exists(template_id, member_id):
+                raise CardExists()
+            number = _card_number()
+            while await repo.number_taken(number):
+                number = _card_number()
+            await repo.insert_card({
+                "id": card_id, "chain": principal.chain_id, "template": template_id,
+                "member": member_id, "number": number, "status": "active",
+                "balance_cents": 0, "points": 0,
+                "visits_left": 0 if template["kind"] == "times" else None,
+                "tier": ledger.tier_for(0, template["tiers"]), "expires_at": expires_at,
+                "ledger_seq": 0, "ledger_hash": ledger.GENESIS,
+                "issued_by": principal.id if principal.is_staff else None,
+                "issued_store": store_id, "created_at": now,
+            })
+            card = await repo.lock_card(card_id)
+            assert card is not None
+            await ledger.append(card, ledger.Delta("issue", visits=template["initial_visits"] or 0),
+                                tiers=template["tiers"], now=now, store_id=store_id,
+                                staff_id=principal.id if principal.is_staff else None,
+                                redemption_id=None)
+    except Exception as exc:
+        if is_unique_violation(exc):  # a racing twin issued the same card first
+            raise CardExists() from None
+        raise
+    row = await repo.get_card(card_id, principal.chain_id)
+    assert row is not None
+    return card_out(row, now)
+
+
+async def claim_card(principal: Principal, template_id: uuid.UUID) -> CardOut:
+    return await _issue(principal, template_id, principal.id, None)
+
+
+async def issue_card(principal: Principal, body: CardIssue) -> CardOut:
+    return await _issue(principal, body.template_id, body.member_id, body.store_id)
+
+
+async def visible_card(principal: Principal, card_id: uuid.UUID) -> dict[str, Any]:
+    """Members see their own cards; staff every card of their chain. Otherwise 404."""
+    row = await repo.get_card(card_id, principal.chain_id)
+    if row is None or (principal.role == "member" and row["member"] != principal.id):
+        raise NotFound("no such card")
+    return row
+
+
+async def get_card(principal: Principal, card_id: uuid.UUID) -> CardOut:
+    return card_out(await visible_card(principal, card_id))
+
+
+async def my_cards(principal: Principal) -> list[CardOut]:
+    now = utcnow()
+    return [card_out(r, now) for r in await repo.member_cards(principal.id)]
+
+
+async def card_code(principal: Principal, card_id: uuid.UUID, signer: CodeSigner) -> CardCode:
+    """A fresh signed code valid for 60 s, for the card's own member only."""
+    card = await visible_card(principal, card_id)
+    if principal.role != "member":
+        raise Forbidden("only the card's member can show its code")
+    now = utcnow()
+    if effective_status(card, now) != "active":
+        raise CardInactive(f"the card is {effective_status(card, now)}")
+    expires_at = _distinct_expiry(card_id, (now + CARD_CODE_TTL).replace(microsecond=0))
+    code = await signer.sign(principal.chain_id, KIND_CARD, card_id, expires_at)
+    return CardCode(code=code, expires_at=expires_at)
+
+
+_recent_expiries: OrderedDict[uuid.UUID, set[datetime]] = OrderedDict()
+_RECENT_CAP = 50_000
+_MIN_CODE_LIFE = timedelta(seconds=30)
+
+
+def _distinct_expiry(card_id: uuid.UUID, wanted: datetime) -> datetime:
+    """The format has no nonce: two codes of one card asked for within the same second
+    would be the same code, and spending one would spend both. So each code this process
+    hands out for a card ends on a second no other live code of it ends on: a second
+    earlier (never more than the promised 60 s), or later only after 30 refreshes."""
+    now = wanted - CARD_CODE_TTL
+    used = {e for e in _recent_expiries.pop(card_id, set()) if e > now}
+    expiry = wanted
+    while expiry in used:
+        expiry -= timedelta(seconds=1)
+    if expiry < now + _MIN_CODE_LIFE:
+        expiry = max(used) + timedelta(seconds=1)
+    used.add(expiry)
+    _recent_expiries[card_id] = used
+    if len(_recent_expiries) > _RECENT_CAP:
+        _recent_expiries.popitem(last=False)
+    return expiry
+
+
+async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> LedgerEntryOut:
+    """Add to a stored-value card's balance (runs in the caller's write transaction)."""
+    await stores.visible_store(principal, body.store_id)
+    card = await visible_card(principal, card_id)
+    template = await repo.get_template(card["template"], principal.chain_id)
+    assert template is not None
+    if template["kind"] != "stored_value":
+        raise WrongCardKind("only stored-value cards take top-ups")
+    if not template_allows_store(template, body.store_id):
+        raise WrongStore("this card is not valid at this store")
+    now = utcnow()
+    async with write_transaction():
+        locked = await repo.lock_card(card_id)
+        assert locked is not None
+        if effective_status(locked, now) != "active":
+            raise CardInactive(f"the card is {effective_status(locked, now)}")
+        if locked["balance_cents"] + body.amount_cents > MAX_BALANCE_CENTS:
+            raise ValidationError("amount_cents", "the balance would pass the card's cap")
+        entry = await ledger.append(locked, ledger.Delta("top_up", cents=body.amount_cents),
+                                    tiers=template["tiers"], now=now, store_id=body.store_id,
+                                    staff_id=principal.id, redemption_id=None)
+    return entry_out(entry)
+
+
+async def card_ledger(principal: Principal, card_id: uuid.UUID) -> list[LedgerEntryOut]:
+    await visible_card(principal, card_id)
+    return [entry_out(r) for r in await repo.card_ledger(card_id)]
+
+
+_MOVES = {"freeze": ({"active"}, "frozen"), "unfreeze": ({"frozen"}, "active"),
+          "cancel": ({"active", "frozen"}, "cancelled")}
+
+
+async def change_status(principal: Principal, card_id: uuid.UUID, move: str) -> CardOut:
+    allowed_from, to = _MOVES[move]
+    await visible_card(principal, card_id)
+    async with write_transaction():
+        card = await repo.lock_card(card_id)
+        assert card is not None
+        if effective_status(card, utcnow()) not in allowed_from:
+            raise InvalidCardState(f"cannot {move} a card that is {card['status']}")
+        if to == "active" and await repo.active_card_exists(card["template"], card["member"]):
+            raise CardExists("the member has another active card of this template")
+        await repo.set_card_status(card_id, to)
+    return await get_card(principal, card_id)

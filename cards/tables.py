@@ -1,0 +1,99 @@
+"""Tables of card templates, cards, the card ledger, redemptions and spent card codes.
+
+Raw-DDL indexes (their own migration): one *active* card per (template, member) as a
+partial unique index; (card, seq) unique on the ledger.
+"""
+
+from __future__ import annotations
+
+from piccolo.columns import JSON, UUID, BigInt, Boolean, ForeignKey, Integer, Timestamptz, Varchar
+from piccolo.columns.base import OnDelete
+from piccolo.columns.defaults.timestamptz import TimestamptzNow
+from piccolo.table import Table
+
+from stores.tables import Chain, Member, Staff, Store
+
+
+class CardTemplate(Table, tablename="card_template"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=120, null=False)
+    kind = Varchar(length=16, null=False)  # membership | stored_value | times
+    validity_days = Integer(null=True, default=None)
+    initial_visits = Integer(null=True, default=None)
+    points_per_yuan = Integer(null=False, default=0)
+    tiers = JSON(null=False, default="[]")  # [{name, min_points, discount_percent}]
+    store_ids = JSON(null=True, default=None)  # null: every store of the chain
+    active = Boolean(null=False, default=True)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class Card(Table, tablename="card"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    # Not index=True: Piccolo would name that index "card_template", the table's own name;
+    # the (template, member) unique index in the raw migration serves lookups by template.
+    template = ForeignKey(CardTemplate, null=False, on_delete=OnDelete.restrict)
+    member = ForeignKey(Member, null=False, on_delete=OnDelete.restrict, index=True)
+    number = Varchar(length=24, null=False, unique=True)
+    status = Varchar(length=16, null=False, default="active")
+    balance_cents = BigInt(null=False, default=0)
+    points = BigInt(null=False, default=0)
+    visits_left = Integer(null=True, default=None)
+    tier = Varchar(length=60, null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+    ledger_seq = Integer(null=False, default=0)
+    ledger_hash = Varchar(length=64, null=False, default="")
+    issued_by = ForeignKey(Staff, null=True, default=None, on_delete=OnDelete.set_null)
+    issued_store = ForeignKey(Store, null=True, default=None, on_delete=OnDelete.set_null)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class LedgerEntry(Table, tablename="card_ledger"):
+    """Append-only; ``hash`` = sha256(prev_hash ‖ canonical entry)."""
+
+    id = UUID(primary_key=True)
+    card = ForeignKey(Card, null=False, on_delete=OnDelete.restrict, index=True)
+    seq = Integer(null=False)
+    kind = Varchar(length=16, null=False)
+    delta_cents = BigInt(null=False, default=0)
+    delta_points = BigInt(null=False, default=0)
+    delta_visits = Integer(null=False, default=0)
+    balance_after_cents = BigInt(null=False, default=0)
+    points_after = BigInt(null=False, default=0)
+    visits_after = Integer(null=True, default=None)
+    store_id = UUID(null=True, default=None)
+    staff_id = UUID(null=True, default=None)
+    redemption_id = UUID(null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+    prev_hash = Varchar(length=64, null=False)
+    hash = Varchar(length=64, null=False)
+
+
+class Redemption(Table, tablename="redemption"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    kind = Varchar(length=16, null=False)  # card | voucher | booking
+    action = Varchar(length=16, null=True, default=None)
+    object_id = UUID(null=False, index=True)
+    member_id = UUID(null=True, default=None)
+    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict, index=True)
+    staff = ForeignKey(Staff, null=True, default=None, on_delete=OnDelete.set_null)
+    amount_cents = BigInt(null=True, default=None)
+    discount_cents = BigInt(null=False, default=0)
+    charged_cents = BigInt(null=False, default=0)
+    points_earned = BigInt(null=False, default=0)
+    balance_after_cents = BigInt(null=True, default=None)
+    visits_left = Integer(null=True, default=None)
+    points_after = BigInt(null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
+    reversed_at = Timestamptz(null=True, default=None)
+    reversed_by = UUID(null=True, default=None)
+
+
+class SpentCode(Table, tablename="spent_code"):
+    """A dynamic card code is spent by inserting its hash: the unique key decides races."""
+
+    code_hash = Varchar(length=64, primary_key=True)
+    redemption_id = UUID(null=False)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
