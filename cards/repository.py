@@ -52,6 +52,14 @@ async def active_card_exists(template_id: uuid.UUID, member_id: uuid.UUID) -> bo
         & (Card.status == "active")).run())
 
 
+async def expire_lapsed(template_id: uuid.UUID, member_id: uuid.UUID, now: datetime) -> None:
+    """Write down the expiry of the member's lapsed card, freeing the one-active slot."""
+    await Card.update(status="expired").where(
+        (Card.template == template_id) & (Card.member == member_id)
+        & (Card.status == "active") & Card.expires_at.is_not_null()
+        & (Card.expires_at <= now)).run()
+
+
 async def get_card(card_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
     return await Card.select(*_CARD_COLUMNS).where(
         (Card.id == card_id) & (Card.chain == chain_id)).first().run()

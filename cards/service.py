@@ -151,6 +151,7 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
                   if template["validity_days"] else None)
     try:
         async with write_transaction():
+            await repo.expire_lapsed(template_id, member_id, now)
             if await repo.active_card_exists(template_id, member_id):
                 raise CardExists()
             number = _card_number()

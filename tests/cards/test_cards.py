@@ -350,3 +350,19 @@ async def test_bad_templates_are_400(client: httpx.AsyncClient, world: World,
                                  headers=world.headers(world.a.operator))
     assert response.status_code == 400, response.text
     assert field in {e["field"] for e in response.json()["errors"]}
+
+
+async def test_an_expired_card_frees_its_slot(cards: Cards) -> None:
+    from cards.tables import Card
+
+    template = await cards.template(name="Monthly", kind="times", initial_visits=4,
+                                    validity_days=30)
+    card = await cards.issue(template["id"])
+    await Card.update({Card.expires_at: datetime.now(UTC) - timedelta(minutes=1)}).where(
+        Card.id == uuid.UUID(card["id"])).run()
+    assert (await cards.card(card["id"]))["status"] == "expired"
+    refused = await cards.client.get(f"{API}/cards/{card['id']}/code",
+                                     headers=cards.world.headers(cards.world.a.members[0]))
+    assert refused.json()["code"] == "card_inactive"
+    renewed = await cards.issue(template["id"])
+    assert renewed["id"] != card["id"] and renewed["status"] == "active"
