@@ -7,6 +7,8 @@ import uuid
 
 from app.core.auth import Principal
 from app.core.db import write_transaction
+from cards import service as card_service
+from cards.schemas import CardIssue, TemplateCreate, Tier, TopUp
 from stores import repository as store_repo
 from stores import service as stores
 from stores.schemas import (
@@ -84,6 +86,28 @@ async def _seed() -> None:
         await stores.create_staff(operator, StaffCreate(
             username=username, password=PASSWORD, role="clerk", store_ids=[store_id],
             name=username.rsplit("-", 1)[-1].title()))
-    for name, phone in MEMBERS:
+    members = [
         await stores.register_member(operator, MemberCreate(name=name, phone=phone,
                                                             store_id=store_ids[0]))
+        for name, phone in MEMBERS
+    ]
+    await _seed_cards(operator, store_ids[0], [m.id for m in members])
+
+
+async def _seed_cards(operator: Principal, store_id: uuid.UUID,
+                      member_ids: list[uuid.UUID]) -> None:
+    tiers = [Tier(name="银卡 Silver", min_points=500, discount_percent=5),
+             Tier(name="金卡 Gold", min_points=3000, discount_percent=12)]
+    prepaid = await card_service.create_template(operator, TemplateCreate(
+        name="储值卡 Prepaid", kind="stored_value", points_per_yuan=1, tiers=tiers))
+    times = await card_service.create_template(operator, TemplateCreate(
+        name="剪发十次卡 10 haircuts", kind="times", initial_visits=10, validity_days=365))
+    await card_service.create_template(operator, TemplateCreate(
+        name="会员卡 Membership", kind="membership", points_per_yuan=2, tiers=tiers))
+    for index, member_id in enumerate(member_ids[:3]):
+        card = await card_service.issue_card(operator, CardIssue(
+            template_id=prepaid.id, member_id=member_id, store_id=store_id))
+        await card_service.top_up(operator, card.id, TopUp(
+            amount_cents=(index + 1) * 50_000, store_id=store_id))
+    await card_service.issue_card(operator, CardIssue(
+        template_id=times.id, member_id=member_ids[0], store_id=store_id))

@@ -85,6 +85,7 @@ def test_demo_is_idempotent_and_its_logins_work(database_url: str) -> None:
             assert len(http.get(f"/stores/{store}/services", headers=token).json()) == 3
             assert len(http.get(f"/stores/{store}/resources", headers=token).json()) == 4
             assert len(http.get("/members", headers=token).json()) == 5
+            assert len(http.get("/card-templates", headers=token).json()) == 3
             member = http.post("/auth/member/wechat",
                                json={"chain_id": chain_id, "code": "sandbox:demo-member-1"})
             assert member.status_code == 200
