@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from litestar import Request
 
 from app.core.auth import Auth
+from app.core.codes.keys import CodeSigner
 from app.core.crypto import SecretBox
 from app.core.db import AnyEngine
 from app.core.settings import Settings
@@ -22,6 +23,12 @@ class Runtime:
     auth: Auth
     secrets: SecretBox
     wechat: WechatClient
+    # Signing keys and codes; built from the settings' secret unless given.
+    signer: CodeSigner = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.signer is None:  # type: ignore[comparison-overlap]
+            self.signer = CodeSigner(self.settings.secret_key)
 
     @property
     def sandbox(self) -> bool:
