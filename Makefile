@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve migrate demo test lint fmt clean
+.PHONY: install run serve migrate demo test lint fmt clean system-deps bench
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "o2o needs Python 3.11 or newer (set PY=/path/to/python3.11)")'
@@ -39,6 +39,14 @@ lint: install
 # O2O_TEST_POSTGRES_URL is set (CI sets and requires it).
 test: lint
 	$(BIN)/pytest
+
+# Debian packages the QR tests use to decode images (they skip, saying so, without them).
+system-deps:
+	apt-get update -qq && apt-get install -y -qq zbar-tools librsvg2-bin
+
+# Benchmarks print figures; they assert nothing.
+bench: install
+	$(BIN)/python bench/codes_bench.py
 
 fmt: install
 	$(BIN)/ruff check --fix .

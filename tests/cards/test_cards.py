@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -366,3 +369,21 @@ async def test_an_expired_card_frees_its_slot(cards: Cards) -> None:
     assert refused.json()["code"] == "card_inactive"
     renewed = await cards.issue(template["id"])
     assert renewed["id"] != card["id"] and renewed["status"] == "active"
+
+
+async def test_the_members_card_qr_decodes_to_a_code_that_redeems(cards: Cards,
+                                                                   tmp_path: Path) -> None:
+    if shutil.which("zbarimg") is None:
+        pytest.skip("zbarimg is not installed (apt-get install zbar-tools)")
+    template = await cards.template(name="Member", kind="membership", points_per_yuan=1)
+    card = await cards.issue(template["id"])
+    image = await cards.client.get(f"{API}/cards/{card['id']}/qr.png",
+                                   headers=cards.world.headers(cards.world.a.members[0]))
+    path = tmp_path / "card.png"
+    path.write_bytes(image.content)
+    decoded = subprocess.run(["zbarimg", "--quiet", "--raw", str(path)], capture_output=True,
+                             text=True, timeout=30, check=True).stdout.strip()
+    assert decoded.startswith("O2O1")
+    scanned = await cards.redeem(decoded, action="earn", amount=1_000)
+    assert scanned.status_code == 201, scanned.text
+    assert scanned.json()["object_id"] == card["id"]
