@@ -14,18 +14,25 @@ from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
 from app.core.params import Caller, IdempotencyKey, RuntimeDep
-from cards import redemption, service
+from cards import redemption, service, vouchers
 from cards.schemas import (
+    CampaignCreate,
+    CampaignOut,
     CardCode,
     CardIssue,
     CardOut,
+    IssueIn,
+    IssueOut,
     LedgerEntryOut,
     PreviewOut,
     RedeemIn,
     RedemptionOut,
+    SyncIn,
+    SyncOut,
     TemplateCreate,
     TemplateOut,
     TopUp,
+    VoucherOut,
 )
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -148,10 +155,17 @@ class RedemptionController(Controller):
     async def redeem(self, data: JSONBody[RedeemIn], principal: Caller, runtime: RuntimeDep,
                      request: Request[Any, Any, Any],
                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_idempotent(request, data),
-            operation=lambda: redemption.redeem(principal, data, runtime.signer))
+        return await redemption.redeem(principal, data, runtime.signer,
+                                       idempotency_key=idempotency_key,
+                                       request_hash=_idempotent(request, data))
+
+    @post("/sync", guards=[STAFF], status_code=HTTP_200_OK,
+          summary="Upload redemptions an offline scanner made",
+          description="Each item is accepted, duplicate (same client_ref), conflict "
+                      "(redeemed elsewhere first) or rejected. Replays change nothing.")
+    async def sync(self, data: JSONBody[SyncIn], principal: Caller,
+                   runtime: RuntimeDep) -> SyncOut:
+        return await redemption.sync(principal, data, runtime.signer)
 
     @get("/preview", guards=[STAFF], summary="What a redemption would do, without doing it")
     async def preview(
@@ -177,5 +191,91 @@ class RedemptionController(Controller):
         return await redemption.list_for_store(principal, store_id, from_, to)
 
 
+class CampaignController(Controller):
+    path = "/campaigns"
+    tags = ["vouchers"]
+
+    @post("", guards=[OPERATORS], summary="Create a voucher campaign")
+    async def create(self, data: JSONBody[CampaignCreate], principal: Caller) -> CampaignOut:
+        return await vouchers.create_campaign(principal, data)
+
+    @get("", guards=[ANYONE], summary="Campaigns (members: the active ones)")
+    async def list_(self, principal: Caller) -> list[CampaignOut]:
+        return await vouchers.list_campaigns(principal)
+
+    @get("/{campaign_id:uuid}", guards=[ANYONE], summary="One campaign")
+    async def read(self, campaign_id: FromPath[uuid.UUID], principal: Caller) -> CampaignOut:
+        return await vouchers.get_campaign(principal, campaign_id)
+
+    @post("/{campaign_id:uuid}/pause", guards=[OPERATORS], status_code=HTTP_200_OK)
+    async def pause(self, campaign_id: FromPath[uuid.UUID], principal: Caller) -> CampaignOut:
+        return await vouchers.set_paused(principal, campaign_id, True)
+
+    @post("/{campaign_id:uuid}/resume", guards=[OPERATORS], status_code=HTTP_200_OK)
+    async def resume(self, campaign_id: FromPath[uuid.UUID], principal: Caller) -> CampaignOut:
+        return await vouchers.set_paused(principal, campaign_id, False)
+
+    @post("/{campaign_id:uuid}/claim", guards=[MEMBERS], summary="The member claims a voucher",
+          description="Honours Idempotency-Key.")
+    async def claim(self, campaign_id: FromPath[uuid.UUID], principal: Caller,
+                    runtime: RuntimeDep, request: Request[Any, Any, Any],
+                    idempotency_key: IdempotencyKey = None) -> Response[VoucherOut]:
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_idempotent(request, {}),
+            operation=lambda: vouchers.claim(principal, campaign_id, runtime.signer))
+
+    @post("/{campaign_id:uuid}/issue", guards=[OPERATORS], summary="Issue vouchers to members",
+          description="Honours Idempotency-Key. Each member is issued or skipped on its own.")
+    async def issue(self, campaign_id: FromPath[uuid.UUID], data: JSONBody[IssueIn],
+                    principal: Caller, runtime: RuntimeDep, request: Request[Any, Any, Any],
+                    idempotency_key: IdempotencyKey = None) -> Response[IssueOut]:
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_idempotent(request, data),
+            operation=lambda: vouchers.issue(principal, campaign_id, data, runtime.signer))
+
+
+VOUCHER_QR_CACHE = {"Cache-Control": "private, max-age=86400"}
+
+
+class VoucherController(Controller):
+    path = "/vouchers"
+    tags = ["vouchers"]
+
+    @get("/{voucher_id:uuid}", guards=[ANYONE], summary="One voucher")
+    async def read(self, voucher_id: FromPath[uuid.UUID], principal: Caller) -> VoucherOut:
+        return await vouchers.get_voucher(principal, voucher_id)
+
+    @get("/{voucher_id:uuid}/qr.png", guards=[ANYONE], media_type="image/png",
+         summary="QR image (PNG) of the voucher's code (never changes: cacheable)")
+    async def qr_png(self, voucher_id: FromPath[uuid.UUID], principal: Caller) -> Response[bytes]:
+        voucher = await vouchers.get_voucher(principal, voucher_id)
+        return Response(qr.cached_png(voucher.code), media_type="image/png",
+                        headers=VOUCHER_QR_CACHE)
+
+    @get("/{voucher_id:uuid}/qr.svg", guards=[ANYONE], media_type="image/svg+xml",
+         summary="QR image (SVG) of the voucher's code (never changes: cacheable)")
+    async def qr_svg(self, voucher_id: FromPath[uuid.UUID], principal: Caller) -> Response[bytes]:
+        voucher = await vouchers.get_voucher(principal, voucher_id)
+        return Response(qr.cached_svg(voucher.code), media_type="image/svg+xml",
+                        headers=VOUCHER_QR_CACHE)
+
+    @post("/{voucher_id:uuid}/revoke", guards=[OPERATORS], status_code=HTTP_200_OK,
+          summary="Revoke a voucher: it will never redeem")
+    async def revoke(self, voucher_id: FromPath[uuid.UUID], principal: Caller) -> VoucherOut:
+        return await vouchers.revoke(principal, voucher_id)
+
+
+class MeVouchersController(Controller):
+    path = "/me/vouchers"
+    tags = ["vouchers"]
+
+    @get("", guards=[MEMBERS], summary="The calling member's vouchers")
+    async def mine(self, principal: Caller) -> list[VoucherOut]:
+        return await vouchers.my_vouchers(principal)
+
+
 CONTROLLERS = [CardTemplateController, CardController, MeCardsController,
-               RedemptionController]
+               RedemptionController, CampaignController, VoucherController,
+               MeVouchersController]

@@ -54,3 +54,39 @@ class ReversalWindowClosed(Conflict):
 class InvalidCardState(Conflict):
     code = "invalid_state"
     title = "The card's status does not allow this"
+
+
+class CampaignSoldOut(Conflict):
+    code = "campaign_sold_out"
+    title = "Every voucher of this campaign has been issued"
+
+
+class ClaimLimitReached(Conflict):
+    code = "claim_limit_reached"
+    title = "The member holds as many vouchers of this campaign as allowed"
+
+
+class CampaignInactive(Conflict):
+    code = "campaign_inactive"
+    title = "The campaign is paused or outside its validity window"
+
+
+class AlreadyRedeemed(Conflict):
+    code = "already_redeemed"
+    title = "The voucher was redeemed already"
+
+
+class VoucherRevoked(Conflict):
+    code = "voucher_revoked"
+    title = "The voucher was revoked"
+
+
+class MinSpendNotMet(Conflict):
+    code = "min_spend_not_met"
+    title = "The bill does not reach the voucher's minimum spend"
+
+
+class NotSupportedOffline(AppError):
+    status = 422
+    code = "not_supported_offline"
+    title = "Only vouchers can be redeemed offline"

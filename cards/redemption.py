@@ -8,33 +8,42 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
+from litestar import Response
+
+from app.core import idempotency
 from app.core.auth import Principal
 from app.core.clock import utcnow
-from app.core.codes.errors import InvalidCode
+from app.core.codes.errors import CodeExpired, InvalidCode
 from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner, VerifiedCode
 from app.core.db import is_unique_violation, write_transaction
-from app.core.errors import NotFound, ValidationError
+from app.core.errors import AppError, NotFound, ValidationError
+from app.core.throttle import Limit
 from cards import ledger
 from cards import repository as repo
 from cards.errors import (
+    AlreadyRedeemed,
     AlreadyReversed,
+    CampaignInactive,
     CardInactive,
     CodeUsed,
     InsufficientBalance,
+    MinSpendNotMet,
+    NotSupportedOffline,
     NoVisitsLeft,
     ReversalWindowClosed,
+    VoucherRevoked,
     WrongCardKind,
     WrongStore,
 )
-from cards.schemas import PreviewOut, RedeemIn, RedemptionOut
+from cards.schemas import PreviewOut, RedeemIn, RedemptionOut, SyncIn, SyncItem, SyncOut, SyncResult
 from cards.service import KIND_CARD, effective_status, template_allows_store
+from stores import repository as store_repo
 from stores import service as stores
 
 REVERSAL_WINDOW = timedelta(hours=24)
@@ -67,17 +76,27 @@ class ScanHandler(Protocol):
 
 
 _handlers: dict[CodeKind, ScanHandler] = {}
-ShortCodeResolver = Callable[[Principal, str], Awaitable[str]]
-_short_code_resolver: list[ShortCodeResolver] = []
+# Misses on typed short codes: 12 digits must not be guessable by trying.
+SHORT_CODE_MISSES_PER_CLERK = Limit("short-code-clerk", max_hits=20, window_s=600)
+SHORT_CODE_MISSES_PER_STORE = Limit("short-code-store", max_hits=60, window_s=600)
 
 
 def register(kind: CodeKind, handler: ScanHandler) -> None:
+    """Later domains (bookings) add the kinds of code they own at start-up."""
     _handlers[kind] = handler
 
 
-def register_short_codes(resolver: ShortCodeResolver) -> None:
-    """The voucher domain turns a typed 12-digit short code into its signed code."""
-    _short_code_resolver[:] = [resolver]
+async def code_of_short_code(principal: Principal, store_id: uuid.UUID,
+                             short_code: str) -> str:
+    clerk, store = str(principal.id), str(store_id)
+    await SHORT_CODE_MISSES_PER_CLERK.check(clerk)
+    await SHORT_CODE_MISSES_PER_STORE.check(store)
+    row = await repo.voucher_by_short_code(short_code, principal.chain_id)
+    if row is None:
+        await SHORT_CODE_MISSES_PER_CLERK.hit(clerk)
+        await SHORT_CODE_MISSES_PER_STORE.hit(store)
+        raise NotFound("no voucher has this short code")
+    return str(row["code"])
 
 
 def redemption_out(row: dict[str, Any]) -> RedemptionOut:
@@ -100,9 +119,7 @@ async def _scan(principal: Principal, body: RedeemIn, signer: CodeSigner) -> tup
     if (body.code is None) == (body.short_code is None):
         raise ValidationError("code", "give exactly one of code and short_code")
     if body.short_code is not None:
-        if not _short_code_resolver:
-            raise NotFound("no such short code")
-        code = await _short_code_resolver[0](principal, body.short_code)
+        code = await code_of_short_code(principal, body.store_id, body.short_code)
     else:
         assert body.code is not None
         code = body.code.strip()
@@ -119,11 +136,19 @@ async def preview(principal: Principal, body: RedeemIn, signer: CodeSigner) -> P
     return await handler.preview(scan)
 
 
-async def redeem(principal: Principal, body: RedeemIn, signer: CodeSigner) -> RedemptionOut:
-    """Runs inside the caller's write transaction (see app.core.idempotency.run)."""
+async def redeem(principal: Principal, body: RedeemIn, signer: CodeSigner, *,
+                 idempotency_key: str | None, request_hash: str) -> Response[RedemptionOut]:
+    """Resolve and verify the code first (outside any transaction, so a short-code miss
+    is counted even though the request fails), then redeem once per Idempotency-Key. A
+    retry of a finished request is answered before the code is looked at again."""
+    stored = await idempotency.stored_answer(principal.caller_key, idempotency_key,
+                                             request_hash)
+    if stored is not None:
+        return stored
     scan, handler = await _scan(principal, body, signer)
-    async with write_transaction():
-        return await handler.redeem(scan)
+    return await idempotency.run(caller=principal.caller_key, key=idempotency_key,
+                                 request_hash=request_hash,
+                                 operation=lambda: handler.redeem(scan))
 
 
 async def reverse(principal: Principal, redemption_id: uuid.UUID) -> RedemptionOut:
@@ -282,3 +307,186 @@ async def _spent(code: str) -> bool:
 
 
 register(KIND_CARD, CardScans())
+
+
+# --- vouchers ---------------------------------------------------------------------------
+
+class VoucherScans:
+    """A campaign voucher at the till: store, time, min spend, then spent exactly once."""
+
+    async def _load(self, scan: Scan, at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+        voucher = await repo.get_voucher(scan.verified.object_id, scan.principal.chain_id)
+        if voucher is None:
+            raise InvalidCode("the code names no voucher of this chain")
+        campaign = await repo.get_campaign(voucher["campaign"], scan.principal.chain_id)
+        assert campaign is not None
+        if voucher["status"] == "revoked":
+            raise VoucherRevoked()
+        if voucher["status"] == "redeemed":
+            raise await _already_redeemed(voucher, scan.principal)
+        if voucher["valid_until"] < at or voucher["status"] == "expired":
+            raise CodeExpired(f"the voucher expired at {voucher['valid_until'].isoformat()}")
+        if at < campaign["valid_from"]:
+            raise CampaignInactive("the voucher is not valid yet")
+        allowed = campaign["store_ids"]
+        if allowed is not None and str(scan.store_id) not in allowed:
+            raise WrongStore("this voucher is not valid at this store")
+        return voucher, campaign
+
+    @staticmethod
+    def _discount(campaign: dict[str, Any], bill: int | None) -> int:
+        if campaign["min_spend_cents"] and (bill or 0) < campaign["min_spend_cents"]:
+            raise MinSpendNotMet(
+                f"minimum spend ¥{campaign['min_spend_cents'] / 100:.2f}, "
+                f"bill ¥{(bill or 0) / 100:.2f}")
+        if campaign["kind"] == "cash":
+            value = int(campaign["value_cents"])
+            return value if bill is None else min(value, bill)
+        if campaign["kind"] == "discount":
+            if bill is None:
+                raise ValidationError("amount_cents", "a discount voucher needs the bill")
+            discount = bill * int(campaign["percent_off"]) // 100
+            cap = campaign["max_discount_cents"]
+            return discount if cap is None else min(discount, int(cap))
+        return 0  # gift or service: the item itself, no money off
+
+    async def preview(self, scan: Scan) -> PreviewOut:
+        voucher, campaign = await self._load(scan, scan.now)
+        member = await stores.get_member(scan.principal, voucher["member"])
+        what = {
+            "cash": lambda: f"¥{campaign['value_cents'] / 100:.2f} off",
+            "discount": lambda: f"{campaign['percent_off']}% off"
+            + (f" (up to ¥{campaign['max_discount_cents'] / 100:.2f})"
+               if campaign["max_discount_cents"] else ""),
+            "gift": lambda: f"gift: {campaign['item_name']}",
+            "service": lambda: f"free: {campaign['item_name']}",
+        }[campaign["kind"]]()
+        spend = (f", min spend ¥{campaign['min_spend_cents'] / 100:.2f}"
+                 if campaign["min_spend_cents"] else "")
+        return PreviewOut(kind="voucher", object_id=voucher["id"], member=member,
+                          summary=f"{campaign['name']}: {what}{spend}")
+
+    async def redeem(self, scan: Scan, at: datetime | None = None,
+                     client_ref: str | None = None) -> RedemptionOut:
+        at = at or scan.now
+        voucher, campaign = await self._load(scan, at)
+        bill = scan.body.amount_cents
+        discount = self._discount(campaign, bill)
+        redemption_id = uuid.uuid4()
+        if not await repo.mark_voucher_redeemed(voucher["id"], redemption_id, scan.store_id, at):
+            # Someone redeemed (or revoked) it between our read and our write.
+            fresh = await repo.get_voucher(voucher["id"], scan.principal.chain_id)
+            assert fresh is not None
+            if fresh["status"] == "revoked":
+                raise VoucherRevoked()
+            raise await _already_redeemed(fresh, scan.principal)
+        row = {
+            "id": redemption_id, "chain": scan.principal.chain_id, "kind": "voucher",
+            "action": None, "object_id": voucher["id"], "member_id": voucher["member"],
+            "store": scan.store_id, "staff": scan.principal.id, "amount_cents": bill,
+            "discount_cents": discount, "charged_cents": max((bill or 0) - discount, 0),
+            "points_earned": 0, "balance_after_cents": None, "visits_left": None,
+            "points_after": None, "created_at": at, "reversed_at": None, "reversed_by": None,
+            "client_ref": client_ref,
+        }
+        await repo.insert_redemption(row)
+        return redemption_out(row)
+
+    async def reverse(self, redemption: dict[str, Any], principal: Principal,
+                      now: datetime) -> None:
+        if not await repo.unredeem_voucher(redemption["object_id"], redemption["id"]):
+            raise AlreadyReversed("the voucher is no longer redeemed by this redemption")
+
+
+async def _already_redeemed(voucher: dict[str, Any], principal: Principal) -> AlreadyRedeemed:
+    """409 that says when and where, as a clerk at the counter needs it."""
+    store = await store_repo.get_store(voucher["redeemed_store"], principal.chain_id) \
+        if voucher["redeemed_store"] else None
+    where = store["name"] if store else "another store"
+    when = voucher["redeemed_at"]
+    return AlreadyRedeemed(
+        f"redeemed at {where} on {when.isoformat() if when else 'an earlier scan'}",
+        redeemed_at=when.isoformat() if when else None,
+        store_id=str(voucher["redeemed_store"]) if voucher["redeemed_store"] else None)
+
+
+VOUCHERS = VoucherScans()
+register(CodeKind.VOUCHER, VOUCHERS)
+
+
+# --- offline sync -----------------------------------------------------------------------
+
+SYNC_CLOCK_SKEW = timedelta(minutes=5)
+
+
+
+async def sync(principal: Principal, body: SyncIn, signer: CodeSigner) -> SyncOut:
+    """Redemptions a scanner made offline, each judged on its own and at its own time."""
+    await stores.visible_store(principal, body.store_id)
+    results: list[SyncResult] = []
+    for item in body.items:
+        results.append(await _sync_one(principal, body.store_id, item, signer))
+    return SyncOut(results=results)
+
+
+async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
+                    signer: CodeSigner) -> SyncResult:
+    ref = item.client_ref
+    receipt = await repo.sync_receipt(principal.chain_id, ref)
+    if receipt is not None:
+        return SyncResult(client_ref=ref, status="duplicate",
+                          redemption_id=receipt["redemption_id"], code=receipt["code"])
+    try:
+        redemption = await _sync_redeem(principal, store_id, item, signer)
+    except AlreadyRedeemed as err:
+        outcome = SyncResult(client_ref=ref, status="conflict", code=err.code,
+                             detail=err.detail,
+                             redeemed_at=_parse_time(err.extra.get("redeemed_at")),
+                             store_id=_parse_uuid(err.extra.get("store_id")))
+    except AppError as err:
+        outcome = SyncResult(client_ref=ref, status="rejected", code=err.code, detail=err.detail)
+    except Exception as exc:
+        if not is_unique_violation(exc):
+            raise
+        return await _sync_one(principal, store_id, item, signer)  # a racing replay won
+    else:
+        return SyncResult(client_ref=ref, status="accepted", redemption_id=redemption.id)
+    try:
+        async with write_transaction():
+            await repo.insert_sync_receipt({"chain": principal.chain_id, "client_ref": ref,
+                                            "store": store_id, "status": outcome.status,
+                                            "code": outcome.code, "created_at": utcnow()})
+    except Exception as exc:
+        if not is_unique_violation(exc):
+            raise
+    return outcome
+
+
+async def _sync_redeem(principal: Principal, store_id: uuid.UUID, item: SyncItem,
+                       signer: CodeSigner) -> RedemptionOut:
+    """Judge one offline item at its own time; accepted means redeemed and receipted."""
+    now, at = utcnow(), item.redeemed_at
+    if at.tzinfo is None or at > now + SYNC_CLOCK_SKEW:
+        raise ValidationError("redeemed_at", "needs an offset and must not be in the future")
+    verified = await signer.verify(item.code.strip(), now=at, chain_id=principal.chain_id)
+    if verified.kind != CodeKind.VOUCHER:
+        raise NotSupportedOffline()
+    body = RedeemIn(store_id=store_id, code=item.code, action=item.action,
+                    amount_cents=item.amount_cents)
+    scan = Scan(principal, await stores.visible_store(principal, store_id), item.code,
+                verified, body, now)
+    async with write_transaction():
+        redemption = await VOUCHERS.redeem(scan, at=at, client_ref=item.client_ref)
+        await repo.insert_sync_receipt({"chain": principal.chain_id,
+                                        "client_ref": item.client_ref, "store": store_id,
+                                        "status": "accepted", "redemption_id": redemption.id,
+                                        "created_at": now})
+    return redemption
+
+
+def _parse_time(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _parse_uuid(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(value) if isinstance(value, str) else None

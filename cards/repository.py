@@ -7,7 +7,17 @@ from datetime import datetime
 from typing import Any
 
 from app.core.db import for_update
-from cards.tables import Card, CardTemplate, LedgerEntry, Redemption, SpentCode
+from cards.tables import (
+    Campaign,
+    CampaignClaims,
+    Card,
+    CardTemplate,
+    LedgerEntry,
+    Redemption,
+    SpentCode,
+    SyncReceipt,
+    Voucher,
+)
 
 Row = dict[str, Any]
 
@@ -142,3 +152,116 @@ async def list_redemptions(store_id: uuid.UUID, start: datetime, end: datetime,
 
 async def code_spent(code_hash: str) -> bool:
     return bool(await SpentCode.exists().where(SpentCode.code_hash == code_hash).run())
+
+
+# --- campaigns and vouchers -------------------------------------------------------------
+
+_CLAIM_UPSERT = (
+    "INSERT INTO campaign_claims (id, campaign, member, claimed) VALUES ({}, {}, {}, 1) "
+    "ON CONFLICT (campaign, member) DO UPDATE SET claimed = campaign_claims.claimed + 1 "
+    "WHERE campaign_claims.claimed < {} RETURNING claimed"
+)
+
+
+async def insert_campaign(values: Row) -> None:
+    await Campaign.insert(Campaign(**values)).run()
+
+
+async def get_campaign(campaign_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Campaign.select().where(
+        (Campaign.id == campaign_id) & (Campaign.chain == chain_id)).output(
+        load_json=True).first().run()
+
+
+async def list_campaigns(chain_id: uuid.UUID, only_active: bool) -> list[Row]:
+    query = Campaign.select().where(Campaign.chain == chain_id)
+    if only_active:
+        query = query.where(Campaign.status == "active")
+    return await query.order_by(Campaign.created_at, ascending=False).order_by(
+        Campaign.id).output(load_json=True).run()
+
+
+async def set_campaign_status(campaign_id: uuid.UUID, status: str) -> None:
+    await Campaign.update(status=status).where(Campaign.id == campaign_id).run()
+
+
+async def take_from_campaign(campaign_id: uuid.UUID) -> bool:
+    """Conditional: one more voucher only while the campaign has any left."""
+    rows = await Campaign.update(issued_count=Campaign.issued_count + 1).where(
+        (Campaign.id == campaign_id) & (Campaign.issued_count < Campaign.total_quantity)
+    ).returning(Campaign.id).run()
+    return bool(rows)
+
+
+async def count_claim(campaign_id: uuid.UUID, member_id: uuid.UUID, limit: int) -> bool:
+    """Conditional upsert: counts the member's claim only while under the limit."""
+    rows = await CampaignClaims.raw(_CLAIM_UPSERT, uuid.uuid4(), campaign_id, member_id,
+                                    limit).run()
+    return bool(rows)
+
+
+async def short_code_taken(short_code: str) -> bool:
+    return bool(await Voucher.exists().where(Voucher.short_code == short_code).run())
+
+
+async def insert_voucher(values: Row) -> None:
+    await Voucher.insert(Voucher(**values)).run()
+
+
+_VOUCHER_COLUMNS = (
+    *Voucher.all_columns(),
+    Voucher.campaign.name.as_alias("campaign_name"),
+    Voucher.campaign.kind.as_alias("kind"),
+)
+
+
+async def get_voucher(voucher_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    return await Voucher.select(*_VOUCHER_COLUMNS).where(
+        (Voucher.id == voucher_id) & (Voucher.chain == chain_id)).first().run()
+
+
+async def voucher_by_short_code(short_code: str, chain_id: uuid.UUID) -> Row | None:
+    return await Voucher.select(Voucher.id, Voucher.code).where(
+        (Voucher.short_code == short_code) & (Voucher.chain == chain_id)).first().run()
+
+
+async def member_vouchers(member_id: uuid.UUID) -> list[Row]:
+    return await Voucher.select(*_VOUCHER_COLUMNS).where(Voucher.member == member_id).order_by(
+        Voucher.created_at, ascending=False).order_by(Voucher.id).run()
+
+
+async def mark_voucher_redeemed(voucher_id: uuid.UUID, redemption_id: uuid.UUID,
+                                store_id: uuid.UUID, at: datetime) -> bool:
+    """The spend-once step: only a voucher still ``issued`` turns ``redeemed``."""
+    rows = await Voucher.update(status="redeemed", redeemed_at=at, redemption_id=redemption_id,
+                                redeemed_store=store_id).where(
+        (Voucher.id == voucher_id) & (Voucher.status == "issued")).returning(Voucher.id).run()
+    return bool(rows)
+
+
+async def unredeem_voucher(voucher_id: uuid.UUID, redemption_id: uuid.UUID) -> bool:
+    rows = await Voucher.update(status="issued", redeemed_at=None, redemption_id=None,
+                                redeemed_store=None).where(
+        (Voucher.id == voucher_id) & (Voucher.status == "redeemed")
+        & (Voucher.redemption_id == redemption_id)).returning(Voucher.id).run()
+    return bool(rows)
+
+
+async def revoke_voucher(voucher_id: uuid.UUID, at: datetime) -> bool:
+    rows = await Voucher.update(status="revoked", revoked_at=at).where(
+        (Voucher.id == voucher_id) & (Voucher.status == "issued")).returning(Voucher.id).run()
+    return bool(rows)
+
+
+async def redemption_by_client_ref(chain_id: uuid.UUID, client_ref: str) -> Row | None:
+    return await Redemption.select().where(
+        (Redemption.chain == chain_id) & (Redemption.client_ref == client_ref)).first().run()
+
+
+async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> Row | None:
+    return await SyncReceipt.select().where(
+        (SyncReceipt.chain == chain_id) & (SyncReceipt.client_ref == client_ref)).first().run()
+
+
+async def insert_sync_receipt(values: Row) -> None:
+    await SyncReceipt.insert(SyncReceipt(id=uuid.uuid4(), **values)).run()

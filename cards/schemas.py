@@ -126,3 +126,98 @@ class PreviewOut(Struct):
     object_id: uuid.UUID
     member: MemberOut
     summary: str
+
+
+CampaignKind = Literal["cash", "discount", "gift", "service"]
+VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]
+MAX_ISSUE_BATCH = 1000
+
+
+class CampaignCreate(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=120)]
+    kind: CampaignKind
+    total_quantity: Annotated[int, Meta(ge=1, le=10_000_000)]
+    valid_from: datetime
+    valid_until: datetime
+    value_cents: Annotated[int, Meta(ge=1, le=MAX_BILL_CENTS)] | None = None
+    percent_off: Annotated[int, Meta(ge=1, le=100)] | None = None
+    max_discount_cents: Annotated[int, Meta(ge=1, le=MAX_BILL_CENTS)] | None = None
+    item_name: Annotated[str, Meta(min_length=1, max_length=120)] | None = None
+    min_spend_cents: Annotated[int, Meta(ge=0, le=MAX_BILL_CENTS)] = 0
+    per_member_limit: Annotated[int, Meta(ge=1, le=1000)] = 1
+    store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
+
+
+class CampaignOut(Struct):
+    id: uuid.UUID
+    chain_id: uuid.UUID
+    name: str
+    kind: CampaignKind
+    value_cents: int | None
+    percent_off: int | None
+    max_discount_cents: int | None
+    item_name: str | None
+    min_spend_cents: int
+    total_quantity: int
+    issued_count: int
+    per_member_limit: int
+    valid_from: datetime
+    valid_until: datetime
+    store_ids: list[uuid.UUID] | None
+    status: Literal["active", "paused"]
+    created_at: datetime
+
+
+class VoucherOut(Struct):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    member_id: uuid.UUID
+    status: VoucherStatus
+    code: str
+    short_code: str
+    valid_until: datetime
+    redeemed_at: datetime | None
+    redemption_id: uuid.UUID | None
+    campaign_name: str
+    kind: CampaignKind
+
+
+class IssueIn(Struct, forbid_unknown_fields=True):
+    member_ids: Annotated[list[uuid.UUID], Meta(min_length=1, max_length=MAX_ISSUE_BATCH)]
+
+
+class Skipped(Struct):
+    member_id: uuid.UUID
+    code: str
+
+
+class IssueOut(Struct):
+    issued: list[VoucherOut]
+    skipped: list[Skipped]
+
+
+class SyncItem(Struct, forbid_unknown_fields=True):
+    code: Annotated[str, Meta(min_length=1, max_length=512)]
+    redeemed_at: datetime
+    client_ref: Annotated[str, Meta(min_length=1, max_length=100)]
+    action: CardAction | None = None
+    amount_cents: Annotated[int, Meta(ge=0, le=MAX_BILL_CENTS)] | None = None
+
+
+class SyncIn(Struct, forbid_unknown_fields=True):
+    store_id: uuid.UUID
+    items: Annotated[list[SyncItem], Meta(min_length=1, max_length=500)]
+
+
+class SyncResult(Struct, omit_defaults=True):
+    client_ref: str
+    status: Literal["accepted", "duplicate", "conflict", "rejected"]
+    redemption_id: uuid.UUID | None = None
+    code: str | None = None
+    detail: str | None = None
+    redeemed_at: datetime | None = None
+    store_id: uuid.UUID | None = None
+
+
+class SyncOut(Struct):
+    results: list[SyncResult]

@@ -89,6 +89,8 @@ class Redemption(Table, tablename="redemption"):
     created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
     reversed_at = Timestamptz(null=True, default=None)
     reversed_by = UUID(null=True, default=None)
+    # An offline scanner's own id for the item (POST /redemptions/sync); unique per chain.
+    client_ref = Varchar(length=100, null=True, default=None)
 
 
 class SpentCode(Table, tablename="spent_code"):
@@ -96,4 +98,64 @@ class SpentCode(Table, tablename="spent_code"):
 
     code_hash = Varchar(length=64, primary_key=True)
     redemption_id = UUID(null=False)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class Campaign(Table, tablename="campaign"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    name = Varchar(length=120, null=False)
+    kind = Varchar(length=16, null=False)  # cash | discount | gift | service
+    value_cents = BigInt(null=True, default=None)
+    percent_off = Integer(null=True, default=None)
+    max_discount_cents = BigInt(null=True, default=None)
+    item_name = Varchar(length=120, null=True, default=None)
+    min_spend_cents = BigInt(null=False, default=0)
+    total_quantity = Integer(null=False)
+    issued_count = Integer(null=False, default=0)
+    per_member_limit = Integer(null=False, default=1)
+    valid_from = Timestamptz(null=False)
+    valid_until = Timestamptz(null=False)
+    store_ids = JSON(null=True, default=None)
+    status = Varchar(length=16, null=False, default="active")  # active | paused
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class CampaignClaims(Table, tablename="campaign_claims"):
+    """Vouchers per (campaign, member): the per-member limit is a conditional upsert here.
+    Unique index: (campaign, member)."""
+
+    id = UUID(primary_key=True)
+    campaign = ForeignKey(Campaign, null=False, on_delete=OnDelete.cascade)
+    member = ForeignKey(Member, null=False, on_delete=OnDelete.cascade)
+    claimed = Integer(null=False, default=0)
+
+
+class Voucher(Table, tablename="voucher"):
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    campaign = ForeignKey(Campaign, null=False, on_delete=OnDelete.restrict, index=True)
+    member = ForeignKey(Member, null=False, on_delete=OnDelete.restrict, index=True)
+    status = Varchar(length=16, null=False, default="issued")
+    code = Varchar(length=200, null=False)
+    short_code = Varchar(length=12, null=False, unique=True)
+    valid_until = Timestamptz(null=False)
+    redeemed_at = Timestamptz(null=True, default=None)
+    redemption_id = UUID(null=True, default=None)
+    redeemed_store = UUID(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class SyncReceipt(Table, tablename="sync_receipt"):
+    """The outcome of each offline item, by the scanner's client_ref (unique per chain), so
+    a replayed batch answers ``duplicate`` for every item and changes nothing."""
+
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict)
+    client_ref = Varchar(length=100, null=False)
+    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict)
+    status = Varchar(length=16, null=False)  # accepted | conflict | rejected
+    redemption_id = UUID(null=True, default=None)
+    code = Varchar(length=40, null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())

@@ -212,3 +212,13 @@ async def upsert_wechat_config(values: Row) -> None:
         await WechatConfig.insert(WechatConfig(id=uuid.uuid4(), **values)).run()
     else:
         await WechatConfig.update(**values).where(WechatConfig.id == existing["id"]).run()
+
+
+async def chain_member_ids(chain_id: uuid.UUID,
+                           candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``candidates`` are members of the chain."""
+    if not candidates:
+        return set()
+    rows = await Member.select(Member.id).where(
+        (Member.chain == chain_id) & Member.id.is_in(list(candidates))).run()
+    return {row["id"] for row in rows}

@@ -153,3 +153,22 @@ def for_update(query: Any) -> Any:
     if is_sqlite(current_engine()):
         return query
     return query.lock_rows()
+
+
+@asynccontextmanager
+async def savepoint() -> AsyncIterator[None]:
+    """A step that may fail alone: inside a write transaction, a savepoint rolled back on
+    error (the rest of the transaction stands); outside one, its own write transaction."""
+    if not in_write_transaction():
+        async with write_transaction():
+            yield
+        return
+    transaction = current_engine().current_transaction.get()
+    assert transaction is not None
+    point = await transaction.savepoint()
+    try:
+        yield
+    except BaseException:
+        await point.rollback_to()
+        raise
+    await point.release()

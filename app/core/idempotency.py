@@ -79,9 +79,7 @@ async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | No
     if row["request_hash"] != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request")
     if row["state"] == "done":
-        return Response(content=row["response_body"].encode(), status_code=row["status_code"],
-                        media_type=row["media_type"] or JSON,
-                        headers={"Idempotent-Replayed": "true"})
+        return _replay(row)
     if row["claimed_at"] > now - LEASE:
         raise IdempotencyInFlight()
     async with write_transaction():  # a crashed owner's claim: take it over, once
@@ -97,6 +95,30 @@ async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | No
 async def _find(caller: str, key: str) -> dict[str, Any] | None:
     return await IdempotencyRecord.select().where(
         (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).first().run()
+
+
+async def stored_answer(caller: str, key: str | None,
+                        request_hash: str) -> Response[Any] | None:
+    """The stored answer of a finished request with this key (a retry), before any work.
+
+    Lets a caller skip checks that would fail on a retry although the first try succeeded
+    (a card code past its 60 s, say). A different request under the key is 409.
+    """
+    if validate_key(key) is None:
+        return None
+    assert key is not None
+    row = await _find(caller, key)
+    if row is None or row["state"] != "done":
+        return None
+    if row["request_hash"] != request_hash:
+        raise IdempotencyConflict("this Idempotency-Key was used with a different request")
+    return _replay(row)
+
+
+def _replay(row: dict[str, Any]) -> Response[Any]:
+    return Response(content=row["response_body"].encode(), status_code=row["status_code"],
+                    media_type=row["media_type"] or JSON,
+                    headers={"Idempotent-Replayed": "true"})
 
 
 async def _finish(caller: str, key: str, status: int, body: bytes, media_type: str) -> None:

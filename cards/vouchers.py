@@ -1,0 +1,211 @@
+"""Business rules of campaigns and their vouchers: claim, bulk issue, revoke, expiry.
+
+Never more vouchers than a campaign's ``total_quantity`` and never more per member than
+its ``per_member_limit``, whatever the concurrency: both are conditional writes (a
+guarded increment of the campaign's count, a guarded upsert of the member's count) in
+the transaction that inserts the voucher.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.codes.format import CodeKind
+from app.core.codes.keys import CodeSigner
+from app.core.db import savepoint, write_transaction
+from app.core.errors import AppError, Forbidden, NotFound, ValidationError
+from cards import repository as repo
+from cards.errors import (
+    AlreadyRedeemed,
+    CampaignInactive,
+    CampaignSoldOut,
+    ClaimLimitReached,
+    InvalidCardState,
+)
+from cards.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    IssueIn,
+    IssueOut,
+    Skipped,
+    VoucherOut,
+)
+from stores import repository as store_repo
+
+
+def campaign_out(row: dict[str, Any]) -> CampaignOut:
+    store_ids = row["store_ids"]
+    return CampaignOut(
+        id=row["id"], chain_id=row["chain"], name=row["name"], kind=row["kind"],
+        value_cents=row["value_cents"], percent_off=row["percent_off"],
+        max_discount_cents=row["max_discount_cents"], item_name=row["item_name"],
+        min_spend_cents=row["min_spend_cents"], total_quantity=row["total_quantity"],
+        issued_count=row["issued_count"], per_member_limit=row["per_member_limit"],
+        valid_from=row["valid_from"], valid_until=row["valid_until"],
+        store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
+        status=row["status"], created_at=row["created_at"])
+
+
+def voucher_status(row: dict[str, Any], now: datetime) -> str:
+    """An issued voucher past its validity is expired, before any sweep writes it."""
+    if row["status"] == "issued" and row["valid_until"] < now:
+        return "expired"
+    return str(row["status"])
+
+
+def voucher_out(row: dict[str, Any], now: datetime | None = None) -> VoucherOut:
+    return VoucherOut(
+        id=row["id"], campaign_id=row["campaign"], member_id=row["member"],
+        status=voucher_status(row, now or utcnow()),  # type: ignore[arg-type]
+        code=row["code"], short_code=row["short_code"], valid_until=row["valid_until"],
+        redeemed_at=row["redeemed_at"], redemption_id=row["redemption_id"],
+        campaign_name=row["campaign_name"], kind=row["kind"])
+
+
+def _short_code() -> str:
+    return f"{secrets.randbelow(10**12):012d}"
+
+
+# --- campaigns --------------------------------------------------------------------------
+
+async def create_campaign(principal: Principal, body: CampaignCreate) -> CampaignOut:
+    if body.valid_from.tzinfo is None or body.valid_until.tzinfo is None:
+        raise ValidationError("valid_from", "timestamps need an offset (RFC 3339)")
+    if body.valid_until <= body.valid_from:
+        raise ValidationError("valid_until", "must be after valid_from")
+    if body.kind == "cash" and body.value_cents is None:
+        raise ValidationError("value_cents", "a cash voucher needs value_cents")
+    if body.kind == "discount" and body.percent_off is None:
+        raise ValidationError("percent_off", "a discount voucher needs percent_off")
+    if body.kind in ("gift", "service") and not body.item_name:
+        raise ValidationError("item_name", f"a {body.kind} voucher names its item")
+    store_ids = None
+    if body.store_ids is not None:
+        wanted = list(dict.fromkeys(body.store_ids))
+        known = await store_repo.chain_store_ids(principal.chain_id, wanted)
+        if not wanted or any(s not in known for s in wanted):
+            raise ValidationError("store_ids", "must be stores of this chain (or null for all)")
+        store_ids = [str(s) for s in wanted]
+    values = {
+        "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
+        "kind": body.kind, "value_cents": body.value_cents if body.kind == "cash" else None,
+        "percent_off": body.percent_off if body.kind == "discount" else None,
+        "max_discount_cents": body.max_discount_cents if body.kind == "discount" else None,
+        "item_name": body.item_name, "min_spend_cents": body.min_spend_cents,
+        "total_quantity": body.total_quantity, "issued_count": 0,
+        "per_member_limit": body.per_member_limit, "valid_from": body.valid_from,
+        "valid_until": body.valid_until, "store_ids": store_ids, "status": "active",
+        "created_at": utcnow(),
+    }
+    async with write_transaction():
+        await repo.insert_campaign(values)
+    return campaign_out(values)
+
+
+async def list_campaigns(principal: Principal) -> list[CampaignOut]:
+    rows = await repo.list_campaigns(principal.chain_id, only_active=not principal.is_staff)
+    return [campaign_out(r) for r in rows]
+
+
+async def _campaign(principal: Principal, campaign_id: uuid.UUID) -> dict[str, Any]:
+    row = await repo.get_campaign(campaign_id, principal.chain_id)
+    if row is None or (not principal.is_staff and row["status"] != "active"):
+        raise NotFound("no such campaign")
+    return row
+
+
+async def get_campaign(principal: Principal, campaign_id: uuid.UUID) -> CampaignOut:
+    return campaign_out(await _campaign(principal, campaign_id))
+
+
+async def set_paused(principal: Principal, campaign_id: uuid.UUID, paused: bool) -> CampaignOut:
+    await _campaign(principal, campaign_id)
+    async with write_transaction():
+        await repo.set_campaign_status(campaign_id, "paused" if paused else "active")
+    return await get_campaign(principal, campaign_id)
+
+
+# --- vouchers ---------------------------------------------------------------------------
+
+async def _issue_one(campaign: dict[str, Any], member_id: uuid.UUID, signer: CodeSigner,
+                     now: datetime) -> VoucherOut:
+    """One voucher for one member, inside the caller's write transaction."""
+    if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
+            campaign["valid_until"]:
+        raise CampaignInactive()
+    if not await repo.count_claim(campaign["id"], member_id, campaign["per_member_limit"]):
+        raise ClaimLimitReached(f"at most {campaign['per_member_limit']} per member")
+    if not await repo.take_from_campaign(campaign["id"]):
+        raise CampaignSoldOut()
+    voucher_id = uuid.uuid4()
+    short_code = _short_code()
+    while await repo.short_code_taken(short_code):
+        short_code = _short_code()
+    code = await signer.sign(campaign["chain"], CodeKind.VOUCHER, voucher_id,
+                             campaign["valid_until"])
+    row = {"id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
+           "member": member_id, "status": "issued", "code": code, "short_code": short_code,
+           "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
+           "redeemed_store": None, "revoked_at": None, "created_at": now}
+    await repo.insert_voucher(row)
+    return voucher_out({**row, "campaign_name": campaign["name"], "kind": campaign["kind"]},
+                       now)
+
+
+async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
+    campaign = await _campaign(principal, campaign_id)
+    async with write_transaction():
+        return await _issue_one(campaign, principal.id, signer, utcnow())
+
+
+async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
+                signer: CodeSigner) -> IssueOut:
+    """Bulk issue: each member in its own transaction, so one refusal skips only that one."""
+    campaign = await _campaign(principal, campaign_id)
+    member_ids = list(dict.fromkeys(body.member_ids))
+    known = await store_repo.chain_member_ids(principal.chain_id, member_ids)
+    issued: list[VoucherOut] = []
+    skipped: list[Skipped] = []
+    for member_id in member_ids:
+        if member_id not in known:
+            skipped.append(Skipped(member_id=member_id, code="not_found"))
+            continue
+        try:
+            async with savepoint():
+                issued.append(await _issue_one(campaign, member_id, signer, utcnow()))
+        except AppError as err:
+            skipped.append(Skipped(member_id=member_id, code=err.code))
+    return IssueOut(issued=issued, skipped=skipped)
+
+
+async def visible_voucher(principal: Principal, voucher_id: uuid.UUID) -> dict[str, Any]:
+    row = await repo.get_voucher(voucher_id, principal.chain_id)
+    if row is None or (principal.role == "member" and row["member"] != principal.id):
+        raise NotFound("no such voucher")
+    return row
+
+
+async def get_voucher(principal: Principal, voucher_id: uuid.UUID) -> VoucherOut:
+    return voucher_out(await visible_voucher(principal, voucher_id))
+
+
+async def my_vouchers(principal: Principal) -> list[VoucherOut]:
+    now = utcnow()
+    return [voucher_out(r, now) for r in await repo.member_vouchers(principal.id)]
+
+
+async def revoke(principal: Principal, voucher_id: uuid.UUID) -> VoucherOut:
+    if not principal.is_operator:
+        raise Forbidden()
+    row = await visible_voucher(principal, voucher_id)
+    async with write_transaction():
+        if not await repo.revoke_voucher(voucher_id, utcnow()):
+            if row["status"] == "redeemed":
+                raise AlreadyRedeemed("a redeemed voucher cannot be revoked")
+            raise InvalidCardState(f"the voucher is {row['status']}")
+    return await get_voucher(principal, voucher_id)
