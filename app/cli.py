@@ -10,32 +10,15 @@ import sys
 from collections.abc import Sequence
 
 from app.core.codes import cli as keys_cli
-from app.core.settings import Settings, SettingsError
+from app.core.commands import bound_engine, settings_or_exit
+from cards import cli as campaigns_cli
 
 # Piccolo finds its configuration by module name; ours lives inside the package.
 os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
 
 
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        print(f"o2o: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-async def _bound(settings: Settings) -> None:
-    """Bind tables to the configured engine and prepare it, for one-shot commands."""
-    from app.core.db import bind_tables, make_engine, prepare_engine
-    from app.tables import all_tables
-
-    engine = make_engine(settings.database_url)
-    bind_tables(engine, all_tables())
-    await prepare_engine(engine)
-
-
 def cmd_migrate(_: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     if settings.is_sqlite:
@@ -54,7 +37,7 @@ def cmd_migrate(_: argparse.Namespace) -> int:
 
 
 def cmd_create_operator(args: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     from app.core.errors import AppError
     from stores.service import create_chain_with_operator
 
@@ -63,9 +46,9 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
         return 2
 
     async def run() -> tuple[str, str]:
-        await _bound(settings)
-        chain_id, staff_id = await create_chain_with_operator(args.chain, args.username,
-                                                              args.password)
+        async with bound_engine(settings):
+            chain_id, staff_id = await create_chain_with_operator(args.chain, args.username,
+                                                                  args.password)
         return str(chain_id), str(staff_id)
 
     try:
@@ -78,7 +61,7 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    _settings()  # refuse to start with unsafe settings, with a one-line reason
+    settings_or_exit()  # refuse to start with unsafe settings, with a one-line reason
     import uvicorn
 
     uvicorn.run(
@@ -92,12 +75,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_verify_ledger(_: argparse.Namespace) -> int:
     """Recompute every card's hash chain and totals; non-zero exit on any mismatch."""
-    settings = _settings()
+    settings = settings_or_exit()
     from cards.ledger import verify_all
 
     async def run() -> tuple[int, list[str]]:
-        await _bound(settings)
-        checked, problems = await verify_all()
+        async with bound_engine(settings):
+            checked, problems = await verify_all()
         return checked, [f"card {p.card_id}: {p.problem}" for p in problems]
 
     checked, problems = asyncio.run(run())
@@ -108,7 +91,7 @@ def cmd_verify_ledger(_: argparse.Namespace) -> int:
 
 
 def cmd_demo(_: argparse.Namespace) -> int:
-    settings = _settings()
+    settings = settings_or_exit()
     if settings.env == "production":
         print("o2o: demo data is for development; refused when O2O_ENV=production",
               file=sys.stderr)
@@ -116,8 +99,8 @@ def cmd_demo(_: argparse.Namespace) -> int:
     from app.demo import seed_demo
 
     async def run() -> list[str]:
-        await _bound(settings)
-        return await seed_demo()
+        async with bound_engine(settings):
+            return await seed_demo()
 
     for line in asyncio.run(run()):
         print(line)
@@ -149,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("verify-ledger", help="check every card's hash-chained ledger and totals"
                    ).set_defaults(func=cmd_verify_ledger)
     keys_cli.register(sub)
+    campaigns_cli.register(sub)
     return parser
 
 

@@ -4,11 +4,16 @@ run finds the chain by name and only prints the logins again."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.codes.keys import CodeSigner
+from app.core.commands import settings_or_exit
 from app.core.db import write_transaction
 from cards import service as card_service
-from cards.schemas import CardIssue, TemplateCreate, Tier, TopUp
+from cards import vouchers
+from cards.schemas import CampaignCreate, CardIssue, IssueIn, TemplateCreate, Tier, TopUp
 from stores import repository as store_repo
 from stores import service as stores
 from stores.schemas import (
@@ -92,6 +97,7 @@ async def _seed() -> None:
         for name, phone in MEMBERS
     ]
     await _seed_cards(operator, store_ids[0], [m.id for m in members])
+    await _seed_campaigns(operator, [m.id for m in members])
 
 
 async def _seed_cards(operator: Principal, store_id: uuid.UUID,
@@ -111,3 +117,20 @@ async def _seed_cards(operator: Principal, store_id: uuid.UUID,
             amount_cents=(index + 1) * 50_000, store_id=store_id))
     await card_service.issue_card(operator, CardIssue(
         template_id=times.id, member_id=member_ids[0], store_id=store_id))
+
+
+async def _seed_campaigns(operator: Principal, member_ids: list[uuid.UUID]) -> None:
+    now = utcnow()
+    signer = CodeSigner(settings_or_exit().secret_key)
+    welcome = await vouchers.create_campaign(operator, CampaignCreate(
+        name="新客立减 ¥20 Welcome", kind="cash", value_cents=2000, min_spend_cents=10000,
+        total_quantity=500, per_member_limit=1, valid_from=now,
+        valid_until=now + timedelta(days=90)))
+    await vouchers.create_campaign(operator, CampaignCreate(
+        name="周中 8 折 Weekday 20% off", kind="discount", percent_off=20,
+        max_discount_cents=5000, total_quantity=200, per_member_limit=2, valid_from=now,
+        valid_until=now + timedelta(days=30)))
+    await vouchers.create_campaign(operator, CampaignCreate(
+        name="免费护发 Free hair mask", kind="service", item_name="Hair mask 护发",
+        total_quantity=50, valid_from=now, valid_until=now + timedelta(days=60)))
+    await vouchers.issue(operator, welcome.id, IssueIn(member_ids=member_ids[:3]), signer)

@@ -11,8 +11,6 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from app.core.settings import Settings, SettingsError
-
 if TYPE_CHECKING:
     from app.core.codes.keys import CodeSigner
 
@@ -64,22 +62,14 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def _run(operation: Callable[[CodeSigner], Awaitable[T]]) -> T:
     """Run ``operation`` with a signer on the configured database (kernel tables only)."""
-    try:
-        settings = Settings.from_env()
-    except SettingsError as exc:
-        print(f"o2o: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
     from app.core.codes.keys import CodeSigner
-    from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
+    from app.core.commands import bound_engine, settings_or_exit
     from app.core.piccolo_app import APP_CONFIG
 
+    settings = settings_or_exit()
+
     async def main() -> T:
-        engine = make_engine(settings.database_url)
-        bind_tables(engine, APP_CONFIG.table_classes)
-        await prepare_engine(engine)
-        try:
+        async with bound_engine(settings, APP_CONFIG.table_classes):
             return await operation(CodeSigner(settings.secret_key))
-        finally:
-            await close_engine(engine)
 
     return asyncio.run(main())
