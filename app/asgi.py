@@ -14,6 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.stores.memory import MemoryStore
 
+from app.bench_routes import BenchController
 from app.core.auth import Auth, Principal, principal_of
 from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
@@ -59,8 +60,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await runtime.wechat.close()
         await close_engine(engine)
 
-    api = Router(path=API_PREFIX, route_handlers=[
-        HealthController, KeysController, *STORE_CONTROLLERS, *CARD_CONTROLLERS])
+    handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
+                           *CARD_CONTROLLERS]
+    if settings.bench_routes:
+        handlers.append(BenchController)
+    api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(
         rate_limit=("minute", LOGIN_REQUESTS_PER_MINUTE),
         identifier_for_request=client_key,

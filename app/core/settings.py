@@ -33,6 +33,8 @@ class Settings:
     # Comma-separated proxy addresses whose X-Forwarded-For is believed.
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
     cors_origins: tuple[str, ...] = ()
+    # Bench-only routes (hello-world ceiling); never on unless asked for.
+    bench_routes: bool = False
 
     @property
     def is_sqlite(self) -> bool:
@@ -79,6 +81,7 @@ class Settings:
             trusted_proxies=frozenset(
                 p.strip() for p in env_vars.get("O2O_TRUSTED_PROXIES", "").split(",") if p.strip()
             ),
+            bench_routes=env_vars.get("O2O_BENCH_ROUTES", "").strip() == "1",
             cors_origins=tuple(
                 o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()
             ),
