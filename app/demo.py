@@ -96,6 +96,8 @@ async def _seed() -> None:
                                                             store_id=store_ids[0]))
         for name, phone in MEMBERS
     ]
+    # The sandbox login "sandbox:demo-member-1" is 王芳, who holds cards and vouchers.
+    await store_repo.update_member(members[0].id, {"openid": "demo-member-1"})
     await _seed_cards(operator, store_ids[0], [m.id for m in members])
     await _seed_campaigns(operator, [m.id for m in members])
 

@@ -89,5 +89,9 @@ def test_demo_is_idempotent_and_its_logins_work(database_url: str) -> None:
             member = http.post("/auth/member/wechat",
                                json={"chain_id": chain_id, "code": "sandbox:demo-member-1"})
             assert member.status_code == 200
+            assert member.json()["member"]["name"] == "王芳"
+            mine = {"Authorization": f"Bearer {member.json()['token']}"}
+            assert len(http.get("/me/cards", headers=mine).json()) == 2
+            assert len(http.get("/me/vouchers", headers=mine).json()) == 1
     finally:
         server.stop()
