@@ -187,8 +187,10 @@ class RedemptionController(Controller):
         self, principal: Caller, store_id: FromQuery[uuid.UUID],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
     ) -> list[RedemptionOut]:
-        return await redemption.list_for_store(principal, store_id, from_, to)
+        return await redemption.list_for_store(principal, store_id, from_, to, limit, offset)
 
 
 class CampaignController(Controller):

@@ -103,7 +103,9 @@ async def verify_all() -> tuple[int, list[Mismatch]]:
     problems: list[Mismatch] = []
     cards = await repo.all_cards()
     for card in cards:
-        entries = await repo.card_ledger(card["id"])
+        # Entries past the card row we read were appended since: judge them next run.
+        entries = [e for e in await repo.card_ledger(card["id"])
+                   if e["seq"] <= card["ledger_seq"]]
         prev, cents, points, visits = GENESIS, 0, 0, None
         for expected_seq, entry in enumerate(entries, start=1):
             if entry["seq"] != expected_seq:
@@ -117,7 +119,8 @@ async def verify_all() -> tuple[int, list[Mismatch]]:
             points += entry["delta_points"]
             if entry["visits_after"] is not None:
                 visits = (visits or 0) + entry["delta_visits"]
-            if (entry["balance_after_cents"], entry["points_after"]) != (cents, points):
+            if (entry["balance_after_cents"], entry["points_after"], entry["visits_after"]) != (
+                    cents, points, visits):
                 problems.append(Mismatch(card["id"], f"entry {entry['seq']} totals drift"))
                 break
         else:

@@ -171,19 +171,24 @@ async def reverse(principal: Principal, redemption_id: uuid.UUID) -> RedemptionO
 
 
 async def list_for_store(principal: Principal, store_id: uuid.UUID, start: date | None,
-                         end: date | None) -> list[RedemptionOut]:
-    """The store's day sheet: redemptions between two local dates, inclusive."""
+                         end: date | None, limit: int, offset: int) -> list[RedemptionOut]:
+    """The store's day sheet: redemptions between two local dates, inclusive, oldest first,
+    a page at a time."""
     store = await stores.visible_store(principal, store_id)
     zone = ZoneInfo(store["timezone"])
     today = utcnow().astimezone(zone).date()
     first, last = start or today, end or start or today
+    for name, day in (("from", first), ("to", last)):
+        if not 2000 <= day.year <= 2100:
+            raise ValidationError(name, "must be a date between 2000 and 2100")
     if last < first:
         raise ValidationError("to", "must not be before from")
     if (last - first).days > 92:
         raise ValidationError("to", "at most 92 days at once")
     lower = datetime.combine(first, time.min, zone)
     upper = datetime.combine(last + timedelta(days=1), time.min, zone)
-    return [redemption_out(r) for r in await repo.list_redemptions(store_id, lower, upper)]
+    rows = await repo.list_redemptions(store_id, lower, upper, limit=limit, offset=offset)
+    return [redemption_out(r) for r in rows]
 
 
 # --- cards ------------------------------------------------------------------------------
@@ -230,6 +235,8 @@ class CardScans:
         amount = body.amount_cents
         if action in ("charge", "earn") and not amount:
             raise ValidationError("amount_cents", f"{action} needs amount_cents > 0")
+        if action == "visit" and amount is not None:
+            raise ValidationError("amount_cents", "a visit takes no amount")
         redemption_id = uuid.uuid4()
         try:
             await repo.spend_code(code_hash(scan.code), redemption_id, scan.now)

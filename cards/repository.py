@@ -143,11 +143,12 @@ async def mark_reversed(redemption_id: uuid.UUID, now: datetime, by: uuid.UUID) 
     return bool(rows)
 
 
-async def list_redemptions(store_id: uuid.UUID, start: datetime, end: datetime,
-                           limit: int = 1000) -> list[Row]:
+async def list_redemptions(store_id: uuid.UUID, start: datetime, end: datetime, *,
+                           limit: int, offset: int) -> list[Row]:
     return await Redemption.select().where(
         (Redemption.store == store_id) & (Redemption.created_at >= start)
-        & (Redemption.created_at < end)).order_by(Redemption.created_at).limit(limit).run()
+        & (Redemption.created_at < end)).order_by(Redemption.created_at).order_by(
+        Redemption.id).limit(limit).offset(offset).run()
 
 
 async def code_spent(code_hash: str) -> bool:

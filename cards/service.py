@@ -182,11 +182,21 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
     return card_out(row, now)
 
 
+SELF_SERVICE_KINDS = frozenset({"membership", "stored_value"})
+
+
 async def claim_card(principal: Principal, template_id: uuid.UUID) -> CardOut:
+    """A member may take a free card for themselves; a times card is sold at the counter
+    (its visits are prepaid), so only staff issue those."""
+    template = await repo.get_template(template_id, principal.chain_id)
+    if template is not None and template["kind"] not in SELF_SERVICE_KINDS:
+        raise Forbidden("a times card is issued at the counter, not claimed")
     return await _issue(principal, template_id, principal.id, None)
 
 
 async def issue_card(principal: Principal, body: CardIssue) -> CardOut:
+    if body.store_id is None and principal.role != "operator":
+        raise ValidationError("store_id", "the store issuing the card is required")
     return await _issue(principal, body.template_id, body.member_id, body.store_id)
 
 
@@ -280,12 +290,18 @@ _MOVES = {"freeze": ({"active"}, "frozen"), "unfreeze": ({"frozen"}, "active"),
 async def change_status(principal: Principal, card_id: uuid.UUID, move: str) -> CardOut:
     allowed_from, to = _MOVES[move]
     await visible_card(principal, card_id)
-    async with write_transaction():
-        card = await repo.lock_card(card_id)
-        assert card is not None
-        if effective_status(card, utcnow()) not in allowed_from:
-            raise InvalidCardState(f"cannot {move} a card that is {card['status']}")
-        if to == "active" and await repo.active_card_exists(card["template"], card["member"]):
-            raise CardExists("the member has another active card of this template")
-        await repo.set_card_status(card_id, to)
+    try:
+        async with write_transaction():
+            card = await repo.lock_card(card_id)
+            assert card is not None
+            if effective_status(card, utcnow()) not in allowed_from:
+                raise InvalidCardState(f"cannot {move} a card that is {card['status']}")
+            if to == "active" and await repo.active_card_exists(card["template"],
+                                                                card["member"]):
+                raise CardExists("the member has another active card of this template")
+            await repo.set_card_status(card_id, to)
+    except Exception as exc:
+        if is_unique_violation(exc):  # a racing unfreeze of a sibling card won
+            raise CardExists("the member has another active card of this template") from None
+        raise
     return await get_card(principal, card_id)

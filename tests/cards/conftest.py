@@ -30,7 +30,8 @@ class Cards:
     async def issue(self, template_id: str, member_index: int = 0) -> dict[str, Any]:
         member = self.world.a.members[member_index]
         response = await self.client.post(
-            f"{API}/cards", json={"template_id": template_id, "member_id": str(member.id)},
+            f"{API}/cards", json={"template_id": template_id, "member_id": str(member.id),
+                                  "store_id": str(self.world.a.stores[0])},
             headers=self.world.headers(self.world.a.staff["alpha-clerk1"]))
         assert response.status_code == 201, response.text
         return dict(response.json())

@@ -161,7 +161,8 @@ async def test_one_active_card_per_member_and_template(cards: Cards) -> None:
     await cards.issue(template["id"])
     again = await cards.client.post(
         f"{API}/cards", json={"template_id": template["id"],
-                              "member_id": str(cards.world.a.members[0].id)},
+                              "member_id": str(cards.world.a.members[0].id),
+                              "store_id": str(cards.world.a.stores[0])},
         headers=cards.world.headers(cards.world.a.staff["alpha-clerk1"]))
     assert again.status_code == 409
     assert again.json()["code"] == "card_exists"
@@ -387,3 +388,27 @@ async def test_the_members_card_qr_decodes_to_a_code_that_redeems(cards: Cards,
     scanned = await cards.redeem(decoded, action="earn", amount=1_000)
     assert scanned.status_code == 201, scanned.text
     assert scanned.json()["object_id"] == card["id"]
+
+
+async def test_review_fixes(cards: Cards) -> None:
+    """Members cannot claim prepaid visits; clerks issue only at their stores; a visit takes
+    no amount; far-off dates on the day sheet are 400, not 500."""
+    times = await cards.template(name="10 visits", kind="times", initial_visits=10)
+    claim = await cards.client.post(f"{API}/card-templates/{times['id']}/claim",
+                                    headers=cards.world.headers(cards.world.a.members[0]))
+    assert claim.status_code == 403
+    restricted = await cards.template(name="Store 1", kind="membership",
+                                      store_ids=[str(cards.world.a.stores[0])])
+    clerk2 = cards.world.headers(cards.world.a.staff["alpha-clerk2"])
+    no_store = await cards.client.post(f"{API}/cards", headers=clerk2, json={
+        "template_id": restricted["id"], "member_id": str(cards.world.a.members[0].id)})
+    assert no_store.status_code == 400
+    assert no_store.json()["errors"][0]["field"] == "store_id"
+    card = await cards.issue(times["id"])
+    visit = await cards.redeem(await cards.code(card["id"]), action="visit", amount=880_000)
+    assert visit.status_code == 400
+    clerk1 = cards.world.headers(cards.world.a.staff["alpha-clerk1"])
+    for day in ("9999-12-31", "0001-01-01"):
+        sheet = await cards.client.get(f"{API}/redemptions", headers=clerk1, params={
+            "store_id": str(cards.world.a.stores[0]), "from": day, "to": day})
+        assert sheet.status_code == 400, sheet.text
