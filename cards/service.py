@@ -203,7 +203,7 @@ async def issue_card(principal: Principal, body: CardIssue) -> CardOut:
 async def visible_card(principal: Principal, card_id: uuid.UUID) -> dict[str, Any]:
     """Members see their own cards; staff every card of their chain. Otherwise 404."""
     row = await repo.get_card(card_id, principal.chain_id)
-    if row is None or (principal.role == "member" and row["member"] != principal.id):
+    if row is None or not principal.may_see_member_data(row["member"]):
         raise NotFound("no such card")
     return row
 

@@ -185,7 +185,7 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
 
 async def visible_voucher(principal: Principal, voucher_id: uuid.UUID) -> dict[str, Any]:
     row = await repo.get_voucher(voucher_id, principal.chain_id)
-    if row is None or (principal.role == "member" and row["member"] != principal.id):
+    if row is None or not principal.may_see_member_data(row["member"]):
         raise NotFound("no such voucher")
     return row
 

@@ -344,10 +344,8 @@ async def find_members(principal: Principal, phone: str | None, limit: int,
 
 
 async def get_member(principal: Principal, member_id: uuid.UUID) -> MemberOut:
-    if principal.role == "member" and principal.id != member_id:
-        raise NotFound("no such member")
     row = await repo.get_member(member_id, principal.chain_id)
-    if row is None:
+    if row is None or not principal.may_see_member_data(member_id):
         raise NotFound("no such member")
     return member_out(row)
 

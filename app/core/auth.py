@@ -52,6 +52,11 @@ class Principal:
         """Operators cover every store of their chain; managers and clerks their list."""
         return self.role == "operator" or store_id in self.store_ids
 
+    def may_see_member_data(self, member_id: uuid.UUID) -> bool:
+        """A member sees only their own cards, vouchers and profile; staff of the chain
+        (the object was already looked up within the caller's chain) see all of it."""
+        return self.role != "member" or member_id == self.id
+
     @property
     def caller_key(self) -> str:
         return f"{self.kind}:{self.id}"
