@@ -378,6 +378,9 @@ class VoucherScans:
         at = at or scan.now
         voucher, campaign = await self._load(scan, at)
         bill = scan.body.amount_cents
+        if bill == 0:
+            raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
+                                                  "nothing; leave it out for a gift")
         discount = self._discount(campaign, bill)
         redemption_id = uuid.uuid4()
         if not await repo.mark_voucher_redeemed(voucher["id"], redemption_id, scan.store_id, at):
@@ -446,6 +449,10 @@ async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
     try:
         redemption = await _sync_redeem(principal, store_id, item, signer)
     except AlreadyRedeemed as err:
+        twin = await repo.sync_receipt(principal.chain_id, ref)
+        if twin is not None:  # the same item, uploaded by a concurrent retry, won
+            return SyncResult(client_ref=ref, status="duplicate",
+                              redemption_id=twin["redemption_id"], code=twin["code"])
         outcome = SyncResult(client_ref=ref, status="conflict", code=err.code,
                              detail=err.detail,
                              redeemed_at=_parse_time(err.extra.get("redeemed_at")),
@@ -466,6 +473,10 @@ async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
+        twin = await repo.sync_receipt(principal.chain_id, ref)
+        assert twin is not None
+        return SyncResult(client_ref=ref, status="duplicate",
+                          redemption_id=twin["redemption_id"], code=twin["code"])
     return outcome
 
 

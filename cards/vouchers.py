@@ -109,6 +109,9 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
 
 async def list_campaigns(principal: Principal) -> list[CampaignOut]:
     rows = await repo.list_campaigns(principal.chain_id, only_active=not principal.is_staff)
+    if not principal.is_staff:  # members see what they can claim now
+        now = utcnow()
+        rows = [r for r in rows if r["valid_from"] <= now < r["valid_until"]]
     return [campaign_out(r) for r in rows]
 
 
@@ -158,7 +161,11 @@ async def _issue_one(campaign: dict[str, Any], member_id: uuid.UUID, signer: Cod
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
-    campaign = await _campaign(principal, campaign_id)
+    # Not _campaign(): a member who has the link of a paused campaign is told it is
+    # inactive (409), not that it does not exist.
+    campaign = await repo.get_campaign(campaign_id, principal.chain_id)
+    if campaign is None:
+        raise NotFound("no such campaign")
     async with write_transaction():
         return await _issue_one(campaign, principal.id, signer, utcnow())
 

@@ -288,7 +288,7 @@ async def test_list_read_pause_and_roles(v: Vouchers) -> None:
     assert bulk.json()["skipped"] == [{"member_id": str(v.world.a.members[0].id),
                                        "code": "campaign_inactive"}]
     refused = await v.claim(campaign["id"])
-    assert refused.status_code in (404, 409)  # 409 campaign_inactive: the xfail below
+    assert refused.status_code == 409 and refused.json()["code"] == "campaign_inactive"
     assert (await v.read_campaign(campaign["id"]))["issued_count"] == 0
     await v.client.post(f"{API}/campaigns/{campaign['id']}/resume", headers=v.operator)
     assert (await v.claim(campaign["id"])).status_code == 201
@@ -299,9 +299,6 @@ async def test_list_read_pause_and_roles(v: Vouchers) -> None:
     assert early.status_code == 409 and early.json()["code"] == "campaign_inactive"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a member claiming a paused campaign gets 404 "
-                   "not_found (vouchers._campaign hides non-active campaigns from members) "
-                   "instead of 409 campaign_inactive")
 async def test_member_claiming_a_paused_campaign_is_told_it_is_inactive(v: Vouchers) -> None:
     campaign = await v.campaign()
     await v.client.post(f"{API}/campaigns/{campaign['id']}/pause", headers=v.operator)
@@ -935,9 +932,6 @@ async def test_sync_the_same_voucher_twice_then_replay_and_conflicts(v: Vouchers
     assert (await v.read(voucher["id"]))["redemption_id"] == online_first["id"]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a batch replayed while the first upload is still "
-                   "running answers 'conflict' (already_redeemed, by its own accepted item) "
-                   "instead of 'duplicate' (redemption._sync_one)")
 async def test_a_batch_replayed_concurrently_is_a_duplicate(
         v: Vouchers, monkeypatch: pytest.MonkeyPatch) -> None:
     # The first upload is slow to commit (a busy database), so the scanner's retry after a
