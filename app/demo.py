@@ -109,7 +109,8 @@ async def _seed_cards(operator: Principal, store_id: uuid.UUID,
     prepaid = await card_service.create_template(operator, TemplateCreate(
         name="储值卡 Prepaid", kind="stored_value", points_per_yuan=1, tiers=tiers))
     times = await card_service.create_template(operator, TemplateCreate(
-        name="剪发十次卡 10 haircuts", kind="times", initial_visits=10, validity_days=365))
+        name="剪发十次卡 10 haircuts", kind="times", initial_visits=10, validity_days=365,
+        claimable=False))
     await card_service.create_template(operator, TemplateCreate(
         name="会员卡 Membership", kind="membership", points_per_yuan=2, tiers=tiers))
     for index, member_id in enumerate(member_ids[:3]):

@@ -33,6 +33,7 @@ class TemplateCreate(Struct, forbid_unknown_fields=True):
     points_per_yuan: Annotated[int, Meta(ge=0, le=1000)] = 0
     tiers: Annotated[list[Tier], Meta(max_length=20)] = msgspec.field(default_factory=list)
     store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
+    claimable: bool = True
 
 
 class TemplateOut(Struct):
@@ -45,6 +46,7 @@ class TemplateOut(Struct):
     points_per_yuan: int
     tiers: list[Tier]
     store_ids: list[uuid.UUID] | None
+    claimable: bool
     active: bool
     created_at: datetime
 

@@ -44,7 +44,7 @@ def template_out(row: dict[str, Any]) -> TemplateOut:
         validity_days=row["validity_days"], initial_visits=row["initial_visits"],
         points_per_yuan=row["points_per_yuan"], tiers=[Tier(**t) for t in row["tiers"] or []],
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
-        active=row["active"], created_at=row["created_at"])
+        claimable=row["claimable"], active=row["active"], created_at=row["created_at"])
 
 
 def effective_status(card: dict[str, Any], now: datetime) -> str:
@@ -114,7 +114,8 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
         "tiers": [{"name": t.name, "min_points": t.min_points,
                    "discount_percent": t.discount_percent}
                   for t in sorted(body.tiers, key=lambda t: t.min_points)],
-        "store_ids": store_ids, "active": True, "created_at": utcnow(),
+        "store_ids": store_ids, "claimable": body.claimable, "active": True,
+        "created_at": utcnow(),
     }
     async with write_transaction():
         await repo.insert_template(values)
@@ -182,15 +183,12 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
     return card_out(row, now)
 
 
-SELF_SERVICE_KINDS = frozenset({"membership", "stored_value"})
-
-
 async def claim_card(principal: Principal, template_id: uuid.UUID) -> CardOut:
-    """A member may take a free card for themselves; a times card is sold at the counter
-    (its visits are prepaid), so only staff issue those."""
+    """A member takes a card for themselves, unless the template is sold at the counter
+    (``claimable`` false: e.g. prepaid visits), which only staff issue."""
     template = await repo.get_template(template_id, principal.chain_id)
-    if template is not None and template["kind"] not in SELF_SERVICE_KINDS:
-        raise Forbidden("a times card is issued at the counter, not claimed")
+    if template is not None and not template["claimable"]:
+        raise Forbidden("this card is issued at the counter, not claimed")
     return await _issue(principal, template_id, principal.id, None)
 
 

@@ -24,6 +24,9 @@ class CardTemplate(Table, tablename="card_template"):
     points_per_yuan = Integer(null=False, default=0)
     tiers = JSON(null=False, default="[]")  # [{name, min_points, discount_percent}]
     store_ids = JSON(null=True, default=None)  # null: every store of the chain
+    # Members may take the card themselves (POST /card-templates/{id}/claim); a chain that
+    # sells prepaid visits sets this false so only staff issue them.
+    claimable = Boolean(null=False, default=True)
     active = Boolean(null=False, default=True)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
 

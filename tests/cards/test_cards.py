@@ -393,10 +393,15 @@ async def test_the_members_card_qr_decodes_to_a_code_that_redeems(cards: Cards,
 async def test_review_fixes(cards: Cards) -> None:
     """Members cannot claim prepaid visits; clerks issue only at their stores; a visit takes
     no amount; far-off dates on the day sheet are 400, not 500."""
-    times = await cards.template(name="10 visits", kind="times", initial_visits=10)
+    times = await cards.template(name="10 visits", kind="times", initial_visits=10,
+                                 claimable=False)
     claim = await cards.client.post(f"{API}/card-templates/{times['id']}/claim",
                                     headers=cards.world.headers(cards.world.a.members[0]))
     assert claim.status_code == 403
+    trial = await cards.template(name="3 free visits", kind="times", initial_visits=3)
+    free = await cards.client.post(f"{API}/card-templates/{trial['id']}/claim",
+                                   headers=cards.world.headers(cards.world.a.members[0]))
+    assert free.status_code == 201 and free.json()["visits_left"] == 3
     restricted = await cards.template(name="Store 1", kind="membership",
                                       store_ids=[str(cards.world.a.stores[0])])
     clerk2 = cards.world.headers(cards.world.a.staff["alpha-clerk2"])
