@@ -254,11 +254,6 @@ async def revoke_voucher(voucher_id: uuid.UUID, at: datetime) -> bool:
     return bool(rows)
 
 
-async def redemption_by_client_ref(chain_id: uuid.UUID, client_ref: str) -> Row | None:
-    return await Redemption.select().where(
-        (Redemption.chain == chain_id) & (Redemption.client_ref == client_ref)).first().run()
-
-
 async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> Row | None:
     return await SyncReceipt.select().where(
         (SyncReceipt.chain == chain_id) & (SyncReceipt.client_ref == client_ref)).first().run()

@@ -69,11 +69,6 @@ async def update_store(store_id: uuid.UUID, values: Row) -> None:
     await Store.update(**values).where(Store.id == store_id).run()
 
 
-async def find_store_by_name(chain_id: uuid.UUID, name: str) -> Row | None:
-    return await Store.select().where(
-        (Store.chain == chain_id) & (Store.name == name)).output(load_json=True).first().run()
-
-
 # --- staff ------------------------------------------------------------------------------
 
 async def insert_staff(values: Row, store_ids: Iterable[uuid.UUID]) -> None:
@@ -85,11 +80,6 @@ async def insert_staff(values: Row, store_ids: Iterable[uuid.UUID]) -> None:
 
 async def get_staff_by_username(username: str) -> Row | None:
     return await Staff.select().where(Staff.username == username).first().run()
-
-
-async def get_staff(staff_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Staff.select().where(
-        (Staff.id == staff_id) & (Staff.chain == chain_id)).first().run()
 
 
 async def staff_store_ids(staff_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:

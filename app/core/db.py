@@ -120,10 +120,6 @@ def is_unique_violation(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.IntegrityError) and "UNIQUE constraint failed" in str(exc)
 
 
-def is_integrity_error(exc: BaseException) -> bool:
-    return isinstance(exc, sqlite3.IntegrityError | asyncpg.IntegrityConstraintViolationError)
-
-
 async def ping(engine: AnyEngine) -> bool:
     """True when the database answers a trivial query."""
     try:

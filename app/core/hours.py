@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import zoneinfo
 from collections.abc import Sequence
-from datetime import time
 from functools import lru_cache
 from itertools import pairwise
 from typing import Any
@@ -30,11 +29,6 @@ def validate_timezone(name: str, field: str = "timezone") -> zoneinfo.ZoneInfo:
 def minutes_of(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 60 + int(minutes)
-
-
-def parse_hhmm(hhmm: str) -> time:
-    minutes = minutes_of(hhmm)
-    return time(23, 59, 59) if minutes == 24 * 60 else time(minutes // 60, minutes % 60)
 
 
 def validate_hours(intervals: Sequence[Any], field: str) -> list[dict[str, Any]]:
