@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from app.core.clock import utcnow
 from app.core.auth import Principal
+from app.core.clock import utcnow
 from tests.world import PASSWORD, World
 
 API = "/api/v1"
