@@ -59,7 +59,7 @@ def test_peak_is_a_sweep_not_a_sum() -> None:
     h = timedelta(hours=1)
     holds = [Hold(t, t + h, 2), Hold(t + h, t + 2 * h, 2)]
     assert peak_seats(holds, t, t + 2 * h) == 2  # back to back: never 4 at once
-    assert peak_seats(holds + [Hold(t + h / 2, t + 3 * h / 2, 1)], t, t + 2 * h) == 3
+    assert peak_seats([*holds, Hold(t + h / 2, t + 3 * h / 2, 1)], t, t + 2 * h) == 3
     assert peak_seats(holds, t + 2 * h, t + 3 * h) == 0
 
 
