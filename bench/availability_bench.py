@@ -21,7 +21,8 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, time as clock_time, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -78,14 +79,24 @@ class Settings:
                 env_vars.get("O2O_WECHAT_API_BASE", "").strip() or DEFAULT_WECHAT_API_BASE
             ).rstrip("/"),
             max_body_bytes=_positive_int(env_vars, "O2O_MAX_BODY_BYTES", 1_000_000),
-            trusted_proxies=frozenset(
-                p.strip() for p in env_vars.get("O2O_TRUSTED_PROXIES", "").split(",") if p.strip()
-            ),
+            trusted_proxies=_proxies(env_vars.get("O2O_TRUSTED_PROXIES", "")),
             bench_routes=env_vars.get("O2O_BENCH_ROUTES", "").strip() == "1",
             cors_origins=tuple(
                 o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()
             ),
         )
+
+
+def _proxies(raw: str) -> frozenset[str]:
+    """Addresses or networks (CIDR, e.g. a compose network) of the proxies we trust."""
+    entries = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(f"O2O_TRUSTED_PROXIES: {entry!r} is not an address or "
+                                "network") from None
+    return entries
 
 
 def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
