@@ -9,6 +9,7 @@ use, and when to refresh it, is ``app.core.notify.tokens``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +51,9 @@ class WechatClient:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # The pid tells the processes of one deployment apart in WeChat-side logs.
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": f"o2o (pid {os.getpid()})"})
         return self._session
 
     async def close(self) -> None:
