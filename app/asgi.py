@@ -39,13 +39,14 @@ VERSION = "0.1.0"
 LOGIN_REQUESTS_PER_MINUTE = 60
 
 
-def _is_login_route(request: Request[Any, Any, Any]) -> bool:
+async def _is_login_route(request: Request[Any, Any, Any]) -> bool:
+    # Async: Litestar would run a sync check in a worker thread, on every request.
     return bool(request.route_handler.opt.get("login_route", False))
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     bind_tables(engine, all_tables())
     auth = Auth(settings, exclude=["^/schema"])
     runtime = Runtime(settings=settings, engine=engine, auth=auth,
