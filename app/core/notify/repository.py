@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from app.core.db import current_engine, is_sqlite, write_transaction
+from app.core.db import Sql, current_engine, is_sqlite, write_transaction
 from app.core.tables import InboxMessage, Notification, WechatToken
 
 Row = dict[str, Any]
@@ -30,11 +30,14 @@ _EMIT = (
 )
 
 
+_EMIT_SQL = Sql(_EMIT)  # in every redemption's transaction: no query building
+
+
 async def emit(values: Row) -> None:
-    await Notification.raw(
-        _EMIT, values["id"], values["chain_id"], values["member_id"], values["store_id"],
+    await _EMIT_SQL.rows(
+        values["id"], values["chain_id"], values["member_id"], values["store_id"],
         values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
-        values["dedupe_key"], values["due_at"], values["created_at"]).run()
+        values["dedupe_key"], values["due_at"], values["created_at"])
 
 
 async def cancel(dedupe_key: str) -> None:
