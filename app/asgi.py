@@ -25,6 +25,7 @@ from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
 from app.keys_api import KeysController
+from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await close_engine(engine)
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
-                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS]
+                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *STATS_CONTROLLERS]
     if settings.bench_routes:
         handlers.append(BenchController)
     api = Router(path=API_PREFIX, route_handlers=handlers)

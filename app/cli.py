@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from app.core.codes import cli as keys_cli
 from app.core.commands import bound_engine, settings_or_exit
+from app.stats import cli as stats_cli
 from cards import cli as campaigns_cli
 
 # Piccolo finds its configuration by module name; ours lives inside the package.
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
                    ).set_defaults(func=cmd_verify_ledger)
     keys_cli.register(sub)
     campaigns_cli.register(sub)
+    stats_cli.register(sub)
     return parser
 
 
