@@ -50,6 +50,7 @@ system-deps:
 # Benchmarks print figures; they assert nothing.
 bench: install
 	$(BIN)/python bench/codes_bench.py
+	$(BIN)/python bench/stats_bench.py
 
 fmt: install
 	$(BIN)/ruff check --fix .
