@@ -22,12 +22,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from app.core.db import current_engine, is_sqlite
-from app.stats.tables import Activity, StoreDay
+from app.stats.tables import Activity, ChainDay, CohortMonth, StoreDay, VoucherDay
 from bookings.tables import Booking
 from cards.tables import Campaign, Card, LedgerEntry, Redemption, Voucher
 from stores.tables import Member, Service, Store
@@ -68,6 +68,11 @@ class Span:
         return at.astimezone(self.zone).date()
 
 
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The instant a local day starts (where midnight is skipped, the instant of the jump)."""
+    return datetime.combine(day, time.min, zone).astimezone(UTC)
+
+
 def _sqlite() -> bool:
     return is_sqlite(current_engine())
 
@@ -82,10 +87,6 @@ def _bounds(spans: Sequence[Span]) -> tuple[datetime, datetime]:
 
 def _uuid(value: Any) -> uuid.UUID:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
-def _day(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 # --- lookups ----------------------------------------------------------------------------
@@ -130,10 +131,20 @@ async def unattributed_cards(chain_id: uuid.UUID, lo: datetime, hi: datetime) ->
 
 
 async def vouchers_issued(chain_id: uuid.UUID, campaign_ids: list[uuid.UUID] | None,
-                          lo: datetime, hi: datetime) -> int:
-    """Vouchers issued in [lo, hi), of ``campaign_ids`` only when given."""
+                          zone: ZoneInfo, first: date, last: date) -> int:
+    """Vouchers issued on the local days ``first``..``last`` of ``zone``, of
+    ``campaign_ids`` only when given."""
     if campaign_ids is not None and not campaign_ids:
         return 0
+    if not _sqlite():
+        sql = ("SELECT coalesce(sum(issued), 0)::bigint AS n FROM stats_voucher_day "
+               "WHERE chain_id = {} AND zone = {} AND day BETWEEN {} AND {}")
+        args: list[Any] = [chain_id, zone.key, first, last]
+        if campaign_ids is not None:
+            sql += " AND campaign_id = ANY({})"
+            args.append(campaign_ids)
+        return int((await VoucherDay.raw(sql, *args).run())[0]["n"])
+    lo, hi = _midnight(first, zone), _midnight(last + timedelta(days=1), zone)
     query = Voucher.count().where((Voucher.chain == chain_id) & (Voucher.created_at >= lo)
                                   & (Voucher.created_at < hi))
     if campaign_ids is not None:
@@ -162,24 +173,28 @@ _PER_DAY_PG = {
     "cards": ("SELECT (created_at AT TIME ZONE {})::date AS day, count(*) AS n FROM card "
               "WHERE chain = {} AND issued_store IS NULL AND created_at >= {} "
               "AND created_at < {} GROUP BY 1"),
-    "vouchers": ("SELECT (created_at AT TIME ZONE {})::date AS day, count(*) AS n FROM voucher "
-                 "WHERE chain = {} AND created_at >= {} AND created_at < {} GROUP BY 1"),
 }
 
 
-async def per_day(what: str, chain_id: uuid.UUID, zone: ZoneInfo, lo: datetime,
-                  hi: datetime, campaign_ids: list[uuid.UUID] | None = None) -> dict[date, int]:
-    """Unattributed members or cards, or vouchers (of ``campaign_ids`` when given), per
-    local day of ``zone`` in [lo, hi)."""
+async def per_day(what: str, chain_id: uuid.UUID, zone: ZoneInfo, first: date, last: date,
+                  campaign_ids: list[uuid.UUID] | None = None) -> dict[date, int]:
+    """Per local day of ``zone``: members who joined by themselves or cards members
+    claimed (``what`` members or cards), or vouchers issued (of ``campaign_ids`` when
+    given)."""
     if campaign_ids is not None and not campaign_ids:
         return {}
+    lo, hi = _midnight(first, zone), _midnight(last + timedelta(days=1), zone)
     if not _sqlite():
-        sql = _PER_DAY_PG[what]
-        args: list[Any] = [zone.key, chain_id, lo, hi]
-        if campaign_ids is not None:
-            sql = sql.replace(" GROUP BY", " AND campaign = ANY({}) GROUP BY")
-            args.append(campaign_ids)
-        rows = await Member.raw(sql, *args).run()
+        if what == "vouchers":
+            sql = ("SELECT day, sum(issued)::bigint AS n FROM stats_voucher_day "
+                   "WHERE chain_id = {} AND zone = {} AND day BETWEEN {} AND {}")
+            args: list[Any] = [chain_id, zone.key, first, last]
+            if campaign_ids is not None:
+                sql += " AND campaign_id = ANY({})"
+                args.append(campaign_ids)
+            rows = await VoucherDay.raw(sql + " GROUP BY day", *args).run()
+        else:
+            rows = await Member.raw(_PER_DAY_PG[what], zone.key, chain_id, lo, hi).run()
         return {r["day"]: int(r["n"]) for r in rows}
     if what == "members":
         stamps = await Member.select(Member.created_at).where(
@@ -203,7 +218,61 @@ async def per_day(what: str, chain_id: uuid.UUID, zone: ZoneInfo, lo: datetime,
 
 # --- figures per store and local day ----------------------------------------------------
 
-_SUMS = ", ".join(f"sum({f})::bigint AS {f}" for f in FIGURES)
+_SUMS = ", ".join(f"coalesce(sum({f}), 0)::bigint AS {f}" for f in FIGURES)
+_FIGURES_OF = ("SELECT {group} {sums} FROM stats_store_day WHERE store_id = ANY({{}}) "
+               "AND day BETWEEN {{}} AND {{}} {group_by}")
+
+
+def _add(total: Figures, figures: Figures) -> None:
+    for name in FIGURES:
+        total[name] += figures[name]
+
+
+async def totals(spans: Sequence[Span], first: date, last: date) -> Figures:
+    """Every figure of the spans, added up."""
+    total = empty()
+    if not spans:
+        return total
+    if not _sqlite():
+        rows = await StoreDay.raw(_FIGURES_OF.format(group="", sums=_SUMS, group_by=""),
+                                  _ids(spans), first, last).run()
+        return {f: int(rows[0][f]) for f in FIGURES}
+    for figures in (await _raw_store_days(spans)).values():
+        _add(total, figures)
+    return total
+
+
+async def totals_per_store(spans: Sequence[Span], first: date,
+                           last: date) -> dict[uuid.UUID, Figures]:
+    if not spans:
+        return {}
+    if not _sqlite():
+        rows = await StoreDay.raw(
+            _FIGURES_OF.format(group="store_id,", sums=_SUMS, group_by="GROUP BY store_id"),
+            _ids(spans), first, last).run()
+        return {r["store_id"]: {f: int(r[f]) for f in FIGURES} for r in rows}
+    result: dict[uuid.UUID, Figures] = defaultdict(empty)
+    for (store, _), figures in (await _raw_store_days(spans)).items():
+        _add(result[store], figures)
+    return dict(result)
+
+
+async def figure_per_day(spans: Sequence[Span], first: date, last: date,
+                         figure: str) -> dict[date, int]:
+    """One figure per local day, the spans' stores added up."""
+    if not spans:
+        return {}
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}")
+    if not _sqlite():
+        rows = await StoreDay.raw(_FIGURES_OF.format(
+            group="day,", sums=f"sum({figure})::bigint AS n", group_by="GROUP BY day"),
+            _ids(spans), first, last).run()
+        return {r["day"]: int(r["n"]) for r in rows}
+    result: dict[date, int] = defaultdict(int)
+    for (_, day), figures in (await _raw_store_days(spans)).items():
+        result[day] += figures[figure]
+    return dict(result)
 
 
 async def store_days(spans: Sequence[Span], first: date,
@@ -213,8 +282,8 @@ async def store_days(spans: Sequence[Span], first: date,
         return {}
     if not _sqlite():
         rows = await StoreDay.raw(
-            f"SELECT store_id, day, {_SUMS} FROM stats_store_day "  # noqa: S608
-            "WHERE store_id = ANY({}) AND day BETWEEN {} AND {} GROUP BY store_id, day",
+            _FIGURES_OF.format(group="store_id, day,", sums=_SUMS,
+                               group_by="GROUP BY store_id, day"),
             _ids(spans), first, last).run()
         return {(r["store_id"], r["day"]): {f: int(r[f]) for f in FIGURES} for r in rows}
     return await _raw_store_days(spans)
@@ -242,7 +311,7 @@ async def activity(scope_id: uuid.UUID | None, spans: Sequence[Span], first: dat
                    last: date) -> tuple[int, int]:
     """(active, repeat): members with activity in the range at the spans' stores, and those
     of them active on two or more local days. ``scope_id`` is the chain (all its stores)
-    or the one store; None for several stores of a chain (a manager's)."""
+    or the one store; None for some stores of a chain (a manager's)."""
     if not spans:
         return 0, 0
     if not _sqlite():
@@ -251,10 +320,10 @@ async def activity(scope_id: uuid.UUID | None, spans: Sequence[Span], first: dat
                 "SELECT count(*) AS active, count(*) FILTER (WHERE next_day <= {}) AS repeat "
                 "FROM stats_activity WHERE scope_id = {} AND day BETWEEN {} AND {} "
                 "AND prev_day < {}", last, scope_id, first, last, first).run()
-        else:
+        else:  # a hash aggregate: two days or more when the first and last differ
             rows = await Activity.raw(
-                "SELECT count(*) AS active, count(*) FILTER (WHERE days > 1) AS repeat FROM ("
-                "SELECT member_id, count(DISTINCT day) AS days FROM stats_activity "
+                "SELECT count(*) AS active, count(*) FILTER (WHERE repeat) AS repeat FROM ("
+                "SELECT member_id, min(day) <> max(day) AS repeat FROM stats_activity "
                 "WHERE scope_id = ANY({}) AND day BETWEEN {} AND {} GROUP BY member_id) m",
                 _ids(spans), first, last).run()
         return int(rows[0]["active"]), int(rows[0]["repeat"])
@@ -284,16 +353,20 @@ async def activity_per_store(spans: Sequence[Span], first: date,
             for store, members in per_store.items()}
 
 
-async def active_per_day(scope_id: uuid.UUID | None, spans: Sequence[Span], first: date,
-                         last: date) -> dict[date, int]:
-    """Distinct active members per local day (scope as in :func:`activity`)."""
+async def active_per_day(scope_id: uuid.UUID | None, whole_chain: bool,
+                         spans: Sequence[Span], first: date, last: date) -> dict[date, int]:
+    """Distinct active members per local day (scope as in :func:`activity`;
+    ``whole_chain`` when ``scope_id`` is the chain)."""
     if not spans:
         return {}
     if not _sqlite():
-        if scope_id is not None:
-            rows = await Activity.raw(
-                "SELECT day, count(*) AS n FROM stats_activity WHERE scope_id = {} "
-                "AND day BETWEEN {} AND {} GROUP BY day", scope_id, first, last).run()
+        if whole_chain:
+            rows = await ChainDay.raw(
+                "SELECT day, sum(active_members)::bigint AS n FROM stats_chain_day "
+                "WHERE chain_id = {} AND day BETWEEN {} AND {} GROUP BY day",
+                scope_id, first, last).run()
+        elif scope_id is not None:
+            return await figure_per_day(spans, first, last, "active_members")
         else:
             rows = await Activity.raw(
                 "SELECT day, count(DISTINCT member_id) AS n FROM stats_activity "
@@ -328,47 +401,43 @@ async def bookings_per_service(spans: Sequence[Span]) -> list[Row]:
 # --- cohorts ----------------------------------------------------------------------------
 
 async def cohorts(chain_id: uuid.UUID, scope_id: uuid.UUID | None, spans: Sequence[Span],
-                  home: ZoneInfo, whole_chain: bool, first_month: date, end: date,
-                  lo: datetime, hi: datetime) -> tuple[dict[date, int],
-                                                       dict[tuple[date, date], int]]:
+                  home: ZoneInfo, whole_chain: bool, first_month: date,
+                  end: date) -> tuple[dict[date, int], dict[tuple[date, date], int]]:
     """Members per joining month (local: the joining store's zone, else ``home``) among
-    those who joined in [lo, hi) in months ``first_month``..before ``end``; and per
-    (joining month, month) how many of them were active in that month at the spans' stores.
+    those who joined in the months ``first_month``..before ``end``; and per (joining month,
+    month) how many of them were active in that month at the spans' stores.
     ``whole_chain``: every member of the chain, else those who joined at the spans' stores.
+    ``scope_id`` as in :func:`activity`.
     """
     if not spans:
         return {}, {}
     if _sqlite():
-        return await _raw_cohorts(chain_id, spans, home, whole_chain, first_month, end, lo, hi)
-    member_filter = "" if whole_chain else "AND m.registered_store = ANY({})"
-    args: list[Any] = [home.key, chain_id, lo, hi]
-    if not whole_chain:
-        args.append(_ids(spans))
-    args += [first_month, end]
-    joined = (
-        "WITH c AS (SELECT * FROM (SELECT m.id, date_trunc('month', m.created_at AT TIME ZONE "  # noqa: S608
-        "coalesce(s.timezone, {}))::date AS cohort FROM member m "
-        "LEFT JOIN store s ON s.id = m.registered_store "
-        f"WHERE m.chain = {{}} AND m.created_at >= {{}} AND m.created_at < {{}} {member_filter}"
-        ") j WHERE cohort >= {} AND cohort < {}) ")
-    sizes = await Member.raw(joined + "SELECT cohort, count(*) AS n FROM c GROUP BY cohort",  # noqa: S608
-                             *args).run()
+        return await _raw_cohorts(chain_id, spans, home, whole_chain, first_month, end)
+    last = end - timedelta(days=1)
+    sizes: dict[date, int] = defaultdict(int)
+    for day, joined in (await figure_per_day(spans, first_month, last, "members_new")).items():
+        sizes[day.replace(day=1)] += joined
+    if whole_chain:
+        for day, joined in (await per_day("members", chain_id, home, first_month,
+                                          last)).items():
+            sizes[day.replace(day=1)] += joined
     if scope_id is not None:
-        active = await Member.raw(
-            joined + "SELECT c.cohort, date_trunc('month', a.day)::date AS month, "  # noqa: S608
-            "count(*) AS n FROM stats_activity a JOIN c ON c.id = a.member_id "
-            "WHERE a.scope_id = {} AND a.day >= {} AND a.day < {} "
-            "AND a.prev_day < date_trunc('month', a.day) GROUP BY 1, 2",
-            *args, scope_id, first_month, end).run()
-    else:
-        active = await Member.raw(
-            joined + "SELECT c.cohort, date_trunc('month', a.day)::date AS month, "  # noqa: S608
+        rows = await CohortMonth.raw(
+            "SELECT cohort, month, sum(active)::bigint AS n FROM stats_cohort "
+            "WHERE scope_id = {} AND cohort >= {} AND cohort < {} AND month < {} "
+            "GROUP BY cohort, month", scope_id, first_month, end, end).run()
+    else:  # some stores: members who joined at one of them, active at one of them
+        rows = await Member.raw(
+            "WITH c AS (SELECT m.id, date_trunc('month', m.created_at AT TIME ZONE s.timezone)"
+            "::date AS cohort FROM member m JOIN store s ON s.id = m.registered_store "
+            "WHERE m.registered_store = ANY({}) AND m.created_at >= {} AND m.created_at < {}) "
+            "SELECT c.cohort, date_trunc('month', a.day)::date AS month, "
             "count(DISTINCT a.member_id) AS n FROM stats_activity a "
             "JOIN c ON c.id = a.member_id WHERE a.scope_id = ANY({}) "
-            "AND a.day >= {} AND a.day < {} GROUP BY 1, 2",
-            *args, _ids(spans), first_month, end).run()
-    return ({r["cohort"]: int(r["n"]) for r in sizes},
-            {(r["cohort"], r["month"]): int(r["n"]) for r in active})
+            "AND a.day >= {} AND a.day < {} AND c.cohort >= {} AND c.cohort < {} "
+            "GROUP BY 1, 2", _ids(spans), *_bounds(spans), _ids(spans), first_month, end,
+            first_month, end).run()
+    return dict(sizes), {(r["cohort"], r["month"]): int(r["n"]) for r in rows}
 
 
 # --- rebuilding the rollups -------------------------------------------------------------
@@ -462,9 +531,12 @@ async def _raw_store_days(spans: Sequence[Span]) -> dict[tuple[uuid.UUID, date],
 
 
 async def _raw_cohorts(chain_id: uuid.UUID, spans: Sequence[Span], home: ZoneInfo,
-                       whole_chain: bool, first_month: date, end: date, lo: datetime,
-                       hi: datetime) -> tuple[dict[date, int], dict[tuple[date, date], int]]:
+                       whole_chain: bool, first_month: date,
+                       end: date) -> tuple[dict[date, int], dict[tuple[date, date], int]]:
     zones = {row["id"]: ZoneInfo(row["timezone"]) for row in await chain_stores(chain_id)}
+    # Joining instants: a day of margin each side for every zone; the month is exact.
+    lo = datetime.combine(first_month, time.min, UTC) - timedelta(days=1)
+    hi = datetime.combine(end, time.min, UTC) + timedelta(days=1)
     query = Member.select(Member.id, Member.registered_store, Member.created_at).where(
         (Member.chain == chain_id) & (Member.created_at >= lo) & (Member.created_at < hi))
     if not whole_chain:

@@ -29,7 +29,7 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.stats import repository as repo
-from app.stats.repository import FIGURES, Figures, Span
+from app.stats.repository import Span
 from app.stats.schemas import (
     BookingsOut,
     CardsOut,
@@ -64,11 +64,13 @@ class Scope:
     stores: list[dict[str, Any]]  # id, name, timezone; oldest first
     whole_chain: bool  # the chain's own events (not a store's) count too
     home: ZoneInfo  # the zone of chain-level days
+    every_store: bool  # the stores are all the chain's
 
     @property
     def activity_scope(self) -> uuid.UUID | None:
-        """The chain, or the one store; None for several stores of a chain."""
-        if self.whole_chain:
+        """Whose activity rows answer "distinct members": the chain's (every store), the
+        one store's; None for some stores of a chain."""
+        if self.every_store:
             return self.chain_id
         if len(self.stores) == 1:
             return uuid.UUID(str(self.stores[0]["id"]))
@@ -105,12 +107,13 @@ async def resolve_scope(principal: Principal, store_id: uuid.UUID | None) -> Sco
         if not chosen:
             raise NotFound("no such store")
         return Scope(principal.chain_id, store_id, chosen, False,
-                     ZoneInfo(chosen[0]["timezone"]))
+                     ZoneInfo(chosen[0]["timezone"]), len(stores) == 1)
     if principal.is_operator:
-        return Scope(principal.chain_id, None, stores, True, home)
+        return Scope(principal.chain_id, None, stores, True, home, True)
     mine = [s for s in stores if principal.covers_store(s["id"])]
     return Scope(principal.chain_id, None, mine, False,
-                 ZoneInfo(mine[0]["timezone"]) if mine else home)
+                 ZoneInfo(mine[0]["timezone"]) if mine else home,
+                 bool(mine) and len(mine) == len(stores))
 
 
 def check_range(first: date, last: date) -> None:
@@ -121,14 +124,6 @@ def check_range(first: date, last: date) -> None:
         raise ValidationError("to", "must not be before from")
     if (last - first).days + 1 > MAX_DAYS:
         raise ValidationError("to", f"a range is at most {MAX_DAYS} days")
-
-
-def _total(days: dict[tuple[uuid.UUID, date], Figures]) -> Figures:
-    total = repo.empty()
-    for figures in days.values():
-        for name in FIGURES:
-            total[name] += figures[name]
-    return total
 
 
 async def _usable_campaigns(scope: Scope) -> list[uuid.UUID] | None:
@@ -160,16 +155,15 @@ async def overview(principal: Principal, first: date, last: date,
                                     repo.unattributed_cards(chain, lo, hi))
 
     # Independent reads, each on its own pooled connection (PostgreSQL).
-    days, joined, activity, vouchers, cards_active, own = await asyncio.gather(
-        repo.store_days(spans, first, last),
+    t, joined, activity, vouchers, cards_active, own = await asyncio.gather(
+        repo.totals(spans, first, last),
         repo.members_joined_by(spans, last),
         repo.activity(scope.activity_scope, spans, first, last),
-        repo.vouchers_issued(chain, campaigns, lo, hi),
+        repo.vouchers_issued(chain, campaigns, scope.home, first, last),
         repo.active_cards(chain, None if scope.whole_chain else scope.store_ids, utcnow()),
         chain_own(),
     )
     own_new, own_total, own_cards = own
-    t = _total(days)
     active, repeat = activity
     outcomes = t["bookings_checked_in"] + t["bookings_completed"] + t["bookings_no_show"]
     return OverviewOut(
@@ -216,19 +210,16 @@ async def timeseries(principal: Principal, metric: Metric, first: date, last: da
     spans = scope.spans(first, last)
     values: dict[date, int] = defaultdict(int)
     if metric == "active_members":
-        values.update(await repo.active_per_day(scope.activity_scope, spans, first, last))
+        values.update(await repo.active_per_day(scope.activity_scope, scope.every_store,
+                                                spans, first, last))
     elif metric == "vouchers_issued":
-        lo, hi = scope.home_bounds(first, last)
-        values.update(await repo.per_day("vouchers", scope.chain_id, scope.home, lo, hi,
+        values.update(await repo.per_day("vouchers", scope.chain_id, scope.home, first, last,
                                          await _usable_campaigns(scope)))
     else:
-        figure = _METRIC_FIGURE[metric]
-        for (_, day), figures in (await repo.store_days(spans, first, last)).items():
-            values[day] += figures[figure]
+        values.update(await repo.figure_per_day(spans, first, last, _METRIC_FIGURE[metric]))
         if scope.whole_chain and metric in _CHAIN_PART:
-            lo, hi = scope.home_bounds(first, last)
             for day, count in (await repo.per_day(_CHAIN_PART[metric], scope.chain_id,
-                                                  scope.home, lo, hi)).items():
+                                                  scope.home, first, last)).items():
                 values[day] += count
     return TimeseriesOut(metric=metric, from_=first, to=last, store_id=store_id,
                          points=[Point(date=d, value=values.get(d, 0))
@@ -276,15 +267,11 @@ async def compare_stores(principal: Principal, first: date, last: date) -> Store
     check_range(first, last)
     scope = await resolve_scope(principal, None)
     spans = scope.spans(first, last)
-    days, activity = await asyncio.gather(repo.store_days(spans, first, last),
-                                          repo.activity_per_store(spans, first, last))
-    per_store: dict[uuid.UUID, Figures] = defaultdict(repo.empty)
-    for (store_id, _), figures in days.items():
-        for name in FIGURES:
-            per_store[store_id][name] += figures[name]
+    per_store, activity = await asyncio.gather(repo.totals_per_store(spans, first, last),
+                                               repo.activity_per_store(spans, first, last))
     result = []
     for store in scope.stores:
-        t = per_store[store["id"]]
+        t = per_store.get(store["id"]) or repo.empty()
         active, repeat = activity.get(store["id"], (0, 0))
         outcomes = t["bookings_checked_in"] + t["bookings_completed"] + t["bookings_no_show"]
         result.append(StoreFigures(
@@ -363,12 +350,12 @@ async def cohorts(principal: Principal, first_text: str | None, last_text: str |
     if len(months) > MAX_MONTHS:
         raise ValidationError("to", f"at most {MAX_MONTHS} months")
     end = _next_month(last)
-    # Joining instants: a day of margin each side for every zone; the month is exact.
-    lo = datetime.combine(first, time.min, UTC) - timedelta(days=1)
-    hi = datetime.combine(end, time.min, UTC) + timedelta(days=1)
     spans = scope.spans(first, end - timedelta(days=1))
-    sizes, active = await repo.cohorts(scope.chain_id, scope.activity_scope, spans,
-                                       scope.home, scope.whole_chain, first, end, lo, hi)
+    # The chain's cohorts count every member; a store's, those who joined there.
+    rollup = (scope.chain_id if scope.whole_chain
+              else scope.store_ids[0] if len(scope.stores) == 1 else None)
+    sizes, active = await repo.cohorts(scope.chain_id, rollup, spans, scope.home,
+                                       scope.whole_chain, first, end)
     result = []
     for index, month in enumerate(months):
         members = sizes.get(month, 0)

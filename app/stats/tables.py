@@ -2,12 +2,14 @@
 the events (see the raw migration), rebuildable with `o2o stats rebuild`. SQLite has the
 tables too but leaves them empty: there the stats read the event tables directly.
 
-Unique indexes (raw migration): (store_id, day, shard) and (scope_id, member_id, day).
+Unique indexes (raw migration): stats_store_day (store_id, day, shard), stats_activity
+(scope_id, member_id, day), stats_chain_day (chain_id, day, shard), stats_voucher_day
+(campaign_id, zone, day, shard), stats_cohort (scope_id, cohort, month, shard).
 """
 
 from __future__ import annotations
 
-from piccolo.columns import UUID, BigInt, Date, Integer
+from piccolo.columns import UUID, BigInt, Date, Integer, Varchar
 from piccolo.table import Table
 
 
@@ -54,3 +56,40 @@ class Activity(Table, tablename="stats_activity"):
     events = Integer(null=False, default=0)
     prev_day = Date(null=False)
     next_day = Date(null=False)
+
+
+class ChainDay(Table, tablename="stats_chain_day"):
+    """Distinct active members of a chain on a local day (each store's own days), sharded
+    like :class:`StoreDay`."""
+
+    id = UUID(primary_key=True)
+    chain_id = UUID(null=False)
+    day = Date(null=False)
+    shard = Integer(null=False, default=0)
+    active_members = Integer(null=False, default=0)
+
+
+class VoucherDay(Table, tablename="stats_voucher_day"):
+    """Vouchers issued per campaign and local day, counted in each time zone the chain's
+    stores use (a voucher belongs to no store: each view reads its own zone's days)."""
+
+    id = UUID(primary_key=True)
+    campaign_id = UUID(null=False)
+    chain_id = UUID(null=False)
+    zone = Varchar(length=64, null=False)
+    day = Date(null=False)
+    shard = Integer(null=False, default=0)
+    issued = Integer(null=False, default=0)
+
+
+class CohortMonth(Table, tablename="stats_cohort"):
+    """Members of a cohort (the local month they joined) active in a month: per chain
+    (``scope_id`` = the chain, every member) and per store (the store, members who joined
+    there, active there). Sharded like :class:`StoreDay`."""
+
+    id = UUID(primary_key=True)
+    scope_id = UUID(null=False)
+    cohort = Date(null=False)
+    month = Date(null=False)
+    shard = Integer(null=False, default=0)
+    active = Integer(null=False, default=0)

@@ -45,6 +45,7 @@ class Did:
     zones: dict[uuid.UUID, ZoneInfo]
     home: ZoneInfo  # the chain's first store's zone
     members: list[tuple[uuid.UUID | None, datetime]] = field(default_factory=list)
+    joined: dict[uuid.UUID, tuple[uuid.UUID | None, datetime]] = field(default_factory=dict)
     cards: list[tuple[uuid.UUID | None, datetime]] = field(default_factory=list)
     top_ups: list[tuple[uuid.UUID, datetime, int]] = field(default_factory=list)
     # store, at, member, kind, value (charged + discount), reversed
@@ -87,6 +88,27 @@ class Did:
             "bookings_cancelled": sum(1 for b in books if b["status"] == "cancelled"),
             "bookings_no_show": sum(1 for b in books if b["status"] == "no_show"),
         }
+
+    def cohorts(self, stores: list[uuid.UUID], whole_chain: bool,
+                months: list[date]) -> list[dict[str, Any]]:
+        """Members by joining month, and how many were active each month at ``stores``
+        (for a store's view: those who joined there)."""
+        cohort = {m: self.day(s, t).replace(day=1) for m, (s, t) in self.joined.items()
+                  if whole_chain or s in stores}
+        active: dict[date, set[uuid.UUID]] = defaultdict(set)
+        for _, member, day in self.activity(stores):
+            if member in cohort:
+                active[day.replace(day=1)].add(member)
+        result = []
+        for n, month in enumerate(months):
+            size = sum(1 for c in cohort.values() if c == month)
+            counts = [sum(1 for m in active[later] if cohort[m] == month)
+                      for later in months[n:]]
+            result.append({"month": month.strftime("%Y-%m"), "members": size, "activity": [
+                {"month": later.strftime("%Y-%m"), "active": count,
+                 "rate": round(count / size, 4) if size else 0.0}
+                for later, count in zip(months[n:], counts, strict=True)]})
+        return result
 
     def overview(self, stores: list[uuid.UUID], whole_chain: bool, first: date,
                  last: date, active_cards: int) -> dict[str, Any]:
@@ -185,6 +207,7 @@ class Shop:
                               chain_id=self.world.a.id, role="member")
         self.members[name] = principal
         self.did.members.append((self.stores[store], at(member["created_at"])))
+        self.did.joined[principal.id] = self.did.members[-1]
         return principal
 
     async def card(self, template: str, member: Principal, store: str | None) -> str:
@@ -253,6 +276,7 @@ async def build(client: httpx.AsyncClient, world: World, monkeypatch: Any) -> Sh
     for member in wechat:
         row = (await shop.get(f"/members/{member.id}")).json()
         shop.did.members.append((None, at(row["created_at"])))
+        shop.did.joined[member.id] = shop.did.members[-1]
     m_e = await shop.member("Eve", "E")
     m_w = await shop.member("Walt", "W")
     await shop.member("Sam", "S2")  # joins, never comes back
@@ -443,10 +467,19 @@ async def test_every_figure_matches_what_was_done(client: httpx.AsyncClient, wor
         k: (v["all"], v["completed"], v["cancelled"], v["no_show"]) for k, v in booked.items()}
     assert services["services"][0]["service_id"] == shop.services["E"]  # the one completed
     month = local_today("Asia/Shanghai").replace(day=1)
-    cohorts = (await shop.get("/stats/cohorts")).json()["cohorts"]
-    assert len(cohorts) == 12 and cohorts[-1]["month"] == month.strftime("%Y-%m")
-    assert cohorts[-1]["members"] == sum(
-        1 for s, t in did.members if did.day(s, t).replace(day=1) == month)
+    months = [month]
+    while len(months) < 3:
+        months.insert(0, (months[0] - timedelta(days=1)).replace(day=1))
+    window = {"from": months[0].strftime("%Y-%m"), "to": month.strftime("%Y-%m")}
+    cohorts = (await shop.get("/stats/cohorts", **window)).json()["cohorts"]
+    assert cohorts == did.cohorts(all_stores, True, months)
+    assert sum(c["members"] for c in cohorts) >= 5  # all joined lately
+    for name in ("E", "W"):
+        store = shop.stores[name]
+        mine = await shop.get("/stats/cohorts", store_id=str(store), **window)
+        assert mine.json()["cohorts"] == did.cohorts([store], False, months), name
+    default = (await shop.get("/stats/cohorts")).json()["cohorts"]
+    assert len(default) == 12 and default[-1]["month"] == month.strftime("%Y-%m")
 
     # Rebuilding the rollups from the events (PostgreSQL) changes nothing...
     async with write_transaction():
@@ -460,6 +493,8 @@ async def test_every_figure_matches_what_was_done(client: httpx.AsyncClient, wor
     first, last = span_of(shop)
     check_csv(shop, await csv_rows(shop, first, last), first, last)
     assert await overview(shop, first, last) == did.overview(all_stores, True, first, last, 3)
+    again = await shop.get("/stats/cohorts", store_id=str(shop.stores["E"]), **window)
+    assert again.json()["cohorts"] == did.cohorts([shop.stores["E"]], False, months)
 
 
 async def test_who_may_ask_and_what_a_range_is(client: httpx.AsyncClient,

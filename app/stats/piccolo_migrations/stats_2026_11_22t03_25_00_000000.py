@@ -11,7 +11,14 @@ What the triggers keep (per store and local day of the store's own timezone):
 - bookings by the local day of their start (all, and per status);
 - ``stats_activity``: a member's active days (a non-reversed redemption or any booking),
   per store and per chain, each linked to the member's previous and next active day in
-  that scope, and the store-day count of active members.
+  that scope, and the count of active members per store-day and per chain-day
+  (``stats_chain_day``);
+- ``stats_voucher_day``: vouchers issued per campaign and local day, in every time zone
+  the chain's stores use (a voucher belongs to no store; each view reads its own zone);
+- ``stats_cohort``: per chain and per store, members of each joining month (local: the
+  joining store's zone, else the chain's first store's) active in each month: a member
+  counts once a month, when their first active day of that month appears (the links say
+  when).
 
 Locking: a transaction adds to one of 8 shard rows of a store-day (chosen by its
 transaction id, so one transaction always hits the same row and concurrent ones mostly
@@ -21,14 +28,15 @@ lock of the member, taken before any counter row, so the links are never raced.
 ``SET o2o.stats_off = 'on'`` makes a session's triggers do nothing (bulk loads, which then
 call ``stats_rebuild``). ``stats_rebuild(chain)`` (NULL: every chain) recomputes the
 rollups from the events under an EXCLUSIVE lock of the rollup tables: writers wait, none
-is lost. A store's timezone change rebuilds its chain.
+is lost. A store's timezone change, and a chain's first store (its home zone), rebuild the
+chain; a store in a zone new to its chain rebuilds the chain's voucher days.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from app.core.migration_sql import raw_ddl
 
-ID = "2026-11-22T02:54:00:000000"
+ID = "2026-11-22T03:25:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "stats rollup keys and triggers"
 
@@ -43,8 +51,15 @@ _MONEY = ("redemption_value_cents", "top_up_cents")
 _UP = (
     "CREATE UNIQUE INDEX stats_store_day_key ON stats_store_day (store_id, day, shard)",
     "CREATE UNIQUE INDEX stats_activity_key ON stats_activity (scope_id, member_id, day)",
+    "CREATE UNIQUE INDEX stats_chain_day_key ON stats_chain_day (chain_id, day, shard)",
+    "CREATE UNIQUE INDEX stats_voucher_day_key ON stats_voucher_day "
+    "(campaign_id, zone, day, shard)",
+    "CREATE INDEX stats_voucher_day_chain ON stats_voucher_day (chain_id, zone, day)",
+    "CREATE UNIQUE INDEX stats_cohort_key ON stats_cohort (scope_id, cohort, month, shard)",
 )
-_DOWN = ("DROP INDEX stats_store_day_key", "DROP INDEX stats_activity_key")
+_DOWN = ("DROP INDEX stats_store_day_key", "DROP INDEX stats_activity_key",
+         "DROP INDEX stats_chain_day_key", "DROP INDEX stats_voucher_day_key",
+         "DROP INDEX stats_voucher_day_chain", "DROP INDEX stats_cohort_key")
 
 _PARAMS = ", ".join(
     f"d_{f} {'bigint' if f in _MONEY else 'int'} DEFAULT 0" for f in _FIGURES)
@@ -67,18 +82,54 @@ def _figures(**values: str) -> str:
                      f"AS {f}" for f in _FIGURES if f != "active_members")
 
 
+# The time zones of a chain's stores; UTC while it has none (the service's home zone).
+_ZONES = """
+CREATE OR REPLACE FUNCTION stats_chain_zones(p_chain uuid) RETURNS SETOF text
+LANGUAGE sql STABLE AS $$
+  SELECT DISTINCT timezone FROM store WHERE chain = p_chain
+  UNION ALL
+  SELECT 'UTC' WHERE NOT EXISTS (SELECT 1 FROM store WHERE chain = p_chain)
+$$"""
+
+_REBUILD_VOUCHERS = """
+CREATE OR REPLACE FUNCTION stats_rebuild_vouchers(p_chain uuid) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  LOCK TABLE stats_voucher_day IN EXCLUSIVE MODE;
+  DELETE FROM stats_voucher_day WHERE p_chain IS NULL OR chain_id = p_chain;
+  INSERT INTO stats_voucher_day (id, campaign_id, chain_id, zone, day, shard, issued)
+  WITH zones AS (
+    SELECT DISTINCT chain AS chain_id, timezone AS zone FROM store
+     WHERE p_chain IS NULL OR chain = p_chain
+    UNION ALL
+    SELECT c.id, 'UTC' FROM chain c
+     WHERE (p_chain IS NULL OR c.id = p_chain)
+       AND NOT EXISTS (SELECT 1 FROM store s WHERE s.chain = c.id)
+  )
+  SELECT gen_random_uuid(), v.campaign, v.chain, z.zone,
+         (v.created_at AT TIME ZONE z.zone)::date AS day, 0, count(*)::int
+    FROM voucher v JOIN zones z ON z.chain_id = v.chain
+   GROUP BY v.campaign, v.chain, z.zone, day;
+END $$"""
+
 _REBUILD = f"""
 CREATE OR REPLACE FUNCTION stats_rebuild(p_chain uuid) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   IF p_chain IS NULL THEN
-    LOCK TABLE stats_store_day, stats_activity IN ACCESS EXCLUSIVE MODE;
-    TRUNCATE stats_store_day, stats_activity;
+    LOCK TABLE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day,
+      stats_cohort IN ACCESS EXCLUSIVE MODE;
+    TRUNCATE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day, stats_cohort;
   ELSE
-    LOCK TABLE stats_store_day, stats_activity IN EXCLUSIVE MODE;
+    LOCK TABLE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day,
+      stats_cohort IN EXCLUSIVE MODE;
     DELETE FROM stats_store_day WHERE store_id IN (SELECT id FROM store WHERE chain = p_chain);
     DELETE FROM stats_activity
      WHERE scope_id = p_chain OR scope_id IN (SELECT id FROM store WHERE chain = p_chain);
+    DELETE FROM stats_chain_day WHERE chain_id = p_chain;
+    DELETE FROM stats_cohort
+     WHERE scope_id = p_chain OR scope_id IN (SELECT id FROM store WHERE chain = p_chain);
   END IF;
+  PERFORM stats_rebuild_vouchers(p_chain);
 
   INSERT INTO stats_activity (id, scope_id, member_id, day, events, prev_day, next_day)
   WITH events AS (
@@ -146,6 +197,28 @@ BEGIN
   )
   SELECT gen_random_uuid(), store_id, day, 0, {", ".join(f"sum({f})" for f in _FIGURES)}
     FROM figures GROUP BY store_id, day;
+
+  INSERT INTO stats_chain_day (id, chain_id, day, shard, active_members)
+  SELECT gen_random_uuid(), a.scope_id, a.day, 0, count(*)::int
+    FROM stats_activity a JOIN chain c ON c.id = a.scope_id
+   WHERE p_chain IS NULL OR c.id = p_chain
+   GROUP BY a.scope_id, a.day;
+
+  INSERT INTO stats_cohort (id, scope_id, cohort, month, shard, active)
+  WITH members AS (
+    SELECT m.id, m.chain, m.registered_store,
+           date_trunc('month', m.created_at AT TIME ZONE coalesce(s.timezone,
+             (SELECT h.timezone FROM store h WHERE h.chain = m.chain
+               ORDER BY h.created_at, h.id LIMIT 1), 'UTC'))::date AS cohort
+      FROM member m LEFT JOIN store s ON s.id = m.registered_store
+     WHERE p_chain IS NULL OR m.chain = p_chain
+  )
+  SELECT gen_random_uuid(), a.scope_id, m.cohort, date_trunc('month', a.day)::date, 0,
+         count(*)::int
+    FROM stats_activity a JOIN members m ON m.id = a.member_id
+   WHERE a.prev_day < date_trunc('month', a.day)
+     AND (a.scope_id = m.chain OR a.scope_id = m.registered_store)
+   GROUP BY 2, 3, 4;
 END $$"""
 
 _FUNCTIONS = (
@@ -155,6 +228,26 @@ _FUNCTIONS = (
        RETURNS date LANGUAGE sql STABLE AS $$
        SELECT (p_at AT TIME ZONE s.timezone)::date FROM store s WHERE s.id = p_store $$""",
     _BUMP,
+    # A member became (1) or stopped being (-1) active in a month, in a scope: the chain's
+    # cohorts count every member, a store's those who joined there.
+    """CREATE OR REPLACE FUNCTION stats_cohort_bump(p_scope uuid, p_member uuid, p_day date,
+                                                    p_delta int)
+    RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE v_cohort date;
+    BEGIN
+      SELECT date_trunc('month', m.created_at AT TIME ZONE coalesce(s.timezone,
+               (SELECT h.timezone FROM store h WHERE h.chain = m.chain
+                 ORDER BY h.created_at, h.id LIMIT 1), 'UTC'))::date
+        INTO v_cohort
+        FROM member m LEFT JOIN store s ON s.id = m.registered_store
+       WHERE m.id = p_member AND (m.chain = p_scope OR m.registered_store = p_scope);
+      IF v_cohort IS NULL THEN RETURN; END IF;
+      INSERT INTO stats_cohort AS t (id, scope_id, cohort, month, shard, active)
+      VALUES (gen_random_uuid(), p_scope, v_cohort, date_trunc('month', p_day)::date,
+              (txid_current() % 8)::int, p_delta)
+      ON CONFLICT (scope_id, cohort, month, shard)
+      DO UPDATE SET active = t.active + EXCLUDED.active;
+    END $$""",
     # One member's day in one scope: +1/-1 event. Returns +1 when the day became active,
     # -1 when it stopped being active, else 0; keeps the prev/next links.
     """CREATE OR REPLACE FUNCTION stats_touch(p_scope uuid, p_member uuid, p_day date,
@@ -173,6 +266,10 @@ _FUNCTIONS = (
          WHERE scope_id = p_scope AND member_id = p_member AND day = v_prev;
         UPDATE stats_activity SET prev_day = v_prev
          WHERE scope_id = p_scope AND member_id = p_member AND day = v_next;
+        IF date_trunc('month', v_prev) <> date_trunc('month', p_day)
+           AND date_trunc('month', v_next) <> date_trunc('month', p_day) THEN
+          PERFORM stats_cohort_bump(p_scope, p_member, p_day, -1);  -- the month's last day
+        END IF;
         RETURN -1;
       END IF;
       IF p_delta <= 0 THEN RETURN 0; END IF;
@@ -187,17 +284,28 @@ _FUNCTIONS = (
        WHERE scope_id = p_scope AND member_id = p_member AND day = v_prev;
       UPDATE stats_activity SET prev_day = p_day
        WHERE scope_id = p_scope AND member_id = p_member AND day = v_next;
+      IF date_trunc('month', coalesce(v_prev, DATE '0001-01-01')) <> date_trunc('month', p_day)
+         AND date_trunc('month', coalesce(v_next, DATE '9999-12-31'))
+             <> date_trunc('month', p_day) THEN
+        PERFORM stats_cohort_bump(p_scope, p_member, p_day, 1);  -- the month's first day
+      END IF;
       RETURN 1;
     END $$""",
     """CREATE OR REPLACE FUNCTION stats_activity_add(p_chain uuid, p_store uuid,
                                                      p_member uuid, p_day date, p_delta int)
     RETURNS int LANGUAGE plpgsql AS $$
-    DECLARE v_changed int;
+    DECLARE v_changed int; v_chain int;
     BEGIN
       IF p_member IS NULL OR p_day IS NULL THEN RETURN 0; END IF;
       PERFORM pg_advisory_xact_lock(hashtextextended('o2o-stats:' || p_member::text, 0));
       v_changed := stats_touch(p_store, p_member, p_day, p_delta);
-      PERFORM stats_touch(p_chain, p_member, p_day, p_delta);
+      v_chain := stats_touch(p_chain, p_member, p_day, p_delta);
+      IF v_chain <> 0 THEN
+        INSERT INTO stats_chain_day AS t (id, chain_id, day, shard, active_members)
+        VALUES (gen_random_uuid(), p_chain, p_day, (txid_current() % 8)::int, v_chain)
+        ON CONFLICT (chain_id, day, shard)
+        DO UPDATE SET active_members = t.active_members + EXCLUDED.active_members;
+      END IF;
       RETURN v_changed;
     END $$""",
     """CREATE OR REPLACE FUNCTION stats_redemption_apply(r redemption, p_sign int)
@@ -300,9 +408,31 @@ _FUNCTIONS = (
     """CREATE OR REPLACE FUNCTION stats_store_trg() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
       IF stats_off() THEN RETURN NULL; END IF;
-      PERFORM stats_rebuild(NEW.chain);
+      IF TG_OP = 'UPDATE'
+         OR NOT EXISTS (SELECT 1 FROM store WHERE chain = NEW.chain AND id <> NEW.id) THEN
+        PERFORM stats_rebuild(NEW.chain);  -- days move to another zone (the home zone)
+      ELSIF NOT EXISTS (SELECT 1 FROM store WHERE chain = NEW.chain AND id <> NEW.id
+                                                AND timezone = NEW.timezone) THEN
+        PERFORM stats_rebuild_vouchers(NEW.chain);  -- a zone new to the chain
+      END IF;
       RETURN NULL;
     END $$""",
+    """CREATE OR REPLACE FUNCTION stats_voucher_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE v voucher; v_sign int; v_zone text;
+    BEGIN
+      IF stats_off() THEN RETURN NULL; END IF;
+      IF TG_OP = 'INSERT' THEN v := NEW; v_sign := 1; ELSE v := OLD; v_sign := -1; END IF;
+      FOR v_zone IN SELECT stats_chain_zones(v.chain) LOOP
+        INSERT INTO stats_voucher_day AS t (id, campaign_id, chain_id, zone, day, shard, issued)
+        VALUES (gen_random_uuid(), v.campaign, v.chain, v_zone,
+                (v.created_at AT TIME ZONE v_zone)::date, (txid_current() % 8)::int, v_sign)
+        ON CONFLICT (campaign_id, zone, day, shard)
+        DO UPDATE SET issued = t.issued + EXCLUDED.issued;
+      END LOOP;
+      RETURN NULL;
+    END $$""",
+    _ZONES,
+    _REBUILD_VOUCHERS,
     _REBUILD,
 )
 
@@ -339,6 +469,10 @@ _TRIGGERS = (
     "EXECUTE FUNCTION stats_top_up_trg()",
     "CREATE TRIGGER stats_store_timezone AFTER UPDATE OF timezone ON store FOR EACH ROW "
     "WHEN (OLD.timezone IS DISTINCT FROM NEW.timezone) EXECUTE FUNCTION stats_store_trg()",
+    "CREATE TRIGGER stats_store_new AFTER INSERT ON store FOR EACH ROW "
+    "EXECUTE FUNCTION stats_store_trg()",
+    "CREATE TRIGGER stats_voucher_write AFTER INSERT OR DELETE ON voucher FOR EACH ROW "
+    "EXECUTE FUNCTION stats_voucher_trg()",
 )
 
 _UP_PG = (
@@ -359,13 +493,15 @@ _DOWN_PG = (
         ("stats_booking_write", "booking"), ("stats_booking_change", "booking"),
         ("stats_member_write", "member"), ("stats_member_change", "member"),
         ("stats_card_write", "card"), ("stats_card_change", "card"),
-        ("stats_top_up", "card_ledger"), ("stats_store_timezone", "store"))),
+        ("stats_top_up", "card_ledger"), ("stats_store_timezone", "store"),
+        ("stats_store_new", "store"), ("stats_voucher_write", "voucher"))),
     *(f"DROP FUNCTION {name}" for name in (
         "stats_redemption_trg()", "stats_redemption_apply(redemption, int)",
         "stats_booking_trg()", "stats_booking_apply(booking, int)", "stats_member_trg()",
-        "stats_card_trg()", "stats_top_up_trg()", "stats_store_trg()",
-        "stats_rebuild(uuid)", "stats_activity_add(uuid, uuid, uuid, date, int)",
-        "stats_touch(uuid, uuid, date, int)", "stats_bump", "stats_local_day(uuid, timestamptz)",
+        "stats_card_trg()", "stats_top_up_trg()", "stats_store_trg()", "stats_voucher_trg()",
+        "stats_rebuild(uuid)", "stats_rebuild_vouchers(uuid)", "stats_chain_zones(uuid)", "stats_activity_add(uuid, uuid, uuid, date, int)",
+        "stats_touch(uuid, uuid, date, int)", "stats_cohort_bump(uuid, uuid, date, int)",
+        "stats_bump", "stats_local_day(uuid, timestamptz)",
         "stats_off()")),
     "DROP INDEX stats_activity_by_day",
     "DROP INDEX stats_activity_by_prev",
