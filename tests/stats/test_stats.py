@@ -476,8 +476,8 @@ async def test_every_figure_matches_what_was_done(client: httpx.AsyncClient, wor
     assert sum(c["members"] for c in cohorts) >= 5  # all joined lately
     for name in ("E", "W"):
         store = shop.stores[name]
-        mine = await shop.get("/stats/cohorts", store_id=str(store), **window)
-        assert mine.json()["cohorts"] == did.cohorts([store], False, months), name
+        theirs = await shop.get("/stats/cohorts", store_id=str(store), **window)
+        assert theirs.json()["cohorts"] == did.cohorts([store], False, months), name
     default = (await shop.get("/stats/cohorts")).json()["cohorts"]
     assert len(default) == 12 and default[-1]["month"] == month.strftime("%Y-%m")
 
