@@ -1,13 +1,13 @@
 """`o2o demo --size large`: a year of a ten-store chain, big enough to measure the stats.
 
 100,000 members, about 1,000,000 redemptions (card charges and visits, vouchers), their
-card ledgers (hash-chained, so `o2o verify-ledger` passes), top-ups, 400,000 vouchers
-(every one signed) and 200,000 bookings, spread over the last year at stores in three
-time zones. ``scale`` shrinks every count (tests use a thousandth).
+card ledgers (hash-chained, so `o2o verify-ledger` passes), top-ups, about 620,000
+vouchers (every one signed; 150,000 unused) and about 175,000 bookings (200,000 asked,
+less the slots already taken), spread over the last year at stores in three time zones. ``scale`` shrinks every count (tests use a thousandth).
 
 Two steps. The chain, its stores, staff, services, resources, card templates and
 campaigns go through the services like the small demo, committed (so the chain's signing
-key can sign 400,000 voucher codes from cache). Then every bulk row is written in one
+key can sign the voucher codes from cache). Then every bulk row is written in one
 write transaction on its connection: PostgreSQL COPY, SQLite executemany; with
 ``o2o.stats_off`` set, so the stats triggers stay quiet and the rollups are rebuilt once
 at the end, in the same transaction. A run that stops half way leaves a chain without
