@@ -25,6 +25,7 @@ from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
 from app.keys_api import KeysController
+from app.web.routes import web_router
 from app.tables import all_tables
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
@@ -72,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         store="rate_limit",
     )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, web_router()],
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],
