@@ -27,6 +27,7 @@ from app.health import HealthController
 from app.keys_api import KeysController
 from app.web.routes import web_router
 from app.tables import all_tables
+from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
 
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         await close_engine(engine)
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
-                           *CARD_CONTROLLERS]
+                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS]
     if settings.bench_routes:
         handlers.append(BenchController)
     api = Router(path=API_PREFIX, route_handlers=handlers)

@@ -10,6 +10,7 @@ APP_MODULES = (
     "app.core.piccolo_app",
     "stores.piccolo_app",
     "cards.piccolo_app",
+    "bookings.piccolo_app",
 )
 
 

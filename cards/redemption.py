@@ -227,16 +227,8 @@ class CardScans:
                           summary=", ".join(parts))
 
     async def redeem(self, scan: Scan) -> RedemptionOut:
-        body = scan.body
         _, template = await self._load(scan)
-        action = body.action
-        if action is None:
-            raise ValidationError("action", "a card code needs action charge, visit or earn")
-        amount = body.amount_cents
-        if action in ("charge", "earn") and not amount:
-            raise ValidationError("amount_cents", f"{action} needs amount_cents > 0")
-        if action == "visit" and amount is not None:
-            raise ValidationError("amount_cents", "a visit takes no amount")
+        action, amount = _checked_action(scan.body.action, scan.body.amount_cents)
         redemption_id = uuid.uuid4()
         try:
             await repo.spend_code(code_hash(scan.code), redemption_id, scan.now)
@@ -244,49 +236,9 @@ class CardScans:
             if is_unique_violation(exc):
                 raise CodeUsed() from None
             raise
-        card = await repo.lock_card(scan.verified.payload.object_id)
-        assert card is not None
-        status = effective_status(card, scan.now)
-        if status != "active":
-            raise CardInactive(f"the card is {status}")
-        discount = charged = 0
-        if action == "charge":
-            assert amount is not None
-            if template["kind"] != "stored_value":
-                raise WrongCardKind("only stored-value cards can be charged")
-            pct = _discount_percent(card["tier"], template["tiers"])
-            discount = amount * pct // 100
-            charged = amount - discount
-            if card["balance_cents"] < charged:
-                raise InsufficientBalance(
-                    f"balance ¥{card['balance_cents'] / 100:.2f} < charge ¥{charged / 100:.2f}")
-            delta = ledger.Delta("charge", cents=-charged,
-                                 points=charged // 100 * template["points_per_yuan"])
-        elif action == "visit":
-            if template["kind"] != "times":
-                raise WrongCardKind("only times cards have visits")
-            if (card["visits_left"] or 0) < 1:
-                raise NoVisitsLeft()
-            delta = ledger.Delta("visit", visits=-1)
-        else:
-            assert amount is not None
-            if template["points_per_yuan"] <= 0:
-                raise WrongCardKind("this card does not earn points")
-            delta = ledger.Delta("earn", points=amount // 100 * template["points_per_yuan"])
-        entry = await ledger.append(card, delta, tiers=template["tiers"], now=scan.now,
-                                    store_id=scan.store_id, staff_id=scan.principal.id,
-                                    redemption_id=redemption_id)
-        row = {
-            "id": redemption_id, "chain": scan.principal.chain_id, "kind": "card",
-            "action": action, "object_id": card["id"], "member_id": card["member"],
-            "store": scan.store_id, "staff": scan.principal.id, "amount_cents": amount,
-            "discount_cents": discount, "charged_cents": charged,
-            "points_earned": delta.points, "balance_after_cents": entry["balance_after_cents"],
-            "visits_left": entry["visits_after"], "points_after": entry["points_after"],
-            "created_at": scan.now, "reversed_at": None, "reversed_by": None,
-        }
-        await repo.insert_redemption(row)
-        return redemption_out(row)
+        return await _apply_to_card(scan.principal, scan.store_id,
+                                    scan.verified.payload.object_id, template, action,
+                                    amount, scan.now, redemption_id)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
                       now: datetime) -> None:
@@ -309,6 +261,80 @@ def _discount_percent(tier: str | None, tiers: list[dict[str, Any]]) -> int:
     return 0
 
 
+def _checked_action(action: str | None, amount: int | None) -> tuple[str, int | None]:
+    if action is None:
+        raise ValidationError("action", "a card code needs action charge, visit or earn")
+    if action in ("charge", "earn") and not amount:
+        raise ValidationError("amount_cents", f"{action} needs amount_cents > 0")
+    if action == "visit" and amount is not None:
+        raise ValidationError("amount_cents", "a visit takes no amount")
+    return action, amount
+
+
+async def use_card(principal: Principal, store_id: uuid.UUID, card_id: uuid.UUID,
+                   action: str | None, amount: int | None, now: datetime) -> RedemptionOut:
+    """Charge, visit or earn on a card without a scanned code (a booking being completed),
+    with the same checks and ledger entry as a scan. Runs in the caller's transaction."""
+    card = await repo.get_card(card_id, principal.chain_id)
+    if card is None:
+        raise NotFound("no such card")
+    template = await repo.get_template(card["template"], principal.chain_id)
+    assert template is not None
+    if not template_allows_store(template, store_id):
+        raise WrongStore("this card is not valid at this store")
+    checked, amount = _checked_action(action, amount)
+    return await _apply_to_card(principal, store_id, card_id, template, checked, amount, now,
+                                uuid.uuid4())
+
+
+async def _apply_to_card(principal: Principal, store_id: uuid.UUID, card_id: uuid.UUID,
+                         template: dict[str, Any], action: str, amount: int | None,
+                         now: datetime, redemption_id: uuid.UUID) -> RedemptionOut:
+    card = await repo.lock_card(card_id)
+    assert card is not None
+    status = effective_status(card, now)
+    if status != "active":
+        raise CardInactive(f"the card is {status}")
+    discount = charged = 0
+    if action == "charge":
+        assert amount is not None
+        if template["kind"] != "stored_value":
+            raise WrongCardKind("only stored-value cards can be charged")
+        pct = _discount_percent(card["tier"], template["tiers"])
+        discount = amount * pct // 100
+        charged = amount - discount
+        if card["balance_cents"] < charged:
+            raise InsufficientBalance(
+                f"balance ¥{card['balance_cents'] / 100:.2f} < charge ¥{charged / 100:.2f}")
+        delta = ledger.Delta("charge", cents=-charged,
+                             points=charged // 100 * template["points_per_yuan"])
+    elif action == "visit":
+        if template["kind"] != "times":
+            raise WrongCardKind("only times cards have visits")
+        if (card["visits_left"] or 0) < 1:
+            raise NoVisitsLeft()
+        delta = ledger.Delta("visit", visits=-1)
+    else:
+        assert amount is not None
+        if template["points_per_yuan"] <= 0:
+            raise WrongCardKind("this card does not earn points")
+        delta = ledger.Delta("earn", points=amount // 100 * template["points_per_yuan"])
+    entry = await ledger.append(card, delta, tiers=template["tiers"], now=now,
+                                store_id=store_id, staff_id=principal.id,
+                                redemption_id=redemption_id)
+    row = {
+        "id": redemption_id, "chain": principal.chain_id, "kind": "card",
+        "action": action, "object_id": card["id"], "member_id": card["member"],
+        "store": store_id, "staff": principal.id, "amount_cents": amount,
+        "discount_cents": discount, "charged_cents": charged,
+        "points_earned": delta.points, "balance_after_cents": entry["balance_after_cents"],
+        "visits_left": entry["visits_after"], "points_after": entry["points_after"],
+        "created_at": now, "reversed_at": None, "reversed_by": None,
+    }
+    await repo.insert_redemption(row)
+    return redemption_out(row)
+
+
 async def _spent(code: str) -> bool:
     return await repo.code_spent(code_hash(code))
 
@@ -325,18 +351,23 @@ class VoucherScans:
         voucher = await repo.get_voucher(scan.verified.object_id, scan.principal.chain_id)
         if voucher is None:
             raise InvalidCode("the code names no voucher of this chain")
-        campaign = await repo.get_campaign(voucher["campaign"], scan.principal.chain_id)
+        return await self.usable(voucher, scan.principal, scan.store_id, at)
+
+    async def usable(self, voucher: dict[str, Any], principal: Principal,
+                     store_id: uuid.UUID, at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The voucher and its campaign if it can be spent at ``store_id`` at ``at``."""
+        campaign = await repo.get_campaign(voucher["campaign"], principal.chain_id)
         assert campaign is not None
         if voucher["status"] == "revoked":
             raise VoucherRevoked()
         if voucher["status"] == "redeemed":
-            raise await _already_redeemed(voucher, scan.principal)
+            raise await _already_redeemed(voucher, principal)
         if voucher["valid_until"] < at or voucher["status"] == "expired":
             raise CodeExpired(f"the voucher expired at {voucher['valid_until'].isoformat()}")
         if at < campaign["valid_from"]:
             raise CampaignInactive("the voucher is not valid yet")
         allowed = campaign["store_ids"]
-        if allowed is not None and str(scan.store_id) not in allowed:
+        if allowed is not None and str(store_id) not in allowed:
             raise WrongStore("this voucher is not valid at this store")
         return voucher, campaign
 
@@ -377,23 +408,30 @@ class VoucherScans:
                      client_ref: str | None = None) -> RedemptionOut:
         at = at or scan.now
         voucher, campaign = await self._load(scan, at)
-        bill = scan.body.amount_cents
+        return await self.spend(voucher, campaign, scan.principal, scan.store_id,
+                                scan.body.amount_cents, at, client_ref)
+
+    async def spend(self, voucher: dict[str, Any], campaign: dict[str, Any],
+                    principal: Principal, store_id: uuid.UUID, bill: int | None,
+                    at: datetime, client_ref: str | None = None) -> RedemptionOut:
+        """Spend a voucher that :meth:`usable` accepted, exactly once (conditional update).
+        Runs in the caller's write transaction."""
         if bill == 0:
             raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
                                                   "nothing; leave it out for a gift")
         discount = self._discount(campaign, bill)
         redemption_id = uuid.uuid4()
-        if not await repo.mark_voucher_redeemed(voucher["id"], redemption_id, scan.store_id, at):
+        if not await repo.mark_voucher_redeemed(voucher["id"], redemption_id, store_id, at):
             # Someone redeemed (or revoked) it between our read and our write.
-            fresh = await repo.get_voucher(voucher["id"], scan.principal.chain_id)
+            fresh = await repo.get_voucher(voucher["id"], principal.chain_id)
             assert fresh is not None
             if fresh["status"] == "revoked":
                 raise VoucherRevoked()
-            raise await _already_redeemed(fresh, scan.principal)
+            raise await _already_redeemed(fresh, principal)
         row = {
-            "id": redemption_id, "chain": scan.principal.chain_id, "kind": "voucher",
+            "id": redemption_id, "chain": principal.chain_id, "kind": "voucher",
             "action": None, "object_id": voucher["id"], "member_id": voucher["member"],
-            "store": scan.store_id, "staff": scan.principal.id, "amount_cents": bill,
+            "store": store_id, "staff": principal.id, "amount_cents": bill,
             "discount_cents": discount, "charged_cents": max((bill or 0) - discount, 0),
             "points_earned": 0, "balance_after_cents": None, "visits_left": None,
             "points_after": None, "created_at": at, "reversed_at": None, "reversed_by": None,

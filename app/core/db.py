@@ -168,3 +168,8 @@ async def savepoint() -> AsyncIterator[None]:
         await point.rollback_to()
         raise
     await point.release()
+
+
+def is_exclusion_violation(exc: BaseException) -> bool:
+    """True when a PostgreSQL exclusion constraint refused a row (SQLite has none)."""
+    return isinstance(exc, asyncpg.ExclusionViolationError)

@@ -1,0 +1,136 @@
+"""HTTP endpoints of the bookings domain: parse, guard, call one service function, return."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+
+from app.core import idempotency
+from app.core.auth import ANYONE, MEMBERS, PUBLIC, STAFF
+from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from bookings import (
+    scans,  # noqa: F401 - registers the booking code with the scan endpoint
+    service,
+)
+from bookings.schemas import AvailabilityOut, BookingCreate, BookingOut, Complete, Reschedule
+from bookings.service import MAX_LIST
+
+
+def _fingerprint(request: Request[Any, Any, Any], body: Any) -> str:
+    return idempotency.fingerprint(request.method, request.url.path, body)
+
+
+class BookingController(Controller):
+    path = "/bookings"
+    tags = ["bookings"]
+
+    @post("", guards=[ANYONE], summary="Book a slot (members; staff for a member)",
+          description="Honours Idempotency-Key. 409 slot_unavailable when the slot is "
+                      "gone or never existed; no resource is ever booked past capacity.")
+    async def create(self, data: JSONBody[BookingCreate], principal: Caller,
+                     runtime: RuntimeDep, request: Request[Any, Any, Any],
+                     idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
+        fingerprint = _fingerprint(request, data)
+        stored = await idempotency.stored_answer(principal.caller_key, idempotency_key,
+                                                 fingerprint)
+        if stored is not None:
+            return stored
+        plan, member_id = await service.prepare_booking(principal, data)
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key, request_hash=fingerprint,
+            operation=lambda: service.create_booking(principal, data, plan, member_id,
+                                                     runtime.signer))
+
+    @get("/{booking_id:uuid}", guards=[ANYONE], summary="One booking")
+    async def read(self, booking_id: FromPath[uuid.UUID], principal: Caller,
+                   runtime: RuntimeDep) -> BookingOut:
+        return await service.get_booking(principal, booking_id, runtime.signer)
+
+    @post("/{booking_id:uuid}/cancel", guards=[ANYONE], status_code=HTTP_200_OK,
+          summary="Cancel (members until the store's cut-off; staff any time)")
+    async def cancel(self, booking_id: FromPath[uuid.UUID], principal: Caller,
+                     runtime: RuntimeDep) -> BookingOut:
+        return await service.cancel(principal, booking_id, runtime.signer)
+
+    @post("/{booking_id:uuid}/reschedule", guards=[ANYONE], status_code=HTTP_200_OK,
+          summary="Move to a new start; the old slot is freed only if the new one is had",
+          description="Honours Idempotency-Key.")
+    async def reschedule(self, booking_id: FromPath[uuid.UUID], data: JSONBody[Reschedule],
+                         principal: Caller, runtime: RuntimeDep,
+                         request: Request[Any, Any, Any],
+                         idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
+        fingerprint = _fingerprint(request, data)
+        stored = await idempotency.stored_answer(principal.caller_key, idempotency_key,
+                                                 fingerprint)
+        if stored is not None:
+            return stored
+        row, plan = await service.prepare_reschedule(principal, booking_id, data)
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key, request_hash=fingerprint,
+            status_code=HTTP_200_OK,
+            operation=lambda: service.reschedule(principal, row, plan, runtime.signer))
+
+    @post("/{booking_id:uuid}/check-in", guards=[STAFF], status_code=HTTP_200_OK,
+          summary="Check the guest in (also done by scanning the booking's code)")
+    async def check_in(self, booking_id: FromPath[uuid.UUID], principal: Caller,
+                       runtime: RuntimeDep) -> BookingOut:
+        return await service.check_in_by_id(principal, booking_id, runtime.signer)
+
+    @post("/{booking_id:uuid}/complete", guards=[STAFF], status_code=HTTP_200_OK,
+          summary="Complete the visit, redeeming the attached card or voucher",
+          description="Honours Idempotency-Key.")
+    async def complete(self, booking_id: FromPath[uuid.UUID], principal: Caller,
+                       runtime: RuntimeDep, request: Request[Any, Any, Any],
+                       data: JSONBody[Complete | None] = None,
+                       idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
+        body = data or Complete()
+        return await idempotency.run(
+            caller=principal.caller_key, key=idempotency_key,
+            request_hash=_fingerprint(request, body), status_code=HTTP_200_OK,
+            operation=lambda: service.complete(principal, booking_id, body, runtime.signer))
+
+    @post("/{booking_id:uuid}/no-show", guards=[STAFF], status_code=HTTP_200_OK,
+          summary="Mark a guest who did not come (after the start)")
+    async def no_show(self, booking_id: FromPath[uuid.UUID], principal: Caller,
+                      runtime: RuntimeDep) -> BookingOut:
+        return await service.no_show(principal, booking_id, runtime.signer)
+
+
+class MyBookingsController(Controller):
+    path = "/me/bookings"
+    tags = ["bookings"]
+
+    @get("", guards=[MEMBERS], summary="The member's bookings, latest start first")
+    async def list_(self, principal: Caller, runtime: RuntimeDep,
+                    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST)] = 50,
+                    offset: Annotated[int, QueryParameter(ge=0)] = 0) -> list[BookingOut]:
+        return await service.my_bookings(principal, limit, offset, runtime.signer)
+
+
+class StoreBookingsController(Controller):
+    path = "/stores"
+    tags = ["bookings"]
+
+    @get("/{store_id:uuid}/availability", opt=PUBLIC, cache=False,
+         summary="Free slots of a local day (no login needed)")
+    async def availability(
+        self, store_id: FromPath[uuid.UUID], service_id: FromQuery[uuid.UUID],
+        date_: Annotated[date, QueryParameter(name="date")],
+        party_size: Annotated[int, QueryParameter(ge=1, le=100)] = 1,
+    ) -> AvailabilityOut:
+        return await service.availability(store_id, service_id, date_, party_size)
+
+    @get("/{store_id:uuid}/bookings", guards=[STAFF],
+         summary="The store's bookings starting on a local date (default today)")
+    async def day(self, store_id: FromPath[uuid.UUID], principal: Caller, runtime: RuntimeDep,
+                  date_: Annotated[date | None, QueryParameter(name="date")] = None,
+                  ) -> list[BookingOut]:
+        return await service.store_day(principal, store_id, date_, runtime.signer)
+
+
+CONTROLLERS = [BookingController, MyBookingsController, StoreBookingsController]

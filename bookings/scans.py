@@ -1,0 +1,70 @@
+"""A booking's signed code (kind B) at the clerk's scan: checks the guest in.
+
+Registered with the cards domain's scan endpoint at import, so cards never imports
+bookings (the composition root imports this module).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.core.auth import Principal
+from app.core.codes.errors import InvalidCode
+from app.core.codes.format import CodeKind
+from bookings import repository as repo
+from bookings import service
+from bookings.errors import InvalidState
+from cards import repository as card_repo
+from cards.errors import WrongStore
+from cards.redemption import Scan, redemption_out, register
+from cards.schemas import PreviewOut, RedemptionOut
+from stores import service as stores
+
+
+class BookingScans:
+    async def _load(self, scan: Scan) -> dict[str, Any]:
+        row = await repo.get_booking(scan.verified.object_id, scan.principal.chain_id)
+        if row is None:
+            raise InvalidCode("the code names no booking of this chain")
+        if row["store"] != scan.store_id:
+            raise WrongStore(f"this booking is at {row['store_name']}")
+        return row
+
+    async def preview(self, scan: Scan) -> PreviewOut:
+        row = await self._load(scan)
+        if row["status"] != "confirmed":
+            raise InvalidState(f"the booking is {row['status']}")
+        member = await stores.get_member(scan.principal, row["member"])
+        zone = ZoneInfo(row["timezone"])
+        start, end = row["start_at"].astimezone(zone), row["end_at"].astimezone(zone)
+        return PreviewOut(
+            kind="booking", object_id=row["id"], member=member,
+            summary=(f"{row['service_name']} with {row['resource_name']}, "
+                     f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}, party of {row['party_size']}"))
+
+    async def redeem(self, scan: Scan) -> RedemptionOut:
+        row = await self._load(scan)
+        await service.check_in(scan.principal, row["id"], scan.now)
+        redemption = {
+            "id": uuid.uuid4(), "chain": scan.principal.chain_id, "kind": "booking",
+            "action": "check_in", "object_id": row["id"], "member_id": row["member"],
+            "store": scan.store_id, "staff": scan.principal.id, "amount_cents": None,
+            "discount_cents": 0, "charged_cents": 0, "points_earned": 0,
+            "balance_after_cents": None, "visits_left": None, "points_after": None,
+            "created_at": scan.now, "reversed_at": None, "reversed_by": None,
+        }
+        await card_repo.insert_redemption(redemption)
+        return redemption_out(redemption)
+
+    async def reverse(self, redemption: dict[str, Any], principal: Principal,
+                      now: datetime) -> None:
+        """Undo a check-in scanned by mistake, while the booking is still checked in."""
+        if not await repo.move_status(redemption["object_id"], ("checked_in",), {
+                "status": "confirmed", "checked_in_at": None, "updated_at": now}):
+            raise InvalidState("the booking has moved on since its check-in")
+
+
+register(CodeKind.BOOKING, BookingScans())

@@ -1,0 +1,500 @@
+"""The rules of bookings: availability, taking a slot without overbooking, the lifecycle.
+
+Taking a slot: validate outside any transaction (reads only), then in the write
+transaction lock the candidate resources (PostgreSQL ``FOR UPDATE``; SQLite's immediate
+transaction already serialises writers), read the holding bookings that overlap, and
+insert only if the party still fits at every instant. On PostgreSQL an exclusion
+constraint backs this up for capacity-1 resources.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.codes.format import CodeKind
+from app.core.codes.keys import CodeSigner
+from app.core.db import is_exclusion_violation, savepoint, write_transaction
+from app.core.errors import AppError, Forbidden, NotFound, ValidationError
+from bookings import repository as repo
+from bookings.errors import InvalidState, NotCancellable, SlotUnavailable
+from bookings.schemas import (
+    AvailabilityOut,
+    BookingCreate,
+    BookingOut,
+    Complete,
+    Reschedule,
+    SlotOut,
+)
+from bookings.slots import Bookable, Hold, fits, free_slots, local_day_bounds, on_grid
+from cards import repository as card_repo
+from cards.errors import CardInactive, InsufficientBalance, NoVisitsLeft, WrongStore
+from cards.redemption import VOUCHERS, use_card
+from cards.service import effective_status, template_allows_store
+from stores import repository as store_repo
+from stores import service as stores
+
+# A clerk may check a guest in (or complete the visit) from this long before the start.
+EARLY_ARRIVAL = timedelta(hours=1)
+MAX_LIST = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A validated request for a slot, ready for the write transaction."""
+
+    store: dict[str, Any]
+    service: dict[str, Any]
+    candidates: list[Bookable]
+    start: datetime
+    end: datetime
+    block_end: datetime
+    party_size: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.store["timezone"])
+
+
+# --- rendering --------------------------------------------------------------------------
+
+async def booking_out(row: dict[str, Any], signer: CodeSigner) -> BookingOut:
+    """The booking as a person reads it: times in the store's zone; the signed check-in
+    code while the booking is still to come (it expires when the service ends)."""
+    zone = ZoneInfo(row["timezone"])
+    code = None
+    if row["status"] == "confirmed":
+        code = await signer.sign(row["chain"], CodeKind.BOOKING, row["id"], row["end_at"])
+    return BookingOut(
+        id=row["id"], status=row["status"], store_id=row["store"], service_id=row["service"],
+        resource_id=row["resource"], start=row["start_at"].astimezone(zone),
+        end=row["end_at"].astimezone(zone), party_size=row["party_size"],
+        member_id=row["member"], code=code, store_name=row["store_name"],
+        service_name=row["service_name"], resource_name=row["resource_name"],
+        card_id=row["card"], voucher_id=row["voucher"], redemption_id=row["redemption"],
+        note=row["note"], created_at=row["created_at"], cancelled_at=row["cancelled_at"],
+        checked_in_at=row["checked_in_at"], completed_at=row["completed_at"],
+        no_show_at=row["no_show_at"])
+
+
+async def _reload(principal: Principal, booking_id: uuid.UUID,
+                  signer: CodeSigner) -> BookingOut:
+    row = await repo.get_booking(booking_id, principal.chain_id)
+    assert row is not None
+    return await booking_out(row, signer)
+
+
+# --- availability -----------------------------------------------------------------------
+
+def _bookable(rows: Sequence[dict[str, Any]]) -> list[Bookable]:
+    return [Bookable(id=r["id"], capacity=r["capacity"], hours=r["hours"]) for r in rows]
+
+
+def _holds_by_resource(rows: Sequence[dict[str, Any]]) -> dict[Any, list[Hold]]:
+    holds: dict[Any, list[Hold]] = {}
+    for row in rows:
+        holds.setdefault(row["resource"], []).append(
+            Hold(row["start_at"], row["block_end_at"], row["party_size"]))
+    return holds
+
+
+def _earliest(store: dict[str, Any], now: datetime) -> datetime:
+    return now + timedelta(minutes=store["booking_lead_minutes"])
+
+
+def _horizon_end(store: dict[str, Any], now: datetime) -> datetime:
+    """The first instant past the booking horizon: the end of the horizon's last day."""
+    zone = ZoneInfo(store["timezone"])
+    last_day = now.astimezone(zone).date() + timedelta(days=store["booking_horizon_days"])
+    return local_day_bounds(last_day, zone)[1]
+
+
+async def _public_store_service(store_id: uuid.UUID, service_id: uuid.UUID) -> tuple[
+        dict[str, Any], dict[str, Any]]:
+    store = await repo.get_store(store_id)
+    service = await repo.get_service(store_id, service_id) if store else None
+    if store is None or service is None or not service["active"]:
+        raise NotFound("no such store or service")
+    return store, service
+
+
+async def availability(store_id: uuid.UUID, service_id: uuid.UUID, day: date,
+                       party_size: int) -> AvailabilityOut:
+    """Free slots of a local day: four queries whatever the number of resources and
+    bookings (store, service, resources, the day's holds)."""
+    store, service = await _public_store_service(store_id, service_id)
+    zone = ZoneInfo(store["timezone"])
+    now = utcnow()
+    out = AvailabilityOut(store_id=store_id, service_id=service_id, date=day.isoformat(),
+                          timezone=store["timezone"], party_size=party_size, slots=[])
+    first, after = local_day_bounds(day, zone)
+    earliest = max(_earliest(store, now), first)
+    if earliest >= after or first >= _horizon_end(store, now):
+        return out
+    resources = [r for r in _bookable(await repo.bookable_resources(store_id, service_id))
+                 if r.capacity >= party_size]
+    duration = timedelta(minutes=service["duration_minutes"])
+    buffer = timedelta(minutes=service["buffer_minutes"])
+    holds = _holds_by_resource(await repo.holds_overlapping(
+        [r.id for r in resources], first, after + duration + buffer))
+    for slot in free_slots(day=day, zone=zone, earliest=earliest,
+                           store_hours=store["opening_hours"], resources=resources,
+                           holds=holds, duration=duration, buffer=buffer, seats=party_size):
+        out.slots.append(SlotOut(start=slot.start.astimezone(zone),
+                                 end=slot.end.astimezone(zone),
+                                 resource_ids=slot.resource_ids))
+    return out
+
+
+# --- taking a slot ----------------------------------------------------------------------
+
+async def _plan(store: dict[str, Any], service_id: uuid.UUID, start: datetime,
+                party_size: int, resource_id: uuid.UUID | None,
+                now: datetime) -> Plan:
+    """Check a wanted start against the grid, the lead time, the horizon and the store's
+    hours, and find the resources that could take it. Reads only."""
+    service = await repo.get_service(store["id"], service_id)
+    if service is None or not service["active"]:
+        raise NotFound("no such service at this store")
+    zone = ZoneInfo(store["timezone"])
+    start = start.astimezone(UTC)
+    end = start + timedelta(minutes=service["duration_minutes"])
+    block_end = end + timedelta(minutes=service["buffer_minutes"])
+    if not on_grid(start, zone):
+        raise SlotUnavailable("starts are on the quarter hour, store time")
+    if start < _earliest(store, now):
+        raise SlotUnavailable("this start is in the past or inside the store's lead time")
+    if start >= _horizon_end(store, now):
+        raise SlotUnavailable("this start is beyond the store's booking horizon")
+    candidates = _bookable(await repo.bookable_resources(store["id"], service_id))
+    if resource_id is not None:
+        candidates = [c for c in candidates if c.id == resource_id]
+        if not candidates:
+            raise SlotUnavailable("this resource does not offer the service here")
+    candidates = [c for c in candidates if c.capacity >= party_size]
+    if not candidates:
+        raise SlotUnavailable("no resource here takes a party of this size")
+    return Plan(store=store, service=service, candidates=candidates, start=start, end=end,
+                block_end=block_end, party_size=party_size)
+
+
+async def _take(plan: Plan, exclude: uuid.UUID | None = None) -> Bookable:
+    """Inside the write transaction: lock the candidates, pick the first that still has
+    room for the party over the whole block. Raises SlotUnavailable."""
+    ids = sorted(c.id for c in plan.candidates)  # one lock order: no deadlocks
+    await repo.lock_resources(ids)
+    holds = _holds_by_resource(await repo.holds_overlapping(ids, plan.start, plan.block_end,
+                                                            exclude=exclude))
+    for candidate in plan.candidates:
+        if fits(candidate, plan.store["opening_hours"], holds.get(candidate.id, []),
+                plan.start, plan.end, plan.block_end, plan.party_size, plan.zone):
+            return candidate
+    raise SlotUnavailable("the slot is taken or outside opening hours")
+
+
+async def _member_for(principal: Principal, body: BookingCreate) -> uuid.UUID:
+    if not principal.is_staff:
+        if body.member_id is not None and body.member_id != principal.id:
+            raise ValidationError("member_id", "members book for themselves")
+        return principal.id
+    if body.member_id is None:
+        raise ValidationError("member_id", "staff book for a member: give member_id")
+    member = await stores.get_member(principal, body.member_id)
+    return member.id
+
+
+async def _check_payment(principal: Principal, member_id: uuid.UUID, store_id: uuid.UUID,
+                         service: dict[str, Any], body: BookingCreate,
+                         start: datetime) -> None:
+    """An attached card or voucher must plausibly pay for the visit when it comes."""
+    if body.card_id is not None and body.voucher_id is not None:
+        raise ValidationError("voucher_id", "attach a card or a voucher, not both")
+    if body.card_id is not None:
+        card = await card_repo.get_card(body.card_id, principal.chain_id)
+        if card is None or card["member"] != member_id:
+            raise NotFound("no such card")
+        template = await card_repo.get_template(card["template"], principal.chain_id)
+        assert template is not None
+        status = effective_status(card, utcnow())
+        if status != "active":
+            raise CardInactive(f"the card is {status}")
+        if not template_allows_store(template, store_id):
+            raise WrongStore("this card is not valid at this store")
+        if template["kind"] == "times" and (card["visits_left"] or 0) < 1:
+            raise NoVisitsLeft()
+        if template["kind"] == "stored_value" and card["balance_cents"] < min(
+                service["price_cents"], 1):
+            raise InsufficientBalance("the card's balance is empty")
+    if body.voucher_id is not None:
+        voucher = await card_repo.get_voucher(body.voucher_id, principal.chain_id)
+        if voucher is None or voucher["member"] != member_id:
+            raise NotFound("no such voucher")
+        await VOUCHERS.usable(voucher, principal, store_id, start)
+
+
+async def prepare_booking(principal: Principal, body: BookingCreate) -> tuple[
+        Plan, uuid.UUID]:
+    """Every check that needs no lock, outside the write transaction."""
+    member_id = await _member_for(principal, body)
+    store = await stores.visible_store(principal, body.store_id)
+    plan = await _plan(store, body.service_id, body.start, body.party_size,
+                       body.resource_id, utcnow())
+    await _check_payment(principal, member_id, body.store_id, plan.service, body, plan.start)
+    return plan, member_id
+
+
+async def create_booking(principal: Principal, body: BookingCreate, plan: Plan,
+                         member_id: uuid.UUID, signer: CodeSigner) -> BookingOut:
+    """Runs in the write transaction that idempotency opened."""
+    resource = await _take(plan)
+    now = utcnow()
+    booking_id = uuid.uuid4()
+    try:
+        async with savepoint():
+            await repo.insert_booking({
+                "id": booking_id, "chain": principal.chain_id, "store": plan.store["id"],
+                "service": plan.service["id"], "resource": resource.id, "member": member_id,
+                "start_at": plan.start, "end_at": plan.end, "block_end_at": plan.block_end,
+                "party_size": plan.party_size, "status": "confirmed",
+                "exclusive": resource.capacity == 1,
+                "any_resource": body.resource_id is None, "card": body.card_id,
+                "voucher": body.voucher_id, "note": (body.note or "").strip(),
+                "booked_by": principal.id if principal.is_staff else None,
+                "created_at": now, "updated_at": now,
+            })
+    except Exception as exc:
+        if is_exclusion_violation(exc):  # the PostgreSQL backstop caught an overlap
+            raise SlotUnavailable("the slot was just taken") from None
+        raise
+    return await _reload(principal, booking_id, signer)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+async def visible_booking(principal: Principal, booking_id: uuid.UUID) -> dict[str, Any]:
+    """Members see their own bookings, staff those of the stores they cover. Else 404."""
+    row = await repo.get_booking(booking_id, principal.chain_id)
+    if row is None:
+        raise NotFound("no such booking")
+    if principal.is_staff and not principal.covers_store(row["store"]):
+        raise NotFound("no such booking")
+    if not principal.is_staff and row["member"] != principal.id:
+        raise NotFound("no such booking")
+    return row
+
+
+async def get_booking(principal: Principal, booking_id: uuid.UUID,
+                      signer: CodeSigner) -> BookingOut:
+    return await booking_out(await visible_booking(principal, booking_id), signer)
+
+
+async def my_bookings(principal: Principal, limit: int, offset: int,
+                      signer: CodeSigner) -> list[BookingOut]:
+    rows = await repo.member_bookings(principal.id, min(limit, MAX_LIST), offset)
+    return [await booking_out(r, signer) for r in rows]
+
+
+async def store_day(principal: Principal, store_id: uuid.UUID, day: date | None,
+                    signer: CodeSigner) -> list[BookingOut]:
+    """The clerk's day sheet: bookings starting on a local date (default today)."""
+    store = await stores.visible_store(principal, store_id)
+    zone = ZoneInfo(store["timezone"])
+    day = day or utcnow().astimezone(zone).date()
+    if not 2000 <= day.year <= 2100:
+        raise ValidationError("date", "must be a date between 2000 and 2100")
+    first, after = local_day_bounds(day, zone)
+    return [await booking_out(r, signer)
+            for r in await repo.store_bookings(store_id, first, after)]
+
+
+# --- the lifecycle ----------------------------------------------------------------------
+
+async def cancel(principal: Principal, booking_id: uuid.UUID,
+                 signer: CodeSigner) -> BookingOut:
+    """A member may cancel a confirmed booking until the store's cut-off; staff any time
+    before it is completed."""
+    row = await visible_booking(principal, booking_id)
+    now = utcnow()
+    allowed: tuple[str, ...] = ("confirmed", "checked_in") if principal.is_staff else (
+        "confirmed",)
+    if row["status"] not in allowed:
+        raise InvalidState(f"a {row['status']} booking cannot be cancelled")
+    if not principal.is_staff:
+        await _before_cutoff(row, now)
+    async with write_transaction():
+        if not await repo.move_status(booking_id, allowed, {
+                "status": "cancelled", "cancelled_at": now, "updated_at": now}):
+            raise InvalidState("the booking changed meanwhile")
+    return await _reload(principal, booking_id, signer)
+
+
+async def _before_cutoff(row: dict[str, Any], now: datetime) -> None:
+    store = await store_repo.get_store(row["store"], row["chain"])
+    assert store is not None
+    cutoff = row["start_at"] - timedelta(minutes=store["cancel_cutoff_minutes"])
+    if now > cutoff:
+        zone = ZoneInfo(store["timezone"])
+        raise NotCancellable(
+            f"changes are possible until {cutoff.astimezone(zone).isoformat()}; "
+            "please call the store")
+
+
+async def prepare_reschedule(principal: Principal, booking_id: uuid.UUID,
+                             body: Reschedule) -> tuple[dict[str, Any], Plan]:
+    row = await visible_booking(principal, booking_id)
+    if row["status"] != "confirmed":
+        raise InvalidState(f"a {row['status']} booking cannot be moved")
+    now = utcnow()
+    if not principal.is_staff:
+        await _before_cutoff(row, now)
+    store = await stores.visible_store(principal, row["store"])
+    # A booking made for "any" stylist may move to another one; a named one stays named.
+    wanted = body.resource_id or (None if row["any_resource"] else row["resource"])
+    plan = await _plan(store, row["service"], body.start, row["party_size"], wanted, now)
+    if wanted is None:  # try the current resource first: the guest may like them
+        plan.candidates.sort(key=lambda c: c.id != row["resource"])
+    return row, plan
+
+
+async def reschedule(principal: Principal, row: dict[str, Any], plan: Plan,
+                     signer: CodeSigner) -> BookingOut:
+    """Move a booking atomically: the new slot is taken (ignoring the booking's own hold)
+    and the old one freed in one transaction, or nothing changes."""
+    locked = await repo.lock_booking(row["id"])
+    assert locked is not None
+    if locked["status"] != "confirmed":
+        raise InvalidState(f"a {locked['status']} booking cannot be moved")
+    resource = await _take(plan, exclude=row["id"])
+    now = utcnow()
+    try:
+        async with savepoint():
+            await repo.move_booking(row["id"], {
+                "resource": resource.id, "start_at": plan.start, "end_at": plan.end,
+                "block_end_at": plan.block_end, "exclusive": resource.capacity == 1,
+                "updated_at": now})
+    except Exception as exc:
+        if is_exclusion_violation(exc):
+            raise SlotUnavailable("the slot was just taken") from None
+        raise
+    return await _reload(principal, row["id"], signer)
+
+
+def _staff_only(principal: Principal) -> None:
+    if not principal.is_staff:
+        raise Forbidden("requires staff of the booking's store")
+
+
+def _arrival_window(row: dict[str, Any], now: datetime) -> None:
+    if now < row["start_at"] - EARLY_ARRIVAL:
+        raise InvalidState("too early: the booking starts at "
+                           f"{row['start_at'].astimezone(ZoneInfo(row['timezone'])).isoformat()}")
+
+
+async def check_in(principal: Principal, booking_id: uuid.UUID, now: datetime) -> dict[
+        str, Any]:
+    """Confirmed → checked_in, from an hour before the start until the service ends.
+    Runs in the caller's write transaction; returns the booking as it was."""
+    _staff_only(principal)
+    row = await visible_booking(principal, booking_id)
+    if row["status"] != "confirmed":
+        raise InvalidState(f"the booking is {row['status']}")
+    _arrival_window(row, now)
+    if now > row["end_at"]:
+        raise InvalidState("the booked time is over: mark it completed or no-show")
+    if not await repo.move_status(booking_id, ("confirmed",), {
+            "status": "checked_in", "checked_in_at": now, "updated_at": now}):
+        raise InvalidState("the booking changed meanwhile")
+    return row
+
+
+async def check_in_by_id(principal: Principal, booking_id: uuid.UUID,
+                         signer: CodeSigner) -> BookingOut:
+    async with write_transaction():
+        await check_in(principal, booking_id, utcnow())
+    return await _reload(principal, booking_id, signer)
+
+
+def _card_action(template: dict[str, Any], body: Complete,
+                 price: int) -> tuple[str, int | None]:
+    """What completing a visit takes from the attached card, unless the clerk says."""
+    default = {"times": "visit", "stored_value": "charge", "membership": "earn"}[
+        template["kind"]]
+    action = body.action or default
+    amount = body.amount_cents
+    if action in ("charge", "earn") and amount is None:
+        amount = price
+    return action, amount
+
+
+async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
+                   signer: CodeSigner) -> BookingOut:
+    """Confirmed or checked in → completed, redeeming the attached card or voucher in the
+    same transaction: if the payment fails (no visits left...) nothing changes."""
+    _staff_only(principal)
+    row = await visible_booking(principal, booking_id)
+    now = utcnow()
+    _arrival_window(row, now)
+    if row["card"] is None and row["voucher"] is None and body.action is not None:
+        raise ValidationError("action", "no card is attached to this booking")
+    async with write_transaction():
+        locked = await repo.lock_booking(booking_id)
+        assert locked is not None
+        if locked["status"] not in ("confirmed", "checked_in"):
+            raise InvalidState(f"the booking is {locked['status']}")
+        price = int((await repo.get_service(row["store"], row["service"]) or {}).get(
+            "price_cents", 0))
+        redemption_id = None
+        if row["card"] is not None:
+            card = await card_repo.get_card(row["card"], principal.chain_id)
+            assert card is not None
+            template = await card_repo.get_template(card["template"], principal.chain_id)
+            assert template is not None
+            action, amount = _card_action(template, body, price)
+            redemption_id = (await use_card(principal, row["store"], row["card"], action,
+                                            amount, now)).id
+        elif row["voucher"] is not None:
+            voucher = await card_repo.get_voucher(row["voucher"], principal.chain_id)
+            assert voucher is not None
+            voucher, campaign = await VOUCHERS.usable(voucher, principal, row["store"], now)
+            bill = body.amount_cents
+            if bill is None and campaign["kind"] in ("cash", "discount"):
+                bill = price or None
+            redemption_id = (await VOUCHERS.spend(voucher, campaign, principal, row["store"],
+                                                  bill, now)).id
+        await repo.move_status(booking_id, ("confirmed", "checked_in"), {
+            "status": "completed", "completed_at": now, "updated_at": now,
+            "redemption": redemption_id})
+    return await _reload(principal, booking_id, signer)
+
+
+async def no_show(principal: Principal, booking_id: uuid.UUID,
+                  signer: CodeSigner) -> BookingOut:
+    """Confirmed → no_show once the start has passed. If the store says so, the attached
+    times card loses one visit (best effort: a card that cannot pay does not block)."""
+    _staff_only(principal)
+    row = await visible_booking(principal, booking_id)
+    now = utcnow()
+    if now < row["start_at"]:
+        raise InvalidState("the booking has not started yet")
+    store = await store_repo.get_store(row["store"], principal.chain_id)
+    assert store is not None
+    async with write_transaction():
+        if not await repo.move_status(booking_id, ("confirmed",), {
+                "status": "no_show", "no_show_at": now, "updated_at": now}):
+            raise InvalidState(f"the booking is {row['status']}")
+        if store["no_show_consumes_visit"] and row["card"] is not None:
+            try:
+                async with savepoint():
+                    penalty = await use_card(principal, row["store"], row["card"], "visit",
+                                             None, now)
+                    await repo.move_status(booking_id, ("no_show",),
+                                           {"redemption": penalty.id})
+            except AppError:
+                pass  # not a times card, or nothing left: the no-show stands alone
+    return await _reload(principal, booking_id, signer)
