@@ -61,6 +61,8 @@ async def seed_demo() -> list[str]:
     lines += [f"  {role:<8} {username} / {PASSWORD}" for role, username in LOGINS]
     lines.append("Member logins (sandbox): POST /api/v1/auth/member/wechat "
                  f'{{"chain_id": "{chain["id"]}", "code": "sandbox:demo-member-1"}}')
+    lines.append(f"Pages: /m/?chain={chain['id']} (member, code sandbox:demo-member-1), "
+                 "/clerk/ (clerks), /admin/ (operator, manager)")
     return lines
 
 
