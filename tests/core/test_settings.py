@@ -64,6 +64,19 @@ def test_api_base_and_proxies_are_read() -> None:
     assert settings.trusted_proxies == frozenset({"10.0.0.1", "10.0.0.2"})
 
 
+def test_trusted_proxies_may_be_networks_and_nonsense_is_refused() -> None:
+    from app.core.runtime import _is_trusted
+
+    env = {"O2O_SECRET_KEY": SECRET, "O2O_DATABASE_URL": "sqlite:////tmp/x.sqlite3"}
+    proxies = Settings.from_env({**env, "O2O_TRUSTED_PROXIES": "172.28.0.0/16, ::1"}
+                                ).trusted_proxies
+    assert _is_trusted("172.28.3.4", proxies) and _is_trusted("::1", proxies)
+    assert not _is_trusted("172.29.0.1", proxies)
+    assert not _is_trusted("not-an-ip", proxies)
+    with pytest.raises(SettingsError, match="O2O_TRUSTED_PROXIES"):
+        Settings.from_env({**env, "O2O_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"})
+
+
 @pytest.mark.parametrize("env, reason", [
     ({"O2O_ENV": "production"}, "O2O_SECRET_KEY is required when O2O_ENV=production"),
     ({"O2O_ENV": "production", "O2O_SECRET_KEY": SECRET, "O2O_WECHAT_MODE": "sandbox"},
