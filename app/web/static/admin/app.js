@@ -485,7 +485,7 @@ const logFilter = { status: '', event: '' };
 async function notificationsView(el) {
   const list = listOf(await api.get('/notifications', logFilter), 'notifications');
   const [status] = field('n-status', t('a.n.status'), {
-    options: [['', t('a.any')], ...['pending', 'sent', 'failed'].map((s) => [s, t(`status.${s}`)])], value: logFilter.status,
+    options: [['', t('a.any')], ...['pending', 'sent', 'failed', 'cancelled'].map((s) => [s, t(`status.${s}`)])], value: logFilter.status,
   });
   const [event] = field('n-event', t('a.n.event'), { options: [['', t('a.any')], ...EVENTS.map((e) => [e, e])], value: logFilter.event });
   const apply = () => { Object.assign(logFilter, { status: status.value, event: event.value }); notificationsView(el); };

@@ -610,9 +610,9 @@ async function bookingsView(el) {
   };
   mount(el,
     h('div.panel.row.between', {},
-      h('button.btn.small.secondary', { type: 'button', text: '‹', onclick: () => go(-1) }),
+      h('button.btn.small.secondary', { type: 'button', id: 'day-prev', text: '‹', onclick: () => go(-1) }),
       h('strong', { text: date === today ? `${date} (${t('c.tab.bookings')})` : date }),
-      h('button.btn.small.secondary', { type: 'button', text: '›', onclick: () => go(1) })),
+      h('button.btn.small.secondary', { type: 'button', id: 'day-next', text: '›', onclick: () => go(1) })),
     h('div.panel', {}, list.length ? h('ul.list', {}, list.map((b, i) => h('li', { 'data-booking': b.id },
       h('div.row.between', {},
         h('strong', { text: `${fmtTime(b.start, tz())}–${fmtTime(b.end, tz())} ${serviceName(b.service_id)}` }),
