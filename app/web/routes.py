@@ -58,8 +58,12 @@ async def _secure(response: Response[Any]) -> Response[Any]:
 
 
 @cache
+def _asset(path: str) -> bytes:
+    return (STATIC_DIR / path).read_bytes()
+
+
 def _shell(page: str) -> bytes:
-    return (STATIC_DIR / page / "index.html").read_bytes()
+    return _asset(f"{page}/index.html")
 
 
 def _page(page: str) -> Response[bytes]:
@@ -81,6 +85,12 @@ async def clerk_page() -> Response[bytes]:
     return _page("clerk")
 
 
+@get("/clerk/sw.js", include_in_schema=False, cache_control=REVALIDATE)
+async def clerk_service_worker() -> Response[bytes]:
+    """Served from /clerk/ so that its scope is the scanner's pages (and nothing else)."""
+    return Response(_asset("clerk/sw.js"), media_type="text/javascript")
+
+
 @get("/admin/", include_in_schema=False, cache_control=REVALIDATE)
 async def admin_page() -> Response[bytes]:
     return _page("admin")
@@ -91,5 +101,6 @@ def web_router() -> Router:
     static = create_static_files_router(
         path="/static", directories=[STATIC_DIR], cache_control=REVALIDATE,
         include_in_schema=False, after_request=_secure)
-    return Router(path="/", route_handlers=[home, member_page, clerk_page, admin_page, static],
+    return Router(path="/", route_handlers=[home, member_page, clerk_page, clerk_service_worker,
+                                                 admin_page, static],
                   opt=PUBLIC, after_request=_secure, include_in_schema=False)

@@ -48,8 +48,12 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     staff_login(page, demo_server, "/clerk/", "demo-clerk-jingan")
     page.wait_for_selector("#scan-input")
     page.wait_for_function("localStorage.getItem('o2o.clerk.keys') !== null")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
 
     context.set_offline(True)
+    page.reload()  # the service worker serves the scanner without a network
+    page.wait_for_selector("#scan-input")
+    page.wait_for_selector("#netstate.offline")
     for voucher in (mine, contested):
         scan(page, voucher["code"])
         page.wait_for_selector("#preview [data-offline=true]")

@@ -714,6 +714,9 @@ async function pendingView(el) {
     done.length ? h('div.panel', {}, h('h2', { text: t('c.pending.recent') }), h('ul.list', { id: 'synced-list' }, done.map(line))) : null);
 }
 
+// Keeps the scanner's page and assets for opening it without a network (not the API).
+if ('serviceWorker' in navigator) navigator.serviceWorker.register('/clerk/sw.js').catch(() => {});
+
 window.addEventListener('hashchange', render);
 onLangChange(render);
 if (!online) probe = setInterval(checkNetwork, 3000);
