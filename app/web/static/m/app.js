@@ -419,6 +419,7 @@ async function bookView(el) {
       })));
   }
   mount(el, parts);
+  if (booking.slot) document.getElementById('confirm-booking')?.scrollIntoView({ block: 'center' });
 }
 
 async function bookedView(el, made) {
