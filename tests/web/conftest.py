@@ -126,8 +126,10 @@ def browser(demo_server: Demo) -> Iterator[Any]:
 
 @pytest.fixture
 def context(browser: Any) -> Iterator[Any]:
-    """A fresh phone-sized browser profile, in English (the pages default to Chinese)."""
-    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1)
+    """A fresh phone-sized browser profile in Shanghai, in English (the pages default to
+    Chinese)."""
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1,
+                              timezone_id="Asia/Shanghai")
     # Runs in every frame, about:blank included, where localStorage is denied.
     ctx.add_init_script("try { localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
     ctx.set_default_timeout(10_000)

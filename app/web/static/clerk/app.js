@@ -131,6 +131,7 @@ async function checkNetwork() {
 window.addEventListener('offline', () => setOnline(false));
 window.addEventListener('online', checkNetwork);
 
+const SYNC_BATCH = 500;
 let syncing = false;
 async function sync() {
   if (syncing || !online || !api.token) return;
@@ -138,10 +139,15 @@ async function sync() {
   if (!items.length) return;
   syncing = true;
   try {
+    // One request per store and at most SYNC_BATCH items (the API's limit per request).
+    const batches = [];
     const byStore = {};
     for (const item of items) (byStore[item.store_id] ||= []).push(item);
+    for (const [store, list] of Object.entries(byStore)) {
+      for (let i = 0; i < list.length; i += SYNC_BATCH) batches.push([store, list.slice(i, i + SYNC_BATCH)]);
+    }
     let synced = 0;
-    for (const [store, group] of Object.entries(byStore)) {
+    for (const [store, group] of batches) {
       const answer = await api.post('/redemptions/sync', {
         store_id: store,
         items: group.map((item) => {

@@ -490,11 +490,17 @@ function reschedule(box, b, store) {
 
 // --- inbox ------------------------------------------------------------------------------
 
+// The event's name in the page's language when we know the event, else the server's title.
+function eventTitle(m) {
+  const known = t(`event.${m.event}`);
+  return known !== `event.${m.event}` ? known : (m.title || m.event);
+}
+
 async function inboxView(el) {
   const items = listOf(await api.get('/me/inbox'), 'messages');
   mount(el, h('div.panel', {}, items.length ? h('ul.list', {}, items.map((m) => h('li', {},
     h('div.row.between', {},
-      h('strong', { text: m.title || m.subject || t(`event.${m.event}`) }),
+      h('strong', { text: eventTitle(m) }),
       h('span.muted', { text: fmtDateTime(m.created_at) })),
     h('p', { text: m.text || m.body || m.message || '' }))))
     : h('p.muted', { text: t('m.inbox.empty') })));
