@@ -64,3 +64,7 @@ def test_member_sees_voucher_qr_and_short_code(demo_server: Demo, context: Any,
     assert page.get_attribute("#voucher-qr canvas", "data-code") == voucher["code"]
     assert page.inner_text("#short-code").replace(" ", "") == voucher["short_code"]
     screenshot(page, "member-voucher")
+
+    page.click("header .lang")  # the language switch: Chinese is the pages' default
+    page.wait_for_selector("header .title:has-text('会员中心')")
+    assert page.inner_text("[data-tab=vouchers]") == "优惠券"
