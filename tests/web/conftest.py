@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,6 +147,15 @@ def screenshot(page: Any, name: str, **kwargs: Any) -> None:
     if folder:
         Path(folder).mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(Path(folder) / f"{name}.png"), **kwargs)
+
+
+def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
+    """Polls a JavaScript expression from here: page.wait_for_function would eval it inside
+    the page, which the pages' CSP (no unsafe-eval) refuses."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        time.sleep(0.05)
 
 
 def staff_login(page: Any, demo: Demo, path: str, username: str) -> None:

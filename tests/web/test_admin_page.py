@@ -24,9 +24,10 @@ def test_dashboard_counts_a_new_redemption(demo_server: Demo, context: Any,
     demo_server.api("POST", "/redemptions", demo_server.clerk_token, json={
         "code": voucher["code"], "store_id": demo_server.store_id, "amount_cents": 3000})
 
+    from playwright.sync_api import expect
+
     page.click("#apply")
-    page.wait_for_function(
-        f"Number(document.querySelector('[data-stat=redemptions_count] .value')"
-        f".textContent) === {before + 1}")
+    # (Locator waits, not wait_for_function: the pages' CSP forbids the eval it uses.)
+    expect(page.locator("[data-stat=redemptions_count] .value")).to_have_text(str(before + 1))
     assert figure(page, "redemptions_count") == before + 1
     screenshot(page, "admin-overview", full_page=True)

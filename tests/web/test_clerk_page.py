@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.web.conftest import Demo, screenshot, staff_login
+from tests.web.conftest import Demo, screenshot, staff_login, wait_until
 
 
 def scan(page: Any, code: str) -> None:
@@ -47,8 +47,8 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     page = context.new_page()
     staff_login(page, demo_server, "/clerk/", "demo-clerk-jingan")
     page.wait_for_selector("#scan-input")
-    page.wait_for_function("localStorage.getItem('o2o.clerk.keys') !== null")
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_until(page, "localStorage.getItem('o2o.clerk.keys') !== null")
+    wait_until(page, "navigator.serviceWorker.controller !== null")
 
     context.set_offline(True)
     page.reload()  # the service worker serves the scanner without a network
