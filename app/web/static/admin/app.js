@@ -246,9 +246,9 @@ function barChart(points, isMoney) {
     if (text !== undefined) node.textContent = text;
     return node;
   };
-  const W = 600; const H = 160; const top = 14; const bottom = 20; const left = 4;
+  const W = 360; const H = 150; const top = 14; const bottom = 18; const left = 2;
   const max = Math.max(1, ...points.map((p) => p.value));
-  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img', preserveAspectRatio: 'none' });
+  const svg = el('svg', { viewBox: `0 0 ${W} ${H}`, class: 'chart', role: 'img' });
   svg.append(el('line', { x1: 0, y1: H - bottom, x2: W, y2: H - bottom, class: 'axis' }));
   const step = (W - left) / Math.max(1, points.length);
   const label = (value) => (isMoney ? money(value) : String(value));
@@ -259,7 +259,9 @@ function barChart(points, isMoney) {
     bar.append(el('title', {}, `${p.date}: ${label(p.value)}`));
     svg.append(bar);
     if (p.value > 0 && points.length <= 31) svg.append(el('text', { x: x + step * 0.35, y: H - bottom - height - 3, 'text-anchor': 'middle' }, isMoney ? Math.round(p.value / 100) : p.value));
-    if (i === 0 || i === points.length - 1 || (points.length <= 14) || i % Math.ceil(points.length / 7) === 0) {
+    const every = Math.ceil(points.length / 7);
+    const last = points.length - 1;
+    if (i === last || points.length <= 7 || (i % every === 0 && last - i >= every)) {
       svg.append(el('text', { x: x + step * 0.35, y: H - 5, 'text-anchor': 'middle' }, p.date.slice(5)));
     }
   });
