@@ -18,13 +18,15 @@ def test_member_books_clerk_sees_it_member_cancels(demo_server: Demo, context: A
     page.click(f"[data-store='{demo_server.store_id}']")
     page.click("[data-service] >> nth=0")
     page.click("[data-date] >> nth=1")  # tomorrow: today may have no time left
+    start = page.get_attribute("[data-slot] >> nth=-1", "data-slot")
     page.click("[data-slot] >> nth=-1")  # the last: it shows beside the confirmation
     page.locator("#confirm-booking").scroll_into_view_if_needed()
     screenshot(page, "member-booking")
     page.click("#confirm-booking")
     page.wait_for_selector("text=Booked")
     mine = demo_server.api("GET", "/me/bookings", demo_server.member_token)
-    booking = next(b for b in mine if b["status"] == "confirmed")
+    booking = next(b for b in mine if b["start"] == start)
+    assert booking["status"] == "confirmed"
     assert booking["store_id"] == demo_server.store_id
 
     clerk = context.browser.new_context(viewport={"width": 390, "height": 844})
