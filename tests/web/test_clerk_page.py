@@ -65,6 +65,12 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     scan(page, mine["code"])
     page.wait_for_selector("#result[data-outcome=already_redeemed]")
     page.click("#next-scan")
+    # A code with one character changed fails the signature check in the browser.
+    code = mine["code"]
+    tampered = code[:100] + ("A" if code[100] != "A" else "B") + code[101:]
+    scan(page, tampered)
+    page.wait_for_selector("#result[data-outcome=invalid_code]")
+    page.click("#next-scan")
     assert page.inner_text("#netstate") == "Offline"
 
     # Meanwhile another counter, online, redeems the second voucher first.
