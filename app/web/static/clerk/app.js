@@ -32,6 +32,7 @@ addMessages({
     'c.pending.clear': '清除已处理', 'c.pending.recent': '最近同步',
     'c.bookings.empty': '当天没有预约', 'c.bookings.checkin': '签到', 'c.bookings.complete': '完成',
     'c.bookings.noshow': '未到店', 'c.bookings.date': '日期',
+    'c.bookings.billHint': '消费金额（元，空=服务价）',
     'c.members.register': '登记新会员', 'c.members.name': '姓名', 'c.members.phone': '手机号',
     'c.members.registerBtn': '登记', 'c.members.find': '按手机号查找', 'c.members.findBtn': '查找',
     'c.members.none': '没有找到会员', 'c.members.issue': '开卡', 'c.members.issued': '已开卡：{n}',
@@ -60,6 +61,7 @@ addMessages({
     'c.pending.clear': 'Clear handled', 'c.pending.recent': 'Recently synced',
     'c.bookings.empty': 'No bookings that day', 'c.bookings.checkin': 'Check in', 'c.bookings.complete': 'Complete',
     'c.bookings.noshow': 'No-show', 'c.bookings.date': 'Date',
+    'c.bookings.billHint': 'Bill in yuan (blank: the price)',
     'c.members.register': 'Register a member', 'c.members.name': 'Name', 'c.members.phone': 'Phone',
     'c.members.registerBtn': 'Register', 'c.members.find': 'Find by phone', 'c.members.findBtn': 'Find',
     'c.members.none': 'No member found', 'c.members.issue': 'Issue card', 'c.members.issued': 'Card issued: {n}',
@@ -604,10 +606,12 @@ async function bookingsView(el) {
   list.sort((a, b) => (a.start < b.start ? -1 : 1));
   const names = await Promise.all(list.map(memberName));
   const go = (days) => { bookingsDate = addDays(date, days); bookingsView(el); };
-  const act = (b, move) => async (event) => {
+  const act = (b, move, bodyOf = () => ({})) => async (event) => {
+    const body = bodyOf();
+    if (body === null) return;
     event.target.disabled = true;
     try {
-      await api.post(`/bookings/${b.id}/${move}`, {});
+      await api.post(`/bookings/${b.id}/${move}`, body);
       bookingsView(el);
     } catch (err) {
       event.target.disabled = false;
@@ -627,10 +631,26 @@ async function bookingsView(el) {
       b.note ? h('p.muted', { text: b.note }) : null,
       h('div.row', {},
         b.status === 'confirmed' ? h('button.btn.small', { type: 'button', text: t('c.bookings.checkin'), onclick: act(b, 'check-in') }) : null,
-        b.status === 'checked_in' ? h('button.btn.small', { type: 'button', text: t('c.bookings.complete'), onclick: act(b, 'complete') }) : null,
+        ['confirmed', 'checked_in'].includes(b.status) ? completeControls(b, act) : null,
         b.status === 'confirmed' && new Date(b.start) < new Date()
           ? confirmButton(t('c.bookings.noshow'), t('app.sure'), () => act(b, 'no-show')({ target: {} }), 'btn small danger') : null))))
       : h('p.muted', { text: t('c.bookings.empty') })));
+}
+
+// Completing redeems the attached card or voucher; the amount defaults to the service's
+// price on the server, and the clerk may give the real bill instead.
+function completeControls(b, act) {
+  const attached = b.card_id || b.voucher_id;
+  const amount = attached ? h('input', {
+    inputmode: 'decimal', placeholder: t('c.bookings.billHint'), class: 'grow', 'aria-label': t('c.preview.bill'),
+  }) : null;
+  const body = () => {
+    if (!amount || !amount.value.trim()) return {};
+    const cents = parseYuan(amount.value);
+    if (Number.isNaN(cents)) { toast(t('c.preview.badAmount'), 'bad'); return null; }
+    return { amount_cents: cents };
+  };
+  return [amount, h('button.btn.small', { type: 'button', text: t('c.bookings.complete'), onclick: act(b, 'complete', body) })];
 }
 
 // --- members: register, find, issue a card, top up --------------------------------------
