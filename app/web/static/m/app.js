@@ -28,7 +28,8 @@ addMessages({
     'm.book.done': '预约成功', 'm.book.minutes': '{n} 分钟', 'm.book.again': '再约一个', 'm.book.showCode': '到店时出示此码',
     'm.bookings.empty': '没有预约', 'm.bookings.cancel': '取消预约', 'm.bookings.reschedule': '改期',
     'm.bookings.cancelled': '已取消', 'm.bookings.moved': '已改期', 'm.bookings.code': '到店码',
-    'm.inbox.empty': '没有消息',
+    'm.inbox.empty': '没有消息', 'm.me': '我的', 'm.me.name': '姓名', 'm.me.phone': '手机号',
+    'm.me.birthday': '生日', 'm.me.saved': '已保存', 'm.book.payWith': '到店使用', 'm.book.payNone': '到店再说',
   },
   en: {
     'm.title': 'Members', 'm.login.title': 'Member login', 'm.login.chain': 'Chain id',
@@ -50,7 +51,8 @@ addMessages({
     'm.book.done': 'Booked', 'm.book.minutes': '{n} min', 'm.book.again': 'Book another', 'm.book.showCode': 'Show this code when you arrive',
     'm.bookings.empty': 'No bookings', 'm.bookings.cancel': 'Cancel booking', 'm.bookings.reschedule': 'Reschedule',
     'm.bookings.cancelled': 'Cancelled', 'm.bookings.moved': 'Rescheduled', 'm.bookings.code': 'Check-in code',
-    'm.inbox.empty': 'No messages',
+    'm.inbox.empty': 'No messages', 'm.me': 'Me', 'm.me.name': 'Name', 'm.me.phone': 'Phone',
+    'm.me.birthday': 'Birthday', 'm.me.saved': 'Saved', 'm.book.payWith': 'Use at the visit', 'm.book.payNone': 'Decide there',
   },
 });
 
@@ -79,7 +81,7 @@ const TABS = [['cards', 'm.tab.cards'], ['vouchers', 'm.tab.vouchers'], ['book',
   ['bookings', 'm.tab.bookings'], ['inbox', 'm.tab.inbox']];
 const VIEWS = {
   cards: cardsView, card: cardView, vouchers: vouchersView, voucher: voucherView,
-  book: bookView, bookings: bookingsView, inbox: inboxView,
+  book: bookView, bookings: bookingsView, inbox: inboxView, me: profileView,
 };
 
 function route() {
@@ -97,6 +99,7 @@ function render() {
     h('header.topbar', {},
       h('span.title', { text: t('m.title') }),
       langToggle(),
+      h('a', { href: '#me', class: 'lang', text: t('m.me'), 'data-tab': 'me' }),
       h('button', { type: 'button', text: t('app.logout'), onclick: logout })),
     content,
     h('nav.tabs', {}, TABS.map(([key, label]) => h('a', {
@@ -397,9 +400,23 @@ async function bookView(el) {
   }
   if (booking.slot) {
     const note = h('input', { id: 'note', maxlength: 200 });
+    // A card or voucher to redeem when the visit is completed (optional).
+    const [cards, vouchers] = await Promise.all([
+      api.get('/me/cards').then((x) => listOf(x)).catch(() => []),
+      api.get('/me/vouchers').then((x) => listOf(x)).catch(() => []),
+    ]);
+    const pay = h('select', { id: 'pay-with' },
+      h('option', { value: '', text: t('m.book.payNone') }),
+      cards.filter((c) => c.status === 'active').map((c) => h('option', {
+        value: `card:${c.id}`, text: `${c.template_name} ${c.number}`,
+      })),
+      vouchers.filter((v) => v.status === 'issued').map((v) => h('option', {
+        value: `voucher:${v.id}`, text: v.campaign_name,
+      })));
     parts.push(h('div.panel', {},
       h('p', {}, h('strong', { text: booking.service.name }), ` · ${booking.store.name}`),
       h('p', { text: fmtDateTime(booking.slot.start, booking.store.timezone) }),
+      h('div.field', {}, h('label', { for: 'pay-with', text: t('m.book.payWith') }), pay),
       h('div.field', {}, h('label', { for: 'note', text: t('m.book.note') }), note),
       h('button.btn.block.big', {
         type: 'button', id: 'confirm-booking', text: t('m.book.confirm'),
@@ -407,6 +424,9 @@ async function bookView(el) {
           event.target.disabled = true;
           const body = { store_id: booking.store.id, service_id: booking.service.id, start: booking.slot.start };
           if (note.value.trim()) body.note = note.value.trim();
+          const [payKind, payId] = pay.value.split(':');
+          if (payKind === 'card') body.card_id = payId;
+          if (payKind === 'voucher') body.voucher_id = payId;
           try {
             const made = await api.post('/bookings', body, { idempotencyKey: booking.key });
             Object.assign(booking, { date: null, slot: null });
@@ -486,6 +506,32 @@ function reschedule(box, b, store) {
     }));
   });
   mount(box, h('h3', { text: t('m.book.date') }), days, slotsBox);
+}
+
+// --- my profile -------------------------------------------------------------------------
+
+async function profileView(el) {
+  const me = await api.get('/me');
+  const name = h('input', { id: 'me-name', value: me.name || '', maxlength: 120 });
+  const phone = h('input', { id: 'me-phone', value: me.phone || '', inputmode: 'tel' });
+  const birthday = h('input', { id: 'me-birthday', type: 'date', value: me.birthday || '' });
+  mount(el, h('form.panel', {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const body = { name: name.value.trim() };
+      if (phone.value.trim()) body.phone = phone.value.trim();
+      if (birthday.value) body.birthday = birthday.value;
+      try {
+        await api.patch('/me', body);
+        toast(t('m.me.saved'), 'ok');
+      } catch (err) { toast(errorText(err), 'bad'); }
+    },
+  },
+  h('h2', { text: t('m.me') }),
+  h('div.field', {}, h('label', { for: 'me-name', text: t('m.me.name') }), name),
+  h('div.field', {}, h('label', { for: 'me-phone', text: t('m.me.phone') }), phone),
+  h('div.field', {}, h('label', { for: 'me-birthday', text: t('m.me.birthday') }), birthday),
+  h('button.btn', { type: 'submit', text: t('app.save') })));
 }
 
 // --- inbox ------------------------------------------------------------------------------
