@@ -136,9 +136,12 @@ def context(browser: Any) -> Iterator[Any]:
     ctx.set_default_timeout(10_000)
     errors: list[str] = []
     ctx.on("weberror", lambda error: errors.append(str(error.error)))
+    # A CSP violation is only a console message: catch those too (inline style, eval...).
+    ctx.on("console", lambda message: errors.append(message.text)
+           if "Content Security Policy" in message.text else None)
     yield ctx
     ctx.close()
-    assert not errors, f"JavaScript errors on the page: {errors}"
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
 
 
 def screenshot(page: Any, name: str, **kwargs: Any) -> None:
