@@ -207,7 +207,7 @@ async def test_a_row_leased_by_a_dead_process_is_delivered_after_its_lease(
     assert row["sent_at"] >= at + timedelta(seconds=1.5)
     assert await inbox_count(member.id) == 1
     # The dead process's outcome, were it to come back, is not recorded over the new one.
-    assert not await repo.finish(row["id"], "dead-process", {"status": "failed"})
+    assert await repo.finish("dead-process", [(row["id"], {"status": "failed"})]) == 0
 
 
 def test_backoff_doubles_within_jitter_and_is_capped() -> None:
