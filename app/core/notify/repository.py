@@ -105,6 +105,15 @@ async def release(owner: str) -> None:
                  & (Notification.status == "pending")).run()
 
 
+async def purge(outbox_before: datetime, inbox_before: datetime) -> None:
+    """Forget finished outbox rows and old inbox messages (the housekeeping task)."""
+    async with write_transaction():
+        await Notification.delete().where(
+            Notification.status.is_in(["sent", "failed", "cancelled"])
+            & (Notification.created_at < outbox_before)).run()
+        await InboxMessage.delete().where(InboxMessage.at < inbox_before).run()
+
+
 async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event: str | None,
                        member_id: uuid.UUID | None, limit: int, offset: int) -> list[Row]:
     where = (Notification.chain_id == chain_id) & Notification.status.is_in(list(statuses))
