@@ -25,8 +25,11 @@ from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
 from app.keys_api import KeysController
+from app.notifications_api import CONTROLLERS as NOTIFICATION_CONTROLLERS
+from app.notifications_api import build_dispatcher
 from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
+from app.web.routes import web_router
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
@@ -49,21 +52,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
     auth = Auth(settings, exclude=["^/schema"])
     runtime = Runtime(settings=settings, engine=engine, auth=auth,
                       secrets=SecretBox(settings.secret_key),
-                      wechat=WechatClient(settings.wechat_api_base))
+                      wechat=WechatClient(settings.wechat_api_base,
+                                          timeout=settings.wechat_timeout_s))
     housekeeping = Housekeeping()
+    dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
 
     async def startup() -> None:
         bind_tables(engine, all_tables())
         await prepare_engine(engine)
         housekeeping.start()
+        if settings.notify_dispatcher:
+            dispatcher.start()
 
     async def shutdown() -> None:
+        await dispatcher.stop()
         await housekeeping.stop()
         await runtime.wechat.close()
         await close_engine(engine)
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
-                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *STATS_CONTROLLERS]
+                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
+                           *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS]
     if settings.bench_routes:
         handlers.append(BenchController)
     api = Router(path=API_PREFIX, route_handlers=handlers)
@@ -74,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         store="rate_limit",
     )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, web_router()],
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],
@@ -100,6 +109,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             components=Components(security_schemes={"BearerToken": SecurityScheme(
                 type="http", scheme="bearer", bearer_format="JWT")}),
         ),
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "dispatcher": dispatcher}),
         debug=False,
     )

@@ -120,6 +120,33 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_worker(_: argparse.Namespace) -> int:
+    """The notification dispatcher alone, until SIGINT or SIGTERM (then a clean stop)."""
+    settings = settings_or_exit()
+    import signal
+
+    from app.core.crypto import SecretBox
+    from app.core.wechat import WechatClient
+    from app.notifications_api import build_dispatcher
+
+    async def run() -> None:
+        async with bound_engine(settings):
+            client = WechatClient(settings.wechat_api_base, timeout=settings.wechat_timeout_s)
+            dispatcher = build_dispatcher(settings, client, SecretBox(settings.secret_key))
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            dispatcher.start()
+            print("o2o worker: delivering notifications", file=sys.stderr, flush=True)
+            await stop.wait()
+            await dispatcher.stop()
+            await client.close()
+
+    asyncio.run(run())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="o2o", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -149,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("verify-ledger", help="check every card's hash-chained ledger and totals"
                    ).set_defaults(func=cmd_verify_ledger)
+    sub.add_parser("worker", help="deliver notifications only (no HTTP), until stopped"
+                   ).set_defaults(func=cmd_worker)
     keys_cli.register(sub)
     campaigns_cli.register(sub)
     stats_cli.register(sub)

@@ -3,7 +3,8 @@
 100,000 members, about 1,000,000 redemptions (card charges and visits, vouchers), their
 card ledgers (hash-chained, so `o2o verify-ledger` passes), top-ups, about 620,000
 vouchers (every one signed; 150,000 unused) and about 175,000 bookings (200,000 asked,
-less the slots already taken), spread over the last year at stores in three time zones. ``scale`` shrinks every count (tests use a thousandth).
+less the slots already taken), spread over the last year at stores in three time zones.
+``scale`` shrinks every count (the test uses a five-hundredth).
 
 Two steps. The chain, its stores, staff, services, resources, card templates and
 campaigns go through the services like the small demo, committed (so the chain's signing

@@ -22,6 +22,7 @@ from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner
 from app.core.db import is_exclusion_violation, savepoint, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
+from bookings import notices
 from bookings import repository as repo
 from bookings.errors import InvalidState, NotCancellable, SlotUnavailable
 from bookings.schemas import (
@@ -272,7 +273,10 @@ async def create_booking(principal: Principal, body: BookingCreate, plan: Plan,
         if is_exclusion_violation(exc):  # the PostgreSQL backstop caught an overlap
             raise SlotUnavailable("the slot was just taken") from None
         raise
-    return await _reload(principal, booking_id, signer)
+    row = await repo.get_booking(booking_id, principal.chain_id)
+    assert row is not None
+    await notices.confirmed(row, plan.store["reminder_minutes"])
+    return await booking_out(row, signer)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -331,6 +335,7 @@ async def cancel(principal: Principal, booking_id: uuid.UUID,
         if not await repo.move_status(booking_id, allowed, {
                 "status": "cancelled", "cancelled_at": now, "updated_at": now}):
             raise InvalidState("the booking changed meanwhile")
+        await notices.cancelled(row)
     return await _reload(principal, booking_id, signer)
 
 
@@ -382,7 +387,10 @@ async def reschedule(principal: Principal, row: dict[str, Any], plan: Plan,
         if is_exclusion_violation(exc):
             raise SlotUnavailable("the slot was just taken") from None
         raise
-    return await _reload(principal, row["id"], signer)
+    after = await repo.get_booking(row["id"], principal.chain_id)
+    assert after is not None
+    await notices.moved(row, after, plan.store["reminder_minutes"])
+    return await booking_out(after, signer)
 
 
 def _staff_only(principal: Principal) -> None:
@@ -442,6 +450,8 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
     _arrival_window(row, now)
     if row["card"] is None and row["voucher"] is None and body.action is not None:
         raise ValidationError("action", "no card is attached to this booking")
+    store = await store_repo.get_store(row["store"], principal.chain_id)
+    assert store is not None
     async with write_transaction():
         locked = await repo.lock_booking(booking_id)
         assert locked is not None
@@ -456,7 +466,7 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
             template = await card_repo.get_template(card["template"], principal.chain_id)
             assert template is not None
             action, amount = _card_action(template, body, price)
-            redemption_id = (await use_card(principal, row["store"], row["card"], action,
+            redemption_id = (await use_card(principal, store, row["card"], action,
                                             amount, now)).id
         elif row["voucher"] is not None:
             voucher = await card_repo.get_voucher(row["voucher"], principal.chain_id)
@@ -465,11 +475,12 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
             bill = body.amount_cents
             if bill is None and campaign["kind"] in ("cash", "discount"):
                 bill = price or None
-            redemption_id = (await VOUCHERS.spend(voucher, campaign, principal, row["store"],
+            redemption_id = (await VOUCHERS.spend(voucher, campaign, principal, store,
                                                   bill, now)).id
         await repo.move_status(booking_id, ("confirmed", "checked_in"), {
             "status": "completed", "completed_at": now, "updated_at": now,
             "redemption": redemption_id})
+        await notices.settled(row)
     return await _reload(principal, booking_id, signer)
 
 
@@ -488,10 +499,11 @@ async def no_show(principal: Principal, booking_id: uuid.UUID,
         if not await repo.move_status(booking_id, ("confirmed",), {
                 "status": "no_show", "no_show_at": now, "updated_at": now}):
             raise InvalidState(f"the booking is {row['status']}")
+        await notices.settled(row)
         if store["no_show_consumes_visit"] and row["card"] is not None:
             try:
                 async with savepoint():
-                    penalty = await use_card(principal, row["store"], row["card"], "visit",
+                    penalty = await use_card(principal, store, row["card"], "visit",
                                              None, now)
                     await repo.move_status(booking_id, ("no_show",),
                                            {"redemption": penalty.id})

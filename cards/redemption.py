@@ -23,6 +23,7 @@ from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner, VerifiedCode
 from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import AppError, NotFound, ValidationError
+from app.core.notify import events, outbox
 from app.core.throttle import Limit
 from cards import ledger
 from cards import repository as repo
@@ -42,7 +43,8 @@ from cards.errors import (
     WrongStore,
 )
 from cards.schemas import PreviewOut, RedeemIn, RedemptionOut, SyncIn, SyncItem, SyncOut, SyncResult
-from cards.service import KIND_CARD, effective_status, template_allows_store
+from cards.service import KIND_CARD, effective_status, store_data, template_allows_store
+from cards.vouchers import benefit
 from stores import repository as store_repo
 from stores import service as stores
 
@@ -236,7 +238,7 @@ class CardScans:
             if is_unique_violation(exc):
                 raise CodeUsed() from None
             raise
-        return await _apply_to_card(scan.principal, scan.store_id,
+        return await _apply_to_card(scan.principal, scan.store,
                                     scan.verified.payload.object_id, template, action,
                                     amount, scan.now, redemption_id)
 
@@ -247,11 +249,21 @@ class CardScans:
         assert entry is not None and card is not None
         template = await repo.get_template(card["template"], principal.chain_id)
         assert template is not None
-        await ledger.append(card, ledger.Delta("reversal", cents=-entry["delta_cents"],
-                                               points=-entry["delta_points"],
-                                               visits=-entry["delta_visits"]),
-                            tiers=template["tiers"], now=now, store_id=redemption["store"],
-                            staff_id=principal.id, redemption_id=redemption["id"])
+        undone = await ledger.append(card, ledger.Delta("reversal", cents=-entry["delta_cents"],
+                                                        points=-entry["delta_points"],
+                                                        visits=-entry["delta_visits"]),
+                                     tiers=template["tiers"], now=now,
+                                     store_id=redemption["store"], staff_id=principal.id,
+                                     redemption_id=redemption["id"])
+        if undone["delta_cents"]:
+            store = await store_repo.get_store(redemption["store"], principal.chain_id)
+            await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
+                              member_id=card["member"], store_id=redemption["store"],
+                              data={"card_name": template["name"], "reason": "reversal",
+                                    "delta_cents": undone["delta_cents"],
+                                    "balance_cents": undone["balance_after_cents"],
+                                    **store_data(store)},
+                              dedupe_key=f"ledger:{undone['id']}")
 
 
 def _discount_percent(tier: str | None, tiers: list[dict[str, Any]]) -> int:
@@ -271,7 +283,7 @@ def _checked_action(action: str | None, amount: int | None) -> tuple[str, int | 
     return action, amount
 
 
-async def use_card(principal: Principal, store_id: uuid.UUID, card_id: uuid.UUID,
+async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UUID,
                    action: str | None, amount: int | None, now: datetime) -> RedemptionOut:
     """Charge, visit or earn on a card without a scanned code (a booking being completed),
     with the same checks and ledger entry as a scan. Runs in the caller's transaction."""
@@ -280,16 +292,17 @@ async def use_card(principal: Principal, store_id: uuid.UUID, card_id: uuid.UUID
         raise NotFound("no such card")
     template = await repo.get_template(card["template"], principal.chain_id)
     assert template is not None
-    if not template_allows_store(template, store_id):
+    if not template_allows_store(template, store["id"]):
         raise WrongStore("this card is not valid at this store")
     checked, amount = _checked_action(action, amount)
-    return await _apply_to_card(principal, store_id, card_id, template, checked, amount, now,
+    return await _apply_to_card(principal, store, card_id, template, checked, amount, now,
                                 uuid.uuid4())
 
 
-async def _apply_to_card(principal: Principal, store_id: uuid.UUID, card_id: uuid.UUID,
+async def _apply_to_card(principal: Principal, store: dict[str, Any], card_id: uuid.UUID,
                          template: dict[str, Any], action: str, amount: int | None,
                          now: datetime, redemption_id: uuid.UUID) -> RedemptionOut:
+    store_id = store["id"]
     card = await repo.lock_card(card_id)
     assert card is not None
     status = effective_status(card, now)
@@ -332,6 +345,21 @@ async def _apply_to_card(principal: Principal, store_id: uuid.UUID, card_id: uui
         "created_at": now, "reversed_at": None, "reversed_by": None,
     }
     await repo.insert_redemption(row)
+    # A charge is told as the balance it changed; a visit or points as a redemption.
+    if action == "charge":
+        await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
+                          member_id=card["member"], store_id=store_id,
+                          data={"card_name": template["name"], "reason": "charge",
+                                "delta_cents": -charged,
+                                "balance_cents": entry["balance_after_cents"],
+                                **store_data(store)},
+                          dedupe_key=f"redemption:{redemption_id}")
+    else:
+        await outbox.emit(events.REDEEMED, chain_id=principal.chain_id,
+                          member_id=card["member"], store_id=store_id,
+                          data={"item": template["name"], "amount_cents": amount,
+                                "visits_left": entry["visits_after"], **store_data(store)},
+                          dedupe_key=f"redemption:{redemption_id}")
     return redemption_out(row)
 
 
@@ -391,14 +419,7 @@ class VoucherScans:
     async def preview(self, scan: Scan) -> PreviewOut:
         voucher, campaign = await self._load(scan, scan.now)
         member = await stores.get_member(scan.principal, voucher["member"])
-        what = {
-            "cash": lambda: f"¥{campaign['value_cents'] / 100:.2f} off",
-            "discount": lambda: f"{campaign['percent_off']}% off"
-            + (f" (up to ¥{campaign['max_discount_cents'] / 100:.2f})"
-               if campaign["max_discount_cents"] else ""),
-            "gift": lambda: f"gift: {campaign['item_name']}",
-            "service": lambda: f"free: {campaign['item_name']}",
-        }[campaign["kind"]]()
+        what = benefit(campaign)
         spend = (f", min spend ¥{campaign['min_spend_cents'] / 100:.2f}"
                  if campaign["min_spend_cents"] else "")
         return PreviewOut(kind="voucher", object_id=voucher["id"], member=member,
@@ -408,14 +429,15 @@ class VoucherScans:
                      client_ref: str | None = None) -> RedemptionOut:
         at = at or scan.now
         voucher, campaign = await self._load(scan, at)
-        return await self.spend(voucher, campaign, scan.principal, scan.store_id,
+        return await self.spend(voucher, campaign, scan.principal, scan.store,
                                 scan.body.amount_cents, at, client_ref)
 
     async def spend(self, voucher: dict[str, Any], campaign: dict[str, Any],
-                    principal: Principal, store_id: uuid.UUID, bill: int | None,
+                    principal: Principal, store: dict[str, Any], bill: int | None,
                     at: datetime, client_ref: str | None = None) -> RedemptionOut:
         """Spend a voucher that :meth:`usable` accepted, exactly once (conditional update).
         Runs in the caller's write transaction."""
+        store_id = store["id"]
         if bill == 0:
             raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
                                                   "nothing; leave it out for a gift")
@@ -438,6 +460,11 @@ class VoucherScans:
             "client_ref": client_ref,
         }
         await repo.insert_redemption(row)
+        await outbox.emit(events.REDEEMED, chain_id=principal.chain_id,
+                          member_id=voucher["member"], store_id=store_id,
+                          data={"item": campaign["name"], "amount_cents": discount,
+                                "at": at.isoformat(), **store_data(store)},
+                          dedupe_key=f"redemption:{redemption_id}")
         return redemption_out(row)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,

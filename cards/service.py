@@ -14,6 +14,7 @@ from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner
 from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import Forbidden, NotFound, ValidationError
+from app.core.notify import events, outbox
 from cards import ledger
 from cards import repository as repo
 from cards.errors import CardExists, CardInactive, InvalidCardState, WrongCardKind, WrongStore
@@ -71,6 +72,13 @@ def entry_out(row: dict[str, Any]) -> LedgerEntryOut:
         balance_after_cents=row["balance_after_cents"], points_after=row["points_after"],
         visits_after=row["visits_after"], store_id=row["store_id"], staff_id=row["staff_id"],
         redemption_id=row["redemption_id"], created_at=row["created_at"])
+
+
+def store_data(store: dict[str, Any] | None) -> dict[str, str | int | None]:
+    """What a notification needs of the store where something happened."""
+    if store is None:
+        return {}
+    return {"store_name": store["name"], "timezone": store["timezone"]}
 
 
 def template_allows_store(template: dict[str, Any], store_id: uuid.UUID) -> bool:
@@ -142,8 +150,9 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
         raise NotFound("no such card template")
     if await store_repo.get_member(member_id, principal.chain_id) is None:
         raise NotFound("no such member")
+    store = None
     if store_id is not None:
-        await stores.visible_store(principal, store_id)
+        store = await stores.visible_store(principal, store_id)
         if not template_allows_store(template, store_id):
             raise WrongStore("this card template is not offered at this store")
     now = utcnow()
@@ -174,6 +183,11 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
                                 tiers=template["tiers"], now=now, store_id=store_id,
                                 staff_id=principal.id if principal.is_staff else None,
                                 redemption_id=None)
+            await outbox.emit(events.CARD_ISSUED, chain_id=principal.chain_id,
+                              member_id=member_id, store_id=store_id,
+                              data={"card_name": template["name"], "card_number": number,
+                                    **store_data(store)},
+                              dedupe_key=f"card:{card_id}:issued")
     except Exception as exc:
         if is_unique_violation(exc):  # a racing twin issued the same card first
             raise CardExists() from None
@@ -254,7 +268,7 @@ def _distinct_expiry(card_id: uuid.UUID, wanted: datetime) -> datetime:
 
 async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> LedgerEntryOut:
     """Add to a stored-value card's balance (runs in the caller's write transaction)."""
-    await stores.visible_store(principal, body.store_id)
+    store = await stores.visible_store(principal, body.store_id)
     card = await visible_card(principal, card_id)
     template = await repo.get_template(card["template"], principal.chain_id)
     assert template is not None
@@ -273,6 +287,13 @@ async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> Ledge
         entry = await ledger.append(locked, ledger.Delta("top_up", cents=body.amount_cents),
                                     tiers=template["tiers"], now=now, store_id=body.store_id,
                                     staff_id=principal.id, redemption_id=None)
+        await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
+                          member_id=locked["member"], store_id=body.store_id,
+                          data={"card_name": template["name"], "reason": "top_up",
+                                "delta_cents": body.amount_cents,
+                                "balance_cents": entry["balance_after_cents"],
+                                **store_data(store)},
+                          dedupe_key=f"ledger:{entry['id']}")
     return entry_out(entry)
 
 

@@ -19,6 +19,7 @@ from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner
 from app.core.db import savepoint, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
+from app.core.notify import events, outbox
 from cards import repository as repo
 from cards.errors import (
     AlreadyRedeemed,
@@ -65,6 +66,17 @@ def voucher_out(row: dict[str, Any], now: datetime | None = None) -> VoucherOut:
         code=row["code"], short_code=row["short_code"], valid_until=row["valid_until"],
         redeemed_at=row["redeemed_at"], redemption_id=row["redemption_id"],
         campaign_name=row["campaign_name"], kind=row["kind"])
+
+
+def benefit(campaign: dict[str, Any]) -> str:
+    """What the voucher gives, in a few words (scan preview, notifications)."""
+    kind = campaign["kind"]
+    if kind == "cash":
+        return f"¥{campaign['value_cents'] / 100:.2f} off"
+    if kind == "discount":
+        cap = campaign["max_discount_cents"]
+        return f"{campaign['percent_off']}% off" + (f" (up to ¥{cap / 100:.2f})" if cap else "")
+    return f"{'gift' if kind == 'gift' else 'free'}: {campaign['item_name']}"
 
 
 def _short_code() -> str:
@@ -156,6 +168,10 @@ async def _issue_one(campaign: dict[str, Any], member_id: uuid.UUID, signer: Cod
            "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
            "redeemed_store": None, "revoked_at": None, "created_at": now}
     await repo.insert_voucher(row)
+    await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
+                      data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
+                            "valid_until": campaign["valid_until"].isoformat()},
+                      dedupe_key=f"voucher:{voucher_id}:issued")
     return voucher_out({**row, "campaign_name": campaign["name"], "kind": campaign["kind"]},
                        now)
 

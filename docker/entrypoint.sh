@@ -1,7 +1,8 @@
 #!/bin/sh
-# Container entrypoint: apply the migrations, then serve the API on 0.0.0.0:8000.
-# With arguments it runs that `o2o` subcommand instead, e.g.
-#   docker compose -f docker/compose.yml run --rm app create-operator --chain ... \
+# Container entrypoint. Without arguments (a single container): apply the migrations,
+# then serve the API on 0.0.0.0:8000. With arguments it runs that `o2o` subcommand
+# instead, e.g. `serve --host 0.0.0.0` for a replica that must not migrate, or
+#   docker compose -f docker/compose.yml run --rm migrate create-operator --chain ... \
 #       --username ... --password ...
 set -eu
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from litestar import Request
@@ -35,16 +36,32 @@ class Runtime:
         return self.settings.wechat_mode == "sandbox"
 
 
+@lru_cache(maxsize=8)
+def _networks(proxies: frozenset[str]) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network,
+                                                ...]:
+    return tuple(ipaddress.ip_network(p, strict=False) for p in proxies)
+
+
+def _is_trusted(host: str, proxies: frozenset[str]) -> bool:
+    if not proxies:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(proxies))
+
+
 def client_address(request: Request[Any, Any, Any], trusted_proxies: frozenset[str]) -> str:
     """The caller's address. X-Forwarded-For counts only when the direct peer is a proxy we
     trust, and then only its right-most untrusted hop: a client cannot forge its way out
     of a rate limit by sending the header itself."""
     peer = request.client.host if request.client else "unknown"
-    if peer not in trusted_proxies:
+    if not _is_trusted(peer, trusted_proxies):
         return peer
     hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
     for hop in reversed(hops):
-        if hop not in trusted_proxies:
+        if not _is_trusted(hop, trusted_proxies):
             try:
                 return str(ipaddress.ip_address(hop))
             except ValueError:

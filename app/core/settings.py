@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -35,6 +36,14 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Bench-only routes (hello-world ceiling); never on unless asked for.
     bench_routes: bool = False
+    # Notifications: the dispatcher in each server process (off: run `o2o worker`).
+    notify_dispatcher: bool = True
+    notify_poll_s: float = 1.0  # idle wait between looks for due rows
+    notify_lease_s: float = 60.0  # a claimed row is another process's again after this
+    notify_batch: int = 20  # rows claimed (and delivered concurrently) at once
+    notify_max_attempts: int = 10  # then the row is failed
+    notify_retry_base_s: float = 5.0  # backoff: base * 2^(attempt-1), jittered, capped
+    wechat_timeout_s: float = 5.0  # total time of one WeChat call
 
     @property
     def is_sqlite(self) -> bool:
@@ -78,23 +87,54 @@ class Settings:
                 env_vars.get("O2O_WECHAT_API_BASE", "").strip() or DEFAULT_WECHAT_API_BASE
             ).rstrip("/"),
             max_body_bytes=_positive_int(env_vars, "O2O_MAX_BODY_BYTES", 1_000_000),
-            trusted_proxies=frozenset(
-                p.strip() for p in env_vars.get("O2O_TRUSTED_PROXIES", "").split(",") if p.strip()
-            ),
+            trusted_proxies=_proxies(env_vars.get("O2O_TRUSTED_PROXIES", "")),
             bench_routes=env_vars.get("O2O_BENCH_ROUTES", "").strip() == "1",
             cors_origins=tuple(
                 o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()
             ),
+            notify_dispatcher=env_vars.get("O2O_NOTIFY_DISPATCHER", "1").strip() != "0",
+            notify_poll_s=_positive_float(env_vars, "O2O_NOTIFY_POLL_SECONDS", 1.0),
+            notify_lease_s=_positive_float(env_vars, "O2O_NOTIFY_LEASE_SECONDS", 60.0),
+            notify_max_attempts=_positive_int(env_vars, "O2O_NOTIFY_MAX_ATTEMPTS", 10,
+                                              "attempts"),
+            notify_retry_base_s=_positive_float(env_vars, "O2O_NOTIFY_RETRY_BASE_SECONDS", 5.0),
+            wechat_timeout_s=_positive_float(env_vars, "O2O_WECHAT_TIMEOUT_SECONDS", 5.0),
         )
 
 
-def _positive_int(env_vars: dict[str, str], name: str, default: int) -> int:
+def _proxies(raw: str) -> frozenset[str]:
+    """Addresses or networks (CIDR, e.g. a compose network) of the proxies we trust."""
+    entries = frozenset(p.strip() for p in raw.split(",") if p.strip())
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise SettingsError(f"O2O_TRUSTED_PROXIES: {entry!r} is not an address or "
+                                "network") from None
+    return entries
+
+
+def _positive_int(env_vars: dict[str, str], name: str, default: int,
+                  unit: str = "bytes") -> int:
     raw = env_vars.get(name, "").strip()
     if not raw:
         return default
     if not raw.isdigit() or int(raw) <= 0:
-        raise SettingsError(f"{name} must be a positive whole number of bytes, not {raw!r}")
+        raise SettingsError(f"{name} must be a positive whole number of {unit}, not {raw!r}")
     return int(raw)
+
+
+def _positive_float(env_vars: dict[str, str], name: str, default: float) -> float:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e6:
+        raise SettingsError(f"{name} must be a positive number of seconds, not {raw!r}")
+    return value
 
 
 def _default_sqlite_url() -> str:

@@ -1,8 +1,9 @@
-"""Tables of the kernel: idempotency records, throttle counters, signing keys."""
+"""Tables of the kernel: idempotency records, throttle counters, signing keys, and the
+notification outbox, inbox and shared WeChat access tokens."""
 
 from __future__ import annotations
 
-from piccolo.columns import UUID, BigInt, Integer, Text, Timestamptz, Varchar
+from piccolo.columns import JSON, UUID, BigInt, Integer, Text, Timestamptz, Varchar
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
 
@@ -49,3 +50,59 @@ class SigningKey(Table, tablename="core_signing_key"):
     created_at = Timestamptz(null=False, default=TimestamptzNow())
     retired_at = Timestamptz(null=True, default=None)
     publish_until = Timestamptz(null=True, default=None)
+
+
+class Notification(Table, tablename="core_notification"):
+    """The outbox: one row per event, written in the transaction of the change.
+
+    ``status`` is pending | sent | failed | cancelled. A dispatcher claims a due pending
+    row by setting ``lease_until``/``lease_owner``; an expired lease is claimed again.
+    ``attempts`` counts the deliveries started. ``dedupe_key`` is unique: emitting a key
+    again replaces a pending or cancelled row and leaves a sent or failed one alone.
+    Indexes (raw, in a later migration): due pending rows, the chain's log.
+    """
+
+    id = UUID(primary_key=True)
+    chain_id = UUID(null=False)  # no foreign keys: the kernel knows no domain
+    member_id = UUID(null=False)
+    store_id = UUID(null=True, default=None)
+    event = Varchar(length=40, null=False)
+    data = JSON(null=False, default="{}")
+    dedupe_key = Varchar(length=255, null=False, unique=True)
+    status = Varchar(length=12, null=False, default="pending")
+    attempts = Integer(null=False, default=0)
+    last_error = Text(null=True, default=None)
+    channel = Varchar(length=12, null=True, default=None)  # inbox | wechat, once sent
+    due_at = Timestamptz(null=False, default=TimestamptzNow())
+    lease_until = Timestamptz(null=True, default=None)
+    lease_owner = Varchar(length=36, null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+    sent_at = Timestamptz(null=True, default=None)
+
+
+class InboxMessage(Table, tablename="core_inbox_message"):
+    """A member's message, rendered as text: one per notification (unique), so a
+    delivery retried after a crash shows once."""
+
+    id = UUID(primary_key=True)
+    notification_id = UUID(null=False, unique=True)
+    chain_id = UUID(null=False)
+    member_id = UUID(null=False)
+    store_id = UUID(null=True, default=None)
+    event = Varchar(length=40, null=False)
+    title = Varchar(length=120, null=False)
+    text = Text(null=False)
+    at = Timestamptz(null=False)  # when the event is for (its due time)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class WechatToken(Table, tablename="core_wechat_token"):
+    """A WeChat app's access token, shared by every process. ``refresh_until`` is the
+    lease of the one process fetching a new token (null: nobody is)."""
+
+    app_id = Varchar(length=64, primary_key=True)
+    access_token = Text(null=True, default=None)
+    expires_at = Timestamptz(null=True, default=None)
+    refresh_until = Timestamptz(null=True, default=None)
+    refresh_owner = Varchar(length=36, null=True, default=None)
+    updated_at = Timestamptz(null=False, default=TimestamptzNow())

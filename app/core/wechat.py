@@ -1,12 +1,15 @@
 """The WeChat API client (aiohttp): one ClientSession per process, a timeout on every call.
 
-Login uses ``GET /sns/jscode2session``; the notification issue adds subscribe messages
-and the shared access token here, on the same session.
+Login uses ``GET /sns/jscode2session``; notifications use ``POST /cgi-bin/stable_token``
+(never ``/cgi-bin/token``, which invalidates the token every other process holds) and
+``POST /cgi-bin/message/subscribe/send``. This module only speaks HTTP; which token to
+use, and when to refresh it, is ``app.core.notify.tokens``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,15 +34,26 @@ class Code2Session:
     # session_key is deliberately not kept: it never leaves the client object.
 
 
+@dataclass(frozen=True, slots=True)
+class AccessToken:
+    token: str
+    expires_in: int  # seconds, as WeChat says
+
+
 class WechatClient:
-    def __init__(self, api_base: str, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, api_base: str,
+                 timeout: aiohttp.ClientTimeout | float = DEFAULT_TIMEOUT) -> None:
         self.api_base = api_base.rstrip("/")
+        if not isinstance(timeout, aiohttp.ClientTimeout):
+            timeout = aiohttp.ClientTimeout(total=timeout, connect=min(2.0, timeout))
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
+            # The pid tells the processes of one deployment apart in WeChat-side logs.
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, headers={"User-Agent": f"o2o (pid {os.getpid()})"})
         return self._session
 
     async def close(self) -> None:
@@ -47,8 +61,13 @@ class WechatClient:
             await self._session.close()
 
     async def _get_json(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        return await self._call("GET", path, params=params)
+
+    async def _call(self, method: str, path: str, *, params: dict[str, str] | None = None,
+                    body: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            async with self._http().get(self.api_base + path, params=params) as response:
+            async with self._http().request(method, self.api_base + path, params=params,
+                                            json=body) as response:
                 text = await response.text()
                 if response.status >= 500:
                     raise WechatError(None, f"HTTP {response.status}")
@@ -79,3 +98,37 @@ class WechatClient:
             raise WechatError(None, "no openid in the answer")
         unionid = payload.get("unionid")
         return Code2Session(openid=openid, unionid=unionid if isinstance(unionid, str) else None)
+
+    async def stable_token(self, app_id: str, secret: str, *,
+                           force_refresh: bool = False) -> AccessToken:
+        """``POST /cgi-bin/stable_token``: the app's current token (a new one, and the old
+        one invalid, with ``force_refresh``)."""
+        payload = await self._call("POST", "/cgi-bin/stable_token", body={
+            "grant_type": "client_credential", "appid": app_id, "secret": secret,
+            "force_refresh": force_refresh,
+        })
+        _raise_for_errcode(payload)
+        token, expires_in = payload.get("access_token"), payload.get("expires_in")
+        if not isinstance(token, str) or not token or not isinstance(expires_in, int):
+            raise WechatError(None, "no access_token in the answer")
+        return AccessToken(token=token, expires_in=expires_in)
+
+    async def send_subscribe(self, access_token: str, *, touser: str, template_id: str,
+                             data: dict[str, str], page: str | None = None) -> int | None:
+        """``POST /cgi-bin/message/subscribe/send``; returns WeChat's msgid."""
+        body: dict[str, Any] = {"touser": touser, "template_id": template_id,
+                                "data": {key: {"value": value} for key, value in data.items()}}
+        if page is not None:
+            body["page"] = page
+        payload = await self._call("POST", "/cgi-bin/message/subscribe/send",
+                                   params={"access_token": access_token}, body=body)
+        _raise_for_errcode(payload)
+        msgid = payload.get("msgid")
+        return msgid if isinstance(msgid, int) else None
+
+
+def _raise_for_errcode(payload: dict[str, Any]) -> None:
+    errcode = payload.get("errcode", 0)
+    if errcode not in (0, None):
+        raise WechatError(errcode if isinstance(errcode, int) else None,
+                          str(payload.get("errmsg", "")))

@@ -167,3 +167,24 @@ async def test_random_sequences_never_overbook(salon: Salon, sequence: list[Step
                     assert response.json()["code"] in ("slot_unavailable", "invalid_state")
         assert await overbooked_instants(table, 4) == []
         assert await overbooked_instants(stylist, 1) == []
+
+
+async def test_postgres_refuses_overlapping_rows_even_past_the_code(salon: Salon,
+                                                                    engine_name: str) -> None:
+    """The exclusion constraint is the backstop: a second holding row for a capacity-1
+    resource over the same time cannot be written, whatever code tried."""
+    if engine_name != "postgres":
+        pytest.skip("the exclusion constraint is PostgreSQL's")
+    import asyncpg
+
+    first = await salon.booked(salon.at("10:00", 2))
+    clone = "INSERT INTO booking (id, chain, store, service, resource, member, start_at, " \
+            "end_at, block_end_at, party_size, status, exclusive, any_resource, note, " \
+            "created_at, updated_at) SELECT {}, chain, store, service, resource, member, " \
+            "start_at + interval '30 minutes', end_at, block_end_at + interval '30 minutes', " \
+            "1, 'confirmed', true, false, '', now(), now() FROM booking WHERE id = {}"
+    with pytest.raises(asyncpg.ExclusionViolationError):
+        await Booking.raw(clone, uuid.uuid4(), uuid.UUID(first["id"])).run()
+    # Cancelled rows do not hold: the same insert passes once the first is cancelled.
+    await salon.post(f"/bookings/{first['id']}/cancel", {})
+    await Booking.raw(clone, uuid.uuid4(), uuid.UUID(first["id"])).run()

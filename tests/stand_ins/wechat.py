@@ -20,9 +20,10 @@ exercised end to end (sockets, query strings, JSON bodies, content types, timeou
   (it invalidates the token every other process holds).
 
 Scripting: :meth:`register_code` maps a login code to an openid; :meth:`fail`,
-:meth:`slow`, :meth:`drop`, :meth:`http_error` and :meth:`garbage` queue faults for the
-next calls of an endpoint; :attr:`requests` records every request received (method, path,
-query, JSON body) so a test can assert exactly what the app sent.
+:meth:`slow`, :meth:`drop`, :meth:`hang`, :meth:`lose_answer`, :meth:`http_error` and
+:meth:`garbage` queue faults for the next calls of an endpoint; :attr:`requests` records
+every request received (method, path, query, JSON body) so a test can assert exactly what
+the app sent; :meth:`sent` lists the subscribe messages carried out.
 
 The server runs its own event loop in a daemon thread. That is deliberate: it answers
 whatever the test's loop is doing (the app served on that loop, a test blocked in a sync
@@ -112,6 +113,9 @@ class Fault:
     drop: bool = False
     status: int | None = None
     body: str | None = None
+    # The call is carried out (a message is sent), then the connection drops: the
+    # client never learns that it worked.
+    lose_answer: bool = False
 
 
 @dataclass(slots=True)
@@ -293,6 +297,15 @@ class WechatStandIn:
         ``times=2`` or more."""
         self.script(path, Fault(drop=True), times)
 
+    def hang(self, path: str, seconds: float, times: int | None = 1) -> None:
+        """No answer for ``seconds``, then a reset: a client timeout on a call that was
+        never carried out."""
+        self.script(path, Fault(delay=seconds, drop=True), times)
+
+    def lose_answer(self, path: str, times: int | None = 1) -> None:
+        """Carry the call out, then reset the connection before answering."""
+        self.script(path, Fault(lose_answer=True), times)
+
     def http_error(self, path: str, status: int = 502, times: int | None = 1) -> None:
         self.script(path, Fault(status=status), times)
 
@@ -325,6 +338,20 @@ class WechatStandIn:
     def requests_to(self, path: str) -> list[RecordedRequest]:
         with self._lock:
             return [r for r in self.requests if r.path == path]
+
+    def token_fetches(self, *, forced: bool | None = None) -> list[RecordedRequest]:
+        """Calls of ``/cgi-bin/stable_token`` (only those with ``force_refresh`` equal to
+        ``forced`` when given)."""
+        calls = self.requests_to(STABLE_TOKEN)
+        if forced is None:
+            return calls
+        return [r for r in calls if isinstance(r.json, dict)
+                and bool(r.json.get("force_refresh")) is forced]
+
+    def sent(self) -> list[SentMessage]:
+        """The subscribe messages carried out so far (a snapshot)."""
+        with self._lock:
+            return list(self.messages)
 
     @property
     def classic_token_calls(self) -> int:
@@ -361,6 +388,10 @@ class WechatStandIn:
             with self._lock:
                 self.requests.append(record)
                 fault = self._take_fault(request.path)
+            if fault is not None and fault.lose_answer:
+                with self._lock:
+                    handler(request, record)
+                return self._drop(request)
             if fault is not None:
                 if fault.delay > 0:
                     assert self._closing is not None

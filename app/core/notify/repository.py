@@ -1,0 +1,207 @@
+"""Every query of notifications: the outbox, the inbox and the shared WeChat tokens."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from app.core.db import current_engine, is_sqlite, write_transaction
+from app.core.tables import InboxMessage, Notification, WechatToken
+
+Row = dict[str, Any]
+
+# --- outbox -----------------------------------------------------------------------------
+
+# A key emitted again replaces a row not yet delivered (a moved booking's reminder: new
+# time, new id so the inbox shows the new text) and revives a cancelled one; a sent or
+# failed row stays: that event happened.
+_EMIT = (
+    "INSERT INTO core_notification (id, chain_id, member_id, store_id, event, data, "
+    "dedupe_key, status, attempts, due_at, created_at) "
+    "VALUES ({}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {}) "
+    "ON CONFLICT (dedupe_key) DO UPDATE SET id = excluded.id, chain_id = excluded.chain_id, "
+    "member_id = excluded.member_id, store_id = excluded.store_id, event = excluded.event, "
+    "data = excluded.data, status = 'pending', attempts = 0, last_error = NULL, "
+    "channel = NULL, due_at = excluded.due_at, lease_until = NULL, lease_owner = NULL, "
+    "created_at = excluded.created_at, sent_at = NULL "
+    "WHERE core_notification.status IN ('pending', 'cancelled')"
+)
+
+
+async def emit(values: Row) -> None:
+    await Notification.raw(
+        _EMIT, values["id"], values["chain_id"], values["member_id"], values["store_id"],
+        values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
+        values["dedupe_key"], values["due_at"], values["created_at"]).run()
+
+
+async def cancel(dedupe_key: str) -> None:
+    await Notification.update({
+        Notification.status: "cancelled", Notification.lease_until: None,
+        Notification.lease_owner: None,
+    }).where((Notification.dedupe_key == dedupe_key)
+             & (Notification.status == "pending")).run()
+
+
+def _claimable(now: datetime) -> Any:
+    return ((Notification.status == "pending") & (Notification.due_at <= now)
+            & (Notification.lease_until.is_null() | (Notification.lease_until < now)))
+
+
+async def any_due(now: datetime) -> bool:
+    """A cheap read before claiming, so an idle process writes nothing."""
+    return bool(await Notification.exists().where(_claimable(now)).run())
+
+
+async def claim(now: datetime, lease_until: datetime, owner: str, limit: int) -> list[Row]:
+    """Lease up to ``limit`` due rows to ``owner``, oldest due first.
+
+    PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets processes claim side by side, each taking
+    rows the others have not locked. SQLite: the IMMEDIATE write transaction serialises
+    claims; the update re-checks the lease either way (a conditional update).
+    """
+    async with write_transaction():
+        query = Notification.select(Notification.id).where(_claimable(now)).order_by(
+            Notification.due_at).limit(limit)
+        if not is_sqlite(current_engine()):
+            query = query.lock_rows(skip_locked=True)
+        ids = [r["id"] for r in await query.run()]
+        if not ids:
+            return []
+        rows = await Notification.update({
+            Notification.lease_until: lease_until, Notification.lease_owner: owner,
+            Notification.attempts: Notification.attempts + 1,
+        }).where(Notification.id.is_in(ids) & _claimable(now)).returning(
+            *Notification.all_columns()).run()
+    for row in rows:
+        if isinstance(row["data"], str):
+            row["data"] = json.loads(row["data"])
+    return sorted(rows, key=lambda r: r["due_at"])
+
+
+async def finish(owner: str, changes: list[tuple[uuid.UUID, Row]]) -> int:
+    """Record the outcomes of a batch in one transaction, each only while its lease is
+    still ours (a row re-claimed after our lease ran out, or cancelled or replaced
+    meanwhile, is left alone). Returns how many were recorded."""
+    recorded = 0
+    async with write_transaction():
+        for notification_id, values in changes:
+            update: dict[Any, Any] = {**values, "lease_until": None, "lease_owner": None}
+            rows = await Notification.update(update).where(
+                (Notification.id == notification_id) & (Notification.lease_owner == owner)
+                & (Notification.status == "pending")).returning(Notification.id).run()
+            recorded += len(rows)
+    return recorded
+
+
+async def release(owner: str) -> None:
+    """Hand back rows leased to ``owner`` (a dispatcher stopping mid-delivery)."""
+    async with write_transaction():
+        await Notification.update({
+            Notification.lease_until: None, Notification.lease_owner: None,
+        }).where((Notification.lease_owner == owner)
+                 & (Notification.status == "pending")).run()
+
+
+async def purge(outbox_before: datetime, inbox_before: datetime) -> None:
+    """Forget finished outbox rows and old inbox messages (the housekeeping task)."""
+    async with write_transaction():
+        await Notification.delete().where(
+            Notification.status.is_in(["sent", "failed", "cancelled"])
+            & (Notification.created_at < outbox_before)).run()
+        await InboxMessage.delete().where(InboxMessage.at < inbox_before).run()
+
+
+async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event: str | None,
+                       member_id: uuid.UUID | None, limit: int, offset: int) -> list[Row]:
+    where = (Notification.chain_id == chain_id) & Notification.status.is_in(list(statuses))
+    if event is not None:
+        where &= Notification.event == event
+    if member_id is not None:
+        where &= Notification.member_id == member_id
+    return await Notification.select(
+        Notification.id, Notification.event, Notification.member_id, Notification.store_id,
+        Notification.status, Notification.attempts, Notification.last_error,
+        Notification.channel, Notification.due_at, Notification.created_at,
+        Notification.sent_at,
+    ).where(where).order_by(Notification.created_at, ascending=False).order_by(
+        Notification.id).limit(limit).offset(offset).run()
+
+
+# --- inbox ------------------------------------------------------------------------------
+
+_INBOX_INSERT = (
+    "INSERT INTO core_inbox_message (id, notification_id, chain_id, member_id, store_id, "
+    "event, title, text, at, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
+    "ON CONFLICT (notification_id) DO NOTHING"
+)
+
+
+async def add_to_inbox(messages: list[Row]) -> None:
+    """One message per notification: a delivery retried after a crash adds nothing."""
+    if not messages:
+        return
+    async with write_transaction():
+        for values in messages:
+            await InboxMessage.raw(
+                _INBOX_INSERT, uuid.uuid4(), values["notification_id"], values["chain_id"],
+                values["member_id"], values["store_id"], values["event"], values["title"],
+                values["text"], values["at"], values["created_at"]).run()
+
+
+async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[Row]:
+    return await InboxMessage.select(
+        InboxMessage.id, InboxMessage.event, InboxMessage.store_id, InboxMessage.title,
+        InboxMessage.text, InboxMessage.at,
+    ).where(InboxMessage.member_id == member_id).order_by(
+        InboxMessage.at, ascending=False).order_by(InboxMessage.id, ascending=False).limit(
+        limit).offset(offset).run()
+
+
+# --- WeChat access tokens ---------------------------------------------------------------
+
+async def get_token(app_id: str) -> Row | None:
+    return await WechatToken.select().where(WechatToken.app_id == app_id).first().run()
+
+
+async def ensure_token_row(app_id: str, now: datetime) -> None:
+    async with write_transaction():
+        await WechatToken.raw(
+            "INSERT INTO core_wechat_token (app_id, updated_at) VALUES ({}, {}) "
+            "ON CONFLICT (app_id) DO NOTHING", app_id, now).run()
+
+
+async def take_refresh_lease(app_id: str, *, now: datetime, until: datetime, owner: str,
+                             stale: str) -> bool:
+    """Become the one process fetching a new token: only while nobody else holds the
+    lease, and only while the stored token is still unusable (missing, expired, or the
+    ``stale`` one WeChat just refused), so a refresh someone else finished is reused."""
+    async with write_transaction():
+        rows = await WechatToken.update({
+            WechatToken.refresh_until: until, WechatToken.refresh_owner: owner,
+        }).where(
+            (WechatToken.app_id == app_id)
+            & (WechatToken.refresh_until.is_null() | (WechatToken.refresh_until < now))
+            & (WechatToken.access_token.is_null() | WechatToken.expires_at.is_null()
+               | (WechatToken.expires_at <= now) | (WechatToken.access_token == stale))
+        ).returning(WechatToken.app_id).run()
+    return bool(rows)
+
+
+async def store_token(app_id: str, owner: str, token: str, expires_at: datetime,
+                      now: datetime) -> None:
+    async with write_transaction():
+        await WechatToken.update({
+            WechatToken.access_token: token, WechatToken.expires_at: expires_at,
+            WechatToken.refresh_until: None, WechatToken.refresh_owner: None,
+            WechatToken.updated_at: now,
+        }).where((WechatToken.app_id == app_id) & (WechatToken.refresh_owner == owner)).run()
+
+
+async def release_refresh_lease(app_id: str, owner: str) -> None:
+    async with write_transaction():
+        await WechatToken.update({
+            WechatToken.refresh_until: None, WechatToken.refresh_owner: None,
+        }).where((WechatToken.app_id == app_id) & (WechatToken.refresh_owner == owner)).run()

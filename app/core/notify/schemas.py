@@ -1,0 +1,38 @@
+"""Responses of the notification endpoints (msgspec)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from msgspec import Struct
+
+Status = Literal["pending", "sent", "failed", "cancelled"]
+EventName = Literal["card_issued", "voucher_issued", "booking_confirmed", "booking_cancelled",
+                    "booking_reminder", "redeemed", "balance_changed"]
+
+
+class NotificationOut(Struct):
+    """One row of the delivery log (the contract's fields first)."""
+
+    id: uuid.UUID
+    event: str
+    member_id: uuid.UUID
+    status: Status
+    attempts: int
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+    store_id: uuid.UUID | None
+    channel: str | None  # inbox | wechat, once sent
+    due_at: datetime  # when it is (next) due
+
+
+class InboxMessageOut(Struct):
+    id: uuid.UUID
+    event: str
+    title: str
+    text: str
+    store_id: uuid.UUID | None
+    created_at: datetime  # when the event is for
