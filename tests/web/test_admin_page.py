@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
-import pytest
-
 from tests.web.conftest import Demo, screenshot, staff_login
 
 
@@ -16,11 +13,6 @@ def figure(page: Any, key: str) -> int:
 
 def test_dashboard_counts_a_new_redemption(demo_server: Demo, context: Any,
                                            campaign_id: str, browser: Any) -> None:
-    probe = httpx.get(f"{demo_server.base_url}/api/v1/stats/overview", timeout=10,
-                      params={"from": "2026-01-01", "to": "2026-01-01"},
-                      headers={"Authorization": f"Bearer {demo_server.operator_token}"})
-    if probe.status_code == 404:  # the stats endpoints land on main in their own branch
-        pytest.skip("GET /stats/overview is not mounted on this branch yet")
     page = context.new_page()
     page.set_viewport_size({"width": 1280, "height": 900})
     staff_login(page, demo_server, "/admin/", "demo-operator")
