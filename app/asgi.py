@@ -27,7 +27,9 @@ from app.health import HealthController
 from app.keys_api import KeysController
 from app.notifications_api import CONTROLLERS as NOTIFICATION_CONTROLLERS
 from app.notifications_api import build_dispatcher
+from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
+from app.web.routes import web_router
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
@@ -71,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
-                           *NOTIFICATION_CONTROLLERS]
+                           *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS]
     if settings.bench_routes:
         handlers.append(BenchController)
     api = Router(path=API_PREFIX, route_handlers=handlers)
@@ -82,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         store="rate_limit",
     )
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, web_router()],
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],

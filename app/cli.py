@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from app.core.codes import cli as keys_cli
 from app.core.commands import bound_engine, settings_or_exit
+from app.stats import cli as stats_cli
 from cards import cli as campaigns_cli
 
 # Piccolo finds its configuration by module name; ours lives inside the package.
@@ -90,16 +91,28 @@ def cmd_verify_ledger(_: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def cmd_demo(_: argparse.Namespace) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     settings = settings_or_exit()
     if settings.env == "production":
         print("o2o: demo data is for development; refused when O2O_ENV=production",
               file=sys.stderr)
         return 2
+    if not 0 < args.scale <= 1:
+        print("o2o: --scale must be in (0, 1]", file=sys.stderr)
+        return 2
     from app.demo import seed_demo
+    from app.demo_large import seed_large
+
+    def progress(done: int, total: int) -> None:
+        filled = 30 * done // max(total, 1)
+        sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} members")
+        sys.stderr.write("\n" if done == total else "")
+        sys.stderr.flush()
 
     async def run() -> list[str]:
         async with bound_engine(settings):
+            if args.size == "large":
+                return await seed_large(settings.secret_key, args.scale, progress)
             return await seed_demo()
 
     for line in asyncio.run(run()):
@@ -154,14 +167,20 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-level", default="info")
     serve.set_defaults(func=cmd_serve)
 
-    sub.add_parser("demo", help="seed a demo chain and print its logins").set_defaults(
-        func=cmd_demo)
+    demo = sub.add_parser("demo", help="seed a demo chain and print its logins")
+    demo.add_argument("--size", choices=("small", "large"), default="small",
+                      help="large: a year of a ten-store chain (100k members, 1M "
+                           "redemptions) for benchmarks")
+    demo.add_argument("--scale", type=float, default=1.0,
+                      help="with --size large: shrink every count by this factor")
+    demo.set_defaults(func=cmd_demo)
     sub.add_parser("verify-ledger", help="check every card's hash-chained ledger and totals"
                    ).set_defaults(func=cmd_verify_ledger)
     sub.add_parser("worker", help="deliver notifications only (no HTTP), until stopped"
                    ).set_defaults(func=cmd_worker)
     keys_cli.register(sub)
     campaigns_cli.register(sub)
+    stats_cli.register(sub)
     return parser
 
 

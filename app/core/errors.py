@@ -6,6 +6,7 @@ turns those, Litestar's own HTTP exceptions and anything unexpected into one sha
 
 from __future__ import annotations
 
+import keyword
 import logging
 import re
 import uuid
@@ -131,15 +132,22 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
                 field = unknown.group(1)
             elif field == "data":  # Litestar's name for the whole body
                 field = "body"
+            elif field.endswith("_") and keyword.iskeyword(field[:-1]):
+                field = field[:-1]  # a parameter named after a keyword: `from_` is `from`
             errors.append({"field": field, "message": message,
                            "source": str(item.get("source", "body"))})
     if not errors:
-        errors.append({"field": "body", "message": _clean(exc.detail), "source": "body"})
+        missing = _MISSING_PARAMETER.search(exc.detail or "")
+        errors.append({"field": missing.group(2) if missing else "body",
+                       "message": _clean(exc.detail),
+                       "source": (missing.group(1) or "parameter") if missing else "body"})
     detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
     return problem(400, "validation_error", "Invalid request", detail, {"errors": errors})
 
 
 _UNKNOWN_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
+_MISSING_PARAMETER = re.compile(
+    r"Missing required (?:(query|header|path|cookie) )?parameter '([^']+)'")
 
 
 def _clean(text: str) -> str:

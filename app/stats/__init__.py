@@ -1,0 +1,1 @@
+"""Operator stats: overview, daily series, CSV export, cohorts, services, store comparison."""

@@ -1,0 +1,76 @@
+"""HTTP endpoints of the stats (operators: the chain; managers: their stores)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Annotated
+
+from litestar import Controller, Response, get
+from litestar.params import QueryParameter
+
+from app.core.auth import MANAGERS
+from app.core.params import Caller
+from app.stats import service
+from app.stats.schemas import (
+    CohortsOut,
+    Metric,
+    OverviewOut,
+    ServicesOut,
+    StoresOut,
+    TimeseriesOut,
+)
+
+From = Annotated[date, QueryParameter(name="from", description="First local date, inclusive")]
+To = Annotated[date, QueryParameter(description="Last local date, inclusive (at most 366 days)")]
+StoreId = Annotated[uuid.UUID | None, QueryParameter(
+    description="One store (default: the whole chain; a manager's own stores)")]
+_SCOPE = ("Operators: the chain or one store; managers: their stores or one of them "
+          "(another store is 404). Dates are each store's own local dates.")
+
+
+class StatsController(Controller):
+    path = "/stats"
+    tags = ["stats"]
+    guards = [MANAGERS]
+
+    @get("/overview", summary="Figures of a range", description=_SCOPE)
+    async def overview(self, principal: Caller, from_: From, to: To,
+                       store_id: StoreId = None) -> OverviewOut:
+        return await service.overview(principal, from_, to, store_id)
+
+    @get("/timeseries", summary="One figure per day, zero days included", description=_SCOPE)
+    async def timeseries(self, principal: Caller, metric: Annotated[Metric, QueryParameter()],
+                         from_: From, to: To, store_id: StoreId = None) -> TimeseriesOut:
+        return await service.timeseries(principal, metric, from_, to, store_id)
+
+    @get("/export.csv", summary="A CSV row per store and day", media_type="text/csv",
+         description=_SCOPE)
+    async def export(self, principal: Caller, from_: From, to: To,
+                     store_id: StoreId = None) -> Response[str]:
+        body = await service.export_csv(principal, from_, to, store_id)
+        return Response(body, media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="o2o-stats-{from_}-{to}.csv"'})
+
+    @get("/stores", summary="The stores side by side", description=_SCOPE)
+    async def stores(self, principal: Caller, from_: From, to: To) -> StoresOut:
+        return await service.compare_stores(principal, from_, to)
+
+    @get("/services", summary="Top services by bookings", description=_SCOPE)
+    async def services(self, principal: Caller, from_: From, to: To, store_id: StoreId = None,
+                       limit: Annotated[int, QueryParameter(ge=1, le=100)] = 10,
+                       ) -> ServicesOut:
+        return await service.top_services(principal, from_, to, store_id, limit)
+
+    @get("/cohorts", summary="Members by joining month and their later activity",
+         description=_SCOPE + " Months are YYYY-MM; default the last 12 (at most 24).")
+    async def cohorts(
+        self, principal: Caller,
+        from_: Annotated[str | None, QueryParameter(name="from", max_length=7)] = None,
+        to: Annotated[str | None, QueryParameter(max_length=7)] = None,
+        store_id: StoreId = None,
+    ) -> CohortsOut:
+        return await service.cohorts(principal, from_, to, store_id)
+
+
+CONTROLLERS = [StatsController]

@@ -1,0 +1,557 @@
+"""Every query of the stats.
+
+Two ways to the same figures, chosen by engine and hidden from the service:
+- PostgreSQL reads the rollups (``stats_store_day``, ``stats_activity``) that triggers keep
+  in the events' own transactions (see the stats migration), so a year of a million
+  redemptions is a few thousand rows to add up.
+- SQLite reads the event tables in the range and groups them here, by each store's local
+  day (SQLite has no time zones; its deployments are small).
+
+Raw SQL here is built only from constant fragments; every value is a placeholder
+(hence the ``noqa: S608``).
+
+Figures mean the same on both: members who joined at the store; cards the store issued;
+top-ups at the store; redemptions not reversed (value = charged + discount); bookings by
+the local day of their start; a member is active on a day with a non-reversed
+redemption or a booking (any status) at the store.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from app.core.db import current_engine, is_sqlite
+from app.stats.tables import Activity, ChainDay, CohortMonth, StoreDay, VoucherDay
+from bookings.tables import Booking
+from cards.tables import Campaign, Card, LedgerEntry, Redemption, Voucher
+from stores.tables import Member, Service, Store
+
+Row = dict[str, Any]
+Figures = dict[str, int]
+
+FIGURES = (
+    "members_new", "cards_issued", "redemptions", "redemption_value_cents",
+    "card_redemptions", "voucher_redemptions", "booking_redemptions", "top_ups",
+    "top_up_cents", "bookings", "bookings_checked_in", "bookings_completed",
+    "bookings_cancelled", "bookings_no_show", "active_members",
+)
+_STATUS_FIGURE = {"checked_in": "bookings_checked_in", "completed": "bookings_completed",
+                  "cancelled": "bookings_cancelled", "no_show": "bookings_no_show"}
+_KIND_FIGURE = {"card": "card_redemptions", "voucher": "voucher_redemptions",
+                "booking": "booking_redemptions"}
+
+
+def empty() -> Figures:
+    return dict.fromkeys(FIGURES, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """One store's part of a range: the local dates ``first``..``last`` of its own zone,
+    i.e. the instants [lo, hi)."""
+
+    store_id: uuid.UUID
+    zone: ZoneInfo
+    lo: datetime
+    hi: datetime
+
+    def local_day(self, at: datetime) -> date | None:
+        """The store's local date of ``at``, or None outside the span."""
+        if not self.lo <= at < self.hi:
+            return None
+        return at.astimezone(self.zone).date()
+
+
+def _midnight(day: date, zone: ZoneInfo) -> datetime:
+    """The instant a local day starts (where midnight is skipped, the instant of the jump)."""
+    return datetime.combine(day, time.min, zone).astimezone(UTC)
+
+
+def _sqlite() -> bool:
+    return is_sqlite(current_engine())
+
+
+def _ids(spans: Sequence[Span]) -> list[uuid.UUID]:
+    return [s.store_id for s in spans]
+
+
+def _bounds(spans: Sequence[Span]) -> tuple[datetime, datetime]:
+    return min(s.lo for s in spans), max(s.hi for s in spans)
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+# --- lookups ----------------------------------------------------------------------------
+
+async def chain_stores(chain_id: uuid.UUID) -> list[Row]:
+    """The chain's stores, oldest first (the first one's zone is the chain's home zone)."""
+    return await Store.select(Store.id, Store.name, Store.timezone, Store.created_at).where(
+        Store.chain == chain_id).order_by(Store.created_at).order_by(Store.id).run()
+
+
+async def chain_campaigns(chain_id: uuid.UUID) -> list[Row]:
+    return await Campaign.select(Campaign.id, Campaign.store_ids).where(
+        Campaign.chain == chain_id).output(load_json=True).run()
+
+
+async def services_named(service_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row]:
+    ids = list(service_ids)
+    if not ids:
+        return {}
+    rows = await Service.select(Service.id, Service.name, Service.store).where(
+        Service.id.is_in(ids)).run()
+    return {r["id"]: r for r in rows}
+
+
+# --- what belongs to the chain, not a store (both engines) ------------------------------
+
+async def unattributed_members(chain_id: uuid.UUID, lo: datetime | None,
+                               hi: datetime) -> int:
+    """Members who joined by themselves (WeChat), in [lo, hi) (from the start: lo None)."""
+    query = Member.count().where((Member.chain == chain_id) & Member.registered_store.is_null()
+                                 & (Member.created_at < hi))
+    if lo is not None:
+        query = query.where(Member.created_at >= lo)
+    return int(await query.run())
+
+
+async def unattributed_cards(chain_id: uuid.UUID, lo: datetime, hi: datetime) -> int:
+    """Cards members claimed themselves (no issuing store), in [lo, hi)."""
+    return int(await Card.count().where(
+        (Card.chain == chain_id) & Card.issued_store.is_null() & (Card.created_at >= lo)
+        & (Card.created_at < hi)).run())
+
+
+async def vouchers_issued(chain_id: uuid.UUID, campaign_ids: list[uuid.UUID] | None,
+                          zone: ZoneInfo, first: date, last: date) -> int:
+    """Vouchers issued on the local days ``first``..``last`` of ``zone``, of
+    ``campaign_ids`` only when given."""
+    if campaign_ids is not None and not campaign_ids:
+        return 0
+    if not _sqlite():
+        sql = ("SELECT coalesce(sum(issued), 0)::bigint AS n FROM stats_voucher_day "
+               "WHERE chain_id = {} AND zone = {} AND day BETWEEN {} AND {}")
+        args: list[Any] = [chain_id, zone.key, first, last]
+        if campaign_ids is not None:
+            sql += " AND campaign_id = ANY({})"
+            args.append(campaign_ids)
+        return int((await VoucherDay.raw(sql, *args).run())[0]["n"])
+    lo, hi = _midnight(first, zone), _midnight(last + timedelta(days=1), zone)
+    query = Voucher.count().where((Voucher.chain == chain_id) & (Voucher.created_at >= lo)
+                                  & (Voucher.created_at < hi))
+    if campaign_ids is not None:
+        query = query.where(Voucher.campaign.is_in(campaign_ids))
+    return int(await query.run())
+
+
+async def active_cards(chain_id: uuid.UUID, store_ids: list[uuid.UUID] | None,
+                       now: datetime) -> int:
+    """Cards active now (not frozen, cancelled or past their validity); of the stores that
+    issued them when ``store_ids`` is given."""
+    if store_ids is not None and not store_ids:
+        return 0
+    query = Card.count().where(
+        (Card.chain == chain_id) & (Card.status == "active")
+        & (Card.expires_at.is_null() | (Card.expires_at > now)))
+    if store_ids is not None:
+        query = query.where(Card.issued_store.is_in(store_ids))
+    return int(await query.run())
+
+
+_PER_DAY_PG = {
+    "members": ("SELECT (created_at AT TIME ZONE {}) ::date AS day, count(*) AS n FROM member "
+                "WHERE chain = {} AND registered_store IS NULL AND created_at >= {} "
+                "AND created_at < {} GROUP BY 1"),
+    "cards": ("SELECT (created_at AT TIME ZONE {})::date AS day, count(*) AS n FROM card "
+              "WHERE chain = {} AND issued_store IS NULL AND created_at >= {} "
+              "AND created_at < {} GROUP BY 1"),
+}
+
+
+async def per_day(what: str, chain_id: uuid.UUID, zone: ZoneInfo, first: date, last: date,
+                  campaign_ids: list[uuid.UUID] | None = None) -> dict[date, int]:
+    """Per local day of ``zone``: members who joined by themselves or cards members
+    claimed (``what`` members or cards), or vouchers issued (of ``campaign_ids`` when
+    given)."""
+    if campaign_ids is not None and not campaign_ids:
+        return {}
+    lo, hi = _midnight(first, zone), _midnight(last + timedelta(days=1), zone)
+    if not _sqlite():
+        if what == "vouchers":
+            sql = ("SELECT day, sum(issued)::bigint AS n FROM stats_voucher_day "
+                   "WHERE chain_id = {} AND zone = {} AND day BETWEEN {} AND {}")
+            args: list[Any] = [chain_id, zone.key, first, last]
+            if campaign_ids is not None:
+                sql += " AND campaign_id = ANY({})"
+                args.append(campaign_ids)
+            rows = await VoucherDay.raw(sql + " GROUP BY day", *args).run()
+        else:
+            rows = await Member.raw(_PER_DAY_PG[what], zone.key, chain_id, lo, hi).run()
+        return {r["day"]: int(r["n"]) for r in rows}
+    if what == "members":
+        stamps = await Member.select(Member.created_at).where(
+            (Member.chain == chain_id) & Member.registered_store.is_null()
+            & (Member.created_at >= lo) & (Member.created_at < hi)).output(as_list=True).run()
+    elif what == "cards":
+        stamps = await Card.select(Card.created_at).where(
+            (Card.chain == chain_id) & Card.issued_store.is_null() & (Card.created_at >= lo)
+            & (Card.created_at < hi)).output(as_list=True).run()
+    else:
+        query = Voucher.select(Voucher.created_at).where(
+            (Voucher.chain == chain_id) & (Voucher.created_at >= lo) & (Voucher.created_at < hi))
+        if campaign_ids is not None:
+            query = query.where(Voucher.campaign.is_in(campaign_ids))
+        stamps = await query.output(as_list=True).run()
+    counts: dict[date, int] = defaultdict(int)
+    for stamp in stamps:
+        counts[stamp.astimezone(zone).date()] += 1
+    return dict(counts)
+
+
+# --- figures per store and local day ----------------------------------------------------
+
+_SUMS = ", ".join(f"coalesce(sum({f}), 0)::bigint AS {f}" for f in FIGURES)
+_FIGURES_OF = ("SELECT {group} {sums} FROM stats_store_day WHERE store_id = ANY({{}}) "
+               "AND day BETWEEN {{}} AND {{}} {group_by}")
+
+
+def _add(total: Figures, figures: Figures) -> None:
+    for name in FIGURES:
+        total[name] += figures[name]
+
+
+async def totals(spans: Sequence[Span], first: date, last: date) -> Figures:
+    """Every figure of the spans, added up."""
+    total = empty()
+    if not spans:
+        return total
+    if not _sqlite():
+        rows = await StoreDay.raw(_FIGURES_OF.format(group="", sums=_SUMS, group_by=""),
+                                  _ids(spans), first, last).run()
+        return {f: int(rows[0][f]) for f in FIGURES}
+    for figures in (await _raw_store_days(spans)).values():
+        _add(total, figures)
+    return total
+
+
+async def totals_per_store(spans: Sequence[Span], first: date,
+                           last: date) -> dict[uuid.UUID, Figures]:
+    if not spans:
+        return {}
+    if not _sqlite():
+        rows = await StoreDay.raw(
+            _FIGURES_OF.format(group="store_id,", sums=_SUMS, group_by="GROUP BY store_id"),
+            _ids(spans), first, last).run()
+        return {r["store_id"]: {f: int(r[f]) for f in FIGURES} for r in rows}
+    result: dict[uuid.UUID, Figures] = defaultdict(empty)
+    for (store, _), figures in (await _raw_store_days(spans)).items():
+        _add(result[store], figures)
+    return dict(result)
+
+
+async def figure_per_day(spans: Sequence[Span], first: date, last: date,
+                         figure: str) -> dict[date, int]:
+    """One figure per local day, the spans' stores added up."""
+    if not spans:
+        return {}
+    if figure not in FIGURES:
+        raise ValueError(f"unknown figure {figure!r}")
+    if not _sqlite():
+        rows = await StoreDay.raw(_FIGURES_OF.format(
+            group="day,", sums=f"sum({figure})::bigint AS n", group_by="GROUP BY day"),
+            _ids(spans), first, last).run()
+        return {r["day"]: int(r["n"]) for r in rows}
+    result: dict[date, int] = defaultdict(int)
+    for (_, day), figures in (await _raw_store_days(spans)).items():
+        result[day] += figures[figure]
+    return dict(result)
+
+
+async def store_days(spans: Sequence[Span], first: date,
+                     last: date) -> dict[tuple[uuid.UUID, date], Figures]:
+    """Every store-day of the spans that has any figure (zero days are left out)."""
+    if not spans:
+        return {}
+    if not _sqlite():
+        rows = await StoreDay.raw(
+            _FIGURES_OF.format(group="store_id, day,", sums=_SUMS,
+                               group_by="GROUP BY store_id, day"),
+            _ids(spans), first, last).run()
+        return {(r["store_id"], r["day"]): {f: int(r[f]) for f in FIGURES} for r in rows}
+    return await _raw_store_days(spans)
+
+
+async def members_joined_by(spans: Sequence[Span], last: date) -> int:
+    """Members who joined at the spans' stores up to the end of their ranges."""
+    if not spans:
+        return 0
+    if not _sqlite():
+        rows = await StoreDay.raw(
+            "SELECT coalesce(sum(members_new), 0)::bigint AS n FROM stats_store_day "
+            "WHERE store_id = ANY({}) AND day <= {}", _ids(spans), last).run()
+        return int(rows[0]["n"])
+    total = 0
+    for span in spans:
+        total += int(await Member.count().where(
+            (Member.registered_store == span.store_id) & (Member.created_at < span.hi)).run())
+    return total
+
+
+# --- distinct active members ------------------------------------------------------------
+
+async def activity(scope_id: uuid.UUID | None, spans: Sequence[Span], first: date,
+                   last: date) -> tuple[int, int]:
+    """(active, repeat): members with activity in the range at the spans' stores, and those
+    of them active on two or more local days. ``scope_id`` is the chain (all its stores)
+    or the one store; None for some stores of a chain (a manager's)."""
+    if not spans:
+        return 0, 0
+    if not _sqlite():
+        if scope_id is not None:
+            rows = await Activity.raw(
+                "SELECT count(*) AS active, count(*) FILTER (WHERE next_day <= {}) AS repeat "
+                "FROM stats_activity WHERE scope_id = {} AND day BETWEEN {} AND {} "
+                "AND prev_day < {}", last, scope_id, first, last, first).run()
+        else:  # a hash aggregate: two days or more when the first and last differ
+            rows = await Activity.raw(
+                "SELECT count(*) AS active, count(*) FILTER (WHERE repeat) AS repeat FROM ("
+                "SELECT member_id, min(day) <> max(day) AS repeat FROM stats_activity "
+                "WHERE scope_id = ANY({}) AND day BETWEEN {} AND {} GROUP BY member_id) m",
+                _ids(spans), first, last).run()
+        return int(rows[0]["active"]), int(rows[0]["repeat"])
+    days = await _raw_member_days(spans)
+    per_member: dict[uuid.UUID, set[date]] = defaultdict(set)
+    for (_, member, day) in days:
+        per_member[member].add(day)
+    return len(per_member), sum(1 for d in per_member.values() if len(d) > 1)
+
+
+async def activity_per_store(spans: Sequence[Span], first: date,
+                             last: date) -> dict[uuid.UUID, tuple[int, int]]:
+    """(active, repeat) of each store on its own."""
+    if not spans:
+        return {}
+    if not _sqlite():
+        rows = await Activity.raw(
+            "SELECT scope_id, count(*) AS active, count(*) FILTER (WHERE next_day <= {}) "
+            "AS repeat FROM stats_activity WHERE scope_id = ANY({}) AND day BETWEEN {} AND {} "
+            "AND prev_day < {} GROUP BY scope_id", last, _ids(spans), first, last, first).run()
+        return {r["scope_id"]: (int(r["active"]), int(r["repeat"])) for r in rows}
+    per_store: dict[uuid.UUID, dict[uuid.UUID, set[date]]] = defaultdict(
+        lambda: defaultdict(set))
+    for (store, member, day) in await _raw_member_days(spans):
+        per_store[store][member].add(day)
+    return {store: (len(members), sum(1 for d in members.values() if len(d) > 1))
+            for store, members in per_store.items()}
+
+
+async def active_per_day(scope_id: uuid.UUID | None, whole_chain: bool,
+                         spans: Sequence[Span], first: date, last: date) -> dict[date, int]:
+    """Distinct active members per local day (scope as in :func:`activity`;
+    ``whole_chain`` when ``scope_id`` is the chain)."""
+    if not spans:
+        return {}
+    if not _sqlite():
+        if whole_chain:
+            rows = await ChainDay.raw(
+                "SELECT day, sum(active_members)::bigint AS n FROM stats_chain_day "
+                "WHERE chain_id = {} AND day BETWEEN {} AND {} GROUP BY day",
+                scope_id, first, last).run()
+        elif scope_id is not None:
+            return await figure_per_day(spans, first, last, "active_members")
+        else:
+            rows = await Activity.raw(
+                "SELECT day, count(DISTINCT member_id) AS n FROM stats_activity "
+                "WHERE scope_id = ANY({}) AND day BETWEEN {} AND {} GROUP BY day",
+                _ids(spans), first, last).run()
+        return {r["day"]: int(r["n"]) for r in rows}
+    per_day_members: dict[date, set[uuid.UUID]] = defaultdict(set)
+    for (_, member, day) in await _raw_member_days(spans):
+        per_day_members[day].add(member)
+    return {day: len(members) for day, members in per_day_members.items()}
+
+
+# --- services ---------------------------------------------------------------------------
+
+async def bookings_per_service(spans: Sequence[Span]) -> list[Row]:
+    """(service_id, status, n) over the spans; one index range per store (PostgreSQL reads
+    only its covering index)."""
+    if not spans:
+        return []
+    parts, args = [], []
+    for span in spans:
+        parts.append("SELECT service, status FROM booking "
+                     "WHERE store = {} AND start_at >= {} AND start_at < {}")
+        args += [span.store_id, span.lo, span.hi]
+    rows = await Booking.raw(
+        f"SELECT b.service AS service_id, b.status AS status, count(*) AS n FROM "  # noqa: S608
+        f"({' UNION ALL '.join(parts)}) b GROUP BY b.service, b.status", *args).run()
+    return [{"service_id": _uuid(r["service_id"]), "status": r["status"], "n": int(r["n"])}
+            for r in rows]
+
+
+# --- cohorts ----------------------------------------------------------------------------
+
+async def cohorts(chain_id: uuid.UUID, scope_id: uuid.UUID | None, spans: Sequence[Span],
+                  home: ZoneInfo, whole_chain: bool, first_month: date,
+                  end: date) -> tuple[dict[date, int], dict[tuple[date, date], int]]:
+    """Members per joining month (local: the joining store's zone, else ``home``) among
+    those who joined in the months ``first_month``..before ``end``; and per (joining month,
+    month) how many of them were active in that month at the spans' stores.
+    ``whole_chain``: every member of the chain, else those who joined at the spans' stores.
+    ``scope_id`` as in :func:`activity`.
+    """
+    if not spans:
+        return {}, {}
+    if _sqlite():
+        return await _raw_cohorts(chain_id, spans, home, whole_chain, first_month, end)
+    last = end - timedelta(days=1)
+    sizes: dict[date, int] = defaultdict(int)
+    for day, joined in (await figure_per_day(spans, first_month, last, "members_new")).items():
+        sizes[day.replace(day=1)] += joined
+    if whole_chain:
+        for day, joined in (await per_day("members", chain_id, home, first_month,
+                                          last)).items():
+            sizes[day.replace(day=1)] += joined
+    if scope_id is not None:
+        rows = await CohortMonth.raw(
+            "SELECT cohort, month, sum(active)::bigint AS n FROM stats_cohort "
+            "WHERE scope_id = {} AND cohort >= {} AND cohort < {} AND month < {} "
+            "GROUP BY cohort, month", scope_id, first_month, end, end).run()
+    else:  # some stores: members who joined at one of them, active at one of them
+        rows = await Member.raw(
+            "WITH c AS (SELECT m.id, date_trunc('month', m.created_at AT TIME ZONE s.timezone)"
+            "::date AS cohort FROM member m JOIN store s ON s.id = m.registered_store "
+            "WHERE m.registered_store = ANY({}) AND m.created_at >= {} AND m.created_at < {}) "
+            "SELECT c.cohort, date_trunc('month', a.day)::date AS month, "
+            "count(DISTINCT a.member_id) AS n FROM stats_activity a "
+            "JOIN c ON c.id = a.member_id WHERE a.scope_id = ANY({}) "
+            "AND a.day >= {} AND a.day < {} AND c.cohort >= {} AND c.cohort < {} "
+            "GROUP BY 1, 2", _ids(spans), *_bounds(spans), _ids(spans), first_month, end,
+            first_month, end).run()
+    return dict(sizes), {(r["cohort"], r["month"]): int(r["n"]) for r in rows}
+
+
+# --- rebuilding the rollups -------------------------------------------------------------
+
+async def rebuild(chain_id: uuid.UUID | None) -> bool:
+    """Recompute the rollups from the events (PostgreSQL); False on SQLite (none kept)."""
+    if _sqlite():
+        return False
+    await StoreDay.raw("SELECT stats_rebuild({})", chain_id).run()
+    return True
+
+
+# --- SQLite: the events themselves ------------------------------------------------------
+
+def _spans_by_store(spans: Sequence[Span]) -> dict[uuid.UUID, Span]:
+    return {s.store_id: s for s in spans}
+
+
+async def _raw_redemptions(spans: Sequence[Span]) -> list[Row]:
+    lo, hi = _bounds(spans)
+    return await Redemption.select(
+        Redemption.store, Redemption.created_at, Redemption.kind, Redemption.charged_cents,
+        Redemption.discount_cents, Redemption.member_id).where(
+        Redemption.store.is_in(_ids(spans)) & Redemption.reversed_at.is_null()
+        & (Redemption.created_at >= lo) & (Redemption.created_at < hi)).run()
+
+
+async def _raw_bookings(spans: Sequence[Span]) -> list[Row]:
+    lo, hi = _bounds(spans)
+    return await Booking.select(Booking.store, Booking.start_at, Booking.status,
+                                Booking.member).where(
+        Booking.store.is_in(_ids(spans)) & (Booking.start_at >= lo)
+        & (Booking.start_at < hi)).run()
+
+
+async def _raw_member_days(spans: Sequence[Span]) -> set[tuple[uuid.UUID, uuid.UUID, date]]:
+    """(store, member, local day) of every activity in the spans."""
+    by_store = _spans_by_store(spans)
+    days: set[tuple[uuid.UUID, uuid.UUID, date]] = set()
+    for row in await _raw_redemptions(spans):
+        day = by_store[row["store"]].local_day(row["created_at"])
+        if day is not None and row["member_id"] is not None:
+            days.add((row["store"], _uuid(row["member_id"]), day))
+    for row in await _raw_bookings(spans):
+        day = by_store[row["store"]].local_day(row["start_at"])
+        if day is not None:
+            days.add((row["store"], row["member"], day))
+    return days
+
+
+async def _raw_store_days(spans: Sequence[Span]) -> dict[tuple[uuid.UUID, date], Figures]:
+    by_store = _spans_by_store(spans)
+    ids = _ids(spans)
+    lo, hi = _bounds(spans)
+    result: dict[tuple[uuid.UUID, date], Figures] = defaultdict(empty)
+
+    def add(store: uuid.UUID, at: datetime, **values: int) -> None:
+        day = by_store[store].local_day(at)
+        if day is not None:
+            figures = result[(store, day)]
+            for name, value in values.items():
+                figures[name] += value
+
+    for row in await Member.select(Member.registered_store, Member.created_at).where(
+            Member.registered_store.is_in(ids) & (Member.created_at >= lo)
+            & (Member.created_at < hi)).run():
+        add(row["registered_store"], row["created_at"], members_new=1)
+    for row in await Card.select(Card.issued_store, Card.created_at).where(
+            Card.issued_store.is_in(ids) & (Card.created_at >= lo)
+            & (Card.created_at < hi)).run():
+        add(row["issued_store"], row["created_at"], cards_issued=1)
+    for row in await LedgerEntry.select(LedgerEntry.store_id, LedgerEntry.created_at,
+                                        LedgerEntry.delta_cents).where(
+            (LedgerEntry.kind == "top_up") & LedgerEntry.store_id.is_in(ids)
+            & (LedgerEntry.created_at >= lo) & (LedgerEntry.created_at < hi)).run():
+        add(_uuid(row["store_id"]), row["created_at"], top_ups=1,
+            top_up_cents=row["delta_cents"])
+    for row in await _raw_redemptions(spans):
+        add(row["store"], row["created_at"], redemptions=1,
+            redemption_value_cents=row["charged_cents"] + row["discount_cents"],
+            **{_KIND_FIGURE.get(row["kind"], "card_redemptions"): 1})
+    for row in await _raw_bookings(spans):
+        status = _STATUS_FIGURE.get(row["status"])
+        add(row["store"], row["start_at"], bookings=1, **({status: 1} if status else {}))
+    active: dict[tuple[uuid.UUID, date], int] = defaultdict(int)
+    for (store, _, day) in await _raw_member_days(spans):
+        active[(store, day)] += 1
+    for key, count in active.items():
+        result[key]["active_members"] = count
+    return dict(result)
+
+
+async def _raw_cohorts(chain_id: uuid.UUID, spans: Sequence[Span], home: ZoneInfo,
+                       whole_chain: bool, first_month: date,
+                       end: date) -> tuple[dict[date, int], dict[tuple[date, date], int]]:
+    zones = {row["id"]: ZoneInfo(row["timezone"]) for row in await chain_stores(chain_id)}
+    # Joining instants: a day of margin each side for every zone; the month is exact.
+    lo = datetime.combine(first_month, time.min, UTC) - timedelta(days=1)
+    hi = datetime.combine(end, time.min, UTC) + timedelta(days=1)
+    query = Member.select(Member.id, Member.registered_store, Member.created_at).where(
+        (Member.chain == chain_id) & (Member.created_at >= lo) & (Member.created_at < hi))
+    if not whole_chain:
+        query = query.where(Member.registered_store.is_in(_ids(spans)))
+    cohort_of: dict[uuid.UUID, date] = {}
+    for row in await query.run():
+        zone = zones.get(row["registered_store"], home)
+        month = row["created_at"].astimezone(zone).date().replace(day=1)
+        if first_month <= month < end:
+            cohort_of[row["id"]] = month
+    sizes: dict[date, int] = defaultdict(int)
+    for month in cohort_of.values():
+        sizes[month] += 1
+    seen: dict[tuple[date, date], set[uuid.UUID]] = defaultdict(set)
+    for (_, member, day) in await _raw_member_days(spans):
+        if member in cohort_of:
+            seen[(cohort_of[member], day.replace(day=1))].add(member)
+    return dict(sizes), {key: len(members) for key, members in seen.items()}

@@ -1,0 +1,151 @@
+"""Responses of the stats endpoints (msgspec Structs). Money is integer fen; rates are
+fractions 0..1 rounded to 4 places (0 when the denominator is 0)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Literal
+
+from msgspec import Struct
+
+Metric = Literal[
+    # the contract's metrics
+    "new_members", "redemptions", "redemption_value", "bookings", "top_ups",
+    # more of the same days
+    "top_up_amount", "active_members", "cards_issued", "vouchers_issued",
+    "vouchers_redeemed", "bookings_completed", "bookings_cancelled", "bookings_no_show",
+]
+
+
+class MembersOut(Struct):
+    total: int
+    new: int
+    active: int
+    repeat: int  # active members with activity on two or more local days of the range
+    repeat_rate: float  # repeat / active
+
+
+class CardsOut(Struct):
+    issued: int
+    active: int
+
+
+class VouchersOut(Struct):
+    issued: int
+    redeemed: int
+    redemption_rate: float  # redeemed / issued, both in the range
+
+
+class RedemptionKinds(Struct):
+    card: int
+    voucher: int
+    booking: int
+
+
+class RedemptionsOut(Struct):
+    count: int
+    value_cents: int  # charged_cents + discount_cents
+    by_kind: RedemptionKinds
+
+
+class TopUpsOut(Struct):
+    count: int
+    amount_cents: int
+
+
+class BookingsOut(Struct):
+    total: int
+    completed: int
+    cancelled: int
+    no_show: int
+    checked_in: int
+    no_show_rate: float  # no_show / (checked_in + completed + no_show)
+
+
+class OverviewOut(Struct, rename={"from_": "from"}):
+    from_: date
+    to: date
+    store_id: uuid.UUID | None
+    members: MembersOut
+    cards: CardsOut
+    vouchers: VouchersOut
+    redemptions: RedemptionsOut
+    top_ups: TopUpsOut
+    bookings: BookingsOut
+
+
+class Point(Struct):
+    date: date
+    value: int
+
+
+class TimeseriesOut(Struct, rename={"from_": "from"}):
+    metric: Metric
+    from_: date
+    to: date
+    store_id: uuid.UUID | None
+    points: list[Point]
+
+
+class StoreFigures(Struct):
+    store_id: uuid.UUID
+    name: str
+    timezone: str
+    members_new: int
+    active_members: int
+    repeat_members: int
+    repeat_rate: float
+    cards_issued: int
+    redemptions: int
+    redemption_value_cents: int
+    vouchers_redeemed: int
+    top_ups: int
+    top_up_amount_cents: int
+    bookings: int
+    bookings_completed: int
+    bookings_cancelled: int
+    bookings_no_show: int
+    no_show_rate: float
+
+
+class StoresOut(Struct, rename={"from_": "from"}):
+    from_: date
+    to: date
+    stores: list[StoreFigures]
+
+
+class ServiceFigures(Struct):
+    service_id: uuid.UUID
+    store_id: uuid.UUID
+    name: str
+    bookings: int
+    completed: int
+    cancelled: int
+    no_show: int
+
+
+class ServicesOut(Struct, rename={"from_": "from"}):
+    from_: date
+    to: date
+    store_id: uuid.UUID | None
+    services: list[ServiceFigures]
+
+
+class CohortMonth(Struct):
+    month: str  # YYYY-MM
+    active: int
+    rate: float  # active / the cohort's members
+
+
+class Cohort(Struct):
+    month: str  # the month its members joined, YYYY-MM
+    members: int
+    activity: list[CohortMonth]  # the joining month and each later one up to `to`
+
+
+class CohortsOut(Struct, rename={"from_": "from"}):
+    from_: str
+    to: str
+    store_id: uuid.UUID | None
+    cohorts: list[Cohort]
