@@ -22,6 +22,7 @@ process delivers them meanwhile, as in production):
 - book        POST /bookings (a member; a free 15-minute slot of one stylist, over many
               stylists and days, so nearly all succeed)
 - availability GET /stores/{id}/availability for a day with bookings
+- stats       GET  /stats/overview of the chain's last 30 days (the operator)
 
 Every row gives req/s, p50 and p99 latency, errors, and the ratio to both ceilings of the
 same configuration; RSS is the largest server process (and the sum of the tree) read
@@ -74,6 +75,7 @@ DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 MEMBERS = 200              # log in over WeChat sandbox; each has a stored-value card
 ISSUE_BATCH = 1000         # API limit on member ids per /issue call
 UPDATE_ROWS = 10_000       # rows of the one-UPDATE ceiling (random one per request)
+CARD_TEMPLATES = 4         # stored-value cards per member (card codes: see seed())
 RESOURCES = 20             # stylists doing the bench service
 BOOKING_DAYS = 60          # bookings spread over this many local days from tomorrow
 HEADROOM = 1.6             # pool = warm-up rate * seconds * HEADROOM + slack
@@ -311,7 +313,7 @@ async def gather_limited(jobs: list[Callable[[], Awaitable[Any]]], width: int = 
 class Member:
     id: str
     token: str
-    card_id: str = ""
+    card_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -351,18 +353,21 @@ async def seed(session: aiohttp.ClientSession, base: str, chain_id: str) -> Seed
         return Member(out["member"]["id"], out["token"])
 
     members = await gather_limited([lambda i=i: member(i) for i in range(MEMBERS)])
-    template = await call(session, "POST", f"{url}/card-templates", token,
-                          {"name": "Bench Card", "kind": "stored_value",
-                           "points_per_yuan": 1})
+    # A dynamic code is the same text for one card within one second (deterministic
+    # signature over card and expiry): CARD_TEMPLATES cards each give enough distinct codes.
+    templates = [await call(session, "POST", f"{url}/card-templates", token,
+                            {"name": f"Bench Card {n}", "kind": "stored_value",
+                             "points_per_yuan": 1}) for n in range(CARD_TEMPLATES)]
 
-    async def card(m: Member) -> None:
+    async def card(m: Member, template_id: str) -> None:
         out = await call(session, "POST", f"{url}/cards", token,
-                         {"template_id": template["id"], "member_id": m.id})
-        m.card_id = out["id"]
-        await call(session, "POST", f"{url}/cards/{m.card_id}/top-ups", token,
+                         {"template_id": template_id, "member_id": m.id})
+        m.card_ids.append(out["id"])
+        await call(session, "POST", f"{url}/cards/{out['id']}/top-ups", token,
                    {"amount_cents": 5_000_000, "store_id": store_id})
 
-    await gather_limited([lambda m=m: card(m) for m in members])
+    await gather_limited([lambda m=m, t=t: card(m, t["id"])
+                          for t in templates for m in members])
     service = await call(session, "POST", f"{url}/stores/{store_id}/services", token,
                          {"name": "Bench Cut", "duration_minutes": 15, "price_cents": 5000})
     resources = await gather_limited([
@@ -417,13 +422,22 @@ async def issue_vouchers(session: aiohttp.ClientSession, seed: Seed, count: int)
 
 
 async def card_codes(session: aiohttp.ClientSession, seed: Seed, count: int) -> list[str]:
-    """``count`` fresh dynamic card codes (good for 60 s), round robin over the cards."""
-    async def code(i: int) -> str:
-        m = seed.members[i % len(seed.members)]
-        out = await call(session, "GET", seed.url(f"/cards/{m.card_id}/code"), m.token)
-        return str(out["code"])
+    """``count`` distinct fresh dynamic card codes (each good for 60 s), round robin over
+    every card; a card asked twice within a second repeats its code, which is skipped."""
+    cards = [(m, card_id) for m in seed.members for card_id in m.card_ids]
+    codes: dict[str, None] = {}
+    asked = 0
+    while len(codes) < count and asked < 4 * count:
+        async def code(i: int) -> str:
+            m, card_id = cards[i % len(cards)]
+            out = await call(session, "GET", seed.url(f"/cards/{card_id}/code"), m.token)
+            return str(out["code"])
 
-    return await gather_limited([lambda i=i: code(i) for i in range(count)], width=16)
+        batch = min(count - len(codes), len(cards))
+        codes.update(dict.fromkeys(await gather_limited(
+            [lambda i=i: code(i) for i in range(asked, asked + batch)], width=16)))
+        asked += batch
+    return list(codes)
 
 
 _EARLIEST_PENDING = ("SELECT due_at FROM core_notification WHERE status = 'pending' "
@@ -655,6 +669,13 @@ async def availability_items(seed: Seed, _: aiohttp.ClientSession,
     return endless(lambda n: (f"{base}&date={days[n % len(days)]}", {}, None))
 
 
+async def stats_items(seed: Seed, _: aiohttp.ClientSession, __: int | None) -> Iterator[Any]:
+    today = datetime.now(ZoneInfo(ZONE)).date()
+    url = seed.url(f"/stats/overview?from={today - timedelta(days=29)}&to={today}")
+    headers = bearer(seed.token)
+    return endless(lambda n: (url, headers, None))
+
+
 SCENARIOS = [
     Scenario("hello", "GET", 200, hello_items),
     Scenario("update", "POST", 200, update_items),
@@ -662,6 +683,7 @@ SCENARIOS = [
     Scenario("charge", "POST", 201, charge_items, single_use=True, warm_pool=1000),
     Scenario("book", "POST", 201, book_items, single_use=True, warm_pool=1000),
     Scenario("availability", "GET", 200, availability_items),
+    Scenario("stats", "GET", 200, stats_items),
 ]
 
 

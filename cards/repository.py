@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from app.core.db import Sql, current_engine, insert_sql, is_sqlite, select_list
+from app.core.db import InsertRow, Sql, current_engine, is_sqlite, select_list
 from cards.tables import (
     Campaign,
     CampaignClaims,
@@ -23,9 +23,9 @@ from cards.tables import (
 Row = dict[str, Any]
 # The statements of a redemption and a card charge are plain SQL (app.core.db.Sql):
 # building them with Piccolo cost more than running them (profiled).
-_INSERT_REDEMPTION, _REDEMPTION_COLUMNS = insert_sql(Redemption)
-_INSERT_LEDGER, _LEDGER_COLUMNS = insert_sql(LedgerEntry)
-_INSERT_SPENT_CODE, _SPENT_CODE_COLUMNS = insert_sql(SpentCode)
+_INSERT_REDEMPTION = InsertRow(Redemption)
+_INSERT_LEDGER = InsertRow(LedgerEntry)
+_INSERT_SPENT_CODE = InsertRow(SpentCode)
 
 
 def _json(value: Any) -> Any:
@@ -143,7 +143,7 @@ async def all_cards() -> list[Row]:
 # --- ledger -----------------------------------------------------------------------------
 
 async def insert_ledger_entry(values: Row) -> None:
-    await _INSERT_LEDGER.rows(*(values[c] for c in _LEDGER_COLUMNS))
+    await _INSERT_LEDGER.run(values)
 
 
 async def card_ledger(card_id: uuid.UUID) -> list[Row]:
@@ -161,14 +161,12 @@ async def ledger_entry_for(redemption_id: uuid.UUID) -> Row | None:
 
 async def spend_code(code_hash: str, redemption_id: uuid.UUID, now: datetime) -> None:
     """Raises the engine's unique violation when the code was spent before."""
-    await _INSERT_SPENT_CODE.rows(*({"code_hash": code_hash, "redemption_id": redemption_id,
-                                     "created_at": now}[c] for c in _SPENT_CODE_COLUMNS))
+    await _INSERT_SPENT_CODE.run({"code_hash": code_hash, "redemption_id": redemption_id,
+                                  "created_at": now})
 
 
 async def insert_redemption(values: Row) -> None:
-    """``values`` has every column; ``client_ref`` may be left out (offline sync only)."""
-    await _INSERT_REDEMPTION.rows(*(values[c] if c != "client_ref" else values.get(c)
-                                    for c in _REDEMPTION_COLUMNS))
+    await _INSERT_REDEMPTION.run(values)
 
 
 async def get_redemption(redemption_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:

@@ -251,11 +251,25 @@ def select_list(table: type[Table], alias: str, prefix: str = "") -> str:
                      for c in table._meta.columns)
 
 
-def insert_sql(table: type[Table]) -> tuple[Sql, tuple[str, ...]]:
-    """``INSERT`` of every column of ``table``, and the column names in argument order."""
-    names = tuple(c._meta.db_column_name for c in table._meta.columns)
-    quoted = ", ".join(f'"{n}"' for n in names)
-    marks = ", ".join("{}" for _ in names)
-    # Names come from the table class, never from input.
-    sql = f'INSERT INTO "{table._meta.tablename}" ({quoted}) VALUES ({marks})'  # noqa: S608
-    return Sql(sql), names
+class InsertRow:
+    """``INSERT`` of one row into ``table`` as a hot ``Sql`` statement: every column is
+    written; a column left out of the values must be nullable with no default (NULL)."""
+
+    __slots__ = ("_names", "_optional", "_sql")
+
+    def __init__(self, table: type[Table]) -> None:
+        columns = table._meta.columns
+        self._names = tuple(c._meta.db_column_name for c in columns)
+        self._optional = frozenset(c._meta.db_column_name for c in columns
+                                   if c._meta.null and c.default is None)
+        quoted = ", ".join(f'"{n}"' for n in self._names)
+        marks = ", ".join("{}" for _ in self._names)
+        # Names come from the table class, never from input.
+        self._sql = Sql(f'INSERT INTO "{table._meta.tablename}" ({quoted}) '  # noqa: S608
+                        f"VALUES ({marks})")
+
+    async def run(self, values: dict[str, Any]) -> None:
+        missing = [n for n in self._names if n not in values and n not in self._optional]
+        if missing:
+            raise KeyError(f"no value for {missing}")
+        await self._sql.rows(*(values.get(n) for n in self._names))
