@@ -130,6 +130,21 @@ def tree_cpu_s(root: int) -> float:
     return total / CLK_TCK
 
 
+def postgres_cpu_s() -> float:
+    """CPU seconds of the live processes named postgres on this machine (a local server:
+    where the database's own share of a request goes; others' databases count too)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            text = Path(f"/proc/{entry}/stat").read_text()
+            if text[text.index("(") + 1:text.rindex(")")] == "postgres":
+                fields = text[text.rindex(")") + 2:].split()
+                total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
+
+
 def machine_cpu_s() -> tuple[float, float]:
     """(busy, total) CPU seconds of the whole machine since boot."""
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
@@ -484,6 +499,7 @@ class Phase:
     stopped_by_count: bool = False
     server_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
+    postgres_cpu_s: float = 0.0  # every local postgres process (the whole server)
     machine_busy: float = 0.0  # fraction of all cores busy
 
     @property
@@ -529,6 +545,7 @@ async def drive(send: Send, *, seconds: float, concurrency: int, ok_status: int,
     rss: list[tuple[float, float]] = []
     async with new_session(concurrency) as session:
         cpu0, self0, (busy0, total0) = tree_cpu_s(server_pid), self_cpu_s(), machine_cpu_s()
+        pg0 = postgres_cpu_s()
         start = time.perf_counter()
         deadline = start + seconds
 
@@ -560,6 +577,7 @@ async def drive(send: Send, *, seconds: float, concurrency: int, ok_status: int,
     busy1, total1 = machine_cpu_s()
     phase.server_cpu_s = tree_cpu_s(server_pid) - cpu0
     phase.client_cpu_s = self_cpu_s() - self0
+    phase.postgres_cpu_s = postgres_cpu_s() - pg0
     phase.machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
     phase.rss_mb, phase.rss_max_mb = rss[0] if rss else tree_rss(server_pid)
     return phase
@@ -723,6 +741,13 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
     env = server_env(database_url)
     t0 = time.perf_counter()
     await o2o(env, "migrate")
+    if args.stats_off and engine == "postgres":  # a diagnostic: what the triggers cost
+        conn = await asyncpg.connect(database_url)
+        try:
+            name = urlsplit(database_url).path.lstrip("/")
+            await conn.execute(f'ALTER DATABASE "{name}" SET o2o.stats_off = \'on\'')
+        finally:
+            await conn.close()
     created = json.loads(await o2o(env, "create-operator", "--chain", "Bench Chain",
                                    "--username", OPERATOR, "--password", PASSWORD))
     tag = f"{engine}/{workers}w"
@@ -811,7 +836,8 @@ def print_notes(rows: list[Row], args: argparse.Namespace, load_before: str) -> 
             log(f"{row.engine}/{row.workers}w {name}: {len(phase.latencies)} requests in "
                 f"{phase.elapsed:.1f} s{' (pool ran dry)' if phase.stopped_by_count else ''};"
                 f" server CPU {1000 * phase.server_cpu_s / done:.2f} ms/req, bench client "
-                f"{1000 * phase.client_cpu_s / done:.2f} ms/req, machine "
+                f"{1000 * phase.client_cpu_s / done:.2f} ms/req, postgres processes "
+                f"{1000 * phase.postgres_cpu_s / done:.2f} ms/req, machine "
                 f"{100 * phase.machine_busy:.0f}% busy")
             if phase.errors:
                 log("  errors: " + ", ".join(f"{k}: {v}" for k, v in
@@ -869,6 +895,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="requests in flight (default 64)")
     parser.add_argument("--max-pool", type=int, default=20_000,
                         help="most single-use items (vouchers, codes, slots) per timed run")
+    parser.add_argument("--stats-off", action="store_true",
+                        help="diagnostic: PostgreSQL without the stats triggers' work "
+                             "(o2o.stats_off), to see what they cost")
     parser.add_argument("--profile", metavar="DIR",
                         help="record each timed run with py-spy into DIR (slows the server)")
     args = parser.parse_args(argv)
