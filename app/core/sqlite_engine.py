@@ -31,6 +31,8 @@ transactions, WAL, foreign keys on, a 30 s busy timeout for other processes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +43,13 @@ from piccolo.engine.sqlite import SQLiteEngine, SQLiteTransaction, TransactionTy
 from piccolo.querystring import QueryString
 
 T = TypeVar("T")
+log = logging.getLogger("o2o.db")
 READERS = 3
+# The writer never checkpoints as it commits (SQLite's default every 1000 WAL pages,
+# which copies pages into the database file and, synchronous=NORMAL, fsyncs it: a stall
+# of the event loop in the middle of a request). A thread of its own checkpoints instead,
+# every this many commits (PASSIVE: it waits for nobody and nobody waits for it).
+CHECKPOINT_EVERY = 300
 SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 
 
@@ -128,6 +136,7 @@ class FastSQLiteTransaction(SQLiteTransaction):
         else:
             conn.raw.execute("COMMIT")  # WAL, synchronous=NORMAL: no fsync, microseconds
         self._committed = True
+        self.engine.committed()
 
     async def rollback(self) -> None:
         self.connection.raw.execute("ROLLBACK")
@@ -165,6 +174,9 @@ class FastSQLiteEngine(SQLiteEngine):
         super().__init__(path=path, **connection_kwargs)
         self.synchronous = synchronous
         self._writer: _Connection | None = None
+        self._checkpointer: _Connection | None = None
+        self._checkpointing: asyncio.Task[None] | None = None
+        self._commits = 0
         self._inline: _Connection | None = None
         self._readers: list[_Connection] = []
         self._next_reader = count()
@@ -184,7 +196,29 @@ class FastSQLiteEngine(SQLiteEngine):
         if self._writer is None:
             self._writer = _Connection(self.connection_kwargs, "o2o-sqlite-writer",
                                        self.synchronous)
+            self._writer.raw.execute("PRAGMA wal_autocheckpoint = 0")
         return self._writer
+
+    def committed(self) -> None:
+        """Count a commit; every CHECKPOINT_EVERY, checkpoint the WAL on another thread."""
+        self._commits += 1
+        if self._commits < CHECKPOINT_EVERY or self._checkpointing is not None:
+            return
+        self._commits = 0
+        if self._checkpointer is None:
+            self._checkpointer = _Connection(self.connection_kwargs, "o2o-sqlite-checkpoint",
+                                             self.synchronous)
+        self._checkpointing = asyncio.get_running_loop().create_task(self._checkpoint())
+
+    async def _checkpoint(self) -> None:
+        try:
+            assert self._checkpointer is not None
+            await self._checkpointer.in_thread(self._checkpointer.query,
+                                               "PRAGMA wal_checkpoint(PASSIVE)")
+        except Exception:  # the next one will try again
+            log.exception("SQLite WAL checkpoint failed")
+        finally:
+            self._checkpointing = None
 
     def inline_reader(self) -> _Connection:
         """A connection used only synchronously from the event loop, for short reads."""
@@ -201,10 +235,17 @@ class FastSQLiteEngine(SQLiteEngine):
         return self._readers[next(self._next_reader) % READERS]
 
     async def close(self) -> None:
+        if self._checkpointing is not None:
+            await asyncio.wait([self._checkpointing])
         async with self.write_lock():
-            connections = [c for c in (self._writer, self._inline, *self._readers)
-                           if c is not None]
-            self._writer, self._inline, self._readers = None, None, []
+            connections = [c for c in (self._writer, self._inline, self._checkpointer,
+                                       *self._readers) if c is not None]
+            self._writer, self._inline, self._checkpointer, self._readers = (
+                None, None, None, [])
+        if connections:  # leave the WAL small for the next start or another process
+            with contextlib.suppress(sqlite3.Error):
+                await connections[0].in_thread(connections[0].query,
+                                               "PRAGMA wal_checkpoint(PASSIVE)")
         for conn in connections:
             await asyncio.to_thread(conn.close)
 
