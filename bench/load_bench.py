@@ -195,10 +195,11 @@ async def postgres_database(admin_url: str, name: str) -> AsyncIterator[str]:
 
 # --- the server -------------------------------------------------------------------------
 
-def server_env(database_url: str) -> dict[str, str]:
+def server_env(database_url: str, extra: list[str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("O2O_")}
     env.update(O2O_DATABASE_URL=database_url, O2O_SECRET_KEY=SECRET, O2O_BENCH_ROUTES="1",
                O2O_ENV="development", O2O_TRUSTED_PROXIES="127.0.0.1", PYTHONUNBUFFERED="1")
+    env.update(item.split("=", 1) for item in extra or [])
     return env
 
 
@@ -738,7 +739,7 @@ async def profiling(server_pid: int, path: Path | None,
 
 async def bench_one(engine: str, workers: int, database_url: str, args: argparse.Namespace,
                     scratch: str) -> Row:
-    env = server_env(database_url)
+    env = server_env(database_url, args.server_env)
     t0 = time.perf_counter()
     await o2o(env, "migrate")
     if args.stats_off and engine == "postgres":  # a diagnostic: what the triggers cost
@@ -895,6 +896,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="requests in flight (default 64)")
     parser.add_argument("--max-pool", type=int, default=20_000,
                         help="most single-use items (vouchers, codes, slots) per timed run")
+    parser.add_argument("--server-env", action="append", metavar="NAME=VALUE",
+                        help="diagnostic: a setting for the server (repeatable), e.g. "
+                             "O2O_NOTIFY_DISPATCHER=0")
     parser.add_argument("--stats-off", action="store_true",
                         help="diagnostic: PostgreSQL without the stats triggers' work "
                              "(o2o.stats_off), to see what they cost")
