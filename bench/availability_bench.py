@@ -33,7 +33,7 @@ import asyncpg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app.core.db import bind_tables, close_engine, make_engine, prepare_engine  # noqa: E402
+from app.core.db import Sql, bind_tables, close_engine, make_engine, prepare_engine  # noqa: E402
 from app.tables import all_tables  # noqa: E402
 from bookings import service  # noqa: E402
 from bookings.tables import Booking  # noqa: E402
@@ -92,7 +92,15 @@ async def measure(url: str, calls: int) -> dict[str, Any]:
         queries += 1
         return await original(self, querystring, *args, **kwargs)
 
+    original_sql = Sql.rows
+
+    async def counting_sql(self: Sql, *args: Any) -> list[dict[str, Any]]:
+        nonlocal queries
+        queries += 1
+        return await original_sql(self, *args)
+
     engine_class.run_querystring = counting  # type: ignore[method-assign]
+    Sql.rows = counting_sql  # type: ignore[method-assign]
     timings = []
     try:
         result = await service.availability(store, svc, day, 1)  # warm-up
@@ -103,6 +111,7 @@ async def measure(url: str, calls: int) -> dict[str, Any]:
             timings.append((time.perf_counter() - began) * 1000)
     finally:
         engine_class.run_querystring = original  # type: ignore[method-assign]
+        Sql.rows = original_sql  # type: ignore[method-assign]
         await close_engine(engine)
     timings.sort()
     return {"slots": len(result.slots), "queries": queries / calls,
