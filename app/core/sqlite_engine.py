@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from itertools import count
 from typing import Any, TypeVar
@@ -83,9 +83,13 @@ class _Connection:
             await asyncio.wait([future])
             raise
 
-    # Piccolo's Savepoint calls ``transaction.connection.execute(sql)``.
+    # aiosqlite's API where callers use a transaction's connection directly (Piccolo's
+    # Savepoint; the large demo's bulk insert).
     async def execute(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
         return self.query(sql, args)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.raw.executemany(sql, rows)
 
     def close(self) -> None:
         self._thread.shutdown(wait=True)
