@@ -20,6 +20,7 @@ from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
 from app.core.errors import exception_handlers
 from app.core.housekeeping import Housekeeping
+from app.core.openapi import StrictStructSchemaPlugin, declare_errors
 from app.core.runtime import Runtime, client_key
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
@@ -80,12 +81,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
         check_throttle_handler=_is_login_route,
         store="rate_limit",
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[api],
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],
         middleware=[login_rate_limit.middleware],
+        plugins=[StrictStructSchemaPlugin()],
         stores={"rate_limit": MemoryStore()},
         dependencies={
             "principal": Provide(principal_of, sync_to_thread=False),
@@ -110,3 +112,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=State({"runtime": runtime, "dispatcher": dispatcher}),
         debug=False,
     )
+    declare_errors(app, API_PREFIX)
+    return app
