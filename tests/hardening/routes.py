@@ -22,6 +22,7 @@ class Route:
     path: str  # as in the OpenAPI document: /api/v1/stores/{store_id}
     public: bool
     roles: frozenset[str]  # roles the route's guards let through (before any scope check)
+    success: int  # the status of a successful call
 
     @property
     def key(self) -> str:
@@ -53,5 +54,5 @@ def api_routes(app: Litestar) -> list[Route]:
             for guard in handler.resolve_guards():
                 roles &= _guard_roles(guard)
             for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
-                routes.append(Route(method, path, public, roles))
+                routes.append(Route(method, path, public, roles, handler.status_code))
     return sorted(routes, key=lambda r: (r.path, r.method))

@@ -1,9 +1,10 @@
 """A seeded world with one of every object, for the generated tests.
 
 On top of tests/world.py (chains alpha and beta, two stores each, staff of every role,
-two members each) every chain gets a stored-value card per member, a campaign with
-vouchers, bookings and redemptions. They are grouped into bundles of ids, one per target
-of the authorization matrix, as seen from alpha's store-1 staff and alpha's member 1:
+two members each) every chain gets a WeChat config, a stored-value card per member, a
+campaign with vouchers, bookings and redemptions. They are grouped into bundles of ids,
+one per target of the authorization matrix, as seen from alpha's store-1 staff and
+alpha's member 1:
 
 - ``own``: store 1, member 1's card, voucher and booking there, a redemption at store 1;
 - ``sibling``: store 2 of the same chain, member 1's booking and a redemption there;
@@ -39,6 +40,7 @@ class Bundle:
     booking_id: str
     redemption_id: str
     member_id: str
+    voucher_code: str  # the signed code of voucher_id (issued, not redeemed)
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -71,6 +73,10 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
     clerk_at = {str(next(iter(c.store_ids))): world.headers(c) for c in clerks}
     s1, s2 = (str(s) for s in chain.stores)
     m1, m2 = (str(m.id) for m in chain.members)
+    config = await client.put(API + "/wechat-config", headers=op, json={
+        "app_id": f"wx{chain.id.hex[:16]}", "app_secret": "sandbox-secret-0123456789",
+        "templates": {"booking_confirmed": "TPL-BOOKED"}})
+    assert config.status_code == 200, config.text
     template = (await _post(client, "/card-templates", op, {
         "name": "Prepaid", "kind": "stored_value", "points_per_yuan": 1}))["id"]
     cards = {}
@@ -111,7 +117,8 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                       service_id=str(chain.services[uuid_store]),
                       resource_id=str(chain.resources[uuid_store]), template_id=template,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
-                      booking_id=booking, redemption_id=redemption, member_id=member)
+                      booking_id=booking, redemption_id=redemption, member_id=member,
+                      voucher_code=voucher["code"])
 
     return {
         "own": bundle(s1, m1, vouchers[m1][2], await book(m1, s1, "10:00"),
