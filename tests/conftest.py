@@ -227,6 +227,12 @@ class LiveServer:
             time.sleep(0.1)
         raise RuntimeError("server did not become healthy in 30 s")
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-request, as in a crash (no shutdown hooks)."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
