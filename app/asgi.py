@@ -22,6 +22,7 @@ from app.core.errors import exception_handlers
 from app.core.housekeeping import Housekeeping
 from app.core.openapi import StrictStructSchemaPlugin, declare_errors
 from app.core.runtime import Runtime, client_key
+from app.core.security_headers import security_headers
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_startup=[startup],
         on_shutdown=[shutdown],
         middleware=[login_rate_limit.middleware],
+        before_send=[security_headers(production=settings.env == "production")],
         plugins=[StrictStructSchemaPlugin()],
         stores={"rate_limit": MemoryStore()},
         dependencies={
