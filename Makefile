@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve migrate demo test lint fmt clean system-deps bench
+.PHONY: install run serve migrate demo test lint fmt clean system-deps bench screenshots
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "o2o needs Python 3.11 or newer (set PY=/path/to/python3.11)"; exit 1; }
@@ -43,9 +43,14 @@ lint: install
 test: lint
 	$(BIN)/pytest
 
-# Debian packages the QR tests use to decode images (they skip, saying so, without them).
+# Debian packages the QR tests use to decode images, and the browser of the web pages'
+# end-to-end tests (they skip, saying so, without them).
 system-deps:
-	apt-get update -qq && apt-get install -y -qq zbar-tools librsvg2-bin
+	apt-get update -qq && apt-get install -y -qq zbar-tools librsvg2-bin chromium
+
+# The README's screenshots of the pages, taken by the browser tests.
+screenshots: install
+	O2O_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/web -q
 
 # Benchmarks print figures; they assert nothing.
 bench: install

@@ -30,6 +30,7 @@ from app.keys_api import KeysController
 from app.notifications_api import CONTROLLERS as NOTIFICATION_CONTROLLERS
 from app.notifications_api import build_dispatcher
 from app.tables import all_tables
+from app.web.routes import web_router
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
@@ -83,7 +84,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         store="rate_limit",
     )
     app = Litestar(
-        route_handlers=[api],
+        route_handlers=[api, web_router()],
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],

@@ -4,13 +4,16 @@ run finds the chain by name and only prints the logins again."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.commands import settings_or_exit
 from app.core.db import write_transaction
+from bookings import service as booking_service
+from bookings.schemas import BookingCreate
 from cards import service as card_service
 from cards import vouchers
 from cards.schemas import CampaignCreate, CardIssue, IssueIn, TemplateCreate, Tier, TopUp
@@ -61,6 +64,8 @@ async def seed_demo() -> list[str]:
     lines += [f"  {role:<8} {username} / {PASSWORD}" for role, username in LOGINS]
     lines.append("Member logins (sandbox): POST /api/v1/auth/member/wechat "
                  f'{{"chain_id": "{chain["id"]}", "code": "sandbox:demo-member-1"}}')
+    lines.append(f"Pages: /m/?chain={chain['id']} (member, code sandbox:demo-member-1), "
+                 "/clerk/ (clerks), /admin/ (operator, manager)")
     return lines
 
 
@@ -100,6 +105,7 @@ async def _seed() -> None:
     await store_repo.update_member(members[0].id, {"openid": "demo-member-1"})
     await _seed_cards(operator, store_ids[0], [m.id for m in members])
     await _seed_campaigns(operator, [m.id for m in members])
+    await _seed_bookings(chain_id, store_ids[0], members[0].id)
 
 
 async def _seed_cards(operator: Principal, store_id: uuid.UUID,
@@ -137,3 +143,17 @@ async def _seed_campaigns(operator: Principal, member_ids: list[uuid.UUID]) -> N
         name="免费护发 Free hair mask", kind="service", item_name="Hair mask 护发",
         total_quantity=50, valid_from=now, valid_until=now + timedelta(days=60)))
     await vouchers.issue(operator, welcome.id, IssueIn(member_ids=member_ids[:3]), signer)
+
+
+async def _seed_bookings(chain_id: uuid.UUID, store_id: uuid.UUID,
+                         member_id: uuid.UUID) -> None:
+    """王芳 has a haircut tomorrow at 11:00 (store time) with the first free stylist."""
+    member = Principal(kind="member", id=member_id, chain_id=chain_id, role="member")
+    haircut = (await stores.list_services(member, store_id))[0]
+    tomorrow = utcnow().astimezone(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    start = datetime.combine(tomorrow, time(11, 0), ZoneInfo("Asia/Shanghai"))
+    body = BookingCreate(store_id=store_id, service_id=haircut.id, start=start,
+                         note="demo booking")
+    plan, booked_for = await booking_service.prepare_booking(member, body)
+    await booking_service.create_booking(member, body, plan, booked_for,
+                                         CodeSigner(settings_or_exit().secret_key))

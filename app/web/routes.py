@@ -1,0 +1,106 @@
+"""Routes of the web pages: one HTML shell per page, the static assets, security headers.
+
+The pages are single-page apps: each shell loads its ES module from /static/, which
+renders every view in the browser from the JSON API. No page needs a token to load; the
+API calls carry the bearer token the page keeps after login.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from litestar import Response, Router, get
+from litestar.datastructures import CacheControlHeader
+from litestar.enums import MediaType
+from litestar.static_files import create_static_files_router
+
+from app.core.auth import PUBLIC
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+# Only our own origin: no inline script or style, no CDN, no framing. Images may be blob:
+# (a CSV download) and data: (a QR drawn on a canvas and saved); the camera stream is a
+# MediaStream, which media-src does not govern.
+CONTENT_SECURITY_POLICY = "; ".join((
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' blob: data:",
+    "connect-src 'self'",
+    "font-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+))
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # The clerk's scanner needs the camera; nothing needs the rest.
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=(), payment=()",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+# Assets change with every deploy and carry no version in their names: revalidate.
+REVALIDATE = CacheControlHeader(no_cache=True)
+
+
+async def _secure(response: Response[Any]) -> Response[Any]:
+    """after_request hook: the security headers on every page and asset (a hook, because a
+    router's response_headers do not reach the static files router's file responses; those
+    arrive here as an ASGIResponse, whose headers take item assignment just the same)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+@cache
+def _asset(path: str) -> bytes:
+    return (STATIC_DIR / path).read_bytes()
+
+
+def _shell(page: str) -> bytes:
+    return _asset(f"{page}/index.html")
+
+
+def _page(page: str) -> Response[bytes]:
+    return Response(_shell(page), media_type=MediaType.HTML)
+
+
+@get("/", include_in_schema=False, cache_control=REVALIDATE)
+async def home() -> Response[bytes]:
+    return _page(".")
+
+
+@get("/m/", include_in_schema=False, cache_control=REVALIDATE)
+async def member_page() -> Response[bytes]:
+    return _page("m")
+
+
+@get("/clerk/", include_in_schema=False, cache_control=REVALIDATE)
+async def clerk_page() -> Response[bytes]:
+    return _page("clerk")
+
+
+@get("/clerk/sw.js", include_in_schema=False, cache_control=REVALIDATE)
+async def clerk_service_worker() -> Response[bytes]:
+    """Served from /clerk/ so that its scope is the scanner's pages (and nothing else)."""
+    return Response(_asset("clerk/sw.js"), media_type="text/javascript")
+
+
+@get("/admin/", include_in_schema=False, cache_control=REVALIDATE)
+async def admin_page() -> Response[bytes]:
+    return _page("admin")
+
+
+def web_router() -> Router:
+    """Everything the browser loads outside /api, under the security headers."""
+    static = create_static_files_router(
+        path="/static", directories=[STATIC_DIR], cache_control=REVALIDATE,
+        include_in_schema=False, after_request=_secure)
+    return Router(path="/", route_handlers=[home, member_page, clerk_page, clerk_service_worker,
+                                                 admin_page, static],
+                  opt=PUBLIC, after_request=_secure, include_in_schema=False)

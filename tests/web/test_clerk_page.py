@@ -1,0 +1,90 @@
+"""The clerk's scanner in a real browser: online redemption, a second scan refused, and an
+offline redemption synced when the network is back (with a conflict shown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.web.conftest import Demo, screenshot, staff_login, wait_until
+
+
+def scan(page: Any, code: str) -> None:
+    page.fill("#scan-input", code)
+    page.click("#check")
+
+
+def test_clerk_redeems_a_pasted_voucher_then_sees_already_redeemed(
+        demo_server: Demo, context: Any, campaign_id: str) -> None:
+    voucher = demo_server.fresh_voucher(campaign_id)
+    page = context.new_page()
+    staff_login(page, demo_server, "/clerk/", "demo-clerk-jingan")
+    page.wait_for_selector("#scan-input")
+
+    scan(page, voucher["code"])
+    page.wait_for_selector("#confirm")
+    assert "E2E ¥10" in page.inner_text("#preview")
+    page.fill("#amount", "88")
+    screenshot(page, "clerk-preview")
+    page.click("#confirm")
+    result = page.wait_for_selector("#result[data-outcome=done]")
+    assert "Done" in result.inner_text()
+    assert "Discount ¥10.00" in result.inner_text()
+    screenshot(page, "clerk-done")
+    page.click("#next-scan")
+
+    scan(page, voucher["code"])
+    result = page.wait_for_selector("#result[data-outcome=already_redeemed]")
+    assert "Already redeemed" in result.inner_text()
+    assert "Jing'an" in result.inner_text()  # where it was redeemed
+    screenshot(page, "clerk-already-redeemed")
+    assert demo_server.api("GET", f"/vouchers/{voucher['id']}",
+                           demo_server.operator_token)["status"] == "redeemed"
+
+
+def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
+        demo_server: Demo, context: Any, campaign_id: str) -> None:
+    mine, contested = (demo_server.fresh_voucher(campaign_id) for _ in range(2))
+    page = context.new_page()
+    staff_login(page, demo_server, "/clerk/", "demo-clerk-jingan")
+    page.wait_for_selector("#scan-input")
+    wait_until(page, "localStorage.getItem('o2o.clerk.keys') !== null")
+    wait_until(page, "navigator.serviceWorker.controller !== null")
+
+    context.set_offline(True)
+    page.reload()  # the service worker serves the scanner without a network
+    page.wait_for_selector("#scan-input")
+    page.wait_for_selector("#netstate.offline")
+    for voucher in (mine, contested):
+        scan(page, voucher["code"])
+        page.wait_for_selector("#preview [data-offline=true]")
+        page.fill("#amount", "50")
+        page.click("#confirm")
+        page.wait_for_selector("#result[data-outcome=pending]")
+        page.click("#next-scan")
+    # The same voucher again, still offline: refused on this device.
+    scan(page, mine["code"])
+    page.wait_for_selector("#result[data-outcome=already_redeemed]")
+    page.click("#next-scan")
+    # A code with one character changed fails the signature check in the browser.
+    code = mine["code"]
+    tampered = code[:100] + ("A" if code[100] != "A" else "B") + code[101:]
+    scan(page, tampered)
+    page.wait_for_selector("#result[data-outcome=invalid_code]")
+    page.click("#next-scan")
+    assert page.inner_text("#netstate") == "Offline"
+
+    # Meanwhile another counter, online, redeems the second voucher first.
+    demo_server.api("POST", "/redemptions", demo_server.clerk_token, json={
+        "code": contested["code"], "store_id": demo_server.store_id})
+
+    page.click("[data-tab=pending]")
+    page.wait_for_selector("#pending-list [data-status=pending]")
+    screenshot(page, "clerk-offline-queue")
+    context.set_offline(False)
+    page.wait_for_selector("#pending-list [data-status=conflict]", timeout=15_000)
+    page.wait_for_selector("#synced-list [data-status=synced]")
+    assert "Conflict: redeemed" in page.inner_text("#pending-list")
+    screenshot(page, "clerk-synced")
+
+    redeemed = demo_server.api("GET", f"/vouchers/{mine['id']}", demo_server.operator_token)
+    assert redeemed["status"] == "redeemed" and redeemed["redemption_id"]
