@@ -131,6 +131,8 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
                 field = unknown.group(1)
             elif field == "data":  # Litestar's name for the whole body
                 field = "body"
+            elif item.get("source") == "header":  # the header's name, not the parameter's
+                field = "-".join(part.capitalize() for part in field.split("_"))
             errors.append({"field": field, "message": message,
                            "source": str(item.get("source", "body"))})
     if not errors:
