@@ -65,7 +65,7 @@ _DESCRIPTIONS = {
 }
 
 
-class StrictStructSchemaPlugin(StructSchemaPlugin):
+class StrictStructSchemaPlugin(StructSchemaPlugin):  # Litestar 2 exports it under no public name
     """Litestar's msgspec schemas, made to say what the decoder enforces:
 
     - ``additionalProperties: false`` for bodies that refuse unknown fields

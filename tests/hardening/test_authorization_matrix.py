@@ -219,8 +219,25 @@ POLICY: dict[str, list[Rule]] = {
     # notifications
     "GET /api/v1/notifications": [Rule(OPERATOR, NONE)],
 }
-# Stats routes join this table when they land on main (GET /stats/...: operators, and
-# managers for their stores).
+
+def _stats(**extra: str) -> Maker:
+    return lambda b, _: {"from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10],
+                         "store_id": b.store_id, **extra}
+
+
+# Stats (operators: the chain; managers: their stores), written before the stats branch
+# lands on main: AWAITED keeps them from counting as stale until then.
+POLICY.update({
+    "GET /api/v1/stats/overview": [Rule(MANAGERS, STORE, query=_stats())],
+    "GET /api/v1/stats/timeseries": [Rule(MANAGERS, STORE, query=_stats(metric="bookings"))],
+    "GET /api/v1/stats/export.csv": [Rule(MANAGERS, STORE, query=_stats())],
+    "GET /api/v1/stats/services": [Rule(MANAGERS, STORE, query=_stats())],
+    "GET /api/v1/stats/cohorts": [Rule(MANAGERS, STORE, query=lambda b, _: {
+        "store_id": b.store_id})],
+    "GET /api/v1/stats/stores": [Rule(MANAGERS, NONE, query=lambda b, _: {
+        "from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10]})],
+})
+AWAITED = {key for key in POLICY if key.startswith("GET /api/v1/stats/")}
 
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
@@ -267,7 +284,7 @@ def _judge(response: httpx.Response, want: int | None, success: int) -> str | No
 async def test_every_endpoint_has_a_policy(app: Litestar) -> None:
     routes = {r.key for r in api_routes(app)}
     missing = sorted(routes - set(POLICY))
-    stale = sorted(set(POLICY) - routes)
+    stale = sorted(set(POLICY) - routes - AWAITED)
     assert not missing, f"endpoints without an authorization policy: {missing}"
     assert not stale, f"policies of endpoints that no longer exist: {stale}"
 
@@ -275,7 +292,8 @@ async def test_every_endpoint_has_a_policy(app: Litestar) -> None:
 async def test_authorization_matrix(client: httpx.AsyncClient, world: World,
                                     app: Litestar) -> None:
     seeded: Seeded = await seed(client, world)
-    routes = [r for r in api_routes(app) if r.key in POLICY]
+    routes = api_routes(app)
+    assert {r.key for r in routes} <= set(POLICY), "see test_every_endpoint_has_a_policy"
     plan = [(route, rule) for route in routes for rule in POLICY[route.key]]
     plan.sort(key=lambda item: item[1].late)  # the object-changing ones last
     holes: list[str] = []
