@@ -22,6 +22,7 @@ from app.core.crypto import DUMMY_PASSWORD_HASH, SecretBox, hash_password, verif
 from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.core.hours import validate_hours, validate_timezone
+from app.core.notify import events as notify_events
 from app.core.throttle import Limit
 from app.core.wechat import WechatClient, WechatError
 from stores import repository as repo
@@ -52,10 +53,7 @@ LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=10, window_s=900)
 LOGIN_FAILURES_PER_CLIENT = Limit("login-client", max_hits=20, window_s=900)
 SANDBOX_PREFIX = "sandbox:"
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
-KNOWN_EVENTS = frozenset({
-    "card_issued", "voucher_issued", "booking_confirmed", "booking_cancelled",
-    "booking_reminder", "redeemed", "balance_changed",
-})
+KNOWN_EVENTS = notify_events.ALL
 
 
 # --- rendering --------------------------------------------------------------------------

@@ -235,7 +235,7 @@ class LiveServer:
         raise RuntimeError("server did not become healthy in 30 s")
 
     def kill(self) -> None:
-        """SIGKILL: the process dies mid-request, as in a crash (no shutdown hooks)."""
+        """SIGKILL: the process dies at once, holding whatever it held."""
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(timeout=10)

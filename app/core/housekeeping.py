@@ -1,15 +1,21 @@
-"""A background task per server process that forgets expired keys and counters."""
+"""A background task per server process that forgets expired keys and counters, and old
+notifications (finished outbox rows after 90 days, inbox messages after a year)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 
 from app.core import idempotency, throttle
+from app.core.clock import utcnow
+from app.core.notify import repository as notify_repo
 
 log = logging.getLogger("o2o.housekeeping")
 INTERVAL_S = 600.0
+OUTBOX_RETENTION = timedelta(days=90)
+INBOX_RETENTION = timedelta(days=365)
 
 
 async def _loop() -> None:
@@ -18,6 +24,8 @@ async def _loop() -> None:
         try:
             await throttle.purge_expired()
             await idempotency.purge_expired()
+            now = utcnow()
+            await notify_repo.purge(now - OUTBOX_RETENTION, now - INBOX_RETENTION)
         except Exception:
             log.exception("housekeeping sweep failed")
 

@@ -46,6 +46,10 @@ def test_production_defaults_to_live_and_requires_a_secret() -> None:
     ({"O2O_SECRET_KEY": "short"}, "at least 32"),
     ({"O2O_DATABASE_URL": "mysql://x"}, "O2O_DATABASE_URL"),
     ({"O2O_MAX_BODY_BYTES": "1MB"}, "O2O_MAX_BODY_BYTES"),
+    ({"O2O_NOTIFY_LEASE_SECONDS": "0"}, "O2O_NOTIFY_LEASE_SECONDS"),
+    ({"O2O_NOTIFY_POLL_SECONDS": "nan"}, "O2O_NOTIFY_POLL_SECONDS"),
+    ({"O2O_NOTIFY_MAX_ATTEMPTS": "-3"}, "O2O_NOTIFY_MAX_ATTEMPTS"),
+    ({"O2O_WECHAT_TIMEOUT_SECONDS": "soon"}, "O2O_WECHAT_TIMEOUT_SECONDS"),
 ])
 def test_bad_values_are_refused_with_a_reason(env: dict[str, str], message: str,
                                               tmp_path: Path,
@@ -75,6 +79,20 @@ def test_trusted_proxies_may_be_networks_and_nonsense_is_refused() -> None:
     assert not _is_trusted("not-an-ip", proxies)
     with pytest.raises(SettingsError, match="O2O_TRUSTED_PROXIES"):
         Settings.from_env({**env, "O2O_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"})
+
+
+def test_notification_knobs_are_read() -> None:
+    base = {"O2O_SECRET_KEY": SECRET, "O2O_DATABASE_URL": "sqlite:////tmp/x.sqlite3"}
+    defaults = Settings.from_env(base)
+    assert (defaults.notify_dispatcher, defaults.notify_poll_s, defaults.notify_lease_s,
+            defaults.notify_max_attempts, defaults.wechat_timeout_s) == (True, 1.0, 60.0, 10, 5.0)
+    settings = Settings.from_env({
+        **base, "O2O_NOTIFY_DISPATCHER": "0", "O2O_NOTIFY_POLL_SECONDS": "0.25",
+        "O2O_NOTIFY_LEASE_SECONDS": "30", "O2O_NOTIFY_MAX_ATTEMPTS": "4",
+        "O2O_NOTIFY_RETRY_BASE_SECONDS": "2", "O2O_WECHAT_TIMEOUT_SECONDS": "3"})
+    assert (settings.notify_dispatcher, settings.notify_poll_s, settings.notify_lease_s,
+            settings.notify_max_attempts, settings.notify_retry_base_s,
+            settings.wechat_timeout_s) == (False, 0.25, 30.0, 4, 2.0, 3.0)
 
 
 @pytest.mark.parametrize("env, reason", [

@@ -66,13 +66,15 @@ the chain has no WeChat app."""
 
 
 class InboxAdapter:
-    async def deliver(self, row: dict[str, Any], rendered: Rendered) -> None:
-        await repo.add_to_inbox({
+    async def deliver(self, batch: list[tuple[dict[str, Any], Rendered]]) -> None:
+        """The batch's messages, in one transaction (SQLite has one writer at a time)."""
+        now = utcnow()
+        await repo.add_to_inbox([{
             "notification_id": row["id"], "chain_id": row["chain_id"],
             "member_id": row["member_id"], "store_id": row["store_id"], "event": row["event"],
             "title": rendered.title, "text": rendered.text, "at": row["due_at"],
-            "created_at": utcnow(),
-        })
+            "created_at": now,
+        } for row, rendered in batch])
 
 
 class WechatAdapter:

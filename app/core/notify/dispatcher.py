@@ -98,7 +98,8 @@ class Dispatcher:
         if not rows:
             return 0
         try:
-            await asyncio.gather(*(self._deliver(row, owner) for row in rows))
+            outcomes = await self._deliver(rows)
+            await self._record(rows, owner, outcomes)
         except asyncio.CancelledError:
             # Stopped mid-delivery: hand the rows back now rather than after the lease.
             with contextlib.suppress(Exception):
@@ -106,39 +107,68 @@ class Dispatcher:
             raise
         return len(rows)
 
-    async def _deliver(self, row: dict[str, Any], owner: str) -> None:
+    async def _deliver(self, rows: list[dict[str, Any]]) -> list[Outcome]:
+        """The batch's inbox messages in one transaction, then each to WeChat, at once."""
+        outcomes: list[Outcome | None] = [None] * len(rows)
+        rendered: list[tuple[int, render.Rendered]] = []
+        for index, row in enumerate(rows):
+            try:
+                rendered.append((index, render.render(row["event"], row["data"],
+                                                      row["created_at"])))
+            except Exception as exc:  # a bug: this row can never be delivered
+                log.exception("rendering notification %s failed", row["id"])
+                outcomes[index] = Outcome.failed(f"render: {type(exc).__name__}: {exc}"[:500])
         try:
-            outcome = await asyncio.wait_for(self._attempt(row),
-                                             self.settings.notify_lease_s / 2)
+            await self.inbox.deliver([(rows[i], r) for i, r in rendered])
+        except Exception as exc:
+            log.exception("writing %s notifications to the inbox failed", len(rendered))
+            for index, _ in rendered:
+                outcomes[index] = Outcome.retry(f"inbox: {type(exc).__name__}: {exc}"[:500])
+            return [o for o in outcomes if o is not None]
+        wechat = self.wechat
+        if wechat is None:
+            for index, _ in rendered:
+                outcomes[index] = Outcome.sent("inbox")
+        else:
+            sent = await asyncio.gather(*(self._to_wechat(wechat, rows[i], r)
+                                          for i, r in rendered))
+            for (index, _), outcome in zip(rendered, sent, strict=True):
+                outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def _to_wechat(self, wechat: WechatAdapter, row: dict[str, Any],
+                         rendered: render.Rendered) -> Outcome:
+        try:
+            return await asyncio.wait_for(wechat.deliver(row, rendered),
+                                          self.settings.notify_lease_s / 2)
         except TimeoutError:
-            outcome = Outcome.retry("delivery timed out")
+            return Outcome.retry("delivery timed out")
         except Exception as exc:  # a bug or the database: log it, try again later
             log.exception("delivering notification %s failed", row["id"])
-            outcome = Outcome.retry(f"{type(exc).__name__}: {exc}"[:500])
-        await self._record(row, owner, outcome)
+            return Outcome.retry(f"{type(exc).__name__}: {exc}"[:500])
 
-    async def _attempt(self, row: dict[str, Any]) -> Outcome:
-        rendered = render.render(row["event"], row["data"], row["created_at"])
-        await self.inbox.deliver(row, rendered)
-        if self.wechat is None:
-            return Outcome.sent("inbox")
-        return await self.wechat.deliver(row, rendered)
-
-    async def _record(self, row: dict[str, Any], owner: str, outcome: Outcome) -> None:
+    async def _record(self, rows: list[dict[str, Any]], owner: str,
+                      outcomes: list[Outcome]) -> None:
         now = utcnow()
-        values: dict[Any, Any]
-        if outcome.status == "sent":
-            values = {"status": "sent", "sent_at": now, "channel": outcome.channel}
-            if outcome.note:
-                values["last_error"] = outcome.note
-        elif outcome.status == "retry" and row["attempts"] < self.settings.notify_max_attempts:
-            delay = backoff_s(row["attempts"], self.settings.notify_retry_base_s)
-            values = {"due_at": now + timedelta(seconds=delay), "last_error": outcome.note}
-        else:
-            values = {"status": "failed", "last_error": outcome.note}
-        if outcome.status != "sent":
-            log.warning("notification %s (%s) attempt %s: %s", row["id"], row["event"],
-                        row["attempts"], outcome.note)
-        if not await repo.finish(row["id"], owner, values):
-            log.info("notification %s changed while being delivered; outcome %s dropped",
-                     row["id"], outcome.status)
+        changes: list[tuple[uuid.UUID, dict[str, Any]]] = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            values: dict[str, Any]
+            if outcome.status == "sent":
+                values = {"status": "sent", "sent_at": now, "channel": outcome.channel}
+                if outcome.note:
+                    values["last_error"] = outcome.note
+            elif outcome.status == "retry" and \
+                    row["attempts"] < self.settings.notify_max_attempts:
+                delay = backoff_s(row["attempts"], self.settings.notify_retry_base_s)
+                values = {"due_at": now + timedelta(seconds=delay),
+                          "last_error": outcome.note}
+            else:
+                values = {"status": "failed", "last_error": outcome.note}
+            if outcome.status != "sent":
+                log.warning("notification %s (%s) attempt %s: %s", row["id"], row["event"],
+                            row["attempts"], outcome.note)
+            changes.append((row["id"], values))
+        recorded = await repo.finish(owner, changes)
+        if recorded < len(changes):
+            log.info("%s notifications changed while being delivered (cancelled, replaced "
+                     "or re-claimed); their outcome was dropped", len(changes) - recorded)

@@ -81,15 +81,19 @@ async def claim(now: datetime, lease_until: datetime, owner: str, limit: int) ->
     return sorted(rows, key=lambda r: r["due_at"])
 
 
-async def finish(notification_id: uuid.UUID, owner: str, values: Row) -> bool:
-    """Record an attempt's outcome, only while the lease is still ours (a row re-claimed
-    after our lease ran out, or cancelled or replaced meanwhile, is left alone)."""
+async def finish(owner: str, changes: list[tuple[uuid.UUID, Row]]) -> int:
+    """Record the outcomes of a batch in one transaction, each only while its lease is
+    still ours (a row re-claimed after our lease ran out, or cancelled or replaced
+    meanwhile, is left alone). Returns how many were recorded."""
+    recorded = 0
     async with write_transaction():
-        changes: dict[Any, Any] = {**values, "lease_until": None, "lease_owner": None}
-        rows = await Notification.update(changes).where(
-            (Notification.id == notification_id) & (Notification.lease_owner == owner)
-            & (Notification.status == "pending")).returning(Notification.id).run()
-    return bool(rows)
+        for notification_id, values in changes:
+            update: dict[Any, Any] = {**values, "lease_until": None, "lease_owner": None}
+            rows = await Notification.update(update).where(
+                (Notification.id == notification_id) & (Notification.lease_owner == owner)
+                & (Notification.status == "pending")).returning(Notification.id).run()
+            recorded += len(rows)
+    return recorded
 
 
 async def release(owner: str) -> None:
@@ -99,6 +103,15 @@ async def release(owner: str) -> None:
             Notification.lease_until: None, Notification.lease_owner: None,
         }).where((Notification.lease_owner == owner)
                  & (Notification.status == "pending")).run()
+
+
+async def purge(outbox_before: datetime, inbox_before: datetime) -> None:
+    """Forget finished outbox rows and old inbox messages (the housekeeping task)."""
+    async with write_transaction():
+        await Notification.delete().where(
+            Notification.status.is_in(["sent", "failed", "cancelled"])
+            & (Notification.created_at < outbox_before)).run()
+        await InboxMessage.delete().where(InboxMessage.at < inbox_before).run()
 
 
 async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event: str | None,
@@ -126,13 +139,16 @@ _INBOX_INSERT = (
 )
 
 
-async def add_to_inbox(values: Row) -> None:
+async def add_to_inbox(messages: list[Row]) -> None:
     """One message per notification: a delivery retried after a crash adds nothing."""
+    if not messages:
+        return
     async with write_transaction():
-        await InboxMessage.raw(
-            _INBOX_INSERT, uuid.uuid4(), values["notification_id"], values["chain_id"],
-            values["member_id"], values["store_id"], values["event"], values["title"],
-            values["text"], values["at"], values["created_at"]).run()
+        for values in messages:
+            await InboxMessage.raw(
+                _INBOX_INSERT, uuid.uuid4(), values["notification_id"], values["chain_id"],
+                values["member_id"], values["store_id"], values["event"], values["title"],
+                values["text"], values["at"], values["created_at"]).run()
 
 
 async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[Row]:

@@ -207,7 +207,7 @@ async def test_a_row_leased_by_a_dead_process_is_delivered_after_its_lease(
     assert row["sent_at"] >= at + timedelta(seconds=1.5)
     assert await inbox_count(member.id) == 1
     # The dead process's outcome, were it to come back, is not recorded over the new one.
-    assert not await repo.finish(row["id"], "dead-process", {"status": "failed"})
+    assert await repo.finish("dead-process", [(row["id"], {"status": "failed"})]) == 0
 
 
 def test_backoff_doubles_within_jitter_and_is_capped() -> None:
@@ -217,3 +217,20 @@ def test_backoff_doubles_within_jitter_and_is_capped() -> None:
         assert all(expected / 2 <= d <= expected for d in delays)
         assert len(set(delays)) > 1  # jittered
     assert backoff_s(40, 5.0) <= 3600
+
+
+async def test_housekeeping_forgets_old_finished_rows(client: httpx.AsyncClient) -> None:
+    chain, member = uuid.uuid4(), uuid.uuid4()
+    for n, key in enumerate(("to-send", "to-cancel", "later")):
+        await outbox.emit(events.CARD_ISSUED, chain_id=chain, member_id=member, data=_data(n),
+                          dedupe_key=key,
+                          due_at=utcnow() + timedelta(days=1) if key == "later" else None)
+    await outbox.cancel("to-cancel")
+    [to_send] = await rows(dedupe_key="to-send")
+    await wait_for(lambda: _status_is(to_send["id"], "sent"))
+    soon = utcnow() + timedelta(seconds=1)
+    await repo.purge(outbox_before=soon, inbox_before=utcnow() - timedelta(days=1))
+    assert [r["dedupe_key"] for r in await rows()] == ["later"]  # pending stays
+    assert await inbox_count(member) == 1
+    await repo.purge(outbox_before=soon, inbox_before=soon)
+    assert await inbox_count(member) == 0

@@ -12,8 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from app.core.notify import events, outbox
+from app.core.notify.dispatcher import Dispatcher
 from app.core.settings import Settings
 from tests.conftest import make_settings
 from tests.core.notify.conftest import (
@@ -24,6 +26,7 @@ from tests.core.notify.conftest import (
     TEMPLATES,
     get_json,
     rows,
+    wait_for,
     wait_settled,
 )
 from tests.stand_ins import fixtures as stand_ins
@@ -252,3 +255,27 @@ async def test_without_a_way_to_wechat_the_inbox_alone_is_used(live: Live) -> No
     }
     assert live.wechat.requests_to(SUBSCRIBE_SEND) == []
     assert live.wechat.token_fetches() == []
+
+
+async def test_a_stopping_dispatcher_hands_back_the_rows_in_flight(live: Live,
+                                                                   app: Litestar) -> None:
+    """Shutdown waits a grace period for deliveries in flight; past it, they are cut off
+    and their rows handed back at once, not after the lease."""
+    dispatcher: Dispatcher = app.state.dispatcher
+    dispatcher.grace_s = 0.2  # shorter than the hung call's timeout
+    fan = await live.member("oFan_Stop")
+    live.wechat.hang(SUBSCRIBE_SEND, 30)
+    await live.emit(fan.id, events.BOOKING_CANCELLED)
+    await wait_for(lambda: _sent_requests(live, 1), 10, "the send to start")
+    await dispatcher.stop()
+    [row] = await rows(member_id=fan.id)
+    assert (row["status"], row["attempts"], row["lease_owner"]) == ("pending", 1, None)
+    dispatcher.start()  # the process comes back
+    await wait_settled()
+    [row] = await rows(member_id=fan.id)
+    assert (row["status"], row["attempts"]) == ("sent", 2)
+    assert len(live.sent_to(fan.openid)) == 1
+
+
+async def _sent_requests(live: Live, count: int) -> bool:
+    return len(live.wechat.requests_to(SUBSCRIBE_SEND)) >= count
