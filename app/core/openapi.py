@@ -4,10 +4,10 @@ answers it can give, so clients (and schemathesis) can hold the API to its schem
 Each route declares its own domain answers in its decorator with :func:`problems`
 (``responses=problems(409)``). :func:`declare_errors` adds, once the app is built, the
 answers that follow from the route's shape: 400 for anything with parameters or a body,
-401/403 behind a token, 404 with path ids, 409 with an Idempotency-Key, 413 with a body,
-429 on the login routes. It also puts the bearer requirement on each protected operation
-instead of the whole document, so the public ones (health, keys, logins, availability)
-say they need none.
+401/403 behind a token, 404 with ids in the path or a ``store_id`` query, 409 with an
+Idempotency-Key, 413 with a body, 429 on the login routes. It also puts the bearer
+requirement on each protected operation instead of the whole document, so the public
+ones (health, keys, logins, availability) say they need none.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def _shape_statuses(handler: Any, route: HTTPRoute) -> set[int]:
         statuses.add(400)
     if not public:
         statuses |= {401, 403}
-    if route.path_parameters:
+    if route.path_parameters or "store_id" in params:  # a store outside the caller's scope
         statuses.add(404)
     if "data" in params:
         statuses.add(413)
