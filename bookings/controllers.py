@@ -12,7 +12,8 @@ from litestar.status_codes import HTTP_200_OK
 
 from app.core import idempotency
 from app.core.auth import ANYONE, MEMBERS, PUBLIC, STAFF
-from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from app.core.openapi import problems
+from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from bookings import (
     scans,  # noqa: F401 - registers the booking code with the scan endpoint
     service,
@@ -30,6 +31,7 @@ class BookingController(Controller):
     tags = ["bookings"]
 
     @post("", guards=[ANYONE], summary="Book a slot (members; staff for a member)",
+          responses=problems(404),
           description="Honours Idempotency-Key. 409 slot_unavailable when the slot is "
                       "gone or never existed; no resource is ever booked past capacity.")
     async def create(self, data: JSONBody[BookingCreate], principal: Caller,
@@ -52,6 +54,7 @@ class BookingController(Controller):
         return await service.get_booking(principal, booking_id, runtime.signer)
 
     @post("/{booking_id:uuid}/cancel", guards=[ANYONE], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Cancel (members until the store's cut-off; staff any time)")
     async def cancel(self, booking_id: FromPath[uuid.UUID], principal: Caller,
                      runtime: RuntimeDep) -> BookingOut:
@@ -76,6 +79,7 @@ class BookingController(Controller):
             operation=lambda: service.reschedule(principal, row, plan, runtime.signer))
 
     @post("/{booking_id:uuid}/check-in", guards=[STAFF], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Check the guest in (also done by scanning the booking's code)")
     async def check_in(self, booking_id: FromPath[uuid.UUID], principal: Caller,
                        runtime: RuntimeDep) -> BookingOut:
@@ -95,6 +99,7 @@ class BookingController(Controller):
             operation=lambda: service.complete(principal, booking_id, body, runtime.signer))
 
     @post("/{booking_id:uuid}/no-show", guards=[STAFF], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Mark a guest who did not come (after the start)")
     async def no_show(self, booking_id: FromPath[uuid.UUID], principal: Caller,
                       runtime: RuntimeDep) -> BookingOut:
@@ -108,7 +113,7 @@ class MyBookingsController(Controller):
     @get("", guards=[MEMBERS], summary="The member's bookings, latest start first")
     async def list_(self, principal: Caller, runtime: RuntimeDep,
                     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST)] = 50,
-                    offset: Annotated[int, QueryParameter(ge=0)] = 0) -> list[BookingOut]:
+                    offset: Offset = 0) -> list[BookingOut]:
         return await service.my_bookings(principal, limit, offset, runtime.signer)
 
 
