@@ -66,7 +66,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     uvicorn.run(
-        "app.asgi:create_app", factory=True, host=args.host, port=args.port,
+        "app.asgi:serve_app", factory=True, host=args.host, port=args.port,
         workers=args.workers,
         # We decide which X-Forwarded-For to believe (O2O_TRUSTED_PROXIES), not uvicorn.
         proxy_headers=False, server_header=False, log_level=args.log_level,

@@ -19,7 +19,7 @@ from bookings import service
 from bookings.errors import InvalidState
 from cards import repository as card_repo
 from cards.errors import WrongStore
-from cards.redemption import Scan, redemption_out, register
+from cards.redemption import Scan, Write, redemption_out, register
 from cards.schemas import PreviewOut, RedemptionOut
 from stores import service as stores
 
@@ -44,6 +44,9 @@ class BookingScans:
             kind="booking", object_id=row["id"], member=member,
             summary=(f"{row['service_name']} with {row['resource_name']}, "
                      f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}, party of {row['party_size']}"))
+
+    async def prepare(self, scan: Scan) -> Write:
+        return lambda: self.redeem(scan)  # the check-in reads and moves under its own guard
 
     async def redeem(self, scan: Scan) -> RedemptionOut:
         row = await self._load(scan)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -66,11 +67,20 @@ class Scan:
         return uuid.UUID(str(self.store["id"]))
 
 
+Write = Callable[[], Awaitable[RedemptionOut]]
+
+
 class ScanHandler(Protocol):
     async def preview(self, scan: Scan) -> PreviewOut: ...
 
+    async def prepare(self, scan: Scan) -> Write:
+        """Reads and checks, outside any transaction (on SQLite, outside the write lock);
+        returns the writing step, which the caller runs inside its write transaction.
+        The step re-checks under its conditional update or lock whatever may have
+        changed since."""
+
     async def redeem(self, scan: Scan) -> RedemptionOut:
-        """Runs inside the caller's write transaction."""
+        """Prepare and write at once; runs inside the caller's write transaction."""
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
                       now: datetime) -> None:
@@ -150,7 +160,7 @@ async def redeem(principal: Principal, body: RedeemIn, signer: CodeSigner, *,
     scan, handler = await _scan(principal, body, signer)
     return await idempotency.run(caller=principal.caller_key, key=idempotency_key,
                                  request_hash=request_hash,
-                                 operation=lambda: handler.redeem(scan))
+                                 prepare=lambda: handler.prepare(scan))
 
 
 async def reverse(principal: Principal, redemption_id: uuid.UUID) -> RedemptionOut:
@@ -199,11 +209,11 @@ class CardScans:
     """Charge, visit or earn with a member's dynamic card code."""
 
     async def _load(self, scan: Scan) -> tuple[dict[str, Any], dict[str, Any]]:
-        card = await repo.get_card(scan.verified.payload.object_id, scan.principal.chain_id)
-        if card is None:
+        found = await repo.card_and_template(scan.verified.payload.object_id,
+                                             scan.principal.chain_id)
+        if found is None:
             raise InvalidCode("the code names no card of this chain")
-        template = await repo.get_template(card["template"], scan.principal.chain_id)
-        assert template is not None
+        card, template = found
         if not template_allows_store(template, scan.store_id):
             raise WrongStore("this card is not valid at this store")
         status = effective_status(card, scan.now)
@@ -229,8 +239,16 @@ class CardScans:
                           summary=", ".join(parts))
 
     async def redeem(self, scan: Scan) -> RedemptionOut:
+        return await (await self.prepare(scan))()
+
+    async def prepare(self, scan: Scan) -> Write:
         _, template = await self._load(scan)
         action, amount = _checked_action(scan.body.action, scan.body.amount_cents)
+        return lambda: self._spend(scan, template, action, amount)
+
+    async def _spend(self, scan: Scan, template: dict[str, Any], action: str,
+                     amount: int | None) -> RedemptionOut:
+        """The code spent once, then the card moved under its row lock (re-checked)."""
         redemption_id = uuid.uuid4()
         try:
             await repo.spend_code(code_hash(scan.code), redemption_id, scan.now)
@@ -376,15 +394,20 @@ class VoucherScans:
     """A campaign voucher at the till: store, time, min spend, then spent exactly once."""
 
     async def _load(self, scan: Scan, at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
-        voucher = await repo.get_voucher(scan.verified.object_id, scan.principal.chain_id)
-        if voucher is None:
+        found = await repo.voucher_and_campaign(scan.verified.object_id,
+                                                scan.principal.chain_id)
+        if found is None:
             raise InvalidCode("the code names no voucher of this chain")
-        return await self.usable(voucher, scan.principal, scan.store_id, at)
+        voucher, campaign = found
+        return await self.usable(voucher, scan.principal, scan.store_id, at, campaign)
 
     async def usable(self, voucher: dict[str, Any], principal: Principal,
-                     store_id: uuid.UUID, at: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+                     store_id: uuid.UUID, at: datetime,
+                     campaign: dict[str, Any] | None = None) -> tuple[
+            dict[str, Any], dict[str, Any]]:
         """The voucher and its campaign if it can be spent at ``store_id`` at ``at``."""
-        campaign = await repo.get_campaign(voucher["campaign"], principal.chain_id)
+        if campaign is None:
+            campaign = await repo.get_campaign(voucher["campaign"], principal.chain_id)
         assert campaign is not None
         if voucher["status"] == "revoked":
             raise VoucherRevoked()
@@ -424,6 +447,12 @@ class VoucherScans:
                  if campaign["min_spend_cents"] else "")
         return PreviewOut(kind="voucher", object_id=voucher["id"], member=member,
                           summary=f"{campaign['name']}: {what}{spend}")
+
+    async def prepare(self, scan: Scan) -> Write:
+        voucher, campaign = await self._load(scan, scan.now)
+        # The spend re-checks the one thing that can change meanwhile: the status.
+        return lambda: self.spend(voucher, campaign, scan.principal, scan.store,
+                                  scan.body.amount_cents, scan.now)
 
     async def redeem(self, scan: Scan, at: datetime | None = None,
                      client_ref: str | None = None) -> RedemptionOut:

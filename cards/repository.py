@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from typing import Any
 
-from app.core.db import for_update
+from app.core.db import InsertRow, Sql, current_engine, is_sqlite, select_list
 from cards.tables import (
     Campaign,
     CampaignClaims,
@@ -20,6 +21,16 @@ from cards.tables import (
 )
 
 Row = dict[str, Any]
+# The statements of a redemption and a card charge are plain SQL (app.core.db.Sql):
+# building them with Piccolo cost more than running them (profiled).
+_INSERT_REDEMPTION = InsertRow(Redemption)
+_INSERT_LEDGER = InsertRow(LedgerEntry)
+_INSERT_SPENT_CODE = InsertRow(SpentCode)
+
+
+def _json(value: Any) -> Any:
+    """A JSON column as Piccolo's ``load_json`` gives it."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 # --- templates --------------------------------------------------------------------------
@@ -75,10 +86,36 @@ async def get_card(card_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
         (Card.id == card_id) & (Card.chain == chain_id)).first().run()
 
 
+_CARD_WITH_TEMPLATE = Sql(
+    f"SELECT {select_list(Card, 'c')}, {select_list(CardTemplate, 't', 'template__')} "  # noqa: S608
+    "FROM card c JOIN card_template t ON t.id = c.template "
+    "WHERE c.id = {} AND c.chain = {}")
+_LOCK_CARD = f"SELECT {select_list(Card, 'c')} FROM card c WHERE c.id = {{}}"  # noqa: S608
+_LOCK_CARD_SQLITE = Sql(_LOCK_CARD)  # the IMMEDIATE transaction already serialises writers
+_LOCK_CARD_PG = Sql(_LOCK_CARD + " FOR UPDATE")
+_CARD_FIGURES = ("balance_cents", "points", "visits_left", "tier", "ledger_seq", "ledger_hash")
+_SET_CARD_FIGURES = Sql(
+    "UPDATE card SET balance_cents = {}, points = {}, visits_left = {}, tier = {}, "
+    "ledger_seq = {}, ledger_hash = {} WHERE id = {} AND ledger_seq = {} RETURNING id")
+
+
+async def card_and_template(card_id: uuid.UUID, chain_id: uuid.UUID) -> tuple[Row, Row] | None:
+    """A card of the chain and its template, in one query (the scan of a card code)."""
+    row = await _CARD_WITH_TEMPLATE.first(card_id, chain_id)
+    if row is None:
+        return None
+    card = {k: v for k, v in row.items() if not k.startswith("template__")}
+    template = {k[len("template__"):]: v for k, v in row.items() if k.startswith("template__")}
+    template["tiers"], template["store_ids"] = (_json(template["tiers"]),
+                                                _json(template["store_ids"]))
+    card["kind"], card["template_name"] = template["kind"], template["name"]
+    return card, template
+
+
 async def lock_card(card_id: uuid.UUID) -> Row | None:
     """The card row, locked for the rest of the write transaction."""
-    row: Row | None = await for_update(Card.select().where(Card.id == card_id)).first().run()
-    return row
+    statement = _LOCK_CARD_SQLITE if is_sqlite(current_engine()) else _LOCK_CARD_PG
+    return await statement.first(card_id)
 
 
 async def member_cards(member_id: uuid.UUID) -> list[Row]:
@@ -88,8 +125,10 @@ async def member_cards(member_id: uuid.UUID) -> list[Row]:
 
 async def set_card_figures(card_id: uuid.UUID, expected_seq: int, values: Row) -> bool:
     """Compare-and-set on the ledger sequence: False if someone else moved the card."""
-    rows = await Card.update(**values).where(
-        (Card.id == card_id) & (Card.ledger_seq == expected_seq)).returning(Card.id).run()
+    if set(values) != set(_CARD_FIGURES):
+        raise ValueError(f"a card's figures are exactly {_CARD_FIGURES}")
+    rows = await _SET_CARD_FIGURES.rows(*(values[k] for k in _CARD_FIGURES), card_id,
+                                        expected_seq)
     return bool(rows)
 
 
@@ -104,7 +143,7 @@ async def all_cards() -> list[Row]:
 # --- ledger -----------------------------------------------------------------------------
 
 async def insert_ledger_entry(values: Row) -> None:
-    await LedgerEntry.insert(LedgerEntry(**values)).run()
+    await _INSERT_LEDGER.run(values)
 
 
 async def card_ledger(card_id: uuid.UUID) -> list[Row]:
@@ -122,12 +161,12 @@ async def ledger_entry_for(redemption_id: uuid.UUID) -> Row | None:
 
 async def spend_code(code_hash: str, redemption_id: uuid.UUID, now: datetime) -> None:
     """Raises the engine's unique violation when the code was spent before."""
-    await SpentCode.insert(SpentCode(code_hash=code_hash, redemption_id=redemption_id,
-                                     created_at=now)).run()
+    await _INSERT_SPENT_CODE.run({"code_hash": code_hash, "redemption_id": redemption_id,
+                                  "created_at": now})
 
 
 async def insert_redemption(values: Row) -> None:
-    await Redemption.insert(Redemption(**values)).run()
+    await _INSERT_REDEMPTION.run(values)
 
 
 async def get_redemption(redemption_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
@@ -216,6 +255,35 @@ _VOUCHER_COLUMNS = (
 )
 
 
+# What a scan needs, no more: each timestamp and UUID read costs a conversion.
+_SCAN_VOUCHER = ("id", "campaign", "member", "status", "valid_until", "redeemed_at",
+                 "redeemed_store")
+_SCAN_CAMPAIGN = ("name", "kind", "value_cents", "percent_off", "max_discount_cents",
+                  "item_name", "min_spend_cents", "valid_from", "store_ids")
+_VOUCHER_WITH_CAMPAIGN = Sql(
+    "SELECT " + ", ".join([*(f'v."{c}" AS "{c}"' for c in _SCAN_VOUCHER),  # noqa: S608
+                           *(f'c."{c}" AS "campaign__{c}"' for c in _SCAN_CAMPAIGN)])
+    + " FROM voucher v JOIN campaign c ON c.id = v.campaign "
+    "WHERE v.id = {} AND v.chain = {}")
+_MARK_VOUCHER_REDEEMED = Sql(
+    "UPDATE voucher SET status = 'redeemed', redeemed_at = {}, redemption_id = {}, "
+    "redeemed_store = {} WHERE id = {} AND status = 'issued' RETURNING id")
+
+
+async def voucher_and_campaign(voucher_id: uuid.UUID,
+                               chain_id: uuid.UUID) -> tuple[Row, Row] | None:
+    """A voucher of the chain and its campaign, in one query (the scan of a voucher): the
+    columns a scan reads (``_SCAN_VOUCHER``, ``_SCAN_CAMPAIGN``)."""
+    row = await _VOUCHER_WITH_CAMPAIGN.first(voucher_id, chain_id)
+    if row is None:
+        return None
+    voucher = {k: v for k, v in row.items() if not k.startswith("campaign__")}
+    campaign = {k[len("campaign__"):]: v for k, v in row.items() if k.startswith("campaign__")}
+    campaign["store_ids"] = _json(campaign["store_ids"])
+    voucher["campaign_name"], voucher["kind"] = campaign["name"], campaign["kind"]
+    return voucher, campaign
+
+
 async def get_voucher(voucher_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
     return await Voucher.select(*_VOUCHER_COLUMNS).where(
         (Voucher.id == voucher_id) & (Voucher.chain == chain_id)).first().run()
@@ -234,9 +302,7 @@ async def member_vouchers(member_id: uuid.UUID) -> list[Row]:
 async def mark_voucher_redeemed(voucher_id: uuid.UUID, redemption_id: uuid.UUID,
                                 store_id: uuid.UUID, at: datetime) -> bool:
     """The spend-once step: only a voucher still ``issued`` turns ``redeemed``."""
-    rows = await Voucher.update(status="redeemed", redeemed_at=at, redemption_id=redemption_id,
-                                redeemed_store=store_id).where(
-        (Voucher.id == voucher_id) & (Voucher.status == "issued")).returning(Voucher.id).run()
+    rows = await _MARK_VOUCHER_REDEEMED.rows(at, redemption_id, store_id, voucher_id)
     return bool(rows)
 
 

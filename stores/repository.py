@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from app.core.db import Sql, select_list
 from stores.tables import (
     Chain,
     Member,
@@ -41,9 +43,16 @@ async def insert_store(values: Row) -> None:
     await Store.insert(Store(**values)).run()
 
 
+# Read on nearly every request (the store of a scan, a booking, a top-up): plain SQL.
+_STORE = Sql(f"SELECT {select_list(Store, 's')} FROM store s "  # noqa: S608 - no input
+             "WHERE s.id = {} AND s.chain = {}")
+
+
 async def get_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Store.select().where(
-        (Store.id == store_id) & (Store.chain == chain_id)).output(load_json=True).first().run()
+    row = await _STORE.first(store_id, chain_id)
+    if row is not None and isinstance(row["opening_hours"], str):
+        row["opening_hours"] = json.loads(row["opening_hours"])
+    return row
 
 
 async def list_stores(chain_id: uuid.UUID, only: Iterable[uuid.UUID] | None = None) -> list[Row]:

@@ -33,7 +33,7 @@ async def bound_engine(settings: Settings,
 
         tables = [t for app in Finder().get_app_registry().app_configs.values()
                   for t in app.table_classes] or APP_CONFIG.table_classes
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     bind_tables(engine, tables)
     await prepare_engine(engine)
     try:

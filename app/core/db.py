@@ -23,6 +23,8 @@ from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine, TransactionType
 from piccolo.table import Table
 
+from app.core.sqlite_engine import FastSQLiteEngine
+
 AnyEngine = Engine[Any]
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -34,11 +36,17 @@ _in_write_transaction: contextvars.ContextVar[bool] = contextvars.ContextVar(
 _current_engine: AnyEngine | None = None
 
 
-def make_engine(database_url: str) -> AnyEngine:
-    """Build the Piccolo engine for a URL from the settings."""
+def make_engine(database_url: str, *, kept_connections: bool = True,
+                sqlite_synchronous: str = "normal") -> AnyEngine:
+    """Build the Piccolo engine for a URL from the settings. On SQLite, the engine that
+    keeps its connections (app.core.sqlite_engine); ``kept_connections=False`` gives
+    Piccolo's own, which its migration commands get."""
     if database_url.startswith("sqlite:///"):
         path = database_url[len("sqlite:///") :]
         # isolation_level=None: Piccolo issues BEGIN itself; timeout is SQLite's busy wait.
+        if kept_connections:
+            return FastSQLiteEngine(path=path, synchronous=sqlite_synchronous,
+                                    timeout=SQLITE_BUSY_TIMEOUT_S)
         return SQLiteEngine(path=path, timeout=SQLITE_BUSY_TIMEOUT_S)
     parts = urlsplit(database_url)
     if parts.scheme not in ("postgresql", "postgres"):
@@ -70,12 +78,21 @@ async def prepare_engine(engine: AnyEngine) -> None:
         # WAL is a property of the file: readers never block the single writer.
         await engine._run_in_new_connection("PRAGMA journal_mode=WAL")
     elif isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(min_size=1, max_size=20)
+        await engine.start_connection_pool(min_size=1, max_size=20, reset=_keep_session)
+
+
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Pool release without asyncpg's reset query (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL): a round trip on every release, for session state we never create (no
+    SET, LISTEN, cursors or advisory locks; PgBouncer's transaction mode forbids them
+    anyway). asyncpg still rolls back a transaction left open."""
 
 
 async def close_engine(engine: AnyEngine) -> None:
     if isinstance(engine, PostgresEngine):
         await engine.close_connection_pool()
+    elif isinstance(engine, FastSQLiteEngine):
+        await engine.close()
 
 
 def _sqlite_lock() -> asyncio.Lock:
@@ -97,7 +114,10 @@ async def write_transaction() -> AsyncIterator[None]:
     engine = current_engine()
     token = _in_write_transaction.set(True)
     try:
-        if isinstance(engine, SQLiteEngine):
+        if isinstance(engine, FastSQLiteEngine):  # it holds its own write lock
+            async with engine.transaction(transaction_type=TransactionType.immediate):
+                yield
+        elif isinstance(engine, SQLiteEngine):
             async with _sqlite_lock(), engine.transaction(
                 transaction_type=TransactionType.immediate
             ):
@@ -173,3 +193,83 @@ async def savepoint() -> AsyncIterator[None]:
 def is_exclusion_violation(exc: BaseException) -> bool:
     """True when a PostgreSQL exclusion constraint refused a row (SQLite has none)."""
     return isinstance(exc, asyncpg.ExclusionViolationError)
+
+
+class Sql:
+    """A hot statement in plain SQL, for the few queries where Piccolo's query building
+    costs more than the query itself (measured: building the voucher lookup with its
+    join took longer than running it). Repositories only, like every query.
+
+    Written once with ``{}`` placeholders (as Piccolo's ``raw()``), turned into ``$n`` or
+    ``?`` once per engine kind. Runs on the current write transaction's connection, else
+    on a pooled connection (PostgreSQL) or inline (SQLite, a short ``SELECT``). Rows are
+    dicts; values are typed as Piccolo types them (UUIDs, aware datetimes), except JSON
+    columns, which come back as text.
+    """
+
+    __slots__ = ("_pg", "_sqlite", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        parts = self.text.split("{}")
+        self._pg = "".join(p + (f"${n}" if n < len(parts) else "")
+                           for n, p in enumerate(parts, start=1))
+        self._sqlite = "?".join(parts)
+
+    async def rows(self, *args: Any) -> list[dict[str, Any]]:
+        engine = current_engine()
+        if isinstance(engine, FastSQLiteEngine):
+            return await engine.fetch(self._sqlite, args)
+        if isinstance(engine, PostgresEngine):
+            transaction = engine.current_transaction.get()
+            if transaction is not None:
+                records = await transaction.connection.fetch(self._pg, *args)
+            else:
+                assert engine.pool is not None, "prepare_engine() starts the pool"
+                async with engine.pool.acquire() as conn:
+                    records = await conn.fetch(self._pg, *args)
+            return [dict(r) for r in records]
+        # Piccolo's own SQLite engine (one-shot commands): its usual path.
+        transaction = engine.current_transaction.get()
+        if transaction is not None:
+            result = await engine._run_in_existing_connection(  # type: ignore[attr-defined]
+                transaction.connection, self._sqlite, list(args))
+        else:
+            result = await engine._run_in_new_connection(  # type: ignore[attr-defined]
+                self._sqlite, list(args))
+        return list(result)
+
+    async def first(self, *args: Any) -> dict[str, Any] | None:
+        rows = await self.rows(*args)
+        return rows[0] if rows else None
+
+
+def select_list(table: type[Table], alias: str, prefix: str = "") -> str:
+    """Every column of ``table`` as ``alias."col" AS "prefix+col"``: a hot ``Sql``
+    statement's select list, kept in step with the table class."""
+    return ", ".join(f'{alias}."{c._meta.db_column_name}" AS "{prefix}{c._meta.name}"'
+                     for c in table._meta.columns)
+
+
+class InsertRow:
+    """``INSERT`` of one row into ``table`` as a hot ``Sql`` statement: every column is
+    written; a column left out of the values must be nullable with no default (NULL)."""
+
+    __slots__ = ("_names", "_optional", "_sql")
+
+    def __init__(self, table: type[Table]) -> None:
+        columns = table._meta.columns
+        self._names = tuple(c._meta.db_column_name for c in columns)
+        self._optional = frozenset(c._meta.db_column_name for c in columns
+                                   if c._meta.null and c.default is None)
+        quoted = ", ".join(f'"{n}"' for n in self._names)
+        marks = ", ".join("{}" for _ in self._names)
+        # Names come from the table class, never from input.
+        self._sql = Sql(f'INSERT INTO "{table._meta.tablename}" ({quoted}) '  # noqa: S608
+                        f"VALUES ({marks})")
+
+    async def run(self, values: dict[str, Any]) -> None:
+        missing = [n for n in self._names if n not in values and n not in self._optional]
+        if missing:
+            raise KeyError(f"no value for {missing}")
+        await self._sql.rows(*(values.get(n) for n in self._names))

@@ -25,7 +25,7 @@ import msgspec
 from litestar import Response
 
 from app.core.clock import utcnow
-from app.core.db import is_unique_violation, write_transaction
+from app.core.db import Sql, write_transaction
 from app.core.errors import (
     AppError,
     IdempotencyConflict,
@@ -40,6 +40,13 @@ LEASE = timedelta(seconds=60)
 RETENTION = timedelta(hours=48)
 _PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
 JSON = "application/json"
+
+
+# A conflict does nothing and returns no row (PostgreSQL waits for a twin's transaction).
+_CLAIM = Sql(
+    "INSERT INTO core_idempotency (id, caller, key, request_hash, state, claimed_at, "
+    "created_at) VALUES ({}, {}, {}, {}, 'in_flight', {}, {}) "
+    "ON CONFLICT (caller, key) DO NOTHING RETURNING id")
 
 
 def validate_key(key: str | None) -> str | None:
@@ -59,23 +66,19 @@ def fingerprint(method: str, path: str, body: Any) -> str:
 
 
 async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | None:
-    """Claim the key; returns a stored answer to replay, or None when we own the claim."""
+    """Claim the key; returns a stored answer to replay, or None when we own the claim.
+
+    The insert comes first (a new key, the usual case, costs no read); only a key seen
+    before is read and judged."""
     now = utcnow()
+    async with write_transaction():
+        claimed = await _CLAIM.rows(uuid.uuid4(), caller, key, request_hash, now, now)
+    if claimed:
+        return None
+    # Claimed before, by a retry's first try or a twin still running: judge its row.
     row = await _find(caller, key)
-    if row is None:
-        try:
-            async with write_transaction():
-                await IdempotencyRecord.insert(IdempotencyRecord(
-                    id=uuid.uuid4(), caller=caller, key=key, request_hash=request_hash,
-                    state="in_flight", claimed_at=now, created_at=now)).run()
-            return None
-        except Exception as exc:
-            if not is_unique_violation(exc):
-                raise
-        # A twin claimed it first; it may even have finished already: judge its row.
-        row = await _find(caller, key)
-        if row is None:
-            raise IdempotencyInFlight()
+    if row is None:  # gone meanwhile (its owner failed and freed it): not ours to take
+        raise IdempotencyInFlight()
     if row["request_hash"] != request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request")
     if row["state"] == "done":
@@ -130,19 +133,31 @@ async def _finish(caller: str, key: str, status: int, body: bytes, media_type: s
     }).where((IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
 
 
+Operation = Callable[[], Awaitable[Any]]
+
+
 async def run(
     *,
     caller: str,
     key: str | None,
     request_hash: str,
-    operation: Callable[[], Awaitable[Any]],
+    operation: Operation | None = None,
+    prepare: Callable[[], Awaitable[Operation]] | None = None,
     status_code: int = 201,
 ) -> Response[Any]:
-    """Run ``operation`` once per (caller, key) and answer with its encoded result."""
+    """Run ``operation`` once per (caller, key) and answer with its encoded result.
+
+    Or ``prepare``: its reads and checks run outside the write transaction (on SQLite,
+    outside the write lock) and it returns the operation; its errors count as the
+    operation's (a contract error is the stored answer)."""
+    if (operation is None) == (prepare is None):
+        raise TypeError("give exactly one of operation and prepare")
     key = validate_key(key)
     if key is None:
+        step = operation if prepare is None else await prepare()
+        assert step is not None
         async with write_transaction():
-            result = await operation()
+            result = await step()
         return Response(content=msgspec.json.encode(result), status_code=status_code,
                         media_type=JSON)
 
@@ -150,8 +165,10 @@ async def run(
     if replay is not None:
         return replay
     try:
+        step = operation if prepare is None else await prepare()
+        assert step is not None
         async with write_transaction():
-            result = await operation()
+            result = await step()
             body = msgspec.json.encode(result)
             await _finish(caller, key, status_code, body, JSON)
     except AppError as err:

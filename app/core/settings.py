@@ -11,6 +11,7 @@ from typing import Literal
 
 Env = Literal["development", "production"]
 WechatMode = Literal["live", "sandbox"]
+SqliteSync = Literal["normal", "full"]
 
 DEFAULT_VAR_DIR = Path("var")
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
@@ -36,6 +37,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     # Bench-only routes (hello-world ceiling); never on unless asked for.
     bench_routes: bool = False
+    # SQLite's PRAGMA synchronous in WAL mode: normal (no fsync per commit; survives a
+    # killed process, may lose the last commits on power loss) or full (fsync each).
+    sqlite_synchronous: SqliteSync = "normal"
     # Notifications: the dispatcher in each server process (off: run `o2o worker`).
     notify_dispatcher: bool = True
     notify_poll_s: float = 1.0  # idle wait between looks for due rows
@@ -78,6 +82,11 @@ class Settings:
                 "O2O_DATABASE_URL must start with sqlite:/// or postgresql://"
             )
 
+        sqlite_sync = env_vars.get("O2O_SQLITE_SYNCHRONOUS", "").strip().lower() or "normal"
+        if sqlite_sync not in ("normal", "full"):
+            raise SettingsError(
+                f"O2O_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {sqlite_sync!r}")
+
         return cls(
             database_url=url,
             secret_key=secret,
@@ -89,6 +98,7 @@ class Settings:
             max_body_bytes=_positive_int(env_vars, "O2O_MAX_BODY_BYTES", 1_000_000),
             trusted_proxies=_proxies(env_vars.get("O2O_TRUSTED_PROXIES", "")),
             bench_routes=env_vars.get("O2O_BENCH_ROUTES", "").strip() == "1",
+            sqlite_synchronous=sqlite_sync,  # type: ignore[arg-type]
             cors_origins=tuple(
                 o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()
             ),

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from app.core.db import current_engine
+from app.core.db import Sql, current_engine
 from bookings.slots import Bookable, Hold, day_grid, free_slots, peak_seats, within_hours
 from tests.bookings.conftest import Salon
 
@@ -20,20 +20,28 @@ pytestmark = pytest.mark.postgres
 
 @contextmanager
 def counted_queries() -> Iterator[list[str]]:
-    """Every query the engine runs meanwhile (its class is patched: engines use slots)."""
+    """Every query run meanwhile: Piccolo's (the engine's class is patched: engines use
+    slots) and the plain-SQL hot statements (``Sql``)."""
     engine_class = type(current_engine())
     seen: list[str] = []
     original = engine_class.run_querystring
+    original_sql = Sql.rows
 
     async def counting(self: Any, querystring: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(str(querystring))
         return await original(self, querystring, *args, **kwargs)
 
+    async def counting_sql(self: Sql, *args: Any) -> list[dict[str, Any]]:
+        seen.append(self.text)
+        return await original_sql(self, *args)
+
     engine_class.run_querystring = counting  # type: ignore[method-assign]
+    Sql.rows = counting_sql  # type: ignore[method-assign]
     try:
         yield seen
     finally:
         engine_class.run_querystring = original  # type: ignore[method-assign]
+        Sql.rows = original_sql  # type: ignore[method-assign]
 
 
 async def test_availability_query_count_does_not_grow(salon: Salon) -> None:

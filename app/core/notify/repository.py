@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from app.core.db import current_engine, is_sqlite, write_transaction
+from app.core.db import Sql, current_engine, is_sqlite, write_transaction
 from app.core.tables import InboxMessage, Notification, WechatToken
 
 Row = dict[str, Any]
@@ -30,11 +31,14 @@ _EMIT = (
 )
 
 
+_EMIT_SQL = Sql(_EMIT)  # in every redemption's transaction: no query building
+
+
 async def emit(values: Row) -> None:
-    await Notification.raw(
-        _EMIT, values["id"], values["chain_id"], values["member_id"], values["store_id"],
+    await _EMIT_SQL.rows(
+        values["id"], values["chain_id"], values["member_id"], values["store_id"],
         values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
-        values["dedupe_key"], values["due_at"], values["created_at"]).run()
+        values["dedupe_key"], values["due_at"], values["created_at"])
 
 
 async def cancel(dedupe_key: str) -> None:
@@ -85,12 +89,17 @@ async def finish(owner: str, changes: list[tuple[uuid.UUID, Row]]) -> int:
     """Record the outcomes of a batch in one transaction, each only while its lease is
     still ours (a row re-claimed after our lease ran out, or cancelled or replaced
     meanwhile, is left alone). Returns how many were recorded."""
+    # One statement per distinct outcome (a batch delivered to the inbox: one in all).
+    groups: dict[tuple[tuple[str, Any], ...], list[uuid.UUID]] = {}
+    for notification_id, values in changes:
+        groups.setdefault(tuple(sorted(values.items())), []).append(notification_id)
     recorded = 0
     async with write_transaction():
-        for notification_id, values in changes:
-            update: dict[Any, Any] = {**values, "lease_until": None, "lease_owner": None}
+        for values_key, ids in groups.items():
+            update: dict[Any, Any] = {**dict(values_key), "lease_until": None,
+                                      "lease_owner": None}
             rows = await Notification.update(update).where(
-                (Notification.id == notification_id) & (Notification.lease_owner == owner)
+                Notification.id.is_in(ids) & (Notification.lease_owner == owner)
                 & (Notification.status == "pending")).returning(Notification.id).run()
             recorded += len(rows)
     return recorded
@@ -132,11 +141,17 @@ async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event:
 
 # --- inbox ------------------------------------------------------------------------------
 
-_INBOX_INSERT = (
-    "INSERT INTO core_inbox_message (id, notification_id, chain_id, member_id, store_id, "
-    "event, title, text, at, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}) "
-    "ON CONFLICT (notification_id) DO NOTHING"
-)
+_INBOX_COLUMNS = ("notification_id", "chain_id", "member_id", "store_id", "event", "title",
+                  "text", "at", "created_at")
+
+
+@cache
+def _inbox_insert(messages: int) -> Sql:
+    """A batch's messages in one statement (a dispatcher round: one per notification)."""
+    row = "(" + ", ".join("{}" for _ in range(len(_INBOX_COLUMNS) + 1)) + ")"
+    return Sql(f"INSERT INTO core_inbox_message (id, {', '.join(_INBOX_COLUMNS)}) "  # noqa: S608
+               f"VALUES {', '.join(row for _ in range(messages))} "
+               "ON CONFLICT (notification_id) DO NOTHING")
 
 
 async def add_to_inbox(messages: list[Row]) -> None:
@@ -144,11 +159,12 @@ async def add_to_inbox(messages: list[Row]) -> None:
     if not messages:
         return
     async with write_transaction():
-        for values in messages:
-            await InboxMessage.raw(
-                _INBOX_INSERT, uuid.uuid4(), values["notification_id"], values["chain_id"],
-                values["member_id"], values["store_id"], values["event"], values["title"],
-                values["text"], values["at"], values["created_at"]).run()
+        for first in range(0, len(messages), 500):  # well inside both engines' variables
+            chunk = messages[first:first + 500]
+            args: list[Any] = []
+            for values in chunk:
+                args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS)]
+            await _inbox_insert(len(chunk)).rows(*args)
 
 
 async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[Row]:
