@@ -21,7 +21,9 @@ from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
 from app.core.errors import exception_handlers
 from app.core.housekeeping import Housekeeping
+from app.core.openapi import StrictStructSchemaPlugin, declare_errors
 from app.core.runtime import Runtime, client_key
+from app.core.security_headers import security_headers
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
@@ -96,12 +98,14 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         check_throttle_handler=_is_login_route,
         store="rate_limit",
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[api, web_router()],
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],
         middleware=[login_rate_limit.middleware],
+        before_send=[security_headers(production=settings.env == "production")],
+        plugins=[StrictStructSchemaPlugin()],
         stores={"rate_limit": MemoryStore()},
         dependencies={
             "principal": Provide(principal_of, sync_to_thread=False),
@@ -126,3 +130,5 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         state=State({"runtime": runtime, "dispatcher": dispatcher}),
         debug=False,
     )
+    declare_errors(app, API_PREFIX)
+    return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 from msgspec import Struct
 
 from app.core.auth import PUBLIC
@@ -19,8 +20,8 @@ class HealthController(Controller):
     path = "/health"
     tags = ["health"]
 
-    @get("", opt=PUBLIC, summary="Liveness and database check",
-         responses=None, cache=False)
+    @get("", opt=PUBLIC, summary="Liveness and database check", cache=False,
+         responses={503: ResponseSpec(Health, description="the database cannot be reached")})
     async def health(self, runtime: RuntimeDep) -> Response[Health]:
         if await ping(runtime.engine):
             return Response(Health(status="ok", database="ok"), status_code=200)

@@ -21,7 +21,7 @@ from app.core.notify import service
 from app.core.notify.adapters import WechatAdapter, WechatTarget
 from app.core.notify.dispatcher import Dispatcher
 from app.core.notify.schemas import EventName, InboxMessageOut, NotificationOut, Status
-from app.core.params import Caller
+from app.core.params import Caller, Offset
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from stores import repository as store_repo
@@ -40,7 +40,7 @@ class NotificationController(Controller):
         event: Annotated[EventName | None, QueryParameter()] = None,
         member_id: Annotated[uuid.UUID | None, QueryParameter()] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[NotificationOut]:
         return await service.delivery_log(principal, status=status, event=event,
                                           member_id=member_id, limit=limit, offset=offset)
@@ -54,7 +54,7 @@ class InboxController(Controller):
     async def inbox(
         self, principal: Caller,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[InboxMessageOut]:
         return await service.inbox(principal, limit=limit, offset=offset)
 

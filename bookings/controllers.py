@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.core import idempotency
-from app.core.auth import ANYONE, MEMBERS, PUBLIC, STAFF
-from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from app.core.auth import ANYONE, MEMBERS, PUBLIC, STAFF, Principal
+from app.core.openapi import problems
+from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from bookings import (
     scans,  # noqa: F401 - registers the booking code with the scan endpoint
     service,
@@ -20,9 +22,28 @@ from bookings import (
 from bookings.schemas import AvailabilityOut, BookingCreate, BookingOut, Complete, Reschedule
 from bookings.service import MAX_LIST
 
+P = TypeVar("P")
+
 
 def _fingerprint(request: Request[Any, Any, Any], body: Any) -> str:
     return idempotency.fingerprint(request.method, request.url.path, body)
+
+
+async def _prepared_once(principal: Principal, key: str | None,
+                         request: Request[Any, Any, Any], body: Any,
+                         prepare: Callable[[], Awaitable[P]],
+                         commit: Callable[[P], Awaitable[BookingOut]],
+                         status_code: int = HTTP_201_CREATED) -> Response[BookingOut]:
+    """Answer a retry from its stored answer first (the slot it took is no longer free),
+    then check without locks (``prepare``), then ``commit`` once per Idempotency-Key."""
+    fingerprint = _fingerprint(request, body)
+    stored = await idempotency.stored_answer(principal.caller_key, key, fingerprint)
+    if stored is not None:
+        return stored
+    prepared = await prepare()
+    return await idempotency.run(caller=principal.caller_key, key=key,
+                                 request_hash=fingerprint, status_code=status_code,
+                                 operation=lambda: commit(prepared))
 
 
 class BookingController(Controller):
@@ -30,21 +51,17 @@ class BookingController(Controller):
     tags = ["bookings"]
 
     @post("", guards=[ANYONE], summary="Book a slot (members; staff for a member)",
+          responses=problems(404),
           description="Honours Idempotency-Key. 409 slot_unavailable when the slot is "
                       "gone or never existed; no resource is ever booked past capacity.")
     async def create(self, data: JSONBody[BookingCreate], principal: Caller,
                      runtime: RuntimeDep, request: Request[Any, Any, Any],
                      idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
-        fingerprint = _fingerprint(request, data)
-        stored = await idempotency.stored_answer(principal.caller_key, idempotency_key,
-                                                 fingerprint)
-        if stored is not None:
-            return stored
-        plan, member_id = await service.prepare_booking(principal, data)
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key, request_hash=fingerprint,
-            operation=lambda: service.create_booking(principal, data, plan, member_id,
-                                                     runtime.signer))
+        return await _prepared_once(
+            principal, idempotency_key, request, data,
+            prepare=lambda: service.prepare_booking(principal, data),
+            commit=lambda prepared: service.create_booking(principal, data, *prepared,
+                                                           runtime.signer))
 
     @get("/{booking_id:uuid}", guards=[ANYONE], summary="One booking")
     async def read(self, booking_id: FromPath[uuid.UUID], principal: Caller,
@@ -52,6 +69,7 @@ class BookingController(Controller):
         return await service.get_booking(principal, booking_id, runtime.signer)
 
     @post("/{booking_id:uuid}/cancel", guards=[ANYONE], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Cancel (members until the store's cut-off; staff any time)")
     async def cancel(self, booking_id: FromPath[uuid.UUID], principal: Caller,
                      runtime: RuntimeDep) -> BookingOut:
@@ -64,18 +82,14 @@ class BookingController(Controller):
                          principal: Caller, runtime: RuntimeDep,
                          request: Request[Any, Any, Any],
                          idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
-        fingerprint = _fingerprint(request, data)
-        stored = await idempotency.stored_answer(principal.caller_key, idempotency_key,
-                                                 fingerprint)
-        if stored is not None:
-            return stored
-        row, plan = await service.prepare_reschedule(principal, booking_id, data)
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key, request_hash=fingerprint,
-            status_code=HTTP_200_OK,
-            operation=lambda: service.reschedule(principal, row, plan, runtime.signer))
+        return await _prepared_once(
+            principal, idempotency_key, request, data,
+            prepare=lambda: service.prepare_reschedule(principal, booking_id, data),
+            commit=lambda prepared: service.reschedule(principal, *prepared, runtime.signer),
+            status_code=HTTP_200_OK)
 
     @post("/{booking_id:uuid}/check-in", guards=[STAFF], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Check the guest in (also done by scanning the booking's code)")
     async def check_in(self, booking_id: FromPath[uuid.UUID], principal: Caller,
                        runtime: RuntimeDep) -> BookingOut:
@@ -95,6 +109,7 @@ class BookingController(Controller):
             operation=lambda: service.complete(principal, booking_id, body, runtime.signer))
 
     @post("/{booking_id:uuid}/no-show", guards=[STAFF], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Mark a guest who did not come (after the start)")
     async def no_show(self, booking_id: FromPath[uuid.UUID], principal: Caller,
                       runtime: RuntimeDep) -> BookingOut:
@@ -108,7 +123,7 @@ class MyBookingsController(Controller):
     @get("", guards=[MEMBERS], summary="The member's bookings, latest start first")
     async def list_(self, principal: Caller, runtime: RuntimeDep,
                     limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST)] = 50,
-                    offset: Annotated[int, QueryParameter(ge=0)] = 0) -> list[BookingOut]:
+                    offset: Offset = 0) -> list[BookingOut]:
         return await service.my_bookings(principal, limit, offset, runtime.signer)
 
 

@@ -129,6 +129,8 @@ async def availability(store_id: uuid.UUID, service_id: uuid.UUID, day: date,
                        party_size: int) -> AvailabilityOut:
     """Free slots of a local day: four queries whatever the number of resources and
     bookings (store, service, resources, the day's holds)."""
+    if not 2000 <= day.year <= 2100:  # year 1 or 9999 overflows the local day's bounds
+        raise ValidationError("date", "must be a date between 2000 and 2100")
     store, service = await _public_store_service(store_id, service_id)
     zone = ZoneInfo(store["timezone"])
     now = utcnow()

@@ -13,7 +13,8 @@ from litestar.status_codes import HTTP_200_OK
 from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
-from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from app.core.openapi import problems
+from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from cards import redemption, service, vouchers
 from cards.schemas import (
     CampaignCreate,
@@ -73,7 +74,7 @@ class CardController(Controller):
     path = "/cards"
     tags = ["cards"]
 
-    @post("", guards=[STAFF], summary="Issue a card to a member",
+    @post("", guards=[STAFF], summary="Issue a card to a member", responses=problems(404, 409),
           description="Honours Idempotency-Key.")
     async def issue(self, data: JSONBody[CardIssue], principal: Caller,
                     request: Request[Any, Any, Any],
@@ -87,7 +88,7 @@ class CardController(Controller):
     async def read(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
         return await service.get_card(principal, card_id)
 
-    @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False,
+    @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False, responses=problems(409),
          summary="A fresh dynamic code (valid 60 s, usable once)")
     async def code(self, card_id: FromPath[uuid.UUID], principal: Caller,
                    runtime: RuntimeDep) -> Response[CardCode]:
@@ -95,6 +96,7 @@ class CardController(Controller):
         return Response(fresh, headers=NO_STORE)
 
     @get("/{card_id:uuid}/qr.png", guards=[MEMBERS], media_type="image/png",
+         responses=problems(409),
          summary="QR image (PNG) of a fresh dynamic code")
     async def qr_png(self, card_id: FromPath[uuid.UUID], principal: Caller,
                      runtime: RuntimeDep) -> Response[bytes]:
@@ -102,6 +104,7 @@ class CardController(Controller):
         return Response(qr.png(fresh.code), media_type="image/png", headers=NO_STORE)
 
     @get("/{card_id:uuid}/qr.svg", guards=[MEMBERS], media_type="image/svg+xml",
+         responses=problems(409),
          summary="QR image (SVG) of a fresh dynamic code")
     async def qr_svg(self, card_id: FromPath[uuid.UUID], principal: Caller,
                      runtime: RuntimeDep) -> Response[bytes]:
@@ -124,15 +127,18 @@ class CardController(Controller):
                      principal: Caller) -> list[LedgerEntryOut]:
         return await service.card_ledger(principal, card_id)
 
-    @post("/{card_id:uuid}/freeze", guards=[OPERATORS], status_code=HTTP_200_OK)
+    @post("/{card_id:uuid}/freeze", guards=[OPERATORS], status_code=HTTP_200_OK,
+          responses=problems(409))
     async def freeze(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
         return await service.change_status(principal, card_id, "freeze")
 
-    @post("/{card_id:uuid}/unfreeze", guards=[OPERATORS], status_code=HTTP_200_OK)
+    @post("/{card_id:uuid}/unfreeze", guards=[OPERATORS], status_code=HTTP_200_OK,
+          responses=problems(409))
     async def unfreeze(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
         return await service.change_status(principal, card_id, "unfreeze")
 
-    @post("/{card_id:uuid}/cancel", guards=[OPERATORS], status_code=HTTP_200_OK)
+    @post("/{card_id:uuid}/cancel", guards=[OPERATORS], status_code=HTTP_200_OK,
+          responses=problems(409))
     async def cancel(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
         return await service.change_status(principal, card_id, "cancel")
 
@@ -151,6 +157,7 @@ class RedemptionController(Controller):
     tags = ["redemptions"]
 
     @post("", guards=[STAFF], summary="Redeem a scanned code",
+          responses=problems(404, 409, 410, 422, 429),
           description="Honours Idempotency-Key.")
     async def redeem(self, data: JSONBody[RedeemIn], principal: Caller, runtime: RuntimeDep,
                      request: Request[Any, Any, Any],
@@ -159,7 +166,7 @@ class RedemptionController(Controller):
                                        idempotency_key=idempotency_key,
                                        request_hash=_idempotent(request, data))
 
-    @post("/sync", guards=[STAFF], status_code=HTTP_200_OK,
+    @post("/sync", guards=[STAFF], status_code=HTTP_200_OK, responses=problems(404),
           summary="Upload redemptions an offline scanner made",
           description="Each item is accepted, duplicate (same client_ref), conflict "
                       "(redeemed elsewhere first) or rejected. Replays change nothing.")
@@ -167,7 +174,8 @@ class RedemptionController(Controller):
                    runtime: RuntimeDep) -> SyncOut:
         return await redemption.sync(principal, data, runtime.signer)
 
-    @get("/preview", guards=[STAFF], summary="What a redemption would do, without doing it")
+    @get("/preview", guards=[STAFF], summary="What a redemption would do, without doing it",
+         responses=problems(404, 409, 410, 422, 429))
     async def preview(
         self, principal: Caller, runtime: RuntimeDep, store_id: FromQuery[uuid.UUID],
         code: Annotated[str | None, QueryParameter(max_length=512)] = None,
@@ -177,18 +185,20 @@ class RedemptionController(Controller):
         return await redemption.preview(principal, body, runtime.signer)
 
     @post("/{redemption_id:uuid}/reverse", guards=[MANAGERS], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Undo a redemption (within 24 h, once)")
     async def reverse(self, redemption_id: FromPath[uuid.UUID],
                       principal: Caller) -> RedemptionOut:
         return await redemption.reverse(principal, redemption_id)
 
-    @get("", guards=[STAFF], summary="A store's redemptions between two local dates")
+    @get("", guards=[STAFF], summary="A store's redemptions between two local dates",
+         responses=problems(404))
     async def list_(
         self, principal: Caller, store_id: FromQuery[uuid.UUID],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[RedemptionOut]:
         return await redemption.list_for_store(principal, store_id, from_, to, limit, offset)
 
@@ -218,6 +228,7 @@ class CampaignController(Controller):
         return await vouchers.set_paused(principal, campaign_id, False)
 
     @post("/{campaign_id:uuid}/claim", guards=[MEMBERS], summary="The member claims a voucher",
+          responses=problems(409),
           description="Honours Idempotency-Key.")
     async def claim(self, campaign_id: FromPath[uuid.UUID], principal: Caller,
                     runtime: RuntimeDep, request: Request[Any, Any, Any],
@@ -264,6 +275,7 @@ class VoucherController(Controller):
                         headers=VOUCHER_QR_CACHE)
 
     @post("/{voucher_id:uuid}/revoke", guards=[OPERATORS], status_code=HTTP_200_OK,
+          responses=problems(409),
           summary="Revoke a voucher: it will never redeem")
     async def revoke(self, voucher_id: FromPath[uuid.UUID], principal: Caller) -> VoucherOut:
         return await vouchers.revoke(principal, voucher_id)

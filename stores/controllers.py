@@ -11,7 +11,8 @@ from litestar.status_codes import HTTP_200_OK
 
 from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, PUBLIC, STAFF
-from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from app.core.openapi import problems
+from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from app.core.runtime import client_key
 from stores import service
 from stores.schemas import (
@@ -42,7 +43,7 @@ class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
 
-    @post("/staff/login", opt=LOGIN_OPT, status_code=HTTP_200_OK,
+    @post("/staff/login", opt=LOGIN_OPT, status_code=HTTP_200_OK, responses=problems(401),
           summary="Staff login with username and password")
     async def staff_login(self, data: JSONBody[StaffLogin], request: Request[Any, Any, Any],
                           runtime: RuntimeDep) -> StaffLoginOut:
@@ -50,6 +51,7 @@ class AuthController(Controller):
         return StaffLoginOut(token=runtime.auth.issue(session.principal), staff=session.brief)
 
     @post("/member/wechat", opt=LOGIN_OPT, status_code=HTTP_200_OK,
+          responses=problems(401, 404),
           summary="Member login with a WeChat code (first login creates the member)")
     async def member_login(self, data: JSONBody[MemberWechatLogin],
                            runtime: RuntimeDep) -> MemberLoginOut:
@@ -67,7 +69,7 @@ class MeController(Controller):
     async def me(self, principal: Caller) -> MemberOut:
         return await service.get_member(principal, principal.id)
 
-    @patch("", summary="Update the calling member's profile")
+    @patch("", summary="Update the calling member's profile", responses=problems(409))
     async def update_me(self, data: JSONBody[MemberUpdate], principal: Caller) -> MemberOut:
         return await service.update_me(principal, data)
 
@@ -82,7 +84,7 @@ class WechatConfigController(Controller):
                          runtime: RuntimeDep) -> WechatConfigOut:
         return await service.put_wechat_config(principal, data, runtime.secrets)
 
-    @get("", summary="The chain's WeChat app, without its secret")
+    @get("", summary="The chain's WeChat app, without its secret", responses=problems(404))
     async def get_config(self, principal: Caller) -> WechatConfigOut:
         return await service.get_wechat_config(principal)
 
@@ -135,7 +137,8 @@ class StaffController(Controller):
     tags = ["staff"]
     guards = [MANAGERS]
 
-    @post("", summary="Create a staff login (managers: clerks of their stores)")
+    @post("", summary="Create a staff login (managers: clerks of their stores)",
+          responses=problems(404, 409))
     async def create(self, data: JSONBody[StaffCreate], principal: Caller) -> StaffOut:
         return await service.create_staff(principal, data)
 
@@ -149,6 +152,7 @@ class MemberController(Controller):
     tags = ["members"]
 
     @post("", guards=[STAFF], summary="Register a member at the counter",
+          responses=problems(404, 409),
           description="Honours Idempotency-Key.")
     async def register(self, data: JSONBody[MemberCreate], principal: Caller,
                        request: Request[Any, Any, Any],
@@ -163,7 +167,7 @@ class MemberController(Controller):
         self, principal: Caller,
         phone: Annotated[str | None, QueryParameter(max_length=32)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[MemberOut]:
         return await service.find_members(principal, phone, limit, offset)
 

@@ -203,7 +203,10 @@ def free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, database_url: str, env: dict[str, str] | None = None) -> None:
+    def __init__(self, database_url: str, env: dict[str, str] | None = None,
+                 log_file: Path | None = None, log_level: str = "warning") -> None:
+        """``log_file``: the server's stdout and stderr go there (else: inherited)."""
+        self.log_file, self._log_level = log_file, log_level
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self._env = {**os.environ, "O2O_DATABASE_URL": database_url,
@@ -212,9 +215,13 @@ class LiveServer:
         self._process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> LiveServer:
+        log = self.log_file.open("ab") if self.log_file else None
         self._process = subprocess.Popen(
             [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port),
-             "--log-level", "warning"], cwd=ROOT, env=self._env)
+             "--log-level", self._log_level], cwd=ROOT, env=self._env,
+            stdout=log, stderr=subprocess.STDOUT if log else None)
+        if log:
+            log.close()  # the child holds its own descriptor
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:

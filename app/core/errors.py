@@ -121,12 +121,19 @@ def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[dict[str, A
     return problem(exc.status, exc.code, exc.title, exc.detail, exc.extra, headers)
 
 
+def _header_name(item: dict[str, Any]) -> str | None:
+    """A header parameter is named by its header (Idempotency-Key), not its Python name."""
+    if item.get("source") != "header" or not item.get("key"):
+        return None
+    return "-".join(part.capitalize() for part in str(item["key"]).split("_"))
+
+
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
     errors = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
             message = str(item.get("message", "invalid"))
-            field = str(item.get("key") or "body")
+            field = _header_name(item) or str(item.get("key") or "body")
             unknown = _UNKNOWN_FIELD.search(message)
             if unknown:
                 field = unknown.group(1)

@@ -68,16 +68,20 @@ def _race(servers: list[LiveServer], bodies: list[dict[str, Any]],
         return list(pool.map(post, range(len(bodies))))
 
 
-async def _servers(database_url: str, engine_name: str) -> list[LiveServer]:
+async def _race_on_servers(database_url: str, engine_name: str, bodies: list[dict[str, Any]],
+                           headers: list[dict[str, str]]) -> list[tuple[int, dict[str, Any]]]:
+    """Start one server (SQLite) or two processes (PostgreSQL), race, stop them."""
     servers = [LiveServer(database_url) for _ in range(1 if engine_name == "sqlite" else 2)]
-    started = await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers),
-                                   return_exceptions=True)
-    for outcome in started:
-        if isinstance(outcome, BaseException):
-            for server in servers:
-                server.stop()
-            raise outcome
-    return servers
+    try:
+        started = await asyncio.gather(*(asyncio.to_thread(s.start) for s in servers),
+                                       return_exceptions=True)
+        for outcome in started:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return await asyncio.to_thread(_race, servers, bodies, headers)
+    finally:
+        for server in servers:
+            server.stop()
 
 
 async def test_racers_for_one_stylist_slot_get_one_booking(salon: Salon, database_url: str,
@@ -86,12 +90,7 @@ async def test_racers_for_one_stylist_slot_get_one_booking(salon: Salon, databas
     start = salon.at("10:00", 2)
     bodies = [{"store_id": salon.store_id, "service_id": salon.haircut, "start": start,
                "resource_id": salon.tony}] * len(racers)
-    servers = await _servers(database_url, engine_name)
-    try:
-        results = await asyncio.to_thread(_race, servers, bodies, racers)
-    finally:
-        for server in servers:
-            server.stop()
+    results = await _race_on_servers(database_url, engine_name, bodies, racers)
     outcomes = sorted((status, body.get("code")) for status, body in results)
     won = [body for status, body in results if status == 201]
     assert len(won) == 1, outcomes
@@ -109,12 +108,7 @@ async def test_parties_racing_for_a_table_never_exceed_its_seats(
     bodies = [{"store_id": salon.store_id, "service_id": salon.dinner,
                "start": salon.at("19:00" if n % 2 else "19:30", 2), "party_size": size}
               for n, size in enumerate(sizes)]
-    servers = await _servers(database_url, engine_name)
-    try:
-        results = await asyncio.to_thread(_race, servers, bodies, racers)
-    finally:
-        for server in servers:
-            server.stop()
+    results = await _race_on_servers(database_url, engine_name, bodies, racers)
     assert {(s, None if s == 201 else b["code"]) for s, b in results} <= {
         (201, None), (409, "slot_unavailable")}
     assert results[-1][0] == 409  # the party of 5

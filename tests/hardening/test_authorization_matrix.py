@@ -1,0 +1,308 @@
+"""The authorization matrix, generated from the app's route table: every endpoint under
+/api/v1 x every role (operator, manager, clerk, member, anonymous) x objects of the
+caller's own store, another store of the same chain, another member and another chain.
+
+The expected outcome comes from POLICY, written from API.md's roles table:
+
+- operator (one chain): everything inside the chain;
+- manager (listed stores): staff (clerks) of those stores, services, resources,
+  bookings, redemptions, stats of those stores;
+- clerk (listed stores): scan/redeem, top up, issue cards, register members, check
+  bookings in, at those stores;
+- member (own data in one chain): own profile, cards, vouchers, bookings; claim; book;
+  cancel own bookings;
+
+plus the contract's rules: no token is 401; a role that may never act is 403; an object
+outside the caller's scope answers 404, like a missing one. A call the policy allows must
+answer the route's success status, or 409 when an earlier call of the run already changed
+the object (a cancelled card cannot be frozen); anything else is a hole, and so is a call
+answered differently from the policy. An endpoint without a POLICY entry fails the test:
+add one when you add a route.
+
+The callers are alpha's operator, store-1 manager, store-1 clerk and member 1; the
+targets are the bundles of tests/hardening/seed.py.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from litestar import Litestar
+
+from app.core.auth import Principal
+from tests.hardening.routes import Route, api_routes
+from tests.hardening.seed import TARGETS, Bundle, Seeded, seed, tomorrow_at
+from tests.world import PASSWORD, World
+
+ROLES = ("operator", "manager", "clerk", "member", "anonymous")
+EVERYONE = frozenset({"operator", "manager", "clerk", "member"})
+STAFF = frozenset({"operator", "manager", "clerk"})
+MANAGERS = frozenset({"operator", "manager"})
+OPERATOR = frozenset({"operator"})
+MEMBER = frozenset({"member"})
+
+# Scopes: how the target object limits a role the policy lets act.
+NONE = "none"  # no object, or only the caller's own (lists, /me, creating a store)
+CHAIN = "chain"  # any object of the caller's chain
+STORE = "store"  # staff: the stores they cover (operators: all); members: their chain
+OWNER = "owner"  # members: their own data; staff: their chain
+BOOKING = "booking"  # members: their own; staff: the stores they cover
+PUBLIC = "public"  # no token needed; every target answers
+
+Maker = Callable[[Bundle, str], Any]
+_serial = itertools.count()
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str]
+    scope: str
+    body: Maker | None = None
+    query: Maker | None = None
+    variant: str = ""
+    late: bool = False  # changes the object for good: run after the others
+
+
+def _expected(rule: Rule, role: str, target: str) -> int | None:
+    """The denial the policy demands, or None when the call is allowed."""
+    if rule.scope == PUBLIC:
+        return None
+    if role == "anonymous":
+        return 401
+    if role not in rule.roles:
+        return 403
+    if rule.scope == NONE:
+        return None
+    if target == "foreign":
+        return 404
+    staff_scope = {STORE: STORE, BOOKING: STORE, OWNER: CHAIN, CHAIN: CHAIN}[rule.scope]
+    member_scope = {STORE: CHAIN, BOOKING: OWNER, OWNER: OWNER, CHAIN: CHAIN}[rule.scope]
+    scope = member_scope if role == "member" else staff_scope
+    if scope == STORE and role in ("manager", "clerk") and target == "sibling":
+        return 404
+    if scope == OWNER and target == "other_member":
+        return 404
+    return None
+
+
+# --- bodies and queries ------------------------------------------------------------------
+
+def _unique(prefix: str) -> str:
+    return f"{prefix}-{next(_serial)}-{uuid.uuid4().hex[:6]}"
+
+
+def _phone() -> str:
+    return f"139{next(_serial):04d}{uuid.uuid4().int % 10000:04d}"
+
+
+HOURS = [{"weekday": d, "open": "09:00", "close": "21:00"} for d in range(7)]
+
+
+def _booking(b: Bundle, role: str) -> Any:
+    body = {"store_id": b.store_id, "service_id": b.service_id, "start": tomorrow_at("15:00")}
+    return body if role == "member" else {**body, "member_id": b.member_id}
+
+
+def _redeem(b: Bundle, _: str) -> Any:
+    return {"code": b.voucher_code, "store_id": b.store_id, "amount_cents": 10_000}
+
+
+def _sync(b: Bundle, _: str) -> Any:
+    return {"store_id": b.store_id, "items": [{
+        "code": b.voucher_code, "client_ref": _unique("ref"),
+        "redeemed_at": "2026-01-01T00:00:00+08:00"}]}
+
+
+def _staff(role: str) -> Maker:
+    return lambda b, _: {"username": _unique(f"matrix-{role}"), "password": PASSWORD,
+                         "role": role, "store_ids": [b.store_id]}
+
+
+def _day(b: Bundle, _: str) -> Any:
+    return {"store_id": b.store_id}
+
+
+POLICY: dict[str, list[Rule]] = {
+    # auth and public
+    "POST /api/v1/auth/staff/login": [Rule(EVERYONE, PUBLIC, body=lambda b, _: {
+        "username": "alpha-clerk1", "password": PASSWORD})],
+    "POST /api/v1/auth/member/wechat": [Rule(EVERYONE, PUBLIC, body=lambda b, _: {
+        "chain_id": b.chain_id, "code": "sandbox:matrix-openid"})],
+    "GET /api/v1/health": [Rule(EVERYONE, PUBLIC)],
+    "GET /api/v1/keys": [Rule(EVERYONE, PUBLIC, query=lambda b, _: {"chain_id": b.chain_id})],
+    "GET /api/v1/stores/{store_id}/availability": [Rule(EVERYONE, PUBLIC, query=lambda b, _: {
+        "service_id": b.service_id, "date": tomorrow_at("09:00")[:10]})],
+    # the member's own
+    "GET /api/v1/me": [Rule(MEMBER, NONE)],
+    "PATCH /api/v1/me": [Rule(MEMBER, NONE, body=lambda b, _: {"name": "Renamed"})],
+    "GET /api/v1/me/cards": [Rule(MEMBER, NONE)],
+    "GET /api/v1/me/vouchers": [Rule(MEMBER, NONE)],
+    "GET /api/v1/me/bookings": [Rule(MEMBER, NONE)],
+    "GET /api/v1/me/inbox": [Rule(MEMBER, NONE)],
+    # chain, stores, staff, members
+    "GET /api/v1/wechat-config": [Rule(OPERATOR, NONE)],
+    "PUT /api/v1/wechat-config": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "app_id": "wx1234567890", "app_secret": "s3cret-s3cret", "templates": {}})],
+    "GET /api/v1/stores": [Rule(EVERYONE, NONE)],
+    "POST /api/v1/stores": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "name": "New store", "timezone": "Asia/Tokyo", "opening_hours": HOURS})],
+    "GET /api/v1/stores/{store_id}": [Rule(EVERYONE, STORE)],
+    "PATCH /api/v1/stores/{store_id}": [Rule(OPERATOR, STORE, body=lambda b, _: {
+        "address": "1 New Road"})],
+    "GET /api/v1/stores/{store_id}/services": [Rule(EVERYONE, STORE)],
+    "POST /api/v1/stores/{store_id}/services": [Rule(MANAGERS, STORE, body=lambda b, _: {
+        "name": "Beard trim", "duration_minutes": 20, "price_cents": 3000})],
+    "GET /api/v1/stores/{store_id}/resources": [Rule(EVERYONE, STORE)],
+    "POST /api/v1/stores/{store_id}/resources": [Rule(MANAGERS, STORE, body=lambda b, _: {
+        "name": "Chair 9", "kind": "staff", "capacity": 1, "service_ids": [b.service_id]})],
+    "GET /api/v1/staff": [Rule(MANAGERS, NONE)],
+    "POST /api/v1/staff": [Rule(MANAGERS, STORE, body=_staff("clerk"), variant="clerk"),
+                           Rule(OPERATOR, STORE, body=_staff("manager"), variant="manager")],
+    "GET /api/v1/members": [Rule(STAFF, NONE)],
+    "POST /api/v1/members": [Rule(STAFF, NONE, body=lambda b, _: {
+        "name": "Walk-in", "phone": _phone()})],
+    "GET /api/v1/members/{member_id}": [Rule(EVERYONE, OWNER)],
+    # cards
+    "GET /api/v1/card-templates": [Rule(EVERYONE, NONE)],
+    "POST /api/v1/card-templates": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "name": "Membership", "kind": "membership"})],
+    "GET /api/v1/card-templates/{template_id}": [Rule(EVERYONE, CHAIN)],
+    "POST /api/v1/card-templates/{template_id}/claim": [Rule(MEMBER, CHAIN)],
+    "POST /api/v1/cards": [Rule(STAFF, STORE, body=lambda b, _: {
+        "template_id": b.template_id, "member_id": b.member_id, "store_id": b.store_id})],
+    "GET /api/v1/cards/{card_id}": [Rule(EVERYONE, OWNER)],
+    "GET /api/v1/cards/{card_id}/ledger": [Rule(EVERYONE, OWNER)],
+    "GET /api/v1/cards/{card_id}/code": [Rule(MEMBER, OWNER)],
+    "GET /api/v1/cards/{card_id}/qr.png": [Rule(MEMBER, OWNER)],
+    "GET /api/v1/cards/{card_id}/qr.svg": [Rule(MEMBER, OWNER)],
+    "POST /api/v1/cards/{card_id}/top-ups": [Rule(STAFF, STORE, body=lambda b, _: {
+        "amount_cents": 100, "store_id": b.store_id})],
+    "POST /api/v1/cards/{card_id}/freeze": [Rule(OPERATOR, CHAIN, late=True)],
+    "POST /api/v1/cards/{card_id}/unfreeze": [Rule(OPERATOR, CHAIN, late=True)],
+    "POST /api/v1/cards/{card_id}/cancel": [Rule(OPERATOR, CHAIN, late=True)],
+    # vouchers and redemption
+    "GET /api/v1/campaigns": [Rule(EVERYONE, NONE)],
+    "POST /api/v1/campaigns": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "name": "Gift", "kind": "gift", "item_name": "Hair mask", "total_quantity": 10,
+        "valid_from": "2026-01-01T00:00:00+08:00", "valid_until": "2099-01-01T00:00:00+08:00"})],
+    "GET /api/v1/campaigns/{campaign_id}": [Rule(EVERYONE, CHAIN)],
+    "POST /api/v1/campaigns/{campaign_id}/claim": [Rule(MEMBER, CHAIN)],
+    "POST /api/v1/campaigns/{campaign_id}/issue": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "member_ids": [b.member_id]})],
+    "POST /api/v1/campaigns/{campaign_id}/pause": [Rule(OPERATOR, CHAIN, late=True)],
+    "POST /api/v1/campaigns/{campaign_id}/resume": [Rule(OPERATOR, CHAIN, late=True)],
+    "GET /api/v1/vouchers/{voucher_id}": [Rule(EVERYONE, OWNER)],
+    "GET /api/v1/vouchers/{voucher_id}/qr.png": [Rule(EVERYONE, OWNER)],
+    "GET /api/v1/vouchers/{voucher_id}/qr.svg": [Rule(EVERYONE, OWNER)],
+    "POST /api/v1/vouchers/{voucher_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
+    "GET /api/v1/redemptions": [Rule(STAFF, STORE, query=_day)],
+    "GET /api/v1/redemptions/preview": [Rule(STAFF, STORE, query=lambda b, _: {
+        "code": b.voucher_code, "store_id": b.store_id})],
+    "POST /api/v1/redemptions": [Rule(STAFF, STORE, body=_redeem)],
+    "POST /api/v1/redemptions/sync": [Rule(STAFF, STORE, body=_sync)],
+    "POST /api/v1/redemptions/{redemption_id}/reverse": [Rule(MANAGERS, STORE, late=True)],
+    # bookings
+    "POST /api/v1/bookings": [Rule(EVERYONE, STORE, body=_booking)],
+    "GET /api/v1/bookings/{booking_id}": [Rule(EVERYONE, BOOKING)],
+    "POST /api/v1/bookings/{booking_id}/reschedule": [Rule(EVERYONE, BOOKING, body=lambda b, _: {
+        "start": tomorrow_at("17:00")})],
+    "POST /api/v1/bookings/{booking_id}/cancel": [Rule(EVERYONE, BOOKING, late=True)],
+    "POST /api/v1/bookings/{booking_id}/check-in": [Rule(STAFF, STORE, late=True)],
+    "POST /api/v1/bookings/{booking_id}/complete": [Rule(STAFF, STORE, late=True)],
+    "POST /api/v1/bookings/{booking_id}/no-show": [Rule(STAFF, STORE, late=True)],
+    "GET /api/v1/stores/{store_id}/bookings": [Rule(STAFF, STORE)],
+    # notifications
+    "GET /api/v1/notifications": [Rule(OPERATOR, NONE)],
+}
+
+def _stats(**extra: str) -> Maker:
+    return lambda b, _: {"from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10],
+                         "store_id": b.store_id, **extra}
+
+
+# Stats (operators: the chain; managers: their stores).
+POLICY.update({
+    "GET /api/v1/stats/overview": [Rule(MANAGERS, STORE, query=_stats())],
+    "GET /api/v1/stats/timeseries": [Rule(MANAGERS, STORE, query=_stats(metric="bookings"))],
+    "GET /api/v1/stats/export.csv": [Rule(MANAGERS, STORE, query=_stats())],
+    "GET /api/v1/stats/services": [Rule(MANAGERS, STORE, query=_stats())],
+    "GET /api/v1/stats/cohorts": [Rule(MANAGERS, STORE, query=lambda b, _: {
+        "store_id": b.store_id})],
+    "GET /api/v1/stats/stores": [Rule(MANAGERS, NONE, query=lambda b, _: {
+        "from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10]})],
+})
+
+DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
+
+
+def _principal(world: World, role: str) -> Principal | None:
+    return {"operator": world.a.operator, "manager": world.a.staff["alpha-manager"],
+            "clerk": world.a.staff["alpha-clerk1"], "member": world.a.members[0],
+            "anonymous": None}[role]
+
+
+def _targets(route: Route, rule: Rule) -> tuple[str, ...]:
+    uses_objects = bool(route.path_params) or rule.body is not None or rule.query is not None
+    return TARGETS if uses_objects else ("own",)
+
+
+async def _call(client: httpx.AsyncClient, world: World, route: Route, rule: Rule,
+                role: str, bundle: Bundle) -> httpx.Response:
+    path = route.path
+    for name in route.path_params:
+        path = path.replace("{" + name + "}", bundle.ids()[name])
+    principal = _principal(world, role)
+    kwargs: dict[str, Any] = {"headers": world.headers(principal) if principal else {}}
+    if rule.body is not None:
+        kwargs["json"] = rule.body(bundle, role)
+    if rule.query is not None:
+        kwargs["params"] = rule.query(bundle, role)
+    return await client.request(route.method, path, **kwargs)
+
+
+def _judge(response: httpx.Response, want: int | None, success: int) -> str | None:
+    """What is wrong with the answer, or None."""
+    if want is None:
+        if response.status_code in (success, 409):
+            return None
+        return f"allowed, but answered {response.status_code} (want {success})"
+    if response.status_code != want:
+        return f"answered {response.status_code}, the policy says {want}"
+    problem = response.json()
+    if problem.get("code") != DENIAL_CODES[want]:
+        return f"answered {want} with code {problem.get('code')!r}"
+    return None
+
+
+async def test_every_endpoint_has_a_policy(app: Litestar) -> None:
+    routes = {r.key for r in api_routes(app)}
+    missing = sorted(routes - set(POLICY))
+    stale = sorted(set(POLICY) - routes)
+    assert not missing, f"endpoints without an authorization policy: {missing}"
+    assert not stale, f"policies of endpoints that no longer exist: {stale}"
+
+
+async def test_authorization_matrix(client: httpx.AsyncClient, world: World,
+                                    app: Litestar) -> None:
+    seeded: Seeded = await seed(client, world)
+    routes = api_routes(app)
+    assert {r.key for r in routes} <= set(POLICY), "see test_every_endpoint_has_a_policy"
+    plan = [(route, rule) for route in routes for rule in POLICY[route.key]]
+    plan.sort(key=lambda item: item[1].late)  # the object-changing ones last
+    holes: list[str] = []
+    calls = 0
+    for route, rule in plan:
+        for role, target in itertools.product(ROLES, _targets(route, rule)):
+            response = await _call(client, world, route, rule, role, seeded.bundles[target])
+            calls += 1
+            wrong = _judge(response, _expected(rule, role, target), route.success)
+            if wrong:
+                label = f"{route.key}{' (' + rule.variant + ')' if rule.variant else ''}"
+                holes.append(f"{label}: {role} on {target}: {wrong}: {response.text[:160]}")
+    assert holes == [], f"{len(holes)} holes in {calls} calls:\n" + "\n".join(holes)
+
