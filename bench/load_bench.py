@@ -1,6 +1,6 @@
 """Load benchmark of a real server: two ceilings, then the hot endpoints beside them.
 
-    .venv/bin/python bench/load_bench.py [--seconds 8] [--engines sqlite,postgres]
+    .venv/bin/python bench/load_bench.py [--seconds 6] [--engines sqlite,postgres]
 
 For each configuration (SQLite with one server process; PostgreSQL with one and with two)
 the script creates a fresh database, migrates it (`o2o migrate`), creates an operator
@@ -78,7 +78,7 @@ UPDATE_ROWS = 10_000       # rows of the one-UPDATE ceiling (random one per requ
 CARD_TEMPLATES = 4         # stored-value cards per member (card codes: see seed())
 RESOURCES = 20             # stylists doing the bench service
 BOOKING_DAYS = 60          # bookings spread over this many local days from tomorrow
-HEADROOM = 1.6             # pool = warm-up rate * seconds * HEADROOM + slack
+HEADROOM = 1.25            # pool = warm-up rate * seconds * HEADROOM + slack
 ZONE = "Asia/Shanghai"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -773,7 +773,7 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
             count = None
             if scenario.single_use:
                 count = min(args.max_pool, math.ceil(
-                    max(warm.rate, 50) * args.seconds * HEADROOM) + 4 * args.concurrency)
+                    max(warm.rate, 50) * args.seconds * HEADROOM) + 2 * args.concurrency)
             t1 = time.perf_counter()
             async with new_session(16) as session:
                 items = await scenario.items(seeded, session, count)
@@ -790,6 +790,7 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
             log(f"{tag}: {scenario.name} {phase.rate:,.0f} req/s, p50 "
                 f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms"
                 + (f", errors {dict(phase.errors)}" if phase.errors else ""))
+    log(f"{tag}: done in {time.perf_counter() - t0:.0f} s")
     return Row(engine, workers, phases)
 
 
@@ -880,8 +881,8 @@ async def main(args: argparse.Namespace) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8.0,
-                        help="measured time per scenario (default 8)")
+    parser.add_argument("--seconds", type=float, default=6.0,
+                        help="measured time per scenario (default 6)")
     parser.add_argument("--warmup", type=float, default=2.0,
                         help="warm-up time per scenario (default 2)")
     parser.add_argument("--engines", default="sqlite,postgres",
