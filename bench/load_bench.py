@@ -78,7 +78,7 @@ UPDATE_ROWS = 10_000       # rows of the one-UPDATE ceiling (random one per requ
 CARD_TEMPLATES = 4         # stored-value cards per member (card codes: see seed())
 RESOURCES = 20             # stylists doing the bench service
 BOOKING_DAYS = 60          # bookings spread over this many local days from tomorrow
-HEADROOM = 1.25            # pool = warm-up rate * seconds * HEADROOM + slack
+HEADROOM = 1.4             # pool = warm-up rate * seconds * HEADROOM + slack
 ZONE = "Asia/Shanghai"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
