@@ -430,18 +430,6 @@ async def check_in_by_id(principal: Principal, booking_id: uuid.UUID,
     return await _reload(principal, booking_id, signer)
 
 
-def _card_action(template: dict[str, Any], body: Complete,
-                 price: int) -> tuple[str, int | None]:
-    """What completing a visit takes from the attached card, unless the clerk says."""
-    default = {"times": "visit", "stored_value": "charge", "membership": "earn"}[
-        template["kind"]]
-    action = body.action or default
-    amount = body.amount_cents
-    if action in ("charge", "earn") and amount is None:
-        amount = price
-    return action, amount
-
-
 async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
                    signer: CodeSigner) -> BookingOut:
     """Confirmed or checked in → completed, redeeming the attached card or voucher in the
@@ -454,22 +442,19 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
         raise ValidationError("action", "no card is attached to this booking")
     store = await store_repo.get_store(row["store"], principal.chain_id)
     assert store is not None
+    # Read before the write lock: the price only fills in an amount nobody gave.
+    price = int((await repo.get_service(row["store"], row["service"]) or {}).get(
+        "price_cents", 0))
     async with write_transaction():
         locked = await repo.lock_booking(booking_id)
         assert locked is not None
         if locked["status"] not in ("confirmed", "checked_in"):
             raise InvalidState(f"the booking is {locked['status']}")
-        price = int((await repo.get_service(row["store"], row["service"]) or {}).get(
-            "price_cents", 0))
         redemption_id = None
         if row["card"] is not None:
-            card = await card_repo.get_card(row["card"], principal.chain_id)
-            assert card is not None
-            template = await card_repo.get_template(card["template"], principal.chain_id)
-            assert template is not None
-            action, amount = _card_action(template, body, price)
-            redemption_id = (await use_card(principal, store, row["card"], action,
-                                            amount, now)).id
+            redemption_id = (await use_card(principal, store, row["card"], body.action,
+                                            body.amount_cents, now,
+                                            price_cents=price)).id
         elif row["voucher"] is not None:
             voucher = await card_repo.get_voucher(row["voucher"], principal.chain_id)
             assert voucher is not None

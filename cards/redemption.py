@@ -301,10 +301,17 @@ def _checked_action(action: str | None, amount: int | None) -> tuple[str, int | 
     return action, amount
 
 
+# What a visit takes from each kind of card when nobody says otherwise.
+VISIT_ACTION = {"times": "visit", "stored_value": "charge", "membership": "earn"}
+
+
 async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UUID,
-                   action: str | None, amount: int | None, now: datetime) -> RedemptionOut:
+                   action: str | None, amount: int | None, now: datetime, *,
+                   price_cents: int = 0) -> RedemptionOut:
     """Charge, visit or earn on a card without a scanned code (a booking being completed),
-    with the same checks and ledger entry as a scan. Runs in the caller's transaction."""
+    with the same checks and ledger entry as a scan. Without ``action``, the card kind's
+    visit action; a charge or earn without ``amount`` takes ``price_cents``. Runs in the
+    caller's transaction."""
     card = await repo.get_card(card_id, principal.chain_id)
     if card is None:
         raise NotFound("no such card")
@@ -312,6 +319,9 @@ async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UU
     assert template is not None
     if not template_allows_store(template, store["id"]):
         raise WrongStore("this card is not valid at this store")
+    action = action or VISIT_ACTION[template["kind"]]
+    if action in ("charge", "earn") and amount is None:
+        amount = price_cents
     checked, amount = _checked_action(action, amount)
     return await _apply_to_card(principal, store, card_id, template, checked, amount, now,
                                 uuid.uuid4())
