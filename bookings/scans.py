@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from app.core.auth import Principal
 from app.core.codes.errors import InvalidCode
 from app.core.codes.format import CodeKind
+from app.core.db import write_transaction
 from bookings import repository as repo
 from bookings import service
 from bookings.errors import InvalidState
@@ -46,7 +47,11 @@ class BookingScans:
                      f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}, party of {row['party_size']}"))
 
     async def prepare(self, scan: Scan) -> Write:
-        return lambda: self.redeem(scan)  # the check-in reads and moves under its own guard
+        return lambda: self._redeem_in_transaction(scan)
+
+    async def _redeem_in_transaction(self, scan: Scan) -> RedemptionOut:
+        async with write_transaction():  # the check-in reads and moves under its own guard
+            return await self.redeem(scan)
 
     async def redeem(self, scan: Scan) -> RedemptionOut:
         row = await self._load(scan)

@@ -75,9 +75,9 @@ class ScanHandler(Protocol):
 
     async def prepare(self, scan: Scan) -> Write:
         """Reads and checks, outside any transaction (on SQLite, outside the write lock);
-        returns the writing step, which the caller runs inside its write transaction.
-        The step re-checks under its conditional update or lock whatever may have
-        changed since."""
+        returns the writing step, which opens its own write transaction or joins the
+        caller's (the one that stores an Idempotency-Key's answer with it). The step
+        re-checks under its conditional update or lock whatever may have changed since."""
 
     async def redeem(self, scan: Scan) -> RedemptionOut:
         """Prepare and write at once; runs inside the caller's write transaction."""
@@ -250,15 +250,16 @@ class CardScans:
                      amount: int | None) -> RedemptionOut:
         """The code spent once, then the card moved under its row lock (re-checked)."""
         redemption_id = uuid.uuid4()
-        try:
-            await repo.spend_code(code_hash(scan.code), redemption_id, scan.now)
-        except Exception as exc:
-            if is_unique_violation(exc):
-                raise CodeUsed() from None
-            raise
-        return await _apply_to_card(scan.principal, scan.store,
-                                    scan.verified.payload.object_id, template, action,
-                                    amount, scan.now, redemption_id)
+        async with write_transaction():
+            try:
+                await repo.spend_code(code_hash(scan.code), redemption_id, scan.now)
+            except Exception as exc:
+                if is_unique_violation(exc):
+                    raise CodeUsed() from None
+                raise
+            return await _apply_to_card(scan.principal, scan.store,
+                                        scan.verified.payload.object_id, template, action,
+                                        amount, scan.now, redemption_id)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
                       now: datetime) -> None:
@@ -474,21 +475,15 @@ class VoucherScans:
     async def spend(self, voucher: dict[str, Any], campaign: dict[str, Any],
                     principal: Principal, store: dict[str, Any], bill: int | None,
                     at: datetime, client_ref: str | None = None) -> RedemptionOut:
-        """Spend a voucher that :meth:`usable` accepted, exactly once (conditional update).
-        Runs in the caller's write transaction."""
+        """Spend a voucher that :meth:`usable` accepted, exactly once (conditional update),
+        with its redemption and notification. Atomic by itself (``repo.redeem_voucher``):
+        it joins the caller's write transaction if one is open and needs none."""
         store_id = store["id"]
         if bill == 0:
             raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
                                                   "nothing; leave it out for a gift")
         discount = self._discount(campaign, bill)
         redemption_id = uuid.uuid4()
-        if not await repo.mark_voucher_redeemed(voucher["id"], redemption_id, store_id, at):
-            # Someone redeemed (or revoked) it between our read and our write.
-            fresh = await repo.get_voucher(voucher["id"], principal.chain_id)
-            assert fresh is not None
-            if fresh["status"] == "revoked":
-                raise VoucherRevoked()
-            raise await _already_redeemed(fresh, principal)
         row = {
             "id": redemption_id, "chain": principal.chain_id, "kind": "voucher",
             "action": None, "object_id": voucher["id"], "member_id": voucher["member"],
@@ -498,12 +493,18 @@ class VoucherScans:
             "points_after": None, "created_at": at, "reversed_at": None, "reversed_by": None,
             "client_ref": client_ref,
         }
-        await repo.insert_redemption(row)
-        await outbox.emit(events.REDEEMED, chain_id=principal.chain_id,
-                          member_id=voucher["member"], store_id=store_id,
-                          data={"item": campaign["name"], "amount_cents": discount,
-                                "at": at.isoformat(), **store_data(store)},
-                          dedupe_key=f"redemption:{redemption_id}")
+        note = outbox.notification(
+            events.REDEEMED, chain_id=principal.chain_id, member_id=voucher["member"],
+            store_id=store_id, data={"item": campaign["name"], "amount_cents": discount,
+                                     "at": at.isoformat(), **store_data(store)},
+            dedupe_key=f"redemption:{redemption_id}")
+        if not await repo.redeem_voucher(voucher["id"], row, note):
+            # Someone redeemed (or revoked) it between our read and our write.
+            fresh = await repo.get_voucher(voucher["id"], principal.chain_id)
+            assert fresh is not None
+            if fresh["status"] == "revoked":
+                raise VoucherRevoked()
+            raise await _already_redeemed(fresh, principal)
         return redemption_out(row)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,

@@ -255,7 +255,7 @@ class InsertRow:
     """``INSERT`` of one row into ``table`` as a hot ``Sql`` statement: every column is
     written; a column left out of the values must be nullable with no default (NULL)."""
 
-    __slots__ = ("_names", "_optional", "_sql")
+    __slots__ = ("_into", "_marks", "_names", "_optional", "_sql")
 
     def __init__(self, table: type[Table]) -> None:
         columns = table._meta.columns
@@ -263,13 +263,21 @@ class InsertRow:
         self._optional = frozenset(c._meta.db_column_name for c in columns
                                    if c._meta.null and c.default is None)
         quoted = ", ".join(f'"{n}"' for n in self._names)
-        marks = ", ".join("{}" for _ in self._names)
+        self._marks = ", ".join("{}" for _ in self._names)
         # Names come from the table class, never from input.
-        self._sql = Sql(f'INSERT INTO "{table._meta.tablename}" ({quoted}) '  # noqa: S608
-                        f"VALUES ({marks})")
+        self._into = f'INSERT INTO "{table._meta.tablename}" ({quoted}) '
+        self._sql = Sql(f"{self._into}VALUES ({self._marks})")
 
-    async def run(self, values: dict[str, Any]) -> None:
+    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
         missing = [n for n in self._names if n not in values and n not in self._optional]
         if missing:
             raise KeyError(f"no value for {missing}")
-        await self._sql.rows(*(values.get(n) for n in self._names))
+        return tuple(values.get(n) for n in self._names)
+
+    def after(self, source: str) -> str:
+        """The insert as a step of a larger statement: only if the CTE ``source`` returned
+        a row. Its ``{}`` take :meth:`args`; PostgreSQL types them by the columns."""
+        return f"{self._into}SELECT {self._marks} FROM {source}"  # noqa: S608 - a CTE name
+
+    async def run(self, values: dict[str, Any]) -> None:
+        await self._sql.rows(*self.args(values))

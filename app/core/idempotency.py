@@ -148,16 +148,20 @@ async def run(
     """Run ``operation`` once per (caller, key) and answer with its encoded result.
 
     Or ``prepare``: its reads and checks run outside the write transaction (on SQLite,
-    outside the write lock) and it returns the operation; its errors count as the
-    operation's (a contract error is the stored answer)."""
+    outside the write lock) and it returns the operation, which opens its own write
+    transaction (or joins this one, with a key) or is atomic alone (a voucher's spend is
+    one statement on PostgreSQL: no BEGIN and COMMIT round trips); its errors count as
+    the operation's (a contract error is the stored answer)."""
     if (operation is None) == (prepare is None):
         raise TypeError("give exactly one of operation and prepare")
     key = validate_key(key)
     if key is None:
-        step = operation if prepare is None else await prepare()
-        assert step is not None
-        async with write_transaction():
-            result = await step()
+        if prepare is not None:
+            result = await (await prepare())()
+        else:
+            assert operation is not None
+            async with write_transaction():
+                result = await operation()
         return Response(content=msgspec.json.encode(result), status_code=status_code,
                         media_type=JSON)
 

@@ -33,6 +33,7 @@ from stores import service as stores
 from stores.schemas import MemberCreate, StaffCreate
 from tests.cards.conftest import API
 from tests.conftest import LiveServer
+from tests.hardening import rawdb
 from tests.world import PASSWORD, World
 
 ZBARIMG = shutil.which("zbarimg")
@@ -831,6 +832,38 @@ async def test_simultaneous_scans_over_real_http(v: Vouchers, database_url: str,
     winner = assert_exactly_once(results, v.world)
     assert await redemptions_of(voucher["id"]) == 1
     assert (await v.read(voucher["id"]))["redemption_id"] == winner["id"]
+
+
+_REFUSE_NOTIFICATIONS = {
+    "sqlite": ["CREATE TRIGGER refuse_notifications BEFORE INSERT ON core_notification "
+               "BEGIN SELECT RAISE(ABORT, 'no outbox today'); END"],
+    "postgres": ["CREATE FUNCTION refuse_notifications() RETURNS trigger LANGUAGE plpgsql "
+                 "AS $$ BEGIN RAISE EXCEPTION 'no outbox today'; END $$",
+                 "CREATE TRIGGER refuse_notifications BEFORE INSERT ON core_notification "
+                 "FOR EACH ROW EXECUTE FUNCTION refuse_notifications()"],
+}
+
+
+async def test_a_spend_whose_notification_fails_leaves_the_voucher_issued(
+        v: Vouchers, database_url: str, engine_name: str) -> None:
+    """The spend, its redemption and its outbox row commit together or not at all (on
+    PostgreSQL one statement outside any transaction): the outbox failing last leaves
+    nothing half-redeemed, and the voucher redeems once the outbox is back."""
+    voucher = await v.voucher()
+    for statement in _REFUSE_NOTIFICATIONS[engine_name]:
+        await rawdb.fetch(database_url, statement)
+    failed = await v.redeem(voucher["code"], amount=5_000)
+    assert failed.status_code == 500, failed.text
+    assert (await v.read(voucher["id"]))["status"] == "issued"
+    assert await redemptions_of(voucher["id"]) == 0
+    await rawdb.fetch(database_url, "DROP TRIGGER refuse_notifications"
+                      + (" ON core_notification" if engine_name == "postgres" else ""))
+    redeemed = await v.redeem(voucher["code"], amount=5_000)
+    assert redeemed.status_code == 201, redeemed.text
+    assert await redemptions_of(voucher["id"]) == 1
+    notes = await rawdb.fetch(database_url, "SELECT dedupe_key FROM core_notification "
+                              "WHERE event = 'redeemed'")
+    assert [n["dedupe_key"] for n in notes] == [f"redemption:{redeemed.json()['id']}"]
 
 
 # --- reversal ---------------------------------------------------------------------------

@@ -16,12 +16,14 @@ from app.core.clock import utcnow
 from app.core.db import write_transaction
 from app.core.notify import render
 from app.core.notify import repository as repo
+from app.core.notify.repository import Row
 
 
-async def emit(event: str, *, chain_id: UUID, member_id: UUID,
-               data: Mapping[str, str | int | None], store_id: UUID | None = None,
-               due_at: datetime | None = None, dedupe_key: str | None = None) -> None:
-    """Queue ``event`` for ``member_id``, due at ``due_at`` (None: now).
+def notification(event: str, *, chain_id: UUID, member_id: UUID,
+                 data: Mapping[str, str | int | None], store_id: UUID | None = None,
+                 due_at: datetime | None = None, dedupe_key: str | None = None) -> Row:
+    """The outbox row of ``event`` for ``member_id``, due at ``due_at`` (None: now),
+    checked; :func:`emit` writes it, or a repository as one step of a single statement.
 
     ``dedupe_key`` (default: a fresh one) is unique: emitting a key again replaces the
     row while it is still pending or cancelled (a reminder moved with its booking) and
@@ -33,13 +35,23 @@ async def emit(event: str, *, chain_id: UUID, member_id: UUID,
     if dedupe_key is not None and not 1 <= len(dedupe_key) <= 255:
         raise ValueError("dedupe_key must be 1 to 255 characters")
     now = utcnow()
+    return {
+        "id": uuid.uuid4(), "chain_id": chain_id, "member_id": member_id,
+        "store_id": store_id, "event": event, "data": dict(data),
+        "dedupe_key": dedupe_key or f"auto:{uuid.uuid4()}", "due_at": due_at or now,
+        "created_at": now,
+    }
+
+
+async def emit(event: str, *, chain_id: UUID, member_id: UUID,
+               data: Mapping[str, str | int | None], store_id: UUID | None = None,
+               due_at: datetime | None = None, dedupe_key: str | None = None) -> None:
+    """Queue ``event`` for ``member_id`` (see :func:`notification`) in the caller's write
+    transaction, or in its own."""
+    row = notification(event, chain_id=chain_id, member_id=member_id, data=data,
+                       store_id=store_id, due_at=due_at, dedupe_key=dedupe_key)
     async with write_transaction():
-        await repo.emit({
-            "id": uuid.uuid4(), "chain_id": chain_id, "member_id": member_id,
-            "store_id": store_id, "event": event, "data": dict(data),
-            "dedupe_key": dedupe_key or f"auto:{uuid.uuid4()}", "due_at": due_at or now,
-            "created_at": now,
-        })
+        await repo.emit(row)
 
 
 async def cancel(dedupe_key: str) -> None:

@@ -18,11 +18,12 @@ Row = dict[str, Any]
 # A key emitted again replaces a row not yet delivered (a moved booking's reminder: new
 # time, new id so the inbox shows the new text) and revives a cancelled one; a sent or
 # failed row stays: that event happened.
-_EMIT = (
+_EMIT_INTO = (
     "INSERT INTO core_notification (id, chain_id, member_id, store_id, event, data, "
-    "dedupe_key, status, attempts, due_at, created_at) "
-    "VALUES ({}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {}) "
-    "ON CONFLICT (dedupe_key) DO UPDATE SET id = excluded.id, chain_id = excluded.chain_id, "
+    "dedupe_key, status, attempts, due_at, created_at) ")
+_EMIT_VALUES = "{}, {}, {}, {}, {}, {}, {}, 'pending', 0, {}, {}"
+_EMIT_ON_CONFLICT = (
+    " ON CONFLICT (dedupe_key) DO UPDATE SET id = excluded.id, chain_id = excluded.chain_id, "
     "member_id = excluded.member_id, store_id = excluded.store_id, event = excluded.event, "
     "data = excluded.data, status = 'pending', attempts = 0, last_error = NULL, "
     "channel = NULL, due_at = excluded.due_at, lease_until = NULL, lease_owner = NULL, "
@@ -31,14 +32,25 @@ _EMIT = (
 )
 
 
-_EMIT_SQL = Sql(_EMIT)  # in every redemption's transaction: no query building
+# In every redemption's transaction: no query building.
+_EMIT_SQL = Sql(_EMIT_INTO + f"VALUES ({_EMIT_VALUES})" + _EMIT_ON_CONFLICT)
+
+
+def emit_after(source: str) -> str:
+    """The outbox insert as a step of a larger statement: it inserts only if the CTE
+    ``source`` returned a row (a spend that won). Its ``{}`` take :func:`emit_args`."""
+    # ``source`` is a CTE name written in code, never input.
+    return _EMIT_INTO + f"SELECT {_EMIT_VALUES} FROM {source}" + _EMIT_ON_CONFLICT  # noqa: S608
+
+
+def emit_args(values: Row) -> tuple[Any, ...]:
+    return (values["id"], values["chain_id"], values["member_id"], values["store_id"],
+            values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
+            values["dedupe_key"], values["due_at"], values["created_at"])
 
 
 async def emit(values: Row) -> None:
-    await _EMIT_SQL.rows(
-        values["id"], values["chain_id"], values["member_id"], values["store_id"],
-        values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
-        values["dedupe_key"], values["due_at"], values["created_at"])
+    await _EMIT_SQL.rows(*emit_args(values))
 
 
 async def cancel(dedupe_key: str) -> None:
