@@ -80,7 +80,8 @@ class Redemption(Table, tablename="redemption"):
     action = Varchar(length=16, null=True, default=None)
     object_id = UUID(null=False, index=True)
     member_id = UUID(null=True, default=None)
-    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict, index=True)
+    # No index of its own: redemption_store_created (store, created_at) serves it.
+    store = ForeignKey(Store, null=False, on_delete=OnDelete.restrict, index=False)
     staff = ForeignKey(Staff, null=True, default=None, on_delete=OnDelete.set_null)
     amount_cents = BigInt(null=True, default=None)
     discount_cents = BigInt(null=False, default=0)
