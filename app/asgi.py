@@ -34,6 +34,7 @@ from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from app.web.routes import web_router
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
+from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
 
@@ -64,7 +65,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                       secrets=SecretBox(settings.secret_key),
                       wechat=WechatClient(settings.wechat_api_base,
                                           timeout=settings.wechat_timeout_s))
-    housekeeping = Housekeeping()
+    housekeeping = Housekeeping([card_service.purge_code_expiries])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
 
     async def startup() -> None:

@@ -88,7 +88,7 @@ class CardController(Controller):
     async def read(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
         return await service.get_card(principal, card_id)
 
-    @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False, responses=problems(409),
+    @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False, responses=problems(409, 429),
          summary="A fresh dynamic code (valid 60 s, usable once)")
     async def code(self, card_id: FromPath[uuid.UUID], principal: Caller,
                    runtime: RuntimeDep) -> Response[CardCode]:
@@ -96,7 +96,7 @@ class CardController(Controller):
         return Response(fresh, headers=NO_STORE)
 
     @get("/{card_id:uuid}/qr.png", guards=[MEMBERS], media_type="image/png",
-         responses=problems(409),
+         responses=problems(409, 429),
          summary="QR image (PNG) of a fresh dynamic code")
     async def qr_png(self, card_id: FromPath[uuid.UUID], principal: Caller,
                      runtime: RuntimeDep) -> Response[bytes]:
@@ -104,7 +104,7 @@ class CardController(Controller):
         return Response(qr.png(fresh.code), media_type="image/png", headers=NO_STORE)
 
     @get("/{card_id:uuid}/qr.svg", guards=[MEMBERS], media_type="image/svg+xml",
-         responses=problems(409),
+         responses=problems(409, 429),
          summary="QR image (SVG) of a fresh dynamic code")
     async def qr_svg(self, card_id: FromPath[uuid.UUID], principal: Caller,
                      runtime: RuntimeDep) -> Response[bytes]:

@@ -13,6 +13,7 @@ from cards.tables import (
     Campaign,
     CampaignClaims,
     Card,
+    CardCodeExpiry,
     CardTemplate,
     LedgerEntry,
     Redemption,
@@ -159,6 +160,22 @@ async def ledger_entry_for(redemption_id: uuid.UUID) -> Row | None:
 
 
 # --- spent codes and redemptions --------------------------------------------------------
+
+_RESERVE_EXPIRY = Sql("INSERT INTO card_code_expiry (key, expires_at) VALUES ({}, {}) "
+                      "ON CONFLICT (key) DO NOTHING RETURNING key")
+
+
+async def reserve_code_expiry(card_id: uuid.UUID, expires_at: datetime) -> bool:
+    """Claim the second ``expires_at`` for a code of the card; False when a live code of
+    it already ends then (from this process or another)."""
+    key = f"{card_id} {int(expires_at.timestamp())}"
+    async with write_transaction():  # one statement; SQLite needs its write lock
+        return bool(await _RESERVE_EXPIRY.rows(key, expires_at))
+
+
+async def purge_code_expiries(before: datetime) -> None:
+    await CardCodeExpiry.delete().where(CardCodeExpiry.expires_at < before).run()
+
 
 async def spend_code(code_hash: str, redemption_id: uuid.UUID, now: datetime) -> None:
     """Raises the engine's unique violation when the code was spent before."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner
 from app.core.db import is_unique_violation, write_transaction
-from app.core.errors import Forbidden, NotFound, ValidationError
+from app.core.errors import Forbidden, NotFound, RateLimited, ValidationError
 from app.core.notify import events, outbox
 from cards import ledger
 from cards import repository as repo
@@ -32,7 +31,8 @@ from cards.schemas import (
 from stores import repository as store_repo
 from stores import service as stores
 
-CARD_CODE_TTL = timedelta(seconds=60)
+CARD_CODE_TTL_S = 60
+CARD_CODE_TTL = timedelta(seconds=CARD_CODE_TTL_S)
 KIND_CARD = CodeKind.CARD
 
 
@@ -237,33 +237,31 @@ async def card_code(principal: Principal, card_id: uuid.UUID, signer: CodeSigner
     now = utcnow()
     if effective_status(card, now) != "active":
         raise CardInactive(f"the card is {effective_status(card, now)}")
-    expires_at = _distinct_expiry(card_id, (now + CARD_CODE_TTL).replace(microsecond=0))
+    expires_at = await _distinct_expiry(card_id, (now + CARD_CODE_TTL).replace(microsecond=0))
     code = await signer.sign(principal.chain_id, KIND_CARD, card_id, expires_at)
     return CardCode(code=code, expires_at=expires_at)
 
 
-_recent_expiries: OrderedDict[uuid.UUID, set[datetime]] = OrderedDict()
-_RECENT_CAP = 50_000
-_MIN_CODE_LIFE = timedelta(seconds=30)
+_MIN_CODE_LIFE_S = 30
 
 
-def _distinct_expiry(card_id: uuid.UUID, wanted: datetime) -> datetime:
-    """The format has no nonce: two codes of one card asked for within the same second
-    would be the same code, and spending one would spend both. So each code this process
-    hands out for a card ends on a second no other live code of it ends on: a second
-    earlier (never more than the promised 60 s), or later only after 30 refreshes."""
-    now = wanted - CARD_CODE_TTL
-    used = {e for e in _recent_expiries.pop(card_id, set()) if e > now}
-    expiry = wanted
-    while expiry in used:
-        expiry -= timedelta(seconds=1)
-    if expiry < now + _MIN_CODE_LIFE:
-        expiry = max(used) + timedelta(seconds=1)
-    used.add(expiry)
-    _recent_expiries[card_id] = used
-    if len(_recent_expiries) > _RECENT_CAP:
-        _recent_expiries.popitem(last=False)
-    return expiry
+async def _distinct_expiry(card_id: uuid.UUID, wanted: datetime) -> datetime:
+    """The format has no nonce: two codes of one card that end on the same second are the
+    same code, and spending one would spend both. So each code ends on a second no other
+    live code of the card ends on, whichever server process made it (a row per second,
+    ``repo.reserve_code_expiry``): the promised 60 s, or a second earlier for each code
+    asked for meanwhile, down to 30 s of life; past that the member is asking too fast."""
+    for back in range(CARD_CODE_TTL_S - _MIN_CODE_LIFE_S + 1):
+        candidate = wanted - timedelta(seconds=back)
+        if await repo.reserve_code_expiry(card_id, candidate):
+            return candidate
+    raise RateLimited("too many codes for this card at once; try again in a few seconds",
+                      retry_after=5)
+
+
+async def purge_code_expiries() -> None:
+    """Forget the seconds of codes that have expired (housekeeping)."""
+    await repo.purge_code_expiries(utcnow())
 
 
 async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> LedgerEntryOut:

@@ -97,6 +97,15 @@ class Redemption(Table, tablename="redemption"):
     client_ref = Varchar(length=100, null=True, default=None)
 
 
+class CardCodeExpiry(Table, tablename="card_code_expiry"):
+    """The second each live dynamic code of a card ends on, one row each. The code format
+    has no nonce, so two codes of one card that end on the same second are the same code;
+    the primary key keeps every server process from handing out such a twin."""
+
+    key = Varchar(length=64, primary_key=True)  # "<card id> <unix seconds>"
+    expires_at = Timestamptz(null=False, index=True)
+
+
 class SpentCode(Table, tablename="spent_code"):
     """A dynamic card code is spent by inserting its hash: the unique key decides races."""
 

@@ -1,11 +1,14 @@
-"""A background task per server process that forgets expired keys and counters, and old
-notifications (finished outbox rows after 90 days, inbox messages after a year)."""
+"""A background task per server process that forgets expired keys and counters, old
+notifications (finished outbox rows after 90 days, inbox messages after a year), and
+whatever the domains add (the composition root passes their sweeps: the core imports no
+domain)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from app.core import idempotency, throttle
@@ -18,7 +21,10 @@ OUTBOX_RETENTION = timedelta(days=90)
 INBOX_RETENTION = timedelta(days=365)
 
 
-async def _loop() -> None:
+Sweep = Callable[[], Awaitable[None]]
+
+
+async def _loop(sweeps: Sequence[Sweep]) -> None:
     while True:
         await asyncio.sleep(INTERVAL_S)
         try:
@@ -26,16 +32,19 @@ async def _loop() -> None:
             await idempotency.purge_expired()
             now = utcnow()
             await notify_repo.purge(now - OUTBOX_RETENTION, now - INBOX_RETENTION)
+            for sweep in sweeps:
+                await sweep()
         except Exception:
             log.exception("housekeeping sweep failed")
 
 
 class Housekeeping:
-    def __init__(self) -> None:
+    def __init__(self, sweeps: Sequence[Sweep] = ()) -> None:
+        self._sweeps = tuple(sweeps)
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = asyncio.create_task(_loop(), name="o2o-housekeeping")
+        self._task = asyncio.create_task(_loop(self._sweeps), name="o2o-housekeeping")
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -16,6 +16,7 @@ from app.core.codes.format import CodeKind
 from app.core.runtime import Runtime
 from cards.ledger import verify_all
 from tests.cards.conftest import API, Cards
+from tests.conftest import LiveServer
 from tests.world import World
 
 GOLD = [{"name": "Silver", "min_points": 100, "discount_percent": 5},
@@ -112,6 +113,39 @@ async def test_a_dynamic_code_is_used_once(cards: Cards) -> None:
         headers=cards.world.headers(cards.world.a.staff["alpha-clerk1"]))
     assert preview.status_code == 409
     assert preview.json()["code"] == "code_used"
+
+
+async def test_codes_asked_for_at_once_from_two_servers_all_differ(
+        cards: Cards, database_url: str, engine_name: str) -> None:
+    """The format has no nonce, so a second code ending on the same second would be the
+    same code. Asked for at once, over real HTTP and (on PostgreSQL) from two server
+    processes, each code of a card differs and lives 30 to 60 s; past 31 at once the
+    member is told to slow down rather than handed a twin."""
+    template = await cards.template(name="Member", kind="membership", points_per_yuan=1)
+    card = await cards.issue(template["id"])
+    headers = cards.world.headers(cards.world.a.members[0])
+    servers = [LiveServer(database_url) for _ in range(1 if engine_name == "sqlite" else 2)]
+    try:
+        await asyncio.gather(*(asyncio.to_thread(server.start) for server in servers))
+        clients = [httpx.AsyncClient(base_url=s.base_url, timeout=30) for s in servers]
+        answers = await asyncio.gather(*(
+            clients[n % len(clients)].get(f"{API}/cards/{card['id']}/code", headers=headers)
+            for n in range(36)))
+        for client in clients:
+            await client.aclose()
+    finally:
+        for server in servers:
+            server.stop()
+    given = [a.json() for a in answers if a.status_code == 200]
+    refused = [a for a in answers if a.status_code != 200]
+    # 31 seconds (60 down to 30 s of life) from the second they were asked in; one more
+    # for each second boundary the burst crossed.
+    assert len(given) >= 31 and all(a.status_code == 429 for a in refused), \
+        [a.status_code for a in answers]
+    assert len({g["code"] for g in given}) == len(given)
+    now = datetime.now(UTC)
+    lives = [(datetime.fromisoformat(g["expires_at"]) - now).total_seconds() for g in given]
+    assert all(25 <= life <= 60 for life in lives), lives
 
 
 async def test_preview_changes_nothing(cards: Cards) -> None:
