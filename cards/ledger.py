@@ -59,11 +59,21 @@ def tier_for(points: int, tiers: list[dict[str, Any]]) -> str | None:
     return None if best is None else str(best["name"])
 
 
-async def append(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, Any]],
-                 now: datetime, store_id: uuid.UUID | None, staff_id: uuid.UUID | None,
-                 redemption_id: uuid.UUID | None) -> dict[str, Any]:
-    """Append one entry for ``card`` (a row read under lock) and move its figures."""
-    assert in_write_transaction(), "ledger entries are written inside a write transaction"
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One ledger entry for a card and the figures it leaves on the card row, valid only
+    while the card is still at ``expected_seq`` (the compare-and-set that writes it)."""
+
+    card_id: uuid.UUID
+    expected_seq: int
+    entry: dict[str, Any]
+    figures: dict[str, Any]
+
+
+def next_move(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, Any]],
+              now: datetime, store_id: uuid.UUID | None, staff_id: uuid.UUID | None,
+              redemption_id: uuid.UUID | None) -> Move:
+    """The entry that follows ``card`` (its row as read) for ``delta``; writes nothing."""
     visits_after = None if card["visits_left"] is None else card["visits_left"] + delta.visits
     entry: dict[str, Any] = {
         "id": uuid.uuid4(), "card": card["id"], "seq": card["ledger_seq"] + 1,
@@ -78,18 +88,29 @@ async def append(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, An
             visits_after is not None and visits_after < 0):
         raise ValueError("a ledger entry may never take a card below zero")
     entry["hash"] = chain_hash(entry["prev_hash"], entry)
-    await repo.insert_ledger_entry(entry)
-    moved = await repo.set_card_figures(card["id"], card["ledger_seq"], {
+    figures = {
         "balance_cents": entry["balance_after_cents"],
         "points": entry["points_after"],
         "visits_left": visits_after,
         "tier": tier_for(entry["points_after"], tiers),
         "ledger_seq": entry["seq"],
         "ledger_hash": entry["hash"],
-    })
-    if not moved:  # the row lock makes this impossible; refuse rather than fork the chain
+    }
+    return Move(card["id"], card["ledger_seq"], entry, figures)
+
+
+async def append(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, Any]],
+                 now: datetime, store_id: uuid.UUID | None, staff_id: uuid.UUID | None,
+                 redemption_id: uuid.UUID | None) -> dict[str, Any]:
+    """Append one entry for ``card`` (a row read under lock) and move its figures."""
+    assert in_write_transaction(), "ledger entries are written inside a write transaction"
+    move = next_move(card, delta, tiers=tiers, now=now, store_id=store_id,
+                     staff_id=staff_id, redemption_id=redemption_id)
+    await repo.insert_ledger_entry(move.entry)
+    if not await repo.set_card_figures(move.card_id, move.expected_seq, move.figures):
+        # the row lock makes this impossible; refuse rather than fork the chain
         raise RuntimeError(f"card {card['id']} moved under a held lock")
-    return entry
+    return move.entry
 
 
 @dataclass(frozen=True, slots=True)

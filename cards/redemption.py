@@ -6,6 +6,7 @@ at start-up (``register``), so this module never imports a later domain.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
@@ -242,24 +243,24 @@ class CardScans:
         return await (await self.prepare(scan))()
 
     async def prepare(self, scan: Scan) -> Write:
-        _, template = await self._load(scan)
+        card, template = await self._load(scan)
         action, amount = _checked_action(scan.body.action, scan.body.amount_cents)
-        return lambda: self._spend(scan, template, action, amount)
+        return lambda: self._spend(scan, card, template, action, amount)
 
-    async def _spend(self, scan: Scan, template: dict[str, Any], action: str,
-                     amount: int | None) -> RedemptionOut:
-        """The code spent once, then the card moved under its row lock (re-checked)."""
-        redemption_id = uuid.uuid4()
-        async with write_transaction():
-            try:
-                await repo.spend_code(code_hash(scan.code), redemption_id, scan.now)
-            except Exception as exc:
-                if is_unique_violation(exc):
-                    raise CodeUsed() from None
-                raise
-            return await _apply_to_card(scan.principal, scan.store,
-                                        scan.verified.payload.object_id, template, action,
-                                        amount, scan.now, redemption_id)
+    async def _spend(self, scan: Scan, card: dict[str, Any], template: dict[str, Any],
+                     action: str, amount: int | None) -> RedemptionOut:
+        """The code spent once and the card moved, in one step (``repo.move_card``). A
+        code used before answers ``code_used`` ahead of what the card's figures say."""
+        spent = code_hash(scan.code)
+        try:
+            return await _apply_to_card(scan.principal, scan.store, card, template, action,
+                                        amount, scan.now, spent_code=spent)
+        except CodeUsed:
+            raise
+        except AppError:
+            if await repo.code_spent(spent):
+                raise CodeUsed() from None
+            raise
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
                       now: datetime) -> None:
@@ -324,16 +325,55 @@ async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UU
     if action in ("charge", "earn") and amount is None:
         amount = price_cents
     checked, amount = _checked_action(action, amount)
-    return await _apply_to_card(principal, store, card_id, template, checked, amount, now,
-                                uuid.uuid4())
+    return await _apply_to_card(principal, store, card, template, checked, amount, now)
 
 
-async def _apply_to_card(principal: Principal, store: dict[str, Any], card_id: uuid.UUID,
+# A move is computed from the card as read and written only if the card is still there
+# (compare-and-set on its ledger sequence): no lock, one statement. A card that moved
+# meanwhile is read again; one that keeps moving (many tills charging one card at once)
+# is moved under its row lock instead, where writers queue and each one wins in turn.
+OPTIMISTIC_ATTEMPTS = 2
+
+
+async def _apply_to_card(principal: Principal, store: dict[str, Any], read: dict[str, Any],
                          template: dict[str, Any], action: str, amount: int | None,
-                         now: datetime, redemption_id: uuid.UUID) -> RedemptionOut:
+                         now: datetime, *, spent_code: str | None = None) -> RedemptionOut:
+    """Charge, visit or earn on the card ``read`` (its row as read), with the ledger
+    entry, the redemption and its notification, all or nothing; the code whose hash is
+    ``spent_code`` is spent in the same step. Atomic by itself: it needs no transaction
+    and joins the caller's."""
+    redemption_id = uuid.uuid4()
+    card = read
+    for attempt in range(OPTIMISTIC_ATTEMPTS + 1):
+        locked = attempt == OPTIMISTIC_ATTEMPTS
+        async with write_transaction() if locked else contextlib.nullcontext():
+            if attempt:
+                fresh = await (repo.lock_card if locked else repo.card_row)(read["id"])
+                assert fresh is not None
+                card = fresh
+            move, row, note = _card_move(principal, store, card, template, action, amount,
+                                         now, redemption_id)
+            spent = None if spent_code is None else {
+                "code_hash": spent_code, "redemption_id": redemption_id, "created_at": now}
+            try:
+                moved = await repo.move_card(move.card_id, move.expected_seq, move.figures,
+                                             move.entry, row, note, spent)
+            except Exception as exc:
+                if spent is not None and is_unique_violation(exc):
+                    raise CodeUsed() from None
+                raise
+        if moved:
+            return redemption_out(row)
+    # Under the row lock the compare-and-set cannot lose; refuse rather than fork.
+    raise RuntimeError(f"card {read['id']} moved under a held lock")
+
+
+def _card_move(principal: Principal, store: dict[str, Any], card: dict[str, Any],
+               template: dict[str, Any], action: str, amount: int | None, now: datetime,
+               redemption_id: uuid.UUID) -> tuple[ledger.Move, dict[str, Any], dict[str, Any]]:
+    """The rules of a charge, visit or earn on the card as read: its ledger move, its
+    redemption row and its notification (nothing written)."""
     store_id = store["id"]
-    card = await repo.lock_card(card_id)
-    assert card is not None
     status = effective_status(card, now)
     if status != "active":
         raise CardInactive(f"the card is {status}")
@@ -361,9 +401,9 @@ async def _apply_to_card(principal: Principal, store: dict[str, Any], card_id: u
         if template["points_per_yuan"] <= 0:
             raise WrongCardKind("this card does not earn points")
         delta = ledger.Delta("earn", points=amount // 100 * template["points_per_yuan"])
-    entry = await ledger.append(card, delta, tiers=template["tiers"], now=now,
-                                store_id=store_id, staff_id=principal.id,
-                                redemption_id=redemption_id)
+    move = ledger.next_move(card, delta, tiers=template["tiers"], now=now, store_id=store_id,
+                            staff_id=principal.id, redemption_id=redemption_id)
+    entry = move.entry
     row = {
         "id": redemption_id, "chain": principal.chain_id, "kind": "card",
         "action": action, "object_id": card["id"], "member_id": card["member"],
@@ -373,23 +413,23 @@ async def _apply_to_card(principal: Principal, store: dict[str, Any], card_id: u
         "visits_left": entry["visits_after"], "points_after": entry["points_after"],
         "created_at": now, "reversed_at": None, "reversed_by": None,
     }
-    await repo.insert_redemption(row)
     # A charge is told as the balance it changed; a visit or points as a redemption.
     if action == "charge":
-        await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
-                          member_id=card["member"], store_id=store_id,
-                          data={"card_name": template["name"], "reason": "charge",
-                                "delta_cents": -charged,
-                                "balance_cents": entry["balance_after_cents"],
-                                **store_data(store)},
-                          dedupe_key=f"redemption:{redemption_id}")
+        note = outbox.notification(
+            events.BALANCE_CHANGED, chain_id=principal.chain_id, member_id=card["member"],
+            store_id=store_id, data={"card_name": template["name"], "reason": "charge",
+                                     "delta_cents": -charged,
+                                     "balance_cents": entry["balance_after_cents"],
+                                     **store_data(store)},
+            dedupe_key=f"redemption:{redemption_id}")
     else:
-        await outbox.emit(events.REDEEMED, chain_id=principal.chain_id,
-                          member_id=card["member"], store_id=store_id,
-                          data={"item": template["name"], "amount_cents": amount,
-                                "visits_left": entry["visits_after"], **store_data(store)},
-                          dedupe_key=f"redemption:{redemption_id}")
-    return redemption_out(row)
+        note = outbox.notification(
+            events.REDEEMED, chain_id=principal.chain_id, member_id=card["member"],
+            store_id=store_id, data={"item": template["name"], "amount_cents": amount,
+                                     "visits_left": entry["visits_after"],
+                                     **store_data(store)},
+            dedupe_key=f"redemption:{redemption_id}")
+    return move, row, note
 
 
 async def _spent(code: str) -> bool:

@@ -99,6 +99,8 @@ _CARD_FIGURES = ("balance_cents", "points", "visits_left", "tier", "ledger_seq",
 _SET_CARD_FIGURES = Sql(
     "UPDATE card SET balance_cents = {}, points = {}, visits_left = {}, tier = {}, "
     "ledger_seq = {}, ledger_hash = {} WHERE id = {} AND ledger_seq = {} RETURNING id")
+_SET_ACTIVE_CARD_FIGURES = Sql(
+    _SET_CARD_FIGURES.text.removesuffix(" RETURNING id") + " AND status = 'active' RETURNING id")
 
 
 async def card_and_template(card_id: uuid.UUID, chain_id: uuid.UUID) -> tuple[Row, Row] | None:
@@ -123,6 +125,14 @@ async def lock_card(card_id: uuid.UUID) -> Row | None:
 async def member_cards(member_id: uuid.UUID) -> list[Row]:
     return await Card.select(*_CARD_COLUMNS).where(Card.member == member_id).order_by(
         Card.created_at).order_by(Card.id).run()
+
+
+_CARD_ROW = Sql(_LOCK_CARD)  # as lock_card reads it, without the lock
+
+
+async def card_row(card_id: uuid.UUID) -> Row | None:
+    """The card row as it is now, unlocked (a move then compares-and-sets its sequence)."""
+    return await _CARD_ROW.first(card_id)
 
 
 async def set_card_figures(card_id: uuid.UUID, expected_seq: int, values: Row) -> bool:
@@ -161,6 +171,50 @@ async def ledger_entry_for(redemption_id: uuid.UUID) -> Row | None:
 
 # --- spent codes and redemptions --------------------------------------------------------
 
+# A card's move as one PostgreSQL statement: the compare-and-set of its figures (still at
+# the sequence the move was computed from, still active), then, only if it won, the
+# spent code (a code used before fails the whole statement on its key), the ledger
+# entry, the redemption and the outbox row. Atomic alone: no BEGIN, no row lock, no
+# COMMIT round trips (ten round trips of a charge become three).
+_MOVE_CARD = f"WITH moved AS ({_SET_ACTIVE_CARD_FIGURES.text}), "
+_MOVE_CARD_TAIL = (f"entry AS ({_INSERT_LEDGER.after('moved')}), "  # noqa: S608
+                   f"redeemed AS ({_INSERT_REDEMPTION.after('moved')}), "
+                   f"notified AS ({notify_repo.emit_after('moved')}) "
+                   "SELECT id FROM moved")
+_MOVE_CARD_SPENDING = Sql(
+    _MOVE_CARD + f"spent AS ({_INSERT_SPENT_CODE.after('moved')}), " + _MOVE_CARD_TAIL)
+_MOVE_CARD_ONLY = Sql(_MOVE_CARD + _MOVE_CARD_TAIL)
+
+
+async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Row, entry: Row,
+                    redemption: Row, notification: Row, spent: Row | None) -> bool:
+    """Write a card's move (its new figures and ledger entry), its redemption and outbox
+    row, and the dynamic code ``spent`` if given, all or nothing. False when the card
+    moved (or stopped being active) since the row the move was computed from; a code
+    spent before raises the engine's unique violation. Atomic by itself, like
+    :func:`redeem_voucher`."""
+    if set(figures) != set(_CARD_FIGURES):
+        raise ValueError(f"a card's figures are exactly {_CARD_FIGURES}")
+    cas = (*(figures[k] for k in _CARD_FIGURES), card_id, expected_seq)
+    tail = (*_INSERT_LEDGER.args(entry), *_INSERT_REDEMPTION.args(redemption),
+            *notify_repo.emit_args(notification))
+    if not is_sqlite(current_engine()):
+        if spent is None:
+            return bool(await _MOVE_CARD_ONLY.rows(*cas, *tail))
+        return bool(await _MOVE_CARD_SPENDING.rows(*cas, *_INSERT_SPENT_CODE.args(spent),
+                                                   *tail))
+    async with write_transaction():
+        if not await _SET_ACTIVE_CARD_FIGURES.rows(*cas):
+            return False
+        if spent is not None:
+            await _INSERT_SPENT_CODE.run(spent)
+        await _INSERT_LEDGER.run(entry)
+        await _INSERT_REDEMPTION.run(redemption)
+        await notify_repo.emit(notification)
+    return True
+
+
+
 _RESERVE_EXPIRY = Sql("INSERT INTO card_code_expiry (key, expires_at) VALUES ({}, {}) "
                       "ON CONFLICT (key) DO NOTHING RETURNING key")
 
@@ -175,12 +229,6 @@ async def reserve_code_expiry(card_id: uuid.UUID, expires_at: datetime) -> bool:
 
 async def purge_code_expiries(before: datetime) -> None:
     await CardCodeExpiry.delete().where(CardCodeExpiry.expires_at < before).run()
-
-
-async def spend_code(code_hash: str, redemption_id: uuid.UUID, now: datetime) -> None:
-    """Raises the engine's unique violation when the code was spent before."""
-    await _INSERT_SPENT_CODE.run({"code_hash": code_hash, "redemption_id": redemption_id,
-                                  "created_at": now})
 
 
 async def insert_redemption(values: Row) -> None:

@@ -333,6 +333,25 @@ async def test_concurrent_charges_take_exactly_what_fits(cards: Cards) -> None:
     assert (await cards.card(card["id"]))["balance_cents"] == 1_000
 
 
+async def test_twenty_tills_charging_one_card_at_once_all_go_through(cards: Cards) -> None:
+    """A charge is written only if the card is still as it was read; twenty at once on
+    one card keep moving it under each other, and every one still goes through (the
+    losers queue on the card's row lock), each exactly once."""
+    template = await cards.template(name="Prepaid", kind="stored_value")
+    card = await cards.issue(template["id"])
+    await cards.top_up(card["id"], 10_000)
+    runtime: Runtime = cards.world.app.state.runtime
+    codes = [await runtime.signer.sign(cards.world.a.id, CodeKind.CARD, uuid.UUID(card["id"]),
+                                       datetime.now(UTC) + timedelta(seconds=40 + n))
+             for n in range(20)]
+    results = await asyncio.gather(*(cards.redeem(c, action="charge", amount=300)
+                                     for c in codes))
+    assert [r.status_code for r in results] == [201] * 20, [r.text for r in results]
+    balances = sorted(r.json()["balance_after_cents"] for r in results)
+    assert balances == [10_000 - 300 * n for n in range(20, 0, -1)]
+    assert (await cards.card(card["id"]))["balance_cents"] == 10_000 - 20 * 300
+
+
 async def test_concurrent_visits_take_exactly_the_visits_left(cards: Cards) -> None:
     template = await cards.template(name="Visits", kind="times", initial_visits=4)
     card = await cards.issue(template["id"])
