@@ -128,7 +128,7 @@ def code_hash(code: str) -> str:
 
 async def _scan(principal: Principal, body: RedeemIn, signer: CodeSigner) -> tuple[
         Scan, ScanHandler]:
-    store = await stores.visible_store(principal, body.store_id)
+    store = await stores.till_store(principal, body.store_id)
     if (body.code is None) == (body.short_code is None):
         raise ValidationError("code", "give exactly one of code and short_code")
     if body.short_code is not None:

@@ -219,6 +219,33 @@ async def visible_store(principal: Principal, store_id: uuid.UUID) -> dict[str, 
     return row
 
 
+# A till reads its store on every scan. A store is never deleted nor moved to another
+# chain, and what a scan takes from it (its name and zone, for the notification) changes
+# rarely: each process keeps the rows it read for a few seconds. An edit through this
+# process is seen at once; through another one, within TILL_STORE_TTL_S.
+TILL_STORE_TTL_S = 5.0
+_TILL_STORES_MAX = 10_000
+_till_stores: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
+
+
+async def till_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
+    """:func:`visible_store` for the scan's hot path, from this process's recent reads
+    (the row is shared: read it, never change it)."""
+    if principal.role in ("manager", "clerk") and store_id not in principal.store_ids:
+        raise NotFound("no such store")
+    now = asyncio.get_running_loop().time()
+    kept = _till_stores.get(store_id)
+    if kept is not None and kept[0] > now:
+        if kept[1]["chain"] != principal.chain_id:
+            raise NotFound("no such store")
+        return kept[1]
+    row = await visible_store(principal, store_id)
+    if len(_till_stores) >= _TILL_STORES_MAX:
+        _till_stores.clear()
+    _till_stores[store_id] = (now + TILL_STORE_TTL_S, row)
+    return row
+
+
 async def managed_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
     """The store if the caller manages it (operator, or manager listed there)."""
     row = await visible_store(principal, store_id)
@@ -271,6 +298,7 @@ async def update_store(principal: Principal, store_id: uuid.UUID, body: StoreUpd
     if changes:
         async with write_transaction():
             await repo.update_store(store_id, changes)
+        _till_stores.pop(store_id, None)
     return await get_store(principal, store_id)
 
 

@@ -866,6 +866,30 @@ async def test_a_spend_whose_notification_fails_leaves_the_voucher_issued(
     assert [n["dedupe_key"] for n in notes] == [f"redemption:{redeemed.json()['id']}"]
 
 
+async def test_a_scan_sees_its_store_renamed_and_never_another_chains_store(
+        v: Vouchers, database_url: str) -> None:
+    """The till keeps its store's row for a few seconds: a rename through this process
+    shows in the very next scan's notification, and a store kept for one chain is still
+    no store at all to another chain's staff."""
+    first = await v.voucher()
+    assert (await v.redeem(first["code"], amount=5_000)).status_code == 201
+    store = str(v.world.a.stores[0])
+    renamed = await v.client.patch(f"{API}/stores/{store}", json={"name": "Alpha Flagship"},
+                                   headers=v.operator)
+    assert renamed.status_code == 200, renamed.text
+    second = await v.voucher(member_index=1)
+    redeemed = await v.redeem(second["code"], amount=5_000)
+    assert redeemed.status_code == 201, redeemed.text
+    notes = await rawdb.fetch(database_url, "SELECT dedupe_key, data FROM core_notification "
+                              "WHERE event = 'redeemed'")
+    data = {n["dedupe_key"]: n["data"] for n in notes}[f"redemption:{redeemed.json()['id']}"]
+    assert "Alpha Flagship" in str(data)
+    other_chain = v.world.headers(v.world.b.operator)
+    elsewhere = await v.client.post(f"{API}/redemptions", headers=other_chain,
+                                    json=v.body(second["code"]))
+    assert (elsewhere.status_code, elsewhere.json()["code"]) == (404, "not_found")
+
+
 # --- reversal ---------------------------------------------------------------------------
 
 async def test_reversal_puts_the_voucher_back_once(v: Vouchers) -> None:
