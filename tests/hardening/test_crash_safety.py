@@ -1,9 +1,11 @@
-"""Crash safety: SIGKILL a real `o2o serve` in the middle of a storm of redemptions,
-top-ups and bookings sent over HTTP from threads; restart it; then, with plain SQL:
+"""Crash safety: SIGKILL a real `o2o serve` in the middle of a storm of voucher
+redemptions, card charges, top-ups and bookings sent over HTTP from threads; restart it;
+then, with plain SQL:
 
 - `o2o verify-ledger` passes (every card's hash chain and totals);
 - no voucher is half-redeemed: redeemed <=> exactly one live (not reversed) redemption,
-  and that one is the voucher's own;
+  and that one is the voucher's own; no card code is spent without its charge, nor a
+  charge without its ledger entry;
 - no resource is booked past its capacity at any instant;
 - every answer a client got 201 for is in the database (committed means durable);
 - every change that committed has its event in the outbox (same transaction), and every
@@ -19,6 +21,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +32,7 @@ import httpx
 from litestar import Litestar
 
 from app.asgi import create_app
+from app.core.codes.format import CodeKind
 from stores import service as stores
 from stores.schemas import MemberCreate, ResourceCreate
 from tests.conftest import TEST_SECRET, LiveServer, make_settings, serving
@@ -54,6 +58,7 @@ class Storm:
     members: list[str]
     vouchers: list[str]  # signed codes
     cards: list[str]
+    card_codes: list[str]  # signed dynamic codes of those cards, each usable once
     clerk: dict[str, str]
     operator: dict[str, str]
     starts: list[str]
@@ -93,24 +98,35 @@ async def _seed(app: Litestar, http: httpx.AsyncClient) -> tuple[World, Storm]:
                                json={"template_id": template, "member_id": member_id})
         assert card.status_code == 201, card.text
         cards.append(card.json()["id"])
+        topped = await http.post(f"{API}/cards/{cards[-1]}/top-ups", headers=op,
+                                 json={"amount_cents": 100_000, "store_id": str(store)})
+        assert topped.status_code == 201, topped.text
+    signer = app.state.runtime.signer
+    card_codes = [await signer.sign(chain.id, CodeKind.CARD, uuid.UUID(card),
+                                    now + timedelta(minutes=10, seconds=n))
+                  for card in cards for n in range(100)]
     starts = [tomorrow_at(f"{h:02d}:{m:02d}") for h in (10, 11, 12) for m in (0, 15, 30, 45)]
     return world, Storm(
         store=str(store), service=str(chain.services[store]),
         resources=[str(chain.resources[store]), str(table.id)], members=members,
-        vouchers=vouchers, cards=cards, clerk=world.headers(chain.staff["alpha-clerk1"]),
-        operator=op, starts=starts)
+        vouchers=vouchers, cards=cards, card_codes=card_codes,
+        clerk=world.headers(chain.staff["alpha-clerk1"]), operator=op, starts=starts)
 
 
 def _client_loop(base_url: str, storm: Storm, seed: int, stop: threading.Event) -> None:
     rng = random.Random(seed)
     with httpx.Client(base_url=base_url, timeout=10) as http:
         while not stop.is_set():
-            kind = rng.choice(("redeem", "redeem", "top_up", "book"))
+            kind = rng.choice(("redeem", "redeem", "charge", "top_up", "book"))
             try:
                 if kind == "redeem":
                     response = http.post(f"{API}/redemptions", headers=storm.clerk, json={
                         "code": rng.choice(storm.vouchers), "store_id": storm.store,
                         "amount_cents": 2000})
+                elif kind == "charge":
+                    response = http.post(f"{API}/redemptions", headers=storm.clerk, json={
+                        "code": rng.choice(storm.card_codes), "store_id": storm.store,
+                        "action": "charge", "amount_cents": rng.randint(1, 300)})
                 elif kind == "top_up":
                     response = http.post(
                         f"{API}/cards/{rng.choice(storm.cards)}/top-ups", headers=storm.clerk,
@@ -143,7 +159,7 @@ def _storm_then_kill(server: LiveServer, storm: Storm) -> None:
     for thread in threads:
         thread.join(timeout=30)
     assert len(storm.seen) >= KILL_AFTER_SUCCESSES, "the storm never got going"
-    assert {kind for kind, _ in storm.seen} == {"redeem", "top_up", "book"}
+    assert {kind for kind, _ in storm.seen} == {"redeem", "charge", "top_up", "book"}
 
 
 async def _drained(database_url: str, timeout_s: float = 45) -> list[dict[str, Any]]:
@@ -207,6 +223,15 @@ async def test_sigkill_mid_storm_loses_nothing_committed(database_url: str) -> N
     assert half == [], half
     assert sum(1 for v in vouchers if v["status"] == "redeemed") > 0
 
+    # No card code spent without its charge, no charge without its ledger entry.
+    spent = await fetch(database_url, "SELECT s.code_hash FROM spent_code s LEFT JOIN "
+                                      "redemption r ON r.id = s.redemption_id WHERE r.id IS NULL")
+    assert spent == [], spent
+    unledgered = await fetch(database_url, "SELECT r.id FROM redemption r LEFT JOIN "
+                                           "card_ledger e ON e.redemption_id = r.id "
+                                           "WHERE r.kind = 'card' AND e.id IS NULL")
+    assert unledgered == [], unledgered
+
     # No resource past its capacity at any instant.
     capacity = {str(r["id"]): r["capacity"]
                 for r in await fetch(database_url, "SELECT id, capacity FROM resource")}
@@ -227,6 +252,7 @@ async def test_sigkill_mid_storm_loses_nothing_committed(database_url: str) -> N
     ledger_ids = {str(r["id"]) for r in await fetch(
         database_url, "SELECT id FROM card_ledger WHERE kind = 'top_up'")}
     ids = {"redeem": {str(r["id"]) for r in redemptions}, "top_up": ledger_ids,
+           "charge": {str(r["id"]) for r in redemptions if r["kind"] == "card"},
            "book": {str(b["id"]) for b in bookings}}
     lost = [(kind, body["id"]) for kind, body in storm.seen if body["id"] not in ids[kind]]
     assert lost == [], lost
