@@ -131,8 +131,10 @@ def tree_cpu_s(root: int) -> float:
 
 
 def postgres_cpu_s() -> float:
-    """CPU seconds of the live processes named postgres on this machine (a local server:
-    where the database's own share of a request goes; others' databases count too)."""
+    """CPU seconds of the processes named postgres on this machine (a local server:
+    where the database's own share of a request goes; others' databases count too): the
+    live ones', plus what their exited children used (the postmaster reaps its backends
+    and autovacuum workers, so a process ending mid-run does not make the sum go back)."""
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -141,7 +143,8 @@ def postgres_cpu_s() -> float:
             text = Path(f"/proc/{entry}/stat").read_text()
             if text[text.index("(") + 1:text.rindex(")")] == "postgres":
                 fields = text[text.rindex(")") + 2:].split()
-                total += int(fields[11]) + int(fields[12])
+                # utime, stime, cutime, cstime
+                total += sum(int(fields[n]) for n in (11, 12, 13, 14))
     return total / CLK_TCK
 
 
