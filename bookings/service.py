@@ -258,19 +258,20 @@ async def create_booking(principal: Principal, body: BookingCreate, plan: Plan,
     resource = await _take(plan)
     now = utcnow()
     booking_id = uuid.uuid4()
+    # No savepoint: an overlap refused here fails the whole transaction, which the
+    # refusal leaves at once (the idempotency record is written in a fresh one).
     try:
-        async with savepoint():
-            await repo.insert_booking({
-                "id": booking_id, "chain": principal.chain_id, "store": plan.store["id"],
-                "service": plan.service["id"], "resource": resource.id, "member": member_id,
-                "start_at": plan.start, "end_at": plan.end, "block_end_at": plan.block_end,
-                "party_size": plan.party_size, "status": "confirmed",
-                "exclusive": resource.capacity == 1,
-                "any_resource": body.resource_id is None, "card": body.card_id,
-                "voucher": body.voucher_id, "note": (body.note or "").strip(),
-                "booked_by": principal.id if principal.is_staff else None,
-                "created_at": now, "updated_at": now,
-            })
+        await repo.insert_booking({
+            "id": booking_id, "chain": principal.chain_id, "store": plan.store["id"],
+            "service": plan.service["id"], "resource": resource.id, "member": member_id,
+            "start_at": plan.start, "end_at": plan.end, "block_end_at": plan.block_end,
+            "party_size": plan.party_size, "status": "confirmed",
+            "exclusive": resource.capacity == 1,
+            "any_resource": body.resource_id is None, "card": body.card_id,
+            "voucher": body.voucher_id, "note": (body.note or "").strip(),
+            "booked_by": principal.id if principal.is_staff else None,
+            "created_at": now, "updated_at": now,
+        })
     except Exception as exc:
         if is_exclusion_violation(exc):  # the PostgreSQL backstop caught an overlap
             raise SlotUnavailable("the slot was just taken") from None
@@ -379,12 +380,11 @@ async def reschedule(principal: Principal, row: dict[str, Any], plan: Plan,
         raise InvalidState(f"a {locked['status']} booking cannot be moved")
     resource = await _take(plan, exclude=row["id"])
     now = utcnow()
-    try:
-        async with savepoint():
-            await repo.move_booking(row["id"], {
-                "resource": resource.id, "start_at": plan.start, "end_at": plan.end,
-                "block_end_at": plan.block_end, "exclusive": resource.capacity == 1,
-                "updated_at": now})
+    try:  # no savepoint, as in create_booking
+        await repo.move_booking(row["id"], {
+            "resource": resource.id, "start_at": plan.start, "end_at": plan.end,
+            "block_end_at": plan.block_end, "exclusive": resource.capacity == 1,
+            "updated_at": now})
     except Exception as exc:
         if is_exclusion_violation(exc):
             raise SlotUnavailable("the slot was just taken") from None
