@@ -93,7 +93,7 @@ _CARD_WITH_TEMPLATE = Sql(
     "FROM card c JOIN card_template t ON t.id = c.template "
     "WHERE c.id = {} AND c.chain = {}")
 _LOCK_CARD = f"SELECT {select_list(Card, 'c')} FROM card c WHERE c.id = {{}}"  # noqa: S608
-_LOCK_CARD_SQLITE = Sql(_LOCK_CARD)  # the IMMEDIATE transaction already serialises writers
+_CARD_ROW = Sql(_LOCK_CARD)
 _LOCK_CARD_PG = Sql(_LOCK_CARD + " FOR UPDATE")
 _CARD_FIGURES = ("balance_cents", "points", "visits_left", "tier", "ledger_seq", "ledger_hash")
 _SET_CARD_FIGURES = Sql(
@@ -118,16 +118,14 @@ async def card_and_template(card_id: uuid.UUID, chain_id: uuid.UUID) -> tuple[Ro
 
 async def lock_card(card_id: uuid.UUID) -> Row | None:
     """The card row, locked for the rest of the write transaction."""
-    statement = _LOCK_CARD_SQLITE if is_sqlite(current_engine()) else _LOCK_CARD_PG
+    # SQLite: the IMMEDIATE transaction already serialises writers.
+    statement = _CARD_ROW if is_sqlite(current_engine()) else _LOCK_CARD_PG
     return await statement.first(card_id)
 
 
 async def member_cards(member_id: uuid.UUID) -> list[Row]:
     return await Card.select(*_CARD_COLUMNS).where(Card.member == member_id).order_by(
         Card.created_at).order_by(Card.id).run()
-
-
-_CARD_ROW = Sql(_LOCK_CARD)  # as lock_card reads it, without the lock
 
 
 async def card_row(card_id: uuid.UUID) -> Row | None:
@@ -212,7 +210,6 @@ async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Row, entry: 
         await _INSERT_REDEMPTION.run(redemption)
         await notify_repo.emit(notification)
     return True
-
 
 
 _RESERVE_EXPIRY = Sql("INSERT INTO card_code_expiry (key, expires_at) VALUES ({}, {}) "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -213,10 +214,13 @@ async def visible_store(principal: Principal, store_id: uuid.UUID) -> dict[str, 
     """The store if the caller may see it: members and operators the whole chain,
     managers and clerks their listed stores. Otherwise 404."""
     row = await repo.get_store(store_id, principal.chain_id)
-    if row is None or (principal.role in ("manager", "clerk")
-                       and store_id not in principal.store_ids):
+    if row is None or not _in_scope(principal, store_id):
         raise NotFound("no such store")
     return row
+
+
+def _in_scope(principal: Principal, store_id: uuid.UUID) -> bool:
+    return principal.role not in ("manager", "clerk") or store_id in principal.store_ids
 
 
 # A till reads its store on every scan. A store is never deleted nor moved to another
@@ -231,9 +235,9 @@ _till_stores: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
 async def till_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
     """:func:`visible_store` for the scan's hot path, from this process's recent reads
     (the row is shared: read it, never change it)."""
-    if principal.role in ("manager", "clerk") and store_id not in principal.store_ids:
+    if not _in_scope(principal, store_id):
         raise NotFound("no such store")
-    now = asyncio.get_running_loop().time()
+    now = time.monotonic()
     kept = _till_stores.get(store_id)
     if kept is not None and kept[0] > now:
         if kept[1]["chain"] != principal.chain_id:
