@@ -57,6 +57,7 @@ bench: install
 	$(BIN)/python bench/codes_bench.py
 	$(BIN)/python bench/availability_bench.py
 	$(BIN)/python bench/stats_bench.py
+	$(BIN)/python bench/stats_triggers_bench.py
 	$(BIN)/python bench/load_bench.py
 
 fmt: install

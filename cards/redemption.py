@@ -81,7 +81,8 @@ class ScanHandler(Protocol):
         re-checks under its conditional update or lock whatever may have changed since."""
 
     async def redeem(self, scan: Scan) -> RedemptionOut:
-        """Prepare and write at once; runs inside the caller's write transaction."""
+        """Prepare and write at once; joins the caller's write transaction (offline sync,
+        a booking's completion)."""
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
                       now: datetime) -> None:
@@ -312,8 +313,8 @@ async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UU
                    price_cents: int = 0) -> RedemptionOut:
     """Charge, visit or earn on a card without a scanned code (a booking being completed),
     with the same checks and ledger entry as a scan. Without ``action``, the card kind's
-    visit action; a charge or earn without ``amount`` takes ``price_cents``. Runs in the
-    caller's transaction."""
+    visit action; a charge or earn without ``amount`` takes ``price_cents``. Atomic by
+    itself; joins the caller's write transaction (the booking's completion)."""
     card = await repo.get_card(card_id, principal.chain_id)
     if card is None:
         raise NotFound("no such card")

@@ -1,0 +1,156 @@
+"""What the stats triggers cost a redemption insert on PostgreSQL, measured with pgbench.
+
+    .venv/bin/python bench/stats_triggers_bench.py [--clients 16] [--seconds 6]
+
+A fresh database migrated by `o2o migrate`, seeded by `o2o demo` plus 200 members; then
+pgbench (a separate process, PostgreSQL's own load generator) inserts redemptions of
+random members at one store, each its own transaction: once with the triggers as
+migrated, once with the stats PL/pgSQL helpers put back to the SQL-language functions
+they replaced (stats migration 2026-12-01T16:30), once with the triggers switched off
+(`o2o.stats_off`), and once without the redemption's foreign keys (what their checks
+cost). Prints inserts per second and CPU per insert of the machine; asserts
+nothing. Needs `pgbench` (Debian: postgresql-client) and a server whose user may create
+databases (`O2O_BENCH_POSTGRES_URL`, default postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Awaitable
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.stats.piccolo_migrations.stats_2026_12_01t16_30_00_000000 import (  # noqa: E402
+    _DOWN as SQL_HELPERS,
+)
+from app.stats.piccolo_migrations.stats_2026_12_01t16_30_00_000000 import (  # noqa: E402
+    _UP as PLPGSQL_HELPERS,
+)
+
+DATABASE = "o2o_triggers_bench"
+MEMBERS = 200
+# What the foreign-key checks of a redemption insert (chain, store, staff) cost it.
+DROP_FOREIGN_KEYS = ("ALTER TABLE redemption DROP CONSTRAINT redemption_chain_fkey, "
+                     "DROP CONSTRAINT redemption_store_fkey, "
+                     "DROP CONSTRAINT redemption_staff_fkey")
+INSERT = """\\set n random(1, {members})
+INSERT INTO redemption (id, chain, kind, object_id, member_id, store, amount_cents,
+  discount_cents, charged_cents, points_earned, created_at)
+VALUES (gen_random_uuid(), '{chain}', 'voucher', gen_random_uuid(),
+  (SELECT id FROM bench_member WHERE n = :n), '{store}', 10000, 2000, 8000, 0, now());
+"""
+
+
+def _url(base: str, database: str) -> str:
+    parts = urlsplit(base)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+def _machine_cpu() -> tuple[float, float]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return sum(values) - values[3] - values[4], sum(values)
+
+
+def _pgbench(url: str, script: Path, clients: int, seconds: float,
+             options: str = "") -> tuple[float, float]:
+    """(transactions per second, machine CPU ms per transaction) of one pgbench run."""
+    env = {**os.environ, "PGOPTIONS": options}
+    busy0, total0 = _machine_cpu()
+    out = subprocess.run(["pgbench", "-n", "-c", str(clients), "-j", "2", "-T",
+                          str(int(seconds)), "-f", str(script), url], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    busy1, total1 = _machine_cpu()
+    done = int(re.search(r"number of transactions actually processed: (\d+)", out)[1])
+    tps = float(re.search(r"tps = ([\d.]+)", out)[1])
+    cores = os.cpu_count() or 1
+    cpu_s = (busy1 - busy0) / (total1 - total0) * seconds * cores
+    return tps, 1000 * cpu_s / max(done, 1)
+
+
+async def _prepare(url: str) -> tuple[str, str]:
+    env = {**os.environ, "O2O_DATABASE_URL": url, "O2O_SECRET_KEY": "b" * 64}
+    for command in (["migrate"], ["demo"]):
+        await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "app.cli", *command],
+                                cwd=ROOT, env=env, check=True, capture_output=True)
+    conn = await asyncpg.connect(url)
+    try:
+        chain = await conn.fetchval("SELECT id FROM chain LIMIT 1")
+        store = await conn.fetchval("SELECT id FROM store WHERE chain = $1 LIMIT 1", chain)
+        await conn.execute(
+            "INSERT INTO member (id, chain, name, created_at) SELECT gen_random_uuid(), $1, "
+            "'bench ' || g, now() FROM generate_series(1, $2) g", chain, MEMBERS)
+        await conn.execute("CREATE TABLE bench_member AS SELECT row_number() OVER () AS n, "
+                           "id FROM (SELECT id FROM member WHERE name LIKE 'bench %') m")
+    finally:
+        await conn.close()
+    return str(chain), str(store)
+
+
+async def _run_ddl(url: str, statements: tuple[str, ...]) -> None:
+    conn = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=6.0)
+    args = parser.parse_args()
+    if shutil.which("pgbench") is None:
+        print("stats_triggers_bench: pgbench not found (apt-get install postgresql-client)")
+        return
+    base = os.environ.get("O2O_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    admin = await asyncpg.connect(base)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await admin.close()
+    url = _url(base, DATABASE)
+    try:
+        chain, store = await _prepare(url)
+        with tempfile.TemporaryDirectory() as scratch:
+            script = Path(scratch) / "insert.sql"
+            script.write_text(INSERT.format(members=MEMBERS, chain=chain, store=store))
+            def run(options: str = "") -> Awaitable[tuple[float, float]]:
+                return asyncio.to_thread(_pgbench, url, script, args.clients, args.seconds,
+                                         options)
+
+            rows = [("triggers, PL/pgSQL helpers (as migrated)", await run())]
+            await _run_ddl(url, SQL_HELPERS)
+            rows.append(("triggers, SQL-language helpers (before)", await run()))
+            await _run_ddl(url, PLPGSQL_HELPERS)
+            rows.append(("no triggers (o2o.stats_off)", await run("-c o2o.stats_off=on")))
+            await _run_ddl(url, (DROP_FOREIGN_KEYS,))  # last: the database is dropped next
+            rows.append(("triggers, no foreign keys on redemption", await run()))
+    finally:
+        admin = await asyncpg.connect(base)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
+        finally:
+            await admin.close()
+    print(f"redemption inserts, {args.clients} pgbench clients, {MEMBERS} members, "
+          f"{args.seconds:g} s each")
+    print(f"{'configuration':<44} {'inserts/s':>10} {'CPU ms/insert':>14}")
+    for name, (tps, cpu_ms) in rows:
+        print(f"{name:<44} {tps:>10,.0f} {cpu_ms:>14.2f}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
