@@ -30,6 +30,7 @@ from app.health import HealthController
 from app.keys_api import KeysController
 from app.notifications_api import CONTROLLERS as NOTIFICATION_CONTROLLERS
 from app.notifications_api import build_dispatcher
+from app.stats import service as stats_service
 from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from app.web.routes import web_router
@@ -65,7 +66,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                       secrets=SecretBox(settings.secret_key),
                       wechat=WechatClient(settings.wechat_api_base,
                                           timeout=settings.wechat_timeout_s))
-    housekeeping = Housekeeping([card_service.purge_code_expiries])
+    housekeeping = Housekeeping([card_service.purge_code_expiries],
+                                often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
 
     async def startup() -> None:

@@ -5,12 +5,18 @@
 A fresh database migrated by `o2o migrate`, seeded by `o2o demo` plus 200 members; then
 pgbench (a separate process, PostgreSQL's own load generator) inserts redemptions of
 random members at one store, each its own transaction: once with the triggers as
-migrated, once with the stats PL/pgSQL helpers put back to the SQL-language functions
-they replaced (stats migration 2026-12-01T16:30), once with the triggers switched off
-(`o2o.stats_off`), and once without the redemption's foreign keys (what their checks
-cost). Prints inserts per second and CPU per insert of the machine; asserts
-nothing. Needs `pgbench` (Debian: postgresql-client) and a server whose user may create
-databases (`O2O_BENCH_POSTGRES_URL`, default postgresql://postgres@127.0.0.1:5432/test).
+migrated (they queue the figures, stats migration 2026-12-01T19:00), then the fold of
+what they queued, timed alone; once with the triggers that kept the rollups in the
+insert's own transaction (before that migration); once with those and the stats PL/pgSQL
+helpers put back to the SQL-language functions they replaced (2026-12-01T16:30); once
+with the triggers switched off (`o2o.stats_off`); and once with the immediate triggers
+and without the redemption's foreign keys (what their checks cost). Prints inserts per
+second and CPU per insert of the machine, and the fold's rows per second and CPU per
+row; asserts nothing. The members repeat (200 of them, one store, one day): a batch of
+5,000 queued rows folds into at most 200 member-days and one store-day, so the fold's
+figure is a best case; one visit per member and day costs it a member-day per row.
+Needs `pgbench` (Debian: postgresql-client) and a server whose user may create databases
+(`O2O_BENCH_POSTGRES_URL`, default postgresql://postgres@127.0.0.1:5432/test).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -37,6 +44,9 @@ from app.stats.piccolo_migrations.stats_2026_12_01t16_30_00_000000 import (  # n
 )
 from app.stats.piccolo_migrations.stats_2026_12_01t16_30_00_000000 import (  # noqa: E402
     _UP as PLPGSQL_HELPERS,
+)
+from app.stats.piccolo_migrations.stats_2026_12_01t19_00_00_000000 import (  # noqa: E402
+    _DOWN as IMMEDIATE_TRIGGERS,
 )
 
 DATABASE = "o2o_triggers_bench"
@@ -107,6 +117,23 @@ async def _run_ddl(url: str, statements: tuple[str, ...]) -> None:
         await conn.close()
 
 
+async def _fold_all(url: str) -> tuple[int, float, float]:
+    """Fold the whole queue in batches: (rows, rows per second, machine CPU ms per row)."""
+    conn = await asyncpg.connect(url)
+    try:
+        queued = int(await conn.fetchval("SELECT count(*) FROM stats_pending"))
+        busy0, total0 = _machine_cpu()
+        started = time.perf_counter()
+        while await conn.fetchval("SELECT stats_fold(5000, true)") > 0:
+            pass
+        elapsed = time.perf_counter() - started
+        busy1, total1 = _machine_cpu()
+    finally:
+        await conn.close()
+    cpu_s = (busy1 - busy0) / max(total1 - total0, 1) * elapsed * (os.cpu_count() or 1)
+    return queued, queued / elapsed, 1000 * cpu_s / max(queued, 1)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
@@ -132,13 +159,16 @@ async def main() -> None:
                 return asyncio.to_thread(_pgbench, url, script, args.clients, args.seconds,
                                          options)
 
-            rows = [("triggers, PL/pgSQL helpers (as migrated)", await run())]
+            rows = [("triggers queue the figures (as migrated)", await run())]
+            fold = await _fold_all(url)
+            await _run_ddl(url, IMMEDIATE_TRIGGERS)
+            rows.append(("triggers fold at once (before 12-01T19:00)", await run()))
             await _run_ddl(url, SQL_HELPERS)
-            rows.append(("triggers, SQL-language helpers (before)", await run()))
+            rows.append(("at once, SQL-language helpers (before 16:30)", await run()))
             await _run_ddl(url, PLPGSQL_HELPERS)
             rows.append(("no triggers (o2o.stats_off)", await run("-c o2o.stats_off=on")))
             await _run_ddl(url, (DROP_FOREIGN_KEYS,))  # last: the database is dropped next
-            rows.append(("triggers, no foreign keys on redemption", await run()))
+            rows.append(("at once, no foreign keys on redemption", await run()))
     finally:
         admin = await asyncpg.connect(base)
         try:
@@ -150,6 +180,9 @@ async def main() -> None:
     print(f"{'configuration':<44} {'inserts/s':>10} {'CPU ms/insert':>14}")
     for name, (tps, cpu_ms) in rows:
         print(f"{name:<44} {tps:>10,.0f} {cpu_ms:>14.2f}")
+    queued, per_s, cpu_ms = fold
+    print(f"the fold of the {queued:,} rows queued in the first run: {per_s:,.0f} rows/s, "
+          f"{cpu_ms:.3f} ms CPU per row")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """A background task per server process that forgets expired keys and counters, old
 notifications (finished outbox rows after 90 days, inbox messages after a year), and
 whatever the domains add (the composition root passes their sweeps: the core imports no
-domain)."""
+domain), and runs the domains' frequent chores every second (the stats fold)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from app.core.notify import repository as notify_repo
 
 log = logging.getLogger("o2o.housekeeping")
 INTERVAL_S = 600.0
+OFTEN_S = 1.0
 OUTBOX_RETENTION = timedelta(days=90)
 INBOX_RETENTION = timedelta(days=365)
 
@@ -38,16 +39,32 @@ async def _loop(sweeps: Sequence[Sweep]) -> None:
             log.exception("housekeeping sweep failed")
 
 
+async def _often(chores: Sequence[Sweep]) -> None:
+    while True:
+        await asyncio.sleep(OFTEN_S)
+        for chore in chores:
+            try:
+                await chore()
+            except Exception:
+                log.exception("housekeeping chore failed")
+
+
 class Housekeeping:
-    def __init__(self, sweeps: Sequence[Sweep] = ()) -> None:
+    def __init__(self, sweeps: Sequence[Sweep] = (), often: Sequence[Sweep] = ()) -> None:
         self._sweeps = tuple(sweeps)
-        self._task: asyncio.Task[None] | None = None
+        self._often = tuple(often)
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._task = asyncio.create_task(_loop(self._sweeps), name="o2o-housekeeping")
+        self._tasks = [asyncio.create_task(_loop(self._sweeps), name="o2o-housekeeping")]
+        if self._often:
+            self._tasks.append(asyncio.create_task(_often(self._often),
+                                                   name="o2o-housekeeping-often"))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
+        self._tasks = []

@@ -1,9 +1,10 @@
 """Every query of the stats.
 
 Two ways to the same figures, chosen by engine and hidden from the service:
-- PostgreSQL reads the rollups (``stats_store_day``, ``stats_activity``) that triggers keep
-  in the events' own transactions (see the stats migration), so a year of a million
-  redemptions is a few thousand rows to add up.
+- PostgreSQL reads the rollups (``stats_store_day``, ``stats_activity``): triggers queue
+  each event's figures in its own transaction and ``fold`` moves them into the rollups
+  in batches (see the stats migrations), so a year of a million redemptions is a few
+  thousand rows to add up.
 - SQLite reads the event tables in the range and groups them here, by each store's local
   day (SQLite has no time zones; its deployments are small).
 
@@ -438,6 +439,21 @@ async def cohorts(chain_id: uuid.UUID, scope_id: uuid.UUID | None, spans: Sequen
             "GROUP BY 1, 2", _ids(spans), *_bounds(spans), _ids(spans), first_month, end,
             first_month, end).run()
     return dict(sizes), {(r["cohort"], r["month"]): int(r["n"]) for r in rows}
+
+
+# --- folding the queue, rebuilding the rollups ------------------------------------------
+
+FOLD_BATCH = 5_000
+
+
+async def fold(*, wait: bool) -> int:
+    """Fold one batch of the queued figures into the rollups (PostgreSQL; 0 on SQLite):
+    the rows folded, 0 when none was queued, -1 when another fold holds the lock and
+    ``wait`` is false."""
+    if _sqlite():
+        return 0
+    rows = await StoreDay.raw("SELECT stats_fold({}, {}) AS n", FOLD_BATCH, wait).run()
+    return int(rows[0]["n"])
 
 
 # --- rebuilding the rollups -------------------------------------------------------------

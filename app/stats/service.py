@@ -1,5 +1,5 @@
 """The rules of the operator stats: who sees which stores, what a range is, what each
-figure means. Read-only: nothing here writes.
+figure means. Read-only but for folding the figures the triggers queued (PostgreSQL).
 
 - Scope: an operator sees the whole chain (or one store with ``store_id``); a manager
   their own stores (one of them with ``store_id``; another store is 404 ``not_found``).
@@ -153,6 +153,7 @@ R = TypeVar("R")
 
 
 def _report(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """A report: one of a few at once, reading the rollups once the queue is folded."""
     @functools.wraps(function)
     async def bounded(*args: P.args, **kwargs: P.kwargs) -> R:
         loop = asyncio.get_running_loop()  # one semaphore per loop: tests run several
@@ -160,9 +161,31 @@ def _report(function: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         if slots is None:
             slots = _report_slots[loop] = asyncio.Semaphore(REPORTS_AT_ONCE)
         async with slots:
+            await fold_queue(wait=True)
             return await function(*args, **kwargs)
 
     return bounded
+
+
+# --- the queue of figures (PostgreSQL) --------------------------------------------------
+
+# A batch is 5,000 rows; a report folds until the queue is empty (every event committed
+# before it was asked is counted) but gives up after this many batches under a write
+# storm that outruns it, and reads what is folded.
+_FOLDS_AT_MOST = 100
+
+
+async def fold_queue(*, wait: bool) -> None:
+    """Move the queued figures into the rollups. ``wait``: behind a fold already running
+    (a report); else skip the turn (housekeeping, every second in every process)."""
+    for _ in range(_FOLDS_AT_MOST):
+        if await repo.fold(wait=wait) < repo.FOLD_BATCH:
+            return
+
+
+async def fold_queue_now() -> None:
+    """Housekeeping's sweep."""
+    await fold_queue(wait=False)
 
 
 # --- overview ---------------------------------------------------------------------------
