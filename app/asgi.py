@@ -22,6 +22,7 @@ from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
 from app.core.errors import exception_handlers
 from app.core.housekeeping import Housekeeping
 from app.core.openapi import StrictStructSchemaPlugin, declare_errors
+from app.core.params import RuntimeDep
 from app.core.runtime import Runtime, client_key
 from app.core.security_headers import security_headers
 from app.core.settings import Settings
@@ -55,6 +56,16 @@ def serve_app() -> Litestar:
     """The app of a server process (`o2o serve`): create_app, freezing the collector's
     view of what start-up built."""
     return create_app(freeze_gc=True)
+
+
+def _principal_after_runtime(request: Request[Any, Any, Any],
+                             runtime: RuntimeDep) -> Principal:
+    """The ``principal`` dependency, declared after ``runtime`` (which it does not use):
+    Litestar resolves independent dependencies of a handler together in an anyio task
+    group, two tasks per request for what are two attribute reads; one after the other
+    they take none (measured: 5 % of the server's CPU per redemption went to the group)."""
+    del runtime
+    return principal_of(request)
 
 
 def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> Litestar:
@@ -111,7 +122,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         plugins=[StrictStructSchemaPlugin()],
         stores={"rate_limit": MemoryStore()},
         dependencies={
-            "principal": Provide(principal_of, sync_to_thread=False),
+            "principal": Provide(_principal_after_runtime, sync_to_thread=False),
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
         },
         signature_types=[Principal, Runtime],
