@@ -12,9 +12,9 @@ helpers put back to the SQL-language functions they replaced (2026-12-01T16:30);
 with the triggers switched off (`o2o.stats_off`); and once with the immediate triggers
 and without the redemption's foreign keys (what their checks cost). Prints inserts per
 second and CPU per insert of the machine, and the fold's rows per second and CPU per
-row; asserts nothing. The members repeat (200 of them, one store, one day): a batch of
-5,000 queued rows folds into at most 200 member-days and one store-day, so the fold's
-figure is a best case; one visit per member and day costs it a member-day per row.
+row; asserts nothing. By default the members repeat (200 of them, one store, one day): a
+batch of 5,000 queued rows folds into at most 200 member-days and one store-day, the
+fold's best case; `--members 20000` gives nearly every row a member-day of its own.
 Needs `pgbench` (Debian: postgresql-client) and a server whose user may create databases
 (`O2O_BENCH_POSTGRES_URL`, default postgresql://postgres@127.0.0.1:5432/test).
 """
@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,7 +49,6 @@ from app.stats.piccolo_migrations.stats_2026_12_01t19_00_00_000000 import (  # n
 )
 
 DATABASE = "o2o_triggers_bench"
-MEMBERS = 200
 # What the foreign-key checks of a redemption insert (chain, store, staff) cost it.
 DROP_FOREIGN_KEYS = ("ALTER TABLE redemption DROP CONSTRAINT redemption_chain_fkey, "
                      "DROP CONSTRAINT redemption_store_fkey, "
@@ -89,7 +87,7 @@ def _pgbench(url: str, script: Path, clients: int, seconds: float,
     return tps, 1000 * cpu_s / max(done, 1)
 
 
-async def _prepare(url: str) -> tuple[str, str]:
+async def _prepare(url: str, members: int) -> tuple[str, str]:
     env = {**os.environ, "O2O_DATABASE_URL": url, "O2O_SECRET_KEY": "b" * 64}
     for command in (["migrate"], ["demo"]):
         await asyncio.to_thread(subprocess.run, [sys.executable, "-m", "app.cli", *command],
@@ -100,9 +98,10 @@ async def _prepare(url: str) -> tuple[str, str]:
         store = await conn.fetchval("SELECT id FROM store WHERE chain = $1 LIMIT 1", chain)
         await conn.execute(
             "INSERT INTO member (id, chain, name, created_at) SELECT gen_random_uuid(), $1, "
-            "'bench ' || g, now() FROM generate_series(1, $2) g", chain, MEMBERS)
+            "'bench ' || g, now() FROM generate_series(1, $2) g", chain, members)
         await conn.execute("CREATE TABLE bench_member AS SELECT row_number() OVER () AS n, "
                            "id FROM (SELECT id FROM member WHERE name LIKE 'bench %') m")
+        await conn.execute("CREATE UNIQUE INDEX ON bench_member (n)")
     finally:
         await conn.close()
     return str(chain), str(store)
@@ -121,6 +120,7 @@ async def _fold_all(url: str) -> tuple[int, float, float]:
     """Fold the whole queue in batches: (rows, rows per second, machine CPU ms per row)."""
     conn = await asyncpg.connect(url)
     try:
+        await conn.execute("ANALYZE")
         queued = int(await conn.fetchval("SELECT count(*) FROM stats_pending"))
         busy0, total0 = _machine_cpu()
         started = time.perf_counter()
@@ -138,6 +138,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--members", type=int, default=200,
+                        help="members the inserts pick from (20000: a fold's worst case, "
+                             "nearly every row a member-day of its own)")
     args = parser.parse_args()
     if shutil.which("pgbench") is None:
         print("stats_triggers_bench: pgbench not found (apt-get install postgresql-client)")
@@ -151,13 +154,16 @@ async def main() -> None:
         await admin.close()
     url = _url(base, DATABASE)
     try:
-        chain, store = await _prepare(url)
+        chain, store = await _prepare(url, args.members)
         with tempfile.TemporaryDirectory() as scratch:
             script = Path(scratch) / "insert.sql"
-            script.write_text(INSERT.format(members=MEMBERS, chain=chain, store=store))
-            def run(options: str = "") -> Awaitable[tuple[float, float]]:
-                return asyncio.to_thread(_pgbench, url, script, args.clients, args.seconds,
-                                         options)
+            script.write_text(INSERT.format(members=args.members, chain=chain, store=store))
+            async def run(options: str = "") -> tuple[float, float]:
+                # Fresh planner statistics first, as autovacuum keeps them in production:
+                # plans cached while a rollup table looked empty would scan it whole.
+                await _run_ddl(url, ("ANALYZE",))
+                return await asyncio.to_thread(_pgbench, url, script, args.clients,
+                                               args.seconds, options)
 
             rows = [("triggers queue the figures (as migrated)", await run())]
             fold = await _fold_all(url)
@@ -175,7 +181,7 @@ async def main() -> None:
             await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
         finally:
             await admin.close()
-    print(f"redemption inserts, {args.clients} pgbench clients, {MEMBERS} members, "
+    print(f"redemption inserts, {args.clients} pgbench clients, {args.members:,} members, "
           f"{args.seconds:g} s each")
     print(f"{'configuration':<44} {'inserts/s':>10} {'CPU ms/insert':>14}")
     for name, (tps, cpu_ms) in rows:
