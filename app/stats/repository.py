@@ -441,7 +441,7 @@ async def cohorts(chain_id: uuid.UUID, scope_id: uuid.UUID | None, spans: Sequen
     return dict(sizes), {(r["cohort"], r["month"]): int(r["n"]) for r in rows}
 
 
-# --- folding the queue, rebuilding the rollups ------------------------------------------
+# --- folding the queue ------------------------------------------------------------------
 
 FOLD_BATCH = 5_000
 
