@@ -4,7 +4,8 @@
 
 Sign and verify run with warm caches (the steady state of a server process: the active
 key and the public keys are in memory), against a scratch SQLite database. One core,
-one event loop. Prints a table; asserts nothing.
+one event loop. The Ed25519 check alone is also timed in one thread and in two at once
+(cryptography releases the GIL for it). Prints a table; asserts nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import io
 import os
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -22,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 import qrcode
 import qrcode.constants
 import qrcode.util
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from qrcode.image.pil import PilImage
 from qrcode.image.svg import SvgPathImage
 
@@ -39,6 +42,26 @@ def rate(seconds: float, operation: Callable[[], object]) -> float:
             operation()
         count += 20
     return count / elapsed
+
+
+def threads_rate(seconds: float, threads: int, operation: Callable[[], object]) -> float:
+    """Operations per second of ``threads`` threads running ``operation`` at once."""
+    counts = [0] * threads
+
+    def loop(index: int) -> None:
+        start = time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(20):
+                operation()
+            counts[index] += 20
+
+    workers = [threading.Thread(target=loop, args=(n,)) for n in range(threads)]
+    start = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return sum(counts) / (time.perf_counter() - start)
 
 
 async def arate(seconds: float, operation: Callable[[], Awaitable[object]]) -> float:
@@ -74,6 +97,12 @@ async def main(seconds: float) -> None:
             now = datetime.now(UTC)
             code = await signer.sign(chain, CodeKind.CARD, object_id, not_after)
             await signer.verify(code, now=now)  # warm the caches
+            private = Ed25519PrivateKey.generate()
+            public, message = private.public_key(), code.encode()
+            signature = private.sign(message)
+
+            def check() -> None:
+                public.verify(signature, message)
 
             rows = [
                 ("code sign (warm caches)", await arate(
@@ -81,6 +110,8 @@ async def main(seconds: float) -> None:
                 ("code verify (warm caches)", await arate(
                     seconds, lambda: signer.verify(code, now=now))),
                 ("code parse (format only)", rate(seconds, lambda: parse(code))),
+                ("Ed25519 verify alone, 1 thread", threads_rate(seconds, 1, check)),
+                ("Ed25519 verify alone, 2 threads at once", threads_rate(seconds, 2, check)),
                 ("QR PNG (app.core.codes.qr)", rate(seconds, lambda: qr.png(code))),
                 ("QR SVG (app.core.codes.qr)", rate(seconds, lambda: qr.svg(code))),
                 ("QR PNG (qrcode defaults, for comparison)",
