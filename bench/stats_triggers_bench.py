@@ -31,7 +31,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -47,6 +46,7 @@ from app.stats.piccolo_migrations.stats_2026_12_01t16_30_00_000000 import (  # n
 from app.stats.piccolo_migrations.stats_2026_12_01t19_00_00_000000 import (  # noqa: E402
     _DOWN as IMMEDIATE_TRIGGERS,
 )
+from bench.load_bench import postgres_database  # noqa: E402
 
 DATABASE = "o2o_triggers_bench"
 # What the foreign-key checks of a redemption insert (chain, store, staff) cost it.
@@ -59,11 +59,6 @@ INSERT INTO redemption (id, chain, kind, object_id, member_id, store, amount_cen
 VALUES (gen_random_uuid(), '{chain}', 'voucher', gen_random_uuid(),
   (SELECT id FROM bench_member WHERE n = :n), '{store}', 10000, 2000, 8000, 0, now());
 """
-
-
-def _url(base: str, database: str) -> str:
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=f"/{database}"))
 
 
 def _machine_cpu() -> tuple[float, float]:
@@ -146,14 +141,7 @@ async def main() -> None:
         print("stats_triggers_bench: pgbench not found (apt-get install postgresql-client)")
         return
     base = os.environ.get("O2O_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    admin = await asyncpg.connect(base)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-        await admin.execute(f'CREATE DATABASE "{DATABASE}"')
-    finally:
-        await admin.close()
-    url = _url(base, DATABASE)
-    try:
+    async with postgres_database(base, DATABASE) as url:
         chain, store = await _prepare(url, args.members)
         with tempfile.TemporaryDirectory() as scratch:
             script = Path(scratch) / "insert.sql"
@@ -175,12 +163,6 @@ async def main() -> None:
             rows.append(("no triggers (o2o.stats_off)", await run("-c o2o.stats_off=on")))
             await _run_ddl(url, (DROP_FOREIGN_KEYS,))  # last: the database is dropped next
             rows.append(("at once, no foreign keys on redemption", await run()))
-    finally:
-        admin = await asyncpg.connect(base)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{DATABASE}"')
-        finally:
-            await admin.close()
     print(f"redemption inserts, {args.clients} pgbench clients, {args.members:,} members, "
           f"{args.seconds:g} s each")
     print(f"{'configuration':<44} {'inserts/s':>10} {'CPU ms/insert':>14}")

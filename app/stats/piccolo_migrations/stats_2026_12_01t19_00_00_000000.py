@@ -182,7 +182,8 @@ DECLARE
   v_ids bigint[]; g record; v_store int; v_chain int;
   -- what the members' days changed: active members per store-day and chain-day, and
   -- cohort months per scope and member
-  a_scope uuid[] := '{{}}'; a_day date[] := '{{}}'; a_delta int[] := '{{}}';
+  a_store uuid[] := '{{}}'; a_store_day date[] := '{{}}'; a_store_delta int[] := '{{}}';
+  a_chain uuid[] := '{{}}'; a_chain_day date[] := '{{}}'; a_chain_delta int[] := '{{}}';
   h_scope uuid[] := '{{}}'; h_member uuid[] := '{{}}'; h_month date[] := '{{}}';
   h_delta int[] := '{{}}';
 BEGIN
@@ -207,12 +208,12 @@ BEGIN
     v_store := stats_link(g.store_id, g.member_id, g.day, g.delta);
     v_chain := stats_link(g.chain_id, g.member_id, g.day, g.delta);
     IF v_store <> 0 THEN
-      a_scope := a_scope || g.store_id; a_day := a_day || g.day;
-      a_delta := a_delta || sign(v_store)::int;
+      a_store := a_store || g.store_id; a_store_day := a_store_day || g.day;
+      a_store_delta := a_store_delta || sign(v_store)::int;
     END IF;
     IF v_chain <> 0 THEN
-      a_scope := a_scope || g.chain_id; a_day := a_day || g.day;
-      a_delta := a_delta || sign(v_chain)::int;
+      a_chain := a_chain || g.chain_id; a_chain_day := a_chain_day || g.day;
+      a_chain_delta := a_chain_delta || sign(v_chain)::int;
     END IF;
     IF abs(v_store) = 2 THEN
       h_scope := h_scope || g.store_id; h_member := h_member || g.member_id;
@@ -235,18 +236,16 @@ BEGIN
             FROM stats_pending p JOIN store s ON s.id = p.store_id
            WHERE p.id = ANY(v_ids)
           UNION ALL
-          SELECT a.scope_id, a.day, {_ZERO_QUEUED}, a.delta
-            FROM unnest(a_scope, a_day, a_delta) a (scope_id, day, delta)
-           WHERE EXISTS (SELECT 1 FROM store WHERE id = a.scope_id)) f
+          SELECT a.store_id, a.day, {_ZERO_QUEUED}, a.delta
+            FROM unnest(a_store, a_store_day, a_store_delta) a (store_id, day, delta)) f
    GROUP BY f.store_id, f.day
   ON CONFLICT (store_id, day, shard) DO UPDATE SET
   {", ".join(f"{f} = t.{f} + EXCLUDED.{f}" for f in _QUEUED)},
   active_members = t.active_members + EXCLUDED.active_members;
   INSERT INTO stats_chain_day AS t (id, chain_id, day, shard, active_members)
-  SELECT gen_random_uuid(), a.scope_id, a.day, 0, sum(a.delta)
-    FROM unnest(a_scope, a_day, a_delta) a (scope_id, day, delta)
-   WHERE EXISTS (SELECT 1 FROM chain WHERE id = a.scope_id)
-   GROUP BY a.scope_id, a.day
+  SELECT gen_random_uuid(), a.chain_id, a.day, 0, sum(a.delta)
+    FROM unnest(a_chain, a_chain_day, a_chain_delta) a (chain_id, day, delta)
+   GROUP BY a.chain_id, a.day
   ON CONFLICT (chain_id, day, shard)
   DO UPDATE SET active_members = t.active_members + EXCLUDED.active_members;
   -- The chain's cohorts count every member, a store's those who joined there.
