@@ -74,7 +74,7 @@ class MeController(Controller):
     async def update_me(self, data: JSONBody[MemberUpdate], principal: Caller) -> MemberOut:
         return await service.update_me(principal, data)
 
-    @post("/phone/wechat", status_code=HTTP_200_OK, responses=problems(400, 409, 503),
+    @post("/phone/wechat", status_code=HTTP_200_OK, responses=problems(400, 409, 429, 503),
           summary="Set a verified phone from the mini program's getPhoneNumber code",
           description="The code is exchanged at WeChat's /wxa/business/getuserphonenumber "
                       "(sandbox mode: codes sandbox:<phone>). The number becomes the "

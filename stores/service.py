@@ -62,6 +62,9 @@ from stores.schemas import (
 # Failed logins: per username (guessing one account) and per client (spraying many).
 LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=10, window_s=900)
 LOGIN_FAILURES_PER_CLIENT = Limit("login-client", max_hits=20, window_s=900)
+# Each phone code costs a call of WeChat's metered getuserphonenumber: a member proves a
+# number now and then, never dozens of times an hour.
+PHONE_CODES_PER_MEMBER = Limit("phone-code-member", max_hits=10, window_s=3600)
 SANDBOX_PREFIX = "sandbox:"
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _PHONE = re.compile(r"^\+?[0-9]{5,24}$")  # a phone after normalize_phone
@@ -503,6 +506,8 @@ async def verify_phone_with_wechat(principal: Principal, body: MemberPhoneWechat
     """``POST /me/phone/wechat``: the phone WeChat vouches for becomes the member's,
     verified; members who only claimed that number lose it. Another member holding it
     verified (registered at the counter, or proved through WeChat) is a 409."""
+    await PHONE_CODES_PER_MEMBER.check(str(principal.id))
+    await PHONE_CODES_PER_MEMBER.hit(str(principal.id))
     phone = await _phone_from_code(principal.chain_id, body.code, sandbox=sandbox,
                                    wechat=wechat, tokens=tokens, box=box)
     taken = PhoneTaken("another member of this chain holds this phone number verified")

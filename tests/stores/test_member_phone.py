@@ -204,6 +204,20 @@ async def test_sandbox_bad_phone_codes_are_refused(client: httpx.AsyncClient, wo
     assert (await me(client, member))["phone"] is None
 
 
+async def test_phone_codes_are_rate_limited_per_member(client: httpx.AsyncClient,
+                                                       world: World) -> None:
+    member = await wechat_member(client, world.a.id, "oHammer")
+    for _ in range(10):
+        problem(await client.post(PHONE, headers=member, json={"code": "sandbox:x"}),
+                400, "wechat_phone_failed")
+    problem(await client.post(PHONE, headers=member, json={"code": "sandbox:13900003333"}),
+            429, "rate_limited")
+    # Another member is not held back.
+    other = await wechat_member(client, world.a.id, "oPatient")
+    assert (await client.post(PHONE, headers=other, json={"code": "sandbox:13900003333"})
+            ).status_code == 200
+
+
 async def test_only_members_verify_phones(client: httpx.AsyncClient, world: World) -> None:
     body = {"code": "sandbox:13900002222"}
     problem(await client.post(PHONE, json=body), 401, "unauthorized")
