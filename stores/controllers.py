@@ -70,7 +70,7 @@ class MeController(Controller):
     async def me(self, principal: Caller) -> MemberOut:
         return await service.get_member(principal, principal.id)
 
-    @patch("", summary="Update the calling member's profile", responses=problems(409))
+    @patch("", summary="Update the calling member's profile (a phone typed here is unverified)")
     async def update_me(self, data: JSONBody[MemberUpdate], principal: Caller) -> MemberOut:
         return await service.update_me(principal, data)
 
