@@ -69,6 +69,20 @@ async def number_taken(number: str) -> bool:
     return bool(await Card.exists().where(Card.number == number).run())
 
 
+async def card_holder(chain_id: uuid.UUID, number: str) -> uuid.UUID | None:
+    """The member holding the card of this number in the chain (numbers are unique)."""
+    row = await Card.select(Card.member).where(
+        (Card.number == number) & (Card.template.chain == chain_id)).first().run()
+    return None if row is None else row["member"]
+
+
+def holders_of(template_ids: list[uuid.UUID]) -> Any:
+    """A select of the ids of members holding a card of these templates (not cancelled),
+    for the stores domain to use as a subquery."""
+    return Card.select(Card.member).where(
+        Card.template.is_in(template_ids) & (Card.status != "cancelled"))
+
+
 async def active_card_exists(template_id: uuid.UUID, member_id: uuid.UUID) -> bool:
     return bool(await Card.exists().where(
         (Card.template == template_id) & (Card.member == member_id)

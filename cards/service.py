@@ -322,3 +322,24 @@ async def change_status(principal: Principal, card_id: uuid.UUID, move: str) -> 
             raise CardExists("the member has another active card of this template") from None
         raise
     return await get_card(principal, card_id)
+
+
+# --- members found through their cards (stores asks: it may not import cards) -----------
+
+async def member_by_card_number(chain_id: uuid.UUID, number: str) -> uuid.UUID | None:
+    return await repo.card_holder(chain_id, number)
+
+
+async def card_holders_at(chain_id: uuid.UUID, store_ids: frozenset[uuid.UUID]) -> Any | None:
+    """Members holding a card usable at one of these stores (its template lists one of
+    them, or every store): a manager's clerks serve them."""
+    if not store_ids:
+        return None
+    wanted = {str(s) for s in store_ids}
+    template_ids = [t["id"] for t in await repo.list_templates(chain_id)
+                    if t["store_ids"] is None or wanted & set(t["store_ids"])]
+    return repo.holders_of(template_ids) if template_ids else None
+
+
+stores.register_card_number_lookup(member_by_card_number)
+stores.register_store_member_links(card_holders_at)

@@ -19,6 +19,7 @@ from stores.schemas import (
     MemberCreate,
     MemberLoginOut,
     MemberOut,
+    MemberPhoneWechat,
     MemberUpdate,
     MemberWechatLogin,
     ResourceCreate,
@@ -69,9 +70,20 @@ class MeController(Controller):
     async def me(self, principal: Caller) -> MemberOut:
         return await service.get_member(principal, principal.id)
 
-    @patch("", summary="Update the calling member's profile", responses=problems(409))
+    @patch("", summary="Update the calling member's profile (a phone typed here is unverified)")
     async def update_me(self, data: JSONBody[MemberUpdate], principal: Caller) -> MemberOut:
         return await service.update_me(principal, data)
+
+    @post("/phone/wechat", status_code=HTTP_200_OK, responses=problems(400, 409, 429, 503),
+          summary="Set a verified phone from the mini program's getPhoneNumber code",
+          description="The code is exchanged at WeChat's /wxa/business/getuserphonenumber "
+                      "(sandbox mode: codes sandbox:<phone>). The number becomes the "
+                      "member's, verified; members who only typed it lose it.")
+    async def verify_phone(self, data: JSONBody[MemberPhoneWechat], principal: Caller,
+                           runtime: RuntimeDep) -> MemberOut:
+        return await service.verify_phone_with_wechat(
+            principal, data, sandbox=runtime.sandbox, wechat=runtime.wechat,
+            tokens=runtime.tokens, box=runtime.secrets)
 
 
 class WechatConfigController(Controller):
@@ -162,14 +174,19 @@ class MemberController(Controller):
             request_hash=idempotency.fingerprint("POST", request.url.path, data),
             operation=lambda: service.register_member(principal, data))
 
-    @get("", guards=[STAFF], summary="Find members (by phone)")
+    @get("", guards=[STAFF], summary="Find members by phone or card number",
+          responses=problems(403),
+          description="Clerks must give phone or card_number (exact). Without either, "
+                      "managers list their stores' members and operators the chain's.")
     async def find(
         self, principal: Caller,
         phone: Annotated[str | None, QueryParameter(max_length=32)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         offset: Offset = 0,
+        card_number: Annotated[str | None, QueryParameter(min_length=1,
+                                                          max_length=32)] = None,
     ) -> list[MemberOut]:
-        return await service.find_members(principal, phone, limit, offset)
+        return await service.find_members(principal, phone, limit, offset, card_number)
 
     @get("/{member_id:uuid}", guards=[ANYONE], summary="One member (members: only themselves)")
     async def read(self, member_id: FromPath[uuid.UUID], principal: Caller) -> MemberOut:

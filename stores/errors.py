@@ -25,3 +25,15 @@ class UsernameTaken(Conflict):
 class PhoneTaken(Conflict):
     code = "phone_taken"
     title = "A member of this chain already has this phone number"
+
+
+class WechatPhoneFailed(AppError):
+    status = 400
+    code = "wechat_phone_failed"
+    title = "WeChat did not vouch for a phone number"
+
+
+class WechatUnavailable(AppError):
+    status = 503
+    code = "wechat_unavailable"
+    title = "WeChat cannot be reached; try again"

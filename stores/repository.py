@@ -133,16 +133,53 @@ async def get_member_by_openid(chain_id: uuid.UUID, openid: str) -> Row | None:
         (Member.chain == chain_id) & (Member.openid == openid)).first().run()
 
 
-async def get_member_by_phone(chain_id: uuid.UUID, phone: str) -> Row | None:
+async def get_verified_member_by_phone(chain_id: uuid.UUID, phone: str) -> Row | None:
+    """The member whose verified phone this is (at most one: a partial unique index)."""
     return await Member.select().where(
-        (Member.chain == chain_id) & (Member.phone == phone)).first().run()
+        (Member.chain == chain_id) & (Member.phone == phone)
+        & (Member.phone_verified == True)).first().run()  # noqa: E712 - SQL, not Python
 
 
-async def list_members(chain_id: uuid.UUID, *, phone: str | None, limit: int,
-                       offset: int) -> list[Row]:
+async def members_by_phone(chain_id: uuid.UUID, phone: str, *, limit: int,
+                           offset: int) -> list[Row]:
+    """Members with this phone: the verified one first, then claims oldest first."""
+    return await Member.select().where(
+        (Member.chain == chain_id) & (Member.phone == phone)).order_by(
+        Member.phone_verified, ascending=False).order_by(Member.created_at).order_by(
+        Member.id).limit(limit).offset(offset).run()
+
+
+async def clear_unverified_phone(chain_id: uuid.UUID, phone: str,
+                                 keep: uuid.UUID | None = None) -> None:
+    """Take the number off every member who only claimed it (but ``keep``)."""
+    condition = ((Member.chain == chain_id) & (Member.phone == phone)
+                 & (Member.phone_verified == False))  # noqa: E712 - SQL, not Python
+    if keep is not None:
+        condition = condition & (Member.id != keep)
+    await Member.update({Member.phone: None}).where(condition).run()
+
+
+async def list_members(chain_id: uuid.UUID, *, limit: int, offset: int,
+                       member_id: uuid.UUID | None = None,
+                       at_stores: Iterable[uuid.UUID] | None = None,
+                       linked: Sequence[Any] = ()) -> list[Row]:
+    """The chain's members, newest first. ``member_id``: that one only. ``at_stores``:
+    only those registered at one of these stores or in one of the ``linked`` subqueries
+    (each a select of member ids, from a later domain: card holders, say)."""
     query = Member.select().where(Member.chain == chain_id)
-    if phone is not None:
-        query = query.where(Member.phone == phone)
+    if member_id is not None:
+        query = query.where(Member.id == member_id)
+    if at_stores is not None:
+        stores = list(at_stores)
+        conditions: list[Any] = [Member.id.is_in(sub) for sub in linked]
+        if stores:
+            conditions.append(Member.registered_store.is_in(stores))
+        if not conditions:
+            return []
+        where = conditions[0]
+        for condition in conditions[1:]:
+            where = where | condition
+        query = query.where(where)
     return await query.order_by(Member.created_at, ascending=False).order_by(Member.id).limit(
         limit).offset(offset).run()
 

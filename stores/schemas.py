@@ -61,6 +61,9 @@ class MemberOut(Struct):
     phone: str | None
     birthday: date | None
     created_at: datetime
+    # False for a phone the member typed (PATCH /me): it proves nothing, so it never
+    # keeps a registration at the counter from taking the number.
+    phone_verified: bool
 
 
 class MemberLoginOut(Struct):
@@ -72,6 +75,12 @@ class MemberUpdate(Struct, forbid_unknown_fields=True):
     name: Name | None = None
     phone: Phone | None = None
     birthday: date | None = None
+
+
+class MemberPhoneWechat(Struct, forbid_unknown_fields=True):
+    """The code the mini program's ``getPhoneNumber`` button hands the page."""
+
+    code: Annotated[str, Meta(min_length=1, max_length=256)]
 
 
 # --- chain ------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import asyncio
 import re
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,13 +24,23 @@ from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.core.hours import validate_hours, validate_timezone
 from app.core.notify import events as notify_events
+from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT
+from app.core.notify.tokens import TokenStore
 from app.core.throttle import Limit
-from app.core.wechat import WechatClient, WechatError
+from app.core.wechat import PhoneInfo, WechatClient, WechatError
 from stores import repository as repo
-from stores.errors import InvalidCredentials, PhoneTaken, UsernameTaken, WechatLoginFailed
+from stores.errors import (
+    InvalidCredentials,
+    PhoneTaken,
+    UsernameTaken,
+    WechatLoginFailed,
+    WechatPhoneFailed,
+    WechatUnavailable,
+)
 from stores.schemas import (
     MemberCreate,
     MemberOut,
+    MemberPhoneWechat,
     MemberUpdate,
     MemberWechatLogin,
     OpeningHours,
@@ -52,8 +62,13 @@ from stores.schemas import (
 # Failed logins: per username (guessing one account) and per client (spraying many).
 LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=10, window_s=900)
 LOGIN_FAILURES_PER_CLIENT = Limit("login-client", max_hits=20, window_s=900)
+# Each phone code costs a call of WeChat's metered getuserphonenumber: a member proves a
+# number now and then, never dozens of times an hour.
+PHONE_CODES_PER_MEMBER = Limit("phone-code-member", max_hits=10, window_s=3600)
 SANDBOX_PREFIX = "sandbox:"
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+_PHONE = re.compile(r"^\+?[0-9]{5,24}$")  # a phone after normalize_phone
+_TYPED_PHONE = re.compile(r"\+?[0-9][0-9 -]{4,24}")  # as schemas.Phone takes it
 KNOWN_EVENTS = notify_events.ALL
 
 
@@ -75,7 +90,8 @@ def store_out(row: dict[str, Any]) -> StoreOut:
 def member_out(row: dict[str, Any]) -> MemberOut:
     return MemberOut(id=row["id"], chain_id=row["chain"], openid=row["openid"],
                      name=row["name"], phone=row["phone"], birthday=row["birthday"],
-                     created_at=row["created_at"])
+                     created_at=row["created_at"],
+                     phone_verified=bool(row["phone"] and row["phone_verified"]))
 
 
 def staff_out(row: dict[str, Any], store_ids: list[uuid.UUID]) -> StaffOut:
@@ -351,26 +367,108 @@ async def list_staff(principal: Principal) -> list[StaffOut]:
 
 # --- members ----------------------------------------------------------------------------
 
+# A phone is *verified* when a clerk typed it at the counter or WeChat vouched for it
+# (POST /me/phone/wechat), *unverified* when the member typed it (PATCH /me). Only
+# verified phones are unique in a chain; the verified owner of a number always wins:
+# registering it at the counter or proving it through WeChat takes it off every member
+# who merely claimed it, in the same transaction.
+
+CardNumberLookup = Callable[[uuid.UUID, str], Awaitable[uuid.UUID | None]]
+"""(chain_id, card number) -> the id of the member holding that card, or None."""
+
+StoreMemberLinks = Callable[[uuid.UUID, frozenset[uuid.UUID]], Awaitable[Any | None]]
+"""(chain_id, store ids) -> a select of the ids of members tied to those stores by what a
+later domain keeps (cards usable there), or None when there are none."""
+
+_card_number_lookups: list[CardNumberLookup] = []
+_store_member_links: list[StoreMemberLinks] = []
+
+
+def register_card_number_lookup(lookup: CardNumberLookup) -> None:
+    """The cards domain tells stores how to find a member by card number (at start-up)."""
+    if lookup not in _card_number_lookups:
+        _card_number_lookups.append(lookup)
+
+
+def register_store_member_links(links: StoreMemberLinks) -> None:
+    """Later domains say which members belong to a manager's stores (at start-up)."""
+    if links not in _store_member_links:
+        _store_member_links.append(links)
+
+
 async def register_member(principal: Principal, body: MemberCreate) -> MemberOut:
-    """Registration at the counter (runs inside the caller's write transaction)."""
+    """Registration at the counter (runs inside the caller's write transaction). The clerk
+    typed the phone with its owner in front of them: it is verified."""
     if body.store_id is not None:
         await visible_store(principal, body.store_id)
     phone = normalize_phone(body.phone)
     values = {"id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
-              "phone": phone, "birthday": body.birthday, "registered_by": principal.id,
-              "registered_store": body.store_id, "created_at": utcnow()}
-    async with write_transaction():
-        if await repo.get_member_by_phone(principal.chain_id, phone) is not None:
-            raise PhoneTaken(f"phone {phone} is registered already")
-        await repo.insert_member(values)
+              "phone": phone, "phone_verified": True, "birthday": body.birthday,
+              "registered_by": principal.id, "registered_store": body.store_id,
+              "created_at": utcnow()}
+    try:
+        async with write_transaction():
+            if await repo.get_verified_member_by_phone(principal.chain_id, phone) is not None:
+                raise PhoneTaken(f"phone {phone} is registered already")
+            await repo.clear_unverified_phone(principal.chain_id, phone)
+            await repo.insert_member(values)
+    except Exception as exc:
+        if is_unique_violation(exc):  # a simultaneous registration of the same phone
+            raise PhoneTaken(f"phone {phone} is registered already") from None
+        raise
     return member_out({**values, "openid": None})
 
 
-async def find_members(principal: Principal, phone: str | None, limit: int,
-                       offset: int) -> list[MemberOut]:
-    wanted = normalize_phone(phone) if phone else None
-    rows = await repo.list_members(principal.chain_id, phone=wanted, limit=limit, offset=offset)
+async def find_members(principal: Principal, phone: str | None, limit: int, offset: int,
+                       card_number: str | None = None) -> list[MemberOut]:
+    """Staff find a member by exact phone or card number, in the whole chain. Listing
+    without either is for managers (their stores' members) and operators (all).
+
+    By phone: the member whose phone is verified, alone, when there is one; otherwise the
+    members who typed that number themselves, oldest first, each ``phone_verified:
+    false`` so the clerk knows to ask (several can claim one number)."""
+    if phone is not None and card_number is not None:
+        raise ValidationError("card_number", "give phone or card_number, not both")
+    if phone is not None:
+        rows = await _members_by_phone(principal.chain_id, normalize_phone(phone), limit,
+                                       offset)
+    elif card_number is not None:
+        rows = await _members_by_card_number(principal.chain_id, card_number, limit, offset)
+    elif principal.role == "operator":
+        rows = await repo.list_members(principal.chain_id, limit=limit, offset=offset)
+    elif principal.role == "manager":
+        rows = await _store_members(principal, limit, offset)
+    else:
+        raise Forbidden("clerks find members by phone or card_number")
     return [member_out(r) for r in rows]
+
+
+async def _members_by_phone(chain_id: uuid.UUID, phone: str, limit: int,
+                            offset: int) -> list[dict[str, Any]]:
+    verified = await repo.get_verified_member_by_phone(chain_id, phone)
+    if verified is not None:
+        return [verified] if offset == 0 else []
+    return await repo.members_by_phone(chain_id, phone, limit=limit, offset=offset)
+
+
+async def _members_by_card_number(chain_id: uuid.UUID, number: str, limit: int,
+                                  offset: int) -> list[dict[str, Any]]:
+    number = re.sub(r"[\s-]", "", number)  # read out in groups: "8012 3456 7890"
+    for lookup in _card_number_lookups:
+        member_id = await lookup(chain_id, number)
+        if member_id is not None:
+            return await repo.list_members(chain_id, member_id=member_id, limit=limit,
+                                           offset=offset)
+    return []
+
+
+async def _store_members(principal: Principal, limit: int, offset: int) -> list[dict[str, Any]]:
+    """A manager's stores' members: registered at one of them, or tied to one by a later
+    domain (a card whose template is usable there)."""
+    linked = [sub for links in _store_member_links
+              if (sub := await links(principal.chain_id, principal.store_ids)) is not None]
+    return await repo.list_members(principal.chain_id, at_stores=principal.store_ids,
+                                   linked=linked, limit=limit, offset=offset)
 
 
 async def get_member(principal: Principal, member_id: uuid.UUID) -> MemberOut:
@@ -381,26 +479,106 @@ async def get_member(principal: Principal, member_id: uuid.UUID) -> MemberOut:
 
 
 async def update_me(principal: Principal, body: MemberUpdate) -> MemberOut:
+    """The member's own profile. A phone typed here is unverified: it is never refused as
+    taken (that would tell anyone whether a number belongs to a member) and never keeps
+    the number's owner from registering at the counter. The same number again keeps its
+    verification."""
     changes: dict[str, Any] = {}
     if body.name is not None:
         changes["name"] = body.name.strip()
-    if body.phone is not None:
-        changes["phone"] = normalize_phone(body.phone)
     if body.birthday is not None:
         changes["birthday"] = body.birthday
-    if changes:
-        try:
-            async with write_transaction():
-                if "phone" in changes:
-                    other = await repo.get_member_by_phone(principal.chain_id, changes["phone"])
-                    if other is not None and other["id"] != principal.id:
-                        raise PhoneTaken("another member of this chain has this phone number")
+    if changes or body.phone is not None:
+        async with write_transaction():
+            if body.phone is not None:
+                phone = normalize_phone(body.phone)
+                current = await repo.get_member(principal.id, principal.chain_id)
+                if current is None or current["phone"] != phone:
+                    changes.update(phone=phone, phone_verified=False)
+            if changes:
                 await repo.update_member(principal.id, changes)
-        except Exception as exc:
-            if is_unique_violation(exc):
-                raise PhoneTaken("another member of this chain has this phone number") from None
-            raise
     return await get_member(principal, principal.id)
+
+
+async def verify_phone_with_wechat(principal: Principal, body: MemberPhoneWechat, *,
+                                   sandbox: bool, wechat: WechatClient, tokens: TokenStore,
+                                   box: SecretBox) -> MemberOut:
+    """``POST /me/phone/wechat``: the phone WeChat vouches for becomes the member's,
+    verified; members who only claimed that number lose it. Another member holding it
+    verified (registered at the counter, or proved through WeChat) is a 409."""
+    await PHONE_CODES_PER_MEMBER.check(str(principal.id))
+    await PHONE_CODES_PER_MEMBER.hit(str(principal.id))
+    phone = await _phone_from_code(principal.chain_id, body.code, sandbox=sandbox,
+                                   wechat=wechat, tokens=tokens, box=box)
+    taken = PhoneTaken("another member of this chain holds this phone number verified")
+    try:
+        async with write_transaction():
+            holder = await repo.get_verified_member_by_phone(principal.chain_id, phone)
+            if holder is not None and holder["id"] != principal.id:
+                raise taken
+            await repo.clear_unverified_phone(principal.chain_id, phone, keep=principal.id)
+            await repo.update_member(principal.id, {"phone": phone, "phone_verified": True})
+    except Exception as exc:
+        if is_unique_violation(exc):  # another member proved the same number just now
+            raise taken from None
+        raise
+    return await get_member(principal, principal.id)
+
+
+async def _phone_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
+                           wechat: WechatClient, tokens: TokenStore, box: SecretBox) -> str:
+    if sandbox:
+        raw = code[len(SANDBOX_PREFIX):] if code.startswith(SANDBOX_PREFIX) else ""
+        phone = normalize_phone(raw)
+        if not _TYPED_PHONE.fullmatch(raw) or not _PHONE.fullmatch(phone):
+            raise WechatPhoneFailed("sandbox mode accepts only codes of the form "
+                                    "sandbox:<phone>")
+        return phone
+    config = await repo.get_wechat_config(chain_id)
+    if config is None:
+        raise WechatPhoneFailed("this chain has no WeChat app configured")
+    try:
+        secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
+    except InvalidTag:
+        raise WechatPhoneFailed("the chain's WeChat secret cannot be read; "
+                                "the operator must PUT /wechat-config again") from None
+    try:
+        info = await _exchange_phone_code(config["app_id"], secret, code, wechat, tokens)
+    except WechatError as exc:
+        if exc.errcode is None or exc.errcode in TRANSIENT:
+            raise WechatUnavailable(f"WeChat did not answer ({exc.errcode}: {exc.errmsg})") \
+                from exc
+        raise WechatPhoneFailed(f"WeChat refused the code ({exc.errcode}: {exc.errmsg})") \
+            from exc
+    # WeChat stamps the app the code was issued to: a code from another mini program
+    # (another chain's, say) proves nothing to this chain.
+    if info.watermark_app_id != config["app_id"]:
+        raise WechatPhoneFailed("the code was issued to another WeChat app")
+    return _phone_of(info)
+
+
+async def _exchange_phone_code(app_id: str, secret: str, code: str, wechat: WechatClient,
+                               tokens: TokenStore) -> PhoneInfo:
+    token = await tokens.get(app_id, secret)
+    try:
+        return await wechat.phone_number(token, code)
+    except WechatError as exc:
+        if exc.errcode not in TOKEN_REFUSED:
+            raise
+        # A refused token leaves the code unused: fetch another token once and try again.
+        token = await tokens.refresh(app_id, secret, refused=token)
+        return await wechat.phone_number(token, code)
+
+
+def _phone_of(info: PhoneInfo) -> str:
+    """The number as a clerk types it: a Chinese number without its country code (the
+    counter's "13800138000"), any other with "+" and its country code."""
+    country = info.country_code.lstrip("+")
+    raw = info.pure_phone_number if country in ("", "86") else f"+{country}{info.pure_phone_number}"
+    phone = normalize_phone(raw)
+    if not _PHONE.fullmatch(phone):
+        raise WechatPhoneFailed("WeChat answered a phone number o2o cannot use")
+    return phone
 
 
 # --- services and resources -------------------------------------------------------------

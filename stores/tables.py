@@ -64,7 +64,9 @@ class StaffStore(Table, tablename="staff_store"):
 
 
 class Member(Table, tablename="member"):
-    """A chain's customer. Unique indexes: (chain, openid) and (chain, phone)."""
+    """A chain's customer. Unique indexes: (chain, openid), and (chain, phone) over
+    verified phones only (``member_chain_verified_phone``): a phone the member typed
+    themselves is unverified and never keeps its owner from being registered."""
 
     id = UUID(primary_key=True)
     chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
@@ -76,6 +78,8 @@ class Member(Table, tablename="member"):
     registered_by = ForeignKey(Staff, null=True, default=None, on_delete=OnDelete.set_null)
     registered_store = ForeignKey(Store, null=True, default=None, on_delete=OnDelete.set_null)
     created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
+    # True when a clerk typed the phone at the counter or WeChat vouched for it.
+    phone_verified = Boolean(null=False, default=False)
 
 
 class Service(Table, tablename="service"):

@@ -13,6 +13,7 @@ from app.core.auth import Auth
 from app.core.codes.keys import CodeSigner
 from app.core.crypto import SecretBox
 from app.core.db import AnyEngine
+from app.core.notify.tokens import TokenStore
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 
@@ -26,10 +27,15 @@ class Runtime:
     wechat: WechatClient
     # Signing keys and codes; built from the settings' secret unless given.
     signer: CodeSigner = field(default=None)  # type: ignore[assignment]
+    # WeChat access tokens for calls made while serving a request (a member's phone);
+    # shared with every process through the database like the dispatcher's.
+    tokens: TokenStore = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.signer is None:  # type: ignore[comparison-overlap]
             self.signer = CodeSigner(self.settings.secret_key)
+        if self.tokens is None:  # type: ignore[comparison-overlap]
+            self.tokens = TokenStore(self.wechat)
 
     @property
     def sandbox(self) -> bool:

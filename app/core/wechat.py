@@ -2,7 +2,8 @@
 
 Login uses ``GET /sns/jscode2session``; notifications use ``POST /cgi-bin/stable_token``
 (never ``/cgi-bin/token``, which invalidates the token every other process holds) and
-``POST /cgi-bin/message/subscribe/send``. This module only speaks HTTP; which token to
+``POST /cgi-bin/message/subscribe/send``; a member's verified phone number comes from
+``POST /wxa/business/getuserphonenumber``. This module only speaks HTTP; which token to
 use, and when to refresh it, is ``app.core.notify.tokens``.
 """
 
@@ -38,6 +39,17 @@ class Code2Session:
 class AccessToken:
     token: str
     expires_in: int  # seconds, as WeChat says
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneInfo:
+    """``phone_info`` of ``getuserphonenumber``: the number WeChat holds for the user."""
+
+    phone_number: str  # with the country code for numbers outside China
+    pure_phone_number: str  # without it
+    country_code: str  # "86"; WeChat documents a string but its example sends a number
+    watermark_app_id: str | None  # the mini program the code was issued to
+    watermark_timestamp: int | None
 
 
 class WechatClient:
@@ -125,6 +137,28 @@ class WechatClient:
         _raise_for_errcode(payload)
         msgid = payload.get("msgid")
         return msgid if isinstance(msgid, int) else None
+
+    async def phone_number(self, access_token: str, code: str) -> PhoneInfo:
+        """``POST /wxa/business/getuserphonenumber``: the phone behind a ``getPhoneNumber``
+        code (one use, five minutes)."""
+        payload = await self._call("POST", "/wxa/business/getuserphonenumber",
+                                   params={"access_token": access_token}, body={"code": code})
+        _raise_for_errcode(payload)
+        info = payload.get("phone_info")
+        if not isinstance(info, dict):
+            raise WechatError(None, "no phone_info in the answer")
+        pure, full = info.get("purePhoneNumber"), info.get("phoneNumber")
+        country = info.get("countryCode")
+        if not isinstance(pure, str) or not pure or not isinstance(full, str):
+            raise WechatError(None, "no phone number in the answer")
+        watermark = info.get("watermark")
+        watermark = watermark if isinstance(watermark, dict) else {}
+        app_id, timestamp = watermark.get("appid"), watermark.get("timestamp")
+        return PhoneInfo(
+            phone_number=full, pure_phone_number=pure,
+            country_code=str(country) if isinstance(country, str | int) else "",
+            watermark_app_id=app_id if isinstance(app_id, str) else None,
+            watermark_timestamp=timestamp if isinstance(timestamp, int) else None)
 
 
 def _raise_for_errcode(payload: dict[str, Any]) -> None:

@@ -140,6 +140,8 @@ POLICY: dict[str, list[Rule]] = {
     # the member's own
     "GET /api/v1/me": [Rule(MEMBER, NONE)],
     "PATCH /api/v1/me": [Rule(MEMBER, NONE, body=lambda b, _: {"name": "Renamed"})],
+    "POST /api/v1/me/phone/wechat": [Rule(MEMBER, NONE, body=lambda b, _: {
+        "code": f"sandbox:{_phone()}"})],
     "GET /api/v1/me/cards": [Rule(MEMBER, NONE)],
     "GET /api/v1/me/vouchers": [Rule(MEMBER, NONE)],
     "GET /api/v1/me/bookings": [Rule(MEMBER, NONE)],
@@ -163,7 +165,9 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/staff": [Rule(MANAGERS, NONE)],
     "POST /api/v1/staff": [Rule(MANAGERS, STORE, body=_staff("clerk"), variant="clerk"),
                            Rule(OPERATOR, STORE, body=_staff("manager"), variant="manager")],
-    "GET /api/v1/members": [Rule(STAFF, NONE)],
+    "GET /api/v1/members": [Rule(MANAGERS, NONE),
+                            Rule(STAFF, NONE, query=lambda b, _: {"phone": _phone()},
+                                 variant="by phone")],
     "POST /api/v1/members": [Rule(STAFF, NONE, body=lambda b, _: {
         "name": "Walk-in", "phone": _phone()})],
     "GET /api/v1/members/{member_id}": [Rule(EVERYONE, OWNER)],

@@ -16,10 +16,16 @@ exercised end to end (sockets, query strings, JSON bodies, content types, timeou
   "page"?, "data": {KEY: {"value": STR}}}`` → ``{"errcode": 0, "errmsg": "ok", "msgid"}``;
   41001 token missing, 40001 token invalid, 42001 token expired, 40003 bad openid, 40037
   bad template, 47003 bad data, 43101 the member refused (see :meth:`refuse`).
+- ``POST /wxa/business/getuserphonenumber?access_token=`` ``{"code"}`` → ``{"errcode": 0,
+  "errmsg": "ok", "phone_info": {"phoneNumber", "purePhoneNumber", "countryCode",
+  "watermark": {"timestamp", "appid"}}}``; 41001 token missing, 40001 token invalid, 42001
+  token expired, 47001 no code, 40029 invalid code (unknown, used, older than five minutes,
+  or issued to another app); -1 (system busy) and 45011 by injection.
 - ``GET  /cgi-bin/token`` answers like WeChat but is counted: the app must never call it
   (it invalidates the token every other process holds).
 
-Scripting: :meth:`register_code` maps a login code to an openid; :meth:`fail`,
+Scripting: :meth:`register_code` maps a login code to an openid, :meth:`register_phone_code`
+a getPhoneNumber code to a phone; :meth:`fail`,
 :meth:`slow`, :meth:`drop`, :meth:`hang`, :meth:`lose_answer`, :meth:`http_error` and
 :meth:`garbage` queue faults for the next calls of an endpoint; :attr:`requests` records
 every request received (method, path, query, JSON body) so a test can assert exactly what
@@ -57,6 +63,7 @@ JSCODE2SESSION = "/sns/jscode2session"
 STABLE_TOKEN = "/cgi-bin/stable_token"
 SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
 CLASSIC_TOKEN = "/cgi-bin/token"
+PHONE_NUMBER = "/wxa/business/getuserphonenumber"
 
 # errmsg texts as WeChat writes them (it appends ", rid: <request id>").
 ERRMSG: dict[int, str] = {
@@ -133,6 +140,17 @@ class CodeGrant:
     issued_at: float
 
 
+@dataclass(frozen=True, slots=True)
+class PhoneGrant:
+    pure_phone: str
+    country_code: str
+    app_id: str | None  # None: valid for any app
+    issued_at: float
+    # What the answer's watermark says; None: the app that asked. Set it to play a
+    # misbehaving upstream (a proxy mixing apps up) and test that o2o checks the watermark.
+    watermark_app_id: str | None = None
+
+
 @dataclass(slots=True)
 class AccessToken:
     token: str
@@ -168,6 +186,7 @@ class WechatStandIn:
 
     apps: dict[str, WechatApp] = field(default_factory=dict)
     codes: dict[str, CodeGrant] = field(default_factory=dict)
+    phone_codes: dict[str, PhoneGrant] = field(default_factory=dict)
     used_codes: set[str] = field(default_factory=set)
     requests: list[RecordedRequest] = field(default_factory=list)
     tokens: dict[str, AccessToken] = field(default_factory=dict)
@@ -230,6 +249,7 @@ class WechatStandIn:
         app.router.add_route("POST", STABLE_TOKEN, self._wrap(self._stable_token))
         app.router.add_route("POST", SUBSCRIBE_SEND, self._wrap(self._subscribe_send))
         app.router.add_route("GET", CLASSIC_TOKEN, self._wrap(self._classic_token))
+        app.router.add_route("POST", PHONE_NUMBER, self._wrap(self._phone_number))
         app.router.add_route("*", "/{tail:.*}", self._wrap(self._unknown))
         # A short shutdown timeout: a test that scripted a slow answer must not wait for it.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -277,6 +297,17 @@ class WechatStandIn:
         with self._lock:
             self.codes[code] = CodeGrant(openid=openid, app_id=app_id, unionid=unionid,
                                          issued_at=time.monotonic())
+        return code
+
+    def register_phone_code(self, pure_phone: str, *, country_code: str = "86",
+                            app_id: str | None = None, code: str | None = None,
+                            watermark_app_id: str | None = None) -> str:
+        """A getPhoneNumber code (one use, ``code_ttl`` seconds) for ``pure_phone``."""
+        code = code or secrets.token_hex(32)  # WeChat's are 64 hex digits
+        with self._lock:
+            self.phone_codes[code] = PhoneGrant(
+                pure_phone=pure_phone, country_code=country_code, app_id=app_id,
+                issued_at=time.monotonic(), watermark_app_id=watermark_app_id)
         return code
 
     def script(self, path: str, fault: Fault, times: int | None = 1) -> None:
@@ -556,6 +587,41 @@ class WechatStandIn:
                                          template_id=template_id, page=page, data=data,
                                          msgid=self._next_msgid))
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": self._next_msgid})
+
+    def _valid_token(self, record: RecordedRequest, path: str) -> AccessToken | web.Response:
+        raw_token = record.query.get("access_token", "")
+        if not raw_token:
+            return self._error(41001, None, path)
+        token = self.tokens.get(raw_token)
+        if token is None or not token.valid:
+            return self._error(40001, None, path)
+        if token.expires_at <= time.monotonic():
+            return self._error(42001, None, path)
+        return token
+
+    def _phone_number(self, request: web.Request,
+                      record: RecordedRequest) -> web.StreamResponse:
+        token = self._valid_token(record, PHONE_NUMBER)
+        if isinstance(token, web.Response):
+            return token
+        body = record.json
+        if not isinstance(body, dict) or not isinstance(body.get("code"), str) \
+                or not body["code"]:
+            return self._error(47001, None, PHONE_NUMBER)
+        code = body["code"]
+        grant = self.phone_codes.get(code)
+        if (grant is None or code in self.used_codes
+                or (grant.app_id is not None and grant.app_id != token.app_id)
+                or time.monotonic() - grant.issued_at > self.code_ttl):
+            return self._error(40029, None, PHONE_NUMBER)
+        self.used_codes.add(code)
+        full = grant.pure_phone if grant.country_code == "86" else (
+            f"+{grant.country_code}{grant.pure_phone}")
+        return web.json_response({"errcode": 0, "errmsg": "ok", "phone_info": {
+            "phoneNumber": full, "purePhoneNumber": grant.pure_phone,
+            "countryCode": grant.country_code,
+            "watermark": {"timestamp": int(time.time()),
+                          "appid": grant.watermark_app_id or token.app_id}}})
 
     def _unknown(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
         return web.Response(status=404, text="not found", content_type="text/html")
