@@ -36,8 +36,8 @@ class BookingScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         row = await self._load(scan)
-        if row["status"] != "confirmed":
-            raise InvalidState(f"the booking is {row['status']}")
+        # The check-in's own rule (status, arrival window, time not over), not a copy.
+        service.check_in_allowed(row, scan.now)
         member = await stores.get_member(scan.principal, row["member"])
         zone = ZoneInfo(row["timezone"])
         start, end = row["start_at"].astimezone(zone), row["end_at"].astimezone(zone)

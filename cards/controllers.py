@@ -174,8 +174,19 @@ class RedemptionController(Controller):
                    runtime: RuntimeDep) -> SyncOut:
         return await redemption.sync(principal, data, runtime.signer)
 
-    @get("/preview", guards=[STAFF], summary="What a redemption would do, without doing it",
-         responses=problems(404, 409, 410, 422, 429))
+    @post("/preview", guards=[STAFF], status_code=HTTP_200_OK,
+          summary="What a redemption would do, without doing it",
+          responses=problems(404, 409, 410, 422, 429),
+          description="The body of POST /redemptions, so no code reaches a URL or a log. "
+                      "Answers 200 or the very error the redemption would give; without "
+                      "action or amount_cents, the rules on them are left for the scan.")
+    async def preview_post(self, data: JSONBody[RedeemIn], principal: Caller,
+                           runtime: RuntimeDep) -> PreviewOut:
+        return await redemption.preview(principal, data, runtime.signer)
+
+    @get("/preview", guards=[STAFF], summary="What a redemption would do (kept for old scanners)",
+         responses=problems(404, 409, 410, 422, 429),
+         description="Prefer POST /redemptions/preview: a query string lands in logs.")
     async def preview(
         self, principal: Caller, runtime: RuntimeDep, store_id: FromQuery[uuid.UUID],
         code: Annotated[str | None, QueryParameter(max_length=512)] = None,

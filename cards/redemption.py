@@ -225,6 +225,7 @@ class CardScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         card, template = await self._load(scan)
+        self._check_write(scan, card, template, await _spent(scan.code))
         member = await stores.get_member(scan.principal, card["member"])
         parts = [f"{template['name']} · No. {card['number']}"]
         if template["kind"] == "stored_value":
@@ -235,8 +236,6 @@ class CardScans:
             pct = _discount_percent(card["tier"], template["tiers"])
             parts.append(f"tier {card['tier']}" + (f" ({pct}% off)" if pct else ""))
         parts.append(f"{card['points']} points")
-        if await _spent(scan.code):
-            raise CodeUsed()
         return PreviewOut(kind="card", object_id=card["id"], member=member,
                           summary=", ".join(parts))
 
@@ -247,6 +246,23 @@ class CardScans:
         card, template = await self._load(scan)
         action, amount = _checked_action(scan.body.action, scan.body.amount_cents)
         return lambda: self._spend(scan, card, template, action, amount)
+
+    @staticmethod
+    def _check_write(scan: Scan, card: dict[str, Any], template: dict[str, Any],
+                     spent: bool) -> None:
+        """The preview's copy of the write's answer, from the very rules the write runs
+        and in its order: the action and amount (``_checked_action``), then a code used
+        before, then the card's figures (``_card_move``, which computes without writing).
+        A preview without an action (the clerk picks it after seeing the card) stops at
+        the code."""
+        checked = None
+        if scan.body.action is not None:
+            checked = _checked_action(scan.body.action, scan.body.amount_cents)
+        if spent:
+            raise CodeUsed()
+        if checked is not None:
+            _card_move(scan.principal, scan.store, card, template, *checked, scan.now,
+                       uuid.uuid4())
 
     async def _spend(self, scan: Scan, card: dict[str, Any], template: dict[str, Any],
                      action: str, amount: int | None) -> RedemptionOut:
@@ -476,6 +492,11 @@ class VoucherScans:
 
     @staticmethod
     def _discount(campaign: dict[str, Any], bill: int | None) -> int:
+        """The money off a bill, or the refusal the spend answers (shared with the
+        preview)."""
+        if bill == 0:
+            raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
+                                                  "nothing; leave it out for a gift")
         if campaign["min_spend_cents"] and (bill or 0) < campaign["min_spend_cents"]:
             raise MinSpendNotMet(
                 f"minimum spend ¥{campaign['min_spend_cents'] / 100:.2f}, "
@@ -493,6 +514,10 @@ class VoucherScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         voucher, campaign = await self._load(scan, scan.now)
+        if scan.body.amount_cents is not None:
+            # The bill's rules, as the spend runs them; without a bill (the clerk has not
+            # typed it yet) the preview stops at the voucher's own rules.
+            self._discount(campaign, scan.body.amount_cents)
         member = await stores.get_member(scan.principal, voucher["member"])
         what = benefit(campaign)
         spend = (f", min spend ¥{campaign['min_spend_cents'] / 100:.2f}"
@@ -520,9 +545,6 @@ class VoucherScans:
         with its redemption and notification. Atomic by itself (``repo.redeem_voucher``):
         it joins the caller's write transaction if one is open and needs none."""
         store_id = store["id"]
-        if bill == 0:
-            raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
-                                                  "nothing; leave it out for a gift")
         discount = self._discount(campaign, bill)
         redemption_id = uuid.uuid4()
         row = {

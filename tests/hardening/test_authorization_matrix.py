@@ -203,6 +203,8 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/redemptions": [Rule(STAFF, STORE, query=_day)],
     "GET /api/v1/redemptions/preview": [Rule(STAFF, STORE, query=lambda b, _: {
         "code": b.voucher_code, "store_id": b.store_id})],
+    "POST /api/v1/redemptions/preview": [Rule(STAFF, STORE, body=lambda b, _: {
+        "code": b.voucher_code, "store_id": b.store_id})],
     "POST /api/v1/redemptions": [Rule(STAFF, STORE, body=_redeem)],
     "POST /api/v1/redemptions/sync": [Rule(STAFF, STORE, body=_sync)],
     "POST /api/v1/redemptions/{redemption_id}/reverse": [Rule(MANAGERS, STORE, late=True)],

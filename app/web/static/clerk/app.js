@@ -377,7 +377,8 @@ async function check(text, box) {
   mount(box);
   if (!online) { offlineCheck(scanned, box); return; }
   try {
-    const preview = await api.get('/redemptions/preview', { store_id: storeId, ...scanned });
+    // POST: the code travels in the body, never in a URL that a log or a proxy keeps.
+    const preview = await api.post('/redemptions/preview', { store_id: storeId, ...scanned });
     onlinePreview(scanned, preview, box);
   } catch (err) {
     if (err.network) {
