@@ -62,7 +62,8 @@ class BookingScans:
             "store": scan.store_id, "staff": scan.principal.id, "amount_cents": None,
             "discount_cents": 0, "charged_cents": 0, "points_earned": 0,
             "balance_after_cents": None, "visits_left": None, "points_after": None,
-            "created_at": scan.now, "reversed_at": None, "reversed_by": None,
+            "created_at": scan.now, "redeemed_at": scan.now, "reversed_at": None,
+            "reversed_by": None,
         }
         await card_repo.insert_redemption(redemption)
         return redemption_out(redemption)

@@ -145,6 +145,9 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/me/bookings": [Rule(MEMBER, NONE)],
     "GET /api/v1/me/inbox": [Rule(MEMBER, NONE)],
     # chain, stores, staff, members
+    "GET /api/v1/chain": [Rule(OPERATOR, NONE)],
+    "PATCH /api/v1/chain": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "offline_window_minutes": 1440})],
     "GET /api/v1/wechat-config": [Rule(OPERATOR, NONE)],
     "PUT /api/v1/wechat-config": [Rule(OPERATOR, NONE, body=lambda b, _: {
         "app_id": "wx1234567890", "app_secret": "s3cret-s3cret", "templates": {}})],
