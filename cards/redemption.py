@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -669,12 +669,16 @@ def _inside_window(at: datetime, now: datetime, window: timedelta) -> None:
     of the server by more than a clock's skew."""
     if at > now + SYNC_CLOCK_SKEW:
         raise OfflineWindowExceeded(
-            f"redeemed_at {at.isoformat()} is in the future (the server's time is "
-            f"{now.isoformat()}): check the scanner's clock")
+            f"redeemed_at {_when(at)} is ahead of the server's time ({_when(now)}): "
+            "check the scanner's clock")
     if at < now - window:
         raise OfflineWindowExceeded(
-            f"redeemed_at {at.isoformat()} is older than the chain's offline window "
-            f"({_minutes(window)}): uploads are accepted until {(at + window).isoformat()}")
+            f"redeemed_at {_when(at)} is older than the chain's offline window "
+            f"({_minutes(window)}): it could be uploaded until {_when(at + window)}")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _minutes(window: timedelta) -> str:
@@ -700,7 +704,7 @@ async def _sync_redeem(principal: Principal, store_id: uuid.UUID, item: SyncItem
     verified = await signer.verify(item.code.strip(), now=at, chain_id=principal.chain_id)
     if now - verified.payload.expires_at > window:
         raise OfflineWindowExceeded(
-            f"the code ended at {verified.payload.expires_at.isoformat()}, longer ago "
+            f"the code ended at {_when(verified.payload.expires_at)}, longer ago "
             f"than the chain's offline window ({_minutes(window)})")
     if verified.kind != CodeKind.VOUCHER:
         raise NotSupportedOffline()
