@@ -169,7 +169,12 @@ class RedemptionController(Controller):
     @post("/sync", guards=[STAFF], status_code=HTTP_200_OK, responses=problems(404),
           summary="Upload redemptions an offline scanner made",
           description="Each item is accepted, duplicate (same client_ref), conflict "
-                      "(redeemed elsewhere first) or rejected. Replays change nothing.")
+                      "(redeemed elsewhere first) or rejected. Replays change nothing. "
+                      "An item is judged at its redeemed_at only inside the chain's "
+                      "offline window (GET /chain; default 24 h): older, or more than "
+                      "2 minutes ahead of the server, is rejected offline_window_exceeded. "
+                      "An accepted item is recorded at the upload (recorded_at): the day "
+                      "sheet, the stats and the 24 h reversal window count from it.")
     async def sync(self, data: JSONBody[SyncIn], principal: Caller,
                    runtime: RuntimeDep) -> SyncOut:
         return await redemption.sync(principal, data, runtime.signer)

@@ -257,8 +257,8 @@ class CardScans:
     @staticmethod
     def _check_write(scan: Scan, card: dict[str, Any], template: dict[str, Any],
                      spent: bool) -> None:
-        """The preview's copy of the write's answer, from the very rules the write runs
-        and in its order: the action and amount (``_checked_action``), then a code used
+        """What the write would answer, for the preview: the very rules the write runs,
+        in its order: the action and amount (``_checked_action``), then a code used
         before, then the card's figures (``_card_move``, which computes without writing).
         A preview without an action (the clerk picks it after seeing the card) stops at
         the code."""
