@@ -208,7 +208,11 @@ class RedemptionController(Controller):
         return await redemption.reverse(principal, redemption_id)
 
     @get("", guards=[STAFF], summary="A store's redemptions between two local dates",
-         responses=problems(404))
+         responses=problems(404),
+         description="The day sheet: listed by the local day the server recorded each "
+                     "redemption (recorded_at, as the stats count it), with the time the "
+                     "scanner claims (redeemed_at) and offline=true for uploaded offline "
+                     "scans.")
     async def list_(
         self, principal: Caller, store_id: FromQuery[uuid.UUID],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
