@@ -309,6 +309,7 @@ class Generator:
                "discount_cents": 0, "charged_cents": 0, "points_earned": 0,
                "balance_after_cents": None, "visits_left": None, "points_after": None,
                "reversed_at": None, "reversed_by": None, "client_ref": None, **values}
+        row.setdefault("redeemed_at", row["created_at"])  # online: claimed = recorded
         await self.w.add("redemption", row)
 
     async def _voucher(self, member: uuid.UUID, at: datetime, campaign: dict[str, Any],

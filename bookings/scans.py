@@ -36,8 +36,8 @@ class BookingScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         row = await self._load(scan)
-        if row["status"] != "confirmed":
-            raise InvalidState(f"the booking is {row['status']}")
+        # The check-in's own rule (status, arrival window, time not over), not a copy.
+        service.check_in_allowed(row, scan.now)
         member = await stores.get_member(scan.principal, row["member"])
         zone = ZoneInfo(row["timezone"])
         start, end = row["start_at"].astimezone(zone), row["end_at"].astimezone(zone)
@@ -62,7 +62,8 @@ class BookingScans:
             "store": scan.store_id, "staff": scan.principal.id, "amount_cents": None,
             "discount_cents": 0, "charged_cents": 0, "points_earned": 0,
             "balance_after_cents": None, "visits_left": None, "points_after": None,
-            "created_at": scan.now, "reversed_at": None, "reversed_by": None,
+            "created_at": scan.now, "redeemed_at": scan.now, "reversed_at": None,
+            "reversed_by": None,
         }
         await card_repo.insert_redemption(redemption)
         return redemption_out(redemption)

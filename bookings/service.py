@@ -406,17 +406,24 @@ def _arrival_window(row: dict[str, Any], now: datetime) -> None:
                            f"{row['start_at'].astimezone(ZoneInfo(row['timezone'])).isoformat()}")
 
 
+def check_in_allowed(row: dict[str, Any], now: datetime) -> None:
+    """Whether the booking ``row`` may be checked in at ``now``: the rule shared by the
+    check-in and the scan's preview, so that a preview never says yes where the check-in
+    says no."""
+    if row["status"] != "confirmed":
+        raise InvalidState(f"the booking is {row['status']}")
+    _arrival_window(row, now)
+    if now > row["end_at"]:
+        raise InvalidState("the booked time is over: mark it completed or no-show")
+
+
 async def check_in(principal: Principal, booking_id: uuid.UUID, now: datetime) -> dict[
         str, Any]:
     """Confirmed → checked_in, from an hour before the start until the service ends.
     Runs in the caller's write transaction; returns the booking as it was."""
     _staff_only(principal)
     row = await visible_booking(principal, booking_id)
-    if row["status"] != "confirmed":
-        raise InvalidState(f"the booking is {row['status']}")
-    _arrival_window(row, now)
-    if now > row["end_at"]:
-        raise InvalidState("the booked time is over: mark it completed or no-show")
+    check_in_allowed(row, now)
     if not await repo.move_status(booking_id, ("confirmed",), {
             "status": "checked_in", "checked_in_at": now, "updated_at": now}):
         raise InvalidState("the booking changed meanwhile")

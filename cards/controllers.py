@@ -169,13 +169,29 @@ class RedemptionController(Controller):
     @post("/sync", guards=[STAFF], status_code=HTTP_200_OK, responses=problems(404),
           summary="Upload redemptions an offline scanner made",
           description="Each item is accepted, duplicate (same client_ref), conflict "
-                      "(redeemed elsewhere first) or rejected. Replays change nothing.")
+                      "(redeemed elsewhere first) or rejected. Replays change nothing. "
+                      "An item is judged at its redeemed_at only inside the chain's "
+                      "offline window (GET /chain; default 24 h): older, or more than "
+                      "2 minutes ahead of the server, is rejected offline_window_exceeded. "
+                      "An accepted item is recorded at the upload (recorded_at): the day "
+                      "sheet, the stats and the 24 h reversal window count from it.")
     async def sync(self, data: JSONBody[SyncIn], principal: Caller,
                    runtime: RuntimeDep) -> SyncOut:
         return await redemption.sync(principal, data, runtime.signer)
 
-    @get("/preview", guards=[STAFF], summary="What a redemption would do, without doing it",
-         responses=problems(404, 409, 410, 422, 429))
+    @post("/preview", guards=[STAFF], status_code=HTTP_200_OK,
+          summary="What a redemption would do, without doing it",
+          responses=problems(404, 409, 410, 422, 429),
+          description="The body of POST /redemptions, so no code reaches a URL or a log. "
+                      "Answers 200 or the very error the redemption would give; without "
+                      "action or amount_cents, the rules on them are left for the scan.")
+    async def preview_post(self, data: JSONBody[RedeemIn], principal: Caller,
+                           runtime: RuntimeDep) -> PreviewOut:
+        return await redemption.preview(principal, data, runtime.signer)
+
+    @get("/preview", guards=[STAFF], summary="What a redemption would do (kept for old scanners)",
+         responses=problems(404, 409, 410, 422, 429),
+         description="Prefer POST /redemptions/preview: a query string lands in logs.")
     async def preview(
         self, principal: Caller, runtime: RuntimeDep, store_id: FromQuery[uuid.UUID],
         code: Annotated[str | None, QueryParameter(max_length=512)] = None,
@@ -192,7 +208,11 @@ class RedemptionController(Controller):
         return await redemption.reverse(principal, redemption_id)
 
     @get("", guards=[STAFF], summary="A store's redemptions between two local dates",
-         responses=problems(404))
+         responses=problems(404),
+         description="The day sheet: listed by the local day the server recorded each "
+                     "redemption (recorded_at, as the stats count it), with the time the "
+                     "scanner claims (redeemed_at) and offline=true for uploaded offline "
+                     "scans.")
     async def list_(
         self, principal: Caller, store_id: FromQuery[uuid.UUID],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,

@@ -90,3 +90,12 @@ class NotSupportedOffline(AppError):
     status = 422
     code = "not_supported_offline"
     title = "Only vouchers can be redeemed offline"
+
+
+class OfflineWindowExceeded(AppError):
+    """An offline scan uploaded too late, or claiming a time ahead of the server's: outside
+    the chain's offline window the scanner's word is not trusted (POST /redemptions/sync)."""
+
+    status = 422
+    code = "offline_window_exceeded"
+    title = "Outside the chain's offline window"

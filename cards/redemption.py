@@ -11,7 +11,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -39,6 +39,7 @@ from cards.errors import (
     MinSpendNotMet,
     NotSupportedOffline,
     NoVisitsLeft,
+    OfflineWindowExceeded,
     ReversalWindowClosed,
     VoucherRevoked,
     WrongCardKind,
@@ -120,7 +121,9 @@ def redemption_out(row: dict[str, Any]) -> RedemptionOut:
         discount_cents=row["discount_cents"], charged_cents=row["charged_cents"],
         balance_after_cents=row["balance_after_cents"], visits_left=row["visits_left"],
         points_after=row["points_after"], created_at=row["created_at"],
-        reversed_at=row["reversed_at"])
+        reversed_at=row["reversed_at"], recorded_at=row["created_at"],
+        redeemed_at=row.get("redeemed_at") or row["created_at"],
+        offline=row.get("client_ref") is not None)
 
 
 def code_hash(code: str) -> str:
@@ -172,6 +175,8 @@ async def reverse(principal: Principal, redemption_id: uuid.UUID) -> RedemptionO
         raise NotFound("no such redemption")
     if row["reversed_at"] is not None:
         raise AlreadyReversed(f"reversed at {row['reversed_at'].isoformat()}")
+    # From the server's record of it (created_at), never from the time a scanner claims:
+    # an offline scan synced late can still be undone for a whole day after it arrived.
     if now - row["created_at"] > REVERSAL_WINDOW:
         raise ReversalWindowClosed()
     handler = _handlers[_KIND_OF[row["kind"]]]
@@ -186,8 +191,10 @@ async def reverse(principal: Principal, redemption_id: uuid.UUID) -> RedemptionO
 
 async def list_for_store(principal: Principal, store_id: uuid.UUID, start: date | None,
                          end: date | None, limit: int, offset: int) -> list[RedemptionOut]:
-    """The store's day sheet: redemptions between two local dates, inclusive, oldest first,
-    a page at a time."""
+    """The store's day sheet: redemptions recorded between two local dates, inclusive,
+    oldest first, a page at a time. Keyed on the server's time of the write (like the
+    stats), so a day once over never changes; an offline scan shows under the day it was
+    uploaded, with the time its scanner claims beside it (``redeemed_at``, ``offline``)."""
     store = await stores.visible_store(principal, store_id)
     zone = ZoneInfo(store["timezone"])
     today = utcnow().astimezone(zone).date()
@@ -225,6 +232,7 @@ class CardScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         card, template = await self._load(scan)
+        self._check_write(scan, card, template, await _spent(scan.code))
         member = await stores.get_member(scan.principal, card["member"])
         parts = [f"{template['name']} · No. {card['number']}"]
         if template["kind"] == "stored_value":
@@ -235,8 +243,6 @@ class CardScans:
             pct = _discount_percent(card["tier"], template["tiers"])
             parts.append(f"tier {card['tier']}" + (f" ({pct}% off)" if pct else ""))
         parts.append(f"{card['points']} points")
-        if await _spent(scan.code):
-            raise CodeUsed()
         return PreviewOut(kind="card", object_id=card["id"], member=member,
                           summary=", ".join(parts))
 
@@ -247,6 +253,23 @@ class CardScans:
         card, template = await self._load(scan)
         action, amount = _checked_action(scan.body.action, scan.body.amount_cents)
         return lambda: self._spend(scan, card, template, action, amount)
+
+    @staticmethod
+    def _check_write(scan: Scan, card: dict[str, Any], template: dict[str, Any],
+                     spent: bool) -> None:
+        """What the write would answer, for the preview: the very rules the write runs,
+        in its order: the action and amount (``_checked_action``), then a code used
+        before, then the card's figures (``_card_move``, which computes without writing).
+        A preview without an action (the clerk picks it after seeing the card) stops at
+        the code."""
+        checked = None
+        if scan.body.action is not None:
+            checked = _checked_action(scan.body.action, scan.body.amount_cents)
+        if spent:
+            raise CodeUsed()
+        if checked is not None:
+            _card_move(scan.principal, scan.store, card, template, *checked, scan.now,
+                       uuid.uuid4())
 
     async def _spend(self, scan: Scan, card: dict[str, Any], template: dict[str, Any],
                      action: str, amount: int | None) -> RedemptionOut:
@@ -412,7 +435,7 @@ def _card_move(principal: Principal, store: dict[str, Any], card: dict[str, Any]
         "discount_cents": discount, "charged_cents": charged,
         "points_earned": delta.points, "balance_after_cents": entry["balance_after_cents"],
         "visits_left": entry["visits_after"], "points_after": entry["points_after"],
-        "created_at": now, "reversed_at": None, "reversed_by": None,
+        "created_at": now, "redeemed_at": now, "reversed_at": None, "reversed_by": None,
     }
     # A charge is told as the balance it changed; a visit or points as a redemption.
     if action == "charge":
@@ -476,6 +499,11 @@ class VoucherScans:
 
     @staticmethod
     def _discount(campaign: dict[str, Any], bill: int | None) -> int:
+        """The money off a bill, or the refusal the spend answers (shared with the
+        preview)."""
+        if bill == 0:
+            raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
+                                                  "nothing; leave it out for a gift")
         if campaign["min_spend_cents"] and (bill or 0) < campaign["min_spend_cents"]:
             raise MinSpendNotMet(
                 f"minimum spend ¥{campaign['min_spend_cents'] / 100:.2f}, "
@@ -493,6 +521,10 @@ class VoucherScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         voucher, campaign = await self._load(scan, scan.now)
+        if scan.body.amount_cents is not None:
+            # The bill's rules, as the spend runs them; without a bill (the clerk has not
+            # typed it yet) the preview stops at the voucher's own rules.
+            self._discount(campaign, scan.body.amount_cents)
         member = await stores.get_member(scan.principal, voucher["member"])
         what = benefit(campaign)
         spend = (f", min spend ¥{campaign['min_spend_cents'] / 100:.2f}"
@@ -508,21 +540,23 @@ class VoucherScans:
 
     async def redeem(self, scan: Scan, at: datetime | None = None,
                      client_ref: str | None = None) -> RedemptionOut:
+        """Judged at ``at`` (an offline scan's claimed time; default the scan's), recorded
+        at the scan's own time."""
         at = at or scan.now
         voucher, campaign = await self._load(scan, at)
         return await self.spend(voucher, campaign, scan.principal, scan.store,
-                                scan.body.amount_cents, at, client_ref)
+                                scan.body.amount_cents, at, client_ref, recorded_at=scan.now)
 
     async def spend(self, voucher: dict[str, Any], campaign: dict[str, Any],
                     principal: Principal, store: dict[str, Any], bill: int | None,
-                    at: datetime, client_ref: str | None = None) -> RedemptionOut:
+                    at: datetime, client_ref: str | None = None, *,
+                    recorded_at: datetime | None = None) -> RedemptionOut:
         """Spend a voucher that :meth:`usable` accepted, exactly once (conditional update),
         with its redemption and notification. Atomic by itself (``repo.redeem_voucher``):
-        it joins the caller's write transaction if one is open and needs none."""
+        it joins the caller's write transaction if one is open and needs none. ``at`` is
+        when it was used (the voucher's ``redeemed_at``), ``recorded_at`` the server's
+        time of the write (default ``at``)."""
         store_id = store["id"]
-        if bill == 0:
-            raise ValidationError("amount_cents", "a bill of 0 would spend the voucher for "
-                                                  "nothing; leave it out for a gift")
         discount = self._discount(campaign, bill)
         redemption_id = uuid.uuid4()
         row = {
@@ -531,8 +565,8 @@ class VoucherScans:
             "store": store_id, "staff": principal.id, "amount_cents": bill,
             "discount_cents": discount, "charged_cents": max((bill or 0) - discount, 0),
             "points_earned": 0, "balance_after_cents": None, "visits_left": None,
-            "points_after": None, "created_at": at, "reversed_at": None, "reversed_by": None,
-            "client_ref": client_ref,
+            "points_after": None, "created_at": recorded_at or at, "redeemed_at": at,
+            "reversed_at": None, "reversed_by": None, "client_ref": client_ref,
         }
         note = outbox.notification(
             events.REDEEMED, chain_id=principal.chain_id, member_id=voucher["member"],
@@ -572,28 +606,32 @@ register(CodeKind.VOUCHER, VOUCHERS)
 
 # --- offline sync -----------------------------------------------------------------------
 
-SYNC_CLOCK_SKEW = timedelta(minutes=5)
-
+# How far ahead of the server a scanner's clock may run. A phone or tablet kept by NTP is
+# off by seconds; two minutes covers a sloppy one. It must stay small: a redeemed_at in
+# the future would be judged at a time that has not come (a campaign not started yet).
+SYNC_CLOCK_SKEW = timedelta(minutes=2)
 
 
 async def sync(principal: Principal, body: SyncIn, signer: CodeSigner) -> SyncOut:
-    """Redemptions a scanner made offline, each judged on its own and at its own time."""
+    """Redemptions a scanner made offline, each judged on its own and at its own time,
+    inside the chain's offline window."""
     await stores.visible_store(principal, body.store_id)
+    window = await stores.offline_window(principal.chain_id)
     results: list[SyncResult] = []
     for item in body.items:
-        results.append(await _sync_one(principal, body.store_id, item, signer))
+        results.append(await _sync_one(principal, body.store_id, item, signer, window))
     return SyncOut(results=results)
 
 
 async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
-                    signer: CodeSigner) -> SyncResult:
+                    signer: CodeSigner, window: timedelta) -> SyncResult:
     ref = item.client_ref
     receipt = await repo.sync_receipt(principal.chain_id, ref)
     if receipt is not None:
         return SyncResult(client_ref=ref, status="duplicate",
                           redemption_id=receipt["redemption_id"], code=receipt["code"])
     try:
-        redemption = await _sync_redeem(principal, store_id, item, signer)
+        redemption = await _sync_redeem(principal, store_id, item, signer, window)
     except AlreadyRedeemed as err:
         twin = await repo.sync_receipt(principal.chain_id, ref)
         if twin is not None:  # the same item, uploaded by a concurrent retry, won
@@ -608,7 +646,7 @@ async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
-        return await _sync_one(principal, store_id, item, signer)  # a racing replay won
+        return await _sync_one(principal, store_id, item, signer, window)  # a racing replay won
     else:
         return SyncResult(client_ref=ref, status="accepted", redemption_id=redemption.id)
     try:
@@ -626,13 +664,48 @@ async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
     return outcome
 
 
+def _inside_window(at: datetime, now: datetime, window: timedelta) -> None:
+    """The scanner's word is trusted only inside the window: not older than it, not ahead
+    of the server by more than a clock's skew."""
+    if at > now + SYNC_CLOCK_SKEW:
+        raise OfflineWindowExceeded(
+            f"redeemed_at {_when(at)} is ahead of the server's time ({_when(now)}): "
+            "check the scanner's clock")
+    if at < now - window:
+        raise OfflineWindowExceeded(
+            f"redeemed_at {_when(at)} is older than the chain's offline window "
+            f"({_minutes(window)}): it could be uploaded until {_when(at + window)}")
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _minutes(window: timedelta) -> str:
+    minutes = int(window.total_seconds()) // 60
+    return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
+
+
 async def _sync_redeem(principal: Principal, store_id: uuid.UUID, item: SyncItem,
-                       signer: CodeSigner) -> RedemptionOut:
-    """Judge one offline item at its own time; accepted means redeemed and receipted."""
+                       signer: CodeSigner, window: timedelta) -> RedemptionOut:
+    """Judge one offline item at its own time; accepted means redeemed and receipted.
+
+    The rule: ``redeemed_at`` inside the chain's window (``_inside_window``); the code
+    valid at ``redeemed_at`` (its signed not_after, then the voucher's own record: status,
+    valid_until, the campaign's start, the store); and the upload within the window after
+    the code's end. The last one follows from the first two (redeemed_at >= now - window
+    and redeemed_at <= the end) and is checked anyway, so that it holds whatever else
+    changes. The redemption is recorded now: the day sheet, the stats and the reversal
+    window count from the upload, never from the scanner's clock."""
     now, at = utcnow(), item.redeemed_at
-    if at.tzinfo is None or at > now + SYNC_CLOCK_SKEW:
-        raise ValidationError("redeemed_at", "needs an offset and must not be in the future")
+    if at.tzinfo is None:
+        raise ValidationError("redeemed_at", "needs an offset")
+    _inside_window(at, now, window)
     verified = await signer.verify(item.code.strip(), now=at, chain_id=principal.chain_id)
+    if now - verified.payload.expires_at > window:
+        raise OfflineWindowExceeded(
+            f"the code ended at {_when(verified.payload.expires_at)}, longer ago "
+            f"than the chain's offline window ({_minutes(window)})")
     if verified.kind != CodeKind.VOUCHER:
         raise NotSupportedOffline()
     body = RedeemIn(store_id=store_id, code=item.code, action=item.action,

@@ -392,7 +392,8 @@ async def redeem_voucher(voucher_id: uuid.UUID, redemption: Row, notification: R
     nothing; False when it was no longer issued. Atomic by itself: in the caller's write
     transaction if one is open, else one statement (PostgreSQL) or its own write
     transaction (SQLite, whose statements run in process and whose writers queue)."""
-    mark = (redemption["created_at"], redemption["id"], redemption["store"], voucher_id)
+    # The voucher's redeemed_at is the time of use (an offline scan's claimed time).
+    mark = (redemption["redeemed_at"], redemption["id"], redemption["store"], voucher_id)
     if not is_sqlite(current_engine()):
         return bool(await _REDEEM_VOUCHER.rows(*mark, *_INSERT_REDEMPTION.args(redemption),
                                                *notify_repo.emit_args(notification)))

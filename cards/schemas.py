@@ -121,6 +121,13 @@ class RedemptionOut(Struct):
     points_after: int | None
     created_at: datetime
     reversed_at: datetime | None
+    # Both times of a redemption (issue 15). ``recorded_at``: the server's time of the
+    # write (= created_at), on which the day sheet, the stats and the 24 h reversal window
+    # count. ``redeemed_at``: the time the scanner claims; differs for an offline scan
+    # (``offline``: uploaded through POST /redemptions/sync), so an auditor sees the gap.
+    recorded_at: datetime
+    redeemed_at: datetime
+    offline: bool
 
 
 class PreviewOut(Struct):

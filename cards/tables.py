@@ -90,7 +90,12 @@ class Redemption(Table, tablename="redemption"):
     balance_after_cents = BigInt(null=True, default=None)
     visits_left = Integer(null=True, default=None)
     points_after = BigInt(null=True, default=None)
+    # The server's time of the write (the API's ``recorded_at``): the reversal window, the
+    # day sheet and the stats key on it, so a late upload never lands on a closed day.
     created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
+    # The time the scanner claims (offline: its own clock, inside the chain's window);
+    # NULL on rows from before it was kept, read as created_at.
+    redeemed_at = Timestamptz(null=True, default=None)
     reversed_at = Timestamptz(null=True, default=None)
     reversed_by = UUID(null=True, default=None)
     # An offline scanner's own id for the item (POST /redemptions/sync); unique per chain.

@@ -16,6 +16,8 @@ from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from app.core.runtime import client_key
 from stores import service
 from stores.schemas import (
+    ChainOut,
+    ChainUpdate,
     MemberCreate,
     MemberLoginOut,
     MemberOut,
@@ -99,6 +101,22 @@ class WechatConfigController(Controller):
     @get("", summary="The chain's WeChat app, without its secret", responses=problems(404))
     async def get_config(self, principal: Caller) -> WechatConfigOut:
         return await service.get_wechat_config(principal)
+
+
+class ChainController(Controller):
+    path = "/chain"
+    tags = ["chain"]
+    guards = [OPERATORS]
+
+    @get("", summary="The caller's chain and its settings")
+    async def read(self, principal: Caller) -> ChainOut:
+        return await service.get_chain(principal)
+
+    @patch("", summary="Change the chain's settings (the offline window, in minutes)",
+           description="offline_window_minutes: how long after a scan an offline scanner "
+                       "may still upload it (5 to 10080; default 1440, i.e. 24 h).")
+    async def update(self, data: JSONBody[ChainUpdate], principal: Caller) -> ChainOut:
+        return await service.update_chain(principal, data)
 
 
 class StoreController(Controller):
@@ -194,4 +212,4 @@ class MemberController(Controller):
 
 
 CONTROLLERS = [AuthController, MeController, WechatConfigController, StoreController,
-               StaffController, MemberController]
+               StaffController, MemberController, ChainController]

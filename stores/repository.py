@@ -33,6 +33,16 @@ async def get_chain(chain_id: uuid.UUID) -> Row | None:
     return await Chain.select().where(Chain.id == chain_id).first().run()
 
 
+async def update_chain(chain_id: uuid.UUID, values: Row) -> None:
+    await Chain.update(**values).where(Chain.id == chain_id).run()
+
+
+async def offline_window_minutes(chain_id: uuid.UUID) -> int | None:
+    row = await Chain.select(Chain.offline_window_minutes).where(
+        Chain.id == chain_id).first().run()
+    return None if row is None else int(row["offline_window_minutes"])
+
+
 async def find_chain_by_name(name: str) -> Row | None:
     return await Chain.select().where(Chain.name == name).first().run()
 

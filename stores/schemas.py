@@ -103,6 +103,27 @@ class WechatConfigOut(Struct):
     updated_at: datetime
 
 
+# --- the chain's own settings -----------------------------------------------------------
+
+# An offline scanner's upload window: at least 5 minutes (a shorter one would reject a
+# till's ordinary network hiccup), at most 7 days (beyond that an offline scan is a claim
+# nobody can check any more).
+OFFLINE_WINDOW_MIN_MINUTES = 5
+OFFLINE_WINDOW_MAX_MINUTES = 7 * 24 * 60
+
+
+class ChainUpdate(Struct, forbid_unknown_fields=True):
+    offline_window_minutes: Annotated[int, Meta(ge=OFFLINE_WINDOW_MIN_MINUTES,
+                                                le=OFFLINE_WINDOW_MAX_MINUTES)] | None = None
+
+
+class ChainOut(Struct):
+    id: uuid.UUID
+    name: str
+    offline_window_minutes: int
+    created_at: datetime
+
+
 # --- stores -----------------------------------------------------------------------------
 
 class StoreCreate(Struct, forbid_unknown_fields=True):

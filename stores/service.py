@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -38,6 +39,8 @@ from stores.errors import (
     WechatUnavailable,
 )
 from stores.schemas import (
+    ChainOut,
+    ChainUpdate,
     MemberCreate,
     MemberOut,
     MemberPhoneWechat,
@@ -222,6 +225,39 @@ async def get_wechat_config(principal: Principal) -> WechatConfigOut:
     return WechatConfigOut(chain_id=principal.chain_id, app_id=row["app_id"],
                            templates=row["templates"] or {}, app_secret_set=True,
                            updated_at=row["updated_at"])
+
+
+# --- the chain's own settings -----------------------------------------------------------
+
+def chain_out(row: dict[str, Any]) -> ChainOut:
+    return ChainOut(id=row["id"], name=row["name"],
+                    offline_window_minutes=row["offline_window_minutes"],
+                    created_at=row["created_at"])
+
+
+async def get_chain(principal: Principal) -> ChainOut:
+    row = await repo.get_chain(principal.chain_id)
+    if row is None:
+        raise NotFound("no such chain")
+    return chain_out(row)
+
+
+async def update_chain(principal: Principal, body: ChainUpdate) -> ChainOut:
+    changes = {f: getattr(body, f) for f in ChainUpdate.__struct_fields__
+               if getattr(body, f) is not None}
+    if changes:
+        async with write_transaction():
+            await repo.update_chain(principal.chain_id, changes)
+    return await get_chain(principal)
+
+
+async def offline_window(chain_id: uuid.UUID) -> timedelta:
+    """How long after a scan an offline scanner may still upload it: the chain's setting,
+    read on each upload (a change applies to the next one, on every process)."""
+    minutes = await repo.offline_window_minutes(chain_id)
+    if minutes is None:
+        raise NotFound("no such chain")
+    return timedelta(minutes=minutes)
 
 
 # --- stores -----------------------------------------------------------------------------

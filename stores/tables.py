@@ -25,6 +25,8 @@ class Chain(Table, tablename="chain"):
     id = UUID(primary_key=True)
     name = Varchar(length=120, null=False)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # How long after a scan an offline scanner may still upload it (POST /redemptions/sync).
+    offline_window_minutes = Integer(null=False, default=1440)
 
 
 class Store(Table, tablename="store"):

@@ -407,3 +407,31 @@ async def test_lists_and_visibility(salon: Salon) -> None:
     assert (await salon.get(f"/bookings/{mine['id']}", beta)).status_code == 404
     assert (await salon.get(f"/bookings/{mine['id']}",
                             salon.operator())).json()["id"] == mine["id"]
+
+
+async def test_the_preview_of_a_booking_code_refuses_what_the_check_in_refuses(
+        salon: Salon, monkeypatch: Any) -> None:
+    """Issue 15, item 11: two days ahead the preview said 200 with a check-in button and
+    the check-in answered 409 "too early"; now both answer 409, by the same rule."""
+    import cards.redemption as scans
+
+    booking = await salon.booked(salon.at("10:00", 2))
+    scan = {"code": booking["code"], "store_id": salon.store_id}
+    for response in (await salon.get("/redemptions/preview", **scan),
+                     await salon.post("/redemptions/preview", scan),
+                     await salon.post("/redemptions", scan)):
+        assert (response.status_code, response.json()["code"]) == (409, "invalid_state"), \
+            response.text
+        assert "too early" in response.json()["detail"]
+    # Half an hour before the start (the scan's clock and the booking's), both say yes.
+    moment = datetime.fromisoformat(booking["start"]) - timedelta(minutes=30)
+    monkeypatch.setattr(scans, "utcnow", lambda: moment)
+    _travel(monkeypatch, booking["start"], minutes=-30)
+    ready = await salon.post("/redemptions/preview", scan)
+    assert ready.status_code == 200, ready.text
+    assert (await salon.get(f"/bookings/{booking['id']}")).json()["status"] == "confirmed"
+    assert (await salon.post("/redemptions", scan)).status_code == 201
+    for response in (await salon.post("/redemptions/preview", scan),
+                     await salon.post("/redemptions", scan)):
+        assert (response.status_code, response.json()["code"]) == (409, "invalid_state")
+        assert "checked_in" in response.json()["detail"]

@@ -27,7 +27,7 @@ from app.core import throttle
 from app.core.auth import Principal
 from app.core.codes.format import CodeKind
 from app.core.runtime import Runtime
-from cards import repository
+from cards import redemption, repository
 from cards.tables import Campaign, CampaignClaims, Redemption, Voucher
 from stores import service as stores
 from stores.schemas import MemberCreate, StaffCreate
@@ -949,11 +949,13 @@ async def test_sync_the_same_voucher_twice_then_replay_and_conflicts(v: Vouchers
     assert conflict["store_id"] == str(v.world.a.stores[0])
     assert at(conflict["redeemed_at"]) == first_at
 
-    # The offline time is kept: on the redemption and on the voucher.
+    # The offline time is kept, on the redemption beside the time it was recorded, and on
+    # the voucher.
     row = await Redemption.select().where(
         Redemption.id == uuid.UUID(accepted["redemption_id"])).first().run()
     assert row is not None
-    assert row["created_at"] == first_at and row["client_ref"] == "till-1:0001"
+    assert row["redeemed_at"] == first_at and row["client_ref"] == "till-1:0001"
+    assert row["created_at"] > now() - timedelta(minutes=1)  # recorded at the upload
     assert (row["amount_cents"], row["discount_cents"]) == (5_000, 2_000)
     after = await v.read(voucher["id"])
     assert after["status"] == "redeemed"
@@ -1060,7 +1062,7 @@ async def test_sync_rejections(v: Vouchers) -> None:
         "code-expired": ("rejected", "code_expired"),
         "revoked": ("rejected", "voucher_revoked"),
         "card": ("rejected", "not_supported_offline"),
-        "future": ("rejected", "validation_error"),
+        "future": ("rejected", "offline_window_exceeded"),
         "foreign": ("rejected", "invalid_code"),
         "wrong-store": ("rejected", "wrong_store"),
     }
@@ -1083,7 +1085,7 @@ async def test_sync_rejections(v: Vouchers) -> None:
 
 # --- the day sheet ----------------------------------------------------------------------
 
-async def test_the_stores_day_sheet(v: Vouchers) -> None:
+async def test_the_stores_day_sheet(v: Vouchers, monkeypatch: pytest.MonkeyPatch) -> None:
     today = datetime.now(SHANGHAI).date()
     yesterday = today - timedelta(days=1)
     campaign = await v.campaign(per_member_limit=5,
@@ -1091,9 +1093,13 @@ async def test_the_stores_day_sheet(v: Vouchers) -> None:
     vouchers = [(await v.claim(campaign["id"])).json() for _ in range(3)]
     online = (await v.redeem(vouchers[0]["code"], amount=5_000)).json()
     noon_yesterday = datetime.combine(yesterday, dtime(12), SHANGHAI)
-    synced = (await v.sync([{"code": vouchers[1]["code"], "client_ref": "t:1",
-                             "redeemed_at": noon_yesterday.isoformat(),
-                             "amount_cents": 5_000}])).json()["results"][0]
+    # Uploaded yesterday, five minutes after it was scanned offline: the sheet lists a
+    # redemption under the day the server recorded it.
+    with monkeypatch.context() as patch:
+        patch.setattr(redemption, "utcnow", lambda: noon_yesterday + timedelta(minutes=5))
+        synced = (await v.sync([{"code": vouchers[1]["code"], "client_ref": "t:1",
+                                 "redeemed_at": noon_yesterday.isoformat(),
+                                 "amount_cents": 5_000}])).json()["results"][0]
     assert synced["status"] == "accepted"
     other_store = (await v.redeem(vouchers[2]["code"], store=1, clerk="alpha-clerk2",
                                   amount=5_000)).json()

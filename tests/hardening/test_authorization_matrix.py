@@ -147,6 +147,9 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/me/bookings": [Rule(MEMBER, NONE)],
     "GET /api/v1/me/inbox": [Rule(MEMBER, NONE)],
     # chain, stores, staff, members
+    "GET /api/v1/chain": [Rule(OPERATOR, NONE)],
+    "PATCH /api/v1/chain": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "offline_window_minutes": 1440})],
     "GET /api/v1/wechat-config": [Rule(OPERATOR, NONE)],
     "PUT /api/v1/wechat-config": [Rule(OPERATOR, NONE, body=lambda b, _: {
         "app_id": "wx1234567890", "app_secret": "s3cret-s3cret", "templates": {}})],
@@ -206,6 +209,8 @@ POLICY: dict[str, list[Rule]] = {
     "POST /api/v1/vouchers/{voucher_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
     "GET /api/v1/redemptions": [Rule(STAFF, STORE, query=_day)],
     "GET /api/v1/redemptions/preview": [Rule(STAFF, STORE, query=lambda b, _: {
+        "code": b.voucher_code, "store_id": b.store_id})],
+    "POST /api/v1/redemptions/preview": [Rule(STAFF, STORE, body=lambda b, _: {
         "code": b.voucher_code, "store_id": b.store_id})],
     "POST /api/v1/redemptions": [Rule(STAFF, STORE, body=_redeem)],
     "POST /api/v1/redemptions/sync": [Rule(STAFF, STORE, body=_sync)],

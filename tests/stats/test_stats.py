@@ -319,16 +319,24 @@ async def build(client: httpx.AsyncClient, world: World, monkeypatch: Any) -> Sh
     zone = ZoneInfo("Asia/Shanghai")
     synced = [(wechat[0], datetime.combine(day, time(23, 50), zone)),
               (m_e, datetime.combine(day + timedelta(days=1), time(0, 10), zone))]
-    results = (await shop.post("/redemptions/sync", {
-        "store_id": str(shop.stores["S1"]), "items": [
-            {"code": vouchers[m.id]["code"], "redeemed_at": moment.isoformat(),
-             "client_ref": f"offline-{n}", "amount_cents": 6_000}
-            for n, (m, moment) in enumerate(synced)]}, status=200))["results"]
+    # Each uploaded a minute after its scan (the server's clock set there): a redemption
+    # counts on the local day the server recorded it.
+    import cards.redemption as scans
+
+    results = []
+    for n, (m, moment) in enumerate(synced):
+        with monkeypatch.context() as patch:
+            patch.setattr(scans, "utcnow", lambda moment=moment: moment + timedelta(minutes=1))
+            results += (await shop.post("/redemptions/sync", {
+                "store_id": str(shop.stores["S1"]), "items": [
+                    {"code": vouchers[m.id]["code"], "redeemed_at": moment.isoformat(),
+                     "client_ref": f"offline-{n}", "amount_cents": 6_000}]},
+                status=200))["results"]
     for result, (member, moment) in zip(results, synced, strict=True):
         assert result["status"] == "accepted", result
         shop.did.redemptions[result["redemption_id"]] = {
-            "store": shop.stores["S1"], "at": moment, "member": member.id, "kind": "voucher",
-            "value": 6_000, "reversed": False}
+            "store": shop.stores["S1"], "at": moment + timedelta(minutes=1),
+            "member": member.id, "kind": "voucher", "value": 6_000, "reversed": False}
 
     def tomorrow(store: str, hhmm: str) -> datetime:
         zone = shop.did.zones[shop.stores[store]]

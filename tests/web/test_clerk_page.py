@@ -1,5 +1,6 @@
 """The clerk's scanner in a real browser: online redemption, a second scan refused, and an
-offline redemption synced when the network is back (with a conflict shown)."""
+offline redemption synced when the network is back (with a conflict shown, and a scan
+uploaded past the chain's offline window shown as rejected, with why)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_clerk_redeems_a_pasted_voucher_then_sees_already_redeemed(
 
 def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
         demo_server: Demo, context: Any, campaign_id: str) -> None:
-    mine, contested = (demo_server.fresh_voucher(campaign_id) for _ in range(2))
+    mine, contested, late = (demo_server.fresh_voucher(campaign_id) for _ in range(3))
     page = context.new_page()
     staff_login(page, demo_server, "/clerk/", "demo-clerk-jingan")
     page.wait_for_selector("#scan-input")
@@ -54,7 +55,7 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     page.reload()  # the service worker serves the scanner without a network
     page.wait_for_selector("#scan-input")
     page.wait_for_selector("#netstate.offline")
-    for voucher in (mine, contested):
+    for voucher in (mine, contested, late):
         scan(page, voucher["code"])
         page.wait_for_selector("#preview [data-offline=true]")
         page.fill("#amount", "50")
@@ -77,6 +78,14 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     demo_server.api("POST", "/redemptions", demo_server.clerk_token, json={
         "code": contested["code"], "store_id": demo_server.store_id})
 
+    # One scan sat on the device for three days (past the chain's 24 h window).
+    page.evaluate("""(id) => {
+      const queue = JSON.parse(localStorage.getItem('o2o.clerk.queue'));
+      const threeDaysAgo = new Date(Date.now() - 3 * 86400e3).toISOString();
+      for (const item of queue) if (item.object_id === id) item.redeemed_at = threeDaysAgo;
+      localStorage.setItem('o2o.clerk.queue', JSON.stringify(queue));
+    }""", late["id"])
+
     page.click("[data-tab=pending]")
     page.wait_for_selector("#pending-list [data-status=pending]")
     screenshot(page, "clerk-offline-queue")
@@ -84,7 +93,12 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     page.wait_for_selector("#pending-list [data-status=conflict]", timeout=15_000)
     page.wait_for_selector("#synced-list [data-status=synced]")
     assert "Conflict: redeemed" in page.inner_text("#pending-list")
+    rejected = page.wait_for_selector("#pending-list [data-status=rejected]")
+    assert "Uploaded too late" in rejected.inner_text()  # the clerk's words, not a code
+    assert "offline window" in rejected.inner_text()  # and the server's detail
     screenshot(page, "clerk-synced")
 
     redeemed = demo_server.api("GET", f"/vouchers/{mine['id']}", demo_server.operator_token)
     assert redeemed["status"] == "redeemed" and redeemed["redemption_id"]
+    assert demo_server.api("GET", f"/vouchers/{late['id']}",
+                           demo_server.operator_token)["status"] == "issued"

@@ -30,6 +30,18 @@ addMessages({
     'c.pending.empty': '没有待同步的记录', 'c.pending.sync': '立即同步', 'c.pending.synced': '已同步 {n} 条',
     'c.pending.conflict': '冲突：已于 {when} 在 {store} 被核销', 'c.pending.rejected': '被拒绝：{reason}',
     'c.pending.clear': '清除已处理', 'c.pending.recent': '最近同步',
+    'c.pending.rejectedToast': '{n} 条离线核销未被接受，请查看“待同步”',
+    // Why the server refused an offline scan, told as the clerk must act on it.
+    'c.reject.offline_window_exceeded': '上传太晚（超过允许的离线时间）或本机时间不准：这笔没有核销成功，请向顾客另行收款或联系店长',
+    'c.reject.code_expired': '扫码时这张券已经过期，没有核销成功',
+    'c.reject.invalid_code': '不是本品牌的有效券码（或券码被改动过）',
+    'c.reject.voucher_revoked': '这张券已被作废，没有核销成功',
+    'c.reject.wrong_store': '这张券不能在本店使用',
+    'c.reject.not_supported_offline': '离线时只能核销优惠券',
+    'c.reject.campaign_inactive': '扫码时活动还没有开始',
+    'c.reject.min_spend_not_met': '消费金额没有达到这张券的最低消费',
+    'c.reject.validation_error': '这条记录有误（金额或时间）',
+    'c.reject.not_found': '找不到这张券',
     'c.bookings.empty': '当天没有预约', 'c.bookings.checkin': '签到', 'c.bookings.complete': '完成',
     'c.bookings.noshow': '未到店', 'c.bookings.date': '日期',
     'c.bookings.billHint': '消费金额（元，空=服务价）',
@@ -59,6 +71,17 @@ addMessages({
     'c.pending.empty': 'Nothing waiting', 'c.pending.sync': 'Sync now', 'c.pending.synced': 'Synced {n}',
     'c.pending.conflict': 'Conflict: redeemed {when} at {store}', 'c.pending.rejected': 'Rejected: {reason}',
     'c.pending.clear': 'Clear handled', 'c.pending.recent': 'Recently synced',
+    'c.pending.rejectedToast': '{n} offline redemption(s) not accepted: see Pending',
+    'c.reject.offline_window_exceeded': "Uploaded too late (past the offline time allowed) or this device's clock is wrong: NOT redeemed. Take payment another way or ask the manager",
+    'c.reject.code_expired': 'The voucher had already expired when it was scanned: NOT redeemed',
+    'c.reject.invalid_code': 'Not a valid code of this chain (or it was altered)',
+    'c.reject.voucher_revoked': 'The voucher was revoked: NOT redeemed',
+    'c.reject.wrong_store': 'This voucher is not valid at this store',
+    'c.reject.not_supported_offline': 'Offline, only vouchers can be redeemed',
+    'c.reject.campaign_inactive': 'The campaign had not started when it was scanned',
+    'c.reject.min_spend_not_met': "The bill did not reach the voucher's minimum spend",
+    'c.reject.validation_error': 'The record is wrong (amount or time)',
+    'c.reject.not_found': 'No such voucher',
     'c.bookings.empty': 'No bookings that day', 'c.bookings.checkin': 'Check in', 'c.bookings.complete': 'Complete',
     'c.bookings.noshow': 'No-show', 'c.bookings.date': 'Date',
     'c.bookings.billHint': 'Bill in yuan (blank: the price)',
@@ -149,6 +172,7 @@ async function sync() {
       for (let i = 0; i < list.length; i += SYNC_BATCH) batches.push([store, list.slice(i, i + SYNC_BATCH)]);
     }
     let synced = 0;
+    let refused = 0;
     for (const [store, group] of batches) {
       const answer = await api.post('/redemptions/sync', {
         store_id: store,
@@ -164,11 +188,13 @@ async function sync() {
         if (!r) return item;
         const status = ['accepted', 'duplicate'].includes(r.status) ? 'synced' : r.status;
         if (status === 'synced') synced += 1;
+        if (status === 'rejected') refused += 1;
         return { ...item, status, result: r, synced_at: new Date().toISOString() };
       });
       saveQueue(updated);
     }
     if (synced) toast(t('c.pending.synced', { n: synced }), 'ok');
+    if (refused) toast(t('c.pending.rejectedToast', { n: refused }), 'bad');
     // Keep the last 20 synced for the record; conflicts and rejections until cleared.
     const all = queue();
     const done = all.filter((i) => i.status === 'synced');
@@ -377,7 +403,8 @@ async function check(text, box) {
   mount(box);
   if (!online) { offlineCheck(scanned, box); return; }
   try {
-    const preview = await api.get('/redemptions/preview', { store_id: storeId, ...scanned });
+    // POST: the code travels in the body, never in a URL that a log or a proxy keeps.
+    const preview = await api.post('/redemptions/preview', { store_id: storeId, ...scanned });
     onlinePreview(scanned, preview, box);
   } catch (err) {
     if (err.network) {
@@ -711,6 +738,14 @@ async function membersView(el) {
 
 // --- pending offline redemptions --------------------------------------------------------
 
+// Why an offline scan was refused, in the clerk's words: what happened and what to do.
+function rejectionText(result) {
+  const key = `c.reject.${result.code}`;
+  const text = t(key);
+  if (text !== key) return text;
+  return errorText({ code: result.code, problem: { detail: result.detail } });
+}
+
 async function pendingView(el) {
   const items = queue();
   const open = items.filter((i) => i.status !== 'synced');
@@ -719,13 +754,15 @@ async function pendingView(el) {
     const r = item.result || {};
     let note = '';
     if (item.status === 'conflict') note = t('c.pending.conflict', { when: fmtDateTime(r.redeemed_at, tz()), store: storeName(r.store_id) });
-    if (item.status === 'rejected') note = t('c.pending.rejected', { reason: r.code ? t(`err.${r.code}`) : (r.detail || '') });
+    if (item.status === 'rejected') note = t('c.pending.rejected', { reason: rejectionText(r) });
     return h('li', { 'data-ref': item.client_ref, 'data-status': item.status },
       h('div.row.between', {},
         h('span', { text: `${t('kind.voucher')} …${item.object_id.slice(-8)} · ${item.amount_cents !== null ? money(item.amount_cents) : ''}` }),
         h('span.pill', { class: item.status === 'synced' ? 'accepted' : item.status, text: item.status })),
       h('p.muted', { text: `${fmtDateTime(item.redeemed_at, tz())} · ${storeName(item.store_id)}` }),
-      note ? h('p.error', { text: note }) : null);
+      note ? h('p.error', { text: note }) : null,
+      // The server's own words under the clerk's, for the manager the clerk calls.
+      item.status === 'rejected' && r.detail ? h('p.muted', { text: r.detail }) : null);
   };
   mount(el,
     h('div.panel', {},
