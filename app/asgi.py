@@ -19,6 +19,7 @@ from app.bench_routes import BenchController
 from app.core.auth import Auth, Principal, principal_of
 from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
+from app.core.edge import EdgeRequest, complete_options_allow, refuse_control_characters
 from app.core.errors import exception_handlers
 from app.core.housekeeping import Housekeeping
 from app.core.openapi import StrictStructSchemaPlugin, declare_errors
@@ -117,7 +118,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         on_app_init=[auth.jwt.on_app_init],
         on_startup=[startup],
         on_shutdown=[shutdown],
-        middleware=[login_rate_limit.middleware],
+        middleware=[login_rate_limit.middleware, refuse_control_characters],
+        request_class=EdgeRequest,
         before_send=[security_headers(production=settings.env == "production")],
         plugins=[StrictStructSchemaPlugin()],
         stores={"rate_limit": MemoryStore()},
@@ -145,4 +147,5 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
         debug=False,
     )
     declare_errors(app, API_PREFIX)
+    complete_options_allow(app)
     return app

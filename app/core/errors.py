@@ -53,6 +53,12 @@ class ValidationError(AppError):
         super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])
 
 
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class Unauthorized(AppError):
     status = 401
     code = "unauthorized"

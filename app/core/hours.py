@@ -6,6 +6,7 @@ import re
 import zoneinfo
 from collections.abc import Sequence
 from functools import lru_cache
+from importlib import resources
 from itertools import pairwise
 from typing import Any
 
@@ -14,9 +15,19 @@ from app.core.errors import ValidationError
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
 
+# IANA's "Factory" zone means "local time not set" (its abbreviation is -00): no store's.
+_NOT_A_PLACE = frozenset({"Factory"})
+
+
 @lru_cache(maxsize=1)
 def _zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+    """IANA zone names, as the tzdata package lists them, that this host can load.
+
+    ``available_timezones()`` alone takes whatever TZif file the system's zoneinfo
+    directory holds: ``localtime`` (the host's own zone, a symlink), ``posixrules`` and
+    the like, which are no IANA names and mean another thing on another host."""
+    iana = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return (frozenset(iana) & zoneinfo.available_timezones()) - _NOT_A_PLACE
 
 
 def validate_timezone(name: str, field: str = "timezone") -> zoneinfo.ZoneInfo:

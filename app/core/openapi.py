@@ -60,6 +60,7 @@ _DESCRIPTIONS = {
          "Idempotency-Key reused or still running",
     410: "code_expired: the code is past its time",
     413: "payload_too_large: the body is over the limit",
+    415: "unsupported_media_type: a body that is not application/json",
     422: "the code cannot be used (the code says why)",
     429: "rate_limited: too many attempts; see Retry-After",
 }
@@ -147,7 +148,7 @@ def _shape_statuses(handler: Any, route: HTTPRoute) -> set[int]:
     if route.path_parameters or "store_id" in params:  # a store outside the caller's scope
         statuses.add(404)
     if "data" in params:
-        statuses.add(413)
+        statuses |= {413, 415}
     if any(_is_idempotency_key(field.kwarg_definition) for field in params.values()):
         statuses.add(409)
     if handler.opt.get("login_route"):

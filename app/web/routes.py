@@ -14,7 +14,10 @@ from typing import Any
 from litestar import Response, Router, get
 from litestar.datastructures import CacheControlHeader
 from litestar.enums import MediaType
+from litestar.file_system import BaseLocalFileSystem
 from litestar.static_files import create_static_files_router
+from litestar.types import PathType
+from litestar.types.file_types import FileInfo
 
 from app.core.auth import PUBLIC
 
@@ -55,6 +58,22 @@ async def _secure(response: Response[Any]) -> Response[Any]:
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
     return response
+
+
+class _StaticFileSystem(BaseLocalFileSystem):
+    """The assets' file system: a path the OS cannot look up is a file that is not there.
+
+    Litestar's static files answer 404 for a missing file but 500 for any other failure
+    of the lookup: a NUL in the path (``/static/x%00y``: "embedded null byte"), a name
+    too long, a file used as a directory (``/static/m/app.js/x``)."""
+
+    async def info(self, path: PathType, **kwargs: Any) -> FileInfo:
+        try:
+            return await super().info(path, **kwargs)
+        except FileNotFoundError:
+            raise
+        except (ValueError, OSError) as exc:
+            raise FileNotFoundError(str(path)) from exc
 
 
 @cache
@@ -99,7 +118,8 @@ async def admin_page() -> Response[bytes]:
 def web_router() -> Router:
     """Everything the browser loads outside /api, under the security headers."""
     static = create_static_files_router(
-        path="/static", directories=[STATIC_DIR], cache_control=REVALIDATE,
+        path="/static", directories=[STATIC_DIR], file_system=_StaticFileSystem(),
+        cache_control=REVALIDATE,
         include_in_schema=False, after_request=_secure)
     return Router(path="/", route_handlers=[home, member_page, clerk_page, clerk_service_worker,
                                                  admin_page, static],
