@@ -55,6 +55,7 @@ screenshots: install
 # Benchmarks print figures; they assert nothing.
 bench: install
 	$(BIN)/python bench/codes_bench.py
+	$(BIN)/python bench/edge_bench.py
 	$(BIN)/python bench/availability_bench.py
 	$(BIN)/python bench/stats_bench.py
 	$(BIN)/python bench/stats_triggers_bench.py
