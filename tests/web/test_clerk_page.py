@@ -102,3 +102,36 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     assert redeemed["status"] == "redeemed" and redeemed["redemption_id"]
     assert demo_server.api("GET", f"/vouchers/{late['id']}",
                            demo_server.operator_token)["status"] == "issued"
+
+
+def test_clerk_finds_a_member_by_phone_or_card_number_and_sees_an_unverified_phone(
+        demo_server: Demo, context: Any) -> None:
+    # A member registered at the counter, with a card; and a WeChat member who typed the
+    # same kind of number themselves (unverified).
+    phone = "13900002468"
+    member = demo_server.api("POST", "/members", demo_server.clerk_token, json={
+        "name": "Find Me", "phone": phone, "store_id": demo_server.store_id})
+    template = next(tp for tp in demo_server.api("GET", "/card-templates",
+                                                 demo_server.clerk_token)
+                    if tp.get("store_ids") in (None, [demo_server.store_id])
+                    or demo_server.store_id in (tp.get("store_ids") or []))
+    card = demo_server.api("POST", "/cards", demo_server.clerk_token, json={
+        "template_id": template["id"], "member_id": member["id"],
+        "store_id": demo_server.store_id})
+    demo_server.api("PATCH", "/me", demo_server.member_token, json={"phone": "13900001357"})
+
+    page = context.new_page()
+    staff_login(page, demo_server, "/clerk/", "demo-clerk-jingan")
+    page.click("[data-tab=members]")
+    page.wait_for_selector("#find-phone")
+
+    page.fill("#find-phone", card["number"])
+    page.press("#find-phone", "Enter")
+    found = page.wait_for_selector(f"[data-member='{member['id']}']")
+    assert "Find Me" in found.inner_text()
+    assert "not verified" not in found.inner_text()  # registered at the counter
+
+    page.fill("#find-phone", "139 0000 1357")
+    page.press("#find-phone", "Enter")
+    found = page.wait_for_selector(f"[data-member='{demo_server.member_id}']")
+    assert "phone not verified" in found.inner_text()

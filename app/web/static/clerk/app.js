@@ -46,9 +46,9 @@ addMessages({
     'c.bookings.noshow': '未到店', 'c.bookings.date': '日期',
     'c.bookings.billHint': '消费金额（元，空=服务价）',
     'c.members.register': '登记新会员', 'c.members.name': '姓名', 'c.members.phone': '手机号',
-    'c.members.registerBtn': '登记', 'c.members.find': '按手机号查找', 'c.members.findBtn': '查找',
+    'c.members.registerBtn': '登记', 'c.members.find': '按手机号或卡号查找', 'c.members.findBtn': '查找',
     'c.members.none': '没有找到会员', 'c.members.issue': '开卡', 'c.members.issued': '已开卡：{n}',
-    'c.members.registered': '已登记 {name}',
+    'c.members.registered': '已登记 {name}', 'c.members.unverified': '手机号未验证',
   },
   en: {
     'c.title': 'Scanner', 'c.login.title': 'Staff login', 'c.store.pick': 'Choose the store', 'c.store.change': 'Store',
@@ -86,9 +86,9 @@ addMessages({
     'c.bookings.noshow': 'No-show', 'c.bookings.date': 'Date',
     'c.bookings.billHint': 'Bill in yuan (blank: the price)',
     'c.members.register': 'Register a member', 'c.members.name': 'Name', 'c.members.phone': 'Phone',
-    'c.members.registerBtn': 'Register', 'c.members.find': 'Find by phone', 'c.members.findBtn': 'Find',
+    'c.members.registerBtn': 'Register', 'c.members.find': 'Find by phone or card number', 'c.members.findBtn': 'Find',
     'c.members.none': 'No member found', 'c.members.issue': 'Issue card', 'c.members.issued': 'Card issued: {n}',
-    'c.members.registered': 'Registered {name}',
+    'c.members.registered': 'Registered {name}', 'c.members.unverified': 'phone not verified',
   },
 });
 
@@ -691,7 +691,8 @@ async function membersView(el) {
   const findPhone = h('input', { id: 'find-phone', inputmode: 'tel', autocomplete: 'off' });
 
   const showMembers = (members) => mount(found, members.length ? members.map((m) => h('div.panel', { 'data-member': m.id },
-    h('p', {}, h('strong', { text: m.name }), ` ${m.phone || ''}`),
+    h('p', {}, h('strong', { text: m.name }), ` ${m.phone || ''}`,
+      m.phone && m.phone_verified === false ? h('span.muted', { text: ` (${t('c.members.unverified')})` }) : null),
     h('div.row', {}, templates.map((tp) => h('button.btn.small.secondary', {
       type: 'button', text: `${t('c.members.issue')}: ${tp.name}`,
       onclick: async (event) => {
@@ -727,7 +728,11 @@ async function membersView(el) {
       onsubmit: async (event) => {
         event.preventDefault();
         try {
-          showMembers(listOf(await api.get('/members', { phone: findPhone.value.trim() })));
+          // Clerks find members by exact phone or card number (12 digits); never a list.
+          const typed = findPhone.value.replace(/[\s-]/g, '');
+          if (!typed) return;
+          const query = /^\d{12}$/.test(typed) ? { card_number: typed } : { phone: typed };
+          showMembers(listOf(await api.get('/members', query)));
         } catch (err) { toast(errorText(err), 'bad'); }
       },
     },
