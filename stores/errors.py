@@ -25,3 +25,8 @@ class UsernameTaken(Conflict):
 class PhoneTaken(Conflict):
     code = "phone_taken"
     title = "A member of this chain already has this phone number"
+
+
+class LastOperator(Conflict):
+    code = "last_operator"
+    title = "The chain's last active operator cannot be demoted or deactivated"
