@@ -116,6 +116,7 @@ class Revocations:
         self._generation = 0
         self._task: asyncio.Task[None] | None = None
         self.listening = False
+        self.listener_pid: int | None = None  # the LISTEN connection's server process
 
     async def allows(self, jti: str, subject: uuid.UUID, version: int,
                      expires_at: float) -> bool:
@@ -182,6 +183,7 @@ class Revocations:
                 # Whatever changed before we listened: judge every token afresh.
                 self.forget_all()
                 self.listening, backoff = True, 0.5
+                self.listener_pid = conn.get_server_pid()
                 while True:  # a dead connection hears nothing: find out within the TTL
                     await asyncio.sleep(self.ttl_s / 2)
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=self.ttl_s / 2)
@@ -191,7 +193,7 @@ class Revocations:
                 log.warning("token revocation listener lost (%s); reconnecting",
                             type(exc).__name__)
             finally:
-                self.listening = False
+                self.listening, self.listener_pid = False, None
                 self.forget_all()
                 if conn is not None:
                     with contextlib.suppress(Exception):
