@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     async def startup() -> None:
         bind_tables(engine, all_tables())
         await prepare_engine(engine)
+        auth.revocations.start(engine)
         housekeeping.start()
         if settings.notify_dispatcher:
             dispatcher.start()
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     async def shutdown() -> None:
         await dispatcher.stop()
         await housekeeping.stop()
+        await auth.revocations.stop()
         await runtime.wechat.close()
         await close_engine(engine)
 

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.params import FromPath, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.security.jwt import Token
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, PUBLIC, STAFF
@@ -24,6 +25,8 @@ from stores.schemas import (
     MemberPhoneWechat,
     MemberUpdate,
     MemberWechatLogin,
+    PasswordChange,
+    PasswordReset,
     ResourceCreate,
     ResourceOut,
     ServiceCreate,
@@ -32,6 +35,7 @@ from stores.schemas import (
     StaffLogin,
     StaffLoginOut,
     StaffOut,
+    StaffUpdate,
     StoreCreate,
     StoreOut,
     StoreUpdate,
@@ -40,6 +44,13 @@ from stores.schemas import (
 )
 
 LOGIN_OPT = {**PUBLIC, "login_route": True}
+
+
+def _token_of(request: Request[Any, Any, Any]) -> Token:
+    """The calling token (the auth middleware checked it and put it in ``scope["auth"]``)."""
+    token = request.scope.get("auth")
+    assert isinstance(token, Token) and isinstance(token.jti, str)
+    return token
 
 
 class AuthController(Controller):
@@ -51,7 +62,16 @@ class AuthController(Controller):
     async def staff_login(self, data: JSONBody[StaffLogin], request: Request[Any, Any, Any],
                           runtime: RuntimeDep) -> StaffLoginOut:
         session = await service.login_staff(data, client_key(request))
-        return StaffLoginOut(token=runtime.auth.issue(session.principal), staff=session.brief)
+        return StaffLoginOut(token=runtime.auth.issue(session.principal, session.version),
+                             staff=session.brief)
+
+    @post("/logout", guards=[ANYONE], status_code=HTTP_204_NO_CONTENT,
+          summary="End the calling token (staff or member), on every server process")
+    async def logout(self, principal: Caller, request: Request[Any, Any, Any],
+                     runtime: RuntimeDep) -> None:
+        token = _token_of(request)
+        await service.logout(principal, str(token.jti), int(token.exp.timestamp()),
+                             runtime.auth.revocations)
 
     @post("/member/wechat", opt=LOGIN_OPT, status_code=HTTP_200_OK,
           responses=problems(401, 404),
@@ -86,6 +106,22 @@ class MeController(Controller):
         return await service.verify_phone_with_wechat(
             principal, data, sandbox=runtime.sandbox, wechat=runtime.wechat,
             tokens=runtime.tokens, box=runtime.secrets)
+
+
+class MyPasswordController(Controller):
+    path = "/me/password"
+    tags = ["staff"]
+    guards = [STAFF]
+
+    @post("", status_code=HTTP_204_NO_CONTENT, responses=problems(429),
+          summary="Change the calling staff member's password (every other token ends)",
+          description="The calling token keeps working; every other token of this staff "
+                      "member answers 401 from its next request. A wrong old_password is "
+                      "400 and counts as a failed login.")
+    async def change(self, data: JSONBody[PasswordChange], principal: Caller,
+                     request: Request[Any, Any, Any], runtime: RuntimeDep) -> None:
+        await service.change_own_password(principal, str(_token_of(request).jti), data,
+                                          client_key(request), runtime.auth.revocations)
 
 
 class WechatConfigController(Controller):
@@ -176,6 +212,33 @@ class StaffController(Controller):
     async def list_(self, principal: Caller) -> list[StaffOut]:
         return await service.list_staff(principal)
 
+    @patch("/{staff_id:uuid}", responses=problems(404, 409),
+           summary="Change a staff member's name, role or stores (a new role or stores "
+                   "end their tokens)")
+    async def update(self, staff_id: FromPath[uuid.UUID], data: JSONBody[StaffUpdate],
+                     principal: Caller, runtime: RuntimeDep) -> StaffOut:
+        return await service.update_staff(principal, staff_id, data, runtime.auth.revocations)
+
+    @post("/{staff_id:uuid}/deactivate", status_code=HTTP_200_OK, responses=problems(404, 409),
+          summary="Deactivate a staff member: no login, every token ends")
+    async def deactivate(self, staff_id: FromPath[uuid.UUID], principal: Caller,
+                         runtime: RuntimeDep) -> StaffOut:
+        return await service.set_staff_active(principal, staff_id, False,
+                                              runtime.auth.revocations)
+
+    @post("/{staff_id:uuid}/activate", status_code=HTTP_200_OK, responses=problems(404),
+          summary="Activate a staff member again (they log in anew)")
+    async def activate(self, staff_id: FromPath[uuid.UUID], principal: Caller,
+                       runtime: RuntimeDep) -> StaffOut:
+        return await service.set_staff_active(principal, staff_id, True,
+                                              runtime.auth.revocations)
+
+    @post("/{staff_id:uuid}/password", status_code=HTTP_204_NO_CONTENT,
+          responses=problems(404), summary="Set a staff member's password (every token ends)")
+    async def reset_password(self, staff_id: FromPath[uuid.UUID], data: JSONBody[PasswordReset],
+                             principal: Caller, runtime: RuntimeDep) -> None:
+        await service.reset_staff_password(principal, staff_id, data, runtime.auth.revocations)
+
 
 class MemberController(Controller):
     path = "/members"
@@ -211,5 +274,5 @@ class MemberController(Controller):
         return await service.get_member(principal, member_id)
 
 
-CONTROLLERS = [AuthController, MeController, WechatConfigController, StoreController,
-               StaffController, MemberController, ChainController]
+CONTROLLERS = [AuthController, MeController, MyPasswordController, WechatConfigController,
+               StoreController, StaffController, MemberController, ChainController]

@@ -37,3 +37,8 @@ class WechatUnavailable(AppError):
     status = 503
     code = "wechat_unavailable"
     title = "WeChat cannot be reached; try again"
+
+
+class LastOperator(Conflict):
+    code = "last_operator"
+    title = "The chain's last active operator cannot be demoted or deactivated"

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from app.core.db import Sql, select_list
+from app.core.db import Sql, for_update, select_list
 from stores.tables import (
     Chain,
     Member,
@@ -99,6 +99,46 @@ async def insert_staff(values: Row, store_ids: Iterable[uuid.UUID]) -> None:
 
 async def get_staff_by_username(username: str) -> Row | None:
     return await Staff.select().where(Staff.username == username).first().run()
+
+
+# The login's read: the staff row and its token version in one statement, so a token
+# never carries a version newer than the role and stores read with it.
+_STAFF_FOR_LOGIN = Sql(
+    f"SELECT {select_list(Staff, 's')}, COALESCE(v.version, 0) AS token_version "  # noqa: S608
+    "FROM staff s LEFT JOIN core_token_version v ON v.subject = s.id WHERE s.username = {}")
+
+
+async def get_staff_for_login(username: str) -> Row | None:
+    return await _STAFF_FOR_LOGIN.first(username)
+
+
+async def get_staff(staff_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+    """One staff member of the chain, with the password hash (never render it)."""
+    return await Staff.select().where(
+        (Staff.id == staff_id) & (Staff.chain == chain_id)).first().run()
+
+
+async def update_staff(staff_id: uuid.UUID, values: Row) -> None:
+    await Staff.update(**values).where(Staff.id == staff_id).run()
+
+
+async def replace_staff_stores(staff_id: uuid.UUID, store_ids: Iterable[uuid.UUID]) -> None:
+    await StaffStore.delete().where(StaffStore.staff == staff_id).run()
+    links = [StaffStore(id=uuid.uuid4(), staff=staff_id, store=s) for s in store_ids]
+    if links:
+        await StaffStore.insert(*links).run()
+
+
+async def lock_chain(chain_id: uuid.UUID) -> None:
+    """Serialise the chain's staff changes that count its operators (PostgreSQL: the
+    chain row FOR UPDATE; SQLite's write transaction already serialises)."""
+    await for_update(Chain.select(Chain.id).where(Chain.id == chain_id)).run()
+
+
+async def count_active_operators(chain_id: uuid.UUID, excluding: uuid.UUID) -> int:
+    return int(await Staff.count().where(
+        (Staff.chain == chain_id) & (Staff.role == "operator") & (Staff.active == True)  # noqa: E712
+        & (Staff.id != excluding)).run())
 
 
 async def staff_store_ids(staff_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[uuid.UUID]]:

@@ -179,6 +179,21 @@ class StaffCreate(Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(max_length=120)] = ""
 
 
+class StaffUpdate(Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(max_length=120)] | None = None
+    role: StaffRole | None = None
+    store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
+
+
+class PasswordReset(Struct, forbid_unknown_fields=True):
+    password: Password
+
+
+class PasswordChange(Struct, forbid_unknown_fields=True):
+    old_password: Annotated[str, Meta(min_length=1, max_length=256)]
+    new_password: Password
+
+
 class StaffOut(Struct):
     id: uuid.UUID
     chain_id: uuid.UUID

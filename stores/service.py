@@ -18,6 +18,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
+from app.core import revocation
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.crypto import DUMMY_PASSWORD_HASH, SecretBox, hash_password, verify_password
@@ -27,11 +28,13 @@ from app.core.hours import validate_hours, validate_timezone
 from app.core.notify import events as notify_events
 from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT
 from app.core.notify.tokens import TokenStore
-from app.core.throttle import Limit
+from app.core.revocation import Revocations
+from app.core.throttle import Limit, Memory, pair
 from app.core.wechat import PhoneInfo, WechatClient, WechatError
 from stores import repository as repo
 from stores.errors import (
     InvalidCredentials,
+    LastOperator,
     PhoneTaken,
     UsernameTaken,
     WechatLoginFailed,
@@ -47,6 +50,8 @@ from stores.schemas import (
     MemberUpdate,
     MemberWechatLogin,
     OpeningHours,
+    PasswordChange,
+    PasswordReset,
     ResourceCreate,
     ResourceOut,
     ServiceCreate,
@@ -55,6 +60,7 @@ from stores.schemas import (
     StaffCreate,
     StaffLogin,
     StaffOut,
+    StaffUpdate,
     StoreCreate,
     StoreOut,
     StoreUpdate,
@@ -62,12 +68,18 @@ from stores.schemas import (
     WechatConfigOut,
 )
 
-# Failed logins: per username (guessing one account) and per client (spraying many).
-LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=10, window_s=900)
+# Failed logins count against the pair (username, client) first: a guesser locks out
+# their own client, not the counter where the real user works. Per client (spraying many
+# usernames) as before. Per username across clients, a much higher backstop against
+# guessing from many clients, which a client where that user logged in lately (the
+# counter) is spared, so even a distributed guesser cannot lock the counter out.
+LOGIN_FAILURES_PER_PAIR = Limit("login-pair", max_hits=10, window_s=900)
 LOGIN_FAILURES_PER_CLIENT = Limit("login-client", max_hits=20, window_s=900)
 # Each phone code costs a call of WeChat's metered getuserphonenumber: a member proves a
 # number now and then, never dozens of times an hour.
 PHONE_CODES_PER_MEMBER = Limit("phone-code-member", max_hits=10, window_s=3600)
+LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=100, window_s=900)
+KNOWN_LOGIN_CLIENTS = Memory("login-known", ttl_s=30 * 24 * 3600)
 SANDBOX_PREFIX = "sandbox:"
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _PHONE = re.compile(r"^\+?[0-9]{5,24}$")  # a phone after normalize_phone
@@ -114,20 +126,39 @@ def normalize_phone(phone: str) -> str:
 class StaffSession:
     principal: Principal
     brief: StaffBrief
+    version: int = 0  # the staff member's token version, for the token
+
+
+async def _check_login_limits(username: str, client: str) -> str:
+    """Raise 429 when this username may not be tried from this client now; returns the
+    pair's throttle subject."""
+    subject = pair(username, client)
+    await LOGIN_FAILURES_PER_PAIR.check(subject)
+    await LOGIN_FAILURES_PER_CLIENT.check(client)
+    if not await KNOWN_LOGIN_CLIENTS.recalls(subject):
+        await LOGIN_FAILURES_PER_USERNAME.check(username)
+    return subject
+
+
+async def _count_login_failure(username: str, client: str, subject: str) -> None:
+    await LOGIN_FAILURES_PER_PAIR.hit(subject)
+    await LOGIN_FAILURES_PER_CLIENT.hit(client)
+    await LOGIN_FAILURES_PER_USERNAME.hit(username)
 
 
 async def login_staff(body: StaffLogin, client: str) -> StaffSession:
     username = body.username.strip().lower()
-    await LOGIN_FAILURES_PER_USERNAME.check(username)
-    await LOGIN_FAILURES_PER_CLIENT.check(client)
-    row = await repo.get_staff_by_username(username)
+    subject = await _check_login_limits(username, client)
+    # The row with its token version, read before the stores below: a change committed
+    # after this read raises the version, and so ends the token issued here.
+    row = await repo.get_staff_for_login(username)
     stored = row["password_hash"] if row and row["active"] else DUMMY_PASSWORD_HASH
     # scrypt is deliberately slow: keep it off the event loop.
     matches = await asyncio.to_thread(verify_password, body.password, stored)
     if row is None or not row["active"] or not matches:
-        await LOGIN_FAILURES_PER_USERNAME.hit(username)
-        await LOGIN_FAILURES_PER_CLIENT.hit(client)
+        await _count_login_failure(username, client, subject)
         raise InvalidCredentials()
+    await KNOWN_LOGIN_CLIENTS.remember(subject)
     if row["role"] == "operator":
         stores = [s["id"] for s in await repo.list_stores(row["chain"])]
         scope: frozenset[uuid.UUID] = frozenset()
@@ -138,7 +169,15 @@ async def login_staff(body: StaffLogin, client: str) -> StaffSession:
                           store_ids=scope)
     brief = StaffBrief(id=row["id"], role=row["role"], chain_id=row["chain"], store_ids=stores,
                        username=row["username"], name=row["name"])
-    return StaffSession(principal=principal, brief=brief)
+    return StaffSession(principal=principal, brief=brief, version=int(row["token_version"]))
+
+
+async def logout(principal: Principal, jti: str, expires_at: int,
+                 tokens: Revocations) -> None:
+    """End the calling token (staff or member): 401 from the next request, everywhere."""
+    async with write_transaction():
+        await revocation.end_token(jti, principal.id, expires_at)
+    tokens.forget_token(jti)
 
 
 async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
@@ -399,6 +438,134 @@ async def list_staff(principal: Principal) -> list[StaffOut]:
     rows = await repo.list_staff(principal.chain_id, at)
     stores = await repo.staff_store_ids([r["id"] for r in rows])
     return [staff_out(r, stores[r["id"]]) for r in rows]
+
+
+# --- staff off-boarding ---------------------------------------------------------------
+# Who may act on whom: operators on any staff of their chain; managers on clerks whose
+# every store they manage (a clerk who also works at another manager's store is the
+# operator's to change). Another chain's staff, or staff a manager shares no store with:
+# 404. A change of role or stores, a deactivation and a password reset end the staff
+# member's tokens (app.core.revocation): the next request answers 401, on every process.
+
+async def _actionable_staff(principal: Principal,
+                            staff_id: uuid.UUID) -> tuple[dict[str, Any], list[uuid.UUID]]:
+    row = await repo.get_staff(staff_id, principal.chain_id)
+    if row is None:
+        raise NotFound("no such staff")
+    stores = (await repo.staff_store_ids([staff_id]))[staff_id]
+    if principal.role == "manager":
+        if not principal.store_ids.intersection(stores):
+            raise NotFound("no such staff")
+        if row["role"] != "clerk":
+            raise Forbidden("managers may change clerks only")
+        if not principal.store_ids.issuperset(stores):
+            raise Forbidden("this clerk also works at stores you do not manage: "
+                            "ask an operator")
+    return row, stores
+
+
+async def _keep_an_operator(chain_id: uuid.UUID, staff_id: uuid.UUID) -> None:
+    """Inside the write transaction: refuse to take the chain's last active operator away
+    (the chain row is locked first, so two operators demoting each other at once cannot
+    both succeed)."""
+    await repo.lock_chain(chain_id)
+    if await repo.count_active_operators(chain_id, excluding=staff_id) == 0:
+        raise LastOperator("the chain needs at least one active operator: "
+                           "promote or activate another one first")
+
+
+async def _new_scope(principal: Principal, row: dict[str, Any], stores: list[uuid.UUID],
+                     body: StaffUpdate) -> tuple[str, list[uuid.UUID]]:
+    role = body.role or row["role"]
+    store_ids = stores if body.store_ids is None else list(dict.fromkeys(body.store_ids))
+    if principal.role == "manager":
+        if role != "clerk":
+            raise Forbidden("managers may not promote")
+        outside = [s for s in store_ids if s not in principal.store_ids]
+        if outside:
+            raise NotFound(f"no such store: {outside[0]}")
+    if role == "operator":
+        if body.store_ids:
+            raise ValidationError("store_ids", "an operator covers the whole chain: leave empty")
+        return role, []
+    if not store_ids:
+        raise ValidationError("store_ids", f"a {role} needs at least one store")
+    known = await repo.chain_store_ids(principal.chain_id, store_ids)
+    missing = [s for s in store_ids if s not in known]
+    if missing:
+        raise NotFound(f"no such store: {missing[0]}")
+    return role, store_ids
+
+
+async def update_staff(principal: Principal, staff_id: uuid.UUID, body: StaffUpdate,
+                       tokens: Revocations) -> StaffOut:
+    row, stores = await _actionable_staff(principal, staff_id)
+    role, store_ids = await _new_scope(principal, row, stores, body)
+    changes: dict[str, Any] = {}
+    if body.name is not None:
+        changes["name"] = body.name.strip()
+    if role != row["role"]:
+        changes["role"] = role
+    scope_changed = "role" in changes or set(store_ids) != set(stores)
+    async with write_transaction():
+        if "role" in changes and row["role"] == "operator" and row["active"]:
+            await _keep_an_operator(principal.chain_id, staff_id)
+        if changes:
+            await repo.update_staff(staff_id, changes)
+        if set(store_ids) != set(stores):
+            await repo.replace_staff_stores(staff_id, store_ids)
+        if scope_changed:
+            await revocation.end_tokens_of(staff_id)
+    if scope_changed:
+        tokens.forget_subject(staff_id)
+    return staff_out({**row, **changes}, sorted(store_ids) if scope_changed else stores)
+
+
+async def set_staff_active(principal: Principal, staff_id: uuid.UUID, active: bool,
+                           tokens: Revocations) -> StaffOut:
+    """Deactivate (every token ends, no login) or activate again (old tokens stay
+    ended: the staff member logs in anew)."""
+    row, stores = await _actionable_staff(principal, staff_id)
+    async with write_transaction():
+        if not active and row["role"] == "operator" and row["active"]:
+            await _keep_an_operator(principal.chain_id, staff_id)
+        await repo.update_staff(staff_id, {"active": active})
+        if not active:
+            await revocation.end_tokens_of(staff_id)
+    if not active:
+        tokens.forget_subject(staff_id)
+    return staff_out({**row, "active": active}, stores)
+
+
+async def reset_staff_password(principal: Principal, staff_id: uuid.UUID,
+                               body: PasswordReset, tokens: Revocations) -> None:
+    """An operator (or the clerk's manager) sets a new password: every token ends."""
+    await _actionable_staff(principal, staff_id)
+    password_hash = await asyncio.to_thread(hash_password, body.password)
+    async with write_transaction():
+        await repo.update_staff(staff_id, {"password_hash": password_hash})
+        await revocation.end_tokens_of(staff_id)
+    tokens.forget_subject(staff_id)
+
+
+async def change_own_password(principal: Principal, jti: str, body: PasswordChange,
+                              client: str, tokens: Revocations) -> None:
+    """Staff change their own password with the old one: every OTHER token of theirs
+    ends; the calling token keeps working. A wrong old password counts as a failed login
+    of that username from this client (a stolen token must not guess freely)."""
+    row = await repo.get_staff(principal.id, principal.chain_id)
+    if row is None:
+        raise NotFound("no such staff")
+    username = row["username"]
+    subject = await _check_login_limits(username, client)
+    if not await asyncio.to_thread(verify_password, body.old_password, row["password_hash"]):
+        await _count_login_failure(username, client, subject)
+        raise ValidationError("old_password", "is not the current password")
+    password_hash = await asyncio.to_thread(hash_password, body.new_password)
+    async with write_transaction():
+        await repo.update_staff(principal.id, {"password_hash": password_hash})
+        await revocation.end_tokens_of(principal.id, keep_jti=jti)
+    tokens.forget_subject(principal.id)
 
 
 # --- members ----------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Bearer tokens (Litestar's JWT auth, HS256 pinned), the principal, and role guards.
 
 A token is self-contained: ``sub`` is the staff or member id and the extras carry the
-kind, role, chain and store scope, so authenticating a request costs no query. Tokens are
-short-lived (staff 12 h by default) which bounds how long a changed scope lingers.
+kind, role, chain and store scope (and ``ver``, the subject's token version when it was
+issued), so authenticating a request costs no query. Tokens are short-lived (staff 12 h
+by default), and can be ended before that (app.core.revocation: logout, deactivation, a
+role, store or password change), which each process learns at once and checks from
+memory. Only the ``Bearer`` scheme is accepted.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.security.jwt import JWTAuth, Token
+from litestar.middleware.authentication import AuthenticationResult
+from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 
 from app.core.crypto import derive_key
 from app.core.errors import Forbidden
+from app.core.revocation import Revocations
 from app.core.settings import Settings
 
 Role = Literal["operator", "manager", "clerk", "member"]
@@ -118,10 +123,24 @@ def _principal_from_token(token: Token) -> Principal | None:
         return None
 
 
-async def _retrieve_principal(
-    token: Token, _: ASGIConnection[Any, Any, Any, Any]
-) -> Principal | None:
-    return _principal_from_token(token)
+def token_version(token: Token) -> int | None:
+    """The token's ``ver`` (0 when absent: tokens issued before versions existed); None
+    when it is not a whole number."""
+    version = token.extras.get("ver", 0)
+    return version if type(version) is int and version >= 0 else None
+
+
+class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware takes whatever follows the first space, whatever the
+    scheme (``Basic <jwt>`` passed). Only ``Bearer`` (case-insensitive, RFC 7235) does."""
+
+    async def authenticate_request(
+            self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
+        scheme, _, credentials = connection.headers.get(self.auth_header, "").partition(" ")
+        credentials = credentials.strip()
+        if scheme.lower() != "bearer" or not credentials:
+            raise NotAuthorizedException("expected Authorization: Bearer <token>")
+        return await self.authenticate_token(encoded_token=credentials, connection=connection)
 
 
 class Auth:
@@ -129,20 +148,37 @@ class Auth:
 
     def __init__(self, settings: Settings, exclude: Iterable[str] = ()) -> None:
         self._settings = settings
+        self.revocations = Revocations()
         self.jwt: JWTAuth[Principal, Token] = JWTAuth[Principal, Token](
-            retrieve_user_handler=_retrieve_principal,
+            retrieve_user_handler=self._retrieve_principal,
+            authentication_middleware_class=BearerAuthenticationMiddleware,
             token_cls=VerifiedToken,
             token_secret=derive_key(settings.secret_key, "o2o/jwt-hs256").hex(),
             algorithm=JWT_ALGORITHM,
             exclude=list(exclude),
             exclude_opt_key="exclude_from_auth",
             accepted_issuers=[ISSUER],
-            require_claims=["exp", "iat", "sub", "iss"],
+            # jti: every token can be ended alone (logout).
+            require_claims=["exp", "iat", "sub", "iss", "jti"],
             default_token_expiration=timedelta(minutes=settings.staff_token_minutes),
             description="Bearer token from POST /auth/staff/login or /auth/member/wechat.",
         )
 
-    def issue(self, principal: Principal) -> str:
+    async def _retrieve_principal(
+            self, token: Token, _: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        principal = _principal_from_token(token)
+        version = token_version(token)
+        if principal is None or version is None or not isinstance(token.jti, str):
+            return None
+        # From this process's memory, a query at most once per token and CHECK_TTL_S.
+        if not await self.revocations.allows(token.jti, principal.id, version,
+                                             token.exp.timestamp()):
+            return None
+        return principal
+
+    def issue(self, principal: Principal, version: int = 0) -> str:
+        """A token for ``principal``; ``version`` is the subject's current token version
+        (app.core.revocation.current_version), read before its scope was."""
         minutes = (self._settings.member_token_minutes if principal.kind == "member"
                    else self._settings.staff_token_minutes)
         return self.jwt.create_token(
@@ -155,6 +191,7 @@ class Auth:
                 "role": principal.role,
                 "chain_id": str(principal.chain_id),
                 "store_ids": sorted(str(s) for s in principal.store_ids),
+                "ver": version,
             },
         )
 

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
-from app.core import idempotency, throttle
+from app.core import idempotency, revocation, throttle
 from app.core.clock import utcnow
 from app.core.notify import repository as notify_repo
 
@@ -31,6 +31,7 @@ async def _loop(sweeps: Sequence[Sweep]) -> None:
         try:
             await throttle.purge_expired()
             await idempotency.purge_expired()
+            await revocation.purge_expired()
             now = utcnow()
             await notify_repo.purge(now - OUTBOX_RETENTION, now - INBOX_RETENTION)
             for sweep in sweeps:

@@ -106,3 +106,26 @@ class WechatToken(Table, tablename="core_wechat_token"):
     refresh_until = Timestamptz(null=True, default=None)
     refresh_owner = Varchar(length=36, null=True, default=None)
     updated_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class TokenVersion(Table, tablename="core_token_version"):
+    """What ends every token of one subject (a staff member) at once (app.core.revocation).
+
+    A token carries the version current when it was issued (claim ``ver``, 0 when absent);
+    one below ``version`` is refused, except the token ``kept_jti`` (the caller's own token
+    when a staff member changes their own password). No row: version 0.
+    """
+
+    subject = UUID(primary_key=True)  # a staff or member id; no foreign key (kernel)
+    version = Integer(null=False, default=0)
+    kept_jti = Varchar(length=64, null=True, default=None)
+    updated_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class RevokedToken(Table, tablename="core_revoked_token"):
+    """A token ended before its ``exp`` (logout), by its ``jti``; kept until that ``exp``
+    (then it is refused anyway) and purged by the housekeeping task."""
+
+    jti = Varchar(length=64, primary_key=True)
+    subject = UUID(null=False)
+    expires_at = BigInt(null=False)  # unix seconds: the token's own exp

@@ -47,7 +47,7 @@ def claims(principal: Principal, **changes: Any) -> dict[str, Any]:
         "jti": uuid.uuid4().hex,
         "extras": {"kind": principal.kind, "role": principal.role,
                    "chain_id": str(principal.chain_id),
-                   "store_ids": sorted(str(s) for s in principal.store_ids)},
+                   "store_ids": sorted(str(s) for s in principal.store_ids), "ver": 0},
     }
     for name, value in changes.items():
         if value is None:
@@ -152,6 +152,24 @@ async def test_no_token_is_unauthorized(client: httpx.AsyncClient, world: World,
 async def test_garbage_tokens_are_unauthorized(client: httpx.AsyncClient, world: World,
                                                authorization: str) -> None:
     assert_unauthorized(await client.get(ME, headers={"Authorization": authorization}))
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Token", "JWT", "Bearer:", "Digest"])
+async def test_a_real_token_under_another_scheme_is_unauthorized(
+        client: httpx.AsyncClient, world: World, scheme: str) -> None:
+    """Only ``Authorization: Bearer <token>`` opens the API (Litestar's middleware took
+    whatever followed the first space, so ``Basic <jwt>`` passed)."""
+    token = world.token(member(world))
+    assert (await client.get(ME, headers=bearer(token))).status_code == 200
+
+    assert_unauthorized(await client.get(ME, headers={"Authorization": f"{scheme} {token}"}))
+
+
+async def test_the_bearer_scheme_is_case_insensitive(client: httpx.AsyncClient,
+                                                     world: World) -> None:
+    token = world.token(member(world))  # RFC 7235: the scheme is case-insensitive
+    response = await client.get(ME, headers={"Authorization": f"bearer {token}"})
+    assert response.status_code == 200, response.text
 
 
 # --- signature and algorithm -----------------------------------------------------------
@@ -290,7 +308,8 @@ async def test_not_yet_valid_token_is_unauthorized(client: httpx.AsyncClient,
     {"exp": None},
     {"iat": None},
     {"sub": None},
-], ids=["no-iss", "wrong-iss", "iss-case", "iss-list", "no-exp", "no-iat", "no-sub"])
+    {"jti": None},
+], ids=["no-iss", "wrong-iss", "iss-case", "iss-list", "no-exp", "no-iat", "no-sub", "no-jti"])
 async def test_missing_or_wrong_registered_claims_are_unauthorized(
         client: httpx.AsyncClient, world: World, settings: Settings,
         changes: dict[str, Any]) -> None:
@@ -306,8 +325,11 @@ async def test_missing_or_wrong_registered_claims_are_unauthorized(
     {"kind": "staff", "role": "owner"},
     {"chain_id": "not-a-uuid"},
     {"store_ids": ["not-a-uuid"]},
+    {"ver": "0"},
+    {"ver": -1},
+    {"ver": True},
 ], ids=["member-as-operator", "staff-as-member", "unknown-kind", "unknown-role",
-        "bad-chain", "bad-store"])
+        "bad-chain", "bad-store", "ver-text", "ver-negative", "ver-bool"])
 async def test_inconsistent_identity_claims_are_unauthorized(
         client: httpx.AsyncClient, world: World, settings: Settings,
         extras: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ class Bundle:
     redemption_id: str
     member_id: str
     voucher_code: str  # the signed code of voucher_id (issued, not redeemed)
+    staff_id: str  # a clerk of store_id only, made for the matrix (no test's caller)
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -110,6 +111,10 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                 "start": tomorrow_at(at), "member_id": member}
         return str((await _post(client, "/bookings", op, body))["id"])
 
+    staff = {store: (await _post(client, "/staff", op, {
+        "username": f"seed-clerk-{store[:8]}", "password": "seed-password-0123",
+        "role": "clerk", "store_ids": [store]}))["id"] for store in (s1, s2)}
+
     def bundle(store: str, member: str, voucher: dict[str, Any], booking: str,
                redemption: str) -> Bundle:
         uuid_store = next(s for s in chain.stores if str(s) == store)
@@ -118,7 +123,7 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                       resource_id=str(chain.resources[uuid_store]), template_id=template,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
                       booking_id=booking, redemption_id=redemption, member_id=member,
-                      voucher_code=voucher["code"])
+                      voucher_code=voucher["code"], staff_id=staff[store])
 
     return {
         "own": bundle(s1, m1, vouchers[m1][2], await book(m1, s1, "10:00"),

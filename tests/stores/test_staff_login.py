@@ -6,8 +6,11 @@ import asyncio
 
 import httpx
 import pytest
+from litestar import Litestar
 
 from app.asgi import create_app
+from app.core.throttle import Limit
+from stores import service as stores_service
 from tests.conftest import LiveServer, make_settings, serving
 from tests.world import PASSWORD, World
 
@@ -147,3 +150,51 @@ def test_real_server_ignores_forged_forwarded_for(database_url: str,
             statuses.append(response.status_code)
     assert statuses[0] == 401
     assert statuses[-1] == 429
+
+
+# --- lockout by (username, client) -------------------------------------------------------
+
+def client_at(app: Litestar, host: str) -> httpx.AsyncClient:
+    """Another client of the same running app, at another address."""
+    transport = httpx.ASGITransport(app=app, client=(host, 50000))  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver.local")
+
+
+async def guess(http: httpx.AsyncClient, username: str, times: int) -> list[int]:
+    return [(await http.post(LOGIN, json={"username": username,
+                                          "password": f"guess-{n}"})).status_code
+            for n in range(times)]
+
+
+async def test_a_guesser_elsewhere_does_not_lock_out_the_counter(
+        client: httpx.AsyncClient, world: World, app: Litestar) -> None:
+    async with client_at(app, "198.51.100.66") as attacker:
+        statuses = await guess(attacker, "alpha-manager", 30)
+        assert statuses[:10] == [401] * 10
+        assert set(statuses[10:]) == {429}  # the guesser's client is locked for this user
+        assert (await attacker.post(LOGIN, json={"username": "alpha-manager",
+                                                 "password": PASSWORD})).status_code == 429
+
+    # The counter (the test client's address) was never involved: it logs in.
+    response = await client.post(LOGIN, json={"username": "alpha-manager", "password": PASSWORD})
+    assert response.status_code == 200, response.text
+
+
+async def test_guessing_from_many_clients_meets_the_username_backstop_but_not_the_counter(
+        client: httpx.AsyncClient, world: World, app: Litestar,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The backstop lowered from 100 to 12 so the test stays quick.
+    monkeypatch.setattr(stores_service, "LOGIN_FAILURES_PER_USERNAME",
+                        Limit("login-user", max_hits=12, window_s=900))
+    counter = await client.post(LOGIN, json={"username": "alpha-clerk1", "password": PASSWORD})
+    assert counter.status_code == 200  # the counter logged in here before: a known client
+    for n in range(3):  # 12 failures from 3 clients, none of them at their pair's limit
+        async with client_at(app, f"198.51.100.{10 + n}") as attacker:
+            assert set(await guess(attacker, "alpha-clerk1", 4)) == {401}
+
+    async with client_at(app, "198.51.100.99") as newcomer:
+        refused = await newcomer.post(LOGIN, json={"username": "alpha-clerk1",
+                                                   "password": PASSWORD})
+        assert refused.status_code == 429  # an unknown client meets the backstop
+    response = await client.post(LOGIN, json={"username": "alpha-clerk1", "password": PASSWORD})
+    assert response.status_code == 200, response.text
