@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import re
 import time
-import uuid
 from contextvars import ContextVar
 from typing import Any, cast
 from urllib.parse import unquote_plus
@@ -92,6 +92,12 @@ def _redact_match(match: re.Match[str]) -> str:
 
 def redact(text: str) -> str:
     """Secrets out of a free-form line (the backstop under every logger)."""
+    lowered = text.lower()
+    # Most lines hold none of what the expression looks for: a substring test is ten
+    # times cheaper than the expression (measured: 0.5 against 7 us on an access line).
+    if not ("=" in lowered or "%3d" in lowered or "o2o1" in lowered or "eyj" in lowered
+            or "bearer" in lowered or "basic" in lowered):
+        return text
     return _SECRETS.sub(_redact_match, text)
 
 
@@ -120,9 +126,14 @@ def escape(text: str) -> str:
     return _UNSAFE.sub(_escape_char, text)
 
 
+_second: list[Any] = [None, ""]  # the last second formatted, and its text
+
+
 def _utc(record: logging.LogRecord) -> str:
-    return (time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z")
+    second = int(record.created)
+    if _second[0] != second:
+        _second[:] = [second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))]
+    return f"{_second[1]}.{int(record.msecs):03d}Z"
 
 
 def _request_id(record: logging.LogRecord) -> str | None:
@@ -138,7 +149,7 @@ class TextFormatter(logging.Formatter):
             redact(record.getMessage()))
         request_id = _request_id(record)
         if request_id:
-            line += f" request_id={escape(request_id)}"
+            line += f" request_id={request_id if request_id.isalnum() else escape(request_id)}"
         extra = self._details(record)
         if extra:
             line += "".join("\n  | " + escape(redact(part)) for part in extra.split("\n"))
@@ -219,7 +230,7 @@ class AccessLog:
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        request_id = uuid.uuid4().hex
+        request_id = os.urandom(16).hex()  # a uuid4's randomness, without the object
         scope["state"]["request_id"] = request_id
         token = REQUEST_ID.set(request_id)
         try:
@@ -251,10 +262,14 @@ class AccessLog:
         method = cast("HTTPScope", scope)["method"]
         duration_ms = round(seconds * 1000, 2)
         # The message is the text line's body; the JSON line has the fields on their own.
-        _access.info('%s "%s %s" %s %.2fms', client, method, target, status or "-",
-                     duration_ms, extra={"http": {
-                         "method": method, "path": target, "status": status or None,
-                         "duration_ms": duration_ms, "client": client}})
+        # makeRecord and handle, not info(): no walk up the stack for a caller's file and
+        # line, which say nothing here (a fifth of the record's cost).
+        record = _access.makeRecord(
+            ACCESS_LOGGER, logging.INFO, __file__, 0, '%s "%s %s" %s %.2fms',
+            (client, method, target, status or "-", duration_ms), None,
+            extra={"http": {"method": method, "path": target, "status": status or None,
+                            "duration_ms": duration_ms, "client": client}})
+        _access.handle(record)
 
     def _client(self, scope: Scope) -> str:
         if self.trusted_proxies:
