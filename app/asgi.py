@@ -11,10 +11,10 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.stores.memory import MemoryStore
 
+from app.api_docs import render_plugins
 from app.bench_routes import BenchController
 from app.core.auth import Auth, Principal, principal_of
 from app.core.crypto import SecretBox
@@ -22,6 +22,7 @@ from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
 from app.core.edge import EdgeRequest, complete_options_allow, refuse_control_characters
 from app.core.errors import exception_handlers
 from app.core.housekeeping import Housekeeping
+from app.core.logs import ensure_logging, install_access_log
 from app.core.openapi import StrictStructSchemaPlugin, declare_errors
 from app.core.params import RuntimeDep
 from app.core.runtime import Runtime, client_key
@@ -56,7 +57,9 @@ async def _is_login_route(request: Request[Any, Any, Any]) -> bool:
 def serve_app() -> Litestar:
     """The app of a server process (`o2o serve`): create_app, freezing the collector's
     view of what start-up built."""
-    return create_app(freeze_gc=True)
+    settings = Settings.from_env()
+    ensure_logging(settings.log_format)  # `uvicorn app.asgi:serve_app` without `o2o serve`
+    return create_app(settings, freeze_gc=True)
 
 
 def _principal_after_runtime(request: Request[Any, Any, Any],
@@ -141,13 +144,15 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
                         "of life-service stores. Errors are application/problem+json with "
                         "a stable `code`.",
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+            render_plugins=render_plugins(settings.api_docs),
             components=Components(security_schemes={"BearerToken": SecurityScheme(
                 type="http", scheme="bearer", bearer_format="JWT")}),
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher}),
         debug=False,
+        logging_config=None,  # the process configures logging (app.core.logs), not the app
     )
     declare_errors(app, API_PREFIX)
     complete_options_allow(app)
+    install_access_log(app, settings.trusted_proxies)
     return app

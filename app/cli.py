@@ -62,14 +62,20 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    settings_or_exit()  # refuse to start with unsafe settings, with a one-line reason
+    settings = settings_or_exit()  # refuse to start with unsafe settings, with a reason
     import uvicorn
+
+    from app.core.logs import logging_config
 
     uvicorn.run(
         "app.asgi:serve_app", factory=True, host=args.host, port=args.port,
         workers=args.workers,
         # We decide which X-Forwarded-For to believe (O2O_TRUSTED_PROXIES), not uvicorn.
         proxy_headers=False, server_header=False, log_level=args.log_level,
+        # Every record through o2o's formatter (escaped, redacted, text or JSON; each
+        # worker process applies the dictionary too); the access log is o2o's own
+        # (app.core.logs.AccessLog): uvicorn's would write the decoded path unescaped.
+        log_config=logging_config(settings.log_format, args.log_level), access_log=False,
     )
     return 0
 
@@ -125,9 +131,12 @@ def cmd_worker(_: argparse.Namespace) -> int:
     settings = settings_or_exit()
     import signal
 
+    from app.core import logs
     from app.core.crypto import SecretBox
     from app.core.wechat import WechatClient
     from app.notifications_api import build_dispatcher
+
+    logs.configure(settings.log_format)
 
     async def run() -> None:
         async with bound_engine(settings):

@@ -241,15 +241,15 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def running_server(env: dict[str, str], workers: int,
-                         log_dir: str) -> AsyncIterator[Server]:
+async def running_server(env: dict[str, str], workers: int, log_dir: str,
+                         log_level: str = "warning") -> AsyncIterator[Server]:
     port = free_port()
     log_path = Path(log_dir) / f"server-{port}.log"
     with log_path.open("wb") as log_file:
         # Its own session: a Ctrl-C reaches only us, and we stop the whole group.
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
-            "--port", str(port), "--workers", str(workers), "--log-level", "warning",
+            "--port", str(port), "--workers", str(workers), "--log-level", log_level,
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True)
     server = Server(proc, f"http://127.0.0.1:{port}", log_path)
@@ -259,7 +259,7 @@ async def running_server(env: dict[str, str], workers: int,
     finally:
         await stop_server(server)
         lines = log_path.read_text(errors="replace").splitlines()
-        if lines:  # --log-level warning: anything here is worth seeing
+        if lines:  # at warning (the default), anything here is worth seeing
             log(f"server log ({len(lines)} lines), last {min(len(lines), 20)}:\n"
                 + "\n".join(lines[-20:]))
 
@@ -756,7 +756,7 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
                                    "--username", OPERATOR, "--password", PASSWORD))
     tag = f"{engine}/{workers}w"
     phases: dict[str, Phase] = {}
-    async with running_server(env, workers, scratch) as server:
+    async with running_server(env, workers, scratch, args.server_log_level) as server:
         async with new_session(args.concurrency) as session:
             seeded = await seed(session, server.base, created["chain_id"])
             await call(session, "POST", seeded.url("/bench/rows"), None, {"rows": UPDATE_ROWS})
@@ -903,6 +903,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-env", action="append", metavar="NAME=VALUE",
                         help="diagnostic: a setting for the server (repeatable), e.g. "
                              "O2O_NOTIFY_DISPATCHER=0")
+    parser.add_argument("--server-log-level", default="warning",
+                        help="the server's --log-level (default warning); info writes the "
+                             "access log, a line per request (format: --server-env "
+                             "O2O_LOG_FORMAT=json)")
     parser.add_argument("--stats-off", action="store_true",
                         help="diagnostic: PostgreSQL without the stats triggers' work "
                              "(o2o.stats_off), to see what they cost")

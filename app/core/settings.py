@@ -12,6 +12,7 @@ from typing import Literal
 Env = Literal["development", "production"]
 WechatMode = Literal["live", "sandbox"]
 SqliteSync = Literal["normal", "full"]
+LogFormat = Literal["text", "json"]
 
 DEFAULT_VAR_DIR = Path("var")
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
@@ -48,6 +49,11 @@ class Settings:
     notify_max_attempts: int = 10  # then the row is failed
     notify_retry_base_s: float = 5.0  # backoff: base * 2^(attempt-1), jittered, capped
     wechat_timeout_s: float = 5.0  # total time of one WeChat call
+    # Logs: one record per line, text for a developer's terminal, JSON (the production
+    # default) for a log stack. The API docs pages (/schema, /schema/swagger): on in
+    # development, off in production unless asked for; /schema/openapi.json always stays.
+    log_format: LogFormat = "text"
+    api_docs: bool = True
 
     @property
     def is_sqlite(self) -> bool:
@@ -87,6 +93,11 @@ class Settings:
             raise SettingsError(
                 f"O2O_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {sqlite_sync!r}")
 
+        log_format = env_vars.get("O2O_LOG_FORMAT", "").strip().lower() or (
+            "json" if production else "text")
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"O2O_LOG_FORMAT must be 'text' or 'json', not {log_format!r}")
+
         return cls(
             database_url=url,
             secret_key=secret,
@@ -109,6 +120,8 @@ class Settings:
                                               "attempts"),
             notify_retry_base_s=_positive_float(env_vars, "O2O_NOTIFY_RETRY_BASE_SECONDS", 5.0),
             wechat_timeout_s=_positive_float(env_vars, "O2O_WECHAT_TIMEOUT_SECONDS", 5.0),
+            log_format=log_format,  # type: ignore[arg-type]
+            api_docs=_flag(env_vars, "O2O_API_DOCS", default=not production),
         )
 
 
@@ -122,6 +135,15 @@ def _proxies(raw: str) -> frozenset[str]:
             raise SettingsError(f"O2O_TRUSTED_PROXIES: {entry!r} is not an address or "
                                 "network") from None
     return entries
+
+
+def _flag(env_vars: dict[str, str], name: str, *, default: bool) -> bool:
+    raw = env_vars.get(name, "").strip()
+    if not raw:
+        return default
+    if raw not in ("0", "1"):
+        raise SettingsError(f"{name} must be 0 or 1, not {raw!r}")
+    return raw == "1"
 
 
 def _positive_int(env_vars: dict[str, str], name: str, default: int,
