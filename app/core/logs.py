@@ -46,6 +46,7 @@ ACCESS_LOGGER = "o2o.access"
 # case), and the endings that make any name one.
 SECRET_NAMES = frozenset({
     "code", "short_code", "js_code", "card_code", "voucher_code", "booking_code",
+    "card_number",
     "token", "access_token", "refresh_token", "id_token", "jwt",
     "secret", "app_secret", "appsecret", "client_secret",
     "password", "passwd", "pwd", "old_password", "new_password",
@@ -210,7 +211,9 @@ def logging_config(log_format: LogFormat, level: str = "info") -> dict[str, Any]
         "root": {"handlers": ["stderr"], "level": "WARNING"},
         "loggers": {
             "o2o": {"level": level},
-            "uvicorn": {"level": level},
+            # propagate: uvicorn's own config (a bare `uvicorn app.asgi:serve_app` applies
+            # it first) sets it off, which would leave its records to no handler at all.
+            "uvicorn": {"level": level, "handlers": [], "propagate": True},
             # o2o writes the access log (AccessLog); uvicorn's would repeat it unescaped.
             "uvicorn.access": {"level": "CRITICAL", "handlers": [], "propagate": False},
         },

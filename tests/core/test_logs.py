@@ -10,6 +10,8 @@ import io
 import json
 import logging
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -275,3 +277,23 @@ def test_a_real_servers_log_is_escaped_redacted_and_parses(
                   if _logger(line, log_format) == "o2o.access"]
         assert {entry["path"].split("?")[0] for entry in access} >= {
             "/nowhere" + EVIL_PATH.removeprefix("/nowhere"), f"{API}/redemptions/preview"}
+
+
+def test_under_a_bare_uvicorn_its_records_are_ours_too() -> None:
+    """`uvicorn app.asgi:serve_app` applies uvicorn's logging config before the app sets
+    up ours: uvicorn's records must still come out formatted (escaped), not through
+    Python's last-resort handler as two lines."""
+    script = (
+        "import logging, logging.config\n"
+        "from uvicorn.config import LOGGING_CONFIG\n"
+        "logging.config.dictConfig(LOGGING_CONFIG)\n"
+        "logging.getLogger().handlers.clear()\n"
+        "from app.core.logs import ensure_logging\n"
+        "ensure_logging('text')\n"
+        "logging.getLogger('uvicorn.error').info('hello\\nFORGED line')\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=60, check=True, cwd=Path(__file__).resolve().parents[2])
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert "hello\\nFORGED line" in lines[0]
+    assert "uvicorn.error" in lines[0]
