@@ -112,10 +112,12 @@ async def get_staff_for_login(username: str) -> Row | None:
     return await _STAFF_FOR_LOGIN.first(username)
 
 
-async def get_staff(staff_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    """One staff member of the chain, with the password hash (never render it)."""
-    return await Staff.select().where(
-        (Staff.id == staff_id) & (Staff.chain == chain_id)).first().run()
+async def get_staff(staff_id: uuid.UUID, chain_id: uuid.UUID, *,
+                    lock: bool = False) -> Row | None:
+    """One staff member of the chain, with the password hash (never render it);
+    ``lock``: its row held until the write transaction ends."""
+    query = Staff.select().where((Staff.id == staff_id) & (Staff.chain == chain_id))
+    return await (for_update(query) if lock else query).first().run()
 
 
 async def update_staff(staff_id: uuid.UUID, values: Row) -> None:

@@ -10,7 +10,8 @@ import msgspec
 from msgspec import Meta, Struct
 
 Name = Annotated[str, Meta(min_length=1, max_length=120)]
-Phone = Annotated[str, Meta(pattern=r"^\+?[0-9][0-9 -]{4,24}$", max_length=32)]
+PHONE_PATTERN = r"^\+?[0-9][0-9 -]{4,24}$"  # as a person types it; normalize_phone after
+Phone = Annotated[str, Meta(pattern=PHONE_PATTERN, max_length=32)]
 Username = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.@-]{3,64}$")]
 Password = Annotated[str, Meta(min_length=10, max_length=256)]
 HHMM = Annotated[str, Meta(pattern=r"^\d{2}:\d{2}$")]

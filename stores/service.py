@@ -23,7 +23,7 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.crypto import DUMMY_PASSWORD_HASH, SecretBox, hash_password, verify_password
 from app.core.db import is_unique_violation, write_transaction
-from app.core.errors import Forbidden, NotFound, ValidationError
+from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.hours import validate_hours, validate_timezone
 from app.core.notify import events as notify_events
 from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT
@@ -42,6 +42,7 @@ from stores.errors import (
     WechatUnavailable,
 )
 from stores.schemas import (
+    PHONE_PATTERN,
     ChainOut,
     ChainUpdate,
     MemberCreate,
@@ -70,20 +71,21 @@ from stores.schemas import (
 
 # Failed logins count against the pair (username, client) first: a guesser locks out
 # their own client, not the counter where the real user works. Per client (spraying many
-# usernames) as before. Per username across clients, a much higher backstop against
-# guessing from many clients, which a client where that user logged in lately (the
-# counter) is spared, so even a distributed guesser cannot lock the counter out.
+# usernames) as before. Per username across clients, a backstop against guessing from
+# many clients (30 in 15 minutes: three clients' worth of pair limits), which a client
+# where that user logged in lately (the counter) is spared, so even a distributed
+# guesser cannot lock the counter out.
 LOGIN_FAILURES_PER_PAIR = Limit("login-pair", max_hits=10, window_s=900)
 LOGIN_FAILURES_PER_CLIENT = Limit("login-client", max_hits=20, window_s=900)
+LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=30, window_s=900)
+KNOWN_LOGIN_CLIENTS = Memory("login-known", ttl_s=30 * 24 * 3600)
 # Each phone code costs a call of WeChat's metered getuserphonenumber: a member proves a
 # number now and then, never dozens of times an hour.
 PHONE_CODES_PER_MEMBER = Limit("phone-code-member", max_hits=10, window_s=3600)
-LOGIN_FAILURES_PER_USERNAME = Limit("login-user", max_hits=100, window_s=900)
-KNOWN_LOGIN_CLIENTS = Memory("login-known", ttl_s=30 * 24 * 3600)
 SANDBOX_PREFIX = "sandbox:"
 _OPENID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _PHONE = re.compile(r"^\+?[0-9]{5,24}$")  # a phone after normalize_phone
-_TYPED_PHONE = re.compile(r"\+?[0-9][0-9 -]{4,24}")  # as schemas.Phone takes it
+_TYPED_PHONE = re.compile(PHONE_PATTERN)  # as schemas.Phone takes it
 KNOWN_EVENTS = notify_events.ALL
 
 
@@ -180,6 +182,21 @@ async def logout(principal: Principal, jti: str, expires_at: int,
     tokens.forget_token(jti)
 
 
+async def _wechat_app(chain_id: uuid.UUID, box: SecretBox,
+                      error: type[AppError]) -> tuple[str, str]:
+    """The chain's WeChat app id and its secret, opened; ``error`` when there is none."""
+    config = await repo.get_wechat_config(chain_id)
+    if config is None:
+        raise error("this chain has no WeChat app configured")
+    try:
+        secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
+    except InvalidTag:
+        # O2O_SECRET_KEY changed since the secret was stored: the operator must set it again.
+        raise error("the chain's WeChat secret cannot be read; "
+                    "the operator must PUT /wechat-config again") from None
+    return str(config["app_id"]), secret
+
+
 async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
                             wechat: WechatClient, box: SecretBox) -> tuple[str, str | None]:
     if sandbox:
@@ -187,17 +204,9 @@ async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
         if not _OPENID.fullmatch(openid):
             raise WechatLoginFailed("sandbox mode accepts only codes of the form sandbox:<openid>")
         return openid, None
-    config = await repo.get_wechat_config(chain_id)
-    if config is None:
-        raise WechatLoginFailed("this chain has no WeChat app configured")
+    app_id, secret = await _wechat_app(chain_id, box, WechatLoginFailed)
     try:
-        secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
-    except InvalidTag:
-        # O2O_SECRET_KEY changed since the secret was stored: the operator must set it again.
-        raise WechatLoginFailed("the chain's WeChat secret cannot be read; "
-                                "the operator must PUT /wechat-config again") from None
-    try:
-        session = await wechat.code2session(config["app_id"], secret, code)
+        session = await wechat.code2session(app_id, secret, code)
     except WechatError as exc:
         raise WechatLoginFailed(f"WeChat refused the code ({exc.errcode}: {exc.errmsg})") from exc
     return session.openid, session.unionid
@@ -449,7 +458,10 @@ async def list_staff(principal: Principal) -> list[StaffOut]:
 
 async def _actionable_staff(principal: Principal,
                             staff_id: uuid.UUID) -> tuple[dict[str, Any], list[uuid.UUID]]:
-    row = await repo.get_staff(staff_id, principal.chain_id)
+    """Inside the write transaction: the staff row locked, so the role and stores the
+    caller's rights are judged on cannot change before the write (a manager's reset
+    landing on a clerk an operator just promoted, or a lost update of store_ids)."""
+    row = await repo.get_staff(staff_id, principal.chain_id, lock=True)
     if row is None:
         raise NotFound("no such staff")
     stores = (await repo.staff_store_ids([staff_id]))[staff_id]
@@ -499,15 +511,15 @@ async def _new_scope(principal: Principal, row: dict[str, Any], stores: list[uui
 
 async def update_staff(principal: Principal, staff_id: uuid.UUID, body: StaffUpdate,
                        tokens: Revocations) -> StaffOut:
-    row, stores = await _actionable_staff(principal, staff_id)
-    role, store_ids = await _new_scope(principal, row, stores, body)
-    changes: dict[str, Any] = {}
-    if body.name is not None:
-        changes["name"] = body.name.strip()
-    if role != row["role"]:
-        changes["role"] = role
-    scope_changed = "role" in changes or set(store_ids) != set(stores)
     async with write_transaction():
+        row, stores = await _actionable_staff(principal, staff_id)
+        role, store_ids = await _new_scope(principal, row, stores, body)
+        changes: dict[str, Any] = {}
+        if body.name is not None:
+            changes["name"] = body.name.strip()
+        if role != row["role"]:
+            changes["role"] = role
+        scope_changed = "role" in changes or set(store_ids) != set(stores)
         if "role" in changes and row["role"] == "operator" and row["active"]:
             await _keep_an_operator(principal.chain_id, staff_id)
         if changes:
@@ -525,8 +537,8 @@ async def set_staff_active(principal: Principal, staff_id: uuid.UUID, active: bo
                            tokens: Revocations) -> StaffOut:
     """Deactivate (every token ends, no login) or activate again (old tokens stay
     ended: the staff member logs in anew)."""
-    row, stores = await _actionable_staff(principal, staff_id)
     async with write_transaction():
+        row, stores = await _actionable_staff(principal, staff_id)
         if not active and row["role"] == "operator" and row["active"]:
             await _keep_an_operator(principal.chain_id, staff_id)
         await repo.update_staff(staff_id, {"active": active})
@@ -540,9 +552,10 @@ async def set_staff_active(principal: Principal, staff_id: uuid.UUID, active: bo
 async def reset_staff_password(principal: Principal, staff_id: uuid.UUID,
                                body: PasswordReset, tokens: Revocations) -> None:
     """An operator (or the clerk's manager) sets a new password: every token ends."""
-    await _actionable_staff(principal, staff_id)
+    # Hashed before the write transaction (scrypt must not hold SQLite's writer lock).
     password_hash = await asyncio.to_thread(hash_password, body.password)
     async with write_transaction():
+        await _actionable_staff(principal, staff_id)
         await repo.update_staff(staff_id, {"password_hash": password_hash})
         await revocation.end_tokens_of(staff_id)
     tokens.forget_subject(staff_id)
@@ -737,16 +750,9 @@ async def _phone_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
             raise WechatPhoneFailed("sandbox mode accepts only codes of the form "
                                     "sandbox:<phone>")
         return phone
-    config = await repo.get_wechat_config(chain_id)
-    if config is None:
-        raise WechatPhoneFailed("this chain has no WeChat app configured")
+    app_id, secret = await _wechat_app(chain_id, box, WechatPhoneFailed)
     try:
-        secret = box.open(config["app_secret_sealed"], str(chain_id)).decode()
-    except InvalidTag:
-        raise WechatPhoneFailed("the chain's WeChat secret cannot be read; "
-                                "the operator must PUT /wechat-config again") from None
-    try:
-        info = await _exchange_phone_code(config["app_id"], secret, code, wechat, tokens)
+        info = await _exchange_phone_code(app_id, secret, code, wechat, tokens)
     except WechatError as exc:
         if exc.errcode is None or exc.errcode in TRANSIENT:
             raise WechatUnavailable(f"WeChat did not answer ({exc.errcode}: {exc.errmsg})") \
@@ -755,7 +761,7 @@ async def _phone_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
             from exc
     # WeChat stamps the app the code was issued to: a code from another mini program
     # (another chain's, say) proves nothing to this chain.
-    if info.watermark_app_id != config["app_id"]:
+    if info.watermark_app_id != app_id:
         raise WechatPhoneFailed("the code was issued to another WeChat app")
     return _phone_of(info)
 

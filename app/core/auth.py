@@ -177,8 +177,9 @@ class Auth:
         return principal
 
     def issue(self, principal: Principal, version: int = 0) -> str:
-        """A token for ``principal``; ``version`` is the subject's current token version
-        (app.core.revocation.current_version), read before its scope was."""
+        """A token for ``principal``; ``version`` is the subject's current token version,
+        read in the same statement as its scope (``get_staff_for_login``), so a change
+        racing the login ends the token it issues."""
         minutes = (self._settings.member_token_minutes if principal.kind == "member"
                    else self._settings.staff_token_minutes)
         return self.jwt.create_token(

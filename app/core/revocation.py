@@ -54,7 +54,6 @@ _STATE = Sql(
     "SELECT v.version AS version, v.kept_jti AS kept_jti, "
     "(SELECT 1 FROM core_revoked_token r WHERE r.jti = {}) AS revoked "
     "FROM (SELECT 1 AS one) AS o LEFT JOIN core_token_version v ON v.subject = {}")
-_VERSION = Sql("SELECT version FROM core_token_version WHERE subject = {}")
 _BUMP = Sql(
     "INSERT INTO core_token_version (subject, version, kept_jti, updated_at) "
     "VALUES ({}, 1, {}, {}) ON CONFLICT (subject) DO UPDATE SET "
@@ -66,12 +65,6 @@ _NOTIFY = Sql("SELECT pg_notify({}, {})")
 
 
 # --- writes (inside the caller's write transaction) -----------------------------------
-
-async def current_version(subject: uuid.UUID) -> int:
-    """The version a token issued now must carry (``ver``)."""
-    row = await _VERSION.first(subject)
-    return int(row["version"]) if row else 0
-
 
 async def end_tokens_of(subject: uuid.UUID, keep_jti: str | None = None) -> int:
     """End every token of ``subject`` (but ``keep_jti``, if given); returns the new
