@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -84,6 +85,10 @@ async def test_lead_time_hides_the_next_slots(salon: Salon) -> None:
     refused = await salon.book(soon.isoformat(), service=cut)
     assert refused.json()["code"] == "slot_unavailable"
     later = soon + timedelta(hours=3)
+    if later.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%H:%M") == "23:45":
+        # ALL_DAY is a 00:00-24:00 interval per weekday: a 30-minute slot may not cross
+        # local midnight (the test failed in CI when run between 11:15 and 11:30 UTC).
+        later += timedelta(minutes=30)
     assert (await salon.book(later.isoformat(), service=cut)).status_code == 201
 
 
