@@ -408,23 +408,33 @@ async def update_store(principal: Principal, store_id: uuid.UUID, body: StoreUpd
 
 # --- staff ------------------------------------------------------------------------------
 
-async def create_staff(principal: Principal, body: StaffCreate) -> StaffOut:
-    store_ids = list(dict.fromkeys(body.store_ids))
+async def _checked_scope(principal: Principal, role: str, store_ids: list[uuid.UUID],
+                         refusal: str) -> list[uuid.UUID]:
+    """The stores a staff member of ``role`` gets, by the rules of creating and changing
+    staff: a manager gives the clerk role only (else ``refusal``), and only their own
+    stores; an operator covers the chain (no list); the others at least one store."""
     if principal.role == "manager":
-        if body.role != "clerk":
-            raise Forbidden("managers may create clerks only")
+        if role != "clerk":
+            raise Forbidden(refusal)
         outside = [s for s in store_ids if s not in principal.store_ids]
         if outside:
             raise NotFound(f"no such store: {outside[0]}")
-    if body.role == "operator":
+    if role == "operator":
         if store_ids:
             raise ValidationError("store_ids", "an operator covers the whole chain: leave empty")
-    elif not store_ids:
-        raise ValidationError("store_ids", f"a {body.role} needs at least one store")
+        return []
+    if not store_ids:
+        raise ValidationError("store_ids", f"a {role} needs at least one store")
     known = await repo.chain_store_ids(principal.chain_id, store_ids)
     missing = [s for s in store_ids if s not in known]
     if missing:
         raise NotFound(f"no such store: {missing[0]}")
+    return store_ids
+
+
+async def create_staff(principal: Principal, body: StaffCreate) -> StaffOut:
+    store_ids = await _checked_scope(principal, body.role, list(dict.fromkeys(body.store_ids)),
+                                     "managers may create clerks only")
     username = body.username.lower()
     password_hash = await asyncio.to_thread(hash_password, body.password)
     values = {"id": uuid.uuid4(), "chain": principal.chain_id, "username": username,
@@ -489,24 +499,11 @@ async def _keep_an_operator(chain_id: uuid.UUID, staff_id: uuid.UUID) -> None:
 async def _new_scope(principal: Principal, row: dict[str, Any], stores: list[uuid.UUID],
                      body: StaffUpdate) -> tuple[str, list[uuid.UUID]]:
     role = body.role or row["role"]
-    store_ids = stores if body.store_ids is None else list(dict.fromkeys(body.store_ids))
-    if principal.role == "manager":
-        if role != "clerk":
-            raise Forbidden("managers may not promote")
-        outside = [s for s in store_ids if s not in principal.store_ids]
-        if outside:
-            raise NotFound(f"no such store: {outside[0]}")
-    if role == "operator":
-        if body.store_ids:
-            raise ValidationError("store_ids", "an operator covers the whole chain: leave empty")
-        return role, []
-    if not store_ids:
-        raise ValidationError("store_ids", f"a {role} needs at least one store")
-    known = await repo.chain_store_ids(principal.chain_id, store_ids)
-    missing = [s for s in store_ids if s not in known]
-    if missing:
-        raise NotFound(f"no such store: {missing[0]}")
-    return role, store_ids
+    if body.store_ids is not None:
+        store_ids = list(dict.fromkeys(body.store_ids))
+    else:  # unchanged, but an operator (a clerk promoted, say) keeps no list
+        store_ids = [] if role == "operator" else stores
+    return role, await _checked_scope(principal, role, store_ids, "managers may not promote")
 
 
 async def update_staff(principal: Principal, staff_id: uuid.UUID, body: StaffUpdate,
