@@ -72,7 +72,7 @@ async def number_taken(number: str) -> bool:
 async def card_holder(chain_id: uuid.UUID, number: str) -> uuid.UUID | None:
     """The member holding the card of this number in the chain (numbers are unique)."""
     row = await Card.select(Card.member).where(
-        (Card.number == number) & (Card.template.chain == chain_id)).first().run()
+        (Card.number == number) & (Card.chain == chain_id)).first().run()
     return None if row is None else row["member"]
 
 

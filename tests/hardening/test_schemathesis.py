@@ -95,6 +95,13 @@ def _check_operation(operation: Any, key: str, auth: dict[str, str], ids: dict[s
     def check(case: Any) -> None:
         response = case.call(base_url=base_url, session=session, headers=auth)
         statuses[key].add(response.status_code)
+        validate(case, response, "")
+        if case.meta.generation.mode == GenerationMode.POSITIVE:
+            for message in _structural_refusals(response):
+                record(f"schema-valid data refused by the decoder: {message}", case, response)
+
+    def validate(case: Any, response: Any, label: str) -> None:
+        """schemathesis's checks of the answer; each failure recorded under ``label``."""
         try:
             case.validate_response(response, headers=auth, transport_kwargs={
                 "base_url": base_url, "session": session, "headers": auth})
@@ -102,10 +109,7 @@ def _check_operation(operation: Any, key: str, auth: dict[str, str], ids: dict[s
             group = found.exceptions if isinstance(found, FailureGroup) else (found,)
             for failure in group:
                 first_line = (failure.message.strip() or "-").splitlines()[0][:200]
-                record(f"{failure.title}: {first_line}", case, response)
-        if case.meta.generation.mode == GenerationMode.POSITIVE:
-            for message in _structural_refusals(response):
-                record(f"schema-valid data refused by the decoder: {message}", case, response)
+                record(f"{label}{failure.title}: {first_line}", case, response)
 
     def record(summary: str, case: Any, response: Any) -> None:
         # One example per operation and kind of failure is enough to act on.
@@ -117,13 +121,7 @@ def _check_operation(operation: Any, key: str, auth: dict[str, str], ids: dict[s
         statuses[key].add(response.status_code)
         if response.status_code != 400:
             record(f"deep JSON answered {response.status_code}", case, response)
-        try:
-            case.validate_response(response, headers=auth, transport_kwargs={
-                "base_url": base_url, "session": session, "headers": auth})
-        except (Failure, FailureGroup) as found:
-            group = found.exceptions if isinstance(found, FailureGroup) else (found,)
-            for failure in group:
-                record(f"deep JSON: {failure.title}", case, response)
+        validate(case, response, "deep JSON: ")
 
     check()
     if operation.body:
