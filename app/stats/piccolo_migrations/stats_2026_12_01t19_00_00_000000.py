@@ -31,19 +31,26 @@ queued rows of what it rebuilds, and recomputes from the events as before.
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from app.core.migration_sql import raw_ddl
-from app.stats.piccolo_migrations.stats_2026_11_22t03_25_00_000000 import (
-    _FIGURES,
-    _REBUILD,
-)
-from app.stats.piccolo_migrations.stats_2026_11_22t03_25_00_000000 import (
-    _FUNCTIONS as _OLD_FUNCTIONS,
-)
-
 ID = "2026-12-01T19:00:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "stats pending queue and fold"
 
-_QUEUED = tuple(f for f in _FIGURES if f != "active_members")
+_QUEUED = (
+    "members_new",
+    "cards_issued",
+    "redemptions",
+    "redemption_value_cents",
+    "card_redemptions",
+    "voucher_redemptions",
+    "booking_redemptions",
+    "top_ups",
+    "top_up_cents",
+    "bookings",
+    "bookings_checked_in",
+    "bookings_completed",
+    "bookings_cancelled",
+    "bookings_no_show",
+)
 _MONEY = ("redemption_value_cents", "top_up_cents")
 _FOLD_LOCK = "hashtextextended('o2o-stats-fold', 0)"
 
@@ -262,15 +269,113 @@ BEGIN
 END $$"""
 
 # The rebuild recomputes from the events what the queue would have added: it drops the
-# queued rows it covers, with writers held off the queue until it commits.
-_REBUILD_HEAD = "BEGIN\n  IF p_chain IS NULL THEN"
-assert _REBUILD.count(_REBUILD_HEAD) == 1
-_NEW_REBUILD = _REBUILD.replace(_REBUILD_HEAD, f"""BEGIN
-  PERFORM pg_advisory_xact_lock({_FOLD_LOCK});
+# queued rows it covers, with writers held off the queue until it commits. Written out
+# whole (issue 16): stats_2026_11_22t03_25_00_000000's body with the lines after its
+# BEGIN that take the fold's lock and the queue; a migration never imports another.
+_NEW_REBUILD = """
+CREATE OR REPLACE FUNCTION stats_rebuild(p_chain uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtextextended('o2o-stats-fold', 0));
   LOCK TABLE stats_pending IN EXCLUSIVE MODE;
   DELETE FROM stats_pending p
    WHERE p_chain IS NULL OR p.store_id IN (SELECT id FROM store WHERE chain = p_chain);
-  IF p_chain IS NULL THEN""")
+  IF p_chain IS NULL THEN
+    LOCK TABLE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day,
+      stats_cohort IN ACCESS EXCLUSIVE MODE;
+    TRUNCATE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day, stats_cohort;
+  ELSE
+    LOCK TABLE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day,
+      stats_cohort IN EXCLUSIVE MODE;
+    DELETE FROM stats_store_day WHERE store_id IN (SELECT id FROM store WHERE chain = p_chain);
+    DELETE FROM stats_activity
+     WHERE scope_id = p_chain OR scope_id IN (SELECT id FROM store WHERE chain = p_chain);
+    DELETE FROM stats_chain_day WHERE chain_id = p_chain;
+    DELETE FROM stats_cohort
+     WHERE scope_id = p_chain OR scope_id IN (SELECT id FROM store WHERE chain = p_chain);
+  END IF;
+  PERFORM stats_rebuild_vouchers(p_chain);
+
+  INSERT INTO stats_activity (id, scope_id, member_id, day, events, prev_day, next_day)
+  WITH events AS (
+    SELECT s.chain AS chain_id, r.store AS store_id, r.member_id,
+           (r.created_at AT TIME ZONE s.timezone)::date AS day
+      FROM redemption r JOIN store s ON s.id = r.store
+     WHERE r.reversed_at IS NULL AND r.member_id IS NOT NULL
+       AND (p_chain IS NULL OR s.chain = p_chain)
+    UNION ALL
+    SELECT s.chain, b.store, b.member, (b.start_at AT TIME ZONE s.timezone)::date
+      FROM booking b JOIN store s ON s.id = b.store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+  ), per_store AS (
+    SELECT chain_id, store_id, member_id, day, count(*)::int AS events
+      FROM events GROUP BY chain_id, store_id, member_id, day
+  ), scoped AS (
+    SELECT store_id AS scope_id, member_id, day, events FROM per_store
+    UNION ALL
+    SELECT chain_id, member_id, day, sum(events)::int FROM per_store
+     GROUP BY chain_id, member_id, day
+  )
+  SELECT gen_random_uuid(), scope_id, member_id, day, events,
+         coalesce(lag(day) OVER w, DATE '0001-01-01'),
+         coalesce(lead(day) OVER w, DATE '9999-12-31')
+    FROM scoped WINDOW w AS (PARTITION BY scope_id, member_id ORDER BY day);
+
+  INSERT INTO stats_store_day (id, store_id, day, shard, members_new, cards_issued, redemptions, redemption_value_cents, card_redemptions, voucher_redemptions, booking_redemptions, top_ups, top_up_cents, bookings, bookings_checked_in, bookings_completed, bookings_cancelled, bookings_no_show, active_members)
+  WITH figures AS (
+    SELECT m.registered_store AS store_id, (m.created_at AT TIME ZONE s.timezone)::date AS day,
+           1::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0 AS active_members
+      FROM member m JOIN store s ON s.id = m.registered_store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+    UNION ALL
+    SELECT c.issued_store, (c.created_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 1::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0
+      FROM card c JOIN store s ON s.id = c.issued_store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+    UNION ALL
+    SELECT l.store_id, (l.created_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 1::int AS top_ups, l.delta_cents::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0
+      FROM card_ledger l JOIN store s ON s.id = l.store_id
+     WHERE l.kind = 'top_up' AND (p_chain IS NULL OR s.chain = p_chain)
+    UNION ALL
+    SELECT r.store, (r.created_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 0::int AS cards_issued, 1::int AS redemptions, r.charged_cents + r.discount_cents::bigint AS redemption_value_cents, (r.kind = 'card')::int::int AS card_redemptions, (r.kind = 'voucher')::int::int AS voucher_redemptions, (r.kind = 'booking')::int::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0
+      FROM redemption r JOIN store s ON s.id = r.store
+     WHERE r.reversed_at IS NULL AND (p_chain IS NULL OR s.chain = p_chain)
+    UNION ALL
+    SELECT b.store, (b.start_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 1::int AS bookings, (b.status = 'checked_in')::int::int AS bookings_checked_in, (b.status = 'completed')::int::int AS bookings_completed, (b.status = 'cancelled')::int::int AS bookings_cancelled, (b.status = 'no_show')::int::int AS bookings_no_show, 0
+      FROM booking b JOIN store s ON s.id = b.store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+    UNION ALL
+    SELECT a.scope_id, a.day, 0::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 1
+      FROM stats_activity a JOIN store s ON s.id = a.scope_id
+     WHERE p_chain IS NULL OR s.chain = p_chain
+  )
+  SELECT gen_random_uuid(), store_id, day, 0, sum(members_new), sum(cards_issued), sum(redemptions), sum(redemption_value_cents), sum(card_redemptions), sum(voucher_redemptions), sum(booking_redemptions), sum(top_ups), sum(top_up_cents), sum(bookings), sum(bookings_checked_in), sum(bookings_completed), sum(bookings_cancelled), sum(bookings_no_show), sum(active_members)
+    FROM figures GROUP BY store_id, day;
+
+  INSERT INTO stats_chain_day (id, chain_id, day, shard, active_members)
+  SELECT gen_random_uuid(), a.scope_id, a.day, 0, count(*)::int
+    FROM stats_activity a JOIN chain c ON c.id = a.scope_id
+   WHERE p_chain IS NULL OR c.id = p_chain
+   GROUP BY a.scope_id, a.day;
+
+  INSERT INTO stats_cohort (id, scope_id, cohort, month, shard, active)
+  WITH members AS (
+    SELECT m.id, m.chain, m.registered_store,
+           date_trunc('month', m.created_at AT TIME ZONE coalesce(s.timezone,
+             (SELECT h.timezone FROM store h WHERE h.chain = m.chain
+               ORDER BY h.created_at, h.id LIMIT 1), 'UTC'))::date AS cohort
+      FROM member m LEFT JOIN store s ON s.id = m.registered_store
+     WHERE p_chain IS NULL OR m.chain = p_chain
+  )
+  SELECT gen_random_uuid(), a.scope_id, m.cohort, date_trunc('month', a.day)::date, 0,
+         count(*)::int
+    FROM stats_activity a JOIN members m ON m.id = a.member_id
+   WHERE a.prev_day < date_trunc('month', a.day)
+     AND (a.scope_id = m.chain OR a.scope_id = m.registered_store)
+   GROUP BY 2, 3, 4;
+END $$"""
 
 _UP = (
     _TABLE,
@@ -307,16 +412,288 @@ _UP = (
 )
 
 
-def _old(name: str) -> str:
-    return next(f for f in _OLD_FUNCTIONS if f"FUNCTION {name}(" in f)
+# What stats_2026_11_22t03_25_00_000000 defined and this migration replaces or drops,
+# as it was there: the functions that kept the rollups one event at a time, and the
+# rebuild without the queue.
+_OLD_FUNCTIONS = (
+    """CREATE OR REPLACE FUNCTION stats_cohort_bump(p_scope uuid, p_member uuid, p_day date,
+                                                    p_delta int)
+    RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE v_cohort date;
+    BEGIN
+      SELECT date_trunc('month', m.created_at AT TIME ZONE coalesce(s.timezone,
+               (SELECT h.timezone FROM store h WHERE h.chain = m.chain
+                 ORDER BY h.created_at, h.id LIMIT 1), 'UTC'))::date
+        INTO v_cohort
+        FROM member m LEFT JOIN store s ON s.id = m.registered_store
+       WHERE m.id = p_member AND (m.chain = p_scope OR m.registered_store = p_scope);
+      IF v_cohort IS NULL THEN RETURN; END IF;
+      INSERT INTO stats_cohort AS t (id, scope_id, cohort, month, shard, active)
+      VALUES (gen_random_uuid(), p_scope, v_cohort, date_trunc('month', p_day)::date,
+              (txid_current() % 8)::int, p_delta)
+      ON CONFLICT (scope_id, cohort, month, shard)
+      DO UPDATE SET active = t.active + EXCLUDED.active;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_touch(p_scope uuid, p_member uuid, p_day date,
+                                              p_delta int)
+    RETURNS int LANGUAGE plpgsql AS $$
+    DECLARE v_events int; v_prev date; v_next date;
+    BEGIN
+      UPDATE stats_activity SET events = events + p_delta
+       WHERE scope_id = p_scope AND member_id = p_member AND day = p_day
+      RETURNING events, prev_day, next_day INTO v_events, v_prev, v_next;
+      IF FOUND THEN
+        IF v_events > 0 THEN RETURN 0; END IF;
+        DELETE FROM stats_activity
+         WHERE scope_id = p_scope AND member_id = p_member AND day = p_day;
+        UPDATE stats_activity SET next_day = v_next
+         WHERE scope_id = p_scope AND member_id = p_member AND day = v_prev;
+        UPDATE stats_activity SET prev_day = v_prev
+         WHERE scope_id = p_scope AND member_id = p_member AND day = v_next;
+        IF date_trunc('month', v_prev) <> date_trunc('month', p_day)
+           AND date_trunc('month', v_next) <> date_trunc('month', p_day) THEN
+          PERFORM stats_cohort_bump(p_scope, p_member, p_day, -1);  -- the month's last day
+        END IF;
+        RETURN -1;
+      END IF;
+      IF p_delta <= 0 THEN RETURN 0; END IF;
+      SELECT max(day) INTO v_prev FROM stats_activity
+       WHERE scope_id = p_scope AND member_id = p_member AND day < p_day;
+      SELECT min(day) INTO v_next FROM stats_activity
+       WHERE scope_id = p_scope AND member_id = p_member AND day > p_day;
+      INSERT INTO stats_activity (id, scope_id, member_id, day, events, prev_day, next_day)
+      VALUES (gen_random_uuid(), p_scope, p_member, p_day, p_delta,
+              coalesce(v_prev, DATE '0001-01-01'), coalesce(v_next, DATE '9999-12-31'));
+      UPDATE stats_activity SET next_day = p_day
+       WHERE scope_id = p_scope AND member_id = p_member AND day = v_prev;
+      UPDATE stats_activity SET prev_day = p_day
+       WHERE scope_id = p_scope AND member_id = p_member AND day = v_next;
+      IF date_trunc('month', coalesce(v_prev, DATE '0001-01-01')) <> date_trunc('month', p_day)
+         AND date_trunc('month', coalesce(v_next, DATE '9999-12-31'))
+             <> date_trunc('month', p_day) THEN
+        PERFORM stats_cohort_bump(p_scope, p_member, p_day, 1);  -- the month's first day
+      END IF;
+      RETURN 1;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_activity_add(p_chain uuid, p_store uuid,
+                                                     p_member uuid, p_day date, p_delta int)
+    RETURNS int LANGUAGE plpgsql AS $$
+    DECLARE v_changed int; v_chain int;
+    BEGIN
+      IF p_member IS NULL OR p_day IS NULL THEN RETURN 0; END IF;
+      PERFORM pg_advisory_xact_lock(hashtextextended('o2o-stats:' || p_member::text, 0));
+      v_changed := stats_touch(p_store, p_member, p_day, p_delta);
+      v_chain := stats_touch(p_chain, p_member, p_day, p_delta);
+      IF v_chain <> 0 THEN
+        INSERT INTO stats_chain_day AS t (id, chain_id, day, shard, active_members)
+        VALUES (gen_random_uuid(), p_chain, p_day, (txid_current() % 8)::int, v_chain)
+        ON CONFLICT (chain_id, day, shard)
+        DO UPDATE SET active_members = t.active_members + EXCLUDED.active_members;
+      END IF;
+      RETURN v_changed;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_redemption_apply(r redemption, p_sign int)
+    RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE v_day date; v_active int;
+    BEGIN
+      IF r.reversed_at IS NOT NULL THEN RETURN; END IF;
+      v_day := stats_local_day(r.store, r.created_at);
+      v_active := stats_activity_add(r.chain, r.store, r.member_id, v_day, p_sign);
+      PERFORM stats_bump(r.store, v_day, d_redemptions => p_sign,
+        d_redemption_value_cents => p_sign * (r.charged_cents + r.discount_cents),
+        d_card_redemptions => CASE WHEN r.kind = 'card' THEN p_sign ELSE 0 END,
+        d_voucher_redemptions => CASE WHEN r.kind = 'voucher' THEN p_sign ELSE 0 END,
+        d_booking_redemptions => CASE WHEN r.kind = 'booking' THEN p_sign ELSE 0 END,
+        d_active_members => v_active);
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_booking_apply(b booking, p_sign int)
+    RETURNS void LANGUAGE plpgsql AS $$
+    DECLARE v_day date := stats_local_day(b.store, b.start_at); v_active int;
+    BEGIN
+      v_active := stats_activity_add(b.chain, b.store, b.member, v_day, p_sign);
+      PERFORM stats_bump(b.store, v_day, d_bookings => p_sign,
+        d_bookings_checked_in => CASE WHEN b.status = 'checked_in' THEN p_sign ELSE 0 END,
+        d_bookings_completed => CASE WHEN b.status = 'completed' THEN p_sign ELSE 0 END,
+        d_bookings_cancelled => CASE WHEN b.status = 'cancelled' THEN p_sign ELSE 0 END,
+        d_bookings_no_show => CASE WHEN b.status = 'no_show' THEN p_sign ELSE 0 END,
+        d_active_members => v_active);
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_redemption_trg() RETURNS trigger
+    LANGUAGE plpgsql AS $$
+    BEGIN
+      IF stats_off() THEN RETURN NULL; END IF;
+      IF TG_OP IN ('UPDATE', 'DELETE') THEN PERFORM stats_redemption_apply(OLD, -1); END IF;
+      IF TG_OP IN ('INSERT', 'UPDATE') THEN PERFORM stats_redemption_apply(NEW, 1); END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_booking_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE v_old date; v_new date;
+    BEGIN
+      IF stats_off() THEN RETURN NULL; END IF;
+      IF TG_OP = 'INSERT' THEN PERFORM stats_booking_apply(NEW, 1); RETURN NULL; END IF;
+      IF TG_OP = 'DELETE' THEN PERFORM stats_booking_apply(OLD, -1); RETURN NULL; END IF;
+      v_old := stats_local_day(OLD.store, OLD.start_at);
+      v_new := stats_local_day(NEW.store, NEW.start_at);
+      IF OLD.store = NEW.store AND OLD.member = NEW.member AND v_old = v_new THEN
+        -- Only the status moved: the member's activity that day stands.
+        PERFORM pg_advisory_xact_lock(hashtextextended('o2o-stats:' || NEW.member::text, 0));
+        PERFORM stats_bump(NEW.store, v_new,
+          d_bookings_checked_in => (NEW.status = 'checked_in')::int
+                                   - (OLD.status = 'checked_in')::int,
+          d_bookings_completed => (NEW.status = 'completed')::int
+                                  - (OLD.status = 'completed')::int,
+          d_bookings_cancelled => (NEW.status = 'cancelled')::int
+                                  - (OLD.status = 'cancelled')::int,
+          d_bookings_no_show => (NEW.status = 'no_show')::int - (OLD.status = 'no_show')::int);
+      ELSIF (OLD.store::text, v_old) < (NEW.store::text, v_new) THEN
+        -- Counter rows in one order for every writer: no deadlock between reschedules.
+        PERFORM stats_booking_apply(OLD, -1);
+        PERFORM stats_booking_apply(NEW, 1);
+      ELSE
+        PERFORM stats_booking_apply(NEW, 1);
+        PERFORM stats_booking_apply(OLD, -1);
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_member_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF stats_off() THEN RETURN NULL; END IF;
+      IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.registered_store IS NOT NULL THEN
+        PERFORM stats_bump(OLD.registered_store,
+          stats_local_day(OLD.registered_store, OLD.created_at), d_members_new => -1);
+      END IF;
+      IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.registered_store IS NOT NULL THEN
+        PERFORM stats_bump(NEW.registered_store,
+          stats_local_day(NEW.registered_store, NEW.created_at), d_members_new => 1);
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_card_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF stats_off() THEN RETURN NULL; END IF;
+      IF TG_OP IN ('UPDATE', 'DELETE') AND OLD.issued_store IS NOT NULL THEN
+        PERFORM stats_bump(OLD.issued_store,
+          stats_local_day(OLD.issued_store, OLD.created_at), d_cards_issued => -1);
+      END IF;
+      IF TG_OP IN ('INSERT', 'UPDATE') AND NEW.issued_store IS NOT NULL THEN
+        PERFORM stats_bump(NEW.issued_store,
+          stats_local_day(NEW.issued_store, NEW.created_at), d_cards_issued => 1);
+      END IF;
+      RETURN NULL;
+    END $$""",
+    """CREATE OR REPLACE FUNCTION stats_top_up_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF stats_off() THEN RETURN NULL; END IF;
+      PERFORM stats_bump(NEW.store_id, stats_local_day(NEW.store_id, NEW.created_at),
+                         d_top_ups => 1, d_top_up_cents => NEW.delta_cents);
+      RETURN NULL;
+    END $$""",
+)
 
+_OLD_REBUILD = """
+CREATE OR REPLACE FUNCTION stats_rebuild(p_chain uuid) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  IF p_chain IS NULL THEN
+    LOCK TABLE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day,
+      stats_cohort IN ACCESS EXCLUSIVE MODE;
+    TRUNCATE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day, stats_cohort;
+  ELSE
+    LOCK TABLE stats_store_day, stats_activity, stats_chain_day, stats_voucher_day,
+      stats_cohort IN EXCLUSIVE MODE;
+    DELETE FROM stats_store_day WHERE store_id IN (SELECT id FROM store WHERE chain = p_chain);
+    DELETE FROM stats_activity
+     WHERE scope_id = p_chain OR scope_id IN (SELECT id FROM store WHERE chain = p_chain);
+    DELETE FROM stats_chain_day WHERE chain_id = p_chain;
+    DELETE FROM stats_cohort
+     WHERE scope_id = p_chain OR scope_id IN (SELECT id FROM store WHERE chain = p_chain);
+  END IF;
+  PERFORM stats_rebuild_vouchers(p_chain);
+
+  INSERT INTO stats_activity (id, scope_id, member_id, day, events, prev_day, next_day)
+  WITH events AS (
+    SELECT s.chain AS chain_id, r.store AS store_id, r.member_id,
+           (r.created_at AT TIME ZONE s.timezone)::date AS day
+      FROM redemption r JOIN store s ON s.id = r.store
+     WHERE r.reversed_at IS NULL AND r.member_id IS NOT NULL
+       AND (p_chain IS NULL OR s.chain = p_chain)
+    UNION ALL
+    SELECT s.chain, b.store, b.member, (b.start_at AT TIME ZONE s.timezone)::date
+      FROM booking b JOIN store s ON s.id = b.store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+  ), per_store AS (
+    SELECT chain_id, store_id, member_id, day, count(*)::int AS events
+      FROM events GROUP BY chain_id, store_id, member_id, day
+  ), scoped AS (
+    SELECT store_id AS scope_id, member_id, day, events FROM per_store
+    UNION ALL
+    SELECT chain_id, member_id, day, sum(events)::int FROM per_store
+     GROUP BY chain_id, member_id, day
+  )
+  SELECT gen_random_uuid(), scope_id, member_id, day, events,
+         coalesce(lag(day) OVER w, DATE '0001-01-01'),
+         coalesce(lead(day) OVER w, DATE '9999-12-31')
+    FROM scoped WINDOW w AS (PARTITION BY scope_id, member_id ORDER BY day);
+
+  INSERT INTO stats_store_day (id, store_id, day, shard, members_new, cards_issued, redemptions, redemption_value_cents, card_redemptions, voucher_redemptions, booking_redemptions, top_ups, top_up_cents, bookings, bookings_checked_in, bookings_completed, bookings_cancelled, bookings_no_show, active_members)
+  WITH figures AS (
+    SELECT m.registered_store AS store_id, (m.created_at AT TIME ZONE s.timezone)::date AS day,
+           1::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0 AS active_members
+      FROM member m JOIN store s ON s.id = m.registered_store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+    UNION ALL
+    SELECT c.issued_store, (c.created_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 1::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0
+      FROM card c JOIN store s ON s.id = c.issued_store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+    UNION ALL
+    SELECT l.store_id, (l.created_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 1::int AS top_ups, l.delta_cents::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0
+      FROM card_ledger l JOIN store s ON s.id = l.store_id
+     WHERE l.kind = 'top_up' AND (p_chain IS NULL OR s.chain = p_chain)
+    UNION ALL
+    SELECT r.store, (r.created_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 0::int AS cards_issued, 1::int AS redemptions, r.charged_cents + r.discount_cents::bigint AS redemption_value_cents, (r.kind = 'card')::int::int AS card_redemptions, (r.kind = 'voucher')::int::int AS voucher_redemptions, (r.kind = 'booking')::int::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 0
+      FROM redemption r JOIN store s ON s.id = r.store
+     WHERE r.reversed_at IS NULL AND (p_chain IS NULL OR s.chain = p_chain)
+    UNION ALL
+    SELECT b.store, (b.start_at AT TIME ZONE s.timezone)::date,
+           0::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 1::int AS bookings, (b.status = 'checked_in')::int::int AS bookings_checked_in, (b.status = 'completed')::int::int AS bookings_completed, (b.status = 'cancelled')::int::int AS bookings_cancelled, (b.status = 'no_show')::int::int AS bookings_no_show, 0
+      FROM booking b JOIN store s ON s.id = b.store
+     WHERE p_chain IS NULL OR s.chain = p_chain
+    UNION ALL
+    SELECT a.scope_id, a.day, 0::int AS members_new, 0::int AS cards_issued, 0::int AS redemptions, 0::bigint AS redemption_value_cents, 0::int AS card_redemptions, 0::int AS voucher_redemptions, 0::int AS booking_redemptions, 0::int AS top_ups, 0::bigint AS top_up_cents, 0::int AS bookings, 0::int AS bookings_checked_in, 0::int AS bookings_completed, 0::int AS bookings_cancelled, 0::int AS bookings_no_show, 1
+      FROM stats_activity a JOIN store s ON s.id = a.scope_id
+     WHERE p_chain IS NULL OR s.chain = p_chain
+  )
+  SELECT gen_random_uuid(), store_id, day, 0, sum(members_new), sum(cards_issued), sum(redemptions), sum(redemption_value_cents), sum(card_redemptions), sum(voucher_redemptions), sum(booking_redemptions), sum(top_ups), sum(top_up_cents), sum(bookings), sum(bookings_checked_in), sum(bookings_completed), sum(bookings_cancelled), sum(bookings_no_show), sum(active_members)
+    FROM figures GROUP BY store_id, day;
+
+  INSERT INTO stats_chain_day (id, chain_id, day, shard, active_members)
+  SELECT gen_random_uuid(), a.scope_id, a.day, 0, count(*)::int
+    FROM stats_activity a JOIN chain c ON c.id = a.scope_id
+   WHERE p_chain IS NULL OR c.id = p_chain
+   GROUP BY a.scope_id, a.day;
+
+  INSERT INTO stats_cohort (id, scope_id, cohort, month, shard, active)
+  WITH members AS (
+    SELECT m.id, m.chain, m.registered_store,
+           date_trunc('month', m.created_at AT TIME ZONE coalesce(s.timezone,
+             (SELECT h.timezone FROM store h WHERE h.chain = m.chain
+               ORDER BY h.created_at, h.id LIMIT 1), 'UTC'))::date AS cohort
+      FROM member m LEFT JOIN store s ON s.id = m.registered_store
+     WHERE p_chain IS NULL OR m.chain = p_chain
+  )
+  SELECT gen_random_uuid(), a.scope_id, m.cohort, date_trunc('month', a.day)::date, 0,
+         count(*)::int
+    FROM stats_activity a JOIN members m ON m.id = a.member_id
+   WHERE a.prev_day < date_trunc('month', a.day)
+     AND (a.scope_id = m.chain OR a.scope_id = m.registered_store)
+   GROUP BY 2, 3, 4;
+END $$"""
 
 _DOWN = (
-    *(_old(name) for name in (
-        "stats_cohort_bump", "stats_touch", "stats_activity_add", "stats_redemption_apply",
-        "stats_booking_apply", "stats_redemption_trg", "stats_booking_trg", "stats_member_trg",
-        "stats_card_trg", "stats_top_up_trg")),
-    _REBUILD,
+    *_OLD_FUNCTIONS,
+    _OLD_REBUILD,
     "DROP INDEX stats_activity_by_day",
     "CREATE INDEX stats_activity_by_day ON stats_activity (scope_id, day) "
     "INCLUDE (prev_day, next_day, member_id)",
