@@ -15,8 +15,8 @@ Every write that honours the header goes through :func:`once`, in this order:
 3. *effect*: the write runs in the write transaction that also stores its answer, so the
    effect and the stored answer commit together or not at all.
 4. A contract error (``AppError``) from the check or the write is stored as the answer
-   too: the retry sees the same problem. An unexpected exception frees the claim so a
-   retry can run again.
+   too: the retry sees the same problem. An unexpected exception, or a 429 (which asks
+   for a retry later: a short code's misses), frees the claim so a retry can run again.
 
 Without a key each request acts: the check, then the write, which owns its transaction
 (a service opens it with ``write_transaction``, or ``atomic_statement`` for a write that
@@ -42,6 +42,7 @@ from app.core.errors import (
     AppError,
     IdempotencyConflict,
     IdempotencyInFlight,
+    RateLimited,
     ValidationError,
     problem,
 )
@@ -148,6 +149,11 @@ async def _finish(call: Call, key: str, status: int, body: bytes, media_type: st
     }).where(_this(call, key)).run()
 
 
+async def _free(call: Call, key: str) -> None:
+    async with write_transaction():
+        await IdempotencyRecord.delete().where(_this(call, key)).run()
+
+
 @overload
 async def once(call: Call, write: Callable[[P], Awaitable[Any]], *,
                check: Callable[[], Awaitable[P]], status_code: int = 201) -> Response[Any]: ...
@@ -179,6 +185,9 @@ async def once(call: Call, write: Callable[..., Awaitable[Any]], *,
             result = await (write(checked) if check is not None else write())
             body = msgspec.json.encode(result)
             await _finish(call, key, status_code, body, JSON)
+    except RateLimited:
+        await _free(call, key)  # "try again later": the retry must be able to run
+        raise
     except AppError as err:
         rendered = problem(err.status, err.code, err.title, err.detail, err.extra)
         async with write_transaction():
@@ -186,8 +195,7 @@ async def once(call: Call, write: Callable[..., Awaitable[Any]], *,
                           "application/problem+json")
         raise
     except BaseException:
-        async with write_transaction():
-            await IdempotencyRecord.delete().where(_this(call, key)).run()
+        await _free(call, key)
         raise
     return Response(content=body, status_code=status_code, media_type=JSON)
 

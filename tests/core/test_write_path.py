@@ -15,7 +15,7 @@ import pytest
 from app.core import idempotency
 from app.core.clock import utcnow
 from app.core.db import write_transaction
-from app.core.errors import IdempotencyConflict, IdempotencyInFlight, NotFound
+from app.core.errors import IdempotencyConflict, IdempotencyInFlight, NotFound, RateLimited
 from app.core.tables import IdempotencyRecord
 
 
@@ -130,6 +130,19 @@ async def test_a_crash_frees_the_claim() -> None:
     done = await _once(steps, _call())
     assert (done.status_code, done.json()) == (201, {"checked": 7, "writes": 1})
     assert "idempotent-replayed" not in done.headers
+
+
+@pytest.mark.usefixtures("client")
+async def test_a_429_frees_the_claim_for_the_retry_it_asks_for() -> None:
+    steps = Steps()
+
+    async def throttled() -> int:
+        raise RateLimited("too many misses", retry_after=5)
+
+    with pytest.raises(RateLimited):
+        await idempotency.once(_call(), steps.write, check=throttled)
+    assert (await _once(steps, _call())).status_code == 201
+    assert steps.writes == 1
 
 
 @pytest.mark.usefixtures("client")
