@@ -38,8 +38,11 @@ from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from app.web.routes import web_router
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
+from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
+from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
+from cards.redemption import ScanHandlers
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
 
 API_PREFIX = "/api/v1"
@@ -84,6 +87,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
     housekeeping = Housekeeping([card_service.purge_code_expiries],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
+    # The clerk's scan endpoint, given each domain's kinds of code (cards never imports
+    # bookings: the booking code's handler joins here).
+    scans = ScanHandlers(card_scans.SCAN_HANDLERS, voucher_scans.SCAN_HANDLERS, BOOKING_SCANS)
 
     async def startup() -> None:
         bind_tables(engine, all_tables())
@@ -148,7 +154,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
             components=Components(security_schemes={"BearerToken": SecurityScheme(
                 type="http", scheme="bearer", bearer_format="JWT")}),
         ),
-        state=State({"runtime": runtime, "dispatcher": dispatcher}),
+        state=State({"runtime": runtime, "dispatcher": dispatcher, "scans": scans}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )

@@ -155,5 +155,6 @@ async def _seed_bookings(chain_id: uuid.UUID, store_id: uuid.UUID,
     body = BookingCreate(store_id=store_id, service_id=haircut.id, start=start,
                          note="demo booking")
     plan, booked_for = await booking_service.prepare_booking(member, body)
-    await booking_service.create_booking(member, body, plan, booked_for,
-                                         CodeSigner(settings_or_exit().secret_key))
+    await booking_service.create_booking(member, body,
+                                         CodeSigner(settings_or_exit().secret_key), plan,
+                                         booked_for)

@@ -3,47 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+from litestar.status_codes import HTTP_200_OK
 
 from app.core import idempotency
-from app.core.auth import ANYONE, MEMBERS, PUBLIC, STAFF, Principal
+from app.core.auth import ANYONE, MEMBERS, PUBLIC, STAFF
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
-from bookings import (
-    scans,  # noqa: F401 - registers the booking code with the scan endpoint
-    service,
-)
+from bookings import service
 from bookings.schemas import AvailabilityOut, BookingCreate, BookingOut, Complete, Reschedule
 from bookings.service import MAX_LIST
-
-P = TypeVar("P")
-
-
-def _fingerprint(request: Request[Any, Any, Any], body: Any) -> str:
-    return idempotency.fingerprint(request.method, request.url.path, body)
-
-
-async def _prepared_once(principal: Principal, key: str | None,
-                         request: Request[Any, Any, Any], body: Any,
-                         prepare: Callable[[], Awaitable[P]],
-                         commit: Callable[[P], Awaitable[BookingOut]],
-                         status_code: int = HTTP_201_CREATED) -> Response[BookingOut]:
-    """Answer a retry from its stored answer first (the slot it took is no longer free),
-    then check without locks (``prepare``), then ``commit`` once per Idempotency-Key."""
-    fingerprint = _fingerprint(request, body)
-    stored = await idempotency.stored_answer(principal.caller_key, key, fingerprint)
-    if stored is not None:
-        return stored
-    prepared = await prepare()
-    return await idempotency.run(caller=principal.caller_key, key=key,
-                                 request_hash=fingerprint, status_code=status_code,
-                                 operation=lambda: commit(prepared))
 
 
 class BookingController(Controller):
@@ -57,11 +30,12 @@ class BookingController(Controller):
     async def create(self, data: JSONBody[BookingCreate], principal: Caller,
                      runtime: RuntimeDep, request: Request[Any, Any, Any],
                      idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
-        return await _prepared_once(
-            principal, idempotency_key, request, data,
-            prepare=lambda: service.prepare_booking(principal, data),
-            commit=lambda prepared: service.create_booking(principal, data, *prepared,
-                                                           runtime.signer))
+        # A retry is answered before the check: the slot it took is no longer free.
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda prepared: service.create_booking(principal, data, runtime.signer,
+                                                    *prepared),
+            check=lambda: service.prepare_booking(principal, data))
 
     @get("/{booking_id:uuid}", guards=[ANYONE], summary="One booking")
     async def read(self, booking_id: FromPath[uuid.UUID], principal: Caller,
@@ -82,10 +56,10 @@ class BookingController(Controller):
                          principal: Caller, runtime: RuntimeDep,
                          request: Request[Any, Any, Any],
                          idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
-        return await _prepared_once(
-            principal, idempotency_key, request, data,
-            prepare=lambda: service.prepare_reschedule(principal, booking_id, data),
-            commit=lambda prepared: service.reschedule(principal, *prepared, runtime.signer),
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda prepared: service.reschedule(principal, runtime.signer, *prepared),
+            check=lambda: service.prepare_reschedule(principal, booking_id, data),
             status_code=HTTP_200_OK)
 
     @post("/{booking_id:uuid}/check-in", guards=[STAFF], status_code=HTTP_200_OK,
@@ -103,10 +77,10 @@ class BookingController(Controller):
                        data: JSONBody[Complete | None] = None,
                        idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
         body = data or Complete()
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_fingerprint(request, body), status_code=HTTP_200_OK,
-            operation=lambda: service.complete(principal, booking_id, body, runtime.signer))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, body),
+            lambda: service.complete(principal, booking_id, body, runtime.signer),
+            status_code=HTTP_200_OK)
 
     @post("/{booking_id:uuid}/no-show", guards=[STAFF], status_code=HTTP_200_OK,
           responses=problems(409),

@@ -1,12 +1,11 @@
 """A booking's signed code (kind B) at the clerk's scan: checks the guest in.
 
-Registered with the cards domain's scan endpoint at import, so cards never imports
-bookings (the composition root imports this module).
+Exposed as ``SCAN_HANDLERS``, which the composition root (create_app) registers with the
+cards domain's scan endpoint, so cards never imports bookings.
 """
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +19,7 @@ from bookings import service
 from bookings.errors import InvalidState
 from cards import repository as card_repo
 from cards.errors import WrongStore
-from cards.redemption import Scan, Write, redemption_out, register
+from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.schemas import PreviewOut, RedemptionOut
 from stores import service as stores
 
@@ -46,26 +45,16 @@ class BookingScans:
             summary=(f"{row['service_name']} with {row['resource_name']}, "
                      f"{start:%Y-%m-%d %H:%M}-{end:%H:%M}, party of {row['party_size']}"))
 
-    async def prepare(self, scan: Scan) -> Write:
-        return lambda: self._redeem_in_transaction(scan)
+    async def check(self, scan: Scan) -> None:
+        """Nothing ahead of the write: the check-in reads and moves under its own guard."""
 
-    async def _redeem_in_transaction(self, scan: Scan) -> RedemptionOut:
-        async with write_transaction():  # the check-in reads and moves under its own guard
-            return await self.redeem(scan)
-
-    async def redeem(self, scan: Scan) -> RedemptionOut:
-        row = await self._load(scan)
-        await service.check_in(scan.principal, row["id"], scan.now)
-        redemption = {
-            "id": uuid.uuid4(), "chain": scan.principal.chain_id, "kind": "booking",
-            "action": "check_in", "object_id": row["id"], "member_id": row["member"],
-            "store": scan.store_id, "staff": scan.principal.id, "amount_cents": None,
-            "discount_cents": 0, "charged_cents": 0, "points_earned": 0,
-            "balance_after_cents": None, "visits_left": None, "points_after": None,
-            "created_at": scan.now, "redeemed_at": scan.now, "reversed_at": None,
-            "reversed_by": None,
-        }
-        await card_repo.insert_redemption(redemption)
+    async def write(self, scan: Scan, checked: None) -> RedemptionOut:
+        async with write_transaction():
+            row = await self._load(scan)
+            await service.check_in(scan.principal, row["id"], scan.now)
+            redemption = redemption_row(scan.principal, "booking", row, scan.store_id,
+                                        scan.now, action="check_in")
+            await card_repo.insert_redemption(redemption)
         return redemption_out(redemption)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
@@ -76,4 +65,5 @@ class BookingScans:
             raise InvalidState("the booking has moved on since its check-in")
 
 
-register(CodeKind.BOOKING, BookingScans())
+SCAN_HANDLERS: dict[CodeKind, ScanHandler[Any]] = {CodeKind.BOOKING: BookingScans()}
+"""What bookings add to the scan endpoint (registered by create_app)."""

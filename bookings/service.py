@@ -35,9 +35,10 @@ from bookings.schemas import (
 )
 from bookings.slots import Bookable, Hold, fits, free_slots, local_day_bounds, on_grid
 from cards import repository as card_repo
+from cards.card_scans import use_card
 from cards.errors import CardInactive, InsufficientBalance, NoVisitsLeft, WrongStore
-from cards.redemption import VOUCHERS, use_card
 from cards.service import effective_status, template_allows_store
+from cards.voucher_scans import VOUCHERS
 from stores import repository as store_repo
 from stores import service as stores
 
@@ -252,9 +253,16 @@ async def prepare_booking(principal: Principal, body: BookingCreate) -> tuple[
     return plan, member_id
 
 
-async def create_booking(principal: Principal, body: BookingCreate, plan: Plan,
-                         member_id: uuid.UUID, signer: CodeSigner) -> BookingOut:
-    """Runs in the write transaction that idempotency opened."""
+async def create_booking(principal: Principal, body: BookingCreate, signer: CodeSigner,
+                         plan: Plan, member_id: uuid.UUID) -> BookingOut:
+    """The write of a booking that :func:`prepare_booking` checked, in one transaction
+    (joining the one that stores an Idempotency-Key's answer)."""
+    async with write_transaction():
+        return await _create_booking(principal, body, plan, member_id, signer)
+
+
+async def _create_booking(principal: Principal, body: BookingCreate, plan: Plan,
+                          member_id: uuid.UUID, signer: CodeSigner) -> BookingOut:
     resource = await _take(plan)
     now = utcnow()
     booking_id = uuid.uuid4()
@@ -370,10 +378,16 @@ async def prepare_reschedule(principal: Principal, booking_id: uuid.UUID,
     return row, plan
 
 
-async def reschedule(principal: Principal, row: dict[str, Any], plan: Plan,
-                     signer: CodeSigner) -> BookingOut:
+async def reschedule(principal: Principal, signer: CodeSigner, row: dict[str, Any],
+                     plan: Plan) -> BookingOut:
     """Move a booking atomically: the new slot is taken (ignoring the booking's own hold)
     and the old one freed in one transaction, or nothing changes."""
+    async with write_transaction():
+        return await _move(principal, row, plan, signer)
+
+
+async def _move(principal: Principal, row: dict[str, Any], plan: Plan,
+                signer: CodeSigner) -> BookingOut:
     locked = await repo.lock_booking(row["id"])
     assert locked is not None
     if locked["status"] != "confirmed":

@@ -15,7 +15,7 @@ from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
-from cards import redemption, service, vouchers
+from cards import redemption, service, sync, vouchers
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -39,8 +39,10 @@ from cards.schemas import (
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def _idempotent(request: Request[Any, Any, Any], body: Any) -> str:
-    return idempotency.fingerprint(request.method, request.url.path, body)
+def _scans(request: Request[Any, Any, Any]) -> redemption.ScanHandlers:
+    """The scan handlers create_app registered (held in the app's state)."""
+    handlers: redemption.ScanHandlers = request.app.state.scans
+    return handlers
 
 
 class CardTemplateController(Controller):
@@ -64,10 +66,9 @@ class CardTemplateController(Controller):
     async def claim(self, template_id: FromPath[uuid.UUID], principal: Caller,
                     request: Request[Any, Any, Any],
                     idempotency_key: IdempotencyKey = None) -> Response[CardOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_idempotent(request, {}),
-            operation=lambda: service.claim_card(principal, template_id))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, {}),
+            lambda: service.claim_card(principal, template_id))
 
 
 class CardController(Controller):
@@ -79,10 +80,9 @@ class CardController(Controller):
     async def issue(self, data: JSONBody[CardIssue], principal: Caller,
                     request: Request[Any, Any, Any],
                     idempotency_key: IdempotencyKey = None) -> Response[CardOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_idempotent(request, data),
-            operation=lambda: service.issue_card(principal, data))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda: service.issue_card(principal, data))
 
     @get("/{card_id:uuid}", guards=[ANYONE], summary="One card")
     async def read(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
@@ -117,10 +117,9 @@ class CardController(Controller):
     async def top_up(self, card_id: FromPath[uuid.UUID], data: JSONBody[TopUp],
                      principal: Caller, request: Request[Any, Any, Any],
                      idempotency_key: IdempotencyKey = None) -> Response[LedgerEntryOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_idempotent(request, data),
-            operation=lambda: service.top_up(principal, card_id, data))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda: service.top_up(principal, card_id, data))
 
     @get("/{card_id:uuid}/ledger", guards=[ANYONE], summary="Every change of the card")
     async def ledger(self, card_id: FromPath[uuid.UUID],
@@ -162,9 +161,9 @@ class RedemptionController(Controller):
     async def redeem(self, data: JSONBody[RedeemIn], principal: Caller, runtime: RuntimeDep,
                      request: Request[Any, Any, Any],
                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
-        return await redemption.redeem(principal, data, runtime.signer,
-                                       idempotency_key=idempotency_key,
-                                       request_hash=_idempotent(request, data))
+        return await redemption.redeem(
+            _scans(request), principal, data, runtime.signer,
+            idempotency.call(request, principal.caller_key, idempotency_key, data))
 
     @post("/sync", guards=[STAFF], status_code=HTTP_200_OK, responses=problems(404),
           summary="Upload redemptions an offline scanner made",
@@ -177,7 +176,7 @@ class RedemptionController(Controller):
                       "sheet, the stats and the 24 h reversal window count from it.")
     async def sync(self, data: JSONBody[SyncIn], principal: Caller,
                    runtime: RuntimeDep) -> SyncOut:
-        return await redemption.sync(principal, data, runtime.signer)
+        return await sync.sync(principal, data, runtime.signer)
 
     @post("/preview", guards=[STAFF], status_code=HTTP_200_OK,
           summary="What a redemption would do, without doing it",
@@ -186,26 +185,27 @@ class RedemptionController(Controller):
                       "Answers 200 or the very error the redemption would give; without "
                       "action or amount_cents, the rules on them are left for the scan.")
     async def preview_post(self, data: JSONBody[RedeemIn], principal: Caller,
-                           runtime: RuntimeDep) -> PreviewOut:
-        return await redemption.preview(principal, data, runtime.signer)
+                           runtime: RuntimeDep, request: Request[Any, Any, Any]) -> PreviewOut:
+        return await redemption.preview(_scans(request), principal, data, runtime.signer)
 
     @get("/preview", guards=[STAFF], summary="What a redemption would do (kept for old scanners)",
          responses=problems(404, 409, 410, 422, 429),
          description="Prefer POST /redemptions/preview: a query string lands in logs.")
     async def preview(
-        self, principal: Caller, runtime: RuntimeDep, store_id: FromQuery[uuid.UUID],
+        self, principal: Caller, runtime: RuntimeDep, request: Request[Any, Any, Any],
+        store_id: FromQuery[uuid.UUID],
         code: Annotated[str | None, QueryParameter(max_length=512)] = None,
         short_code: Annotated[str | None, QueryParameter(pattern=r"^\d{12}$")] = None,
     ) -> PreviewOut:
         body = RedeemIn(store_id=store_id, code=code, short_code=short_code)
-        return await redemption.preview(principal, body, runtime.signer)
+        return await redemption.preview(_scans(request), principal, body, runtime.signer)
 
     @post("/{redemption_id:uuid}/reverse", guards=[MANAGERS], status_code=HTTP_200_OK,
           responses=problems(409),
           summary="Undo a redemption (within 24 h, once)")
-    async def reverse(self, redemption_id: FromPath[uuid.UUID],
-                      principal: Caller) -> RedemptionOut:
-        return await redemption.reverse(principal, redemption_id)
+    async def reverse(self, redemption_id: FromPath[uuid.UUID], principal: Caller,
+                      request: Request[Any, Any, Any]) -> RedemptionOut:
+        return await redemption.reverse(_scans(request), principal, redemption_id)
 
     @get("", guards=[STAFF], summary="A store's redemptions between two local dates",
          responses=problems(404),
@@ -253,20 +253,18 @@ class CampaignController(Controller):
     async def claim(self, campaign_id: FromPath[uuid.UUID], principal: Caller,
                     runtime: RuntimeDep, request: Request[Any, Any, Any],
                     idempotency_key: IdempotencyKey = None) -> Response[VoucherOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_idempotent(request, {}),
-            operation=lambda: vouchers.claim(principal, campaign_id, runtime.signer))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, {}),
+            lambda: vouchers.claim(principal, campaign_id, runtime.signer))
 
     @post("/{campaign_id:uuid}/issue", guards=[OPERATORS], summary="Issue vouchers to members",
           description="Honours Idempotency-Key. Each member is issued or skipped on its own.")
     async def issue(self, campaign_id: FromPath[uuid.UUID], data: JSONBody[IssueIn],
                     principal: Caller, runtime: RuntimeDep, request: Request[Any, Any, Any],
                     idempotency_key: IdempotencyKey = None) -> Response[IssueOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=_idempotent(request, data),
-            operation=lambda: vouchers.issue(principal, campaign_id, data, runtime.signer))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda: vouchers.issue(principal, campaign_id, data, runtime.signer))
 
 
 VOUCHER_QR_CACHE = {"Cache-Control": "private, max-age=86400"}

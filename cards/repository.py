@@ -7,7 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from app.core.db import InsertRow, Sql, current_engine, is_sqlite, select_list, write_transaction
+from app.core.db import (
+    InsertRow,
+    Sql,
+    current_engine,
+    in_write_transaction,
+    is_sqlite,
+    select_list,
+)
 from app.core.notify import repository as notify_repo
 from cards.tables import (
     Campaign,
@@ -203,7 +210,8 @@ async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Row, entry: 
     """Write a card's move (its new figures and ledger entry), its redemption and outbox
     row, and the dynamic code ``spent`` if given, all or nothing. False when the card
     moved (or stopped being active) since the row the move was computed from; a code
-    spent before raises the engine's unique violation. Atomic by itself, like
+    spent before raises the engine's unique violation. One statement on PostgreSQL;
+    several in the caller's write transaction on SQLite (``db.atomic_statement``), like
     :func:`redeem_voucher`."""
     if set(figures) != set(_CARD_FIGURES):
         raise ValueError(f"a card's figures are exactly {_CARD_FIGURES}")
@@ -215,14 +223,14 @@ async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Row, entry: 
             return bool(await _MOVE_CARD_ONLY.rows(*cas, *tail))
         return bool(await _MOVE_CARD_SPENDING.rows(*cas, *_INSERT_SPENT_CODE.args(spent),
                                                    *tail))
-    async with write_transaction():
-        if not await _SET_ACTIVE_CARD_FIGURES.rows(*cas):
-            return False
-        if spent is not None:
-            await _INSERT_SPENT_CODE.run(spent)
-        await _INSERT_LEDGER.run(entry)
-        await _INSERT_REDEMPTION.run(redemption)
-        await notify_repo.emit(notification)
+    assert in_write_transaction(), "db.atomic_statement() opens SQLite's transaction"
+    if not await _SET_ACTIVE_CARD_FIGURES.rows(*cas):
+        return False
+    if spent is not None:
+        await _INSERT_SPENT_CODE.run(spent)
+    await _INSERT_LEDGER.run(entry)
+    await _INSERT_REDEMPTION.run(redemption)
+    await notify_repo.emit(notification)
     return True
 
 
@@ -234,8 +242,7 @@ async def reserve_code_expiry(card_id: uuid.UUID, expires_at: datetime) -> bool:
     """Claim the second ``expires_at`` for a code of the card; False when a live code of
     it already ends then (from this process or another)."""
     key = f"{card_id} {int(expires_at.timestamp())}"
-    async with write_transaction():  # one statement; SQLite needs its write lock
-        return bool(await _RESERVE_EXPIRY.rows(key, expires_at))
+    return bool(await _RESERVE_EXPIRY.rows(key, expires_at))
 
 
 async def purge_code_expiries(before: datetime) -> None:
@@ -389,19 +396,19 @@ _REDEEM_VOUCHER = Sql(  # composed of this module's own statements, no input
 
 async def redeem_voucher(voucher_id: uuid.UUID, redemption: Row, notification: Row) -> bool:
     """Spend a voucher still ``issued`` and write its redemption and outbox row, all or
-    nothing; False when it was no longer issued. Atomic by itself: in the caller's write
-    transaction if one is open, else one statement (PostgreSQL) or its own write
-    transaction (SQLite, whose statements run in process and whose writers queue)."""
+    nothing; False when it was no longer issued. One statement on PostgreSQL (atomic
+    alone: no BEGIN and COMMIT needed); on SQLite three, in the write transaction the
+    caller opened (``db.atomic_statement``)."""
     # The voucher's redeemed_at is the time of use (an offline scan's claimed time).
     mark = (redemption["redeemed_at"], redemption["id"], redemption["store"], voucher_id)
     if not is_sqlite(current_engine()):
         return bool(await _REDEEM_VOUCHER.rows(*mark, *_INSERT_REDEMPTION.args(redemption),
                                                *notify_repo.emit_args(notification)))
-    async with write_transaction():
-        if not await _MARK_VOUCHER_REDEEMED.rows(*mark):
-            return False
-        await _INSERT_REDEMPTION.run(redemption)
-        await notify_repo.emit(notification)
+    assert in_write_transaction(), "db.atomic_statement() opens SQLite's transaction"
+    if not await _MARK_VOUCHER_REDEEMED.rows(*mark):
+        return False
+    await _INSERT_REDEMPTION.run(redemption)
+    await notify_repo.emit(notification)
     return True
 
 

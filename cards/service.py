@@ -11,7 +11,7 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner
-from app.core.db import is_unique_violation, write_transaction
+from app.core.db import atomic_statement, is_unique_violation, write_transaction
 from app.core.errors import Forbidden, NotFound, RateLimited, ValidationError
 from app.core.notify import events, outbox
 from cards import ledger
@@ -253,7 +253,9 @@ async def _distinct_expiry(card_id: uuid.UUID, wanted: datetime) -> datetime:
     asked for meanwhile, down to 30 s of life; past that the member is asking too fast."""
     for back in range(CARD_CODE_TTL_S - _MIN_CODE_LIFE_S + 1):
         candidate = wanted - timedelta(seconds=back)
-        if await repo.reserve_code_expiry(card_id, candidate):
+        async with atomic_statement():  # one statement; SQLite needs its write lock
+            reserved = await repo.reserve_code_expiry(card_id, candidate)
+        if reserved:
             return candidate
     raise RateLimited("too many codes for this card at once; try again in a few seconds",
                       retry_after=5)

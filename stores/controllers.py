@@ -250,10 +250,9 @@ class MemberController(Controller):
     async def register(self, data: JSONBody[MemberCreate], principal: Caller,
                        request: Request[Any, Any, Any],
                        idempotency_key: IdempotencyKey = None) -> Response[MemberOut]:
-        return await idempotency.run(
-            caller=principal.caller_key, key=idempotency_key,
-            request_hash=idempotency.fingerprint("POST", request.url.path, data),
-            operation=lambda: service.register_member(principal, data))
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda: service.register_member(principal, data))
 
     @get("", guards=[STAFF], summary="Find members by phone or card number",
           responses=problems(403),

@@ -1,10 +1,12 @@
 """Engines, table binding, write transactions and integrity-error mapping.
 
-Every write path runs inside :func:`write_transaction`. On SQLite that is
-``BEGIN IMMEDIATE`` behind one asyncio lock per process (writers queue in the event loop
-instead of spinning in SQLite's busy handler), in WAL mode with a busy timeout for other
-processes. On PostgreSQL it is an ordinary transaction; races are won by conditional
-updates and row locks in the repositories.
+Every write path runs inside :func:`write_transaction`, opened by the service (or the
+idempotent write path, ``app.core.idempotency.once``), never by a repository. On SQLite
+that is ``BEGIN IMMEDIATE`` behind one asyncio lock per process (writers queue in the
+event loop instead of spinning in SQLite's busy handler), in WAL mode with a busy timeout
+for other processes. On PostgreSQL it is an ordinary transaction; races are won by
+conditional updates and row locks in the repositories. A write its repository makes one
+statement on PostgreSQL runs in :func:`atomic_statement` instead: no transaction there.
 """
 
 from __future__ import annotations
@@ -131,6 +133,20 @@ async def write_transaction() -> AsyncIterator[None]:
 
 def in_write_transaction() -> bool:
     return _in_write_transaction.get()
+
+
+@asynccontextmanager
+async def atomic_statement() -> AsyncIterator[None]:
+    """The fast path of a write its repository makes one statement on PostgreSQL (a
+    voucher's spend, a card's move, a claimed second): one statement is atomic alone, so
+    it runs with no transaction, saving the BEGIN and COMMIT round trips. On SQLite,
+    where the repository writes it as several statements, the write transaction (whose
+    lock also queues this process's writers). An open write transaction is joined."""
+    if is_sqlite(current_engine()):
+        async with write_transaction():
+            yield
+    else:
+        yield
 
 
 def is_unique_violation(exc: BaseException) -> bool:

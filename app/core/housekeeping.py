@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from app.core import idempotency, revocation, throttle
 from app.core.clock import utcnow
+from app.core.db import write_transaction
 from app.core.notify import repository as notify_repo
 
 log = logging.getLogger("o2o.housekeeping")
@@ -33,7 +34,8 @@ async def _loop(sweeps: Sequence[Sweep]) -> None:
             await idempotency.purge_expired()
             await revocation.purge_expired()
             now = utcnow()
-            await notify_repo.purge(now - OUTBOX_RETENTION, now - INBOX_RETENTION)
+            async with write_transaction():
+                await notify_repo.purge(now - OUTBOX_RETENTION, now - INBOX_RETENTION)
             for sweep in sweeps:
                 await sweep()
         except Exception:

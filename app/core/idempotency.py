@@ -1,15 +1,26 @@
 """Idempotency-Key: the same request retried gets the first answer, and acts once.
 
-Protocol, per (caller, key):
+Every write that honours the header goes through :func:`once`, in this order:
+
 1. *claim* in a short committed transaction: insert an ``in_flight`` row with the request's
-   hash (a concurrent twin loses the unique index and answers 409 ``idempotency_in_flight``;
-   a finished row with the same hash is replayed, another hash is 409
-   ``idempotency_conflict``). A claim older than the lease was left by a crashed process
-   and is taken over.
-2. *effect*: the operation runs in the write transaction that also stores its answer, so
-   the effect and the stored answer commit together or not at all.
-3. A contract error (``AppError``) is stored as the answer too: the retry sees the same
-   problem. An unexpected exception frees the claim so a retry can run again.
+   hash. A new key costs that one insert and no read. A key seen before (the insert does
+   nothing) is read once and judged: a finished row with the same hash is replayed before
+   any other work (the slot a booking took is no longer free, a card's code is past its
+   60 s); another hash is 409 ``idempotency_conflict``; a row still ``in_flight`` is a
+   concurrent twin, 409 ``idempotency_in_flight`` (PostgreSQL's insert waits for a twin's
+   claim to commit). A claim older than the lease was left by a crashed process and is
+   taken over.
+2. *check*: the step's reads and checks, outside any transaction (on SQLite, outside the
+   write lock).
+3. *effect*: the write runs in the write transaction that also stores its answer, so the
+   effect and the stored answer commit together or not at all.
+4. A contract error (``AppError``) from the check or the write is stored as the answer
+   too: the retry sees the same problem. An unexpected exception, or a 429 (which asks
+   for a retry later: a short code's misses), frees the claim so a retry can run again.
+
+Without a key each request acts: the check, then the write, which owns its transaction
+(a service opens it with ``write_transaction``, or ``atomic_statement`` for a write that
+is one statement on PostgreSQL: no BEGIN and COMMIT round trips).
 """
 
 from __future__ import annotations
@@ -18,11 +29,12 @@ import hashlib
 import string
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import msgspec
-from litestar import Response
+from litestar import Request, Response
 
 from app.core.clock import utcnow
 from app.core.db import Sql, write_transaction
@@ -30,6 +42,7 @@ from app.core.errors import (
     AppError,
     IdempotencyConflict,
     IdempotencyInFlight,
+    RateLimited,
     ValidationError,
     problem,
 )
@@ -40,6 +53,7 @@ LEASE = timedelta(seconds=60)
 RETENTION = timedelta(hours=48)
 _PRINTABLE = frozenset(string.printable) - frozenset("\t\n\r\x0b\x0c")
 JSON = "application/json"
+P = TypeVar("P")
 
 
 # A conflict does nothing and returns no row (PostgreSQL waits for a twin's transaction).
@@ -65,21 +79,42 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return digest.hexdigest()
 
 
-async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | None:
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request under its Idempotency-Key: who asks (keys are the caller's own), the
+    key (None: each request acts) and the request's fingerprint."""
+
+    caller: str
+    key: str | None
+    request_hash: str
+
+
+def call(request: Request[Any, Any, Any], caller: str, key: str | None, body: Any) -> Call:
+    """The :class:`Call` of a request: every controller's one fingerprint (method, path,
+    decoded body), computed only when a key is given."""
+    if validate_key(key) is None:
+        return Call(caller, None, "")
+    return Call(caller, key, fingerprint(request.method, request.url.path, body))
+
+
+async def _claim(call: Call, key: str) -> Response[Any] | None:
     """Claim the key; returns a stored answer to replay, or None when we own the claim.
 
     The insert comes first (a new key, the usual case, costs no read); only a key seen
-    before is read and judged."""
+    before is read, once, and judged."""
     now = utcnow()
     async with write_transaction():
-        claimed = await _CLAIM.rows(uuid.uuid4(), caller, key, request_hash, now, now)
+        claimed = await _CLAIM.rows(uuid.uuid4(), call.caller, key, call.request_hash,
+                                    now, now)
     if claimed:
         return None
     # Claimed before, by a retry's first try or a twin still running: judge its row.
-    row = await _find(caller, key)
+    row = await IdempotencyRecord.select().where(
+        (IdempotencyRecord.caller == call.caller) & (IdempotencyRecord.key == key)
+    ).first().run()
     if row is None:  # gone meanwhile (its owner failed and freed it): not ours to take
         raise IdempotencyInFlight()
-    if row["request_hash"] != request_hash:
+    if row["request_hash"] != call.request_hash:
         raise IdempotencyConflict("this Idempotency-Key was used with a different request")
     if row["state"] == "done":
         return _replay(row)
@@ -95,96 +130,72 @@ async def _claim(caller: str, key: str, request_hash: str) -> Response[Any] | No
     return None
 
 
-async def _find(caller: str, key: str) -> dict[str, Any] | None:
-    return await IdempotencyRecord.select().where(
-        (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).first().run()
-
-
-async def stored_answer(caller: str, key: str | None,
-                        request_hash: str) -> Response[Any] | None:
-    """The stored answer of a finished request with this key (a retry), before any work.
-
-    Lets a caller skip checks that would fail on a retry although the first try succeeded
-    (a card code past its 60 s, say). A different request under the key is 409.
-    """
-    if validate_key(key) is None:
-        return None
-    assert key is not None
-    row = await _find(caller, key)
-    if row is None or row["state"] != "done":
-        return None
-    if row["request_hash"] != request_hash:
-        raise IdempotencyConflict("this Idempotency-Key was used with a different request")
-    return _replay(row)
-
-
 def _replay(row: dict[str, Any]) -> Response[Any]:
     return Response(content=row["response_body"].encode(), status_code=row["status_code"],
                     media_type=row["media_type"] or JSON,
                     headers={"Idempotent-Replayed": "true"})
 
 
-async def _finish(caller: str, key: str, status: int, body: bytes, media_type: str) -> None:
+def _this(call: Call, key: str) -> Any:
+    return (IdempotencyRecord.caller == call.caller) & (IdempotencyRecord.key == key)
+
+
+async def _finish(call: Call, key: str, status: int, body: bytes, media_type: str) -> None:
     await IdempotencyRecord.update({
         IdempotencyRecord.state: "done",
         IdempotencyRecord.status_code: status,
         IdempotencyRecord.response_body: body.decode(),
         IdempotencyRecord.media_type: media_type,
-    }).where((IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
+    }).where(_this(call, key)).run()
 
 
-Operation = Callable[[], Awaitable[Any]]
+async def _free(call: Call, key: str) -> None:
+    async with write_transaction():
+        await IdempotencyRecord.delete().where(_this(call, key)).run()
 
 
-async def run(
-    *,
-    caller: str,
-    key: str | None,
-    request_hash: str,
-    operation: Operation | None = None,
-    prepare: Callable[[], Awaitable[Operation]] | None = None,
-    status_code: int = 201,
-) -> Response[Any]:
-    """Run ``operation`` once per (caller, key) and answer with its encoded result.
+@overload
+async def once(call: Call, write: Callable[[P], Awaitable[Any]], *,
+               check: Callable[[], Awaitable[P]], status_code: int = 201) -> Response[Any]: ...
 
-    Or ``prepare``: its reads and checks run outside the write transaction (on SQLite,
-    outside the write lock) and it returns the operation, which opens its own write
-    transaction (or joins this one, with a key) or is atomic alone (a voucher's spend is
-    one statement on PostgreSQL: no BEGIN and COMMIT round trips); its errors count as
-    the operation's (a contract error is the stored answer)."""
-    if (operation is None) == (prepare is None):
-        raise TypeError("give exactly one of operation and prepare")
-    key = validate_key(key)
-    if key is None:
-        if prepare is not None:
-            result = await (await prepare())()
-        else:
-            assert operation is not None
-            async with write_transaction():
-                result = await operation()
+
+@overload
+async def once(call: Call, write: Callable[[], Awaitable[Any]], *,
+               status_code: int = 201) -> Response[Any]: ...
+
+
+async def once(call: Call, write: Callable[..., Awaitable[Any]], *,
+               check: Callable[[], Awaitable[Any]] | None = None,
+               status_code: int = 201) -> Response[Any]:
+    """The one idempotent write path: answer a stored replay, else ``check`` (reads and
+    checks, outside any transaction; its result is handed to ``write``), then ``write``
+    (its own transaction, or with a key the one that stores its answer), answered with
+    the encoded result. The module's docstring tells the protocol."""
+    if call.key is None:
+        result = await (write(await check()) if check is not None else write())
         return Response(content=msgspec.json.encode(result), status_code=status_code,
                         media_type=JSON)
-
-    replay = await _claim(caller, key, request_hash)
+    key = call.key
+    replay = await _claim(call, key)
     if replay is not None:
         return replay
     try:
-        step = operation if prepare is None else await prepare()
-        assert step is not None
+        checked = await check() if check is not None else None
         async with write_transaction():
-            result = await step()
+            result = await (write(checked) if check is not None else write())
             body = msgspec.json.encode(result)
-            await _finish(caller, key, status_code, body, JSON)
+            await _finish(call, key, status_code, body, JSON)
+    except RateLimited:
+        await _free(call, key)  # "try again later": the retry must be able to run
+        raise
     except AppError as err:
         rendered = problem(err.status, err.code, err.title, err.detail, err.extra)
         async with write_transaction():
-            await _finish(caller, key, err.status, msgspec.json.encode(rendered.content),
+            await _finish(call, key, err.status, msgspec.json.encode(rendered.content),
                           "application/problem+json")
         raise
     except BaseException:
-        async with write_transaction():
-            await IdempotencyRecord.delete().where(
-                (IdempotencyRecord.caller == caller) & (IdempotencyRecord.key == key)).run()
+        await _free(call, key)
         raise
     return Response(content=body, status_code=status_code, media_type=JSON)
 

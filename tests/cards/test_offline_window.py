@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from app.core.clock import utcnow
-from cards import redemption
+from cards import redemption, sync
 from cards.tables import Campaign, Redemption, Voucher
 from tests.cards.test_vouchers import SHANGHAI, Vouchers
 from tests.world import World
@@ -158,7 +158,7 @@ async def test_a_synced_redemption_is_reversible_for_a_day_after_its_upload(
     assert (await v.read(voucher["id"]))["status"] == "issued"
 
     again = await claim(v, await old_campaign(v))
-    monkeypatch.setattr(redemption, "utcnow", lambda: now)
+    monkeypatch.setattr(sync, "utcnow", lambda: now)
     [second] = (await v.sync([item(again["code"], now - timedelta(hours=1), "later")]
                              )).json()["results"]
     monkeypatch.setattr(redemption, "utcnow", lambda: now + timedelta(hours=24, minutes=1))

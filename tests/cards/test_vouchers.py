@@ -27,7 +27,7 @@ from app.core import throttle
 from app.core.auth import Principal
 from app.core.codes.format import CodeKind
 from app.core.runtime import Runtime
-from cards import redemption, repository
+from cards import repository, sync
 from cards.tables import Campaign, CampaignClaims, Redemption, Voucher
 from stores import service as stores
 from stores.schemas import MemberCreate, StaffCreate
@@ -1096,7 +1096,7 @@ async def test_the_stores_day_sheet(v: Vouchers, monkeypatch: pytest.MonkeyPatch
     # Uploaded yesterday, five minutes after it was scanned offline: the sheet lists a
     # redemption under the day the server recorded it.
     with monkeypatch.context() as patch:
-        patch.setattr(redemption, "utcnow", lambda: noon_yesterday + timedelta(minutes=5))
+        patch.setattr(sync, "utcnow", lambda: noon_yesterday + timedelta(minutes=5))
         synced = (await v.sync([{"code": vouchers[1]["code"], "client_ref": "t:1",
                                  "redeemed_at": noon_yesterday.isoformat(),
                                  "amount_cents": 5_000}])).json()["results"][0]

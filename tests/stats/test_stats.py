@@ -321,7 +321,7 @@ async def build(client: httpx.AsyncClient, world: World, monkeypatch: Any) -> Sh
               (m_e, datetime.combine(day + timedelta(days=1), time(0, 10), zone))]
     # Each uploaded a minute after its scan (the server's clock set there): a redemption
     # counts on the local day the server recorded it.
-    import cards.redemption as scans
+    import cards.sync as scans
 
     results = []
     for n, (m, moment) in enumerate(synced):

@@ -18,6 +18,7 @@ from cryptography.exceptions import InvalidTag
 
 from app.core.clock import utcnow
 from app.core.crypto import SecretBox
+from app.core.db import write_transaction
 from app.core.notify import repository as repo
 from app.core.notify.render import Rendered
 from app.core.notify.tokens import TokenStore
@@ -69,12 +70,13 @@ class InboxAdapter:
     async def deliver(self, batch: list[tuple[dict[str, Any], Rendered]]) -> None:
         """The batch's messages, in one transaction (SQLite has one writer at a time)."""
         now = utcnow()
-        await repo.add_to_inbox([{
-            "notification_id": row["id"], "chain_id": row["chain_id"],
-            "member_id": row["member_id"], "store_id": row["store_id"], "event": row["event"],
-            "title": rendered.title, "text": rendered.text, "at": row["due_at"],
-            "created_at": now,
-        } for row, rendered in batch])
+        async with write_transaction():
+            await repo.add_to_inbox([{
+                "notification_id": row["id"], "chain_id": row["chain_id"],
+                "member_id": row["member_id"], "store_id": row["store_id"], "event": row["event"],
+                "title": rendered.title, "text": rendered.text, "at": row["due_at"],
+                "created_at": now,
+            } for row, rendered in batch])
 
 
 class WechatAdapter:

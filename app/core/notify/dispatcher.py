@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from app.core.clock import utcnow
+from app.core.db import atomic_statement, write_transaction
 from app.core.notify import render
 from app.core.notify import repository as repo
 from app.core.notify.adapters import InboxAdapter, Outcome, WechatAdapter
@@ -94,7 +95,8 @@ class Dispatcher:
             return 0
         owner = uuid.uuid4().hex
         lease = timedelta(seconds=self.settings.notify_lease_s)
-        rows = await repo.claim(now, now + lease, owner, self.settings.notify_batch)
+        async with write_transaction():
+            rows = await repo.claim(now, now + lease, owner, self.settings.notify_batch)
         if not rows:
             return 0
         try:
@@ -103,7 +105,7 @@ class Dispatcher:
         except asyncio.CancelledError:
             # Stopped mid-delivery: hand the rows back now rather than after the lease.
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(asyncio.shield(repo.release(owner)), 5)
+                await asyncio.wait_for(asyncio.shield(_release(owner)), 5)
             raise
         return len(rows)
 
@@ -168,7 +170,13 @@ class Dispatcher:
                 log.warning("notification %s (%s) attempt %s: %s", row["id"], row["event"],
                             row["attempts"], outcome.note)
             changes.append((row["id"], values))
-        recorded = await repo.finish(owner, changes)
+        async with write_transaction():
+            recorded = await repo.finish(owner, changes)
         if recorded < len(changes):
             log.info("%s notifications changed while being delivered (cancelled, replaced "
                      "or re-claimed); their outcome was dropped", len(changes) - recorded)
+
+
+async def _release(owner: str) -> None:
+    async with atomic_statement():
+        await repo.release(owner)

@@ -8,7 +8,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from app.core.db import Sql, current_engine, is_sqlite, write_transaction
+from app.core.db import Sql, current_engine, is_sqlite
 from app.core.tables import InboxMessage, Notification, WechatToken
 
 Row = dict[str, Any]
@@ -72,25 +72,25 @@ async def any_due(now: datetime) -> bool:
 
 
 async def claim(now: datetime, lease_until: datetime, owner: str, limit: int) -> list[Row]:
-    """Lease up to ``limit`` due rows to ``owner``, oldest due first.
+    """Lease up to ``limit`` due rows to ``owner``, oldest due first, in the caller's
+    write transaction (the row locks last until it commits).
 
     PostgreSQL: ``FOR UPDATE SKIP LOCKED`` lets processes claim side by side, each taking
     rows the others have not locked. SQLite: the IMMEDIATE write transaction serialises
     claims; the update re-checks the lease either way (a conditional update).
     """
-    async with write_transaction():
-        query = Notification.select(Notification.id).where(_claimable(now)).order_by(
-            Notification.due_at).limit(limit)
-        if not is_sqlite(current_engine()):
-            query = query.lock_rows(skip_locked=True)
-        ids = [r["id"] for r in await query.run()]
-        if not ids:
-            return []
-        rows = await Notification.update({
-            Notification.lease_until: lease_until, Notification.lease_owner: owner,
-            Notification.attempts: Notification.attempts + 1,
-        }).where(Notification.id.is_in(ids) & _claimable(now)).returning(
-            *Notification.all_columns()).run()
+    query = Notification.select(Notification.id).where(_claimable(now)).order_by(
+        Notification.due_at).limit(limit)
+    if not is_sqlite(current_engine()):
+        query = query.lock_rows(skip_locked=True)
+    ids = [r["id"] for r in await query.run()]
+    if not ids:
+        return []
+    rows = await Notification.update({
+        Notification.lease_until: lease_until, Notification.lease_owner: owner,
+        Notification.attempts: Notification.attempts + 1,
+    }).where(Notification.id.is_in(ids) & _claimable(now)).returning(
+        *Notification.all_columns()).run()
     for row in rows:
         if isinstance(row["data"], str):
             row["data"] = json.loads(row["data"])
@@ -98,7 +98,7 @@ async def claim(now: datetime, lease_until: datetime, owner: str, limit: int) ->
 
 
 async def finish(owner: str, changes: list[tuple[uuid.UUID, Row]]) -> int:
-    """Record the outcomes of a batch in one transaction, each only while its lease is
+    """Record the outcomes of a batch (in the caller's transaction), each only while its lease is
     still ours (a row re-claimed after our lease ran out, or cancelled or replaced
     meanwhile, is left alone). Returns how many were recorded."""
     # One statement per distinct outcome (a batch delivered to the inbox: one in all).
@@ -106,33 +106,30 @@ async def finish(owner: str, changes: list[tuple[uuid.UUID, Row]]) -> int:
     for notification_id, values in changes:
         groups.setdefault(tuple(sorted(values.items())), []).append(notification_id)
     recorded = 0
-    async with write_transaction():
-        for values_key, ids in groups.items():
-            update: dict[Any, Any] = {**dict(values_key), "lease_until": None,
-                                      "lease_owner": None}
-            rows = await Notification.update(update).where(
-                Notification.id.is_in(ids) & (Notification.lease_owner == owner)
-                & (Notification.status == "pending")).returning(Notification.id).run()
-            recorded += len(rows)
+    for values_key, ids in groups.items():
+        update: dict[Any, Any] = {**dict(values_key), "lease_until": None,
+                                  "lease_owner": None}
+        rows = await Notification.update(update).where(
+            Notification.id.is_in(ids) & (Notification.lease_owner == owner)
+            & (Notification.status == "pending")).returning(Notification.id).run()
+        recorded += len(rows)
     return recorded
 
 
 async def release(owner: str) -> None:
     """Hand back rows leased to ``owner`` (a dispatcher stopping mid-delivery)."""
-    async with write_transaction():
-        await Notification.update({
-            Notification.lease_until: None, Notification.lease_owner: None,
-        }).where((Notification.lease_owner == owner)
-                 & (Notification.status == "pending")).run()
+    await Notification.update({
+        Notification.lease_until: None, Notification.lease_owner: None,
+    }).where((Notification.lease_owner == owner)
+             & (Notification.status == "pending")).run()
 
 
 async def purge(outbox_before: datetime, inbox_before: datetime) -> None:
     """Forget finished outbox rows and old inbox messages (the housekeeping task)."""
-    async with write_transaction():
-        await Notification.delete().where(
-            Notification.status.is_in(["sent", "failed", "cancelled"])
-            & (Notification.created_at < outbox_before)).run()
-        await InboxMessage.delete().where(InboxMessage.at < inbox_before).run()
+    await Notification.delete().where(
+        Notification.status.is_in(["sent", "failed", "cancelled"])
+        & (Notification.created_at < outbox_before)).run()
+    await InboxMessage.delete().where(InboxMessage.at < inbox_before).run()
 
 
 async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event: str | None,
@@ -170,13 +167,12 @@ async def add_to_inbox(messages: list[Row]) -> None:
     """One message per notification: a delivery retried after a crash adds nothing."""
     if not messages:
         return
-    async with write_transaction():
-        for first in range(0, len(messages), 500):  # well inside both engines' variables
-            chunk = messages[first:first + 500]
-            args: list[Any] = []
-            for values in chunk:
-                args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS)]
-            await _inbox_insert(len(chunk)).rows(*args)
+    for first in range(0, len(messages), 500):  # well inside both engines' variables
+        chunk = messages[first:first + 500]
+        args: list[Any] = []
+        for values in chunk:
+            args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS)]
+        await _inbox_insert(len(chunk)).rows(*args)
 
 
 async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[Row]:
@@ -195,10 +191,9 @@ async def get_token(app_id: str) -> Row | None:
 
 
 async def ensure_token_row(app_id: str, now: datetime) -> None:
-    async with write_transaction():
-        await WechatToken.raw(
-            "INSERT INTO core_wechat_token (app_id, updated_at) VALUES ({}, {}) "
-            "ON CONFLICT (app_id) DO NOTHING", app_id, now).run()
+    await WechatToken.raw(
+        "INSERT INTO core_wechat_token (app_id, updated_at) VALUES ({}, {}) "
+        "ON CONFLICT (app_id) DO NOTHING", app_id, now).run()
 
 
 async def take_refresh_lease(app_id: str, *, now: datetime, until: datetime, owner: str,
@@ -206,30 +201,27 @@ async def take_refresh_lease(app_id: str, *, now: datetime, until: datetime, own
     """Become the one process fetching a new token: only while nobody else holds the
     lease, and only while the stored token is still unusable (missing, expired, or the
     ``stale`` one WeChat just refused), so a refresh someone else finished is reused."""
-    async with write_transaction():
-        rows = await WechatToken.update({
-            WechatToken.refresh_until: until, WechatToken.refresh_owner: owner,
-        }).where(
-            (WechatToken.app_id == app_id)
-            & (WechatToken.refresh_until.is_null() | (WechatToken.refresh_until < now))
-            & (WechatToken.access_token.is_null() | WechatToken.expires_at.is_null()
-               | (WechatToken.expires_at <= now) | (WechatToken.access_token == stale))
-        ).returning(WechatToken.app_id).run()
+    rows = await WechatToken.update({
+        WechatToken.refresh_until: until, WechatToken.refresh_owner: owner,
+    }).where(
+        (WechatToken.app_id == app_id)
+        & (WechatToken.refresh_until.is_null() | (WechatToken.refresh_until < now))
+        & (WechatToken.access_token.is_null() | WechatToken.expires_at.is_null()
+           | (WechatToken.expires_at <= now) | (WechatToken.access_token == stale))
+    ).returning(WechatToken.app_id).run()
     return bool(rows)
 
 
 async def store_token(app_id: str, owner: str, token: str, expires_at: datetime,
                       now: datetime) -> None:
-    async with write_transaction():
-        await WechatToken.update({
-            WechatToken.access_token: token, WechatToken.expires_at: expires_at,
-            WechatToken.refresh_until: None, WechatToken.refresh_owner: None,
-            WechatToken.updated_at: now,
-        }).where((WechatToken.app_id == app_id) & (WechatToken.refresh_owner == owner)).run()
+    await WechatToken.update({
+        WechatToken.access_token: token, WechatToken.expires_at: expires_at,
+        WechatToken.refresh_until: None, WechatToken.refresh_owner: None,
+        WechatToken.updated_at: now,
+    }).where((WechatToken.app_id == app_id) & (WechatToken.refresh_owner == owner)).run()
 
 
 async def release_refresh_lease(app_id: str, owner: str) -> None:
-    async with write_transaction():
-        await WechatToken.update({
-            WechatToken.refresh_until: None, WechatToken.refresh_owner: None,
-        }).where((WechatToken.app_id == app_id) & (WechatToken.refresh_owner == owner)).run()
+    await WechatToken.update({
+        WechatToken.refresh_until: None, WechatToken.refresh_owner: None,
+    }).where((WechatToken.app_id == app_id) & (WechatToken.refresh_owner == owner)).run()

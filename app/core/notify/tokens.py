@@ -18,6 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from app.core.clock import utcnow
+from app.core.db import atomic_statement
 from app.core.notify import repository as repo
 from app.core.wechat import WechatClient, WechatError
 
@@ -50,7 +51,8 @@ class TokenStore:
 
     async def _obtain(self, app_id: str, secret: str, stale: str) -> str:
         owner = uuid.uuid4().hex
-        await repo.ensure_token_row(app_id, utcnow())
+        async with atomic_statement():
+            await repo.ensure_token_row(app_id, utcnow())
         deadline = time.monotonic() + self._wait_s
         while True:
             now = utcnow()
@@ -59,8 +61,10 @@ class TokenStore:
                     and row["expires_at"] > now and row["access_token"] != stale:
                 self._cache[app_id] = (row["access_token"], row["expires_at"])
                 return str(row["access_token"])
-            if await repo.take_refresh_lease(app_id, now=now, until=now + REFRESH_LEASE,
-                                             owner=owner, stale=stale):
+            async with atomic_statement():
+                leased = await repo.take_refresh_lease(
+                    app_id, now=now, until=now + REFRESH_LEASE, owner=owner, stale=stale)
+            if leased:
                 return await self._fetch(app_id, secret, owner, force=bool(stale))
             if time.monotonic() > deadline:
                 raise WechatError(None, "timed out waiting for another process's token fetch")
@@ -70,10 +74,16 @@ class TokenStore:
         try:
             fresh = await self._client.stable_token(app_id, secret, force_refresh=force)
         except BaseException:
-            await asyncio.shield(repo.release_refresh_lease(app_id, owner))
+            await asyncio.shield(_release_lease(app_id, owner))
             raise
         now = utcnow()
         expires_at = usable_until(now, fresh.expires_in)
-        await repo.store_token(app_id, owner, fresh.token, expires_at, now)
+        async with atomic_statement():
+            await repo.store_token(app_id, owner, fresh.token, expires_at, now)
         self._cache[app_id] = (fresh.token, expires_at)
         return fresh.token
+
+
+async def _release_lease(app_id: str, owner: str) -> None:
+    async with atomic_statement():
+        await repo.release_refresh_lease(app_id, owner)

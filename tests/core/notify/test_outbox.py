@@ -198,16 +198,19 @@ async def test_a_row_leased_by_a_dead_process_is_delivered_after_its_lease(
     await outbox.emit(events.CARD_ISSUED, chain_id=world.a.id, member_id=member.id,
                       data=_data(), due_at=utcnow() + timedelta(seconds=0.3))
     at = utcnow() + timedelta(seconds=0.3)
-    claimed = await repo.claim(at, at + timedelta(seconds=1.5), "dead-process", 10)
+    async with write_transaction():  # the caller owns the claim's transaction
+        claimed = await repo.claim(at, at + timedelta(seconds=1.5), "dead-process", 10)
     assert len(claimed) == 1  # ... and never comes back: its lease must run out
-    assert await repo.claim(at, at + timedelta(seconds=1.5), "another", 10) == []
+    async with write_transaction():
+        assert await repo.claim(at, at + timedelta(seconds=1.5), "another", 10) == []
     await wait_for(lambda: _status_is(claimed[0]["id"], "sent"), 10, "the lease to run out")
     [row] = await rows()
     assert row["attempts"] == 2
     assert row["sent_at"] >= at + timedelta(seconds=1.5)
     assert await inbox_count(member.id) == 1
     # The dead process's outcome, were it to come back, is not recorded over the new one.
-    assert await repo.finish("dead-process", [(row["id"], {"status": "failed"})]) == 0
+    async with write_transaction():
+        assert await repo.finish("dead-process", [(row["id"], {"status": "failed"})]) == 0
 
 
 def test_backoff_doubles_within_jitter_and_is_capped() -> None:
