@@ -18,7 +18,7 @@ from app.core.db import write_transaction
 from bookings import repository as repo
 from bookings import service
 from bookings.errors import InvalidState
-from cards import repository as card_repo
+from cards import public as cards
 from cards.errors import WrongStore
 from cards.redemption import Scan, Write, redemption_out, register
 from cards.schemas import PreviewOut, RedemptionOut
@@ -65,7 +65,7 @@ class BookingScans:
             "created_at": scan.now, "redeemed_at": scan.now, "reversed_at": None,
             "reversed_by": None,
         }
-        await card_repo.insert_redemption(redemption)
+        await cards.record_redemption(redemption)
         return redemption_out(redemption)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,
