@@ -1,6 +1,8 @@
 """The cards domain's public door: what other domains ask of cards (bookings today;
 payments and marketing next). Outside ``cards/`` import this module, ``schemas`` and
-``errors``, never ``repository``, and never a rule's internals.
+``errors``, never ``repository`` (tests/test_boundaries.py) nor a rule's internals. The
+one other door is the scan endpoint's handler registry (``Scan``, ``register``), for a
+domain that owns a kind of signed code (bookings/scans.py).
 
 Each function answers one question with cards' own rules (``service``, ``redemption``)
 rather than a copy of them, and refuses with the contract's error (status and code).
