@@ -17,7 +17,6 @@ from bookings.schemas import BookingCreate
 from cards import service as card_service
 from cards import vouchers
 from cards.schemas import CampaignCreate, CardIssue, IssueIn, TemplateCreate, Tier, TopUp
-from stores import repository as store_repo
 from stores import service as stores
 from stores.schemas import (
     MemberCreate,
@@ -54,10 +53,10 @@ def _hours() -> list[OpeningHours]:
 async def seed_demo() -> list[str]:
     header = "Demo chain already present."
     async with write_transaction():  # all or nothing, so a failed run can simply be re-run
-        chain = await store_repo.find_chain_by_name(CHAIN_NAME)
+        chain = await stores.chain_by_name(CHAIN_NAME)
         if chain is None:
             await _seed()
-            chain = await store_repo.find_chain_by_name(CHAIN_NAME)
+            chain = await stores.chain_by_name(CHAIN_NAME)
             assert chain is not None
             header = "Demo chain created."
     lines = [header, f"chain_id: {chain['id']}", "Staff logins (username / password):"]
@@ -102,7 +101,7 @@ async def _seed() -> None:
         for name, phone in MEMBERS
     ]
     # The sandbox login "sandbox:demo-member-1" is 王芳, who holds cards and vouchers.
-    await store_repo.update_member(members[0].id, {"openid": "demo-member-1"})
+    await stores.set_openid(members[0].id, "demo-member-1")
     await _seed_cards(operator, store_ids[0], [m.id for m in members])
     await _seed_campaigns(operator, [m.id for m in members])
     await _seed_bookings(chain_id, store_ids[0], members[0].id)

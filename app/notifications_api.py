@@ -1,6 +1,6 @@
 """Notifications wired into the app: the endpoints, and the dispatcher with its view of
-the stores domain (the chain's WeChat app, the member's openid), which the kernel's
-notify package may not import.
+the stores domain (the chain's WeChat app, the member's openid:
+``stores.service.wechat_target``), which the kernel's notify package may not import.
 
 - ``GET /notifications?status=&event=&member_id=&limit=&offset=`` (operator): the
   chain's delivery log, newest first.
@@ -18,13 +18,13 @@ from litestar.params import QueryParameter
 from app.core.auth import MEMBERS, OPERATORS
 from app.core.crypto import SecretBox
 from app.core.notify import service
-from app.core.notify.adapters import WechatAdapter, WechatTarget
+from app.core.notify.adapters import WechatAdapter
 from app.core.notify.dispatcher import Dispatcher
 from app.core.notify.schemas import EventName, InboxMessageOut, NotificationOut, Status
 from app.core.params import Caller, Offset
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
-from stores import repository as store_repo
+from stores import service as stores
 
 
 class NotificationController(Controller):
@@ -62,19 +62,8 @@ class InboxController(Controller):
 CONTROLLERS = [NotificationController, InboxController]
 
 
-async def wechat_target(chain_id: uuid.UUID, member_id: uuid.UUID) -> WechatTarget | None:
-    """The chain's WeChat app and the member's openid, for the WeChat adapter."""
-    config = await store_repo.get_wechat_config(chain_id)
-    if config is None:
-        return None
-    member = await store_repo.get_member(member_id, chain_id)
-    return WechatTarget(app_id=config["app_id"], app_secret_sealed=config["app_secret_sealed"],
-                        templates=config["templates"] or {},
-                        openid=member["openid"] if member else None)
-
-
 def build_dispatcher(settings: Settings, client: WechatClient, box: SecretBox) -> Dispatcher:
     """Inbox only in sandbox mode; inbox and WeChat in live mode."""
     wechat = None if settings.wechat_mode == "sandbox" else WechatAdapter(client, box,
-                                                                           wechat_target)
+                                                                           stores.wechat_target)
     return Dispatcher(settings, wechat)

@@ -17,7 +17,7 @@ from app.core.db import write_transaction
 from bookings import repository as repo
 from bookings import service
 from bookings.errors import InvalidState
-from cards import repository as card_repo
+from cards import public as cards
 from cards.errors import WrongStore
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.schemas import PreviewOut, RedemptionOut
@@ -54,7 +54,7 @@ class BookingScans:
             await service.check_in(scan.principal, row["id"], scan.now)
             redemption = redemption_row(scan.principal, "booking", row, scan.store_id,
                                         scan.now, action="check_in")
-            await card_repo.insert_redemption(redemption)
+            await cards.record_redemption(redemption)
         return redemption_out(redemption)
 
     async def reverse(self, redemption: dict[str, Any], principal: Principal,

@@ -34,12 +34,7 @@ from bookings.schemas import (
     SlotOut,
 )
 from bookings.slots import Bookable, Hold, fits, free_slots, local_day_bounds, on_grid
-from cards import repository as card_repo
-from cards.card_scans import use_card
-from cards.errors import CardInactive, InsufficientBalance, NoVisitsLeft, WrongStore
-from cards.service import effective_status, template_allows_store
-from cards.voucher_scans import VOUCHERS
-from stores import repository as store_repo
+from cards import public as cards
 from stores import service as stores
 
 # A clerk may check a guest in (or complete the visit) from this long before the start.
@@ -213,33 +208,9 @@ async def _member_for(principal: Principal, body: BookingCreate) -> uuid.UUID:
     return member.id
 
 
-async def _check_payment(principal: Principal, member_id: uuid.UUID, store_id: uuid.UUID,
-                         service: dict[str, Any], body: BookingCreate,
-                         start: datetime) -> None:
-    """An attached card or voucher must plausibly pay for the visit when it comes."""
+def _check_attachment(body: BookingCreate) -> None:
     if body.card_id is not None and body.voucher_id is not None:
         raise ValidationError("voucher_id", "attach a card or a voucher, not both")
-    if body.card_id is not None:
-        card = await card_repo.get_card(body.card_id, principal.chain_id)
-        if card is None or card["member"] != member_id:
-            raise NotFound("no such card")
-        template = await card_repo.get_template(card["template"], principal.chain_id)
-        assert template is not None
-        status = effective_status(card, utcnow())
-        if status != "active":
-            raise CardInactive(f"the card is {status}")
-        if not template_allows_store(template, store_id):
-            raise WrongStore("this card is not valid at this store")
-        if template["kind"] == "times" and (card["visits_left"] or 0) < 1:
-            raise NoVisitsLeft()
-        if template["kind"] == "stored_value" and card["balance_cents"] < min(
-                service["price_cents"], 1):
-            raise InsufficientBalance("the card's balance is empty")
-    if body.voucher_id is not None:
-        voucher = await card_repo.get_voucher(body.voucher_id, principal.chain_id)
-        if voucher is None or voucher["member"] != member_id:
-            raise NotFound("no such voucher")
-        await VOUCHERS.usable(voucher, principal, store_id, start)
 
 
 async def prepare_booking(principal: Principal, body: BookingCreate) -> tuple[
@@ -249,7 +220,11 @@ async def prepare_booking(principal: Principal, body: BookingCreate) -> tuple[
     store = await stores.visible_store(principal, body.store_id)
     plan = await _plan(store, body.service_id, body.start, body.party_size,
                        body.resource_id, utcnow())
-    await _check_payment(principal, member_id, body.store_id, plan.service, body, plan.start)
+    # An attached card or voucher must plausibly pay for the visit when it comes.
+    _check_attachment(body)
+    await cards.payable(principal, member_id, body.store_id,
+                        price_cents=plan.service["price_cents"], at=plan.start,
+                        card_id=body.card_id, voucher_id=body.voucher_id)
     return plan, member_id
 
 
@@ -351,7 +326,7 @@ async def cancel(principal: Principal, booking_id: uuid.UUID,
 
 
 async def _before_cutoff(row: dict[str, Any], now: datetime) -> None:
-    store = await store_repo.get_store(row["store"], row["chain"])
+    store = await stores.chain_store(row["store"], row["chain"])
     assert store is not None
     cutoff = row["start_at"] - timedelta(minutes=store["cancel_cutoff_minutes"])
     if now > cutoff:
@@ -461,7 +436,7 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
     _arrival_window(row, now)
     if row["card"] is None and row["voucher"] is None and body.action is not None:
         raise ValidationError("action", "no card is attached to this booking")
-    store = await store_repo.get_store(row["store"], principal.chain_id)
+    store = await stores.chain_store(row["store"], principal.chain_id)
     assert store is not None
     # Read before the write lock: the price only fills in an amount nobody gave.
     price = int((await repo.get_service(row["store"], row["service"]) or {}).get(
@@ -472,19 +447,11 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
         if locked["status"] not in ("confirmed", "checked_in"):
             raise InvalidState(f"the booking is {locked['status']}")
         redemption_id = None
-        if row["card"] is not None:
-            redemption_id = (await use_card(principal, store, row["card"], body.action,
-                                            body.amount_cents, now,
-                                            price_cents=price)).id
-        elif row["voucher"] is not None:
-            voucher = await card_repo.get_voucher(row["voucher"], principal.chain_id)
-            assert voucher is not None
-            voucher, campaign = await VOUCHERS.usable(voucher, principal, row["store"], now)
-            bill = body.amount_cents
-            if bill is None and campaign["kind"] in ("cash", "discount"):
-                bill = price or None
-            redemption_id = (await VOUCHERS.spend(voucher, campaign, principal, store,
-                                                  bill, now)).id
+        if row["card"] is not None or row["voucher"] is not None:
+            redemption_id = (await cards.pay(principal, store, now, card_id=row["card"],
+                                             voucher_id=row["voucher"], action=body.action,
+                                             amount=body.amount_cents,
+                                             price_cents=price)).id
         await repo.move_status(booking_id, ("confirmed", "checked_in"), {
             "status": "completed", "completed_at": now, "updated_at": now,
             "redemption": redemption_id})
@@ -501,7 +468,7 @@ async def no_show(principal: Principal, booking_id: uuid.UUID,
     now = utcnow()
     if now < row["start_at"]:
         raise InvalidState("the booking has not started yet")
-    store = await store_repo.get_store(row["store"], principal.chain_id)
+    store = await stores.chain_store(row["store"], principal.chain_id)
     assert store is not None
     async with write_transaction():
         if not await repo.move_status(booking_id, ("confirmed",), {
@@ -511,8 +478,8 @@ async def no_show(principal: Principal, booking_id: uuid.UUID,
         if store["no_show_consumes_visit"] and row["card"] is not None:
             try:
                 async with savepoint():
-                    penalty = await use_card(principal, store, row["card"], "visit",
-                                             None, now)
+                    penalty = await cards.pay(principal, store, now, card_id=row["card"],
+                                              action="visit")
                     await repo.move_status(booking_id, ("no_show",),
                                            {"redemption": penalty.id})
             except AppError:

@@ -28,8 +28,13 @@ from cards.errors import (
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.schemas import PreviewOut, RedemptionOut
-from cards.service import KIND_CARD, effective_status, store_data, template_allows_store
-from stores import repository as store_repo
+from cards.service import (
+    KIND_CARD,
+    check_usable_at,
+    effective_status,
+    store_data,
+    template_allows_store,
+)
 from stores import service as stores
 
 CardCheck = tuple[dict[str, Any], dict[str, Any], str, int | None]
@@ -49,11 +54,7 @@ class CardScans:
         if found is None:
             raise InvalidCode("the code names no card of this chain")
         card, template = found
-        if not template_allows_store(template, scan.store_id):
-            raise WrongStore("this card is not valid at this store")
-        status = effective_status(card, scan.now)
-        if status != "active":
-            raise CardInactive(f"the card is {status}")
+        check_usable_at(card, template, scan.store_id, scan.now)
         return card, template
 
     async def preview(self, scan: Scan) -> PreviewOut:
@@ -125,7 +126,7 @@ class CardScans:
                                      store_id=redemption["store"], staff_id=principal.id,
                                      redemption_id=redemption["id"])
         if undone["delta_cents"]:
-            store = await store_repo.get_store(redemption["store"], principal.chain_id)
+            store = await stores.chain_store(redemption["store"], principal.chain_id)
             await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
                               member_id=card["member"], store_id=redemption["store"],
                               data={"card_name": template["name"], "reason": "reversal",

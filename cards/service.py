@@ -28,7 +28,6 @@ from cards.schemas import (
     Tier,
     TopUp,
 )
-from stores import repository as store_repo
 from stores import service as stores
 
 CARD_CODE_TTL_S = 60
@@ -86,6 +85,17 @@ def template_allows_store(template: dict[str, Any], store_id: uuid.UUID) -> bool
     return allowed is None or str(store_id) in allowed
 
 
+def check_usable_at(card: dict[str, Any], template: dict[str, Any], store_id: uuid.UUID,
+                    now: datetime) -> None:
+    """A card pays only where its template is valid and while it is active: the rule of
+    a scan, of a booking's payment and of the check when the booking is made."""
+    if not template_allows_store(template, store_id):
+        raise WrongStore("this card is not valid at this store")
+    status = effective_status(card, now)
+    if status != "active":
+        raise CardInactive(f"the card is {status}")
+
+
 def _card_number() -> str:
     """12 digits a clerk can read out: 11 random digits and a Luhn check digit."""
     digits = [secrets.randbelow(10) for _ in range(11)]
@@ -107,14 +117,7 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
     names = [t.name for t in body.tiers]
     if len(set(names)) != len(names):
         raise ValidationError("tiers", "tier names must be unique")
-    store_ids = None
-    if body.store_ids is not None:
-        wanted = list(dict.fromkeys(body.store_ids))
-        known = await store_repo.chain_store_ids(principal.chain_id, wanted)
-        missing = [s for s in wanted if s not in known]
-        if missing or not wanted:
-            raise ValidationError("store_ids", "must be stores of this chain (or null for all)")
-        store_ids = [str(s) for s in wanted]
+    store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
         "kind": body.kind, "validity_days": body.validity_days,
@@ -148,7 +151,7 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
     template = await repo.get_template(template_id, principal.chain_id)
     if template is None or not template["active"]:
         raise NotFound("no such card template")
-    if await store_repo.get_member(member_id, principal.chain_id) is None:
+    if await stores.chain_member(member_id, principal.chain_id) is None:
         raise NotFound("no such member")
     store = None
     if store_id is not None:

@@ -27,7 +27,6 @@ from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.schemas import PreviewOut, RedemptionOut
 from cards.service import store_data
 from cards.vouchers import benefit
-from stores import repository as store_repo
 from stores import service as stores
 
 Usable = tuple[dict[str, Any], dict[str, Any]]
@@ -154,7 +153,7 @@ class VoucherScans:
 
 async def _already_redeemed(voucher: dict[str, Any], principal: Principal) -> AlreadyRedeemed:
     """409 that says when and where, as a clerk at the counter needs it."""
-    store = await store_repo.get_store(voucher["redeemed_store"], principal.chain_id) \
+    store = await stores.chain_store(voucher["redeemed_store"], principal.chain_id) \
         if voucher["redeemed_store"] else None
     where = store["name"] if store else "another store"
     when = voucher["redeemed_at"]

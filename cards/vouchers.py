@@ -36,7 +36,7 @@ from cards.schemas import (
     Skipped,
     VoucherOut,
 )
-from stores import repository as store_repo
+from stores import service as stores
 
 
 def campaign_out(row: dict[str, Any]) -> CampaignOut:
@@ -96,13 +96,7 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         raise ValidationError("percent_off", "a discount voucher needs percent_off")
     if body.kind in ("gift", "service") and not body.item_name:
         raise ValidationError("item_name", f"a {body.kind} voucher names its item")
-    store_ids = None
-    if body.store_ids is not None:
-        wanted = list(dict.fromkeys(body.store_ids))
-        known = await store_repo.chain_store_ids(principal.chain_id, wanted)
-        if not wanted or any(s not in known for s in wanted):
-            raise ValidationError("store_ids", "must be stores of this chain (or null for all)")
-        store_ids = [str(s) for s in wanted]
+    store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
         "kind": body.kind, "value_cents": body.value_cents if body.kind == "cash" else None,
@@ -191,7 +185,7 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
     """Bulk issue: each member in its own transaction, so one refusal skips only that one."""
     campaign = await _campaign(principal, campaign_id)
     member_ids = list(dict.fromkeys(body.member_ids))
-    known = await store_repo.chain_member_ids(principal.chain_id, member_ids)
+    known = await stores.chain_member_ids(principal.chain_id, member_ids)
     issued: list[VoucherOut] = []
     skipped: list[Skipped] = []
     for member_id in member_ids:

@@ -26,7 +26,7 @@ from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.hours import validate_hours, validate_timezone
 from app.core.notify import events as notify_events
-from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT
+from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT, WechatTarget
 from app.core.notify.tokens import TokenStore
 from app.core.revocation import Revocations
 from app.core.throttle import Limit, Memory, pair
@@ -251,6 +251,11 @@ async def create_chain_with_operator(chain_name: str, username: str, password: s
     return chain_id, staff_id
 
 
+async def chain_by_name(name: str) -> dict[str, Any] | None:
+    """The chain of this name (the demo finds its own chain by it)."""
+    return await repo.find_chain_by_name(name)
+
+
 async def put_wechat_config(principal: Principal, body: WechatConfigIn,
                             box: SecretBox) -> WechatConfigOut:
     unknown = sorted(set(body.templates) - KNOWN_EVENTS)
@@ -264,6 +269,17 @@ async def put_wechat_config(principal: Principal, body: WechatConfigIn,
                                          "templates": body.templates, "updated_at": now})
     return WechatConfigOut(chain_id=principal.chain_id, app_id=body.app_id,
                            templates=dict(body.templates), app_secret_set=True, updated_at=now)
+
+
+async def wechat_target(chain_id: uuid.UUID, member_id: uuid.UUID) -> WechatTarget | None:
+    """The chain's WeChat app and the member's openid, for the WeChat adapter."""
+    config = await repo.get_wechat_config(chain_id)
+    if config is None:
+        return None
+    member = await repo.get_member(member_id, chain_id)
+    return WechatTarget(app_id=config["app_id"], app_secret_sealed=config["app_secret_sealed"],
+                        templates=config["templates"] or {},
+                        openid=member["openid"] if member else None)
 
 
 async def get_wechat_config(principal: Principal) -> WechatConfigOut:
@@ -348,6 +364,26 @@ async def till_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any
         _till_stores.clear()
     _till_stores[store_id] = (now + TILL_STORE_TTL_S, row)
     return row
+
+
+async def chain_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> dict[str, Any] | None:
+    """A store of the chain, whoever asks: for a later domain that already checked the
+    caller's scope on its own object (the booking, the redemption) naming that store."""
+    return await repo.get_store(store_id, chain_id)
+
+
+async def stores_of_chain(chain_id: uuid.UUID,
+                          store_ids: Sequence[uuid.UUID] | None) -> list[str] | None:
+    """Where a card template or campaign is valid, as it is stored: ``None`` for every
+    store of the chain, else the distinct ids (as text, in the JSON column), which must
+    all be stores of the chain (422 on ``store_ids`` otherwise)."""
+    if store_ids is None:
+        return None
+    wanted = list(dict.fromkeys(store_ids))
+    known = await repo.chain_store_ids(chain_id, wanted)
+    if not wanted or any(s not in known for s in wanted):
+        raise ValidationError("store_ids", "must be stores of this chain (or null for all)")
+    return [str(s) for s in wanted]
 
 
 async def managed_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
@@ -682,6 +718,23 @@ async def _store_members(principal: Principal, limit: int, offset: int) -> list[
               if (sub := await links(principal.chain_id, principal.store_ids)) is not None]
     return await repo.list_members(principal.chain_id, at_stores=principal.store_ids,
                                    linked=linked, limit=limit, offset=offset)
+
+
+async def chain_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> dict[str, Any] | None:
+    """A member of the chain, whoever asks (a later domain checks its caller itself)."""
+    return await repo.get_member(member_id, chain_id)
+
+
+async def chain_member_ids(chain_id: uuid.UUID,
+                           candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``candidates`` are members of the chain (a bulk issue skips the others)."""
+    return await repo.chain_member_ids(chain_id, candidates)
+
+
+async def set_openid(member_id: uuid.UUID, openid: str) -> None:
+    """Tie a member to a WeChat openid without a login (the demo's sandbox member); joins
+    the caller's write transaction."""
+    await repo.update_member(member_id, {"openid": openid})
 
 
 async def get_member(principal: Principal, member_id: uuid.UUID) -> MemberOut:

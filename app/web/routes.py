@@ -76,13 +76,20 @@ class _StaticFileSystem(BaseLocalFileSystem):
             raise FileNotFoundError(str(path)) from exc
 
 
+# The single-page apps' one HTML shell: the page's title and its module in /static/<page>/.
+SHELL = Path(__file__).parent / "shell.html"
+TITLES = {"m": "会员中心", "clerk": "店员扫码", "admin": "运营后台"}
+
+
 @cache
 def _asset(path: str) -> bytes:
     return (STATIC_DIR / path).read_bytes()
 
 
+@cache
 def _shell(page: str) -> bytes:
-    return _asset(f"{page}/index.html")
+    html = SHELL.read_text(encoding="utf-8")
+    return html.replace("{title}", TITLES[page]).replace("{page}", page).encode()
 
 
 def _page(page: str) -> Response[bytes]:
@@ -91,7 +98,7 @@ def _page(page: str) -> Response[bytes]:
 
 @get("/", include_in_schema=False, cache_control=REVALIDATE)
 async def home() -> Response[bytes]:
-    return _page(".")
+    return Response(_asset("index.html"), media_type=MediaType.HTML)
 
 
 @get("/m/", include_in_schema=False, cache_control=REVALIDATE)

@@ -12,7 +12,7 @@ import pytest
 from litestar.testing import TestClient
 
 from app.asgi import create_app
-from app.web.routes import STATIC_DIR
+from app.web.routes import STATIC_DIR, TITLES, _shell
 from tests.conftest import make_settings
 
 PAGES = ["/", "/m/", "/clerk/", "/admin/"]
@@ -53,12 +53,13 @@ def test_pages_need_no_token_and_the_api_still_does(pages: TestClient) -> None: 
 def test_every_asset_is_ours_and_every_reference_resolves() -> None:
     """Nothing is fetched from a CDN at run time: each src/href points into /static/ and
     exists there, and so does each relative import (bare names appear only in comments)."""
-    for page in [STATIC_DIR / "index.html", *STATIC_DIR.glob("*/index.html")]:
-        html = page.read_text()
+    shells = {"/": (STATIC_DIR / "index.html").read_text(),
+              **{f"/{page}/": _shell(page).decode() for page in TITLES}}
+    for page, html in shells.items():
         for ref in re.findall(r'(?:src|href)="([^"]+)"', html):
             if ref.startswith(("data:", "/m/", "/clerk/", "/admin/", "/schema")):
                 continue
-            assert ref.startswith("/static/"), f"{page.name}: {ref}"
+            assert ref.startswith("/static/"), f"{page}: {ref}"
             assert (STATIC_DIR / ref.removeprefix("/static/")).is_file(), ref
     for script in STATIC_DIR.glob("**/*.js"):
         text = script.read_text()

@@ -3,6 +3,7 @@
 // notification log. Managers see what the API lets them see.
 import { createApi, listOf } from '/static/common/api.js';
 import { addMessages, errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
+import { staffLoginView, staffSession } from '/static/common/login.js';
 import {
   addDays, fmtDate, fmtDateTime, h, localDate, money, mount, parseYuan, toast, weekdayLabel,
 } from '/static/common/ui.js';
@@ -64,7 +65,7 @@ addMessages({
 
 const api = createApi('admin', { onUnauthorized: () => { api.setToken(''); render(); } });
 const root = document.getElementById('app');
-let staff = JSON.parse(localStorage.getItem('o2o.admin.staff') || 'null');
+const session = staffSession(api, 'admin');
 let storeCache = null;
 async function stores(fresh = false) {
   if (!storeCache || fresh) storeCache = listOf(await api.get('/stores'));
@@ -80,12 +81,12 @@ const VIEWS = {
 const route = () => { const name = location.hash.replace(/^#/, ''); return VIEWS[name] ? name : 'overview'; };
 
 function render() {
-  if (!api.token || !staff) { loginView(); return; }
+  if (!api.token || !session.staff) { staffLoginView(root, session, t('a.login.title'), render); return; }
   const name = route();
   const content = h('div', { id: 'view' }, h('p.muted', { text: t('app.loading') }));
   mount(root,
     h('header.topbar', {},
-      h('span.title', { text: `${t('a.title')} · ${staff.name || staff.username || ''}` }),
+      h('span.title', { text: `${t('a.title')} · ${session.staff.name || session.staff.username || ''}` }),
       langToggle(),
       h('button', { type: 'button', text: t('app.logout'), onclick: logout })),
     h('main.page.wide', {},
@@ -95,36 +96,8 @@ function render() {
 }
 
 function logout() {
-  api.setToken('');
-  staff = null;
-  localStorage.removeItem('o2o.admin.staff');
+  session.logout();
   render();
-}
-
-function loginView() {
-  const username = h('input', { id: 'username', autocomplete: 'username' });
-  const password = h('input', { id: 'password', type: 'password', autocomplete: 'current-password' });
-  const message = h('p.error');
-  mount(root, h('div.login', {}, h('form.panel', {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      message.textContent = '';
-      try {
-        const session = await api.post('/auth/staff/login', { username: username.value.trim(), password: password.value });
-        api.setToken(session.token);
-        staff = session.staff;
-        localStorage.setItem('o2o.admin.staff', JSON.stringify(staff));
-        render();
-      } catch (err) {
-        message.textContent = errorText(err);
-      }
-    },
-  },
-  h('div.row.between', {}, h('h1', { text: t('a.login.title') }), langToggle()),
-  h('div.field', {}, h('label', { for: 'username', text: t('app.username') }), username),
-  h('div.field', {}, h('label', { for: 'password', text: t('app.password') }), password),
-  message,
-  h('button.btn.block', { type: 'submit', text: t('app.login') }))));
 }
 
 // Small form helpers: labelled inputs that read back as the API wants them.
@@ -272,7 +245,7 @@ function barChart(points, isMoney) {
 
 async function campaignsView(el) {
   const list = listOf(await api.get('/campaigns'));
-  const operator = staff.role === 'operator';
+  const operator = session.staff.role === 'operator';
   const toggle = (c) => async () => {
     try {
       await api.post(`/campaigns/${c.id}/${c.status === 'paused' ? 'resume' : 'pause'}`, {});
@@ -338,7 +311,7 @@ async function templatesView(el) {
         h('td', { text: tp.points_per_yuan }),
         h('td', { text: (tp.tiers || []).map((x) => `${x.name} ≥${x.min_points} −${x.discount_percent}%`).join('; ') }),
         h('td', { text: storeNames(tp.store_ids) }))))),
-    staff.role === 'operator' ? templateForm(() => templatesView(el)) : null);
+    session.staff.role === 'operator' ? templateForm(() => templatesView(el)) : null);
 }
 
 function templateForm(done) {
@@ -381,7 +354,7 @@ async function storesView(el) {
           type: 'button', text: t('a.st.services'), onclick: () => { openStore = s.id; storesView(el); },
         })))))),
     detail,
-    staff.role === 'operator' ? storeForm(() => storesView(el)) : null);
+    session.staff.role === 'operator' ? storeForm(() => storesView(el)) : null);
   if (current) await storeDetail(detail, current, () => storesView(el));
 }
 
@@ -399,7 +372,7 @@ async function storeDetail(el, store, done) {
   const [rKind, rKindBox] = field('r-kind', t('a.f.kind'), { options: ['staff', 'table', 'room'].map((k) => [k, t(`a.res.${k}`)]) });
   const [rCap, rCapBox] = field('r-cap', t('a.f.capacity'), { type: 'number', min: 1, value: '1' });
   const serviceChecks = services.map((s) => h('input', { type: 'checkbox', value: s.id, checked: true }));
-  const manager = staff.role !== 'clerk';
+  const manager = session.staff.role !== 'clerk';
   mount(el, h('div.panel', { 'data-store-detail': store.id },
     h('h2', { text: store.name }),
     h('p.muted', { text: hoursText(store.opening_hours || []) }),
@@ -459,7 +432,7 @@ async function staffView(el) {
   const [username, userBox] = field('u-name', t('a.f.username'), { required: true, autocomplete: 'off' });
   const [password, passBox] = field('u-pass', t('a.f.password'), { type: 'password', minlength: 10, autocomplete: 'new-password' });
   const [role, roleBox] = field('u-role', t('a.f.role'), {
-    options: (staff.role === 'operator' ? ['clerk', 'manager', 'operator'] : ['clerk']).map((r) => [r, t(`a.role.${r}`)]),
+    options: (session.staff.role === 'operator' ? ['clerk', 'manager', 'operator'] : ['clerk']).map((r) => [r, t(`a.role.${r}`)]),
   });
   const checks = all.map((s) => h('input', { type: 'checkbox', value: s.id }));
   mount(el,

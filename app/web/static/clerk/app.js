@@ -4,6 +4,7 @@
 import { createApi, listOf, newKey } from '/static/common/api.js';
 import { verifyCode } from '/static/common/codes.js';
 import { addMessages, errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
+import { staffLoginView, staffSession } from '/static/common/login.js';
 import {
   addDays, confirmButton, fmtDateTime, fmtTime, h, localDate, money, mount, parseYuan, toast,
 } from '/static/common/ui.js';
@@ -100,7 +101,7 @@ const load = (name, fallback) => {
 };
 const save = (name, value) => localStorage.setItem(KEY(name), JSON.stringify(value));
 
-let staff = load('staff', null);
+const session = staffSession(api, 'clerk');
 let storeId = localStorage.getItem(KEY('store')) || '';
 let storeList = load('stores', []);
 let online = navigator.onLine !== false;
@@ -117,6 +118,7 @@ function queue() { return load('queue', []); }
 function saveQueue(items) { save('queue', items); updateBadges(); }
 
 async function refreshKeys() {
+  const { staff } = session;
   if (!staff) return;
   try {
     const answer = await api.get('/keys', { chain_id: staff.chain_id });
@@ -128,7 +130,7 @@ async function refreshKeys() {
 
 function cachedKeys() {
   const cached = load('keys', null);
-  return cached && staff && cached.chain_id === staff.chain_id ? cached.keys : null;
+  return cached && session.staff && cached.chain_id === session.staff.chain_id ? cached.keys : null;
 }
 
 let probe = null;
@@ -236,7 +238,7 @@ function route() {
 
 function render() {
   cleanup();
-  if (!api.token || !staff) { loginView(); return; }
+  if (!api.token || !session.staff) { staffLoginView(root, session, t('c.login.title'), loggedIn); return; }
   if (!storeId || !currentStore()) { storeView(); return; }
   const name = route();
   const content = h('main.page', { id: 'view' });
@@ -260,37 +262,13 @@ function render() {
 }
 
 function logout() {
-  api.setToken('');
-  staff = null;
-  localStorage.removeItem(KEY('staff'));
+  session.logout();
   render();
 }
 
-function loginView() {
-  const username = h('input', { id: 'username', autocomplete: 'username' });
-  const password = h('input', { id: 'password', type: 'password', autocomplete: 'current-password' });
-  const message = h('p.error');
-  mount(root, h('div.login', {}, h('form.panel', {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      message.textContent = '';
-      try {
-        const session = await api.post('/auth/staff/login', { username: username.value.trim(), password: password.value });
-        api.setToken(session.token);
-        staff = session.staff;
-        save('staff', staff);
-        await refreshKeys();
-        render();
-      } catch (err) {
-        message.textContent = errorText(err);
-      }
-    },
-  },
-  h('div.row.between', {}, h('h1', { text: t('c.login.title') }), langToggle()),
-  h('div.field', {}, h('label', { for: 'username', text: t('app.username') }), username),
-  h('div.field', {}, h('label', { for: 'password', text: t('app.password') }), password),
-  message,
-  h('button.btn.block', { type: 'submit', text: t('app.login') }))));
+async function loggedIn() {
+  await refreshKeys();
+  render();
 }
 
 async function storeView() {
@@ -301,6 +279,7 @@ async function storeView() {
   } catch (err) {
     if (err.network) setOnline(false);
   }
+  const { staff } = session;
   const mine = storeList.filter((s) => staff.role === 'operator' || (staff.store_ids || []).includes(s.id));
   if (mine.length === 1) { pickStore(mine[0].id); return; }
   mount(root, h('div.login', {}, h('div.panel', {},

@@ -5,7 +5,8 @@
 const CACHE = 'o2o-clerk-v1';
 const SHELL = [
   '/clerk/', '/static/common/base.css', '/static/common/api.js', '/static/common/codes.js',
-  '/static/common/i18n.js', '/static/common/ui.js', '/static/common/qr.js', '/static/clerk/app.js',
+  '/static/common/i18n.js', '/static/common/login.js', '/static/common/ui.js', '/static/common/qr.js',
+  '/static/clerk/app.js',
   '/static/vendor/noble-ed25519/index.js', '/static/vendor/noble-hashes/sha2.js',
   '/static/vendor/noble-hashes/_md.js', '/static/vendor/noble-hashes/_u64.js',
   '/static/vendor/noble-hashes/utils.js', '/static/vendor/qrcode-generator/qrcode.mjs',

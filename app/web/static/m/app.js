@@ -1,6 +1,7 @@
 // The member's H5 page: log in, cards with a live QR, vouchers, claims, booking, inbox.
 import { createApi, listOf, newKey } from '/static/common/api.js';
 import { addMessages, errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
+import { loginForm } from '/static/common/login.js';
 import { qrCanvas } from '/static/common/qr.js';
 import {
   addDays, confirmButton, fmtDate, fmtDateTime, fmtTime, groupDigits, h, localDate, money,
@@ -134,36 +135,26 @@ function loginView() {
   if (handedCode && chain) {
     // The WeChat redirect (or mini program) handed a code over: use it once.
     history.replaceState(null, '', location.pathname + `?chain=${encodeURIComponent(chain)}`);
-    login(chain, handedCode).then(render, (err) => { toast(errorText(err), 'bad'); loginForm(chain); });
+    login(chain, handedCode).then(render, (err) => { toast(errorText(err), 'bad'); memberLoginForm(chain); });
     return;
   }
-  loginForm(chain);
+  memberLoginForm(chain);
 }
 
-function loginForm(chain) {
-  const chainInput = h('input', { id: 'chain', value: chain, autocomplete: 'off' });
-  const codeInput = h('input', { id: 'code', placeholder: 'sandbox:<openid>', autocomplete: 'off' });
-  const message = h('p.error');
-  const form = h('form.panel', {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      message.textContent = '';
-      try {
-        await login(chainInput.value.trim(), codeInput.value.trim());
-        render();
-      } catch (err) {
-        message.textContent = errorText(err);
-      }
+function memberLoginForm(chain) {
+  loginForm(root, {
+    title: t('m.login.title'),
+    fields: [
+      { id: 'chain', label: t('m.login.chain'), attrs: { value: chain, autocomplete: 'off' },
+        fieldAttrs: { class: chain && query.get('chain') ? 'hidden' : '' } },
+      { id: 'code', label: t('m.login.code'), attrs: { placeholder: 'sandbox:<openid>', autocomplete: 'off' } },
+    ],
+    hint: t('m.login.hint'),
+    submit: async (values) => {
+      await login(values.chain.trim(), values.code.trim());
+      render();
     },
-  },
-  h('div.row.between', {}, h('h1', { text: t('m.login.title') }), langToggle()),
-  h('div.field', { class: chain && query.get('chain') ? 'hidden' : '' },
-    h('label', { for: 'chain', text: t('m.login.chain') }), chainInput),
-  h('div.field', {}, h('label', { for: 'code', text: t('m.login.code') }), codeInput),
-  h('p.muted', { text: t('m.login.hint') }),
-  message,
-  h('button.btn.block', { type: 'submit', text: t('app.login') }));
-  mount(root, h('div.login', {}, form));
+  });
 }
 
 // --- cards ------------------------------------------------------------------------------
