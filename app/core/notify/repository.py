@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -43,13 +44,13 @@ def emit_after(source: str) -> str:
     return _EMIT_INTO + f"SELECT {_EMIT_VALUES} FROM {source}" + _EMIT_ON_CONFLICT  # noqa: S608
 
 
-def emit_args(values: Row) -> tuple[Any, ...]:
+def emit_args(values: Mapping[str, Any]) -> tuple[Any, ...]:
     return (values["id"], values["chain_id"], values["member_id"], values["store_id"],
             values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
             values["dedupe_key"], values["due_at"], values["created_at"])
 
 
-async def emit(values: Row) -> None:
+async def emit(values: Mapping[str, Any]) -> None:
     await _EMIT_SQL.rows(*emit_args(values))
 
 
