@@ -89,7 +89,7 @@ async def card_holder(chain_id: uuid.UUID, number: str) -> uuid.UUID | None:
     """The member holding the card of this number in the chain (numbers are unique)."""
     row = await Card.select(Card.member).where(
         (Card.number == number) & (Card.chain == chain_id)).first().run()
-    return None if row is None else cast("uuid.UUID", row["member"])
+    return None if row is None else row["member"]
 
 
 def holders_of(template_ids: list[uuid.UUID]) -> Any:
