@@ -37,6 +37,7 @@ from bookings.tables import Booking
 from cards import ledger, vouchers
 from cards import repository as card_repo
 from cards import service as card_service
+from cards.rows import TemplateRow, TierRow
 from cards.schemas import CampaignCreate, TemplateCreate, Tier
 from cards.tables import Campaign, CampaignClaims, Card, LedgerEntry, Redemption, Voucher
 from stores import repository as store_repo
@@ -81,8 +82,8 @@ class Setup:
     clerks: dict[uuid.UUID, list[uuid.UUID]]
     services: dict[uuid.UUID, list[uuid.UUID]]
     stylists: dict[uuid.UUID, list[uuid.UUID]]
-    prepaid: dict[str, Any]  # template rows
-    times: dict[str, Any]
+    prepaid: TemplateRow
+    times: TemplateRow
     campaigns: list[dict[str, Any]]
 
 
@@ -213,8 +214,8 @@ def _luhn(digits: str) -> str:
 
 @dataclass
 class CardState:
-    row: dict[str, Any]
-    tiers: list[dict[str, Any]]
+    row: dict[str, Any]  # the card row this generator writes and moves (bulk insert)
+    tiers: list[TierRow]
     entries: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -287,10 +288,10 @@ class Generator:
         card.entries.append(entry)  # written after the card row, which ends with them
         return entry
 
-    async def _card(self, template: dict[str, Any], member: uuid.UUID, at: datetime,
+    async def _card(self, template: TemplateRow, member: uuid.UUID, at: datetime,
                     store: uuid.UUID | None) -> CardState:
         times = template["kind"] == "times"
-        row = {
+        row: dict[str, Any] = {
             "id": uuid.uuid4(), "chain": self.s.chain_id, "template": template["id"],
             "member": member, "number": self._card_number(), "status": "active",
             "balance_cents": 0, "points": 0, "visits_left": 0 if times else None,

@@ -9,13 +9,13 @@ cancelled with the booking or replaced when it moves.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.core.clock import utcnow
 from app.core.notify import events, outbox
+from bookings.rows import BookingRow, BookingView
 
 
-def _data(row: dict[str, Any]) -> dict[str, str | int | None]:
+def _data(row: BookingView) -> dict[str, str | int | None]:
     return {"booking_id": str(row["id"]), "service_name": row["service_name"],
             "store_name": row["store_name"], "timezone": row["timezone"],
             "resource_name": row["resource_name"], "start": row["start_at"].isoformat(),
@@ -26,11 +26,11 @@ def _stamp(start: datetime) -> int:
     return int(start.timestamp())
 
 
-def reminder_key(row: dict[str, Any]) -> str:
+def reminder_key(row: BookingRow) -> str:
     return f"booking:{row['id']}:reminder:{_stamp(row['start_at'])}"
 
 
-async def confirmed(row: dict[str, Any], reminder_minutes: int) -> None:
+async def confirmed(row: BookingView, reminder_minutes: int) -> None:
     """A new booking, or one moved to a new start: confirm it and schedule its reminder."""
     await outbox.emit(events.BOOKING_CONFIRMED, chain_id=row["chain"],
                       member_id=row["member"], store_id=row["store"], data=_data(row),
@@ -42,18 +42,18 @@ async def confirmed(row: dict[str, Any], reminder_minutes: int) -> None:
                           due_at=due, dedupe_key=reminder_key(row))
 
 
-async def moved(before: dict[str, Any], after: dict[str, Any], reminder_minutes: int) -> None:
+async def moved(before: BookingRow, after: BookingView, reminder_minutes: int) -> None:
     await outbox.cancel(reminder_key(before))
     await confirmed(after, reminder_minutes)
 
 
-async def cancelled(row: dict[str, Any]) -> None:
+async def cancelled(row: BookingView) -> None:
     await outbox.cancel(reminder_key(row))
     await outbox.emit(events.BOOKING_CANCELLED, chain_id=row["chain"],
                       member_id=row["member"], store_id=row["store"], data=_data(row),
                       dedupe_key=f"booking:{row['id']}:cancelled")
 
 
-async def settled(row: dict[str, Any]) -> None:
+async def settled(row: BookingRow) -> None:
     """Completed or no-show: a reminder still pending has nothing left to remind of."""
     await outbox.cancel(reminder_key(row))

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from app.core.db import InsertRow, Sql, current_engine, for_update, is_sqlite, select_list
+from bookings.rows import BookableRow, BookingRow, BookingView, HoldRow
 from bookings.tables import Booking
+from stores.rows import ServiceRow, StoreRow
 from stores.tables import Service, Store
 
-Row = dict[str, Any]
+# Columns to write: a whole row to insert, some columns to update (a row type fits too).
+Values = Mapping[str, Any]
 # Statuses in which a booking holds its resource.
 HOLDING = ("confirmed", "checked_in", "completed")
 # The longest a booking can hold a resource (service at most 24 h plus buffer at most
@@ -70,20 +73,20 @@ _BOOKING_COLUMNS = (
 )
 
 
-async def get_service(store_id: uuid.UUID, service_id: uuid.UUID) -> Row | None:
-    return await _SERVICE.first(service_id, store_id)
+async def get_service(store_id: uuid.UUID, service_id: uuid.UUID) -> ServiceRow | None:
+    return cast("ServiceRow | None", await _SERVICE.first(service_id, store_id))
 
 
-async def bookable_resources(store_id: uuid.UUID, service_id: uuid.UUID) -> list[Row]:
+async def bookable_resources(store_id: uuid.UUID, service_id: uuid.UUID) -> list[BookableRow]:
     """The store's active resources that perform the service, in one query."""
     rows = await _BOOKABLE.rows(service_id, store_id, True)
     for row in rows:
         row["hours"] = _json(row["hours"])
-    return rows
+    return cast("list[BookableRow]", rows)
 
 
 async def holds_overlapping(resource_ids: Sequence[uuid.UUID], start: datetime,
-                            end: datetime, exclude: uuid.UUID | None = None) -> list[Row]:
+                            end: datetime, exclude: uuid.UUID | None = None) -> list[HoldRow]:
     """Holding bookings of the resources that overlap [start, end), in one query."""
     if not resource_ids:
         return []
@@ -91,25 +94,24 @@ async def holds_overlapping(resource_ids: Sequence[uuid.UUID], start: datetime,
     args: list[Any] = [*resource_ids, end, start - LONGEST_HOLD, start]
     if exclude is not None:
         args.append(exclude)
-    return await statement.rows(*args)
+    return cast("list[HoldRow]", await statement.rows(*args))
 
 
-async def insert_booking(values: Row) -> None:
+async def insert_booking(values: Values) -> None:
     await _INSERT_BOOKING.run(values)
 
 
-async def get_booking(booking_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await _BOOKING.first(booking_id, chain_id)
+async def get_booking(booking_id: uuid.UUID, chain_id: uuid.UUID) -> BookingView | None:
+    return cast("BookingView | None", await _BOOKING.first(booking_id, chain_id))
 
 
-async def lock_booking(booking_id: uuid.UUID) -> Row | None:
-    row: Row | None = await for_update(
-        Booking.select().where(Booking.id == booking_id)).first().run()
-    return row
+async def lock_booking(booking_id: uuid.UUID) -> BookingRow | None:
+    return cast("BookingRow | None", await for_update(
+        Booking.select().where(Booking.id == booking_id)).first().run())
 
 
 async def move_status(booking_id: uuid.UUID, from_statuses: Sequence[str],
-                      values: Row) -> bool:
+                      values: Values) -> bool:
     """Conditional update: True only for the caller that found the booking in one of
     ``from_statuses`` (two clerks pressing "complete" at once: one wins)."""
     rows = await Booking.update(**values).where(
@@ -118,25 +120,27 @@ async def move_status(booking_id: uuid.UUID, from_statuses: Sequence[str],
     return bool(rows)
 
 
-async def member_bookings(member_id: uuid.UUID, limit: int, offset: int) -> list[Row]:
-    return await Booking.select(*_BOOKING_COLUMNS).where(Booking.member == member_id).order_by(
-        Booking.start_at, ascending=False).order_by(Booking.id).limit(limit).offset(
-        offset).run()
+async def member_bookings(member_id: uuid.UUID, limit: int,
+                          offset: int) -> list[BookingView]:
+    return cast("list[BookingView]", await Booking.select(*_BOOKING_COLUMNS).where(
+        Booking.member == member_id).order_by(Booking.start_at, ascending=False).order_by(
+        Booking.id).limit(limit).offset(offset).run())
 
 
-async def store_bookings(store_id: uuid.UUID, start: datetime, end: datetime) -> list[Row]:
+async def store_bookings(store_id: uuid.UUID, start: datetime,
+                         end: datetime) -> list[BookingView]:
     """Bookings of a store starting in [start, end), in order of start."""
-    return await Booking.select(*_BOOKING_COLUMNS).where(
+    return cast("list[BookingView]", await Booking.select(*_BOOKING_COLUMNS).where(
         (Booking.store == store_id) & (Booking.start_at >= start) & (Booking.start_at < end)
-    ).order_by(Booking.start_at).order_by(Booking.id).run()
+    ).order_by(Booking.start_at).order_by(Booking.id).run())
 
 
-async def get_store(store_id: uuid.UUID) -> Row | None:
+async def get_store(store_id: uuid.UUID) -> StoreRow | None:
     """A store by id alone: availability is public (a booking page before any login)."""
     row = await _STORE_BY_ID.first(store_id)
     if row is not None:
         row["opening_hours"] = _json(row["opening_hours"])
-    return row
+    return cast("StoreRow | None", row)
 
 
 async def lock_resources(resource_ids: Sequence[uuid.UUID]) -> None:
@@ -146,5 +150,5 @@ async def lock_resources(resource_ids: Sequence[uuid.UUID]) -> None:
         await _lock_resources_sql(len(resource_ids)).rows(*sorted(resource_ids))
 
 
-async def move_booking(booking_id: uuid.UUID, values: Row) -> None:
+async def move_booking(booking_id: uuid.UUID, values: Values) -> None:
     await Booking.update(**values).where(Booking.id == booking_id).run()

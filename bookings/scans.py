@@ -17,15 +17,17 @@ from app.core.db import write_transaction
 from bookings import repository as repo
 from bookings import service
 from bookings.errors import InvalidState
+from bookings.rows import BookingView
 from cards import public as cards
 from cards.errors import WrongStore
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
+from cards.rows import RedemptionRow
 from cards.schemas import PreviewOut, RedemptionOut
 from stores import service as stores
 
 
 class BookingScans:
-    async def _load(self, scan: Scan) -> dict[str, Any]:
+    async def _load(self, scan: Scan) -> BookingView:
         row = await repo.get_booking(scan.verified.object_id, scan.principal.chain_id)
         if row is None:
             raise InvalidCode("the code names no booking of this chain")
@@ -57,7 +59,7 @@ class BookingScans:
             await cards.record_redemption(redemption)
         return redemption_out(redemption)
 
-    async def reverse(self, redemption: dict[str, Any], principal: Principal,
+    async def reverse(self, redemption: RedemptionRow, principal: Principal,
                       now: datetime) -> None:
         """Undo a check-in scanned by mistake, while the booking is still checked in."""
         if not await repo.move_status(redemption["object_id"], ("checked_in",), {

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from msgspec import Meta, Struct
 
+from bookings.rows import BookingStatus as BookingStatus
 from cards.schemas import MAX_BILL_CENTS, CardAction
 
-BookingStatus = Literal["confirmed", "checked_in", "completed", "cancelled", "no_show"]
 # An aware instant (RFC 3339 with an offset): a naive time is ambiguous across zones.
 Instant = Annotated[datetime, Meta(tz=True)]
 MAX_PARTY = 100

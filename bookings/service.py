@@ -25,6 +25,7 @@ from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from bookings import notices
 from bookings import repository as repo
 from bookings.errors import InvalidState, NotCancellable, SlotUnavailable
+from bookings.rows import BookableRow, BookingRow, BookingView, HoldRow
 from bookings.schemas import (
     AvailabilityOut,
     BookingCreate,
@@ -36,6 +37,7 @@ from bookings.schemas import (
 from bookings.slots import Bookable, Hold, fits, free_slots, local_day_bounds, on_grid
 from cards import public as cards
 from stores import service as stores
+from stores.rows import ServiceRow, StoreRow
 
 # A clerk may check a guest in (or complete the visit) from this long before the start.
 EARLY_ARRIVAL = timedelta(hours=1)
@@ -46,8 +48,8 @@ MAX_LIST = 200
 class Plan:
     """A validated request for a slot, ready for the write transaction."""
 
-    store: dict[str, Any]
-    service: dict[str, Any]
+    store: StoreRow
+    service: ServiceRow
     candidates: list[Bookable]
     start: datetime
     end: datetime
@@ -61,7 +63,7 @@ class Plan:
 
 # --- rendering --------------------------------------------------------------------------
 
-async def booking_out(row: dict[str, Any], signer: CodeSigner) -> BookingOut:
+async def booking_out(row: BookingView, signer: CodeSigner) -> BookingOut:
     """The booking as a person reads it: times in the store's zone; the signed check-in
     code while the booking is still to come (it expires when the service ends)."""
     zone = ZoneInfo(row["timezone"])
@@ -89,11 +91,11 @@ async def _reload(principal: Principal, booking_id: uuid.UUID,
 
 # --- availability -----------------------------------------------------------------------
 
-def _bookable(rows: Sequence[dict[str, Any]]) -> list[Bookable]:
+def _bookable(rows: Sequence[BookableRow]) -> list[Bookable]:
     return [Bookable(id=r["id"], capacity=r["capacity"], hours=r["hours"]) for r in rows]
 
 
-def _holds_by_resource(rows: Sequence[dict[str, Any]]) -> dict[Any, list[Hold]]:
+def _holds_by_resource(rows: Sequence[HoldRow]) -> dict[Any, list[Hold]]:
     holds: dict[Any, list[Hold]] = {}
     for row in rows:
         holds.setdefault(row["resource"], []).append(
@@ -101,19 +103,19 @@ def _holds_by_resource(rows: Sequence[dict[str, Any]]) -> dict[Any, list[Hold]]:
     return holds
 
 
-def _earliest(store: dict[str, Any], now: datetime) -> datetime:
+def _earliest(store: StoreRow, now: datetime) -> datetime:
     return now + timedelta(minutes=store["booking_lead_minutes"])
 
 
-def _horizon_end(store: dict[str, Any], now: datetime) -> datetime:
+def _horizon_end(store: StoreRow, now: datetime) -> datetime:
     """The first instant past the booking horizon: the end of the horizon's last day."""
     zone = ZoneInfo(store["timezone"])
     last_day = now.astimezone(zone).date() + timedelta(days=store["booking_horizon_days"])
     return local_day_bounds(last_day, zone)[1]
 
 
-async def _public_store_service(store_id: uuid.UUID, service_id: uuid.UUID) -> tuple[
-        dict[str, Any], dict[str, Any]]:
+async def _public_store_service(store_id: uuid.UUID,
+                                service_id: uuid.UUID) -> tuple[StoreRow, ServiceRow]:
     store = await repo.get_store(store_id)
     service = await repo.get_service(store_id, service_id) if store else None
     if store is None or service is None or not service["active"]:
@@ -153,7 +155,7 @@ async def availability(store_id: uuid.UUID, service_id: uuid.UUID, day: date,
 
 # --- taking a slot ----------------------------------------------------------------------
 
-async def _plan(store: dict[str, Any], service_id: uuid.UUID, start: datetime,
+async def _plan(store: StoreRow, service_id: uuid.UUID, start: datetime,
                 party_size: int, resource_id: uuid.UUID | None,
                 now: datetime) -> Plan:
     """Check a wanted start against the grid, the lead time, the horizon and the store's
@@ -267,7 +269,7 @@ async def _create_booking(principal: Principal, body: BookingCreate, plan: Plan,
 
 # --- reading ----------------------------------------------------------------------------
 
-async def visible_booking(principal: Principal, booking_id: uuid.UUID) -> dict[str, Any]:
+async def visible_booking(principal: Principal, booking_id: uuid.UUID) -> BookingView:
     """Members see their own bookings, staff those of the stores they cover. Else 404."""
     row = await repo.get_booking(booking_id, principal.chain_id)
     if row is None:
@@ -325,7 +327,7 @@ async def cancel(principal: Principal, booking_id: uuid.UUID,
     return await _reload(principal, booking_id, signer)
 
 
-async def _before_cutoff(row: dict[str, Any], now: datetime) -> None:
+async def _before_cutoff(row: BookingRow, now: datetime) -> None:
     store = await stores.chain_store(row["store"], row["chain"])
     assert store is not None
     cutoff = row["start_at"] - timedelta(minutes=store["cancel_cutoff_minutes"])
@@ -337,7 +339,7 @@ async def _before_cutoff(row: dict[str, Any], now: datetime) -> None:
 
 
 async def prepare_reschedule(principal: Principal, booking_id: uuid.UUID,
-                             body: Reschedule) -> tuple[dict[str, Any], Plan]:
+                             body: Reschedule) -> tuple[BookingView, Plan]:
     row = await visible_booking(principal, booking_id)
     if row["status"] != "confirmed":
         raise InvalidState(f"a {row['status']} booking cannot be moved")
@@ -353,7 +355,7 @@ async def prepare_reschedule(principal: Principal, booking_id: uuid.UUID,
     return row, plan
 
 
-async def reschedule(principal: Principal, signer: CodeSigner, row: dict[str, Any],
+async def reschedule(principal: Principal, signer: CodeSigner, row: BookingView,
                      plan: Plan) -> BookingOut:
     """Move a booking atomically: the new slot is taken (ignoring the booking's own hold)
     and the old one freed in one transaction, or nothing changes."""
@@ -361,7 +363,7 @@ async def reschedule(principal: Principal, signer: CodeSigner, row: dict[str, An
         return await _move(principal, row, plan, signer)
 
 
-async def _move(principal: Principal, row: dict[str, Any], plan: Plan,
+async def _move(principal: Principal, row: BookingView, plan: Plan,
                 signer: CodeSigner) -> BookingOut:
     locked = await repo.lock_booking(row["id"])
     assert locked is not None
@@ -389,13 +391,13 @@ def _staff_only(principal: Principal) -> None:
         raise Forbidden("requires staff of the booking's store")
 
 
-def _arrival_window(row: dict[str, Any], now: datetime) -> None:
+def _arrival_window(row: BookingView, now: datetime) -> None:
     if now < row["start_at"] - EARLY_ARRIVAL:
         raise InvalidState("too early: the booking starts at "
                            f"{row['start_at'].astimezone(ZoneInfo(row['timezone'])).isoformat()}")
 
 
-def check_in_allowed(row: dict[str, Any], now: datetime) -> None:
+def check_in_allowed(row: BookingView, now: datetime) -> None:
     """Whether the booking ``row`` may be checked in at ``now``: the rule shared by the
     check-in and the scan's preview, so that a preview never says yes where the check-in
     says no."""
@@ -406,8 +408,8 @@ def check_in_allowed(row: dict[str, Any], now: datetime) -> None:
         raise InvalidState("the booked time is over: mark it completed or no-show")
 
 
-async def check_in(principal: Principal, booking_id: uuid.UUID, now: datetime) -> dict[
-        str, Any]:
+async def check_in(principal: Principal, booking_id: uuid.UUID,
+                   now: datetime) -> BookingView:
     """Confirmed → checked_in, from an hour before the start until the service ends.
     Runs in the caller's write transaction; returns the booking as it was."""
     _staff_only(principal)
@@ -439,8 +441,8 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
     store = await stores.chain_store(row["store"], principal.chain_id)
     assert store is not None
     # Read before the write lock: the price only fills in an amount nobody gave.
-    price = int((await repo.get_service(row["store"], row["service"]) or {}).get(
-        "price_cents", 0))
+    service = await repo.get_service(row["store"], row["service"])
+    price = 0 if service is None else service["price_cents"]
     async with write_transaction():
         locked = await repo.lock_booking(booking_id)
         assert locked is not None

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from app.core.hours import minutes_of
+from app.core.hours import Interval, minutes_of
 
 GRID = timedelta(minutes=15)
-Hours = Sequence[dict[str, Any]]
+Hours = Sequence[Interval]
 
 
 @dataclass(frozen=True, slots=True)

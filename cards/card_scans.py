@@ -16,6 +16,7 @@ from app.core.codes.format import CodeKind
 from app.core.db import atomic_statement, is_unique_violation, write_transaction
 from app.core.errors import AppError, NotFound, ValidationError
 from app.core.notify import events, outbox
+from app.core.notify.rows import NewNotification
 from cards import ledger
 from cards import repository as repo
 from cards.errors import (
@@ -27,6 +28,7 @@ from cards.errors import (
     WrongStore,
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
+from cards.rows import CardRow, RedemptionRow, TemplateRow, TierRow
 from cards.schemas import PreviewOut, RedemptionOut
 from cards.service import (
     KIND_CARD,
@@ -36,8 +38,9 @@ from cards.service import (
     template_allows_store,
 )
 from stores import service as stores
+from stores.rows import StoreRow
 
-CardCheck = tuple[dict[str, Any], dict[str, Any], str, int | None]
+CardCheck = tuple[CardRow, TemplateRow, str, int | None]
 """The card and its template as read, the action and its amount as checked."""
 
 
@@ -48,7 +51,7 @@ def code_hash(code: str) -> str:
 class CardScans:
     """Charge, visit or earn with a member's dynamic card code."""
 
-    async def _load(self, scan: Scan) -> tuple[dict[str, Any], dict[str, Any]]:
+    async def _load(self, scan: Scan) -> tuple[CardRow, TemplateRow]:
         found = await repo.card_and_template(scan.verified.payload.object_id,
                                              scan.principal.chain_id)
         if found is None:
@@ -81,7 +84,7 @@ class CardScans:
         return await self._spend(scan, *checked)
 
     @staticmethod
-    def _check_write(scan: Scan, card: dict[str, Any], template: dict[str, Any],
+    def _check_write(scan: Scan, card: CardRow, template: TemplateRow,
                      spent: bool) -> None:
         """What the write would answer, for the preview: the very rules the write runs,
         in its order: the action and amount (``_checked_action``), then a code used
@@ -97,7 +100,7 @@ class CardScans:
             _card_move(scan.principal, scan.store, card, template, *checked, scan.now,
                        uuid.uuid4())
 
-    async def _spend(self, scan: Scan, card: dict[str, Any], template: dict[str, Any],
+    async def _spend(self, scan: Scan, card: CardRow, template: TemplateRow,
                      action: str, amount: int | None) -> RedemptionOut:
         """The code spent once and the card moved, in one step (``repo.move_card``). A
         code used before answers ``code_used`` ahead of what the card's figures say."""
@@ -112,7 +115,7 @@ class CardScans:
                 raise CodeUsed() from None
             raise
 
-    async def reverse(self, redemption: dict[str, Any], principal: Principal,
+    async def reverse(self, redemption: RedemptionRow, principal: Principal,
                       now: datetime) -> None:
         entry = await repo.ledger_entry_for(redemption["id"])
         card = await repo.lock_card(redemption["object_id"])
@@ -136,7 +139,7 @@ class CardScans:
                               dedupe_key=f"ledger:{undone['id']}")
 
 
-def _discount_percent(tier: str | None, tiers: list[dict[str, Any]]) -> int:
+def _discount_percent(tier: str | None, tiers: list[TierRow]) -> int:
     for candidate in tiers:
         if candidate["name"] == tier:
             return int(candidate["discount_percent"])
@@ -157,7 +160,7 @@ def _checked_action(action: str | None, amount: int | None) -> tuple[str, int | 
 VISIT_ACTION = {"times": "visit", "stored_value": "charge", "membership": "earn"}
 
 
-async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UUID,
+async def use_card(principal: Principal, store: StoreRow, card_id: uuid.UUID,
                    action: str | None, amount: int | None, now: datetime, *,
                    price_cents: int = 0) -> RedemptionOut:
     """Charge, visit or earn on a card without a scanned code (a booking being completed),
@@ -185,8 +188,8 @@ async def use_card(principal: Principal, store: dict[str, Any], card_id: uuid.UU
 OPTIMISTIC_ATTEMPTS = 2
 
 
-async def _apply_to_card(principal: Principal, store: dict[str, Any], read: dict[str, Any],
-                         template: dict[str, Any], action: str, amount: int | None,
+async def _apply_to_card(principal: Principal, store: StoreRow, read: CardRow,
+                         template: TemplateRow, action: str, amount: int | None,
                          now: datetime, *, spent_code: str | None = None) -> RedemptionOut:
     """Charge, visit or earn on the card ``read`` (its row as read), with the ledger
     entry, the redemption and its notification, all or nothing; the code whose hash is
@@ -212,7 +215,7 @@ async def _apply_to_card(principal: Principal, store: dict[str, Any], read: dict
     raise RuntimeError(f"card {read['id']} moved under a held lock")
 
 
-async def _write_move(move: ledger.Move, row: dict[str, Any], note: dict[str, Any],
+async def _write_move(move: ledger.Move, row: RedemptionRow, note: NewNotification,
                       spent: dict[str, Any] | None) -> bool:
     """One statement on PostgreSQL, outside a transaction or in the locked attempt's."""
     try:
@@ -225,9 +228,9 @@ async def _write_move(move: ledger.Move, row: dict[str, Any], note: dict[str, An
         raise
 
 
-def _card_move(principal: Principal, store: dict[str, Any], card: dict[str, Any],
-               template: dict[str, Any], action: str, amount: int | None, now: datetime,
-               redemption_id: uuid.UUID) -> tuple[ledger.Move, dict[str, Any], dict[str, Any]]:
+def _card_move(principal: Principal, store: StoreRow, card: CardRow, template: TemplateRow,
+               action: str, amount: int | None, now: datetime,
+               redemption_id: uuid.UUID) -> tuple[ledger.Move, RedemptionRow, NewNotification]:
     """The rules of a charge, visit or earn on the card as read: its ledger move, its
     redemption row and its notification (nothing written)."""
     store_id = store["id"]

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from app.core.db import in_write_transaction
 from cards import repository as repo
+from cards.rows import CardRow, LedgerRow, TierRow
 
 GENESIS = "0" * 64
 
@@ -29,7 +31,7 @@ class Delta:
     visits: int = 0
 
 
-def canonical(entry: dict[str, Any]) -> bytes:
+def canonical(entry: Mapping[str, Any]) -> bytes:
     """The bytes an entry's hash covers (stable across engines and Python versions)."""
     def text(value: Any) -> Any:
         if isinstance(value, uuid.UUID):
@@ -45,18 +47,29 @@ def canonical(entry: dict[str, Any]) -> bytes:
                       separators=(",", ":")).encode()
 
 
-def chain_hash(prev_hash: str, entry: dict[str, Any]) -> str:
+def chain_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
 
 
-def tier_for(points: int, tiers: list[dict[str, Any]]) -> str | None:
+def tier_for(points: int, tiers: list[TierRow]) -> str | None:
     """The highest tier whose threshold the points reach."""
-    best: dict[str, Any] | None = None
+    best: TierRow | None = None
     for tier in tiers:
         if points >= tier["min_points"] and (best is None
                                              or tier["min_points"] >= best["min_points"]):
             best = tier
     return None if best is None else str(best["name"])
+
+
+class CardFigures(TypedDict):
+    """The columns of a card row that a ledger entry moves (repo.set_card_figures)."""
+
+    balance_cents: int
+    points: int
+    visits_left: int | None
+    tier: str | None
+    ledger_seq: int
+    ledger_hash: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,29 +79,29 @@ class Move:
 
     card_id: uuid.UUID
     expected_seq: int
-    entry: dict[str, Any]
-    figures: dict[str, Any]
+    entry: LedgerRow
+    figures: CardFigures
 
 
-def next_move(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, Any]],
+def next_move(card: CardRow, delta: Delta, *, tiers: list[TierRow],
               now: datetime, store_id: uuid.UUID | None, staff_id: uuid.UUID | None,
               redemption_id: uuid.UUID | None) -> Move:
     """The entry that follows ``card`` (its row as read) for ``delta``; writes nothing."""
     visits_after = None if card["visits_left"] is None else card["visits_left"] + delta.visits
-    entry: dict[str, Any] = {
+    entry: LedgerRow = {
         "id": uuid.uuid4(), "card": card["id"], "seq": card["ledger_seq"] + 1,
         "kind": delta.kind, "delta_cents": delta.cents, "delta_points": delta.points,
         "delta_visits": delta.visits,
         "balance_after_cents": card["balance_cents"] + delta.cents,
         "points_after": card["points"] + delta.points, "visits_after": visits_after,
         "store_id": store_id, "staff_id": staff_id, "redemption_id": redemption_id,
-        "created_at": now, "prev_hash": card["ledger_hash"] or GENESIS,
+        "created_at": now, "prev_hash": card["ledger_hash"] or GENESIS, "hash": "",
     }
     if entry["balance_after_cents"] < 0 or entry["points_after"] < 0 or (
             visits_after is not None and visits_after < 0):
         raise ValueError("a ledger entry may never take a card below zero")
     entry["hash"] = chain_hash(entry["prev_hash"], entry)
-    figures = {
+    figures: CardFigures = {
         "balance_cents": entry["balance_after_cents"],
         "points": entry["points_after"],
         "visits_left": visits_after,
@@ -99,9 +112,9 @@ def next_move(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, Any]]
     return Move(card["id"], card["ledger_seq"], entry, figures)
 
 
-async def append(card: dict[str, Any], delta: Delta, *, tiers: list[dict[str, Any]],
+async def append(card: CardRow, delta: Delta, *, tiers: list[TierRow],
                  now: datetime, store_id: uuid.UUID | None, staff_id: uuid.UUID | None,
-                 redemption_id: uuid.UUID | None) -> dict[str, Any]:
+                 redemption_id: uuid.UUID | None) -> LedgerRow:
     """Append one entry for ``card`` (a row read under lock) and move its figures."""
     assert in_write_transaction(), "ledger entries are written inside a write transaction"
     move = next_move(card, delta, tiers=tiers, now=now, store_id=store_id,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
@@ -20,9 +19,11 @@ from app.core.errors import NotFound
 from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft
+from cards.rows import RedemptionRow
 from cards.schemas import RedemptionOut
 from cards.service import check_usable_at
-from cards.voucher_scans import VOUCHERS
+from cards.voucher_scans import VOUCHERS, Usable
+from stores.rows import StoreRow
 
 
 async def payable(principal: Principal, member_id: uuid.UUID, store_id: uuid.UUID, *,
@@ -53,8 +54,7 @@ async def _card_payable(principal: Principal, member_id: uuid.UUID, card_id: uui
 
 
 async def _usable_voucher(principal: Principal, voucher_id: uuid.UUID, store_id: uuid.UUID,
-                          at: datetime, member_id: uuid.UUID | None = None) -> tuple[
-        dict[str, Any], dict[str, Any]]:
+                          at: datetime, member_id: uuid.UUID | None = None) -> Usable:
     """The voucher and its campaign (one query), if it can be spent at ``store_id`` at
     ``at``; 404 unless it is ``member_id``'s (when given)."""
     found = await repo.voucher_and_campaign(voucher_id, principal.chain_id)
@@ -64,7 +64,7 @@ async def _usable_voucher(principal: Principal, voucher_id: uuid.UUID, store_id:
     return await VOUCHERS.usable(voucher, principal, store_id, at, campaign)
 
 
-async def pay(principal: Principal, store: dict[str, Any], now: datetime, *,
+async def pay(principal: Principal, store: StoreRow, now: datetime, *,
               card_id: uuid.UUID | None = None, voucher_id: uuid.UUID | None = None,
               action: str | None = None, amount: int | None = None,
               price_cents: int = 0) -> RedemptionOut:
@@ -85,7 +85,7 @@ async def pay(principal: Principal, store: dict[str, Any], now: datetime, *,
     return await VOUCHERS.spend(voucher, campaign, principal, store, bill, now)
 
 
-async def record_redemption(row: dict[str, Any]) -> None:
+async def record_redemption(row: RedemptionRow) -> None:
     """Record a redemption another domain made (a booking's check-in scan), beside the
     cards' and vouchers' ones: the store's day sheet, the reversal and the stats read
     them all. Joins the caller's write transaction."""

@@ -28,8 +28,10 @@ from app.core.errors import NotFound, ValidationError
 from app.core.throttle import Limit
 from cards import repository as repo
 from cards.errors import AlreadyReversed, ReversalWindowClosed
+from cards.rows import LedgerRow, RedemptionRow
 from cards.schemas import PreviewOut, RedeemIn, RedemptionOut
 from stores import service as stores
+from stores.rows import StoreRow
 
 REVERSAL_WINDOW = timedelta(hours=24)
 _KIND_OF = {"card": CodeKind.CARD, "voucher": CodeKind.VOUCHER, "booking": CodeKind.BOOKING}
@@ -38,7 +40,7 @@ _KIND_OF = {"card": CodeKind.CARD, "voucher": CodeKind.VOUCHER, "booking": CodeK
 @dataclass(frozen=True, slots=True)
 class Scan:
     principal: Principal
-    store: dict[str, Any]
+    store: StoreRow
     code: str
     verified: VerifiedCode
     body: RedeemIn
@@ -66,7 +68,7 @@ class ScanHandler(Protocol[C]):
 
     async def write(self, scan: Scan, checked: C) -> RedemptionOut: ...
 
-    async def reverse(self, redemption: dict[str, Any], principal: Principal,
+    async def reverse(self, redemption: RedemptionRow, principal: Principal,
                       now: datetime) -> None:
         """Undo the effect of ``redemption`` (already marked reversed), same transaction."""
 
@@ -107,30 +109,30 @@ async def code_of_short_code(principal: Principal, store_id: uuid.UUID,
     return str(row["code"])
 
 
-def redemption_row(principal: Principal, kind: str, subject: dict[str, Any],
+def redemption_row(principal: Principal, kind: str, subject: Mapping[str, Any],
                    store_id: uuid.UUID, at: datetime, *, redemption_id: uuid.UUID | None = None,
                    action: str | None = None, amount: int | None = None, discount: int = 0,
                    charged: int = 0, points_earned: int = 0,
-                   entry: dict[str, Any] | None = None, recorded_at: datetime | None = None,
-                   client_ref: str | None = None) -> dict[str, Any]:
+                   entry: LedgerRow | None = None, recorded_at: datetime | None = None,
+                   client_ref: str | None = None) -> RedemptionRow:
     """The redemption row of every kind: ``subject`` is the card, voucher or booking
     redeemed (its id and member), ``entry`` a card's ledger entry (the figures after),
     ``at`` the time of use and ``recorded_at`` the server's time of the write (default
     ``at``; later for an offline scan)."""
-    after = entry or {}
     return {
         "id": redemption_id or uuid.uuid4(), "chain": principal.chain_id, "kind": kind,
         "action": action, "object_id": subject["id"], "member_id": subject["member"],
         "store": store_id, "staff": principal.id, "amount_cents": amount,
         "discount_cents": discount, "charged_cents": charged, "points_earned": points_earned,
-        "balance_after_cents": after.get("balance_after_cents"),
-        "visits_left": after.get("visits_after"), "points_after": after.get("points_after"),
+        "balance_after_cents": None if entry is None else entry["balance_after_cents"],
+        "visits_left": None if entry is None else entry["visits_after"],
+        "points_after": None if entry is None else entry["points_after"],
         "created_at": recorded_at or at, "redeemed_at": at, "reversed_at": None,
         "reversed_by": None, "client_ref": client_ref,
     }
 
 
-def redemption_out(row: dict[str, Any]) -> RedemptionOut:
+def redemption_out(row: RedemptionRow) -> RedemptionOut:
     return RedemptionOut(
         id=row["id"], kind=row["kind"], action=row["action"], object_id=row["object_id"],
         store_id=row["store"], staff_id=row["staff"], amount_cents=row["amount_cents"],
@@ -138,8 +140,8 @@ def redemption_out(row: dict[str, Any]) -> RedemptionOut:
         balance_after_cents=row["balance_after_cents"], visits_left=row["visits_left"],
         points_after=row["points_after"], created_at=row["created_at"],
         reversed_at=row["reversed_at"], recorded_at=row["created_at"],
-        redeemed_at=row.get("redeemed_at") or row["created_at"],
-        offline=row.get("client_ref") is not None)
+        redeemed_at=row["redeemed_at"] or row["created_at"],
+        offline=row["client_ref"] is not None)
 
 
 async def _scan(handlers: ScanHandlers, principal: Principal, body: RedeemIn,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from app.core.db import (
     InsertRow,
@@ -16,6 +17,19 @@ from app.core.db import (
     select_list,
 )
 from app.core.notify import repository as notify_repo
+from cards.rows import (
+    CampaignRow,
+    CampaignTerms,
+    CardRow,
+    CardView,
+    LedgerRow,
+    RedemptionRow,
+    SyncReceiptRow,
+    TemplateRow,
+    VoucherCode,
+    VoucherScan,
+    VoucherView,
+)
 from cards.tables import (
     Campaign,
     CampaignClaims,
@@ -29,7 +43,8 @@ from cards.tables import (
     Voucher,
 )
 
-Row = dict[str, Any]
+# Columns to write: a whole row to insert, some columns to update (a row type fits too).
+Values = Mapping[str, Any]
 # The statements of a redemption and a card charge are plain SQL (app.core.db.Sql):
 # building them with Piccolo cost more than running them (profiled).
 _INSERT_REDEMPTION = InsertRow(Redemption)
@@ -44,19 +59,20 @@ def _json(value: Any) -> Any:
 
 # --- templates --------------------------------------------------------------------------
 
-async def insert_template(values: Row) -> None:
+async def insert_template(values: Values) -> None:
     await CardTemplate.insert(CardTemplate(**values)).run()
 
 
-async def get_template(template_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await CardTemplate.select().where(
+async def get_template(template_id: uuid.UUID, chain_id: uuid.UUID) -> TemplateRow | None:
+    return cast("TemplateRow | None", await CardTemplate.select().where(
         (CardTemplate.id == template_id) & (CardTemplate.chain == chain_id)).output(
-        load_json=True).first().run()
+        load_json=True).first().run())
 
 
-async def list_templates(chain_id: uuid.UUID) -> list[Row]:
-    return await CardTemplate.select().where(CardTemplate.chain == chain_id).order_by(
-        CardTemplate.created_at).order_by(CardTemplate.id).output(load_json=True).run()
+async def list_templates(chain_id: uuid.UUID) -> list[TemplateRow]:
+    return cast("list[TemplateRow]", await CardTemplate.select().where(
+        CardTemplate.chain == chain_id).order_by(CardTemplate.created_at).order_by(
+        CardTemplate.id).output(load_json=True).run())
 
 
 # --- cards ------------------------------------------------------------------------------
@@ -68,7 +84,7 @@ _CARD_COLUMNS = (
 )
 
 
-async def insert_card(values: Row) -> None:
+async def insert_card(values: Values) -> None:
     await Card.insert(Card(**values)).run()
 
 
@@ -104,9 +120,9 @@ async def expire_lapsed(template_id: uuid.UUID, member_id: uuid.UUID, now: datet
         & (Card.expires_at <= now)).run()
 
 
-async def get_card(card_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Card.select(*_CARD_COLUMNS).where(
-        (Card.id == card_id) & (Card.chain == chain_id)).first().run()
+async def get_card(card_id: uuid.UUID, chain_id: uuid.UUID) -> CardView | None:
+    return cast("CardView | None", await Card.select(*_CARD_COLUMNS).where(
+        (Card.id == card_id) & (Card.chain == chain_id)).first().run())
 
 
 _CARD_WITH_TEMPLATE = Sql(
@@ -124,7 +140,8 @@ _SET_ACTIVE_CARD_FIGURES = Sql(
     _SET_CARD_FIGURES.text.removesuffix(" RETURNING id") + " AND status = 'active' RETURNING id")
 
 
-async def card_and_template(card_id: uuid.UUID, chain_id: uuid.UUID) -> tuple[Row, Row] | None:
+async def card_and_template(card_id: uuid.UUID,
+                            chain_id: uuid.UUID) -> tuple[CardView, TemplateRow] | None:
     """A card of the chain and its template, in one query (the scan of a card code)."""
     row = await _CARD_WITH_TEMPLATE.first(card_id, chain_id)
     if row is None:
@@ -134,27 +151,27 @@ async def card_and_template(card_id: uuid.UUID, chain_id: uuid.UUID) -> tuple[Ro
     template["tiers"], template["store_ids"] = (_json(template["tiers"]),
                                                 _json(template["store_ids"]))
     card["kind"], card["template_name"] = template["kind"], template["name"]
-    return card, template
+    return cast("CardView", card), cast("TemplateRow", template)
 
 
-async def lock_card(card_id: uuid.UUID) -> Row | None:
+async def lock_card(card_id: uuid.UUID) -> CardRow | None:
     """The card row, locked for the rest of the write transaction."""
     # SQLite: the IMMEDIATE transaction already serialises writers.
     statement = _CARD_ROW if is_sqlite(current_engine()) else _LOCK_CARD_PG
-    return await statement.first(card_id)
+    return cast("CardRow | None", await statement.first(card_id))
 
 
-async def member_cards(member_id: uuid.UUID) -> list[Row]:
-    return await Card.select(*_CARD_COLUMNS).where(Card.member == member_id).order_by(
-        Card.created_at).order_by(Card.id).run()
+async def member_cards(member_id: uuid.UUID) -> list[CardView]:
+    return cast("list[CardView]", await Card.select(*_CARD_COLUMNS).where(
+        Card.member == member_id).order_by(Card.created_at).order_by(Card.id).run())
 
 
-async def card_row(card_id: uuid.UUID) -> Row | None:
+async def card_row(card_id: uuid.UUID) -> CardRow | None:
     """The card row as it is now, unlocked (a move then compares-and-sets its sequence)."""
-    return await _CARD_ROW.first(card_id)
+    return cast("CardRow | None", await _CARD_ROW.first(card_id))
 
 
-async def set_card_figures(card_id: uuid.UUID, expected_seq: int, values: Row) -> bool:
+async def set_card_figures(card_id: uuid.UUID, expected_seq: int, values: Values) -> bool:
     """Compare-and-set on the ledger sequence: False if someone else moved the card."""
     if set(values) != set(_CARD_FIGURES):
         raise ValueError(f"a card's figures are exactly {_CARD_FIGURES}")
@@ -167,25 +184,25 @@ async def set_card_status(card_id: uuid.UUID, status: str) -> None:
     await Card.update(status=status).where(Card.id == card_id).run()
 
 
-async def all_cards() -> list[Row]:
-    return await Card.select().order_by(Card.id).run()
+async def all_cards() -> list[CardRow]:
+    return cast("list[CardRow]", await Card.select().order_by(Card.id).run())
 
 
 # --- ledger -----------------------------------------------------------------------------
 
-async def insert_ledger_entry(values: Row) -> None:
+async def insert_ledger_entry(values: Values) -> None:
     await _INSERT_LEDGER.run(values)
 
 
-async def card_ledger(card_id: uuid.UUID) -> list[Row]:
-    return await LedgerEntry.select().where(LedgerEntry.card == card_id).order_by(
-        LedgerEntry.seq).run()
+async def card_ledger(card_id: uuid.UUID) -> list[LedgerRow]:
+    return cast("list[LedgerRow]", await LedgerEntry.select().where(
+        LedgerEntry.card == card_id).order_by(LedgerEntry.seq).run())
 
 
-async def ledger_entry_for(redemption_id: uuid.UUID) -> Row | None:
-    return await LedgerEntry.select().where(
+async def ledger_entry_for(redemption_id: uuid.UUID) -> LedgerRow | None:
+    return cast("LedgerRow | None", await LedgerEntry.select().where(
         (LedgerEntry.redemption_id == redemption_id) & (LedgerEntry.kind != "reversal")
-    ).first().run()
+    ).first().run())
 
 
 # --- spent codes and redemptions --------------------------------------------------------
@@ -205,8 +222,8 @@ _MOVE_CARD_SPENDING = Sql(
 _MOVE_CARD_ONLY = Sql(_MOVE_CARD + _MOVE_CARD_TAIL)
 
 
-async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Row, entry: Row,
-                    redemption: Row, notification: Row, spent: Row | None) -> bool:
+async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Values, entry: Values,
+                    redemption: Values, notification: Values, spent: Values | None) -> bool:
     """Write a card's move (its new figures and ledger entry), its redemption and outbox
     row, and the dynamic code ``spent`` if given, all or nothing. False when the card
     moved (or stopped being active) since the row the move was computed from; a code
@@ -249,13 +266,14 @@ async def purge_code_expiries(before: datetime) -> None:
     await CardCodeExpiry.delete().where(CardCodeExpiry.expires_at < before).run()
 
 
-async def insert_redemption(values: Row) -> None:
+async def insert_redemption(values: Values) -> None:
     await _INSERT_REDEMPTION.run(values)
 
 
-async def get_redemption(redemption_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Redemption.select().where(
-        (Redemption.id == redemption_id) & (Redemption.chain == chain_id)).first().run()
+async def get_redemption(redemption_id: uuid.UUID,
+                         chain_id: uuid.UUID) -> RedemptionRow | None:
+    return cast("RedemptionRow | None", await Redemption.select().where(
+        (Redemption.id == redemption_id) & (Redemption.chain == chain_id)).first().run())
 
 
 async def mark_reversed(redemption_id: uuid.UUID, now: datetime, by: uuid.UUID) -> bool:
@@ -267,11 +285,11 @@ async def mark_reversed(redemption_id: uuid.UUID, now: datetime, by: uuid.UUID) 
 
 
 async def list_redemptions(store_id: uuid.UUID, start: datetime, end: datetime, *,
-                           limit: int, offset: int) -> list[Row]:
-    return await Redemption.select().where(
+                           limit: int, offset: int) -> list[RedemptionRow]:
+    return cast("list[RedemptionRow]", await Redemption.select().where(
         (Redemption.store == store_id) & (Redemption.created_at >= start)
         & (Redemption.created_at < end)).order_by(Redemption.created_at).order_by(
-        Redemption.id).limit(limit).offset(offset).run()
+        Redemption.id).limit(limit).offset(offset).run())
 
 
 async def code_spent(code_hash: str) -> bool:
@@ -287,22 +305,22 @@ _CLAIM_UPSERT = (
 )
 
 
-async def insert_campaign(values: Row) -> None:
+async def insert_campaign(values: Values) -> None:
     await Campaign.insert(Campaign(**values)).run()
 
 
-async def get_campaign(campaign_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Campaign.select().where(
+async def get_campaign(campaign_id: uuid.UUID, chain_id: uuid.UUID) -> CampaignRow | None:
+    return cast("CampaignRow | None", await Campaign.select().where(
         (Campaign.id == campaign_id) & (Campaign.chain == chain_id)).output(
-        load_json=True).first().run()
+        load_json=True).first().run())
 
 
-async def list_campaigns(chain_id: uuid.UUID, only_active: bool) -> list[Row]:
+async def list_campaigns(chain_id: uuid.UUID, only_active: bool) -> list[CampaignRow]:
     query = Campaign.select().where(Campaign.chain == chain_id)
     if only_active:
         query = query.where(Campaign.status == "active")
-    return await query.order_by(Campaign.created_at, ascending=False).order_by(
-        Campaign.id).output(load_json=True).run()
+    return cast("list[CampaignRow]", await query.order_by(
+        Campaign.created_at, ascending=False).order_by(Campaign.id).output(load_json=True).run())
 
 
 async def set_campaign_status(campaign_id: uuid.UUID, status: str) -> None:
@@ -328,7 +346,7 @@ async def short_code_taken(short_code: str) -> bool:
     return bool(await Voucher.exists().where(Voucher.short_code == short_code).run())
 
 
-async def insert_voucher(values: Row) -> None:
+async def insert_voucher(values: Values) -> None:
     await Voucher.insert(Voucher(**values)).run()
 
 
@@ -355,7 +373,7 @@ _MARK_VOUCHER_REDEEMED = Sql(
 
 
 async def voucher_and_campaign(voucher_id: uuid.UUID,
-                               chain_id: uuid.UUID) -> tuple[Row, Row] | None:
+                               chain_id: uuid.UUID) -> tuple[VoucherScan, CampaignTerms] | None:
     """A voucher of the chain and its campaign, in one query (the scan of a voucher): the
     columns a scan reads (``_SCAN_VOUCHER``, ``_SCAN_CAMPAIGN``)."""
     row = await _VOUCHER_WITH_CAMPAIGN.first(voucher_id, chain_id)
@@ -365,22 +383,23 @@ async def voucher_and_campaign(voucher_id: uuid.UUID,
     campaign = {k[len("campaign__"):]: v for k, v in row.items() if k.startswith("campaign__")}
     campaign["store_ids"] = _json(campaign["store_ids"])
     voucher["campaign_name"], voucher["kind"] = campaign["name"], campaign["kind"]
-    return voucher, campaign
+    return cast("VoucherScan", voucher), cast("CampaignTerms", campaign)
 
 
-async def get_voucher(voucher_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Voucher.select(*_VOUCHER_COLUMNS).where(
-        (Voucher.id == voucher_id) & (Voucher.chain == chain_id)).first().run()
+async def get_voucher(voucher_id: uuid.UUID, chain_id: uuid.UUID) -> VoucherView | None:
+    return cast("VoucherView | None", await Voucher.select(*_VOUCHER_COLUMNS).where(
+        (Voucher.id == voucher_id) & (Voucher.chain == chain_id)).first().run())
 
 
-async def voucher_by_short_code(short_code: str, chain_id: uuid.UUID) -> Row | None:
-    return await Voucher.select(Voucher.id, Voucher.code).where(
-        (Voucher.short_code == short_code) & (Voucher.chain == chain_id)).first().run()
+async def voucher_by_short_code(short_code: str, chain_id: uuid.UUID) -> VoucherCode | None:
+    return cast("VoucherCode | None", await Voucher.select(Voucher.id, Voucher.code).where(
+        (Voucher.short_code == short_code) & (Voucher.chain == chain_id)).first().run())
 
 
-async def member_vouchers(member_id: uuid.UUID) -> list[Row]:
-    return await Voucher.select(*_VOUCHER_COLUMNS).where(Voucher.member == member_id).order_by(
-        Voucher.created_at, ascending=False).order_by(Voucher.id).run()
+async def member_vouchers(member_id: uuid.UUID) -> list[VoucherView]:
+    return cast("list[VoucherView]", await Voucher.select(*_VOUCHER_COLUMNS).where(
+        Voucher.member == member_id).order_by(Voucher.created_at, ascending=False).order_by(
+        Voucher.id).run())
 
 
 # The whole spend as one PostgreSQL statement: the conditional update, then the
@@ -394,7 +413,8 @@ _REDEEM_VOUCHER = Sql(  # composed of this module's own statements, no input
     "SELECT id FROM redeemed")
 
 
-async def redeem_voucher(voucher_id: uuid.UUID, redemption: Row, notification: Row) -> bool:
+async def redeem_voucher(voucher_id: uuid.UUID, redemption: Values,
+                         notification: Values) -> bool:
     """Spend a voucher still ``issued`` and write its redemption and outbox row, all or
     nothing; False when it was no longer issued. One statement on PostgreSQL (atomic
     alone: no BEGIN and COMMIT needed); on SQLite three, in the write transaction the
@@ -426,10 +446,10 @@ async def revoke_voucher(voucher_id: uuid.UUID, at: datetime) -> bool:
     return bool(rows)
 
 
-async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> Row | None:
-    return await SyncReceipt.select().where(
-        (SyncReceipt.chain == chain_id) & (SyncReceipt.client_ref == client_ref)).first().run()
+async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> SyncReceiptRow | None:
+    return cast("SyncReceiptRow | None", await SyncReceipt.select().where(
+        (SyncReceipt.chain == chain_id) & (SyncReceipt.client_ref == client_ref)).first().run())
 
 
-async def insert_sync_receipt(values: Row) -> None:
+async def insert_sync_receipt(values: Values) -> None:
     await SyncReceipt.insert(SyncReceipt(id=uuid.uuid4(), **values)).run()

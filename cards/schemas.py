@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from cards.rows import CampaignKind as CampaignKind
+from cards.rows import CardKind as CardKind
 from stores.schemas import MemberOut
 
-CardKind = Literal["membership", "stored_value", "times"]
 CardStatus = Literal["active", "frozen", "expired", "cancelled"]
 CardAction = Literal["charge", "visit", "earn"]
 MAX_TOP_UP_CENTS = 5_000_000  # ¥50,000 per top-up
@@ -137,7 +138,6 @@ class PreviewOut(Struct):
     summary: str
 
 
-CampaignKind = Literal["cash", "discount", "gift", "service"]
 VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]
 MAX_ISSUE_BATCH = 1000
 

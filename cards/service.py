@@ -17,6 +17,7 @@ from app.core.notify import events, outbox
 from cards import ledger
 from cards import repository as repo
 from cards.errors import CardExists, CardInactive, InvalidCardState, WrongCardKind, WrongStore
+from cards.rows import CardRow, CardView, LedgerRow, TemplateRow
 from cards.schemas import (
     MAX_BALANCE_CENTS,
     CardCode,
@@ -29,6 +30,7 @@ from cards.schemas import (
     TopUp,
 )
 from stores import service as stores
+from stores.rows import StoreRow
 
 CARD_CODE_TTL_S = 60
 CARD_CODE_TTL = timedelta(seconds=CARD_CODE_TTL_S)
@@ -37,7 +39,7 @@ KIND_CARD = CodeKind.CARD
 
 # --- rendering --------------------------------------------------------------------------
 
-def template_out(row: dict[str, Any]) -> TemplateOut:
+def template_out(row: TemplateRow) -> TemplateOut:
     store_ids = row["store_ids"]
     return TemplateOut(
         id=row["id"], chain_id=row["chain"], name=row["name"], kind=row["kind"],
@@ -47,7 +49,7 @@ def template_out(row: dict[str, Any]) -> TemplateOut:
         claimable=row["claimable"], active=row["active"], created_at=row["created_at"])
 
 
-def effective_status(card: dict[str, Any], now: datetime) -> str:
+def effective_status(card: CardRow, now: datetime) -> str:
     """A card past its validity is expired even before a sweep writes it down."""
     if card["status"] == "active" and card["expires_at"] is not None \
             and card["expires_at"] <= now:
@@ -55,7 +57,7 @@ def effective_status(card: dict[str, Any], now: datetime) -> str:
     return str(card["status"])
 
 
-def card_out(row: dict[str, Any], now: datetime | None = None) -> CardOut:
+def card_out(row: CardView, now: datetime | None = None) -> CardOut:
     return CardOut(
         id=row["id"], template_id=row["template"], member_id=row["member"],
         number=row["number"], status=effective_status(row, now or utcnow()),  # type: ignore[arg-type]
@@ -64,7 +66,7 @@ def card_out(row: dict[str, Any], now: datetime | None = None) -> CardOut:
         kind=row["kind"], template_name=row["template_name"], created_at=row["created_at"])
 
 
-def entry_out(row: dict[str, Any]) -> LedgerEntryOut:
+def entry_out(row: LedgerRow) -> LedgerEntryOut:
     return LedgerEntryOut(
         id=row["id"], kind=row["kind"], delta_cents=row["delta_cents"],
         delta_points=row["delta_points"], delta_visits=row["delta_visits"],
@@ -73,19 +75,19 @@ def entry_out(row: dict[str, Any]) -> LedgerEntryOut:
         redemption_id=row["redemption_id"], created_at=row["created_at"])
 
 
-def store_data(store: dict[str, Any] | None) -> dict[str, str | int | None]:
+def store_data(store: StoreRow | None) -> dict[str, str | int | None]:
     """What a notification needs of the store where something happened."""
     if store is None:
         return {}
     return {"store_name": store["name"], "timezone": store["timezone"]}
 
 
-def template_allows_store(template: dict[str, Any], store_id: uuid.UUID) -> bool:
+def template_allows_store(template: TemplateRow, store_id: uuid.UUID) -> bool:
     allowed = template["store_ids"]
     return allowed is None or str(store_id) in allowed
 
 
-def check_usable_at(card: dict[str, Any], template: dict[str, Any], store_id: uuid.UUID,
+def check_usable_at(card: CardRow, template: TemplateRow, store_id: uuid.UUID,
                     now: datetime) -> None:
     """A card pays only where its template is valid and while it is active: the rule of
     a scan, of a booking's payment and of the check when the booking is made."""
@@ -118,7 +120,7 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
     if len(set(names)) != len(names):
         raise ValidationError("tiers", "tier names must be unique")
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
-    values = {
+    values: TemplateRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
         "kind": body.kind, "validity_days": body.validity_days,
         "initial_visits": body.initial_visits, "points_per_yuan": body.points_per_yuan,
@@ -215,7 +217,7 @@ async def issue_card(principal: Principal, body: CardIssue) -> CardOut:
     return await _issue(principal, body.template_id, body.member_id, body.store_id)
 
 
-async def visible_card(principal: Principal, card_id: uuid.UUID) -> dict[str, Any]:
+async def visible_card(principal: Principal, card_id: uuid.UUID) -> CardView:
     """Members see their own cards; staff every card of their chain. Otherwise 404."""
     row = await repo.get_card(card_id, principal.chain_id)
     if row is None or not principal.may_see_member_data(row["member"]):

@@ -24,12 +24,14 @@ from cards.errors import (
     WrongStore,
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
+from cards.rows import CampaignTerms, RedemptionRow, VoucherState
 from cards.schemas import PreviewOut, RedemptionOut
 from cards.service import store_data
 from cards.vouchers import benefit
 from stores import service as stores
+from stores.rows import StoreRow
 
-Usable = tuple[dict[str, Any], dict[str, Any]]
+Usable = tuple[VoucherState, CampaignTerms]
 """A voucher and its campaign, as :meth:`VoucherScans.usable` accepted them."""
 
 
@@ -44,9 +46,9 @@ class VoucherScans:
         voucher, campaign = found
         return await self.usable(voucher, scan.principal, scan.store_id, at, campaign)
 
-    async def usable(self, voucher: dict[str, Any], principal: Principal,
+    async def usable(self, voucher: VoucherState, principal: Principal,
                      store_id: uuid.UUID, at: datetime,
-                     campaign: dict[str, Any] | None = None) -> Usable:
+                     campaign: CampaignTerms | None = None) -> Usable:
         """The voucher and its campaign if it can be spent at ``store_id`` at ``at``."""
         if campaign is None:
             campaign = await repo.get_campaign(voucher["campaign"], principal.chain_id)
@@ -65,7 +67,7 @@ class VoucherScans:
         return voucher, campaign
 
     @staticmethod
-    def _discount(campaign: dict[str, Any], bill: int | None) -> int:
+    def _discount(campaign: CampaignTerms, bill: int | None) -> int:
         """The money off a bill, or the refusal the spend answers (shared with the
         preview)."""
         if bill == 0:
@@ -76,14 +78,14 @@ class VoucherScans:
                 f"minimum spend ¥{campaign['min_spend_cents'] / 100:.2f}, "
                 f"bill ¥{(bill or 0) / 100:.2f}")
         if campaign["kind"] == "cash":
-            value = int(campaign["value_cents"])
+            value = campaign["value_cents"] or 0  # a cash campaign always has one
             return value if bill is None else min(value, bill)
         if campaign["kind"] == "discount":
             if bill is None:
                 raise ValidationError("amount_cents", "a discount voucher needs the bill")
-            discount = bill * int(campaign["percent_off"]) // 100
+            discount = bill * (campaign["percent_off"] or 0) // 100  # always set here
             cap = campaign["max_discount_cents"]
-            return discount if cap is None else min(discount, int(cap))
+            return discount if cap is None else min(discount, cap)
         return 0  # gift or service: the item itself, no money off
 
     async def preview(self, scan: Scan) -> PreviewOut:
@@ -115,8 +117,8 @@ class VoucherScans:
         return await self.spend(voucher, campaign, scan.principal, scan.store,
                                 scan.body.amount_cents, at, client_ref, recorded_at=scan.now)
 
-    async def spend(self, voucher: dict[str, Any], campaign: dict[str, Any],
-                    principal: Principal, store: dict[str, Any], bill: int | None,
+    async def spend(self, voucher: VoucherState, campaign: CampaignTerms,
+                    principal: Principal, store: StoreRow, bill: int | None,
                     at: datetime, client_ref: str | None = None, *,
                     recorded_at: datetime | None = None) -> RedemptionOut:
         """Spend a voucher that :meth:`usable` accepted, exactly once (conditional update),
@@ -145,13 +147,13 @@ class VoucherScans:
             raise await _already_redeemed(fresh, principal)
         return redemption_out(row)
 
-    async def reverse(self, redemption: dict[str, Any], principal: Principal,
+    async def reverse(self, redemption: RedemptionRow, principal: Principal,
                       now: datetime) -> None:
         if not await repo.unredeem_voucher(redemption["object_id"], redemption["id"]):
             raise AlreadyReversed("the voucher is no longer redeemed by this redemption")
 
 
-async def _already_redeemed(voucher: dict[str, Any], principal: Principal) -> AlreadyRedeemed:
+async def _already_redeemed(voucher: VoucherState, principal: Principal) -> AlreadyRedeemed:
     """409 that says when and where, as a clerk at the counter needs it."""
     store = await stores.chain_store(voucher["redeemed_store"], principal.chain_id) \
         if voucher["redeemed_store"] else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
@@ -28,6 +27,7 @@ from cards.errors import (
     ClaimLimitReached,
     InvalidCardState,
 )
+from cards.rows import CampaignRow, CampaignTerms, VoucherRow, VoucherState, VoucherView
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -39,7 +39,7 @@ from cards.schemas import (
 from stores import service as stores
 
 
-def campaign_out(row: dict[str, Any]) -> CampaignOut:
+def campaign_out(row: CampaignRow) -> CampaignOut:
     store_ids = row["store_ids"]
     return CampaignOut(
         id=row["id"], chain_id=row["chain"], name=row["name"], kind=row["kind"],
@@ -52,14 +52,14 @@ def campaign_out(row: dict[str, Any]) -> CampaignOut:
         status=row["status"], created_at=row["created_at"])
 
 
-def voucher_status(row: dict[str, Any], now: datetime) -> str:
+def voucher_status(row: VoucherState, now: datetime) -> str:
     """An issued voucher past its validity is expired, before any sweep writes it."""
     if row["status"] == "issued" and row["valid_until"] < now:
         return "expired"
     return str(row["status"])
 
 
-def voucher_out(row: dict[str, Any], now: datetime | None = None) -> VoucherOut:
+def voucher_out(row: VoucherView, now: datetime | None = None) -> VoucherOut:
     return VoucherOut(
         id=row["id"], campaign_id=row["campaign"], member_id=row["member"],
         status=voucher_status(row, now or utcnow()),  # type: ignore[arg-type]
@@ -68,11 +68,12 @@ def voucher_out(row: dict[str, Any], now: datetime | None = None) -> VoucherOut:
         campaign_name=row["campaign_name"], kind=row["kind"])
 
 
-def benefit(campaign: dict[str, Any]) -> str:
+def benefit(campaign: CampaignTerms) -> str:
     """What the voucher gives, in a few words (scan preview, notifications)."""
     kind = campaign["kind"]
     if kind == "cash":
-        return f"¥{campaign['value_cents'] / 100:.2f} off"
+        # A cash campaign always carries value_cents (create_campaign requires it).
+        return f"¥{(campaign['value_cents'] or 0) / 100:.2f} off"
     if kind == "discount":
         cap = campaign["max_discount_cents"]
         return f"{campaign['percent_off']}% off" + (f" (up to ¥{cap / 100:.2f})" if cap else "")
@@ -97,7 +98,7 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
     if body.kind in ("gift", "service") and not body.item_name:
         raise ValidationError("item_name", f"a {body.kind} voucher names its item")
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
-    values = {
+    values: CampaignRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
         "kind": body.kind, "value_cents": body.value_cents if body.kind == "cash" else None,
         "percent_off": body.percent_off if body.kind == "discount" else None,
@@ -121,7 +122,7 @@ async def list_campaigns(principal: Principal) -> list[CampaignOut]:
     return [campaign_out(r) for r in rows]
 
 
-async def _campaign(principal: Principal, campaign_id: uuid.UUID) -> dict[str, Any]:
+async def _campaign(principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
     row = await repo.get_campaign(campaign_id, principal.chain_id)
     if row is None or (not principal.is_staff and row["status"] != "active"):
         raise NotFound("no such campaign")
@@ -141,7 +142,7 @@ async def set_paused(principal: Principal, campaign_id: uuid.UUID, paused: bool)
 
 # --- vouchers ---------------------------------------------------------------------------
 
-async def _issue_one(campaign: dict[str, Any], member_id: uuid.UUID, signer: CodeSigner,
+async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSigner,
                      now: datetime) -> VoucherOut:
     """One voucher for one member, inside the caller's write transaction."""
     if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
@@ -157,10 +158,11 @@ async def _issue_one(campaign: dict[str, Any], member_id: uuid.UUID, signer: Cod
         short_code = _short_code()
     code = await signer.sign(campaign["chain"], CodeKind.VOUCHER, voucher_id,
                              campaign["valid_until"])
-    row = {"id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
-           "member": member_id, "status": "issued", "code": code, "short_code": short_code,
-           "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
-           "redeemed_store": None, "revoked_at": None, "created_at": now}
+    row: VoucherRow = {
+        "id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
+        "member": member_id, "status": "issued", "code": code, "short_code": short_code,
+        "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
+        "redeemed_store": None, "revoked_at": None, "created_at": now}
     await repo.insert_voucher(row)
     await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
@@ -200,7 +202,7 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
     return IssueOut(issued=issued, skipped=skipped)
 
 
-async def visible_voucher(principal: Principal, voucher_id: uuid.UUID) -> dict[str, Any]:
+async def visible_voucher(principal: Principal, voucher_id: uuid.UUID) -> VoucherView:
     row = await repo.get_voucher(voucher_id, principal.chain_id)
     if row is None or not principal.may_see_member_data(row["member"]):
         raise NotFound("no such voucher")

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from app.core.db import Sql, for_update, select_list
+from stores.rows import (
+    ChainRow,
+    MemberRow,
+    ResourceRow,
+    ServiceRow,
+    StaffListRow,
+    StaffLoginRow,
+    StaffRow,
+    StoreRow,
+    WechatConfigRow,
+)
 from stores.tables import (
     Chain,
     Member,
@@ -20,7 +31,8 @@ from stores.tables import (
     WechatConfig,
 )
 
-Row = dict[str, Any]
+# Columns to write: a whole row to insert, some columns to update (a row type fits too).
+Values = Mapping[str, Any]
 
 
 # --- chains -----------------------------------------------------------------------------
@@ -29,11 +41,12 @@ async def insert_chain(chain_id: uuid.UUID, name: str) -> None:
     await Chain.insert(Chain(id=chain_id, name=name)).run()
 
 
-async def get_chain(chain_id: uuid.UUID) -> Row | None:
-    return await Chain.select().where(Chain.id == chain_id).first().run()
+async def get_chain(chain_id: uuid.UUID) -> ChainRow | None:
+    return cast("ChainRow | None",
+                await Chain.select().where(Chain.id == chain_id).first().run())
 
 
-async def update_chain(chain_id: uuid.UUID, values: Row) -> None:
+async def update_chain(chain_id: uuid.UUID, values: Values) -> None:
     await Chain.update(**values).where(Chain.id == chain_id).run()
 
 
@@ -43,13 +56,14 @@ async def offline_window_minutes(chain_id: uuid.UUID) -> int | None:
     return None if row is None else int(row["offline_window_minutes"])
 
 
-async def find_chain_by_name(name: str) -> Row | None:
-    return await Chain.select().where(Chain.name == name).first().run()
+async def find_chain_by_name(name: str) -> ChainRow | None:
+    return cast("ChainRow | None",
+                await Chain.select().where(Chain.name == name).first().run())
 
 
 # --- stores -----------------------------------------------------------------------------
 
-async def insert_store(values: Row) -> None:
+async def insert_store(values: Values) -> None:
     await Store.insert(Store(**values)).run()
 
 
@@ -58,21 +72,23 @@ _STORE = Sql(f"SELECT {select_list(Store, 's')} FROM store s "  # noqa: S608 - n
              "WHERE s.id = {} AND s.chain = {}")
 
 
-async def get_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
+async def get_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> StoreRow | None:
     row = await _STORE.first(store_id, chain_id)
     if row is not None and isinstance(row["opening_hours"], str):
         row["opening_hours"] = json.loads(row["opening_hours"])
-    return row
+    return cast("StoreRow | None", row)
 
 
-async def list_stores(chain_id: uuid.UUID, only: Iterable[uuid.UUID] | None = None) -> list[Row]:
+async def list_stores(chain_id: uuid.UUID,
+                      only: Iterable[uuid.UUID] | None = None) -> list[StoreRow]:
     query = Store.select().where(Store.chain == chain_id)
     if only is not None:
         ids = list(only)
         if not ids:
             return []
         query = query.where(Store.id.is_in(ids))
-    return await query.order_by(Store.created_at).order_by(Store.id).output(load_json=True).run()
+    return cast("list[StoreRow]", await query.order_by(Store.created_at).order_by(
+        Store.id).output(load_json=True).run())
 
 
 async def chain_store_ids(chain_id: uuid.UUID, candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -84,21 +100,22 @@ async def chain_store_ids(chain_id: uuid.UUID, candidates: Sequence[uuid.UUID]) 
     return {row["id"] for row in rows}
 
 
-async def update_store(store_id: uuid.UUID, values: Row) -> None:
+async def update_store(store_id: uuid.UUID, values: Values) -> None:
     await Store.update(**values).where(Store.id == store_id).run()
 
 
 # --- staff ------------------------------------------------------------------------------
 
-async def insert_staff(values: Row, store_ids: Iterable[uuid.UUID]) -> None:
+async def insert_staff(values: Values, store_ids: Iterable[uuid.UUID]) -> None:
     await Staff.insert(Staff(**values)).run()
     links = [StaffStore(id=uuid.uuid4(), staff=values["id"], store=s) for s in store_ids]
     if links:
         await StaffStore.insert(*links).run()
 
 
-async def get_staff_by_username(username: str) -> Row | None:
-    return await Staff.select().where(Staff.username == username).first().run()
+async def get_staff_by_username(username: str) -> StaffRow | None:
+    return cast("StaffRow | None",
+                await Staff.select().where(Staff.username == username).first().run())
 
 
 # The login's read: the staff row and its token version in one statement, so a token
@@ -108,19 +125,19 @@ _STAFF_FOR_LOGIN = Sql(
     "FROM staff s LEFT JOIN core_token_version v ON v.subject = s.id WHERE s.username = {}")
 
 
-async def get_staff_for_login(username: str) -> Row | None:
-    return await _STAFF_FOR_LOGIN.first(username)
+async def get_staff_for_login(username: str) -> StaffLoginRow | None:
+    return cast("StaffLoginRow | None", await _STAFF_FOR_LOGIN.first(username))
 
 
 async def get_staff(staff_id: uuid.UUID, chain_id: uuid.UUID, *,
-                    lock: bool = False) -> Row | None:
+                    lock: bool = False) -> StaffRow | None:
     """One staff member of the chain, with the password hash (never render it);
     ``lock``: its row held until the write transaction ends."""
     query = Staff.select().where((Staff.id == staff_id) & (Staff.chain == chain_id))
-    return await (for_update(query) if lock else query).first().run()
+    return cast("StaffRow | None", await (for_update(query) if lock else query).first().run())
 
 
-async def update_staff(staff_id: uuid.UUID, values: Row) -> None:
+async def update_staff(staff_id: uuid.UUID, values: Values) -> None:
     await Staff.update(**values).where(Staff.id == staff_id).run()
 
 
@@ -156,7 +173,7 @@ async def staff_store_ids(staff_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, lis
 
 
 async def list_staff(chain_id: uuid.UUID,
-                     at_stores: Iterable[uuid.UUID] | None = None) -> list[Row]:
+                     at_stores: Iterable[uuid.UUID] | None = None) -> list[StaffListRow]:
     """The chain's staff; with ``at_stores``, only those working at one of these stores."""
     query = Staff.select(*Staff.all_columns(exclude=[Staff.password_hash])).where(
         Staff.chain == chain_id)
@@ -166,39 +183,40 @@ async def list_staff(chain_id: uuid.UUID,
             return []
         staff_ids = StaffStore.select(StaffStore.staff).where(StaffStore.store.is_in(stores))
         query = query.where(Staff.id.is_in(staff_ids))
-    return await query.order_by(Staff.created_at).order_by(Staff.id).run()
+    return cast("list[StaffListRow]",
+                await query.order_by(Staff.created_at).order_by(Staff.id).run())
 
 
 # --- members ----------------------------------------------------------------------------
 
-async def insert_member(values: Row) -> None:
+async def insert_member(values: Values) -> None:
     await Member.insert(Member(**values)).run()
 
 
-async def get_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> Row | None:
-    return await Member.select().where(
-        (Member.id == member_id) & (Member.chain == chain_id)).first().run()
+async def get_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> MemberRow | None:
+    return cast("MemberRow | None", await Member.select().where(
+        (Member.id == member_id) & (Member.chain == chain_id)).first().run())
 
 
-async def get_member_by_openid(chain_id: uuid.UUID, openid: str) -> Row | None:
-    return await Member.select().where(
-        (Member.chain == chain_id) & (Member.openid == openid)).first().run()
+async def get_member_by_openid(chain_id: uuid.UUID, openid: str) -> MemberRow | None:
+    return cast("MemberRow | None", await Member.select().where(
+        (Member.chain == chain_id) & (Member.openid == openid)).first().run())
 
 
-async def get_verified_member_by_phone(chain_id: uuid.UUID, phone: str) -> Row | None:
+async def get_verified_member_by_phone(chain_id: uuid.UUID, phone: str) -> MemberRow | None:
     """The member whose verified phone this is (at most one: a partial unique index)."""
-    return await Member.select().where(
+    return cast("MemberRow | None", await Member.select().where(
         (Member.chain == chain_id) & (Member.phone == phone)
-        & (Member.phone_verified == True)).first().run()  # noqa: E712 - SQL, not Python
+        & (Member.phone_verified == True)).first().run())  # noqa: E712 - SQL, not Python
 
 
 async def members_by_phone(chain_id: uuid.UUID, phone: str, *, limit: int,
-                           offset: int) -> list[Row]:
+                           offset: int) -> list[MemberRow]:
     """Members with this phone: the verified one first, then claims oldest first."""
-    return await Member.select().where(
+    return cast("list[MemberRow]", await Member.select().where(
         (Member.chain == chain_id) & (Member.phone == phone)).order_by(
         Member.phone_verified, ascending=False).order_by(Member.created_at).order_by(
-        Member.id).limit(limit).offset(offset).run()
+        Member.id).limit(limit).offset(offset).run())
 
 
 async def clear_unverified_phone(chain_id: uuid.UUID, phone: str,
@@ -214,7 +232,7 @@ async def clear_unverified_phone(chain_id: uuid.UUID, phone: str,
 async def list_members(chain_id: uuid.UUID, *, limit: int, offset: int,
                        member_id: uuid.UUID | None = None,
                        at_stores: Iterable[uuid.UUID] | None = None,
-                       linked: Sequence[Any] = ()) -> list[Row]:
+                       linked: Sequence[Any] = ()) -> list[MemberRow]:
     """The chain's members, newest first. ``member_id``: that one only. ``at_stores``:
     only those registered at one of these stores or in one of the ``linked`` subqueries
     (each a select of member ids, from a later domain: card holders, say)."""
@@ -232,23 +250,23 @@ async def list_members(chain_id: uuid.UUID, *, limit: int, offset: int,
         for condition in conditions[1:]:
             where = where | condition
         query = query.where(where)
-    return await query.order_by(Member.created_at, ascending=False).order_by(Member.id).limit(
-        limit).offset(offset).run()
+    return cast("list[MemberRow]", await query.order_by(
+        Member.created_at, ascending=False).order_by(Member.id).limit(limit).offset(offset).run())
 
 
-async def update_member(member_id: uuid.UUID, values: Row) -> None:
+async def update_member(member_id: uuid.UUID, values: Values) -> None:
     await Member.update(**values).where(Member.id == member_id).run()
 
 
 # --- services and resources -------------------------------------------------------------
 
-async def insert_service(values: Row) -> None:
+async def insert_service(values: Values) -> None:
     await Service.insert(Service(**values)).run()
 
 
-async def list_services(store_id: uuid.UUID) -> list[Row]:
-    return await Service.select().where(Service.store == store_id).order_by(
-        Service.created_at).order_by(Service.id).run()
+async def list_services(store_id: uuid.UUID) -> list[ServiceRow]:
+    return cast("list[ServiceRow]", await Service.select().where(
+        Service.store == store_id).order_by(Service.created_at).order_by(Service.id).run())
 
 
 async def store_service_ids(store_id: uuid.UUID, candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
@@ -259,7 +277,7 @@ async def store_service_ids(store_id: uuid.UUID, candidates: Sequence[uuid.UUID]
     return {row["id"] for row in rows}
 
 
-async def insert_resource(values: Row, service_ids: Iterable[uuid.UUID]) -> None:
+async def insert_resource(values: Values, service_ids: Iterable[uuid.UUID]) -> None:
     await Resource.insert(Resource(**values)).run()
     links = [ResourceService(id=uuid.uuid4(), resource=values["id"], service=s)
              for s in service_ids]
@@ -267,9 +285,10 @@ async def insert_resource(values: Row, service_ids: Iterable[uuid.UUID]) -> None
         await ResourceService.insert(*links).run()
 
 
-async def list_resources(store_id: uuid.UUID) -> list[Row]:
-    return await Resource.select().where(Resource.store == store_id).order_by(
-        Resource.created_at).order_by(Resource.id).output(load_json=True).run()
+async def list_resources(store_id: uuid.UUID) -> list[ResourceRow]:
+    return cast("list[ResourceRow]", await Resource.select().where(
+        Resource.store == store_id).order_by(Resource.created_at).order_by(Resource.id).output(
+        load_json=True).run())
 
 
 async def resource_service_ids(
@@ -287,12 +306,12 @@ async def resource_service_ids(
 
 # --- WeChat config ----------------------------------------------------------------------
 
-async def get_wechat_config(chain_id: uuid.UUID) -> Row | None:
-    return await WechatConfig.select().where(WechatConfig.chain == chain_id).output(
-        load_json=True).first().run()
+async def get_wechat_config(chain_id: uuid.UUID) -> WechatConfigRow | None:
+    return cast("WechatConfigRow | None", await WechatConfig.select().where(
+        WechatConfig.chain == chain_id).output(load_json=True).first().run())
 
 
-async def upsert_wechat_config(values: Row) -> None:
+async def upsert_wechat_config(values: Values) -> None:
     """Insert or replace the chain's config (called inside a write transaction)."""
     existing = await WechatConfig.select(WechatConfig.id).where(
         WechatConfig.chain == values["chain"]).first().run()

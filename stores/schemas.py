@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from stores.rows import StaffRole as StaffRole
+
 Name = Annotated[str, Meta(min_length=1, max_length=120)]
 PHONE_PATTERN = r"^\+?[0-9][0-9 -]{4,24}$"  # as a person types it; normalize_phone after
 Phone = Annotated[str, Meta(pattern=PHONE_PATTERN, max_length=32)]
@@ -16,7 +18,6 @@ Username = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.@-]{3,64}$")]
 Password = Annotated[str, Meta(min_length=10, max_length=256)]
 HHMM = Annotated[str, Meta(pattern=r"^\d{2}:\d{2}$")]
 Weekday = Annotated[int, Meta(ge=0, le=6)]
-StaffRole = Literal["operator", "manager", "clerk"]
 
 
 class OpeningHours(Struct, forbid_unknown_fields=True):

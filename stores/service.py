@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 
@@ -40,6 +40,15 @@ from stores.errors import (
     WechatLoginFailed,
     WechatPhoneFailed,
     WechatUnavailable,
+)
+from stores.rows import (
+    ChainRow,
+    MemberRow,
+    ResourceRow,
+    ServiceRow,
+    StaffListRow,
+    StaffRow,
+    StoreRow,
 )
 from stores.schemas import (
     PHONE_PATTERN,
@@ -91,7 +100,7 @@ KNOWN_EVENTS = notify_events.ALL
 
 # --- rendering --------------------------------------------------------------------------
 
-def store_out(row: dict[str, Any]) -> StoreOut:
+def store_out(row: StoreRow) -> StoreOut:
     return StoreOut(
         id=row["id"], chain_id=row["chain"], name=row["name"], address=row["address"],
         timezone=row["timezone"],
@@ -104,14 +113,14 @@ def store_out(row: dict[str, Any]) -> StoreOut:
     )
 
 
-def member_out(row: dict[str, Any]) -> MemberOut:
+def member_out(row: MemberRow) -> MemberOut:
     return MemberOut(id=row["id"], chain_id=row["chain"], openid=row["openid"],
                      name=row["name"], phone=row["phone"], birthday=row["birthday"],
                      created_at=row["created_at"],
                      phone_verified=bool(row["phone"] and row["phone_verified"]))
 
 
-def staff_out(row: dict[str, Any], store_ids: list[uuid.UUID]) -> StaffOut:
+def staff_out(row: StaffListRow, store_ids: list[uuid.UUID]) -> StaffOut:
     return StaffOut(id=row["id"], chain_id=row["chain"], username=row["username"],
                     role=row["role"], store_ids=store_ids, name=row["name"],
                     active=row["active"], created_at=row["created_at"])
@@ -251,7 +260,7 @@ async def create_chain_with_operator(chain_name: str, username: str, password: s
     return chain_id, staff_id
 
 
-async def chain_by_name(name: str) -> dict[str, Any] | None:
+async def chain_by_name(name: str) -> ChainRow | None:
     """The chain of this name (the demo finds its own chain by it)."""
     return await repo.find_chain_by_name(name)
 
@@ -293,7 +302,7 @@ async def get_wechat_config(principal: Principal) -> WechatConfigOut:
 
 # --- the chain's own settings -----------------------------------------------------------
 
-def chain_out(row: dict[str, Any]) -> ChainOut:
+def chain_out(row: ChainRow) -> ChainOut:
     return ChainOut(id=row["id"], name=row["name"],
                     offline_window_minutes=row["offline_window_minutes"],
                     created_at=row["created_at"])
@@ -326,7 +335,7 @@ async def offline_window(chain_id: uuid.UUID) -> timedelta:
 
 # --- stores -----------------------------------------------------------------------------
 
-async def visible_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
+async def visible_store(principal: Principal, store_id: uuid.UUID) -> StoreRow:
     """The store if the caller may see it: members and operators the whole chain,
     managers and clerks their listed stores. Otherwise 404."""
     row = await repo.get_store(store_id, principal.chain_id)
@@ -345,10 +354,10 @@ def _in_scope(principal: Principal, store_id: uuid.UUID) -> bool:
 # process is seen at once; through another one, within TILL_STORE_TTL_S.
 TILL_STORE_TTL_S = 5.0
 _TILL_STORES_MAX = 10_000
-_till_stores: dict[uuid.UUID, tuple[float, dict[str, Any]]] = {}
+_till_stores: dict[uuid.UUID, tuple[float, StoreRow]] = {}
 
 
-async def till_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
+async def till_store(principal: Principal, store_id: uuid.UUID) -> StoreRow:
     """:func:`visible_store` for the scan's hot path, from this process's recent reads
     (the row is shared: read it, never change it)."""
     if not _in_scope(principal, store_id):
@@ -366,7 +375,7 @@ async def till_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any
     return row
 
 
-async def chain_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> dict[str, Any] | None:
+async def chain_store(store_id: uuid.UUID, chain_id: uuid.UUID) -> StoreRow | None:
     """A store of the chain, whoever asks: for a later domain that already checked the
     caller's scope on its own object (the booking, the redemption) naming that store."""
     return await repo.get_store(store_id, chain_id)
@@ -386,7 +395,7 @@ async def stores_of_chain(chain_id: uuid.UUID,
     return [str(s) for s in wanted]
 
 
-async def managed_store(principal: Principal, store_id: uuid.UUID) -> dict[str, Any]:
+async def managed_store(principal: Principal, store_id: uuid.UUID) -> StoreRow:
     """The store if the caller manages it (operator, or manager listed there)."""
     row = await visible_store(principal, store_id)
     if principal.role not in ("operator", "manager"):
@@ -397,7 +406,7 @@ async def managed_store(principal: Principal, store_id: uuid.UUID) -> dict[str, 
 async def create_store(principal: Principal, body: StoreCreate) -> StoreOut:
     validate_timezone(body.timezone)
     hours = validate_hours(body.opening_hours, "opening_hours")
-    values: dict[str, Any] = {
+    values: StoreRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
         "address": body.address, "timezone": body.timezone, "opening_hours": hours,
         "phone": body.phone, "booking_lead_minutes": body.booking_lead_minutes,
@@ -473,9 +482,9 @@ async def create_staff(principal: Principal, body: StaffCreate) -> StaffOut:
                                      "managers may create clerks only")
     username = body.username.lower()
     password_hash = await asyncio.to_thread(hash_password, body.password)
-    values = {"id": uuid.uuid4(), "chain": principal.chain_id, "username": username,
-              "password_hash": password_hash, "role": body.role, "name": body.name,
-              "active": True, "created_at": utcnow()}
+    values: StaffRow = {"id": uuid.uuid4(), "chain": principal.chain_id, "username": username,
+                        "password_hash": password_hash, "role": body.role, "name": body.name,
+                        "active": True, "created_at": utcnow()}
     try:
         async with write_transaction():
             if await repo.get_staff_by_username(username) is not None:
@@ -503,7 +512,7 @@ async def list_staff(principal: Principal) -> list[StaffOut]:
 # member's tokens (app.core.revocation): the next request answers 401, on every process.
 
 async def _actionable_staff(principal: Principal,
-                            staff_id: uuid.UUID) -> tuple[dict[str, Any], list[uuid.UUID]]:
+                            staff_id: uuid.UUID) -> tuple[StaffRow, list[uuid.UUID]]:
     """Inside the write transaction: the staff row locked, so the role and stores the
     caller's rights are judged on cannot change before the write (a manager's reset
     landing on a clerk an operator just promoted, or a lost update of store_ids)."""
@@ -532,7 +541,7 @@ async def _keep_an_operator(chain_id: uuid.UUID, staff_id: uuid.UUID) -> None:
                            "promote or activate another one first")
 
 
-async def _new_scope(principal: Principal, row: dict[str, Any], stores: list[uuid.UUID],
+async def _new_scope(principal: Principal, row: StaffRow, stores: list[uuid.UUID],
                      body: StaffUpdate) -> tuple[str, list[uuid.UUID]]:
     role = body.role or row["role"]
     if body.store_ids is not None:
@@ -563,7 +572,8 @@ async def update_staff(principal: Principal, staff_id: uuid.UUID, body: StaffUpd
             await revocation.end_tokens_of(staff_id)
     if scope_changed:
         tokens.forget_subject(staff_id)
-    return staff_out({**row, **changes}, sorted(store_ids) if scope_changed else stores)
+    return staff_out(cast("StaffRow", {**row, **changes}),
+                     sorted(store_ids) if scope_changed else stores)
 
 
 async def set_staff_active(principal: Principal, staff_id: uuid.UUID, active: bool,
@@ -579,7 +589,7 @@ async def set_staff_active(principal: Principal, staff_id: uuid.UUID, active: bo
             await revocation.end_tokens_of(staff_id)
     if not active:
         tokens.forget_subject(staff_id)
-    return staff_out({**row, "active": active}, stores)
+    return staff_out(cast("StaffRow", {**row, "active": active}), stores)
 
 
 async def reset_staff_password(principal: Principal, staff_id: uuid.UUID,
@@ -651,10 +661,11 @@ async def register_member(principal: Principal, body: MemberCreate) -> MemberOut
     if body.store_id is not None:
         await visible_store(principal, body.store_id)
     phone = normalize_phone(body.phone)
-    values = {"id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
-              "phone": phone, "phone_verified": True, "birthday": body.birthday,
-              "registered_by": principal.id, "registered_store": body.store_id,
-              "created_at": utcnow()}
+    values: MemberRow = {
+        "id": uuid.uuid4(), "chain": principal.chain_id, "openid": None, "unionid": None,
+        "name": body.name.strip(), "phone": phone, "phone_verified": True,
+        "birthday": body.birthday, "registered_by": principal.id,
+        "registered_store": body.store_id, "created_at": utcnow()}
     try:
         async with write_transaction():
             if await repo.get_verified_member_by_phone(principal.chain_id, phone) is not None:
@@ -665,7 +676,7 @@ async def register_member(principal: Principal, body: MemberCreate) -> MemberOut
         if is_unique_violation(exc):  # a simultaneous registration of the same phone
             raise PhoneTaken(f"phone {phone} is registered already") from None
         raise
-    return member_out({**values, "openid": None})
+    return member_out(values)
 
 
 async def find_members(principal: Principal, phone: str | None, limit: int, offset: int,
@@ -693,7 +704,7 @@ async def find_members(principal: Principal, phone: str | None, limit: int, offs
 
 
 async def _members_by_phone(chain_id: uuid.UUID, phone: str, limit: int,
-                            offset: int) -> list[dict[str, Any]]:
+                            offset: int) -> list[MemberRow]:
     verified = await repo.get_verified_member_by_phone(chain_id, phone)
     if verified is not None:
         return [verified] if offset == 0 else []
@@ -701,7 +712,7 @@ async def _members_by_phone(chain_id: uuid.UUID, phone: str, limit: int,
 
 
 async def _members_by_card_number(chain_id: uuid.UUID, number: str, limit: int,
-                                  offset: int) -> list[dict[str, Any]]:
+                                  offset: int) -> list[MemberRow]:
     number = re.sub(r"[\s-]", "", number)  # read out in groups: "8012 3456 7890"
     for lookup in _card_number_lookups:
         member_id = await lookup(chain_id, number)
@@ -711,7 +722,7 @@ async def _members_by_card_number(chain_id: uuid.UUID, number: str, limit: int,
     return []
 
 
-async def _store_members(principal: Principal, limit: int, offset: int) -> list[dict[str, Any]]:
+async def _store_members(principal: Principal, limit: int, offset: int) -> list[MemberRow]:
     """A manager's stores' members: registered at one of them, or tied to one by a later
     domain (a card whose template is usable there)."""
     linked = [sub for links in _store_member_links
@@ -720,7 +731,7 @@ async def _store_members(principal: Principal, limit: int, offset: int) -> list[
                                    linked=linked, limit=limit, offset=offset)
 
 
-async def chain_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> dict[str, Any] | None:
+async def chain_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> MemberRow | None:
     """A member of the chain, whoever asks (a later domain checks its caller itself)."""
     return await repo.get_member(member_id, chain_id)
 
@@ -842,14 +853,14 @@ def _phone_of(info: PhoneInfo) -> str:
 
 # --- services and resources -------------------------------------------------------------
 
-def service_out(row: dict[str, Any]) -> ServiceOut:
+def service_out(row: ServiceRow) -> ServiceOut:
     return ServiceOut(id=row["id"], store_id=row["store"], name=row["name"],
                       duration_minutes=row["duration_minutes"], price_cents=row["price_cents"],
                       buffer_minutes=row["buffer_minutes"], active=row["active"],
                       created_at=row["created_at"])
 
 
-def resource_out(row: dict[str, Any], service_ids: list[uuid.UUID]) -> ResourceOut:
+def resource_out(row: ResourceRow, service_ids: list[uuid.UUID]) -> ResourceOut:
     hours = row["hours"]
     return ResourceOut(id=row["id"], store_id=row["store"], name=row["name"], kind=row["kind"],
                        capacity=row["capacity"], service_ids=service_ids,
@@ -860,7 +871,7 @@ def resource_out(row: dict[str, Any], service_ids: list[uuid.UUID]) -> ResourceO
 async def create_service(principal: Principal, store_id: uuid.UUID,
                          body: ServiceCreate) -> ServiceOut:
     await managed_store(principal, store_id)
-    values = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
+    values: ServiceRow = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
               "duration_minutes": body.duration_minutes, "price_cents": body.price_cents,
               "buffer_minutes": body.buffer_minutes, "active": True, "created_at": utcnow()}
     async with write_transaction():
@@ -882,7 +893,7 @@ async def create_resource(principal: Principal, store_id: uuid.UUID,
     if missing:
         raise ValidationError("service_ids", f"not a service of this store: {missing[0]}")
     hours = None if body.hours is None else validate_hours(body.hours, "hours")
-    values = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
+    values: ResourceRow = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
               "kind": body.kind, "capacity": body.capacity, "hours": hours, "active": True,
               "created_at": utcnow()}
     async with write_transaction():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -284,7 +284,7 @@ class InsertRow:
         self._into = f'INSERT INTO "{table._meta.tablename}" ({quoted}) '
         self._sql = Sql(f"{self._into}VALUES ({self._marks})")
 
-    def args(self, values: dict[str, Any]) -> tuple[Any, ...]:
+    def args(self, values: Mapping[str, Any]) -> tuple[Any, ...]:
         missing = [n for n in self._names if n not in values and n not in self._optional]
         if missing:
             raise KeyError(f"no value for {missing}")
@@ -295,5 +295,5 @@ class InsertRow:
         a row. Its ``{}`` take :meth:`args`; PostgreSQL types them by the columns."""
         return f"{self._into}SELECT {self._marks} FROM {source}"  # noqa: S608 - a CTE name
 
-    async def run(self, values: dict[str, Any]) -> None:
+    async def run(self, values: Mapping[str, Any]) -> None:
         await self._sql.rows(*self.args(values))

@@ -8,9 +8,18 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
 from itertools import pairwise
-from typing import Any
+from typing import Any, TypedDict
 
 from app.core.errors import ValidationError
+
+
+class Interval(TypedDict):
+    """One opening interval of a weekday, as stored in a JSON column (store, resource)."""
+
+    weekday: int  # 0 Monday .. 6 Sunday
+    open: str  # "HH:MM"
+    close: str  # "HH:MM", "24:00" allowed
+
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$|^24:00$")
 
@@ -42,13 +51,13 @@ def minutes_of(hhmm: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
-def validate_hours(intervals: Sequence[Any], field: str) -> list[dict[str, Any]]:
+def validate_hours(intervals: Sequence[Any], field: str) -> list[Interval]:
     """Check a weekly list of {weekday, open, close}; returns it sorted, as plain dicts.
 
     ``close`` is after ``open`` on the same day ("24:00" allowed); intervals of one weekday
     must not overlap (a lunch break is two intervals).
     """
-    cleaned: list[dict[str, Any]] = []
+    cleaned: list[Interval] = []
     for index, item in enumerate(intervals):
         where = f"{field}[{index}]"
         weekday, open_, close = item.weekday, item.open, item.close

@@ -32,7 +32,7 @@ import contextlib
 import logging
 import time
 import uuid
-from typing import Any
+from typing import Any, TypedDict, cast
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
@@ -48,6 +48,14 @@ CHECK_TTL_S = 5.0
 """How long a process trusts its verdict on a token without hearing of a change."""
 _MAX_VERDICTS = 20_000
 _RECONNECT_MAX_S = 30.0
+
+class TokenState(TypedDict):
+    """A subject's version row (NULLs when it has none) and whether the jti is denied."""
+
+    version: int | None
+    kept_jti: str | None
+    revoked: int | None  # 1 when the token's id is on the denylist
+
 
 # One statement per verdict: the subject's version row (if any) and the denylist entry.
 _STATE = Sql(
@@ -119,7 +127,7 @@ class Revocations:
         if kept is not None and kept[0] > now:
             return kept[2]
         generation = self._generation
-        row = await _STATE.first(jti, subject)
+        row = cast("TokenState | None", await _STATE.first(jti, subject))
         allowed = row is not None and _judge(row, jti, version)
         if generation == self._generation:
             if len(self._verdicts) >= _MAX_VERDICTS:
@@ -195,7 +203,7 @@ class Revocations:
             backoff = min(backoff * 2, _RECONNECT_MAX_S)
 
 
-def _judge(row: dict[str, Any], jti: str, version: int) -> bool:
+def _judge(row: TokenState, jti: str, version: int) -> bool:
     if row["revoked"] is not None:
         return False
     current = row["version"] or 0

@@ -24,16 +24,23 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from app.core.db import Sql, current_engine, is_sqlite
+from app.stats.rows import (
+    BookingBucket,
+    CampaignStores,
+    RedemptionBucket,
+    ServiceCount,
+    ServiceName,
+    StoreZone,
+)
 from app.stats.tables import Activity, ChainDay, CohortMonth, StoreDay, VoucherDay
 from bookings.tables import Booking
 from cards.tables import Campaign, Card, LedgerEntry, Voucher
 from stores.tables import Member, Service, Store
 
-Row = dict[str, Any]
 Figures = dict[str, int]
 
 FIGURES = (
@@ -92,23 +99,25 @@ def _uuid(value: Any) -> uuid.UUID:
 
 # --- lookups ----------------------------------------------------------------------------
 
-async def chain_stores(chain_id: uuid.UUID) -> list[Row]:
+async def chain_stores(chain_id: uuid.UUID) -> list[StoreZone]:
     """The chain's stores, oldest first (the first one's zone is the chain's home zone)."""
-    return await Store.select(Store.id, Store.name, Store.timezone, Store.created_at).where(
-        Store.chain == chain_id).order_by(Store.created_at).order_by(Store.id).run()
+    return cast("list[StoreZone]", await Store.select(
+        Store.id, Store.name, Store.timezone, Store.created_at).where(
+        Store.chain == chain_id).order_by(Store.created_at).order_by(Store.id).run())
 
 
-async def chain_campaigns(chain_id: uuid.UUID) -> list[Row]:
-    return await Campaign.select(Campaign.id, Campaign.store_ids).where(
-        Campaign.chain == chain_id).output(load_json=True).run()
+async def chain_campaigns(chain_id: uuid.UUID) -> list[CampaignStores]:
+    return cast("list[CampaignStores]", await Campaign.select(
+        Campaign.id, Campaign.store_ids).where(Campaign.chain == chain_id).output(
+        load_json=True).run())
 
 
-async def services_named(service_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Row]:
+async def services_named(service_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ServiceName]:
     ids = list(service_ids)
     if not ids:
         return {}
-    rows = await Service.select(Service.id, Service.name, Service.store).where(
-        Service.id.is_in(ids)).run()
+    rows = cast("list[ServiceName]", await Service.select(
+        Service.id, Service.name, Service.store).where(Service.id.is_in(ids)).run())
     return {r["id"]: r for r in rows}
 
 
@@ -382,7 +391,7 @@ async def active_per_day(scope_id: uuid.UUID | None, whole_chain: bool,
 
 # --- services ---------------------------------------------------------------------------
 
-async def bookings_per_service(spans: Sequence[Span]) -> list[Row]:
+async def bookings_per_service(spans: Sequence[Span]) -> list[ServiceCount]:
     """(service_id, status, n) over the spans; one index range per store (PostgreSQL reads
     only its covering index)."""
     if not spans:
@@ -491,25 +500,25 @@ def _in(count: int) -> str:
     return ", ".join("{}" for _ in range(count))
 
 
-async def _raw_redemptions(spans: Sequence[Span]) -> list[Row]:
+async def _raw_redemptions(spans: Sequence[Span]) -> list[RedemptionBucket]:
     """Per store, kind and bucket: how many, and their value (not reversed)."""
     lo, hi = _bounds(spans)
     ids = _ids(spans)
-    return await Sql(
+    return cast("list[RedemptionBucket]", await Sql(
         f"SELECT store, kind, {_bucket('created_at')} AS bucket, count(*) AS n, "  # noqa: S608
         "sum(charged_cents + discount_cents) AS value FROM redemption "
         f"WHERE store IN ({_in(len(ids))}) AND reversed_at IS NULL AND created_at >= {{}} "
-        "AND created_at < {} GROUP BY store, kind, bucket").rows(*ids, lo, hi)
+        "AND created_at < {} GROUP BY store, kind, bucket").rows(*ids, lo, hi))
 
 
-async def _raw_bookings(spans: Sequence[Span]) -> list[Row]:
+async def _raw_bookings(spans: Sequence[Span]) -> list[BookingBucket]:
     """Per store, status and bucket of the start: how many."""
     lo, hi = _bounds(spans)
     ids = _ids(spans)
-    return await Sql(
+    return cast("list[BookingBucket]", await Sql(
         f"SELECT store, status, {_bucket('start_at')} AS bucket, count(*) AS n "  # noqa: S608
         f"FROM booking WHERE store IN ({_in(len(ids))}) AND start_at >= {{}} "
-        "AND start_at < {} GROUP BY store, status, bucket").rows(*ids, lo, hi)
+        "AND start_at < {} GROUP BY store, status, bucket").rows(*ids, lo, hi))
 
 
 async def _raw_member_days(spans: Sequence[Span]) -> set[tuple[uuid.UUID, uuid.UUID, date]]:
@@ -560,14 +569,14 @@ async def _raw_store_days(spans: Sequence[Span]) -> dict[tuple[uuid.UUID, date],
             & (LedgerEntry.created_at >= lo) & (LedgerEntry.created_at < hi)).run():
         add(_uuid(row["store_id"]), row["created_at"], top_ups=1,
             top_up_cents=row["delta_cents"])
-    for row in await _raw_redemptions(spans):
-        add(_uuid(row["store"]), _at(row["bucket"]), redemptions=row["n"],
-            redemption_value_cents=row["value"],
-            **{_KIND_FIGURE.get(row["kind"], "card_redemptions"): row["n"]})
-    for row in await _raw_bookings(spans):
-        status = _STATUS_FIGURE.get(row["status"])
-        add(_uuid(row["store"]), _at(row["bucket"]), bookings=row["n"],
-            **({status: row["n"]} if status else {}))
+    for spent in await _raw_redemptions(spans):
+        add(_uuid(spent["store"]), _at(spent["bucket"]), redemptions=spent["n"],
+            redemption_value_cents=spent["value"],
+            **{_KIND_FIGURE.get(spent["kind"], "card_redemptions"): spent["n"]})
+    for booked in await _raw_bookings(spans):
+        status = _STATUS_FIGURE.get(booked["status"])
+        add(_uuid(booked["store"]), _at(booked["bucket"]), bookings=booked["n"],
+            **({status: booked["n"]} if status else {}))
     active: dict[tuple[uuid.UUID, date], int] = defaultdict(int)
     for (store, _, day) in await _raw_member_days(spans):
         active[(store, day)] += 1

@@ -25,7 +25,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 from zoneinfo import ZoneInfo
 
 from app.core.auth import Principal
@@ -33,6 +33,7 @@ from app.core.clock import utcnow
 from app.core.errors import Forbidden, NotFound, ValidationError
 from app.stats import repository as repo
 from app.stats.repository import Span
+from app.stats.rows import StoreZone
 from app.stats.schemas import (
     BookingsOut,
     CardsOut,
@@ -64,7 +65,7 @@ UTC_ZONE = ZoneInfo("UTC")
 class Scope:
     chain_id: uuid.UUID
     store_id: uuid.UUID | None  # as asked
-    stores: list[dict[str, Any]]  # id, name, timezone; oldest first
+    stores: list[StoreZone]  # oldest first
     whole_chain: bool  # the chain's own events (not a store's) count too
     home: ZoneInfo  # the zone of chain-level days
     every_store: bool  # the stores are all the chain's

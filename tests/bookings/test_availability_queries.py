@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.core.db import Sql, current_engine
+from app.core.hours import Interval
 from bookings.slots import Bookable, Hold, day_grid, free_slots, peak_seats, within_hours
 from tests.bookings.conftest import Salon
 
@@ -59,7 +60,7 @@ async def test_availability_query_count_does_not_grow(salon: Salon) -> None:
 
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-OPEN = [{"weekday": d, "open": "09:00", "close": "12:00"} for d in range(7)]
+OPEN: list[Interval] = [{"weekday": d, "open": "09:00", "close": "12:00"} for d in range(7)]
 
 
 def test_peak_is_a_sweep_not_a_sum() -> None:
@@ -72,7 +73,7 @@ def test_peak_is_a_sweep_not_a_sum() -> None:
 
 
 def test_hours_close_at_midnight_and_must_hold_the_whole_service() -> None:
-    late = [{"weekday": 0, "open": "22:00", "close": "24:00"}]
+    late: list[Interval] = [{"weekday": 0, "open": "22:00", "close": "24:00"}]
     monday = datetime(2030, 1, 7, 23, 0, tzinfo=SHANGHAI)
     assert within_hours(late, monday, monday + timedelta(hours=1), SHANGHAI)
     assert not within_hours(late, monday, monday + timedelta(minutes=75), SHANGHAI)

@@ -22,7 +22,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
@@ -41,6 +40,7 @@ from app.core.codes.format import (
     split,
     unix_seconds,
 )
+from app.core.codes.rows import PublishedKeyRow, SigningKeyRow
 from app.core.crypto import SecretBox
 from app.core.db import in_write_transaction, write_transaction
 
@@ -223,7 +223,7 @@ class CodeSigner:
             self._active[chain_id] = (kid, time.monotonic() + self._active_key_ttl)
         return kid, private
 
-    async def _ensure_row(self, chain_id: uuid.UUID) -> tuple[dict[str, Any], bool]:
+    async def _ensure_row(self, chain_id: uuid.UUID) -> tuple[SigningKeyRow, bool]:
         """The active key's row, and whether it may be cached: not when this call created
         it inside the caller's transaction, which may still roll back."""
         row = await repo.active_key(chain_id)
@@ -244,10 +244,10 @@ class CodeSigner:
         raise RuntimeError(f"could not create a signing key for chain {chain_id}")
 
     def _new_key(self, chain_id: uuid.UUID,
-                 now: datetime) -> tuple[dict[str, Any], Ed25519PrivateKey]:
+                 now: datetime) -> tuple[SigningKeyRow, Ed25519PrivateKey]:
         private = Ed25519PrivateKey.generate()
         kid = secrets.token_bytes(KID_BYTES).hex()
-        values: dict[str, Any] = {
+        values: SigningKeyRow = {
             "id": uuid.uuid4(),
             "chain_id": chain_id,
             "kid": kid,
@@ -260,7 +260,7 @@ class CodeSigner:
         }
         return values, private
 
-    def _open(self, row: dict[str, Any]) -> Ed25519PrivateKey:
+    def _open(self, row: SigningKeyRow) -> Ed25519PrivateKey:
         try:
             raw = self._box.open(str(row["private_key_sealed"]), str(row["kid"]))
         except (InvalidTag, ValueError) as exc:
@@ -287,7 +287,7 @@ class CodeSigner:
         self._public[kid] = _PublicKey(chain_id=chain_id, key=public)
 
     @staticmethod
-    def _info(row: dict[str, Any]) -> SigningKeyInfo:
+    def _info(row: PublishedKeyRow) -> SigningKeyInfo:
         return SigningKeyInfo(kid=row["kid"], chain_id=row["chain_id"],
                               public_key=_unb64url(row["public_key"]), status=row["status"],
                               created_at=row["created_at"])

@@ -12,7 +12,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from cryptography.exceptions import InvalidTag
 
@@ -21,6 +21,7 @@ from app.core.crypto import SecretBox
 from app.core.db import write_transaction
 from app.core.notify import repository as repo
 from app.core.notify.render import Rendered
+from app.core.notify.rows import NotificationRow
 from app.core.notify.tokens import TokenStore
 from app.core.wechat import WechatClient, WechatError
 
@@ -67,7 +68,7 @@ the chain has no WeChat app."""
 
 
 class InboxAdapter:
-    async def deliver(self, batch: list[tuple[dict[str, Any], Rendered]]) -> None:
+    async def deliver(self, batch: list[tuple[NotificationRow, Rendered]]) -> None:
         """The batch's messages, in one transaction (SQLite has one writer at a time)."""
         now = utcnow()
         async with write_transaction():
@@ -87,7 +88,7 @@ class WechatAdapter:
         self._targets = targets
         self.tokens = tokens or TokenStore(client)
 
-    async def deliver(self, row: dict[str, Any], rendered: Rendered) -> Outcome:
+    async def deliver(self, row: NotificationRow, rendered: Rendered) -> Outcome:
         target = await self._targets(row["chain_id"], row["member_id"])
         if target is None:
             return Outcome.sent("inbox", "wechat skipped: the chain has no WeChat app")

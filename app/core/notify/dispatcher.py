@@ -28,6 +28,7 @@ from app.core.db import atomic_statement, write_transaction
 from app.core.notify import render
 from app.core.notify import repository as repo
 from app.core.notify.adapters import InboxAdapter, Outcome, WechatAdapter
+from app.core.notify.rows import NotificationRow
 from app.core.settings import Settings
 
 log = logging.getLogger("o2o.notify")
@@ -109,7 +110,7 @@ class Dispatcher:
             raise
         return len(rows)
 
-    async def _deliver(self, rows: list[dict[str, Any]]) -> list[Outcome]:
+    async def _deliver(self, rows: list[NotificationRow]) -> list[Outcome]:
         """The batch's inbox messages in one transaction, then each to WeChat, at once."""
         outcomes: list[Outcome | None] = [None] * len(rows)
         rendered: list[tuple[int, render.Rendered]] = []
@@ -138,7 +139,7 @@ class Dispatcher:
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
 
-    async def _to_wechat(self, wechat: WechatAdapter, row: dict[str, Any],
+    async def _to_wechat(self, wechat: WechatAdapter, row: NotificationRow,
                          rendered: render.Rendered) -> Outcome:
         try:
             return await asyncio.wait_for(wechat.deliver(row, rendered),
@@ -149,7 +150,7 @@ class Dispatcher:
             log.exception("delivering notification %s failed", row["id"])
             return Outcome.retry(f"{type(exc).__name__}: {exc}"[:500])
 
-    async def _record(self, rows: list[dict[str, Any]], owner: str,
+    async def _record(self, rows: list[NotificationRow], owner: str,
                       outcomes: list[Outcome]) -> None:
         now = utcnow()
         changes: list[tuple[uuid.UUID, dict[str, Any]]] = []

@@ -16,12 +16,13 @@ from app.core.clock import utcnow
 from app.core.db import write_transaction
 from app.core.notify import render
 from app.core.notify import repository as repo
-from app.core.notify.repository import Row
+from app.core.notify.rows import NewNotification
 
 
 def notification(event: str, *, chain_id: UUID, member_id: UUID,
                  data: Mapping[str, str | int | None], store_id: UUID | None = None,
-                 due_at: datetime | None = None, dedupe_key: str | None = None) -> Row:
+                 due_at: datetime | None = None,
+                 dedupe_key: str | None = None) -> NewNotification:
     """The outbox row of ``event`` for ``member_id``, due at ``due_at`` (None: now),
     checked; :func:`emit` writes it, or a repository as one step of a single statement.
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from app.core.db import Sql, current_engine, is_sqlite
+from app.core.notify.rows import DeliveryRow, InboxRow, NotificationRow, WechatTokenRow
 from app.core.tables import InboxMessage, Notification, WechatToken
-
-Row = dict[str, Any]
 
 # --- outbox -----------------------------------------------------------------------------
 
@@ -43,13 +43,13 @@ def emit_after(source: str) -> str:
     return _EMIT_INTO + f"SELECT {_EMIT_VALUES} FROM {source}" + _EMIT_ON_CONFLICT  # noqa: S608
 
 
-def emit_args(values: Row) -> tuple[Any, ...]:
+def emit_args(values: Mapping[str, Any]) -> tuple[Any, ...]:
     return (values["id"], values["chain_id"], values["member_id"], values["store_id"],
             values["event"], json.dumps(values["data"], ensure_ascii=False, sort_keys=True),
             values["dedupe_key"], values["due_at"], values["created_at"])
 
 
-async def emit(values: Row) -> None:
+async def emit(values: Mapping[str, Any]) -> None:
     await _EMIT_SQL.rows(*emit_args(values))
 
 
@@ -71,7 +71,8 @@ async def any_due(now: datetime) -> bool:
     return bool(await Notification.exists().where(_claimable(now)).run())
 
 
-async def claim(now: datetime, lease_until: datetime, owner: str, limit: int) -> list[Row]:
+async def claim(now: datetime, lease_until: datetime, owner: str,
+                limit: int) -> list[NotificationRow]:
     """Lease up to ``limit`` due rows to ``owner``, oldest due first, in the caller's
     write transaction (the row locks last until it commits).
 
@@ -94,10 +95,10 @@ async def claim(now: datetime, lease_until: datetime, owner: str, limit: int) ->
     for row in rows:
         if isinstance(row["data"], str):
             row["data"] = json.loads(row["data"])
-    return sorted(rows, key=lambda r: r["due_at"])
+    return cast("list[NotificationRow]", sorted(rows, key=lambda r: r["due_at"]))
 
 
-async def finish(owner: str, changes: list[tuple[uuid.UUID, Row]]) -> int:
+async def finish(owner: str, changes: list[tuple[uuid.UUID, dict[str, Any]]]) -> int:
     """Record the outcomes of a batch (in the caller's transaction), each only while its lease is
     still ours (a row re-claimed after our lease ran out, or cancelled or replaced
     meanwhile, is left alone). Returns how many were recorded."""
@@ -133,19 +134,20 @@ async def purge(outbox_before: datetime, inbox_before: datetime) -> None:
 
 
 async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event: str | None,
-                       member_id: uuid.UUID | None, limit: int, offset: int) -> list[Row]:
+                       member_id: uuid.UUID | None, limit: int,
+                       offset: int) -> list[DeliveryRow]:
     where = (Notification.chain_id == chain_id) & Notification.status.is_in(list(statuses))
     if event is not None:
         where &= Notification.event == event
     if member_id is not None:
         where &= Notification.member_id == member_id
-    return await Notification.select(
+    return cast("list[DeliveryRow]", await Notification.select(
         Notification.id, Notification.event, Notification.member_id, Notification.store_id,
         Notification.status, Notification.attempts, Notification.last_error,
         Notification.channel, Notification.due_at, Notification.created_at,
         Notification.sent_at,
     ).where(where).order_by(Notification.created_at, ascending=False).order_by(
-        Notification.id).limit(limit).offset(offset).run()
+        Notification.id).limit(limit).offset(offset).run())
 
 
 # --- inbox ------------------------------------------------------------------------------
@@ -163,7 +165,7 @@ def _inbox_insert(messages: int) -> Sql:
                "ON CONFLICT (notification_id) DO NOTHING")
 
 
-async def add_to_inbox(messages: list[Row]) -> None:
+async def add_to_inbox(messages: Sequence[Mapping[str, Any]]) -> None:
     """One message per notification: a delivery retried after a crash adds nothing."""
     if not messages:
         return
@@ -175,19 +177,20 @@ async def add_to_inbox(messages: list[Row]) -> None:
         await _inbox_insert(len(chunk)).rows(*args)
 
 
-async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[Row]:
-    return await InboxMessage.select(
+async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[InboxRow]:
+    return cast("list[InboxRow]", await InboxMessage.select(
         InboxMessage.id, InboxMessage.event, InboxMessage.store_id, InboxMessage.title,
         InboxMessage.text, InboxMessage.at,
     ).where(InboxMessage.member_id == member_id).order_by(
         InboxMessage.at, ascending=False).order_by(InboxMessage.id, ascending=False).limit(
-        limit).offset(offset).run()
+        limit).offset(offset).run())
 
 
 # --- WeChat access tokens ---------------------------------------------------------------
 
-async def get_token(app_id: str) -> Row | None:
-    return await WechatToken.select().where(WechatToken.app_id == app_id).first().run()
+async def get_token(app_id: str) -> WechatTokenRow | None:
+    return cast("WechatTokenRow | None",
+                await WechatToken.select().where(WechatToken.app_id == app_id).first().run())
 
 
 async def ensure_token_row(app_id: str, now: datetime) -> None:
