@@ -508,6 +508,7 @@ class Phase:
     rate_asked: float = 0.0    # open loop: the arrival rate (0: a closed loop)
     late: int = 0              # open loop: requests sent more than LATE_S after schedule
     load: str = ""             # open loop: the load average as the run ended
+    stalls: str = ""           # open loop: what the servers and the database did meanwhile
     # open loop: (scheduled send, epoch seconds; latency from it, s; status) per request
     trace: list[tuple[float, float, int]] = field(default_factory=list)
 
@@ -799,7 +800,7 @@ async def profiling(server_pid: int, path: Path | None,
 
 async def bench_one(engine: str, workers: int, database_url: str, args: argparse.Namespace,
                     scratch: str) -> Row:
-    env = server_env(database_url, args.server_env)
+    env = {**server_env(database_url, args.server_env), "O2O_BENCH_GC_LOG": scratch}
     t0 = time.perf_counter()
     await o2o(env, "migrate")
     if args.stats_off and engine == "postgres":  # a diagnostic: what the triggers cost
@@ -850,13 +851,15 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
             log(f"{tag}: {scenario.name} {phase.rate:,.0f} req/s, p50 "
                 f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms"
                 + (f", errors {dict(phase.errors)}" if phase.errors else ""))
-        open_phases = await open_loop_runs(seeded, database_url, server.pid, args, tag)
+        open_phases = await open_loop_runs(seeded, database_url, server.pid, args, tag,
+                                           Path(scratch))
     log(f"{tag}: done in {time.perf_counter() - t0:.0f} s")
     return Row(engine, workers, phases, open_phases)
 
 
 async def open_loop_runs(seeded: Seed, database_url: str, server_pid: int,
-                         args: argparse.Namespace, tag: str) -> list[tuple[str, Phase]]:
+                         args: argparse.Namespace, tag: str,
+                         gc_log: Path) -> list[tuple[str, Phase]]:
     """Each single-use scenario at each ``--open-loop`` rate, ``--repeat`` times: a
     warm-up at the rate, then the timed run, on items prepared for both."""
     runs: list[tuple[str, Phase]] = []
@@ -871,16 +874,53 @@ async def open_loop_runs(seeded: Seed, database_url: str, server_pid: int,
         run = {"rate": rate, "ok_status": scenario.ok_status, "server_pid": server_pid}
         await drive_open(send, seconds=args.warmup, **run)
         await outbox_drained(database_url)
+        checkpoints = await checkpoint_count(database_url)
         phase = await drive_open(send, seconds=args.seconds, **run)
+        phase.stalls = meanwhile(phase, gc_log, await checkpoint_count(database_url)
+                                 - checkpoints)
         runs.append((scenario.name, phase))
         log(f"{tag}: open {scenario.name} {rate:g}/s #{n + 1}: p50 "
             f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms, max "
             f"{phase.percentile_ms(1.0):.1f} ms, late {phase.late}, load {phase.load}"
-            + (f", errors {dict(phase.errors)}" if phase.errors else ""))
+            + (f", errors {dict(phase.errors)}" if phase.errors else "") + f"; {phase.stalls}")
         if args.trace:
             write_trace(Path(args.trace) / f"{tag.replace('/', '-')}-{scenario.name}-"
                         f"{rate:g}-{n + 1}.csv", phase)
     return runs
+
+
+async def checkpoint_count(database_url: str) -> int:
+    """PostgreSQL's checkpoints so far, timed and requested (0 on SQLite): a checkpoint's
+    writes and syncs slow every commit's WAL flush on a small machine."""
+    if database_url.startswith("sqlite:///"):
+        return 0
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"))
+    finally:
+        await conn.close()
+
+
+def meanwhile(phase: Phase, gc_log: Path, checkpoints: int) -> str:
+    """The run's worst 100 ms of scheduled sends, beside the servers' collections of 5 ms
+    or more (bench.server logs them) and the database's checkpoints during the run."""
+    if not phase.trace:
+        return ""
+    first, last = min(t for t, _, _ in phase.trace), max(t for t, _, _ in phase.trace)
+    worst = max(phase.trace, key=lambda item: item[1])
+    pauses = []
+    for path in gc_log.glob("gc-*.log"):
+        for line in path.read_text().splitlines():
+            at, generation, wall, cpu = line.split()
+            if first <= float(at) <= last + 1:
+                pauses.append((float(wall), float(cpu), generation, float(at) - first))
+    longest = max(pauses, default=None)
+    return (f"slowest request sent at {worst[0] - first:.2f} s ({1000 * worst[1]:.0f} ms); "
+            f"server collections >= 5 ms: {len(pauses)}"
+            + (f" (longest gen{longest[2]} {longest[0]:.0f} ms, CPU {longest[1]:.0f} ms, at "
+               f"{longest[3]:.2f} s)" if longest else "")
+            + f"; database checkpoints: {checkpoints}")
 
 
 def write_trace(path: Path, phase: Phase) -> None:
@@ -927,6 +967,10 @@ def print_table(rows: list[Row]) -> None:
         print_lines(OPEN_HEADER, open_lines)
         print(f"Open loop: latency from each request's scheduled send; late: sent more than "
               f"{1000 * LATE_S:g} ms behind schedule; load: the load average after the run.")
+        runs = [(f"{row.engine}/{row.workers} {name} {p.rate_asked:g}/s", p.stalls)
+                for row in rows for name, p in row.open_phases]
+        for n, (what, stalls) in enumerate(runs):
+            print(f"  {n + 1}. {what}: {stalls}")
     sys.stdout.flush()
 
 
