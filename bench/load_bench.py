@@ -516,6 +516,18 @@ class Phase:
     def rate(self) -> float:
         return self.ok / self.elapsed if self.elapsed else 0.0
 
+    async def record(self, request: Awaitable[tuple[int, str | None]], ok_status: int) -> int:
+        """Await one request and count its outcome; its status (0: no answer)."""
+        try:
+            status, code = await request
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, code = 0, type(exc).__name__
+        if status == ok_status:
+            self.ok += 1
+        else:
+            self.errors[f"{status} {code}"] += 1
+        return status
+
     def percentile_ms(self, q: float) -> float:
         if not self.latencies:
             return math.nan
@@ -553,9 +565,7 @@ async def drive(send: Send, *, seconds: float, concurrency: int, ok_status: int,
     """``concurrency`` requests in flight for ``seconds`` or until ``send`` runs dry."""
     phase = Phase()
     rss: list[tuple[float, float]] = []
-    async with new_session(concurrency) as session:
-        cpu0, self0, (busy0, total0) = tree_cpu_s(server_pid), self_cpu_s(), machine_cpu_s()
-        pg0 = postgres_cpu_s()
+    async with new_session(concurrency) as session, measured(phase, server_pid):
         start = time.perf_counter()
         deadline = start + seconds
 
@@ -571,26 +581,28 @@ async def drive(send: Send, *, seconds: float, concurrency: int, ok_status: int,
                     stop(by_count=True)
                     return
                 t0 = time.perf_counter()
-                try:
-                    status, code = await request
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    status, code = 0, type(exc).__name__
+                await phase.record(request, ok_status)
                 phase.latencies.append(time.perf_counter() - t0)
-                if status == ok_status:
-                    phase.ok += 1
-                else:
-                    phase.errors[f"{status} {code}"] += 1
             stop(by_count=False)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         phase.elapsed = time.perf_counter() - start
+    phase.rss_mb, phase.rss_max_mb = rss[0] if rss else tree_rss(server_pid)
+    return phase
+
+
+@contextlib.asynccontextmanager
+async def measured(phase: Phase, server_pid: int) -> AsyncIterator[None]:
+    """Charge the CPU the block used (the server's tree, this client, the local
+    PostgreSQL, the machine's share busy) to ``phase``."""
+    cpu0, self0, (busy0, total0) = tree_cpu_s(server_pid), self_cpu_s(), machine_cpu_s()
+    pg0 = postgres_cpu_s()
+    yield
     busy1, total1 = machine_cpu_s()
     phase.server_cpu_s = tree_cpu_s(server_pid) - cpu0
     phase.client_cpu_s = self_cpu_s() - self0
     phase.postgres_cpu_s = postgres_cpu_s() - pg0
     phase.machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
-    phase.rss_mb, phase.rss_max_mb = rss[0] if rss else tree_rss(server_pid)
-    return phase
 
 
 LATE_S = 0.002  # an open-loop send this far behind its schedule counts as late
@@ -602,23 +614,14 @@ async def drive_open(send: Send, *, rate: float, seconds: float, ok_status: int,
     its latency runs from that scheduled time (a stalled server shows as the queue it
     builds, not as a slower sender); up to ``rate * seconds`` requests."""
     phase = Phase(rate_asked=rate)
-    async with new_session(1024) as session:
-        cpu0, self0, (busy0, total0) = tree_cpu_s(server_pid), self_cpu_s(), machine_cpu_s()
-        pg0 = postgres_cpu_s()
+    async with new_session(1024) as session, measured(phase, server_pid):
         start, epoch = time.perf_counter() + 0.05, time.time() + 0.05
 
         async def one(due: float, request: Awaitable[tuple[int, str | None]]) -> None:
-            try:
-                status, code = await request
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                status, code = 0, type(exc).__name__
+            status = await phase.record(request, ok_status)
             latency = time.perf_counter() - due
             phase.latencies.append(latency)
             phase.trace.append((epoch + due - start, latency, status))
-            if status == ok_status:
-                phase.ok += 1
-            else:
-                phase.errors[f"{status} {code}"] += 1
 
         tasks = []
         for i in range(math.ceil(rate * seconds)):
@@ -635,11 +638,6 @@ async def drive_open(send: Send, *, rate: float, seconds: float, ok_status: int,
         phase.rss_mb, phase.rss_max_mb = tree_rss(server_pid)
         await asyncio.gather(*tasks)
         phase.elapsed = time.perf_counter() - start
-    busy1, total1 = machine_cpu_s()
-    phase.server_cpu_s = tree_cpu_s(server_pid) - cpu0
-    phase.client_cpu_s = self_cpu_s() - self0
-    phase.postgres_cpu_s = postgres_cpu_s() - pg0
-    phase.machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
     phase.load = load_average()
     return phase
 
