@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run serve migrate demo test lint fmt clean system-deps bench screenshots
+.PHONY: install run serve migrate demo test lint fmt clean system-deps bench bench-open screenshots
 
 $(STAMP): pyproject.toml
 	@test -n "$(PY)" || { echo "o2o needs Python 3.11 or newer (set PY=/path/to/python3.11)"; exit 1; }
@@ -60,6 +60,15 @@ bench: install
 	$(BIN)/python bench/stats_bench.py
 	$(BIN)/python bench/stats_triggers_bench.py
 	$(BIN)/python bench/load_bench.py
+
+# The user's question: latency at a fixed arrival rate (open loop, from each request's
+# scheduled send) beside the closed-loop table; PostgreSQL, two server processes; each
+# run's request trace (CSV) goes to var/bench-trace/. Quiet machine wanted: see
+# docs/open-loop.md.
+bench-open: install
+	$(BIN)/python bench/load_bench.py --engines postgres --pg-workers 2 \
+		--scenarios hello,update,redeem,charge,book --seconds 10 \
+		--open-loop 100,300,600 --repeat 3 --trace var/bench-trace
 
 fmt: install
 	$(BIN)/ruff check --fix .

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Sequence
 from typing import Any
 
 from litestar import Litestar, Request, Router
@@ -13,9 +14,9 @@ from litestar.middleware.rate_limit import RateLimitConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.stores.memory import MemoryStore
+from litestar.types import ControllerRouterHandler
 
 from app.api_docs import render_plugins
-from app.bench_routes import BenchController
 from app.core.auth import Auth, Principal, principal_of
 from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
@@ -57,12 +58,12 @@ async def _is_login_route(request: Request[Any, Any, Any]) -> bool:
     return bool(request.route_handler.opt.get("login_route", False))
 
 
-def serve_app() -> Litestar:
+def serve_app(routes: Sequence[ControllerRouterHandler] = ()) -> Litestar:
     """The app of a server process (`o2o serve`): create_app, freezing the collector's
     view of what start-up built."""
     settings = Settings.from_env()
     ensure_logging(settings.log_format)  # `uvicorn app.asgi:serve_app` without `o2o serve`
-    return create_app(settings, freeze_gc=True)
+    return create_app(settings, freeze_gc=True, routes=routes)
 
 
 def _principal_after_runtime(request: Request[Any, Any, Any],
@@ -75,7 +76,10 @@ def _principal_after_runtime(request: Request[Any, Any, Any],
     return principal_of(request)
 
 
-def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> Litestar:
+def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
+               routes: Sequence[ControllerRouterHandler] = ()) -> Litestar:
+    """``routes``: more handlers under the API prefix, from outside the product (the
+    benchmarks' ceilings, bench.server); production passes none."""
     settings = settings or Settings.from_env()
     engine = make_engine(settings.database_url, sqlite_synchronous=settings.sqlite_synchronous)
     bind_tables(engine, all_tables())
@@ -114,9 +118,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False) -> 
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
-                           *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS]
-    if settings.bench_routes:
-        handlers.append(BenchController)
+                           *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *routes]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(
         rate_limit=("minute", LOGIN_REQUESTS_PER_MINUTE),

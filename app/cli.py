@@ -61,14 +61,15 @@ def cmd_create_operator(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, factory: str = "app.asgi:serve_app") -> int:
+    """``factory``: the app of each process (the benchmarks serve theirs, bench.server)."""
     settings = settings_or_exit()  # refuse to start with unsafe settings, with a reason
     import uvicorn
 
     from app.core.logs import logging_config
 
     uvicorn.run(
-        "app.asgi:serve_app", factory=True, host=args.host, port=args.port,
+        factory, factory=True, host=args.host, port=args.port,
         workers=args.workers,
         # We decide which X-Forwarded-For to believe (O2O_TRUSTED_PROXIES), not uvicorn.
         proxy_headers=False, server_header=False, log_level=args.log_level,
@@ -107,7 +108,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("o2o: --scale must be in (0, 1]", file=sys.stderr)
         return 2
     from app.demo import seed_demo
-    from app.demo_large import seed_large
+    from bench.demo_large import seed_large
 
     def progress(done: int, total: int) -> None:
         filled = 30 * done // max(total, 1)

@@ -4,8 +4,8 @@
 
 For each configuration (SQLite with one server process; PostgreSQL with one and with two)
 the script creates a fresh database, migrates it (`o2o migrate`), creates an operator
-(`o2o create-operator`), starts `o2o serve` in its own process group with the bench
-routes on (O2O_BENCH_ROUTES=1) and seeds over the HTTP API: a store open around the
+(`o2o create-operator`), starts the server (bench.server: `o2o serve` with the bench
+routes mounted) in its own process group and seeds over the HTTP API: a store open around the
 clock, members who log in (WeChat sandbox), a cash-voucher campaign, stored-value cards
 with a large balance, a 15-minute service on 20 stylists. This process is the load
 generator (aiohttp, loopback only, N requests in flight, a closed loop), bounded in time.
@@ -200,7 +200,7 @@ async def postgres_database(admin_url: str, name: str) -> AsyncIterator[str]:
 
 def server_env(database_url: str, extra: list[str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("O2O_")}
-    env.update(O2O_DATABASE_URL=database_url, O2O_SECRET_KEY=SECRET, O2O_BENCH_ROUTES="1",
+    env.update(O2O_DATABASE_URL=database_url, O2O_SECRET_KEY=SECRET,
                O2O_ENV="development", O2O_TRUSTED_PROXIES="127.0.0.1", PYTHONUNBUFFERED="1")
     env.update(item.split("=", 1) for item in extra or [])
     return env
@@ -248,7 +248,7 @@ async def running_server(env: dict[str, str], workers: int, log_dir: str,
     with log_path.open("wb") as log_file:
         # Its own session: a Ctrl-C reaches only us, and we stop the whole group.
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.cli", "serve", "--host", "127.0.0.1",
+            sys.executable, "-m", "bench.server", "--host", "127.0.0.1",
             "--port", str(port), "--workers", str(workers), "--log-level", log_level,
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             start_new_session=True)
@@ -505,10 +505,28 @@ class Phase:
     client_cpu_s: float = 0.0
     postgres_cpu_s: float = 0.0  # every local postgres process (the whole server)
     machine_busy: float = 0.0  # fraction of all cores busy
+    rate_asked: float = 0.0    # open loop: the arrival rate (0: a closed loop)
+    late: int = 0              # open loop: requests sent more than LATE_S after schedule
+    load: str = ""             # open loop: the load average as the run ended
+    stalls: str = ""           # open loop: what the servers and the database did meanwhile
+    # open loop: (scheduled send, epoch seconds; latency from it, s; status) per request
+    trace: list[tuple[float, float, int]] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
         return self.ok / self.elapsed if self.elapsed else 0.0
+
+    async def record(self, request: Awaitable[tuple[int, str | None]], ok_status: int) -> int:
+        """Await one request and count its outcome; its status (0: no answer)."""
+        try:
+            status, code = await request
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, code = 0, type(exc).__name__
+        if status == ok_status:
+            self.ok += 1
+        else:
+            self.errors[f"{status} {code}"] += 1
+        return status
 
     def percentile_ms(self, q: float) -> float:
         if not self.latencies:
@@ -547,9 +565,7 @@ async def drive(send: Send, *, seconds: float, concurrency: int, ok_status: int,
     """``concurrency`` requests in flight for ``seconds`` or until ``send`` runs dry."""
     phase = Phase()
     rss: list[tuple[float, float]] = []
-    async with new_session(concurrency) as session:
-        cpu0, self0, (busy0, total0) = tree_cpu_s(server_pid), self_cpu_s(), machine_cpu_s()
-        pg0 = postgres_cpu_s()
+    async with new_session(concurrency) as session, measured(phase, server_pid):
         start = time.perf_counter()
         deadline = start + seconds
 
@@ -565,25 +581,64 @@ async def drive(send: Send, *, seconds: float, concurrency: int, ok_status: int,
                     stop(by_count=True)
                     return
                 t0 = time.perf_counter()
-                try:
-                    status, code = await request
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    status, code = 0, type(exc).__name__
+                await phase.record(request, ok_status)
                 phase.latencies.append(time.perf_counter() - t0)
-                if status == ok_status:
-                    phase.ok += 1
-                else:
-                    phase.errors[f"{status} {code}"] += 1
             stop(by_count=False)
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         phase.elapsed = time.perf_counter() - start
+    phase.rss_mb, phase.rss_max_mb = rss[0] if rss else tree_rss(server_pid)
+    return phase
+
+
+@contextlib.asynccontextmanager
+async def measured(phase: Phase, server_pid: int) -> AsyncIterator[None]:
+    """Charge the CPU the block used (the server's tree, this client, the local
+    PostgreSQL, the machine's share busy) to ``phase``."""
+    cpu0, self0, (busy0, total0) = tree_cpu_s(server_pid), self_cpu_s(), machine_cpu_s()
+    pg0 = postgres_cpu_s()
+    yield
     busy1, total1 = machine_cpu_s()
     phase.server_cpu_s = tree_cpu_s(server_pid) - cpu0
     phase.client_cpu_s = self_cpu_s() - self0
     phase.postgres_cpu_s = postgres_cpu_s() - pg0
     phase.machine_busy = (busy1 - busy0) / (total1 - total0) if total1 > total0 else 0.0
-    phase.rss_mb, phase.rss_max_mb = rss[0] if rss else tree_rss(server_pid)
+
+
+LATE_S = 0.002  # an open-loop send this far behind its schedule counts as late
+
+
+async def drive_open(send: Send, *, rate: float, seconds: float, ok_status: int,
+                     server_pid: int) -> Phase:
+    """An open loop: request i is due at t0 + i / rate whatever the answers so far, and
+    its latency runs from that scheduled time (a stalled server shows as the queue it
+    builds, not as a slower sender); up to ``rate * seconds`` requests."""
+    phase = Phase(rate_asked=rate)
+    async with new_session(1024) as session, measured(phase, server_pid):
+        start, epoch = time.perf_counter() + 0.05, time.time() + 0.05
+
+        async def one(due: float, request: Awaitable[tuple[int, str | None]]) -> None:
+            status = await phase.record(request, ok_status)
+            latency = time.perf_counter() - due
+            phase.latencies.append(latency)
+            phase.trace.append((epoch + due - start, latency, status))
+
+        tasks = []
+        for i in range(math.ceil(rate * seconds)):
+            due = start + i / rate
+            if (wait := due - time.perf_counter()) > 0:
+                await asyncio.sleep(wait)
+            elif -wait > LATE_S:
+                phase.late += 1
+            request = send(session)
+            if request is None:
+                phase.stopped_by_count = True
+                break
+            tasks.append(asyncio.create_task(one(due, request)))
+        phase.rss_mb, phase.rss_max_mb = tree_rss(server_pid)
+        await asyncio.gather(*tasks)
+        phase.elapsed = time.perf_counter() - start
+    phase.load = load_average()
     return phase
 
 
@@ -716,6 +771,7 @@ class Row:
     engine: str
     workers: int
     phases: dict[str, Phase]
+    open_phases: list[tuple[str, Phase]] = field(default_factory=list)  # open loop, in order
 
 
 @contextlib.asynccontextmanager
@@ -742,7 +798,7 @@ async def profiling(server_pid: int, path: Path | None,
 
 async def bench_one(engine: str, workers: int, database_url: str, args: argparse.Namespace,
                     scratch: str) -> Row:
-    env = server_env(database_url, args.server_env)
+    env = {**server_env(database_url, args.server_env), "O2O_BENCH_GC_LOG": scratch}
     t0 = time.perf_counter()
     await o2o(env, "migrate")
     if args.stats_off and engine == "postgres":  # a diagnostic: what the triggers cost
@@ -764,7 +820,7 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
         log(f"{tag}: migrated and seeded in {time.perf_counter() - t0:.1f} s")
         run = {"concurrency": args.concurrency, "server_pid": server.pid}
         for scenario in SCENARIOS:
-            if scenario.name not in args.scenarios:
+            if scenario.name not in args.scenarios or args.open_only:
                 continue
             async with new_session(16) as session:
                 warm_items = await scenario.items(seeded, session, scenario.warm_pool)
@@ -793,14 +849,93 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
             log(f"{tag}: {scenario.name} {phase.rate:,.0f} req/s, p50 "
                 f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms"
                 + (f", errors {dict(phase.errors)}" if phase.errors else ""))
+        open_phases = await open_loop_runs(seeded, database_url, server.pid, args, tag,
+                                           Path(scratch))
     log(f"{tag}: done in {time.perf_counter() - t0:.0f} s")
-    return Row(engine, workers, phases)
+    return Row(engine, workers, phases, open_phases)
+
+
+async def open_loop_runs(seeded: Seed, database_url: str, server_pid: int,
+                         args: argparse.Namespace, tag: str,
+                         gc_log: Path) -> list[tuple[str, Phase]]:
+    """Each single-use scenario at each ``--open-loop`` rate, ``--repeat`` times: a
+    warm-up at the rate, then the timed run, on items prepared for both."""
+    runs: list[tuple[str, Phase]] = []
+    for rate, n, scenario in itertools.product(args.open_loop, range(args.repeat), SCENARIOS):
+        if not scenario.single_use or scenario.name not in args.scenarios:
+            continue
+        count = math.ceil(rate * (args.warmup + args.seconds)) + 10
+        async with new_session(16) as session:
+            items = await scenario.items(seeded, session, count)
+            await outbox_drained(database_url)
+        send = sender(scenario.method, items, scenario.ok_status)
+        run = {"rate": rate, "ok_status": scenario.ok_status, "server_pid": server_pid}
+        await drive_open(send, seconds=args.warmup, **run)
+        await outbox_drained(database_url)
+        checkpoints = await checkpoint_count(database_url)
+        phase = await drive_open(send, seconds=args.seconds, **run)
+        phase.stalls = meanwhile(phase, gc_log, await checkpoint_count(database_url)
+                                 - checkpoints)
+        runs.append((scenario.name, phase))
+        log(f"{tag}: open {scenario.name} {rate:g}/s #{n + 1}: p50 "
+            f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms, max "
+            f"{phase.percentile_ms(1.0):.1f} ms, late {phase.late}, load {phase.load}"
+            + (f", errors {dict(phase.errors)}" if phase.errors else "") + f"; {phase.stalls}")
+        if args.trace:
+            write_trace(Path(args.trace) / f"{tag.replace('/', '-')}-{scenario.name}-"
+                        f"{rate:g}-{n + 1}.csv", phase)
+    return runs
+
+
+async def checkpoint_count(database_url: str) -> int:
+    """PostgreSQL's checkpoints so far, timed and requested (0 on SQLite): a checkpoint's
+    writes and syncs slow every commit's WAL flush on a small machine."""
+    if database_url.startswith("sqlite:///"):
+        return 0
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(
+            "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter"))
+    finally:
+        await conn.close()
+
+
+def meanwhile(phase: Phase, gc_log: Path, checkpoints: int) -> str:
+    """The run's worst 100 ms of scheduled sends, beside the servers' collections of 5 ms
+    or more (bench.server logs them) and the database's checkpoints during the run."""
+    if not phase.trace:
+        return ""
+    first, last = min(t for t, _, _ in phase.trace), max(t for t, _, _ in phase.trace)
+    worst = max(phase.trace, key=lambda item: item[1])
+    pauses = []
+    for path in gc_log.glob("gc-*.log"):
+        for line in path.read_text().splitlines():
+            at, generation, wall, cpu = line.split()
+            if first <= float(at) <= last + 1:
+                pauses.append((float(wall), float(cpu), generation, float(at) - first))
+    longest = max(pauses, default=None)
+    return (f"slowest request sent at {worst[0] - first:.2f} s ({1000 * worst[1]:.0f} ms); "
+            f"server collections >= 5 ms: {len(pauses)}"
+            + (f" (longest gen{longest[2]} {longest[0]:.0f} ms, CPU {longest[1]:.0f} ms, at "
+               f"{longest[3]:.2f} s)" if longest else "")
+            + f"; database checkpoints: {checkpoints}")
+
+
+def write_trace(path: Path, phase: Phase) -> None:
+    """One line per request: its scheduled send (epoch s), latency (ms), status."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as out:
+        out.write("scheduled_epoch_s,latency_ms,status\n")
+        for due, latency, status in sorted(phase.trace):
+            out.write(f"{due:.4f},{1000 * latency:.2f},{status}\n")
 
 
 # --- output -----------------------------------------------------------------------------
 
 HEADER = ("engine", "procs", "scenario", "req/s", "p50 ms", "p99 ms", "errors",
           "/hello", "/update", "RSS MB")
+OPEN_HEADER = ("engine", "procs", "scenario", "rate/s", "p50 ms", "p90 ms", "p99 ms",
+               "max ms", "errors", "late", "load")
 
 
 def table_lines(row: Row) -> list[tuple[str, ...]]:
@@ -819,16 +954,33 @@ def table_lines(row: Row) -> list[tuple[str, ...]]:
 
 
 def print_table(rows: list[Row]) -> None:
-    lines = [HEADER, *(line for row in rows for line in table_lines(row))]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADER))]
-    for n, line in enumerate(lines):
+    print_lines(HEADER, [line for row in rows for line in table_lines(row)])
+    print("RSS: the largest server process (the sum over the supervisor and workers).")
+    open_lines = [(row.engine, str(row.workers), name, f"{p.rate_asked:g}",
+                   *(f"{p.percentile_ms(q):.1f}" for q in (0.5, 0.9, 0.99, 1.0)),
+                   str(sum(p.errors.values())), str(p.late), p.load)
+                  for row in rows for name, p in row.open_phases]
+    if open_lines:
+        print()
+        print_lines(OPEN_HEADER, open_lines)
+        print(f"Open loop: latency from each request's scheduled send; late: sent more than "
+              f"{1000 * LATE_S:g} ms behind schedule; load: the load average after the run.")
+        runs = [(f"{row.engine}/{row.workers} {name} {p.rate_asked:g}/s", p.stalls)
+                for row in rows for name, p in row.open_phases]
+        for n, (what, stalls) in enumerate(runs):
+            print(f"  {n + 1}. {what}: {stalls}")
+    sys.stdout.flush()
+
+
+def print_lines(header: tuple[str, ...], lines: list[tuple[str, ...]]) -> None:
+    every = [header, *lines]
+    widths = [max(len(line[i]) for line in every) for i in range(len(header))]
+    for n, line in enumerate(every):
         cells = [cell.ljust(w) if i < 3 else cell.rjust(w)
                  for i, (cell, w) in enumerate(zip(line, widths, strict=True))]
         print("  ".join(cells))
         if n == 0:
             print("  ".join("-" * w for w in widths))
-    print("RSS: the largest server process (the sum over the supervisor and workers).")
-    sys.stdout.flush()
 
 
 def print_notes(rows: list[Row], args: argparse.Namespace, load_before: str) -> None:
@@ -910,6 +1062,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stats-off", action="store_true",
                         help="diagnostic: PostgreSQL without the stats triggers' work "
                              "(o2o.stats_off), to see what they cost")
+    parser.add_argument("--open-loop", metavar="RATES", default=(),
+                        type=lambda s: tuple(float(r) for r in s.split(",") if r.strip()),
+                        help="comma-separated arrival rates (req/s): after the closed loop, "
+                             "run each single-use scenario (redeem, charge, book) open-loop "
+                             "at each rate, latency from the scheduled send")
+    parser.add_argument("--open-only", action="store_true",
+                        help="skip the closed loop (only the --open-loop runs)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="open loop: timed runs per scenario and rate (default 1)")
+    parser.add_argument("--trace", metavar="DIR",
+                        help="open loop: write each run's requests (scheduled send, latency, "
+                             "status) as CSV into DIR, to line slow ones up with the servers'")
     parser.add_argument("--profile", metavar="DIR",
                         help="record each timed run with py-spy into DIR (slows the server)")
     args = parser.parse_args(argv)

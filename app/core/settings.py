@@ -36,8 +36,6 @@ class Settings:
     # Comma-separated proxy addresses whose X-Forwarded-For is believed.
     trusted_proxies: frozenset[str] = field(default_factory=frozenset)
     cors_origins: tuple[str, ...] = ()
-    # Bench-only routes (hello-world ceiling); never on unless asked for.
-    bench_routes: bool = False
     # SQLite's PRAGMA synchronous in WAL mode: normal (no fsync per commit; survives a
     # killed process, may lose the last commits on power loss) or full (fsync each).
     sqlite_synchronous: SqliteSync = "normal"
@@ -108,7 +106,6 @@ class Settings:
             ).rstrip("/"),
             max_body_bytes=_positive_int(env_vars, "O2O_MAX_BODY_BYTES", 1_000_000),
             trusted_proxies=_proxies(env_vars.get("O2O_TRUSTED_PROXIES", "")),
-            bench_routes=env_vars.get("O2O_BENCH_ROUTES", "").strip() == "1",
             sqlite_synchronous=sqlite_sync,  # type: ignore[arg-type]
             cors_origins=tuple(
                 o.strip() for o in env_vars.get("O2O_CORS_ORIGINS", "").split(",") if o.strip()

@@ -662,7 +662,7 @@ async def test_the_large_demo_is_consistent(client: httpx.AsyncClient, world: Wo
                                             settings: Any) -> None:
     """`o2o demo --size large`, shrunk: ledgers verify, and the stats (rollups rebuilt
     after the bulk load on PostgreSQL) count exactly the rows it wrote."""
-    from app.demo_large import CHAIN_NAME, seed_large
+    from bench.demo_large import CHAIN_NAME, seed_large
     from cards.ledger import verify_all
     from cards.tables import Redemption
     from stores import repository as store_repo

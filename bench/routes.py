@@ -1,6 +1,7 @@
 """Bench-only routes: the ceilings a benchmark compares real endpoints against.
 
-Mounted only when O2O_BENCH_ROUTES=1 (never in production by default):
+Mounted only by the benchmarks' own server (bench.server, which passes them to
+create_app); `o2o serve` never has them:
 
 - ``GET /bench/hello``: a hello-world JSON answer, no database (the HTTP stack's ceiling).
 - ``POST /bench/rows`` ``{"rows": N}``: creates N counter rows (``bench:0`` ...) for
