@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
-from app.core.db import InsertRow, Sql, current_engine, for_update, is_sqlite, select_list
+from app.core.db import (
+    InsertRow,
+    Sql,
+    current_engine,
+    for_update,
+    is_sqlite,
+    json_column,
+    select_list,
+)
 from bookings.rows import BookableRow, BookingRow, BookingView, HoldRow
 from bookings.tables import Booking
 from stores.rows import ServiceRow, StoreRow
@@ -60,9 +67,6 @@ def _lock_resources_sql(resources: int) -> Sql:
                "ORDER BY r.id FOR UPDATE")
 
 
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
 
 _BOOKING_COLUMNS = (
     *Booking.all_columns(),
@@ -81,7 +85,7 @@ async def bookable_resources(store_id: uuid.UUID, service_id: uuid.UUID) -> list
     """The store's active resources that perform the service, in one query."""
     rows = await _BOOKABLE.rows(service_id, store_id, True)
     for row in rows:
-        row["hours"] = _json(row["hours"])
+        row["hours"] = json_column(row["hours"])
     return cast("list[BookableRow]", rows)
 
 
@@ -139,7 +143,7 @@ async def get_store(store_id: uuid.UUID) -> StoreRow | None:
     """A store by id alone: availability is public (a booking page before any login)."""
     row = await _STORE_BY_ID.first(store_id)
     if row is not None:
-        row["opening_hours"] = _json(row["opening_hours"])
+        row["opening_hours"] = json_column(row["opening_hours"])
     return cast("StoreRow | None", row)
 
 

@@ -25,7 +25,6 @@ from cards.errors import (
     InsufficientBalance,
     NoVisitsLeft,
     WrongCardKind,
-    WrongStore,
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.rows import CardRow, RedemptionRow, TemplateRow, TierRow
@@ -34,8 +33,8 @@ from cards.service import (
     KIND_CARD,
     check_usable_at,
     effective_status,
+    require_store,
     store_data,
-    template_allows_store,
 )
 from stores import service as stores
 from stores.rows import StoreRow
@@ -172,8 +171,7 @@ async def use_card(principal: Principal, store: StoreRow, card_id: uuid.UUID,
         raise NotFound("no such card")
     template = await repo.get_template(card["template"], principal.chain_id)
     assert template is not None
-    if not template_allows_store(template, store["id"]):
-        raise WrongStore("this card is not valid at this store")
+    require_store(template["store_ids"], store["id"], "card")
     action = action or VISIT_ACTION[template["kind"]]
     if action in ("charge", "earn") and amount is None:
         amount = price_cents

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -14,6 +13,7 @@ from app.core.db import (
     current_engine,
     in_write_transaction,
     is_sqlite,
+    json_column,
     select_list,
 )
 from app.core.notify import repository as notify_repo
@@ -51,10 +51,6 @@ _INSERT_REDEMPTION = InsertRow(Redemption)
 _INSERT_LEDGER = InsertRow(LedgerEntry)
 _INSERT_SPENT_CODE = InsertRow(SpentCode)
 
-
-def _json(value: Any) -> Any:
-    """A JSON column as Piccolo's ``load_json`` gives it."""
-    return json.loads(value) if isinstance(value, str) else value
 
 
 # --- templates --------------------------------------------------------------------------
@@ -148,8 +144,8 @@ async def card_and_template(card_id: uuid.UUID,
         return None
     card = {k: v for k, v in row.items() if not k.startswith("template__")}
     template = {k[len("template__"):]: v for k, v in row.items() if k.startswith("template__")}
-    template["tiers"], template["store_ids"] = (_json(template["tiers"]),
-                                                _json(template["store_ids"]))
+    template["tiers"], template["store_ids"] = (json_column(template["tiers"]),
+                                                json_column(template["store_ids"]))
     card["kind"], card["template_name"] = template["kind"], template["name"]
     return cast("CardView", card), cast("TemplateRow", template)
 
@@ -381,7 +377,7 @@ async def voucher_and_campaign(voucher_id: uuid.UUID,
         return None
     voucher = {k: v for k, v in row.items() if not k.startswith("campaign__")}
     campaign = {k[len("campaign__"):]: v for k, v in row.items() if k.startswith("campaign__")}
-    campaign["store_ids"] = _json(campaign["store_ids"])
+    campaign["store_ids"] = json_column(campaign["store_ids"])
     voucher["campaign_name"], voucher["kind"] = campaign["name"], campaign["kind"]
     return cast("VoucherScan", voucher), cast("CampaignTerms", campaign)
 

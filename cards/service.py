@@ -87,12 +87,18 @@ def template_allows_store(template: TemplateRow, store_id: uuid.UUID) -> bool:
     return allowed is None or str(store_id) in allowed
 
 
+def require_store(store_ids: list[str] | None, store_id: uuid.UUID, what: str) -> None:
+    """A card template's or campaign's stores (None: every store of the chain) must
+    include ``store_id``: the one store rule of a payment, a scan and a top-up."""
+    if store_ids is not None and str(store_id) not in store_ids:
+        raise WrongStore(f"this {what} is not valid at this store")
+
+
 def check_usable_at(card: CardRow, template: TemplateRow, store_id: uuid.UUID,
                     now: datetime) -> None:
     """A card pays only where its template is valid and while it is active: the rule of
     a scan, of a booking's payment and of the check when the booking is made."""
-    if not template_allows_store(template, store_id):
-        raise WrongStore("this card is not valid at this store")
+    require_store(template["store_ids"], store_id, "card")
     status = effective_status(card, now)
     if status != "active":
         raise CardInactive(f"the card is {status}")
@@ -272,15 +278,15 @@ async def purge_code_expiries() -> None:
 
 
 async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> LedgerEntryOut:
-    """Add to a stored-value card's balance (runs in the caller's write transaction)."""
+    """Add to a stored-value card's balance, in its own write transaction (or the
+    caller's, which it joins: an Idempotency-Key's)."""
     store = await stores.visible_store(principal, body.store_id)
     card = await visible_card(principal, card_id)
     template = await repo.get_template(card["template"], principal.chain_id)
     assert template is not None
     if template["kind"] != "stored_value":
         raise WrongCardKind("only stored-value cards take top-ups")
-    if not template_allows_store(template, body.store_id):
-        raise WrongStore("this card is not valid at this store")
+    require_store(template["store_ids"], body.store_id, "card")
     now = utcnow()
     async with write_transaction():
         locked = await repo.lock_card(card_id)

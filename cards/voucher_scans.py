@@ -21,12 +21,11 @@ from cards.errors import (
     CampaignInactive,
     MinSpendNotMet,
     VoucherRevoked,
-    WrongStore,
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.rows import CampaignTerms, RedemptionRow, VoucherState
 from cards.schemas import PreviewOut, RedemptionOut
-from cards.service import store_data
+from cards.service import require_store, store_data
 from cards.vouchers import benefit
 from stores import service as stores
 from stores.rows import StoreRow
@@ -48,11 +47,8 @@ class VoucherScans:
 
     async def usable(self, voucher: VoucherState, principal: Principal,
                      store_id: uuid.UUID, at: datetime,
-                     campaign: CampaignTerms | None = None) -> Usable:
+                     campaign: CampaignTerms) -> Usable:
         """The voucher and its campaign if it can be spent at ``store_id`` at ``at``."""
-        if campaign is None:
-            campaign = await repo.get_campaign(voucher["campaign"], principal.chain_id)
-        assert campaign is not None
         if voucher["status"] == "revoked":
             raise VoucherRevoked()
         if voucher["status"] == "redeemed":
@@ -61,9 +57,7 @@ class VoucherScans:
             raise CodeExpired(f"the voucher expired at {voucher['valid_until'].isoformat()}")
         if at < campaign["valid_from"]:
             raise CampaignInactive("the voucher is not valid yet")
-        allowed = campaign["store_ids"]
-        if allowed is not None and str(store_id) not in allowed:
-            raise WrongStore("this voucher is not valid at this store")
+        require_store(campaign["store_ids"], store_id, "voucher")
         return voucher, campaign
 
     @staticmethod

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import json
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -258,6 +259,12 @@ class Sql:
     async def first(self, *args: Any) -> dict[str, Any] | None:
         rows = await self.rows(*args)
         return rows[0] if rows else None
+
+
+def json_column(value: Any) -> Any:
+    """A JSON column read through :class:`Sql`, as Piccolo's ``load_json`` gives it (asyncpg
+    hands PostgreSQL's json as text; SQLite's converter may have parsed it already)."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def select_list(table: type[Table], alias: str, prefix: str = "") -> str:

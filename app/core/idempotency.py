@@ -140,18 +140,24 @@ def _this(call: Call, key: str) -> Any:
     return (IdempotencyRecord.caller == call.caller) & (IdempotencyRecord.key == key)
 
 
+def _claimed(call: Call, key: str) -> Any:
+    """Our claim, still a claim: a finished answer is never overwritten nor freed (a
+    cancellation that lands after the commit must not let a retry act twice)."""
+    return _this(call, key) & (IdempotencyRecord.state == "in_flight")
+
+
 async def _finish(call: Call, key: str, status: int, body: bytes, media_type: str) -> None:
     await IdempotencyRecord.update({
         IdempotencyRecord.state: "done",
         IdempotencyRecord.status_code: status,
         IdempotencyRecord.response_body: body.decode(),
         IdempotencyRecord.media_type: media_type,
-    }).where(_this(call, key)).run()
+    }).where(_claimed(call, key)).run()
 
 
 async def _free(call: Call, key: str) -> None:
     async with write_transaction():
-        await IdempotencyRecord.delete().where(_this(call, key)).run()
+        await IdempotencyRecord.delete().where(_claimed(call, key)).run()
 
 
 @overload

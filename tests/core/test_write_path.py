@@ -133,6 +133,20 @@ async def test_a_crash_frees_the_claim() -> None:
 
 
 @pytest.mark.usefixtures("client")
+async def test_a_finished_answer_is_never_freed_nor_overwritten() -> None:
+    """What a cancellation landing after the commit would do (free the claim, or store
+    another answer) leaves the finished answer: the retry is replayed, not run again."""
+    steps = Steps()
+    await _once(steps, _call())
+    await idempotency._free(_call(), "k-1")
+    async with write_transaction():
+        await idempotency._finish(_call(), "k-1", 500, b"{}", "application/json")
+    again = await _once(steps, _call())
+    assert (again.status_code, again.json()) == (201, {"checked": 7, "writes": 1})
+    assert steps.writes == 1
+
+
+@pytest.mark.usefixtures("client")
 async def test_a_429_frees_the_claim_for_the_retry_it_asks_for() -> None:
     steps = Steps()
 
