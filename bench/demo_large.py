@@ -342,8 +342,9 @@ class Generator:
             store = home if rng.random() < 0.85 else self._store()[0]
             clerk = rng.choice(s.clerks[store])
             pick = rng.random()
+            # A times card is issued with visits and an expiry (the ``or``s are for mypy).
             if times is not None and pick < 0.15 and (times.row["visits_left"] or 0) > 0 \
-                    and at < (times.row["expires_at"] or self.now):  # issued with both
+                    and at < (times.row["expires_at"] or self.now):
                 await self._visit(times, member_id, store, clerk, at)
             elif prepaid is not None and pick < 0.75:
                 await self._charge(prepaid, member_id, store, clerk, at)
