@@ -45,6 +45,7 @@ from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
+from stores.service import MemberFinders
 
 API_PREFIX = "/api/v1"
 VERSION = "0.1.0"
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     # The clerk's scan endpoint, given each domain's kinds of code (cards never imports
     # bookings: the booking code's handler joins here).
     scans = ScanHandlers(card_scans.SCAN_HANDLERS, voucher_scans.SCAN_HANDLERS, BOOKING_SCANS)
+    # The members' endpoint, given what later domains know of members (stores imports none).
+    member_finders = MemberFinders.joined(card_service.MEMBER_FINDERS)
 
     async def startup() -> None:
         bind_tables(engine, all_tables())
@@ -156,7 +159,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             components=Components(security_schemes={"BearerToken": SecurityScheme(
                 type="http", scheme="bearer", bearer_format="JWT")}),
         ),
-        state=State({"runtime": runtime, "dispatcher": dispatcher, "scans": scans}),
+        state=State({"runtime": runtime, "dispatcher": dispatcher, "scans": scans,
+                     "member_finders": member_finders}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )

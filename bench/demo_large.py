@@ -20,7 +20,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -37,7 +37,8 @@ from bookings.tables import Booking
 from cards import ledger, vouchers
 from cards import repository as card_repo
 from cards import service as card_service
-from cards.rows import TemplateRow, TierRow
+from cards.redemption import redemption_row
+from cards.rows import CardRow, LedgerRow, TemplateRow, TierRow
 from cards.schemas import CampaignCreate, TemplateCreate, Tier
 from cards.tables import Campaign, CampaignClaims, Card, LedgerEntry, Redemption, Voucher
 from stores import repository as store_repo
@@ -179,7 +180,7 @@ class Writer:
                          for name, table in _TABLES.items()}
         self.written: dict[str, int] = defaultdict(int)
 
-    async def add(self, table: str, row: dict[str, Any]) -> None:
+    async def add(self, table: str, row: Mapping[str, Any]) -> None:
         self._rows[table].append(tuple(row[c] for c in self._columns[table]))
         if len(self._rows[table]) >= FLUSH_ROWS:
             await self._flush(table)
@@ -212,11 +213,19 @@ def _luhn(digits: str) -> str:
     return digits + str((10 - total % 10) % 10)
 
 
+@dataclass(frozen=True, slots=True)
+class _Clerk:
+    """A clerk at the till, as the one redemption builder wants it (``Staffer``)."""
+
+    chain_id: uuid.UUID
+    id: uuid.UUID
+
+
 @dataclass
 class CardState:
-    row: dict[str, Any]  # the card row this generator writes and moves (bulk insert)
+    row: CardRow  # the card row this generator writes and moves (bulk insert)
     tiers: list[TierRow]
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[LedgerRow] = field(default_factory=list)
 
 
 class Generator:
@@ -267,31 +276,19 @@ class Generator:
                 return code
 
     def _entry(self, card: CardState, delta: ledger.Delta, at: datetime,
-                     store: uuid.UUID | None, staff: uuid.UUID | None,
-                     redemption: uuid.UUID | None) -> dict[str, Any]:
-        """One ledger entry, hash-chained exactly as ``cards.ledger.append`` does."""
-        row = card.row
-        visits = None if row["visits_left"] is None else row["visits_left"] + delta.visits
-        entry = {
-            "id": uuid.uuid4(), "card": row["id"], "seq": row["ledger_seq"] + 1,
-            "kind": delta.kind, "delta_cents": delta.cents, "delta_points": delta.points,
-            "delta_visits": delta.visits,
-            "balance_after_cents": row["balance_cents"] + delta.cents,
-            "points_after": row["points"] + delta.points, "visits_after": visits,
-            "store_id": store, "staff_id": staff, "redemption_id": redemption,
-            "created_at": at, "prev_hash": row["ledger_hash"],
-        }
-        entry["hash"] = ledger.chain_hash(entry["prev_hash"], entry)
-        row.update(balance_cents=entry["balance_after_cents"], points=entry["points_after"],
-                   visits_left=visits, ledger_seq=entry["seq"], ledger_hash=entry["hash"],
-                   tier=ledger.tier_for(entry["points_after"], card.tiers))
-        card.entries.append(entry)  # written after the card row, which ends with them
-        return entry
+               store: uuid.UUID | None, staff: uuid.UUID | None,
+               redemption: uuid.UUID | None) -> LedgerRow:
+        """One ledger entry, hash-chained by ``cards.ledger.next_move`` as a payment's."""
+        move = ledger.next_move(card.row, delta, tiers=card.tiers, now=at, store_id=store,
+                                staff_id=staff, redemption_id=redemption)
+        card.row.update(move.figures)  # type: ignore[typeddict-item]  # a part of CardRow
+        card.entries.append(move.entry)  # written after the card row, which ends with them
+        return move.entry
 
     async def _card(self, template: TemplateRow, member: uuid.UUID, at: datetime,
                     store: uuid.UUID | None) -> CardState:
         times = template["kind"] == "times"
-        row: dict[str, Any] = {
+        row: CardRow = {
             "id": uuid.uuid4(), "chain": self.s.chain_id, "template": template["id"],
             "member": member, "number": self._card_number(), "status": "active",
             "balance_cents": 0, "points": 0, "visits_left": 0 if times else None,
@@ -304,14 +301,6 @@ class Generator:
         self._entry(card, ledger.Delta("issue", visits=10 if times else 0), at, store,
                           row["issued_by"], None)
         return card
-
-    async def _redemption(self, **values: Any) -> None:
-        row = {"chain": self.s.chain_id, "action": None, "staff": None, "amount_cents": None,
-               "discount_cents": 0, "charged_cents": 0, "points_earned": 0,
-               "balance_after_cents": None, "visits_left": None, "points_after": None,
-               "reversed_at": None, "reversed_by": None, "client_ref": None, **values}
-        row.setdefault("redeemed_at", row["created_at"])  # online: claimed = recorded
-        await self.w.add("redemption", row)
 
     async def _voucher(self, member: uuid.UUID, at: datetime, campaign: dict[str, Any],
                        **values: Any) -> None:
@@ -353,8 +342,9 @@ class Generator:
             store = home if rng.random() < 0.85 else self._store()[0]
             clerk = rng.choice(s.clerks[store])
             pick = rng.random()
-            if times is not None and pick < 0.15 and times.row["visits_left"] > 0 \
-                    and at < times.row["expires_at"]:
+            # A times card is issued with visits and an expiry (the ``or``s are for mypy).
+            if times is not None and pick < 0.15 and (times.row["visits_left"] or 0) > 0 \
+                    and at < (times.row["expires_at"] or self.now):
                 await self._visit(times, member_id, store, clerk, at)
             elif prepaid is not None and pick < 0.75:
                 await self._charge(prepaid, member_id, store, clerk, at)
@@ -372,12 +362,10 @@ class Generator:
                      clerk: uuid.UUID, at: datetime) -> None:
         redemption_id = uuid.uuid4()
         entry = self._entry(card, ledger.Delta("visit", visits=-1), at, store, clerk,
-                                  redemption_id)
-        await self._redemption(id=redemption_id, kind="card", action="visit",
-                               object_id=card.row["id"], member_id=member, store=store,
-                               staff=clerk, visits_left=entry["visits_after"],
-                               points_after=entry["points_after"],
-                               balance_after_cents=entry["balance_after_cents"], created_at=at)
+                            redemption_id)
+        await self.w.add("redemption", redemption_row(
+            _Clerk(self.s.chain_id, clerk), "card", card.row, store, at,
+            redemption_id=redemption_id, action="visit", entry=entry))
 
     async def _charge(self, card: CardState, member: uuid.UUID, store: uuid.UUID,
                       clerk: uuid.UUID, at: datetime) -> None:
@@ -399,14 +387,13 @@ class Generator:
             reversed_at = at + timedelta(minutes=10)
             self._entry(card, ledger.Delta("reversal", cents=charged, points=-points),
                               reversed_at, store, self.s.manager_id, redemption_id)
-        await self._redemption(id=redemption_id, kind="card", action="charge",
-                               object_id=card.row["id"], member_id=member, store=store,
-                               staff=clerk, amount_cents=bill, discount_cents=discount,
-                               charged_cents=charged, points_earned=points,
-                               balance_after_cents=entry["balance_after_cents"],
-                               points_after=entry["points_after"], created_at=at,
-                               reversed_at=reversed_at,
-                               reversed_by=self.s.manager_id if reversed_at else None)
+        row = redemption_row(_Clerk(self.s.chain_id, clerk), "card", card.row, store, at,
+                             redemption_id=redemption_id, action="charge", amount=bill,
+                             discount=discount, charged=charged, points_earned=points,
+                             entry=entry)
+        if reversed_at is not None:
+            row["reversed_at"], row["reversed_by"] = reversed_at, self.s.manager_id
+        await self.w.add("redemption", row)
 
     async def _redeem_voucher(self, member: uuid.UUID, store: uuid.UUID, clerk: uuid.UUID,
                               at: datetime) -> None:
@@ -424,10 +411,11 @@ class Generator:
         issued = max(at - timedelta(days=self.rng.randint(1, 20)), self.first_day)
         await self._voucher(member, issued, campaign, status="redeemed", redeemed_at=at,
                             redemption_id=redemption_id, redeemed_store=store)
-        await self._redemption(id=redemption_id, kind="voucher", object_id=uuid.uuid4(),
-                               member_id=member, store=store, staff=clerk, amount_cents=bill,
-                               discount_cents=discount,
-                               charged_cents=max((bill or 0) - discount, 0), created_at=at)
+        subject = {"id": uuid.uuid4(), "member": member}
+        await self.w.add("redemption", redemption_row(
+            _Clerk(self.s.chain_id, clerk), "voucher", subject, store, at,
+            redemption_id=redemption_id, amount=bill, discount=discount,
+            charged=max((bill or 0) - discount, 0)))
 
     async def _booking(self, member: uuid.UUID, store: uuid.UUID, zone: ZoneInfo,
                        joined: datetime) -> None:

@@ -20,8 +20,7 @@ from bookings.errors import InvalidState
 from bookings.rows import BookingView
 from cards import public as cards
 from cards.errors import WrongStore
-from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
-from cards.rows import RedemptionRow
+from cards.redemption import RedemptionRow, Scan, ScanHandler
 from cards.schemas import PreviewOut, RedemptionOut
 from stores import service as stores
 
@@ -54,10 +53,8 @@ class BookingScans:
         async with write_transaction():
             row = await self._load(scan)
             await service.check_in(scan.principal, row["id"], scan.now)
-            redemption = redemption_row(scan.principal, "booking", row, scan.store_id,
-                                        scan.now, action="check_in")
-            await cards.record_redemption(redemption)
-        return redemption_out(redemption)
+            return await cards.record_redemption(scan.principal, "booking", row,
+                                                 scan.store_id, scan.now, action="check_in")
 
     async def reverse(self, redemption: RedemptionRow, principal: Principal,
                       now: datetime) -> None:

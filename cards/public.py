@@ -1,8 +1,10 @@
 """The cards domain's public door: what other domains ask of cards (bookings today;
 payments and marketing next). Outside ``cards/`` import this module, ``schemas`` and
 ``errors``, never ``repository`` (tests/test_boundaries.py) nor a rule's internals. The
-one other door is the scan endpoint's handler registry (``Scan``, ``register``), for a
-domain that owns a kind of signed code (bookings/scans.py).
+one other door is the scan endpoint's handler protocol (``cards.redemption``: ``Scan``,
+``ScanHandler``), for a domain that owns a kind of signed code (bookings/scans.py): it
+exposes its handlers and the composition root (create_app) joins them in the
+``ScanHandlers`` the endpoints are given.
 
 Each function answers one question with cards' own rules (``service``, ``redemption``)
 rather than a copy of them, and refuses with the contract's error (status and code).
@@ -11,7 +13,9 @@ rather than a copy of them, and refuses with the contract's error (status and co
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
@@ -19,7 +23,7 @@ from app.core.errors import NotFound
 from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft
-from cards.rows import RedemptionRow
+from cards.redemption import redemption_out, redemption_row
 from cards.schemas import RedemptionOut
 from cards.service import check_usable_at
 from cards.voucher_scans import VOUCHERS, Usable
@@ -85,8 +89,13 @@ async def pay(principal: Principal, store: StoreRow, now: datetime, *,
     return await VOUCHERS.spend(voucher, campaign, principal, store, bill, now)
 
 
-async def record_redemption(row: RedemptionRow) -> None:
-    """Record a redemption another domain made (a booking's check-in scan), beside the
-    cards' and vouchers' ones: the store's day sheet, the reversal and the stats read
-    them all. Joins the caller's write transaction."""
+async def record_redemption(principal: Principal, kind: str, subject: Mapping[str, Any],
+                            store_id: uuid.UUID, at: datetime, *,
+                            action: str | None = None) -> RedemptionOut:
+    """Record a redemption another domain made (a booking's check-in scan: ``kind``
+    "booking", ``subject`` the booking, its id and member), beside the cards' and
+    vouchers' ones, built by the same builder: the store's day sheet, the reversal and
+    the stats read them all. Joins the caller's write transaction."""
+    row = redemption_row(principal, kind, subject, store_id, at, action=action)
     await repo.insert_redemption(row)
+    return redemption_out(row)

@@ -28,7 +28,8 @@ from app.core.errors import NotFound, ValidationError
 from app.core.throttle import Limit
 from cards import repository as repo
 from cards.errors import AlreadyReversed, ReversalWindowClosed
-from cards.rows import LedgerRow, RedemptionRow
+from cards.rows import LedgerRow
+from cards.rows import RedemptionRow as RedemptionRow  # the door: ScanHandler.reverse's row
 from cards.schemas import PreviewOut, RedeemIn, RedemptionOut
 from stores import service as stores
 from stores.rows import StoreRow
@@ -48,7 +49,7 @@ class Scan:
 
     @property
     def store_id(self) -> uuid.UUID:
-        return uuid.UUID(str(self.store["id"]))
+        return self.store["id"]
 
 
 C = TypeVar("C")
@@ -109,7 +110,18 @@ async def code_of_short_code(principal: Principal, store_id: uuid.UUID,
     return str(row["code"])
 
 
-def redemption_row(principal: Principal, kind: str, subject: Mapping[str, Any],
+class Staffer(Protocol):
+    """Who records a redemption: a chain's staff member (a :class:`Principal` at the till;
+    a clerk of the large demo's generator, bench/demo_large.py)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+
+    @property
+    def chain_id(self) -> uuid.UUID: ...
+
+
+def redemption_row(staff: Staffer, kind: str, subject: Mapping[str, Any],
                    store_id: uuid.UUID, at: datetime, *, redemption_id: uuid.UUID | None = None,
                    action: str | None = None, amount: int | None = None, discount: int = 0,
                    charged: int = 0, points_earned: int = 0,
@@ -120,9 +132,9 @@ def redemption_row(principal: Principal, kind: str, subject: Mapping[str, Any],
     ``at`` the time of use and ``recorded_at`` the server's time of the write (default
     ``at``; later for an offline scan)."""
     return {
-        "id": redemption_id or uuid.uuid4(), "chain": principal.chain_id, "kind": kind,
+        "id": redemption_id or uuid.uuid4(), "chain": staff.chain_id, "kind": kind,
         "action": action, "object_id": subject["id"], "member_id": subject["member"],
-        "store": store_id, "staff": principal.id, "amount_cents": amount,
+        "store": store_id, "staff": staff.id, "amount_cents": amount,
         "discount_cents": discount, "charged_cents": charged, "points_earned": points_earned,
         "balance_after_cents": None if entry is None else entry["balance_after_cents"],
         "visits_left": None if entry is None else entry["visits_after"],

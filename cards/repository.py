@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, cast
 
+from piccolo.query import Select
+
 from app.core.db import (
     InsertRow,
     Sql,
@@ -95,7 +97,7 @@ async def card_holder(chain_id: uuid.UUID, number: str) -> uuid.UUID | None:
     return None if row is None else row["member"]
 
 
-def holders_of(template_ids: list[uuid.UUID]) -> Any:
+def holders_of(template_ids: list[uuid.UUID]) -> Select[Card]:
     """A select of the ids of members holding a card of these templates (not cancelled),
     for the stores domain to use as a subquery."""
     return Card.select(Card.member).where(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
@@ -343,7 +342,8 @@ async def member_by_card_number(chain_id: uuid.UUID, number: str) -> uuid.UUID |
     return await repo.card_holder(chain_id, number)
 
 
-async def card_holders_at(chain_id: uuid.UUID, store_ids: frozenset[uuid.UUID]) -> Any | None:
+async def card_holders_at(chain_id: uuid.UUID,
+                          store_ids: frozenset[uuid.UUID]) -> stores.MemberIdSelect | None:
     """Members holding a card usable at one of these stores (its template lists one of
     them, or every store): a manager's clerks serve them."""
     if not store_ids:
@@ -354,5 +354,6 @@ async def card_holders_at(chain_id: uuid.UUID, store_ids: frozenset[uuid.UUID]) 
     return repo.holders_of(template_ids) if template_ids else None
 
 
-stores.register_card_number_lookup(member_by_card_number)
-stores.register_store_member_links(card_holders_at)
+MEMBER_FINDERS = stores.MemberFinders(by_card_number=(member_by_card_number,),
+                                      at_stores=(card_holders_at,))
+"""What cards tells stores about members (joined by create_app, like the scan handlers)."""

@@ -46,6 +46,12 @@ from stores.schemas import (
 LOGIN_OPT = {**PUBLIC, "login_route": True}
 
 
+def _member_finders(request: Request[Any, Any, Any]) -> service.MemberFinders:
+    """The later domains' ways to find members, joined by create_app (the app's state)."""
+    finders: service.MemberFinders = request.app.state.member_finders
+    return finders
+
+
 def _token_of(request: Request[Any, Any, Any]) -> Token:
     """The calling token (the auth middleware checked it and put it in ``scope["auth"]``)."""
     token = request.scope.get("auth")
@@ -259,14 +265,15 @@ class MemberController(Controller):
           description="Clerks must give phone or card_number (exact). Without either, "
                       "managers list their stores' members and operators the chain's.")
     async def find(
-        self, principal: Caller,
+        self, principal: Caller, request: Request[Any, Any, Any],
         phone: Annotated[str | None, QueryParameter(max_length=32)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         offset: Offset = 0,
         card_number: Annotated[str | None, QueryParameter(min_length=1,
                                                           max_length=32)] = None,
     ) -> list[MemberOut]:
-        return await service.find_members(principal, phone, limit, offset, card_number)
+        return await service.find_members(principal, phone, limit, offset, card_number,
+                                          finders=_member_finders(request))
 
     @get("/{member_id:uuid}", guards=[ANYONE], summary="One member (members: only themselves)")
     async def read(self, member_id: FromPath[uuid.UUID], principal: Caller) -> MemberOut:

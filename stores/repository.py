@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from piccolo.query import Select
+
 from app.core.db import Sql, for_update, select_list
 from stores.rows import (
     ChainRow,
@@ -232,7 +234,7 @@ async def clear_unverified_phone(chain_id: uuid.UUID, phone: str,
 async def list_members(chain_id: uuid.UUID, *, limit: int, offset: int,
                        member_id: uuid.UUID | None = None,
                        at_stores: Iterable[uuid.UUID] | None = None,
-                       linked: Sequence[Any] = ()) -> list[MemberRow]:
+                       linked: Sequence[Select[Any]] = ()) -> list[MemberRow]:
     """The chain's members, newest first. ``member_id``: that one only. ``at_stores``:
     only those registered at one of these stores or in one of the ``linked`` subqueries
     (each a select of member ids, from a later domain: card holders, say)."""

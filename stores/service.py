@@ -17,6 +17,7 @@ from datetime import timedelta
 from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
+from piccolo.query import Select
 
 from app.core import revocation
 from app.core.auth import Principal
@@ -632,27 +633,34 @@ async def change_own_password(principal: Principal, jti: str, body: PasswordChan
 # registering it at the counter or proving it through WeChat takes it off every member
 # who merely claimed it, in the same transaction.
 
+MemberIdSelect = Select[Any]
+"""A select of one column, member ids, that stores' repository runs as a subquery
+(``Member.id.is_in``): built by the later domain that keeps the tie (cards: the holders of
+cards usable at some stores); stores never reads its table."""
+
 CardNumberLookup = Callable[[uuid.UUID, str], Awaitable[uuid.UUID | None]]
 """(chain_id, card number) -> the id of the member holding that card, or None."""
 
-StoreMemberLinks = Callable[[uuid.UUID, frozenset[uuid.UUID]], Awaitable[Any | None]]
+StoreMemberLinks = Callable[[uuid.UUID, frozenset[uuid.UUID]],
+                            Awaitable[MemberIdSelect | None]]
 """(chain_id, store ids) -> a select of the ids of members tied to those stores by what a
 later domain keeps (cards usable there), or None when there are none."""
 
-_card_number_lookups: list[CardNumberLookup] = []
-_store_member_links: list[StoreMemberLinks] = []
 
+@dataclass(frozen=True, slots=True)
+class MemberFinders:
+    """How stores finds members through what later domains keep, which it may not import:
+    each such domain exposes its own (``cards.service.MEMBER_FINDERS``), the composition
+    root (create_app) joins them once and the members' endpoint hands them to
+    :func:`find_members`."""
 
-def register_card_number_lookup(lookup: CardNumberLookup) -> None:
-    """The cards domain tells stores how to find a member by card number (at start-up)."""
-    if lookup not in _card_number_lookups:
-        _card_number_lookups.append(lookup)
+    by_card_number: tuple[CardNumberLookup, ...] = ()
+    at_stores: tuple[StoreMemberLinks, ...] = ()
 
-
-def register_store_member_links(links: StoreMemberLinks) -> None:
-    """Later domains say which members belong to a manager's stores (at start-up)."""
-    if links not in _store_member_links:
-        _store_member_links.append(links)
+    @classmethod
+    def joined(cls, *parts: MemberFinders) -> MemberFinders:
+        return cls(tuple(f for part in parts for f in part.by_card_number),
+                   tuple(f for part in parts for f in part.at_stores))
 
 
 async def register_member(principal: Principal, body: MemberCreate) -> MemberOut:
@@ -680,7 +688,8 @@ async def register_member(principal: Principal, body: MemberCreate) -> MemberOut
 
 
 async def find_members(principal: Principal, phone: str | None, limit: int, offset: int,
-                       card_number: str | None = None) -> list[MemberOut]:
+                       card_number: str | None = None, *,
+                       finders: MemberFinders) -> list[MemberOut]:
     """Staff find a member by exact phone or card number, in the whole chain. Listing
     without either is for managers (their stores' members) and operators (all).
 
@@ -693,11 +702,12 @@ async def find_members(principal: Principal, phone: str | None, limit: int, offs
         rows = await _members_by_phone(principal.chain_id, normalize_phone(phone), limit,
                                        offset)
     elif card_number is not None:
-        rows = await _members_by_card_number(principal.chain_id, card_number, limit, offset)
+        rows = await _members_by_card_number(finders, principal.chain_id, card_number, limit,
+                                             offset)
     elif principal.role == "operator":
         rows = await repo.list_members(principal.chain_id, limit=limit, offset=offset)
     elif principal.role == "manager":
-        rows = await _store_members(principal, limit, offset)
+        rows = await _store_members(finders, principal, limit, offset)
     else:
         raise Forbidden("clerks find members by phone or card_number")
     return [member_out(r) for r in rows]
@@ -711,10 +721,10 @@ async def _members_by_phone(chain_id: uuid.UUID, phone: str, limit: int,
     return await repo.members_by_phone(chain_id, phone, limit=limit, offset=offset)
 
 
-async def _members_by_card_number(chain_id: uuid.UUID, number: str, limit: int,
-                                  offset: int) -> list[MemberRow]:
+async def _members_by_card_number(finders: MemberFinders, chain_id: uuid.UUID, number: str,
+                                  limit: int, offset: int) -> list[MemberRow]:
     number = re.sub(r"[\s-]", "", number)  # read out in groups: "8012 3456 7890"
-    for lookup in _card_number_lookups:
+    for lookup in finders.by_card_number:
         member_id = await lookup(chain_id, number)
         if member_id is not None:
             return await repo.list_members(chain_id, member_id=member_id, limit=limit,
@@ -722,10 +732,11 @@ async def _members_by_card_number(chain_id: uuid.UUID, number: str, limit: int,
     return []
 
 
-async def _store_members(principal: Principal, limit: int, offset: int) -> list[MemberRow]:
+async def _store_members(finders: MemberFinders, principal: Principal, limit: int,
+                         offset: int) -> list[MemberRow]:
     """A manager's stores' members: registered at one of them, or tied to one by a later
     domain (a card whose template is usable there)."""
-    linked = [sub for links in _store_member_links
+    linked = [sub for links in finders.at_stores
               if (sub := await links(principal.chain_id, principal.store_ids)) is not None]
     return await repo.list_members(principal.chain_id, at_stores=principal.store_ids,
                                    linked=linked, limit=limit, offset=offset)
