@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app.core.clock import utcnow
-from tests.bookings.conftest import Salon
+from tests.bookings.conftest import API, Salon
 
 pytestmark = pytest.mark.postgres
 
@@ -303,9 +303,13 @@ async def test_member_cancels_before_the_cutoff_and_the_slot_is_free(salon: Salo
 
 
 async def test_member_cannot_cancel_late_but_staff_can(salon: Salon) -> None:
-    soon = utcnow() + timedelta(minutes=60)
-    soon = soon.replace(minute=soon.minute // 15 * 15, second=0, microsecond=0)
-    booking = await salon.booked(soon.isoformat())
+    # Past the cutoff by a week's cutoff, not by booking an hour from now: a slot an hour
+    # ahead is refused late in the store's day (the test failed run at 14:40 UTC).
+    cutoff = await salon.client.patch(f"{API}/stores/{salon.store_id}",
+                                      json={"cancel_cutoff_minutes": 7 * 24 * 60},
+                                      headers=salon.operator())
+    assert cutoff.status_code == 200, cutoff.text
+    booking = await salon.booked(salon.at("10:00", 2))
     late = await salon.post(f"/bookings/{booking['id']}/cancel", {}, salon.member())
     assert (late.status_code, late.json()["code"]) == (409, "booking_not_cancellable")
     moved = await salon.post(f"/bookings/{booking['id']}/reschedule",
@@ -336,9 +340,15 @@ async def test_reschedule_frees_the_old_slot_only_when_the_new_one_is_had(
 
 
 async def test_check_in_by_scanning_the_booking_code(salon: Salon, monkeypatch: Any) -> None:
-    soon = utcnow() + timedelta(minutes=30)
-    soon = soon.replace(minute=soon.minute // 15 * 15, second=0, microsecond=0)
-    booking = await salon.booked(soon.isoformat())
+    # Half an hour before tomorrow's start, on the scan's clock and the check-in's: a
+    # booking made for "in half an hour" crosses local midnight late in the store's day
+    # and is refused (the store is open 00:00-24:00 each day).
+    booking = await salon.booked(salon.at("10:00", 1))
+    import cards.redemption as redemption
+
+    moment = datetime.fromisoformat(booking["start"]) - timedelta(minutes=30)
+    monkeypatch.setattr(redemption, "utcnow", lambda: moment)
+    _travel(monkeypatch, booking["start"], minutes=-30)
     preview = await salon.get("/redemptions/preview", code=booking["code"],
                               store_id=salon.store_id)
     assert preview.status_code == 200, preview.text
