@@ -84,10 +84,16 @@ class BookingController(Controller):
 
     @post("/{booking_id:uuid}/no-show", guards=[STAFF], status_code=HTTP_200_OK,
           responses=problems(409),
-          summary="Mark a guest who did not come (after the start)")
+          summary="Mark a guest who did not come (after the start)",
+          description="Honours Idempotency-Key (it may use up a card's visit): a retry "
+                      "gets the first answer, not 409.")
     async def no_show(self, booking_id: FromPath[uuid.UUID], principal: Caller,
-                      runtime: RuntimeDep) -> BookingOut:
-        return await service.no_show(principal, booking_id, runtime.signer)
+                      runtime: RuntimeDep, request: Request[Any, Any, Any],
+                      idempotency_key: IdempotencyKey = None) -> Response[BookingOut]:
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, {}),
+            lambda: service.no_show(principal, booking_id, runtime.signer),
+            status_code=HTTP_200_OK)
 
 
 class MyBookingsController(Controller):

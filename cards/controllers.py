@@ -202,10 +202,15 @@ class RedemptionController(Controller):
 
     @post("/{redemption_id:uuid}/reverse", guards=[MANAGERS], status_code=HTTP_200_OK,
           responses=problems(409),
-          summary="Undo a redemption (within 24 h, once)")
+          summary="Undo a redemption (within 24 h, once)",
+          description="Honours Idempotency-Key: a retry gets the first answer, not 409.")
     async def reverse(self, redemption_id: FromPath[uuid.UUID], principal: Caller,
-                      request: Request[Any, Any, Any]) -> RedemptionOut:
-        return await redemption.reverse(_scans(request), principal, redemption_id)
+                      request: Request[Any, Any, Any],
+                      idempotency_key: IdempotencyKey = None) -> Response[RedemptionOut]:
+        return await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, {}),
+            lambda: redemption.reverse(_scans(request), principal, redemption_id),
+            status_code=HTTP_200_OK)
 
     @get("", guards=[STAFF], summary="A store's redemptions between two local dates",
          responses=problems(404),

@@ -381,8 +381,12 @@ async def test_check_in_too_early_and_no_show_only_after_start(salon: Salon,
     not_yet = await salon.post(f"/bookings/{booking['id']}/no-show", {})
     assert not_yet.json()["code"] == "invalid_state"
     _travel(monkeypatch, booking["start"], minutes=20)
-    missed = await salon.post(f"/bookings/{booking['id']}/no-show", {})
+    keyed = {**salon.clerk(), "Idempotency-Key": "no-show-1"}
+    missed = await salon.post(f"/bookings/{booking['id']}/no-show", {}, keyed)
     assert (missed.status_code, missed.json()["status"]) == (200, "no_show")
+    retried = await salon.post(f"/bookings/{booking['id']}/no-show", {}, keyed)
+    assert (retried.status_code, retried.json()) == (200, missed.json())
+    assert retried.headers["idempotent-replayed"] == "true"
     cancel = await salon.post(f"/bookings/{booking['id']}/cancel", {})
     assert cancel.json()["code"] == "invalid_state"
 

@@ -283,10 +283,15 @@ async def test_reversal_puts_it_back_once(cards: Cards) -> None:
     manager = cards.world.headers(cards.world.a.staff["alpha-manager"])
     assert (await cards.client.post(f"{API}/redemptions/{charge['id']}/reverse",
                                     headers=clerk)).status_code == 403
+    keyed = {**manager, "Idempotency-Key": "reverse-1"}
     reversed_ = await cards.client.post(f"{API}/redemptions/{charge['id']}/reverse",
-                                        headers=manager)
+                                        headers=keyed)
     assert reversed_.status_code == 200
     assert reversed_.json()["reversed_at"] is not None
+    retried = await cards.client.post(f"{API}/redemptions/{charge['id']}/reverse",
+                                      headers=keyed)  # the till's retry: the first answer
+    assert (retried.status_code, retried.json()) == (200, reversed_.json())
+    assert retried.headers["idempotent-replayed"] == "true"
     after = await cards.card(card["id"])
     assert after["balance_cents"] == 10_000 and after["points"] == 0
     twice = await cards.client.post(f"{API}/redemptions/{charge['id']}/reverse",
