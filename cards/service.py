@@ -81,15 +81,15 @@ def store_data(store: StoreRow | None) -> dict[str, str | int | None]:
     return {"store_name": store["name"], "timezone": store["timezone"]}
 
 
-def template_allows_store(template: TemplateRow, store_id: uuid.UUID) -> bool:
-    allowed = template["store_ids"]
-    return allowed is None or str(store_id) in allowed
+def valid_at(store_ids: list[str] | None, store_id: uuid.UUID) -> bool:
+    """The one store rule: a card template's or campaign's stores (None: every store of
+    the chain) include ``store_id``."""
+    return store_ids is None or str(store_id) in store_ids
 
 
 def require_store(store_ids: list[str] | None, store_id: uuid.UUID, what: str) -> None:
-    """A card template's or campaign's stores (None: every store of the chain) must
-    include ``store_id``: the one store rule of a payment, a scan and a top-up."""
-    if store_ids is not None and str(store_id) not in store_ids:
+    """:func:`valid_at`, or 403 ``wrong_store``: for a payment, a scan and a top-up."""
+    if not valid_at(store_ids, store_id):
         raise WrongStore(f"this {what} is not valid at this store")
 
 
@@ -163,7 +163,7 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
     store = None
     if store_id is not None:
         store = await stores.visible_store(principal, store_id)
-        if not template_allows_store(template, store_id):
+        if not valid_at(template["store_ids"], store_id):
             raise WrongStore("this card template is not offered at this store")
     now = utcnow()
     card_id = uuid.uuid4()
