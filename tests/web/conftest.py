@@ -132,7 +132,9 @@ def context(browser: Any) -> Iterator[Any]:
     ctx = browser.new_context(viewport=PHONE, device_scale_factor=1,
                               timezone_id="Asia/Shanghai")
     # Runs in every frame, about:blank included, where localStorage is denied.
-    ctx.add_init_script("try { localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
+    # English unless the test chose a language (set_lang).
+    ctx.add_init_script("try { if (!localStorage.getItem('o2o.lang')) "
+                        "localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
     ctx.set_default_timeout(10_000)
     errors: list[str] = []
     ctx.on("weberror", lambda error: errors.append(str(error.error)))
@@ -159,6 +161,32 @@ def wait_until(page: Any, expression: str, timeout: float = 10.0) -> None:
     while not page.evaluate(expression):
         assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
         time.sleep(0.05)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+_AXE_RUN = """async () => {
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({id: v.id, impact: v.impact, help: v.help,
+                  nodes: v.nodes.slice(0, 4).map((n) => n.target.join(' '))}));
+}"""
+
+
+def assert_accessible(page: Any, view: str) -> None:
+    """axe-core (vendored, tests/web/vendor/) finds no serious or critical violation on
+    what the page shows now. Injected through Playwright's evaluate: the pages' CSP
+    refuses inline scripts, and evaluate is not a page script."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    found = page.evaluate(_AXE_RUN)
+    assert not found, f"{view}: axe-core found serious/critical violations: {found}"
+
+
+def set_lang(page: Any, lang: str) -> None:
+    """Switches a loaded page's language the way the reader does (kept per browser)."""
+    page.evaluate(f"localStorage.setItem('o2o.lang', '{lang}')")
+    page.reload()
 
 
 def staff_login(page: Any, demo: Demo, path: str, username: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.web.conftest import PASSWORD, Demo
+from tests.web.conftest import PASSWORD, PHONE, Demo, assert_accessible, set_lang
 
 STAFF_PAGES = [("/admin/", "admin", "demo-operator"), ("/clerk/", "clerk", "demo-clerk-jingan")]
 
@@ -50,3 +50,59 @@ def test_member_login_refusal_and_a_chain_named_by_the_link(demo_server: Demo,
     page.fill("#code", " sandbox:demo-member-1 ")  # trimmed, as before
     page.click("button[type=submit]")
     page.wait_for_selector("header.topbar")
+
+
+@pytest.mark.parametrize("path", ["/", "/m/", "/clerk/", "/admin/"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_front_and_login_views_pass_axe_in_both_languages(demo_server: Demo, context: Any,
+                                                              path: str, lang: str) -> None:
+    page = context.new_page()
+    page.goto(f"{demo_server.base_url}{path}")
+    set_lang(page, lang)
+    page.wait_for_selector("h1")
+    if path != "/":  # the front door is bilingual, in zh-CN markup
+        assert page.evaluate("document.documentElement.lang") == (
+            "zh-CN" if lang == "zh" else "en")
+    assert_accessible(page, f"{path} ({lang})")
+
+
+@pytest.mark.parametrize(("browser_lang", "shown"), [("zh-TW", "zh"), ("zh-CN", "zh"),
+                                                      ("en-US", "en"), ("fr-FR", "en")])
+def test_the_browsers_language_picks_the_first_language_until_the_reader_switches(
+        browser: Any, demo_server: Demo, browser_lang: str, shown: str) -> None:
+    ctx = browser.new_context(viewport=PHONE, locale=browser_lang)
+    try:
+        page = ctx.new_page()
+        page.goto(f"{demo_server.base_url}/clerk/")
+        page.wait_for_selector("h1")
+        assert page.evaluate("document.documentElement.lang") == (
+            "zh-CN" if shown == "zh" else "en")
+        toggle = page.locator("button.lang")
+        assert toggle.get_attribute("aria-label") == (
+            "EN: switch to English" if shown == "zh" else "中文\uff1a切换到中文")
+        toggle.click()  # the reader's choice now outlives the browser's language
+        page.reload()
+        page.wait_for_selector("h1")
+        assert page.evaluate("document.documentElement.lang") == (
+            "en" if shown == "zh" else "zh-CN")
+    finally:
+        ctx.close()
+
+
+def test_money_has_thousands_separators_and_errors_never_show_the_servers_detail(
+        demo_server: Demo, context: Any) -> None:
+    page = context.new_page()
+    page.goto(f"{demo_server.base_url}/clerk/")
+    page.wait_for_selector("h1")
+    shown = page.evaluate("""async () => {
+      const ui = await import('/static/common/ui.js');
+      const i18n = await import('/static/common/i18n.js');
+      const { ApiError } = await import('/static/common/api.js');
+      const raw = new ApiError(409, {code: 'no_such_code_yet', detail: 'amount_cents: nope'});
+      const phone = new ApiError(409, {code: 'phone_taken', detail: 'phone 139 is registered'});
+      return [ui.money(420000), ui.money(-123456789), ui.money(5), ui.money(0),
+              i18n.errorText(raw), i18n.errorText(phone)];
+    }""")
+    assert shown[:4] == ["¥4,200.00", "-¥1,234,567.89", "¥0.05", "¥0.00"]
+    assert "amount_cents" not in shown[4] and "139" not in shown[5]
+    assert shown[5] == "This phone number is registered already"

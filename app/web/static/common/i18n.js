@@ -1,4 +1,5 @@
-// Chinese by default, English on request; the choice is kept per browser.
+// The browser's language picks the first language (zh for zh-*, else en) until the reader
+// switches; the choice is then kept per browser.
 const messages = { zh: {}, en: {} };
 const listeners = [];
 
@@ -7,8 +8,19 @@ export function addMessages(dict) {
 }
 
 export function lang() {
-  const saved = localStorage.getItem('o2o.lang');
-  return saved === 'en' ? 'en' : 'zh';
+  let saved = null;
+  try { saved = localStorage.getItem('o2o.lang'); } catch { /* storage denied: the browser's */ }
+  if (saved === 'en' || saved === 'zh') return saved;
+  const first = (navigator.languages && navigator.languages[0]) || navigator.language || '';
+  return first.toLowerCase().startsWith('zh') ? 'zh' : 'en';
+}
+
+// The BCP 47 tag dates and numbers are written in: the reader's own English (en-US,
+// en-GB...) when the page is in English, else zh-CN.
+export function locale() {
+  if (lang() === 'zh') return 'zh-CN';
+  const first = (navigator.languages && navigator.languages[0]) || navigator.language || '';
+  return first.toLowerCase().startsWith('en') ? first : 'en-GB';
 }
 
 export function setLang(value) {
@@ -28,18 +40,31 @@ export function langToggle() {
   const btn = document.createElement('button');
   btn.type = 'button';
   btn.className = 'lang';
+  // The button names the language it switches to, in that language.
   btn.textContent = lang() === 'zh' ? 'EN' : '中文';
-  btn.setAttribute('aria-label', 'language');
+  btn.lang = lang() === 'zh' ? 'en' : 'zh-CN';
+  // The accessible name starts with the visible text (WCAG 2.5.3, label in name).
+  btn.setAttribute('aria-label', lang() === 'zh' ? 'EN: switch to English' : '中文：切换到中文');
   btn.addEventListener('click', () => setLang(lang() === 'zh' ? 'en' : 'zh'));
   return btn;
 }
 
-// A failed API call as a sentence for a person: the contract's code when we know it.
-export function errorText(err) {
+// A failed API call as a sentence for a person, in the page's words for its `code`. The
+// server's `detail` is for developers (English, may name API fields): never shown. A page
+// with better words for a code in its context passes them in `words` ({code: text}).
+export function errorText(err, words = {}) {
   const code = err?.code || 'unknown';
+  if (words[code]) return words[code];
   const known = messages[lang()][`err.${code}`] ?? messages.zh[`err.${code}`];
   if (known) return known;
-  return err?.problem?.detail || err?.message || t('err.unknown');
+  const status = err?.status;
+  if (status >= 500) return t('err.server');
+  return t('err.unknown');
+}
+
+// The fields a 400 validation_error names: [{field, message}] (the page words them).
+export function fieldErrors(err) {
+  return Array.isArray(err?.problem?.errors) ? err.problem.errors : [];
 }
 
 document.documentElement.lang = lang() === 'zh' ? 'zh-CN' : 'en';
@@ -86,6 +111,20 @@ addMessages({
     'err.invalid_state': '当前状态不能这样操作',
     'err.username_taken': '用户名已被占用',
     'err.idempotency_in_flight': '正在处理，请稍候',
+    'err.already_reversed': '这笔已经撤销过了',
+    'err.reversal_window_closed': '已超过可撤销的时间（24 小时）',
+    'err.idempotency_conflict': '这次提交与上次不同，请刷新后重试',
+    'err.conflict': '数据已被他人修改，请刷新后重试',
+    'err.last_operator': '不能停用或降级最后一位运营人员',
+    'err.not_supported_offline': '离线时不能这样操作',
+    'err.offline_window_exceeded': '超过允许的离线时间',
+    'err.payment_unusable': '支付暂不可用',
+    'err.phone_taken': '这个手机号已经注册过了',
+    'err.unsupported_media_type': '请求格式不对',
+    'err.wechat_phone_failed': '获取微信手机号失败',
+    'err.wechat_unavailable': '微信服务暂时不可用，请稍后再试',
+    'err.voucher_not_usable_now': '此券现在不能使用（不在可用的日期或时段）',
+    'err.server': '服务器出错了，请稍后重试',
     'err.unknown': '出错了，请重试',
   },
   en: {
@@ -129,6 +168,20 @@ addMessages({
     'err.invalid_state': 'Not possible in the current status',
     'err.username_taken': 'Username taken',
     'err.idempotency_in_flight': 'Still processing: please wait',
+    'err.already_reversed': 'Already reversed',
+    'err.reversal_window_closed': 'Too late to reverse (24 hours have passed)',
+    'err.idempotency_conflict': 'This differs from the first attempt: refresh and try again',
+    'err.conflict': 'Someone changed this meanwhile: refresh and try again',
+    'err.last_operator': 'The last operator cannot be deactivated or demoted',
+    'err.not_supported_offline': 'Not possible offline',
+    'err.offline_window_exceeded': 'Past the offline time allowed',
+    'err.payment_unusable': 'Payment is unavailable',
+    'err.phone_taken': 'This phone number is registered already',
+    'err.unsupported_media_type': 'Wrong request format',
+    'err.wechat_phone_failed': 'Could not get the phone number from WeChat',
+    'err.wechat_unavailable': 'WeChat is unavailable: try again later',
+    'err.voucher_not_usable_now': 'This voucher cannot be used now (outside its days or hours)',
+    'err.server': 'Server error: try again later',
     'err.unknown': 'Something went wrong: try again',
   },
 });

@@ -19,7 +19,7 @@ export function loginForm(root, { title, fields, hint, submit }) {
       message.textContent = errorText(err);
     }
   };
-  mount(root, h('div.login', {}, h('form.panel', { onsubmit },
+  mount(root, h('main.login', {}, h('form.panel', { onsubmit },
     h('div.row.between', {}, h('h1', { text: title }), langToggle()),
     fields.map(({ id, label, fieldAttrs }, i) => h('div.field', fieldAttrs || {},
       h('label', { for: id, text: label }), inputs[i])),

@@ -1,6 +1,6 @@
 // Small DOM helpers. Views are built with h() (never innerHTML), so no API text can
 // become markup.
-import { lang } from './i18n.js';
+import { locale } from './i18n.js';
 
 export function h(tag, attrs, ...children) {
   const [name, ...classes] = tag.split('.');
@@ -38,11 +38,15 @@ export function mount(el, ...children) {
   return el;
 }
 
-// Money is integer fen everywhere; shown as yuan.
+// Money is integer fen everywhere; shown as yuan with thousands separators (¥4,200.00),
+// the way both zh-CN and English readers write it. Integer arithmetic: no float rounding.
+const GROUPED = new Intl.NumberFormat('en-US');
 export function money(cents) {
   if (cents === null || cents === undefined) return '—';
   const sign = cents < 0 ? '-' : '';
-  return `${sign}¥${(Math.abs(cents) / 100).toFixed(2)}`;
+  const abs = Math.abs(Math.trunc(cents));
+  const fen = String(abs % 100).padStart(2, '0');
+  return `${sign}¥${GROUPED.format(Math.floor(abs / 100))}.${fen}`;
 }
 
 // "12.5" -> 1250; blank -> null; anything else -> NaN (the caller says so).
@@ -53,8 +57,6 @@ export function parseYuan(text) {
   const [whole, frac = ''] = value.split('.');
   return Number(whole) * 100 + Number(frac.padEnd(2, '0'));
 }
-
-function locale() { return lang() === 'zh' ? 'zh-CN' : 'en-GB'; }
 
 export function fmtDateTime(iso, timeZone) {
   if (!iso) return '—';
