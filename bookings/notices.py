@@ -15,7 +15,7 @@ from app.core.notify import events, outbox
 from bookings.rows import BookingRow, BookingView
 
 
-def _data(row: BookingView) -> dict[str, str | int | None]:
+def _data(row: BookingView) -> dict[str, str | int | bool | None]:
     return {"booking_id": str(row["id"]), "service_name": row["service_name"],
             "store_name": row["store_name"], "timezone": row["timezone"],
             "resource_name": row["resource_name"], "start": row["start_at"].isoformat(),
@@ -30,10 +30,15 @@ def reminder_key(row: BookingRow) -> str:
     return f"booking:{row['id']}:reminder:{_stamp(row['start_at'])}"
 
 
-async def confirmed(row: BookingView, reminder_minutes: int) -> None:
-    """A new booking, or one moved to a new start: confirm it and schedule its reminder."""
+async def confirmed(row: BookingView, reminder_minutes: int,
+                    previous_start: datetime | None = None) -> None:
+    """A new booking, or one moved to a new start (``previous_start``: the old one, which
+    the notice names beside the new; ``rescheduled`` tells the two apart): confirm it and
+    schedule its reminder."""
+    data = {**_data(row), "rescheduled": previous_start is not None,
+            "previous_start": previous_start.isoformat() if previous_start else None}
     await outbox.emit(events.BOOKING_CONFIRMED, chain_id=row["chain"],
-                      member_id=row["member"], store_id=row["store"], data=_data(row),
+                      member_id=row["member"], store_id=row["store"], data=data,
                       dedupe_key=f"booking:{row['id']}:confirmed:{_stamp(row['start_at'])}")
     due = row["start_at"] - timedelta(minutes=reminder_minutes)
     if reminder_minutes > 0 and due > utcnow():
@@ -44,7 +49,7 @@ async def confirmed(row: BookingView, reminder_minutes: int) -> None:
 
 async def moved(before: BookingRow, after: BookingView, reminder_minutes: int) -> None:
     await outbox.cancel(reminder_key(before))
-    await confirmed(after, reminder_minutes)
+    await confirmed(after, reminder_minutes, previous_start=before["start_at"])
 
 
 async def cancelled(row: BookingView) -> None:
