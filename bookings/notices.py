@@ -15,7 +15,7 @@ from app.core.notify import events, outbox
 from bookings.rows import BookingRow, BookingView
 
 
-def _data(row: BookingView) -> dict[str, str | int | bool | None]:
+def _data(row: BookingView) -> dict[str, str | int | None]:
     return {"booking_id": str(row["id"]), "service_name": row["service_name"],
             "store_name": row["store_name"], "timezone": row["timezone"],
             "resource_name": row["resource_name"], "start": row["start_at"].isoformat(),
@@ -32,10 +32,10 @@ def reminder_key(row: BookingRow) -> str:
 
 async def confirmed(row: BookingView, reminder_minutes: int,
                     previous_start: datetime | None = None) -> None:
-    """A new booking, or one moved to a new start (``previous_start``: the old one, which
-    the notice names beside the new; ``rescheduled`` tells the two apart): confirm it and
-    schedule its reminder."""
-    data = {**_data(row), "rescheduled": previous_start is not None,
+    """A new booking, or one moved to a new start: confirm it and schedule its reminder.
+    A move names its old start in ``previous_start`` (None for a new booking: the two
+    are told apart by it), so the notice can say from when to when."""
+    data = {**_data(row),
             "previous_start": previous_start.isoformat() if previous_start else None}
     await outbox.emit(events.BOOKING_CONFIRMED, chain_id=row["chain"],
                       member_id=row["member"], store_id=row["store"], data=data,
