@@ -228,8 +228,9 @@ class Planner:
                 return number
 
     def _short_code(self) -> str:
+        """12 digits, never a leading 9 (the card short codes' first digit)."""
         while True:
-            code = f"{self.rng.randrange(10**12):012d}"
+            code = f"{self.rng.randrange(9)}{self.rng.randrange(10**11):011d}"
             if code not in self.short_codes:
                 self.short_codes.add(code)
                 return code
@@ -431,7 +432,7 @@ class Planner:
         member = self._pick_member(store, start, end, lead=timedelta(hours=3))
         if member is None:
             return
-        member.busy.append((start, end))
+        member.busy.append((start, end + timedelta(minutes=10)))  # and paying after
         created = max(member.joined + timedelta(minutes=10),
                       start - timedelta(days=rng.randint(0, 6), hours=rng.randint(2, 20)))
         roll = rng.random()
@@ -443,7 +444,7 @@ class Planner:
             changed = end
             times, prepaid = member.cards.get("times"), member.cards.get("stored_value")
             card = (times if times is not None and (times.row["visits_left"] or 0) > 0
-                    and service is self.s.stores[store].services[0] else prepaid)
+                    and service.id == self.s.stores[store].services[0].id else prepaid)
             if card is not None:  # completed with the member's card, as bookings.complete
                 action = "visit" if card.template.kind == "times" else "charge"
                 paid = self._use_card(card, store, end, action,
@@ -558,7 +559,8 @@ async def _unique(history: History) -> None:
             Voucher.short_code.is_in(codes)).output(as_list=True).run():
         for voucher in history.vouchers:
             if voucher["short_code"] == taken:
-                voucher["short_code"] = f"{secrets.randbelow(10**12):012d}"
+                voucher["short_code"] = (f"{secrets.randbelow(9)}"
+                                         f"{secrets.randbelow(10**11):011d}")
 
 
 async def seed_history(setup: Setup, signer: CodeSigner, now: datetime) -> History:
