@@ -15,7 +15,7 @@ from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
-from cards import redemption, service, sync, vouchers
+from cards import members, redemption, service, sync, vouchers
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -313,6 +313,25 @@ class MeVouchersController(Controller):
         return await vouchers.my_vouchers(principal)
 
 
+class MemberCardsController(Controller):
+    """A member's cards and vouchers as staff see them (the till's lookup, the members
+    page); beside GET /members/{id} in the stores domain, which may not import cards."""
+
+    path = "/members/{member_id:uuid}"
+    tags = ["members"]
+
+    @get("/cards", guards=[STAFF], responses=problems(404),
+         summary="A member's cards (staff), oldest first")
+    async def cards(self, member_id: FromPath[uuid.UUID], principal: Caller) -> list[CardOut]:
+        return await members.member_cards(principal, member_id)
+
+    @get("/vouchers", guards=[STAFF], responses=problems(404),
+         summary="A member's vouchers (staff), newest first")
+    async def vouchers(self, member_id: FromPath[uuid.UUID],
+                       principal: Caller) -> list[VoucherOut]:
+        return await members.member_vouchers(principal, member_id)
+
+
 CONTROLLERS = [CardTemplateController, CardController, MeCardsController,
                RedemptionController, CampaignController, VoucherController,
-               MeVouchersController]
+               MeVouchersController, MemberCardsController]
