@@ -27,6 +27,7 @@ from cards.schemas import (
     LedgerEntryOut,
     PreviewOut,
     RedeemIn,
+    RedemptionListOut,
     RedemptionOut,
     SyncIn,
     SyncOut,
@@ -217,14 +218,18 @@ class RedemptionController(Controller):
          description="The day sheet: listed by the local day the server recorded each "
                      "redemption (recorded_at, as the stats count it), with the time the "
                      "scanner claims (redeemed_at) and offline=true for uploaded offline "
-                     "scans.")
+                     "scans. Each row names the member (member_name, member_phone_tail), "
+                     "the card (card_number, card_kind, template_name) or the campaign "
+                     "(campaign_name, campaign_kind), and says whether the caller may "
+                     "reverse it (reversible; not_reversible_reason: role, too_late or "
+                     "already_reversed).")
     async def list_(
         self, principal: Caller, store_id: FromQuery[uuid.UUID],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
         offset: Offset = 0,
-    ) -> list[RedemptionOut]:
+    ) -> list[RedemptionListOut]:
         return await redemption.list_for_store(principal, store_id, from_, to, limit, offset)
 
 

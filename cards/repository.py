@@ -24,6 +24,7 @@ from app.core.notify import repository as notify_repo
 from cards.rows import (
     CampaignRow,
     CampaignTerms,
+    CardNames,
     CardRow,
     CardView,
     LedgerRow,
@@ -31,6 +32,7 @@ from cards.rows import (
     SyncReceiptRow,
     TemplateRow,
     VoucherCode,
+    VoucherNames,
     VoucherScan,
     VoucherView,
 )
@@ -547,3 +549,25 @@ async def held_cards(member_ids: Sequence[uuid.UUID], now: datetime) -> dict[uui
         Card.member.is_in(list(member_ids))
         & (_live_card(now) | (Card.status == "frozen"))).group_by(Card.member).run()
     return {uuid.UUID(str(r["member"])): int(r["held"]) for r in rows}
+
+
+# --- what a day sheet names (issue 17) -------------------------------------------------
+
+async def cards_named(card_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CardNames]:
+    """Each card's number, and its template's name and kind."""
+    if not card_ids:
+        return {}
+    rows = await Card.select(Card.id, Card.number, Card.template.name.as_alias("template_name"),
+                             Card.template.kind.as_alias("kind")).where(
+        Card.id.is_in(list(card_ids))).run()
+    return {r["id"]: cast("CardNames", r) for r in rows}
+
+
+async def vouchers_named(voucher_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, VoucherNames]:
+    """Each voucher's campaign's name and kind."""
+    if not voucher_ids:
+        return {}
+    rows = await Voucher.select(Voucher.id, Voucher.campaign.name.as_alias("campaign_name"),
+                                Voucher.campaign.kind.as_alias("kind")).where(
+        Voucher.id.is_in(list(voucher_ids))).run()
+    return {r["id"]: cast("VoucherNames", r) for r in rows}

@@ -374,3 +374,11 @@ async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
         query = query.where(where)
     return cast("list[MemberRow]", await query.order_by(
         Member.created_at, ascending=False).order_by(Member.id).limit(limit).offset(offset).run())
+
+
+async def members_by_ids(chain_id: uuid.UUID, member_ids: Sequence[uuid.UUID]) -> list[MemberRow]:
+    """The chain's members among ``member_ids``."""
+    if not member_ids:
+        return []
+    return cast("list[MemberRow]", await Member.select().where(
+        (Member.chain == chain_id) & Member.id.is_in(list(member_ids))).run())

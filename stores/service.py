@@ -868,6 +868,12 @@ async def chain_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> MemberRow |
     return await repo.get_member(member_id, chain_id)
 
 
+async def chain_members(chain_id: uuid.UUID,
+                        member_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MemberRow]:
+    """The chain's members among ``member_ids``, by id (a day sheet names them)."""
+    return {r["id"]: r for r in await repo.members_by_ids(chain_id, list(set(member_ids)))}
+
+
 async def chain_member_ids(chain_id: uuid.UUID,
                            candidates: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of ``candidates`` are members of the chain (a bulk issue skips the others)."""
