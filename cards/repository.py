@@ -571,4 +571,3 @@ async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> SyncReceiptRow |
 
 async def insert_sync_receipt(values: Values) -> None:
     await SyncReceipt.insert(SyncReceipt(id=uuid.uuid4(), **values)).run()
-

@@ -196,4 +196,3 @@ class SyncReceiptRow(TypedDict):
     redemption_id: uuid.UUID | None
     code: str | None
     created_at: datetime
-
