@@ -41,9 +41,11 @@ from msgspec import Struct
 from app.core.auth import MEMBERS, PUBLIC, Principal
 from app.core.clock import utcnow
 from app.core.crypto import derive_key
+from app.core.db import write_transaction
 from app.core.errors import AppError, Forbidden
 from app.core.notify import outbox
 from app.core.notify import repository as notify_repo
+from app.core.openapi import problems
 from app.core.params import Caller, RuntimeDep
 from cards import service as cards
 from cards import vouchers
@@ -88,13 +90,12 @@ def _unb64(text: str) -> bytes:
 
 
 class Tickets:
-    """Signed tickets (HMAC of member, chain, expiry and a nonce); single use: a process
-    remembers the nonces it admitted until they expire. A ticket is spent where it is
-    used, and a page asks for a new one for each connection."""
+    """Signed tickets (HMAC of member, chain, expiry and a nonce), single use on every
+    process: the nonce goes on the shared denylist of token ids (core_revoked_token,
+    purged by housekeeping after the expiry). A page asks for a new one per connection."""
 
     def __init__(self, secret_key: str) -> None:
         self._key = derive_key(secret_key, "o2o/live-ticket")
-        self._used: dict[str, float] = {}
 
     def issue(self, principal: Principal) -> TicketOut:
         expires = int(time.time()) + TICKET_S
@@ -103,7 +104,7 @@ class Tickets:
         return TicketOut(ticket=f"{_b64(body.encode())}.{_b64(signature)}",
                          expires_at=datetime.fromtimestamp(expires, tz=utcnow().tzinfo))
 
-    def spend(self, ticket: str) -> Principal:
+    async def spend(self, ticket: str) -> Principal:
         try:
             body_text, signature_text = ticket.split(".")
             body, signature = _unb64(body_text), _unb64(signature_text)
@@ -113,15 +114,17 @@ class Tickets:
                 raise InvalidTicket()
             principal = Principal(kind="member", id=uuid.UUID(member),
                                   chain_id=uuid.UUID(chain), role="member")
-            deadline = float(int(expires))
+            deadline = int(expires)
+            if len(nonce) != 16:
+                raise InvalidTicket()
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidTicket() from exc
-        now = time.time()
-        for used in [n for n, until in self._used.items() if until < now]:
-            del self._used[used]
-        if deadline < now or nonce in self._used:
+        if deadline < time.time():
             raise InvalidTicket()
-        self._used[nonce] = deadline
+        async with write_transaction():
+            first = await notify_repo.spend_once(f"live:{nonce}", principal.id, deadline)
+        if not first:
+            raise InvalidTicket()
         return principal
 
 
@@ -311,14 +314,15 @@ class LiveController(Controller):
             raise Forbidden()
         return tickets_of(request, runtime).issue(principal)
 
-    @get("", opt=PUBLIC, summary="The member's live updates (Server-Sent Events)",
+    @get("", opt=PUBLIC, responses=problems(401, 429),
+         summary="The member's live updates (Server-Sent Events)",
          description="EventSource URL with a ticket from POST /me/events/ticket. Events: "
                      "ready, card, voucher; a ': ping' comment every 15 s.")
     async def stream(
         self, request: Request[Any, Any, Any], runtime: RuntimeDep,
         ticket: Annotated[str, QueryParameter(min_length=1, max_length=512)],
     ) -> ServerSentEvent:
-        principal = tickets_of(request, runtime).spend(ticket)
+        principal = await tickets_of(request, runtime).spend(ticket)
         hub = hub_of(request)
         stream = hub.open(principal)
         return ServerSentEvent(_events(hub, stream))

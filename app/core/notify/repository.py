@@ -168,6 +168,17 @@ async def written_since(member_ids: Sequence[uuid.UUID], since: datetime,
     return list(rows)
 
 
+_SPEND_ONCE = Sql("INSERT INTO core_revoked_token (jti, subject, expires_at) "
+                  "VALUES ({}, {}, {}) ON CONFLICT (jti) DO NOTHING RETURNING jti")
+
+
+async def spend_once(jti: str, subject: uuid.UUID, expires_at: int) -> bool:
+    """Record a one-use credential's id (a live stream's ticket) as used, in the shared
+    denylist of token ids (purged once ``expires_at``, epoch seconds, has passed): True the
+    first time, on whichever process, False ever after."""
+    return bool(await _SPEND_ONCE.rows(jti, subject, expires_at))
+
+
 # --- inbox ------------------------------------------------------------------------------
 
 _INBOX_COLUMNS = ("notification_id", "chain_id", "member_id", "store_id", "event", "title",
