@@ -139,14 +139,17 @@ export function showFieldError(input, rule) {
   if (error) {
     error.textContent = fieldMessage(input, rule);
     error.hidden = false;
-    input.setAttribute('aria-describedby', error.id);
+    const ids = (input.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== error.id);
+    input.setAttribute('aria-describedby', [error.id, ...ids].join(' '));
   }
 }
 
 export function clearFieldErrors(form) {
   for (const input of form.querySelectorAll('[aria-invalid]')) {
     input.removeAttribute('aria-invalid');
-    input.removeAttribute('aria-describedby');
+    const ids = (input.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== `${input.id}-error`);
+    if (ids.length) input.setAttribute('aria-describedby', ids.join(' '));
+    else input.removeAttribute('aria-describedby');
   }
   for (const error of form.querySelectorAll('.field-error')) { error.hidden = true; error.textContent = ''; }
 }
