@@ -109,4 +109,5 @@ def test_rates_stores_services_cohorts_and_charts_say_what_they_show(
     assert page.locator("[data-metric=redemptions] svg text.unit").text_content() == "count"
     for svg in page.locator("svg.chart").all():
         assert svg.get_attribute("role") == "img" and svg.get_attribute("aria-label")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "admin-overview-stores", full_page=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import Demo, assert_accessible, set_lang, staff_login
+from tests.web.conftest import Demo, assert_accessible, screenshot, set_lang, staff_login
 
 DESKTOP = {"width": 1280, "height": 800}
 VIEWS = ["overview", "members", "campaigns", "templates", "stores", "staff", "notifications",
@@ -46,6 +46,8 @@ def test_every_view_passes_axe_in_both_languages(demo_server: Demo, context: Any
     page.wait_for_selector("#cohorts h2")  # the overview is drawn to its end
     assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
     assert_accessible(page, f"overview ({lang})")
+    if lang == "zh":
+        screenshot(page, "admin-overview-zh", full_page=True)
     for view in MINE[1:]:
         page.click(f"[data-nav={view}]")
         page.wait_for_selector(f"#view[data-view={view}] .panel")
