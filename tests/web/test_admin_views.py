@@ -77,3 +77,14 @@ def test_the_dashboard_works_from_the_keyboard(demo_server: Demo, context: Any) 
     page.focus("#n-status")
     page.keyboard.press("ArrowDown")  # a select changes on arrows; the view redraws
     expect(page.locator("#n-status")).to_be_focused()
+
+
+def test_a_manager_sees_no_chain_settings(demo_server: Demo, context: Any) -> None:
+    page = context.new_page()
+    open_dashboard(page, demo_server, "demo-manager")
+    assert page.locator("[data-nav=settings]").count() == 0
+    page.goto(f"{demo_server.base_url}/admin/#settings")
+    page.wait_for_selector("#view[data-view=overview] [data-stat=redemptions_count]")
+    page.click("[data-nav=staff]")
+    page.wait_for_selector("#staff-new")
+    assert page.locator("#u-role option").all_inner_texts() == ["Clerk"]
