@@ -9,11 +9,11 @@
 import { listOf } from '/static/common/api.js';
 import { addMessages, errorText, lang, locale, t } from '/static/common/i18n.js';
 import { addDays, h, localDate, money, mount, toast } from '/static/common/ui.js';
-import { field, range, table } from './kit.js';
+import { clearFieldErrors, field, range, showFieldError, table } from './kit.js';
 
 addMessages({
   zh: {
-    'a.p.label': '时间范围', 'a.p.today': '今天', 'a.p.last7': '近 7 天', 'a.p.last30': '近 30 天',
+    'a.p.label': '时间范围', 'a.range.max': '最长 {n} 天', 'a.p.today': '今天', 'a.p.last7': '近 7 天', 'a.p.last30': '近 30 天',
     'a.p.thisMonth': '本月', 'a.p.lastMonth': '上月', 'a.p.custom': '自定义',
     'a.cmp.vs': '与上一周期（{from} 至 {to}）相比', 'a.cmp.same': '持平', 'a.cmp.prev': '上一周期 {value}',
     'a.cmp.pp': '{sign}{n} 个百分点',
@@ -39,7 +39,7 @@ addMessages({
     'a.cmpStores.note': '所选时间范围内各门店的数据（不受门店筛选影响）。',
   },
   en: {
-    'a.p.label': 'Period', 'a.p.today': 'Today', 'a.p.last7': 'Last 7 days', 'a.p.last30': 'Last 30 days',
+    'a.p.label': 'Period', 'a.range.max': '{n} days at most', 'a.p.today': 'Today', 'a.p.last7': 'Last 7 days', 'a.p.last30': 'Last 30 days',
     'a.p.thisMonth': 'This month', 'a.p.lastMonth': 'Last month', 'a.p.custom': 'Custom',
     'a.cmp.vs': 'Compared with the previous period ({from} to {to})', 'a.cmp.same': 'no change', 'a.cmp.prev': 'previous {value}',
     'a.cmp.pp': '{sign}{n} points',
@@ -69,6 +69,7 @@ addMessages({
 const METRICS = ['new_members', 'redemptions', 'redemption_value', 'bookings', 'top_ups', 'top_up_amount'];
 const MONEY_METRICS = new Set(['redemption_value', 'top_up_amount']);
 const PRESETS = ['today', 'last7', 'last30', 'thisMonth', 'lastMonth'];
+const MAX_DAYS = 366; // the API's longest range
 
 // The first and last local date of a preset, `today` being the chain's local date.
 export function presetRange(preset, today) {
@@ -134,8 +135,14 @@ export async function overviewView(el, ctx) {
 
   const load = async () => {
     markPreset();
-    if (!from.value || !to.value || from.value > to.value) {
-      [from.value, to.value] = [to.value, from.value].sort();
+    clearFieldErrors(form);
+    if (!from.value) from.value = range.from;
+    if (!to.value) to.value = range.to;
+    if (from.value > to.value) [from.value, to.value] = [to.value, from.value];
+    if (previousPeriod(from.value, to.value)[0] < addDays(from.value, -MAX_DAYS)) {
+      showFieldError(to, t('a.range.max', { n: MAX_DAYS }));
+      to.focus();
+      return;
     }
     Object.assign(range, { from: from.value, to: to.value, store: store.value });
     const q = { from: range.from, to: range.to, store_id: range.store };
@@ -175,14 +182,13 @@ export async function overviewView(el, ctx) {
       toast(t('a.csvReady'), 'ok');
     } catch (err) { toast(errorText(err), 'bad'); }
   };
-  mount(el,
-    h('form.panel', { novalidate: true, onsubmit: (event) => { event.preventDefault(); load(); } },
+  const form = h('form.panel', { novalidate: true, onsubmit: (event) => { event.preventDefault(); load(); } },
       h('div.presets.row', { role: 'group', 'aria-label': t('a.p.label') }, presetButtons),
       h('div.inline-fields', {}, fromBox, toBox, storeBox),
       h('div.row', {},
         h('button.btn', { type: 'submit', text: t('a.range.apply'), id: 'apply' }),
-        h('button.btn.secondary', { type: 'button', text: t('a.range.csv'), id: 'csv', onclick: csv }))),
-    compared, figures, charts, storesBox, servicesBox, cohortsBox);
+        h('button.btn.secondary', { type: 'button', text: t('a.range.csv'), id: 'csv', onclick: csv })));
+  mount(el, form, compared, figures, charts, storesBox, servicesBox, cohortsBox);
   await load();
 }
 
