@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -277,3 +278,29 @@ async def test_a_change_through_another_server(engine_name: str, database_url: s
             assert got["redemption"]["charged_cents"] == 20_000
     finally:
         await asyncio.to_thread(other.stop)
+
+
+async def test_the_ticket_stays_out_of_the_log(database_url: str, world: World,
+                                               tmp_path: Path) -> None:
+    """And a server holding a stream still stops promptly (a stream never ends by
+    itself: ``o2o serve`` waits at most 5 s for requests in flight)."""
+    log_file = tmp_path / "server.log"
+    live = LiveServer(database_url, log_file=log_file, log_level="debug")
+    await asyncio.to_thread(live.start)
+    member = world.headers(world.a.members[0])
+    try:
+        ticket = await _ticket(live.base_url, member)
+        async with stream(live.base_url, ticket):
+            pass
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+            await http.get(f"{API}/me/events", params={"ticket": ticket})  # used: 401
+        async with stream(live.base_url, await _ticket(live.base_url, member)):
+            started = time.monotonic()
+            await asyncio.to_thread(live.stop)
+            assert time.monotonic() - started < 8
+    finally:
+        await asyncio.to_thread(live.stop)
+    log = log_file.read_text(errors="replace")
+    assert "/me/events" in log
+    assert ticket not in log and ticket.split(".")[0] not in log
+    assert "ticket=[redacted]" in log
