@@ -155,9 +155,9 @@ class LiveHub:
             raise TooManyStreams(f"at most {MAX_STREAMS} open streams per member")
         stream = _Stream(principal)
         self._streams.setdefault(principal.id, set()).add(stream)
+        outbox.on_written(self._hint)  # (again, if the last stream just closed)
         if self._task is None or self._task.done():
             self._since = utcnow()
-            outbox.on_written(self._hint)
             self._task = asyncio.create_task(self._tail(), name="o2o-live-tail")
         return stream
 
@@ -179,17 +179,17 @@ class LiveHub:
         while self._streams:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
-            if self._wake.is_set():
-                self._wake.clear()
-                # A hint comes as the change is written: its commit follows shortly.
-                await asyncio.sleep(0.05)
-                await self._look()
-                await asyncio.sleep(0.25)
             try:
+                if self._wake.is_set():
+                    self._wake.clear()
+                    # A hint comes as the change is written: its commit follows shortly.
+                    await asyncio.sleep(0.05)
+                    await self._look()
+                    await asyncio.sleep(0.25)
                 await self._look()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # the database: try again at the next beat
                 log.exception("reading the outbox for live streams failed")
 
     async def _look(self) -> None:

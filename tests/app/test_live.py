@@ -6,9 +6,11 @@ tickets are single use; streams per member are bounded."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.auth import Principal
+from app.live import InvalidTicket, Tickets
 from tests.conftest import LiveServer
 from tests.world import World
 
@@ -304,3 +308,21 @@ async def test_the_ticket_stays_out_of_the_log(database_url: str, world: World,
     assert "/me/events" in log
     assert ticket not in log and ticket.split(".")[0] not in log
     assert "ticket=[redacted]" in log
+
+
+async def test_a_forged_or_expired_ticket_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before any query: the signature, the shape and the expiry."""
+    member = Principal(kind="member", id=uuid.uuid4(), chain_id=uuid.uuid4(), role="member")
+    tickets = Tickets("a-secret-key-of-enough-length-0123456789")
+    ticket = tickets.issue(member).ticket
+    body, signature = ticket.split(".")
+    forged_body = base64.urlsafe_b64encode(
+        base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).replace(
+            str(member.id).encode(), str(uuid.uuid4()).encode())).decode().rstrip("=")
+    other_key = Tickets("another-secret-key-of-enough-length-0123").issue(member).ticket
+    for bad in (f"{forged_body}.{signature}", other_key, "a.b", "...", ticket + "x"):
+        with pytest.raises(InvalidTicket):
+            await tickets.spend(bad)
+    monkeypatch.setattr("app.live.time.time", lambda: 10**11)  # long after its 60 s
+    with pytest.raises(InvalidTicket):
+        await tickets.spend(ticket)
