@@ -3,6 +3,8 @@ reading the event stream, on both engines: a card used through another process (
 process's app, or on PostgreSQL a second server) reaches the stream within about a second;
 tickets are single use; streams per member are bounded."""
 
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import asyncio
@@ -159,6 +161,10 @@ async def test_a_charge_reaches_the_stream(server: LiveServer, world: World,
         assert got["redemption"]["charged_cents"] == 8_800
         assert got["redemption"]["store_id"] == till.store
         assert got["redemption"]["store_name"] == "alpha store 1"
+        notice = await events.next("notice")  # the inbox's words, in the chain's locale
+        assert notice["event"] == "balance_changed" and notice["locale"] == "zh-CN"
+        assert "在alpha store 1消费 ¥88.00，余额 ¥4,912.00。" in notice["text"]
+        assert notice["data"]["delta_cents"] == -8_800
 
         # Through another process: the test's in-process app on the same database.
         other = Till(world, "", client)
