@@ -179,3 +179,20 @@ class SyncReceiptRow(TypedDict):
     redemption_id: uuid.UUID | None
     code: str | None
     created_at: datetime
+
+
+class CardNames(TypedDict):
+    """What a day sheet names a card by."""
+
+    id: uuid.UUID
+    number: str
+    template_name: str
+    kind: CardKind
+
+
+class VoucherNames(TypedDict):
+    """What a day sheet names a voucher by."""
+
+    id: uuid.UUID
+    campaign_name: str
+    kind: CampaignKind
