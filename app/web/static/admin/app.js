@@ -10,6 +10,7 @@ import { campaignsView } from './campaigns.js';
 import { membersView } from './members.js';
 import { notificationsView } from './notifications.js';
 import { overviewView } from './overview.js';
+import { settingsView } from './settings.js';
 import { staffView } from './staff.js';
 import { storesView } from './stores.js';
 import { templatesView } from './templates.js';
@@ -37,10 +38,12 @@ const VIEWS = [
   ['stores', 'a.nav.stores', storesView],
   ['staff', 'a.nav.staff', staffView],
   ['notifications', 'a.nav.notifications', notificationsView],
+  ['settings', 'a.nav.settings', settingsView, ['operator']],
 ];
+const mine = () => VIEWS.filter(([, , , roles]) => !roles || roles.includes(session.staff?.role));
 const route = () => {
   const name = location.hash.replace(/^#/, '').split('/')[0];
-  return VIEWS.find(([key]) => key === name) || VIEWS[0];
+  return mine().find(([key]) => key === name) || VIEWS[0];
 };
 
 function render() {
@@ -53,7 +56,7 @@ function render() {
       langToggle(),
       h('button', { type: 'button', text: t('app.logout'), onclick: logout })),
     h('main.page.wide', {},
-      h('nav.nav', { 'aria-label': t('a.title') }, VIEWS.map(([key, navLabel]) => h('a', {
+      h('nav.nav', { 'aria-label': t('a.title') }, mine().map(([key, navLabel]) => h('a', {
         href: `#${key}`, class: key === name ? 'on' : '', text: t(navLabel), 'data-nav': key,
         'aria-current': key === name ? 'page' : null,
       }))),

@@ -139,14 +139,17 @@ export function showFieldError(input, rule) {
   if (error) {
     error.textContent = fieldMessage(input, rule);
     error.hidden = false;
-    input.setAttribute('aria-describedby', error.id);
+    const ids = (input.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== error.id);
+    input.setAttribute('aria-describedby', [error.id, ...ids].join(' '));
   }
 }
 
 export function clearFieldErrors(form) {
   for (const input of form.querySelectorAll('[aria-invalid]')) {
     input.removeAttribute('aria-invalid');
-    input.removeAttribute('aria-describedby');
+    const ids = (input.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== `${input.id}-error`);
+    if (ids.length) input.setAttribute('aria-describedby', ids.join(' '));
+    else input.removeAttribute('aria-describedby');
   }
   for (const error of form.querySelectorAll('.field-error')) { error.hidden = true; error.textContent = ''; }
 }
@@ -189,7 +192,8 @@ function report(form, wrong) {
 // A form's submit handler: checks the fields (the inputs' rules, then opts.check() ->
 // [[input, rule text]]), sends clean(build()) with send(body), then toasts opts.ok (default
 // "Created") and calls done(result). A 400 naming fields marks them; other errors are toasted
-// in the page's words (opts.words: {code: text} for better words in this form's context).
+// in the page's words (opts.words: {code: text} for better words in this form's context) and
+// handed to opts.failed(err, text) if given (to say it beside the form too).
 // Use with h('form', { novalidate: true, onsubmit: submitter(...) }).
 export function submitter(build, send, done, opts = {}) {
   return async (event) => {
@@ -207,7 +211,11 @@ export function submitter(build, send, done, opts = {}) {
     } catch (err) {
       const marked = err?.code === 'validation_error' ? serverFieldErrors(form, err, opts.fields) : [];
       if (marked.length) report(form, marked);
-      else toast(errorText(err, opts.words || {}), 'bad');
+      else {
+        const text = errorText(err, opts.words || {});
+        toast(text, 'bad');
+        if (opts.failed) opts.failed(err, text);
+      }
     } finally {
       if (button) button.disabled = false;
     }
@@ -216,13 +224,17 @@ export function submitter(build, send, done, opts = {}) {
 
 // --- tables and text --------------------------------------------------------------------
 
-// A table with a header cell for every column: an empty label becomes a visually hidden
-// one (opts.hidden words it; axe wants no empty headers).
+// A table with a header cell for every column. A header is a string or {text, num} (num:
+// right-aligned, for figures: give their cells class "num"); an empty one becomes a visually
+// hidden "Actions" (axe wants no empty headers). caption: a visually hidden caption.
 export const table = (head, rows, { caption } = {}) => h('div.tablewrap', {}, h('table', {},
   caption ? h('caption.sr-only', { text: caption }) : null,
-  h('thead', {}, h('tr', {}, head.map((x) => (x
-    ? h('th', { scope: 'col', text: x })
-    : h('th', { scope: 'col' }, h('span.sr-only', { text: t('a.actions') })))))),
+  h('thead', {}, h('tr', {}, head.map((x) => {
+    const { text, num: isNum } = typeof x === 'object' && x ? x : { text: x };
+    return text
+      ? h('th', { scope: 'col', text, class: isNum ? 'num' : null })
+      : h('th', { scope: 'col' }, h('span.sr-only', { text: t('a.actions') }));
+  }))),
   h('tbody', {}, rows)));
 
 export const srOnly = (text) => h('span.sr-only', { text });

@@ -281,7 +281,8 @@ function barChart(points, isMoney, title, span) {
     bar.append(el('title', {}, `${longDay(p.date)}: ${label(p.value)}`));
     svg.append(bar);
     if (i === last || points.length <= 7 || (i % every === 0 && last - i >= every)) {
-      svg.append(el('text', { x: x + step * 0.35, y: H - 5, 'text-anchor': 'middle' }, shortDay(p.date)));
+      const end = i === last && points.length > 1;
+      svg.append(el('text', { x: end ? W - 1 : x + step * 0.35, y: H - 5, 'text-anchor': end ? 'end' : 'middle' }, shortDay(p.date)));
     }
   });
   return svg;
@@ -292,8 +293,8 @@ async function storeComparison(api, box, span) {
     const data = await api.get('/stats/stores', { from: span.from, to: span.to });
     const list = listOf(data, 'stores');
     mount(box, h('h2', { id: 'store-compare-h', text: t('a.cmpStores') }), h('p.muted', { text: t('a.cmpStores.note') }),
-      table([t('a.sc.store'), t('a.sc.new'), t('a.sc.active'), t('a.sc.repeat'), t('a.sc.redemptions'), t('a.sc.value'),
-        t('a.sc.topups'), t('a.sc.bookings'), t('a.sc.noShow')],
+      table([t('a.sc.store'), ...['a.sc.new', 'a.sc.active', 'a.sc.repeat', 'a.sc.redemptions', 'a.sc.value',
+        'a.sc.topups', 'a.sc.bookings', 'a.sc.noShow'].map((k) => ({ text: t(k), num: true }))],
       list.map((s) => h('tr', { 'data-store-row': s.store_id, class: s.store_id === span.store ? 'on' : '' },
         h('th', { scope: 'row', text: s.name }), h('td.num', { text: count(s.members_new) }),
         h('td.num', { text: count(s.active_members) }), h('td.num', { text: pct(s.repeat_rate) }),
@@ -310,7 +311,8 @@ async function topServices(api, box, q, all) {
   try {
     const list = listOf(await api.get('/stats/services', { ...q, limit: 10 }), 'services');
     mount(box, h('h2', { id: 'top-services-h', text: t('a.topServices') }),
-      list.length ? table([t('a.sv.service'), t('a.sv.store'), t('a.sv.bookings'), t('a.sv.completed'), t('a.sv.cancelled'), t('a.sv.noShow')],
+      list.length ? table([t('a.sv.service'), t('a.sv.store'),
+        ...['a.sv.bookings', 'a.sv.completed', 'a.sv.cancelled', 'a.sv.noShow'].map((k) => ({ text: t(k), num: true }))],
         list.map((s) => h('tr', { 'data-service': s.service_id },
           h('th', { scope: 'row', text: s.name }), h('td', { text: storeName(s.store_id) }),
           h('td.num', { text: count(s.bookings) }), h('td.num', { text: count(s.completed) }),
@@ -333,8 +335,8 @@ async function cohorts(api, box, q) {
   try {
     const list = listOf(await api.get('/stats/cohorts', { from: fromMonth, to: toMonth, store_id: q.store_id }), 'cohorts');
     const width = Math.max(1, ...list.map((c) => (c.activity || []).length));
-    const head = [t('a.co.month'), t('a.co.members'),
-      ...Array.from({ length: width }, (_, n) => (n === 0 ? t('a.co.m0') : t('a.co.mn', { n })))];
+    const head = [t('a.co.month'), { text: t('a.co.members'), num: true },
+      ...Array.from({ length: width }, (_, n) => ({ text: n === 0 ? t('a.co.m0') : t('a.co.mn', { n }), num: true }))];
     mount(box, h('h2', { id: 'cohorts-h', text: t('a.cohorts') }), h('p.muted', { text: t('a.co.note') }),
       list.length ? table(head, list.map((c) => h('tr', { 'data-cohort': c.month },
         h('th', { scope: 'row', text: monthName(c.month) }), h('td.num', { text: count(c.members) }),

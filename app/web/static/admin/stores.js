@@ -1,9 +1,14 @@
 // Stores with their services and resources (stylists, tables, rooms).
 // export async function storesView(el, ctx)
 import { listOf } from '/static/common/api.js';
-import { t } from '/static/common/i18n.js';
+import { addMessages, t } from '/static/common/i18n.js';
 import { addDays, h, money, mount, weekdayLabel } from '/static/common/ui.js';
-import { field, num, submitter, table, yuan } from './kit.js';
+import { checkGroup, field, num, submitter, table, yuan } from './kit.js';
+
+addMessages({
+  zh: { 'a.st.tzRule': 'IANA 时区名，如 Asia/Shanghai', 'a.st.hours': '营业时间', 'a.st.open': '查看服务与资源' },
+  en: { 'a.st.tzRule': 'an IANA zone name such as Asia/Shanghai', 'a.st.hours': 'Opening hours', 'a.st.open': 'Services and resources' },
+});
 
 let openStore = null;
 export async function storesView(el, ctx) {
@@ -15,9 +20,15 @@ export async function storesView(el, ctx) {
   mount(el,
     h('div.panel', {}, table([t('a.f.name'), t('a.f.address'), t('a.f.timezone'), ''],
       all.map((s) => h('tr', { 'data-store': s.id, class: s.id === openStore ? 'on' : '' },
-        h('td', {}, h('strong', { text: s.name })), h('td', { text: s.address }), h('td', { text: s.timezone }),
+        h('th', { scope: 'row', text: s.name }), h('td', { text: s.address }), h('td', { text: s.timezone }),
         h('td', {}, h('button.btn.small.secondary', {
-          type: 'button', text: t('a.st.services'), onclick: () => { openStore = s.id; storesView(el, ctx); },
+          type: 'button', text: t('a.st.services'), 'aria-label': `${t('a.st.services')}: ${s.name}`,
+          'aria-pressed': String(s.id === openStore), 'data-open-store': s.id,
+          onclick: async () => {
+            openStore = s.id;
+            await storesView(el, ctx);
+            document.getElementById('store-detail-h')?.focus();
+          },
         })))))),
     detail,
     session.staff.role === 'operator' ? storeForm(ctx, () => storesView(el, ctx)) : null);
@@ -31,17 +42,18 @@ async function storeDetail(ctx, el, store, done) {
     api.get(`/stores/${store.id}/resources`).then((x) => listOf(x)),
   ]);
   const serviceName = (id) => services.find((s) => s.id === id)?.name || id;
-  const [sName, sNameBox] = field('s-name', t('a.f.name'), { required: true });
-  const [sDur, sDurBox] = field('s-dur', t('a.f.duration'), { type: 'number', min: 5, value: '45' });
-  const [sPrice, sPriceBox] = field('s-price', t('a.f.price'), { inputmode: 'decimal' });
-  const [sBuf, sBufBox] = field('s-buf', t('a.f.buffer'), { type: 'number', min: 0, value: '0' });
-  const [rName, rNameBox] = field('r-name', t('a.f.name'), { required: true });
+  const [sName, sNameBox] = field('s-name', t('a.f.name'), { required: true, maxlength: 120, api: 'name' });
+  const [sDur, sDurBox] = field('s-dur', t('a.f.duration'), { type: 'number', min: 5, max: 1440, value: '45', required: true, api: 'duration_minutes' });
+  const [sPrice, sPriceBox] = field('s-price', t('a.f.price'), { money: true, api: 'price_cents' });
+  const [sBuf, sBufBox] = field('s-buf', t('a.f.buffer'), { type: 'number', min: 0, value: '0', api: 'buffer_minutes' });
+  const [rName, rNameBox] = field('r-name', t('a.f.name'), { required: true, maxlength: 120, api: 'name' });
   const [rKind, rKindBox] = field('r-kind', t('a.f.kind'), { options: ['staff', 'table', 'room'].map((k) => [k, t(`a.res.${k}`)]) });
-  const [rCap, rCapBox] = field('r-cap', t('a.f.capacity'), { type: 'number', min: 1, value: '1' });
-  const serviceChecks = services.map((s) => h('input', { type: 'checkbox', value: s.id, checked: true }));
+  const [rCap, rCapBox] = field('r-cap', t('a.f.capacity'), { type: 'number', min: 1, value: '1', api: 'capacity' });
+  const [servicePicked, serviceGroup] = checkGroup('r-services', t('a.f.services'), services.map((s) => [s.id, s.name]),
+    { checked: services.map((s) => s.id), api: 'service_ids' });
   const manager = session.staff.role !== 'clerk';
   mount(el, h('div.panel', { 'data-store-detail': store.id },
-    h('h2', { text: store.name }),
+    h('h2', { id: 'store-detail-h', tabindex: '-1', text: store.name }),
     h('p.muted', { text: hoursText(store.opening_hours || []) }),
     h('h3', { text: t('a.st.services') }),
     table([t('a.f.name'), t('a.f.duration'), t('a.f.price'), t('a.f.buffer')], services.map((s) => h('tr', {},
@@ -61,11 +73,10 @@ async function storeDetail(ctx, el, store, done) {
       novalidate: true,
       onsubmit: submitter(() => ({
         name: rName.value.trim(), kind: rKind.value, capacity: num(rCap) ?? 1,
-        service_ids: serviceChecks.filter((c) => c.checked).map((c) => c.value),
+        service_ids: servicePicked(),
       }), (body) => api.post(`/stores/${store.id}/resources`, body), done),
     }, h('h3', { text: t('a.st.newResource') }), h('div.inline-fields', {}, rNameBox, rKindBox, rCapBox),
-    h('div.field', {}, h('label', { text: t('a.f.services') }),
-      services.map((s, i) => h('label.check', {}, serviceChecks[i], s.name))),
+    serviceGroup,
     h('button.btn.small', { type: 'submit', text: t('a.f.create') })) : null));
 }
 
@@ -78,11 +89,11 @@ function hoursText(hours) {
 
 function storeForm(ctx, done) {
   const { api } = ctx;
-  const [name, nameBox] = field('st-name', t('a.f.name'), { required: true });
-  const [address, addressBox] = field('st-address', t('a.f.address'));
-  const [zone, zoneBox] = field('st-tz', t('a.f.timezone'), { value: 'Asia/Shanghai' });
-  const [open, openBox] = field('st-open', t('a.f.open'), { type: 'time', value: '10:00' });
-  const [close, closeBox] = field('st-close', t('a.f.close'), { type: 'time', value: '21:00' });
+  const [name, nameBox] = field('st-name', t('a.f.name'), { required: true, maxlength: 120, api: 'name' });
+  const [address, addressBox] = field('st-address', t('a.f.address'), { maxlength: 300, api: 'address' });
+  const [zone, zoneBox] = field('st-tz', t('a.f.timezone'), { value: 'Asia/Shanghai', required: true, api: 'timezone', 'data-rule': t('a.st.tzRule') });
+  const [open, openBox] = field('st-open', t('a.f.open'), { type: 'time', value: '10:00', required: true, api: 'opening_hours' });
+  const [close, closeBox] = field('st-close', t('a.f.close'), { type: 'time', value: '21:00', required: true });
   return h('form.panel', {
     novalidate: true,
     onsubmit: submitter(() => ({
