@@ -7,7 +7,18 @@
 import { listOf } from '/static/common/api.js';
 import { addMessages, errorText, lang, t } from '/static/common/i18n.js';
 import { addDays, fmtDate, h, money, mount, toast, weekdayLabel } from '/static/common/ui.js';
-import { checkGroup, field, num, storeNames, submitter, table, yuan } from './kit.js';
+import { checkGroup, field, num, storeNames, submitter, table as kitTable, yuan } from './kit.js';
+
+// kit.table, its scroll box keyboard-reachable and named (a wide table scrolls on a tablet).
+function table(head, rows, opts = {}) {
+  const box = kitTable(head, rows, opts);
+  if (opts.caption) {
+    box.tabIndex = 0;
+    box.setAttribute('role', 'region');
+    box.setAttribute('aria-label', opts.caption);
+  }
+  return box;
+}
 
 addMessages({
   zh: {

@@ -11,7 +11,7 @@ import { listOf, newKey } from '/static/common/api.js';
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { confirmButton, fmtDate, fmtDateTime, h, money, mount, toast } from '/static/common/ui.js';
 import { termsText } from './campaigns.js';
-import { field, srOnly, table } from './kit.js';
+import { field, srOnly, table as kitTable } from './kit.js';
 
 // This view's own styles (CSP: style-src 'self'), loaded once like app.js loads admin.css.
 if (!document.querySelector('link[data-members-css]')) {
@@ -39,7 +39,7 @@ addMessages({
     'a.mb.frozen': '卡已冻结', 'a.mb.unfrozen': '卡已解冻', 'a.mb.cancelled': '卡已注销',
     'a.mb.revoke': '作废', 'a.mb.revokeSure': '再点一次确认作废', 'a.mb.revoked': '券已作废',
     'a.mb.voucher': '券', 'a.mb.terms': '使用条件', 'a.mb.shortCode': '券码', 'a.mb.until': '有效期至',
-    'a.mb.when': '时间', 'a.mb.store': '门店', 'a.mb.service': '服务', 'a.mb.stylist': '技师', 'a.mb.anyStylist': '{name}（未指定）',
+    'a.mb.when': '时间', 'a.mb.store': '门店', 'a.mb.service': '服务', 'a.mb.stylist': '技师', 'a.mb.anyStylist': '{name}（未指定技师）',
     'a.mb.kind': '类型', 'a.mb.money': '金额变动', 'a.mb.balanceAfter': '变动后余额', 'a.mb.pointsAfter': '变动后积分', 'a.mb.visitsAfter': '变动后次数',
     'a.mb.l.issue': '开卡', 'a.mb.l.top_up': '充值', 'a.mb.l.charge': '消费', 'a.mb.l.visit': '核销次数', 'a.mb.l.earn': '积分',
     'a.mb.l.reversal': '撤销', 'a.mb.l.adjust': '调整', 'a.mb.closeLedger': '关闭流水', 'a.mb.noStore': '—（线上/后台）',
@@ -65,13 +65,24 @@ addMessages({
     'a.mb.frozen': 'Card frozen', 'a.mb.unfrozen': 'Card unfrozen', 'a.mb.cancelled': 'Card cancelled',
     'a.mb.revoke': 'Revoke', 'a.mb.revokeSure': 'Click again to revoke', 'a.mb.revoked': 'Voucher revoked',
     'a.mb.voucher': 'Voucher', 'a.mb.terms': 'Terms', 'a.mb.shortCode': 'Code', 'a.mb.until': 'Valid until',
-    'a.mb.when': 'When', 'a.mb.store': 'Store', 'a.mb.service': 'Service', 'a.mb.stylist': 'Stylist', 'a.mb.anyStylist': '{name} (any)',
+    'a.mb.when': 'When', 'a.mb.store': 'Store', 'a.mb.service': 'Service', 'a.mb.stylist': 'Stylist', 'a.mb.anyStylist': '{name} (any stylist)',
     'a.mb.kind': 'Kind', 'a.mb.money': 'Amount', 'a.mb.balanceAfter': 'Balance after', 'a.mb.pointsAfter': 'Points after', 'a.mb.visitsAfter': 'Visits after',
     'a.mb.l.issue': 'Issued', 'a.mb.l.top_up': 'Top-up', 'a.mb.l.charge': 'Charge', 'a.mb.l.visit': 'Visit', 'a.mb.l.earn': 'Points earned',
     'a.mb.l.reversal': 'Reversal', 'a.mb.l.adjust': 'Adjustment', 'a.mb.closeLedger': 'Close the ledger', 'a.mb.noStore': '— (online / back office)',
     'a.mb.opOnly': 'Only operators freeze or cancel cards and revoke vouchers',
   },
 });
+
+// kit.table, its scroll box keyboard-reachable and named (a wide table scrolls on a tablet).
+function table(head, rows, opts = {}) {
+  const box = kitTable(head, rows, opts);
+  if (opts.caption) {
+    box.tabIndex = 0;
+    box.setAttribute('role', 'region');
+    box.setAttribute('aria-label', opts.caption);
+  }
+  return box;
+}
 
 const PAGE = 20;
 // Kept while the operator moves between the list and a member.
@@ -187,7 +198,14 @@ async function listView(el, ctx) {
       }));
     }
     const page = Math.floor(search.offset / PAGE) + 1;
-    const go = (delta) => () => { search.offset = Math.max(0, search.offset + delta * PAGE); load(); };
+    // Pages again and keeps the focus on the button pressed (or the other one at an end).
+    const go = (delta) => async () => {
+      search.offset = Math.max(0, search.offset + delta * PAGE);
+      await load();
+      const [same, other] = delta > 0 ? ['mb-next', 'mb-prev'] : ['mb-prev', 'mb-next'];
+      const button = document.getElementById(same);
+      (button && !button.disabled ? button : document.getElementById(other))?.focus();
+    };
     mount(results,
       list.length ? tbl : h('p.muted', { text: t('app.none') }),
       h('nav.row.pager', { 'aria-label': t('a.mb.page', { n: page }) },
@@ -247,11 +265,15 @@ async function memberView(el, ctx, memberId) {
   ]);
   const storeName = (id) => allStores.find((s) => s.id === id)?.name || (id ? '—' : t('a.mb.noStore'));
   const storeZone = (id) => allStores.find((s) => s.id === id)?.timezone;
-  const act = (path, okText) => async () => {
+  // Acts, draws the member again and puts the focus back on that row (keyboard users keep
+  // their place).
+  const act = (path, okText, row) => async () => {
     try {
       await api.post(path, {});
       toast(okText, 'ok');
       await ctx.rerender();
+      const again = document.querySelector(row);
+      (again?.querySelector('[data-action]') || again?.querySelector('a, button'))?.focus();
     } catch (err) { toast(errorText(err), 'bad'); }
   };
   const cardName = (c) => `${c.template_name} · ${c.number}`;
@@ -262,14 +284,14 @@ async function memberView(el, ctx, memberId) {
     }),
     operator && c.status === 'active' ? h('button.btn.small.secondary', {
       type: 'button', text: t('a.mb.freeze'), 'data-action': 'freeze',
-      'aria-label': `${t('a.mb.freeze')}: ${cardName(c)}`, onclick: act(`/cards/${c.id}/freeze`, t('a.mb.frozen')),
+      'aria-label': `${t('a.mb.freeze')}: ${cardName(c)}`, onclick: act(`/cards/${c.id}/freeze`, t('a.mb.frozen'), `[data-card='${c.id}']`),
     }) : null,
     operator && c.status === 'frozen' ? h('button.btn.small.secondary', {
       type: 'button', text: t('a.mb.unfreeze'), 'data-action': 'unfreeze',
-      'aria-label': `${t('a.mb.unfreeze')}: ${cardName(c)}`, onclick: act(`/cards/${c.id}/unfreeze`, t('a.mb.unfrozen')),
+      'aria-label': `${t('a.mb.unfreeze')}: ${cardName(c)}`, onclick: act(`/cards/${c.id}/unfreeze`, t('a.mb.unfrozen'), `[data-card='${c.id}']`),
     }) : null,
     operator && (c.status === 'active' || c.status === 'frozen') ? (() => {
-      const b = confirmButton(t('a.mb.cancel'), t('a.mb.cancelSure'), act(`/cards/${c.id}/cancel`, t('a.mb.cancelled')), 'btn small danger');
+      const b = confirmButton(t('a.mb.cancel'), t('a.mb.cancelSure'), act(`/cards/${c.id}/cancel`, t('a.mb.cancelled'), `[data-card='${c.id}']`), 'btn small danger');
       b.dataset.action = 'cancel';
       return b;
     })() : null);
@@ -289,7 +311,7 @@ async function memberView(el, ctx, memberId) {
     { caption: t('a.mb.cardsTitle') }) : h('p.muted', { text: t('app.none') });
 
   const voucherActions = (v) => (operator && v.status === 'issued' ? (() => {
-    const b = confirmButton(t('a.mb.revoke'), t('a.mb.revokeSure'), act(`/vouchers/${v.id}/revoke`, t('a.mb.revoked')), 'btn small danger');
+    const b = confirmButton(t('a.mb.revoke'), t('a.mb.revokeSure'), act(`/vouchers/${v.id}/revoke`, t('a.mb.revoked'), `[data-voucher='${v.id}']`), 'btn small danger');
     b.dataset.action = 'revoke';
     b.setAttribute('aria-label', `${t('a.mb.revoke')}: ${v.campaign_name}`);
     return b;
