@@ -109,4 +109,22 @@ def test_rates_stores_services_cohorts_and_charts_say_what_they_show(
     assert page.locator("[data-metric=redemptions] svg text.unit").text_content() == "count"
     for svg in page.locator("svg.chart").all():
         assert svg.get_attribute("role") == "img" and svg.get_attribute("aria-label")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "admin-overview-stores", full_page=True)
+
+
+def test_a_custom_range_too_long_is_told_on_its_field(demo_server: Demo, context: Any) -> None:
+    from playwright.sync_api import expect
+
+    page = context.new_page()
+    open_dashboard(page, demo_server)
+    page.fill("#from", "2024-01-01")
+    page.fill("#to", "2025-06-30")
+    page.click("#apply")
+    expect(page.locator("#to")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#to-error")).to_have_text("To: 366 days at most")
+    expect(page.locator("[data-preset=last7]")).to_have_attribute("aria-pressed", "false")
+    page.fill("#to", "2024-01-31")
+    page.click("#apply")
+    expect(page.locator("#to")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#compared")).to_contain_text("2023")  # December 2023 before it

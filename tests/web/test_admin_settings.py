@@ -19,6 +19,7 @@ def test_the_chains_settings_language_and_offline_window(demo_server: Demo,
     try:
         page.click("[data-nav=settings]")
         expect(page.locator("#set-locale")).to_have_value(before.get("locale", "zh-CN"))
+        screenshot(page, "admin-settings")
         page.fill("#set-offline", "3")
         page.click("#settings button[type=submit]")
         offline = page.locator("#set-offline")
@@ -34,7 +35,6 @@ def test_the_chains_settings_language_and_offline_window(demo_server: Demo,
         after = demo_server.api("GET", "/chain", demo_server.operator_token)
         assert after["locale"] == "en" and after["offline_window_minutes"] == 60
         expect(page.locator("#set-offline")).to_have_value("60")
-        screenshot(page, "admin-settings")
     finally:
         demo_server.api("PATCH", "/chain", demo_server.operator_token, json={
             "locale": before.get("locale", "zh-CN"),

@@ -70,6 +70,7 @@ def test_edit_deactivate_activate_and_a_new_password(demo_server: Demo, context:
     expect(page.locator("#toast")).to_contain_text("Password changed")
     assert _login_status(demo_server, username, "second-pass-2026") == 200
     assert _login_status(demo_server, username, "first-pass-2026") == 401
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar at the top of the picture
     screenshot(page, "admin-staff-edit", full_page=True)
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import Demo, assert_accessible, set_lang, staff_login
+from tests.web.conftest import Demo, assert_accessible, screenshot, set_lang, staff_login
 
 DESKTOP = {"width": 1280, "height": 800}
 VIEWS = ["overview", "members", "campaigns", "templates", "stores", "staff", "notifications",
@@ -46,6 +46,8 @@ def test_every_view_passes_axe_in_both_languages(demo_server: Demo, context: Any
     page.wait_for_selector("#cohorts h2")  # the overview is drawn to its end
     assert page.evaluate("document.documentElement.lang") == ("zh-CN" if lang == "zh" else "en")
     assert_accessible(page, f"overview ({lang})")
+    if lang == "zh":
+        screenshot(page, "admin-overview-zh", full_page=True)
     for view in MINE[1:]:
         page.click(f"[data-nav={view}]")
         page.wait_for_selector(f"#view[data-view={view}] .panel")
@@ -75,3 +77,14 @@ def test_the_dashboard_works_from_the_keyboard(demo_server: Demo, context: Any) 
     page.focus("#n-status")
     page.keyboard.press("ArrowDown")  # a select changes on arrows; the view redraws
     expect(page.locator("#n-status")).to_be_focused()
+
+
+def test_a_manager_sees_no_chain_settings(demo_server: Demo, context: Any) -> None:
+    page = context.new_page()
+    open_dashboard(page, demo_server, "demo-manager")
+    assert page.locator("[data-nav=settings]").count() == 0
+    page.goto(f"{demo_server.base_url}/admin/#settings")
+    page.wait_for_selector("#view[data-view=overview] [data-stat=redemptions_count]")
+    page.click("[data-nav=staff]")
+    page.wait_for_selector("#staff-new")
+    assert page.locator("#u-role option").all_inner_texts() == ["Clerk"]

@@ -46,6 +46,7 @@ export async function notificationsView(el, ctx) {
         h('td', { text: `…${String(n.member_id || '').slice(-8)}` }),
         h('td', {}, h('span.pill', { class: n.status, text: t(`status.${n.status}`) })),
         h('td', { text: n.attempts }), h('td', { text: n.sent_at ? fmtDateTime(n.sent_at) : '—' }),
-        h('td', { text: n.last_error || '' }))))
+        // the delivery channel's own words (WeChat's errcode...), for whoever fixes the channel
+        h('td', { text: n.last_error || '', lang: n.last_error ? 'en' : null, class: 'techdetail' }))))
       : h('p.muted', { text: t('app.none') })));
 }

@@ -9,11 +9,11 @@
 import { listOf } from '/static/common/api.js';
 import { addMessages, errorText, lang, locale, t } from '/static/common/i18n.js';
 import { addDays, h, localDate, money, mount, toast } from '/static/common/ui.js';
-import { field, range, table } from './kit.js';
+import { clearFieldErrors, field, range, showFieldError, table } from './kit.js';
 
 addMessages({
   zh: {
-    'a.p.label': '时间范围', 'a.p.today': '今天', 'a.p.last7': '近 7 天', 'a.p.last30': '近 30 天',
+    'a.p.label': '时间范围', 'a.range.max': '最长 {n} 天', 'a.p.today': '今天', 'a.p.last7': '近 7 天', 'a.p.last30': '近 30 天',
     'a.p.thisMonth': '本月', 'a.p.lastMonth': '上月', 'a.p.custom': '自定义',
     'a.cmp.vs': '与上一周期（{from} 至 {to}）相比', 'a.cmp.same': '持平', 'a.cmp.prev': '上一周期 {value}',
     'a.cmp.pp': '{sign}{n} 个百分点',
@@ -22,9 +22,9 @@ addMessages({
     'a.def.repeat': '复购率：区间内有两天或以上消费或预约的会员占活跃会员的比例。',
     'a.def.noShow': '爽约率：未到店的预约占（已到店 + 已完成 + 未到店）预约的比例。',
     'a.def.active': '活跃会员：区间内有核销或预约的会员。',
-    'a.unit.yuan': '元', 'a.unit.count': '次', 'a.unit.people': '人',
+    'a.unit.yuan': '元', 'a.unit.new_members': '人', 'a.unit.redemptions': '次', 'a.unit.bookings': '个', 'a.unit.top_ups': '笔',
     'a.m.new_members': '每日新会员（人）', 'a.m.redemptions': '每日核销次数（次）',
-    'a.m.redemption_value': '每日核销金额（元）', 'a.m.bookings': '每日预约（个）', 'a.m.top_ups': '每日充值笔数（笔）',
+    'a.m.redemption_value': '每日核销金额（元）', 'a.m.bookings': '每日预约（个）', 'a.m.top_ups': '每日充值笔数（笔）', 'a.m.top_up_amount': '每日充值金额（元）',
     'a.chart.alt': '{title}，{from} 至 {to}：合计 {total}，最高 {max}（{maxDate}）。',
     'a.chart.altEmpty': '{title}，{from} 至 {to}：全部为 0。',
     'a.chart.axis': '日期',
@@ -39,7 +39,7 @@ addMessages({
     'a.cmpStores.note': '所选时间范围内各门店的数据（不受门店筛选影响）。',
   },
   en: {
-    'a.p.label': 'Period', 'a.p.today': 'Today', 'a.p.last7': 'Last 7 days', 'a.p.last30': 'Last 30 days',
+    'a.p.label': 'Period', 'a.range.max': '{n} days at most', 'a.p.today': 'Today', 'a.p.last7': 'Last 7 days', 'a.p.last30': 'Last 30 days',
     'a.p.thisMonth': 'This month', 'a.p.lastMonth': 'Last month', 'a.p.custom': 'Custom',
     'a.cmp.vs': 'Compared with the previous period ({from} to {to})', 'a.cmp.same': 'no change', 'a.cmp.prev': 'previous {value}',
     'a.cmp.pp': '{sign}{n} points',
@@ -48,9 +48,9 @@ addMessages({
     'a.def.repeat': 'Repeat rate: members active on two or more days of the range, out of the active members.',
     'a.def.noShow': 'No-show rate: no-shows out of bookings that came due (checked in, completed or no-show).',
     'a.def.active': 'Active members: members with a redemption or a booking in the range.',
-    'a.unit.yuan': 'yuan', 'a.unit.count': 'count', 'a.unit.people': 'members',
+    'a.unit.yuan': 'yuan', 'a.unit.new_members': 'members', 'a.unit.redemptions': 'count', 'a.unit.bookings': 'count', 'a.unit.top_ups': 'count',
     'a.m.new_members': 'New members per day (members)', 'a.m.redemptions': 'Redemptions per day (count)',
-    'a.m.redemption_value': 'Redeemed value per day (¥)', 'a.m.bookings': 'Bookings per day (count)', 'a.m.top_ups': 'Top-ups per day (count)',
+    'a.m.redemption_value': 'Redeemed value per day (¥)', 'a.m.bookings': 'Bookings per day (count)', 'a.m.top_ups': 'Top-ups per day (count)', 'a.m.top_up_amount': 'Topped up per day (¥)',
     'a.chart.alt': '{title}, {from} to {to}: total {total}, highest {max} on {maxDate}.',
     'a.chart.altEmpty': '{title}, {from} to {to}: zero every day.',
     'a.chart.axis': 'Date',
@@ -66,9 +66,10 @@ addMessages({
   },
 });
 
-const METRICS = ['new_members', 'redemptions', 'redemption_value', 'bookings', 'top_ups'];
-const MONEY_METRICS = new Set(['redemption_value']);
+const METRICS = ['new_members', 'redemptions', 'redemption_value', 'bookings', 'top_ups', 'top_up_amount'];
+const MONEY_METRICS = new Set(['redemption_value', 'top_up_amount']);
 const PRESETS = ['today', 'last7', 'last30', 'thisMonth', 'lastMonth'];
+const MAX_DAYS = 366; // the API's longest range
 
 // The first and last local date of a preset, `today` being the chain's local date.
 export function presetRange(preset, today) {
@@ -134,8 +135,14 @@ export async function overviewView(el, ctx) {
 
   const load = async () => {
     markPreset();
-    if (!from.value || !to.value || from.value > to.value) {
-      [from.value, to.value] = [to.value, from.value].sort();
+    clearFieldErrors(form);
+    if (!from.value) from.value = range.from;
+    if (!to.value) to.value = range.to;
+    if (from.value > to.value) [from.value, to.value] = [to.value, from.value];
+    if (previousPeriod(from.value, to.value)[0] < addDays(from.value, -MAX_DAYS)) {
+      showFieldError(to, t('a.range.max', { n: MAX_DAYS }));
+      to.focus();
+      return;
     }
     Object.assign(range, { from: from.value, to: to.value, store: store.value });
     const q = { from: range.from, to: range.to, store_id: range.store };
@@ -150,7 +157,7 @@ export async function overviewView(el, ctx) {
       mount(figures, statTiles(overview, previous));
       mount(charts, METRICS.map((metric, i) => h('div.panel', { 'data-metric': metric },
         h('h3', { id: `chart-${metric}`, text: t(`a.m.${metric}`) }),
-        barChart(listOf(series[i], 'points'), MONEY_METRICS.has(metric), t(`a.m.${metric}`), range))));
+        barChart(listOf(series[i], 'points'), MONEY_METRICS.has(metric), t(`a.m.${metric}`), range, t(`a.unit.${metric}`)))));
     } catch (err) {
       mount(figures, h('p.error', { role: 'alert', text: errorText(err) }));
       mount(charts);
@@ -175,14 +182,13 @@ export async function overviewView(el, ctx) {
       toast(t('a.csvReady'), 'ok');
     } catch (err) { toast(errorText(err), 'bad'); }
   };
-  mount(el,
-    h('form.panel', { novalidate: true, onsubmit: (event) => { event.preventDefault(); load(); } },
+  const form = h('form.panel', { novalidate: true, onsubmit: (event) => { event.preventDefault(); load(); } },
       h('div.presets.row', { role: 'group', 'aria-label': t('a.p.label') }, presetButtons),
       h('div.inline-fields', {}, fromBox, toBox, storeBox),
       h('div.row', {},
         h('button.btn', { type: 'submit', text: t('a.range.apply'), id: 'apply' }),
-        h('button.btn.secondary', { type: 'button', text: t('a.range.csv'), id: 'csv', onclick: csv }))),
-    compared, figures, charts, storesBox, servicesBox, cohortsBox);
+        h('button.btn.secondary', { type: 'button', text: t('a.range.csv'), id: 'csv', onclick: csv })));
+  mount(el, form, compared, figures, charts, storesBox, servicesBox, cohortsBox);
   await load();
 }
 
@@ -241,7 +247,7 @@ function statTiles(o, p) {
 // A bar per day, drawn as SVG elements (no chart library, nothing but our own origin). The
 // y axis says its unit (¥ or a count) at its top, the x axis dates in the reader's locale;
 // the SVG is one image whose name sums it up (role="img" + aria-label).
-function barChart(points, isMoney, title, span) {
+function barChart(points, isMoney, title, span, unit) {
   const NS = 'http://www.w3.org/2000/svg';
   const el = (name, attrs, text) => {
     const node = document.createElementNS(NS, name);
@@ -270,7 +276,7 @@ function barChart(points, isMoney, title, span) {
     svg.append(el('line', { x1: left, y1: y(max), x2: W, y2: y(max), class: 'grid' }));
     svg.append(el('text', { x: left - 4, y: y(max) + 3, 'text-anchor': 'end' }, axisLabel(max)));
   }
-  svg.append(el('text', { x: 2, y: 10, class: 'unit' }, isMoney ? `¥ (${t('a.unit.yuan')})` : t('a.unit.count')));
+  svg.append(el('text', { x: 2, y: 10, class: 'unit' }, isMoney ? `¥ (${t('a.unit.yuan')})` : unit));
   const step = (W - left - 4) / Math.max(1, points.length);
   const every = Math.ceil(points.length / 7);
   const last = points.length - 1;
@@ -342,7 +348,8 @@ async function cohorts(api, box, q) {
         h('th', { scope: 'row', text: monthName(c.month) }), h('td.num', { text: count(c.members) }),
         Array.from({ length: width }, (_, n) => {
           const cell = (c.activity || [])[n];
-          return h('td.num', cell ? { text: pct(cell.rate), title: `${monthName(cell.month)}: ${count(cell.active)}` } : { text: '' });
+          if (!cell) return h('td.num', { text: '' });
+          return h('td.num', { text: c.members ? pct(cell.rate) : '—', title: `${monthName(cell.month)}: ${count(cell.active)}` });
         }))))
         : h('p.muted', { text: t('app.none') }));
   } catch (err) {

@@ -42,7 +42,7 @@ export async function staffView(el, ctx) {
   const words = { last_operator: t('a.staff.lastOperator') };
   const redraw = () => staffView(el, ctx);
   const current = list.find((s) => s.id === editing) || null;
-  const label = (s) => `${s.username}${s.name ? ` (${s.name})` : ''}${s.id === session.staff.id ? t('a.staff.you') : ''}`;
+  const label = (s) => `${s.username}${s.name && s.name !== s.username ? ` (${s.name})` : ''}${s.id === session.staff.id ? t('a.staff.you') : ''}`;
 
   const rows = list.map((s) => h('tr', { 'data-staff': s.id, class: s.id === editing ? 'on' : '' },
     h('th', { scope: 'row', text: label(s) }), h('td', { text: t(`a.role.${s.role}`) }),
