@@ -86,6 +86,14 @@ def test_search_by_phone_and_filter_by_template(demo_server: Demo, context: Any)
         "q": "E2E", "template_id": template_id(demo_server, "times"), "limit": 200})
     assert holder["id"] in {m["id"] for m in api}
     assert other["id"] not in {m["id"] for m in api}
+    # A tier nobody here holds: the list agrees with the API (empty).
+    page.select_option("#mb-template", "")
+    page.select_option("#mb-tier", "金卡 Gold")
+    page.click("#mb-filters button[type=submit]")
+    gold = demo_server.api("GET", "/members", demo_server.operator_token,
+                           params={"q": "E2E", "tier": "金卡 Gold"})
+    expect(page.locator("#members tbody tr")).to_have_count(len(gold))
+    page.select_option("#mb-tier", "")
     # Visited "on or after" tomorrow: nobody (filters by last visit reach the API).
     page.fill("#mb-after", "2099-01-01")
     page.click("#mb-filters button[type=submit]")

@@ -142,12 +142,13 @@ async function listView(el, ctx) {
       const res = await api.post(`/campaigns/${campaign.value}/issue`, { member_ids: ids }, { idempotencyKey: issueKey });
       issueKey = null;
       const skipped = res.skipped || [];
-      mount(outcome, h('p.ok', { 'data-issued': String(res.issued.length), text: t('a.mb.issued', { n: res.issued.length }) }),
+      const n = res.issued.length;
+      mount(outcome, h('p', { class: n ? 'ok' : null, 'data-issued': String(n), text: t('a.mb.issued', { n }) }),
         skipped.length ? h('div', { 'data-skipped': String(skipped.length) },
           h('p', { text: t('a.mb.skipped', { n: skipped.length }) }),
           h('ul', {}, skipped.map((s) => h('li', { 'data-member': s.member_id },
-            `${selected.get(s.member_id) || s.member_id}: ${reason(s.code)}`)))) : null);
-      toast(t('a.mb.issued', { n: res.issued.length }), 'ok');
+            t('a.v.pair', { label: selected.get(s.member_id) || s.member_id, rule: reason(s.code) }))))) : null);
+      toast(t('a.mb.issued', { n }), n ? 'ok' : 'info');
     } catch (err) {
       mount(outcome, h('p.error', { role: 'alert', text: errorText(err) }));
     } finally { issueButton.disabled = false; }
