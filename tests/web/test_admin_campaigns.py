@@ -121,6 +121,14 @@ def test_store_limits_and_weekday_rules_round_trip(demo_server: Demo, context: A
     expect(rules).to_contain_text("Mon\u2013Fri")
     expect(rules).to_contain_text("10:00\u201314:00")
     expect(rules).to_contain_text("only at 静安店 Jing'an")
+    # Pause and resume: the pill says so, the API agrees, the focus stays on the button.
+    row.locator("button[data-toggle]").click()
+    expect(row.locator(".pill")).to_have_text("Paused")
+    assert demo_server.api("GET", f"/campaigns/{created['id']}",
+                           demo_server.operator_token)["status"] == "paused"
+    assert page.evaluate("document.activeElement.textContent") == "Resume"
+    page.keyboard.press("Enter")
+    expect(row.locator(".pill")).to_have_text("Active")
     set_lang(page, "zh")
     rules = page.locator("tr[data-campaign]", has_text=name).locator("[data-rules]")
     expect(rules).to_contain_text("周一\u2013周五")

@@ -118,7 +118,8 @@ export async function campaignsView(el, ctx) {
     try {
       await api.post(`/campaigns/${c.id}/${paused ? 'resume' : 'pause'}`, {});
       toast(paused ? t('a.c.resumed') : t('a.c.paused'), 'ok');
-      ctx.rerender();
+      await ctx.rerender();
+      document.querySelector(`tr[data-campaign='${c.id}'] button[data-toggle]`)?.focus();
     } catch (err) { toast(errorText(err), 'bad'); }
   };
   const resultsPanel = open ? h('section.panel', { id: 'campaign-results', 'data-campaign': open.id, 'aria-labelledby': 'results-title' },
@@ -142,7 +143,7 @@ export async function campaignsView(el, ctx) {
             'aria-label': `${t('a.c.showResults')}: ${c.name}`,
           }),
           h('button.btn.small.secondary', {
-            type: 'button', text: c.status === 'paused' ? t('a.c.resume') : t('a.c.pause'), onclick: toggle(c),
+            type: 'button', text: c.status === 'paused' ? t('a.c.resume') : t('a.c.pause'), onclick: toggle(c), 'data-toggle': '1',
             'aria-label': `${c.status === 'paused' ? t('a.c.resume') : t('a.c.pause')}: ${c.name}`,
           })) : null))),
     { caption: t('a.nav.campaigns') })),
