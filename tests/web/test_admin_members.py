@@ -238,7 +238,10 @@ def test_issue_a_campaign_to_two_selected_members(demo_server: Demo, context: An
         page.check(f"#members tr[data-member='{member['id']}'] input.pick")
     expect(page.locator("#mb-selection")).to_have_text("2 members selected")
     page.select_option("#mb-campaign", campaign["id"])
-    page.click("#mb-issue")
+    with page.expect_request(lambda r: r.url.endswith("/issue")) as sent:
+        page.click("#mb-issue")
+    assert sent.value.post_data_json == {"member_ids": [first["id"], second["id"]]}
+    assert len(sent.value.headers.get("idempotency-key", "")) == 32
     expect(page.locator("#issue-result [data-issued]")).to_have_text("2 vouchers issued")
     for member in (first, second):
         vouchers = demo_server.api("GET", f"/members/{member['id']}/vouchers",
