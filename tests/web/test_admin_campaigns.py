@@ -39,6 +39,7 @@ def test_results_equal_the_api_after_a_redemption(demo_server: Demo, context: An
     page.click(f"[data-results='{campaign['id']}']")
     panel = page.locator(f"#campaign-results[data-campaign='{campaign['id']}']")
     expect(panel.locator("[data-result=issued] .value")).to_have_text("3")
+    assert page.evaluate("document.activeElement.id") == "results-title"
     results = demo_server.api("GET", f"/campaigns/{campaign['id']}/results",
                               demo_server.operator_token)
     assert (results["issued"], results["redeemed"]) == (3, 1)

@@ -159,6 +159,8 @@ def test_member_detail_cards_ledger_vouchers_bookings(demo_server: Demo, context
     # The ledger names the store of the top-up.
     page.click(f"[data-ledger='{prepaid['id']}']")
     top_up = page.locator("#ledger tr[data-kind=top_up]").first
+    expect(top_up).to_be_visible()
+    assert page.evaluate("document.activeElement.id") == "ledger-title"
     expect(top_up.locator("[data-field=store]")).to_contain_text("Jing'an")
     expect(top_up).to_contain_text("Top-up")
     screenshot(page, "admin-members", full_page=True)

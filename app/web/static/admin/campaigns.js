@@ -124,7 +124,7 @@ export async function campaignsView(el, ctx) {
   };
   const resultsPanel = open ? h('section.panel', { id: 'campaign-results', 'data-campaign': open.id, 'aria-labelledby': 'results-title' },
     h('div.row.between', {},
-      h('h2', { id: 'results-title', text: t('a.c.resultsOf', { name: open.name }) }),
+      h('h2', { id: 'results-title', tabindex: '-1', text: t('a.c.resultsOf', { name: open.name }) }),
       h('a.btn.small.secondary', { href: '#campaigns', text: t('a.c.close') })),
     h('p.muted', { text: t('app.loading') })) : null;
   mount(el,
@@ -149,7 +149,11 @@ export async function campaignsView(el, ctx) {
     { caption: t('a.nav.campaigns') })),
     operator ? campaignForm(ctx, allStores, () => ctx.rerender()) : null);
   if (open) await showResults(resultsPanel, ctx, open);
-  if (open) resultsPanel.scrollIntoView({ block: 'nearest' });
+  if (open) {
+    // Opened from a campaign's Results link: the reader (and the keyboard) lands on it.
+    resultsPanel.querySelector('h2').focus({ preventScroll: true });
+    resultsPanel.scrollIntoView({ block: 'nearest' });
+  }
 }
 
 async function showResults(panel, ctx, campaign) {

@@ -361,7 +361,7 @@ async function memberView(el, ctx, memberId) {
 
   if (ledgerPanel) {
     const card = cards.find((c) => c.id === ledgerCard);
-    const title = h('h2', { id: 'ledger-title', text: t('a.mb.ledgerOf', { card: card ? cardName(card) : ledgerCard }) });
+    const title = h('h2', { id: 'ledger-title', tabindex: '-1', text: t('a.mb.ledgerOf', { card: card ? cardName(card) : ledgerCard }) });
     try {
       const entries = listOf(await api.get(`/cards/${ledgerCard}/ledger`));
       const signed = (cents) => (cents > 0 ? `+${money(cents)}` : money(cents));
@@ -386,5 +386,8 @@ async function memberView(el, ctx, memberId) {
     } catch (err) {
       mount(ledgerPanel, title, h('p.error', { role: 'alert', text: errorText(err) }));
     }
+    // Opened from a card's Ledger link: the reader (and the keyboard) lands on it.
+    title.focus({ preventScroll: true });
+    ledgerPanel.scrollIntoView({ block: 'nearest' });
   }
 }
