@@ -94,7 +94,11 @@ class CardController(Controller):
         return await service.get_card(principal, card_id)
 
     @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False, responses=problems(409, 429),
-         summary="A fresh dynamic code (valid 60 s, usable once)")
+         summary="A fresh dynamic code (valid 60 s, usable once)",
+         description="short_code: the same code as 12 digits to read out when the camera "
+                     "fails (9 and 11 digits; never a voucher's), typed at POST "
+                     "/redemptions as short_code; same expiry, and using either spends "
+                     "both (decision 038).")
     async def code(self, card_id: FromPath[uuid.UUID], principal: Caller,
                    runtime: RuntimeDep) -> Response[CardCode]:
         fresh = await service.card_code(principal, card_id, runtime.signer)
