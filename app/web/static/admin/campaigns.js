@@ -1,63 +1,247 @@
-// The campaigns view (moved as it was from app.js; H7b builds it out: results, store limits).
+// Campaigns: the chain's voucher campaigns with their terms, usage rules and status; per
+// campaign its results (#campaigns/<id>: issued, redeemed, rate, discount given, bills with
+// the voucher); pause/resume; and the create form with store limits and usage rules (days of
+// the week, hours of the day), whose errors name the field and the rule.
 // export async function campaignsView(el, ctx)
+// Also exported for members.js: termsText(terms, stores), rulesText(x).
 import { listOf } from '/static/common/api.js';
-import { errorText, t } from '/static/common/i18n.js';
-import { addDays, fmtDate, h, money, mount, toast } from '/static/common/ui.js';
-import { field, num, submitter, table, yuan } from './kit.js';
+import { addMessages, errorText, lang, t } from '/static/common/i18n.js';
+import { addDays, fmtDate, h, money, mount, toast, weekdayLabel } from '/static/common/ui.js';
+import { checkGroup, field, num, storeNames, submitter, table as kitTable, yuan } from './kit.js';
+
+// kit.table, its scroll box keyboard-reachable and named (a wide table scrolls on a tablet).
+function table(head, rows, opts = {}) {
+  const box = kitTable(head, rows, opts);
+  if (opts.caption) {
+    box.tabIndex = 0;
+    box.setAttribute('role', 'region');
+    box.setAttribute('aria-label', opts.caption);
+  }
+  return box;
+}
+
+addMessages({
+  zh: {
+    'a.c.terms': '内容', 'a.c.rules': '使用规则', 'a.c.results': '效果', 'a.c.showResults': '查看效果',
+    'a.c.resultsOf': '活动效果：{name}', 'a.c.close': '关闭',
+    'a.c.r.issued': '已发放', 'a.c.r.redeemed': '已核销', 'a.c.r.rate': '核销率', 'a.c.r.discount': '优惠金额',
+    'a.c.r.bills': '用券订单金额', 'a.c.r.revoked': '已作废', 'a.c.r.expired': '已过期',
+    'a.c.r.note': '核销率 = 已核销 ÷ 已发放；优惠金额与订单金额不含已撤销的核销。',
+    'a.c.stores': '可用门店（都不选 = 全部门店）', 'a.c.weekdays': '可用星期（都不选 = 每天）',
+    'a.c.timeFrom': '每天开始时间', 'a.c.timeUntil': '每天结束时间',
+    'a.c.timeNote': '时间按核销门店的当地时间；结束时间当刻起不可用。',
+    'a.c.untilAfterFrom': '须晚于开始时间（不支持跨夜）', 'a.c.bothTimes': '开始和结束时间须同时填写',
+    'a.c.untilAfterStart': '须不早于开始日期', 'a.c.kindNeeds': '{kind}须填写此项',
+    'a.c.everyDay': '每天', 'a.c.allDay': '全天', 'a.c.allStores': '全部门店', 'a.c.onlyStores': '仅限：{names}',
+    'a.c.off': '减 {v}', 'a.c.pctOff': '打 {p} 折', 'a.c.cap': '最多减 {v}', 'a.c.minSpend': '满 {v} 可用',
+    'a.c.noMin': '无门槛', 'a.c.validUntil': '有效期至 {d}', 'a.c.paused': '已暂停', 'a.c.resumed': '已恢复',
+    'a.c.operatorsOnly': '活动效果仅运营人员可见',
+  },
+  en: {
+    'a.c.terms': 'Terms', 'a.c.rules': 'Usage rules', 'a.c.results': 'Results', 'a.c.showResults': 'Results',
+    'a.c.resultsOf': 'Results: {name}', 'a.c.close': 'Close',
+    'a.c.r.issued': 'Issued', 'a.c.r.redeemed': 'Redeemed', 'a.c.r.rate': 'Redemption rate', 'a.c.r.discount': 'Discount given',
+    'a.c.r.bills': 'Bills with the voucher', 'a.c.r.revoked': 'Revoked', 'a.c.r.expired': 'Expired',
+    'a.c.r.note': 'Rate = redeemed ÷ issued; discount and bills leave out reversed redemptions.',
+    'a.c.stores': 'Stores (none ticked = every store)', 'a.c.weekdays': 'Days of the week (none ticked = every day)',
+    'a.c.timeFrom': 'Usable from (daily)', 'a.c.timeUntil': 'Usable until (daily)',
+    'a.c.timeNote': 'Hours are the redeeming store\'s local time; "until" is exclusive.',
+    'a.c.untilAfterFrom': 'must be later than the start time (no overnight windows)', 'a.c.bothTimes': 'give both times or neither',
+    'a.c.untilAfterStart': 'must not be before the start date', 'a.c.kindNeeds': 'required for a {kind}',
+    'a.c.everyDay': 'every day', 'a.c.allDay': 'all day', 'a.c.allStores': 'every store', 'a.c.onlyStores': 'only at {names}',
+    'a.c.off': '{v} off', 'a.c.pctOff': '{p}% off', 'a.c.cap': 'up to {v}', 'a.c.minSpend': 'min spend {v}',
+    'a.c.noMin': 'no minimum spend', 'a.c.validUntil': 'valid until {d}', 'a.c.paused': 'Paused', 'a.c.resumed': 'Resumed',
+    'a.c.operatorsOnly': 'Results are for operators',
+  },
+});
+
+// 2024-01-01 was a Monday: the API's weekday 0.
+const dayName = (d) => weekdayLabel(addDays('2024-01-01', d));
+
+// [0,1,2,3,4] -> "Mon–Fri"; [5,6] -> "Sat–Sun"; [0,2] -> "Mon, Wed"; null -> "every day".
+export function weekdaysText(days) {
+  if (!days || !days.length || days.length === 7) return t('a.c.everyDay');
+  const sorted = [...days].sort((a, b) => a - b);
+  const runs = [];
+  for (const d of sorted) {
+    const last = runs[runs.length - 1];
+    if (last && d === last[1] + 1) last[1] = d; else runs.push([d, d]);
+  }
+  const sep = lang() === 'zh' ? '、' : ', ';
+  return runs.map(([a, b]) => {
+    if (a === b) return dayName(a);
+    if (b === a + 1) return `${dayName(a)}${sep}${dayName(b)}`;
+    return `${dayName(a)}–${dayName(b)}`;
+  }).join(sep);
+}
+
+// The days, hours and stores a campaign (or a voucher's terms) may be used.
+export function rulesText(x, allStores = []) {
+  const sep = lang() === 'zh' ? '；' : '; ';
+  const hours = x.time_from && x.time_until ? `${x.time_from}–${x.time_until}` : t('a.c.allDay');
+  const where = x.store_ids && x.store_ids.length
+    ? t('a.c.onlyStores', { names: storeNames(allStores, x.store_ids) }) : t('a.c.allStores');
+  return [weekdaysText(x.weekdays), hours, where].join(sep);
+}
+
+// What a campaign (or a voucher's terms) gives: "¥20.00 off; min spend ¥100.00".
+export function valueText(x) {
+  const sep = lang() === 'zh' ? '；' : '; ';
+  const parts = [];
+  if (x.kind === 'cash' && x.value_cents) parts.push(t('a.c.off', { v: money(x.value_cents) }));
+  if (x.kind === 'discount' && x.percent_off) {
+    parts.push(lang() === 'zh' ? t('a.c.pctOff', { p: String((100 - x.percent_off) / 10) }) : t('a.c.pctOff', { p: x.percent_off }));
+    if (x.max_discount_cents) parts.push(t('a.c.cap', { v: money(x.max_discount_cents) }));
+  }
+  if ((x.kind === 'gift' || x.kind === 'service') && x.item_name) parts.push(x.item_name);
+  parts.push(x.min_spend_cents ? t('a.c.minSpend', { v: money(x.min_spend_cents) }) : t('a.c.noMin'));
+  return parts.join(sep);
+}
+
+// A voucher's terms in full: value, rules, until when.
+export function termsText(terms, allStores = []) {
+  if (!terms) return '—';
+  const sep = lang() === 'zh' ? '；' : '; ';
+  return [valueText(terms), rulesText(terms, allStores), t('a.c.validUntil', { d: fmtDate(terms.valid_until) })].join(sep);
+}
+
+const percent = (rate) => `${(Math.round((rate || 0) * 1000) / 10).toFixed(1)}%`;
 
 export async function campaignsView(el, ctx) {
   const { api, session } = ctx;
-  const list = listOf(await api.get('/campaigns'));
+  const [list, allStores] = await Promise.all([api.get('/campaigns').then((x) => listOf(x)), ctx.stores()]);
   const operator = session.staff.role === 'operator';
+  const openId = operator ? ctx.params[0] : null;
+  const open = openId ? list.find((c) => c.id === openId) : null;
   const toggle = (c) => async () => {
+    const paused = c.status === 'paused';
     try {
-      await api.post(`/campaigns/${c.id}/${c.status === 'paused' ? 'resume' : 'pause'}`, {});
-      campaignsView(el, ctx);
+      await api.post(`/campaigns/${c.id}/${paused ? 'resume' : 'pause'}`, {});
+      toast(paused ? t('a.c.resumed') : t('a.c.paused'), 'ok');
+      await ctx.rerender();
+      document.querySelector(`tr[data-campaign='${c.id}'] button[data-toggle]`)?.focus();
     } catch (err) { toast(errorText(err), 'bad'); }
   };
-  const terms = (c) => [c.value_cents ? money(c.value_cents) : null, c.percent_off ? `${c.percent_off}%` : null,
-    c.max_discount_cents ? `≤${money(c.max_discount_cents)}` : null, c.item_name,
-    c.min_spend_cents ? `≥${money(c.min_spend_cents)}` : null].filter(Boolean).join(' ');
+  const resultsPanel = open ? h('section.panel', { id: 'campaign-results', 'data-campaign': open.id, 'aria-labelledby': 'results-title' },
+    h('div.row.between', {},
+      h('h2', { id: 'results-title', tabindex: '-1', text: t('a.c.resultsOf', { name: open.name }) }),
+      h('a.btn.small.secondary', { href: '#campaigns', text: t('a.c.close') })),
+    h('p.muted', { text: t('app.loading') })) : null;
   mount(el,
+    resultsPanel,
     h('div.panel', {}, table(
-      [t('a.f.name'), t('a.f.kind'), '', t('a.c.issued'), t('a.c.valid'), t('a.n.status'), ''],
-      list.map((c) => h('tr', { 'data-campaign': c.id },
-        h('td', { text: c.name }), h('td', { text: t(`kind.${c.kind}`) }), h('td', { text: terms(c) }),
-        h('td', { text: `${c.issued_count} / ${c.total_quantity}` }),
+      [t('a.f.name'), t('a.f.kind'), t('a.c.terms'), t('a.c.rules'), { text: t('a.c.issued'), num: true }, t('a.c.valid'), t('a.n.status'), ''],
+      list.map((c) => h('tr', { 'data-campaign': c.id, class: c.id === openId ? 'on' : null },
+        h('th', { scope: 'row', text: c.name }), h('td', { text: t(`kind.${c.kind}`) }),
+        h('td', { text: valueText(c) }), h('td', { 'data-rules': '1', text: rulesText(c, allStores) }),
+        h('td.num', { text: `${c.issued_count} / ${c.total_quantity}` }),
         h('td', { text: `${fmtDate(c.valid_from)} – ${fmtDate(c.valid_until)}` }),
         h('td', {}, h('span.pill', { class: c.status, text: t(`status.${c.status}`) })),
-        h('td', {}, operator ? h('button.btn.small.secondary', {
-          type: 'button', text: c.status === 'paused' ? t('a.c.resume') : t('a.c.pause'), onclick: toggle(c),
-        }) : null))))),
-    operator ? campaignForm(ctx, () => campaignsView(el, ctx)) : null);
+        h('td', {}, operator ? h('div.table-actions', {},
+          h('a.btn.small.secondary', {
+            href: `#campaigns/${c.id}`, text: t('a.c.showResults'), 'data-results': c.id,
+            'aria-label': `${t('a.c.showResults')}: ${c.name}`,
+          }),
+          h('button.btn.small.secondary', {
+            type: 'button', text: c.status === 'paused' ? t('a.c.resume') : t('a.c.pause'), onclick: toggle(c), 'data-toggle': '1',
+            'aria-label': `${c.status === 'paused' ? t('a.c.resume') : t('a.c.pause')}: ${c.name}`,
+          })) : null))),
+    { caption: t('a.nav.campaigns') })),
+    operator ? campaignForm(ctx, allStores, () => ctx.rerender()) : null);
+  if (open) await showResults(resultsPanel, ctx, open);
+  if (open) {
+    // Opened from a campaign's Results link: the reader (and the keyboard) lands on it.
+    resultsPanel.querySelector('h2').focus({ preventScroll: true });
+    resultsPanel.scrollIntoView({ block: 'nearest' });
+  }
 }
 
-function campaignForm(ctx, done) {
+async function showResults(panel, ctx, campaign) {
+  const body = panel.querySelector('p.muted');
+  try {
+    const r = await ctx.api.get(`/campaigns/${campaign.id}/results`);
+    const stat = (key, label, value) => h('div.stat', { 'data-result': key },
+      h('div.value', { text: value }), h('div.label', { text: label }));
+    body.replaceWith(
+      h('div.stats', {},
+        stat('issued', t('a.c.r.issued'), String(r.issued)),
+        stat('redeemed', t('a.c.r.redeemed'), String(r.redeemed)),
+        stat('redemption_rate', t('a.c.r.rate'), percent(r.redemption_rate)),
+        stat('discount_cents', t('a.c.r.discount'), money(r.discount_cents)),
+        stat('bill_cents', t('a.c.r.bills'), money(r.bill_cents)),
+        stat('revoked', t('a.c.r.revoked'), String(r.revoked)),
+        stat('expired', t('a.c.r.expired'), String(r.expired))),
+      h('p.muted.definitions', { text: t('a.c.r.note') }));
+  } catch (err) {
+    body.replaceWith(h('p.error', { role: 'alert', text: errorText(err, { forbidden: t('a.c.operatorsOnly') }) }));
+  }
+}
+
+function campaignForm(ctx, allStores, done) {
   const { api } = ctx;
   const today = new Date().toISOString().slice(0, 10);
-  const [name, nameBox] = field('c-name', t('a.f.name'), { required: true, maxlength: 120 });
-  const [kind, kindBox] = field('c-kind', t('a.f.kind'), { options: ['cash', 'discount', 'gift', 'service'].map((k) => [k, t(`kind.${k}`)]) });
-  const [value, valueBox] = field('c-value', t('a.f.value'), { inputmode: 'decimal' });
-  const [percent, percentBox] = field('c-percent', t('a.f.percent'), { type: 'number', min: 1, max: 100 });
-  const [cap, capBox] = field('c-cap', t('a.f.maxDiscount'), { inputmode: 'decimal' });
-  const [item, itemBox] = field('c-item', t('a.f.item'));
-  const [minSpend, minBox] = field('c-min', t('a.f.minSpend'), { inputmode: 'decimal' });
-  const [total, totalBox] = field('c-total', t('a.f.total'), { type: 'number', min: 1, value: '100', required: true });
-  const [limit, limitBox] = field('c-limit', t('a.f.perMember'), { type: 'number', min: 1, value: '1' });
-  const [from, fromBox] = field('c-from', t('a.f.from'), { type: 'date', value: today, required: true });
-  const [until, untilBox] = field('c-until', t('a.f.until'), { type: 'date', value: addDays(today, 30), required: true });
-  return h('form.panel', {
-    novalidate: true,
-    onsubmit: submitter(() => ({
-      name: name.value.trim(), kind: kind.value, value_cents: yuan(value), percent_off: num(percent),
-      max_discount_cents: yuan(cap), item_name: item.value.trim(), min_spend_cents: yuan(minSpend),
-      total_quantity: num(total), per_member_limit: num(limit),
+  const kindName = () => t(`kind.${kind.value}`);
+  const [name, nameBox] = field('c-name', t('a.f.name'), { required: true, maxlength: 120, api: 'name' });
+  const [kind, kindBox] = field('c-kind', t('a.f.kind'), { options: ['cash', 'discount', 'gift', 'service'].map((k) => [k, t(`kind.${k}`)]), api: 'kind' });
+  const [value, valueBox] = field('c-value', t('a.f.value'), { money: true, api: 'value_cents' });
+  const [pct, percentBox] = field('c-percent', t('a.f.percent'), { type: 'number', min: 1, max: 100, api: 'percent_off' });
+  const [cap, capBox] = field('c-cap', t('a.f.maxDiscount'), { money: true, api: 'max_discount_cents' });
+  const [item, itemBox] = field('c-item', t('a.f.item'), { maxlength: 120, api: 'item_name' });
+  const [minSpend, minBox] = field('c-min', t('a.f.minSpend'), { money: true, api: 'min_spend_cents' });
+  const [total, totalBox] = field('c-total', t('a.f.total'), { type: 'number', min: 1, max: 10000000, value: '100', required: true, api: 'total_quantity' });
+  const [limit, limitBox] = field('c-limit', t('a.f.perMember'), { type: 'number', min: 1, max: 1000, value: '1', api: 'per_member_limit' });
+  const [from, fromBox] = field('c-from', t('a.f.from'), { type: 'date', value: today, required: true, api: 'valid_from' });
+  const [until, untilBox] = field('c-until', t('a.f.until'), { type: 'date', value: addDays(today, 30), required: true, api: 'valid_until' });
+  const [storeIds, storesSet] = checkGroup('c-stores', t('a.c.stores'), allStores.map((s) => [s.id, s.name]), { api: 'store_ids' });
+  const [weekdays, daysSet] = checkGroup('c-days', t('a.c.weekdays'), [0, 1, 2, 3, 4, 5, 6].map((d) => [String(d), dayName(d)]), { api: 'weekdays' });
+  const [timeFrom, timeFromBox] = field('c-time-from', t('a.c.timeFrom'), { type: 'time', api: 'time_from', 'aria-describedby': 'c-time-note' });
+  const [timeUntil, timeUntilBox] = field('c-time-until', t('a.c.timeUntil'), { type: 'time', api: 'time_until', 'aria-describedby': 'c-time-note' });
+  const check = () => {
+    const wrong = [];
+    const needs = { cash: value, discount: pct, gift: item, service: item }[kind.value];
+    if (needs && !needs.value.trim()) wrong.push([needs, t('a.c.kindNeeds', { kind: kindName() })]);
+    if (from.value && until.value && until.value < from.value) wrong.push([until, t('a.c.untilAfterStart')]);
+    const a = timeFrom.value; const b = timeUntil.value;
+    if (Boolean(a) !== Boolean(b)) wrong.push([a ? timeUntil : timeFrom, t('a.c.bothTimes')]);
+    else if (a && b && b <= a) wrong.push([timeUntil, t('a.c.untilAfterFrom')]);
+    return wrong;
+  };
+  const build = () => {
+    const days = weekdays().map(Number);
+    const ids = storeIds();
+    return {
+      name: name.value.trim(), kind: kind.value,
+      value_cents: kind.value === 'cash' ? yuan(value) : null,
+      percent_off: kind.value === 'discount' ? num(pct) : null,
+      max_discount_cents: kind.value === 'discount' ? yuan(cap) : null,
+      item_name: kind.value === 'gift' || kind.value === 'service' ? item.value.trim() : null,
+      min_spend_cents: yuan(minSpend), total_quantity: num(total), per_member_limit: num(limit),
       valid_from: new Date(`${from.value}T00:00:00`).toISOString(),
       valid_until: new Date(`${until.value}T23:59:59`).toISOString(),
-    }), (body) => api.post('/campaigns', body), done),
+      store_ids: ids.length ? ids : null,
+      weekdays: days.length && days.length < 7 ? days : null,
+      time_from: timeFrom.value || null, time_until: timeUntil.value || null,
+    };
+  };
+  // Only the fields the chosen kind uses are shown.
+  const showKind = () => {
+    valueBox.hidden = kind.value !== 'cash';
+    percentBox.hidden = kind.value !== 'discount';
+    capBox.hidden = kind.value !== 'discount';
+    itemBox.hidden = !['gift', 'service'].includes(kind.value);
+    for (const [box, input] of [[valueBox, value], [percentBox, pct], [capBox, cap], [itemBox, item]]) input.disabled = box.hidden;
+  };
+  kind.addEventListener('change', showKind);
+  showKind();
+  return h('form.panel', {
+    id: 'campaign-form', novalidate: true, 'aria-labelledby': 'campaign-form-title',
+    onsubmit: submitter(build, (body) => api.post('/campaigns', body), done, { check }),
   },
-  h('h2', { text: t('a.c.new') }),
+  h('h2', { id: 'campaign-form-title', text: t('a.c.new') }),
   h('div.inline-fields', {}, nameBox, kindBox, valueBox, percentBox, capBox, itemBox, minBox, totalBox, limitBox, fromBox, untilBox),
+  h('h3', { text: t('a.c.rules') }),
+  storesSet, daysSet,
+  h('div.inline-fields', {}, timeFromBox, timeUntilBox),
+  h('p.muted', { id: 'c-time-note', text: t('a.c.timeNote') }),
   h('button.btn', { type: 'submit', text: t('a.f.create') }));
 }
-
