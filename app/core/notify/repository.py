@@ -153,7 +153,7 @@ async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event:
 # --- inbox ------------------------------------------------------------------------------
 
 _INBOX_COLUMNS = ("notification_id", "chain_id", "member_id", "store_id", "event", "title",
-                  "text", "at", "created_at")
+                  "text", "at", "created_at", "data")
 
 
 @cache
@@ -173,17 +173,22 @@ async def add_to_inbox(messages: Sequence[Mapping[str, Any]]) -> None:
         chunk = messages[first:first + 500]
         args: list[Any] = []
         for values in chunk:
-            args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS)]
+            args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS[:-1]),
+                     json.dumps(values.get("data") or {}, ensure_ascii=False, sort_keys=True)]
         await _inbox_insert(len(chunk)).rows(*args)
 
 
 async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[InboxRow]:
-    return cast("list[InboxRow]", await InboxMessage.select(
+    rows = await InboxMessage.select(
         InboxMessage.id, InboxMessage.event, InboxMessage.store_id, InboxMessage.title,
-        InboxMessage.text, InboxMessage.at,
+        InboxMessage.text, InboxMessage.at, InboxMessage.data, InboxMessage.created_at,
     ).where(InboxMessage.member_id == member_id).order_by(
         InboxMessage.at, ascending=False).order_by(InboxMessage.id, ascending=False).limit(
-        limit).offset(offset).run())
+        limit).offset(offset).run()
+    for row in rows:
+        if isinstance(row["data"], str):
+            row["data"] = json.loads(row["data"] or "{}")
+    return cast("list[InboxRow]", rows)
 
 
 # --- WeChat access tokens ---------------------------------------------------------------
