@@ -52,7 +52,7 @@ def test_times_are_in_the_store_zone_across_daylight_saving() -> None:
     assert card.fields["time3"] == "2026年3月8日 14:59"
 
 
-SHANGHAI = {"store_name": "静安店", "timezone": "Asia/Shanghai"}
+SHANGHAI: dict[str, str | int | None] = {"store_name": "静安店", "timezone": "Asia/Shanghai"}
 NOW = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
 
