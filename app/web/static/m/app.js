@@ -2,7 +2,7 @@
 // updates pushed by the server (SSE), vouchers with their terms, campaigns, booking with a
 // stylist and the cancellation cut-off told before, my bookings, inbox, store info.
 import { createApi, listOf, newKey } from '/static/common/api.js';
-import { addMessages, errorText, lang, langToggle, locale, onLangChange, t } from '/static/common/i18n.js';
+import { errorText, fieldErrors, lang, langToggle, locale, onLangChange, t } from '/static/common/i18n.js';
 import { loginForm } from '/static/common/login.js';
 import { qrCanvas } from '/static/common/qr.js';
 import {
@@ -844,7 +844,9 @@ async function profileView(el) {
         await api.patch('/me', body);
         toast(t('m.me.saved'), 'ok');
       } catch (err) {
-        message.textContent = errorText(err, pageWords());
+        const field = fieldErrors(err)[0]?.field;
+        message.textContent = field && t(`m.me.bad.${field}`) !== `m.me.bad.${field}`
+          ? t(`m.me.bad.${field}`) : errorText(err, pageWords());
       }
     },
   },
