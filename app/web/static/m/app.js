@@ -579,6 +579,7 @@ function cutoffBox(slot, store) {
 
 function hoursText(minutes) {
   if (!minutes) return t('m.minutes', { n: 0 });
+  if (minutes % 1440 === 0) return t('m.days', { n: minutes / 1440 });
   return minutes % 60 ? t('m.minutes', { n: minutes }) : t('m.hours', { n: minutes / 60 });
 }
 
