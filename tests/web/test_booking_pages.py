@@ -138,5 +138,7 @@ def test_a_slot_inside_the_cut_off_is_told_before_and_its_changes_are_disabled(
     assert reason is not None and "call the store" in reason.inner_text()
     assert cancel.get_attribute("aria-describedby") == reason.get_attribute("id")
     assert_accessible(page, "a booking past its cut-off")
+    row.scroll_into_view_if_needed()
+    screenshot(page, "member-bookings")
     # The store may still cancel it.
     demo_server.api("POST", f"/bookings/{made}/cancel", demo_server.operator_token)

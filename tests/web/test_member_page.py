@@ -230,6 +230,7 @@ def test_a_reschedule_notice_names_the_old_and_new_time(demo_server: Demo,
     text = first.inner_text()
     assert slots[2]["start"][11:16] in text and slots[-1]["start"][11:16] in text, text
     assert "预约已改期" in text
+    screenshot(page, "member-inbox")
     demo_server.api("POST", f"/bookings/{made['id']}/cancel", demo_server.member_token)
 
 
@@ -258,3 +259,16 @@ def test_every_view_passes_axe_with_one_main_and_an_h1(demo_server: Demo, contex
         assert_accessible(page, f"#book {step} ({lang})")
     page.wait_for_selector("#confirm-booking")
     assert page.locator("h1").count() == 1
+
+
+def test_a_voucher_redeemed_at_the_till_shows_at_once(demo_server: Demo, context: Any,
+                                                     campaign_id: str) -> None:
+    voucher = demo_server.fresh_voucher(campaign_id)
+    page = member_page(demo_server, context)
+    go(page, f"#voucher/{voucher['id']}", "#voucher-qr canvas")
+    wait_until(page, "document.documentElement.dataset.live === 'on'")
+    demo_server.api("POST", "/redemptions", demo_server.clerk_token, json={
+        "code": voucher["code"], "store_id": demo_server.store_id, "amount_cents": 5000})
+    page.wait_for_selector("[data-notice]:has-text('Voucher redeemed at')")
+    page.wait_for_selector("h1 + .panel .pill.redeemed")
+    assert page.locator("#voucher-qr").count() == 0  # a spent code is not shown any more
