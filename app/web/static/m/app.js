@@ -721,8 +721,10 @@ function changeRules(b, store) {
 async function bookingsView(el) {
   const list = listOf(await api.get('/me/bookings'), 'bookings');
   const byId = await storesById();
-  list.sort((a, b) => (a.start < b.start ? 1 : -1));
   const upcoming = (b) => b.status === 'confirmed' && new Date(b.start).getTime() > Date.now() - 3600e3;
+  // What is still to come first, soonest first; then the rest, latest first.
+  list.sort((a, b) => (upcoming(b) - upcoming(a))
+    || (upcoming(a) ? (a.start < b.start ? -1 : 1) : (a.start < b.start ? 1 : -1)));
   mount(el, h('h1', { text: t('m.bookings.title') }), list.length ? list.map((b) => {
     const store = byId[b.store_id] || {};
     const extra = h('div');
