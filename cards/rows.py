@@ -188,6 +188,23 @@ class SyncReceiptRow(TypedDict):
     created_at: datetime
 
 
+class CardNames(TypedDict):
+    """What a day sheet names a card by."""
+
+    id: uuid.UUID
+    number: str
+    template_name: str
+    kind: CardKind
+
+
+class VoucherNames(TypedDict):
+    """What a day sheet names a voucher by."""
+
+    id: uuid.UUID
+    campaign_name: str
+    kind: CampaignKind
+
+
 class CampaignTally(TypedDict):
     """A campaign's vouchers by outcome and the money of its redemptions (results)."""
 

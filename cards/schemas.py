@@ -77,6 +77,9 @@ class CardOut(Struct):
 class CardCode(Struct):
     code: str
     expires_at: datetime
+    # The same code as 12 digits to read out ("9" + 11 digits; decision 038): same expiry,
+    # and using either spends both.
+    short_code: str
 
 
 class TopUp(Struct, forbid_unknown_fields=True):
@@ -131,11 +134,49 @@ class RedemptionOut(Struct):
     offline: bool
 
 
+ReversalRefusal = Literal["role", "too_late", "already_reversed"]
+
+
+class RedemptionListOut(RedemptionOut):
+    """A row of a store's day sheet (GET /redemptions, issue 17): the redemption with
+    what the till words it with, and whether the caller may undo it."""
+
+    member_id: uuid.UUID | None = None
+    member_name: str | None = None
+    member_phone_tail: str | None = None
+    card_number: str | None = None
+    card_kind: CardKind | None = None
+    template_name: str | None = None
+    campaign_name: str | None = None
+    campaign_kind: CampaignKind | None = None
+    reversible: bool = False
+    not_reversible_reason: ReversalRefusal | None = None
+
+
+class PreviewCard(Struct):
+    """A scanned card as the till shows it (issue 17): figures, not words."""
+
+    id: uuid.UUID
+    number: str
+    kind: CardKind
+    template_name: str
+    balance_cents: int
+    points: int
+    visits_left: int | None
+    tier: str | None
+    discount_percent: int
+    status: CardStatus
+    actions: list[CardAction]
+
+
 class PreviewOut(Struct):
     kind: str
     object_id: uuid.UUID
     member: MemberOut
     summary: str
+    # A card's figures and the action the till opens on (null for vouchers, bookings).
+    card: PreviewCard | None = None
+    default_action: CardAction | None = None
     voucher: VoucherPreview | None = None  # a voucher's campaign and terms (issue 17)
 
 
