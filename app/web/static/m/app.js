@@ -795,7 +795,7 @@ function hoursTable(store) {
   const byDay = {};
   for (const row of store.opening_hours || []) (byDay[row.weekday] ||= []).push(`${row.open}–${row.close}`);
   return h('table.hours', {},
-    h('caption.sr-only', { text: t('m.store.hours') }),
+    h('caption.visually-hidden', { text: t('m.store.hours') }),
     h('tbody', {}, [0, 1, 2, 3, 4, 5, 6].map((d) => h('tr', {},
       h('th', { scope: 'row', text: weekdayName(d) }),
       h('td', { text: byDay[d] ? byDay[d].join(', ') : t('m.store.closed') })))));
