@@ -87,6 +87,8 @@ def test_member_chooses_a_stylist_and_sees_them_on_the_booking(demo_server: Demo
     page.click("#confirm-booking")
     made = page.wait_for_selector("[data-booked]").get_attribute("data-booked")
     assert page.inner_text("[data-stylist-name]") == "Stylist: Amy"
+    assert page.locator("h1").count() == 1
+    assert_accessible(page, "booked")
     booking = demo_server.api("GET", f"/bookings/{made}", demo_server.member_token)
     assert booking["resource_id"] == amy["id"] and booking["any_resource"] is False
     page.click("[data-tab=bookings]")
