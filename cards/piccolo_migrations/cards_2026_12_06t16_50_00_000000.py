@@ -7,7 +7,7 @@ from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.columns.defaults.uuid import UUID4
 from piccolo.columns.indexes import IndexMethod
 
-ID = "2026-12-06T16:30:00:000000"
+ID = "2026-12-06T16:50:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "card short codes"
 
