@@ -321,3 +321,15 @@ async def test_a_booking_paid_with_a_weekday_voucher_on_a_sunday_is_refused(
     assert refused.value.extra["weekdays"] == WEEKDAYS
     await cards.payable(member, member.id, store, price_cents=8_800,
                         at=sunday + timedelta(days=1), voucher_id=uuid.UUID(voucher["id"]))
+
+
+async def test_an_offline_conflict_names_the_other_store(v: Vouchers) -> None:
+    voucher = await v.voucher()
+    assert (await v.redeem(voucher["code"], amount=5_000)).status_code == 201
+    response = await v.sync([{"code": voucher["code"], "client_ref": "late",
+                              "redeemed_at": datetime.now(UTC).isoformat()}],
+                            store=1, clerk="alpha-clerk2")
+    result = response.json()["results"][0]
+    assert (result["status"], result["code"]) == ("conflict", "already_redeemed")
+    assert (result["store_id"], result["store_name"]) == \
+        (str(v.world.a.stores[0]), "alpha store 1")
