@@ -246,42 +246,54 @@ def _voucher_store(voucher: VoucherOut, rows: list[dict[str, Any]]) -> str | Non
     return None
 
 
+async def _changes(principal: Principal, rows: list[dict[str, Any]],
+                   cards_seen: dict[uuid.UUID, tuple[Any, ...]],
+                   vouchers_seen: dict[uuid.UUID, str]) -> list[tuple[str, dict[str, Any]]]:
+    """The member's cards and vouchers that differ from what the stream sent last."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for card in await cards.my_cards(principal):
+        state = _card_state(card)
+        if cards_seen.get(card.id) == state:
+            continue
+        cards_seen[card.id] = state
+        found.append(("card", _card_event(card, await _redemption(principal, card.id))))
+    for voucher in await vouchers.my_vouchers(principal):
+        if vouchers_seen.get(voucher.id) == voucher.status:
+            continue
+        vouchers_seen[voucher.id] = voucher.status
+        found.append(("voucher", {
+            "voucher_id": str(voucher.id), "status": voucher.status,
+            "store_name": _voucher_store(voucher, rows),
+            "redeemed_at": voucher.redeemed_at.isoformat() if voucher.redeemed_at else None}))
+    return found
+
+
 async def _events(hub: LiveHub, stream: _Stream) -> AsyncIterator[ServerSentEventMessage]:
+    """``ready``, then what changes; at each heartbeat the member's cards and vouchers are
+    compared again too, so a change that writes no notification (a visit's reversal, a
+    card frozen) reaches the page within ``HEARTBEAT_S``."""
     principal = stream.principal
     sequence = 0
     try:
         cards_seen = {c.id: _card_state(c) for c in await cards.my_cards(principal)}
-        vouchers_seen = {v.id: v.status for v in await vouchers.my_vouchers(principal)}
+        vouchers_seen: dict[uuid.UUID, str] = {
+            v.id: v.status for v in await vouchers.my_vouchers(principal)}
         yield ServerSentEventMessage(event="ready", retry=RETRY_MS, id=sequence,
                                      data=json.dumps({"member_id": str(principal.id)}))
         while True:
+            heartbeat = False
             try:
                 await asyncio.wait_for(stream.changed.wait(), HEARTBEAT_S)
             except TimeoutError:
-                yield ServerSentEventMessage(comment="ping", data=None)
-                continue
+                heartbeat = True
             stream.changed.clear()
             rows, stream.rows = stream.rows, []
-            for card in await cards.my_cards(principal):
-                state = _card_state(card)
-                if cards_seen.get(card.id) == state:
-                    continue
-                cards_seen[card.id] = state
+            for name, payload in await _changes(principal, rows, cards_seen, vouchers_seen):
                 sequence += 1
-                payload = _card_event(card, await _redemption(principal, card.id))
-                yield ServerSentEventMessage(event="card", id=sequence,
+                yield ServerSentEventMessage(event=name, id=sequence,
                                              data=json.dumps(payload, ensure_ascii=False))
-            for voucher in await vouchers.my_vouchers(principal):
-                if vouchers_seen.get(voucher.id) == voucher.status:
-                    continue
-                vouchers_seen[voucher.id] = voucher.status
-                sequence += 1
-                payload = {"voucher_id": str(voucher.id), "status": voucher.status,
-                           "store_name": _voucher_store(voucher, rows),
-                           "redeemed_at": voucher.redeemed_at.isoformat()
-                           if voucher.redeemed_at else None}
-                yield ServerSentEventMessage(event="voucher", id=sequence,
-                                             data=json.dumps(payload, ensure_ascii=False))
+            if heartbeat:
+                yield ServerSentEventMessage(comment="ping", data=None)
     finally:
         hub.close(stream)
 

@@ -188,7 +188,7 @@ async def test_a_visit_and_a_voucher(server: LiveServer, world: World) -> None:
         "valid_until": (now + timedelta(days=30)).isoformat()})
     voucher = await till.call("POST", f"/campaigns/{campaign['id']}/claim", member, {})
     async with stream(server.base_url, await _ticket(server.base_url, member)) as events:
-        await till.redeem(card["id"], action="visit")
+        visit = await till.redeem(card["id"], action="visit")
         got = await events.next("card")
         assert got["card_id"] == card["id"] and got["visits_left"] == card["visits_left"] - 1
         assert got["redemption"]["action"] == "visit"
@@ -198,6 +198,19 @@ async def test_a_visit_and_a_voucher(server: LiveServer, world: World) -> None:
         assert got == {"voucher_id": voucher["id"], "status": "redeemed",
                        "store_name": "alpha store 1", "redeemed_at": got["redeemed_at"]}
         assert got["redeemed_at"]
+
+        # A visit's reversal writes no notification: the stream finds it at its next
+        # heartbeat (15 s), with the ping comment.
+        await till.call("POST", f"/redemptions/{visit['id']}/reverse", till.manager, {},
+                        want=200)
+        got = await events.next("card", timeout=20)
+        assert got["visits_left"] == card["visits_left"]
+        assert got["redemption"]["action"] == "reversal"
+        for _ in range(40):  # the ping follows the change in the same beat
+            if events.comments:
+                break
+            await asyncio.sleep(0.05)
+        assert events.comments and events.comments[0].startswith(": ping")
 
 
 async def test_tickets_and_limits(server: LiveServer, world: World) -> None:
