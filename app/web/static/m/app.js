@@ -646,7 +646,7 @@ async function bookView(el) {
         value: `card:${c.id}`, text: `${cardName(c)} ${c.number}`,
       })),
       vouchers.filter((v) => v.status === 'issued').map((v) => h('option', {
-        value: `voucher:${v.id}`, text: v.campaign_name,
+        value: `voucher:${v.id}`, text: [v.campaign_name, valueText(voucherTerms(v))].filter(Boolean).join(' · '),
       })));
     const store = booking.store;
     parts.push(h('div.panel', { id: 'booking-summary' },
