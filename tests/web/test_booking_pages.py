@@ -5,7 +5,9 @@ can only fail."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -144,3 +146,45 @@ def test_a_slot_inside_the_cut_off_is_told_before_and_its_changes_are_disabled(
     screenshot(page, "member-bookings")
     # The store may still cancel it.
     demo_server.api("POST", f"/bookings/{made}/cancel", demo_server.operator_token)
+
+
+def test_member_reschedules_on_the_page_and_the_inbox_names_both_times(
+        demo_server: Demo, context: Any) -> None:
+    service = demo_server.api("GET", f"/stores/{demo_server.store_id}/services",
+                              demo_server.member_token)[0]
+    day = (date.today() + timedelta(days=4)).isoformat()
+    slots = demo_server.api("GET", f"/stores/{demo_server.store_id}/availability",
+                            demo_server.member_token,
+                            params={"service_id": service["id"], "date": day})["slots"]
+    made = demo_server.api("POST", "/bookings", demo_server.member_token, json={
+        "store_id": demo_server.store_id, "service_id": service["id"],
+        "start": slots[0]["start"]})
+    page = member_page(demo_server, context)
+    page.click("[data-tab=bookings]")
+    row = page.wait_for_selector(f"[data-booking='{made['id']}']")
+    move = row.query_selector("[data-action=reschedule]")
+    assert move is not None and move.is_enabled()
+    move.click()
+    page.click(f"[data-booking='{made['id']}'] [data-date='{day}']")
+    target = page.locator(f"[data-booking='{made['id']}'] [data-slot] >> nth=-1")
+    new_start = target.get_attribute("data-slot")
+    target.click()
+    page.wait_for_selector(f"[data-booking='{made['id']}']")
+    moved = demo_server.api("GET", f"/bookings/{made['id']}", demo_server.member_token)
+    assert moved["start"] == new_start
+    inbox_has_reschedule(demo_server, made["id"])  # written by the outbox a moment later
+    page.click("[data-tab=inbox]")
+    page.wait_for_selector("#inbox [data-message]")
+    texts = page.locator("#inbox [data-message]").all_inner_texts()
+    assert any(slots[0]["start"][11:16] in text and new_start[11:16] in text
+               for text in texts), texts
+    demo_server.api("POST", f"/bookings/{made['id']}/cancel", demo_server.member_token)
+
+
+def inbox_has_reschedule(demo: Demo, booking_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while not any((m.get("data") or {}).get("previous_start")
+                  and m["data"].get("booking_id") == booking_id
+                  for m in demo.api("GET", "/me/inbox", demo.member_token)):
+        assert time.monotonic() < deadline, "no reschedule notice in the inbox"
+        time.sleep(0.1)

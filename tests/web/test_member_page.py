@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +125,10 @@ def test_voucher_terms_name_stores_days_hours_and_a_campaign_at_its_limit_says_s
 def test_the_chinese_page_shows_no_server_english(demo_server: Demo, context: Any) -> None:
     """Wrong 3: inbox messages in the chain's language (zh-CN), voucher terms from their
     fields, errors in the page's words (never the server's detail)."""
+    deadline = time.monotonic() + 10  # the demo's messages come through the outbox
+    while not demo_server.api("GET", "/me/inbox", demo_server.member_token):
+        assert time.monotonic() < deadline, "the demo member's inbox stays empty"
+        time.sleep(0.1)
     page = member_page(demo_server, context, "zh")
     go(page, "#inbox", "#inbox [data-message]")
     inbox = page.inner_text("#inbox")
@@ -215,7 +221,6 @@ def test_a_reschedule_notice_names_the_old_and_new_time(demo_server: Demo,
     store = next(s for s in stores if s["id"] != demo_server.store_id)
     service = demo_server.api("GET", f"/stores/{store['id']}/services",
                               demo_server.member_token)[0]
-    from datetime import date, timedelta
     day = (date.today() + timedelta(days=3)).isoformat()
     slots = demo_server.api("GET", f"/stores/{store['id']}/availability",
                             demo_server.member_token,
@@ -224,12 +229,13 @@ def test_a_reschedule_notice_names_the_old_and_new_time(demo_server: Demo,
         "store_id": store["id"], "service_id": service["id"], "start": slots[2]["start"]})
     demo_server.api("POST", f"/bookings/{made['id']}/reschedule", demo_server.member_token,
                     json={"start": slots[-1]["start"]})
+    inbox_has_reschedule(demo_server, made["id"])  # written by the outbox a moment later
     page = member_page(demo_server, context, "zh")
     go(page, "#inbox", "#inbox [data-message]")
-    first = page.locator("#inbox [data-message] >> nth=0")
-    text = first.inner_text()
-    assert slots[2]["start"][11:16] in text and slots[-1]["start"][11:16] in text, text
-    assert "预约已改期" in text
+    texts = page.locator("#inbox [data-message]").all_inner_texts()
+    moved = [text for text in texts
+             if slots[2]["start"][11:16] in text and slots[-1]["start"][11:16] in text]
+    assert moved and "预约已改期" in moved[0], texts
     screenshot(page, "member-inbox")
     demo_server.api("POST", f"/bookings/{made['id']}/cancel", demo_server.member_token)
 
@@ -272,3 +278,12 @@ def test_a_voucher_redeemed_at_the_till_shows_at_once(demo_server: Demo, context
     page.wait_for_selector("[data-notice]:has-text('Voucher redeemed at')")
     page.wait_for_selector("h1 + .panel .pill.redeemed")
     assert page.locator("#voucher-qr").count() == 0  # a spent code is not shown any more
+
+
+def inbox_has_reschedule(demo: Demo, booking_id: str) -> None:
+    deadline = time.monotonic() + 10
+    while not any((m.get("data") or {}).get("previous_start")
+                  and m["data"].get("booking_id") == booking_id
+                  for m in demo.api("GET", "/me/inbox", demo.member_token)):
+        assert time.monotonic() < deadline, "no reschedule notice in the inbox"
+        time.sleep(0.1)
