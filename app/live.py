@@ -5,8 +5,10 @@
   cannot send an Authorization header, and a bearer token in a URL would be written to
   every proxy's log (ours redacts ``ticket=``, app.core.logs).
 - ``GET /me/events?ticket=`` → ``text/event-stream``: ``ready`` first, then ``card`` when
-  one of the member's cards moves (charge, visit, earn, top-up, reversal) and ``voucher``
-  when one of their vouchers is redeemed, a ``: ping`` comment every ``HEARTBEAT_S``.
+  one of the member's cards moves (charge, visit, earn, top-up, reversal), ``voucher``
+  when one of their vouchers is redeemed, ``notice`` for each notification written for
+  them (in the chain's locale, as the inbox will word it), a ``: ping`` comment every
+  ``HEARTBEAT_S``.
 
 How a change reaches a stream: every change a member hears of writes an outbox row in
 its own transaction (app.core.notify.outbox). Each process keeps one :class:`LiveHub`;
@@ -43,7 +45,7 @@ from app.core.clock import utcnow
 from app.core.crypto import derive_key
 from app.core.db import write_transaction
 from app.core.errors import AppError, Forbidden
-from app.core.notify import outbox
+from app.core.notify import outbox, render
 from app.core.notify import repository as notify_repo
 from app.core.openapi import problems
 from app.core.params import Caller, RuntimeDep
@@ -135,6 +137,7 @@ class _Stream:
         self.principal = principal
         self.changed = asyncio.Event()
         self.rows: list[dict[str, Any]] = []
+        self.opened_at = utcnow()  # notices of rows written before are not news
 
 
 class LiveHub:
@@ -155,9 +158,9 @@ class LiveHub:
             raise TooManyStreams(f"at most {MAX_STREAMS} open streams per member")
         stream = _Stream(principal)
         self._streams.setdefault(principal.id, set()).add(stream)
+        outbox.on_written(self._hint)  # (again, if the last stream just closed)
         if self._task is None or self._task.done():
             self._since = utcnow()
-            outbox.on_written(self._hint)
             self._task = asyncio.create_task(self._tail(), name="o2o-live-tail")
         return stream
 
@@ -179,17 +182,17 @@ class LiveHub:
         while self._streams:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), POLL_S)
-            if self._wake.is_set():
-                self._wake.clear()
-                # A hint comes as the change is written: its commit follows shortly.
-                await asyncio.sleep(0.05)
-                await self._look()
-                await asyncio.sleep(0.25)
             try:
+                if self._wake.is_set():
+                    self._wake.clear()
+                    # A hint comes as the change is written: its commit follows shortly.
+                    await asyncio.sleep(0.05)
+                    await self._look()
+                    await asyncio.sleep(0.25)
                 await self._look()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception:  # the database: try again at the next beat
                 log.exception("reading the outbox for live streams failed")
 
     async def _look(self) -> None:
@@ -268,6 +271,30 @@ async def _changes(principal: Principal, rows: list[dict[str, Any]],
     return found
 
 
+async def _notices(principal: Principal, rows: list[dict[str, Any]],
+                   since: datetime) -> list[dict[str, Any]]:
+    """The notifications written for the member since ``since``, worded in the chain's
+    locale as the inbox will show them (the dispatcher delivers them a moment later)."""
+    rows = [r for r in rows if r["created_at"] >= since]
+    if not rows:
+        return []
+    locale = render.as_locale(await stores.chain_locale(principal.chain_id))
+    found = []
+    for row in rows:
+        data = row["data"] if isinstance(row["data"], dict) else {}
+        try:
+            worded = render.render(row["event"], data, row["created_at"], locale)
+        except Exception:  # an odd row: the page still gets the card event
+            log.exception("wording notification %s for a live stream failed", row["id"])
+            continue
+        store_name = data.get("store_name")
+        found.append({"id": str(row["id"]), "event": row["event"], "title": worded.title,
+                      "text": worded.text, "locale": locale,
+                      "store_name": store_name if isinstance(store_name, str) else None,
+                      "data": data, "created_at": row["created_at"].isoformat()})
+    return found
+
+
 async def _events(hub: LiveHub, stream: _Stream) -> AsyncIterator[ServerSentEventMessage]:
     """``ready``, then what changes; at each heartbeat the member's cards and vouchers are
     compared again too, so a change that writes no notification (a visit's reversal, a
@@ -291,6 +318,10 @@ async def _events(hub: LiveHub, stream: _Stream) -> AsyncIterator[ServerSentEven
             for name, payload in await _changes(principal, rows, cards_seen, vouchers_seen):
                 sequence += 1
                 yield ServerSentEventMessage(event=name, id=sequence,
+                                             data=json.dumps(payload, ensure_ascii=False))
+            for payload in await _notices(principal, rows, stream.opened_at):
+                sequence += 1
+                yield ServerSentEventMessage(event="notice", id=sequence,
                                              data=json.dumps(payload, ensure_ascii=False))
             if heartbeat:
                 yield ServerSentEventMessage(comment="ping", data=None)

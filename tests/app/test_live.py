@@ -3,19 +3,26 @@ reading the event stream, on both engines: a card used through another process (
 process's app, or on PostgreSQL a second server) reaches the stream within about a second;
 tickets are single use; streams per member are bounded."""
 
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from app.core.auth import Principal
+from app.live import InvalidTicket, Tickets
 from tests.conftest import LiveServer
 from tests.world import World
 
@@ -154,6 +161,10 @@ async def test_a_charge_reaches_the_stream(server: LiveServer, world: World,
         assert got["redemption"]["charged_cents"] == 8_800
         assert got["redemption"]["store_id"] == till.store
         assert got["redemption"]["store_name"] == "alpha store 1"
+        notice = await events.next("notice")  # the inbox's words, in the chain's locale
+        assert notice["event"] == "balance_changed" and notice["locale"] == "zh-CN"
+        assert "在alpha store 1消费 ¥88.00，余额 ¥4,912.00。" in notice["text"]
+        assert notice["data"]["delta_cents"] == -8_800
 
         # Through another process: the test's in-process app on the same database.
         other = Till(world, "", client)
@@ -277,3 +288,47 @@ async def test_a_change_through_another_server(engine_name: str, database_url: s
             assert got["redemption"]["charged_cents"] == 20_000
     finally:
         await asyncio.to_thread(other.stop)
+
+
+async def test_the_ticket_stays_out_of_the_log(database_url: str, world: World,
+                                               tmp_path: Path) -> None:
+    """And a server holding a stream still stops promptly (a stream never ends by
+    itself: ``o2o serve`` waits at most 5 s for requests in flight)."""
+    log_file = tmp_path / "server.log"
+    live = LiveServer(database_url, log_file=log_file, log_level="debug")
+    await asyncio.to_thread(live.start)
+    member = world.headers(world.a.members[0])
+    try:
+        ticket = await _ticket(live.base_url, member)
+        async with stream(live.base_url, ticket):
+            pass
+        async with httpx.AsyncClient(base_url=live.base_url, timeout=10) as http:
+            await http.get(f"{API}/me/events", params={"ticket": ticket})  # used: 401
+        async with stream(live.base_url, await _ticket(live.base_url, member)):
+            started = time.monotonic()
+            await asyncio.to_thread(live.stop)
+            assert time.monotonic() - started < 8
+    finally:
+        await asyncio.to_thread(live.stop)
+    log = log_file.read_text(errors="replace")
+    assert "/me/events" in log
+    assert ticket not in log and ticket.split(".")[0] not in log
+    assert "ticket=[redacted]" in log
+
+
+async def test_a_forged_or_expired_ticket_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused before any query: the signature, the shape and the expiry."""
+    member = Principal(kind="member", id=uuid.uuid4(), chain_id=uuid.uuid4(), role="member")
+    tickets = Tickets("a-secret-key-of-enough-length-0123456789")
+    ticket = tickets.issue(member).ticket
+    body, signature = ticket.split(".")
+    forged_body = base64.urlsafe_b64encode(
+        base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).replace(
+            str(member.id).encode(), str(uuid.uuid4()).encode())).decode().rstrip("=")
+    other_key = Tickets("another-secret-key-of-enough-length-0123").issue(member).ticket
+    for bad in (f"{forged_body}.{signature}", other_key, "a.b", "...", ticket + "x"):
+        with pytest.raises(InvalidTicket):
+            await tickets.spend(bad)
+    monkeypatch.setattr("app.live.time.time", lambda: 10**11)  # long after its 60 s
+    with pytest.raises(InvalidTicket):
+        await tickets.spend(ticket)

@@ -156,6 +156,9 @@ async def test_every_event_reaches_wechat_once_through_faults(live: Live) -> Non
     balance = by_template[TEMPLATES[events.BALANCE_CHANGED]]
     assert (balance["amount3"], balance["amount4"]) == ({"value": "500.00元"},
                                                         {"value": "623.45元"})
+    assert balance["thing2"] == {"value": "充值"}  # words in the chain's locale: zh-CN
+    voucher = by_template[TEMPLATES[events.VOUCHER_ISSUED]]
+    assert voucher["thing2"] == {"value": "立减 ¥20.00"}
     for data in by_template.values():
         for key, field in data.items():
             if key.startswith("thing"):
@@ -279,3 +282,21 @@ async def test_a_stopping_dispatcher_hands_back_the_rows_in_flight(live: Live,
 
 async def _sent_requests(live: Live, count: int) -> bool:
     return len(live.wechat.requests_to(SUBSCRIBE_SEND)) >= count
+
+
+async def test_subscribe_messages_follow_the_chain_locale(live: Live) -> None:
+    """The chain switches to English: the next subscribe message's words are English, its
+    time and amount keep the formats WeChat checks."""
+    fan = await live.member("oLocale_0001")
+    changed = await live.client.patch(f"{API}/chain", json={"locale": "en"},
+                                      headers=live.world.headers(live.world.a.operator))
+    assert changed.status_code == 200, changed.text
+    await live.emit(fan.id, events.BALANCE_CHANGED)
+    await wait_settled()
+    [message] = live.sent_to(fan.openid)
+    assert message.data["thing2"] == {"value": "Top-up"}
+    assert message.data["amount3"] == {"value": "500.00元"}
+    assert message.data["time5"]["value"].endswith("日 " + message.data["time5"]["value"][-5:])
+    [inbox] = await get_json(live.client, "/me/inbox", fan.headers)
+    assert inbox["locale"] == "en"
+    assert inbox["text"].startswith("Prepaid: top-up of ¥500.00 at ")
