@@ -21,7 +21,6 @@ if (query.get('chain')) localStorage.setItem('o2o.m.chain', query.get('chain'));
 
 // Timers of the current view, stopped whenever another view renders.
 let timers = [];
-function later(fn, ms) { timers.push(setTimeout(fn, ms)); }
 function every(fn, ms) { timers.push(setInterval(fn, ms)); }
 function stopTimers() { timers.forEach((id) => { clearTimeout(id); clearInterval(id); }); timers = []; }
 
