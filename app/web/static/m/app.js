@@ -1,88 +1,55 @@
-// The member's H5 page: log in, cards with a live QR, vouchers, claims, booking, inbox.
+// The member's H5 page: log in, cards with a live QR (and the digits to read out), live
+// updates pushed by the server (SSE), vouchers with their terms, campaigns, booking with a
+// stylist and the cancellation cut-off told before, my bookings, inbox, store info.
 import { createApi, listOf, newKey } from '/static/common/api.js';
-import { addMessages, errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
+import { errorText, fieldErrors, lang, langToggle, locale, onLangChange, t } from '/static/common/i18n.js';
 import { loginForm } from '/static/common/login.js';
 import { qrCanvas } from '/static/common/qr.js';
 import {
   addDays, confirmButton, fmtDate, fmtDateTime, fmtTime, groupDigits, h, localDate, money,
   mount, toast, weekdayLabel,
 } from '/static/common/ui.js';
+import './words.js';
 
-addMessages({
-  zh: {
-    'm.title': '会员中心', 'm.login.title': '会员登录', 'm.login.chain': '商户编号 (chain_id)',
-    'm.login.code': '登录码', 'm.login.hint': '开发环境（sandbox）可用 sandbox:<openid> 登录；正式环境由微信授权自动登录。',
-    'm.tab.cards': '卡包', 'm.tab.vouchers': '优惠券', 'm.tab.book': '预约', 'm.tab.bookings': '我的预约', 'm.tab.inbox': '消息',
-    'm.cards.empty': '还没有会员卡', 'm.cards.claim': '领取会员卡', 'm.cards.claimBtn': '领取',
-    'm.card.balance': '余额', 'm.card.points': '积分', 'm.card.tier': '等级', 'm.card.visits': '剩余次数',
-    'm.card.expires': '有效期至', 'm.card.noExpiry': '长期有效', 'm.card.show': '向店员出示此码',
-    'm.card.refreshIn': '{s} 秒后自动刷新', 'm.card.refreshing': '正在刷新…', 'm.card.ledger': '明细',
-    'm.card.inactive': '此卡当前不可用', 'm.card.qrOffline': '无法刷新二维码，正在重试…',
-    'm.ledger.issue': '开卡', 'm.ledger.top_up': '充值', 'm.ledger.charge': '消费', 'm.ledger.visit': '使用次数',
-    'm.ledger.earn': '积分', 'm.ledger.reversal': '撤销', 'm.ledger.expire': '过期',
-    'm.vouchers.mine': '我的券', 'm.vouchers.empty': '还没有券', 'm.vouchers.claimable': '可领取',
-    'm.vouchers.claim': '领取', 'm.vouchers.claimed': '领取成功', 'm.vouchers.left': '剩余 {n} 张',
-    'm.voucher.until': '有效期至 {d}', 'm.voucher.short': '数字券码（扫码失败时报给店员）',
-    'm.voucher.minSpend': '满 {m} 可用', 'm.voucher.off': '减 {v}', 'm.voucher.pct': '{p}% 折扣', 'm.voucher.cap': '最多减 {v}',
-    'm.book.store': '选择门店', 'm.book.service': '选择服务', 'm.book.date': '选择日期', 'm.book.slot': '选择时间',
-    'm.book.noSlots': '当天没有可预约的时间', 'm.book.confirm': '确认预约', 'm.book.note': '备注（可选）',
-    'm.book.done': '预约成功', 'm.book.minutes': '{n} 分钟', 'm.book.again': '再约一个', 'm.book.showCode': '到店时出示此码',
-    'm.bookings.empty': '没有预约', 'm.bookings.cancel': '取消预约', 'm.bookings.reschedule': '改期',
-    'm.bookings.cancelled': '已取消', 'm.bookings.moved': '已改期', 'm.bookings.code': '到店码',
-    'm.inbox.empty': '没有消息', 'm.me': '我的', 'm.me.name': '姓名', 'm.me.phone': '手机号',
-    'm.me.birthday': '生日', 'm.me.saved': '已保存', 'm.book.payWith': '到店使用', 'm.book.payNone': '到店再说',
-  },
-  en: {
-    'm.title': 'Members', 'm.login.title': 'Member login', 'm.login.chain': 'Chain id',
-    'm.login.code': 'Login code', 'm.login.hint': 'Development (sandbox): log in with sandbox:<openid>. Live: WeChat hands the code over.',
-    'm.tab.cards': 'Cards', 'm.tab.vouchers': 'Vouchers', 'm.tab.book': 'Book', 'm.tab.bookings': 'Bookings', 'm.tab.inbox': 'Inbox',
-    'm.cards.empty': 'No cards yet', 'm.cards.claim': 'Get a card', 'm.cards.claimBtn': 'Get it',
-    'm.card.balance': 'Balance', 'm.card.points': 'Points', 'm.card.tier': 'Tier', 'm.card.visits': 'Visits left',
-    'm.card.expires': 'Valid until', 'm.card.noExpiry': 'No expiry', 'm.card.show': 'Show this code to the clerk',
-    'm.card.refreshIn': 'Refreshes in {s} s', 'm.card.refreshing': 'Refreshing…', 'm.card.ledger': 'History',
-    'm.card.inactive': 'This card cannot be used now', 'm.card.qrOffline': 'Could not refresh the code; retrying…',
-    'm.ledger.issue': 'Issued', 'm.ledger.top_up': 'Top-up', 'm.ledger.charge': 'Payment', 'm.ledger.visit': 'Visit',
-    'm.ledger.earn': 'Points', 'm.ledger.reversal': 'Reversal', 'm.ledger.expire': 'Expired',
-    'm.vouchers.mine': 'My vouchers', 'm.vouchers.empty': 'No vouchers yet', 'm.vouchers.claimable': 'Up for grabs',
-    'm.vouchers.claim': 'Claim', 'm.vouchers.claimed': 'Claimed', 'm.vouchers.left': '{n} left',
-    'm.voucher.until': 'Valid until {d}', 'm.voucher.short': 'Number code (read it out if the scan fails)',
-    'm.voucher.minSpend': 'On bills from {m}', 'm.voucher.off': '{v} off', 'm.voucher.pct': '{p}% off', 'm.voucher.cap': 'up to {v}',
-    'm.book.store': 'Choose a store', 'm.book.service': 'Choose a service', 'm.book.date': 'Choose a day', 'm.book.slot': 'Choose a time',
-    'm.book.noSlots': 'No free times that day', 'm.book.confirm': 'Confirm booking', 'm.book.note': 'Note (optional)',
-    'm.book.done': 'Booked', 'm.book.minutes': '{n} min', 'm.book.again': 'Book another', 'm.book.showCode': 'Show this code when you arrive',
-    'm.bookings.empty': 'No bookings', 'm.bookings.cancel': 'Cancel booking', 'm.bookings.reschedule': 'Reschedule',
-    'm.bookings.cancelled': 'Cancelled', 'm.bookings.moved': 'Rescheduled', 'm.bookings.code': 'Check-in code',
-    'm.inbox.empty': 'No messages', 'm.me': 'Me', 'm.me.name': 'Name', 'm.me.phone': 'Phone',
-    'm.me.birthday': 'Birthday', 'm.me.saved': 'Saved', 'm.book.payWith': 'Use at the visit', 'm.book.payNone': 'Decide there',
-  },
-});
+// The page's own styles (CSP: a stylesheet of our origin, no inline style).
+document.head.append(h('link', { rel: 'stylesheet', href: '/static/m/m.css' }));
 
-const api = createApi('m', { onUnauthorized: () => { api.setToken(''); render(); } });
+const api = createApi('m', { onUnauthorized: () => { api.setToken(''); live.stop(); render(); } });
 const root = document.getElementById('app');
 const query = new URLSearchParams(location.search);
 if (query.get('chain')) localStorage.setItem('o2o.m.chain', query.get('chain'));
 
 // Timers of the current view, stopped whenever another view renders.
 let timers = [];
-function later(fn, ms) { timers.push(setTimeout(fn, ms)); }
 function every(fn, ms) { timers.push(setInterval(fn, ms)); }
 function stopTimers() { timers.forEach((id) => { clearTimeout(id); clearInterval(id); }); timers = []; }
 
-const cache = { stores: null, services: {} };
+const cache = { stores: null, services: {}, resources: {} };
 async function stores() {
   if (!cache.stores) cache.stores = listOf(await api.get('/stores'));
   return cache.stores;
+}
+async function storesById() {
+  return Object.fromEntries((await stores().catch(() => [])).map((s) => [s.id, s]));
 }
 async function services(storeId) {
   if (!cache.services[storeId]) cache.services[storeId] = listOf(await api.get(`/stores/${storeId}/services`));
   return cache.services[storeId];
 }
+// The store's stylists (resources of kind staff), for the "choose a stylist" step.
+async function stylists(storeId) {
+  if (!cache.resources[storeId]) {
+    cache.resources[storeId] = listOf(await api.get(`/stores/${storeId}/resources`).catch(() => []));
+  }
+  return cache.resources[storeId].filter((r) => r.kind === 'staff' && r.active !== false);
+}
 
 const TABS = [['cards', 'm.tab.cards'], ['vouchers', 'm.tab.vouchers'], ['book', 'm.tab.book'],
-  ['bookings', 'm.tab.bookings'], ['inbox', 'm.tab.inbox']];
+  ['bookings', 'm.tab.bookings'], ['stores', 'm.tab.stores'], ['inbox', 'm.tab.inbox']];
 const VIEWS = {
   cards: cardsView, card: cardView, vouchers: vouchersView, voucher: voucherView,
   book: bookView, bookings: bookingsView, inbox: inboxView, me: profileView,
+  stores: storesView, store: storeView,
 };
 
 function route() {
@@ -90,35 +57,159 @@ function route() {
   return VIEWS[name] ? [name, arg] : ['cards', undefined];
 }
 
+// What the current view does when the server says a card changed (see live below).
+let onCardEvent = null;
+let onVoucherEvent = null;
+let noticeBox = null;
+
 function render() {
   stopTimers();
-  if (!api.token) { loginView(); return; }
+  onCardEvent = null;
+  onVoucherEvent = null;
+  if (!api.token) { live.stop(); loginView(); return; }
+  live.start();
   const [name, arg] = route();
-  const tab = { card: 'cards', voucher: 'vouchers' }[name] || name;
-  const content = h('main.page', { id: 'view' }, h('p.muted', { text: t('app.loading') }));
+  const tab = { card: 'cards', voucher: 'vouchers', store: 'stores' }[name] || name;
+  const keep = noticeBox && noticeBox.childElementCount ? [...noticeBox.childNodes] : [];
+  noticeBox = h('div.live-notice', { id: 'live-notice', role: 'status', 'aria-live': 'polite' }, keep);
+  const content = h('div', { id: 'view-body' }, h('p.muted', { text: t('app.loading') }));
   mount(root,
     h('header.topbar', {},
       h('span.title', { text: t('m.title') }),
       langToggle(),
       h('a', { href: '#me', class: 'lang', text: t('m.me'), 'data-tab': 'me' }),
       h('button', { type: 'button', text: t('app.logout'), onclick: logout })),
-    content,
-    h('nav.tabs', {}, TABS.map(([key, label]) => h('a', {
+    h('main.page', { id: 'view', 'data-view': name }, noticeBox, content),
+    h('nav.tabs', { 'aria-label': t('m.tabs') }, TABS.map(([key, label]) => h('a', {
       href: `#${key}`, class: key === tab ? 'on' : '', text: t(label), 'data-tab': key,
+      'aria-current': key === tab ? 'page' : null,
     }))));
   VIEWS[name](content, arg).catch((err) => showError(content, err));
 }
 
 function showError(el, err) {
-  mount(el, h('div.panel', {},
-    h('p.error', { text: errorText(err) }),
+  mount(el, h('h1', { text: t('m.error.title') }), h('div.panel', {},
+    h('p.error', { text: errorText(err, pageWords()) }),
     h('button.btn.secondary', { type: 'button', text: t('app.retry'), onclick: render })));
 }
 
+// The page's words for an error code where they say more than the shared ones.
+function pageWords() {
+  return {
+    not_found: t('m.err.not_found'),
+    claim_limit_reached: t('m.err.claim_limit_reached'),
+    booking_not_cancellable: t('m.err.booking_not_cancellable'),
+    slot_unavailable: t('m.err.slot_unavailable'),
+    phone_taken: t('m.err.phone_taken'),
+    card_exists: t('m.err.card_exists'),
+    validation_error: t('m.err.validation_error'),
+  };
+}
+const fail = (err) => toast(errorText(err, pageWords()), 'bad');
+
 function logout() {
   api.setToken('');
+  live.stop();
   location.hash = '';
   render();
+}
+
+// --- live updates: Server-Sent Events ---------------------------------------------------
+// A single-use ticket (EventSource cannot send a bearer token), then GET /me/events. The
+// server pushes `card` and `voucher` events when the member's card or voucher is used at a
+// till; the page never polls. On an error the stream is closed and reopened with a new
+// ticket (the old one is spent), backing off up to a minute.
+
+const live = (() => {
+  let source = null;
+  let retry = null;
+  let delay = 2000;
+  let wanted = false;
+  let connectedOnce = false;
+
+  async function open() {
+    retry = null;
+    if (!wanted || source) return;
+    let ticket;
+    try {
+      ticket = (await api.post('/me/events/ticket', {})).ticket;
+    } catch (err) {
+      schedule(err?.status === 404 || err?.status === 405 ? 60000 : delay);
+      return;
+    }
+    if (!wanted || source) return;
+    source = new EventSource(`/api/v1/me/events?ticket=${encodeURIComponent(ticket)}`);
+    source.addEventListener('ready', () => {
+      delay = 2000;
+      document.documentElement.dataset.live = 'on';
+      // After a reconnect, what happened meanwhile was not pushed: read the view again.
+      if (connectedOnce && ['card', 'cards', 'vouchers', 'voucher'].includes(route()[0])) render();
+      connectedOnce = true;
+    });
+    source.addEventListener('card', (event) => handle(event, cardEvent));
+    source.addEventListener('voucher', (event) => handle(event, voucherEvent));
+    source.onerror = () => {
+      document.documentElement.dataset.live = 'off';
+      if (source) source.close();
+      source = null;
+      schedule(delay);
+      delay = Math.min(60000, delay * 2);
+    };
+  }
+  function schedule(ms) {
+    if (wanted && !retry) retry = setTimeout(open, ms);
+  }
+  function handle(event, fn) {
+    let data = null;
+    try { data = JSON.parse(event.data); } catch { return; }
+    fn(data);
+  }
+  return {
+    start() { wanted = true; if (!source && !retry) open(); },
+    stop() {
+      wanted = false;
+      connectedOnce = false;
+      if (retry) clearTimeout(retry);
+      retry = null;
+      if (source) source.close();
+      source = null;
+      delete document.documentElement.dataset.live;
+    },
+  };
+})();
+
+// "¥88.00 charged at 静安店", in the page's language, from the event's figures.
+function cardNotice(data) {
+  const r = data.redemption;
+  if (!r) return null;
+  const at = r.store_name || '';
+  const vars = { amount: money(r.charged_cents), store: at, balance: money(data.balance_cents),
+    visits: data.visits_left, points: data.points };
+  const key = {
+    charge: 'm.live.charge', top_up: 'm.live.top_up', visit: 'm.live.visit', earn: 'm.live.earn',
+    reversal: 'm.live.reversal',
+  }[r.action];
+  if (!key) return t('m.live.changed');
+  return t(at ? key : `${key}.nostore`, vars);
+}
+
+function showNotice(text) {
+  if (!text || !noticeBox) return;
+  mount(noticeBox, h('div.notice', { 'data-notice': '' },
+    h('span', { text }),
+    h('button', { type: 'button', text: t('m.live.dismiss'), onclick: () => noticeBox.replaceChildren() })));
+}
+
+function cardEvent(data) {
+  showNotice(cardNotice(data));
+  if (onCardEvent) onCardEvent(data);
+}
+
+function voucherEvent(data) {
+  if (data.status === 'redeemed') {
+    showNotice(data.store_name ? t('m.live.voucher', { store: data.store_name }) : t('m.live.voucher.nostore'));
+  }
+  if (onVoucherEvent) onVoucherEvent(data);
 }
 
 // --- login ------------------------------------------------------------------------------
@@ -135,7 +226,7 @@ function loginView() {
   if (handedCode && chain) {
     // The WeChat redirect (or mini program) handed a code over: use it once.
     history.replaceState(null, '', location.pathname + `?chain=${encodeURIComponent(chain)}`);
-    login(chain, handedCode).then(render, (err) => { toast(errorText(err), 'bad'); memberLoginForm(chain); });
+    login(chain, handedCode).then(render, (err) => { fail(err); memberLoginForm(chain); });
     return;
   }
   memberLoginForm(chain);
@@ -161,12 +252,23 @@ function memberLoginForm(chain) {
 
 function cardFigures(card) {
   const figures = [];
-  if (card.kind === 'stored_value') figures.push([t('m.card.balance'), money(card.balance_cents)]);
-  if (card.visits_left !== null && card.visits_left !== undefined) figures.push([t('m.card.visits'), card.visits_left]);
-  figures.push([t('m.card.points'), card.points]);
-  if (card.tier) figures.push([t('m.card.tier'), card.tier]);
-  return h('div.figures', {}, figures.map(([label, value]) => h('div.figure', {},
-    h('div.value', { text: value }), h('div.label', { text: label }))));
+  if (card.kind === 'stored_value' || card.balance_cents) figures.push(['balance', t('m.card.balance'), money(card.balance_cents)]);
+  if (card.visits_left !== null && card.visits_left !== undefined) figures.push(['visits', t('m.card.visits'), card.visits_left]);
+  figures.push(['points', t('m.card.points'), card.points]);
+  if (card.tier) figures.push(['tier', t('m.card.tier'), card.tier]);
+  return h('div.figures', {}, figures.map(([key, label, value]) => h('div.figure', {},
+    h('div.value', { text: value, 'data-figure': key }), h('div.label', { text: label }))));
+}
+
+function cardName(card) { return card.template_name || t(`kind.${card.kind}`); }
+
+function cardTile(card, attrs) {
+  return h(attrs.href ? 'a.cardtile' : 'div.cardtile', { class: card.kind, ...attrs },
+    h('div.row.between', {},
+      h('strong', { text: cardName(card) }),
+      h('span.pill', { class: card.status, text: t(`status.${card.status}`) })),
+    h('div.number', { text: groupDigits(card.number) }),
+    cardFigures(card));
 }
 
 async function cardsView(el) {
@@ -176,81 +278,91 @@ async function cardsView(el) {
   ]);
   const held = new Set(cards.filter((c) => c.status === 'active').map((c) => c.template_id));
   const claimable = templates.filter((tp) => tp.active !== false && tp.claimable !== false && !held.has(tp.id));
+  onCardEvent = () => cardsView(el).catch(() => {});
   mount(el,
-    cards.length ? cards.map((card) => h('a.cardtile', {
-      href: `#card/${card.id}`, class: card.kind, 'data-card': card.id,
-    },
-    h('div.row.between', {},
-      h('strong', { text: card.template_name || t(`kind.${card.kind}`) }),
-      h('span.pill', { class: card.status, text: t(`status.${card.status}`) })),
-    h('div.number', { text: card.number }),
-    cardFigures(card))) : h('div.panel', {}, h('p.muted', { text: t('m.cards.empty') })),
+    h('h1', { text: t('m.cards.title') }),
+    cards.length ? cards.map((card) => cardTile(card, { href: `#card/${card.id}`, 'data-card': card.id }))
+      : h('div.panel', {}, h('p.muted', { text: t('m.cards.empty') })),
     claimable.length ? h('div.panel', {},
       h('h2', { text: t('m.cards.claim') }),
       h('ul.list', {}, claimable.map((tp) => h('li.row.between', {},
         h('span', {}, tp.name, ' ', h('span.pill', { text: t(`kind.${tp.kind}`) })),
         h('button.btn.small', {
-          type: 'button', text: t('m.cards.claimBtn'),
+          type: 'button', text: t('m.cards.claimBtn'), 'aria-label': `${t('m.cards.claimBtn')}: ${tp.name}`,
           onclick: async (event) => {
             event.target.disabled = true;
             try {
               const card = await api.post(`/card-templates/${tp.id}/claim`, {}, { idempotencyKey: newKey() });
               location.hash = `#card/${card.id}`;
             } catch (err) {
-              toast(errorText(err), 'bad');
+              fail(err);
               event.target.disabled = false;
             }
           },
         }))))) : null);
 }
 
+function ledgerList(ledger, byStore) {
+  if (!ledger.length) return h('p.muted', { text: t('m.card.noHistory') });
+  return h('ul.list', { id: 'ledger' }, [...ledger].reverse().map((entry) => {
+    const store = entry.store_id ? byStore[entry.store_id] : null;
+    return h('li', { 'data-entry': entry.id },
+      h('div.row.between', {},
+        h('strong', { text: t(`m.ledger.${entry.kind}`) }),
+        h('span.muted', { text: fmtDateTime(entry.created_at, store?.timezone) })),
+      store ? h('div.muted', { 'data-store-name': '', text: store.name }) : null,
+      h('div.row', { class: 'muted' },
+        entry.delta_cents ? `${entry.delta_cents > 0 ? '+' : ''}${money(entry.delta_cents)} → ${money(entry.balance_after_cents)}` : null,
+        entry.delta_visits ? ` ${entry.delta_visits > 0 ? '+' : ''}${entry.delta_visits} ${t('m.card.visits')}` : null,
+        entry.delta_points ? ` ${entry.delta_points > 0 ? '+' : ''}${entry.delta_points} ${t('m.card.points')}` : null));
+  }));
+}
+
 async function cardView(el, cardId) {
-  const [card, ledger] = await Promise.all([
+  const [card, ledger, byStore] = await Promise.all([
     api.get(`/cards/${cardId}`), api.get(`/cards/${cardId}/ledger`).then((x) => listOf(x)),
+    storesById(),
   ]);
   const qrBox = h('div.qrbox', { id: 'card-qr' });
   const countdown = h('p.countdown', { id: 'countdown' });
+  const shortBox = h('div.card-short', { id: 'card-short-box' });
+  let tile = cardTile(card, { id: 'card-tile' });
+  const ledgerBox = h('div', {}, ledgerList(ledger, byStore));
   mount(el,
-    h('div.cardtile', { class: card.kind },
-      h('div.row.between', {},
-        h('strong', { text: card.template_name || t(`kind.${card.kind}`) }),
-        h('span.pill', { class: card.status, text: t(`status.${card.status}`) })),
-      h('div.number', { text: card.number }),
-      cardFigures(card),
-      h('p.muted', {
-        text: `${t('m.card.expires')}: ${card.expires_at ? fmtDate(card.expires_at) : t('m.card.noExpiry')}`,
-      })),
+    h('h1', { text: cardName(card) }),
+    tile,
+    h('p.muted', {
+      text: `${t('m.card.expires')}: ${card.expires_at ? fmtDate(card.expires_at) : t('m.card.noExpiry')}`,
+    }),
     h('div.panel', {},
+      h('h2', { text: t('m.card.code') }),
       card.status === 'active'
-        ? [h('p.muted', { text: t('m.card.show') }), qrBox, countdown]
+        ? [h('p.muted', { text: t('m.card.show') }), qrBox, shortBox, countdown]
         : h('p.error', { text: t('m.card.inactive') })),
-    h('div.panel', {},
-      h('h2', { text: t('m.card.ledger') }),
-      h('ul.list', {}, [...ledger].reverse().map((entry) => h('li', {},
-        h('div.row.between', {},
-          h('strong', { text: t(`m.ledger.${entry.kind}`) }),
-          h('span.muted', { text: fmtDateTime(entry.created_at) })),
-        h('div.row', { class: 'muted' },
-          entry.delta_cents ? `${entry.delta_cents > 0 ? '+' : ''}${money(entry.delta_cents)} → ${money(entry.balance_after_cents)}` : null,
-          entry.delta_visits ? ` ${entry.delta_visits > 0 ? '+' : ''}${entry.delta_visits} ${t('m.card.visits')}` : null,
-          entry.delta_points ? ` ${entry.delta_points > 0 ? '+' : ''}${entry.delta_points} ${t('m.card.points')}` : null))))));
-  if (card.status !== 'active') return;
+    h('div.panel', {}, h('h2', { text: t('m.card.ledger') }), ledgerBox));
 
   // A fresh code every time the old one nears its end (codes live up to 60 s).
   let expiresAt = 0;
+  let pending = null;
   async function refresh() {
     countdown.textContent = t('m.card.refreshing');
     try {
       const fresh = await api.get(`/cards/${cardId}/code`);
       expiresAt = new Date(fresh.expires_at).getTime();
       mount(qrBox, qrCanvas(fresh.code));
-      const wait = Math.max(3000, expiresAt - Date.now() - 10000);
-      later(refresh, wait);
+      mount(shortBox, fresh.short_code ? [
+        h('p.muted', { text: t('m.card.short') }),
+        h('p.shortcode', { id: 'card-short', text: groupDigits(fresh.short_code) })] : null);
+      clearTimeout(pending);
+      pending = setTimeout(refresh, Math.max(3000, expiresAt - Date.now() - 10000));
+      timers.push(pending);
       tick();
     } catch (err) {
       countdown.textContent = t('m.card.qrOffline');
-      if (Date.now() > expiresAt) qrBox.replaceChildren();
-      later(refresh, 5000);
+      if (Date.now() > expiresAt) { qrBox.replaceChildren(); shortBox.replaceChildren(); }
+      clearTimeout(pending);
+      pending = setTimeout(refresh, 5000);
+      timers.push(pending);
     }
   }
   function tick() {
@@ -258,30 +370,125 @@ async function cardView(el, cardId) {
     const left = Math.max(0, Math.round((expiresAt - Date.now() - 10000) / 1000));
     countdown.textContent = t('m.card.refreshIn', { s: left });
   }
+  // The till used this card: new figures now, and a fresh code at once (the shown one is spent).
+  onCardEvent = async (data) => {
+    if (data.card_id !== cardId) return;
+    Object.assign(card, {
+      balance_cents: data.balance_cents, points: data.points, visits_left: data.visits_left,
+      status: data.status || card.status, tier: data.tier,
+    });
+    const fresh = cardTile(card, { id: 'card-tile' });
+    tile.replaceWith(fresh);
+    tile = fresh;
+    if (card.status === 'active') refresh();
+    api.get(`/cards/${cardId}/ledger`).then((x) => mount(ledgerBox, ledgerList(listOf(x), byStore))).catch(() => {});
+  };
+  if (card.status !== 'active') return;
   every(tick, 1000);
   await refresh();
 }
 
 // --- vouchers ---------------------------------------------------------------------------
 
-function campaignTerms(c) {
+// Weekday names, 0 = Monday (the API's numbering), in the page's language.
+function weekdayName(day) {
+  // 2024-01-01 was a Monday.
+  return new Intl.DateTimeFormat(locale(), { weekday: 'short', timeZone: 'UTC' })
+    .format(new Date(Date.UTC(2024, 0, 1 + day, 12)));
+}
+
+function daysText(weekdays) {
+  if (!weekdays || !weekdays.length || weekdays.length === 7) return t('m.terms.everyDay');
+  const sorted = [...weekdays].sort((a, b) => a - b);
+  const run = sorted.every((d, i) => i === 0 || d === sorted[i - 1] + 1);
+  if (run && sorted.length > 2) return t('m.terms.dayRange', { from: weekdayName(sorted[0]), to: weekdayName(sorted.at(-1)) });
+  return sorted.map(weekdayName).join(lang() === 'zh' ? '、' : ', ');
+}
+
+// "8 折" in Chinese for 20% off; "20% off" in English.
+function percentText(p) {
+  if (lang() !== 'zh') return t('m.voucher.pct', { p });
+  const zhe = (100 - p) / 10;
+  return t('m.voucher.zhe', { z: Number.isInteger(zhe) ? zhe : zhe.toFixed(1) });
+}
+
+// What the voucher gives, one line: "¥20.00 off" / "8 折 (up to ¥50.00)" / "Free: Hair mask".
+function valueText(terms) {
+  if (!terms) return '';
   const parts = [];
-  if (c.kind === 'cash' && c.value_cents) parts.push(t('m.voucher.off', { v: money(c.value_cents) }));
-  if (c.kind === 'discount' && c.percent_off) parts.push(t('m.voucher.pct', { p: c.percent_off }));
-  if (c.max_discount_cents) parts.push(t('m.voucher.cap', { v: money(c.max_discount_cents) }));
-  if (c.item_name) parts.push(c.item_name);
-  if (c.min_spend_cents) parts.push(t('m.voucher.minSpend', { m: money(c.min_spend_cents) }));
-  return parts.join(' · ');
+  if (terms.kind === 'cash' && terms.value_cents) parts.push(t('m.voucher.off', { v: money(terms.value_cents) }));
+  if (terms.kind === 'discount' && terms.percent_off) parts.push(percentText(terms.percent_off));
+  if (terms.max_discount_cents) parts.push(t('m.voucher.cap', { v: money(terms.max_discount_cents) }));
+  if (terms.kind === 'gift' && terms.item_name) parts.push(t('m.voucher.gift', { item: terms.item_name }));
+  if (terms.kind === 'service' && terms.item_name) parts.push(t('m.voucher.service', { item: terms.item_name }));
+  return parts.join(lang() === 'zh' ? '，' : ', ');
+}
+
+// A campaign or a voucher's terms as label/value rows (value, minimum spend, stores, days,
+// hours, until when). Campaigns carry the same fields at the top level.
+function termRows(terms, byStore) {
+  const rows = [];
+  const value = valueText(terms);
+  if (value) rows.push(['value', t('m.terms.value'), value]);
+  rows.push(['min-spend', t('m.terms.minSpend'), terms.min_spend_cents
+    ? t('m.voucher.minSpend', { m: money(terms.min_spend_cents) }) : t('m.terms.noMinimum')]);
+  const storeNames = terms.store_ids
+    ? terms.store_ids.map((id) => byStore[id]?.name).filter(Boolean).join(lang() === 'zh' ? '、' : ', ')
+    : t('m.terms.allStores');
+  rows.push(['stores', t('m.terms.stores'), storeNames || t('m.terms.someStores')]);
+  rows.push(['days', t('m.terms.days'), daysText(terms.weekdays)]);
+  rows.push(['hours', t('m.terms.hours'), terms.time_from && terms.time_until
+    ? `${terms.time_from}–${terms.time_until}` : t('m.terms.allDay')]);
+  if (terms.valid_until) rows.push(['until', t('m.terms.until'), fmtDateTime(terms.valid_until)]);
+  return h('dl.terms', {}, rows.map(([key, label, text]) => [
+    h('dt', { text: label }), h('dd', { text, 'data-term': key })]));
+}
+
+// A voucher's terms: H1's structured `terms`, else what the voucher itself says.
+function voucherTerms(v) {
+  return v.terms || { kind: v.kind, value_cents: v.value_cents ?? null, percent_off: v.percent_off ?? null,
+    min_spend_cents: v.min_spend_cents || 0, store_ids: null, weekdays: null, valid_until: v.valid_until };
+}
+
+const CLAIM_REASONS = {
+  claim_limit_reached: 'm.claim.limit', campaign_sold_out: 'm.claim.soldOut', campaign_inactive: 'm.claim.inactive',
+};
+
+function claimButton(c) {
+  if (c.can_claim === false) {
+    return h('p.reason', {
+      'data-cannot-claim': c.cannot_claim_reason || '',
+      text: t(CLAIM_REASONS[c.cannot_claim_reason] || 'm.claim.inactive', { n: c.claimed_count ?? '', limit: c.per_member_limit ?? '' }),
+    });
+  }
+  return h('button.btn.small', {
+    type: 'button', text: t('m.vouchers.claim'), 'data-claim': c.id, 'aria-label': `${t('m.vouchers.claim')}: ${c.name}`,
+    onclick: async (event) => {
+      event.target.disabled = true;
+      try {
+        const voucher = await api.post(`/campaigns/${c.id}/claim`, {}, { idempotencyKey: newKey() });
+        toast(t('m.vouchers.claimed'), 'ok');
+        location.hash = `#voucher/${voucher.id}`;
+      } catch (err) {
+        fail(err);
+        event.target.disabled = false;
+      }
+    },
+  });
 }
 
 async function vouchersView(el) {
-  const [vouchers, campaigns] = await Promise.all([
+  const [vouchers, campaigns, byStore] = await Promise.all([
     api.get('/me/vouchers').then((x) => listOf(x)),
     api.get('/campaigns').then((x) => listOf(x)).catch(() => []),
+    storesById(),
   ]);
   const order = { issued: 0, redeemed: 1, expired: 2, revoked: 3 };
   vouchers.sort((a, b) => (order[a.status] ?? 9) - (order[b.status] ?? 9));
+  onVoucherEvent = () => vouchersView(el).catch(() => {});
+  const running = campaigns.filter((c) => c.status !== 'paused');
   mount(el,
+    h('h1', { text: t('m.vouchers.title') }),
     h('div.panel', {},
       h('h2', { text: t('m.vouchers.mine') }),
       vouchers.length ? h('ul.list', {}, vouchers.map((v) => h('li', {},
@@ -289,55 +496,49 @@ async function vouchersView(el) {
           h('span', {}, h('strong', { text: v.campaign_name }), ' ',
             h('span.pill', { text: t(`kind.${v.kind}`) })),
           h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
+        h('p.value-line', { text: valueText(voucherTerms(v)) }),
         h('p.muted', { text: t('m.voucher.until', { d: fmtDate(v.valid_until) }) }))))
         : h('p.muted', { text: t('m.vouchers.empty') })),
-    campaigns.length ? h('div.panel', {},
+    running.length ? h('div.panel', { id: 'campaigns' },
       h('h2', { text: t('m.vouchers.claimable') }),
-      h('ul.list', {}, campaigns.map((c) => h('li.row.between', {},
-        h('div.grow', {},
+      h('ul.list', {}, running.map((c) => h('li', { 'data-campaign': c.id },
+        h('div.row.between', {},
           h('strong', { text: c.name }),
-          h('p.muted', { text: campaignTerms(c) }),
-          h('p.muted', { text: `${t('m.vouchers.left', { n: Math.max(0, c.total_quantity - c.issued_count) })} · ${t('m.voucher.until', { d: fmtDate(c.valid_until) })}` })),
-        h('button.btn.small', {
-          type: 'button', text: t('m.vouchers.claim'), 'data-claim': c.id,
-          onclick: async (event) => {
-            event.target.disabled = true;
-            try {
-              const voucher = await api.post(`/campaigns/${c.id}/claim`, {}, { idempotencyKey: newKey() });
-              toast(t('m.vouchers.claimed'), 'ok');
-              location.hash = `#voucher/${voucher.id}`;
-            } catch (err) {
-              toast(errorText(err), 'bad');
-              event.target.disabled = false;
-            }
-          },
-        }))))) : null);
+          claimButton(c)),
+        termRows({ ...c, valid_until: c.valid_until }, byStore),
+        c.total_quantity ? h('p.muted', { text: t('m.vouchers.left', { n: Math.max(0, c.total_quantity - c.issued_count) }) }) : null)))) : null);
 }
 
 async function voucherView(el, voucherId) {
-  const v = await api.get(`/vouchers/${voucherId}`);
+  const [v, byStore] = await Promise.all([api.get(`/vouchers/${voucherId}`), storesById()]);
   const usable = v.status === 'issued';
+  onVoucherEvent = (data) => { if (data.voucher_id === voucherId) voucherView(el, voucherId).catch(() => {}); };
   mount(el,
+    h('h1', { text: v.campaign_name }),
     h('div.panel', {},
       h('div.row.between', {},
-        h('h2', { text: v.campaign_name }),
+        h('span.pill', { text: t(`kind.${v.kind}`) }),
         h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
-      h('p.muted', { text: t('m.voucher.until', { d: fmtDateTime(v.valid_until) }) }),
-      v.redeemed_at ? h('p.muted', { text: `${t('status.redeemed')} ${fmtDateTime(v.redeemed_at)}` }) : null,
-      usable ? h('div.qrbox', { id: 'voucher-qr' }, qrCanvas(v.code)) : null,
-      usable ? h('div', { class: 'qrbox' },
+      h('h2', { text: t('m.voucher.terms') }),
+      termRows(voucherTerms(v), byStore),
+      v.redeemed_at ? h('p.muted', { text: `${t('status.redeemed')} ${fmtDateTime(v.redeemed_at)}` }) : null),
+    usable ? h('div.panel', {},
+      h('h2', { text: t('m.voucher.code') }),
+      h('div.qrbox', { id: 'voucher-qr' }, qrCanvas(v.code)),
+      h('div.qrbox', {},
         h('p.muted', { text: t('m.voucher.short') }),
-        h('p.shortcode', { id: 'short-code', text: groupDigits(v.short_code) })) : null),
+        h('p.shortcode', { id: 'short-code', text: groupDigits(v.short_code) }))) : null,
     h('a.btn.secondary', { href: '#vouchers', text: t('app.back') }));
 }
 
 // --- booking ----------------------------------------------------------------------------
 
-const booking = { store: null, service: null, date: null, slot: null, key: null };
+// The flow's choices; stylist: null = not chosen yet, 'any' = any free one, else a resource.
+const booking = { store: null, service: null, stylist: null, date: null, slot: null, key: null };
 
-function choice(label, sub, on, onclick, attrs = {}) {
-  return h('button.choice', { type: 'button', class: on ? 'on' : '', onclick, ...attrs },
-    label, sub ? h('small', { text: sub }) : null);
+function choice(label, sub, on, onclick, attrs = {}, tag = null) {
+  return h('button.choice', { type: 'button', class: on ? 'on' : '', 'aria-pressed': on ? 'true' : 'false', onclick, ...attrs },
+    label, sub ? h('small', { text: sub }) : null, tag ? h('span.tag', { text: tag }) : null);
 }
 
 function dayChoices(store, selected, onPick) {
@@ -349,20 +550,48 @@ function dayChoices(store, selected, onPick) {
   }));
 }
 
-async function slotChoices(store, serviceId, date, selected, onPick) {
+// The day's free times (for one stylist when one is chosen). A time inside the cancellation
+// cut-off is marked: booked now, it could no longer be cancelled or moved.
+async function slotChoices(store, serviceId, date, stylist, selected, onPick) {
   const answer = await api.get(`/stores/${store.id}/availability`, { service_id: serviceId, date, party_size: 1 });
-  const slots = listOf(answer, 'slots');
+  let slots = listOf(answer, 'slots');
+  if (stylist && stylist !== 'any') slots = slots.filter((s) => (s.resource_ids || []).includes(stylist.id));
   if (!slots.length) return h('p.muted', { text: t('m.book.noSlots') });
   return h('div.choices.slots', {}, slots.map((slot) => choice(
     fmtTime(slot.start, store.timezone), null, selected && selected.start === slot.start,
-    () => onPick(slot), { 'data-slot': slot.start })));
+    () => onPick(slot), { 'data-slot': slot.start, 'data-inside-cutoff': slot.inside_cutoff ? 'true' : null },
+    slot.inside_cutoff ? t('m.book.noCancelTag') : null)));
+}
+
+// Told before confirming: until when the booking can be cancelled or moved, or that it cannot.
+function cutoffBox(slot, store) {
+  if (!slot.cancellable_until) return null;
+  if (slot.inside_cutoff) {
+    return h('div.warnbox', { id: 'cutoff-warning', role: 'note' },
+      h('strong', { text: t('m.book.insideCutoff') }), ' ',
+      t('m.book.insideCutoffMore', { h: hoursText(store.cancel_cutoff_minutes) }),
+      store.phone ? [' ', h('a', { href: `tel:${store.phone}`, text: store.phone })] : null);
+  }
+  return h('div.okbox', { id: 'cutoff-ok' },
+    t('m.book.cancellableUntil', { d: fmtDateTime(slot.cancellable_until, store.timezone) }));
+}
+
+function hoursText(minutes) {
+  if (!minutes) return t('m.minutes', { n: 0 });
+  if (minutes % 1440 === 0) return t('m.days', { n: minutes / 1440 });
+  return minutes % 60 ? t('m.minutes', { n: minutes }) : t('m.hours', { n: minutes / 60 });
+}
+
+function stylistLabel(stylist) {
+  return !stylist || stylist === 'any' ? t('m.book.anyStylist') : stylist.name;
 }
 
 async function bookView(el) {
   const all = await stores();
-  const parts = [h('div.panel', {}, h('h2', { text: t('m.book.store') }),
+  if (booking.store) booking.store = all.find((s) => s.id === booking.store.id) || booking.store;
+  const parts = [h('h1', { text: t('m.book.title') }), h('div.panel', {}, h('h2', { text: t('m.book.store') }),
     h('div.choices', {}, all.map((s) => choice(s.name, s.address, booking.store?.id === s.id, () => {
-      Object.assign(booking, { store: s, service: null, date: null, slot: null });
+      Object.assign(booking, { store: s, service: null, stylist: null, date: null, slot: null });
       bookView(el);
     }, { 'data-store': s.id }))))];
   if (booking.store) {
@@ -371,20 +600,34 @@ async function bookView(el) {
       h('div.choices', {}, list.map((s) => choice(s.name,
         `${t('m.book.minutes', { n: s.duration_minutes })} · ${money(s.price_cents)}`,
         booking.service?.id === s.id, () => {
-          Object.assign(booking, { service: s, date: booking.date, slot: null });
+          Object.assign(booking, { service: s, stylist: null, slot: null });
           bookView(el);
         }, { 'data-service': s.id })))));
   }
   if (booking.service) {
+    const people = (await stylists(booking.store.id)).filter((r) => !r.service_ids || r.service_ids.includes(booking.service.id));
+    if (!people.length && !booking.stylist) booking.stylist = 'any';
+    parts.push(h('div.panel', {}, h('h2', { text: t('m.book.stylist') }),
+      h('div.choices', {},
+        choice(t('m.book.anyStylist'), t('m.book.anyStylistSub'), booking.stylist === 'any', () => {
+          Object.assign(booking, { stylist: 'any', slot: null });
+          bookView(el);
+        }, { 'data-stylist': 'any' }),
+        people.map((r) => choice(r.name, null, booking.stylist?.id === r.id, () => {
+          Object.assign(booking, { stylist: r, slot: null });
+          bookView(el);
+        }, { 'data-stylist': r.id })))));
+  }
+  if (booking.stylist) {
     parts.push(h('div.panel', {}, h('h2', { text: t('m.book.date') }),
       dayChoices(booking.store, booking.date, (day) => {
         Object.assign(booking, { date: day, slot: null });
         bookView(el);
       })));
   }
-  if (booking.date) {
+  if (booking.stylist && booking.date) {
     parts.push(h('div.panel', {}, h('h2', { text: t('m.book.slot') }),
-      await slotChoices(booking.store, booking.service.id, booking.date, booking.slot, (slot) => {
+      await slotChoices(booking.store, booking.service.id, booking.date, booking.stylist, booking.slot, (slot) => {
         Object.assign(booking, { slot, key: newKey() });
         bookView(el);
       })));
@@ -399,21 +642,28 @@ async function bookView(el) {
     const pay = h('select', { id: 'pay-with' },
       h('option', { value: '', text: t('m.book.payNone') }),
       cards.filter((c) => c.status === 'active').map((c) => h('option', {
-        value: `card:${c.id}`, text: `${c.template_name} ${c.number}`,
+        value: `card:${c.id}`, text: `${cardName(c)} ${c.number}`,
       })),
       vouchers.filter((v) => v.status === 'issued').map((v) => h('option', {
-        value: `voucher:${v.id}`, text: v.campaign_name,
+        value: `voucher:${v.id}`, text: [v.campaign_name, valueText(voucherTerms(v))].filter(Boolean).join(' · '),
       })));
-    parts.push(h('div.panel', {},
-      h('p', {}, h('strong', { text: booking.service.name }), ` · ${booking.store.name}`),
-      h('p', { text: fmtDateTime(booking.slot.start, booking.store.timezone) }),
+    const store = booking.store;
+    parts.push(h('div.panel', { id: 'booking-summary' },
+      h('h2', { text: t('m.book.check') }),
+      h('p', {}, h('strong', { text: booking.service.name }), ` · ${store.name}`),
+      h('p', { id: 'summary-stylist', text: `${t('m.book.stylistIs')}: ${stylistLabel(booking.stylist)}` }),
+      h('p', { text: fmtDateTime(booking.slot.start, store.timezone) }),
+      cutoffBox(booking.slot, store),
       h('div.field', {}, h('label', { for: 'pay-with', text: t('m.book.payWith') }), pay),
       h('div.field', {}, h('label', { for: 'note', text: t('m.book.note') }), note),
       h('button.btn.block.big', {
-        type: 'button', id: 'confirm-booking', text: t('m.book.confirm'),
+        type: 'button', id: 'confirm-booking',
+        text: booking.slot.inside_cutoff ? t('m.book.confirmAnyway') : t('m.book.confirm'),
+        'aria-describedby': booking.slot.inside_cutoff ? 'cutoff-warning' : null,
         onclick: async (event) => {
           event.target.disabled = true;
-          const body = { store_id: booking.store.id, service_id: booking.service.id, start: booking.slot.start };
+          const body = { store_id: store.id, service_id: booking.service.id, start: booking.slot.start };
+          if (booking.stylist && booking.stylist !== 'any') body.resource_id = booking.stylist.id;
           if (note.value.trim()) body.note = note.value.trim();
           const [payKind, payId] = pay.value.split(':');
           if (payKind === 'card') body.card_id = payId;
@@ -423,7 +673,7 @@ async function bookView(el) {
             Object.assign(booking, { date: null, slot: null });
             bookedView(el, made);
           } catch (err) {
-            toast(errorText(err), 'bad');
+            fail(err);
             if (err.code === 'slot_unavailable') { booking.slot = null; bookView(el); } else event.target.disabled = false;
           }
         },
@@ -433,51 +683,81 @@ async function bookView(el) {
   if (booking.slot) document.getElementById('confirm-booking')?.scrollIntoView({ block: 'center' });
 }
 
+function bookingStylist(b) {
+  if (b.any_resource) return b.resource_name ? t('m.book.anyGot', { name: b.resource_name }) : t('m.book.anyStylist');
+  return b.resource_name || '';
+}
+
 async function bookedView(el, made) {
-  const store = (await stores()).find((s) => s.id === made.store_id);
-  const service = (await services(made.store_id)).find((s) => s.id === made.service_id);
-  mount(el, h('div.panel', {},
-    h('h2', { text: `✓ ${t('m.book.done')}` }),
-    h('p', {}, h('strong', { text: service?.name || '' }), ` · ${store?.name || ''}`),
-    h('p', { text: fmtDateTime(made.start, store?.timezone) }),
-    made.code ? [h('p.muted', { text: t('m.book.showCode') }), h('div.qrbox', {}, qrCanvas(made.code))] : null,
-    h('div.row', {},
-      h('a.btn', { href: '#bookings', text: t('m.tab.bookings') }),
-      h('button.btn.secondary', { type: 'button', text: t('m.book.again'), onclick: () => bookView(el) }))));
+  const store = (await stores()).find((s) => s.id === made.store_id) || {};
+  mount(el,
+    h('h1', { text: `✓ ${t('m.book.done')}` }),
+    h('div.panel', { 'data-booked': made.id },
+      h('p', {}, h('strong', { text: made.service_name || '' }), ` · ${made.store_name || store.name || ''}`),
+      bookingStylist(made) ? h('p', { 'data-stylist-name': '', text: `${t('m.book.stylistIs')}: ${bookingStylist(made)}` }) : null,
+      h('p', { text: fmtDateTime(made.start, store.timezone) }),
+      changeRules(made, store),
+      made.code ? [h('p.muted', { text: t('m.book.showCode') }), h('div.qrbox', {}, qrCanvas(made.code))] : null,
+      h('div.row', {},
+        h('a.btn', { href: '#bookings', text: t('m.tab.bookings') }),
+        h('button.btn.secondary', { type: 'button', text: t('m.book.again'), onclick: () => bookView(el) }))));
+}
+
+// Why a booking cannot be cancelled or moved any more (the API's rules), or until when it can.
+function changeRules(b, store) {
+  if (b.status !== 'confirmed') return null;
+  if (b.cannot_change_reason === 'cutoff_passed') {
+    return h('p.reason', { id: `reason-${b.id}`, 'data-reason': 'cutoff_passed' },
+      t('m.bookings.cutoffPassed', { d: fmtDateTime(b.cancellable_until, store.timezone) }),
+      store.phone ? [' ', h('a', { href: `tel:${store.phone}`, text: store.phone })] : null);
+  }
+  if (b.cancellable_until && b.can_cancel !== false) {
+    return h('p.muted', { text: t('m.book.cancellableUntil', { d: fmtDateTime(b.cancellable_until, store.timezone) }) });
+  }
+  return null;
 }
 
 async function bookingsView(el) {
   const list = listOf(await api.get('/me/bookings'), 'bookings');
-  const storeList = await stores();
-  const byId = Object.fromEntries(storeList.map((s) => [s.id, s]));
-  await Promise.all([...new Set(list.map((b) => b.store_id))].map((id) => services(id).catch(() => [])));
-  list.sort((a, b) => (a.start < b.start ? 1 : -1));
-  const upcoming = (b) => ['confirmed'].includes(b.status) && new Date(b.start).getTime() > Date.now() - 3600e3;
-  mount(el, list.length ? list.map((b) => {
+  const byId = await storesById();
+  const upcoming = (b) => b.status === 'confirmed' && new Date(b.start).getTime() > Date.now() - 3600e3;
+  // What is still to come first, soonest first; then the rest, latest first.
+  list.sort((a, b) => (upcoming(b) - upcoming(a))
+    || (upcoming(a) ? (a.start < b.start ? -1 : 1) : (a.start < b.start ? 1 : -1)));
+  mount(el, h('h1', { text: t('m.bookings.title') }), list.length ? list.map((b) => {
     const store = byId[b.store_id] || {};
-    const service = (cache.services[b.store_id] || []).find((s) => s.id === b.service_id) || {};
     const extra = h('div');
+    const canCancel = b.can_cancel ?? true;
+    const canMove = b.can_reschedule ?? true;
+    const reasonId = `reason-${b.id}`;
+    const cancel = canCancel
+      ? confirmButton(t('m.bookings.cancel'), t('app.sure'), async () => {
+        try {
+          await api.post(`/bookings/${b.id}/cancel`, {});
+          toast(t('m.bookings.cancelled'), 'ok');
+          bookingsView(el);
+        } catch (err) { fail(err); }
+      }, 'btn small danger')
+      : h('button.btn.small.danger', { type: 'button', disabled: true, text: t('m.bookings.cancel'), 'aria-describedby': reasonId, 'data-action': 'cancel' });
+    const move = h('button.btn.small.secondary', {
+      type: 'button', text: t('m.bookings.reschedule'), disabled: !canMove, 'data-action': 'reschedule',
+      'aria-describedby': canMove ? null : reasonId,
+      onclick: () => reschedule(extra, b, store),
+    });
     return h('div.panel', { 'data-booking': b.id },
       h('div.row.between', {},
-        h('strong', { text: service.name || b.service_name || '' }),
+        h('h2', { text: b.service_name || '' }),
         h('span.pill', { class: b.status, text: t(`status.${b.status}`) })),
-      h('p', { text: `${fmtDateTime(b.start, store.timezone)} · ${store.name || ''}` }),
-      upcoming(b) ? h('div.row', {},
-        b.code ? h('button.btn.small.secondary', {
-          type: 'button', text: t('m.bookings.code'),
-          onclick: () => mount(extra, h('div.qrbox', {}, qrCanvas(b.code))),
-        }) : null,
-        h('button.btn.small.secondary', {
-          type: 'button', text: t('m.bookings.reschedule'),
-          onclick: () => reschedule(extra, b, store),
-        }),
-        confirmButton(t('m.bookings.cancel'), t('app.sure'), async () => {
-          try {
-            await api.post(`/bookings/${b.id}/cancel`, {});
-            toast(t('m.bookings.cancelled'), 'ok');
-            bookingsView(el);
-          } catch (err) { toast(errorText(err), 'bad'); }
-        }, 'btn small danger')) : null,
+      h('p', { text: `${fmtDateTime(b.start, store.timezone)} · ${b.store_name || store.name || ''}` }),
+      bookingStylist(b) ? h('p', { 'data-stylist-name': '', text: `${t('m.book.stylistIs')}: ${bookingStylist(b)}` }) : null,
+      upcoming(b) ? [
+        changeRules(b, store),
+        h('div.row', {},
+          b.code ? h('button.btn.small.secondary', {
+            type: 'button', text: t('m.bookings.code'),
+            onclick: () => mount(extra, h('div.qrbox', {}, qrCanvas(b.code))),
+          }) : null,
+          move, cancel)] : null,
       extra);
   }) : h('div.panel', {}, h('p.muted', { text: t('m.bookings.empty') })));
 }
@@ -485,43 +765,97 @@ async function bookingsView(el) {
 function reschedule(box, b, store) {
   let date = null;
   const slotsBox = h('div');
+  const stylist = b.any_resource || !b.resource_id ? 'any' : { id: b.resource_id };
   const days = dayChoices(store, null, async (day) => {
     date = day;
-    days.querySelectorAll('.choice').forEach((c) => c.classList.toggle('on', c.dataset.date === day));
-    mount(slotsBox, await slotChoices(store, b.service_id, date, null, async (slot) => {
+    days.querySelectorAll('.choice').forEach((c) => {
+      c.classList.toggle('on', c.dataset.date === day);
+      c.setAttribute('aria-pressed', c.dataset.date === day ? 'true' : 'false');
+    });
+    mount(slotsBox, await slotChoices(store, b.service_id, date, stylist, null, async (slot) => {
       try {
         await api.post(`/bookings/${b.id}/reschedule`, { start: slot.start });
         toast(t('m.bookings.moved'), 'ok');
         render();
-      } catch (err) { toast(errorText(err), 'bad'); }
+      } catch (err) { fail(err); }
     }));
   });
   mount(box, h('h3', { text: t('m.book.date') }), days, slotsBox);
+}
+
+// --- stores -----------------------------------------------------------------------------
+
+function mapUrl(store) {
+  return `https://uri.amap.com/search?keyword=${encodeURIComponent(store.address || store.name)}`;
+}
+
+// Opening hours, Monday first; days with the same hours are not merged (7 short rows).
+function hoursTable(store) {
+  const byDay = {};
+  for (const row of store.opening_hours || []) (byDay[row.weekday] ||= []).push(`${row.open}–${row.close}`);
+  return h('table.hours', {},
+    h('caption.visually-hidden', { text: t('m.store.hours') }),
+    h('tbody', {}, [0, 1, 2, 3, 4, 5, 6].map((d) => h('tr', {},
+      h('th', { scope: 'row', text: weekdayName(d) }),
+      h('td', { text: byDay[d] ? byDay[d].join(', ') : t('m.store.closed') })))));
+}
+
+function storeDetails(store) {
+  return [
+    h('p', { 'data-address': '', text: store.address }),
+    h('div.store-actions', {},
+      h('a.btn.small.secondary', { href: mapUrl(store), target: '_blank', rel: 'noopener', 'data-map': '', text: t('m.store.map') }),
+      store.phone ? h('a.btn.small.secondary', { href: `tel:${store.phone}`, 'data-phone': '', text: `${t('m.store.call')} ${store.phone}` }) : null,
+      h('a.btn.small', { href: `#book`, 'data-book-here': store.id, text: t('m.store.book'),
+        onclick: () => Object.assign(booking, { store, service: null, stylist: null, date: null, slot: null }) })),
+  ];
+}
+
+async function storesView(el) {
+  const all = await stores();
+  mount(el, h('h1', { text: t('m.stores.title') }), all.map((s) => h('div.panel', { 'data-store-info': s.id },
+    h('h2', {}, h('a', { href: `#store/${s.id}`, text: s.name })),
+    storeDetails(s))));
+}
+
+async function storeView(el, storeId) {
+  const store = (await stores()).find((s) => s.id === storeId);
+  if (!store) { showError(el, { code: 'not_found', status: 404 }); return; }
+  mount(el, h('h1', { text: store.name }),
+    h('div.panel', { 'data-store-info': store.id }, storeDetails(store)),
+    h('div.panel', {}, h('h2', { text: t('m.store.hours') }), hoursTable(store)),
+    h('a.btn.secondary', { href: '#stores', text: t('app.back') }));
 }
 
 // --- my profile -------------------------------------------------------------------------
 
 async function profileView(el) {
   const me = await api.get('/me');
-  const name = h('input', { id: 'me-name', value: me.name || '', maxlength: 120 });
-  const phone = h('input', { id: 'me-phone', value: me.phone || '', inputmode: 'tel' });
+  const name = h('input', { id: 'me-name', value: me.name || '', maxlength: 120, autocomplete: 'name' });
+  const phone = h('input', { id: 'me-phone', value: me.phone || '', inputmode: 'tel', autocomplete: 'tel' });
   const birthday = h('input', { id: 'me-birthday', type: 'date', value: me.birthday || '' });
-  mount(el, h('form.panel', {
+  const message = h('p.error', { id: 'me-error', role: 'alert' });
+  mount(el, h('h1', { text: t('m.me') }), h('form.panel', {
     onsubmit: async (event) => {
       event.preventDefault();
+      message.textContent = '';
       const body = { name: name.value.trim() };
       if (phone.value.trim()) body.phone = phone.value.trim();
       if (birthday.value) body.birthday = birthday.value;
       try {
         await api.patch('/me', body);
         toast(t('m.me.saved'), 'ok');
-      } catch (err) { toast(errorText(err), 'bad'); }
+      } catch (err) {
+        const field = fieldErrors(err)[0]?.field;
+        message.textContent = field && t(`m.me.bad.${field}`) !== `m.me.bad.${field}`
+          ? t(`m.me.bad.${field}`) : errorText(err, pageWords());
+      }
     },
   },
-  h('h2', { text: t('m.me') }),
   h('div.field', {}, h('label', { for: 'me-name', text: t('m.me.name') }), name),
   h('div.field', {}, h('label', { for: 'me-phone', text: t('m.me.phone') }), phone),
   h('div.field', {}, h('label', { for: 'me-birthday', text: t('m.me.birthday') }), birthday),
+  message,
   h('button.btn', { type: 'submit', text: t('app.save') })));
 }
 
@@ -529,32 +863,21 @@ async function profileView(el) {
 
 // The event's name in the page's language when we know the event, else the server's title.
 function eventTitle(m) {
+  if (m.event === 'booking_confirmed' && m.data && m.data.previous_start) return t('m.event.rescheduled');
   const known = t(`event.${m.event}`);
   return known !== `event.${m.event}` ? known : (m.title || m.event);
 }
 
 async function inboxView(el) {
   const items = listOf(await api.get('/me/inbox'), 'messages');
-  mount(el, h('div.panel', {}, items.length ? h('ul.list', {}, items.map((m) => h('li', {},
+  // The server writes `text` in the chain's language (a chain setting): shown as it is.
+  mount(el, h('h1', { text: t('m.inbox.title') }), h('div.panel', {}, items.length ? h('ul.list', { id: 'inbox' }, items.map((m) => h('li', { 'data-message': m.id, 'data-event': m.event },
     h('div.row.between', {},
       h('strong', { text: eventTitle(m) }),
       h('span.muted', { text: fmtDateTime(m.created_at) })),
-    h('p', { text: m.text || m.body || m.message || '' }))))
+    h('p', { lang: m.locale === 'en' ? 'en' : (m.locale ? 'zh-CN' : null), text: m.text || m.body || m.message || '' }))))
     : h('p.muted', { text: t('m.inbox.empty') })));
 }
-
-addMessages({
-  zh: {
-    'event.card_issued': '开卡成功', 'event.voucher_issued': '收到优惠券', 'event.booking_confirmed': '预约成功',
-    'event.booking_cancelled': '预约已取消', 'event.booking_reminder': '预约提醒', 'event.redeemed': '核销成功',
-    'event.balance_changed': '余额变动',
-  },
-  en: {
-    'event.card_issued': 'New card', 'event.voucher_issued': 'New voucher', 'event.booking_confirmed': 'Booking confirmed',
-    'event.booking_cancelled': 'Booking cancelled', 'event.booking_reminder': 'Booking reminder', 'event.redeemed': 'Redeemed',
-    'event.balance_changed': 'Balance changed',
-  },
-});
 
 window.addEventListener('hashchange', render);
 onLangChange(render);
