@@ -270,7 +270,7 @@ class Generator:
 
     def _short_code(self) -> str:
         while True:
-            code = f"{self.rng.randrange(10**12):012d}"
+            code = f"{self.rng.randrange(9 * 10**11):012d}"  # no leading 9 (decision 038)
             if code not in self.short_codes:
                 self.short_codes.add(code)
                 return code

@@ -28,7 +28,7 @@ from cards.errors import (
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.rows import CardRow, RedemptionRow, TemplateRow, TierRow
-from cards.schemas import PreviewOut, RedemptionOut
+from cards.schemas import PreviewCard, PreviewOut, RedemptionOut
 from cards.service import (
     KIND_CARD,
     check_usable_at,
@@ -73,7 +73,8 @@ class CardScans:
             parts.append(f"tier {card['tier']}" + (f" ({pct}% off)" if pct else ""))
         parts.append(f"{card['points']} points")
         return PreviewOut(kind="card", object_id=card["id"], member=member,
-                          summary=", ".join(parts))
+                          summary=", ".join(parts), card=preview_card(card, template, scan.now),
+                          default_action=VISIT_ACTION[template["kind"]])  # type: ignore[arg-type]
 
     async def check(self, scan: Scan) -> CardCheck:
         card, template = await self._load(scan)
@@ -290,3 +291,20 @@ async def _spent(code: str) -> bool:
 
 SCAN_HANDLERS: dict[CodeKind, ScanHandler[Any]] = {KIND_CARD: CardScans()}
 """What this module adds to the scan endpoint (registered by create_app)."""
+
+
+def card_actions(template: TemplateRow) -> list[str]:
+    """The actions a card of this template accepts (``_card_move``'s rules by kind)."""
+    actions = {"times": ["visit"], "stored_value": ["charge"], "membership": []}[
+        template["kind"]]
+    return actions + (["earn"] if template["points_per_yuan"] > 0 else [])
+
+
+def preview_card(card: CardRow, template: TemplateRow, now: datetime) -> PreviewCard:
+    return PreviewCard(
+        id=card["id"], number=card["number"], kind=template["kind"],
+        template_name=template["name"], balance_cents=card["balance_cents"],
+        points=card["points"], visits_left=card["visits_left"], tier=card["tier"],
+        discount_percent=_discount_percent(card["tier"], template["tiers"]),
+        status=effective_status(card, now),  # type: ignore[arg-type]
+        actions=card_actions(template))  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from cards.errors import AlreadyReversed, ReversalWindowClosed
 from cards.rows import LedgerRow
 from cards.rows import RedemptionRow as RedemptionRow  # the door: ScanHandler.reverse's row
 from cards.schemas import PreviewOut, RedeemIn, RedemptionOut
+from cards.service import card_code_of_short_code
 from stores import service as stores
 from stores.rows import StoreRow
 
@@ -103,11 +104,16 @@ async def code_of_short_code(principal: Principal, store_id: uuid.UUID,
     await SHORT_CODE_MISSES_PER_CLERK.check(clerk)
     await SHORT_CODE_MISSES_PER_STORE.check(store)
     row = await repo.voucher_by_short_code(short_code, principal.chain_id)
-    if row is None:
-        await SHORT_CODE_MISSES_PER_CLERK.hit(clerk)
-        await SHORT_CODE_MISSES_PER_STORE.hit(store)
-        raise NotFound("no voucher has this short code")
-    return str(row["code"])
+    if row is not None:
+        return str(row["code"])
+    # A card's short code stands for its dynamic code, expired or not (the verify that
+    # follows answers code_expired) until it is purged a day later (decision 038).
+    card_code = await card_code_of_short_code(short_code, principal.chain_id)
+    if card_code is not None:
+        return card_code
+    await SHORT_CODE_MISSES_PER_CLERK.hit(clerk)
+    await SHORT_CODE_MISSES_PER_STORE.hit(store)
+    raise NotFound("no voucher or card has this short code")
 
 
 class Staffer(Protocol):

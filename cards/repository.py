@@ -37,6 +37,7 @@ from cards.tables import (
     CampaignClaims,
     Card,
     CardCodeExpiry,
+    CardShortCode,
     CardTemplate,
     LedgerEntry,
     Redemption,
@@ -451,3 +452,34 @@ async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> SyncReceiptRow |
 
 async def insert_sync_receipt(values: Values) -> None:
     await SyncReceipt.insert(SyncReceipt(id=uuid.uuid4(), **values)).run()
+
+
+# --- card short codes (issue 17, decision 038) ------------------------------------------
+
+# Never a voucher's short code: vouchers issued from now on never start with 9, and an
+# older one that does is refused here, in the same statement.
+_INSERT_CARD_SHORT_CODE = Sql(
+    "INSERT INTO card_short_code (short_code, chain, card, code, expires_at) "
+    "SELECT {}, {}, {}, {}, {} "
+    "WHERE NOT EXISTS (SELECT 1 FROM voucher WHERE short_code = {}) "
+    "ON CONFLICT (short_code) DO NOTHING RETURNING short_code")
+_CARD_SHORT_CODE = Sql(
+    "SELECT code, card, expires_at FROM card_short_code WHERE short_code = {} AND chain = {}")
+
+
+async def insert_card_short_code(short_code: str, chain_id: uuid.UUID, card_id: uuid.UUID,
+                                 code: str, expires_at: datetime) -> bool:
+    """Claim ``short_code`` for a card's dynamic ``code``; False when it is taken (by a
+    live card code or a voucher): the caller draws again."""
+    return bool(await _INSERT_CARD_SHORT_CODE.rows(short_code, chain_id, card_id, code,
+                                                   expires_at, short_code))
+
+
+async def card_code_by_short_code(short_code: str, chain_id: uuid.UUID) -> str | None:
+    """The dynamic card code these digits stand for (live or expired, until purged)."""
+    row = await _CARD_SHORT_CODE.first(short_code, chain_id)
+    return None if row is None else str(row["code"])
+
+
+async def purge_card_short_codes(before: datetime) -> None:
+    await CardShortCode.delete().where(CardShortCode.expires_at < before).run()

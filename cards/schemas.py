@@ -77,6 +77,9 @@ class CardOut(Struct):
 class CardCode(Struct):
     code: str
     expires_at: datetime
+    # The same code as 12 digits to read out ("9" + 11 digits; decision 038): same expiry,
+    # and using either spends both.
+    short_code: str
 
 
 class TopUp(Struct, forbid_unknown_fields=True):
@@ -131,11 +134,30 @@ class RedemptionOut(Struct):
     offline: bool
 
 
+class PreviewCard(Struct):
+    """A scanned card as the till shows it (issue 17): figures, not words."""
+
+    id: uuid.UUID
+    number: str
+    kind: CardKind
+    template_name: str
+    balance_cents: int
+    points: int
+    visits_left: int | None
+    tier: str | None
+    discount_percent: int
+    status: CardStatus
+    actions: list[CardAction]
+
+
 class PreviewOut(Struct):
     kind: str
     object_id: uuid.UUID
     member: MemberOut
     summary: str
+    # A card's figures and the action the till opens on (null for vouchers, bookings).
+    card: PreviewCard | None = None
+    default_action: CardAction | None = None
 
 
 VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]

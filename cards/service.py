@@ -249,7 +249,9 @@ async def card_code(principal: Principal, card_id: uuid.UUID, signer: CodeSigner
         raise CardInactive(f"the card is {effective_status(card, now)}")
     expires_at = await _distinct_expiry(card_id, (now + CARD_CODE_TTL).replace(microsecond=0))
     code = await signer.sign(principal.chain_id, KIND_CARD, card_id, expires_at)
-    return CardCode(code=code, expires_at=expires_at)
+    return CardCode(code=code, expires_at=expires_at,
+                    short_code=await _card_short_code(principal.chain_id, card_id, code,
+                                                      expires_at))
 
 
 _MIN_CODE_LIFE_S = 30
@@ -272,8 +274,11 @@ async def _distinct_expiry(card_id: uuid.UUID, wanted: datetime) -> datetime:
 
 
 async def purge_code_expiries() -> None:
-    """Forget the seconds of codes that have expired (housekeeping)."""
-    await repo.purge_code_expiries(utcnow())
+    """Forget the seconds of codes that have expired, and card short codes a day after
+    they expired (housekeeping)."""
+    now = utcnow()
+    await repo.purge_code_expiries(now)
+    await repo.purge_card_short_codes(now - SHORT_CODE_KEPT)
 
 
 async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> LedgerEntryOut:
@@ -357,3 +362,40 @@ async def card_holders_at(chain_id: uuid.UUID,
 MEMBER_FINDERS = stores.MemberFinders(by_card_number=(member_by_card_number,),
                                       at_stores=(card_holders_at,))
 """What cards tells stores about members (joined by create_app, like the scan handlers)."""
+
+
+# --- card short codes (issue 17, decision 038) ------------------------------------------
+
+CARD_SHORT_CODE_PREFIX = "9"
+"""Every card short code starts with it; voucher short codes never do (from issue 17 on;
+an older voucher's that does is never handed out to a card)."""
+SHORT_CODE_KEPT = timedelta(days=1)
+"""How long an expired card short code still answers code_expired (then: not_found)."""
+
+
+def _draw_card_short_code() -> str:
+    return CARD_SHORT_CODE_PREFIX + f"{secrets.randbelow(10**11):011d}"
+
+
+async def _card_short_code(chain_id: uuid.UUID, card_id: uuid.UUID, code: str,
+                           expires_at: datetime) -> str:
+    """12 digits standing for the dynamic ``code`` until it expires: drawn until one is
+    free (neither a live card code's nor a voucher's)."""
+    for _ in range(20):
+        short_code = _draw_card_short_code()
+        async with atomic_statement():  # one statement; SQLite needs its write lock
+            if await repo.insert_card_short_code(short_code, chain_id, card_id, code,
+                                                 expires_at):
+                return short_code
+    raise RuntimeError("no free card short code in 20 draws")  # 1e11 codes: never
+
+
+def is_card_short_code(short_code: str) -> bool:
+    return short_code.startswith(CARD_SHORT_CODE_PREFIX)
+
+
+async def card_code_of_short_code(short_code: str, chain_id: uuid.UUID) -> str | None:
+    """The dynamic card code the digits stand for, or None (not a card short code)."""
+    if not is_card_short_code(short_code):
+        return None
+    return await repo.card_code_by_short_code(short_code, chain_id)

@@ -177,3 +177,16 @@ class SyncReceipt(Table, tablename="sync_receipt"):
     redemption_id = UUID(null=True, default=None)
     code = Varchar(length=40, null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class CardShortCode(Table, tablename="card_short_code"):
+    """The digits a member reads out when the camera fails: one row per dynamic card code
+    (GET /cards/{id}/code), naming that very code, so using the digits spends the code.
+    ``9`` and 11 random digits, never a voucher's short code (decision 038); kept a day
+    past ``expires_at`` so a late try answers code_expired, then purged."""
+
+    short_code = Varchar(length=12, primary_key=True)
+    chain = UUID(null=False)
+    card = UUID(null=False)
+    code = Varchar(length=512, null=False)
+    expires_at = Timestamptz(null=False, index=True)

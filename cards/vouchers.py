@@ -81,7 +81,8 @@ def benefit(campaign: CampaignTerms) -> str:
 
 
 def _short_code() -> str:
-    return f"{secrets.randbelow(10**12):012d}"
+    # Never a leading 9: that range is the card short codes' (decision 038).
+    return f"{secrets.randbelow(9 * 10**11):012d}"
 
 
 # --- campaigns --------------------------------------------------------------------------
