@@ -15,16 +15,19 @@ from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
+from cards import offline_bundle as bundles
 from cards import redemption, service, sync, vouchers
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
+    CampaignResults,
     CardCode,
     CardIssue,
     CardOut,
     IssueIn,
     IssueOut,
     LedgerEntryOut,
+    OfflineBundle,
     PreviewOut,
     RedeemIn,
     RedemptionOut,
@@ -239,6 +242,27 @@ class CampaignController(Controller):
     @get("", guards=[ANYONE], summary="Campaigns (members: the active ones)")
     async def list_(self, principal: Caller) -> list[CampaignOut]:
         return await vouchers.list_campaigns(principal)
+
+    @get("/offline-bundle", guards=[STAFF], cache=False, responses=problems(404),
+         summary="A signed bundle of the store's campaigns and issued vouchers",
+         description="For an offline scanner: payload is base64url of canonical JSON "
+                     "(chain_id, store_id, store_timezone, generated_at, campaigns, vouchers "
+                     "{voucher_id: index into campaigns}, truncated), signature is Ed25519 "
+                     "over the payload bytes by the chain's key kid (GET /keys). At most "
+                     "20,000 vouchers, newest first.")
+    async def offline_bundle(self, principal: Caller, runtime: RuntimeDep,
+                             store_id: FromQuery[uuid.UUID]) -> Response[OfflineBundle]:
+        bundle = await bundles.offline_bundle(principal, store_id, runtime.signer)
+        return Response(bundle, headers=NO_STORE)
+
+    @get("/{campaign_id:uuid}/results", guards=[OPERATORS], responses=problems(404),
+         summary="What a campaign did: vouchers by outcome, discount given, bills",
+         description="redemption_rate = redeemed / issued (0 when none issued); "
+                     "discount_cents and bill_cents sum the campaign's redemptions that "
+                     "were not reversed.")
+    async def results(self, campaign_id: FromPath[uuid.UUID],
+                      principal: Caller) -> CampaignResults:
+        return await vouchers.campaign_results(principal, campaign_id)
 
     @get("/{campaign_id:uuid}", guards=[ANYONE], summary="One campaign")
     async def read(self, campaign_id: FromPath[uuid.UUID], principal: Caller) -> CampaignOut:

@@ -99,3 +99,11 @@ class OfflineWindowExceeded(AppError):
     status = 422
     code = "offline_window_exceeded"
     title = "Outside the chain's offline window"
+
+
+class VoucherNotUsableNow(Conflict):
+    """Outside the campaign's days of the week or hours of the day (in the store's zone);
+    the problem carries ``weekdays``, ``time_from``, ``time_until`` and ``timezone``."""
+
+    code = "voucher_not_usable_now"
+    title = "The voucher cannot be used at this day or hour"

@@ -20,7 +20,9 @@ from app.core.db import (
 )
 from app.core.notify import repository as notify_repo
 from cards.rows import (
+    BundleVoucher,
     CampaignRow,
+    CampaignTally,
     CampaignTerms,
     CardRow,
     CardView,
@@ -349,18 +351,34 @@ async def insert_voucher(values: Values) -> None:
     await Voucher.insert(Voucher(**values)).run()
 
 
+# A voucher's terms are its campaign's (VoucherView.terms): read in the same query.
+_TERM_COLUMNS = ("name", "kind", "value_cents", "percent_off", "max_discount_cents",
+                 "item_name", "min_spend_cents", "valid_from", "valid_until", "store_ids",
+                 "weekdays", "time_from", "time_until")
 _VOUCHER_COLUMNS = (
     *Voucher.all_columns(),
     Voucher.campaign.name.as_alias("campaign_name"),
     Voucher.campaign.kind.as_alias("kind"),
+    *(getattr(Voucher.campaign, c).as_alias(f"campaign__{c}") for c in _TERM_COLUMNS),
 )
+
+
+def _with_terms(row: dict[str, Any]) -> VoucherView:
+    """A voucher row of ``_VOUCHER_COLUMNS`` with its campaign's columns as ``terms``."""
+    view = {k: v for k, v in row.items() if not k.startswith("campaign__")}
+    terms = {k[len("campaign__"):]: v for k, v in row.items() if k.startswith("campaign__")}
+    terms["store_ids"] = json_column(terms["store_ids"])
+    terms["weekdays"] = json_column(terms["weekdays"])
+    view["terms"] = terms
+    return cast("VoucherView", view)
 
 
 # What a scan needs, no more: each timestamp and UUID read costs a conversion.
 _SCAN_VOUCHER = ("id", "campaign", "member", "status", "valid_until", "redeemed_at",
                  "redeemed_store")
 _SCAN_CAMPAIGN = ("name", "kind", "value_cents", "percent_off", "max_discount_cents",
-                  "item_name", "min_spend_cents", "valid_from", "store_ids")
+                  "item_name", "min_spend_cents", "valid_from", "store_ids", "valid_until",
+                  "weekdays", "time_from", "time_until")
 _VOUCHER_WITH_CAMPAIGN = Sql(
     "SELECT " + ", ".join([*(f'v."{c}" AS "{c}"' for c in _SCAN_VOUCHER),  # noqa: S608
                            *(f'c."{c}" AS "campaign__{c}"' for c in _SCAN_CAMPAIGN)])
@@ -381,13 +399,15 @@ async def voucher_and_campaign(voucher_id: uuid.UUID,
     voucher = {k: v for k, v in row.items() if not k.startswith("campaign__")}
     campaign = {k[len("campaign__"):]: v for k, v in row.items() if k.startswith("campaign__")}
     campaign["store_ids"] = json_column(campaign["store_ids"])
+    campaign["weekdays"] = json_column(campaign["weekdays"])
     voucher["campaign_name"], voucher["kind"] = campaign["name"], campaign["kind"]
     return cast("VoucherScan", voucher), cast("CampaignTerms", campaign)
 
 
 async def get_voucher(voucher_id: uuid.UUID, chain_id: uuid.UUID) -> VoucherView | None:
-    return cast("VoucherView | None", await Voucher.select(*_VOUCHER_COLUMNS).where(
-        (Voucher.id == voucher_id) & (Voucher.chain == chain_id)).first().run())
+    row = await Voucher.select(*_VOUCHER_COLUMNS).where(
+        (Voucher.id == voucher_id) & (Voucher.chain == chain_id)).first().run()
+    return None if row is None else _with_terms(row)
 
 
 async def voucher_by_short_code(short_code: str, chain_id: uuid.UUID) -> VoucherCode | None:
@@ -396,9 +416,9 @@ async def voucher_by_short_code(short_code: str, chain_id: uuid.UUID) -> Voucher
 
 
 async def member_vouchers(member_id: uuid.UUID) -> list[VoucherView]:
-    return cast("list[VoucherView]", await Voucher.select(*_VOUCHER_COLUMNS).where(
+    return [_with_terms(row) for row in await Voucher.select(*_VOUCHER_COLUMNS).where(
         Voucher.member == member_id).order_by(Voucher.created_at, ascending=False).order_by(
-        Voucher.id).run())
+        Voucher.id).run()]
 
 
 # The whole spend as one PostgreSQL statement: the conditional update, then the
@@ -483,3 +503,63 @@ async def card_code_by_short_code(short_code: str, chain_id: uuid.UUID) -> str |
 
 async def purge_card_short_codes(before: datetime) -> None:
     await CardShortCode.delete().where(CardShortCode.expires_at < before).run()
+
+
+# --- campaign claim state, results and the offline bundle (issue 17) ---------------------
+
+async def member_claims(member_id: uuid.UUID,
+                        campaign_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many vouchers the member holds of each campaign (any status): the per-member
+    count the claim's conditional upsert keeps (``campaign_claims``)."""
+    if not campaign_ids:
+        return {}
+    rows = await CampaignClaims.select(CampaignClaims.campaign, CampaignClaims.claimed).where(
+        (CampaignClaims.member == member_id)
+        & CampaignClaims.campaign.is_in(campaign_ids)).run()
+    return {row["campaign"]: int(row["claimed"]) for row in rows}
+
+
+_TALLY_VOUCHERS = Sql(
+    "SELECT COUNT(*) AS issued, "
+    "COALESCE(SUM(CASE WHEN status = 'redeemed' THEN 1 ELSE 0 END), 0) AS redeemed, "
+    "COALESCE(SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END), 0) AS revoked, "
+    "COALESCE(SUM(CASE WHEN status = 'expired' OR (status = 'issued' AND valid_until < {}) "
+    "THEN 1 ELSE 0 END), 0) AS expired "
+    "FROM voucher WHERE campaign = {}")
+# Through the voucher's own redemption index (redemption.object_id): one campaign's
+# vouchers, then their redemptions; reversed ones left out.
+_TALLY_REDEMPTIONS = Sql(
+    "SELECT COALESCE(SUM(r.discount_cents), 0) AS discount_cents, "
+    "COALESCE(SUM(r.amount_cents), 0) AS bill_cents "
+    "FROM voucher v JOIN redemption r ON r.object_id = v.id "
+    "WHERE v.campaign = {} AND r.kind = 'voucher' AND r.reversed_at IS NULL")
+
+
+async def campaign_tally(campaign_id: uuid.UUID, now: datetime) -> CampaignTally:
+    vouchers = await _TALLY_VOUCHERS.first(now, campaign_id)
+    money = await _TALLY_REDEMPTIONS.first(campaign_id)
+    assert vouchers is not None and money is not None
+    return {"issued": int(vouchers["issued"]), "redeemed": int(vouchers["redeemed"]),
+            "revoked": int(vouchers["revoked"]), "expired": int(vouchers["expired"]),
+            "discount_cents": int(money["discount_cents"]),
+            "bill_cents": int(money["bill_cents"])}
+
+
+async def live_campaigns(chain_id: uuid.UUID, now: datetime) -> list[CampaignRow]:
+    """The chain's active campaigns not over yet (the offline bundle's)."""
+    return cast("list[CampaignRow]", await Campaign.select().where(
+        (Campaign.chain == chain_id) & (Campaign.status == "active")
+        & (Campaign.valid_until > now)).order_by(Campaign.created_at).order_by(
+        Campaign.id).output(load_json=True).run())
+
+
+async def issued_vouchers(campaign_ids: list[uuid.UUID], now: datetime,
+                          limit: int) -> list[BundleVoucher]:
+    """Vouchers of these campaigns still ``issued`` and not past their end, newest first,
+    at most ``limit``."""
+    if not campaign_ids:
+        return []
+    return cast("list[BundleVoucher]", await Voucher.select(Voucher.id, Voucher.campaign).where(
+        Voucher.campaign.is_in(campaign_ids) & (Voucher.status == "issued")
+        & (Voucher.valid_until > now)).order_by(Voucher.created_at, ascending=False).order_by(
+        Voucher.id).limit(limit).run())

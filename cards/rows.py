@@ -119,7 +119,12 @@ class CampaignTerms(TypedDict):
     item_name: str | None
     min_spend_cents: int
     valid_from: datetime
+    valid_until: datetime
     store_ids: list[str] | None  # None: every store of the chain
+    # Usage rules (cards.campaign_rules): 0 = Monday; "HH:MM" in the store's zone.
+    weekdays: list[int] | None
+    time_from: str | None
+    time_until: str | None
 
 
 class CampaignRow(CampaignTerms):
@@ -128,7 +133,6 @@ class CampaignRow(CampaignTerms):
     total_quantity: int
     issued_count: int
     per_member_limit: int
-    valid_until: datetime
     status: Literal["active", "paused"]
     created_at: datetime
 
@@ -162,7 +166,10 @@ class VoucherRow(VoucherState):
 
 
 class VoucherView(VoucherRow, VoucherScan):
-    """A voucher with its campaign's name and kind (get_voucher, member_vouchers)."""
+    """A voucher with its campaign's name and kind (get_voucher, member_vouchers), and the
+    campaign's terms (what the voucher's ``terms`` show)."""
+
+    terms: CampaignTerms
 
 
 class VoucherCode(TypedDict):
@@ -179,3 +186,19 @@ class SyncReceiptRow(TypedDict):
     redemption_id: uuid.UUID | None
     code: str | None
     created_at: datetime
+
+
+class CampaignTally(TypedDict):
+    """A campaign's vouchers by outcome and the money of its redemptions (results)."""
+
+    issued: int
+    redeemed: int
+    revoked: int
+    expired: int
+    discount_cents: int
+    bill_cents: int
+
+
+class BundleVoucher(TypedDict):
+    id: uuid.UUID
+    campaign: uuid.UUID

@@ -158,6 +158,7 @@ class PreviewOut(Struct):
     # A card's figures and the action the till opens on (null for vouchers, bookings).
     card: PreviewCard | None = None
     default_action: CardAction | None = None
+    voucher: VoucherPreview | None = None  # a voucher's campaign and terms (issue 17)
 
 
 VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]
@@ -177,6 +178,13 @@ class CampaignCreate(Struct, forbid_unknown_fields=True):
     min_spend_cents: Annotated[int, Meta(ge=0, le=MAX_BILL_CENTS)] = 0
     per_member_limit: Annotated[int, Meta(ge=1, le=1000)] = 1
     store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
+    # Usage rules (issue 17), checked by cards.campaign_rules (400 naming the field).
+    weekdays: Annotated[list[int], Meta(max_length=20)] | None = None
+    time_from: Annotated[str, Meta(max_length=20)] | None = None
+    time_until: Annotated[str, Meta(max_length=20)] | None = None
+
+
+CannotClaim = Literal["claim_limit_reached", "campaign_sold_out", "campaign_inactive"]
 
 
 class CampaignOut(Struct):
@@ -197,6 +205,53 @@ class CampaignOut(Struct):
     store_ids: list[uuid.UUID] | None
     status: Literal["active", "paused"]
     created_at: datetime
+    weekdays: list[int] | None = None
+    time_from: str | None = None
+    time_until: str | None = None
+    # A member's own claim state (null for staff).
+    claimed_count: int | None = None
+    can_claim: bool | None = None
+    cannot_claim_reason: CannotClaim | None = None
+
+
+class VoucherTerms(Struct):
+    """What a voucher gives and where and when it may be spent, for pages to word."""
+
+    kind: CampaignKind
+    value_cents: int | None
+    percent_off: int | None
+    max_discount_cents: int | None
+    item_name: str | None
+    min_spend_cents: int
+    store_ids: list[uuid.UUID] | None
+    weekdays: list[int] | None
+    time_from: str | None
+    time_until: str | None
+    valid_from: datetime
+    valid_until: datetime
+
+
+class VoucherPreview(Struct):
+    campaign_name: str
+    terms: VoucherTerms
+    discount_cents: int | None
+
+
+class CampaignResults(Struct):
+    campaign_id: uuid.UUID
+    issued: int
+    redeemed: int
+    revoked: int
+    expired: int
+    redemption_rate: float
+    discount_cents: int
+    bill_cents: int
+
+
+class OfflineBundle(Struct):
+    payload: str
+    kid: str
+    signature: str
 
 
 class VoucherOut(Struct):
@@ -211,6 +266,7 @@ class VoucherOut(Struct):
     redemption_id: uuid.UUID | None
     campaign_name: str
     kind: CampaignKind
+    terms: VoucherTerms
 
 
 class IssueIn(Struct, forbid_unknown_fields=True):
@@ -248,6 +304,7 @@ class SyncResult(Struct, omit_defaults=True):
     detail: str | None = None
     redeemed_at: datetime | None = None
     store_id: uuid.UUID | None = None
+    store_name: str | None = None
 
 
 class SyncOut(Struct):

@@ -55,7 +55,8 @@ async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
         outcome = SyncResult(client_ref=ref, status="conflict", code=err.code,
                              detail=err.detail,
                              redeemed_at=_parse_time(err.extra.get("redeemed_at")),
-                             store_id=_parse_uuid(err.extra.get("store_id")))
+                             store_id=_parse_uuid(err.extra.get("store_id")),
+                             store_name=err.extra.get("store_name"))
     except AppError as err:
         outcome = SyncResult(client_ref=ref, status="rejected", code=err.code, detail=err.detail)
     except Exception as exc:

@@ -136,6 +136,11 @@ class Campaign(Table, tablename="campaign"):
     valid_until = Timestamptz(null=False)
     store_ids = JSON(null=True, default=None)
     status = Varchar(length=16, null=False, default="active")  # active | paused
+    # Usage rules (issue 17): days of the week (0 = Monday; NULL every day) and hours of
+    # the day ("HH:MM", both NULL for all day), in the redeeming store's zone.
+    weekdays = JSON(null=True, default=None)
+    time_from = Varchar(length=5, null=True, default=None)
+    time_until = Varchar(length=5, null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
 
 

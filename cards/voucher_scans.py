@@ -15,6 +15,7 @@ from app.core.db import atomic_statement
 from app.core.errors import ValidationError
 from app.core.notify import events, outbox
 from cards import repository as repo
+from cards.campaign_rules import has_rules, require_usable
 from cards.errors import (
     AlreadyRedeemed,
     AlreadyReversed,
@@ -24,9 +25,9 @@ from cards.errors import (
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
 from cards.rows import CampaignTerms, RedemptionRow, VoucherState
-from cards.schemas import PreviewOut, RedemptionOut
+from cards.schemas import PreviewOut, RedemptionOut, VoucherPreview
 from cards.service import require_store, store_data
-from cards.vouchers import benefit
+from cards.vouchers import benefit, voucher_terms
 from stores import service as stores
 from stores.rows import StoreRow
 
@@ -43,12 +44,15 @@ class VoucherScans:
         if found is None:
             raise InvalidCode("the code names no voucher of this chain")
         voucher, campaign = found
-        return await self.usable(voucher, scan.principal, scan.store_id, at, campaign)
+        return await self.usable(voucher, scan.principal, scan.store_id, at, campaign,
+                                 zone=scan.store["timezone"])
 
     async def usable(self, voucher: VoucherState, principal: Principal,
                      store_id: uuid.UUID, at: datetime,
-                     campaign: CampaignTerms) -> Usable:
-        """The voucher and its campaign if it can be spent at ``store_id`` at ``at``."""
+                     campaign: CampaignTerms, *, zone: str | None = None) -> Usable:
+        """The voucher and its campaign if it can be spent at ``store_id`` at ``at``:
+        also inside the campaign's days and hours in the store's zone (``zone``, the
+        store's timezone; looked up when not given and the campaign has such rules)."""
         if voucher["status"] == "revoked":
             raise VoucherRevoked()
         if voucher["status"] == "redeemed":
@@ -58,6 +62,11 @@ class VoucherScans:
         if at < campaign["valid_from"]:
             raise CampaignInactive("the voucher is not valid yet")
         require_store(campaign["store_ids"], store_id, "voucher")
+        if has_rules(campaign):
+            if zone is None:
+                store = await stores.chain_store(store_id, principal.chain_id)
+                zone = store["timezone"] if store else "UTC"
+            require_usable(campaign, at, zone)
         return voucher, campaign
 
     @staticmethod
@@ -84,16 +93,20 @@ class VoucherScans:
 
     async def preview(self, scan: Scan) -> PreviewOut:
         voucher, campaign = await self._load(scan, scan.now)
+        discount = None
         if scan.body.amount_cents is not None:
             # The bill's rules, as the spend runs them; without a bill (the clerk has not
             # typed it yet) the preview stops at the voucher's own rules.
-            self._discount(campaign, scan.body.amount_cents)
+            discount = self._discount(campaign, scan.body.amount_cents)
         member = await stores.get_member(scan.principal, voucher["member"])
         what = benefit(campaign)
         spend = (f", min spend ¥{campaign['min_spend_cents'] / 100:.2f}"
                  if campaign["min_spend_cents"] else "")
         return PreviewOut(kind="voucher", object_id=voucher["id"], member=member,
-                          summary=f"{campaign['name']}: {what}{spend}")
+                          summary=f"{campaign['name']}: {what}{spend}",
+                          voucher=VoucherPreview(campaign_name=campaign["name"],
+                                                 terms=voucher_terms(campaign),
+                                                 discount_cents=discount))
 
     async def check(self, scan: Scan) -> Usable:
         return await self._load(scan, scan.now)
@@ -156,7 +169,8 @@ async def _already_redeemed(voucher: VoucherState, principal: Principal) -> Alre
     return AlreadyRedeemed(
         f"redeemed at {where} on {when.isoformat() if when else 'an earlier scan'}",
         redeemed_at=when.isoformat() if when else None,
-        store_id=str(voucher["redeemed_store"]) if voucher["redeemed_store"] else None)
+        store_id=str(voucher["redeemed_store"]) if voucher["redeemed_store"] else None,
+        store_name=store["name"] if store else None)
 
 
 VOUCHERS = VoucherScans()

@@ -12,6 +12,8 @@ import secrets
 import uuid
 from datetime import datetime
 
+import msgspec
+
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
@@ -20,6 +22,7 @@ from app.core.db import savepoint, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.notify import events, outbox
 from cards import repository as repo
+from cards.campaign_rules import checked_rules
 from cards.errors import (
     AlreadyRedeemed,
     CampaignInactive,
@@ -31,10 +34,13 @@ from cards.rows import CampaignRow, CampaignTerms, VoucherRow, VoucherState, Vou
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
+    CampaignResults,
+    CannotClaim,
     IssueIn,
     IssueOut,
     Skipped,
     VoucherOut,
+    VoucherTerms,
 )
 from stores import service as stores
 
@@ -49,7 +55,8 @@ def campaign_out(row: CampaignRow) -> CampaignOut:
         issued_count=row["issued_count"], per_member_limit=row["per_member_limit"],
         valid_from=row["valid_from"], valid_until=row["valid_until"],
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
-        status=row["status"], created_at=row["created_at"])
+        status=row["status"], created_at=row["created_at"], weekdays=row["weekdays"],
+        time_from=row["time_from"], time_until=row["time_until"])
 
 
 def voucher_status(row: VoucherState, now: datetime) -> str:
@@ -65,7 +72,20 @@ def voucher_out(row: VoucherView, now: datetime | None = None) -> VoucherOut:
         status=voucher_status(row, now or utcnow()),  # type: ignore[arg-type]
         code=row["code"], short_code=row["short_code"], valid_until=row["valid_until"],
         redeemed_at=row["redeemed_at"], redemption_id=row["redemption_id"],
-        campaign_name=row["campaign_name"], kind=row["kind"])
+        campaign_name=row["campaign_name"], kind=row["kind"], terms=voucher_terms(row["terms"]))
+
+
+def voucher_terms(campaign: CampaignTerms) -> VoucherTerms:
+    """A voucher's terms: its campaign's, structured for pages to word in their language."""
+    store_ids = campaign["store_ids"]
+    return VoucherTerms(
+        kind=campaign["kind"], value_cents=campaign["value_cents"],
+        percent_off=campaign["percent_off"], max_discount_cents=campaign["max_discount_cents"],
+        item_name=campaign["item_name"], min_spend_cents=campaign["min_spend_cents"],
+        store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
+        weekdays=campaign["weekdays"], time_from=campaign["time_from"],
+        time_until=campaign["time_until"], valid_from=campaign["valid_from"],
+        valid_until=campaign["valid_until"])
 
 
 def benefit(campaign: CampaignTerms) -> str:
@@ -98,6 +118,7 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         raise ValidationError("percent_off", "a discount voucher needs percent_off")
     if body.kind in ("gift", "service") and not body.item_name:
         raise ValidationError("item_name", f"a {body.kind} voucher names its item")
+    rules = checked_rules(body.weekdays, body.time_from, body.time_until)
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values: CampaignRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
@@ -108,7 +129,7 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         "total_quantity": body.total_quantity, "issued_count": 0,
         "per_member_limit": body.per_member_limit, "valid_from": body.valid_from,
         "valid_until": body.valid_until, "store_ids": store_ids, "status": "active",
-        "created_at": utcnow(),
+        "created_at": utcnow(), **rules,
     }
     async with write_transaction():
         await repo.insert_campaign(values)
@@ -120,7 +141,33 @@ async def list_campaigns(principal: Principal) -> list[CampaignOut]:
     if not principal.is_staff:  # members see what they can claim now
         now = utcnow()
         rows = [r for r in rows if r["valid_from"] <= now < r["valid_until"]]
+        return await _with_claim_state(principal, rows, now)
     return [campaign_out(r) for r in rows]
+
+
+def cannot_claim(row: CampaignRow, claimed: int, now: datetime) -> CannotClaim | None:
+    """Why the member could not claim now, in the order the claim checks (``_issue_one``)."""
+    if row["status"] != "active" or not row["valid_from"] <= now < row["valid_until"]:
+        return "campaign_inactive"
+    if claimed >= row["per_member_limit"]:
+        return "claim_limit_reached"
+    if row["issued_count"] >= row["total_quantity"]:
+        return "campaign_sold_out"
+    return None
+
+
+async def _with_claim_state(principal: Principal, rows: list[CampaignRow],
+                            now: datetime) -> list[CampaignOut]:
+    """Campaigns as a member sees them: with their own claims and whether they can claim."""
+    claims = await repo.member_claims(principal.id, [r["id"] for r in rows])
+    out = []
+    for row in rows:
+        claimed = claims.get(row["id"], 0)
+        reason = cannot_claim(row, claimed, now)
+        out.append(msgspec.structs.replace(
+            campaign_out(row), claimed_count=claimed, can_claim=reason is None,
+            cannot_claim_reason=reason))
+    return out
 
 
 async def _campaign(principal: Principal, campaign_id: uuid.UUID) -> CampaignRow:
@@ -131,7 +178,10 @@ async def _campaign(principal: Principal, campaign_id: uuid.UUID) -> CampaignRow
 
 
 async def get_campaign(principal: Principal, campaign_id: uuid.UUID) -> CampaignOut:
-    return campaign_out(await _campaign(principal, campaign_id))
+    row = await _campaign(principal, campaign_id)
+    if not principal.is_staff:
+        return (await _with_claim_state(principal, [row], utcnow()))[0]
+    return campaign_out(row)
 
 
 async def set_paused(principal: Principal, campaign_id: uuid.UUID, paused: bool) -> CampaignOut:
@@ -169,8 +219,8 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
                             "valid_until": campaign["valid_until"].isoformat()},
                       dedupe_key=f"voucher:{voucher_id}:issued")
-    return voucher_out({**row, "campaign_name": campaign["name"], "kind": campaign["kind"]},
-                       now)
+    return voucher_out({**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
+                        "terms": campaign}, now)
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
@@ -229,3 +279,18 @@ async def revoke(principal: Principal, voucher_id: uuid.UUID) -> VoucherOut:
                 raise AlreadyRedeemed("a redeemed voucher cannot be revoked")
             raise InvalidCardState(f"the voucher is {row['status']}")
     return await get_voucher(principal, voucher_id)
+
+
+# --- results (issue 17) -----------------------------------------------------------------
+
+async def campaign_results(principal: Principal, campaign_id: uuid.UUID) -> CampaignResults:
+    """What a campaign did: its vouchers by outcome, the money off given and the bills they
+    were used on (reversed redemptions left out). Operators only (the guard)."""
+    await _campaign(principal, campaign_id)
+    tally = await repo.campaign_tally(campaign_id, utcnow())
+    issued = tally["issued"]
+    return CampaignResults(
+        campaign_id=campaign_id, issued=issued, redeemed=tally["redeemed"],
+        revoked=tally["revoked"], expired=tally["expired"],
+        redemption_rate=round(tally["redeemed"] / issued, 4) if issued else 0.0,
+        discount_cents=tally["discount_cents"], bill_cents=tally["bill_cents"])

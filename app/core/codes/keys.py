@@ -34,6 +34,7 @@ from app.core.codes import keys_repository as repo
 from app.core.codes.errors import CodeExpired, InvalidCode
 from app.core.codes.format import (
     KID_BYTES,
+    PAYLOAD_BYTES,
     CodeKind,
     CodePayload,
     encode_raw,
@@ -180,6 +181,16 @@ class CodeSigner:
         payload_bytes = CodePayload(kind=code_kind, kid=bytes.fromhex(kid),
                                     object_id=object_id, not_after=seconds).to_bytes()
         return encode_raw(payload_bytes, private.sign(payload_bytes))
+
+    async def sign_document(self, chain_id: uuid.UUID, document: bytes) -> tuple[str, bytes]:
+        """The kid and Ed25519 signature of ``document`` by the chain's active key (the
+        one GET /keys publishes): a signed bundle an offline scanner checks against the
+        JWK it caches. Never a code: a code's payload is exactly 26 bytes and starts with
+        its version byte 1; a document is longer (the offline bundle is JSON, ``{``)."""
+        if len(document) <= PAYLOAD_BYTES:
+            raise ValueError("a signed document is longer than a code's payload")
+        kid, private = await self._signing_key(chain_id)
+        return kid, private.sign(document)
 
     async def verify(self, text: str, *, now: datetime,
                      chain_id: uuid.UUID | None = None) -> VerifiedCode:

@@ -1,0 +1,76 @@
+"""A campaign's usage rules beyond its dates (issue 17): the days of the week and the hours
+of the day its vouchers may be spent, judged in the redeeming store's zone at the time of
+use (now at the till; an offline scan's ``redeemed_at``). ``weekdays`` counts 0 = Monday
+.. 6 = Sunday, as store opening hours do; ``time_until`` is exclusive and after
+``time_from`` (no window across midnight). NULL rules: every day, all day.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, TypedDict
+from zoneinfo import ZoneInfo
+
+from app.core.errors import ValidationError
+from cards.errors import VoucherNotUsableNow
+
+_HH_MM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+
+
+class UsageRules(TypedDict):
+    weekdays: list[int] | None
+    time_from: str | None
+    time_until: str | None
+
+
+def checked_rules(weekdays: Sequence[int] | None, time_from: str | None,
+                  time_until: str | None) -> UsageRules:
+    """The rules as stored (weekdays sorted), or 400 naming the field at fault."""
+    days: list[int] | None = None
+    if weekdays is not None:
+        if not weekdays:
+            raise ValidationError("weekdays", "give at least one day, or null for every day")
+        if any(isinstance(d, bool) or not 0 <= d <= 6 for d in weekdays):
+            raise ValidationError("weekdays", "each day is 0 (Monday) to 6 (Sunday)")
+        if len(set(weekdays)) != len(weekdays):
+            raise ValidationError("weekdays", "a day is listed twice")
+        days = sorted(weekdays)
+    for name, value in (("time_from", time_from), ("time_until", time_until)):
+        if value is not None and not _HH_MM.match(value):
+            raise ValidationError(name, "must be HH:MM (00:00 to 23:59)")
+    if (time_from is None) != (time_until is None):
+        raise ValidationError("time_until" if time_until is None else "time_from",
+                              "give both time_from and time_until, or neither")
+    if time_from is not None and time_until is not None and time_until <= time_from:
+        raise ValidationError("time_until", "must be after time_from")
+    return {"weekdays": days, "time_from": time_from, "time_until": time_until}
+
+
+def has_rules(campaign: Any) -> bool:
+    return bool(campaign.get("weekdays") is not None or campaign.get("time_from"))
+
+
+def usable_at(campaign: Any, at: datetime, zone: str) -> bool:
+    """Whether the rules of ``campaign`` (a mapping with weekdays, time_from, time_until)
+    allow a use at ``at`` in a store of ``zone``."""
+    local = at.astimezone(ZoneInfo(zone))
+    weekdays = campaign.get("weekdays")
+    if weekdays is not None and local.weekday() not in weekdays:
+        return False
+    start, end = campaign.get("time_from"), campaign.get("time_until")
+    if start and end:
+        return bool(start <= local.strftime("%H:%M") < end)
+    return True
+
+
+def require_usable(campaign: Any, at: datetime, zone: str) -> None:
+    """409 ``voucher_not_usable_now`` with the rules, so a page words it itself."""
+    if usable_at(campaign, at, zone):
+        return
+    local = at.astimezone(ZoneInfo(zone))
+    raise VoucherNotUsableNow(
+        f"not usable on {local.strftime('%A %H:%M')} ({zone})",
+        weekdays=campaign.get("weekdays"), time_from=campaign.get("time_from"),
+        time_until=campaign.get("time_until"), timezone=zone)

@@ -1,0 +1,64 @@
+"""The signed offline bundle (issue 17): what an offline scanner caches so a voucher it
+scans without a network shows its value and terms. The chain's active code-signing key
+signs it (the Ed25519 keys GET /keys publishes), so the page trusts the terms exactly as
+much as it trusts the voucher's code. Its campaigns are the active ones not over yet and
+usable at the store; its vouchers those still ``issued``, newest first, at most
+``MAX_VOUCHERS`` (``truncated`` says when more exist)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+from app.core.auth import Principal
+from app.core.clock import utcnow
+from app.core.codes.keys import CodeSigner
+from cards import repository as repo
+from cards.rows import CampaignRow
+from cards.schemas import OfflineBundle
+from stores import service as stores
+
+MAX_VOUCHERS = 20_000
+BUNDLE_VERSION = 1
+
+
+def b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def canonical(document: dict[str, Any]) -> bytes:
+    """The bytes signed: UTF-8 JSON, keys sorted, no spaces."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def _campaign(row: CampaignRow) -> dict[str, Any]:
+    return {"id": str(row["id"]), "name": row["name"], "kind": row["kind"],
+            "value_cents": row["value_cents"], "percent_off": row["percent_off"],
+            "max_discount_cents": row["max_discount_cents"], "item_name": row["item_name"],
+            "min_spend_cents": row["min_spend_cents"], "store_ids": row["store_ids"],
+            "weekdays": row["weekdays"], "time_from": row["time_from"],
+            "time_until": row["time_until"], "valid_from": row["valid_from"].isoformat(),
+            "valid_until": row["valid_until"].isoformat()}
+
+
+async def offline_bundle(principal: Principal, store_id: uuid.UUID,
+                         signer: CodeSigner) -> OfflineBundle:
+    store = await stores.visible_store(principal, store_id)
+    now = utcnow()
+    campaigns = [row for row in await repo.live_campaigns(principal.chain_id, now)
+                 if row["store_ids"] is None or str(store_id) in row["store_ids"]]
+    index = {row["id"]: n for n, row in enumerate(campaigns)}
+    vouchers = await repo.issued_vouchers(list(index), now, MAX_VOUCHERS + 1)
+    document = {
+        "version": BUNDLE_VERSION, "chain_id": str(principal.chain_id),
+        "store_id": str(store_id), "store_timezone": store["timezone"],
+        "generated_at": now.isoformat(), "campaigns": [_campaign(r) for r in campaigns],
+        "vouchers": {str(v["id"]): index[v["campaign"]] for v in vouchers[:MAX_VOUCHERS]},
+        "truncated": len(vouchers) > MAX_VOUCHERS,
+    }
+    payload = canonical(document)
+    kid, signature = await signer.sign_document(principal.chain_id, payload)
+    return OfflineBundle(payload=b64url(payload), kid=kid, signature=b64url(signature))
