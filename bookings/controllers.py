@@ -128,4 +128,21 @@ class StoreBookingsController(Controller):
         return await service.store_day(principal, store_id, date_, runtime.signer)
 
 
-CONTROLLERS = [BookingController, MyBookingsController, StoreBookingsController]
+class MemberBookingsController(Controller):
+    path = "/members"
+    tags = ["bookings"]
+
+    @get("/{member_id:uuid}/bookings", guards=[STAFF],
+         summary="A member's bookings, latest start first (staff)",
+         description="Operators: every store of the chain; managers and clerks: the "
+                     "stores they cover. A member the caller may not see is 404.")
+    async def list_(self, member_id: FromPath[uuid.UUID], principal: Caller,
+                    runtime: RuntimeDep,
+                    limit: Annotated[int, QueryParameter(ge=1, le=MAX_LIST)] = 50,
+                    offset: Offset = 0) -> list[BookingOut]:
+        return await service.member_bookings(principal, member_id, limit, offset,
+                                             runtime.signer)
+
+
+CONTROLLERS = [BookingController, MyBookingsController, StoreBookingsController,
+               MemberBookingsController]

@@ -30,10 +30,15 @@ def reminder_key(row: BookingRow) -> str:
     return f"booking:{row['id']}:reminder:{_stamp(row['start_at'])}"
 
 
-async def confirmed(row: BookingView, reminder_minutes: int) -> None:
-    """A new booking, or one moved to a new start: confirm it and schedule its reminder."""
+async def confirmed(row: BookingView, reminder_minutes: int,
+                    previous_start: datetime | None = None) -> None:
+    """A new booking, or one moved to a new start: confirm it and schedule its reminder.
+    A move names its old start in ``previous_start`` (None for a new booking: the two
+    are told apart by it), so the notice can say from when to when."""
+    data = {**_data(row),
+            "previous_start": previous_start.isoformat() if previous_start else None}
     await outbox.emit(events.BOOKING_CONFIRMED, chain_id=row["chain"],
-                      member_id=row["member"], store_id=row["store"], data=_data(row),
+                      member_id=row["member"], store_id=row["store"], data=data,
                       dedupe_key=f"booking:{row['id']}:confirmed:{_stamp(row['start_at'])}")
     due = row["start_at"] - timedelta(minutes=reminder_minutes)
     if reminder_minutes > 0 and due > utcnow():
@@ -44,7 +49,7 @@ async def confirmed(row: BookingView, reminder_minutes: int) -> None:
 
 async def moved(before: BookingRow, after: BookingView, reminder_minutes: int) -> None:
     await outbox.cancel(reminder_key(before))
-    await confirmed(after, reminder_minutes)
+    await confirmed(after, reminder_minutes, previous_start=before["start_at"])
 
 
 async def cancelled(row: BookingView) -> None:

@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 from functools import cache
 from typing import Any, cast
 
+from piccolo.custom_types import Combinable
+
 from app.core.db import (
     InsertRow,
     Sql,
@@ -40,11 +42,21 @@ _BOOKABLE = Sql(
     "WHERE rs.service = {} AND r.store = {} AND r.active = {} ORDER BY r.created_at, r.id")
 _STORE_BY_ID = Sql(f"SELECT {select_list(Store, 's')} FROM store s "  # noqa: S608
                    "WHERE s.id = {}")
-_BOOKING = Sql(
-    f"SELECT {select_list(Booking, 'b')}, st.name AS store_name, "  # noqa: S608
-    "st.timezone AS timezone, sv.name AS service_name, r.name AS resource_name "
+# What a reader of a booking sees beside its own columns: the names (store, service,
+# resource, member), the store's zone and cut-off, and the redemption its completion made.
+_VIEW_SQL = (
+    "st.name AS store_name, st.timezone AS timezone, "
+    "st.cancel_cutoff_minutes AS cancel_cutoff_minutes, sv.name AS service_name, "
+    "r.name AS resource_name, m.name AS member_name, m.phone AS member_phone, "
+    "rd.kind AS rd_kind, rd.action AS rd_action, rd.amount_cents AS rd_amount_cents, "
+    "rd.charged_cents AS rd_charged_cents, rd.discount_cents AS rd_discount_cents, "
+    "rd.visits_left AS rd_visits_left, rd.balance_after_cents AS rd_balance_after_cents, "
+    "rd.points_after AS rd_points_after, rd.reversed_at AS rd_reversed_at "
     "FROM booking b JOIN store st ON st.id = b.store JOIN service sv ON sv.id = b.service "
-    "JOIN resource r ON r.id = b.resource WHERE b.id = {} AND b.chain = {}")
+    "JOIN resource r ON r.id = b.resource JOIN member m ON m.id = b.member "
+    "LEFT JOIN redemption rd ON rd.id = b.redemption ")
+_BOOKING = Sql(f"SELECT {select_list(Booking, 'b')}, {_VIEW_SQL}"
+               "WHERE b.id = {} AND b.chain = {}")
 _INSERT_BOOKING = InsertRow(Booking)
 _HOLDING_SQL = ", ".join(f"'{s}'" for s in HOLDING)
 
@@ -72,8 +84,20 @@ _BOOKING_COLUMNS = (
     *Booking.all_columns(),
     Booking.store.name.as_alias("store_name"),
     Booking.store.timezone.as_alias("timezone"),
+    Booking.store.cancel_cutoff_minutes.as_alias("cancel_cutoff_minutes"),
     Booking.service.name.as_alias("service_name"),
     Booking.resource.name.as_alias("resource_name"),
+    Booking.member.name.as_alias("member_name"),
+    Booking.member.phone.as_alias("member_phone"),
+    Booking.redemption.kind.as_alias("rd_kind"),
+    Booking.redemption.action.as_alias("rd_action"),
+    Booking.redemption.amount_cents.as_alias("rd_amount_cents"),
+    Booking.redemption.charged_cents.as_alias("rd_charged_cents"),
+    Booking.redemption.discount_cents.as_alias("rd_discount_cents"),
+    Booking.redemption.visits_left.as_alias("rd_visits_left"),
+    Booking.redemption.balance_after_cents.as_alias("rd_balance_after_cents"),
+    Booking.redemption.points_after.as_alias("rd_points_after"),
+    Booking.redemption.reversed_at.as_alias("rd_reversed_at"),
 )
 
 
@@ -124,10 +148,16 @@ async def move_status(booking_id: uuid.UUID, from_statuses: Sequence[str],
     return bool(rows)
 
 
-async def member_bookings(member_id: uuid.UUID, limit: int,
-                          offset: int) -> list[BookingView]:
+async def member_bookings(member_id: uuid.UUID, limit: int, offset: int,
+                          store_ids: Sequence[uuid.UUID] | None = None) -> list[BookingView]:
+    """A member's bookings, latest start first; only at ``store_ids`` when given."""
+    where: Combinable = Booking.member == member_id
+    if store_ids is not None:
+        if not store_ids:
+            return []
+        where = where & Booking.store.is_in(list(store_ids))
     return cast("list[BookingView]", await Booking.select(*_BOOKING_COLUMNS).where(
-        Booking.member == member_id).order_by(Booking.start_at, ascending=False).order_by(
+        where).order_by(Booking.start_at, ascending=False).order_by(
         Booking.id).limit(limit).offset(offset).run())
 
 

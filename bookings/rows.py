@@ -46,12 +46,26 @@ class BookingRow(TypedDict):
 
 
 class BookingView(BookingRow):
-    """A booking with the names a reader sees and its store's zone (get_booking, lists)."""
+    """A booking with the names a reader sees, its store's zone and cut-off and its
+    redemption (get_booking, lists)."""
 
     store_name: str
     timezone: str
+    cancel_cutoff_minutes: int
     service_name: str
     resource_name: str
+    member_name: str
+    member_phone: str | None
+    # The redemption the booking's completion (or no-show) made, NULLs when none.
+    rd_kind: str | None
+    rd_action: str | None
+    rd_amount_cents: int | None
+    rd_charged_cents: int | None
+    rd_discount_cents: int | None
+    rd_visits_left: int | None
+    rd_balance_after_cents: int | None
+    rd_points_after: int | None
+    rd_reversed_at: datetime | None
 
 
 class HoldRow(TypedDict):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta, Struct
 
@@ -38,6 +38,25 @@ class Complete(Struct, forbid_unknown_fields=True):
     amount_cents: Annotated[int, Meta(ge=0, le=MAX_BILL_CENTS)] | None = None
 
 
+ChangeRefusal = Literal["status", "cutoff_passed"]
+
+
+class BookingRedemption(Struct):
+    """What the booking's completion (or a no-show penalty) took from the attached card or
+    voucher: the clerk's feedback ("1 visit used, 9 left")."""
+
+    id: uuid.UUID
+    kind: str  # card | voucher
+    action: str | None
+    amount_cents: int | None
+    charged_cents: int
+    discount_cents: int
+    visits_left: int | None
+    balance_after_cents: int | None
+    points_after: int | None
+    reversed_at: datetime | None
+
+
 class BookingOut(Struct):
     id: uuid.UUID
     status: BookingStatus
@@ -61,12 +80,31 @@ class BookingOut(Struct):
     checked_in_at: datetime | None
     completed_at: datetime | None
     no_show_at: datetime | None
+    # Issue 17: the cut-off told before, not after; what the caller may still change.
+    cancellable_until: datetime
+    can_cancel: bool
+    can_reschedule: bool
+    cannot_change_reason: ChangeRefusal | None
+    any_resource: bool
+    member_name: str | None
+    member_phone_tail: str | None
+    redemption: BookingRedemption | None
+
+
+class SlotResource(Struct):
+    id: uuid.UUID
+    name: str
 
 
 class SlotOut(Struct):
     start: datetime
     end: datetime
     resource_ids: list[uuid.UUID]
+    resources: list[SlotResource]
+    # start minus the store's cut-off; inside_cutoff: booked now, a member could no
+    # longer cancel or move it.
+    cancellable_until: datetime
+    inside_cutoff: bool
 
 
 class AvailabilityOut(Struct):
@@ -75,4 +113,5 @@ class AvailabilityOut(Struct):
     date: str
     timezone: str
     party_size: int
+    cancel_cutoff_minutes: int
     slots: list[SlotOut]

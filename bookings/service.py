@@ -25,14 +25,17 @@ from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from bookings import notices
 from bookings import repository as repo
 from bookings.errors import InvalidState, NotCancellable, SlotUnavailable
-from bookings.rows import BookableRow, BookingRow, BookingView, HoldRow
+from bookings.rows import BookableRow, BookingView, HoldRow
 from bookings.schemas import (
     AvailabilityOut,
     BookingCreate,
     BookingOut,
+    BookingRedemption,
+    ChangeRefusal,
     Complete,
     Reschedule,
     SlotOut,
+    SlotResource,
 )
 from bookings.slots import Bookable, Hold, fits, free_slots, local_day_bounds, on_grid
 from cards import public as cards
@@ -63,13 +66,55 @@ class Plan:
 
 # --- rendering --------------------------------------------------------------------------
 
-async def booking_out(row: BookingView, signer: CodeSigner) -> BookingOut:
+def cancellable_until(row: BookingView) -> datetime:
+    """The last instant a member may still cancel or move the booking: its start minus
+    the store's cut-off. Staff have no cut-off."""
+    return row["start_at"] - timedelta(minutes=row["cancel_cutoff_minutes"])
+
+
+def change_rights(row: BookingView, is_staff: bool,
+                  now: datetime) -> tuple[bool, bool, ChangeRefusal | None]:
+    """(may cancel, may reschedule, why not) for a caller: the rules cancel and
+    reschedule enforce, told ahead so a page never offers a button that can only fail."""
+    cancel_statuses = ("confirmed", "checked_in") if is_staff else ("confirmed",)
+    can_cancel = row["status"] in cancel_statuses
+    can_move = row["status"] == "confirmed"
+    reason: ChangeRefusal | None = None
+    if not (can_cancel and can_move):
+        reason = "status"
+    elif not is_staff and now > cancellable_until(row):
+        can_cancel = can_move = False
+        reason = "cutoff_passed"
+    return can_cancel, can_move, reason
+
+
+def phone_tail(phone: str | None) -> str | None:
+    """The last four digits of a phone: what a clerk reads out for a nameless member."""
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    return digits[-4:] or None
+
+
+def _redemption(row: BookingView) -> BookingRedemption | None:
+    if row["redemption"] is None or row["rd_kind"] is None:
+        return None
+    return BookingRedemption(
+        id=row["redemption"], kind=row["rd_kind"], action=row["rd_action"],
+        amount_cents=row["rd_amount_cents"], charged_cents=row["rd_charged_cents"] or 0,
+        discount_cents=row["rd_discount_cents"] or 0, visits_left=row["rd_visits_left"],
+        balance_after_cents=row["rd_balance_after_cents"],
+        points_after=row["rd_points_after"], reversed_at=row["rd_reversed_at"])
+
+
+async def booking_out(row: BookingView, signer: CodeSigner,
+                      principal: Principal) -> BookingOut:
     """The booking as a person reads it: times in the store's zone; the signed check-in
-    code while the booking is still to come (it expires when the service ends)."""
+    code while the booking is still to come (it expires when the service ends); what the
+    caller may still change."""
     zone = ZoneInfo(row["timezone"])
     code = None
     if row["status"] == "confirmed":
         code = await signer.sign(row["chain"], CodeKind.BOOKING, row["id"], row["end_at"])
+    can_cancel, can_move, reason = change_rights(row, principal.is_staff, utcnow())
     return BookingOut(
         id=row["id"], status=row["status"], store_id=row["store"], service_id=row["service"],
         resource_id=row["resource"], start=row["start_at"].astimezone(zone),
@@ -79,14 +124,18 @@ async def booking_out(row: BookingView, signer: CodeSigner) -> BookingOut:
         card_id=row["card"], voucher_id=row["voucher"], redemption_id=row["redemption"],
         note=row["note"], created_at=row["created_at"], cancelled_at=row["cancelled_at"],
         checked_in_at=row["checked_in_at"], completed_at=row["completed_at"],
-        no_show_at=row["no_show_at"])
+        no_show_at=row["no_show_at"],
+        cancellable_until=cancellable_until(row).astimezone(zone), can_cancel=can_cancel,
+        can_reschedule=can_move, cannot_change_reason=reason,
+        any_resource=row["any_resource"], member_name=row["member_name"] or None,
+        member_phone_tail=phone_tail(row["member_phone"]), redemption=_redemption(row))
 
 
 async def _reload(principal: Principal, booking_id: uuid.UUID,
                   signer: CodeSigner) -> BookingOut:
     row = await repo.get_booking(booking_id, principal.chain_id)
     assert row is not None
-    return await booking_out(row, signer)
+    return await booking_out(row, signer, principal)
 
 
 # --- availability -----------------------------------------------------------------------
@@ -132,14 +181,17 @@ async def availability(store_id: uuid.UUID, service_id: uuid.UUID, day: date,
     store, service = await _public_store_service(store_id, service_id)
     zone = ZoneInfo(store["timezone"])
     now = utcnow()
+    cutoff = timedelta(minutes=store["cancel_cutoff_minutes"])
     out = AvailabilityOut(store_id=store_id, service_id=service_id, date=day.isoformat(),
-                          timezone=store["timezone"], party_size=party_size, slots=[])
+                          timezone=store["timezone"], party_size=party_size,
+                          cancel_cutoff_minutes=store["cancel_cutoff_minutes"], slots=[])
     first, after = local_day_bounds(day, zone)
     earliest = max(_earliest(store, now), first)
     if earliest >= after or first >= _horizon_end(store, now):
         return out
-    resources = [r for r in _bookable(await repo.bookable_resources(store_id, service_id))
-                 if r.capacity >= party_size]
+    rows = await repo.bookable_resources(store_id, service_id)
+    names = {r["id"]: r["name"] for r in rows}
+    resources = [r for r in _bookable(rows) if r.capacity >= party_size]
     duration = timedelta(minutes=service["duration_minutes"])
     buffer = timedelta(minutes=service["buffer_minutes"])
     holds = _holds_by_resource(await repo.holds_overlapping(
@@ -147,9 +199,14 @@ async def availability(store_id: uuid.UUID, service_id: uuid.UUID, day: date,
     for slot in free_slots(day=day, zone=zone, earliest=earliest,
                            store_hours=store["opening_hours"], resources=resources,
                            holds=holds, duration=duration, buffer=buffer, seats=party_size):
+        until = slot.start - cutoff
         out.slots.append(SlotOut(start=slot.start.astimezone(zone),
                                  end=slot.end.astimezone(zone),
-                                 resource_ids=slot.resource_ids))
+                                 resource_ids=slot.resource_ids,
+                                 resources=[SlotResource(id=r, name=names[r])
+                                            for r in slot.resource_ids],
+                                 cancellable_until=until.astimezone(zone),
+                                 inside_cutoff=now > until))
     return out
 
 
@@ -264,7 +321,7 @@ async def _create_booking(principal: Principal, body: BookingCreate, plan: Plan,
     row = await repo.get_booking(booking_id, principal.chain_id)
     assert row is not None
     await notices.confirmed(row, plan.store["reminder_minutes"])
-    return await booking_out(row, signer)
+    return await booking_out(row, signer, principal)
 
 
 # --- reading ----------------------------------------------------------------------------
@@ -283,13 +340,25 @@ async def visible_booking(principal: Principal, booking_id: uuid.UUID) -> Bookin
 
 async def get_booking(principal: Principal, booking_id: uuid.UUID,
                       signer: CodeSigner) -> BookingOut:
-    return await booking_out(await visible_booking(principal, booking_id), signer)
+    return await booking_out(await visible_booking(principal, booking_id), signer, principal)
 
 
 async def my_bookings(principal: Principal, limit: int, offset: int,
                       signer: CodeSigner) -> list[BookingOut]:
     rows = await repo.member_bookings(principal.id, min(limit, MAX_LIST), offset)
-    return [await booking_out(r, signer) for r in rows]
+    return [await booking_out(r, signer, principal) for r in rows]
+
+
+async def member_bookings(principal: Principal, member_id: uuid.UUID, limit: int,
+                          offset: int, signer: CodeSigner) -> list[BookingOut]:
+    """A member's bookings as staff see them (the clerk's lookup, the operator's members
+    page): 404 for a member the caller may not see, as GET /members/{id}; managers and
+    clerks see the bookings at the stores they cover, operators all."""
+    _staff_only(principal)
+    await stores.get_member(principal, member_id)
+    store_ids = None if principal.is_operator else sorted(principal.store_ids)
+    rows = await repo.member_bookings(member_id, min(limit, MAX_LIST), offset, store_ids)
+    return [await booking_out(r, signer, principal) for r in rows]
 
 
 async def store_day(principal: Principal, store_id: uuid.UUID, day: date | None,
@@ -301,7 +370,7 @@ async def store_day(principal: Principal, store_id: uuid.UUID, day: date | None,
     if not 2000 <= day.year <= 2100:
         raise ValidationError("date", "must be a date between 2000 and 2100")
     first, after = local_day_bounds(day, zone)
-    return [await booking_out(r, signer)
+    return [await booking_out(r, signer, principal)
             for r in await repo.store_bookings(store_id, first, after)]
 
 
@@ -318,7 +387,7 @@ async def cancel(principal: Principal, booking_id: uuid.UUID,
     if row["status"] not in allowed:
         raise InvalidState(f"a {row['status']} booking cannot be cancelled")
     if not principal.is_staff:
-        await _before_cutoff(row, now)
+        _before_cutoff(row, now)
     async with write_transaction():
         if not await repo.move_status(booking_id, allowed, {
                 "status": "cancelled", "cancelled_at": now, "updated_at": now}):
@@ -327,12 +396,10 @@ async def cancel(principal: Principal, booking_id: uuid.UUID,
     return await _reload(principal, booking_id, signer)
 
 
-async def _before_cutoff(row: BookingRow, now: datetime) -> None:
-    store = await stores.chain_store(row["store"], row["chain"])
-    assert store is not None
-    cutoff = row["start_at"] - timedelta(minutes=store["cancel_cutoff_minutes"])
+def _before_cutoff(row: BookingView, now: datetime) -> None:
+    cutoff = cancellable_until(row)
     if now > cutoff:
-        zone = ZoneInfo(store["timezone"])
+        zone = ZoneInfo(row["timezone"])
         raise NotCancellable(
             f"changes are possible until {cutoff.astimezone(zone).isoformat()}; "
             "please call the store")
@@ -345,7 +412,7 @@ async def prepare_reschedule(principal: Principal, booking_id: uuid.UUID,
         raise InvalidState(f"a {row['status']} booking cannot be moved")
     now = utcnow()
     if not principal.is_staff:
-        await _before_cutoff(row, now)
+        _before_cutoff(row, now)
     store = await stores.visible_store(principal, row["store"])
     # A booking made for "any" stylist may move to another one; a named one stays named.
     wanted = body.resource_id or (None if row["any_resource"] else row["resource"])
@@ -383,7 +450,7 @@ async def _move(principal: Principal, row: BookingView, plan: Plan,
     after = await repo.get_booking(row["id"], principal.chain_id)
     assert after is not None
     await notices.moved(row, after, plan.store["reminder_minutes"])
-    return await booking_out(after, signer)
+    return await booking_out(after, signer, principal)
 
 
 def _staff_only(principal: Principal) -> None:

@@ -49,9 +49,10 @@ class StatsController(Controller):
     async def export(self, principal: Caller, from_: From, to: To,
                      store_id: StoreId = None) -> Response[str]:
         body = await service.export_csv(principal, from_, to, store_id)
+        name = f"o2o-stats-{from_}-{to}" + (f"-{store_id}" if store_id else "")
         # Litestar appends "; charset=utf-8" to a text/ media type itself.
         return Response(body, media_type="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="o2o-stats-{from_}-{to}.csv"'})
+            "Content-Disposition": f'attachment; filename="{name}.csv"'})
 
     @get("/stores", summary="The stores side by side", description=_SCOPE)
     async def stores(self, principal: Caller, from_: From, to: To) -> StoresOut:

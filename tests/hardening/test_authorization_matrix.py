@@ -239,6 +239,7 @@ POLICY: dict[str, list[Rule]] = {
     "POST /api/v1/bookings/{booking_id}/complete": [Rule(STAFF, STORE, late=True)],
     "POST /api/v1/bookings/{booking_id}/no-show": [Rule(STAFF, STORE, late=True)],
     "GET /api/v1/stores/{store_id}/bookings": [Rule(STAFF, STORE)],
+    "GET /api/v1/members/{member_id}/bookings": [Rule(STAFF, OWNER)],
     # notifications
     "GET /api/v1/notifications": [Rule(OPERATOR, NONE)],
 }
