@@ -15,8 +15,8 @@ from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
+from cards import members, redemption, service, sync, vouchers
 from cards import offline_bundle as bundles
-from cards import redemption, service, sync, vouchers
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -30,6 +30,7 @@ from cards.schemas import (
     OfflineBundle,
     PreviewOut,
     RedeemIn,
+    RedemptionListOut,
     RedemptionOut,
     SyncIn,
     SyncOut,
@@ -220,14 +221,18 @@ class RedemptionController(Controller):
          description="The day sheet: listed by the local day the server recorded each "
                      "redemption (recorded_at, as the stats count it), with the time the "
                      "scanner claims (redeemed_at) and offline=true for uploaded offline "
-                     "scans.")
+                     "scans. Each row names the member (member_name, member_phone_tail), "
+                     "the card (card_number, card_kind, template_name) or the campaign "
+                     "(campaign_name, campaign_kind), and says whether the caller may "
+                     "reverse it (reversible; not_reversible_reason: role, too_late or "
+                     "already_reversed).")
     async def list_(
         self, principal: Caller, store_id: FromQuery[uuid.UUID],
         from_: Annotated[date | None, QueryParameter(name="from")] = None,
         to: FromQuery[date | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 500,
         offset: Offset = 0,
-    ) -> list[RedemptionOut]:
+    ) -> list[RedemptionListOut]:
         return await redemption.list_for_store(principal, store_id, from_, to, limit, offset)
 
 
@@ -337,6 +342,25 @@ class MeVouchersController(Controller):
         return await vouchers.my_vouchers(principal)
 
 
+class MemberCardsController(Controller):
+    """A member's cards and vouchers as staff see them (the till's lookup, the members
+    page); beside GET /members/{id} in the stores domain, which may not import cards."""
+
+    path = "/members/{member_id:uuid}"
+    tags = ["members"]
+
+    @get("/cards", guards=[STAFF], responses=problems(404),
+         summary="A member's cards (staff), oldest first")
+    async def cards(self, member_id: FromPath[uuid.UUID], principal: Caller) -> list[CardOut]:
+        return await members.member_cards(principal, member_id)
+
+    @get("/vouchers", guards=[STAFF], responses=problems(404),
+         summary="A member's vouchers (staff), newest first")
+    async def vouchers(self, member_id: FromPath[uuid.UUID],
+                       principal: Caller) -> list[VoucherOut]:
+        return await members.member_vouchers(principal, member_id)
+
+
 CONTROLLERS = [CardTemplateController, CardController, MeCardsController,
                RedemptionController, CampaignController, VoucherController,
-               MeVouchersController]
+               MeVouchersController, MemberCardsController]

@@ -30,7 +30,13 @@ from cards import repository as repo
 from cards.errors import AlreadyReversed, ReversalWindowClosed
 from cards.rows import LedgerRow
 from cards.rows import RedemptionRow as RedemptionRow  # the door: ScanHandler.reverse's row
-from cards.schemas import PreviewOut, RedeemIn, RedemptionOut
+from cards.schemas import (
+    PreviewOut,
+    RedeemIn,
+    RedemptionListOut,
+    RedemptionOut,
+    ReversalRefusal,
+)
 from cards.service import card_code_of_short_code
 from stores import service as stores
 from stores.rows import StoreRow
@@ -233,7 +239,7 @@ async def reverse(handlers: ScanHandlers, principal: Principal,
 
 
 async def list_for_store(principal: Principal, store_id: uuid.UUID, start: date | None,
-                         end: date | None, limit: int, offset: int) -> list[RedemptionOut]:
+                         end: date | None, limit: int, offset: int) -> list[RedemptionListOut]:
     """The store's day sheet: redemptions recorded between two local dates, inclusive,
     oldest first, a page at a time. Keyed on the server's time of the write (like the
     stats), so a day once over never changes; an offline scan shows under the day it was
@@ -252,6 +258,55 @@ async def list_for_store(principal: Principal, store_id: uuid.UUID, start: date 
     lower = datetime.combine(first, time.min, zone)
     upper = datetime.combine(last + timedelta(days=1), time.min, zone)
     rows = await repo.list_redemptions(store_id, lower, upper, limit=limit, offset=offset)
-    return [redemption_out(r) for r in rows]
+    return await _day_sheet(principal, rows)
+
+
+def reversal_refusal(principal: Principal, row: RedemptionRow,
+                     now: datetime) -> ReversalRefusal | None:
+    """Why the caller may not reverse the redemption (the rules of :func:`reverse` and
+    its MANAGERS guard), or None when they may."""
+    if row["reversed_at"] is not None:
+        return "already_reversed"
+    if principal.role not in ("operator", "manager") or not principal.covers_store(row["store"]):
+        return "role"
+    if now - row["created_at"] > REVERSAL_WINDOW:
+        return "too_late"
+    return None
+
+
+def _phone_tail(phone: str | None) -> str | None:
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    return digits[-4:] or None
+
+
+async def _day_sheet(principal: Principal,
+                     rows: list[RedemptionRow]) -> list[RedemptionListOut]:
+    """The rows with the member, the card or campaign the till words them with, and
+    whether the caller may reverse each (issue 17)."""
+    now = utcnow()
+    members = await stores.chain_members(
+        principal.chain_id, [r["member_id"] for r in rows if r["member_id"] is not None])
+    cards = await repo.cards_named([r["object_id"] for r in rows if r["kind"] == "card"])
+    vouchers = await repo.vouchers_named(
+        [r["object_id"] for r in rows if r["kind"] == "voucher"])
+    out = []
+    for row in rows:
+        base = redemption_out(row)
+        member = members.get(row["member_id"]) if row["member_id"] is not None else None
+        card = cards.get(row["object_id"]) if row["kind"] == "card" else None
+        voucher = vouchers.get(row["object_id"]) if row["kind"] == "voucher" else None
+        refusal = reversal_refusal(principal, row, now)
+        out.append(RedemptionListOut(
+            **{f: getattr(base, f) for f in base.__struct_fields__},
+            member_id=row["member_id"],
+            member_name=(member["name"] or None) if member is not None else None,
+            member_phone_tail=_phone_tail(member["phone"]) if member is not None else None,
+            card_number=card["number"] if card else None,
+            card_kind=card["kind"] if card else None,
+            template_name=card["template_name"] if card else None,
+            campaign_name=voucher["campaign_name"] if voucher else None,
+            campaign_kind=voucher["kind"] if voucher else None,
+            reversible=refusal is None, not_reversible_reason=refusal))
+    return out
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from piccolo.query import Select
+from piccolo.query.functions.aggregate import Count, Max
+from piccolo.querystring import QueryString
 
 from app.core.db import (
     InsertRow,
@@ -24,6 +26,7 @@ from cards.rows import (
     CampaignRow,
     CampaignTally,
     CampaignTerms,
+    CardNames,
     CardRow,
     CardView,
     LedgerRow,
@@ -31,6 +34,7 @@ from cards.rows import (
     SyncReceiptRow,
     TemplateRow,
     VoucherCode,
+    VoucherNames,
     VoucherScan,
     VoucherView,
 )
@@ -563,3 +567,87 @@ async def issued_vouchers(campaign_ids: list[uuid.UUID], now: datetime,
         Voucher.campaign.is_in(campaign_ids) & (Voucher.status == "issued")
         & (Voucher.valid_until > now)).order_by(Voucher.created_at, ascending=False).order_by(
         Voucher.id).limit(limit).run())
+
+
+# --- members as cards know them (issue 17: the members' search and list) ----------------
+
+def _live_card(now: datetime) -> Any:
+    """Active and not past its validity (``service.effective_status`` in SQL)."""
+    return (Card.status == "active") & (Card.expires_at.is_null() | (Card.expires_at > now))
+
+
+def holders_at_tier(chain_id: uuid.UUID, tier: str, now: datetime) -> Select[Card]:
+    """A select of the ids of members holding a live card at this tier."""
+    return Card.select(Card.member).where(
+        (Card.chain == chain_id) & (Card.tier == tier) & _live_card(now))
+
+
+def holders_of_template(chain_id: uuid.UUID, template_id: uuid.UUID,
+                        now: datetime) -> Select[Card]:
+    """A select of the ids of members holding a live card of this template."""
+    return Card.select(Card.member).where(
+        (Card.chain == chain_id) & (Card.template == template_id) & _live_card(now))
+
+
+def visitors(chain_id: uuid.UUID, since: datetime | None,
+             before: datetime | None) -> QueryString:
+    """A subquery of the ids of members whose last visit (latest redemption not reversed)
+    is at or after ``since`` and before ``before`` (each when given)."""
+    having, args = [], []
+    if since is not None:
+        having.append("MAX(created_at) >= {}")
+        args.append(since)
+    if before is not None:
+        having.append("MAX(created_at) < {}")
+        args.append(before)
+    return QueryString(
+        "SELECT member_id FROM redemption WHERE chain = {} AND reversed_at IS NULL "  # noqa: S608
+        "AND member_id IS NOT NULL GROUP BY member_id"
+        + (" HAVING " + " AND ".join(having) if having else ""), chain_id, *args)
+
+
+def _instant(value: Any) -> datetime:
+    """An aggregate's timestamp: PostgreSQL types it, SQLite gives its UTC text."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+async def last_visits(chain_id: uuid.UUID,
+                      member_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """Each member's latest redemption not reversed (those without one are left out)."""
+    rows = await Redemption.select(
+        Redemption.member_id, Max(Redemption.created_at).as_alias("last")).where(
+        (Redemption.chain == chain_id) & Redemption.reversed_at.is_null()
+        & Redemption.member_id.is_in(list(member_ids))).group_by(Redemption.member_id).run()
+    return {uuid.UUID(str(r["member_id"])): _instant(r["last"]) for r in rows}
+
+
+async def held_cards(member_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
+    """How many cards each member holds: live or frozen (absent: none)."""
+    rows = await Card.select(Card.member, Count(Card.id).as_alias("held")).where(
+        Card.member.is_in(list(member_ids))
+        & (_live_card(now) | (Card.status == "frozen"))).group_by(Card.member).run()
+    return {uuid.UUID(str(r["member"])): int(r["held"]) for r in rows}
+
+
+# --- what a day sheet names (issue 17) -------------------------------------------------
+
+async def cards_named(card_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CardNames]:
+    """Each card's number, and its template's name and kind."""
+    if not card_ids:
+        return {}
+    rows = await Card.select(Card.id, Card.number, Card.template.name.as_alias("template_name"),
+                             Card.template.kind.as_alias("kind")).where(
+        Card.id.is_in(list(card_ids))).run()
+    return {r["id"]: cast("CardNames", r) for r in rows}
+
+
+async def vouchers_named(voucher_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, VoucherNames]:
+    """Each voucher's campaign's name and kind."""
+    if not voucher_ids:
+        return {}
+    rows = await Voucher.select(Voucher.id, Voucher.campaign.name.as_alias("campaign_name"),
+                                Voucher.campaign.kind.as_alias("kind")).where(
+        Voucher.id.is_in(list(voucher_ids))).run()
+    return {r["id"]: cast("VoucherNames", r) for r in rows}

@@ -134,6 +134,25 @@ class RedemptionOut(Struct):
     offline: bool
 
 
+ReversalRefusal = Literal["role", "too_late", "already_reversed"]
+
+
+class RedemptionListOut(RedemptionOut):
+    """A row of a store's day sheet (GET /redemptions, issue 17): the redemption with
+    what the till words it with, and whether the caller may undo it."""
+
+    member_id: uuid.UUID | None = None
+    member_name: str | None = None
+    member_phone_tail: str | None = None
+    card_number: str | None = None
+    card_kind: CardKind | None = None
+    template_name: str | None = None
+    campaign_name: str | None = None
+    campaign_kind: CampaignKind | None = None
+    reversible: bool = False
+    not_reversible_reason: ReversalRefusal | None = None
+
+
 class PreviewCard(Struct):
     """A scanned card as the till shows it (issue 17): figures, not words."""
 

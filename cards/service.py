@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from app.core.auth import Principal
@@ -29,7 +30,7 @@ from cards.schemas import (
     TopUp,
 )
 from stores import service as stores
-from stores.rows import StoreRow
+from stores.rows import MemberFacts, StoreRow
 
 CARD_CODE_TTL_S = 60
 CARD_CODE_TTL = timedelta(seconds=CARD_CODE_TTL_S)
@@ -359,8 +360,34 @@ async def card_holders_at(chain_id: uuid.UUID,
     return repo.holders_of(template_ids) if template_ids else None
 
 
+async def narrow_members(chain_id: uuid.UUID,
+                         search: stores.MemberSearch) -> list[stores.MemberIdQuery]:
+    """The operator's member search, in what cards keep: a live card at the tier or of
+    the template, the last visit (latest redemption not reversed) in the range."""
+    now = utcnow()
+    narrowed: list[stores.MemberIdQuery] = []
+    if search.tier is not None:
+        narrowed.append(repo.holders_at_tier(chain_id, search.tier, now))
+    if search.template_id is not None:
+        narrowed.append(repo.holders_of_template(chain_id, search.template_id, now))
+    if search.visited_since is not None or search.not_visited_since is not None:
+        narrowed.append(repo.visitors(chain_id, search.visited_since,
+                                      search.not_visited_since))
+    return narrowed
+
+
+async def member_facts(chain_id: uuid.UUID,
+                       member_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MemberFacts]:
+    """Each member's last visit and the cards they hold, for the members list."""
+    visits = await repo.last_visits(chain_id, member_ids)
+    held = await repo.held_cards(member_ids, utcnow())
+    return {m: {"last_visit_at": visits.get(m), "cards_count": held.get(m, 0)}
+            for m in member_ids}
+
+
 MEMBER_FINDERS = stores.MemberFinders(by_card_number=(member_by_card_number,),
-                                      at_stores=(card_holders_at,))
+                                      at_stores=(card_holders_at,),
+                                      narrowing=(narrow_members,), facts=(member_facts,))
 """What cards tells stores about members (joined by create_app, like the scan handlers)."""
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, patch, post, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.security.jwt import Token
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
@@ -20,6 +21,7 @@ from stores.schemas import (
     ChainOut,
     ChainUpdate,
     MemberCreate,
+    MemberListOut,
     MemberLoginOut,
     MemberOut,
     MemberPhoneWechat,
@@ -263,7 +265,12 @@ class MemberController(Controller):
     @get("", guards=[STAFF], summary="Find members by phone or card number",
           responses=problems(403),
           description="Clerks must give phone or card_number (exact). Without either, "
-                      "managers list their stores' members and operators the chain's.")
+                      "managers list their stores' members and operators the chain's, "
+                      "searched by q (name or phone), tier, template_id (a live card "
+                      "of it) and last_visit_after / last_visit_before (the chain's "
+                      "local days; before excludes members who never visited). Each "
+                      "member has last_visit_at (latest redemption not reversed) and "
+                      "cards_count (active or frozen cards).")
     async def find(
         self, principal: Caller, request: Request[Any, Any, Any],
         phone: Annotated[str | None, QueryParameter(max_length=32)] = None,
@@ -271,9 +278,16 @@ class MemberController(Controller):
         offset: Offset = 0,
         card_number: Annotated[str | None, QueryParameter(min_length=1,
                                                           max_length=32)] = None,
-    ) -> list[MemberOut]:
-        return await service.find_members(principal, phone, limit, offset, card_number,
-                                          finders=_member_finders(request))
+        q: Annotated[str | None, QueryParameter(min_length=1, max_length=60)] = None,
+        tier: Annotated[str | None, QueryParameter(min_length=1, max_length=60)] = None,
+        template_id: FromQuery[uuid.UUID | None] = None,
+        last_visit_after: FromQuery[date | None] = None,
+        last_visit_before: FromQuery[date | None] = None,
+    ) -> list[MemberListOut]:
+        return await service.search_members(
+            principal, finders=_member_finders(request), limit=limit, offset=offset,
+            phone=phone, card_number=card_number, q=q, tier=tier, template_id=template_id,
+            last_visit_after=last_visit_after, last_visit_before=last_visit_before)
 
     @get("/{member_id:uuid}", guards=[ANYONE], summary="One member (members: only themselves)")
     async def read(self, member_id: FromPath[uuid.UUID], principal: Caller) -> MemberOut:

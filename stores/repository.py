@@ -8,8 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from piccolo.query import Select
+from piccolo.querystring import QueryString
 
-from app.core.db import Sql, for_update, select_list
+from app.core.db import Sql, current_engine, for_update, is_sqlite, select_list
 from stores.rows import (
     ChainRow,
     MemberRow,
@@ -331,3 +332,53 @@ async def chain_member_ids(chain_id: uuid.UUID,
     rows = await Member.select(Member.id).where(
         (Member.chain == chain_id) & Member.id.is_in(list(candidates))).run()
     return {row["id"] for row in rows}
+
+
+def _like(text: str) -> str:
+    # LIKE's own wildcards in the text only widen the match (never hide a member).
+    return f"%{text}%"
+
+
+async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
+                         text: str | None = None, digits: str | None = None,
+                         narrowed: Sequence[Select[Any] | QueryString] = (),
+                         at_stores: Iterable[uuid.UUID] | None = None,
+                         linked: Sequence[Select[Any]] = ()) -> list[MemberRow]:
+    """The chain's members, newest first, whose name holds ``text`` or whose phone holds
+    ``digits`` (when given), in every ``narrowed`` subquery of member ids (from later
+    domains: card holders, visitors), and (``at_stores``) registered at one of these
+    stores or in one of the ``linked`` subqueries, as :func:`list_members`."""
+    query = Member.select().where(Member.chain == chain_id)
+    if text is not None or digits is not None:
+        found: Any = None
+        if text is not None:
+            # SQLite's LIKE ignores ASCII case already (and it has no ILIKE).
+            name = Member.name
+            found = (name.like if is_sqlite(current_engine()) else name.ilike)(_like(text))
+        if digits:
+            by_phone = Member.phone.like(_like(digits))
+            found = by_phone if found is None else found | by_phone
+        query = query.where(found)
+    for sub in narrowed:
+        query = query.where(Member.id.is_in(sub))
+    if at_stores is not None:
+        stores = list(at_stores)
+        conditions: list[Any] = [Member.id.is_in(sub) for sub in linked]
+        if stores:
+            conditions.append(Member.registered_store.is_in(stores))
+        if not conditions:
+            return []
+        where = conditions[0]
+        for condition in conditions[1:]:
+            where = where | condition
+        query = query.where(where)
+    return cast("list[MemberRow]", await query.order_by(
+        Member.created_at, ascending=False).order_by(Member.id).limit(limit).offset(offset).run())
+
+
+async def members_by_ids(chain_id: uuid.UUID, member_ids: Sequence[uuid.UUID]) -> list[MemberRow]:
+    """The chain's members among ``member_ids``."""
+    if not member_ids:
+        return []
+    return cast("list[MemberRow]", await Member.select().where(
+        (Member.chain == chain_id) & Member.id.is_in(list(member_ids))).run())

@@ -102,3 +102,10 @@ class WechatConfigRow(TypedDict):
     app_secret_sealed: str
     templates: dict[str, str]  # event name -> WeChat template id
     updated_at: datetime
+
+
+class MemberFacts(TypedDict):
+    """What later domains know of a member, for the members list (cards: visits, cards)."""
+
+    last_visit_at: datetime | None
+    cards_count: int

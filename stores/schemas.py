@@ -68,6 +68,15 @@ class MemberOut(Struct):
     phone_verified: bool
 
 
+class MemberListOut(MemberOut):
+    """A member as GET /members lists them (issue 17): with what later domains know."""
+
+    # The latest redemption, not reversed, at any store (null: never).
+    last_visit_at: datetime | None = None
+    # Cards held: active (not past their validity) or frozen.
+    cards_count: int = 0
+
+
 class MemberLoginOut(Struct):
     token: str
     member: MemberOut

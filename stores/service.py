@@ -13,11 +13,14 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from typing import Any, cast
+from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidTag
 from piccolo.query import Select
+from piccolo.querystring import QueryString
 
 from app.core import revocation
 from app.core.auth import Principal
@@ -44,6 +47,7 @@ from stores.errors import (
 )
 from stores.rows import (
     ChainRow,
+    MemberFacts,
     MemberRow,
     ResourceRow,
     ServiceRow,
@@ -56,6 +60,7 @@ from stores.schemas import (
     ChainOut,
     ChainUpdate,
     MemberCreate,
+    MemberListOut,
     MemberOut,
     MemberPhoneWechat,
     MemberUpdate,
@@ -648,6 +653,35 @@ later domain keeps (cards usable there), or None when there are none."""
 
 
 @dataclass(frozen=True, slots=True)
+class MemberSearch:
+    """What an operator's or manager's member search asks of later domains (GET /members):
+    a card at this tier or of this template, a last visit at or after ``visited_since``
+    and before ``not_visited_since`` (instants: stores turns the days into them)."""
+
+    tier: str | None = None
+    template_id: uuid.UUID | None = None
+    visited_since: datetime | None = None
+    not_visited_since: datetime | None = None
+
+    @property
+    def narrows(self) -> bool:
+        return any(v is not None for v in (self.tier, self.template_id, self.visited_since,
+                                           self.not_visited_since))
+
+
+MemberIdQuery = Select[Any] | QueryString
+"""A subquery of one column, member ids: a Piccolo select or a raw one (an aggregate)."""
+
+MemberNarrowing = Callable[[uuid.UUID, MemberSearch], Awaitable[list[MemberIdQuery]]]
+"""(chain_id, search) -> subqueries of member ids a found member must be in, every one
+(a later domain's part of the search; [] when the search asks nothing of it)."""
+
+MemberFactsLookup = Callable[[uuid.UUID, Sequence[uuid.UUID]],
+                             Awaitable[dict[uuid.UUID, MemberFacts]]]
+"""(chain_id, member ids) -> what a later domain knows of each (last visit, cards)."""
+
+
+@dataclass(frozen=True, slots=True)
 class MemberFinders:
     """How stores finds members through what later domains keep, which it may not import:
     each such domain exposes its own (``cards.service.MEMBER_FINDERS``), the composition
@@ -656,11 +690,15 @@ class MemberFinders:
 
     by_card_number: tuple[CardNumberLookup, ...] = ()
     at_stores: tuple[StoreMemberLinks, ...] = ()
+    narrowing: tuple[MemberNarrowing, ...] = ()
+    facts: tuple[MemberFactsLookup, ...] = ()
 
     @classmethod
     def joined(cls, *parts: MemberFinders) -> MemberFinders:
         return cls(tuple(f for part in parts for f in part.by_card_number),
-                   tuple(f for part in parts for f in part.at_stores))
+                   tuple(f for part in parts for f in part.at_stores),
+                   tuple(f for part in parts for f in part.narrowing),
+                   tuple(f for part in parts for f in part.facts))
 
 
 async def register_member(principal: Principal, body: MemberCreate) -> MemberOut:
@@ -713,6 +751,89 @@ async def find_members(principal: Principal, phone: str | None, limit: int, offs
     return [member_out(r) for r in rows]
 
 
+SEARCH_PARAMETERS = ("q", "tier", "template_id", "last_visit_after", "last_visit_before")
+_PHONE_TEXT = re.compile(r"^[\d\s+()-]+$")
+
+
+async def search_members(principal: Principal, *, finders: MemberFinders,
+                         limit: int, offset: int, phone: str | None = None,
+                         card_number: str | None = None, q: str | None = None,
+                         tier: str | None = None, template_id: uuid.UUID | None = None,
+                         last_visit_after: date | None = None,
+                         last_visit_before: date | None = None) -> list[MemberListOut]:
+    """GET /members (issue 17): a clerk's exact lookup by phone or card number
+    (:func:`find_members`), or an operator's (a manager's, among their stores' members)
+    search: ``q`` in the name or the phone, a card's tier or template, the last visit's
+    day (the chain's days: its first store's zone). Each member with their last visit and
+    cards count, from the later domains (``finders.facts``)."""
+    given = {"q": q, "tier": tier, "template_id": template_id,
+             "last_visit_after": last_visit_after, "last_visit_before": last_visit_before}
+    searched = [name for name in SEARCH_PARAMETERS if given[name] is not None]
+    if (phone is not None or card_number is not None) and searched:
+        raise ValidationError(searched[0], "give phone or card_number alone, or search")
+    if not searched:
+        rows = await find_members(principal, phone, limit, offset, card_number,
+                                  finders=finders)
+        return await _with_facts(finders, principal.chain_id, rows)
+    if principal.role not in ("operator", "manager"):
+        raise Forbidden("clerks find members by phone or card_number")
+    for name in ("last_visit_after", "last_visit_before"):
+        day = given[name]
+        if isinstance(day, date) and not 2000 <= day.year <= 2100:
+            raise ValidationError(name, "must be a date between 2000 and 2100")
+    text = q.strip() if q is not None else None
+    if text is not None and not text:
+        raise ValidationError("q", "must not be blank")
+    digits = re.sub(r"\D", "", text) if text and _PHONE_TEXT.match(text) else None
+    zone = await _chain_zone(principal.chain_id)
+    search = MemberSearch(
+        tier=tier, template_id=template_id,
+        visited_since=None if last_visit_after is None else _day_start(last_visit_after, zone),
+        not_visited_since=(None if last_visit_before is None
+                           else _day_start(last_visit_before, zone)))
+    narrowed: list[MemberIdQuery] = []
+    if search.narrows:
+        for narrowing in finders.narrowing:
+            narrowed.extend(await narrowing(principal.chain_id, search))
+    at_stores, linked = None, []
+    if principal.role == "manager":
+        at_stores = principal.store_ids
+        linked = [sub for links in finders.at_stores
+                  if (sub := await links(principal.chain_id, principal.store_ids)) is not None]
+    found = await repo.search_members(principal.chain_id, limit=limit, offset=offset,
+                                      text=text, digits=digits or None, narrowed=narrowed,
+                                      at_stores=at_stores, linked=linked)
+    return await _with_facts(finders, principal.chain_id, [member_out(r) for r in found])
+
+
+async def _chain_zone(chain_id: uuid.UUID) -> ZoneInfo:
+    """The chain's home zone: its first store's (UTC before it has one)."""
+    first = await repo.list_stores(chain_id)
+    return ZoneInfo(first[0]["timezone"] if first else "UTC")
+
+
+def _day_start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, clock_time.min, zone)
+
+
+async def _with_facts(finders: MemberFinders, chain_id: uuid.UUID,
+                      members: Sequence[MemberOut]) -> list[MemberListOut]:
+    facts: dict[uuid.UUID, MemberFacts] = {}
+    ids = [m.id for m in members]
+    for lookup in finders.facts if ids else ():
+        facts.update(await lookup(chain_id, ids))
+    out = []
+    for member in members:
+        known = facts.get(member.id)
+        out.append(MemberListOut(
+            id=member.id, chain_id=member.chain_id, openid=member.openid, name=member.name,
+            phone=member.phone, birthday=member.birthday, created_at=member.created_at,
+            phone_verified=member.phone_verified,
+            last_visit_at=None if known is None else known["last_visit_at"],
+            cards_count=0 if known is None else known["cards_count"]))
+    return out
+
+
 async def _members_by_phone(chain_id: uuid.UUID, phone: str, limit: int,
                             offset: int) -> list[MemberRow]:
     verified = await repo.get_verified_member_by_phone(chain_id, phone)
@@ -745,6 +866,12 @@ async def _store_members(finders: MemberFinders, principal: Principal, limit: in
 async def chain_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> MemberRow | None:
     """A member of the chain, whoever asks (a later domain checks its caller itself)."""
     return await repo.get_member(member_id, chain_id)
+
+
+async def chain_members(chain_id: uuid.UUID,
+                        member_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, MemberRow]:
+    """The chain's members among ``member_ids``, by id (a day sheet names them)."""
+    return {r["id"]: r for r in await repo.members_by_ids(chain_id, list(set(member_ids)))}
 
 
 async def chain_member_ids(chain_id: uuid.UUID,

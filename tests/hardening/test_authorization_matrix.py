@@ -184,10 +184,15 @@ POLICY: dict[str, list[Rule]] = {
                            Rule(OPERATOR, STORE, body=_staff("manager"), variant="manager")],
     "GET /api/v1/members": [Rule(MANAGERS, NONE),
                             Rule(STAFF, NONE, query=lambda b, _: {"phone": _phone()},
-                                 variant="by phone")],
+                                 variant="by phone"),
+                            Rule(MANAGERS, NONE, query=lambda b, _: {
+                                "q": "member", "tier": "Gold", "template_id": b.template_id,
+                                "last_visit_after": "2026-01-01"}, variant="search")],
     "POST /api/v1/members": [Rule(STAFF, NONE, body=lambda b, _: {
         "name": "Walk-in", "phone": _phone()})],
     "GET /api/v1/members/{member_id}": [Rule(EVERYONE, OWNER)],
+    "GET /api/v1/members/{member_id}/cards": [Rule(STAFF, CHAIN)],
+    "GET /api/v1/members/{member_id}/vouchers": [Rule(STAFF, CHAIN)],
     # cards
     "GET /api/v1/card-templates": [Rule(EVERYONE, NONE)],
     "POST /api/v1/card-templates": [Rule(OPERATOR, NONE, body=lambda b, _: {
