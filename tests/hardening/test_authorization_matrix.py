@@ -220,6 +220,8 @@ POLICY: dict[str, list[Rule]] = {
     "POST /api/v1/campaigns/{campaign_id}/claim": [Rule(MEMBER, CHAIN)],
     "POST /api/v1/campaigns/{campaign_id}/issue": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
         "member_ids": [b.member_id]})],
+    "GET /api/v1/campaigns/{campaign_id}/results": [Rule(OPERATOR, CHAIN)],
+    "GET /api/v1/campaigns/offline-bundle": [Rule(STAFF, STORE, query=_day)],
     "POST /api/v1/campaigns/{campaign_id}/pause": [Rule(OPERATOR, CHAIN, late=True)],
     "POST /api/v1/campaigns/{campaign_id}/resume": [Rule(OPERATOR, CHAIN, late=True)],
     "GET /api/v1/vouchers/{voucher_id}": [Rule(EVERYONE, OWNER)],

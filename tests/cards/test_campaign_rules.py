@@ -1,0 +1,306 @@
+"""Campaign usage rules beyond dates, structured voucher terms, a member's claim state,
+campaign results and the signed offline bundle (issue 17: "Wrong 7", a "周中 8 折 Weekday"
+campaign redeemed on a Sunday; vouchers show their terms; campaign results; an offline
+voucher shows its value and terms from a signed payload)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cards import redemption, sync
+from tests.cards.conftest import API
+from tests.cards.test_vouchers import Vouchers
+from tests.world import World
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")  # every store of the test world
+WEEKDAYS = [0, 1, 2, 3, 4]
+
+
+@pytest.fixture
+def v(client: httpx.AsyncClient, world: World) -> Vouchers:
+    return Vouchers(client, world)
+
+
+def next_sunday_noon() -> datetime:
+    """Next Sunday 12:00 in Shanghai, at least an hour from now."""
+    local = (datetime.now(UTC) + timedelta(hours=1)).astimezone(SHANGHAI)
+    day = local.date() + timedelta(days=(6 - local.weekday()) % 7)
+    moment = datetime(day.year, day.month, day.day, 12, tzinfo=SHANGHAI)
+    return moment if moment > local else moment + timedelta(days=7)
+
+
+def at_(monkeypatch: pytest.MonkeyPatch, moment: datetime) -> None:
+    """The till's clock (the scan's now) at ``moment``."""
+    monkeypatch.setattr(redemption, "utcnow", lambda: moment.astimezone(UTC))
+
+
+def wide(**body: Any) -> dict[str, Any]:
+    """A campaign valid from yesterday for three weeks (covers the next Sunday)."""
+    now = datetime.now(UTC)
+    return {"valid_from": (now - timedelta(days=1)).isoformat(),
+            "valid_until": (now + timedelta(days=21)).isoformat(), **body}
+
+
+def b64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- rules ------------------------------------------------------------------------------
+
+async def test_a_weekday_campaign_refuses_a_sunday(v: Vouchers,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Wrong 7: "周中 8 折 Weekday" redeemed on a Sunday. Refused, with the rules for the
+    page to word; the weekday is the store's (Monday 01:00 in Shanghai is still Sunday in
+    UTC, and redeems)."""
+    voucher = await v.voucher(**wide(name="周中 8 折 Weekday", kind="discount",
+                                     value_cents=None, percent_off=20, weekdays=WEEKDAYS))
+    sunday = next_sunday_noon()
+    at_(monkeypatch, sunday)
+    refused = await v.redeem(voucher["code"], amount=10_000)
+    assert refused.status_code == 409, refused.text
+    problem = refused.json()
+    assert problem["code"] == "voucher_not_usable_now"
+    assert (problem["weekdays"], problem["time_from"], problem["time_until"]) == \
+        (WEEKDAYS, None, None)
+    assert problem["timezone"] == "Asia/Shanghai"
+    preview = await v.preview(voucher["code"])
+    assert (preview.status_code, preview.json()["code"]) == (409, "voucher_not_usable_now")
+    assert (await v.read(voucher["id"]))["status"] == "issued"
+
+    monday_early = sunday.replace(hour=1) + timedelta(days=1)  # Sunday 17:00 UTC
+    assert monday_early.astimezone(UTC).weekday() == 6
+    at_(monkeypatch, monday_early)
+    redeemed = await v.redeem(voucher["code"], amount=10_000)
+    assert redeemed.status_code == 201, redeemed.text
+    assert redeemed.json()["discount_cents"] == 2_000
+
+
+async def test_hours_of_the_day_in_the_stores_zone(v: Vouchers,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    voucher = await v.voucher(**wide(name="Lunch", time_from="10:00", time_until="14:00"))
+    day = next_sunday_noon()
+    for hour, minute, allowed in ((9, 59, False), (10, 0, True), (13, 59, True),
+                                  (14, 0, False)):
+        at_(monkeypatch, day.replace(hour=hour, minute=minute))
+        preview = await v.preview(voucher["code"])
+        if allowed:
+            assert preview.status_code == 200, (hour, minute, preview.text)
+        else:
+            assert preview.status_code == 409, (hour, minute, preview.text)
+            assert preview.json()["code"] == "voucher_not_usable_now"
+            assert (preview.json()["time_from"], preview.json()["time_until"]) == \
+                ("10:00", "14:00")
+            assert preview.json()["weekdays"] is None
+
+
+async def test_offline_sync_is_judged_at_redeemed_at(v: Vouchers,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    sunday = next_sunday_noon().replace(hour=23)  # both inside the 24 h offline window
+    rule = wide(name="Weekday", weekdays=WEEKDAYS)
+    on_sunday = await v.voucher(**rule)
+    on_monday = await v.voucher(member_index=1, **rule)
+    monday = sunday + timedelta(minutes=90)
+    monkeypatch.setattr(sync, "utcnow", lambda: monday + timedelta(minutes=5))
+    response = await v.sync([
+        {"code": on_sunday["code"], "redeemed_at": sunday.isoformat(), "client_ref": "sun"},
+        {"code": on_monday["code"], "redeemed_at": monday.isoformat(), "client_ref": "mon"}])
+    assert response.status_code == 200, response.text
+    results = {r["client_ref"]: (r["status"], r.get("code")) for r in response.json()["results"]}
+    assert results == {"sun": ("rejected", "voucher_not_usable_now"),
+                       "mon": ("accepted", None)}
+
+
+@pytest.mark.parametrize(("rules", "field"), [
+    ({"weekdays": []}, "weekdays"),
+    ({"weekdays": [7]}, "weekdays"),
+    ({"weekdays": [-1]}, "weekdays"),
+    ({"weekdays": [1, 1]}, "weekdays"),
+    ({"time_from": "10:00"}, "time_until"),
+    ({"time_until": "10:00"}, "time_from"),
+    ({"time_from": "9:00", "time_until": "10:00"}, "time_from"),
+    ({"time_from": "10:00", "time_until": "24:00"}, "time_until"),
+    ({"time_from": "10:00", "time_until": "10:00"}, "time_until"),
+    ({"time_from": "14:00", "time_until": "10:00"}, "time_until"),
+])
+async def test_bad_rules_name_their_field(v: Vouchers, rules: dict[str, Any],
+                                          field: str) -> None:
+    response = await v.create(**rules)
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"][0]["field"] == field
+
+
+# --- terms ------------------------------------------------------------------------------
+
+async def test_vouchers_and_campaigns_carry_structured_terms(v: Vouchers) -> None:
+    store = str(v.world.a.stores[0])
+    body = wide(name="周中 8 折", kind="discount", value_cents=None, percent_off=20,
+                max_discount_cents=5_000, min_spend_cents=10_000, store_ids=[store],
+                weekdays=[4, 0, 2], time_from="10:00", time_until="22:00")
+    campaign = await v.campaign(**body)
+    assert (campaign["weekdays"], campaign["time_from"], campaign["time_until"]) == \
+        ([0, 2, 4], "10:00", "22:00")
+    assert (campaign["claimed_count"], campaign["can_claim"],
+            campaign["cannot_claim_reason"]) == (None, None, None)  # staff
+    claimed = await v.claim(campaign["id"])
+    assert claimed.status_code == 201, claimed.text
+    terms = claimed.json()["terms"]
+    expected = {"kind": "discount", "value_cents": None, "percent_off": 20,
+                "max_discount_cents": 5_000, "item_name": None, "min_spend_cents": 10_000,
+                "store_ids": [store], "weekdays": [0, 2, 4], "time_from": "10:00",
+                "time_until": "22:00"}
+    assert {k: terms[k] for k in expected} == expected
+    assert datetime.fromisoformat(terms["valid_until"]) == \
+        datetime.fromisoformat(body["valid_until"])
+    assert claimed.json()["campaign_name"] == "周中 8 折"
+    mine = await v.client.get(f"{API}/me/vouchers", headers=v.member())
+    assert mine.json()[0]["terms"] == terms
+    assert (await v.read(claimed.json()["id"]))["terms"] == terms
+
+
+async def test_the_preview_of_a_voucher_gives_its_terms(v: Vouchers) -> None:
+    voucher = await v.voucher(**wide(name="¥20 off", min_spend_cents=5_000))
+    plain = await v.preview(voucher["code"])
+    assert plain.status_code == 200, plain.text
+    assert plain.json()["summary"]  # kept for the contract
+    assert plain.json()["voucher"]["campaign_name"] == "¥20 off"
+    assert plain.json()["voucher"]["terms"]["value_cents"] == 2_000
+    assert plain.json()["voucher"]["terms"]["min_spend_cents"] == 5_000
+    assert plain.json()["voucher"]["discount_cents"] is None
+    billed = await v.client.post(f"{API}/redemptions/preview", headers=v.staff("alpha-clerk1"),
+                                 json=v.body(voucher["code"], amount=8_000))
+    assert billed.status_code == 200, billed.text
+    assert billed.json()["voucher"]["discount_cents"] == 2_000
+
+
+async def test_already_redeemed_says_when_and_where(v: Vouchers) -> None:
+    voucher = await v.voucher()
+    first = await v.redeem(voucher["code"], amount=5_000)
+    assert first.status_code == 201, first.text
+    again = await v.redeem(voucher["code"], amount=5_000, store=1, clerk="alpha-clerk2")
+    assert again.status_code == 409
+    problem = again.json()
+    assert problem["code"] == "already_redeemed"
+    assert problem["store_id"] == str(v.world.a.stores[0])
+    assert problem["store_name"] == "alpha store 1"
+    assert datetime.fromisoformat(problem["redeemed_at"]) == \
+        datetime.fromisoformat(first.json()["redeemed_at"])
+
+
+# --- claim state ------------------------------------------------------------------------
+
+async def test_a_member_sees_what_they_can_claim(v: Vouchers) -> None:
+    open_ = await v.campaign(name="Open", per_member_limit=2)
+    limited = await v.campaign(name="Limited", per_member_limit=1)
+    sold_out = await v.campaign(name="Sold out", total_quantity=1)
+    later = await v.campaign(name="Later", valid_from=(
+        datetime.now(UTC) + timedelta(days=1)).isoformat())
+    assert (await v.claim(open_["id"])).status_code == 201
+    assert (await v.claim(limited["id"])).status_code == 201
+    assert (await v.claim(sold_out["id"], v.world.a.members[1])).status_code == 201
+
+    listed = await v.client.get(f"{API}/campaigns", headers=v.member())
+    state = {c["name"]: (c["claimed_count"], c["can_claim"], c["cannot_claim_reason"])
+             for c in listed.json()}
+    assert state == {"Open": (1, True, None), "Limited": (1, False, "claim_limit_reached"),
+                     "Sold out": (0, False, "campaign_sold_out")}  # Later: not listed yet
+    one = await v.client.get(f"{API}/campaigns/{later['id']}", headers=v.member())
+    assert (one.json()["can_claim"], one.json()["cannot_claim_reason"]) == \
+        (False, "campaign_inactive")
+    staff = await v.client.get(f"{API}/campaigns", headers=v.operator)
+    assert {c["can_claim"] for c in staff.json()} == {None}
+
+
+# --- results ----------------------------------------------------------------------------
+
+async def test_campaign_results(v: Vouchers) -> None:
+    campaign = await v.campaign(name="Results", total_quantity=10)
+    empty = await v.client.get(f"{API}/campaigns/{campaign['id']}/results", headers=v.operator)
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == {"campaign_id": campaign["id"], "issued": 0, "redeemed": 0,
+                            "revoked": 0, "expired": 0, "redemption_rate": 0,
+                            "discount_cents": 0, "bill_cents": 0}
+    members = await v.new_members(2)
+    vouchers = []
+    for member in [*v.world.a.members, *members]:
+        claimed = await v.claim(campaign["id"], member)
+        assert claimed.status_code == 201, claimed.text
+        vouchers.append(claimed.json())
+    kept = await v.redeem(vouchers[0]["code"], amount=15_000)
+    assert kept.status_code == 201
+    undone = await v.redeem(vouchers[1]["code"], amount=30_000)
+    assert undone.status_code == 201
+    reversed_ = await v.client.post(f"{API}/redemptions/{undone.json()['id']}/reverse",
+                                    headers=v.staff("alpha-manager"))
+    assert reversed_.status_code == 200, reversed_.text
+    gone = await v.client.post(f"{API}/vouchers/{vouchers[2]['id']}/revoke",
+                               headers=v.operator)
+    assert gone.status_code == 200
+    results = await v.client.get(f"{API}/campaigns/{campaign['id']}/results",
+                                 headers=v.operator)
+    assert results.json() == {"campaign_id": campaign["id"], "issued": 4, "redeemed": 1,
+                              "revoked": 1, "expired": 0, "redemption_rate": 0.25,
+                              "discount_cents": 2_000, "bill_cents": 15_000}
+    manager = await v.client.get(f"{API}/campaigns/{campaign['id']}/results",
+                                 headers=v.staff("alpha-manager"))
+    assert manager.status_code == 403
+    foreign = await v.client.get(f"{API}/campaigns/{campaign['id']}/results",
+                                 headers=v.world.headers(v.world.b.operator))
+    assert foreign.status_code == 404
+
+
+# --- offline bundle ---------------------------------------------------------------------
+
+async def test_the_offline_bundle_is_signed_by_the_chains_key(v: Vouchers) -> None:
+    store1, store2 = (str(s) for s in v.world.a.stores)
+    weekday = await v.voucher(**wide(name="周中 8 折", kind="discount", value_cents=None,
+                                     percent_off=20, weekdays=WEEKDAYS))
+    elsewhere = await v.voucher(member_index=1, **wide(name="Store 2 only",
+                                                       store_ids=[store2]))
+    spent = await v.voucher(member_index=1, **wide(name="Spent"))
+    assert (await v.redeem(spent["code"], amount=5_000)).status_code == 201
+    response = await v.client.get(f"{API}/campaigns/offline-bundle",
+                                  params={"store_id": store1}, headers=v.staff("alpha-clerk1"))
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    bundle = response.json()
+    keys = await v.client.get(f"{API}/keys", params={"chain_id": str(v.world.a.id)})
+    jwk = next(k for k in keys.json()["keys"] if k["kid"] == bundle["kid"])
+    public = Ed25519PublicKey.from_public_bytes(b64(jwk["x"]))
+    payload = b64(bundle["payload"])
+    public.verify(b64(bundle["signature"]), payload)  # raises if it does not verify
+    tampered = payload.replace(b'"percent_off":20', b'"percent_off":90')
+    assert tampered != payload
+    with pytest.raises(InvalidSignature):
+        public.verify(b64(bundle["signature"]), tampered)
+
+    document = json.loads(payload)
+    assert (document["chain_id"], document["store_id"], document["store_timezone"]) == \
+        (str(v.world.a.id), store1, "Asia/Shanghai")
+    assert document["truncated"] is False
+    names = [c["name"] for c in document["campaigns"]]
+    assert "Store 2 only" not in names and "Spent" in names
+    assert elsewhere["id"] not in document["vouchers"]
+    assert spent["id"] not in document["vouchers"]  # redeemed: not issued any more
+    terms = document["campaigns"][document["vouchers"][weekday["id"]]]
+    assert (terms["name"], terms["kind"], terms["percent_off"], terms["weekdays"]) == \
+        ("周中 8 折", "discount", 20, WEEKDAYS)
+
+    other_store = await v.client.get(f"{API}/campaigns/offline-bundle",
+                                     params={"store_id": store2},
+                                     headers=v.staff("alpha-clerk1"))
+    assert other_store.status_code == 404
+    member = await v.client.get(f"{API}/campaigns/offline-bundle",
+                                params={"store_id": store1}, headers=v.member())
+    assert member.status_code == 403
+    assert uuid.UUID(bundle["kid"].rjust(32, "0"))  # 8 hex digits
