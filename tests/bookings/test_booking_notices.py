@@ -70,3 +70,23 @@ async def test_a_refused_booking_notifies_nobody(salon: Salon) -> None:
     assert len(await rows()) == before
     other = salon.world.a.members[1].id
     assert await rows(member_id=other) == []
+
+
+async def test_a_reschedule_notice_names_the_old_start(salon: Salon) -> None:
+    """Issue 17: the confirmation written on a reschedule carries ``previous_start`` (the
+    same event as a new booking's, where it is None), so the notice says from when to
+    when."""
+    booking = await salon.booked(salon.at("10:00", 2))
+    moved = await salon.post(f"/bookings/{booking['id']}/reschedule",
+                             {"start": salon.at("14:00", 2)}, salon.member())
+    assert moved.status_code == 200, moved.text
+    member = salon.world.a.members[0].id
+    confirmations = await rows(event=events.BOOKING_CONFIRMED, member_id=member)
+    assert len(confirmations) == 2
+    first, second = sorted((c["data"] for c in confirmations),
+                           key=lambda d: d["previous_start"] is not None)
+    assert first["previous_start"] is None
+    assert datetime.fromisoformat(second["previous_start"]) == datetime.fromisoformat(
+        booking["start"])
+    assert datetime.fromisoformat(second["start"]) == datetime.fromisoformat(
+        moved.json()["start"])
