@@ -290,8 +290,9 @@ function pickStore(id) {
 
 // --- the result screen ------------------------------------------------------------------
 
+let closeResult = null;
 function showResult(kind, outcome, title, details = []) {
-  document.getElementById('result')?.remove();
+  closeResult?.();
   const next = h('button.btn.big', { type: 'button', text: t('c.result.next'), id: 'next-scan' });
   const screen = h('div.result', {
     class: kind, role: kind === 'ok' ? 'status' : 'alert', 'data-outcome': outcome, id: 'result',
@@ -301,16 +302,24 @@ function showResult(kind, outcome, title, details = []) {
   h('h2', { id: 'result-title', text: title }),
   h('div.details', {}, details.filter(Boolean).map((line) => h('p', { text: line }))),
   next);
+  let closed = false;
+  // A USB scanner "types" Enter: the next scan closes this screen too (after a moment, so
+  // that the Enter of the scan that opened it does not).
+  const onKey = (event) => { if (event.key === 'Enter' || event.key === 'Escape') { event.preventDefault(); close(); } };
+  const timer = setTimeout(() => document.addEventListener('keydown', onKey), 300);
   const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    closeResult = null;
     screen.remove();
     document.removeEventListener('keydown', onKey);
     document.getElementById('scan-input')?.focus();
   };
-  // A USB scanner "types" Enter: the next scan closes this screen too.
-  const onKey = (event) => { if (event.key === 'Enter' || event.key === 'Escape') { event.preventDefault(); close(); } };
+  closeResult = close;
   next.addEventListener('click', close);
+  screen.addEventListener('keydown', (event) => { if (event.key === 'Escape') { event.preventDefault(); close(); } });
   document.body.append(screen);
-  setTimeout(() => document.addEventListener('keydown', onKey), 300);
   next.focus();
 }
 
@@ -710,13 +719,23 @@ function redemptionAmount(r) {
   return '';
 }
 
+// Why this login may not reverse `r` (null: it may). The API says so per row; a server
+// that does not yet, by the same rules: manager or operator, within 24 h, once.
+function reversalRefusal(r) {
+  if (r.reversed_at) return 'already_reversed';
+  if ('reversible' in r) return r.reversible ? null : (r.not_reversible_reason || 'role');
+  if (!['manager', 'operator'].includes(session.staff?.role)) return 'role';
+  const at = new Date(r.recorded_at || r.created_at).getTime();
+  return Date.now() - at > 24 * 3600e3 ? 'too_late' : null;
+}
+
 async function todayView(el) {
   const list = listOf(await api.get('/redemptions', { store_id: storeId }));
   list.sort((a, b) => ((a.recorded_at || a.created_at) < (b.recorded_at || b.created_at) ? 1 : -1));
   const live = list.filter((r) => !r.reversed_at);
   const taken = live.reduce((sum, r) => sum + (r.kind === 'card' && r.action === 'charge' ? r.charged_cents || 0 : 0), 0);
   const row = (r) => {
-    const reason = r.reversed_at ? 'already_reversed' : r.not_reversible_reason;
+    const reason = r.reversed_at ? 'already_reversed' : reversalRefusal(r);
     const key = newKey();
     return h('li', { 'data-redemption': r.id, 'data-reversed': r.reversed_at ? 'true' : 'false' },
       h('div.row.between', {},
@@ -724,7 +743,7 @@ async function todayView(el) {
         r.reversed_at ? h('span.pill.reversed', { text: t('c.today.reversed') }) : h('span.money', { text: redemptionAmount(r) })),
       h('p', { text: [memberLabel(r), r.card_number ? groupDigits(r.card_number) : '', r.offline ? t('c.today.offline') : '']
         .filter(Boolean).join(' · ') }),
-      r.reversible && !r.reversed_at
+      !reason
         ? confirmButton(t('c.today.reverse'), t('app.sure'), async () => {
           try {
             await api.post(`/redemptions/${r.id}/reverse`, {}, { idempotencyKey: key });
@@ -830,14 +849,14 @@ function memberRow(m) {
 }
 
 async function membersView(el) {
-  const found = h('div.panel', { id: 'found', 'aria-live': 'polite' });
+  const found = h('div', { id: 'found', 'aria-live': 'polite' });
   const name = h('input', { id: 'member-name', autocomplete: 'off' });
   const phone = h('input', { id: 'member-phone', inputmode: 'tel', autocomplete: 'off' });
   const findPhone = h('input', { id: 'find-phone', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': 'find-hint' });
   const showMembers = (members) => {
     lastFound = members;
-    mount(found, h('h2', { text: t('c.members.find') }), members.length
-      ? h('ul.list', { id: 'found-list' }, members.map(memberRow)) : h('p.muted', { text: t('c.members.none') }));
+    mount(found, h('div.panel', {}, members.length
+      ? h('ul.list', { id: 'found-list' }, members.map(memberRow)) : h('p.muted', { text: t('c.members.none') })));
   };
   mount(el,
     h('form.panel', {
@@ -858,7 +877,7 @@ async function membersView(el) {
     h('label', { for: 'find-phone', text: t('c.members.findLabel') }),
     h('div.row', {}, h('div.grow', {}, findPhone), h('button.btn', { type: 'submit', id: 'find-btn', text: t('c.members.findBtn') })),
     h('p.muted', { id: 'find-hint', text: t('c.members.findHint') })),
-    lastFound.length ? found : null,
+    found,
     h('form.panel', {
       onsubmit: async (event) => {
         event.preventDefault();

@@ -257,7 +257,10 @@ export function memberLabel(m) {
   const phone = m.phone || '';
   const tail = m.member_phone_tail || (phone ? phone.slice(-4) : '');
   if (name) return name;
-  return tail ? t('c.member.tail', { tail }) : t('c.member.nameless');
+  if (tail) return t('c.member.tail', { tail });
+  // Said only when the API told us the member has neither (not when it did not say).
+  const told = ['name', 'member_name', 'phone', 'member_phone_tail'].some((k) => k in m);
+  return told && (m.member_id !== null || 'name' in m) ? t('c.member.nameless') : '';
 }
 
 // A card's figures as [label, value] pairs (balance, visits, points, tier).
