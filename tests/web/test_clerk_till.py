@@ -239,7 +239,7 @@ def test_member_lookup_shows_cards_vouchers_and_bookings(
     vouchers = page.inner_text("#member-vouchers")
     assert "E2E ¥10" in vouchers and "¥10.00 off" in vouchers and "Ready to use" in vouchers
     assert page.query_selector("#member-bookings li") is not None  # the demo's booking
-    screenshot(page, "clerk-member-lookup", full_page=True)
+    screenshot(page, "clerk-member-lookup")
 
 
 def test_the_day_sheet_names_the_member_and_stylist_and_completion_says_what_it_used(

@@ -478,16 +478,16 @@ async function onlinePreview(scanned, preview, box) {
   let action = preview.default_action || actions[0] || null;
   const showAmount = () => amount.box.classList.toggle('hidden', preview.kind === 'card' && (action === 'visit' || !action));
   if (card && actions.length > 1) {
-    parts.push(h('div.field', { role: 'radiogroup', 'aria-labelledby': 'action-label' },
+    parts.push(h('div.field', { role: 'group', 'aria-labelledby': 'action-label' },
       h('p.muted', { id: 'action-label', text: t('c.preview.action') }),
       h('div.choices', {}, actions.map((name) => h('button.choice', {
-        type: 'button', class: name === action ? 'on' : '', 'data-action': name, role: 'radio',
-        'aria-checked': name === action ? 'true' : 'false',
+        type: 'button', class: name === action ? 'on' : '', 'data-action': name,
+        'aria-pressed': name === action ? 'true' : 'false',
         onclick: (event) => {
           action = name;
           event.target.parentElement.querySelectorAll('.choice').forEach((c) => {
             c.classList.toggle('on', c.dataset.action === name);
-            c.setAttribute('aria-checked', c.dataset.action === name ? 'true' : 'false');
+            c.setAttribute('aria-pressed', c.dataset.action === name ? 'true' : 'false');
           });
           showAmount();
         },
@@ -806,6 +806,7 @@ async function bookingsView(el) {
         b.card_id ? t('c.bookings.usesCard') : '', b.voucher_id ? t('c.bookings.usesVoucher') : '',
       ].filter(Boolean).join(' · ') }),
       b.note ? h('p.muted', { text: b.note }) : null,
+      b.redemption ? h('p', { 'data-used': '1', text: redemptionLines(b.redemption).join(' · ') }) : null,
       h('div.row', {},
         b.status === 'confirmed' ? h('button.btn.small', { type: 'button', text: t('c.bookings.checkin'), onclick: act(b, 'check-in') }) : null,
         ['confirmed', 'checked_in'].includes(b.status) ? completeControls(b, act) : null,
@@ -908,6 +909,10 @@ async function memberView(el, memberId) {
       && (!tp.store_ids || tp.store_ids.includes(storeId)))),
   ]);
   const usable = (v) => v.status === 'issued';
+  const voucherItem = (v) => h('li', { 'data-voucher': v.id },
+    h('div.row.between', {}, h('strong', { text: v.campaign_name || t(`kind.${v.kind}`) }),
+      h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
+    v.terms ? termsBlock(v.terms, tz()) : h('p.muted', { text: t('c.terms.until', { d: fmtDateTime(v.valid_until, tz()) }) }));
   const held = new Set(cards.filter((c) => !['cancelled', 'expired'].includes(c.status)).map((c) => c.template_id));
   mount(el,
     h('p', {}, h('a', { href: '#members', id: 'back-to-find', text: `‹ ${t('c.members.back')}` })),
@@ -940,10 +945,11 @@ async function memberView(el, memberId) {
       })))),
     h('section.panel', { 'aria-labelledby': 'vouchers-title' },
       h('h2', { id: 'vouchers-title', text: t('c.members.vouchers') }),
-      vouchers.length ? h('ul.list', { id: 'member-vouchers' }, [...vouchers.filter(usable), ...vouchers.filter((v) => !usable(v))].map((v) => h('li', { 'data-voucher': v.id },
-        h('div.row.between', {}, h('strong', { text: v.campaign_name || t(`kind.${v.kind}`) }),
-          h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
-        v.terms ? termsBlock(v.terms, tz()) : h('p.muted', { text: t('c.terms.until', { d: fmtDateTime(v.valid_until, tz()) }) }))))
+      vouchers.some(usable) ? h('ul.list', { id: 'member-vouchers' }, vouchers.filter(usable).map(voucherItem)) : null,
+      vouchers.some((v) => !usable(v)) ? h('details', { id: 'member-old-vouchers' },
+        h('summary', { text: t('c.members.usedVouchers', { n: vouchers.filter((v) => !usable(v)).length }) }),
+        h('ul.list', {}, vouchers.filter((v) => !usable(v)).map(voucherItem))) : null,
+      vouchers.some(usable) ? null
         : h('p.muted', { text: t('c.members.noVouchers') })),
     h('section.panel', { 'aria-labelledby': 'bookings-title' },
       h('h2', { id: 'bookings-title', text: t('c.members.bookings') }),
