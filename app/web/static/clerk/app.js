@@ -8,10 +8,10 @@
 // loudly as a failed scan.
 import { createApi, listOf, newKey } from '/static/common/api.js';
 import { verifyCode } from '/static/common/codes.js';
-import { errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
+import { errorText, fieldErrors, langToggle, onLangChange, t } from '/static/common/i18n.js';
 import { staffLoginView, staffSession } from '/static/common/login.js';
 import {
-  addDays, confirmButton, fmtDateTime, fmtTime, groupDigits, h, localDate, money, mount, parseYuan, toast,
+  addDays, confirmButton, weekdayLabel, fmtDateTime, fmtTime, groupDigits, h, localDate, money, mount, parseYuan, toast,
 } from '/static/common/ui.js';
 import { fetchBundle, openBundle, storedBundle, voucherTerms } from './bundle.js';
 import {
@@ -790,9 +790,10 @@ async function bookingsView(el) {
       else toast(say(err), 'bad');
     }
   };
-  const heading = date === today ? `${dateText(`${date}T12:00:00Z`, 'UTC')} (${t('c.bookings.today')})` : dateText(`${date}T12:00:00Z`, 'UTC');
+  const shown = `${weekdayLabel(date)} ${dateText(`${date}T12:00:00Z`, 'UTC')}`;
+  const heading = date === today ? `${shown} (${t('c.bookings.today')})` : shown;
   mount(el,
-    h('div.panel.row.between', {},
+    h('div.panel.row.between.daybar', {},
       h('button.btn.small.secondary', { type: 'button', id: 'day-prev', text: '‹', 'aria-label': t('c.bookings.prev'), onclick: () => go(-1) }),
       h('h2', { id: 'day-title', text: t('c.bookings.title', { d: heading }) }),
       h('button.btn.small.secondary', { type: 'button', id: 'day-next', text: '›', 'aria-label': t('c.bookings.next'), onclick: () => go(1) })),
@@ -886,7 +887,12 @@ async function membersView(el) {
           const member = await api.post('/members', { name: name.value.trim(), phone: phone.value.trim(), store_id: storeId });
           toast(t('c.members.registered', { name: member.name }), 'ok');
           location.hash = `#member/${member.id}`;
-        } catch (err) { toast(say(err), 'bad'); }
+        } catch (err) {
+          // A refused field is named in the till's words (never the API's field name).
+          const field = fieldErrors(err).map((e) => e.field).find((f) => ['phone', 'name'].includes(f));
+          toast(field ? t(`c.members.bad.${field}`) : say(err), 'bad');
+          (field === 'name' ? name : phone).focus();
+        }
       },
     },
     h('h2', { text: t('c.members.register') }),
