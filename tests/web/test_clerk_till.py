@@ -287,6 +287,8 @@ def test_every_clerk_view_is_accessible(
     prepaid = my_cards(demo_server)["stored_value"]
     booking = future_booking(demo_server, 5 if lang == "en" else 6)
     page = context.new_page()
+    if lang == "zh":  # and on a tablet
+        page.set_viewport_size({"width": 820, "height": 1180})
     page.goto(f"{demo_server.base_url}/clerk/")
     set_lang(page, lang)
     page.wait_for_selector("#username")
@@ -305,7 +307,8 @@ def test_every_clerk_view_is_accessible(
     assert_accessible(page, f"voucher preview ({lang})")
     page.fill("#amount", "50")
     page.click("#confirm")
-    page.wait_for_selector("#result[data-outcome=done]")
+    done = page.wait_for_selector("#result[data-outcome=done]").inner_text()
+    assert ("顾客实付 ¥40.00" if lang == "zh" else "Customer pays ¥40.00") in done
     assert_accessible(page, f"done ({lang})")
     page.keyboard.press("Escape")  # the keyboard closes the result
     page.wait_for_selector("#result", state="detached")
@@ -354,3 +357,6 @@ def test_every_clerk_view_is_accessible(
     page.press("#find-phone", "Enter")
     page.wait_for_selector("[data-member-detail]")
     assert_accessible(page, f"member detail ({lang})")
+    if lang == "zh":
+        assert "会员卡" in page.inner_text("#view") and "余额" in page.inner_text("#view")
+        screenshot(page, "clerk-member-lookup-tablet-zh")
