@@ -194,6 +194,17 @@ def test_a_campaigns_days_show_in_the_preview_and_refuse_it_online_and_offline(
     assert_accessible(page, "offline voucher preview (en)")
     screenshot(page, "clerk-offline-voucher")
     page.click("#preview .btn.secondary")
+    # A bundle altered on the device is not believed: the terms are then unknown here.
+    page.evaluate("""() => {
+      const b = JSON.parse(localStorage.getItem('o2o.clerk.bundle'));
+      const p = b.payload;
+      b.payload = p.slice(0, 10) + (p[10] === 'A' ? 'B' : 'A') + p.slice(11);
+      localStorage.setItem('o2o.clerk.bundle', JSON.stringify(b));
+    }""")
+    scan(page, plain["code"])
+    offline = page.wait_for_selector("#preview [data-offline=true]")
+    assert "not cached" in offline.inner_text() and "¥10.00 off" not in offline.inner_text()
+    page.click("#preview .btn.secondary")
     context.set_offline(False)
     assert demo_server.api("GET", f"/vouchers/{ruled['id']}",
                            demo_server.operator_token)["status"] == "issued"

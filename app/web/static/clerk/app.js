@@ -622,7 +622,7 @@ function offlineCheck(scanned, box) {
     h('div.row.between', {}, h('h2', { text: known?.campaign_name || t('kind.voucher') }), h('span.pill.pending', { text: t('app.offline') })),
     known ? termsBlock(known.terms, zone) : h('p.notice', { text: t('c.preview.notCached') }),
     h('p.muted', { text: t('c.preview.offline') }),
-    h('p.muted', { text: t('c.preview.validUntil', { d: fmtDateTime(code.notAfter.toISOString(), zone) }) }),
+    known ? null : h('p.muted', { text: t('c.preview.validUntil', { d: fmtDateTime(code.notAfter.toISOString(), zone) }) }),
     amount.box,
     confirm,
     h('button.btn.secondary.block', { type: 'button', text: t('c.preview.cancel'), onclick: () => mount(box) })));
