@@ -15,8 +15,9 @@ from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
-from cards import members, redemption, service, sync, vouchers
 from cards import offline_bundle as bundles
+from cards import redemption, service, sync, vouchers
+from cards.members import member_cards, member_vouchers
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -93,7 +94,11 @@ class CardController(Controller):
         return await service.get_card(principal, card_id)
 
     @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False, responses=problems(409, 429),
-         summary="A fresh dynamic code (valid 60 s, usable once)")
+         summary="A fresh dynamic code (valid 60 s, usable once)",
+         description="short_code: the same code as 12 digits to read out when the camera "
+                     "fails (9 and 11 digits; never a voucher's), typed at POST "
+                     "/redemptions as short_code; same expiry, and using either spends "
+                     "both (decision 038).")
     async def code(self, card_id: FromPath[uuid.UUID], principal: Caller,
                    runtime: RuntimeDep) -> Response[CardCode]:
         fresh = await service.card_code(principal, card_id, runtime.signer)
@@ -352,13 +357,13 @@ class MemberCardsController(Controller):
     @get("/cards", guards=[STAFF], responses=problems(404),
          summary="A member's cards (staff), oldest first")
     async def cards(self, member_id: FromPath[uuid.UUID], principal: Caller) -> list[CardOut]:
-        return await members.member_cards(principal, member_id)
+        return await member_cards(principal, member_id)
 
     @get("/vouchers", guards=[STAFF], responses=problems(404),
          summary="A member's vouchers (staff), newest first")
     async def vouchers(self, member_id: FromPath[uuid.UUID],
                        principal: Caller) -> list[VoucherOut]:
-        return await members.member_vouchers(principal, member_id)
+        return await member_vouchers(principal, member_id)
 
 
 CONTROLLERS = [CardTemplateController, CardController, MeCardsController,

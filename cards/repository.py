@@ -301,6 +301,121 @@ async def code_spent(code_hash: str) -> bool:
     return bool(await SpentCode.exists().where(SpentCode.code_hash == code_hash).run())
 
 
+# --- card short codes (issue 17, decision 038) ------------------------------------------
+
+# Never a voucher's short code: vouchers issued from now on never start with 9, and an
+# older one that does is refused here, in the same statement.
+_INSERT_CARD_SHORT_CODE = Sql(
+    "INSERT INTO card_short_code (short_code, chain, card, code, expires_at) "
+    "SELECT {}, {}, {}, {}, {} "
+    "WHERE NOT EXISTS (SELECT 1 FROM voucher WHERE short_code = {}) "
+    "ON CONFLICT (short_code) DO NOTHING RETURNING short_code")
+_CARD_SHORT_CODE = Sql(
+    "SELECT code, card, expires_at FROM card_short_code WHERE short_code = {} AND chain = {}")
+
+
+async def insert_card_short_code(short_code: str, chain_id: uuid.UUID, card_id: uuid.UUID,
+                                 code: str, expires_at: datetime) -> bool:
+    """Claim ``short_code`` for a card's dynamic ``code``; False when it is taken (by a
+    live card code or a voucher): the caller draws again."""
+    return bool(await _INSERT_CARD_SHORT_CODE.rows(short_code, chain_id, card_id, code,
+                                                   expires_at, short_code))
+
+
+async def card_code_by_short_code(short_code: str, chain_id: uuid.UUID) -> str | None:
+    """The dynamic card code these digits stand for (live or expired, until purged)."""
+    row = await _CARD_SHORT_CODE.first(short_code, chain_id)
+    return None if row is None else str(row["code"])
+
+
+async def purge_card_short_codes(before: datetime) -> None:
+    await CardShortCode.delete().where(CardShortCode.expires_at < before).run()
+
+
+# --- members as cards know them (issue 17: the members' search and list) ----------------
+
+def _live_card(now: datetime) -> Any:
+    """Active and not past its validity (``service.effective_status`` in SQL)."""
+    return (Card.status == "active") & (Card.expires_at.is_null() | (Card.expires_at > now))
+
+
+def holders_at_tier(chain_id: uuid.UUID, tier: str, now: datetime) -> Select[Card]:
+    """A select of the ids of members holding a live card at this tier."""
+    return Card.select(Card.member).where(
+        (Card.chain == chain_id) & (Card.tier == tier) & _live_card(now))
+
+
+def holders_of_template(chain_id: uuid.UUID, template_id: uuid.UUID,
+                        now: datetime) -> Select[Card]:
+    """A select of the ids of members holding a live card of this template."""
+    return Card.select(Card.member).where(
+        (Card.chain == chain_id) & (Card.template == template_id) & _live_card(now))
+
+
+def visitors(chain_id: uuid.UUID, since: datetime | None,
+             before: datetime | None) -> QueryString:
+    """A subquery of the ids of members whose last visit (latest redemption not reversed)
+    is at or after ``since`` and before ``before`` (each when given)."""
+    having, args = [], []
+    if since is not None:
+        having.append("MAX(created_at) >= {}")
+        args.append(since)
+    if before is not None:
+        having.append("MAX(created_at) < {}")
+        args.append(before)
+    return QueryString(
+        "SELECT member_id FROM redemption WHERE chain = {} AND reversed_at IS NULL "  # noqa: S608
+        "AND member_id IS NOT NULL GROUP BY member_id"
+        + (" HAVING " + " AND ".join(having) if having else ""), chain_id, *args)
+
+
+def _instant(value: Any) -> datetime:
+    """An aggregate's timestamp: PostgreSQL types it, SQLite gives its UTC text."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+
+
+async def last_visits(chain_id: uuid.UUID,
+                      member_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, datetime]:
+    """Each member's latest redemption not reversed (those without one are left out)."""
+    rows = await Redemption.select(
+        Redemption.member_id, Max(Redemption.created_at).as_alias("last")).where(
+        (Redemption.chain == chain_id) & Redemption.reversed_at.is_null()
+        & Redemption.member_id.is_in(list(member_ids))).group_by(Redemption.member_id).run()
+    return {uuid.UUID(str(r["member_id"])): _instant(r["last"]) for r in rows}
+
+
+async def held_cards(member_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
+    """How many cards each member holds: live or frozen (absent: none)."""
+    rows = await Card.select(Card.member, Count(Card.id).as_alias("held")).where(
+        Card.member.is_in(list(member_ids))
+        & (_live_card(now) | (Card.status == "frozen"))).group_by(Card.member).run()
+    return {uuid.UUID(str(r["member"])): int(r["held"]) for r in rows}
+
+
+# --- what a day sheet names (issue 17) -------------------------------------------------
+
+async def cards_named(card_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CardNames]:
+    """Each card's number, and its template's name and kind."""
+    if not card_ids:
+        return {}
+    rows = await Card.select(Card.id, Card.number, Card.template.name.as_alias("template_name"),
+                             Card.template.kind.as_alias("kind")).where(
+        Card.id.is_in(list(card_ids))).run()
+    return {r["id"]: cast("CardNames", r) for r in rows}
+
+
+async def vouchers_named(voucher_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, VoucherNames]:
+    """Each voucher's campaign's name and kind."""
+    if not voucher_ids:
+        return {}
+    rows = await Voucher.select(Voucher.id, Voucher.campaign.name.as_alias("campaign_name"),
+                                Voucher.campaign.kind.as_alias("kind")).where(
+        Voucher.id.is_in(list(voucher_ids))).run()
+    return {r["id"]: cast("VoucherNames", r) for r in rows}
+
+
 # --- campaigns and vouchers -------------------------------------------------------------
 
 _CLAIM_UPSERT = (
@@ -478,37 +593,6 @@ async def insert_sync_receipt(values: Values) -> None:
     await SyncReceipt.insert(SyncReceipt(id=uuid.uuid4(), **values)).run()
 
 
-# --- card short codes (issue 17, decision 038) ------------------------------------------
-
-# Never a voucher's short code: vouchers issued from now on never start with 9, and an
-# older one that does is refused here, in the same statement.
-_INSERT_CARD_SHORT_CODE = Sql(
-    "INSERT INTO card_short_code (short_code, chain, card, code, expires_at) "
-    "SELECT {}, {}, {}, {}, {} "
-    "WHERE NOT EXISTS (SELECT 1 FROM voucher WHERE short_code = {}) "
-    "ON CONFLICT (short_code) DO NOTHING RETURNING short_code")
-_CARD_SHORT_CODE = Sql(
-    "SELECT code, card, expires_at FROM card_short_code WHERE short_code = {} AND chain = {}")
-
-
-async def insert_card_short_code(short_code: str, chain_id: uuid.UUID, card_id: uuid.UUID,
-                                 code: str, expires_at: datetime) -> bool:
-    """Claim ``short_code`` for a card's dynamic ``code``; False when it is taken (by a
-    live card code or a voucher): the caller draws again."""
-    return bool(await _INSERT_CARD_SHORT_CODE.rows(short_code, chain_id, card_id, code,
-                                                   expires_at, short_code))
-
-
-async def card_code_by_short_code(short_code: str, chain_id: uuid.UUID) -> str | None:
-    """The dynamic card code these digits stand for (live or expired, until purged)."""
-    row = await _CARD_SHORT_CODE.first(short_code, chain_id)
-    return None if row is None else str(row["code"])
-
-
-async def purge_card_short_codes(before: datetime) -> None:
-    await CardShortCode.delete().where(CardShortCode.expires_at < before).run()
-
-
 # --- campaign claim state, results and the offline bundle (issue 17) ---------------------
 
 async def member_claims(member_id: uuid.UUID,
@@ -567,87 +651,3 @@ async def issued_vouchers(campaign_ids: list[uuid.UUID], now: datetime,
         Voucher.campaign.is_in(campaign_ids) & (Voucher.status == "issued")
         & (Voucher.valid_until > now)).order_by(Voucher.created_at, ascending=False).order_by(
         Voucher.id).limit(limit).run())
-
-
-# --- members as cards know them (issue 17: the members' search and list) ----------------
-
-def _live_card(now: datetime) -> Any:
-    """Active and not past its validity (``service.effective_status`` in SQL)."""
-    return (Card.status == "active") & (Card.expires_at.is_null() | (Card.expires_at > now))
-
-
-def holders_at_tier(chain_id: uuid.UUID, tier: str, now: datetime) -> Select[Card]:
-    """A select of the ids of members holding a live card at this tier."""
-    return Card.select(Card.member).where(
-        (Card.chain == chain_id) & (Card.tier == tier) & _live_card(now))
-
-
-def holders_of_template(chain_id: uuid.UUID, template_id: uuid.UUID,
-                        now: datetime) -> Select[Card]:
-    """A select of the ids of members holding a live card of this template."""
-    return Card.select(Card.member).where(
-        (Card.chain == chain_id) & (Card.template == template_id) & _live_card(now))
-
-
-def visitors(chain_id: uuid.UUID, since: datetime | None,
-             before: datetime | None) -> QueryString:
-    """A subquery of the ids of members whose last visit (latest redemption not reversed)
-    is at or after ``since`` and before ``before`` (each when given)."""
-    having, args = [], []
-    if since is not None:
-        having.append("MAX(created_at) >= {}")
-        args.append(since)
-    if before is not None:
-        having.append("MAX(created_at) < {}")
-        args.append(before)
-    return QueryString(
-        "SELECT member_id FROM redemption WHERE chain = {} AND reversed_at IS NULL "  # noqa: S608
-        "AND member_id IS NOT NULL GROUP BY member_id"
-        + (" HAVING " + " AND ".join(having) if having else ""), chain_id, *args)
-
-
-def _instant(value: Any) -> datetime:
-    """An aggregate's timestamp: PostgreSQL types it, SQLite gives its UTC text."""
-    if isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
-
-
-async def last_visits(chain_id: uuid.UUID,
-                      member_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, datetime]:
-    """Each member's latest redemption not reversed (those without one are left out)."""
-    rows = await Redemption.select(
-        Redemption.member_id, Max(Redemption.created_at).as_alias("last")).where(
-        (Redemption.chain == chain_id) & Redemption.reversed_at.is_null()
-        & Redemption.member_id.is_in(list(member_ids))).group_by(Redemption.member_id).run()
-    return {uuid.UUID(str(r["member_id"])): _instant(r["last"]) for r in rows}
-
-
-async def held_cards(member_ids: Sequence[uuid.UUID], now: datetime) -> dict[uuid.UUID, int]:
-    """How many cards each member holds: live or frozen (absent: none)."""
-    rows = await Card.select(Card.member, Count(Card.id).as_alias("held")).where(
-        Card.member.is_in(list(member_ids))
-        & (_live_card(now) | (Card.status == "frozen"))).group_by(Card.member).run()
-    return {uuid.UUID(str(r["member"])): int(r["held"]) for r in rows}
-
-
-# --- what a day sheet names (issue 17) -------------------------------------------------
-
-async def cards_named(card_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, CardNames]:
-    """Each card's number, and its template's name and kind."""
-    if not card_ids:
-        return {}
-    rows = await Card.select(Card.id, Card.number, Card.template.name.as_alias("template_name"),
-                             Card.template.kind.as_alias("kind")).where(
-        Card.id.is_in(list(card_ids))).run()
-    return {r["id"]: cast("CardNames", r) for r in rows}
-
-
-async def vouchers_named(voucher_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, VoucherNames]:
-    """Each voucher's campaign's name and kind."""
-    if not voucher_ids:
-        return {}
-    rows = await Voucher.select(Voucher.id, Voucher.campaign.name.as_alias("campaign_name"),
-                                Voucher.campaign.kind.as_alias("kind")).where(
-        Voucher.id.is_in(list(voucher_ids))).run()
-    return {r["id"]: cast("VoucherNames", r) for r in rows}

@@ -85,6 +85,23 @@ class LedgerRow(TypedDict):
     hash: str
 
 
+class CardNames(TypedDict):
+    """What a day sheet names a card by."""
+
+    id: uuid.UUID
+    number: str
+    template_name: str
+    kind: CardKind
+
+
+class VoucherNames(TypedDict):
+    """What a day sheet names a voucher by."""
+
+    id: uuid.UUID
+    campaign_name: str
+    kind: CampaignKind
+
+
 class RedemptionRow(TypedDict):
     id: uuid.UUID
     chain: uuid.UUID
@@ -202,20 +219,3 @@ class CampaignTally(TypedDict):
 class BundleVoucher(TypedDict):
     id: uuid.UUID
     campaign: uuid.UUID
-
-
-class CardNames(TypedDict):
-    """What a day sheet names a card by."""
-
-    id: uuid.UUID
-    number: str
-    template_name: str
-    kind: CardKind
-
-
-class VoucherNames(TypedDict):
-    """What a day sheet names a voucher by."""
-
-    id: uuid.UUID
-    campaign_name: str
-    kind: CampaignKind

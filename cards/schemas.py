@@ -169,14 +169,14 @@ class PreviewCard(Struct):
     actions: list[CardAction]
 
 
-class PreviewOut(Struct):
+class PreviewOut(Struct, kw_only=True):
     kind: str
     object_id: uuid.UUID
     member: MemberOut
-    summary: str
     # A card's figures and the action the till opens on (null for vouchers, bookings).
     card: PreviewCard | None = None
     default_action: CardAction | None = None
+    summary: str
     voucher: VoucherPreview | None = None  # a voucher's campaign and terms (issue 17)
 
 

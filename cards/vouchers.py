@@ -217,7 +217,13 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
     await repo.insert_voucher(row)
     await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
-                            "valid_until": campaign["valid_until"].isoformat()},
+                            "valid_until": campaign["valid_until"].isoformat(),
+                            # Structured, for text in the chain's locale (issue 17).
+                            "kind": campaign["kind"], "value_cents": campaign["value_cents"],
+                            "percent_off": campaign["percent_off"],
+                            "max_discount_cents": campaign["max_discount_cents"],
+                            "item_name": campaign["item_name"],
+                            "min_spend_cents": campaign["min_spend_cents"]},
                       dedupe_key=f"voucher:{voucher_id}:issued")
     return voucher_out({**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
                         "terms": campaign}, now)

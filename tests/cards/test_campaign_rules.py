@@ -17,7 +17,9 @@ import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from cards import public as cards
 from cards import redemption, sync
+from cards.errors import VoucherNotUsableNow
 from tests.cards.conftest import API
 from tests.cards.test_vouchers import Vouchers
 from tests.world import World
@@ -304,3 +306,30 @@ async def test_the_offline_bundle_is_signed_by_the_chains_key(v: Vouchers) -> No
                                 params={"store_id": store1}, headers=v.member())
     assert member.status_code == 403
     assert uuid.UUID(bundle["kid"].rjust(32, "0"))  # 8 hex digits
+
+
+async def test_a_booking_paid_with_a_weekday_voucher_on_a_sunday_is_refused(
+        v: Vouchers) -> None:
+    """The booking's payment asks cards.public, which runs the same rule in the store's
+    zone (looked up: no scan carries the store there)."""
+    voucher = await v.voucher(**wide(name="Weekday", weekdays=WEEKDAYS))
+    member, store = v.world.a.members[0], v.world.a.stores[0]
+    sunday = next_sunday_noon()
+    with pytest.raises(VoucherNotUsableNow) as refused:
+        await cards.payable(member, member.id, store, price_cents=8_800, at=sunday,
+                            voucher_id=uuid.UUID(voucher["id"]))
+    assert refused.value.extra["weekdays"] == WEEKDAYS
+    await cards.payable(member, member.id, store, price_cents=8_800,
+                        at=sunday + timedelta(days=1), voucher_id=uuid.UUID(voucher["id"]))
+
+
+async def test_an_offline_conflict_names_the_other_store(v: Vouchers) -> None:
+    voucher = await v.voucher()
+    assert (await v.redeem(voucher["code"], amount=5_000)).status_code == 201
+    response = await v.sync([{"code": voucher["code"], "client_ref": "late",
+                              "redeemed_at": datetime.now(UTC).isoformat()}],
+                            store=1, clerk="alpha-clerk2")
+    result = response.json()["results"][0]
+    assert (result["status"], result["code"]) == ("conflict", "already_redeemed")
+    assert (result["store_id"], result["store_name"]) == \
+        (str(v.world.a.stores[0]), "alpha store 1")

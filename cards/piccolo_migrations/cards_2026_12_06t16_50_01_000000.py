@@ -5,7 +5,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from app.core.migration_sql import raw_ddl
 
-ID = "2026-12-06T16:30:01:000000"
+ID = "2026-12-06T16:50:01:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "redemptions by member"
 
