@@ -1,4 +1,6 @@
-"""`o2o demo`: a believable hair-salon chain with two Shanghai stores. Idempotent: a second
+"""`o2o demo`: a believable hair-salon chain with two Shanghai stores, with four weeks of
+history behind today (``app.demo_history``: thirty more members, their visits, top-ups,
+bookings and redemptions), so the dashboard has something to show. Idempotent: a second
 run finds the chain by name and only prints the logins again."""
 
 from __future__ import annotations
@@ -12,11 +14,29 @@ from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.commands import settings_or_exit
 from app.core.db import write_transaction
+from app.demo_history import (
+    CampaignSetup,
+    ServiceSetup,
+    Setup,
+    StoreSetup,
+    TemplateSetup,
+    campaign_window,
+    seed_history,
+)
 from bookings import service as booking_service
 from bookings.schemas import BookingCreate
 from cards import service as card_service
 from cards import vouchers
-from cards.schemas import CampaignCreate, CardIssue, IssueIn, TemplateCreate, Tier, TopUp
+from cards.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CardIssue,
+    IssueIn,
+    TemplateCreate,
+    TemplateOut,
+    Tier,
+    TopUp,
+)
 from stores import service as stores
 from stores.schemas import (
     MemberCreate,
@@ -73,28 +93,36 @@ async def _seed() -> None:
         CHAIN_NAME, LOGINS[0][1], PASSWORD)
     operator = Principal(kind="staff", id=operator_id, chain_id=chain_id, role="operator")
     store_ids: list[uuid.UUID] = []
+    store_setups: list[tuple[list[ServiceSetup], list[uuid.UUID]]] = []
     for name, address in STORES:
         store = await stores.create_store(operator, StoreCreate(
             name=name, address=address, timezone="Asia/Shanghai", opening_hours=_hours(),
             phone="021-62880000"))
         store_ids.append(store.id)
-        service_ids = [
-            (await stores.create_service(operator, store.id, ServiceCreate(
-                name=s, duration_minutes=d, price_cents=p, buffer_minutes=b))).id
+        services = [
+            await stores.create_service(operator, store.id, ServiceCreate(
+                name=s, duration_minutes=d, price_cents=p, buffer_minutes=b))
             for s, d, p, b in SERVICES
         ]
-        for stylist in STYLISTS:
-            await stores.create_resource(operator, store.id, ResourceCreate(
-                name=stylist, kind="staff", capacity=1, service_ids=service_ids))
+        service_ids = [service.id for service in services]
+        stylists = [
+            (await stores.create_resource(operator, store.id, ResourceCreate(
+                name=stylist, kind="staff", capacity=1, service_ids=service_ids))).id
+            for stylist in STYLISTS
+        ]
+        store_setups.append(([ServiceSetup(s.id, s.duration_minutes, s.price_cents,
+                                           s.buffer_minutes) for s in services], stylists))
         await stores.create_resource(operator, store.id, ResourceCreate(
             name="Wash station 洗头区", kind="room", capacity=3, service_ids=service_ids[2:]))
-    await stores.create_staff(operator, StaffCreate(
+    manager = await stores.create_staff(operator, StaffCreate(
         username=LOGINS[1][1], password=PASSWORD, role="manager", store_ids=store_ids,
         name="Manager Zhou"))
-    for (_, username), store_id in zip(LOGINS[2:], store_ids, strict=True):
-        await stores.create_staff(operator, StaffCreate(
+    clerks = [
+        (await stores.create_staff(operator, StaffCreate(
             username=username, password=PASSWORD, role="clerk", store_ids=[store_id],
-            name=username.rsplit("-", 1)[-1].title()))
+            name=username.rsplit("-", 1)[-1].title()))).id
+        for (_, username), store_id in zip(LOGINS[2:], store_ids, strict=True)
+    ]
     members = [
         await stores.register_member(operator, MemberCreate(name=name, phone=phone,
                                                             store_id=store_ids[0]))
@@ -102,13 +130,38 @@ async def _seed() -> None:
     ]
     # The sandbox login "sandbox:demo-member-1" is 王芳, who holds cards and vouchers.
     await stores.set_openid(members[0].id, "demo-member-1")
-    await _seed_cards(operator, store_ids[0], [m.id for m in members])
-    await _seed_campaigns(operator, [m.id for m in members])
+    templates = await _seed_cards(operator, store_ids[0], [m.id for m in members])
+    history_campaigns = await _seed_campaigns(operator, [m.id for m in members])
     await _seed_bookings(chain_id, store_ids[0], members[0].id)
+    await seed_history(Setup(
+        chain_id=chain_id, manager_id=manager.id,
+        stores=[StoreSetup(store_id, clerk, services, stylists) for store_id, clerk,
+                (services, stylists) in zip(store_ids, clerks, store_setups, strict=True)],
+        prepaid=templates[0], times=templates[1], membership=templates[2],
+        thank_you=history_campaigns[0], member_day=history_campaigns[1],
+    ), CodeSigner(settings_or_exit().secret_key), utcnow())
+
+
+def _template_setup(template: TemplateOut) -> TemplateSetup:
+    return TemplateSetup(
+        id=template.id, kind=template.kind, points_per_yuan=template.points_per_yuan,
+        tiers=[{"name": t.name, "min_points": t.min_points,
+                "discount_percent": t.discount_percent} for t in template.tiers],
+        initial_visits=template.initial_visits, validity_days=template.validity_days)
+
+
+def _campaign_setup(campaign: CampaignOut) -> CampaignSetup:
+    return CampaignSetup(
+        id=campaign.id, kind=campaign.kind, value_cents=campaign.value_cents,
+        percent_off=campaign.percent_off, max_discount_cents=campaign.max_discount_cents,
+        min_spend_cents=campaign.min_spend_cents, valid_from=campaign.valid_from,
+        valid_until=campaign.valid_until)
 
 
 async def _seed_cards(operator: Principal, store_id: uuid.UUID,
-                      member_ids: list[uuid.UUID]) -> None:
+                      member_ids: list[uuid.UUID]) -> list[TemplateSetup]:
+    """The three card templates (prepaid, times, membership, returned in that order) and
+    today's cards of the first members."""
     tiers = [Tier(name="银卡 Silver", min_points=500, discount_percent=5),
              Tier(name="金卡 Gold", min_points=3000, discount_percent=12)]
     prepaid = await card_service.create_template(operator, TemplateCreate(
@@ -116,7 +169,7 @@ async def _seed_cards(operator: Principal, store_id: uuid.UUID,
     times = await card_service.create_template(operator, TemplateCreate(
         name="剪发十次卡 10 haircuts", kind="times", initial_visits=10, validity_days=365,
         claimable=False))
-    await card_service.create_template(operator, TemplateCreate(
+    membership = await card_service.create_template(operator, TemplateCreate(
         name="会员卡 Membership", kind="membership", points_per_yuan=2, tiers=tiers))
     for index, member_id in enumerate(member_ids[:3]):
         card = await card_service.issue_card(operator, CardIssue(
@@ -125,9 +178,13 @@ async def _seed_cards(operator: Principal, store_id: uuid.UUID,
             amount_cents=(index + 1) * 50_000, store_id=store_id))
     await card_service.issue_card(operator, CardIssue(
         template_id=times.id, member_id=member_ids[0], store_id=store_id))
+    return [_template_setup(t) for t in (prepaid, times, membership)]
 
 
-async def _seed_campaigns(operator: Principal, member_ids: list[uuid.UUID]) -> None:
+async def _seed_campaigns(operator: Principal,
+                          member_ids: list[uuid.UUID]) -> list[CampaignSetup]:
+    """Today's three campaigns, and the two that ran over the history's weeks and ended
+    yesterday (returned: a cash voucher on joining, a discount sent on member days)."""
     now = utcnow()
     signer = CodeSigner(settings_or_exit().secret_key)
     welcome = await vouchers.create_campaign(operator, CampaignCreate(
@@ -142,6 +199,15 @@ async def _seed_campaigns(operator: Principal, member_ids: list[uuid.UUID]) -> N
         name="免费护发 Free hair mask", kind="service", item_name="Hair mask 护发",
         total_quantity=50, valid_from=now, valid_until=now + timedelta(days=60)))
     await vouchers.issue(operator, welcome.id, IssueIn(member_ids=member_ids[:3]), signer)
+    began, ended = campaign_window(now)
+    thank_you = await vouchers.create_campaign(operator, CampaignCreate(
+        name="老客回馈 ¥30 Thank-you", kind="cash", value_cents=3000, min_spend_cents=15000,
+        total_quantity=300, per_member_limit=1, valid_from=began, valid_until=ended))
+    member_day = await vouchers.create_campaign(operator, CampaignCreate(
+        name="会员日 85 折 Member day 15% off", kind="discount", percent_off=15,
+        max_discount_cents=6000, total_quantity=500, per_member_limit=2, valid_from=began,
+        valid_until=ended))
+    return [_campaign_setup(thank_you), _campaign_setup(member_day)]
 
 
 async def _seed_bookings(chain_id: uuid.UUID, store_id: uuid.UUID,

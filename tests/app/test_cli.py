@@ -10,7 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from app.demo import LOGINS, PASSWORD
+from app.demo import LOGINS, MEMBERS, PASSWORD
+from app.demo_history import MEMBERS as HISTORY_MEMBERS
 from tests.conftest import TEST_SECRET, LiveServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,7 +85,10 @@ def test_demo_is_idempotent_and_its_logins_work(database_url: str) -> None:
             token = {"Authorization": f"Bearer {operator.json()['token']}"}
             assert len(http.get(f"/stores/{store}/services", headers=token).json()) == 3
             assert len(http.get(f"/stores/{store}/resources", headers=token).json()) == 4
-            assert len(http.get("/members", headers=token).json()) == 5
+            # Today's five, newest first, then the history's thirty (app/demo_history.py).
+            members = http.get("/members", headers=token, params={"limit": 100}).json()
+            assert len(members) == len(MEMBERS) + len(HISTORY_MEMBERS)
+            assert {m["name"] for m in members[:len(MEMBERS)]} == {n for n, _ in MEMBERS}
             assert len(http.get("/card-templates", headers=token).json()) == 3
             member = http.post("/auth/member/wechat",
                                json={"chain_id": chain_id, "code": "sandbox:demo-member-1"})
