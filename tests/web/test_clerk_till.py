@@ -90,7 +90,7 @@ def test_a_stored_value_card_opens_on_charge_and_done_shows_only_the_balance_aft
     assert card(demo_server, prepaid["id"])["balance_cents"] == before
 
     page.fill("#amount", "88")
-    page.click("#confirm")
+    page.press("#amount", "Enter")  # the keyboard confirms
     result = page.wait_for_selector("#result[data-outcome=done]").inner_text()
     after = card(demo_server, prepaid["id"])["balance_cents"]
     assert after < before

@@ -551,7 +551,9 @@ async function onlinePreview(scanned, preview, box) {
   if (card && card.kind === 'stored_value') parts.push(topUpForm(card.id || preview.object_id, () => mount(box)));
   parts.push(h('button.btn.secondary.block', { type: 'button', text: t('c.preview.cancel'), onclick: () => mount(box) }));
   mount(box, h('div.panel.stack', { 'data-kind': preview.kind, 'data-card-kind': card?.kind || null }, parts));
-  if (card && action === 'visit') confirm.focus(); else if (!amount.box.classList.contains('hidden')) amount.input.focus();
+  // Focus stays in the scan field (a USB scanner's next Enter must never confirm); Enter
+  // in the amount confirms, for keyboards.
+  amount.input.addEventListener('keydown', (event) => { if (event.key === 'Enter') { event.preventDefault(); confirm.click(); } });
 }
 
 function topUpForm(cardId, onDone) {
@@ -626,7 +628,7 @@ function offlineCheck(scanned, box) {
     amount.box,
     confirm,
     h('button.btn.secondary.block', { type: 'button', text: t('c.preview.cancel'), onclick: () => mount(box) })));
-  amount.input.focus();
+  amount.input.addEventListener('keydown', (event) => { if (event.key === 'Enter') { event.preventDefault(); confirm.click(); } });
 }
 
 // --- camera -----------------------------------------------------------------------------
