@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 
 from tests.web.conftest import (
@@ -58,13 +59,15 @@ def clerk_page(demo: Demo, context: Any, username: str = "demo-clerk-jingan") ->
     return page
 
 
-def future_booking(demo: Demo, days: int, **extra: Any) -> dict[str, Any]:
-    """王芳 books the first free slot `days` ahead (never today: no crossing of midnight)."""
-    service = demo.api("GET", f"/stores/{demo.store_id}/services", demo.member_token)[0]
+def future_booking(demo: Demo, days: int, token: str = "", **extra: Any) -> dict[str, Any]:
+    """王芳 (or the member of `token`) books the last free slot `days` ahead (never today:
+    no crossing of midnight)."""
+    token = token or demo.member_token
+    service = demo.api("GET", f"/stores/{demo.store_id}/services", token)[0]
     day = (dt.datetime.now(SHANGHAI).date() + dt.timedelta(days=days)).isoformat()
-    slots = demo.api("GET", f"/stores/{demo.store_id}/availability", demo.member_token,
+    slots = demo.api("GET", f"/stores/{demo.store_id}/availability", token,
                      params={"service_id": service["id"], "date": day})["slots"]
-    return dict(demo.api("POST", "/bookings", demo.member_token, json={
+    return dict(demo.api("POST", "/bookings", token, json={
         "store_id": demo.store_id, "service_id": service["id"], "start": slots[-1]["start"],
         **extra}))
 
@@ -263,6 +266,11 @@ def test_the_day_sheet_names_the_member_and_stylist_and_completion_says_what_it_
         demo_server: Demo, context: Any) -> None:
     times = my_cards(demo_server)["times"]
     booking = future_booking(demo_server, 3, card_id=times["id"])
+    # A WeChat member who never gave a name: the day sheet shows their phone's tail.
+    nameless = httpx.post(f"{demo_server.base_url}/api/v1/auth/member/wechat", timeout=10, json={
+        "chain_id": demo_server.chain_id, "code": "sandbox:clerk-day-sheet-nameless"}).json()
+    demo_server.api("PATCH", "/me", nameless["token"], json={"phone": "13900007788"})
+    theirs = future_booking(demo_server, 3, token=nameless["token"])
     page = clerk_page(demo_server, context)
     page.click("[data-tab=bookings]")
     page.wait_for_selector("#day-title")
@@ -274,6 +282,8 @@ def test_the_day_sheet_names_the_member_and_stylist_and_completion_says_what_it_
     assert "王芳" in row.inner_text()
     assert booking["resource_name"] and f"Stylist {booking['resource_name']}" in row.inner_text()
     assert "Pays with a card" in row.inner_text()
+    other = page.inner_text(f"[data-booking='{theirs['id']}'] [data-who]")
+    assert other == "phone …7788", other
     screenshot(page, "clerk-day-sheet")
     left = card(demo_server, times["id"])["visits_left"]
     # Completing is refused before the booking's time, and a test cannot wait for it: the
