@@ -32,6 +32,7 @@ from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from app.health import HealthController
 from app.keys_api import KeysController
+from app.live import CONTROLLERS as LIVE_CONTROLLERS
 from app.notifications_api import CONTROLLERS as NOTIFICATION_CONTROLLERS
 from app.notifications_api import build_dispatcher
 from app.stats import service as stats_service
@@ -121,7 +122,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
-                           *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *routes]
+                           *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
+                           *routes]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(
         rate_limit=("minute", LOGIN_REQUESTS_PER_MINUTE),

@@ -77,6 +77,9 @@ def cmd_serve(args: argparse.Namespace, factory: str = "app.asgi:serve_app") -> 
         # worker process applies the dictionary too); the access log is o2o's own
         # (app.core.logs.AccessLog): uvicorn's would write the decoded path unescaped.
         log_config=logging_config(settings.log_format, args.log_level), access_log=False,
+        # A live stream (GET /me/events) never ends by itself: a stop waits this long for
+        # the requests in flight, then cancels them.
+        timeout_graceful_shutdown=5,
     )
     return 0
 

@@ -4,7 +4,8 @@ the stores domain (the chain's WeChat app, the member's openid:
 
 - ``GET /notifications?status=&event=&member_id=&limit=&offset=`` (operator): the
   chain's delivery log, newest first.
-- ``GET /me/inbox?limit=&offset=`` (member): the member's messages, newest first.
+- ``GET /me/inbox?limit=&offset=`` (member): the member's messages, newest first, worded
+  in the chain's locale (``stores.service.chain_locale``), with the event's data.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class InboxController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
         offset: Offset = 0,
     ) -> list[InboxMessageOut]:
-        return await service.inbox(principal, limit=limit, offset=offset)
+        return await service.inbox(principal, limit=limit, offset=offset,
+                                   locale=await stores.chain_locale(principal.chain_id))
 
 
 CONTROLLERS = [NotificationController, InboxController]
@@ -66,4 +68,4 @@ def build_dispatcher(settings: Settings, client: WechatClient, box: SecretBox) -
     """Inbox only in sandbox mode; inbox and WeChat in live mode."""
     wechat = None if settings.wechat_mode == "sandbox" else WechatAdapter(client, box,
                                                                            stores.wechat_target)
-    return Dispatcher(settings, wechat)
+    return Dispatcher(settings, wechat, locales=stores.chain_locale)

@@ -21,6 +21,7 @@ class ChainRow(TypedDict):
     name: str
     created_at: datetime
     offline_window_minutes: int
+    locale: str  # zh-CN | en: the language of the members' notifications
 
 
 class StoreRow(TypedDict):

@@ -123,9 +123,15 @@ OFFLINE_WINDOW_MIN_MINUTES = 5
 OFFLINE_WINDOW_MAX_MINUTES = 7 * 24 * 60
 
 
+# The languages a chain's notifications are written in (app/core/notify/render.py).
+ChainLocale = Literal["zh-CN", "en"]
+DEFAULT_LOCALE: ChainLocale = "zh-CN"
+
+
 class ChainUpdate(Struct, forbid_unknown_fields=True):
     offline_window_minutes: Annotated[int, Meta(ge=OFFLINE_WINDOW_MIN_MINUTES,
                                                 le=OFFLINE_WINDOW_MAX_MINUTES)] | None = None
+    locale: ChainLocale | None = None
 
 
 class ChainOut(Struct):
@@ -133,6 +139,7 @@ class ChainOut(Struct):
     name: str
     offline_window_minutes: int
     created_at: datetime
+    locale: ChainLocale = DEFAULT_LOCALE  # the language of the members' notifications
 
 
 # --- stores -----------------------------------------------------------------------------

@@ -56,7 +56,9 @@ from stores.rows import (
     StoreRow,
 )
 from stores.schemas import (
+    DEFAULT_LOCALE,
     PHONE_PATTERN,
+    ChainLocale,
     ChainOut,
     ChainUpdate,
     MemberCreate,
@@ -311,7 +313,7 @@ async def get_wechat_config(principal: Principal) -> WechatConfigOut:
 def chain_out(row: ChainRow) -> ChainOut:
     return ChainOut(id=row["id"], name=row["name"],
                     offline_window_minutes=row["offline_window_minutes"],
-                    created_at=row["created_at"])
+                    created_at=row["created_at"], locale=chain_locale_of(row))
 
 
 async def get_chain(principal: Principal) -> ChainOut:
@@ -337,6 +339,18 @@ async def offline_window(chain_id: uuid.UUID) -> timedelta:
     if minutes is None:
         raise NotFound("no such chain")
     return timedelta(minutes=minutes)
+
+
+def chain_locale_of(row: ChainRow) -> ChainLocale:
+    locale = row.get("locale")
+    return "en" if locale == "en" else DEFAULT_LOCALE
+
+
+async def chain_locale(chain_id: uuid.UUID) -> ChainLocale:
+    """The language of the chain's notifications (zh-CN unless an operator chose en),
+    read on each use so a change applies at once on every process."""
+    row = await repo.get_chain(chain_id)
+    return DEFAULT_LOCALE if row is None else chain_locale_of(row)
 
 
 # --- stores -----------------------------------------------------------------------------

@@ -27,6 +27,8 @@ class Chain(Table, tablename="chain"):
     created_at = Timestamptz(null=False, default=TimestamptzNow())
     # How long after a scan an offline scanner may still upload it (POST /redemptions/sync).
     offline_window_minutes = Integer(null=False, default=1440)
+    # The language of the messages the chain's members read (notifications): zh-CN | en.
+    locale = Varchar(length=16, null=False, default="zh-CN")
 
 
 class Store(Table, tablename="store"):

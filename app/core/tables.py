@@ -94,6 +94,9 @@ class InboxMessage(Table, tablename="core_inbox_message"):
     text = Text(null=False)
     at = Timestamptz(null=False)  # when the event is for (its due time)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # The event's data (issue 17): rendered again in the chain's locale when read, and
+    # given to pages that word the message themselves. ``{}`` on older messages.
+    data = JSON(null=False, default="{}")
 
 
 class WechatToken(Table, tablename="core_wechat_token"):

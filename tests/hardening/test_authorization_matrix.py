@@ -148,10 +148,15 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/me/vouchers": [Rule(MEMBER, NONE)],
     "GET /api/v1/me/bookings": [Rule(MEMBER, NONE)],
     "GET /api/v1/me/inbox": [Rule(MEMBER, NONE)],
+    # live updates (app/live.py): a ticket for members; the stream takes only a ticket
+    # (EventSource sends no header), so without a valid one every caller gets 401.
+    "POST /api/v1/me/events/ticket": [Rule(MEMBER, NONE)],
+    "GET /api/v1/me/events": [Rule(EVERYONE, PUBLIC, query=lambda b, _: {
+        "ticket": "not-a-ticket"}, passes=frozenset({401}))],
     # chain, stores, staff, members
     "GET /api/v1/chain": [Rule(OPERATOR, NONE)],
     "PATCH /api/v1/chain": [Rule(OPERATOR, NONE, body=lambda b, _: {
-        "offline_window_minutes": 1440})],
+        "offline_window_minutes": 1440, "locale": "zh-CN"})],
     "GET /api/v1/wechat-config": [Rule(OPERATOR, NONE)],
     "PUT /api/v1/wechat-config": [Rule(OPERATOR, NONE, body=lambda b, _: {
         "app_id": "wx1234567890", "app_secret": "s3cret-s3cret", "templates": {}})],

@@ -62,6 +62,9 @@ class WechatTarget:
     openid: str | None
 
 
+LocaleLookup = Callable[[uuid.UUID], Awaitable[str]]
+"""chain_id -> the chain's locale (zh-CN | en): the language its members read."""
+
 TargetLookup = Callable[[uuid.UUID, uuid.UUID], Awaitable[WechatTarget | None]]
 """(chain_id, member_id) -> the chain's WeChat app and the member's openid, or None when
 the chain has no WeChat app."""
@@ -76,7 +79,7 @@ class InboxAdapter:
                 "notification_id": row["id"], "chain_id": row["chain_id"],
                 "member_id": row["member_id"], "store_id": row["store_id"], "event": row["event"],
                 "title": rendered.title, "text": rendered.text, "at": row["due_at"],
-                "created_at": now,
+                "created_at": now, "data": row["data"],
             } for row, rendered in batch])
 
 

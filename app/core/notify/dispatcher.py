@@ -27,7 +27,7 @@ from app.core.clock import utcnow
 from app.core.db import atomic_statement, write_transaction
 from app.core.notify import render
 from app.core.notify import repository as repo
-from app.core.notify.adapters import InboxAdapter, Outcome, WechatAdapter
+from app.core.notify.adapters import InboxAdapter, LocaleLookup, Outcome, WechatAdapter
 from app.core.notify.rows import NotificationRow
 from app.core.settings import Settings
 
@@ -45,11 +45,13 @@ def backoff_s(attempts: int, base_s: float, rng: random.Random | None = None) ->
 
 class Dispatcher:
     def __init__(self, settings: Settings, wechat: WechatAdapter | None,
-                 grace_s: float = 10.0) -> None:
-        """``wechat`` None: inbox only (sandbox mode)."""
+                 grace_s: float = 10.0, locales: LocaleLookup | None = None) -> None:
+        """``wechat`` None: inbox only (sandbox mode). ``locales``: each chain's language
+        (the stores domain's setting, handed over by the composition root); None: zh-CN."""
         self.settings = settings
         self.inbox = InboxAdapter()
         self.wechat = wechat
+        self.locales = locales
         self.grace_s = grace_s
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -114,10 +116,12 @@ class Dispatcher:
         """The batch's inbox messages in one transaction, then each to WeChat, at once."""
         outcomes: list[Outcome | None] = [None] * len(rows)
         rendered: list[tuple[int, render.Rendered]] = []
+        locales = await self._locales({row["chain_id"] for row in rows})
         for index, row in enumerate(rows):
             try:
                 rendered.append((index, render.render(row["event"], row["data"],
-                                                      row["created_at"])))
+                                                      row["created_at"],
+                                                      locales[row["chain_id"]])))
             except Exception as exc:  # a bug: this row can never be delivered
                 log.exception("rendering notification %s failed", row["id"])
                 outcomes[index] = Outcome.failed(f"render: {type(exc).__name__}: {exc}"[:500])
@@ -138,6 +142,20 @@ class Dispatcher:
             for (index, _), outcome in zip(rendered, sent, strict=True):
                 outcomes[index] = outcome
         return [o for o in outcomes if o is not None]
+
+    async def _locales(self, chain_ids: set[uuid.UUID]) -> dict[uuid.UUID, render.Locale]:
+        """The language of each chain of the batch (read each round: a change applies to
+        the next message); zh-CN when unknown or unreadable."""
+        found: dict[uuid.UUID, render.Locale] = dict.fromkeys(chain_ids,
+                                                             render.DEFAULT_LOCALE)
+        if self.locales is None:
+            return found
+        for chain_id in chain_ids:
+            try:
+                found[chain_id] = render.as_locale(await self.locales(chain_id))
+            except Exception:  # the database: deliver in the default language
+                log.exception("reading the locale of chain %s failed", chain_id)
+        return found
 
     async def _to_wechat(self, wechat: WechatAdapter, row: NotificationRow,
                          rendered: render.Rendered) -> Outcome:

@@ -8,7 +8,7 @@ and a committed change is delivered by a dispatcher, at least once, after commit
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from uuid import UUID
 
@@ -17,6 +17,21 @@ from app.core.db import write_transaction
 from app.core.notify import render
 from app.core.notify import repository as repo
 from app.core.notify.rows import NewNotification
+
+_written: list[Callable[[UUID], None]] = []
+
+
+def on_written(callback: Callable[[UUID], None]) -> None:
+    """Call ``callback(member_id)`` whenever a notification is built for a member (a hint
+    for this process's live streams to look at the outbox now: the row may not be
+    committed yet, or ever)."""
+    if callback not in _written:
+        _written.append(callback)
+
+
+def off_written(callback: Callable[[UUID], None]) -> None:
+    if callback in _written:
+        _written.remove(callback)
 
 
 def notification(event: str, *, chain_id: UUID, member_id: UUID,
@@ -36,6 +51,8 @@ def notification(event: str, *, chain_id: UUID, member_id: UUID,
     if dedupe_key is not None and not 1 <= len(dedupe_key) <= 255:
         raise ValueError("dedupe_key must be 1 to 255 characters")
     now = utcnow()
+    for callback in list(_written):
+        callback(member_id)
     return {
         "id": uuid.uuid4(), "chain_id": chain_id, "member_id": member_id,
         "store_id": store_id, "event": event, "data": dict(data),

@@ -150,10 +150,39 @@ async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event:
         Notification.id).limit(limit).offset(offset).run())
 
 
+async def written_since(member_ids: Sequence[uuid.UUID], since: datetime,
+                        limit: int = 500) -> list[dict[str, Any]]:
+    """Outbox rows of these members written at or after ``since`` (the live streams' tail:
+    every change a member hears of writes one in its own transaction), oldest first."""
+    if not member_ids:
+        return []
+    rows = await Notification.select(
+        Notification.id, Notification.member_id, Notification.event, Notification.data,
+        Notification.created_at,
+    ).where(Notification.member_id.is_in(list(member_ids))
+            & (Notification.created_at >= since)).order_by(
+        Notification.created_at).limit(limit).run()
+    for row in rows:
+        if isinstance(row["data"], str):
+            row["data"] = json.loads(row["data"] or "{}")
+    return list(rows)
+
+
+_SPEND_ONCE = Sql("INSERT INTO core_revoked_token (jti, subject, expires_at) "
+                  "VALUES ({}, {}, {}) ON CONFLICT (jti) DO NOTHING RETURNING jti")
+
+
+async def spend_once(jti: str, subject: uuid.UUID, expires_at: int) -> bool:
+    """Record a one-use credential's id (a live stream's ticket) as used, in the shared
+    denylist of token ids (purged once ``expires_at``, epoch seconds, has passed): True the
+    first time, on whichever process, False ever after."""
+    return bool(await _SPEND_ONCE.rows(jti, subject, expires_at))
+
+
 # --- inbox ------------------------------------------------------------------------------
 
 _INBOX_COLUMNS = ("notification_id", "chain_id", "member_id", "store_id", "event", "title",
-                  "text", "at", "created_at")
+                  "text", "at", "created_at", "data")
 
 
 @cache
@@ -173,17 +202,22 @@ async def add_to_inbox(messages: Sequence[Mapping[str, Any]]) -> None:
         chunk = messages[first:first + 500]
         args: list[Any] = []
         for values in chunk:
-            args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS)]
+            args += [uuid.uuid4(), *(values[c] for c in _INBOX_COLUMNS[:-1]),
+                     json.dumps(values.get("data") or {}, ensure_ascii=False, sort_keys=True)]
         await _inbox_insert(len(chunk)).rows(*args)
 
 
 async def member_inbox(member_id: uuid.UUID, limit: int, offset: int) -> list[InboxRow]:
-    return cast("list[InboxRow]", await InboxMessage.select(
+    rows = await InboxMessage.select(
         InboxMessage.id, InboxMessage.event, InboxMessage.store_id, InboxMessage.title,
-        InboxMessage.text, InboxMessage.at,
+        InboxMessage.text, InboxMessage.at, InboxMessage.data, InboxMessage.created_at,
     ).where(InboxMessage.member_id == member_id).order_by(
         InboxMessage.at, ascending=False).order_by(InboxMessage.id, ascending=False).limit(
-        limit).offset(offset).run())
+        limit).offset(offset).run()
+    for row in rows:
+        if isinstance(row["data"], str):
+            row["data"] = json.loads(row["data"] or "{}")
+    return cast("list[InboxRow]", rows)
 
 
 # --- WeChat access tokens ---------------------------------------------------------------

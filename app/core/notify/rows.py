@@ -71,6 +71,7 @@ class InboxMessageIn(TypedDict):
     text: str
     at: datetime  # when the event is for (its due time)
     created_at: datetime
+    data: EventData  # the event's data, for rendering again and for pages
 
 
 class InboxRow(TypedDict):
@@ -82,6 +83,8 @@ class InboxRow(TypedDict):
     title: str
     text: str
     at: datetime
+    data: EventData  # {} on messages delivered before it was kept
+    created_at: datetime  # when it was delivered
 
 
 class WechatTokenRow(TypedDict):

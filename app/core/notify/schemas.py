@@ -9,6 +9,7 @@ from typing import Literal
 from msgspec import Struct
 
 Status = Literal["pending", "sent", "failed", "cancelled"]
+Locale = Literal["zh-CN", "en"]
 EventName = Literal["card_issued", "voucher_issued", "booking_confirmed", "booking_cancelled",
                     "booking_reminder", "redeemed", "balance_changed"]
 
@@ -32,7 +33,12 @@ class NotificationOut(Struct):
 class InboxMessageOut(Struct):
     id: uuid.UUID
     event: str
-    title: str
-    text: str
+    title: str  # in ``locale``
+    text: str  # in ``locale``
     store_id: uuid.UUID | None
     created_at: datetime  # when the event is for
+    locale: Locale  # the chain's: the language of title and text
+    store_name: str | None
+    # The event's data (app/core/notify/events.py: keys per event), for a page that
+    # words the message itself; {} on messages delivered before it was kept.
+    data: dict[str, str | int | None]

@@ -6,12 +6,16 @@ import uuid
 
 from app.core.auth import Principal
 from app.core.errors import Forbidden
+from app.core.notify import render
 from app.core.notify import repository as repo
+from app.core.notify.rows import InboxRow
 from app.core.notify.schemas import InboxMessageOut, NotificationOut, Status
 
 # The log shows what is or was to be delivered; cancelled rows (a cancelled booking's
 # reminder) only when asked for by status.
 LOG_STATUSES: tuple[Status, ...] = ("pending", "sent", "failed")
+# Messages delivered before issue 17 kept no data and were written in English.
+STORED_BEFORE_LOCALES: render.Locale = "en"
 
 
 async def delivery_log(principal: Principal, *, status: Status | None, event: str | None,
@@ -29,9 +33,32 @@ async def delivery_log(principal: Principal, *, status: Status | None, event: st
         due_at=r["due_at"]) for r in rows]
 
 
-async def inbox(principal: Principal, *, limit: int, offset: int) -> list[InboxMessageOut]:
+async def inbox(principal: Principal, *, limit: int, offset: int,
+                locale: str = render.DEFAULT_LOCALE) -> list[InboxMessageOut]:
+    """The member's messages in ``locale`` (the chain's: the caller looks it up)."""
     if principal.kind != "member":
         raise Forbidden()
     rows = await repo.member_inbox(principal.id, limit, offset)
-    return [InboxMessageOut(id=r["id"], event=r["event"], title=r["title"], text=r["text"],
-                            store_id=r["store_id"], created_at=r["at"]) for r in rows]
+    return [inbox_message(r, render.as_locale(locale)) for r in rows]
+
+
+def inbox_message(row: InboxRow, locale: render.Locale) -> InboxMessageOut:
+    """A message worded in ``locale``: rendered again from its data (so a chain that
+    changes its language reads every message in it), or as stored when it has none
+    (delivered before the data was kept) or cannot be rendered."""
+    data = row["data"] if isinstance(row["data"], dict) else {}
+    title, text, shown = row["title"], row["text"], locale
+    if data:
+        try:
+            again = render.render(row["event"], data, row["at"], locale)
+            title, text = again.title, again.text
+        except Exception:  # noqa: BLE001 - an unknown event or odd data: the stored text
+            shown = STORED_BEFORE_LOCALES
+    else:
+        shown = STORED_BEFORE_LOCALES
+    store_name = data.get("store_name")
+    return InboxMessageOut(id=row["id"], event=row["event"], title=title, text=text,
+                           store_id=row["store_id"], created_at=row["at"], locale=shown,
+                           store_name=store_name if isinstance(store_name, str) else None,
+                           data=dict(data))
+

@@ -1,6 +1,8 @@
 """The outbox in sandbox mode (inbox only), on both engines: the events of the cards
 domain, the inbox and the delivery log, rollback, cancel and replace, due times, leases."""
 
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import uuid
@@ -75,17 +77,44 @@ async def test_the_cards_domain_notifies_its_members(client: httpx.AsyncClient,
     inbox = await get_json(client, "/me/inbox", world.headers(member))
     assert [m["event"] for m in inbox] == ["redeemed", "voucher_issued", "card_issued",
                                            "balance_changed", "balance_changed", "card_issued"]
+    # In the chain's locale: zh-CN until an operator changes it.
+    assert {m["locale"] for m in inbox} == {"zh-CN"}
+    texts = {m["event"]: m["text"] for m in inbox}
+    assert "Twenty off于" in texts["redeemed"] and "在alpha store 1使用" in texts["redeemed"]
+    assert "¥20.00" in texts["redeemed"]
+    charge = inbox[3]["text"]
+    assert "消费 ¥123.45，余额 ¥376.55。" in charge, charge
+    top_up = inbox[4]["text"]
+    assert "充值 ¥500.00，余额 ¥500.00。" in top_up, top_up
+    local = now.astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"{local.month}月{local.day}日" in top_up  # the store's local date
+    assert inbox[3]["title"] == "余额变动"
+    # The structured fields a page can word itself.
+    assert inbox[3]["data"]["reason"] == "charge"
+    assert (inbox[3]["data"]["delta_cents"], inbox[3]["data"]["balance_cents"]) == (
+        -12_345, 37_655)
+    assert inbox[3]["store_name"] == "alpha store 1"
+    other = await get_json(client, "/me/inbox", world.headers(a.members[1]))
+    assert [m["event"] for m in other] == ["voucher_issued"]
+    assert "您获得一张优惠券：Twenty off（立减 ¥20.00），有效期至" in other[0]["text"]
+    assert other[0]["data"]["campaign_name"] == "Twenty off"
+    assert other[0]["store_name"] is None
+
+    # An operator switches the chain to English: every message reads in it, old ones too.
+    changed = await client.patch(API + "/chain", json={"locale": "en"}, headers=operator)
+    assert changed.status_code == 200, changed.text
+    assert changed.json()["locale"] == "en"
+    inbox = await get_json(client, "/me/inbox", world.headers(member))
+    assert {m["locale"] for m in inbox} == {"en"}
     texts = {m["event"]: m["text"] for m in inbox}
     assert "Twenty off was used at alpha store 1" in texts["redeemed"]
-    assert "¥20.00" in texts["redeemed"]
     charge = inbox[3]["text"]
     assert "charge of ¥123.45" in charge and "Balance ¥376.55" in charge, charge
     top_up = inbox[4]["text"]
     assert "top-up of ¥500.00" in top_up and "Balance ¥500.00" in top_up, top_up
-    local = now.astimezone(ZoneInfo("Asia/Shanghai"))
-    assert f"{local:%Y-%m-%d}" in top_up  # the store's local date
+    assert f"{local.day} {local:%b}" in top_up
+    assert inbox[3]["title"] == "Balance changed"
     other = await get_json(client, "/me/inbox", world.headers(a.members[1]))
-    assert [m["event"] for m in other] == ["voucher_issued"]
     assert "Twenty off (¥20.00 off), valid until" in other[0]["text"]
 
 
@@ -173,7 +202,8 @@ async def test_cancel_and_emit_again_under_one_key(client: httpx.AsyncClient,
         ("sent", moved["start"])]
     inbox = await get_json(client, "/me/inbox", world.headers(member))
     assert len(inbox) == 1
-    assert inbox[0]["text"] == "Reminder: Haircut at alpha store 1 starts at 2026-11-22 10:30."
+    assert "提醒：您预约的Haircut（alpha store 1）将于 " in inbox[0]["text"]
+    assert "11月22日 10:30 开始。" in inbox[0]["text"]
 
 
 async def test_a_row_waits_until_it_is_due(client: httpx.AsyncClient, world: World) -> None:
