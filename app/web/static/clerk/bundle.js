@@ -14,13 +14,16 @@ function b64urlBytes(text) {
   return Uint8Array.from(raw, (c) => c.charCodeAt(0));
 }
 
-let verified = null; // {raw, doc}: the last bundle whose signature was checked
+let verified = null; // the last bundle whose signature was checked, and its document
 
 // The bundle's document when its signature is good and it is this chain's and store's;
 // else null. `keys`: the chain's JWKs.
 export function openBundle(raw, keys, { chainId, storeId }) {
   if (!raw || !keys) return null;
-  if (verified && verified.raw === raw) return verified.doc;
+  // Checked once per bundle: the same payload, signature and key as the last one checked
+  // (compared whole: a payload changed under the same signature is checked again, and fails).
+  if (verified && verified.payload === raw.payload && verified.signature === raw.signature
+      && verified.kid === raw.kid && verified.chainId === chainId && verified.storeId === storeId) return verified.doc;
   const jwk = keys.find((k) => k.kid === raw.kid && k.crv === 'Ed25519');
   if (!jwk) return null;
   let doc = null;
@@ -32,7 +35,7 @@ export function openBundle(raw, keys, { chainId, storeId }) {
     return null;
   }
   if (doc.version !== 1 || doc.chain_id !== chainId || doc.store_id !== storeId) return null;
-  verified = { raw, doc };
+  verified = { payload: raw.payload, signature: raw.signature, kid: raw.kid, chainId, storeId, doc };
   return doc;
 }
 
