@@ -30,13 +30,15 @@ def test_clerk_redeems_a_pasted_voucher_then_sees_already_redeemed(
     result = page.wait_for_selector("#result[data-outcome=done]")
     assert "Done" in result.inner_text()
     assert "Discount ¥10.00" in result.inner_text()
+    assert "Customer pays ¥78.00" in result.inner_text()
     screenshot(page, "clerk-done")
     page.click("#next-scan")
 
     scan(page, voucher["code"])
     result = page.wait_for_selector("#result[data-outcome=already_redeemed]")
     assert "Already redeemed" in result.inner_text()
-    assert "Jing'an" in result.inner_text()  # where it was redeemed
+    assert "Used on" in result.inner_text() and "Jing'an" in result.inner_text()  # where
+    assert demo_server.store_id not in result.inner_text()
     screenshot(page, "clerk-already-redeemed")
     assert demo_server.api("GET", f"/vouchers/{voucher['id']}",
                            demo_server.operator_token)["status"] == "redeemed"
@@ -89,13 +91,31 @@ def test_clerk_redeems_offline_and_the_queue_syncs_when_back_online(
     page.click("[data-tab=pending]")
     page.wait_for_selector("#pending-list [data-status=pending]")
     screenshot(page, "clerk-offline-queue")
+    # The pills are words, not the queue's raw statuses.
+    assert page.inner_text("#pending-list [data-status=pending] .pill") == "Waiting"
     context.set_offline(False)
-    page.wait_for_selector("#pending-list [data-status=conflict]", timeout=15_000)
+    # Back online, the conflict and the refusal are announced as loudly as a failed scan:
+    # the full-screen red result, naming the other store by its name (never its UUID).
+    announced = page.wait_for_selector("#result[data-outcome=sync_problem]", timeout=15_000)
+    text = announced.inner_text()
+    assert "2 offline redemption(s) failed" in text
+    assert "Conflict: this voucher was used" in text and "Jing'an" in text
+    assert "Uploaded too late" in text
+    assert demo_server.store_id not in text
+    screenshot(page, "clerk-sync-conflict")
+    page.click("#next-scan")
+    page.wait_for_selector("#pending-list [data-status=conflict]")
     page.wait_for_selector("#synced-list [data-status=synced]")
-    assert "Conflict: redeemed" in page.inner_text("#pending-list")
+    pending = page.inner_text("#pending-list")
+    assert "Conflict: this voucher was used" in pending and demo_server.store_id not in pending
+    assert page.inner_text("#pending-list [data-status=conflict] .pill") == "Conflict"
+    assert page.inner_text("#synced-list [data-status=synced] .pill") == "Synced"
     rejected = page.wait_for_selector("#pending-list [data-status=rejected]")
     assert "Uploaded too late" in rejected.inner_text()  # the clerk's words, not a code
-    assert "offline window" in rejected.inner_text()  # and the server's detail
+    assert "offline window" not in rejected.inner_text()  # never the server's English
+    assert page.inner_text("#pending-list [data-status=rejected] .pill") == "Not accepted"
+    pills = page.eval_on_selector_all("#view .pill", "els => els.map(e => e.textContent)")
+    assert not {"pending", "conflict", "rejected", "synced"} & set(pills), pills
     screenshot(page, "clerk-synced")
 
     redeemed = demo_server.api("GET", f"/vouchers/{mine['id']}", demo_server.operator_token)
@@ -127,11 +147,12 @@ def test_clerk_finds_a_member_by_phone_or_card_number_and_sees_an_unverified_pho
 
     page.fill("#find-phone", card["number"])
     page.press("#find-phone", "Enter")
-    found = page.wait_for_selector(f"[data-member='{member['id']}']")
+    found = page.wait_for_selector(f"[data-member-detail='{member['id']}']")
     assert "Find Me" in found.inner_text()
     assert "not verified" not in found.inner_text()  # registered at the counter
+    page.click("#back-to-find")
 
     page.fill("#find-phone", "139 0000 1357")
     page.press("#find-phone", "Enter")
-    found = page.wait_for_selector(f"[data-member='{demo_server.member_id}']")
+    found = page.wait_for_selector(f"[data-member-detail='{demo_server.member_id}']")
     assert "phone not verified" in found.inner_text()

@@ -1,97 +1,28 @@
-// The clerk's scanner: log in, pick a store, scan or type a code, preview, confirm, see a
-// result no one can misread. Offline, vouchers are checked against the chain's cached
-// public keys and queued; the queue syncs through POST /redemptions/sync when back online.
+// The clerk's till: log in, pick a store, scan or type a code (a voucher's, a card's
+// dynamic 12 digits, a booking's), preview it in the till's own words, confirm, and see
+// the result after it and nothing else. Also: today's redemptions at this store (reversal
+// by role), the day sheet of bookings, member lookup with a member's cards, vouchers and
+// bookings. Offline, vouchers are checked against the chain's cached public keys and the
+// store's signed offline bundle (their value and terms, days and hours), and queued; the
+// queue syncs through POST /redemptions/sync when back online, and a conflict is told as
+// loudly as a failed scan.
 import { createApi, listOf, newKey } from '/static/common/api.js';
 import { verifyCode } from '/static/common/codes.js';
-import { addMessages, errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
+import { errorText, fieldErrors, langToggle, onLangChange, t } from '/static/common/i18n.js';
 import { staffLoginView, staffSession } from '/static/common/login.js';
 import {
-  addDays, confirmButton, fmtDateTime, fmtTime, h, localDate, money, mount, parseYuan, toast,
+  addDays, confirmButton, weekdayLabel, fmtDateTime, fmtTime, groupDigits, h, localDate, money, mount, parseYuan, toast,
 } from '/static/common/ui.js';
+import { fetchBundle, openBundle, storedBundle, voucherTerms } from './bundle.js';
+import {
+  benefitText, cardFigures, dateText, estimateDiscount, memberLabel, notUsableReason, redemptionLines, ruleText,
+  termsLines,
+} from './words.js';
 
-addMessages({
-  zh: {
-    'c.title': '店员扫码', 'c.login.title': '店员登录', 'c.store.pick': '选择门店', 'c.store.change': '换店',
-    'c.tab.scan': '扫码', 'c.tab.bookings': '今日预约', 'c.tab.members': '会员', 'c.tab.pending': '待同步',
-    'c.scan.placeholder': '扫码枪扫描，或粘贴/输入券码、12 位数字码', 'c.scan.check': '查询',
-    'c.scan.camera': '摄像头扫码', 'c.scan.stopCamera': '关闭摄像头', 'c.scan.noCamera': '无法打开摄像头（需要 HTTPS 与授权）',
-    'c.preview.member': '会员', 'c.preview.bill': '消费金额（元）', 'c.preview.amount': '金额（元）',
-    'c.preview.action': '操作', 'c.action.charge': '储值扣款', 'c.action.visit': '扣一次', 'c.action.earn': '只积分',
-    'c.preview.confirm': '确认核销', 'c.preview.checkin': '确认到店', 'c.preview.topup': '充值', 'c.preview.topupBtn': '确认充值',
-    'c.preview.offline': '离线验证：签名有效（是否已使用将在联网后确认）', 'c.preview.validUntil': '有效期至 {d}',
-    'c.preview.badAmount': '请输入正确的金额', 'c.preview.cancel': '取消',
-    'c.result.done': '完成', 'c.result.next': '继续扫码', 'c.result.pending': '已记录，待同步',
-    'c.result.pendingDetail': '网络恢复后自动上传核销记录', 'c.result.toppedUp': '充值成功',
-    'c.result.when': '已于 {when} 在 {store} 核销', 'c.result.discount': '优惠 {v}', 'c.result.charged': '实收 {v}',
-    'c.result.balance': '余额 {v}', 'c.result.visits': '剩余次数 {n}', 'c.result.points': '积分 {n}',
-    'c.result.localDup': '本机已离线核销过此券（待同步）', 'c.result.checkedIn': '已签到',
-    'c.offline.short': '离线时不能用数字码，请扫描二维码', 'c.offline.noKeys': '没有缓存的公钥，请先联网登录一次',
-    'c.offline.onlyVouchers': '离线时只能核销优惠券；会员卡和预约需要联网',
-    'c.offline.banner': '离线模式：优惠券在本机验证后排队，联网后自动同步',
-    'c.pending.empty': '没有待同步的记录', 'c.pending.sync': '立即同步', 'c.pending.synced': '已同步 {n} 条',
-    'c.pending.conflict': '冲突：已于 {when} 在 {store} 被核销', 'c.pending.rejected': '被拒绝：{reason}',
-    'c.pending.clear': '清除已处理', 'c.pending.recent': '最近同步',
-    'c.pending.rejectedToast': '{n} 条离线核销未被接受，请查看“待同步”',
-    // Why the server refused an offline scan, told as the clerk must act on it.
-    'c.reject.offline_window_exceeded': '上传太晚（超过允许的离线时间）或本机时间不准：这笔没有核销成功，请向顾客另行收款或联系店长',
-    'c.reject.code_expired': '扫码时这张券已经过期，没有核销成功',
-    'c.reject.invalid_code': '不是本品牌的有效券码（或券码被改动过）',
-    'c.reject.voucher_revoked': '这张券已被作废，没有核销成功',
-    'c.reject.wrong_store': '这张券不能在本店使用',
-    'c.reject.not_supported_offline': '离线时只能核销优惠券',
-    'c.reject.campaign_inactive': '扫码时活动还没有开始',
-    'c.reject.min_spend_not_met': '消费金额没有达到这张券的最低消费',
-    'c.reject.validation_error': '这条记录有误（金额或时间）',
-    'c.reject.not_found': '找不到这张券',
-    'c.bookings.empty': '当天没有预约', 'c.bookings.checkin': '签到', 'c.bookings.complete': '完成',
-    'c.bookings.noshow': '未到店', 'c.bookings.date': '日期',
-    'c.bookings.billHint': '消费金额（元，空=服务价）',
-    'c.members.register': '登记新会员', 'c.members.name': '姓名', 'c.members.phone': '手机号',
-    'c.members.registerBtn': '登记', 'c.members.find': '按手机号或卡号查找', 'c.members.findBtn': '查找',
-    'c.members.none': '没有找到会员', 'c.members.issue': '开卡', 'c.members.issued': '已开卡：{n}',
-    'c.members.registered': '已登记 {name}', 'c.members.unverified': '手机号未验证',
-  },
-  en: {
-    'c.title': 'Scanner', 'c.login.title': 'Staff login', 'c.store.pick': 'Choose the store', 'c.store.change': 'Store',
-    'c.tab.scan': 'Scan', 'c.tab.bookings': "Today's bookings", 'c.tab.members': 'Members', 'c.tab.pending': 'Pending',
-    'c.scan.placeholder': 'Scan with the reader, or paste/type a code or 12-digit number', 'c.scan.check': 'Check',
-    'c.scan.camera': 'Scan with camera', 'c.scan.stopCamera': 'Stop camera', 'c.scan.noCamera': 'No camera (needs HTTPS and permission)',
-    'c.preview.member': 'Member', 'c.preview.bill': 'Bill (yuan)', 'c.preview.amount': 'Amount (yuan)',
-    'c.preview.action': 'Action', 'c.action.charge': 'Charge balance', 'c.action.visit': 'Use a visit', 'c.action.earn': 'Points only',
-    'c.preview.confirm': 'Confirm', 'c.preview.checkin': 'Check in', 'c.preview.topup': 'Top up', 'c.preview.topupBtn': 'Confirm top-up',
-    'c.preview.offline': 'Checked offline: signature valid (whether it was used is known once back online)', 'c.preview.validUntil': 'Valid until {d}',
-    'c.preview.badAmount': 'Enter a valid amount', 'c.preview.cancel': 'Cancel',
-    'c.result.done': 'Done', 'c.result.next': 'Next scan', 'c.result.pending': 'Saved, will sync',
-    'c.result.pendingDetail': 'The redemption is uploaded when the network is back', 'c.result.toppedUp': 'Topped up',
-    'c.result.when': 'Redeemed {when} at {store}', 'c.result.discount': 'Discount {v}', 'c.result.charged': 'Charged {v}',
-    'c.result.balance': 'Balance {v}', 'c.result.visits': 'Visits left {n}', 'c.result.points': 'Points {n}',
-    'c.result.localDup': 'Already redeemed on this device (waiting to sync)', 'c.result.checkedIn': 'Checked in',
-    'c.offline.short': 'Number codes need the network: scan the QR', 'c.offline.noKeys': 'No cached keys: log in once while online',
-    'c.offline.onlyVouchers': 'Offline only vouchers can be redeemed; cards and bookings need the network',
-    'c.offline.banner': 'Offline: vouchers are checked here and queued; they sync when the network is back',
-    'c.pending.empty': 'Nothing waiting', 'c.pending.sync': 'Sync now', 'c.pending.synced': 'Synced {n}',
-    'c.pending.conflict': 'Conflict: redeemed {when} at {store}', 'c.pending.rejected': 'Rejected: {reason}',
-    'c.pending.clear': 'Clear handled', 'c.pending.recent': 'Recently synced',
-    'c.pending.rejectedToast': '{n} offline redemption(s) not accepted: see Pending',
-    'c.reject.offline_window_exceeded': "Uploaded too late (past the offline time allowed) or this device's clock is wrong: NOT redeemed. Take payment another way or ask the manager",
-    'c.reject.code_expired': 'The voucher had already expired when it was scanned: NOT redeemed',
-    'c.reject.invalid_code': 'Not a valid code of this chain (or it was altered)',
-    'c.reject.voucher_revoked': 'The voucher was revoked: NOT redeemed',
-    'c.reject.wrong_store': 'This voucher is not valid at this store',
-    'c.reject.not_supported_offline': 'Offline, only vouchers can be redeemed',
-    'c.reject.campaign_inactive': 'The campaign had not started when it was scanned',
-    'c.reject.min_spend_not_met': "The bill did not reach the voucher's minimum spend",
-    'c.reject.validation_error': 'The record is wrong (amount or time)',
-    'c.reject.not_found': 'No such voucher',
-    'c.bookings.empty': 'No bookings that day', 'c.bookings.checkin': 'Check in', 'c.bookings.complete': 'Complete',
-    'c.bookings.noshow': 'No-show', 'c.bookings.date': 'Date',
-    'c.bookings.billHint': 'Bill in yuan (blank: the price)',
-    'c.members.register': 'Register a member', 'c.members.name': 'Name', 'c.members.phone': 'Phone',
-    'c.members.registerBtn': 'Register', 'c.members.find': 'Find by phone or card number', 'c.members.findBtn': 'Find',
-    'c.members.none': 'No member found', 'c.members.issue': 'Issue card', 'c.members.issued': 'Card issued: {n}',
-    'c.members.registered': 'Registered {name}', 'c.members.unverified': 'phone not verified',
-  },
-});
+// The till's own stylesheet (after base.css): the shell links only base.css.
+if (!document.querySelector('link[data-clerk]')) {
+  document.head.append(h('link', { rel: 'stylesheet', href: '/static/clerk/clerk.css', 'data-clerk': '1' }));
+}
 
 const api = createApi('clerk', { onUnauthorized: () => { api.setToken(''); render(); } });
 const root = document.getElementById('app');
@@ -108,11 +39,17 @@ let online = navigator.onLine !== false;
 let cleanups = [];
 function cleanup() { cleanups.forEach((fn) => fn()); cleanups = []; }
 
-const storeName = (id) => storeList.find((s) => s.id === id)?.name || id || '';
+// A store's name; never its id (a person cannot read a UUID).
+const storeName = (id, fallback) => storeList.find((s) => s.id === id)?.name || fallback || t('c.result.otherStore');
 const currentStore = () => storeList.find((s) => s.id === storeId);
 const tz = () => currentStore()?.timezone;
 
-// --- network state, keys, offline queue -------------------------------------------------
+// The till's words for an error `code` (else the pages' common words; never `detail`).
+const WORDS = () => Object.fromEntries(['not_found', 'code_used', 'code_expired', 'insufficient_balance',
+  'rate_limited', 'forbidden'].map((code) => [code, t(`c.err.${code}`)]));
+const say = (err) => errorText(err, WORDS());
+
+// --- network state, keys, offline bundle, offline queue ---------------------------------
 
 function queue() { return load('queue', []); }
 function saveQueue(items) { save('queue', items); updateBadges(); }
@@ -133,6 +70,24 @@ function cachedKeys() {
   return cached && session.staff && cached.chain_id === session.staff.chain_id ? cached.keys : null;
 }
 
+// The signed terms of this store's live vouchers, refreshed when stale (5 min) and online.
+const BUNDLE_MAX_AGE = 5 * 60 * 1000;
+let bundleFetch = null;
+function refreshBundle(force = false) {
+  if (!online || !api.token || !storeId || bundleFetch) return bundleFetch;
+  const held = storedBundle();
+  if (!force && held && held.store_id === storeId && Date.now() - held.fetched_at < BUNDLE_MAX_AGE) return null;
+  bundleFetch = fetchBundle(api, storeId).catch((err) => { if (err.network) setOnline(false); })
+    .finally(() => { bundleFetch = null; });
+  return bundleFetch;
+}
+
+function bundleDoc() {
+  const held = storedBundle();
+  if (!held || held.store_id !== storeId || !session.staff) return null;
+  return openBundle(held, cachedKeys(), { chainId: session.staff.chain_id, storeId });
+}
+
 let probe = null;
 function setOnline(value) {
   if (online === value) return;
@@ -141,7 +96,7 @@ function setOnline(value) {
   if (online) {
     clearInterval(probe);
     probe = null;
-    refreshKeys();
+    refreshKeys().then(() => refreshBundle(true));
     sync();
   } else if (!probe) {
     probe = setInterval(checkNetwork, 3000);
@@ -158,6 +113,29 @@ async function checkNetwork() {
 window.addEventListener('offline', () => setOnline(false));
 window.addEventListener('online', checkNetwork);
 
+// What a queued voucher is, for a person: its campaign's name from the bundle.
+function queuedName(item) {
+  return item.campaign_name || voucherTerms(bundleDoc(), item.object_id)?.campaign_name || t('kind.voucher');
+}
+
+// Why the server refused an offline scan, told as the clerk must act on it.
+function rejectionText(result) {
+  const key = `c.reject.${result.code}`;
+  const text = t(key);
+  return text !== key ? text : say({ code: result.code });
+}
+
+function problemLine(item) {
+  const r = item.result || {};
+  if (item.status === 'conflict') {
+    return t('c.pending.conflict', {
+      when: fmtDateTime(r.redeemed_at, tz()), store: r.store_name || storeName(r.store_id),
+    });
+  }
+  if (item.status === 'rejected') return t('c.pending.rejected', { reason: rejectionText(r) });
+  return '';
+}
+
 const SYNC_BATCH = 500;
 let syncing = false;
 async function sync() {
@@ -165,6 +143,7 @@ async function sync() {
   const items = queue().filter((item) => item.status === 'pending');
   if (!items.length) return;
   syncing = true;
+  const failed = [];
   try {
     // One request per store and at most SYNC_BATCH items (the API's limit per request).
     const batches = [];
@@ -174,7 +153,6 @@ async function sync() {
       for (let i = 0; i < list.length; i += SYNC_BATCH) batches.push([store, list.slice(i, i + SYNC_BATCH)]);
     }
     let synced = 0;
-    let refused = 0;
     for (const [store, group] of batches) {
       const answer = await api.post('/redemptions/sync', {
         store_id: store,
@@ -189,23 +167,28 @@ async function sync() {
         const r = results[item.client_ref];
         if (!r) return item;
         const status = ['accepted', 'duplicate'].includes(r.status) ? 'synced' : r.status;
-        if (status === 'synced') synced += 1;
-        if (status === 'rejected') refused += 1;
-        return { ...item, status, result: r, synced_at: new Date().toISOString() };
+        const next = { ...item, status, result: r, synced_at: new Date().toISOString() };
+        if (status === 'synced') synced += 1; else failed.push(next);
+        return next;
       });
       saveQueue(updated);
     }
     if (synced) toast(t('c.pending.synced', { n: synced }), 'ok');
-    if (refused) toast(t('c.pending.rejectedToast', { n: refused }), 'bad');
     // Keep the last 20 synced for the record; conflicts and rejections until cleared.
     const all = queue();
     const done = all.filter((i) => i.status === 'synced');
     saveQueue(all.filter((i) => i.status !== 'synced').concat(done.slice(-20)));
   } catch (err) {
-    if (err.network) setOnline(false); else toast(errorText(err), 'bad');
+    if (err.network) setOnline(false); else toast(say(err), 'bad');
   } finally {
     syncing = false;
-    if (route() === 'pending') render();
+    if (route().name === 'pending') render();
+  }
+  // A conflict or a refusal means money was not taken as the clerk believed: as loud as a
+  // failed scan, naming each voucher, where and when it was used, and what to do.
+  if (failed.length) {
+    showResult('bad', 'sync_problem', t('c.sync.problem', { n: failed.length }),
+      [...failed.map((item) => `${queuedName(item)} · ${money(item.amount_cents)}: ${problemLine(item)}`), t('c.sync.see')]);
   }
 }
 
@@ -214,6 +197,7 @@ function updateBadges() {
   if (state) {
     state.className = `netstate ${online ? 'online' : 'offline'}`;
     state.textContent = online ? t('app.online') : t('app.offline');
+    state.setAttribute('aria-label', online ? t('c.net.online') : t('c.net.offline'));
   }
   const banner = document.getElementById('offline-banner');
   if (banner) banner.classList.toggle('hidden', online);
@@ -227,37 +211,43 @@ function updateBadges() {
 
 // --- shell and routing ------------------------------------------------------------------
 
-const TABS = [['scan', 'c.tab.scan'], ['bookings', 'c.tab.bookings'], ['members', 'c.tab.members'],
-  ['pending', 'c.tab.pending']];
-const VIEWS = { scan: scanView, bookings: bookingsView, members: membersView, pending: pendingView };
+const TABS = [['scan', 'c.tab.scan'], ['today', 'c.tab.today'], ['bookings', 'c.tab.bookings'],
+  ['members', 'c.tab.members'], ['pending', 'c.tab.pending']];
+const VIEWS = {
+  scan: scanView, today: todayView, bookings: bookingsView, members: membersView, member: memberView,
+  pending: pendingView,
+};
 
+// "#member/<id>" is one member's page; every other hash is a tab.
 function route() {
-  const name = location.hash.replace(/^#/, '');
-  return VIEWS[name] ? name : 'scan';
+  const [name, arg] = location.hash.replace(/^#/, '').split('/');
+  return VIEWS[name] ? { name, arg } : { name: 'scan' };
 }
 
 function render() {
   cleanup();
   if (!api.token || !session.staff) { staffLoginView(root, session, t('c.login.title'), loggedIn); return; }
   if (!storeId || !currentStore()) { storeView(); return; }
-  const name = route();
+  const { name, arg } = route();
+  const tab = name === 'member' ? 'members' : name;
   const content = h('main.page', { id: 'view' });
   mount(root,
     h('header.topbar', {},
-      h('span.title', { text: `${t('c.title')} · ${storeName(storeId)}` }),
-      h('span', { id: 'netstate' }),
+      h('h1.title', { text: `${t('c.title')} · ${storeName(storeId)}` }),
+      h('span', { id: 'netstate', role: 'status' }),
       langToggle(),
       h('button', { type: 'button', text: t('c.store.change'), onclick: () => { storeId = ''; render(); } }),
       h('button', { type: 'button', text: t('app.logout'), onclick: logout })),
     h('div.panel.hidden', { id: 'offline-banner', class: 'pending' }, h('strong', { text: t('c.offline.banner') })),
     content,
-    h('nav.tabs', {}, TABS.map(([key, label]) => h('a', {
-      href: `#${key}`, class: key === name ? 'on' : '', 'data-tab': key,
+    h('nav.tabs', { 'aria-label': t('c.title') }, TABS.map(([key, label]) => h('a', {
+      href: `#${key}`, class: key === tab ? 'on' : '', 'data-tab': key,
+      'aria-current': key === tab ? 'page' : null,
     }, t(label), key === 'pending' ? h('span.badge.hidden', { id: 'pending-badge' }) : null))));
   updateBadges();
-  VIEWS[name](content).catch((err) => {
+  VIEWS[name](content, arg).catch((err) => {
     if (err.network) setOnline(false);
-    mount(content, h('div.panel', {}, h('p.error', { text: errorText(err) })));
+    mount(content, h('div.panel', {}, h('p.error', { role: 'alert', text: say(err) })));
   });
 }
 
@@ -272,7 +262,7 @@ async function loggedIn() {
 }
 
 async function storeView() {
-  mount(root, h('div.login', {}, h('div.panel', {}, h('p.muted', { text: t('app.loading') }))));
+  mount(root, h('main.login', {}, h('div.panel', {}, h('p.muted', { text: t('app.loading') }))));
   try {
     storeList = listOf(await api.get('/stores'));
     save('stores', storeList);
@@ -282,8 +272,8 @@ async function storeView() {
   const { staff } = session;
   const mine = storeList.filter((s) => staff.role === 'operator' || (staff.store_ids || []).includes(s.id));
   if (mine.length === 1) { pickStore(mine[0].id); return; }
-  mount(root, h('div.login', {}, h('div.panel', {},
-    h('h1', { text: t('c.store.pick') }),
+  mount(root, h('main.login', {}, h('div.panel', {},
+    h('div.row.between', {}, h('h1', { text: t('c.store.pick') }), langToggle()),
     h('div.choices', {}, mine.map((s) => h('button.choice', {
       type: 'button', 'data-store': s.id, onclick: () => pickStore(s.id),
     }, s.name, h('small', { text: s.address })))),
@@ -294,50 +284,57 @@ function pickStore(id) {
   storeId = id;
   localStorage.setItem(KEY('store'), id);
   location.hash = '#scan';
+  refreshBundle(true);
   render();
 }
 
 // --- the result screen ------------------------------------------------------------------
 
+let closeResult = null;
 function showResult(kind, outcome, title, details = []) {
+  closeResult?.();
   const next = h('button.btn.big', { type: 'button', text: t('c.result.next'), id: 'next-scan' });
-  const screen = h('div.result', { class: kind, role: 'alert', 'data-outcome': outcome, id: 'result' },
-    h('div.icon', { text: { ok: '✓', bad: '✗', pending: '⏳' }[kind] }),
-    h('h1', { text: title }),
-    h('div.details', {}, details.filter(Boolean).map((line) => h('p', { text: line }))),
-    next);
+  const screen = h('div.result', {
+    class: kind, role: kind === 'ok' ? 'status' : 'alert', 'data-outcome': outcome, id: 'result',
+    'aria-labelledby': 'result-title',
+  },
+  h('div.icon', { text: { ok: '✓', bad: '✗', pending: '⏳' }[kind], 'aria-hidden': 'true' }),
+  h('h2', { id: 'result-title', text: title }),
+  h('div.details', {}, details.filter(Boolean).map((line) => h('p', { text: line }))),
+  next);
+  let closed = false;
+  // A USB scanner "types" Enter: the next scan closes this screen too (after a moment, so
+  // that the Enter of the scan that opened it does not).
+  const onKey = (event) => { if (event.key === 'Enter' || event.key === 'Escape') { event.preventDefault(); close(); } };
+  const timer = setTimeout(() => document.addEventListener('keydown', onKey), 300);
   const close = () => {
+    if (closed) return;
+    closed = true;
+    clearTimeout(timer);
+    closeResult = null;
     screen.remove();
     document.removeEventListener('keydown', onKey);
     document.getElementById('scan-input')?.focus();
   };
-  // A USB scanner "types" Enter: the next scan closes this screen too.
-  const onKey = (event) => { if (event.key === 'Enter' || event.key === 'Escape') { event.preventDefault(); close(); } };
+  closeResult = close;
   next.addEventListener('click', close);
+  screen.addEventListener('keydown', (event) => { if (event.key === 'Escape') { event.preventDefault(); close(); } });
   document.body.append(screen);
-  setTimeout(() => document.addEventListener('keydown', onKey), 300);
   next.focus();
 }
 
+// A refused scan: the till's words for the code, and for "used already" when and where.
 function errorResult(err) {
   const details = [];
   const p = err.problem || {};
   if (err.code === 'already_redeemed' && p.redeemed_at) {
-    details.push(t('c.result.when', { when: fmtDateTime(p.redeemed_at, tz()), store: storeName(p.store_id) }));
-  } else if (p.detail && p.detail !== p.title) {
-    details.push(p.detail);
+    details.push(t('c.result.when', { when: fmtDateTime(p.redeemed_at, tz()), store: p.store_name || storeName(p.store_id) }));
   }
-  showResult('bad', err.code, errorText(err), details);
-}
-
-function redemptionDetails(r) {
-  return [
-    r.discount_cents ? t('c.result.discount', { v: money(r.discount_cents) }) : null,
-    r.amount_cents !== null && r.amount_cents !== undefined ? t('c.result.charged', { v: money(r.charged_cents) }) : null,
-    r.balance_after_cents !== null && r.balance_after_cents !== undefined ? t('c.result.balance', { v: money(r.balance_after_cents) }) : null,
-    r.visits_left !== null && r.visits_left !== undefined ? t('c.result.visits', { n: r.visits_left }) : null,
-    r.points_after !== null && r.points_after !== undefined ? t('c.result.points', { n: r.points_after }) : null,
-  ];
+  if (err.code === 'voucher_not_usable_now') {
+    const rule = ruleText(p);
+    if (rule) details.push(rule);
+  }
+  showResult('bad', err.code, say(err), details);
 }
 
 // --- scan -------------------------------------------------------------------------------
@@ -345,9 +342,9 @@ function redemptionDetails(r) {
 async function scanView(el) {
   const input = h('input', {
     id: 'scan-input', placeholder: t('c.scan.placeholder'), autocomplete: 'off',
-    autocapitalize: 'off', spellcheck: 'false', enterkeyhint: 'go',
+    autocapitalize: 'off', spellcheck: 'false', enterkeyhint: 'go', 'aria-label': t('c.scan.label'),
   });
-  const previewBox = h('div', { id: 'preview' });
+  const previewBox = h('div', { id: 'preview', 'aria-live': 'polite' });
   const cameraBox = h('div');
   const cameraBtn = h('button.btn.secondary', { type: 'button', text: t('c.scan.camera') });
   cameraBtn.addEventListener('click', () => toggleCamera(cameraBox, cameraBtn, (code) => {
@@ -362,11 +359,13 @@ async function scanView(el) {
         input.select();
       },
     },
+    h('h2', { text: t('c.tab.scan') }),
     h('div.row', {}, h('div.grow', {}, input), h('button.btn', { type: 'submit', text: t('c.scan.check'), id: 'check' })),
     h('div.row', { class: 'stack' }, cameraBtn)),
     cameraBox,
     previewBox);
   input.focus();
+  refreshBundle();
 }
 
 function normalise(text) {
@@ -384,7 +383,7 @@ async function check(text, box) {
   try {
     // POST: the code travels in the body, never in a URL that a log or a proxy keeps.
     const preview = await api.post('/redemptions/preview', { store_id: storeId, ...scanned });
-    onlinePreview(scanned, preview, box);
+    await onlinePreview(scanned, preview, box);
   } catch (err) {
     if (err.network) {
       setOnline(false);
@@ -395,78 +394,179 @@ async function check(text, box) {
   }
 }
 
+// An amount input with its label and a line for what is wrong with it (said, not toasted:
+// a screen reader hears it and the clerk sees it where they type).
 function amountField(id, label) {
-  const input = h('input', { id, inputmode: 'decimal', placeholder: '0.00', autocomplete: 'off' });
-  return [input, h('div.field', {}, h('label', { for: id, text: label }), input)];
+  const input = h('input', {
+    id, inputmode: 'decimal', placeholder: '0.00', autocomplete: 'off', 'aria-describedby': `${id}-error`,
+  });
+  const error = h('p.field-error', { id: `${id}-error`, role: 'alert' });
+  const box = h('div.field', {}, h('label', { for: id, text: label }), input, error);
+  const fail = (message) => {
+    error.textContent = message;
+    input.setAttribute('aria-invalid', 'true');
+    input.focus();
+    return null;
+  };
+  // -> cents, or null after saying why (required: a blank or zero amount is refused).
+  const read = ({ required = false, min = 0, minText = '' } = {}) => {
+    error.textContent = '';
+    input.removeAttribute('aria-invalid');
+    const cents = parseYuan(input.value);
+    if (Number.isNaN(cents)) return fail(t('c.preview.badAmount'));
+    if (required && !cents) return fail(typeof required === 'string' ? required : t('c.preview.needAmount'));
+    if (min && (cents ?? 0) < min) return fail(minText);
+    return cents ?? undefined;
+  };
+  return { input, box, read };
 }
 
-function onlinePreview(scanned, preview, box) {
+function figuresBlock(card) {
+  return h('div.figures.till', {}, cardFigures(card).map(([label, value]) => h('div.figure', {},
+    h('div.value.money', { text: value }), h('div.label', { text: label }))));
+}
+
+function termsBlock(terms, timeZone) {
+  const lines = termsLines(terms, timeZone);
+  return lines.length ? h('ul.terms', { 'data-terms': '1' }, lines.map((line) => h('li', { text: line }))) : null;
+}
+
+function memberLine(member) {
+  if (!member) return null;
+  return h('p', { id: 'preview-member' }, h('strong', { text: `${t('c.preview.member')}: ` }), memberLabel(member),
+    member.phone && member.name ? ` · ${t('c.member.tail', { tail: member.phone.slice(-4) })}` : '');
+}
+
+// The booking a scanned booking code stands for, in words (service, time, stylist).
+async function bookingLines(id) {
+  try {
+    const b = await api.get(`/bookings/${id}`);
+    return [
+      t('c.preview.booking', { service: b.service_name || '', time: `${fmtDateTime(b.start, tz())}` }),
+      b.resource_name && !b.any_resource ? t('c.preview.stylist', { name: b.resource_name }) : t('c.preview.anyStylist'),
+    ];
+  } catch {
+    return [];
+  }
+}
+
+async function onlinePreview(scanned, preview, box) {
   const key = newKey(); // one confirmation: a double tap or a retry is the same request
-  const member = preview.member || {};
+  const card = preview.card || null;
+  const voucher = preview.voucher || null;
   const parts = [
     h('div.row.between', {},
-      h('h2', { text: t(`kind.${preview.kind}`) }),
-      h('span.pill', { text: online ? t('app.online') : t('app.offline') })),
-    h('p', {}, h('strong', { text: `${t('c.preview.member')}: ` }), `${member.name || ''} ${member.phone || ''}`),
-    h('p', { id: 'summary', text: preview.summary || '' }),
+      h('h2', { text: card?.template_name || voucher?.campaign_name || t(`kind.${preview.kind}`) }),
+      h('span.pill', { class: card ? card.status : '', text: card ? `${t(`kind.${card.kind}`)} · ${t(`status.${card.status}`)}` : t(`kind.${preview.kind}`) })),
+    memberLine(preview.member),
   ];
-  const [amount, amountBox] = amountField('amount', preview.kind === 'voucher' ? t('c.preview.bill') : t('c.preview.amount'));
-  let action = 'charge';
-  if (preview.kind === 'card') {
-    parts.push(h('div.field', {}, h('label', { text: t('c.preview.action') }),
-      h('div.choices', {}, ['charge', 'visit', 'earn'].map((name) => h('button.choice', {
+  if (card) {
+    parts.push(h('p.muted', { text: t('c.card.number', { n: groupDigits(card.number) }) }), figuresBlock(card));
+  }
+  if (voucher) {
+    parts.push(termsBlock(voucher.terms, tz()));
+    const reason = notUsableReason(voucher.terms, { timeZone: tz(), storeId });
+    if (reason) parts.push(h('p.notice.bad', { text: reason }));
+  }
+  if (preview.kind === 'booking') {
+    (await bookingLines(preview.object_id)).forEach((line) => parts.push(h('p', { text: line })));
+  }
+  const amount = amountField('amount', preview.kind === 'voucher' ? t('c.preview.bill') : t('c.preview.amount'));
+  // A card opens on its natural action: times -> visit, stored value -> charge, membership
+  // -> earn (the API's default_action); only the actions this card accepts are offered.
+  const actions = card ? (card.actions || []) : [];
+  let action = preview.default_action || actions[0] || null;
+  const showAmount = () => amount.box.classList.toggle('hidden', preview.kind === 'card' && (action === 'visit' || !action));
+  if (card && actions.length > 1) {
+    parts.push(h('div.field', { role: 'group', 'aria-labelledby': 'action-label' },
+      h('p.muted', { id: 'action-label', text: t('c.preview.action') }),
+      h('div.choices', {}, actions.map((name) => h('button.choice', {
         type: 'button', class: name === action ? 'on' : '', 'data-action': name,
+        'aria-pressed': name === action ? 'true' : 'false',
         onclick: (event) => {
           action = name;
-          event.target.parentElement.querySelectorAll('.choice').forEach((c) => c.classList.toggle('on', c.dataset.action === name));
-          amountBox.classList.toggle('hidden', name === 'visit');
+          event.target.parentElement.querySelectorAll('.choice').forEach((c) => {
+            c.classList.toggle('on', c.dataset.action === name);
+            c.setAttribute('aria-pressed', c.dataset.action === name ? 'true' : 'false');
+          });
+          showAmount();
         },
       }, t(`c.action.${name}`))))));
+  } else if (card && action) {
+    parts.push(h('p', { 'data-action': action }, h('strong', { text: `${t('c.preview.action')}: ` }), t(`c.action.${action}`)));
+  } else if (card) {
+    parts.push(h('p.notice', { text: t('c.preview.noActions') }));
   }
-  if (preview.kind !== 'booking') parts.push(amountBox);
+  if (preview.kind !== 'booking' && (!card || action)) parts.push(amount.box);
+  showAmount();
+  let estimate = null;
+  if (voucher && ['cash', 'discount'].includes(voucher.terms?.kind)) {
+    estimate = h('p.muted', { id: 'estimate', 'aria-live': 'polite' });
+    amount.input.addEventListener('input', () => {
+      const bill = parseYuan(amount.input.value);
+      const off = Number.isNaN(bill) ? null : estimateDiscount(voucher.terms, bill);
+      estimate.textContent = off === null ? '' : t('c.preview.estimate', { d: money(off), p: money(bill - off) });
+    });
+    parts.push(estimate);
+  }
   const confirm = h('button.btn.block.big', {
     type: 'button', id: 'confirm',
     text: preview.kind === 'booking' ? t('c.preview.checkin') : t('c.preview.confirm'),
   });
   confirm.addEventListener('click', async () => {
-    const cents = parseYuan(amount.value);
-    if (Number.isNaN(cents)) { toast(t('c.preview.badAmount'), 'bad'); return; }
     const body = { store_id: storeId, ...scanned };
-    if (preview.kind === 'card') body.action = action;
-    if (cents !== null && !(preview.kind === 'card' && action === 'visit')) body.amount_cents = cents;
+    if (card) {
+      body.action = action;
+      if (action !== 'visit') {
+        const cents = amount.read({ required: true });
+        if (cents === null) return;
+        body.amount_cents = cents;
+      }
+    } else if (voucher || preview.kind === 'voucher') {
+      const min = voucher?.terms?.min_spend_cents || 0;
+      const cents = amount.read({ min, minText: t('c.preview.minSpend', { v: money(min) }) });
+      if (cents === null) return;
+      if (cents !== undefined) body.amount_cents = cents;
+    }
     confirm.disabled = true;
     try {
       const done = await api.post('/redemptions', body, { idempotencyKey: key });
       mount(box);
-      showResult('ok', 'done', t('c.result.done'), [preview.summary, ...redemptionDetails(done)]);
+      const title = preview.kind === 'booking' ? t('c.result.checkedIn') : t('c.result.done');
+      // Only what the redemption left behind: the figures after it, never the preview's.
+      const what = voucher?.campaign_name || card?.template_name || null;
+      showResult('ok', 'done', title, [what, memberLabel(preview.member), ...redemptionLines(done)]);
     } catch (err) {
       confirm.disabled = false;
       if (err.network) {
         setOnline(false);
-        toast(errorText(err), 'bad');
+        toast(say(err), 'bad');
       } else {
         mount(box);
         errorResult(err);
       }
     }
   });
-  parts.push(confirm);
-  if (preview.kind === 'card') parts.push(topUpForm(preview.object_id, () => mount(box)));
+  if (preview.kind === 'booking' || !card || action) parts.push(confirm);
+  if (card && card.kind === 'stored_value') parts.push(topUpForm(card.id || preview.object_id, () => mount(box)));
   parts.push(h('button.btn.secondary.block', { type: 'button', text: t('c.preview.cancel'), onclick: () => mount(box) }));
-  mount(box, h('div.panel.stack', { 'data-kind': preview.kind }, parts));
+  mount(box, h('div.panel.stack', { 'data-kind': preview.kind, 'data-card-kind': card?.kind || null }, parts));
+  // Focus stays in the scan field (a USB scanner's next Enter must never confirm); Enter
+  // in the amount confirms, for keyboards.
+  amount.input.addEventListener('keydown', (event) => { if (event.key === 'Enter') { event.preventDefault(); confirm.click(); } });
 }
 
 function topUpForm(cardId, onDone) {
-  const [amount, amountBox] = amountField(`topup-${cardId}`, t('c.preview.amount'));
+  const amount = amountField(`topup-${cardId}`, t('c.preview.amount'));
   const key = newKey();
   return h('details.panel', {},
     h('summary', { text: t('c.preview.topup') }),
-    amountBox,
+    amount.box,
     h('button.btn.secondary.block', {
-      type: 'button', text: t('c.preview.topupBtn'),
+      type: 'button', text: t('c.preview.topupBtn'), 'data-topup': cardId,
       onclick: async (event) => {
-        const cents = parseYuan(amount.value);
-        if (!cents) { toast(t('c.preview.badAmount'), 'bad'); return; }
+        const cents = amount.read({ required: t('c.preview.needTopUp') });
+        if (cents === null) return;
         event.target.disabled = true;
         try {
           const entry = await api.post(`/cards/${cardId}/top-ups`, { amount_cents: cents, store_id: storeId }, { idempotencyKey: key });
@@ -481,39 +581,54 @@ function topUpForm(cardId, onDone) {
     }));
 }
 
+// Offline: the signature against the cached keys, then the voucher's value and terms from
+// the store's signed bundle; outside its dates, days or hours it is refused here.
 function offlineCheck(scanned, box) {
   if (scanned.short_code) { showResult('bad', 'offline_short_code', t('c.offline.short')); return; }
   const keys = cachedKeys();
   if (!keys) { showResult('bad', 'no_keys', t('c.offline.noKeys')); return; }
   const checked = verifyCode(scanned.code, keys);
-  if (!checked.ok) { showResult('bad', checked.reason, t(`err.${checked.reason}`)); return; }
+  if (!checked.ok) { showResult('bad', checked.reason, say({ code: checked.reason })); return; }
   const code = checked.code;
   if (code.kind !== 'voucher') { showResult('bad', 'offline_voucher_only', t('c.offline.onlyVouchers')); return; }
   if (queue().some((item) => item.object_id === code.objectId && item.status !== 'rejected')) {
-    showResult('bad', 'already_redeemed', t('err.already_redeemed'), [t('c.result.localDup')]);
+    showResult('bad', 'already_redeemed', say({ code: 'already_redeemed' }), [t('c.result.localDup')]);
     return;
   }
-  const [amount, amountBox] = amountField('amount', t('c.preview.bill'));
+  const known = voucherTerms(bundleDoc(), code.objectId);
+  const zone = known?.timezone || tz();
+  if (known) {
+    const reason = notUsableReason(known.terms, { timeZone: zone, storeId });
+    if (reason) {
+      showResult('bad', 'voucher_not_usable_now', reason, [known.campaign_name, benefitText(known.terms)]);
+      return;
+    }
+  }
+  const amount = amountField('amount', t('c.preview.bill'));
   const confirm = h('button.btn.block.big', { type: 'button', id: 'confirm', text: t('c.preview.confirm') });
   confirm.addEventListener('click', () => {
-    const cents = parseYuan(amount.value);
-    if (Number.isNaN(cents)) { toast(t('c.preview.badAmount'), 'bad'); return; }
+    const min = known?.terms.min_spend_cents || 0;
+    const cents = amount.read({ min, minText: t('c.preview.minSpend', { v: money(min) }) });
+    if (cents === null) return;
     const item = {
       client_ref: newKey(), store_id: storeId, code: scanned.code, object_id: code.objectId,
-      amount_cents: cents, redeemed_at: new Date().toISOString(), status: 'pending',
+      campaign_name: known?.campaign_name || null,
+      amount_cents: cents ?? null, redeemed_at: new Date().toISOString(), status: 'pending',
     };
     saveQueue([...queue(), item]);
     mount(box);
-    showResult('pending', 'pending', t('c.result.pending'), [t('c.result.pendingDetail')]);
+    showResult('pending', 'pending', t('c.result.pending'), [known?.campaign_name, t('c.result.pendingDetail')]);
     sync(); // in case the network is already back
   });
   mount(box, h('div.panel.stack', { 'data-kind': 'voucher', 'data-offline': 'true' },
-    h('div.row.between', {}, h('h2', { text: t('kind.voucher') }), h('span.pill.pending', { text: t('app.offline') })),
-    h('p', { text: t('c.preview.offline') }),
-    h('p.muted', { text: t('c.preview.validUntil', { d: fmtDateTime(code.notAfter.toISOString(), tz()) }) }),
-    amountBox,
+    h('div.row.between', {}, h('h2', { text: known?.campaign_name || t('kind.voucher') }), h('span.pill.pending', { text: t('app.offline') })),
+    known ? termsBlock(known.terms, zone) : h('p.notice', { text: t('c.preview.notCached') }),
+    h('p.muted', { text: t('c.preview.offline') }),
+    known ? null : h('p.muted', { text: t('c.preview.validUntil', { d: fmtDateTime(code.notAfter.toISOString(), zone) }) }),
+    amount.box,
     confirm,
     h('button.btn.secondary.block', { type: 'button', text: t('c.preview.cancel'), onclick: () => mount(box) })));
+  amount.input.addEventListener('keydown', (event) => { if (event.key === 'Enter') { event.preventDefault(); confirm.click(); } });
 }
 
 // --- camera -----------------------------------------------------------------------------
@@ -588,53 +703,113 @@ async function toggleCamera(box, btn, onCode) {
   }, 150);
 }
 
-// --- today's bookings -------------------------------------------------------------------
+// --- today's redemptions at this store, reversal by role --------------------------------
 
-const memberNames = {};
-async function memberName(b) {
-  if (b.member?.name) return b.member.name;
-  if (b.member_name) return b.member_name;
-  if (!memberNames[b.member_id]) {
-    memberNames[b.member_id] = api.get(`/members/${b.member_id}`).then((m) => `${m.name} ${m.phone || ''}`, () => '');
-  }
-  return memberNames[b.member_id];
+const REDEMPTION_WORDS = () => ({ forbidden: t('c.today.why.role'), reversal_window_closed: t('c.today.why.too_late') });
+
+function redemptionWhat(r) {
+  if (r.kind === 'voucher') return r.campaign_name || t('c.today.voucher');
+  if (r.kind === 'card') return `${r.template_name || t('c.today.card')}${r.action ? ` · ${t(`c.action.${r.action}`)}` : ''}`;
+  return t('c.today.booking');
 }
+
+function redemptionAmount(r) {
+  if (r.kind === 'voucher') return r.discount_cents ? t('c.result.discount', { v: money(r.discount_cents) }) : '';
+  if (r.action === 'visit') return t('c.result.visitUsed');
+  if (r.action === 'charge') return t('c.result.charged', { v: money(r.charged_cents) });
+  if (r.action === 'earn' && r.amount_cents) return money(r.amount_cents);
+  return '';
+}
+
+// Why this login may not reverse `r` (null: it may). The API says so per row; a server
+// that does not yet, by the same rules: manager or operator, within 24 h, once.
+function reversalRefusal(r) {
+  if (r.reversed_at) return 'already_reversed';
+  if ('reversible' in r) return r.reversible ? null : (r.not_reversible_reason || 'role');
+  if (!['manager', 'operator'].includes(session.staff?.role)) return 'role';
+  const at = new Date(r.recorded_at || r.created_at).getTime();
+  return Date.now() - at > 24 * 3600e3 ? 'too_late' : null;
+}
+
+async function todayView(el) {
+  const list = listOf(await api.get('/redemptions', { store_id: storeId }));
+  list.sort((a, b) => ((a.recorded_at || a.created_at) < (b.recorded_at || b.created_at) ? 1 : -1));
+  const live = list.filter((r) => !r.reversed_at);
+  const taken = live.reduce((sum, r) => sum + (r.kind === 'card' && r.action === 'charge' ? r.charged_cents || 0 : 0), 0);
+  const row = (r) => {
+    const reason = r.reversed_at ? 'already_reversed' : reversalRefusal(r);
+    const key = newKey();
+    return h('li', { 'data-redemption': r.id, 'data-reversed': r.reversed_at ? 'true' : 'false' },
+      h('div.row.between', {},
+        h('strong', { text: `${fmtTime(r.recorded_at || r.created_at, tz())} ${redemptionWhat(r)}` }),
+        r.reversed_at ? h('span.pill.reversed', { text: t('c.today.reversed') }) : h('span.money', { text: redemptionAmount(r) })),
+      h('p', { text: [memberLabel(r), r.card_number ? groupDigits(r.card_number) : '', r.offline ? t('c.today.offline') : '']
+        .filter(Boolean).join(' · ') }),
+      !reason
+        ? confirmButton(t('c.today.reverse'), t('app.sure'), async () => {
+          try {
+            await api.post(`/redemptions/${r.id}/reverse`, {}, { idempotencyKey: key });
+            toast(t('c.today.reversedToast'), 'ok');
+            todayView(el);
+          } catch (err) {
+            toast(errorText(err, { ...WORDS(), ...REDEMPTION_WORDS() }), 'bad');
+          }
+        }, 'btn small danger')
+        : (reason && reason !== 'already_reversed' ? h('p.muted', { 'data-why': reason, text: t(`c.today.why.${reason}`) }) : null));
+  };
+  mount(el, h('div.panel', {},
+    h('div.row.between', {}, h('h2', { text: t('c.today.title') }),
+      h('span.muted', { id: 'today-total', text: t('c.today.total', { n: live.length, v: money(taken) }) })),
+    list.length ? h('ul.list', { id: 'today-list' }, list.map(row)) : h('p.muted', { text: t('c.today.empty') })));
+}
+
+// --- the day sheet of bookings ----------------------------------------------------------
 
 let bookingsDate = null;
 async function bookingsView(el) {
   const today = localDate(new Date(), tz());
   const date = bookingsDate || today;
-  const [list, services] = await Promise.all([
-    api.get(`/stores/${storeId}/bookings`, { date }).then((x) => listOf(x, 'bookings')),
-    api.get(`/stores/${storeId}/services`).then((x) => listOf(x)),
-  ]);
-  const serviceName = (id) => services.find((s) => s.id === id)?.name || '';
+  const list = listOf(await api.get(`/stores/${storeId}/bookings`, { date }), 'bookings');
   list.sort((a, b) => (a.start < b.start ? -1 : 1));
-  const names = await Promise.all(list.map(memberName));
   const go = (days) => { bookingsDate = addDays(date, days); bookingsView(el); };
   const act = (b, move, bodyOf = () => ({})) => async (event) => {
     const body = bodyOf();
     if (body === null) return;
     event.target.disabled = true;
     try {
-      await api.post(`/bookings/${b.id}/${move}`, body);
-      bookingsView(el);
+      const answer = await api.post(`/bookings/${b.id}/${move}`, body);
+      await bookingsView(el);
+      // Completing uses the attached card or voucher: say what it took and what is left.
+      if (move === 'complete' && answer?.redemption) {
+        showResult('ok', 'booking_completed', t('c.result.completed'),
+          [answer.service_name, memberLabel(answer), ...redemptionLines(answer.redemption)]);
+      } else if (move === 'complete') {
+        toast(t('c.result.completed'), 'ok');
+      }
     } catch (err) {
       event.target.disabled = false;
-      toast(errorText(err), 'bad');
+      if (['already_redeemed', 'voucher_not_usable_now'].includes(err.code)) errorResult(err);
+      else toast(say(err), 'bad');
     }
   };
+  const shown = `${weekdayLabel(date)} ${dateText(`${date}T12:00:00Z`, 'UTC')}`;
+  const heading = date === today ? `${shown} (${t('c.bookings.today')})` : shown;
   mount(el,
-    h('div.panel.row.between', {},
-      h('button.btn.small.secondary', { type: 'button', id: 'day-prev', text: '‹', onclick: () => go(-1) }),
-      h('strong', { text: date === today ? `${date} (${t('c.tab.bookings')})` : date }),
-      h('button.btn.small.secondary', { type: 'button', id: 'day-next', text: '›', onclick: () => go(1) })),
-    h('div.panel', {}, list.length ? h('ul.list', {}, list.map((b, i) => h('li', { 'data-booking': b.id },
+    h('div.panel.row.between.daybar', {},
+      h('button.btn.small.secondary', { type: 'button', id: 'day-prev', text: '‹', 'aria-label': t('c.bookings.prev'), onclick: () => go(-1) }),
+      h('h2', { id: 'day-title', text: t('c.bookings.title', { d: heading }) }),
+      h('button.btn.small.secondary', { type: 'button', id: 'day-next', text: '›', 'aria-label': t('c.bookings.next'), onclick: () => go(1) })),
+    h('div.panel', {}, list.length ? h('ul.list', { id: 'day-sheet' }, list.map((b) => h('li', { 'data-booking': b.id },
       h('div.row.between', {},
-        h('strong', { text: `${fmtTime(b.start, tz())}–${fmtTime(b.end, tz())} ${serviceName(b.service_id)}` }),
+        h('strong', { text: `${fmtTime(b.start, tz())}–${fmtTime(b.end, tz())} ${b.service_name || ''}` }),
         h('span.pill', { class: b.status, text: t(`status.${b.status}`) })),
-      h('p', { text: `${names[i]}${b.party_size > 1 ? ` ×${b.party_size}` : ''}` }),
+      h('p', { 'data-who': '1', text: `${memberLabel(b)}${b.party_size > 1 ? ` ×${b.party_size}` : ''}` }),
+      h('p.muted', { 'data-stylist': '1', text: [
+        b.resource_name ? t('c.bookings.stylist', { name: b.resource_name }) : t('c.bookings.anyStylist'),
+        b.card_id ? t('c.bookings.usesCard') : '', b.voucher_id ? t('c.bookings.usesVoucher') : '',
+      ].filter(Boolean).join(' · ') }),
       b.note ? h('p.muted', { text: b.note }) : null,
+      b.redemption ? h('p', { 'data-used': '1', text: redemptionLines(b.redemption).join(' · ') }) : null,
       h('div.row', {},
         b.status === 'confirmed' ? h('button.btn.small', { type: 'button', text: t('c.bookings.checkin'), onclick: act(b, 'check-in') }) : null,
         ['confirmed', 'checked_in'].includes(b.status) ? completeControls(b, act) : null,
@@ -648,61 +823,46 @@ async function bookingsView(el) {
 function completeControls(b, act) {
   const attached = b.card_id || b.voucher_id;
   const amount = attached ? h('input', {
-    inputmode: 'decimal', placeholder: t('c.bookings.billHint'), class: 'grow', 'aria-label': t('c.preview.bill'),
+    inputmode: 'decimal', placeholder: t('c.bookings.billHint'), class: 'grow', 'aria-label': t('c.bookings.billHint'),
+    'data-bill': b.id,
   }) : null;
   const body = () => {
     if (!amount || !amount.value.trim()) return {};
     const cents = parseYuan(amount.value);
-    if (Number.isNaN(cents)) { toast(t('c.preview.badAmount'), 'bad'); return null; }
+    if (Number.isNaN(cents)) { toast(t('c.preview.badAmount'), 'bad'); amount.focus(); return null; }
     return { amount_cents: cents };
   };
-  return [amount, h('button.btn.small', { type: 'button', text: t('c.bookings.complete'), onclick: act(b, 'complete', body) })];
+  return [amount, h('button.btn.small', { type: 'button', 'data-complete': b.id, text: t('c.bookings.complete'), onclick: act(b, 'complete', body) })];
 }
 
-// --- members: register, find, issue a card, top up --------------------------------------
+// --- members: find, register, one member's cards, vouchers and bookings ----------------
+
+let lastFound = [];
+
+function memberRow(m) {
+  return h('li', { 'data-member': m.id },
+    h('div.row.between', {},
+      h('div', {},
+        h('strong', { text: memberLabel(m) }), ` ${m.phone || ''}`,
+        m.phone && m.phone_verified === false ? h('span.muted', { text: ` (${t('c.members.unverified')})` }) : null,
+        h('p.muted', { text: [
+          m.cards_count !== undefined ? t('c.members.cardsCount', { n: m.cards_count }) : '',
+          m.last_visit_at ? t('c.members.lastVisit', { d: dateText(m.last_visit_at, tz()) }) : (m.last_visit_at === null ? t('c.members.neverVisited') : ''),
+        ].filter(Boolean).join(' · ') })),
+      h('a.btn.small', { href: `#member/${m.id}`, 'data-open': m.id, text: t('c.members.open'), 'aria-label': `${t('c.members.open')}: ${memberLabel(m)}` })));
+}
 
 async function membersView(el) {
-  const templates = listOf(await api.get('/card-templates')).filter((tp) => tp.active !== false
-    && (!tp.store_ids || tp.store_ids.includes(storeId)));
-  const found = h('div');
+  const found = h('div', { id: 'found', 'aria-live': 'polite' });
   const name = h('input', { id: 'member-name', autocomplete: 'off' });
   const phone = h('input', { id: 'member-phone', inputmode: 'tel', autocomplete: 'off' });
-  const findPhone = h('input', { id: 'find-phone', inputmode: 'tel', autocomplete: 'off' });
-
-  const showMembers = (members) => mount(found, members.length ? members.map((m) => h('div.panel', { 'data-member': m.id },
-    h('p', {}, h('strong', { text: m.name }), ` ${m.phone || ''}`,
-      m.phone && m.phone_verified === false ? h('span.muted', { text: ` (${t('c.members.unverified')})` }) : null),
-    h('div.row', {}, templates.map((tp) => h('button.btn.small.secondary', {
-      type: 'button', text: `${t('c.members.issue')}: ${tp.name}`,
-      onclick: async (event) => {
-        event.target.disabled = true;
-        try {
-          const card = await api.post('/cards', { template_id: tp.id, member_id: m.id, store_id: storeId }, { idempotencyKey: newKey() });
-          toast(t('c.members.issued', { n: card.number }), 'ok');
-          if (card.kind === 'stored_value') event.target.replaceWith(topUpForm(card.id, () => {}));
-        } catch (err) {
-          event.target.disabled = false;
-          toast(errorText(err), 'bad');
-        }
-      },
-    }))))) : h('p.muted', { text: t('c.members.none') }));
-
+  const findPhone = h('input', { id: 'find-phone', inputmode: 'numeric', autocomplete: 'off', 'aria-describedby': 'find-hint' });
+  const showMembers = (members) => {
+    lastFound = members;
+    mount(found, h('div.panel', {}, members.length
+      ? h('ul.list', { id: 'found-list' }, members.map(memberRow)) : h('p.muted', { text: t('c.members.none') })));
+  };
   mount(el,
-    h('form.panel', {
-      onsubmit: async (event) => {
-        event.preventDefault();
-        try {
-          const member = await api.post('/members', { name: name.value.trim(), phone: phone.value.trim(), store_id: storeId });
-          toast(t('c.members.registered', { name: member.name }), 'ok');
-          showMembers([member]);
-        } catch (err) { toast(errorText(err), 'bad'); }
-      },
-    },
-    h('h2', { text: t('c.members.register') }),
-    h('div.inline-fields', {},
-      h('div.field', {}, h('label', { for: 'member-name', text: t('c.members.name') }), name),
-      h('div.field', {}, h('label', { for: 'member-phone', text: t('c.members.phone') }), phone)),
-    h('button.btn', { type: 'submit', text: t('c.members.registerBtn') })),
     h('form.panel', {
       onsubmit: async (event) => {
         event.preventDefault();
@@ -711,42 +871,117 @@ async function membersView(el) {
           const typed = findPhone.value.replace(/[\s-]/g, '');
           if (!typed) return;
           const query = /^\d{12}$/.test(typed) ? { card_number: typed } : { phone: typed };
-          showMembers(listOf(await api.get('/members', query)));
-        } catch (err) { toast(errorText(err), 'bad'); }
+          const members = listOf(await api.get('/members', query));
+          if (members.length === 1) { lastFound = members; location.hash = `#member/${members[0].id}`; return; }
+          showMembers(members);
+        } catch (err) { toast(say(err), 'bad'); }
       },
     },
     h('h2', { text: t('c.members.find') }),
-    h('div.row', {}, h('div.grow', {}, findPhone), h('button.btn', { type: 'submit', text: t('c.members.findBtn') }))),
-    found);
+    h('label', { for: 'find-phone', text: t('c.members.findLabel') }),
+    h('div.row', {}, h('div.grow', {}, findPhone), h('button.btn', { type: 'submit', id: 'find-btn', text: t('c.members.findBtn') })),
+    h('p.muted', { id: 'find-hint', text: t('c.members.findHint') })),
+    found,
+    h('form.panel', {
+      onsubmit: async (event) => {
+        event.preventDefault();
+        try {
+          const member = await api.post('/members', { name: name.value.trim(), phone: phone.value.trim(), store_id: storeId });
+          toast(t('c.members.registered', { name: member.name }), 'ok');
+          location.hash = `#member/${member.id}`;
+        } catch (err) {
+          // A refused field is named in the till's words (never the API's field name).
+          const field = fieldErrors(err).map((e) => e.field).find((f) => ['phone', 'name'].includes(f));
+          toast(field ? t(`c.members.bad.${field}`) : say(err), 'bad');
+          (field === 'name' ? name : phone).focus();
+        }
+      },
+    },
+    h('h2', { text: t('c.members.register') }),
+    h('div.inline-fields', {},
+      h('div.field', {}, h('label', { for: 'member-name', text: t('c.members.name') }), name),
+      h('div.field', {}, h('label', { for: 'member-phone', text: t('c.members.phone') }), phone)),
+    h('button.btn', { type: 'submit', text: t('c.members.registerBtn') })));
+  if (lastFound.length) showMembers(lastFound);
+  findPhone.focus();
+}
+
+async function memberView(el, memberId) {
+  const quiet = (promise) => promise.catch((err) => { if (err.status === 403 || err.status === 404) return []; throw err; });
+  const [member, cards, vouchers, bookings, templates] = await Promise.all([
+    api.get(`/members/${memberId}`),
+    quiet(api.get(`/members/${memberId}/cards`)).then((x) => listOf(x)),
+    quiet(api.get(`/members/${memberId}/vouchers`)).then((x) => listOf(x)),
+    quiet(api.get(`/members/${memberId}/bookings`, { limit: 20 })).then((x) => listOf(x)),
+    api.get('/card-templates').then((x) => listOf(x).filter((tp) => tp.active !== false
+      && (!tp.store_ids || tp.store_ids.includes(storeId)))),
+  ]);
+  const usable = (v) => v.status === 'issued';
+  const voucherItem = (v) => h('li', { 'data-voucher': v.id },
+    h('div.row.between', {}, h('strong', { text: v.campaign_name || t(`kind.${v.kind}`) }),
+      h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
+    v.terms ? termsBlock(v.terms, tz()) : h('p.muted', { text: t('c.terms.until', { d: fmtDateTime(v.valid_until, tz()) }) }));
+  const held = new Set(cards.filter((c) => !['cancelled', 'expired'].includes(c.status)).map((c) => c.template_id));
+  mount(el,
+    h('p', {}, h('a', { href: '#members', id: 'back-to-find', text: `‹ ${t('c.members.back')}` })),
+    h('section.panel', { 'data-member-detail': member.id, 'aria-labelledby': 'member-title' },
+      h('h2', { id: 'member-title', text: memberLabel(member) }),
+      h('p', {}, member.phone || '', member.phone && member.phone_verified === false
+        ? h('span.muted', { text: ` (${t('c.members.unverified')})` }) : null)),
+    h('section.panel', { 'aria-labelledby': 'cards-title' },
+      h('h2', { id: 'cards-title', text: t('c.members.cards') }),
+      cards.length ? h('ul.list', { id: 'member-cards' }, cards.map((c) => h('li', { 'data-card': c.id, 'data-card-kind': c.kind },
+        h('div.row.between', {}, h('strong', { text: c.template_name || t(`kind.${c.kind}`) }),
+          h('span.pill', { class: c.status, text: `${t(`kind.${c.kind}`)} · ${t(`status.${c.status}`)}` })),
+        h('p.muted', { text: t('c.card.number', { n: groupDigits(c.number) }) }),
+        figuresBlock(c),
+        c.kind === 'stored_value' && c.status === 'active' ? topUpForm(c.id, () => memberView(el, memberId)) : null)))
+        : h('p.muted', { text: t('c.members.noCards') }),
+      h('div.row', {}, templates.filter((tp) => !held.has(tp.id)).map((tp) => h('button.btn.small.secondary', {
+        type: 'button', text: `${t('c.members.issue')}: ${tp.name}`,
+        onclick: async (event) => {
+          event.target.disabled = true;
+          try {
+            const card = await api.post('/cards', { template_id: tp.id, member_id: member.id, store_id: storeId }, { idempotencyKey: newKey() });
+            toast(t('c.members.issued', { n: groupDigits(card.number) }), 'ok');
+            memberView(el, memberId);
+          } catch (err) {
+            event.target.disabled = false;
+            toast(say(err), 'bad');
+          }
+        },
+      })))),
+    h('section.panel', { 'aria-labelledby': 'vouchers-title' },
+      h('h2', { id: 'vouchers-title', text: t('c.members.vouchers') }),
+      vouchers.some(usable) ? h('ul.list', { id: 'member-vouchers' }, vouchers.filter(usable).map(voucherItem)) : null,
+      vouchers.some((v) => !usable(v)) ? h('details', { id: 'member-old-vouchers' },
+        h('summary', { text: t('c.members.usedVouchers', { n: vouchers.filter((v) => !usable(v)).length }) }),
+        h('ul.list', {}, vouchers.filter((v) => !usable(v)).map(voucherItem))) : null,
+      vouchers.some(usable) ? null
+        : h('p.muted', { text: t('c.members.noVouchers') })),
+    h('section.panel', { 'aria-labelledby': 'bookings-title' },
+      h('h2', { id: 'bookings-title', text: t('c.members.bookings') }),
+      bookings.length ? h('ul.list', { id: 'member-bookings' }, bookings.map((b) => h('li', { 'data-booking': b.id },
+        h('div.row.between', {}, h('strong', { text: `${fmtDateTime(b.start, tz())} ${b.service_name || ''}` }),
+          h('span.pill', { class: b.status, text: t(`status.${b.status}`) })),
+        h('p.muted', { text: [b.store_name, b.resource_name ? t('c.bookings.stylist', { name: b.resource_name }) : ''].filter(Boolean).join(' · ') }))))
+        : h('p.muted', { text: t('c.members.noBookings') })));
 }
 
 // --- pending offline redemptions --------------------------------------------------------
-
-// Why an offline scan was refused, in the clerk's words: what happened and what to do.
-function rejectionText(result) {
-  const key = `c.reject.${result.code}`;
-  const text = t(key);
-  if (text !== key) return text;
-  return errorText({ code: result.code, problem: { detail: result.detail } });
-}
 
 async function pendingView(el) {
   const items = queue();
   const open = items.filter((i) => i.status !== 'synced');
   const done = items.filter((i) => i.status === 'synced').reverse();
   const line = (item) => {
-    const r = item.result || {};
-    let note = '';
-    if (item.status === 'conflict') note = t('c.pending.conflict', { when: fmtDateTime(r.redeemed_at, tz()), store: storeName(r.store_id) });
-    if (item.status === 'rejected') note = t('c.pending.rejected', { reason: rejectionText(r) });
+    const note = problemLine(item);
     return h('li', { 'data-ref': item.client_ref, 'data-status': item.status },
       h('div.row.between', {},
-        h('span', { text: `${t('kind.voucher')} …${item.object_id.slice(-8)} · ${item.amount_cents !== null ? money(item.amount_cents) : ''}` }),
-        h('span.pill', { class: item.status === 'synced' ? 'accepted' : item.status, text: item.status })),
+        h('span', { text: `${queuedName(item)} · ${item.amount_cents !== null && item.amount_cents !== undefined ? money(item.amount_cents) : ''}` }),
+        h('span.pill', { class: item.status, text: t(`c.pending.status.${item.status}`) })),
       h('p.muted', { text: `${fmtDateTime(item.redeemed_at, tz())} · ${storeName(item.store_id)}` }),
-      note ? h('p.error', { text: note }) : null,
-      // The server's own words under the clerk's, for the manager the clerk calls.
-      item.status === 'rejected' && r.detail ? h('p.muted', { text: r.detail }) : null);
+      note ? h('p.error', { text: note }) : null);
   };
   mount(el,
     h('div.panel', {},
@@ -767,5 +1002,5 @@ if ('serviceWorker' in navigator) navigator.serviceWorker.register('/clerk/sw.js
 window.addEventListener('hashchange', render);
 onLangChange(render);
 if (!online) probe = setInterval(checkNetwork, 3000);
-else if (api.token) { refreshKeys(); sync(); }
+else if (api.token) { refreshKeys().then(() => refreshBundle()); sync(); }
 render();
