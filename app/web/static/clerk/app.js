@@ -16,9 +16,9 @@ import {
 import { clearFieldError, errorLine, showFieldError } from '/static/common/forms.js';
 import { fetchBundle, openBundle, storedBundle, voucherTerms } from './bundle.js';
 import {
-  estimateDiscount, memberLabel, notUsableReason, ruleText, termsLines, untilText, valueText,
+  cardFigures, estimateDiscount, memberLabel, notUsableReason, ruleText, termsLines, untilText, valueText,
 } from '/static/common/terms.js';
-import { cardFigures, dateText, redemptionLines } from './words.js';
+import { dateText, redemptionLines } from './words.js';
 
 // The till's own stylesheet (after base.css): the shell links only base.css.
 if (!document.querySelector('link[data-clerk]')) {
@@ -420,7 +420,7 @@ function amountField(id, label) {
 }
 
 function figuresBlock(card) {
-  return h('div.figures.till', {}, cardFigures(card).map(([label, value]) => h('div.figure', {},
+  return h('div.figures.till', {}, cardFigures(card).map(([, label, value]) => h('div.figure', {},
     h('div.value.money', { text: value }), h('div.label', { text: label }))));
 }
 

@@ -1,5 +1,5 @@
 // The till's words (zh and en) and the small functions that put API figures into them:
-// a card's figures and what a redemption did (a voucher's terms and who a member is are in
+// what a redemption did (a voucher's terms, a card's figures and who a member is are in
 // common/terms.js). Nothing here shows an API field name or the server's English `summary`/`detail`.
 import { addMessages, lang, t } from '/static/common/i18n.js';
 import { fmtDate, money } from '/static/common/ui.js';
@@ -21,8 +21,7 @@ addMessages({
     'c.preview.noActions': '这张卡在本店没有可做的操作', 'c.preview.estimate': '预计优惠 {d}，实收 {p}',
     'c.preview.notCached': '本机没有这张券的条款缓存（签名有效）',
     'c.preview.booking': '{service} · {time}', 'c.preview.stylist': '发型师：{name}', 'c.preview.anyStylist': '不指定发型师',
-    'c.card.balance': '余额', 'c.card.visits': '剩余次数', 'c.card.points': '积分', 'c.card.tier': '等级',
-    'c.card.tierDiscount': '{tier}（优惠 {n}%）', 'c.card.number': '卡号 {n}',
+    'c.card.number': '卡号 {n}',
     'c.result.done': '完成', 'c.result.next': '继续扫码', 'c.result.pending': '已记录，待同步',
     'c.result.pendingDetail': '网络恢复后自动上传核销记录', 'c.result.toppedUp': '充值成功',
     'c.result.when': '已于 {when} 在 {store} 使用', 'c.result.discount': '优惠 {v}', 'c.result.pay': '顾客实付 {v}',
@@ -94,8 +93,7 @@ addMessages({
     'c.preview.noActions': 'Nothing can be done with this card here', 'c.preview.estimate': 'About {d} off, customer pays {p}',
     'c.preview.notCached': "This voucher's terms are not cached on this device (signature valid)",
     'c.preview.booking': '{service} · {time}', 'c.preview.stylist': 'Stylist: {name}', 'c.preview.anyStylist': 'Any stylist',
-    'c.card.balance': 'Balance', 'c.card.visits': 'Visits left', 'c.card.points': 'Points', 'c.card.tier': 'Tier',
-    'c.card.tierDiscount': '{tier} ({n}% off)', 'c.card.number': 'Card {n}',
+    'c.card.number': 'Card {n}',
     'c.result.done': 'Done', 'c.result.next': 'Next scan', 'c.result.pending': 'Saved, will sync',
     'c.result.pendingDetail': 'The redemption is uploaded when the network is back', 'c.result.toppedUp': 'Topped up',
     'c.result.when': 'Used on {when} at {store}', 'c.result.discount': 'Discount {v}', 'c.result.pay': 'Customer pays {v}',
@@ -154,19 +152,6 @@ addMessages({
 });
 
 const has = (value) => value !== null && value !== undefined;
-
-// A card's figures as [label, value] pairs (balance, visits, points, tier).
-export function cardFigures(card) {
-  const out = [];
-  if (card.kind === 'stored_value' || card.balance_cents) out.push([t('c.card.balance'), money(card.balance_cents)]);
-  if (card.kind === 'times' || has(card.visits_left)) out.push([t('c.card.visits'), String(card.visits_left ?? 0)]);
-  if (card.kind !== 'times' || card.points) out.push([t('c.card.points'), String(card.points ?? 0)]);
-  if (card.tier) {
-    out.push([t('c.card.tier'), card.discount_percent
-      ? t('c.card.tierDiscount', { tier: card.tier, n: card.discount_percent }) : card.tier]);
-  }
-  return out;
-}
 
 // What a redemption did, the figures AFTER it only (the Done screen, a completed booking).
 export function redemptionLines(r) {

@@ -1,6 +1,7 @@
 // A voucher's or a campaign's terms in words (zh and en), for every page: what it gives,
 // the minimum spend, the days (0 = Monday) and hours, the stores, until when; whether it is
-// usable now in a store's zone; and who a member is (the name, else the phone's tail).
+// usable now in a store's zone; who a member is (the name, else the phone's tail); and a
+// card's figures.
 // `terms` is the API's shape (a voucher's `terms`, or a campaign, which carries the same
 // fields at the top level). `stores` is a list of {id, name} or a map id -> {name}.
 // The pages lay these out their own way (rows, lines, a table cell); the words are here.
@@ -13,7 +14,7 @@ addMessages({
     'terms.gift': '赠送 {item}', 'terms.service': '免费 {item}',
     'terms.minSpend': '满 {v} 可用', 'terms.noMin': '无门槛',
     'terms.everyDay': '每天', 'terms.dayRange': '{from}至{to}', 'terms.allDay': '全天',
-    'terms.allStores': '全部门店', 'terms.someStores': '指定门店', 'terms.onlyAt': '仅限：{names}',
+    'terms.allStores': '全部门店', 'terms.someStores': '指定门店', 'terms.otherStores': '另 {n} 家门店', 'terms.onlyAt': '仅限：{names}',
     'terms.onlyDays': '仅限 {days}', 'terms.hoursLocal': '{from}–{until}（门店时间）',
     'terms.until': '有效期至 {d}',
     'terms.notNow': '现在不能使用：{rule}', 'terms.notYet': '还没到可用日期（{d} 起）',
@@ -21,13 +22,15 @@ addMessages({
     'terms.day.0': '周一', 'terms.day.1': '周二', 'terms.day.2': '周三', 'terms.day.3': '周四',
     'terms.day.4': '周五', 'terms.day.5': '周六', 'terms.day.6': '周日',
     'member.tail': '尾号 {tail}', 'member.nameless': '未留名',
+    'card.balance': '余额', 'card.visits': '剩余次数', 'card.points': '积分', 'card.tier': '等级',
+    'card.tierDiscount': '{tier}（优惠 {n}%）',
   },
   en: {
     'terms.off': '{v} off', 'terms.pct': '{p}% off', 'terms.cap': 'up to {v}',
     'terms.gift': 'Gift: {item}', 'terms.service': 'Free: {item}',
     'terms.minSpend': 'Bill of {v} or more', 'terms.noMin': 'No minimum spend',
     'terms.everyDay': 'Every day', 'terms.dayRange': '{from}–{to}', 'terms.allDay': 'All day',
-    'terms.allStores': 'Every store', 'terms.someStores': 'Selected stores', 'terms.onlyAt': 'Only at {names}',
+    'terms.allStores': 'Every store', 'terms.someStores': 'Selected stores', 'terms.otherStores': '{n} other store(s)', 'terms.onlyAt': 'Only at {names}',
     'terms.onlyDays': 'Only {days}', 'terms.hoursLocal': '{from}–{until} (store time)',
     'terms.until': 'Valid until {d}',
     'terms.notNow': 'Not usable now: {rule}', 'terms.notYet': 'Not valid yet (from {d})',
@@ -35,6 +38,8 @@ addMessages({
     'terms.day.0': 'Mon', 'terms.day.1': 'Tue', 'terms.day.2': 'Wed', 'terms.day.3': 'Thu',
     'terms.day.4': 'Fri', 'terms.day.5': 'Sat', 'terms.day.6': 'Sun',
     'member.tail': 'phone …{tail}', 'member.nameless': 'no name',
+    'card.balance': 'Balance', 'card.visits': 'Visits left', 'card.points': 'Points', 'card.tier': 'Tier',
+    'card.tierDiscount': '{tier} ({n}% off)',
   },
 });
 
@@ -104,12 +109,15 @@ function storeName(stores, id) {
   return stores[id]?.name || null;
 }
 
-// The stores by name ("静安店、徐汇店"), "全部门店" / "Every store" when not limited, and
-// "指定门店" / "Selected stores" when limited to stores this page cannot name.
+// The stores by name ("静安店、徐汇店"), "全部门店" / "Every store" when not limited,
+// "指定门店" / "Selected stores" when limited to stores this page cannot name, and
+// "… 1 other store(s)" for those of them it cannot name (a till knows only its own).
 export function storesText(terms, stores) {
   if (!terms?.store_ids) return t('terms.allStores');
   const names = terms.store_ids.map((id) => storeName(stores, id)).filter(Boolean);
-  return names.length ? names.join(listSep()) : t('terms.someStores');
+  if (!names.length) return t('terms.someStores');
+  const others = terms.store_ids.length - names.length;
+  return [...names, others ? t('terms.otherStores', { n: others }) : null].filter(Boolean).join(listSep());
 }
 
 // Where, as a rule: "仅限：静安店" / "Only at Jing'an", or "全部门店" / "Every store".
@@ -192,4 +200,18 @@ export function memberLabel(m) {
   if (tail) return t('member.tail', { tail });
   const told = ['name', 'member_name', 'phone', 'member_phone_tail'].some((k) => k in m);
   return told && (m.member_id !== null || 'name' in m) ? t('member.nameless') : '';
+}
+
+// A card's figures, [key, label, value] (balance, visits left, points, tier): the balance
+// of a stored-value card, the visits of a times card, points unless a times card has none.
+export function cardFigures(card) {
+  const out = [];
+  if (card.kind === 'stored_value' || card.balance_cents) out.push(['balance', t('card.balance'), money(card.balance_cents)]);
+  if (card.kind === 'times' || has(card.visits_left)) out.push(['visits', t('card.visits'), String(card.visits_left ?? 0)]);
+  if (card.kind !== 'times' || card.points) out.push(['points', t('card.points'), String(card.points ?? 0)]);
+  if (card.tier) {
+    out.push(['tier', t('card.tier'), card.discount_percent
+      ? t('card.tierDiscount', { tier: card.tier, n: card.discount_percent }) : card.tier]);
+  }
+  return out;
 }

@@ -9,7 +9,7 @@ import {
   addDays, confirmButton, fmtDate, fmtDateTime, fmtTime, groupDigits, h, localDate, money,
   mount, toast, weekdayLabel,
 } from '/static/common/ui.js';
-import { daysText, hoursText, minSpendText, storesText, valueText, weekdayName } from '/static/common/terms.js';
+import { cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName } from '/static/common/terms.js';
 import './words.js';
 
 // The page's own styles (CSP: a stylesheet of our origin, no inline style).
@@ -251,13 +251,8 @@ function memberLoginForm(chain) {
 
 // --- cards ------------------------------------------------------------------------------
 
-function cardFigures(card) {
-  const figures = [];
-  if (card.kind === 'stored_value' || card.balance_cents) figures.push(['balance', t('m.card.balance'), money(card.balance_cents)]);
-  if (card.visits_left !== null && card.visits_left !== undefined) figures.push(['visits', t('m.card.visits'), card.visits_left]);
-  figures.push(['points', t('m.card.points'), card.points]);
-  if (card.tier) figures.push(['tier', t('m.card.tier'), card.tier]);
-  return h('div.figures', {}, figures.map(([key, label, value]) => h('div.figure', {},
+function figuresBlock(card) {
+  return h('div.figures', {}, cardFigures(card).map(([key, label, value]) => h('div.figure', {},
     h('div.value', { text: value, 'data-figure': key }), h('div.label', { text: label }))));
 }
 
@@ -269,7 +264,7 @@ function cardTile(card, attrs) {
       h('strong', { text: cardName(card) }),
       h('span.pill', { class: card.status, text: t(`status.${card.status}`) })),
     h('div.number', { text: groupDigits(card.number) }),
-    cardFigures(card));
+    figuresBlock(card));
 }
 
 async function cardsView(el) {
