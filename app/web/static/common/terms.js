@@ -112,19 +112,23 @@ function storeName(stores, id) {
 // The stores by name ("静安店、徐汇店"), "全部门店" / "Every store" when not limited,
 // "指定门店" / "Selected stores" when limited to stores this page cannot name, and
 // "… 1 other store(s)" for those of them it cannot name (a till knows only its own).
-export function storesText(terms, stores) {
-  if (!terms?.store_ids) return t('terms.allStores');
+function namedStores(terms, stores) {
   const names = terms.store_ids.map((id) => storeName(stores, id)).filter(Boolean);
-  if (!names.length) return t('terms.someStores');
+  if (!names.length) return null;
   const others = terms.store_ids.length - names.length;
   return [...names, others ? t('terms.otherStores', { n: others }) : null].filter(Boolean).join(listSep());
 }
 
+export function storesText(terms, stores) {
+  if (!terms?.store_ids?.length) return t('terms.allStores');
+  return namedStores(terms, stores) || t('terms.someStores');
+}
+
 // Where, as a rule: "仅限：静安店" / "Only at Jing'an", or "全部门店" / "Every store".
 export function whereText(terms, stores) {
-  if (!terms?.store_ids) return t('terms.allStores');
-  const names = storesText(terms, stores);
-  return names === t('terms.someStores') ? names : t('terms.onlyAt', { names });
+  if (!terms?.store_ids?.length) return t('terms.allStores');
+  const names = namedStores(terms, stores);
+  return names ? t('terms.onlyAt', { names }) : t('terms.someStores');
 }
 
 // The days, hours and stores in full on one line ("Mon–Fri; 10:00–14:00; Only at Jing'an").
@@ -143,7 +147,7 @@ export function termsLines(terms, { stores = null, timeZone } = {}) {
   if (!terms) return [];
   return [
     valueText(terms), minSpendText(terms), ruleText(terms),
-    terms.store_ids ? whereText(terms, stores) : '', untilText(terms, timeZone),
+    terms.store_ids?.length ? whereText(terms, stores) : '', untilText(terms, timeZone),
   ].filter(Boolean);
 }
 
