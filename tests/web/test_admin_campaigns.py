@@ -121,7 +121,7 @@ def test_store_limits_and_weekday_rules_round_trip(demo_server: Demo, context: A
     rules = row.locator("[data-rules]")
     expect(rules).to_contain_text("Mon\u2013Fri")
     expect(rules).to_contain_text("10:00\u201314:00")
-    expect(rules).to_contain_text("only at 静安店 Jing'an")
+    expect(rules).to_contain_text("Only at 静安店 Jing'an")
     # Pause and resume: the pill says so, the API agrees, the focus stays on the button.
     row.locator("button[data-toggle]").click()
     expect(row.locator(".pill")).to_have_text("Paused")
@@ -132,7 +132,7 @@ def test_store_limits_and_weekday_rules_round_trip(demo_server: Demo, context: A
     expect(row.locator(".pill")).to_have_text("Active")
     set_lang(page, "zh")
     rules = page.locator("tr[data-campaign]", has_text=name).locator("[data-rules]")
-    expect(rules).to_contain_text("周一\u2013周五")
+    expect(rules).to_contain_text("周一至周五")
     assert_accessible(page, "campaigns list (zh)")
     set_lang(page, "en")
     page.wait_for_selector("#campaign-form")

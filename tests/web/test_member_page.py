@@ -83,7 +83,7 @@ def test_member_sees_voucher_qr_short_code_and_terms(demo_server: Demo, context:
     assert page.get_attribute("#voucher-qr canvas", "data-code") == voucher["code"]
     assert page.inner_text("#short-code").replace(" ", "") == voucher["short_code"]
     assert page.inner_text("[data-term=value]") == "¥10.00 off"
-    assert page.inner_text("[data-term=min-spend]") == "None"
+    assert page.inner_text("[data-term=min-spend]") == "No minimum spend"
     assert page.inner_text("[data-term=stores]") == "Every store"
     assert page.inner_text("[data-term=days]") == "Every day"
     screenshot(page, "member-voucher")

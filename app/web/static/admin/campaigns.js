@@ -3,22 +3,11 @@
 // the voucher); pause/resume; and the create form with store limits and usage rules (days of
 // the week, hours of the day), whose errors name the field and the rule.
 // export async function campaignsView(el, ctx)
-// Also exported for members.js: termsText(terms, stores), rulesText(x).
 import { listOf } from '/static/common/api.js';
-import { addMessages, errorText, lang, t } from '/static/common/i18n.js';
-import { addDays, fmtDate, h, money, mount, toast, weekdayLabel } from '/static/common/ui.js';
-import { checkGroup, field, num, storeNames, submitter, table as kitTable, yuan } from './kit.js';
-
-// kit.table, its scroll box keyboard-reachable and named (a wide table scrolls on a tablet).
-function table(head, rows, opts = {}) {
-  const box = kitTable(head, rows, opts);
-  if (opts.caption) {
-    box.tabIndex = 0;
-    box.setAttribute('role', 'region');
-    box.setAttribute('aria-label', opts.caption);
-  }
-  return box;
-}
+import { addMessages, errorText, t } from '/static/common/i18n.js';
+import { clauseSep, minSpendText, rulesText, valueText, weekdayName } from '/static/common/terms.js';
+import { addDays, fmtDate, h, money, mount, toast } from '/static/common/ui.js';
+import { checkGroup, field, num, submitter, table, yuan } from './kit.js';
 
 addMessages({
   zh: {
@@ -32,9 +21,7 @@ addMessages({
     'a.c.timeNote': '时间按核销门店的当地时间；结束时间当刻起不可用。',
     'a.c.untilAfterFrom': '须晚于开始时间（不支持跨夜）', 'a.c.bothTimes': '开始和结束时间须同时填写',
     'a.c.untilAfterStart': '须不早于开始日期', 'a.c.kindNeeds': '{kind}须填写此项',
-    'a.c.everyDay': '每天', 'a.c.allDay': '全天', 'a.c.allStores': '全部门店', 'a.c.onlyStores': '仅限：{names}',
-    'a.c.off': '减 {v}', 'a.c.pctOff': '打 {p} 折', 'a.c.cap': '最多减 {v}', 'a.c.minSpend': '满 {v} 可用',
-    'a.c.noMin': '无门槛', 'a.c.validUntil': '有效期至 {d}', 'a.c.paused': '已暂停', 'a.c.resumed': '已恢复',
+    'a.c.paused': '已暂停', 'a.c.resumed': '已恢复',
     'a.c.operatorsOnly': '活动效果仅运营人员可见',
   },
   en: {
@@ -48,62 +35,10 @@ addMessages({
     'a.c.timeNote': 'Hours are the redeeming store\'s local time; "until" is exclusive.',
     'a.c.untilAfterFrom': 'must be later than the start time (no overnight windows)', 'a.c.bothTimes': 'give both times or neither',
     'a.c.untilAfterStart': 'must not be before the start date', 'a.c.kindNeeds': 'required for a {kind}',
-    'a.c.everyDay': 'every day', 'a.c.allDay': 'all day', 'a.c.allStores': 'every store', 'a.c.onlyStores': 'only at {names}',
-    'a.c.off': '{v} off', 'a.c.pctOff': '{p}% off', 'a.c.cap': 'up to {v}', 'a.c.minSpend': 'min spend {v}',
-    'a.c.noMin': 'no minimum spend', 'a.c.validUntil': 'valid until {d}', 'a.c.paused': 'Paused', 'a.c.resumed': 'Resumed',
+    'a.c.paused': 'Paused', 'a.c.resumed': 'Resumed',
     'a.c.operatorsOnly': 'Results are for operators',
   },
 });
-
-// 2024-01-01 was a Monday: the API's weekday 0.
-const dayName = (d) => weekdayLabel(addDays('2024-01-01', d));
-
-// [0,1,2,3,4] -> "Mon–Fri"; [5,6] -> "Sat–Sun"; [0,2] -> "Mon, Wed"; null -> "every day".
-export function weekdaysText(days) {
-  if (!days || !days.length || days.length === 7) return t('a.c.everyDay');
-  const sorted = [...days].sort((a, b) => a - b);
-  const runs = [];
-  for (const d of sorted) {
-    const last = runs[runs.length - 1];
-    if (last && d === last[1] + 1) last[1] = d; else runs.push([d, d]);
-  }
-  const sep = lang() === 'zh' ? '、' : ', ';
-  return runs.map(([a, b]) => {
-    if (a === b) return dayName(a);
-    if (b === a + 1) return `${dayName(a)}${sep}${dayName(b)}`;
-    return `${dayName(a)}–${dayName(b)}`;
-  }).join(sep);
-}
-
-// The days, hours and stores a campaign (or a voucher's terms) may be used.
-export function rulesText(x, allStores = []) {
-  const sep = lang() === 'zh' ? '；' : '; ';
-  const hours = x.time_from && x.time_until ? `${x.time_from}–${x.time_until}` : t('a.c.allDay');
-  const where = x.store_ids && x.store_ids.length
-    ? t('a.c.onlyStores', { names: storeNames(allStores, x.store_ids) }) : t('a.c.allStores');
-  return [weekdaysText(x.weekdays), hours, where].join(sep);
-}
-
-// What a campaign (or a voucher's terms) gives: "¥20.00 off; min spend ¥100.00".
-export function valueText(x) {
-  const sep = lang() === 'zh' ? '；' : '; ';
-  const parts = [];
-  if (x.kind === 'cash' && x.value_cents) parts.push(t('a.c.off', { v: money(x.value_cents) }));
-  if (x.kind === 'discount' && x.percent_off) {
-    parts.push(lang() === 'zh' ? t('a.c.pctOff', { p: String((100 - x.percent_off) / 10) }) : t('a.c.pctOff', { p: x.percent_off }));
-    if (x.max_discount_cents) parts.push(t('a.c.cap', { v: money(x.max_discount_cents) }));
-  }
-  if ((x.kind === 'gift' || x.kind === 'service') && x.item_name) parts.push(x.item_name);
-  parts.push(x.min_spend_cents ? t('a.c.minSpend', { v: money(x.min_spend_cents) }) : t('a.c.noMin'));
-  return parts.join(sep);
-}
-
-// A voucher's terms in full: value, rules, until when.
-export function termsText(terms, allStores = []) {
-  if (!terms) return '—';
-  const sep = lang() === 'zh' ? '；' : '; ';
-  return [valueText(terms), rulesText(terms, allStores), t('a.c.validUntil', { d: fmtDate(terms.valid_until) })].join(sep);
-}
 
 const percent = (rate) => `${(Math.round((rate || 0) * 1000) / 10).toFixed(1)}%`;
 
@@ -133,7 +68,7 @@ export async function campaignsView(el, ctx) {
       [t('a.f.name'), t('a.f.kind'), t('a.c.terms'), t('a.c.rules'), { text: t('a.c.issued'), num: true }, t('a.c.valid'), t('a.n.status'), ''],
       list.map((c) => h('tr', { 'data-campaign': c.id, class: c.id === openId ? 'on' : null },
         h('th', { scope: 'row', text: c.name }), h('td', { text: t(`kind.${c.kind}`) }),
-        h('td', { text: valueText(c) }), h('td', { 'data-rules': '1', text: rulesText(c, allStores) }),
+        h('td', { text: [valueText(c), minSpendText(c)].join(clauseSep()) }), h('td', { 'data-rules': '1', text: rulesText(c, allStores) }),
         h('td.num', { text: `${c.issued_count} / ${c.total_quantity}` }),
         h('td', { text: `${fmtDate(c.valid_from)} – ${fmtDate(c.valid_until)}` }),
         h('td', {}, h('span.pill', { class: c.status, text: t(`status.${c.status}`) })),
@@ -193,7 +128,7 @@ function campaignForm(ctx, allStores, done) {
   const [from, fromBox] = field('c-from', t('a.f.from'), { type: 'date', value: today, required: true, api: 'valid_from' });
   const [until, untilBox] = field('c-until', t('a.f.until'), { type: 'date', value: addDays(today, 30), required: true, api: 'valid_until' });
   const [storeIds, storesSet] = checkGroup('c-stores', t('a.c.stores'), allStores.map((s) => [s.id, s.name]), { api: 'store_ids' });
-  const [weekdays, daysSet] = checkGroup('c-days', t('a.c.weekdays'), [0, 1, 2, 3, 4, 5, 6].map((d) => [String(d), dayName(d)]), { api: 'weekdays' });
+  const [weekdays, daysSet] = checkGroup('c-days', t('a.c.weekdays'), [0, 1, 2, 3, 4, 5, 6].map((d) => [String(d), weekdayName(d)]), { api: 'weekdays' });
   const [timeFrom, timeFromBox] = field('c-time-from', t('a.c.timeFrom'), { type: 'time', api: 'time_from', 'aria-describedby': 'c-time-note' });
   const [timeUntil, timeUntilBox] = field('c-time-until', t('a.c.timeUntil'), { type: 'time', api: 'time_until', 'aria-describedby': 'c-time-note' });
   const check = () => {

@@ -2,6 +2,7 @@
 // themselves and show a 400's field errors in the page's words, the submitter that ties a
 // form to the API, tables, and the overview's range state. Views import what they need.
 import { addMessages, errorText, fieldErrors, lang, t } from '/static/common/i18n.js';
+import { clearFieldErrors, errorLine, showFieldError as markInvalid } from '/static/common/forms.js';
 import { h, parseYuan, toast } from '/static/common/ui.js';
 
 addMessages({
@@ -87,7 +88,7 @@ export function field(id, label, attrs = {}) {
   input.dataset.label = label;
   if (api) input.dataset.api = api;
   if (isMoney) input.dataset.money = '1';
-  const error = h('p.field-error.error', { id: `${id}-error`, hidden: true });
+  const error = errorLine(id);
   return [input, h('div.field', {}, h('label', { for: id, text: label }), input, error)];
 }
 
@@ -97,7 +98,7 @@ export function checkGroup(id, legend, items, { checked = [], api } = {}) {
   const boxes = items.map(([value], i) => h('input', {
     type: 'checkbox', id: `${id}-${i}`, value, checked: checked.includes(value),
   }));
-  const error = h('p.field-error.error', { id: `${id}-error`, hidden: true });
+  const error = errorLine(id);
   const set = h('fieldset.field.checks', { id, 'data-label': legend, 'data-api': api || null },
     h('legend', { text: legend }),
     items.map(([, text], i) => h('label.check', { for: `${id}-${i}` }, boxes[i], text)), error);
@@ -132,27 +133,9 @@ export function ruleText(input) {
 export const fieldMessage = (input, rule) => t('a.v.pair', { label: input.dataset.label || input.id, rule: rule || ruleText(input) });
 
 // Marks an input (or a checkGroup's fieldset) wrong: aria-invalid, and its error line says
-// which rule it broke (aria-describedby).
-export function showFieldError(input, rule) {
-  const error = document.getElementById(`${input.id}-error`);
-  input.setAttribute('aria-invalid', 'true');
-  if (error) {
-    error.textContent = fieldMessage(input, rule);
-    error.hidden = false;
-    const ids = (input.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== error.id);
-    input.setAttribute('aria-describedby', [error.id, ...ids].join(' '));
-  }
-}
-
-export function clearFieldErrors(form) {
-  for (const input of form.querySelectorAll('[aria-invalid]')) {
-    input.removeAttribute('aria-invalid');
-    const ids = (input.getAttribute('aria-describedby') || '').split(' ').filter((x) => x && x !== `${input.id}-error`);
-    if (ids.length) input.setAttribute('aria-describedby', ids.join(' '));
-    else input.removeAttribute('aria-describedby');
-  }
-  for (const error of form.querySelectorAll('.field-error')) { error.hidden = true; error.textContent = ''; }
-}
+// which rule it broke (aria-describedby). clearFieldErrors(form): common/forms.js's.
+export const showFieldError = (input, rule) => markInvalid(input, fieldMessage(input, rule));
+export { clearFieldErrors };
 
 // The checks the browser knows from the attributes, done by us (forms are novalidate so the
 // words are ours and both languages match): -> [[input, rule]].
@@ -226,18 +209,21 @@ export function submitter(build, send, done, opts = {}) {
 
 // A table with a header cell for every column. A header is a string or {text, num} (num:
 // right-aligned, for figures: give their cells class "num"); an empty one becomes a visually
-// hidden "Actions" (axe wants no empty headers). caption: a visually hidden caption.
-export const table = (head, rows, { caption } = {}) => h('div.tablewrap', {}, h('table', {},
-  caption ? h('caption.sr-only', { text: caption }) : null,
+// hidden "Actions" (axe wants no empty headers). caption: a visually hidden caption, which
+// also names the scroll box: a named region the keyboard can reach (a wide table scrolls).
+export const table = (head, rows, { caption } = {}) => h('div.tablewrap', {
+  tabindex: caption ? '0' : null, role: caption ? 'region' : null, 'aria-label': caption || null,
+}, h('table', {},
+  caption ? h('caption.visually-hidden', { text: caption }) : null,
   h('thead', {}, h('tr', {}, head.map((x) => {
     const { text, num: isNum } = typeof x === 'object' && x ? x : { text: x };
     return text
       ? h('th', { scope: 'col', text, class: isNum ? 'num' : null })
-      : h('th', { scope: 'col' }, h('span.sr-only', { text: t('a.actions') }));
+      : h('th', { scope: 'col' }, h('span.visually-hidden', { text: t('a.actions') }));
   }))),
   h('tbody', {}, rows)));
 
-export const srOnly = (text) => h('span.sr-only', { text });
+export const srOnly = (text) => h('span.visually-hidden', { text });
 
 export function storeNames(all, ids) {
   return (ids || []).map((id) => all.find((s) => s.id === id)?.name || id).join(', ');

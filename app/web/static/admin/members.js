@@ -10,8 +10,8 @@
 import { listOf, newKey } from '/static/common/api.js';
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { confirmButton, fmtDate, fmtDateTime, h, money, mount, toast } from '/static/common/ui.js';
-import { termsText } from './campaigns.js';
-import { field, srOnly, table as kitTable } from './kit.js';
+import { memberLabel, termsText } from '/static/common/terms.js';
+import { field, srOnly, table } from './kit.js';
 
 // This view's own styles (CSP: style-src 'self'), loaded once like app.js loads admin.css.
 if (!document.querySelector('link[data-members-css]')) {
@@ -21,7 +21,7 @@ if (!document.querySelector('link[data-members-css]')) {
 addMessages({
   zh: {
     'a.mb.search': '搜索会员（姓名或手机号）', 'a.mb.go': '搜索', 'a.mb.name': '姓名', 'a.mb.phone': '手机号',
-    'a.mb.joined': '注册日期', 'a.mb.nameless': '（未填姓名）', 'a.mb.reset': '清除筛选',
+    'a.mb.joined': '注册日期', 'a.mb.reset': '清除筛选',
     'a.mb.tier': '等级', 'a.mb.template': '持有的会员卡', 'a.mb.visitAfter': '最近到店：从（含）', 'a.mb.visitBefore': '最近到店：早于',
     'a.mb.lastVisit': '最近到店', 'a.mb.cards': '有效卡', 'a.mb.never': '从未到店', 'a.mb.select': '选择',
     'a.mb.selectOne': '选择 {name}', 'a.mb.selectPage': '全选本页',
@@ -47,7 +47,7 @@ addMessages({
   },
   en: {
     'a.mb.search': 'Search members (name or phone)', 'a.mb.go': 'Search', 'a.mb.name': 'Name', 'a.mb.phone': 'Phone',
-    'a.mb.joined': 'Joined', 'a.mb.nameless': '(no name)', 'a.mb.reset': 'Clear filters',
+    'a.mb.joined': 'Joined', 'a.mb.reset': 'Clear filters',
     'a.mb.tier': 'Tier', 'a.mb.template': 'Holds card', 'a.mb.visitAfter': 'Last visit on or after', 'a.mb.visitBefore': 'Last visit before',
     'a.mb.lastVisit': 'Last visit', 'a.mb.cards': 'Live cards', 'a.mb.never': 'never', 'a.mb.select': 'Select',
     'a.mb.selectOne': 'Select {name}', 'a.mb.selectPage': 'Select all on this page',
@@ -73,24 +73,11 @@ addMessages({
   },
 });
 
-// kit.table, its scroll box keyboard-reachable and named (a wide table scrolls on a tablet).
-function table(head, rows, opts = {}) {
-  const box = kitTable(head, rows, opts);
-  if (opts.caption) {
-    box.tabIndex = 0;
-    box.setAttribute('role', 'region');
-    box.setAttribute('aria-label', opts.caption);
-  }
-  return box;
-}
-
 const PAGE = 20;
 // Kept while the operator moves between the list and a member.
 const search = { q: '', tier: '', template_id: '', last_visit_after: '', last_visit_before: '', offset: 0 };
 const selected = new Map(); // member id -> name (across pages)
 let issueKey = null; // one Idempotency-Key per selection and campaign: a retry repeats it
-
-const nameOf = (m) => m.name || (m.phone ? `…${m.phone.slice(-4)}` : t('a.mb.nameless'));
 
 export async function membersView(el, ctx) {
   if (ctx.params[0]) return memberView(el, ctx, ctx.params[0]);
@@ -167,9 +154,9 @@ async function listView(el, ctx) {
     list = list.slice(0, PAGE);
     const tick = (m) => h('input', {
       type: 'checkbox', class: 'pick', value: m.id, checked: selected.has(m.id),
-      'aria-label': t('a.mb.selectOne', { name: nameOf(m) }),
+      'aria-label': t('a.mb.selectOne', { name: memberLabel(m) }),
       onchange: (event) => {
-        if (event.target.checked) selected.set(m.id, nameOf(m)); else selected.delete(m.id);
+        if (event.target.checked) selected.set(m.id, memberLabel(m)); else selected.delete(m.id);
         issueKey = null;
         sayCount();
       },
@@ -178,7 +165,7 @@ async function listView(el, ctx) {
     const tbl = table(operator ? [t('a.mb.select'), ...head] : head,
       list.map((m) => h('tr', { 'data-member': m.id },
         operator ? h('td', {}, tick(m)) : null,
-        h('th', { scope: 'row' }, h('a', { href: `#members/${m.id}`, text: nameOf(m) })),
+        h('th', { scope: 'row' }, h('a', { href: `#members/${m.id}`, text: memberLabel(m) })),
         h('td', { text: m.phone || '—' }),
         h('td.num', { text: String(m.cards_count ?? '—') }),
         h('td', { text: m.last_visit_at ? fmtDate(m.last_visit_at) : t('a.mb.never') }),
@@ -345,7 +332,7 @@ async function memberView(el, ctx, memberId) {
   mount(el,
     h('p', {}, h('a', { href: '#members', id: 'mb-back', text: `← ${t('a.mb.back')}` })),
     h('section.panel', { id: 'member', 'data-member': member.id, 'aria-labelledby': 'member-title' },
-      h('h2', { id: 'member-title', text: nameOf(member) }),
+      h('h2', { id: 'member-title', text: memberLabel(member) }),
       h('dl.facts', {},
         h('dt', { text: t('a.mb.phone') }), h('dd', { text: (member.phone || '—') + (member.phone_verified ? t('a.mb.verified') : '') }),
         h('dt', { text: t('a.mb.birthday') }), h('dd', { text: member.birthday || '—' }),

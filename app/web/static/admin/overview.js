@@ -212,7 +212,7 @@ function delta(now, before, kind) {
   return h('div.delta', {
     class: diff > 0 ? 'up' : diff < 0 ? 'down' : 'same', 'data-delta': String(diff),
   }, h('span', { 'aria-hidden': 'true', text: arrow }), text,
-  h('span.sr-only', { text: ` (${t('a.cmp.prev', { value: previousText })})` }));
+  h('span.visually-hidden', { text: ` (${t('a.cmp.prev', { value: previousText })})` }));
 }
 
 function statTiles(o, p) {

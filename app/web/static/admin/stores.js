@@ -2,7 +2,8 @@
 // export async function storesView(el, ctx)
 import { listOf } from '/static/common/api.js';
 import { addMessages, t } from '/static/common/i18n.js';
-import { addDays, h, money, mount, weekdayLabel } from '/static/common/ui.js';
+import { weekdayName } from '/static/common/terms.js';
+import { h, money, mount } from '/static/common/ui.js';
 import { checkGroup, field, num, submitter, table, yuan } from './kit.js';
 
 addMessages({
@@ -84,7 +85,7 @@ async function storeDetail(ctx, el, store, done) {
 function hoursText(hours) {
   const same = hours.length === 7 && hours.every((x) => x.open === hours[0].open && x.close === hours[0].close);
   if (same) return `${t('a.daily')} ${hours[0].open}–${hours[0].close}`;
-  return hours.map((x) => `${weekdayLabel(addDays('2024-01-01', x.weekday))} ${x.open}–${x.close}`).join(' · ');
+  return hours.map((x) => `${weekdayName(x.weekday)} ${x.open}–${x.close}`).join(' · ');
 }
 
 function storeForm(ctx, done) {

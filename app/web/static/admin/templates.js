@@ -3,7 +3,7 @@
 import { listOf } from '/static/common/api.js';
 import { addMessages, t } from '/static/common/i18n.js';
 import { h, mount } from '/static/common/ui.js';
-import { field, num, submitter, table } from './kit.js';
+import { field, num, storeNames as namesOf, submitter, table } from './kit.js';
 
 addMessages({
   zh: { 'a.t.tiersRule': '每行一个等级：名称:所需积分:折扣百分比，如 Gold:5000:10' },
@@ -14,7 +14,7 @@ export async function templatesView(el, ctx) {
   const { api, session } = ctx;
   const list = listOf(await api.get('/card-templates'));
   const all = await ctx.stores();
-  const storeNames = (ids) => (ids ? ids.map((id) => all.find((s) => s.id === id)?.name || id).join(', ') : t('a.range.all'));
+  const storeNames = (ids) => (ids ? namesOf(all, ids) : t('a.range.all'));
   mount(el,
     h('div.panel', {}, table(
       [t('a.f.name'), t('a.f.kind'), t('a.f.validity'), t('a.f.visits'), t('a.f.ppy'), t('a.f.tiers'), t('a.f.stores')],

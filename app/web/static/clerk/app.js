@@ -13,11 +13,12 @@ import { staffLoginView, staffSession } from '/static/common/login.js';
 import {
   addDays, confirmButton, weekdayLabel, fmtDateTime, fmtTime, groupDigits, h, localDate, money, mount, parseYuan, toast,
 } from '/static/common/ui.js';
+import { clearFieldError, errorLine, showFieldError } from '/static/common/forms.js';
 import { fetchBundle, openBundle, storedBundle, voucherTerms } from './bundle.js';
 import {
-  benefitText, cardFigures, dateText, estimateDiscount, memberLabel, notUsableReason, redemptionLines, ruleText,
-  termsLines,
-} from './words.js';
+  cardFigures, estimateDiscount, memberLabel, notUsableReason, ruleText, termsLines, untilText, valueText,
+} from '/static/common/terms.js';
+import { dateText, redemptionLines } from './words.js';
 
 // The till's own stylesheet (after base.css): the shell links only base.css.
 if (!document.querySelector('link[data-clerk]')) {
@@ -398,20 +399,17 @@ async function check(text, box) {
 // a screen reader hears it and the clerk sees it where they type).
 function amountField(id, label) {
   const input = h('input', {
-    id, inputmode: 'decimal', placeholder: '0.00', autocomplete: 'off', 'aria-describedby': `${id}-error`,
+    id, inputmode: 'decimal', placeholder: '0.00', autocomplete: 'off',
   });
-  const error = h('p.field-error', { id: `${id}-error`, role: 'alert' });
-  const box = h('div.field', {}, h('label', { for: id, text: label }), input, error);
+  const box = h('div.field', {}, h('label', { for: id, text: label }), input, errorLine(id, { role: 'alert' }));
   const fail = (message) => {
-    error.textContent = message;
-    input.setAttribute('aria-invalid', 'true');
+    showFieldError(input, message);
     input.focus();
     return null;
   };
   // -> cents, or null after saying why (required: a blank or zero amount is refused).
   const read = ({ required = false, min = 0, minText = '' } = {}) => {
-    error.textContent = '';
-    input.removeAttribute('aria-invalid');
+    clearFieldError(input);
     const cents = parseYuan(input.value);
     if (Number.isNaN(cents)) return fail(t('c.preview.badAmount'));
     if (required && !cents) return fail(typeof required === 'string' ? required : t('c.preview.needAmount'));
@@ -422,19 +420,19 @@ function amountField(id, label) {
 }
 
 function figuresBlock(card) {
-  return h('div.figures.till', {}, cardFigures(card).map(([label, value]) => h('div.figure', {},
+  return h('div.figures.till', {}, cardFigures(card).map(([, label, value]) => h('div.figure', {},
     h('div.value.money', { text: value }), h('div.label', { text: label }))));
 }
 
 function termsBlock(terms, timeZone) {
-  const lines = termsLines(terms, timeZone);
+  const lines = termsLines(terms, { stores: storeList, timeZone });
   return lines.length ? h('ul.terms', { 'data-terms': '1' }, lines.map((line) => h('li', { text: line }))) : null;
 }
 
 function memberLine(member) {
   if (!member) return null;
   return h('p', { id: 'preview-member' }, h('strong', { text: `${t('c.preview.member')}: ` }), memberLabel(member),
-    member.phone && member.name ? ` · ${t('c.member.tail', { tail: member.phone.slice(-4) })}` : '');
+    member.phone && member.name ? ` · ${t('member.tail', { tail: member.phone.slice(-4) })}` : '');
 }
 
 // The booking a scanned booking code stands for, in words (service, time, stylist).
@@ -600,7 +598,7 @@ function offlineCheck(scanned, box) {
   if (known) {
     const reason = notUsableReason(known.terms, { timeZone: zone, storeId });
     if (reason) {
-      showResult('bad', 'voucher_not_usable_now', reason, [known.campaign_name, benefitText(known.terms)]);
+      showResult('bad', 'voucher_not_usable_now', reason, [known.campaign_name, valueText(known.terms)]);
       return;
     }
   }
@@ -920,7 +918,7 @@ async function memberView(el, memberId) {
   const voucherItem = (v) => h('li', { 'data-voucher': v.id },
     h('div.row.between', {}, h('strong', { text: v.campaign_name || t(`kind.${v.kind}`) }),
       h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
-    v.terms ? termsBlock(v.terms, tz()) : h('p.muted', { text: t('c.terms.until', { d: fmtDateTime(v.valid_until, tz()) }) }));
+    v.terms ? termsBlock(v.terms, tz()) : h('p.muted', { text: untilText(v, tz()) }));
   const held = new Set(cards.filter((c) => !['cancelled', 'expired'].includes(c.status)).map((c) => c.template_id));
   mount(el,
     h('p', {}, h('a', { href: '#members', id: 'back-to-find', text: `‹ ${t('c.members.back')}` })),

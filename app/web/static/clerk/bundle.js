@@ -3,16 +3,9 @@
 // Kept in localStorage as the server sent it, and believed only after its Ed25519
 // signature checks against the chain's cached public keys (GET /keys): a device's storage
 // is not trusted to say what a voucher is worth.
-import * as ed from '/static/vendor/noble-ed25519/index.js';
-import '/static/common/codes.js'; // sets noble-ed25519's sha512
+import { base64UrlDecode, findKey, verifySignature } from '/static/common/codes.js';
 
 const STORE_KEY = 'o2o.clerk.bundle';
-
-function b64urlBytes(text) {
-  const b64 = String(text).replace(/-/g, '+').replace(/_/g, '/');
-  const raw = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
-  return Uint8Array.from(raw, (c) => c.charCodeAt(0));
-}
 
 let verified = null; // the last bundle whose signature was checked, and its document
 
@@ -24,12 +17,12 @@ export function openBundle(raw, keys, { chainId, storeId }) {
   // (compared whole: a payload changed under the same signature is checked again, and fails).
   if (verified && verified.payload === raw.payload && verified.signature === raw.signature
       && verified.kid === raw.kid && verified.chainId === chainId && verified.storeId === storeId) return verified.doc;
-  const jwk = keys.find((k) => k.kid === raw.kid && k.crv === 'Ed25519');
+  const jwk = findKey(keys, raw.kid);
   if (!jwk) return null;
   let doc = null;
   try {
-    const payload = b64urlBytes(raw.payload);
-    if (!ed.verify(b64urlBytes(raw.signature), payload, b64urlBytes(jwk.x), { zip215: false })) return null;
+    const payload = base64UrlDecode(raw.payload);
+    if (!verifySignature(base64UrlDecode(raw.signature), payload, jwk)) return null;
     doc = JSON.parse(new TextDecoder().decode(payload));
   } catch {
     return null;

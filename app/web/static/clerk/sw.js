@@ -2,10 +2,11 @@
 // and keeps working with its cached keys and queue, when the shop's network is down.
 // Network first (a deploy is seen at once), the cache when the network fails. The API is
 // never cached: it must be live or be seen to fail.
-const CACHE = 'o2o-clerk-v2';
+const CACHE = 'o2o-clerk-v3';
 const SHELL = [
   '/clerk/', '/static/common/base.css', '/static/common/api.js', '/static/common/codes.js',
   '/static/common/i18n.js', '/static/common/login.js', '/static/common/ui.js', '/static/common/qr.js',
+  '/static/common/terms.js', '/static/common/forms.js',
   '/static/clerk/app.js', '/static/clerk/words.js', '/static/clerk/bundle.js', '/static/clerk/clerk.css',
   '/static/vendor/noble-ed25519/index.js', '/static/vendor/noble-hashes/sha2.js',
   '/static/vendor/noble-hashes/_md.js', '/static/vendor/noble-hashes/_u64.js',

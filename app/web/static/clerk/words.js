@@ -1,8 +1,8 @@
 // The till's words (zh and en) and the small functions that put API figures into them:
-// a voucher's terms, a card's figures, what a redemption did, who a member is. Nothing
-// here shows an API field name or the server's English `summary`/`detail`.
+// what a redemption did (a voucher's terms, a card's figures and who a member is are in
+// common/terms.js). Nothing here shows an API field name or the server's English `summary`/`detail`.
 import { addMessages, lang, t } from '/static/common/i18n.js';
-import { fmtDate, fmtDateTime, money } from '/static/common/ui.js';
+import { fmtDate, money } from '/static/common/ui.js';
 
 addMessages({
   zh: {
@@ -21,14 +21,7 @@ addMessages({
     'c.preview.noActions': '这张卡在本店没有可做的操作', 'c.preview.estimate': '预计优惠 {d}，实收 {p}',
     'c.preview.notCached': '本机没有这张券的条款缓存（签名有效）',
     'c.preview.booking': '{service} · {time}', 'c.preview.stylist': '发型师：{name}', 'c.preview.anyStylist': '不指定发型师',
-    'c.card.balance': '余额', 'c.card.visits': '剩余次数', 'c.card.points': '积分', 'c.card.tier': '等级',
-    'c.card.tierDiscount': '{tier}（优惠 {n}%）', 'c.card.number': '卡号 {n}',
-    'c.terms.cash': '立减 {v}', 'c.terms.discount': '{p}% 折扣', 'c.terms.discountCap': '{p}% 折扣，最多减 {v}',
-    'c.terms.gift': '赠送：{item}', 'c.terms.service': '服务：{item}', 'c.terms.minSpend': '满 {v} 可用',
-    'c.terms.noMin': '无最低消费', 'c.terms.days': '仅限 {days}', 'c.terms.hours': '{from}–{until}（门店时间）',
-    'c.terms.until': '有效期至 {d}', 'c.terms.stores': '仅限指定门店',
-    'c.terms.notNow': '现在不能使用：{rule}', 'c.terms.notYet': '还没到可用日期（{d} 起）',
-    'c.terms.over': '已过有效期（{d}）', 'c.terms.notHere': '这张券不能在本店使用',
+    'c.card.number': '卡号 {n}',
     'c.result.done': '完成', 'c.result.next': '继续扫码', 'c.result.pending': '已记录，待同步',
     'c.result.pendingDetail': '网络恢复后自动上传核销记录', 'c.result.toppedUp': '充值成功',
     'c.result.when': '已于 {when} 在 {store} 使用', 'c.result.discount': '优惠 {v}', 'c.result.pay': '顾客实付 {v}',
@@ -69,7 +62,6 @@ addMessages({
     'c.bookings.today': '今天', 'c.bookings.title': '{d} 的预约',
     'c.bookings.billHint': '消费金额（元，空=服务价）', 'c.bookings.stylist': '发型师 {name}', 'c.bookings.anyStylist': '任意发型师',
     'c.bookings.usesCard': '用会员卡', 'c.bookings.usesVoucher': '用优惠券',
-    'c.member.tail': '尾号 {tail}', 'c.member.nameless': '未留名',
     'c.members.register': '登记新会员', 'c.members.name': '姓名', 'c.members.phone': '手机号',
     'c.members.registerBtn': '登记', 'c.members.bad.phone': '请填写正确的手机号（11 位数字）', 'c.members.bad.name': '请填写姓名', 'c.members.find': '查找会员', 'c.members.findLabel': '手机号或卡号',
     'c.members.findBtn': '查找', 'c.members.findHint': '输入完整手机号或 12 位卡号',
@@ -84,8 +76,6 @@ addMessages({
     'c.today.why.role': '撤销需要店长账号', 'c.today.why.too_late': '已超过 24 小时，不能撤销',
     'c.today.why.already_reversed': '已撤销', 'c.today.offline': '离线核销',
     'c.today.booking': '预约签到', 'c.today.voucher': '优惠券', 'c.today.card': '会员卡',
-    'c.days.0': '周一', 'c.days.1': '周二', 'c.days.2': '周三', 'c.days.3': '周四', 'c.days.4': '周五',
-    'c.days.5': '周六', 'c.days.6': '周日', 'c.days.to': '至', 'c.days.sep': '、',
   },
   en: {
     'c.title': 'Till', 'c.login.title': 'Staff login', 'c.store.pick': 'Choose the store', 'c.store.change': 'Store',
@@ -103,14 +93,7 @@ addMessages({
     'c.preview.noActions': 'Nothing can be done with this card here', 'c.preview.estimate': 'About {d} off, customer pays {p}',
     'c.preview.notCached': "This voucher's terms are not cached on this device (signature valid)",
     'c.preview.booking': '{service} · {time}', 'c.preview.stylist': 'Stylist: {name}', 'c.preview.anyStylist': 'Any stylist',
-    'c.card.balance': 'Balance', 'c.card.visits': 'Visits left', 'c.card.points': 'Points', 'c.card.tier': 'Tier',
-    'c.card.tierDiscount': '{tier} ({n}% off)', 'c.card.number': 'Card {n}',
-    'c.terms.cash': '{v} off', 'c.terms.discount': '{p}% off', 'c.terms.discountCap': '{p}% off, at most {v}',
-    'c.terms.gift': 'Gift: {item}', 'c.terms.service': 'Service: {item}', 'c.terms.minSpend': 'Bill of {v} or more',
-    'c.terms.noMin': 'No minimum spend', 'c.terms.days': 'Only {days}', 'c.terms.hours': '{from}–{until} (store time)',
-    'c.terms.until': 'Valid until {d}', 'c.terms.stores': 'Selected stores only',
-    'c.terms.notNow': 'Not usable now: {rule}', 'c.terms.notYet': 'Not valid yet (from {d})',
-    'c.terms.over': 'Expired ({d})', 'c.terms.notHere': 'This voucher is not valid at this store',
+    'c.card.number': 'Card {n}',
     'c.result.done': 'Done', 'c.result.next': 'Next scan', 'c.result.pending': 'Saved, will sync',
     'c.result.pendingDetail': 'The redemption is uploaded when the network is back', 'c.result.toppedUp': 'Topped up',
     'c.result.when': 'Used on {when} at {store}', 'c.result.discount': 'Discount {v}', 'c.result.pay': 'Customer pays {v}',
@@ -151,7 +134,6 @@ addMessages({
     'c.bookings.today': 'today', 'c.bookings.title': 'Bookings on {d}',
     'c.bookings.billHint': 'Bill in yuan (blank: the price)', 'c.bookings.stylist': 'Stylist {name}', 'c.bookings.anyStylist': 'Any stylist',
     'c.bookings.usesCard': 'Pays with a card', 'c.bookings.usesVoucher': 'Uses a voucher',
-    'c.member.tail': 'phone …{tail}', 'c.member.nameless': 'no name',
     'c.members.register': 'Register a member', 'c.members.name': 'Name', 'c.members.phone': 'Phone',
     'c.members.registerBtn': 'Register', 'c.members.bad.phone': 'Enter a valid phone number (11 digits)', 'c.members.bad.name': 'Enter a name', 'c.members.find': 'Find a member', 'c.members.findLabel': 'Phone or card number',
     'c.members.findBtn': 'Find', 'c.members.findHint': 'The whole phone number or the 12-digit card number',
@@ -166,115 +148,10 @@ addMessages({
     'c.today.why.role': 'A manager can reverse this', 'c.today.why.too_late': 'Past 24 hours: cannot be reversed',
     'c.today.why.already_reversed': 'Reversed', 'c.today.offline': 'offline scan',
     'c.today.booking': 'Booking check-in', 'c.today.voucher': 'Voucher', 'c.today.card': 'Card',
-    'c.days.0': 'Mon', 'c.days.1': 'Tue', 'c.days.2': 'Wed', 'c.days.3': 'Thu', 'c.days.4': 'Fri',
-    'c.days.5': 'Sat', 'c.days.6': 'Sun', 'c.days.to': '–', 'c.days.sep': ', ',
   },
 });
 
 const has = (value) => value !== null && value !== undefined;
-
-// "周一至周五" / "Mon–Fri" for a run, else a list. 0 = Monday.
-export function daysText(weekdays) {
-  const days = [...new Set(weekdays)].sort((a, b) => a - b);
-  const consecutive = days.length >= 3 && days.every((d, i) => i === 0 || d === days[i - 1] + 1);
-  if (consecutive) return `${t(`c.days.${days[0]}`)}${t('c.days.to')}${t(`c.days.${days[days.length - 1]}`)}`;
-  return days.map((d) => t(`c.days.${d}`)).join(t('c.days.sep'));
-}
-
-// The rule line of days and hours ("仅限 周一至周五 · 10:00–14:00（门店时间）"), or ''.
-export function ruleText(rules) {
-  const parts = [];
-  if (rules?.weekdays && rules.weekdays.length && rules.weekdays.length < 7) parts.push(t('c.terms.days', { days: daysText(rules.weekdays) }));
-  if (rules?.time_from && rules?.time_until) parts.push(t('c.terms.hours', { from: rules.time_from, until: rules.time_until }));
-  return parts.join(' · ');
-}
-
-// What the voucher gives, in words.
-export function benefitText(terms) {
-  if (!terms) return '';
-  if (terms.kind === 'cash' && has(terms.value_cents)) return t('c.terms.cash', { v: money(terms.value_cents) });
-  if (terms.kind === 'discount' && has(terms.percent_off)) {
-    return terms.max_discount_cents
-      ? t('c.terms.discountCap', { p: terms.percent_off, v: money(terms.max_discount_cents) })
-      : t('c.terms.discount', { p: terms.percent_off });
-  }
-  if (terms.kind === 'gift') return t('c.terms.gift', { item: terms.item_name || '' });
-  if (terms.kind === 'service') return t('c.terms.service', { item: terms.item_name || '' });
-  return '';
-}
-
-// Every term of a voucher, one line each: value, minimum spend, days/hours, stores, until.
-export function termsLines(terms, timeZone) {
-  if (!terms) return [];
-  return [
-    benefitText(terms),
-    terms.min_spend_cents ? t('c.terms.minSpend', { v: money(terms.min_spend_cents) }) : t('c.terms.noMin'),
-    ruleText(terms),
-    terms.store_ids ? t('c.terms.stores') : '',
-    terms.valid_until ? t('c.terms.until', { d: fmtDateTime(terms.valid_until, timeZone) }) : '',
-  ].filter(Boolean);
-}
-
-// The weekday (0 = Monday) and "HH:MM" of an instant in a zone.
-function localClock(instant, timeZone) {
-  const parts = new Intl.DateTimeFormat('en-US', {
-    timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23',
-  }).formatToParts(instant);
-  const get = (type) => parts.find((p) => p.type === type)?.value;
-  const weekday = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'].indexOf(get('weekday'));
-  return { weekday, hhmm: `${get('hour')}:${get('minute')}` };
-}
-
-// Why the terms refuse a use at `instant` in the store's zone, in words; null when usable.
-// The same rules the server applies (time_until exclusive).
-export function notUsableReason(terms, { instant = new Date(), timeZone, storeId } = {}) {
-  if (!terms) return null;
-  if (terms.valid_from && instant < new Date(terms.valid_from)) return t('c.terms.notYet', { d: fmtDateTime(terms.valid_from, timeZone) });
-  if (terms.valid_until && instant > new Date(terms.valid_until)) return t('c.terms.over', { d: fmtDateTime(terms.valid_until, timeZone) });
-  if (storeId && terms.store_ids && !terms.store_ids.includes(storeId)) return t('c.terms.notHere');
-  const { weekday, hhmm } = localClock(instant, timeZone);
-  const dayOk = !terms.weekdays || terms.weekdays.includes(weekday);
-  const hourOk = !(terms.time_from && terms.time_until) || (hhmm >= terms.time_from && hhmm < terms.time_until);
-  if (!dayOk || !hourOk) return t('c.terms.notNow', { rule: ruleText(terms) });
-  return null;
-}
-
-// The money a voucher takes off a bill (as the server reckons it), or null when unknown.
-export function estimateDiscount(terms, bill) {
-  if (!terms || !has(bill)) return null;
-  if (terms.kind === 'cash' && has(terms.value_cents)) return Math.min(terms.value_cents, bill);
-  if (terms.kind === 'discount' && has(terms.percent_off)) {
-    const off = Math.floor((bill * terms.percent_off) / 100);
-    return terms.max_discount_cents ? Math.min(off, terms.max_discount_cents) : off;
-  }
-  return null;
-}
-
-// Who a member is at the till: the name, else the phone's last four digits.
-export function memberLabel(m) {
-  if (!m) return '';
-  const name = m.name || m.member_name;
-  const phone = m.phone || '';
-  const tail = m.member_phone_tail || (phone ? phone.slice(-4) : '');
-  if (name) return name;
-  if (tail) return t('c.member.tail', { tail });
-  // Said only when the API told us the member has neither (not when it did not say).
-  const told = ['name', 'member_name', 'phone', 'member_phone_tail'].some((k) => k in m);
-  return told && (m.member_id !== null || 'name' in m) ? t('c.member.nameless') : '';
-}
-
-// A card's figures as [label, value] pairs (balance, visits, points, tier).
-export function cardFigures(card) {
-  const out = [];
-  if (card.kind === 'stored_value' || card.balance_cents) out.push([t('c.card.balance'), money(card.balance_cents)]);
-  if (card.kind === 'times' || has(card.visits_left)) out.push([t('c.card.visits'), String(card.visits_left ?? 0)]);
-  if (card.kind !== 'times' || card.points) out.push([t('c.card.points'), String(card.points ?? 0)]);
-  if (card.tier) {
-    out.push([t('c.card.tier'), card.discount_percent
-      ? t('c.card.tierDiscount', { tier: card.tier, n: card.discount_percent }) : card.tier]);
-  }
-  return out;
-}
 
 // What a redemption did, the figures AFTER it only (the Done screen, a completed booking).
 export function redemptionLines(r) {

@@ -1,6 +1,8 @@
 // The signed code format v1 (API.md), checked in the browser for the offline scanner:
 // "O2O1" + base32(payload || Ed25519 signature), payload = version u8 · kind u8 · kid 4 ·
 // object UUID 16 · not_after u32 (big-endian). Only the server knows whether a code was used.
+// Also the one Ed25519 setup of the pages (noble-ed25519 with noble-hashes' sha512):
+// base64UrlDecode, findKey and verifySignature serve other signed documents (clerk/bundle.js).
 import * as ed from '/static/vendor/noble-ed25519/index.js';
 import { sha512 } from '/static/vendor/noble-hashes/sha2.js';
 
@@ -31,10 +33,24 @@ function base32Decode(text) {
   return new Uint8Array(out);
 }
 
-function base64UrlDecode(text) {
-  const b64 = text.replace(/-/g, '+').replace(/_/g, '/');
+// base64url (no padding) -> bytes; throws on text that is not base64.
+export function base64UrlDecode(text) {
+  const b64 = String(text).replace(/-/g, '+').replace(/_/g, '/');
   const raw = atob(b64 + '='.repeat((4 - (b64.length % 4)) % 4));
   return Uint8Array.from(raw, (c) => c.charCodeAt(0));
+}
+
+// The chain's Ed25519 key with this kid among its JWKs (GET /keys), or undefined.
+export const findKey = (keys, kid) => (keys || []).find((k) => k.kid === kid && k.crv === 'Ed25519');
+
+// Whether `signature` signs `payload` (bytes) under the JWK's key: strict Ed25519 (no
+// zip215), false rather than an exception for a malformed key or signature.
+export function verifySignature(signature, payload, jwk) {
+  try {
+    return ed.verify(signature, payload, base64UrlDecode(jwk.x), { zip215: false });
+  } catch {
+    return false;
+  }
 }
 
 const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
@@ -68,15 +84,8 @@ export function parseCode(text) {
 export function verifyCode(text, keys, now = Date.now()) {
   const code = parseCode(text);
   if (!code) return { ok: false, reason: 'invalid_code' };
-  const jwk = (keys || []).find((k) => k.kid === code.kid && k.crv === 'Ed25519');
-  if (!jwk) return { ok: false, reason: 'invalid_code', code };
-  let valid = false;
-  try {
-    valid = ed.verify(code.signature, code.payload, base64UrlDecode(jwk.x), { zip215: false });
-  } catch {
-    valid = false;
-  }
-  if (!valid) return { ok: false, reason: 'invalid_code', code };
+  const jwk = findKey(keys, code.kid);
+  if (!jwk || !verifySignature(code.signature, code.payload, jwk)) return { ok: false, reason: 'invalid_code', code };
   if (now >= code.notAfter.getTime() + 1000) return { ok: false, reason: 'code_expired', code };
   return { ok: true, code };
 }

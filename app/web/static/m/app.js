@@ -2,13 +2,14 @@
 // updates pushed by the server (SSE), vouchers with their terms, campaigns, booking with a
 // stylist and the cancellation cut-off told before, my bookings, inbox, store info.
 import { createApi, listOf, newKey } from '/static/common/api.js';
-import { errorText, fieldErrors, lang, langToggle, locale, onLangChange, t } from '/static/common/i18n.js';
+import { errorText, fieldErrors, langToggle, onLangChange, t } from '/static/common/i18n.js';
 import { loginForm } from '/static/common/login.js';
 import { qrCanvas } from '/static/common/qr.js';
 import {
   addDays, confirmButton, fmtDate, fmtDateTime, fmtTime, groupDigits, h, localDate, money,
   mount, toast, weekdayLabel,
 } from '/static/common/ui.js';
+import { cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName } from '/static/common/terms.js';
 import './words.js';
 
 // The page's own styles (CSP: a stylesheet of our origin, no inline style).
@@ -250,13 +251,8 @@ function memberLoginForm(chain) {
 
 // --- cards ------------------------------------------------------------------------------
 
-function cardFigures(card) {
-  const figures = [];
-  if (card.kind === 'stored_value' || card.balance_cents) figures.push(['balance', t('m.card.balance'), money(card.balance_cents)]);
-  if (card.visits_left !== null && card.visits_left !== undefined) figures.push(['visits', t('m.card.visits'), card.visits_left]);
-  figures.push(['points', t('m.card.points'), card.points]);
-  if (card.tier) figures.push(['tier', t('m.card.tier'), card.tier]);
-  return h('div.figures', {}, figures.map(([key, label, value]) => h('div.figure', {},
+function figuresBlock(card) {
+  return h('div.figures', {}, cardFigures(card).map(([key, label, value]) => h('div.figure', {},
     h('div.value', { text: value, 'data-figure': key }), h('div.label', { text: label }))));
 }
 
@@ -268,7 +264,7 @@ function cardTile(card, attrs) {
       h('strong', { text: cardName(card) }),
       h('span.pill', { class: card.status, text: t(`status.${card.status}`) })),
     h('div.number', { text: groupDigits(card.number) }),
-    cardFigures(card));
+    figuresBlock(card));
 }
 
 async function cardsView(el) {
@@ -390,55 +386,16 @@ async function cardView(el, cardId) {
 
 // --- vouchers ---------------------------------------------------------------------------
 
-// Weekday names, 0 = Monday (the API's numbering), in the page's language.
-function weekdayName(day) {
-  // 2024-01-01 was a Monday.
-  return new Intl.DateTimeFormat(locale(), { weekday: 'short', timeZone: 'UTC' })
-    .format(new Date(Date.UTC(2024, 0, 1 + day, 12)));
-}
-
-function daysText(weekdays) {
-  if (!weekdays || !weekdays.length || weekdays.length === 7) return t('m.terms.everyDay');
-  const sorted = [...weekdays].sort((a, b) => a - b);
-  const run = sorted.every((d, i) => i === 0 || d === sorted[i - 1] + 1);
-  if (run && sorted.length > 2) return t('m.terms.dayRange', { from: weekdayName(sorted[0]), to: weekdayName(sorted.at(-1)) });
-  return sorted.map(weekdayName).join(lang() === 'zh' ? '、' : ', ');
-}
-
-// "8 折" in Chinese for 20% off; "20% off" in English.
-function percentText(p) {
-  if (lang() !== 'zh') return t('m.voucher.pct', { p });
-  const zhe = (100 - p) / 10;
-  return t('m.voucher.zhe', { z: Number.isInteger(zhe) ? zhe : zhe.toFixed(1) });
-}
-
-// What the voucher gives, one line: "¥20.00 off" / "8 折 (up to ¥50.00)" / "Free: Hair mask".
-function valueText(terms) {
-  if (!terms) return '';
-  const parts = [];
-  if (terms.kind === 'cash' && terms.value_cents) parts.push(t('m.voucher.off', { v: money(terms.value_cents) }));
-  if (terms.kind === 'discount' && terms.percent_off) parts.push(percentText(terms.percent_off));
-  if (terms.max_discount_cents) parts.push(t('m.voucher.cap', { v: money(terms.max_discount_cents) }));
-  if (terms.kind === 'gift' && terms.item_name) parts.push(t('m.voucher.gift', { item: terms.item_name }));
-  if (terms.kind === 'service' && terms.item_name) parts.push(t('m.voucher.service', { item: terms.item_name }));
-  return parts.join(lang() === 'zh' ? '，' : ', ');
-}
-
 // A campaign or a voucher's terms as label/value rows (value, minimum spend, stores, days,
 // hours, until when). Campaigns carry the same fields at the top level.
 function termRows(terms, byStore) {
   const rows = [];
   const value = valueText(terms);
   if (value) rows.push(['value', t('m.terms.value'), value]);
-  rows.push(['min-spend', t('m.terms.minSpend'), terms.min_spend_cents
-    ? t('m.voucher.minSpend', { m: money(terms.min_spend_cents) }) : t('m.terms.noMinimum')]);
-  const storeNames = terms.store_ids
-    ? terms.store_ids.map((id) => byStore[id]?.name).filter(Boolean).join(lang() === 'zh' ? '、' : ', ')
-    : t('m.terms.allStores');
-  rows.push(['stores', t('m.terms.stores'), storeNames || t('m.terms.someStores')]);
+  rows.push(['min-spend', t('m.terms.minSpend'), minSpendText(terms)]);
+  rows.push(['stores', t('m.terms.stores'), storesText(terms, byStore)]);
   rows.push(['days', t('m.terms.days'), daysText(terms.weekdays)]);
-  rows.push(['hours', t('m.terms.hours'), terms.time_from && terms.time_until
-    ? `${terms.time_from}–${terms.time_until}` : t('m.terms.allDay')]);
+  rows.push(['hours', t('m.terms.hours'), hoursText(terms)]);
   if (terms.valid_until) rows.push(['until', t('m.terms.until'), fmtDateTime(terms.valid_until)]);
   return h('dl.terms', {}, rows.map(([key, label, text]) => [
     h('dt', { text: label }), h('dd', { text, 'data-term': key })]));
@@ -569,14 +526,14 @@ function cutoffBox(slot, store) {
   if (slot.inside_cutoff) {
     return h('div.warnbox', { id: 'cutoff-warning', role: 'note' },
       h('strong', { text: t('m.book.insideCutoff') }), ' ',
-      t('m.book.insideCutoffMore', { h: hoursText(store.cancel_cutoff_minutes) }),
+      t('m.book.insideCutoffMore', { h: durationText(store.cancel_cutoff_minutes) }),
       store.phone ? [' ', h('a', { href: `tel:${store.phone}`, text: store.phone })] : null);
   }
   return h('div.okbox', { id: 'cutoff-ok' },
     t('m.book.cancellableUntil', { d: fmtDateTime(slot.cancellable_until, store.timezone) }));
 }
 
-function hoursText(minutes) {
+function durationText(minutes) {
   if (!minutes) return t('m.minutes', { n: 0 });
   if (minutes % 1440 === 0) return t('m.days', { n: minutes / 1440 });
   return minutes % 60 ? t('m.minutes', { n: minutes }) : t('m.hours', { n: minutes / 60 });
