@@ -12,12 +12,12 @@ import pytest
 from app.core.notify import events
 from app.core.notify.render import (
     benefit_words,
-    voucher_benefit,
     character_string,
     check,
     money,
     render,
     thing,
+    voucher_benefit,
     yuan,
 )
 
