@@ -480,6 +480,8 @@ async def test_a_full_server_refuses_streams(client: httpx.AsyncClient, world: W
     for running in bodies:
         await running.aclose()
     assert hub.total == 0
+    if hub._task is not None:  # the tail ends with the last stream
+        await asyncio.wait_for(hub._task, 5)
 
 
 # --- the outbox tail --------------------------------------------------------------------

@@ -67,7 +67,6 @@ def inbox_message(row: InboxRow, locale: render.Locale) -> InboxMessageOut:
                            data=dict(data))
 
 
-
 # --- the live streams (app/live.py) -----------------------------------------------------
 
 async def outbox_marks(since: datetime, after: tuple[datetime, uuid.UUID] | None,
