@@ -538,3 +538,34 @@ async def test_the_outbox_has_its_time_index(world: World, engine_name: str) -> 
             "SELECT indexname AS name FROM pg_indexes "
             "WHERE tablename = 'core_notification'").run()
     assert "core_notification_created_at" in {r["name"] for r in rows}
+
+
+async def test_the_heartbeat_check_asks_only_when_needed() -> None:
+    """At each heartbeat a stream asks whether its token still stands: from the process's
+    memory (Revocations.allows); while the process hears every change (PostgreSQL's LISTEN)
+    and none came, not at all. A change heard of makes every stream ask at once."""
+
+    class Counting(Revocations):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked, self.answer = 0, True
+
+        async def allows(self, jti: str, subject: uuid.UUID, version: int,
+                         expires_at: float) -> bool:
+            self.asked += 1
+            return self.answer
+
+    revocations = Counting()
+    hub = live.LiveHub(revocations)
+    member = Principal(kind="member", id=uuid.uuid4(), chain_id=uuid.uuid4(), role="member")
+    stream_ = live._Stream(live.Grant(member, "jti", 0, int(time.time()) + 3600))
+    hub._streams[member.id] = {stream_}
+    assert await hub.allowed(stream_) and await hub.allowed(stream_)
+    assert revocations.asked == 2  # SQLite, or LISTEN down: the memory each time
+    revocations.listening = True
+    assert await hub.allowed(stream_) and revocations.asked == 2  # nothing announced
+    revocations.forget_token("someone-else")
+    hub._heard_of_revocations()
+    assert stream_.recheck and stream_.changed.is_set()
+    revocations.answer = False
+    assert not await hub.allowed(stream_) and revocations.asked == 3
