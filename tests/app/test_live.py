@@ -26,12 +26,14 @@ from app import live
 from app.core.auth import ISSUER, Principal
 from app.core.clock import utcnow
 from app.core.db import write_transaction
+from app.core.errors import NotFound
 from app.core.notify import events as notify_events
 from app.core.notify import outbox
 from app.core.notify import repository as notify_repo
 from app.core.revocation import Revocations
 from app.core.tables import Notification
 from app.live import InvalidTicket, Tickets
+from cards import public as cards_public
 from tests.conftest import LiveServer
 from tests.world import World
 
@@ -569,3 +571,17 @@ async def test_the_heartbeat_check_asks_only_when_needed() -> None:
     assert stream_.recheck and stream_.changed.is_set()
     revocations.answer = False
     assert not await hub.allowed(stream_) and revocations.asked == 3
+
+
+async def test_the_last_ledger_entry(client: httpx.AsyncClient, world: World) -> None:
+    """What a card event names as its redemption: the card's newest ledger entry only."""
+    till = Till(world, "", client)
+    card = await till.card("stored_value")
+    for amount in (10_000, 2_500):
+        await till.call("POST", f"/cards/{card['id']}/top-ups", till.clerk,
+                        {"amount_cents": amount, "store_id": till.store})
+    last = await cards_public.last_card_entry(till.member, uuid.UUID(card["id"]))
+    assert last is not None and (last.kind, last.delta_cents) == ("top_up", 2_500)
+    assert last.balance_after_cents == 12_500
+    with pytest.raises(NotFound):  # another member's card
+        await cards_public.last_card_entry(world.a.members[1], uuid.UUID(card["id"]))
