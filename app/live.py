@@ -39,7 +39,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import FrameType
@@ -498,7 +498,8 @@ async def _notices(principal: Principal, rows: list[OutboxTailRow],
     return found
 
 
-async def _events(hub: LiveHub, grant: Grant) -> AsyncIterator[ServerSentEventMessage]:
+async def _events(hub: LiveHub,
+                  grant: Grant) -> AsyncGenerator[ServerSentEventMessage, None]:
     """``ready``, then what changes, until the token expires or is ended, the stream has
     lived ``MAX_STREAM_S``, or the server stops (``end`` says which). At each heartbeat
     the token is checked again, and at every ``RELOAD_BEATS``-th one without a change

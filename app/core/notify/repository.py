@@ -9,6 +9,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
+from piccolo.custom_types import Combinable
+
 from app.core.db import Sql, current_engine, is_sqlite
 from app.core.notify.rows import (
     DeliveryRow,
@@ -163,7 +165,7 @@ async def outbox_marks(since: datetime, after: tuple[datetime, uuid.UUID] | None
     ``(created_at, id)`` of the previous page), every member's, in (created_at, id) order:
     the live streams' tail, from the index core_notification_created_at alone. The caller
     picks its members' rows (a list of them in an IN would meet SQLite's variable limit)."""
-    where = Notification.created_at >= since
+    where: Combinable = Notification.created_at >= since
     if after is not None:
         at, last_id = after
         where &= (Notification.created_at > at) | (
