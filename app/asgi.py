@@ -33,6 +33,7 @@ from app.core.wechat import WechatClient
 from app.health import HealthController
 from app.keys_api import KeysController
 from app.live import CONTROLLERS as LIVE_CONTROLLERS
+from app.live import end_streams_on_stop
 from app.notifications_api import CONTROLLERS as NOTIFICATION_CONTROLLERS
 from app.notifications_api import build_dispatcher
 from app.stats import service as stats_service
@@ -134,7 +135,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     app = Litestar(
         route_handlers=[api, web_router()],
         on_app_init=[auth.jwt.on_app_init],
-        on_startup=[startup],
+        on_startup=[startup, end_streams_on_stop],
         on_shutdown=[shutdown],
         middleware=[login_rate_limit.middleware, refuse_control_characters],
         request_class=EdgeRequest,

@@ -24,8 +24,8 @@ from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft
 from cards.redemption import redemption_out, redemption_row
-from cards.schemas import RedemptionOut
-from cards.service import check_usable_at
+from cards.schemas import LedgerEntryOut, RedemptionOut
+from cards.service import check_usable_at, entry_out, visible_card
 from cards.voucher_scans import VOUCHERS, Usable
 from stores.rows import StoreRow
 
@@ -99,3 +99,11 @@ async def record_redemption(principal: Principal, kind: str, subject: Mapping[st
     row = redemption_row(principal, kind, subject, store_id, at, action=action)
     await repo.insert_redemption(row)
     return redemption_out(row)
+
+
+async def last_card_entry(principal: Principal, card_id: uuid.UUID) -> LedgerEntryOut | None:
+    """What moved the card last: its newest ledger entry (one indexed row, not the whole
+    ledger), for the member's live stream; 404 unless the caller may see the card."""
+    await visible_card(principal, card_id)
+    row = await repo.last_ledger_entry(card_id)
+    return entry_out(row) if row is not None else None

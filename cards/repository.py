@@ -204,6 +204,12 @@ async def card_ledger(card_id: uuid.UUID) -> list[LedgerRow]:
         LedgerEntry.card == card_id).order_by(LedgerEntry.seq).run())
 
 
+async def last_ledger_entry(card_id: uuid.UUID) -> LedgerRow | None:
+    """The card's newest entry (what moved it last), by the (card, seq) index."""
+    return cast("LedgerRow | None", await LedgerEntry.select().where(
+        LedgerEntry.card == card_id).order_by(LedgerEntry.seq, ascending=False).first().run())
+
+
 async def ledger_entry_for(redemption_id: uuid.UUID) -> LedgerRow | None:
     return cast("LedgerRow | None", await LedgerEntry.select().where(
         (LedgerEntry.redemption_id == redemption_id) & (LedgerEntry.kind != "reversal")

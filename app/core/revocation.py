@@ -119,6 +119,12 @@ class Revocations:
         self.listening = False
         self.listener_pid: int | None = None  # the LISTEN connection's server process
 
+    @property
+    def generation(self) -> int:
+        """Grows with every change heard of (here, or on PostgreSQL from any process):
+        while :attr:`listening` and it has not moved, an allowed token still is."""
+        return self._generation
+
     async def allows(self, jti: str, subject: uuid.UUID, version: int,
                      expires_at: float) -> bool:
         """False when the token was ended; costs a query at most once per ``ttl_s``."""

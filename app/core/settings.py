@@ -47,6 +47,10 @@ class Settings:
     notify_max_attempts: int = 10  # then the row is failed
     notify_retry_base_s: float = 5.0  # backoff: base * 2^(attempt-1), jittered, capped
     wechat_timeout_s: float = 5.0  # total time of one WeChat call
+    # Live streams (app/live.py): a ': ping' this often keeps proxies from closing an idle
+    # stream (shorter behind a proxy with a short idle timeout); the stream checks its
+    # token at each and reloads the member's cards at every fourth.
+    live_heartbeat_s: float = 15.0
     # Logs: one record per line, text for a developer's terminal, JSON (the production
     # default) for a log stack. The API docs pages (/schema, /schema/swagger): on in
     # development, off in production unless asked for; /schema/openapi.json always stays.
@@ -117,6 +121,7 @@ class Settings:
                                               "attempts"),
             notify_retry_base_s=_positive_float(env_vars, "O2O_NOTIFY_RETRY_BASE_SECONDS", 5.0),
             wechat_timeout_s=_positive_float(env_vars, "O2O_WECHAT_TIMEOUT_SECONDS", 5.0),
+            live_heartbeat_s=_positive_float(env_vars, "O2O_LIVE_HEARTBEAT_SECONDS", 15.0),
             log_format=log_format,  # type: ignore[arg-type]
             api_docs=_flag(env_vars, "O2O_API_DOCS", default=not production),
         )

@@ -59,7 +59,8 @@ class Notification(Table, tablename="core_notification"):
     row by setting ``lease_until``/``lease_owner``; an expired lease is claimed again.
     ``attempts`` counts the deliveries started. ``dedupe_key`` is unique: emitting a key
     again replaces a pending or cancelled row and leaves a sent or failed one alone.
-    Indexes (raw, in a later migration): due pending rows, the chain's log.
+    Indexes (raw, in later migrations): due pending rows, the chain's log, and every row
+    by (created_at, id) for the live streams' tail.
     """
 
     id = UUID(primary_key=True)

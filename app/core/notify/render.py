@@ -134,8 +134,8 @@ def text_time(moment: datetime | None, locale: Locale = DEFAULT_LOCALE,
     return f"{day} {moment:%H:%M}"
 
 
-# What cards.vouchers.benefit writes: "¥20.00 off", "20% off (up to ¥50.00)",
-# "gift: X", "free: X".
+# What cards.vouchers.benefit writes in ``benefit``: "¥20.00 off", "20% off (up to ¥50.00)",
+# "gift: X", "free: X". Parsed only for rows written before the data carried the terms.
 _CASH = re.compile(r"^¥([\d,]+)\.(\d\d) off$")
 _PERCENT = re.compile(r"^(\d{1,2})% off(?: \(up to ¥([\d,]+)\.(\d\d)\))?$")
 _ITEM = re.compile(r"^(gift|free): (.+)$")
@@ -151,9 +151,40 @@ def _zhe(percent_off: int) -> str:
     return f"{rest // 10}折" if rest % 10 == 0 else f"{rest / 10:g}折"
 
 
+def voucher_benefit(data: Data, locale: Locale) -> str:
+    """A voucher_issued event's benefit in the locale's words, from the campaign's terms
+    the cards domain writes (``kind``, ``value_cents``, ``percent_off``,
+    ``max_discount_cents``, ``item_name``, ``min_spend_cents``); an older row without them
+    has only the English ``benefit`` (:func:`benefit_words`)."""
+    kind, zh = data.get("kind"), locale == "zh-CN"
+    value, percent, cap = (data.get("value_cents"), data.get("percent_off"),
+                           data.get("max_discount_cents"))
+    item = data.get("item_name")
+    if kind == "cash" and isinstance(value, int):
+        words = f"立减 {money(value)}" if zh else f"{money(value)} off"
+    elif kind == "discount" and isinstance(percent, int) and 0 < percent < 100:
+        most = money(cap) if isinstance(cap, int) and cap > 0 else None
+        if zh:
+            words = _zhe(percent) + (f"，最多减 {most}" if most else "")
+        else:
+            words = f"{percent}% off" + (f" (up to {most})" if most else "")
+    elif kind in ("gift", "service") and isinstance(item, str) and item:
+        if zh:
+            words = ("赠品：" if kind == "gift" else "免费：") + item
+        else:
+            words = f"{'gift' if kind == 'gift' else 'free'}: {item}"
+    else:
+        return benefit_words(str(data.get("benefit") or ""), locale)
+    least = data.get("min_spend_cents")
+    if isinstance(least, int) and least > 0:
+        words += f"，满 {money(least)} 可用" if zh else f", on {money(least)} or more"
+    return words
+
+
 def benefit_words(benefit: str, locale: Locale) -> str:
-    """The benefit the cards domain wrote, in the locale's words (money with
-    separators); a benefit of another shape is shown as it is."""
+    """The English benefit the cards domain wrote (rows from before the terms were in the
+    data), in the locale's words (money with separators); another shape is shown as it
+    is."""
     if match := _CASH.match(benefit):
         amount = money(_cents(match[1], match[2]))
         return f"立减 {amount}" if locale == "zh-CN" else f"{amount} off"
@@ -226,7 +257,7 @@ def _card_issued(r: _Reader) -> Rendered:
 
 def _voucher_issued(r: _Reader) -> Rendered:
     campaign = r.text("campaign_name", r.pick("优惠券", "voucher"))
-    benefit = benefit_words(r.text("benefit"), r.locale)
+    benefit = voucher_benefit(r.data, r.locale)
     until = r.time("valid_until")
     if r.zh:
         text = f"您获得一张优惠券：{campaign}" + (f"（{benefit}）" if benefit else "")

@@ -9,8 +9,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
+from piccolo.custom_types import Combinable
+
 from app.core.db import Sql, current_engine, is_sqlite
-from app.core.notify.rows import DeliveryRow, InboxRow, NotificationRow, WechatTokenRow
+from app.core.notify.rows import (
+    DeliveryRow,
+    InboxRow,
+    NotificationRow,
+    OutboxMark,
+    OutboxTailRow,
+    WechatTokenRow,
+)
 from app.core.tables import InboxMessage, Notification, WechatToken
 
 # --- outbox -----------------------------------------------------------------------------
@@ -150,22 +159,36 @@ async def delivery_log(chain_id: uuid.UUID, *, statuses: tuple[str, ...], event:
         Notification.id).limit(limit).offset(offset).run())
 
 
-async def written_since(member_ids: Sequence[uuid.UUID], since: datetime,
-                        limit: int = 500) -> list[dict[str, Any]]:
-    """Outbox rows of these members written at or after ``since`` (the live streams' tail:
-    every change a member hears of writes one in its own transaction), oldest first."""
-    if not member_ids:
-        return []
-    rows = await Notification.select(
-        Notification.id, Notification.member_id, Notification.event, Notification.data,
-        Notification.created_at,
-    ).where(Notification.member_id.is_in(list(member_ids))
-            & (Notification.created_at >= since)).order_by(
-        Notification.created_at).limit(limit).run()
-    for row in rows:
+async def outbox_marks(since: datetime, after: tuple[datetime, uuid.UUID] | None,
+                       limit: int) -> list[OutboxMark]:
+    """Outbox rows written at or after ``since`` (and after ``after``, the last
+    ``(created_at, id)`` of the previous page), every member's, in (created_at, id) order:
+    the live streams' tail, from the index core_notification_created_at alone. The caller
+    picks its members' rows (a list of them in an IN would meet SQLite's variable limit)."""
+    where: Combinable = Notification.created_at >= since
+    if after is not None:
+        at, last_id = after
+        where &= (Notification.created_at > at) | (
+            (Notification.created_at == at) & (Notification.id > last_id))
+    return cast("list[OutboxMark]", await Notification.select(
+        Notification.id, Notification.member_id, Notification.created_at,
+    ).where(where).order_by(Notification.created_at).order_by(Notification.id).limit(
+        limit).run())
+
+
+async def outbox_rows(ids: Sequence[uuid.UUID]) -> list[OutboxTailRow]:
+    """These outbox rows' events and data, oldest first."""
+    found: list[dict[str, Any]] = []
+    for first in range(0, len(ids), 500):  # well inside both engines' variables
+        found += await Notification.select(
+            Notification.id, Notification.member_id, Notification.event, Notification.data,
+            Notification.created_at,
+        ).where(Notification.id.is_in(list(ids[first:first + 500]))).run()
+    for row in found:
         if isinstance(row["data"], str):
             row["data"] = json.loads(row["data"] or "{}")
-    return list(rows)
+    found.sort(key=lambda r: (r["created_at"], r["id"]))
+    return cast("list[OutboxTailRow]", found)
 
 
 _SPEND_ONCE = Sql("INSERT INTO core_revoked_token (jti, subject, expires_at) "

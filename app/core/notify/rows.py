@@ -94,3 +94,19 @@ class WechatTokenRow(TypedDict):
     refresh_until: datetime | None
     refresh_owner: str | None
     updated_at: datetime
+
+
+class OutboxMark(TypedDict):
+    """An outbox row as the live streams' tail pages through them (app/live.py): which
+    member it is for and when it was written, from the index alone."""
+
+    id: uuid.UUID
+    member_id: uuid.UUID
+    created_at: datetime
+
+
+class OutboxTailRow(OutboxMark):
+    """An outbox row a live stream hears of: the event and its data (parsed)."""
+
+    event: str
+    data: EventData

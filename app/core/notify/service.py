@@ -1,14 +1,18 @@
-"""Reading notifications: the operator's delivery log and the member's inbox."""
+"""Reading notifications: the operator's delivery log, the member's inbox, and the
+outbox tail and one-use ticket ids of the live streams (app/live.py)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from datetime import datetime
 
 from app.core.auth import Principal
+from app.core.db import write_transaction
 from app.core.errors import Forbidden
 from app.core.notify import render
 from app.core.notify import repository as repo
-from app.core.notify.rows import InboxRow
+from app.core.notify.rows import InboxRow, OutboxMark, OutboxTailRow
 from app.core.notify.schemas import InboxMessageOut, NotificationOut, Status
 
 # The log shows what is or was to be delivered; cancelled rows (a cancelled booking's
@@ -62,3 +66,23 @@ def inbox_message(row: InboxRow, locale: render.Locale) -> InboxMessageOut:
                            store_name=store_name if isinstance(store_name, str) else None,
                            data=dict(data))
 
+
+# --- the live streams (app/live.py) -----------------------------------------------------
+
+async def outbox_marks(since: datetime, after: tuple[datetime, uuid.UUID] | None,
+                       limit: int) -> list[OutboxMark]:
+    """A page of every member's outbox rows written at or after ``since`` (after
+    ``after``, the previous page's last ``(created_at, id)``), oldest first."""
+    return await repo.outbox_marks(since, after, limit)
+
+
+async def outbox_rows(ids: Sequence[uuid.UUID]) -> list[OutboxTailRow]:
+    """These outbox rows with their events and data, oldest first."""
+    return await repo.outbox_rows(ids) if ids else []
+
+
+async def spend_once(jti: str, subject: uuid.UUID, expires_at: int) -> bool:
+    """Mark a one-use credential (a live stream's ticket) used, on every process: True the
+    first time, False ever after (its row is purged once ``expires_at`` has passed)."""
+    async with write_transaction():
+        return await repo.spend_once(jti, subject, expires_at)

@@ -17,6 +17,7 @@ from app.core.notify.render import (
     money,
     render,
     thing,
+    voucher_benefit,
     yuan,
 )
 
@@ -130,6 +131,35 @@ def test_benefits_in_words() -> None:
     assert benefit_words("gift: 护发素", "zh-CN") == "赠品：护发素"
     assert benefit_words("free: Wash", "en") == "free: Wash"
     assert benefit_words("两人同行一人免单", "en") == "两人同行一人免单"
+
+
+Data = dict[str, str | int | None]
+
+
+def test_a_voucher_benefit_from_its_terms() -> None:
+    """The cards domain writes the campaign's terms: the words come from them (money with
+    separators, the minimum spend too); the English ``benefit`` is not read, unless the row
+    is older than the terms."""
+    cash: Data = {"kind": "cash", "value_cents": 120_000, "percent_off": None,
+                  "max_discount_cents": None, "item_name": None, "min_spend_cents": 500_000,
+                  "benefit": "ignored"}
+    assert voucher_benefit(cash, "zh-CN") == "立减 ¥1,200.00，满 ¥5,000.00 可用"
+    assert voucher_benefit(cash, "en") == "¥1,200.00 off, on ¥5,000.00 or more"
+    discount: Data = {"kind": "discount", "value_cents": None, "percent_off": 15,
+                      "max_discount_cents": 5_000, "item_name": None, "min_spend_cents": None}
+    assert voucher_benefit(discount, "zh-CN") == "8.5折，最多减 ¥50.00"
+    assert voucher_benefit(discount, "en") == "15% off (up to ¥50.00)"
+    assert voucher_benefit({**discount, "max_discount_cents": None}, "en") == "15% off"
+    gift: Data = {"kind": "gift", "item_name": "护发素", "min_spend_cents": 0}
+    assert voucher_benefit(gift, "zh-CN") == "赠品：护发素"
+    assert voucher_benefit({"kind": "service", "item_name": "Wash"}, "en") == "free: Wash"
+    assert voucher_benefit({"kind": "service", "item_name": "Wash"}, "zh-CN") == "免费：Wash"
+    # Rows written before the terms were kept: the English benefit, parsed.
+    assert voucher_benefit({"benefit": "¥20.00 off"}, "zh-CN") == "立减 ¥20.00"
+    # Terms that do not add up (a cash row without its value): the benefit as written.
+    assert voucher_benefit({"kind": "cash", "benefit": "¥20.00 off"}, "en") == "¥20.00 off"
+    worded = render(events.VOUCHER_ISSUED, {"campaign_name": "春季", **cash}, NOW)
+    assert "立减 ¥1,200.00，满 ¥5,000.00 可用" in worded.text
 
 
 def test_an_unknown_locale_is_the_default() -> None:
