@@ -228,9 +228,12 @@ class Planner:
                 return number
 
     def _short_code(self) -> str:
-        """12 digits, never a leading 9 (the card short codes' first digit)."""
+        """12 digits, never a leading 9 (the card short codes' first digit). Drawn with
+        ``secrets``, not the seeded generator: a voucher still issued is spendable by its
+        short code, so no two installs may share them (the history's figures never depend
+        on these digits)."""
         while True:
-            code = f"{self.rng.randrange(9)}{self.rng.randrange(10**11):011d}"
+            code = f"{secrets.randbelow(9)}{secrets.randbelow(10**11):011d}"
             if code not in self.short_codes:
                 self.short_codes.add(code)
                 return code

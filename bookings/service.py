@@ -88,12 +88,6 @@ def change_rights(row: BookingView, is_staff: bool,
     return can_cancel, can_move, reason
 
 
-def phone_tail(phone: str | None) -> str | None:
-    """The last four digits of a phone: what a clerk reads out for a nameless member."""
-    digits = "".join(c for c in phone or "" if c.isdigit())
-    return digits[-4:] or None
-
-
 def _redemption(row: BookingView) -> BookingRedemption | None:
     if row["redemption"] is None or row["rd_kind"] is None:
         return None
@@ -128,7 +122,7 @@ async def booking_out(row: BookingView, signer: CodeSigner,
         cancellable_until=cancellable_until(row).astimezone(zone), can_cancel=can_cancel,
         can_reschedule=can_move, cannot_change_reason=reason,
         any_resource=row["any_resource"], member_name=row["member_name"] or None,
-        member_phone_tail=phone_tail(row["member_phone"]), redemption=_redemption(row))
+        member_phone_tail=stores.phone_tail(row["member_phone"]), redemption=_redemption(row))
 
 
 async def _reload(principal: Principal, booking_id: uuid.UUID,

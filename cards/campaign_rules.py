@@ -2,7 +2,9 @@
 of the day its vouchers may be spent, judged in the redeeming store's zone at the time of
 use (now at the till; an offline scan's ``redeemed_at``). ``weekdays`` counts 0 = Monday
 .. 6 = Sunday, as store opening hours do; ``time_until`` is exclusive and after
-``time_from`` (no window across midnight). NULL rules: every day, all day.
+``time_from`` (no window across midnight), and may be ``"24:00"``: to the end of the day
+(a local time is at most ``"23:59"``, which ``"24:00"`` sorts after). NULL rules: every
+day, all day.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from app.core.errors import ValidationError
 from cards.errors import VoucherNotUsableNow
 
 _HH_MM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+END_OF_DAY = "24:00"  # time_until only: up to midnight, the last minute included
 
 
 class UsageRules(TypedDict):
@@ -37,9 +40,11 @@ def checked_rules(weekdays: Sequence[int] | None, time_from: str | None,
         if len(set(weekdays)) != len(weekdays):
             raise ValidationError("weekdays", "a day is listed twice")
         days = sorted(weekdays)
-    for name, value in (("time_from", time_from), ("time_until", time_until)):
-        if value is not None and not _HH_MM.match(value):
-            raise ValidationError(name, "must be HH:MM (00:00 to 23:59)")
+    if time_from is not None and not _HH_MM.match(time_from):
+        raise ValidationError("time_from", "must be HH:MM (00:00 to 23:59)")
+    if time_until is not None and time_until != END_OF_DAY and not _HH_MM.match(time_until):
+        raise ValidationError("time_until", "must be HH:MM (00:01 to 24:00, 24:00 being "
+                                            "the end of the day)")
     if (time_from is None) != (time_until is None):
         raise ValidationError("time_until" if time_until is None else "time_from",
                               "give both time_from and time_until, or neither")
@@ -61,6 +66,7 @@ def usable_at(campaign: Any, at: datetime, zone: str) -> bool:
         return False
     start, end = campaign.get("time_from"), campaign.get("time_until")
     if start and end:
+        # "HH:MM" strings sort as times; END_OF_DAY sorts after every local time.
         return bool(start <= local.strftime("%H:%M") < end)
     return True
 

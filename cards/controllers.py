@@ -33,6 +33,7 @@ from cards.schemas import (
     RedeemIn,
     RedemptionListOut,
     RedemptionOut,
+    StaffVoucherOut,
     SyncIn,
     SyncOut,
     TemplateCreate,
@@ -313,7 +314,11 @@ class VoucherController(Controller):
     path = "/vouchers"
     tags = ["vouchers"]
 
-    @get("/{voucher_id:uuid}", guards=[ANYONE], summary="One voucher")
+    @get("/{voucher_id:uuid}", guards=[ANYONE], responses=problems(404),
+         summary="One voucher, with its code: its own member and operators only",
+         description="A code spends the voucher: for a clerk or a manager every voucher "
+                     "is not found (404). Staff see a member's vouchers without codes at "
+                     "GET /members/{member_id}/vouchers.")
     async def read(self, voucher_id: FromPath[uuid.UUID], principal: Caller) -> VoucherOut:
         return await vouchers.get_voucher(principal, voucher_id)
 
@@ -362,7 +367,7 @@ class MemberCardsController(Controller):
     @get("/vouchers", guards=[STAFF], responses=problems(404),
          summary="A member's vouchers (staff), newest first")
     async def vouchers(self, member_id: FromPath[uuid.UUID],
-                       principal: Caller) -> list[VoucherOut]:
+                       principal: Caller) -> list[StaffVoucherOut]:
         return await member_vouchers(principal, member_id)
 
 

@@ -8,9 +8,9 @@ import uuid
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from cards import repository as repo
-from cards.schemas import CardOut, VoucherOut
+from cards.schemas import CardOut, StaffVoucherOut
 from cards.service import card_out
-from cards.vouchers import voucher_out
+from cards.vouchers import staff_voucher_out
 from stores import service as stores
 
 
@@ -21,8 +21,10 @@ async def member_cards(principal: Principal, member_id: uuid.UUID) -> list[CardO
     return [card_out(r, now) for r in await repo.member_cards(member_id)]
 
 
-async def member_vouchers(principal: Principal, member_id: uuid.UUID) -> list[VoucherOut]:
-    """Every voucher of the member, newest first, as GET /me/vouchers shows them."""
+async def member_vouchers(principal: Principal,
+                          member_id: uuid.UUID) -> list[StaffVoucherOut]:
+    """Every voucher of the member, newest first, as GET /me/vouchers shows them but
+    without their codes (a code spends the voucher: only its member holds it)."""
     await stores.get_member(principal, member_id)
     now = utcnow()
-    return [voucher_out(r, now) for r in await repo.member_vouchers(member_id)]
+    return [staff_voucher_out(r, now) for r in await repo.member_vouchers(member_id)]

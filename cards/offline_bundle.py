@@ -3,11 +3,18 @@ scans without a network shows its value and terms. The chain's active code-signi
 signs it (the Ed25519 keys GET /keys publishes), so the page trusts the terms exactly as
 much as it trusts the voucher's code. Its campaigns are the active ones not over yet and
 usable at the store; its vouchers those still ``issued``, newest first, at most
-``MAX_VOUCHERS`` (``truncated`` says when more exist)."""
+``MAX_VOUCHERS`` (``truncated`` says when more exist).
+
+The vouchers are keyed by :func:`voucher_key`, a hash of the id, never the id: the bundle
+goes to every clerk of the store, and a voucher's id is what GET /vouchers/{id} answers
+its code by (for its member); the scanner hashes the id of the code it scanned the same
+way (app/web/static/clerk/bundle.js). The signature is over ``BUNDLE_DOMAIN + payload``
+(domain separation from the codes the same key signs; decision 037)."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from typing import Any
@@ -21,11 +28,20 @@ from cards.schemas import OfflineBundle
 from stores import service as stores
 
 MAX_VOUCHERS = 20_000
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
+BUNDLE_DOMAIN = b"o2o/offline-bundle/v1\n"  # what the signature covers before the payload
+VOUCHER_KEY_DOMAIN = b"o2o/offline-bundle/voucher\n"
 
 
 def b64url(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def voucher_key(voucher_id: uuid.UUID) -> str:
+    """A voucher's key in the bundle: base64url (no padding) of
+    SHA-256(b"o2o/offline-bundle/voucher\\n" + the id's 16 bytes, big-endian as in the
+    code), its first 16 characters (96 bits)."""
+    return b64url(hashlib.sha256(VOUCHER_KEY_DOMAIN + voucher_id.bytes).digest())[:16]
 
 
 def canonical(document: dict[str, Any]) -> bytes:
@@ -56,9 +72,10 @@ async def offline_bundle(principal: Principal, store_id: uuid.UUID,
         "version": BUNDLE_VERSION, "chain_id": str(principal.chain_id),
         "store_id": str(store_id), "store_timezone": store["timezone"],
         "generated_at": now.isoformat(), "campaigns": [_campaign(r) for r in campaigns],
-        "vouchers": {str(v["id"]): index[v["campaign"]] for v in vouchers[:MAX_VOUCHERS]},
+        "vouchers": {voucher_key(v["id"]): index[v["campaign"]]
+                     for v in vouchers[:MAX_VOUCHERS]},
         "truncated": len(vouchers) > MAX_VOUCHERS,
     }
     payload = canonical(document)
-    kid, signature = await signer.sign_document(principal.chain_id, payload)
+    kid, signature = await signer.sign_document(principal.chain_id, BUNDLE_DOMAIN, payload)
     return OfflineBundle(payload=b64url(payload), kid=kid, signature=b64url(signature))

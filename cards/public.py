@@ -58,14 +58,16 @@ async def _card_payable(principal: Principal, member_id: uuid.UUID, card_id: uui
 
 
 async def _usable_voucher(principal: Principal, voucher_id: uuid.UUID, store_id: uuid.UUID,
-                          at: datetime, member_id: uuid.UUID | None = None) -> Usable:
+                          at: datetime, member_id: uuid.UUID | None = None, *,
+                          zone: str | None = None) -> Usable:
     """The voucher and its campaign (one query), if it can be spent at ``store_id`` at
-    ``at``; 404 unless it is ``member_id``'s (when given)."""
+    ``at``; 404 unless it is ``member_id``'s (when given). ``zone``: the store's, when the
+    caller has it (else looked up only for a campaign with day or hour rules)."""
     found = await repo.voucher_and_campaign(voucher_id, principal.chain_id)
     if found is None or (member_id is not None and found[0]["member"] != member_id):
         raise NotFound("no such voucher")
     voucher, campaign = found
-    return await VOUCHERS.usable(voucher, principal, store_id, at, campaign)
+    return await VOUCHERS.usable(voucher, principal, store_id, at, campaign, zone=zone)
 
 
 async def pay(principal: Principal, store: StoreRow, now: datetime, *,
@@ -82,7 +84,8 @@ async def pay(principal: Principal, store: StoreRow, now: datetime, *,
         return await use_card(principal, store, card_id, action, amount, now,
                               price_cents=price_cents)
     assert voucher_id is not None
-    voucher, campaign = await _usable_voucher(principal, voucher_id, store["id"], now)
+    voucher, campaign = await _usable_voucher(principal, voucher_id, store["id"], now,
+                                              zone=store["timezone"])
     bill = amount
     if bill is None and campaign["kind"] in ("cash", "discount"):
         bill = price_cents or None

@@ -274,11 +274,6 @@ def reversal_refusal(principal: Principal, row: RedemptionRow,
     return None
 
 
-def _phone_tail(phone: str | None) -> str | None:
-    digits = "".join(c for c in phone or "" if c.isdigit())
-    return digits[-4:] or None
-
-
 async def _day_sheet(principal: Principal,
                      rows: list[RedemptionRow]) -> list[RedemptionListOut]:
     """The rows with the member, the card or campaign the till words them with, and
@@ -300,7 +295,7 @@ async def _day_sheet(principal: Principal,
             **{f: getattr(base, f) for f in base.__struct_fields__},
             member_id=row["member_id"],
             member_name=(member["name"] or None) if member is not None else None,
-            member_phone_tail=_phone_tail(member["phone"]) if member is not None else None,
+            member_phone_tail=stores.phone_tail(member["phone"]) if member is not None else None,
             card_number=card["number"] if card else None,
             card_kind=card["kind"] if card else None,
             template_name=card["template_name"] if card else None,

@@ -328,3 +328,20 @@ class SyncResult(Struct, omit_defaults=True):
 
 class SyncOut(Struct):
     results: list[SyncResult]
+
+
+class StaffVoucherOut(Struct):
+    """A voucher as staff see it (GET /members/{id}/vouchers): VoucherOut without ``code``
+    and ``short_code``. Either spends the voucher, so only its member (and the chain's
+    operators, GET /vouchers/{id}) ever get them: a clerk redeems what the member shows."""
+
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    member_id: uuid.UUID
+    status: VoucherStatus
+    valid_until: datetime
+    redeemed_at: datetime | None
+    redemption_id: uuid.UUID | None
+    campaign_name: str
+    kind: CampaignKind
+    terms: VoucherTerms

@@ -20,6 +20,7 @@ from cards.redemption import Scan
 from cards.schemas import RedeemIn, RedemptionOut, SyncIn, SyncItem, SyncOut, SyncResult
 from cards.voucher_scans import VOUCHERS
 from stores import service as stores
+from stores.rows import StoreRow
 
 # How far ahead of the server a scanner's clock may run. A phone or tablet kept by NTP is
 # off by seconds; two minutes covers a sloppy one. It must stay small: a redeemed_at in
@@ -29,24 +30,25 @@ SYNC_CLOCK_SKEW = timedelta(minutes=2)
 
 async def sync(principal: Principal, body: SyncIn, signer: CodeSigner) -> SyncOut:
     """Redemptions a scanner made offline, each judged on its own and at its own time,
-    inside the chain's offline window."""
-    await stores.visible_store(principal, body.store_id)
+    inside the chain's offline window. The store (and its zone, for campaigns with day or
+    hour rules) is loaded once for the batch."""
+    store = await stores.visible_store(principal, body.store_id)
     window = await stores.offline_window(principal.chain_id)
     results: list[SyncResult] = []
     for item in body.items:
-        results.append(await _sync_one(principal, body.store_id, item, signer, window))
+        results.append(await _sync_one(principal, store, item, signer, window))
     return SyncOut(results=results)
 
 
-async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
+async def _sync_one(principal: Principal, store: StoreRow, item: SyncItem,
                     signer: CodeSigner, window: timedelta) -> SyncResult:
-    ref = item.client_ref
+    ref, store_id = item.client_ref, store["id"]
     receipt = await repo.sync_receipt(principal.chain_id, ref)
     if receipt is not None:
         return SyncResult(client_ref=ref, status="duplicate",
                           redemption_id=receipt["redemption_id"], code=receipt["code"])
     try:
-        redemption = await _sync_redeem(principal, store_id, item, signer, window)
+        redemption = await _sync_redeem(principal, store, item, signer, window)
     except AlreadyRedeemed as err:
         twin = await repo.sync_receipt(principal.chain_id, ref)
         if twin is not None:  # the same item, uploaded by a concurrent retry, won
@@ -62,7 +64,7 @@ async def _sync_one(principal: Principal, store_id: uuid.UUID, item: SyncItem,
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
-        return await _sync_one(principal, store_id, item, signer, window)  # a racing replay won
+        return await _sync_one(principal, store, item, signer, window)  # a racing replay won
     else:
         return SyncResult(client_ref=ref, status="accepted", redemption_id=redemption.id)
     try:
@@ -102,7 +104,7 @@ def _minutes(window: timedelta) -> str:
     return f"{minutes // 60} h" if minutes % 60 == 0 else f"{minutes} min"
 
 
-async def _sync_redeem(principal: Principal, store_id: uuid.UUID, item: SyncItem,
+async def _sync_redeem(principal: Principal, store: StoreRow, item: SyncItem,
                        signer: CodeSigner, window: timedelta) -> RedemptionOut:
     """Judge one offline item at its own time; accepted means redeemed and receipted.
 
@@ -113,7 +115,7 @@ async def _sync_redeem(principal: Principal, store_id: uuid.UUID, item: SyncItem
     and redeemed_at <= the end) and is checked anyway, so that it holds whatever else
     changes. The redemption is recorded now: the day sheet, the stats and the reversal
     window count from the upload, never from the scanner's clock."""
-    now, at = utcnow(), item.redeemed_at
+    now, at, store_id = utcnow(), item.redeemed_at, store["id"]
     if at.tzinfo is None:
         raise ValidationError("redeemed_at", "needs an offset")
     _inside_window(at, now, window)
@@ -126,8 +128,7 @@ async def _sync_redeem(principal: Principal, store_id: uuid.UUID, item: SyncItem
         raise NotSupportedOffline()
     body = RedeemIn(store_id=store_id, code=item.code, action=item.action,
                     amount_cents=item.amount_cents)
-    scan = Scan(principal, await stores.visible_store(principal, store_id), item.code,
-                verified, body, now)
+    scan = Scan(principal, store, item.code, verified, body, now)
     async with write_transaction():
         redemption = await VOUCHERS.redeem(scan, at=at, client_ref=item.client_ref)
         await repo.insert_sync_receipt({"chain": principal.chain_id,

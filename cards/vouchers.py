@@ -39,6 +39,7 @@ from cards.schemas import (
     IssueIn,
     IssueOut,
     Skipped,
+    StaffVoucherOut,
     VoucherOut,
     VoucherTerms,
 )
@@ -73,6 +74,16 @@ def voucher_out(row: VoucherView, now: datetime | None = None) -> VoucherOut:
         code=row["code"], short_code=row["short_code"], valid_until=row["valid_until"],
         redeemed_at=row["redeemed_at"], redemption_id=row["redemption_id"],
         campaign_name=row["campaign_name"], kind=row["kind"], terms=voucher_terms(row["terms"]))
+
+
+def staff_voucher_out(row: VoucherView, now: datetime | None = None) -> StaffVoucherOut:
+    """:func:`voucher_out` without the codes (staff views of a member's vouchers)."""
+    return StaffVoucherOut(
+        id=row["id"], campaign_id=row["campaign"], member_id=row["member"],
+        status=voucher_status(row, now or utcnow()),  # type: ignore[arg-type]
+        valid_until=row["valid_until"], redeemed_at=row["redeemed_at"],
+        redemption_id=row["redemption_id"], campaign_name=row["campaign_name"],
+        kind=row["kind"], terms=voucher_terms(row["terms"]))
 
 
 def voucher_terms(campaign: CampaignTerms) -> VoucherTerms:
@@ -259,9 +270,20 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
     return IssueOut(issued=issued, skipped=skipped)
 
 
+def may_hold_code(principal: Principal, member_id: uuid.UUID) -> bool:
+    """Whether the caller may see a voucher's code (and short code): its own member and
+    the chain's operators. A code spends the voucher, so a clerk or a manager never gets
+    one: the clerk redeems what the member shows (GET /members/{id}/vouchers gives staff
+    the rest)."""
+    if principal.role == "member":
+        return member_id == principal.id
+    return principal.is_operator
+
+
 async def visible_voucher(principal: Principal, voucher_id: uuid.UUID) -> VoucherView:
+    """The voucher, with its code: 404 outside :func:`may_hold_code` (like a missing one)."""
     row = await repo.get_voucher(voucher_id, principal.chain_id)
-    if row is None or not principal.may_see_member_data(row["member"]):
+    if row is None or not may_hold_code(principal, row["member"]):
         raise NotFound("no such voucher")
     return row
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from piccolo.columns import Column
+from piccolo.columns.combination import WhereRaw
 from piccolo.query import Select
 from piccolo.querystring import QueryString
 
@@ -334,9 +337,15 @@ async def chain_member_ids(chain_id: uuid.UUID,
     return {row["id"] for row in rows}
 
 
-def _like(text: str) -> str:
-    # LIKE's own wildcards in the text only widen the match (never hide a member).
-    return f"%{text}%"
+def _contains(column: Column, text: str, *, ignore_case: bool = False) -> WhereRaw:
+    """``column`` holds ``text`` as typed: LIKE's wildcards (``%``, ``_``) and its escape
+    (``\\``) in the text match themselves (``ESCAPE '\\'``, said on both engines: SQLite has
+    no default escape). ``ignore_case``: ASCII case (SQLite's LIKE already ignores it and
+    has no ILIKE; PostgreSQL's ILIKE). The text is a parameter, never SQL."""
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", text) + "%"
+    operator = "ILIKE" if ignore_case and not is_sqlite(current_engine()) else "LIKE"
+    name = f'"{column._meta.table._meta.tablename}"."{column._meta.db_column_name}"'
+    return WhereRaw(f"{name} {operator} {{}} ESCAPE '\\'", pattern)
 
 
 async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
@@ -352,11 +361,9 @@ async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
     if text is not None or digits is not None:
         found: Any = None
         if text is not None:
-            # SQLite's LIKE ignores ASCII case already (and it has no ILIKE).
-            name = Member.name
-            found = (name.like if is_sqlite(current_engine()) else name.ilike)(_like(text))
+            found = _contains(Member.name, text, ignore_case=True)
         if digits:
-            by_phone = Member.phone.like(_like(digits))
+            by_phone = _contains(Member.phone, digits)
             found = by_phone if found is None else found | by_phone
         query = query.where(found)
     for sub in narrowed:

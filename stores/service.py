@@ -18,6 +18,7 @@ from datetime import time as clock_time
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+import msgspec
 from cryptography.exceptions import InvalidTag
 from piccolo.query import Select
 from piccolo.querystring import QueryString
@@ -126,6 +127,13 @@ def member_out(row: MemberRow) -> MemberOut:
                      name=row["name"], phone=row["phone"], birthday=row["birthday"],
                      created_at=row["created_at"],
                      phone_verified=bool(row["phone"] and row["phone_verified"]))
+
+
+def phone_tail(phone: str | None) -> str | None:
+    """The last four digits of a phone: what a clerk reads out for a nameless member (the
+    till's day sheet of redemptions and of bookings)."""
+    digits = "".join(c for c in phone or "" if c.isdigit())
+    return digits[-4:] or None
 
 
 def staff_out(row: StaffListRow, store_ids: list[uuid.UUID]) -> StaffOut:
@@ -840,9 +848,7 @@ async def _with_facts(finders: MemberFinders, chain_id: uuid.UUID,
     for member in members:
         known = facts.get(member.id)
         out.append(MemberListOut(
-            id=member.id, chain_id=member.chain_id, openid=member.openid, name=member.name,
-            phone=member.phone, birthday=member.birthday, created_at=member.created_at,
-            phone_verified=member.phone_verified,
+            **msgspec.structs.asdict(member),
             last_visit_at=None if known is None else known["last_visit_at"],
             cards_count=0 if known is None else known["cards_count"]))
     return out

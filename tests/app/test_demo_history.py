@@ -337,3 +337,10 @@ def test_the_plan_is_the_same_each_time() -> None:
                 len(history.vouchers), sorted(history.issued.values()))
 
     assert shape(Planner(setup, now)) == shape(Planner(setup, now))
+    # ...but never the short codes of its vouchers: one still issued is spendable by its
+    # digits, so no two installs share them.
+    first, second = (Planner(setup, now).plan().vouchers for _ in range(2))
+    issued = [(a["short_code"], b["short_code"]) for a, b in zip(first, second, strict=True)
+              if a["status"] == "issued"]
+    assert issued and all(a != b for a, b in issued)
+    assert all(len(a) == 12 and a.isdigit() and a[0] != "9" for a, _ in issued)

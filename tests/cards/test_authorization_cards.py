@@ -81,10 +81,11 @@ ENDPOINTS = [
     Endpoint("bulk issue", "POST", "/campaigns/{campaign}/issue",
              {"operator": 201, "manager": 403, "clerk": 403, "member": 403},
              {"member_ids": ["{member}"]}),
+    # A voucher's code spends it: never a clerk's or a manager's (not found).
     Endpoint("read voucher", "GET", "/vouchers/{voucher}",
-             {"operator": 200, "manager": 200, "clerk": 200, "member": 200}),
+             {"operator": 200, "manager": 404, "clerk": 404, "member": 200}),
     Endpoint("voucher qr", "GET", "/vouchers/{voucher}/qr.png",
-             {"operator": 200, "manager": 200, "clerk": 200, "member": 200}),
+             {"operator": 200, "manager": 404, "clerk": 404, "member": 200}),
     Endpoint("revoke voucher", "POST", "/vouchers/{voucher}/revoke",
              {"operator": 200, "manager": 403, "clerk": 403, "member": 403}),
     Endpoint("day sheet", "GET", "/redemptions?store_id={store}",

@@ -6,8 +6,10 @@ voucher shows its value and terms from a signed payload)."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cards import public as cards
 from cards import redemption, sync
 from cards.errors import VoucherNotUsableNow
+from cards.offline_bundle import BUNDLE_DOMAIN, voucher_key
+from stores import service as stores_service
 from tests.cards.conftest import API
 from tests.cards.test_vouchers import Vouchers
 from tests.world import World
@@ -105,6 +109,24 @@ async def test_hours_of_the_day_in_the_stores_zone(v: Vouchers,
             assert preview.json()["weekdays"] is None
 
 
+async def test_an_evening_campaign_runs_to_midnight(v: Vouchers,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """time_until "24:00": the end of the day, its last minute included."""
+    voucher = await v.voucher(**wide(name="Late", time_from="18:00", time_until="24:00"))
+    assert voucher["terms"]["time_until"] == "24:00"
+    day = next_sunday_noon()
+    for moment, allowed in ((day.replace(hour=17, minute=59), False),
+                            (day.replace(hour=18), True),
+                            (day.replace(hour=23, minute=59, second=59), True),
+                            (day.replace(hour=0), False),
+                            (day.replace(hour=0) + timedelta(days=1), False)):
+        at_(monkeypatch, moment)
+        preview = await v.preview(voucher["code"])
+        assert preview.status_code == (200 if allowed else 409), (moment, preview.text)
+        if not allowed:
+            assert preview.json()["time_until"] == "24:00"
+
+
 async def test_offline_sync_is_judged_at_redeemed_at(v: Vouchers,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     sunday = next_sunday_noon().replace(hour=23)  # both inside the 24 h offline window
@@ -122,6 +144,30 @@ async def test_offline_sync_is_judged_at_redeemed_at(v: Vouchers,
                        "mon": ("accepted", None)}
 
 
+async def test_an_offline_batch_loads_its_store_once(v: Vouchers,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The store (and its zone, for the rules) is loaded once per upload, not per item."""
+    ruled = [await v.voucher(member_index=n % 2, **wide(name=f"Ruled {n}",
+                                                       weekdays=list(range(7)),
+                                                       time_from="00:00", time_until="24:00"))
+             for n in range(3)]
+    calls: Counter[str] = Counter()
+    for name in ("visible_store", "chain_store"):
+        real = getattr(stores_service, name)
+
+        async def counted(*args: Any, _real: Any = real, _name: str = name,
+                          **kwargs: Any) -> Any:
+            calls[_name] += 1
+            return await _real(*args, **kwargs)
+        monkeypatch.setattr(stores_service, name, counted)
+    now = datetime.now(UTC)
+    response = await v.sync([{"code": x["code"], "redeemed_at": now.isoformat(),
+                              "client_ref": f"ruled-{n}"} for n, x in enumerate(ruled)])
+    assert response.status_code == 200, response.text
+    assert [r["status"] for r in response.json()["results"]] == ["accepted"] * 3
+    assert calls == Counter({"visible_store": 1})
+
+
 @pytest.mark.parametrize(("rules", "field"), [
     ({"weekdays": []}, "weekdays"),
     ({"weekdays": [7]}, "weekdays"),
@@ -130,7 +176,9 @@ async def test_offline_sync_is_judged_at_redeemed_at(v: Vouchers,
     ({"time_from": "10:00"}, "time_until"),
     ({"time_until": "10:00"}, "time_from"),
     ({"time_from": "9:00", "time_until": "10:00"}, "time_from"),
-    ({"time_from": "10:00", "time_until": "24:00"}, "time_until"),
+    ({"time_from": "10:00", "time_until": "24:01"}, "time_until"),
+    ({"time_from": "10:00", "time_until": "25:00"}, "time_until"),
+    ({"time_from": "24:00", "time_until": "24:00"}, "time_from"),
     ({"time_from": "10:00", "time_until": "10:00"}, "time_until"),
     ({"time_from": "14:00", "time_until": "10:00"}, "time_until"),
 ])
@@ -280,21 +328,32 @@ async def test_the_offline_bundle_is_signed_by_the_chains_key(v: Vouchers) -> No
     jwk = next(k for k in keys.json()["keys"] if k["kid"] == bundle["kid"])
     public = Ed25519PublicKey.from_public_bytes(b64(jwk["x"]))
     payload = b64(bundle["payload"])
-    public.verify(b64(bundle["signature"]), payload)  # raises if it does not verify
+    # Signed over the domain line, then the payload (never the payload alone: a code's
+    # signature is over its bare 26 bytes).
+    public.verify(b64(bundle["signature"]), BUNDLE_DOMAIN + payload)  # raises if bad
+    with pytest.raises(InvalidSignature):
+        public.verify(b64(bundle["signature"]), payload)
     tampered = payload.replace(b'"percent_off":20', b'"percent_off":90')
     assert tampered != payload
     with pytest.raises(InvalidSignature):
-        public.verify(b64(bundle["signature"]), tampered)
+        public.verify(b64(bundle["signature"]), BUNDLE_DOMAIN + tampered)
 
     document = json.loads(payload)
     assert (document["chain_id"], document["store_id"], document["store_timezone"]) == \
         (str(v.world.a.id), store1, "Asia/Shanghai")
-    assert document["truncated"] is False
+    assert document["truncated"] is False and document["version"] == 2
     names = [c["name"] for c in document["campaigns"]]
     assert "Store 2 only" not in names and "Spent" in names
-    assert elsewhere["id"] not in document["vouchers"]
-    assert spent["id"] not in document["vouchers"]  # redeemed: not issued any more
-    terms = document["campaigns"][document["vouchers"][weekday["id"]]]
+    # Vouchers are keyed by a hash of their id, never the id (GET /vouchers/{id} is how
+    # a member's page gets the code): base64url(sha256(domain + id bytes))[:16].
+    for voucher in (weekday, elsewhere, spent):
+        assert voucher["id"] not in payload.decode()
+    key = base64.urlsafe_b64encode(hashlib.sha256(
+        b"o2o/offline-bundle/voucher\n" + uuid.UUID(weekday["id"]).bytes).digest())
+    assert key.decode()[:16] == voucher_key(uuid.UUID(weekday["id"]))
+    assert set(document["vouchers"]) == {voucher_key(uuid.UUID(weekday["id"]))}
+    assert voucher_key(uuid.UUID(spent["id"])) not in document["vouchers"]  # redeemed
+    terms = document["campaigns"][document["vouchers"][voucher_key(uuid.UUID(weekday["id"]))]]
     assert (terms["name"], terms["kind"], terms["percent_off"], terms["weekdays"]) == \
         ("周中 8 折", "discount", 20, WEEKDAYS)
 

@@ -26,7 +26,7 @@ from app.core.codes import (
     encode,
     parse,
 )
-from app.core.codes.format import split
+from app.core.codes.format import encode_raw, split
 from app.core.codes.keys import PURPOSE
 from app.core.crypto import SecretBox
 from app.core.db import write_transaction
@@ -303,3 +303,31 @@ async def test_private_key_is_not_readable_in_the_table(client: httpx.AsyncClien
     # A process with another root secret cannot sign with the chain's key.
     with pytest.raises(SigningKeyUnavailable):
         await CodeSigner("another-secret-" * 4).sign(chain, CodeKind.CARD, uuid.uuid4(), LATER)
+
+
+async def test_a_document_and_a_code_signature_never_pass_for_each_other(
+        client: httpx.AsyncClient, app: Litestar) -> None:
+    """The offline bundle is signed by the code key over ``domain + document`` (domain
+    separation): a code's signature never checks as a bundle, nor a bundle's as a code,
+    whatever the document's bytes (even a code's exact payload)."""
+    signer, chain = signer_of(app), uuid.uuid4()
+    domain = b"o2o/offline-bundle/v1\n"
+    code = await signer.sign(chain, CodeKind.VOUCHER, uuid.uuid4(), LATER)
+    _, code_bytes, code_signature = split(code)
+    (published,) = await signer.published_keys(chain)
+    public = x_to_public_key(published["x"])
+    public.verify(code_signature, code_bytes)
+    with pytest.raises(InvalidSignature):  # a code's signature is no bundle's
+        public.verify(code_signature, domain + code_bytes)
+
+    kid, signature = await signer.sign_document(chain, domain, code_bytes)
+    assert kid == published["kid"]
+    public.verify(signature, domain + code_bytes)  # what the scanner checks
+    with pytest.raises(InvalidSignature):
+        public.verify(signature, code_bytes)
+    with pytest.raises(InvalidCode):  # a bundle's signature is no code's
+        await signer.verify(encode_raw(code_bytes, signature), now=NOW)
+    for bad in (b"", b"offline-bundle/v1\n", b"o2o/offline-bundle/v1", b"o2o/a\nb\n",
+                "o2o/ß\n".encode()):
+        with pytest.raises(ValueError):
+            await signer.sign_document(chain, bad, b"{}")

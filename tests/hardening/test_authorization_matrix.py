@@ -53,6 +53,7 @@ STORE = "store"  # staff: the stores they cover (operators: all); members: their
 OWNER = "owner"  # members: their own data; staff: their chain
 BOOKING = "booking"  # members: their own; staff: the stores they cover
 PUBLIC = "public"  # no token needed; every target answers
+CODE = "code"  # a voucher's code: members their own, operators their chain; others 404
 
 Maker = Callable[[Bundle, str], Any]
 _serial = itertools.count()
@@ -82,8 +83,12 @@ def _expected(rule: Rule, role: str, target: str) -> int | None:
         return None
     if target == "foreign":
         return 404
-    staff_scope = {STORE: STORE, BOOKING: STORE, OWNER: CHAIN, CHAIN: CHAIN}[rule.scope]
-    member_scope = {STORE: CHAIN, BOOKING: OWNER, OWNER: OWNER, CHAIN: CHAIN}[rule.scope]
+    if rule.scope == CODE and role in ("manager", "clerk"):
+        return 404  # a code spends the voucher: outside every clerk's and manager's scope
+    staff_scope = {STORE: STORE, BOOKING: STORE, OWNER: CHAIN, CHAIN: CHAIN,
+                   CODE: CHAIN}[rule.scope]
+    member_scope = {STORE: CHAIN, BOOKING: OWNER, OWNER: OWNER, CHAIN: CHAIN,
+                    CODE: OWNER}[rule.scope]
     scope = member_scope if role == "member" else staff_scope
     if scope == STORE and role in ("manager", "clerk") and target == "sibling":
         return 404
@@ -229,9 +234,9 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/campaigns/offline-bundle": [Rule(STAFF, STORE, query=_day)],
     "POST /api/v1/campaigns/{campaign_id}/pause": [Rule(OPERATOR, CHAIN, late=True)],
     "POST /api/v1/campaigns/{campaign_id}/resume": [Rule(OPERATOR, CHAIN, late=True)],
-    "GET /api/v1/vouchers/{voucher_id}": [Rule(EVERYONE, OWNER)],
-    "GET /api/v1/vouchers/{voucher_id}/qr.png": [Rule(EVERYONE, OWNER)],
-    "GET /api/v1/vouchers/{voucher_id}/qr.svg": [Rule(EVERYONE, OWNER)],
+    "GET /api/v1/vouchers/{voucher_id}": [Rule(EVERYONE, CODE)],
+    "GET /api/v1/vouchers/{voucher_id}/qr.png": [Rule(EVERYONE, CODE)],
+    "GET /api/v1/vouchers/{voucher_id}/qr.svg": [Rule(EVERYONE, CODE)],
     "POST /api/v1/vouchers/{voucher_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
     "GET /api/v1/redemptions": [Rule(STAFF, STORE, query=_day)],
     "GET /api/v1/redemptions/preview": [Rule(STAFF, STORE, query=lambda b, _: {

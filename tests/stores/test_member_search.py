@@ -190,8 +190,9 @@ async def test_staff_see_a_members_cards_and_vouchers(client: httpx.AsyncClient,
                                 headers=world.headers(member))
     assert claimed.status_code == 201, claimed.text
 
-    for who in ("alpha-clerk1", "alpha-clerk2", "alpha-manager"):
-        headers = world.headers(world.a.staff[who])
+    for who in ("alpha-clerk1", "alpha-clerk2", "alpha-manager", "operator"):
+        headers = world.headers(world.a.operator if who == "operator"
+                                else world.a.staff[who])
         cards = await client.get(f"{MEMBERS}/{member.id}/cards", headers=headers)
         assert cards.status_code == 200, cards.text
         assert [c["id"] for c in cards.json()] == [card["id"]]
@@ -202,6 +203,9 @@ async def test_staff_see_a_members_cards_and_vouchers(client: httpx.AsyncClient,
         assert vouchers.status_code == 200, vouchers.text
         assert [v["id"] for v in vouchers.json()] == [claimed.json()["id"]]
         assert vouchers.json()[0]["campaign_name"] == "Spring"
+        # Never the codes: either spends the voucher (only its member shows them).
+        assert "code" not in vouchers.json()[0] and "short_code" not in vouchers.json()[0]
+        assert vouchers.json()[0]["status"] == "issued" and vouchers.json()[0]["terms"]
     other = await client.get(f"{MEMBERS}/{world.a.members[1].id}/cards", headers=till.clerk)
     assert other.json() == []
     # The same 404s as GET /members/{id}; members use /me/cards.

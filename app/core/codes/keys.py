@@ -34,7 +34,6 @@ from app.core.codes import keys_repository as repo
 from app.core.codes.errors import CodeExpired, InvalidCode
 from app.core.codes.format import (
     KID_BYTES,
-    PAYLOAD_BYTES,
     CodeKind,
     CodePayload,
     encode_raw,
@@ -182,15 +181,22 @@ class CodeSigner:
                                     object_id=object_id, not_after=seconds).to_bytes()
         return encode_raw(payload_bytes, private.sign(payload_bytes))
 
-    async def sign_document(self, chain_id: uuid.UUID, document: bytes) -> tuple[str, bytes]:
-        """The kid and Ed25519 signature of ``document`` by the chain's active key (the
-        one GET /keys publishes): a signed bundle an offline scanner checks against the
-        JWK it caches. Never a code: a code's payload is exactly 26 bytes and starts with
-        its version byte 1; a document is longer (the offline bundle is JSON, ``{``)."""
-        if len(document) <= PAYLOAD_BYTES:
-            raise ValueError("a signed document is longer than a code's payload")
+    async def sign_document(self, chain_id: uuid.UUID, domain: bytes,
+                            document: bytes) -> tuple[str, bytes]:
+        """The kid and Ed25519 signature of ``domain + document`` by the chain's active
+        key (the one GET /keys publishes): a signed document (the offline bundle) an
+        offline scanner checks against the JWK it caches, prefixing the same ``domain``.
+
+        The domain separates the two uses of the key: it is ASCII starting ``o2o/`` and
+        ending in a newline (e.g. ``b"o2o/offline-bundle/v1\\n"``), while a code's signed
+        message is its 26-byte payload starting with the version byte 1. So a document's
+        signature never verifies as a code, nor a code's as a document, whatever the
+        document's bytes; and each kind of document names its own domain."""
+        if not (domain.startswith(b"o2o/") and domain.endswith(b"\n") and domain.isascii()
+                and b"\n" not in domain[:-1]):
+            raise ValueError("a document's domain is one ASCII line starting o2o/")
         kid, private = await self._signing_key(chain_id)
-        return kid, private.sign(document)
+        return kid, private.sign(domain + document)
 
     async def verify(self, text: str, *, now: datetime,
                      chain_id: uuid.UUID | None = None) -> VerifiedCode:

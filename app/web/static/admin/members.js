@@ -38,7 +38,7 @@ addMessages({
     'a.mb.freeze': '冻结', 'a.mb.unfreeze': '解冻', 'a.mb.cancel': '注销卡', 'a.mb.cancelSure': '再点一次确认注销（不可恢复）',
     'a.mb.frozen': '卡已冻结', 'a.mb.unfrozen': '卡已解冻', 'a.mb.cancelled': '卡已注销',
     'a.mb.revoke': '作废', 'a.mb.revokeSure': '再点一次确认作废', 'a.mb.revoked': '券已作废',
-    'a.mb.voucher': '券', 'a.mb.terms': '使用条件', 'a.mb.shortCode': '券码', 'a.mb.until': '有效期至',
+    'a.mb.voucher': '券', 'a.mb.terms': '使用条件', 'a.mb.until': '有效期至',
     'a.mb.when': '时间', 'a.mb.store': '门店', 'a.mb.service': '服务', 'a.mb.stylist': '技师', 'a.mb.anyStylist': '{name}（未指定技师）',
     'a.mb.kind': '类型', 'a.mb.money': '金额变动', 'a.mb.balanceAfter': '变动后余额', 'a.mb.pointsAfter': '变动后积分', 'a.mb.visitsAfter': '变动后次数',
     'a.mb.l.issue': '开卡', 'a.mb.l.top_up': '充值', 'a.mb.l.charge': '消费', 'a.mb.l.visit': '核销次数', 'a.mb.l.earn': '积分',
@@ -64,7 +64,7 @@ addMessages({
     'a.mb.freeze': 'Freeze', 'a.mb.unfreeze': 'Unfreeze', 'a.mb.cancel': 'Cancel card', 'a.mb.cancelSure': 'Click again to cancel for good',
     'a.mb.frozen': 'Card frozen', 'a.mb.unfrozen': 'Card unfrozen', 'a.mb.cancelled': 'Card cancelled',
     'a.mb.revoke': 'Revoke', 'a.mb.revokeSure': 'Click again to revoke', 'a.mb.revoked': 'Voucher revoked',
-    'a.mb.voucher': 'Voucher', 'a.mb.terms': 'Terms', 'a.mb.shortCode': 'Code', 'a.mb.until': 'Valid until',
+    'a.mb.voucher': 'Voucher', 'a.mb.terms': 'Terms', 'a.mb.until': 'Valid until',
     'a.mb.when': 'When', 'a.mb.store': 'Store', 'a.mb.service': 'Service', 'a.mb.stylist': 'Stylist', 'a.mb.anyStylist': '{name} (any stylist)',
     'a.mb.kind': 'Kind', 'a.mb.money': 'Amount', 'a.mb.balanceAfter': 'Balance after', 'a.mb.pointsAfter': 'Points after', 'a.mb.visitsAfter': 'Visits after',
     'a.mb.l.issue': 'Issued', 'a.mb.l.top_up': 'Top-up', 'a.mb.l.charge': 'Charge', 'a.mb.l.visit': 'Visit', 'a.mb.l.earn': 'Points earned',
@@ -305,11 +305,10 @@ async function memberView(el, ctx, memberId) {
     return b;
   })() : null);
   const vouchersTable = vouchers.length ? table(
-    [t('a.mb.voucher'), t('a.mb.terms'), t('a.mb.shortCode'), t('a.mb.until'), t('a.mb.status'), ''],
+    [t('a.mb.voucher'), t('a.mb.terms'), t('a.mb.until'), t('a.mb.status'), ''],
     vouchers.map((v) => h('tr', { 'data-voucher': v.id },
       h('th', { scope: 'row' }, v.campaign_name, h('br'), h('small.muted', { text: t(`kind.${v.kind}`) })),
       h('td', { text: termsText(v.terms, allStores) }),
-      h('td', { text: v.short_code }),
       h('td', { text: fmtDate(v.valid_until) }),
       h('td', {}, h('span.pill', { class: v.status, 'data-status': v.status, text: t(`status.${v.status}`) }),
         v.redeemed_at ? h('small.muted', { text: ` ${fmtDateTime(v.redeemed_at)}` }) : null),

@@ -3,9 +3,29 @@
 // Kept in localStorage as the server sent it, and believed only after its Ed25519
 // signature checks against the chain's cached public keys (GET /keys): a device's storage
 // is not trusted to say what a voucher is worth.
+import { sha256 } from '/static/vendor/noble-hashes/sha2.js';
 import { base64UrlDecode, findKey, verifySignature } from '/static/common/codes.js';
 
 const STORE_KEY = 'o2o.clerk.bundle';
+
+// The signature covers this line, then the payload (cards/offline_bundle.py BUNDLE_DOMAIN:
+// a bundle's signature never passes for a code's, nor a code's for a bundle's).
+const BUNDLE_DOMAIN = new TextEncoder().encode('o2o/offline-bundle/v1\n');
+const BUNDLE_VERSION = 2;
+const VOUCHER_KEY_DOMAIN = new TextEncoder().encode('o2o/offline-bundle/voucher\n');
+
+const joined = (a, b) => { const out = new Uint8Array(a.length + b.length); out.set(a); out.set(b, a.length); return out; };
+
+// A voucher's key in the bundle (cards/offline_bundle.py voucher_key): base64url of
+// SHA-256(VOUCHER_KEY_DOMAIN + the id's 16 bytes), its first 16 characters. The bundle
+// never lists voucher ids: with an id, GET /vouchers/{id} is how a member's page fetches
+// the voucher's code.
+export function voucherKey(voucherId) {
+  const hex = String(voucherId).replace(/-/g, '');
+  const id = Uint8Array.from(hex.match(/../g) || [], (x) => parseInt(x, 16));
+  const digest = sha256(joined(VOUCHER_KEY_DOMAIN, id));
+  return btoa(String.fromCharCode(...digest)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '').slice(0, 16);
+}
 
 let verified = null; // the last bundle whose signature was checked, and its document
 
@@ -22,12 +42,12 @@ export function openBundle(raw, keys, { chainId, storeId }) {
   let doc = null;
   try {
     const payload = base64UrlDecode(raw.payload);
-    if (!verifySignature(base64UrlDecode(raw.signature), payload, jwk)) return null;
+    if (!verifySignature(base64UrlDecode(raw.signature), joined(BUNDLE_DOMAIN, payload), jwk)) return null;
     doc = JSON.parse(new TextDecoder().decode(payload));
   } catch {
     return null;
   }
-  if (doc.version !== 1 || doc.chain_id !== chainId || doc.store_id !== storeId) return null;
+  if (doc.version !== BUNDLE_VERSION || doc.chain_id !== chainId || doc.store_id !== storeId) return null;
   verified = { payload: raw.payload, signature: raw.signature, kid: raw.kid, chainId, storeId, doc };
   return doc;
 }
@@ -46,7 +66,7 @@ export async function fetchBundle(api, storeId) {
 // name, or null when the bundle does not list it.
 export function voucherTerms(doc, voucherId) {
   if (!doc) return null;
-  const index = doc.vouchers?.[voucherId];
+  const index = doc.vouchers?.[voucherKey(voucherId)];
   const c = index === undefined ? null : doc.campaigns?.[index];
   if (!c) return null;
   return {
