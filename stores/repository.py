@@ -235,6 +235,21 @@ async def clear_unverified_phone(chain_id: uuid.UUID, phone: str,
     await Member.update({Member.phone: None}).where(condition).run()
 
 
+def _in_scope(at_stores: Iterable[uuid.UUID], linked: Sequence[Select[Any]]) -> Any:
+    """Members registered at one of ``at_stores`` or in one of the ``linked`` subqueries
+    (a manager's scope), as one condition; None when nothing can match."""
+    conditions: list[Any] = [Member.id.is_in(sub) for sub in linked]
+    stores = list(at_stores)
+    if stores:
+        conditions.append(Member.registered_store.is_in(stores))
+    if not conditions:
+        return None
+    where = conditions[0]
+    for condition in conditions[1:]:
+        where = where | condition
+    return where
+
+
 async def list_members(chain_id: uuid.UUID, *, limit: int, offset: int,
                        member_id: uuid.UUID | None = None,
                        at_stores: Iterable[uuid.UUID] | None = None,
@@ -246,16 +261,10 @@ async def list_members(chain_id: uuid.UUID, *, limit: int, offset: int,
     if member_id is not None:
         query = query.where(Member.id == member_id)
     if at_stores is not None:
-        stores = list(at_stores)
-        conditions: list[Any] = [Member.id.is_in(sub) for sub in linked]
-        if stores:
-            conditions.append(Member.registered_store.is_in(stores))
-        if not conditions:
+        scope = _in_scope(at_stores, linked)
+        if scope is None:
             return []
-        where = conditions[0]
-        for condition in conditions[1:]:
-            where = where | condition
-        query = query.where(where)
+        query = query.where(scope)
     return cast("list[MemberRow]", await query.order_by(
         Member.created_at, ascending=False).order_by(Member.id).limit(limit).offset(offset).run())
 
@@ -369,16 +378,10 @@ async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
     for sub in narrowed:
         query = query.where(Member.id.is_in(sub))
     if at_stores is not None:
-        stores = list(at_stores)
-        conditions: list[Any] = [Member.id.is_in(sub) for sub in linked]
-        if stores:
-            conditions.append(Member.registered_store.is_in(stores))
-        if not conditions:
+        scope = _in_scope(at_stores, linked)
+        if scope is None:
             return []
-        where = conditions[0]
-        for condition in conditions[1:]:
-            where = where | condition
-        query = query.where(where)
+        query = query.where(scope)
     return cast("list[MemberRow]", await query.order_by(
         Member.created_at, ascending=False).order_by(Member.id).limit(limit).offset(offset).run())
 

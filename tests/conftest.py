@@ -108,12 +108,14 @@ def engine_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-async def database_url(engine_name: str, request: pytest.FixtureRequest,
-                       tmp_path: Path) -> AsyncIterator[str]:
+@asynccontextmanager
+async def fresh_database(engine_name: str, request: pytest.FixtureRequest, tmp_path: Path,
+                         stem: str = "o2o") -> AsyncIterator[str]:
+    """A migrated database of its own: a copy of the SQLite template file, or a PostgreSQL
+    database made from the template (dropped afterwards)."""
     if engine_name == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "o2o.sqlite3"
+        target = tmp_path / f"{stem}.sqlite3"
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
@@ -124,12 +126,21 @@ async def database_url(engine_name: str, request: pytest.FixtureRequest,
         await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
     finally:
         await conn.close()
-    yield _with_db(PG_URL, name)
-    conn = await asyncpg.connect(PG_URL)
     try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield _with_db(PG_URL, name)
     finally:
-        await conn.close()
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def database_url(engine_name: str, request: pytest.FixtureRequest,
+                       tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(engine_name, request, tmp_path) as url:
+        yield url
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:

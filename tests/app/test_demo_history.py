@@ -6,16 +6,15 @@ verifies and sums to its figures, and two runs give the same figures."""
 from __future__ import annotations
 
 import json
-import shutil
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 import httpx
 import pytest
 
@@ -29,7 +28,7 @@ from cards import ledger
 from cards.tables import Card, LedgerEntry, Redemption
 from stores.tables import Member, Store
 from tests.app.test_cli import o2o
-from tests.conftest import PG_URL, _with_db, make_settings, serving
+from tests.conftest import fresh_database, make_settings, serving
 
 API = "/api/v1"
 # Per store: the metric of /stats/timeseries and what a recount of the rows gives.
@@ -269,27 +268,10 @@ async def _figures(seeded: Seeded) -> dict[str, Any]:
 
 @pytest.fixture
 async def second_url(engine_name: str, request: pytest.FixtureRequest,
-                     tmp_path: Path) -> Any:
+                     tmp_path: Path) -> AsyncIterator[str]:
     """Another fresh database of the same engine (as ``database_url`` makes them)."""
-    if engine_name == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
-        target = tmp_path / "second.sqlite3"
-        shutil.copyfile(template, target)
-        yield f"sqlite:///{target}"
-        return
-    template_name: str = request.getfixturevalue("pg_template")
-    name = f"o2o_t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    finally:
-        await conn.close()
-    yield _with_db(PG_URL, name)
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    async with fresh_database(engine_name, request, tmp_path, stem="second") as url:
+        yield url
 
 
 async def test_two_runs_give_the_same_figures_and_a_rerun_changes_nothing(
