@@ -54,6 +54,7 @@ class Demo:
     member_token: str
     member_id: str
     store_id: str
+    db: Path  # the served SQLite file, for arranging what the API cannot (a past time)
 
     def api(self, method: str, path: str, token: str, **kwargs: Any) -> Any:
         response = httpx.request(method, self.base_url + API + path,
@@ -98,7 +99,8 @@ def demo_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
         yield Demo(base_url=base, chain_id=chain_id,
                    operator_token=_login(base, "demo-operator")["token"],
                    clerk_token=clerk["token"], member_token=member["token"],
-                   member_id=member["member"]["id"], store_id=clerk["staff"]["store_ids"][0])
+                   member_id=member["member"]["id"], store_id=clerk["staff"]["store_ids"][0],
+                   db=db)
     finally:
         server.stop()
 
