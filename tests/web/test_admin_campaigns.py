@@ -137,3 +137,24 @@ def test_store_limits_and_weekday_rules_round_trip(demo_server: Demo, context: A
     set_lang(page, "en")
     page.wait_for_selector("#campaign-form")
     assert_accessible(page, "campaigns list (en)")
+
+
+def test_an_until_of_midnight_is_the_end_of_the_day(demo_server: Demo, context: Any) -> None:
+    """A time input stops at 23:59: "until 00:00" is sent as the API's "24:00"."""
+    from playwright.sync_api import expect
+
+    name = "E2E evenings " + "".join(random.choices("ABCDEFGHJK", k=5))
+    page = context.new_page()
+    open_campaigns(page, demo_server)
+    page.fill("#c-name", name)
+    page.select_option("#c-kind", "discount")
+    page.fill("#c-percent", "10")
+    page.fill("#c-time-from", "18:00")
+    page.fill("#c-time-until", "00:00")
+    page.click("#campaign-form button[type=submit]")
+    row = page.locator("tr[data-campaign]", has_text=name)
+    expect(row).to_have_count(1)
+    created = next(c for c in demo_server.api("GET", "/campaigns", demo_server.operator_token)
+                   if c["name"] == name)
+    assert (created["time_from"], created["time_until"]) == ("18:00", "24:00")
+    expect(row.locator("[data-rules]")).to_contain_text("18:00\u201324:00")

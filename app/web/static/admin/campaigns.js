@@ -18,7 +18,7 @@ addMessages({
     'a.c.r.note': '核销率 = 已核销 ÷ 已发放；优惠金额与订单金额不含已撤销的核销。',
     'a.c.stores': '可用门店（都不选 = 全部门店）', 'a.c.weekdays': '可用星期（都不选 = 每天）',
     'a.c.timeFrom': '每天开始时间', 'a.c.timeUntil': '每天结束时间',
-    'a.c.timeNote': '时间按核销门店的当地时间；结束时间当刻起不可用。',
+    'a.c.timeNote': '时间按核销门店的当地时间；结束时间当刻起不可用；结束时间填 00:00 表示用到当天午夜。',
     'a.c.untilAfterFrom': '须晚于开始时间（不支持跨夜）', 'a.c.bothTimes': '开始和结束时间须同时填写',
     'a.c.untilAfterStart': '须不早于开始日期', 'a.c.kindNeeds': '{kind}须填写此项',
     'a.c.paused': '已暂停', 'a.c.resumed': '已恢复',
@@ -32,7 +32,7 @@ addMessages({
     'a.c.r.note': 'Rate = redeemed ÷ issued; discount and bills leave out reversed redemptions.',
     'a.c.stores': 'Stores (none ticked = every store)', 'a.c.weekdays': 'Days of the week (none ticked = every day)',
     'a.c.timeFrom': 'Usable from (daily)', 'a.c.timeUntil': 'Usable until (daily)',
-    'a.c.timeNote': 'Hours are the redeeming store\'s local time; "until" is exclusive.',
+    'a.c.timeNote': 'Hours are the redeeming store\'s local time; "until" is exclusive; an "until" of 00:00 means up to midnight.',
     'a.c.untilAfterFrom': 'must be later than the start time (no overnight windows)', 'a.c.bothTimes': 'give both times or neither',
     'a.c.untilAfterStart': 'must not be before the start date', 'a.c.kindNeeds': 'required for a {kind}',
     'a.c.paused': 'Paused', 'a.c.resumed': 'Resumed',
@@ -136,11 +136,13 @@ function campaignForm(ctx, allStores, done) {
     const needs = { cash: value, discount: pct, gift: item, service: item }[kind.value];
     if (needs && !needs.value.trim()) wrong.push([needs, t('a.c.kindNeeds', { kind: kindName() })]);
     if (from.value && until.value && until.value < from.value) wrong.push([until, t('a.c.untilAfterStart')]);
-    const a = timeFrom.value; const b = timeUntil.value;
+    const a = timeFrom.value; const b = untilTime();
     if (Boolean(a) !== Boolean(b)) wrong.push([a ? timeUntil : timeFrom, t('a.c.bothTimes')]);
     else if (a && b && b <= a) wrong.push([timeUntil, t('a.c.untilAfterFrom')]);
     return wrong;
   };
+  // A time input stops at 23:59: "until 00:00" is the end of the day, the API's "24:00".
+  const untilTime = () => (timeUntil.value === '00:00' ? '24:00' : timeUntil.value);
   const build = () => {
     const days = weekdays().map(Number);
     const ids = storeIds();
@@ -155,7 +157,7 @@ function campaignForm(ctx, allStores, done) {
       valid_until: new Date(`${until.value}T23:59:59`).toISOString(),
       store_ids: ids.length ? ids : null,
       weekdays: days.length && days.length < 7 ? days : null,
-      time_from: timeFrom.value || null, time_until: timeUntil.value || null,
+      time_from: timeFrom.value || null, time_until: untilTime() || null,
     };
   };
   // Only the fields the chosen kind uses are shown.
