@@ -360,8 +360,7 @@ class Planner:
         discount = charged = 0
         if action == "charge":
             assert amount is not None
-            percent = next((t["discount_percent"] for t in template.tiers
-                            if t["name"] == card.row["tier"]), 0)
+            percent = ledger.discount_percent(card.row["tier"], template.tiers)
             discount = amount * percent // 100
             charged = amount - discount
             if card.row["balance_cents"] < charged:

@@ -370,8 +370,7 @@ class Generator:
     async def _charge(self, card: CardState, member: uuid.UUID, store: uuid.UUID,
                       clerk: uuid.UUID, at: datetime) -> None:
         bill = self.rng.choice(BILLS)
-        percent = next((t["discount_percent"] for t in card.tiers
-                        if t["name"] == card.row["tier"]), 0)
+        percent = ledger.discount_percent(card.row["tier"], card.tiers)
         discount = bill * percent // 100
         charged = bill - discount
         if card.row["balance_cents"] < charged:

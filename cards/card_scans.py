@@ -27,7 +27,7 @@ from cards.errors import (
     WrongCardKind,
 )
 from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
-from cards.rows import CardRow, RedemptionRow, TemplateRow, TierRow
+from cards.rows import CardRow, RedemptionRow, TemplateRow
 from cards.schemas import PreviewCard, PreviewOut, RedemptionOut
 from cards.service import (
     KIND_CARD,
@@ -69,7 +69,7 @@ class CardScans:
         if template["kind"] == "times":
             parts.append(f"{card['visits_left']} visits left")
         if card["tier"]:
-            pct = _discount_percent(card["tier"], template["tiers"])
+            pct = ledger.discount_percent(card["tier"], template["tiers"])
             parts.append(f"tier {card['tier']}" + (f" ({pct}% off)" if pct else ""))
         parts.append(f"{card['points']} points")
         return PreviewOut(kind="card", object_id=card["id"], member=member,
@@ -137,13 +137,6 @@ class CardScans:
                                     "balance_cents": undone["balance_after_cents"],
                                     **store_data(store)},
                               dedupe_key=f"ledger:{undone['id']}")
-
-
-def _discount_percent(tier: str | None, tiers: list[TierRow]) -> int:
-    for candidate in tiers:
-        if candidate["name"] == tier:
-            return int(candidate["discount_percent"])
-    return 0
 
 
 def _checked_action(action: str | None, amount: int | None) -> tuple[str, int | None]:
@@ -241,7 +234,7 @@ def _card_move(principal: Principal, store: StoreRow, card: CardRow, template: T
         assert amount is not None
         if template["kind"] != "stored_value":
             raise WrongCardKind("only stored-value cards can be charged")
-        pct = _discount_percent(card["tier"], template["tiers"])
+        pct = ledger.discount_percent(card["tier"], template["tiers"])
         discount = amount * pct // 100
         charged = amount - discount
         if card["balance_cents"] < charged:
@@ -305,6 +298,6 @@ def preview_card(card: CardRow, template: TemplateRow, now: datetime) -> Preview
         id=card["id"], number=card["number"], kind=template["kind"],
         template_name=template["name"], balance_cents=card["balance_cents"],
         points=card["points"], visits_left=card["visits_left"], tier=card["tier"],
-        discount_percent=_discount_percent(card["tier"], template["tiers"]),
+        discount_percent=ledger.discount_percent(card["tier"], template["tiers"]),
         status=effective_status(card, now),  # type: ignore[arg-type]
         actions=card_actions(template))  # type: ignore[arg-type]

@@ -51,6 +51,14 @@ def chain_hash(prev_hash: str, entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev_hash.encode() + canonical(entry)).hexdigest()
 
 
+def discount_percent(tier: str | None, tiers: list[TierRow]) -> int:
+    """The tier's discount on a charge (0 without a tier, or for a tier no longer listed)."""
+    for candidate in tiers:
+        if candidate["name"] == tier:
+            return int(candidate["discount_percent"])
+    return 0
+
+
 def tier_for(points: int, tiers: list[TierRow]) -> str | None:
     """The highest tier whose threshold the points reach."""
     best: TierRow | None = None
