@@ -442,6 +442,7 @@ async def create_store(principal: Principal, body: StoreCreate) -> StoreOut:
         "cancel_cutoff_minutes": body.cancel_cutoff_minutes,
         "reminder_minutes": body.reminder_minutes,
         "no_show_consumes_visit": body.no_show_consumes_visit, "created_at": utcnow(),
+        "external_id": None,
     }
     async with write_transaction():
         await repo.insert_store(values)
@@ -733,7 +734,7 @@ async def register_member(principal: Principal, body: MemberCreate) -> MemberOut
         "id": uuid.uuid4(), "chain": principal.chain_id, "openid": None, "unionid": None,
         "name": body.name.strip(), "phone": phone, "phone_verified": True,
         "birthday": body.birthday, "registered_by": principal.id,
-        "registered_store": body.store_id, "created_at": utcnow()}
+        "registered_store": body.store_id, "created_at": utcnow(), "external_id": None}
     try:
         async with write_transaction():
             if await repo.get_verified_member_by_phone(principal.chain_id, phone) is not None:
@@ -1029,9 +1030,11 @@ def resource_out(row: ResourceRow, service_ids: list[uuid.UUID]) -> ResourceOut:
 async def create_service(principal: Principal, store_id: uuid.UUID,
                          body: ServiceCreate) -> ServiceOut:
     await managed_store(principal, store_id)
-    values: ServiceRow = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
+    values: ServiceRow = {"id": uuid.uuid4(), "store": store_id, "chain": principal.chain_id,
+              "name": body.name.strip(),
               "duration_minutes": body.duration_minutes, "price_cents": body.price_cents,
-              "buffer_minutes": body.buffer_minutes, "active": True, "created_at": utcnow()}
+              "buffer_minutes": body.buffer_minutes, "active": True, "created_at": utcnow(),
+              "external_id": None}
     async with write_transaction():
         await repo.insert_service(values)
     return service_out(values)
