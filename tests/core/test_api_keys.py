@@ -119,7 +119,7 @@ async def test_only_operators_and_never_keys_manage_keys(client: httpx.AsyncClie
 async def test_unknown_or_malformed_keys_are_401(client: httpx.AsyncClient, world: World,
                                                  credential: str) -> None:
     await make_key(client, world, ["members:read"])
-    header = {"Authorization": f"Bearer {credential}".encode()}
+    header = {b"Authorization": f"Bearer {credential}".encode()}
     response = await client.get(f"{API}/members", headers=header)
     assert response.status_code == 401 and response.json()["code"] == "unauthorized"
 
@@ -256,10 +256,10 @@ async def test_last_use_is_written_in_one_batch(client: httpx.AsyncClient, world
     runtime: Runtime = app.state.runtime
     await runtime.auth.api_keys.flush()
     assert batches == [2]
-    rows = {r["id"]: r["last_used_at"] for r in await fetch(
+    last = {r["id"]: r["last_used_at"] for r in await fetch(
         database_url, "SELECT id, last_used_at FROM core_api_key")}
-    assert rows[keys[0]["id"]] is not None and rows[keys[1]["id"]] is not None
-    assert rows[keys[2]["id"]] is None
+    assert last[keys[0]["id"]] is not None and last[keys[1]["id"]] is not None
+    assert last[keys[2]["id"]] is None
     await runtime.auth.api_keys.flush()  # nothing used since: no statement
     assert batches == [2]
 
