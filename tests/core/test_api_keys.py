@@ -202,15 +202,17 @@ async def _voucher_codes(client: httpx.AsyncClient, world: World, count: int) ->
 async def test_a_store_limited_key_redeems_at_its_store_only(
         client: httpx.AsyncClient, world: World, database_url: str) -> None:
     s1, s2 = (str(s) for s in world.a.stores)
-    key = (await make_key(client, world, ["redeem"], store_ids=[s1]))["key"]
+    made = await make_key(client, world, ["redeem"], store_ids=[s1])
+    key = made["key"]
     codes = await _voucher_codes(client, world, 2)
     here = await client.post(f"{API}/redemptions", headers=bearer(key),
                              json={"code": codes[0], "store_id": s1, "amount_cents": 5000})
     assert here.status_code == 201, here.text
     assert here.json()["staff_id"] is None  # a key, not a staff member
-    rows = await fetch(database_url, f"SELECT staff FROM redemption WHERE id = "
+    assert here.json()["api_key_id"] == made["id"]
+    rows = await fetch(database_url, f"SELECT staff, api_key_id FROM redemption WHERE id = "
                        f"'{here.json()['id']}'")
-    assert rows == [{"staff": None}]
+    assert rows == [{"staff": None, "api_key_id": made["id"]}]
     there = await client.post(f"{API}/redemptions", headers=bearer(key),
                               json={"code": codes[1], "store_id": s2, "amount_cents": 5000})
     assert there.status_code in (403, 404), there.text
@@ -274,3 +276,20 @@ async def test_last_use_is_written_at_shutdown(client: httpx.AsyncClient, world:
         assert rows == [{"last_used_at": None}]
     rows = await fetch(database_url, "SELECT last_used_at FROM core_api_key")
     assert rows[0]["last_used_at"] is not None
+
+
+async def test_a_last_use_never_moves_back(client: httpx.AsyncClient, world: World,
+                                           database_url: str) -> None:
+    """Two processes flush in any order: the later use stays."""
+    import uuid
+
+    from app.core.db import write_transaction
+
+    made = await make_key(client, world, ["members:read"])
+    key_id = uuid.UUID(made["id"])
+    later = datetime(2026, 12, 6, 12, 0, 30, 250_000, tzinfo=UTC)
+    for at in (later, later - timedelta(seconds=20), later - timedelta(microseconds=1)):
+        async with write_transaction():
+            await key_repo.touch([(key_id, at)])
+    listed = (await client.get(f"{API}/api-keys", headers=world.headers(world.a.operator)))
+    assert datetime.fromisoformat(listed.json()[0]["last_used_at"]) == later
