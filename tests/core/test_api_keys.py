@@ -293,3 +293,13 @@ async def test_a_last_use_never_moves_back(client: httpx.AsyncClient, world: Wor
             await key_repo.touch([(key_id, at)])
     listed = (await client.get(f"{API}/api-keys", headers=world.headers(world.a.operator)))
     assert datetime.fromisoformat(listed.json()[0]["last_used_at"]) == later
+
+
+def test_a_key_is_redacted_from_logs() -> None:
+    from app.core.apikeys.service import new_key
+    from app.core.logs import redact, redact_query
+
+    key = new_key()
+    for text in (f"GET /api/v1/x/{key}", f"token was {key}!", f"Authorization: {key}"):
+        assert key[12:] not in redact(text), text
+    assert key[12:] not in redact_query(f"a=1&b={key}")
