@@ -303,3 +303,22 @@ def test_a_key_is_redacted_from_logs() -> None:
     for text in (f"GET /api/v1/x/{key}", f"token was {key}!", f"Authorization: {key}"):
         assert key[12:] not in redact(text), text
     assert key[12:] not in redact_query(f"a=1&b={key}")
+
+
+async def test_last_use_is_written_by_the_process_on_its_own(
+        client: httpx.AsyncClient, world: World, settings: Settings,
+        database_url: str) -> None:
+    import asyncio
+
+    key = await make_key(client, world, ["members:read"])
+    other = create_app(settings)
+    runtime: Runtime = other.state.runtime
+    runtime.auth.api_keys.flush_s = 0.2  # production: every 30 s
+    async with serving(other) as http:
+        assert (await http.get(f"{API}/stores", headers=bearer(key["key"]))).status_code == 200
+        for _ in range(50):
+            rows = await fetch(database_url, "SELECT last_used_at FROM core_api_key")
+            if rows[0]["last_used_at"] is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert rows[0]["last_used_at"] is not None
