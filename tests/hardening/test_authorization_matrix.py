@@ -269,6 +269,11 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/members/{member_id}/bookings": [Rule(STAFF, OWNER)],
     # notifications
     "GET /api/v1/notifications": [Rule(OPERATOR, NONE)],
+    # API keys (operators; keys never: tests/hardening/test_key_matrix.py)
+    "POST /api/v1/api-keys": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "name": "Matrix POS", "scopes": ["redeem"], "store_ids": None})],
+    "GET /api/v1/api-keys": [Rule(OPERATOR, NONE)],
+    "POST /api/v1/api-keys/{key_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
 }
 
 def _stats(**extra: str) -> Maker:
