@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from app.core.auth import Principal
 from app.core.errors import Forbidden, ValidationError
 from app.core.events import repository as repo
 from app.core.events import sequencer, types
+from app.core.events.rows import EventRow
 from app.core.events.schemas import EventOut, EventPage
 
 MAX_LIMIT = 1000
@@ -61,3 +63,18 @@ async def read_feed(principal: Principal, *, after: int = 0, limit: int = DEFAUL
                       created_at=r["created_at"], store_id=r["store_id"], data=r["data"])
              for r in rows]
     return EventPage(items=items, next_after=items[-1].sequence if items else after)
+
+
+# --- the webhook fan-out's door (no principal: the kernel's own readers) -----------------
+
+async def numbered(chain_id: uuid.UUID, after: int, limit: int = 500,
+                   event_types: Sequence[str] | None = None) -> list[EventRow]:
+    """A chain's numbered events after ``after``, ascending ``sequence`` (the order a
+    webhook endpoint gets them in). Unnumbered rows are not there yet: the sequencer
+    numbers them (:func:`app.core.events.sequencer.number_chain`)."""
+    return await repo.numbered(chain_id, after, limit, event_types)
+
+
+async def heads() -> dict[uuid.UUID, int]:
+    """Every chain's last sequence handed out (chains that never had an event: absent)."""
+    return await repo.heads()
