@@ -100,8 +100,8 @@ async def _race(database_url: str, tmp_path: Path, *, servers: int, processes: i
         for _, out in writers:
             for line in out.read_text(encoding="utf-8").split("\n"):
                 if line.startswith("committed "):
-                    _, event_id, object_id, n = line.split()
-                    committed[event_id] = (object_id, int(n))
+                    _, event_id, object_id, index = line.split()
+                    committed[event_id] = (object_id, int(index))
                 elif line.startswith("rolled_back "):
                     rolled_back.add(line.split()[1])
         ids = [i["id"] for i in seen]
@@ -113,9 +113,9 @@ async def _race(database_url: str, tmp_path: Path, *, servers: int, processes: i
             range(after0 + 1, after0 + 1 + len(committed)))
         per_object: dict[str, list[int]] = {}
         for item in seen:
-            object_id, n = committed[item["id"]]
-            assert item["data"] == {"n": n}
-            per_object.setdefault(object_id, []).append(n)
+            object_id, written = committed[item["id"]]
+            assert item["data"] == {"n": written}
+            per_object.setdefault(object_id, []).append(written)
         assert all(ns == sorted(ns) for ns in per_object.values())
         assert polls > 10  # the reader really raced the writers
         assert rolled_back, "some changes rolled back"
@@ -125,8 +125,8 @@ async def _race(database_url: str, tmp_path: Path, *, servers: int, processes: i
     finally:
         for server in live:
             server.stop()
-    for n in range(servers):
-        text = (tmp_path / f"server-{n}.log").read_text(errors="replace")
+    for number in range(servers):
+        text = (tmp_path / f"server-{number}.log").read_text(errors="replace")
         assert "Traceback" not in text, text[-3000:]
 
 
