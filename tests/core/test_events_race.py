@@ -85,7 +85,12 @@ async def _race(database_url: str, tmp_path: Path, *, servers: int, processes: i
                 after = page["next_after"]
                 return list(page["items"])
 
+            deadline = time.monotonic() + 300
             while any(w.poll() is None for w, _ in writers):
+                if time.monotonic() > deadline:
+                    for w, _ in writers:
+                        w.kill()
+                    pytest.fail("the writers did not finish in 300 s")
                 seen += await poll()
                 await asyncio.sleep(0.005)
             assert all(w.returncode == 0 for w, _ in writers)

@@ -46,6 +46,8 @@ async def insert(values: Mapping[str, Any]) -> None:
 # From the partial index core_event_pending: empty when all is numbered.
 _PENDING_CHAINS = Sql("SELECT DISTINCT chain_id FROM core_event WHERE sequence IS NULL "
                       "LIMIT {}")
+_CHAIN_PENDING = Sql("SELECT 1 AS pending FROM core_event WHERE chain_id = {} "
+                     "AND sequence IS NULL LIMIT 1")
 _PG_LOCK = Sql("SELECT last_sequence FROM core_event_counter WHERE chain_id = {} FOR UPDATE")
 _PG_TRY_LOCK = Sql("SELECT last_sequence FROM core_event_counter WHERE chain_id = {} "
                    "FOR UPDATE SKIP LOCKED")
@@ -69,6 +71,13 @@ _SET_COUNTER = Sql("UPDATE core_event_counter SET last_sequence = {}, updated_at
 async def pending_chains(limit: int) -> list[Any]:
     """Chains with committed events not numbered yet (a cheap read of the partial index)."""
     return [r["chain_id"] for r in await _PENDING_CHAINS.rows(limit)]
+
+
+async def chain_pending(chain_id: Any) -> bool:
+    """Has the chain a committed event not numbered yet? (None seen: everything committed
+    so far is numbered, and those numbers are committed: a row being numbered by a
+    sequencer still in flight reads as unnumbered.)"""
+    return await _CHAIN_PENDING.first(chain_id) is not None
 
 
 async def lock_counter(chain_id: Any, now: Any, *, wait: bool) -> int | None:

@@ -89,6 +89,8 @@ async def number_chain(chain_id: uuid.UUID, *, wait: bool = True) -> int:
     sequencer already numbering it (a reader must see every committed event); else skip
     the chain when it is busy (it is being numbered)."""
     total = 0
+    if not await repo.chain_pending(chain_id):  # a read: the usual case costs no lock
+        return total
     while True:
         async with write_transaction():
             now = utcnow()
