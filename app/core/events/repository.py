@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 
 import msgspec
@@ -39,6 +40,22 @@ def insert_args(values: Mapping[str, Any]) -> tuple[Any, ...]:
 
 async def insert(values: Mapping[str, Any]) -> None:
     await _INSERT.rows(*insert_args(values))
+
+
+_MANY_AT_ONCE = 500  # 7 values a row: well inside both engines' variable limits
+
+
+@cache
+def _insert_many(count: int) -> Sql:
+    return Sql(_INSERT_INTO + "VALUES " + ", ".join(f"({_INSERT_VALUES})" for _ in range(count)))
+
+
+async def insert_many(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Many events in as few statements as possible (an import, a batch of vouchers), in
+    the caller's transaction, in the order given (their insert order)."""
+    for first in range(0, len(rows), _MANY_AT_ONCE):
+        chunk = rows[first:first + _MANY_AT_ONCE]
+        await _insert_many(len(chunk)).rows(*(a for row in chunk for a in insert_args(row)))
 
 
 # --- the sequencer ----------------------------------------------------------------------
