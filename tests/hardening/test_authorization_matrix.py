@@ -274,6 +274,10 @@ POLICY: dict[str, list[Rule]] = {
         "name": "Matrix POS", "scopes": ["redeem"], "store_ids": None})],
     "GET /api/v1/api-keys": [Rule(OPERATOR, NONE)],
     "POST /api/v1/api-keys/{key_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
+    # The chain's event feed: operators (and keys with events:read, tests/hardening/
+    # test_key_matrix.py); the route lets managers through for store-limited keys and
+    # the service refuses people other than operators.
+    "GET /api/v1/events": [Rule(OPERATOR, NONE)],
 }
 
 def _stats(**extra: str) -> Maker:
