@@ -51,6 +51,7 @@ from cards.tables import (
     SyncReceipt,
     Voucher,
 )
+from stores.tables import Member
 
 # Columns to write: a whole row to insert, some columns to update (a row type fits too).
 Values = Mapping[str, Any]
@@ -657,3 +658,133 @@ async def issued_vouchers(campaign_ids: list[uuid.UUID], now: datetime,
         Voucher.campaign.is_in(campaign_ids) & (Voucher.status == "issued")
         & (Voucher.valid_until > now)).order_by(Voucher.created_at, ascending=False).order_by(
         Voucher.id).limit(limit).run())
+
+
+# --- member import and export (issue 18, decision 045) ----------------------------------
+# Reads batch their keys (IN lists of IMPORT_BATCH); writes go in bulk on the write
+# transaction's own connection: COPY on PostgreSQL, executemany on SQLite.
+
+IMPORT_BATCH = 1000
+EXPORT_MEMBER = ("id", "external_id", "name", "phone", "birthday", "created_at")
+
+
+def _batches(items: Sequence[Any], size: int = IMPORT_BATCH) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+async def members_by_external_ids(chain_id: uuid.UUID,
+                                  external_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The chain's members carrying these external ids (whole member rows)."""
+    found: list[dict[str, Any]] = []
+    for batch in _batches(external_ids):
+        found += await Member.select().where(
+            (Member.chain == chain_id) & Member.external_id.is_in(list(batch))).run()
+    return found
+
+
+async def members_by_phones(chain_id: uuid.UUID,
+                            phones: Sequence[str]) -> list[dict[str, Any]]:
+    """(id, phone) of the chain's members holding any of these phones."""
+    found: list[dict[str, Any]] = []
+    for batch in _batches(phones):
+        found += await Member.select(Member.id, Member.phone).where(
+            (Member.chain == chain_id) & Member.phone.is_in(list(batch))).run()
+    return found
+
+
+async def held_templates(member_ids: Sequence[uuid.UUID],
+                         template_ids: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(member, template) of every card these members hold of these templates, whatever
+    its status."""
+    held: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    if not template_ids:
+        return held
+    for batch in _batches(member_ids):
+        rows = await Card.select(Card.member, Card.template).where(
+            Card.member.is_in(list(batch)) & Card.template.is_in(list(template_ids))).run()
+        held |= {(r["member"], r["template"]) for r in rows}
+    return held
+
+
+async def numbers_taken(numbers: Sequence[str]) -> set[str]:
+    """Which of these card numbers some card has already."""
+    taken: set[str] = set()
+    for batch in _batches(numbers):
+        rows = await Card.select(Card.number).where(Card.number.is_in(list(batch))).run()
+        taken |= {r["number"] for r in rows}
+    return taken
+
+
+def _connection() -> Any:
+    assert in_write_transaction(), "bulk writes run inside the import's write transaction"
+    transaction = current_engine().current_transaction.get()
+    assert transaction is not None
+    return transaction.connection
+
+
+async def insert_many(tablename: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys: the columns written; the others take
+    their defaults) into ``tablename`` in bulk, in the open write transaction."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    records = [tuple(row[c] for c in columns) for row in rows]
+    connection = _connection()
+    if is_sqlite(current_engine()):
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        await connection.executemany(
+            f'INSERT INTO "{tablename}" ({names}) VALUES ({marks})', records)  # noqa: S608
+    else:
+        await connection.copy_records_to_table(tablename, records=records, columns=columns)
+
+
+async def insert_members(rows: Sequence[Mapping[str, Any]]) -> None:
+    await insert_many(Member._meta.tablename, rows)
+
+
+async def insert_cards(rows: Sequence[Mapping[str, Any]]) -> None:
+    await insert_many(Card._meta.tablename, rows)
+
+
+async def insert_ledger_entries(rows: Sequence[Mapping[str, Any]]) -> None:
+    await insert_many(LedgerEntry._meta.tablename, rows)
+
+
+_UPDATE_MEMBER = Sql("UPDATE member SET name = {}, phone = {}, phone_verified = {}, "
+                     "birthday = {} WHERE id = {}")
+
+
+async def update_members(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set name, phone, phone_verified and birthday of each member row (by id)."""
+    if not rows:
+        return
+    records = [(r["name"], r["phone"], r["phone_verified"], r["birthday"], r["id"])
+               for r in rows]
+    connection = _connection()
+    if is_sqlite(current_engine()):
+        await connection.executemany(_UPDATE_MEMBER._sqlite, records)
+    else:
+        await connection.executemany(_UPDATE_MEMBER._pg, records)
+
+
+async def export_members(chain_id: uuid.UUID, after: uuid.UUID | None,
+                         limit: int) -> list[dict[str, Any]]:
+    """The next ``limit`` members of the chain by id, after ``after`` (keyset pages)."""
+    query = Member.select(*(getattr(Member, c) for c in EXPORT_MEMBER)).where(
+        Member.chain == chain_id)
+    if after is not None:
+        query = query.where(Member.id > after)
+    return await query.order_by(Member.id).limit(limit).run()
+
+
+async def export_cards(member_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
+    """The cards of these members with their template's name and kind, oldest first."""
+    if not member_ids:
+        return []
+    return await Card.select(
+        Card.id, Card.member, Card.template, Card.template.name.as_alias("template_name"),
+        Card.template.kind.as_alias("kind"), Card.status, Card.expires_at,
+        Card.balance_cents, Card.points, Card.visits_left, Card.tier).where(
+        Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
+        Card.id).run()

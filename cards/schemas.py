@@ -345,3 +345,23 @@ class StaffVoucherOut(Struct):
     campaign_name: str
     kind: CampaignKind
     terms: VoucherTerms
+
+
+# --- member import (issue 18, decision 045) ---------------------------------------------
+
+class ImportProblem(Struct):
+    """One problem of an import file: its physical CSV line (the header is line 1), the
+    column it is about (None: the whole line) and what is wrong."""
+
+    line: int
+    field: str | None
+    message: str
+
+
+class ImportOut(Struct):
+    rows: int
+    members_created: int
+    members_updated: int
+    cards_created: int
+    dry_run: bool
+    errors: list[ImportProblem]
