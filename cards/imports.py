@@ -29,18 +29,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
+import msgspec
+
+from app.core import events
 from app.core.clock import utcnow
 from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import Conflict
 from cards import ledger
 from cards import repository as repo
 from cards.errors import ImportInvalid
-from cards.rows import CardRow, TemplateRow
+from cards.rows import CardRow, CardView, TemplateRow
 from cards.schemas import MAX_BALANCE_CENTS, ImportOut, ImportProblem
 from cards.service import _card_number as card_number  # the one way numbers are made
+from cards.service import card_out
 from stores import service as stores
+from stores.rows import MemberRow
 from stores.schemas import PHONE_PATTERN
 
 COLUMNS = ("external_id", "name", "phone", "birthday", "card_template_id",
@@ -381,21 +386,38 @@ def _card(new: NewCard, number: str, chain_id: uuid.UUID, staff_id: uuid.UUID | 
     return {**card, **move.figures}, dict(move.entry)
 
 
+def _member_event(kind: str, row: dict[str, Any]) -> events.NewEvent:
+    out = msgspec.to_builtins(stores.member_out(cast("MemberRow", row)))
+    return events.event(kind, chain_id=row["chain"], object_id=row["id"], data=out)
+
+
+def _card_event(card: dict[str, Any], template: TemplateRow, now: datetime) -> events.NewEvent:
+    view = {**card, "kind": template["kind"], "template_name": template["name"]}
+    return events.event(events.types.CARD_ISSUED, chain_id=card["chain"],
+                        object_id=card["id"],
+                        data=msgspec.to_builtins(card_out(cast("CardView", view), now)))
+
+
 async def _write(chain_id: uuid.UUID, result: Plan, staff_id: uuid.UUID | None,
                  progress: Progress) -> None:
+    """Members, then cards and their entries, each followed by its events, in chunks."""
     now = utcnow()
     total = len(result.created) + len(result.updated) + len(result.cards)
     done = 0
     progress("write", 0, total)
     for start in range(0, len(result.created), WRITE_CHUNK):
-        chunk = result.created[start:start + WRITE_CHUNK]
-        await repo.insert_members([_member_row(r, result.member_ids[r.external_id],
-                                               chain_id, staff_id, now) for r in chunk])
-        done += len(chunk)
+        members = [_member_row(r, result.member_ids[r.external_id], chain_id, staff_id, now)
+                   for r in result.created[start:start + WRITE_CHUNK]]
+        await repo.insert_members(members)
+        await repo.insert_events([_member_event(events.types.MEMBER_CREATED, m)
+                                  for m in members])
+        done += len(members)
         progress("write", done, total)
     for start in range(0, len(result.updated), WRITE_CHUNK):
         changed = result.updated[start:start + WRITE_CHUNK]
         await repo.update_members(changed)
+        await repo.insert_events([_member_event(events.types.MEMBER_UPDATED, m)
+                                  for m in changed])
         done += len(changed)
         progress("write", done, total)
     numbers = await _numbers(len(result.cards))
@@ -405,6 +427,8 @@ async def _write(chain_id: uuid.UUID, result: Plan, staff_id: uuid.UUID | None,
                 for i, new in enumerate(cards)]
         await repo.insert_cards([card for card, _ in made])
         await repo.insert_ledger_entries([entry for _, entry in made])
+        await repo.insert_events([_card_event(card, new.template, now)
+                                  for (card, _), new in zip(made, cards, strict=True)])
         done += len(cards)
         progress("write", done, total)
 

@@ -20,6 +20,8 @@ from app.core.db import (
     json_column,
     select_list,
 )
+from app.core.events import NewEvent
+from app.core.events import repository as events_repo
 from app.core.notify import repository as notify_repo
 from cards.rows import (
     BundleVoucher,
@@ -788,3 +790,13 @@ async def export_cards(member_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
         Card.balance_cents, Card.points, Card.visits_left, Card.tier).where(
         Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
         Card.id).run()
+
+
+_EVENT_COLUMNS = ("id", "chain_id", "type", "store_id", "object_id", "data", "created_at")
+
+
+async def insert_events(rows: Sequence[NewEvent]) -> None:
+    """Rows of ``app.core.events.event`` in bulk (the import's: a COPY, not a statement
+    each), after the objects they tell of were written in the same transaction."""
+    await insert_many("core_event", [dict(zip(_EVENT_COLUMNS, events_repo.insert_args(r),
+                                              strict=True)) for r in rows])

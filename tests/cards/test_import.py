@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.tables import Event
 from cards import imports
 from cards.ledger import verify_all
 from cards.tables import Card, LedgerEntry
@@ -54,6 +55,14 @@ async def _counts(chain_id: uuid.UUID) -> tuple[int, int, int]:
     return members, cards, entries
 
 
+async def _events(chain_id: uuid.UUID) -> dict[str, int]:
+    rows = await Event.select(Event.type).where(Event.chain_id == chain_id).run()
+    found: dict[str, int] = {}
+    for row in rows:
+        found[row["type"]] = found.get(row["type"], 0) + 1
+    return found
+
+
 async def _member(external_id: str) -> dict[str, Any]:
     row = await Member.select().where(Member.external_id == external_id).first().run()
     assert row is not None
@@ -96,6 +105,15 @@ async def test_a_good_file_imports_members_cards_and_opening_entries(cards: Card
     checked, problems = await verify_all()
     assert checked >= 4 and problems == []
 
+    # What changed is in the event feed: each member created, each card issued, with the
+    # object as the API answers it.
+    told = await _events(cards.world.a.id)
+    assert (told.get("member.created"), told.get("card.issued")) == (5, 4)
+    issued = await Event.select(Event.data).where(
+        (Event.type == "card.issued") & (Event.object_id == held[0]["id"])).output(
+        load_json=True).first().run()
+    assert issued is not None and issued["data"]["visits_left"] == 10
+
     # The card works at the till like any other: a charge takes from the opening balance.
     li_card = (await cards.client.get(f"{API}/members/{li['id']}/cards",
                                       headers=operator)).json()[0]
@@ -106,11 +124,13 @@ async def test_the_same_file_again_changes_nothing(cards: Cards) -> None:
     t = await _templates(cards)
     assert (await _post(cards, _good(t))).status_code == 200
     before = await _counts(cards.world.a.id)
+    told = await _events(cards.world.a.id)
     again = await _post(cards, _good(t))
     assert again.status_code == 200, again.text
     assert again.json() == {"rows": 5, "members_created": 0, "members_updated": 0,
                             "cards_created": 0, "dry_run": False, "errors": []}
     assert await _counts(cards.world.a.id) == before
+    assert await _events(cards.world.a.id) == told
 
 
 async def test_an_invalid_row_anywhere_writes_nothing(cards: Cards) -> None:
@@ -236,8 +256,12 @@ async def test_update_by_external_id_and_an_existing_card_is_kept(cards: Cards) 
         f"crm-1,Li Lei Jr,,{t['prepaid']},99",
         f"crm-2,,,{t['prepaid']},50",
     ]) + "\n"
+    told = await _events(cards.world.a.id)
     response = await _post(cards, body)
     assert response.status_code == 200, response.text
+    after_told = await _events(cards.world.a.id)
+    assert after_told["member.updated"] - told.get("member.updated", 0) == 1
+    assert after_told["card.issued"] - told["card.issued"] == 1
     assert response.json() == {"rows": 2, "members_created": 0, "members_updated": 1,
                                "cards_created": 1, "dry_run": False, "errors": []}
     after = await _member("crm-1")
