@@ -61,9 +61,9 @@ def _lines(members: list[dict[str, Any]], cards: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-async def export_members(chain_id: uuid.UUID,
-                         batch: int = EXPORT_BATCH) -> AsyncIterator[str]:
+async def export_members(chain_id: uuid.UUID) -> AsyncIterator[str]:
     """The CSV, header first, a page of members at a time."""
+    batch = EXPORT_BATCH
     yield ",".join(HEADER) + "\r\n"
     after: uuid.UUID | None = None
     while True:
