@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
@@ -14,7 +18,7 @@ from litestar.status_codes import HTTP_200_OK
 from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
-from app.core.errors import UnsupportedMediaType
+from app.core.errors import PROBLEM_JSON, UnsupportedMediaType
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from cards import export, imports, redemption, service, sync, vouchers
@@ -27,6 +31,7 @@ from cards.schemas import (
     CardCode,
     CardIssue,
     CardOut,
+    ImportInvalidOut,
     ImportOut,
     IssueIn,
     IssueOut,
@@ -387,12 +392,28 @@ async def _csv_body(request: Request[Any, Any, Any]) -> bytes:
     return bytes(body)
 
 
+@dataclass
+class CsvUpload(Operation):
+    """The import's OpenAPI operation: its body is a CSV file, read by the route itself
+    (streamed, with its own size limit), so Litestar cannot describe it."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True, description="The member file: a header row, then one member a row.",
+            content={"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))})
+
+
 class ImportController(Controller):
     path = "/imports"
     tags = ["members"]
 
     @post("/members", guards=[OPERATORS], status_code=HTTP_200_OK,
-          request_max_body_size=imports.MAX_BYTES, responses=problems(409, 413, 415, 422),
+          request_max_body_size=imports.MAX_BYTES,
+          responses={**problems(409, 413, 415), 422: ResponseSpec(
+              data_container=ImportInvalidOut, media_type=PROBLEM_JSON,
+              generate_examples=False,
+              description="import_invalid: the file's problems by line; nothing written")},
+          operation_class=CsvUpload,
           summary="Import members and their cards' opening figures from CSV",
           description="A text/csv UTF-8 body (a BOM is fine, at most 32 MB, 200,000 rows) "
                       "with a header row: external_id (required), name, phone, birthday "

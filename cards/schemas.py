@@ -365,3 +365,16 @@ class ImportOut(Struct):
     cards_created: int
     dry_run: bool
     errors: list[ImportProblem]
+
+
+class ImportInvalidOut(Struct):
+    """The 422 ``import_invalid`` problem (RFC 9457) of a member import: every problem
+    found (at most 1000 listed; ``error_count`` counts them all)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ImportProblem]
+    error_count: int
