@@ -431,7 +431,9 @@ class ImportController(Controller):
         data = await _csv_body(request)
         return await imports.import_members(
             principal.chain_id, data, dry_run=dry_run,
-            staff_id=principal.id if principal.is_staff else None)
+            # A staff member's id for the FK columns; None for an API key (it is no
+            # staff row). Same as principal.staff_id once the keys branch is in.
+            staff_id=principal.id if principal.kind == "staff" else None)
 
 
 class MembersExportController(Controller):

@@ -36,7 +36,7 @@ import msgspec
 from app.core import events
 from app.core.clock import utcnow
 from app.core.db import is_unique_violation, write_transaction
-from app.core.errors import Conflict
+from app.core.errors import Conflict, ValidationError
 from cards import ledger
 from cards import repository as repo
 from cards.errors import ImportInvalid
@@ -144,7 +144,10 @@ def _row(line: int, names: list[str], cells: list[str], problems: Problems) -> R
     if len(cells) != len(names):
         problems.add(line, None, f"expected {len(names)} fields, found {len(cells)}")
         return None
-    values = {n: _cell(c) for n, c in zip(names, cells, strict=True)}
+    # An external id is an opaque key compared exactly (stores.checked_external_id): never
+    # trimmed; every other cell is.
+    values = {n: c if n == "external_id" else _cell(c)
+              for n, c in zip(names, cells, strict=True)}
     bad = False
 
     def fail(column: str, message: str) -> None:
@@ -158,10 +161,15 @@ def _row(line: int, names: list[str], cells: list[str], problems: Problems) -> R
     if bad:
         return None
     external_id = values.get("external_id", "")
+    if _ESCAPED.match(external_id):
+        external_id = external_id[1:]
     if not external_id:
         fail("external_id", "required")
-    elif len(external_id) > 64:
-        fail("external_id", "at most 64 characters")
+    else:
+        try:
+            stores.checked_external_id(external_id)
+        except ValidationError as exc:
+            fail("external_id", str(exc.extra["errors"][0]["message"]))
     row = Row(line=line, external_id=external_id)
     if values.get("name"):
         if len(values["name"]) > 120:
