@@ -3,6 +3,7 @@ idempotent by external_id, opening figures as hash-chained ledger entries."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -313,3 +314,29 @@ async def test_the_route_takes_a_file_larger_than_the_apps_body_limit(cards: Car
     assert response.json()["members_created"] == 20_000
     too_big = b"external_id\n" + b"x" * (imports.MAX_BYTES + 1)
     assert (await _post(cards, too_big)).status_code == 413
+
+
+async def test_lines_are_physical_lines(cards: Cards) -> None:
+    """A quoted cell may span lines (a name may not: a line break is a control
+    character): an error names the line its record starts on."""
+    body = ('external_id,name\n'
+            'm-1,"Two\nlines"\n'
+            '\n'
+            'm-2,Fine\n'
+            'm-3,Bad\x01\n')
+    response = await _post(cards, body)
+    assert [(e["line"], e["field"]) for e in response.json()["errors"]] == [
+        (2, "name"), (6, "name")]
+
+
+async def test_the_same_file_twice_at_once_imports_it_once(cards: Cards) -> None:
+    t = await _templates(cards)
+    body = HEADER + "\n" + "".join(f"race-{n},Racer {n},,,{t['prepaid']},{n},,\n"
+                                   for n in range(300))
+    first, second = await asyncio.gather(_post(cards, body), _post(cards, body))
+    # Whoever comes second either saw the first's rows (nothing to do) or lost the race
+    # to the unique indexes (409, all of it rolled back): never a second copy.
+    answers = sorted((r.status_code, r.json().get("members_created")) for r in (first, second))
+    assert answers in ([(200, 0), (200, 300)], [(200, 300), (409, None)]), answers
+    assert await Member.count().where(Member.external_id.like("race-%")).run() == 300
+    assert await Card.count().where(Card.template == t["prepaid"]).run() == 300
