@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +43,6 @@ from cards import repository as repo
 from cards.errors import ImportInvalid
 from cards.rows import CardRow, CardView, TemplateRow
 from cards.schemas import MAX_BALANCE_CENTS, ImportOut, ImportProblem
-from cards.service import _card_number as card_number  # the one way numbers are made
 from cards.service import card_out
 from stores import service as stores
 from stores.rows import MemberRow
@@ -350,6 +350,18 @@ async def plan(chain_id: uuid.UUID, rows: list[Row], problems: Problems,
 
 
 # --- 3. write ---------------------------------------------------------------------------
+
+def card_number() -> str:
+    """A card number of the cards service's format (12 digits: 11 random ones, never a
+    leading zero, and a Luhn check digit), drawn with one call of the system's random
+    source instead of one per digit (100,000 of them at once)."""
+    digits = str(10**10 + secrets.randbelow(9 * 10**10))
+    total = 0
+    for index, char in enumerate(reversed(digits)):
+        doubled = int(char) * 2 if index % 2 == 0 else int(char)
+        total += doubled - 9 if doubled > 9 else doubled
+    return digits + str((10 - total % 10) % 10)
+
 
 async def _numbers(count: int) -> list[str]:
     """``count`` card numbers no card has yet (and no two alike)."""

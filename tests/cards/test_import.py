@@ -4,6 +4,7 @@ idempotent by external_id, opening figures as hash-chained ledger entries."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -89,6 +90,7 @@ async def test_a_good_file_imports_members_cards_and_opening_entries(cards: Card
     held = (await cards.client.get(f"{API}/members/{li['id']}/cards", headers=operator)).json()
     assert [(c["kind"], c["balance_cents"], c["points"], c["tier"]) for c in held] == [
         ("stored_value", 12345, 600, "Gold")]
+    assert re.fullmatch(r"[1-9]\d{11}", held[0]["number"])  # as the cards service numbers
     ledger = (await cards.client.get(f"{API}/cards/{held[0]['id']}/ledger",
                                      headers=operator)).json()
     assert [(e["kind"], e["delta_cents"], e["delta_points"], e["balance_after_cents"])
