@@ -433,7 +433,7 @@ class ImportController(Controller):
             principal.chain_id, data, dry_run=dry_run,
             # A staff member's id for the FK columns; None for an API key (it is no
             # staff row). Same as principal.staff_id once the keys branch is in.
-            staff_id=principal.id if principal.kind == "staff" else None)
+            staff_id=principal.staff_id)
 
 
 class MembersExportController(Controller):
