@@ -431,8 +431,6 @@ class ImportController(Controller):
         data = await _csv_body(request)
         return await imports.import_members(
             principal.chain_id, data, dry_run=dry_run,
-            # A staff member's id for the FK columns; None for an API key (it is no
-            # staff row). Same as principal.staff_id once the keys branch is in.
             staff_id=principal.staff_id)
 
 
