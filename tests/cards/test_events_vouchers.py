@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from cards import repository
+from tests.cards.conftest import API
 from tests.cards.events_feed import one, types, written
-from tests.cards.test_vouchers import API, Vouchers, now
+from tests.cards.test_vouchers import Vouchers, now
 from tests.world import World
 
 
