@@ -12,7 +12,8 @@ from typing import Any
 from app.core.clock import utcnow
 from cards.tables import Card
 from tests.cards.conftest import API, Cards
-from tests.cards.events_feed import one, types, written
+from tests.cards.events_feed import one, refuse_events, types, written
+from tests.hardening import rawdb
 
 TIERS = [{"name": "Silver", "min_points": 100, "discount_percent": 5}]
 
@@ -204,3 +205,23 @@ async def test_a_reversal_writes_redemption_reversed_and_the_tier_it_undoes(
     tiers = await written("card.updated", card["id"])
     assert [e["data"]["tier"] for e in tiers] == ["Silver", None]
     assert tiers[-1]["data"] == await cards.card(card["id"])
+
+
+async def test_a_charge_whose_event_fails_moves_nothing(cards: Cards, database_url: str,
+                                                        engine_name: str) -> None:
+    """The event is a step of the charge's one statement (PostgreSQL) or of its write
+    transaction (SQLite): when it fails, the card, its ledger and the redemption stay as
+    they were, and the charge goes through once the feed takes rows again."""
+    template = await cards.template(name="Prepaid", kind="stored_value")
+    card = await cards.issue(template["id"])
+    assert (await cards.top_up(card["id"], 10_000)).status_code == 201
+    before = await cards.card(card["id"])
+    await refuse_events(database_url, engine_name, True)
+    failed = await cards.redeem(await cards.code(card["id"]), action="charge", amount=1_000)
+    assert failed.status_code == 500, failed.text
+    assert await cards.card(card["id"]) == before
+    assert await rawdb.fetch(database_url, "SELECT id FROM redemption") == []
+    await refuse_events(database_url, engine_name, False)
+    charged = await _charged(cards, card, 1_000)
+    assert (await one("redemption.created", charged["id"]))["data"] == charged
+    assert (await cards.card(card["id"]))["balance_cents"] == 9_000
