@@ -225,3 +225,34 @@ async def test_a_charge_whose_event_fails_moves_nothing(cards: Cards, database_u
     charged = await _charged(cards, card, 1_000)
     assert (await one("redemption.created", charged["id"]))["data"] == charged
     assert (await cards.card(card["id"]))["balance_cents"] == 9_000
+
+
+async def test_the_feed_answers_what_the_api_answered(cards: Cards) -> None:
+    """Through GET /events (the feed a chain's ERP polls): the card's changes in order,
+    each with the object as the API answered it; the other chain sees none of them."""
+    template = await cards.template(name="Prepaid", kind="stored_value")
+    card = await cards.issue(template["id"])
+    top_up = await cards.top_up(card["id"], 20_000)
+    assert top_up.status_code == 201, top_up.text
+    charge = await _charged(cards, card, 3_000)
+    frozen = await cards.client.post(f"{API}/cards/{card['id']}/freeze",
+                                     headers=_operator(cards))
+    assert frozen.status_code == 200, frozen.text
+
+    feed = await cards.client.get(f"{API}/events", params={"after": 0},
+                                  headers=_operator(cards))
+    assert feed.status_code == 200, feed.text
+    items = feed.json()["items"]
+    assert [e["sequence"] for e in items] == list(range(1, len(items) + 1))
+    mine = [e for e in items if e["type"].split(".")[0] in ("card", "redemption")]
+    assert [(e["type"], e["store_id"]) for e in mine] == [
+        ("card.issued", _store(cards)), ("card.topped_up", _store(cards)),
+        ("redemption.created", _store(cards)), ("card.updated", None)]
+    assert [e["data"] for e in mine] == [
+        card, {**mine[1]["data"], "ledger_entry": top_up.json()}, charge, frozen.json()]
+    assert mine[1]["data"]["balance_cents"] == 20_000
+    other = await cards.client.get(f"{API}/events", params={"after": 0},
+                                   headers=cards.world.headers(cards.world.b.operator))
+    assert other.status_code == 200, other.text
+    assert [e for e in other.json()["items"]
+            if e["type"].split(".")[0] in ("card", "redemption")] == []
