@@ -10,7 +10,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.bookings.conftest import Salon
-from tests.cards.events_feed import one, types, written
+from tests.cards.events_feed import (
+    one,
+    settled_feed,  # noqa: F401 - an autouse fixture
+    types,
+    written,
+)
 
 
 async def _staff_view(salon: Salon, booking_id: str) -> dict[str, Any]:

@@ -12,7 +12,13 @@ from typing import Any
 from app.core.clock import utcnow
 from cards.tables import Card
 from tests.cards.conftest import API, Cards
-from tests.cards.events_feed import one, refuse_events, types, written
+from tests.cards.events_feed import (
+    one,
+    refuse_events,
+    settled_feed,  # noqa: F401 - an autouse fixture
+    types,
+    written,
+)
 from tests.hardening import rawdb
 
 TIERS = [{"name": "Silver", "min_points": 100, "discount_percent": 5}]

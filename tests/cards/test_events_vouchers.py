@@ -14,7 +14,13 @@ import pytest
 
 from cards import repository
 from tests.cards.conftest import API
-from tests.cards.events_feed import one, refuse_events, types, written
+from tests.cards.events_feed import (
+    one,
+    refuse_events,
+    settled_feed,  # noqa: F401 - an autouse fixture
+    types,
+    written,
+)
 from tests.cards.test_vouchers import Vouchers, now
 from tests.hardening import rawdb
 from tests.world import World
