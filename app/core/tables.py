@@ -190,6 +190,7 @@ class WebhookDelivery(Table, tablename="core_webhook_delivery"):
     delivered_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
 
+
 class Event(Table, tablename="core_event"):
     """The event feed (app.core.events): one row per change the chain's other systems
     care about, written in the change's own transaction with ``sequence`` NULL; the
