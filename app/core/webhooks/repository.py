@@ -10,6 +10,8 @@ from datetime import datetime
 from functools import cache
 from typing import Any, cast
 
+from piccolo.custom_types import Combinable
+
 from app.core.db import Sql, current_engine, is_sqlite, json_column
 from app.core.tables import WebhookDelivery, WebhookEndpoint
 
@@ -43,7 +45,7 @@ async def endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID) -> Row | None:
 
 async def update_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID,
                           values: Mapping[str, Any]) -> Row | None:
-    changes = dict(values)
+    changes: dict[Any, Any] = dict(values)
     if "events" in changes:
         changes["events"] = json.dumps(changes["events"])
     rows = await WebhookEndpoint.update(changes).where(
@@ -96,9 +98,9 @@ async def events_after(chain_id: uuid.UUID, after: int, limit: int) -> list[Row]
 
 async def enabled_endpoints() -> list[Row]:
     """Every enabled endpoint's place in its chain's feed (a cheap read each round)."""
-    return cast("list[Row]", await WebhookEndpoint.select(
+    return await WebhookEndpoint.select(
         WebhookEndpoint.id, WebhookEndpoint.chain_id, WebhookEndpoint.last_sequence,
-    ).where(WebhookEndpoint.status == "enabled").run())
+    ).where(WebhookEndpoint.status == "enabled").run()
 
 
 async def chain_ends(chain_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
@@ -167,10 +169,12 @@ async def any_due(now: datetime) -> bool:
 
 
 async def claim(now: datetime, lease_until: datetime, owner: str, limit: int,
-                skip_endpoints: Collection[uuid.UUID]) -> list[Row]:
+                skip_endpoints: Collection[uuid.UUID], *, slots: Mapping[uuid.UUID, int],
+                per_endpoint: int) -> list[Row]:
     """Lease up to ``limit`` due deliveries to ``owner`` (in the caller's write
-    transaction), oldest due first, none of ``skip_endpoints`` (their slots in this
-    process are full: a backlog there never crowds out the others).
+    transaction), oldest due first, at most ``slots[endpoint]`` (default
+    ``per_endpoint``) of one endpoint and none of ``skip_endpoints`` (their slots in
+    this process are full: a backlog there never crowds out the others).
 
     PostgreSQL: ``FOR UPDATE OF d SKIP LOCKED`` lets processes claim side by side.
     SQLite: the IMMEDIATE write transaction serialises claims. The update re-checks the
@@ -182,12 +186,19 @@ async def claim(now: datetime, lease_until: datetime, owner: str, limit: int,
         where += f" AND d.endpoint_id NOT IN ({', '.join('{}' for _ in skip)})"
     lock = "" if is_sqlite(current_engine()) else " FOR UPDATE OF d SKIP LOCKED"
     found = await Sql(
-        "SELECT d.id FROM core_webhook_delivery d JOIN core_webhook_endpoint e "  # noqa: S608
-        f"ON e.id = d.endpoint_id WHERE {where} ORDER BY d.next_attempt_at "
-        f"LIMIT {{}}{lock}").rows(now, now, *skip, limit)
-    if not found:
+        "SELECT d.id, d.endpoint_id FROM core_webhook_delivery d "  # noqa: S608
+        "JOIN core_webhook_endpoint e ON e.id = d.endpoint_id "
+        f"WHERE {where} ORDER BY d.next_attempt_at LIMIT {{}}{lock}").rows(
+        now, now, *skip, limit * 4)
+    free = dict(slots)
+    ids: list[uuid.UUID] = []
+    for candidate in found:
+        endpoint_id = candidate["endpoint_id"]
+        if free.setdefault(endpoint_id, per_endpoint) > 0 and len(ids) < limit:
+            free[endpoint_id] -= 1
+            ids.append(candidate["id"])
+    if not ids:
         return []
-    ids = [r["id"] for r in found]
     rows = await WebhookDelivery.update({
         WebhookDelivery.lease_until: lease_until, WebhookDelivery.lease_owner: owner,
         WebhookDelivery.attempts: WebhookDelivery.attempts + 1,
@@ -209,10 +220,10 @@ async def targets(endpoint_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, Row]:
 
 async def finish(delivery_id: uuid.UUID, owner: str, values: Mapping[str, Any]) -> bool:
     """Record an attempt's outcome, only while the lease is still ours."""
-    rows = await WebhookDelivery.update({
-        **values, WebhookDelivery.lease_until: None, WebhookDelivery.lease_owner: None,
-    }).where((WebhookDelivery.id == delivery_id) & (WebhookDelivery.lease_owner == owner)
-             & (WebhookDelivery.status == "pending")).returning(WebhookDelivery.id).run()
+    changes: dict[Any, Any] = {**values, "lease_until": None, "lease_owner": None}
+    rows = await WebhookDelivery.update(changes).where(
+        (WebhookDelivery.id == delivery_id) & (WebhookDelivery.lease_owner == owner)
+        & (WebhookDelivery.status == "pending")).returning(WebhookDelivery.id).run()
     return bool(rows)
 
 
@@ -237,30 +248,33 @@ async def endpoint_failed(endpoint_id: uuid.UUID, at: datetime, disable_before: 
     return bool(rows)
 
 
-async def release(owner: str) -> None:
-    """Hand back deliveries leased to ``owner`` (a worker stopping mid-delivery)."""
+async def release(owner: str, delivery_id: uuid.UUID | None = None) -> None:
+    """Hand back deliveries leased to ``owner`` (a worker stopping mid-delivery), or
+    that one, as if never claimed."""
+    where = (WebhookDelivery.lease_owner == owner) & (WebhookDelivery.status == "pending")
+    if delivery_id is not None:
+        where &= WebhookDelivery.id == delivery_id
     await WebhookDelivery.update({
         WebhookDelivery.lease_until: None, WebhookDelivery.lease_owner: None,
         WebhookDelivery.attempts: WebhookDelivery.attempts - 1,
-    }).where((WebhookDelivery.lease_owner == owner)
-             & (WebhookDelivery.status == "pending")).run()
+    }).where(where).run()
 
 
 # --- the operator's log -----------------------------------------------------------------
 
 async def deliveries(endpoint_id: uuid.UUID, *, status: str | None, limit: int,
                      offset: int) -> list[Row]:
-    where = WebhookDelivery.endpoint_id == endpoint_id
+    where: Combinable = WebhookDelivery.endpoint_id == endpoint_id
     if status is not None:
         where &= WebhookDelivery.status == status
-    return cast("list[Row]", await WebhookDelivery.select(
+    return await WebhookDelivery.select(
         WebhookDelivery.id, WebhookDelivery.event_id, WebhookDelivery.sequence,
         WebhookDelivery.type, WebhookDelivery.status, WebhookDelivery.attempts,
         WebhookDelivery.last_status_code, WebhookDelivery.last_error,
         WebhookDelivery.next_attempt_at, WebhookDelivery.delivered_at,
         WebhookDelivery.created_at,
     ).where(where).order_by(WebhookDelivery.created_at, ascending=False).order_by(
-        WebhookDelivery.sequence, ascending=False).limit(limit).offset(offset).run())
+        WebhookDelivery.sequence, ascending=False).limit(limit).offset(offset).run()
 
 
 async def retry(endpoint_id: uuid.UUID, delivery_id: uuid.UUID, now: datetime) -> bool:
