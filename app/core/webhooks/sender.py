@@ -67,6 +67,10 @@ class Sender:
                 location = response.headers.get("Location")
         except TimeoutError:
             return Attempt(False, None, f"no answer within {self.timeout.total:g} s")
+        except aiohttp.ClientConnectorError as exc:
+            if isinstance(exc.os_error, urls.NonPublicAddress):
+                return Attempt(False, None, f"refused: {exc.os_error}"[:NOTE_CHARS])
+            return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:NOTE_CHARS])
         except aiohttp.ClientError as exc:
             return Attempt(False, None, f"{type(exc).__name__}: {exc}"[:NOTE_CHARS])
         if 200 <= status < 300:

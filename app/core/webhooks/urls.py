@@ -35,10 +35,16 @@ Lookup = Callable[[str, int], Awaitable[list[tuple[int, str]]]]
 
 class NonPublicAddress(OSError):
     """A host resolved to an address deliveries may not reach (aiohttp reports an
-    OSError from a resolver as a connection error, with this message)."""
+    OSError from a resolver as a connection error, carrying this one)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(0, message)  # strerror: what aiohttp's message shows
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
-class UnresolvableHost(OSError):
+class UnresolvableHost(NonPublicAddress):
     """No address at all for the host."""
 
 
