@@ -24,10 +24,10 @@ from app.asgi import create_app
 from app.core import events
 from app.core.clock import utcnow
 from app.core.db import write_transaction
+from app.core.events import sequencer
 from app.core.tables import WebhookDelivery, WebhookEndpoint
 from app.core.webhooks import urls
 from tests.conftest import make_settings, serving
-from tests.core.webhook_events import number_events
 from tests.core.webhook_receiver import Receiver, receiver
 from tests.world import World, build_world
 
@@ -72,7 +72,7 @@ async def emit(chain_id: uuid.UUID, event_type: str, object_id: uuid.UUID,
     async with write_transaction():
         row = await events.emit(event_type, chain_id=chain_id, object_id=object_id,
                                 data={"id": str(object_id), **data})
-    await number_events()
+    await sequencer.number_chain(chain_id)
     return row["id"]
 
 
