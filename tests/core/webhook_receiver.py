@@ -59,6 +59,7 @@ class Receiver:
         mode = self.modes.get(request.path, "ok")
         record = Received(request.path, headers, body)
         self.received.append(record)
+        self.changed.set()  # arrived (and again when answered)
         key = (request.path, headers.get("webhook-id", ""))
         self.tries[key] = self.tries.get(key, 0) + 1
         try:
