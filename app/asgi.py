@@ -43,7 +43,7 @@ from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from app.web.routes import web_router
 from app.webhooks_api import CONTROLLERS as WEBHOOK_CONTROLLERS
-from app.webhooks_api import build_webhook_worker
+from app.webhooks_api import build_webhook_worker, purge_webhook_log
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
 from cards import card_scans, voucher_scans
@@ -95,7 +95,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
                       secrets=SecretBox(settings.secret_key),
                       wechat=WechatClient(settings.wechat_api_base,
                                           timeout=settings.wechat_timeout_s))
-    housekeeping = Housekeeping([card_service.purge_code_expiries],
+    housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
     # Numbers the event feed's committed rows (every process; they take turns per chain).

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.conftest import free_port
+
 
 @dataclass
 class Received:
@@ -94,10 +96,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     app.router.add_route("POST", "/{tail:.*}", state.handle)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    port = sockets[0].getsockname()[1]
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     state.base_url = f"http://127.0.0.1:{port}"
     try:
         yield state

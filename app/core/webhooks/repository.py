@@ -260,3 +260,11 @@ async def retry(endpoint_id: uuid.UUID, delivery_id: uuid.UUID, now: datetime) -
              & (WebhookDelivery.endpoint_id == endpoint_id)).returning(
         WebhookDelivery.id).run()
     return bool(rows)
+
+
+async def purge(before: datetime) -> None:
+    """Forget delivered and failed rows created before ``before`` (the housekeeping
+    task); pending ones stay whatever their age."""
+    await WebhookDelivery.delete().where(
+        WebhookDelivery.status.is_in(["delivered", "failed"])
+        & (WebhookDelivery.created_at < before)).run()

@@ -191,3 +191,12 @@ async def retry_delivery(principal: Principal, endpoint_id: uuid.UUID,
     async with write_transaction():
         if not await repo.retry(endpoint_id, delivery_id, utcnow()):
             raise NotFound("no such delivery")
+
+
+LOG_RETENTION = timedelta(days=30)
+
+
+async def purge_log() -> None:
+    """The housekeeping sweep: the delivery log keeps 30 days, like the event feed."""
+    async with write_transaction():
+        await repo.purge(utcnow() - LOG_RETENTION)
