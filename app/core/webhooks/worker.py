@@ -120,9 +120,11 @@ class WebhookWorker:
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending)
+                await asyncio.wait(pending, timeout=self.grace_s)
+                # Handed back now rather than when the lease runs out (bounded: a stop
+                # never hangs on the database).
                 with contextlib.suppress(Exception):
-                    async with write_transaction():
+                    async with asyncio.timeout(self.grace_s), write_transaction():
                         await repo.release(self.owner)
         await self.sender.close()
 
