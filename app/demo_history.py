@@ -177,6 +177,14 @@ class _Staff:
     id: uuid.UUID
     chain_id: uuid.UUID
 
+    @property
+    def staff_id(self) -> uuid.UUID:
+        return self.id
+
+    @property
+    def api_key_id(self) -> None:
+        return None
+
 
 @dataclass(order=True)
 class _Intent:

@@ -220,6 +220,14 @@ class _Clerk:
     chain_id: uuid.UUID
     id: uuid.UUID
 
+    @property
+    def staff_id(self) -> uuid.UUID:
+        return self.id
+
+    @property
+    def api_key_id(self) -> None:
+        return None
+
 
 @dataclass
 class CardState:

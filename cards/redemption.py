@@ -123,11 +123,15 @@ async def code_of_short_code(principal: Principal, store_id: uuid.UUID,
 
 
 class Staffer(Protocol):
-    """Who records a redemption: a chain's staff member (a :class:`Principal` at the till;
-    a clerk of the large demo's generator, bench/demo_large.py)."""
+    """Who records a redemption: a chain's staff member or API key (a :class:`Principal`
+    at the till; a clerk of the large demo's generator, bench/demo_large.py). The row's
+    ``staff`` is ``staff_id``: None for a key (never a key's id in a staff column)."""
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def staff_id(self) -> uuid.UUID | None: ...
+
+    @property
+    def api_key_id(self) -> uuid.UUID | None: ...
 
     @property
     def chain_id(self) -> uuid.UUID: ...
@@ -146,13 +150,13 @@ def redemption_row(staff: Staffer, kind: str, subject: Mapping[str, Any],
     return {
         "id": redemption_id or uuid.uuid4(), "chain": staff.chain_id, "kind": kind,
         "action": action, "object_id": subject["id"], "member_id": subject["member"],
-        "store": store_id, "staff": staff.id, "amount_cents": amount,
+        "store": store_id, "staff": staff.staff_id, "amount_cents": amount,
         "discount_cents": discount, "charged_cents": charged, "points_earned": points_earned,
         "balance_after_cents": None if entry is None else entry["balance_after_cents"],
         "visits_left": None if entry is None else entry["visits_after"],
         "points_after": None if entry is None else entry["points_after"],
         "created_at": recorded_at or at, "redeemed_at": at, "reversed_at": None,
-        "reversed_by": None, "client_ref": client_ref,
+        "reversed_by": None, "client_ref": client_ref, "api_key_id": staff.api_key_id,
     }
 
 
@@ -165,7 +169,7 @@ def redemption_out(row: RedemptionRow) -> RedemptionOut:
         points_after=row["points_after"], created_at=row["created_at"],
         reversed_at=row["reversed_at"], recorded_at=row["created_at"],
         redeemed_at=row["redeemed_at"] or row["created_at"],
-        offline=row["client_ref"] is not None)
+        offline=row["client_ref"] is not None, api_key_id=row["api_key_id"])
 
 
 async def _scan(handlers: ScanHandlers, principal: Principal, body: RedeemIn,
@@ -230,7 +234,7 @@ async def reverse(handlers: ScanHandlers, principal: Principal,
         raise ReversalWindowClosed()
     handler = handlers.of(_KIND_OF[row["kind"]])
     async with write_transaction():
-        if not await repo.mark_reversed(redemption_id, now, principal.id):
+        if not await repo.mark_reversed(redemption_id, now, principal.staff_id):
             raise AlreadyReversed()
         await handler.reverse(row, principal, now)
     updated = await repo.get_redemption(redemption_id, principal.chain_id)

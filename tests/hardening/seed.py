@@ -46,6 +46,7 @@ class Bundle:
     staff_id: str  # a clerk of store_id only, made for the matrix (no test's caller)
     endpoint_id: str  # a webhook endpoint of the chain, one per bundle (DELETE is late)
     delivery_id: str  # a delivered delivery of endpoint_id
+    key_id: str  # an API key of the chain (no test's caller)
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -132,6 +133,7 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         return endpoint, str(delivery)
 
     hooks = [await hook() for _ in range(3)]
+    key_id = (await _post(client, "/api-keys", op, {"name": "seed", "scopes": ["redeem"]}))["id"]
 
     def bundle(store: str, member: str, voucher: dict[str, Any], booking: str,
                redemption: str, hook: tuple[str, str]) -> Bundle:
@@ -141,7 +143,7 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                       resource_id=str(chain.resources[uuid_store]), template_id=template,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
                       booking_id=booking, redemption_id=redemption, member_id=member,
-                      voucher_code=voucher["code"], staff_id=staff[store],
+                      voucher_code=voucher["code"], staff_id=staff[store], key_id=key_id,
                       endpoint_id=hook[0], delivery_id=hook[1])
 
     return {
