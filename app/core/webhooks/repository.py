@@ -55,12 +55,16 @@ async def update_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID,
 
 
 async def delete_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
-    """The endpoint and its deliveries (an attempt in flight records nothing after)."""
+    """The endpoint and its deliveries (an attempt in flight records nothing after).
+
+    Deliveries first, then the endpoint: the order the worker locks them in (an
+    outcome, then the endpoint's run of failures), so the two never deadlock."""
+    if await endpoint(chain_id, endpoint_id) is None:
+        return False
+    await WebhookDelivery.delete().where(WebhookDelivery.endpoint_id == endpoint_id).run()
     rows = await WebhookEndpoint.delete().where(
         (WebhookEndpoint.chain_id == chain_id) & (WebhookEndpoint.id == endpoint_id)
     ).returning(WebhookEndpoint.id).run()
-    if rows:
-        await WebhookDelivery.delete().where(WebhookDelivery.endpoint_id == endpoint_id).run()
     return bool(rows)
 
 

@@ -110,11 +110,14 @@ class WebhookWorker:
         self._numbered.set()
         self._wake.set()
         loops, self._tasks = self._tasks, []
-        for task in loops:
-            task.cancel()
-        for task in loops:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        # The loops see the stop at their next wait; cancelling one inside a transaction
+        # could leave its pooled connection unreleased (and the pool's close waiting).
+        if loops:
+            _, stuck = await asyncio.wait(loops, timeout=self.grace_s)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=self.grace_s)
         if self._attempts:
             _, pending = await asyncio.wait(set(self._attempts), timeout=self.grace_s)
             for task in pending:
@@ -150,6 +153,8 @@ class WebhookWorker:
                 added = 0
             if added:
                 self.wake()
+            if self._stopping.is_set():
+                return
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._numbered.wait(), self.settings.webhook_poll_s)
             self._numbered.clear()
@@ -212,7 +217,7 @@ class WebhookWorker:
         """Claim what is due and free slots allow, and start each attempt; returns how
         many were started."""
         free = self.settings.webhook_in_flight - len(self._attempts)
-        if free <= 0:
+        if free <= 0 or self._stopping.is_set():
             return 0
         now = utcnow()
         if not await repo.any_due(now):
@@ -265,7 +270,8 @@ class WebhookWorker:
             log.exception("webhook delivery %s failed before sending", row["id"])
             attempt = Attempt(False, None, f"{type(exc).__name__}: {exc}"[:500])
         try:
-            await self._record(row, attempt, started)
+            # Shielded: a stop cancelling the attempt never interrupts its transaction.
+            await asyncio.shield(self._record(row, attempt, started))
         except Exception:
             log.exception("recording webhook delivery %s failed (the lease will run out "
                           "and it is sent again)", row["id"])
