@@ -269,6 +269,10 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/members/{member_id}/bookings": [Rule(STAFF, OWNER)],
     # notifications
     "GET /api/v1/notifications": [Rule(OPERATOR, NONE)],
+    # The chain's event feed: operators (and keys with events:read, tests/hardening/
+    # test_key_matrix.py); the route lets managers through for store-limited keys and
+    # the service refuses people other than operators.
+    "GET /api/v1/events": [Rule(OPERATOR, NONE)],
 }
 
 def _stats(**extra: str) -> Maker:
