@@ -16,6 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
+
+from app.core import events as feed
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
@@ -104,11 +107,25 @@ async def booking_out(row: BookingView, signer: CodeSigner,
     """The booking as a person reads it: times in the store's zone; the signed check-in
     code while the booking is still to come (it expires when the service ends); what the
     caller may still change."""
-    zone = ZoneInfo(row["timezone"])
     code = None
     if row["status"] == "confirmed":
         code = await signer.sign(row["chain"], CodeKind.BOOKING, row["id"], row["end_at"])
-    can_cancel, can_move, reason = change_rights(row, principal.is_staff, utcnow())
+    return _booking_out(row, code, principal.is_staff, utcnow())
+
+
+async def emit_booking(event_type: str, row: BookingView, now: datetime) -> None:
+    """Write the feed's event about the booking ``row`` (as it is after the change) in
+    the caller's write transaction: the booking as staff read it, without its check-in
+    code (a code checks the guest in: it is the member's to show, not the feed's)."""
+    out = _booking_out(row, None, True, now)
+    await feed.emit(event_type, chain_id=row["chain"], object_id=row["id"],
+                    store_id=row["store"], data=msgspec.to_builtins(out))
+
+
+def _booking_out(row: BookingView, code: str | None, is_staff: bool,
+                 now: datetime) -> BookingOut:
+    zone = ZoneInfo(row["timezone"])
+    can_cancel, can_move, reason = change_rights(row, is_staff, now)
     return BookingOut(
         id=row["id"], status=row["status"], store_id=row["store"], service_id=row["service"],
         resource_id=row["resource"], start=row["start_at"].astimezone(zone),
@@ -123,6 +140,16 @@ async def booking_out(row: BookingView, signer: CodeSigner,
         can_reschedule=can_move, cannot_change_reason=reason,
         any_resource=row["any_resource"], member_name=row["member_name"] or None,
         member_phone_tail=stores.phone_tail(row["member_phone"]), redemption=_redemption(row))
+
+
+async def _emit_after(event_type: str, principal: Principal, booking_id: uuid.UUID,
+                      now: datetime) -> BookingView:
+    """The booking as a change left it, read in the change's write transaction, and the
+    feed's event about it written there."""
+    row = await repo.get_booking(booking_id, principal.chain_id)
+    assert row is not None
+    await emit_booking(event_type, row, now)
+    return row
 
 
 async def _reload(principal: Principal, booking_id: uuid.UUID,
@@ -315,6 +342,7 @@ async def _create_booking(principal: Principal, body: BookingCreate, plan: Plan,
     row = await repo.get_booking(booking_id, principal.chain_id)
     assert row is not None
     await notices.confirmed(row, plan.store["reminder_minutes"])
+    await emit_booking(feed.types.BOOKING_CREATED, row, now)
     return await booking_out(row, signer, principal)
 
 
@@ -387,7 +415,8 @@ async def cancel(principal: Principal, booking_id: uuid.UUID,
                 "status": "cancelled", "cancelled_at": now, "updated_at": now}):
             raise InvalidState("the booking changed meanwhile")
         await notices.cancelled(row)
-    return await _reload(principal, booking_id, signer)
+        after = await _emit_after(feed.types.BOOKING_CANCELLED, principal, booking_id, now)
+    return await booking_out(after, signer, principal)
 
 
 def _before_cutoff(row: BookingView, now: datetime) -> None:
@@ -444,6 +473,7 @@ async def _move(principal: Principal, row: BookingView, plan: Plan,
     after = await repo.get_booking(row["id"], principal.chain_id)
     assert after is not None
     await notices.moved(row, after, plan.store["reminder_minutes"])
+    await emit_booking(feed.types.BOOKING_RESCHEDULED, after, now)
     return await booking_out(after, signer, principal)
 
 
@@ -479,6 +509,7 @@ async def check_in(principal: Principal, booking_id: uuid.UUID,
     if not await repo.move_status(booking_id, ("confirmed",), {
             "status": "checked_in", "checked_in_at": now, "updated_at": now}):
         raise InvalidState("the booking changed meanwhile")
+    await _emit_after(feed.types.BOOKING_CHECKED_IN, principal, booking_id, now)
     return row
 
 
@@ -519,7 +550,8 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
             "status": "completed", "completed_at": now, "updated_at": now,
             "redemption": redemption_id})
         await notices.settled(row)
-    return await _reload(principal, booking_id, signer)
+        after = await _emit_after(feed.types.BOOKING_COMPLETED, principal, booking_id, now)
+    return await booking_out(after, signer, principal)
 
 
 async def no_show(principal: Principal, booking_id: uuid.UUID,
@@ -547,4 +579,5 @@ async def no_show(principal: Principal, booking_id: uuid.UUID,
                                            {"redemption": penalty.id})
             except AppError:
                 pass  # not a times card, or nothing left: the no-show stands alone
-    return await _reload(principal, booking_id, signer)
+        after = await _emit_after(feed.types.BOOKING_NO_SHOW, principal, booking_id, now)
+    return await booking_out(after, signer, principal)

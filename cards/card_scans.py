@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from app.core import events as feed
 from app.core.auth import Principal
 from app.core.codes.errors import InvalidCode
 from app.core.codes.format import CodeKind
@@ -26,13 +27,22 @@ from cards.errors import (
     NoVisitsLeft,
     WrongCardKind,
 )
-from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
+from cards.redemption import (
+    Scan,
+    ScanHandler,
+    redemption_event,
+    redemption_out,
+    redemption_row,
+)
 from cards.rows import CardRow, RedemptionRow, TemplateRow
 from cards.schemas import PreviewCard, PreviewOut, RedemptionOut
 from cards.service import (
     KIND_CARD,
+    card_event,
+    card_out,
     check_usable_at,
     effective_status,
+    moved_card,
     require_store,
     store_data,
 )
@@ -128,6 +138,11 @@ class CardScans:
                                      tiers=template["tiers"], now=now,
                                      store_id=redemption["store"], staff_id=principal.staff_id,
                                      redemption_id=redemption["id"])
+        after = moved_card(card, template, undone)
+        if after["tier"] != card["tier"]:  # the points taken back crossed a threshold
+            await repo.insert_events([card_event(
+                feed.types.CARD_UPDATED, card_out(after, now), chain_id=principal.chain_id,
+                store_id=redemption["store"])])
         if undone["delta_cents"]:
             store = await stores.chain_store(redemption["store"], principal.chain_id)
             await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
@@ -198,22 +213,37 @@ async def _apply_to_card(principal: Principal, store: StoreRow, read: CardRow,
                 card = fresh
             move, row, note = _card_move(principal, store, card, template, action, amount,
                                          now, redemption_id)
+            out = redemption_out(row)
             spent = None if spent_code is None else {
                 "code_hash": spent_code, "redemption_id": redemption_id, "created_at": now}
-            moved = await _write_move(move, row, note, spent)
+            moved = await _write_move(move, row, note, spent,
+                                      _move_events(principal, card, template, move, out, now))
         if moved:
-            return redemption_out(row)
+            return out
     # Under the row lock the compare-and-set cannot lose; refuse rather than fork.
     raise RuntimeError(f"card {read['id']} moved under a held lock")
 
 
+def _move_events(principal: Principal, card: CardRow, template: TemplateRow,
+                 move: ledger.Move, out: RedemptionOut,
+                 now: datetime) -> list[feed.NewEvent]:
+    """The feed's events of a card's move: redemption.created (the redemption as the
+    scan answers it), and card.updated when the points moved the card to another tier."""
+    events = [redemption_event(feed.types.REDEMPTION_CREATED, principal.chain_id, out)]
+    if move.figures["tier"] != card["tier"]:
+        events.append(card_event(feed.types.CARD_UPDATED,
+                                 card_out(moved_card(card, template, move.entry), now),
+                                 chain_id=principal.chain_id, store_id=out.store_id))
+    return events
+
+
 async def _write_move(move: ledger.Move, row: RedemptionRow, note: NewNotification,
-                      spent: dict[str, Any] | None) -> bool:
+                      spent: dict[str, Any] | None, events: list[feed.NewEvent]) -> bool:
     """One statement on PostgreSQL, outside a transaction or in the locked attempt's."""
     try:
         async with atomic_statement():
             return await repo.move_card(move.card_id, move.expected_seq, move.figures,
-                                        move.entry, row, note, spent)
+                                        move.entry, row, note, spent, events)
     except Exception as exc:
         if spent is not None and is_unique_violation(exc):
             raise CodeUsed() from None

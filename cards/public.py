@@ -17,13 +17,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from app.core import events as feed
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.errors import NotFound
 from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft
-from cards.redemption import redemption_out, redemption_row
+from cards.redemption import redemption_event, redemption_out, redemption_row
 from cards.schemas import LedgerEntryOut, RedemptionOut
 from cards.service import check_usable_at, entry_out, visible_card
 from cards.voucher_scans import VOUCHERS, Usable
@@ -100,8 +101,11 @@ async def record_redemption(principal: Principal, kind: str, subject: Mapping[st
     vouchers' ones, built by the same builder: the store's day sheet, the reversal and
     the stats read them all. Joins the caller's write transaction."""
     row = redemption_row(principal, kind, subject, store_id, at, action=action)
+    out = redemption_out(row)
     await repo.insert_redemption(row)
-    return redemption_out(row)
+    await repo.insert_events([redemption_event(feed.types.REDEMPTION_CREATED,
+                                               principal.chain_id, out)])
+    return out
 
 
 async def last_card_entry(principal: Principal, card_id: uuid.UUID) -> LedgerEntryOut | None:

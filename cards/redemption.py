@@ -15,8 +15,10 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
+import msgspec
 from litestar import Response
 
+from app.core import events as feed
 from app.core import idempotency
 from app.core.auth import Principal
 from app.core.clock import utcnow
@@ -169,6 +171,15 @@ def redemption_out(row: RedemptionRow) -> RedemptionOut:
         offline=row["client_ref"] is not None)
 
 
+def redemption_event(event_type: str, chain_id: uuid.UUID,
+                     out: RedemptionOut) -> feed.NewEvent:
+    """The feed's event about a redemption (created or reversed): the redemption as the
+    API answers it, at its store. Not written (the caller does, often as one step of its
+    spend's statement)."""
+    return feed.event(event_type, chain_id=chain_id, object_id=out.id, store_id=out.store_id,
+                      data=msgspec.to_builtins(out))
+
+
 async def _scan(handlers: ScanHandlers, principal: Principal, body: RedeemIn,
                 signer: CodeSigner) -> tuple[Scan, ScanHandler[Any]]:
     store = await stores.till_store(principal, body.store_id)
@@ -234,6 +245,9 @@ async def reverse(handlers: ScanHandlers, principal: Principal,
         if not await repo.mark_reversed(redemption_id, now, principal.staff_id):
             raise AlreadyReversed()
         await handler.reverse(row, principal, now)
+        reversed_ = redemption_out({**row, "reversed_at": now, "reversed_by": principal.id})
+        await repo.insert_events([redemption_event(feed.types.REDEMPTION_REVERSED,
+                                                   principal.chain_id, reversed_)])
     updated = await repo.get_redemption(redemption_id, principal.chain_id)
     assert updated is not None
     return redemption_out(updated)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, cast
 
+import msgspec
 from piccolo.query import Select
 from piccolo.query.functions.aggregate import Count, Max
 from piccolo.querystring import QueryString
@@ -20,7 +22,10 @@ from app.core.db import (
     json_column,
     select_list,
 )
+from app.core.events import NewEvent
+from app.core.events import repository as events_repo
 from app.core.notify import repository as notify_repo
+from app.core.tables import Event
 from cards.rows import (
     BundleVoucher,
     CampaignRow,
@@ -117,12 +122,15 @@ async def active_card_exists(template_id: uuid.UUID, member_id: uuid.UUID) -> bo
         & (Card.status == "active")).run())
 
 
-async def expire_lapsed(template_id: uuid.UUID, member_id: uuid.UUID, now: datetime) -> None:
-    """Write down the expiry of the member's lapsed card, freeing the one-active slot."""
-    await Card.update(status="expired").where(
+async def expire_lapsed(template_id: uuid.UUID, member_id: uuid.UUID,
+                        now: datetime) -> list[uuid.UUID]:
+    """Write down the expiry of the member's lapsed card, freeing the one-active slot;
+    the ids of the cards it expired (their card.updated events)."""
+    rows = await Card.update(status="expired").where(
         (Card.template == template_id) & (Card.member == member_id)
         & (Card.status == "active") & Card.expires_at.is_not_null()
-        & (Card.expires_at <= now)).run()
+        & (Card.expires_at <= now)).returning(Card.id).run()
+    return [row["id"] for row in rows]
 
 
 async def get_card(card_id: uuid.UUID, chain_id: uuid.UUID) -> CardView | None:
@@ -221,36 +229,40 @@ async def ledger_entry_for(redemption_id: uuid.UUID) -> LedgerRow | None:
 # A card's move as one PostgreSQL statement: the compare-and-set of its figures (still at
 # the sequence the move was computed from, still active), then, only if it won, the
 # spent code (a code used before fails the whole statement on its key), the ledger
-# entry, the redemption and the outbox row. Atomic alone: no BEGIN, no row lock, no
-# COMMIT round trips (ten round trips of a charge become three).
-_MOVE_CARD = f"WITH moved AS ({_SET_ACTIVE_CARD_FIGURES.text}), "
-_MOVE_CARD_TAIL = (f"entry AS ({_INSERT_LEDGER.after('moved')}), "  # noqa: S608
-                   f"redeemed AS ({_INSERT_REDEMPTION.after('moved')}), "
-                   f"notified AS ({notify_repo.emit_after('moved')}) "
-                   "SELECT id FROM moved")
-_MOVE_CARD_SPENDING = Sql(
-    _MOVE_CARD + f"spent AS ({_INSERT_SPENT_CODE.after('moved')}), " + _MOVE_CARD_TAIL)
-_MOVE_CARD_ONLY = Sql(_MOVE_CARD + _MOVE_CARD_TAIL)
+# entry, the redemption, the outbox row and the feed's events (redemption.created, and
+# card.updated when the tier changed). Atomic alone: no BEGIN, no row lock, no COMMIT
+# round trips (ten round trips of a charge become three).
+@cache
+def _move_card_sql(spending: bool, events: int) -> Sql:
+    steps = [f"moved AS ({_SET_ACTIVE_CARD_FIGURES.text})"]
+    if spending:
+        steps.append(f"spent AS ({_INSERT_SPENT_CODE.after('moved')})")
+    steps += [f"entry AS ({_INSERT_LEDGER.after('moved')})",
+              f"redeemed AS ({_INSERT_REDEMPTION.after('moved')})",
+              f"notified AS ({notify_repo.emit_after('moved')})"]
+    # The events read ``moved``: they are written only once the card row is updated.
+    steps += [f"evented{n} AS ({events_repo.insert_after('moved')})" for n in range(events)]
+    return Sql("WITH " + ", ".join(steps) + " SELECT id FROM moved")  # noqa: S608
 
 
 async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Values, entry: Values,
-                    redemption: Values, notification: Values, spent: Values | None) -> bool:
-    """Write a card's move (its new figures and ledger entry), its redemption and outbox
-    row, and the dynamic code ``spent`` if given, all or nothing. False when the card
-    moved (or stopped being active) since the row the move was computed from; a code
-    spent before raises the engine's unique violation. One statement on PostgreSQL;
-    several in the caller's write transaction on SQLite (``db.atomic_statement``), like
-    :func:`redeem_voucher`."""
+                    redemption: Values, notification: Values, spent: Values | None,
+                    events: Sequence[NewEvent] = ()) -> bool:
+    """Write a card's move (its new figures and ledger entry), its redemption, outbox
+    row and feed ``events``, and the dynamic code ``spent`` if given, all or nothing.
+    False when the card moved (or stopped being active) since the row the move was
+    computed from; a code spent before raises the engine's unique violation. One
+    statement on PostgreSQL; several in the caller's write transaction on SQLite
+    (``db.atomic_statement``), like :func:`redeem_voucher`."""
     if set(figures) != set(_CARD_FIGURES):
         raise ValueError(f"a card's figures are exactly {_CARD_FIGURES}")
     cas = (*(figures[k] for k in _CARD_FIGURES), card_id, expected_seq)
-    tail = (*_INSERT_LEDGER.args(entry), *_INSERT_REDEMPTION.args(redemption),
-            *notify_repo.emit_args(notification))
     if not is_sqlite(current_engine()):
-        if spent is None:
-            return bool(await _MOVE_CARD_ONLY.rows(*cas, *tail))
-        return bool(await _MOVE_CARD_SPENDING.rows(*cas, *_INSERT_SPENT_CODE.args(spent),
-                                                   *tail))
+        args = (*cas, *(() if spent is None else _INSERT_SPENT_CODE.args(spent)),
+                *_INSERT_LEDGER.args(entry), *_INSERT_REDEMPTION.args(redemption),
+                *notify_repo.emit_args(notification),
+                *(a for event in events for a in events_repo.insert_args(event)))
+        return bool(await _move_card_sql(spent is not None, len(events)).rows(*args))
     assert in_write_transaction(), "db.atomic_statement() opens SQLite's transaction"
     if not await _SET_ACTIVE_CARD_FIGURES.rows(*cas):
         return False
@@ -259,6 +271,8 @@ async def move_card(card_id: uuid.UUID, expected_seq: int, figures: Values, entr
     await _INSERT_LEDGER.run(entry)
     await _INSERT_REDEMPTION.run(redemption)
     await notify_repo.emit(notification)
+    for event in events:
+        await events_repo.insert(event)
     return True
 
 
@@ -547,32 +561,35 @@ async def member_vouchers(member_id: uuid.UUID) -> list[VoucherView]:
 
 
 # The whole spend as one PostgreSQL statement: the conditional update, then the
-# redemption and its outbox row only if the update won. One statement is atomic on its
-# own, so outside a transaction it needs no BEGIN and COMMIT: one round trip where the
-# three statements in a transaction took five.
+# redemption, its outbox row and its redemption.created event only if the update won.
+# One statement is atomic on its own, so outside a transaction it needs no BEGIN and
+# COMMIT: one round trip where the statements in a transaction took five.
 _REDEEM_VOUCHER = Sql(  # composed of this module's own statements, no input
     f"WITH spent AS ({_MARK_VOUCHER_REDEEMED.text}), "  # noqa: S608
     f"redeemed AS ({_INSERT_REDEMPTION.after('spent')} RETURNING id), "
-    f"notified AS ({notify_repo.emit_after('redeemed')}) "
+    f"notified AS ({notify_repo.emit_after('redeemed')}), "
+    f"evented AS ({events_repo.insert_after('redeemed')}) "
     "SELECT id FROM redeemed")
 
 
-async def redeem_voucher(voucher_id: uuid.UUID, redemption: Values,
-                         notification: Values) -> bool:
-    """Spend a voucher still ``issued`` and write its redemption and outbox row, all or
-    nothing; False when it was no longer issued. One statement on PostgreSQL (atomic
-    alone: no BEGIN and COMMIT needed); on SQLite three, in the write transaction the
-    caller opened (``db.atomic_statement``)."""
+async def redeem_voucher(voucher_id: uuid.UUID, redemption: Values, notification: Values,
+                         event: NewEvent) -> bool:
+    """Spend a voucher still ``issued`` and write its redemption, outbox row and feed
+    ``event``, all or nothing; False when it was no longer issued. One statement on
+    PostgreSQL (atomic alone: no BEGIN and COMMIT needed); on SQLite four, in the write
+    transaction the caller opened (``db.atomic_statement``)."""
     # The voucher's redeemed_at is the time of use (an offline scan's claimed time).
     mark = (redemption["redeemed_at"], redemption["id"], redemption["store"], voucher_id)
     if not is_sqlite(current_engine()):
         return bool(await _REDEEM_VOUCHER.rows(*mark, *_INSERT_REDEMPTION.args(redemption),
-                                               *notify_repo.emit_args(notification)))
+                                               *notify_repo.emit_args(notification),
+                                               *events_repo.insert_args(event)))
     assert in_write_transaction(), "db.atomic_statement() opens SQLite's transaction"
     if not await _MARK_VOUCHER_REDEEMED.rows(*mark):
         return False
     await _INSERT_REDEMPTION.run(redemption)
     await notify_repo.emit(notification)
+    await events_repo.insert(event)
     return True
 
 
@@ -588,6 +605,28 @@ async def revoke_voucher(voucher_id: uuid.UUID, at: datetime) -> bool:
     rows = await Voucher.update(status="revoked", revoked_at=at).where(
         (Voucher.id == voucher_id) & (Voucher.status == "issued")).returning(Voucher.id).run()
     return bool(rows)
+
+
+# --- the feed's events (app.core.events) ------------------------------------------------
+
+_EVENTS_PER_INSERT = 500  # 7 values a row: well under either engine's parameter limit
+
+
+async def insert_events(rows: Sequence[NewEvent]) -> None:
+    """Write feed events in the caller's write transaction: one statement for one row,
+    one multi-row insert per 500 for a batch (a bulk voucher issue)."""
+    if len(rows) == 1:
+        await events_repo.insert(rows[0])
+        return
+    for start in range(0, len(rows), _EVENTS_PER_INSERT):
+        await Event.insert(*(Event(**_event_columns(row))
+                             for row in rows[start:start + _EVENTS_PER_INSERT])).run()
+
+
+def _event_columns(row: NewEvent) -> dict[str, Any]:
+    """A feed event's columns as Piccolo inserts them: ``data`` encoded as the events
+    repository encodes it (msgspec's JSON)."""
+    return {**row, "data": msgspec.json.encode(row["data"]).decode()}
 
 
 async def sync_receipt(chain_id: uuid.UUID, client_ref: str) -> SyncReceiptRow | None:

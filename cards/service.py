@@ -6,7 +6,11 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
+import msgspec
+
+from app.core import events as feed
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
@@ -73,6 +77,49 @@ def entry_out(row: LedgerRow) -> LedgerEntryOut:
         balance_after_cents=row["balance_after_cents"], points_after=row["points_after"],
         visits_after=row["visits_after"], store_id=row["store_id"], staff_id=row["staff_id"],
         redemption_id=row["redemption_id"], created_at=row["created_at"])
+
+
+def moved_card(card: CardRow, template: TemplateRow, entry: LedgerRow) -> CardView:
+    """The card as the ledger ``entry`` leaves it (its figures after, the tier they
+    reach), with what its template adds for a reader: built, not read again."""
+    return cast("CardView", {
+        **card, "balance_cents": entry["balance_after_cents"], "points": entry["points_after"],
+        "visits_left": entry["visits_after"],
+        "tier": ledger.tier_for(entry["points_after"], template["tiers"]),
+        "ledger_seq": entry["seq"], "ledger_hash": entry["hash"], "kind": template["kind"],
+        "template_name": template["name"]})
+
+
+def card_event(event_type: str, card: CardOut, *, chain_id: uuid.UUID,
+               store_id: uuid.UUID | None, **extra: Any) -> feed.NewEvent:
+    """The feed's event about a card: the card as the API answers it (``CardOut``), plus
+    ``extra`` keys (card.topped_up's ``ledger_entry``). Not written (the caller does)."""
+    data = msgspec.to_builtins(card)
+    data.update(extra)
+    return feed.event(event_type, chain_id=chain_id, object_id=card.id, store_id=store_id,
+                      data=data)
+
+
+async def emit_card(event_type: str, row: CardView, *, chain_id: uuid.UUID,
+                    store_id: uuid.UUID | None, now: datetime | None = None,
+                    **extra: Any) -> CardOut:
+    """Write the feed's event about the card ``row`` in the caller's write transaction;
+    the card as answered (``card_out``)."""
+    out = card_out(row, now)
+    await repo.insert_events([card_event(event_type, out, chain_id=chain_id,
+                                         store_id=store_id, **extra)])
+    return out
+
+
+async def _expire_lapsed(template_id: uuid.UUID, member_id: uuid.UUID, chain_id: uuid.UUID,
+                         store_id: uuid.UUID | None, now: datetime) -> None:
+    """Write down the expiry of the member's lapsed card of the template (a stored change
+    of its status: card.updated), in the caller's write transaction."""
+    for card_id in await repo.expire_lapsed(template_id, member_id, now):
+        row = await repo.get_card(card_id, chain_id)
+        assert row is not None
+        await emit_card(feed.types.CARD_UPDATED, row, chain_id=chain_id, store_id=store_id,
+                        now=now)
 
 
 def store_data(store: StoreRow | None) -> dict[str, str | int | None]:
@@ -172,7 +219,7 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
                   if template["validity_days"] else None)
     try:
         async with write_transaction():
-            await repo.expire_lapsed(template_id, member_id, now)
+            await _expire_lapsed(template_id, member_id, principal.chain_id, store_id, now)
             if await repo.active_card_exists(template_id, member_id):
                 raise CardExists()
             number = _card_number()
@@ -199,13 +246,14 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
                               data={"card_name": template["name"], "card_number": number,
                                     **store_data(store)},
                               dedupe_key=f"card:{card_id}:issued")
+            row = await repo.get_card(card_id, principal.chain_id)
+            assert row is not None
+            return await emit_card(feed.types.CARD_ISSUED, row, chain_id=principal.chain_id,
+                                   store_id=store_id, now=now)
     except Exception as exc:
         if is_unique_violation(exc):  # a racing twin issued the same card first
             raise CardExists() from None
         raise
-    row = await repo.get_card(card_id, principal.chain_id)
-    assert row is not None
-    return card_out(row, now)
 
 
 async def claim_card(principal: Principal, template_id: uuid.UUID) -> CardOut:
@@ -303,6 +351,10 @@ async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> Ledge
         entry = await ledger.append(locked, ledger.Delta("top_up", cents=body.amount_cents),
                                     tiers=template["tiers"], now=now, store_id=body.store_id,
                                     staff_id=principal.staff_id, redemption_id=None)
+        answer = entry_out(entry)
+        await emit_card(feed.types.CARD_TOPPED_UP, moved_card(locked, template, entry),
+                        chain_id=principal.chain_id, store_id=body.store_id, now=now,
+                        ledger_entry=msgspec.to_builtins(answer))
         await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
                           member_id=locked["member"], store_id=body.store_id,
                           data={"card_name": template["name"], "reason": "top_up",
@@ -310,7 +362,7 @@ async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> Ledge
                                 "balance_cents": entry["balance_after_cents"],
                                 **store_data(store)},
                           dedupe_key=f"ledger:{entry['id']}")
-    return entry_out(entry)
+    return answer
 
 
 async def card_ledger(principal: Principal, card_id: uuid.UUID) -> list[LedgerEntryOut]:
@@ -335,11 +387,14 @@ async def change_status(principal: Principal, card_id: uuid.UUID, move: str) -> 
                                                                 card["member"]):
                 raise CardExists("the member has another active card of this template")
             await repo.set_card_status(card_id, to)
+            row = await repo.get_card(card_id, principal.chain_id)
+            assert row is not None
+            return await emit_card(feed.types.CARD_UPDATED, row, chain_id=principal.chain_id,
+                                   store_id=None)
     except Exception as exc:
         if is_unique_violation(exc):  # a racing unfreeze of a sibling card won
             raise CardExists("the member has another active card of this template") from None
         raise
-    return await get_card(principal, card_id)
 
 
 # --- members found through their cards (stores asks: it may not import cards) -----------

@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from app.core import events as feed
 from app.core.auth import Principal
 from app.core.codes.errors import CodeExpired, InvalidCode
 from app.core.codes.format import CodeKind
@@ -23,7 +24,13 @@ from cards.errors import (
     MinSpendNotMet,
     VoucherRevoked,
 )
-from cards.redemption import Scan, ScanHandler, redemption_out, redemption_row
+from cards.redemption import (
+    Scan,
+    ScanHandler,
+    redemption_event,
+    redemption_out,
+    redemption_row,
+)
 from cards.rows import CampaignTerms, RedemptionRow, VoucherState
 from cards.schemas import PreviewOut, RedemptionOut, VoucherPreview
 from cards.service import require_store, store_data
@@ -143,8 +150,10 @@ class VoucherScans:
             store_id=store_id, data={"item": campaign["name"], "amount_cents": discount,
                                      "at": at.isoformat(), **store_data(store)},
             dedupe_key=f"redemption:{row['id']}")
+        out = redemption_out(row)
+        event = redemption_event(feed.types.REDEMPTION_CREATED, principal.chain_id, out)
         async with atomic_statement():
-            spent = await repo.redeem_voucher(voucher["id"], row, note)
+            spent = await repo.redeem_voucher(voucher["id"], row, note, event)
         if not spent:
             # Someone redeemed (or revoked) it between our read and our write.
             fresh = await repo.get_voucher(voucher["id"], principal.chain_id)
@@ -152,7 +161,7 @@ class VoucherScans:
             if fresh["status"] == "revoked":
                 raise VoucherRevoked()
             raise await _already_redeemed(fresh, principal)
-        return redemption_out(row)
+        return out
 
     async def reverse(self, redemption: RedemptionRow, principal: Principal,
                       now: datetime) -> None:

@@ -14,6 +14,7 @@ from datetime import datetime
 
 import msgspec
 
+from app.core import events as feed
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
@@ -204,9 +205,17 @@ async def set_paused(principal: Principal, campaign_id: uuid.UUID, paused: bool)
 
 # --- vouchers ---------------------------------------------------------------------------
 
+def voucher_event(event_type: str, view: VoucherView, now: datetime) -> feed.NewEvent:
+    """The feed's event about a voucher: as staff see it (``StaffVoucherOut``: never its
+    code nor its short code, either of which spends it). Not written (the caller does)."""
+    return feed.event(event_type, chain_id=view["chain"], object_id=view["id"],
+                      data=msgspec.to_builtins(staff_voucher_out(view, now)))
+
+
 async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSigner,
-                     now: datetime) -> VoucherOut:
-    """One voucher for one member, inside the caller's write transaction."""
+                     now: datetime) -> tuple[VoucherOut, feed.NewEvent]:
+    """One voucher for one member, inside the caller's write transaction; with its
+    voucher.issued event, which the caller writes (a bulk issue: all at once)."""
     if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
             campaign["valid_until"]:
         raise CampaignInactive()
@@ -236,8 +245,9 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
                             "item_name": campaign["item_name"],
                             "min_spend_cents": campaign["min_spend_cents"]},
                       dedupe_key=f"voucher:{voucher_id}:issued")
-    return voucher_out({**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
-                        "terms": campaign}, now)
+    view: VoucherView = {**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
+                         "terms": campaign}
+    return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
@@ -247,26 +257,37 @@ async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner
     if campaign is None:
         raise NotFound("no such campaign")
     async with write_transaction():
-        return await _issue_one(campaign, principal.id, signer, utcnow())
+        out, event = await _issue_one(campaign, principal.id, signer, utcnow())
+        await repo.insert_events([event])
+    return out
 
 
 async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
                 signer: CodeSigner) -> IssueOut:
-    """Bulk issue: each member in its own transaction, so one refusal skips only that one."""
+    """Bulk issue, in one write transaction (the caller's, if open): each member in its
+    own savepoint, so one refusal skips only that one; the issued vouchers' events
+    written together at the end, a multi-row insert, not a statement per voucher."""
     campaign = await _campaign(principal, campaign_id)
     member_ids = list(dict.fromkeys(body.member_ids))
     known = await stores.chain_member_ids(principal.chain_id, member_ids)
     issued: list[VoucherOut] = []
     skipped: list[Skipped] = []
-    for member_id in member_ids:
-        if member_id not in known:
-            skipped.append(Skipped(member_id=member_id, code="not_found"))
-            continue
-        try:
-            async with savepoint():
-                issued.append(await _issue_one(campaign, member_id, signer, utcnow()))
-        except AppError as err:
-            skipped.append(Skipped(member_id=member_id, code=err.code))
+    events: list[feed.NewEvent] = []
+    async with write_transaction():
+        for member_id in member_ids:
+            if member_id not in known:
+                skipped.append(Skipped(member_id=member_id, code="not_found"))
+                continue
+            try:
+                async with savepoint():
+                    out, event = await _issue_one(campaign, member_id, signer, utcnow())
+            except AppError as err:
+                skipped.append(Skipped(member_id=member_id, code=err.code))
+            else:
+                issued.append(out)
+                events.append(event)
+        if events:
+            await repo.insert_events(events)
     return IssueOut(issued=issued, skipped=skipped)
 
 
@@ -301,12 +322,16 @@ async def revoke(principal: Principal, voucher_id: uuid.UUID) -> VoucherOut:
     if not principal.is_operator:
         raise Forbidden()
     row = await visible_voucher(principal, voucher_id)
+    now = utcnow()
     async with write_transaction():
-        if not await repo.revoke_voucher(voucher_id, utcnow()):
+        if not await repo.revoke_voucher(voucher_id, now):
             if row["status"] == "redeemed":
                 raise AlreadyRedeemed("a redeemed voucher cannot be revoked")
             raise InvalidCardState(f"the voucher is {row['status']}")
-    return await get_voucher(principal, voucher_id)
+        revoked = await repo.get_voucher(voucher_id, principal.chain_id)
+        assert revoked is not None
+        await repo.insert_events([voucher_event(feed.types.VOUCHER_REVOKED, revoked, now)])
+    return voucher_out(revoked)
 
 
 # --- results (issue 17) -----------------------------------------------------------------
