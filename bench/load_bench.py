@@ -602,6 +602,8 @@ class Phase:
     load: str = ""             # open loop: the load average as the run ended
     stalls: str = ""           # open loop: what the servers and the database did meanwhile
     deliveries: int = 0        # --webhooks: deliveries the bench's receiver got meanwhile
+    deliveries_after: int = 0  # --webhooks: ... and after the run, until all had come
+    drain_s: float = 0.0       # --webhooks: how long after the run the last one came
     # open loop: (scheduled send, epoch seconds; latency from it, s; status) per request
     trace: list[tuple[float, float, int]] = field(default_factory=list)
 
@@ -908,8 +910,9 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
                                    "--username", OPERATOR, "--password", PASSWORD))
     tag = f"{engine}/{workers}w" + (f"/{webhooks}hooks" if webhooks else "")
     phases: dict[str, Phase] = {}
-    async with running_server(env, workers, scratch, args.server_log_level) as server, \
-            webhook_receiver() as receiver:
+    # The receiver outlives the server: deliveries still running as it stops find it.
+    async with webhook_receiver() as receiver, \
+            running_server(env, workers, scratch, args.server_log_level) as server:
         hooks = receiver if webhooks else None
         async with new_session(args.concurrency) as session:
             seeded = await seed(session, server.base, created["chain_id"])
@@ -948,11 +951,17 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
                 phase = await drive(sender(scenario.method, items, scenario.ok_status),
                                     seconds=args.seconds, ok_status=scenario.ok_status, **run)
             phase.deliveries = receiver.deliveries - delivered
+            if hooks is not None:  # how far behind the deliveries are as the run ends
+                t1 = time.perf_counter()
+                await hooks.drained(seeded, limit_s=600)
+                phase.drain_s = time.perf_counter() - t1
+                phase.deliveries_after = receiver.deliveries - delivered - phase.deliveries
             phases[scenario.name] = phase
             log(f"{tag}: {scenario.name} {phase.rate:,.0f} req/s, p50 "
                 f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms"
                 + (f", errors {dict(phase.errors)}" if phase.errors else "")
-                + (f", {phase.deliveries} webhook deliveries received meanwhile"
+                + (f"; webhook deliveries received: {phase.deliveries} during the run, "
+                   f"{phase.deliveries_after} in the {phase.drain_s:.1f} s after it"
                    if hooks else ""))
         open_phases = await open_loop_runs(seeded, database_url, server.pid, args, tag,
                                            Path(scratch), hooks)
@@ -1053,8 +1062,8 @@ def table_lines(row: Row, with_hooks: bool = False) -> list[tuple[str, ...]]:
         to_update = p.rate / update.rate if update and update.rate else math.nan
         rss = (f"{p.rss_max_mb:.0f}" if row.workers == 1
                else f"{p.rss_max_mb:.0f} ({p.rss_mb:.0f})")
-        hooks = ((f"{row.webhooks} ({p.deliveries})" if row.webhooks else "0"),) \
-            if with_hooks else ()
+        hooks = ((f"{row.webhooks}: {p.deliveries} + {p.deliveries_after} in "
+                  f"{p.drain_s:.0f} s" if row.webhooks else "0"),) if with_hooks else ()
         lines.append((row.engine, str(row.workers), name, *hooks, f"{p.rate:,.0f}",
                       f"{p.percentile_ms(0.50):.1f}", f"{p.percentile_ms(0.99):.1f}",
                       str(sum(p.errors.values())), f"{100 * to_hello:.0f}%",
@@ -1069,8 +1078,9 @@ def print_table(rows: list[Row]) -> None:
     print("RSS: the largest server process (the sum over the supervisor and workers).")
     if with_hooks:
         print("webhooks: endpoints subscribed to every event, all on one receiver in the "
-              "bench process that answers 200 at once (deliveries it received during the "
-              "timed run); each run starts with the deliveries of its preparation done.")
+              "bench process that answers 200 at once: deliveries it received during the "
+              "timed run + after it, until the last came (s after the run); each run starts "
+              "with the deliveries of its preparation done.")
         print_hooks_comparison(rows)
     open_lines = [(row.engine, str(row.workers), name, f"{p.rate_asked:g}",
                    *(f"{p.percentile_ms(q):.1f}" for q in (0.5, 0.9, 0.99, 1.0)),
