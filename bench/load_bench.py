@@ -604,6 +604,7 @@ class Phase:
     deliveries: int = 0        # --webhooks: deliveries the bench's receiver got meanwhile
     deliveries_after: int = 0  # --webhooks: ... and after the run, until all had come
     drain_s: float = 0.0       # --webhooks: how long after the run the last one came
+    drain_cpu_s: float = 0.0   # --webhooks: the server's CPU meanwhile (delivering)
     # open loop: (scheduled send, epoch seconds; latency from it, s; status) per request
     trace: list[tuple[float, float, int]] = field(default_factory=list)
 
@@ -952,9 +953,10 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
                                     seconds=args.seconds, ok_status=scenario.ok_status, **run)
             phase.deliveries = receiver.deliveries - delivered
             if hooks is not None:  # how far behind the deliveries are as the run ends
-                t1 = time.perf_counter()
+                t1, cpu1 = time.perf_counter(), tree_cpu_s(server.pid)
                 await hooks.drained(seeded, limit_s=600)
                 phase.drain_s = time.perf_counter() - t1
+                phase.drain_cpu_s = tree_cpu_s(server.pid) - cpu1
                 phase.deliveries_after = receiver.deliveries - delivered - phase.deliveries
             phases[scenario.name] = phase
             log(f"{tag}: {scenario.name} {phase.rate:,.0f} req/s, p50 "
@@ -1138,12 +1140,19 @@ def print_notes(rows: list[Row], args: argparse.Namespace, load_before: str) -> 
     for row in rows:
         for name, phase in row.phases.items():
             done = len(phase.latencies) or 1
-            log(f"{row.engine}/{row.workers}w {name}: {len(phase.latencies)} requests in "
+            log(f"{row.engine}/{row.workers}w"
+                + (f"/{row.webhooks}hooks" if row.webhooks else "")
+                + f" {name}: {len(phase.latencies)} requests in "
                 f"{phase.elapsed:.1f} s{' (pool ran dry)' if phase.stopped_by_count else ''};"
                 f" server CPU {1000 * phase.server_cpu_s / done:.2f} ms/req, bench client "
                 f"{1000 * phase.client_cpu_s / done:.2f} ms/req, postgres processes "
                 f"{1000 * phase.postgres_cpu_s / done:.2f} ms/req, machine "
                 f"{100 * phase.machine_busy:.0f}% busy")
+            if phase.deliveries_after:
+                log(f"  webhooks: {phase.deliveries_after} deliveries after the run in "
+                    f"{phase.drain_s:.1f} s ({phase.deliveries_after / phase.drain_s:,.0f}/s), "
+                    f"server CPU {1000 * phase.drain_cpu_s / phase.deliveries_after:.2f} ms "
+                    f"per delivery")
             if phase.errors:
                 log("  errors: " + ", ".join(f"{k}: {v}" for k, v in
                                               phase.errors.most_common()))
