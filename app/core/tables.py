@@ -199,8 +199,9 @@ class Event(Table, tablename="core_event"):
     Created by raw DDL (core_2026_12_06t19_21_42_042000) because of one more column not
     declared here: ``position``, the insert order given by the database (PostgreSQL: an
     identity column; SQLite: the rowid, AUTOINCREMENT), which the sequencer numbers in.
-    Indexes: unique (chain_id, sequence) (the feed's reads; a number is never given
-    twice), and (chain_id, position) WHERE sequence IS NULL (what is pending).
+    Indexes: unique (chain_id, sequence) WHERE sequence IS NOT NULL (the feed's reads; a
+    number is never given twice), and (chain_id, position) WHERE sequence IS NULL (what
+    is pending): a change's insert touches the second only.
     """
 
     id = UUID(primary_key=True)

@@ -365,3 +365,15 @@ async def test_a_late_commit_gets_a_later_number(world: World, client: httpx.Asy
         await slow.close()
     later = await _drain(client, headers, after=head + 1)
     assert [(i["id"], i["sequence"]) for i in later] == [(str(late), head + 2)]
+
+
+async def test_many_at_once_keep_their_order(world: World, client: httpx.AsyncClient) -> None:
+    headers = world.headers(world.a.operator)
+    head = await _head(client, headers)
+    rows = [events.event(T.VOUCHER_ISSUED, chain_id=world.a.id, object_id=uuid.uuid4(),
+                         data={"n": n}) for n in range(1203)]
+    async with write_transaction():
+        await events.emit_many(rows)
+    items = await _drain(client, headers, after=head)
+    assert [i["id"] for i in items] == [str(r["id"]) for r in rows]
+    assert [i["sequence"] for i in items] == list(range(head + 1, head + 1204))

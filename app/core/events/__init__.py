@@ -16,7 +16,7 @@ rolls back leaves nothing, and the write path touches no shared row. The sequenc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -26,7 +26,8 @@ from app.core.events import repository as _repo
 from app.core.events import types
 from app.core.events.rows import EventRow, NewEvent
 
-__all__ = ["EventRow", "NewEvent", "emit", "event", "off_emitted", "on_emitted", "types"]
+__all__ = ["EventRow", "NewEvent", "emit", "emit_many", "event", "off_emitted", "on_emitted",
+           "types"]
 
 _emitted: list[Callable[[UUID], None]] = []
 
@@ -65,3 +66,10 @@ async def emit(event_type: str, *, chain_id: UUID, object_id: UUID,
     async with write_transaction():
         await _repo.insert(row)
     return row
+
+
+async def emit_many(rows: Sequence[NewEvent]) -> None:
+    """Write rows built by :func:`event` (a batch: an import, vouchers issued to many
+    members) in the caller's write transaction, in the given order, a few statements."""
+    async with write_transaction():
+        await _repo.insert_many(rows)

@@ -37,6 +37,7 @@ BATCH = 1000  # rows numbered per transaction
 CHAINS_PER_LOOK = 100
 # After a hint, look again this much later each time the row was not committed yet.
 HINT_RETRIES_S = (0.0, 0.005, 0.02, 0.05, 0.1, 0.2)
+STOP_GRACE_S = 10.0  # a turn is a few short transactions
 
 _numbered: list[Callable[[uuid.UUID, int], None]] = []
 _numbered_events: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
@@ -68,8 +69,11 @@ async def wait_numbered(timeout_s: float) -> bool:
     Numberings by other processes are not heard: poll the feed as well."""
     event = _numbered_event()
     event.clear()
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+    # that arrives as its wait ends (the caller's task would not stop).
     try:
-        await asyncio.wait_for(event.wait(), timeout_s)
+        async with asyncio.timeout(timeout_s):
+            await event.wait()
     except TimeoutError:
         return False
     return True
@@ -89,6 +93,8 @@ async def number_chain(chain_id: uuid.UUID, *, wait: bool = True) -> int:
     sequencer already numbering it (a reader must see every committed event); else skip
     the chain when it is busy (it is being numbered)."""
     total = 0
+    if not await repo.chain_pending(chain_id):  # a read: the usual case costs no lock
+        return total
     while True:
         async with write_transaction():
             now = utcnow()
@@ -120,29 +126,47 @@ class Sequencer:
         self._poll_s = poll_s
         self._task: asyncio.Task[None] | None = None
         self._hinted: asyncio.Event | None = None
+        self._stopping = False
 
     def _hint(self, _: uuid.UUID) -> None:
         if self._hinted is not None:
             self._hinted.set()
 
     def start(self) -> None:
+        self._stopping = False
         self._hinted = asyncio.Event()
         events.on_emitted(self._hint)
         self._task = asyncio.create_task(self._run(), name="o2o-event-sequencer")
 
     async def stop(self) -> None:
+        """Let the current turn finish, then end. Not a cancellation in the middle of a
+        transaction: Piccolo's PostgreSQL transaction does not give its connection back
+        when the rollback after a cancelled query fails, and closing the pool then waits
+        for it for ever (seen: a hung shutdown). Cancelled only after ``STOP_GRACE_S``."""
         events.off_emitted(self._hint)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        if self._hinted is not None:
+            self._hinted.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        await asyncio.wait([task], timeout=STOP_GRACE_S)
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=1.0)
+        with contextlib.suppress(asyncio.CancelledError):
+            task.result()
 
     async def _run(self) -> None:
         assert self._hinted is not None
-        while True:
+        while not self._stopping:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that lands as the wait ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._hinted.wait(), self._poll_s)
+                async with asyncio.timeout(self._poll_s):
+                    await self._hinted.wait()
+            if self._stopping:
+                return
             hinted = self._hinted.is_set()
             self._hinted.clear()
             try:
@@ -153,7 +177,7 @@ class Sequencer:
                 for delay in HINT_RETRIES_S:
                     if delay:
                         await asyncio.sleep(delay)
-                    if await number_pending():
+                    if self._stopping or await number_pending():
                         break
             except Exception:
                 log.exception("event sequencer turn failed")

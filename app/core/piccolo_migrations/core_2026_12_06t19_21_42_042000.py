@@ -6,9 +6,11 @@ identity column, SQLite the rowid (INTEGER PRIMARY KEY AUTOINCREMENT, so a numbe
 never reused after the retention purge). ``id`` is the event's key on both engines (the
 primary key on PostgreSQL, unique on SQLite, where the rowid is the table's key).
 
-Indexes: unique (chain_id, sequence): the feed reads in sequence order and no number
-is ever given twice; (chain_id, position) WHERE sequence IS NULL: what the sequencer has
-left to number, empty most of the time, so "anything pending?" costs nothing.
+Indexes: unique (chain_id, sequence) of the numbered rows: the feed reads in sequence
+order and no number is ever given twice (partial, so that a change's insert does not
+touch it: the sequencer adds the entry); (chain_id, position) WHERE sequence IS NULL:
+what the sequencer has left to number, empty most of the time, so "anything pending?"
+costs nothing.
 """
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -41,7 +43,8 @@ _SQLITE = (
     '"updated_at" TIMESTAMPTZ NOT NULL DEFAULT current_timestamp)',
 )
 _INDEXES = (
-    "CREATE UNIQUE INDEX core_event_sequence ON core_event (chain_id, sequence)",
+    "CREATE UNIQUE INDEX core_event_sequence ON core_event (chain_id, sequence) "
+    "WHERE sequence IS NOT NULL",
     "CREATE INDEX core_event_pending ON core_event (chain_id, position) "
     "WHERE sequence IS NULL",
 )
