@@ -45,7 +45,7 @@ from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from app.web.routes import web_router
 from app.webhooks_api import CONTROLLERS as WEBHOOK_CONTROLLERS
-from app.webhooks_api import build_webhook_worker
+from app.webhooks_api import build_webhook_worker, purge_webhook_log
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
 from cards import card_scans, voucher_scans
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
                       secrets=SecretBox(settings.secret_key),
                       wechat=WechatClient(settings.wechat_api_base,
                                           timeout=settings.wechat_timeout_s))
-    housekeeping = Housekeeping([card_service.purge_code_expiries],
+    housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
     # Numbers the event feed's committed rows (every process; they take turns per chain).
@@ -130,8 +130,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     async def shutdown() -> None:
         await dispatcher.stop()
-        await sequencer.stop()
         await webhooks.stop()
+        await sequencer.stop()
         await housekeeping.stop()
         await auth.api_keys.stop()  # writes the keys' last use
         await auth.revocations.stop()
@@ -141,8 +141,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
-                           *EVENT_CONTROLLERS, *API_KEY_CONTROLLERS,
-                           *WEBHOOK_CONTROLLERS, *routes]
+                           *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS, *API_KEY_CONTROLLERS,
+                           *routes]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(
         rate_limit=("minute", LOGIN_REQUESTS_PER_MINUTE),

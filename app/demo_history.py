@@ -181,6 +181,10 @@ class _Staff:
     def staff_id(self) -> uuid.UUID:
         return self.id
 
+    @property
+    def api_key_id(self) -> None:
+        return None
+
 
 @dataclass(order=True)
 class _Intent:

@@ -10,7 +10,8 @@ handler's ``opt`` at app creation, where app.core.auth.allow reads it.
 
 On top of its scopes a key acts in a role (chain-wide: operator; store-limited: manager
 of its stores), so the route's own role guard and store checks still hold: an
-operator-only route (the import, the export, the event feed) is chain-wide keys only.
+operator-only route (the import, the export) is chain-wide keys only. The event feed
+lets a store-limited key read its stores' events (decision 042, its own guard).
 
 Choices the contract leaves open (docs/decisions/041-api-keys.md):
 - ``redeem`` covers the till's whole loop: preview (GET and POST), redeem, offline sync,

@@ -105,5 +105,8 @@ class WebhookEndpointController(Controller):
 CONTROLLERS = [WebhookEndpointController]
 
 
+purge_webhook_log = service.purge_log
+
+
 def build_webhook_worker(settings: Settings, box: SecretBox) -> WebhookWorker:
     return WebhookWorker(settings, box)

@@ -224,6 +224,10 @@ class _Clerk:
     def staff_id(self) -> uuid.UUID:
         return self.id
 
+    @property
+    def api_key_id(self) -> None:
+        return None
+
 
 @dataclass
 class CardState:

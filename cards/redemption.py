@@ -133,6 +133,9 @@ class Staffer(Protocol):
     def staff_id(self) -> uuid.UUID | None: ...
 
     @property
+    def api_key_id(self) -> uuid.UUID | None: ...
+
+    @property
     def chain_id(self) -> uuid.UUID: ...
 
 
@@ -155,7 +158,7 @@ def redemption_row(staff: Staffer, kind: str, subject: Mapping[str, Any],
         "visits_left": None if entry is None else entry["visits_after"],
         "points_after": None if entry is None else entry["points_after"],
         "created_at": recorded_at or at, "redeemed_at": at, "reversed_at": None,
-        "reversed_by": None, "client_ref": client_ref,
+        "reversed_by": None, "client_ref": client_ref, "api_key_id": staff.api_key_id,
     }
 
 
@@ -168,7 +171,7 @@ def redemption_out(row: RedemptionRow) -> RedemptionOut:
         points_after=row["points_after"], created_at=row["created_at"],
         reversed_at=row["reversed_at"], recorded_at=row["created_at"],
         redeemed_at=row["redeemed_at"] or row["created_at"],
-        offline=row["client_ref"] is not None)
+        offline=row["client_ref"] is not None, api_key_id=row["api_key_id"])
 
 
 def redemption_event(event_type: str, chain_id: uuid.UUID,

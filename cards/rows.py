@@ -123,6 +123,7 @@ class RedemptionRow(TypedDict):
     reversed_at: datetime | None
     reversed_by: uuid.UUID | None
     client_ref: str | None
+    api_key_id: uuid.UUID | None  # the API key that recorded it (decision 041)
 
 
 class CampaignTerms(TypedDict):

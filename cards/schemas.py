@@ -132,6 +132,8 @@ class RedemptionOut(Struct):
     recorded_at: datetime
     redeemed_at: datetime
     offline: bool
+    # The API key that recorded it (``staff_id`` is then null), else null (decision 041).
+    api_key_id: uuid.UUID | None = None
 
 
 ReversalRefusal = Literal["role", "too_late", "already_reversed"]

@@ -100,6 +100,8 @@ class Redemption(Table, tablename="redemption"):
     reversed_by = UUID(null=True, default=None)
     # An offline scanner's own id for the item (POST /redemptions/sync); unique per chain.
     client_ref = Varchar(length=100, null=True, default=None)
+    # The API key that recorded it (a till's POS; decision 041), when no person did.
+    api_key_id = UUID(null=True, default=None)
 
 
 class CardCodeExpiry(Table, tablename="card_code_expiry"):

@@ -6,6 +6,10 @@ issued), so authenticating a request costs no query. Tokens are short-lived (sta
 by default), and can be ended before that (app.core.revocation: logout, deactivation, a
 role, store or password change), which each process learns at once and checks from
 memory. Only the ``Bearer`` scheme is accepted.
+
+A bearer credential starting ``o2o_sk_`` is an API key (app.core.apikeys: a machine of
+the chain, judged from this process's memory too); the guards (:func:`allow`) then also
+demand the scopes app/key_scopes.py names for the route (decision 041).
 """
 
 from __future__ import annotations
@@ -146,7 +150,8 @@ class Auth:
             # jti: every token can be ended alone (logout).
             require_claims=["exp", "iat", "sub", "iss", "jti"],
             default_token_expiration=timedelta(minutes=settings.staff_token_minutes),
-            description="Bearer token from POST /auth/staff/login or /auth/member/wechat.",
+            description="Bearer token from POST /auth/staff/login or /auth/member/wechat, "
+                        "or an API key (o2o_sk_...) from POST /api-keys.",
         )
 
     async def _retrieve_principal(

@@ -40,6 +40,11 @@ class Principal:
         return self.kind == "key"
 
     @property
+    def api_key_id(self) -> uuid.UUID | None:
+        """The API key acting (recorded on redemptions beside ``staff_id``), else None."""
+        return self.id if self.kind == "key" else None
+
+    @property
     def is_operator(self) -> bool:
         return self.role == "operator"
 

@@ -119,7 +119,7 @@ async def test_only_operators_and_never_keys_manage_keys(client: httpx.AsyncClie
 async def test_unknown_or_malformed_keys_are_401(client: httpx.AsyncClient, world: World,
                                                  credential: str) -> None:
     await make_key(client, world, ["members:read"])
-    header = {"Authorization": f"Bearer {credential}".encode()}
+    header = {b"Authorization": f"Bearer {credential}".encode()}
     response = await client.get(f"{API}/members", headers=header)
     assert response.status_code == 401 and response.json()["code"] == "unauthorized"
 
@@ -202,15 +202,17 @@ async def _voucher_codes(client: httpx.AsyncClient, world: World, count: int) ->
 async def test_a_store_limited_key_redeems_at_its_store_only(
         client: httpx.AsyncClient, world: World, database_url: str) -> None:
     s1, s2 = (str(s) for s in world.a.stores)
-    key = (await make_key(client, world, ["redeem"], store_ids=[s1]))["key"]
+    made = await make_key(client, world, ["redeem"], store_ids=[s1])
+    key = made["key"]
     codes = await _voucher_codes(client, world, 2)
     here = await client.post(f"{API}/redemptions", headers=bearer(key),
                              json={"code": codes[0], "store_id": s1, "amount_cents": 5000})
     assert here.status_code == 201, here.text
     assert here.json()["staff_id"] is None  # a key, not a staff member
-    rows = await fetch(database_url, f"SELECT staff FROM redemption WHERE id = "
+    assert here.json()["api_key_id"] == made["id"]
+    rows = await fetch(database_url, f"SELECT staff, api_key_id FROM redemption WHERE id = "
                        f"'{here.json()['id']}'")
-    assert rows == [{"staff": None}]
+    assert rows == [{"staff": None, "api_key_id": made["id"]}]
     there = await client.post(f"{API}/redemptions", headers=bearer(key),
                               json={"code": codes[1], "store_id": s2, "amount_cents": 5000})
     assert there.status_code in (403, 404), there.text
@@ -256,10 +258,10 @@ async def test_last_use_is_written_in_one_batch(client: httpx.AsyncClient, world
     runtime: Runtime = app.state.runtime
     await runtime.auth.api_keys.flush()
     assert batches == [2]
-    rows = {r["id"]: r["last_used_at"] for r in await fetch(
+    last = {r["id"]: r["last_used_at"] for r in await fetch(
         database_url, "SELECT id, last_used_at FROM core_api_key")}
-    assert rows[keys[0]["id"]] is not None and rows[keys[1]["id"]] is not None
-    assert rows[keys[2]["id"]] is None
+    assert last[keys[0]["id"]] is not None and last[keys[1]["id"]] is not None
+    assert last[keys[2]["id"]] is None
     await runtime.auth.api_keys.flush()  # nothing used since: no statement
     assert batches == [2]
 
@@ -274,3 +276,49 @@ async def test_last_use_is_written_at_shutdown(client: httpx.AsyncClient, world:
         assert rows == [{"last_used_at": None}]
     rows = await fetch(database_url, "SELECT last_used_at FROM core_api_key")
     assert rows[0]["last_used_at"] is not None
+
+
+async def test_a_last_use_never_moves_back(client: httpx.AsyncClient, world: World,
+                                           database_url: str) -> None:
+    """Two processes flush in any order: the later use stays."""
+    import uuid
+
+    from app.core.db import write_transaction
+
+    made = await make_key(client, world, ["members:read"])
+    key_id = uuid.UUID(made["id"])
+    later = datetime(2026, 12, 6, 12, 0, 30, 250_000, tzinfo=UTC)
+    for at in (later, later - timedelta(seconds=20), later - timedelta(microseconds=1)):
+        async with write_transaction():
+            await key_repo.touch([(key_id, at)])
+    listed = (await client.get(f"{API}/api-keys", headers=world.headers(world.a.operator)))
+    assert datetime.fromisoformat(listed.json()[0]["last_used_at"]) == later
+
+
+def test_a_key_is_redacted_from_logs() -> None:
+    from app.core.apikeys.service import new_key
+    from app.core.logs import redact, redact_query
+
+    key = new_key()
+    for text in (f"GET /api/v1/x/{key}", f"token was {key}!", f"Authorization: {key}"):
+        assert key[12:] not in redact(text), text
+    assert key[12:] not in redact_query(f"a=1&b={key}")
+
+
+async def test_last_use_is_written_by_the_process_on_its_own(
+        client: httpx.AsyncClient, world: World, settings: Settings,
+        database_url: str) -> None:
+    import asyncio
+
+    key = await make_key(client, world, ["members:read"])
+    other = create_app(settings)
+    runtime: Runtime = other.state.runtime
+    runtime.auth.api_keys.flush_s = 0.2  # production: every 30 s
+    async with serving(other) as http:
+        assert (await http.get(f"{API}/stores", headers=bearer(key["key"]))).status_code == 200
+        for _ in range(50):
+            rows = await fetch(database_url, "SELECT last_used_at FROM core_api_key")
+            if rows[0]["last_used_at"] is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert rows[0]["last_used_at"] is not None

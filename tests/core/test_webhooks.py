@@ -18,16 +18,17 @@ from typing import Any
 
 import httpx
 import pytest
+from litestar import Litestar
 from standardwebhooks import Webhook
 
 from app.asgi import create_app
 from app.core import events
 from app.core.clock import utcnow
 from app.core.db import write_transaction
+from app.core.events import sequencer
 from app.core.tables import WebhookDelivery, WebhookEndpoint
 from app.core.webhooks import urls
 from tests.conftest import make_settings, serving
-from tests.core.webhook_events import number_events
 from tests.core.webhook_receiver import Receiver, receiver
 from tests.world import World, build_world
 
@@ -37,6 +38,7 @@ FAST = {"webhook_poll_s": 0.05, "webhook_retry_scale": 1e-5}
 
 @dataclass
 class Hooked:
+    app: Litestar
     http: httpx.AsyncClient
     world: World
     receiver: Receiver
@@ -64,7 +66,7 @@ class Hooked:
 async def hooked(database_url: str, **overrides: Any) -> AsyncIterator[Hooked]:
     app = create_app(make_settings(database_url, **{**FAST, **overrides}))
     async with receiver() as rx, serving(app) as http:
-        yield Hooked(http, await build_world(app), rx)
+        yield Hooked(app, http, await build_world(app), rx)
 
 
 async def emit(chain_id: uuid.UUID, event_type: str, object_id: uuid.UUID,
@@ -72,7 +74,7 @@ async def emit(chain_id: uuid.UUID, event_type: str, object_id: uuid.UUID,
     async with write_transaction():
         row = await events.emit(event_type, chain_id=chain_id, object_id=object_id,
                                 data={"id": str(object_id), **data})
-    await number_events()
+    await sequencer.number_chain(chain_id)
     return row["id"]
 
 
@@ -218,7 +220,7 @@ async def test_every_event_delivered_signed_in_order(database_url: str) -> None:
         assert all(d["attempts"] == 1 and d["last_status_code"] == 204
                    and d["next_attempt_at"] is None and d["delivered_at"] for d in log)
         # A wrong secret does not verify (the check is real).
-        with pytest.raises(Exception):  # noqa: B017, PT011
+        with pytest.raises(Exception):  # noqa: B017
             verify(topped["secret"], h.receiver.at("all")[0])
 
 
@@ -241,7 +243,7 @@ async def test_both_secrets_sign_after_rotation(database_url: str) -> None:
         later = h.receiver.at("ok")[1]
         assert len(later.headers["webhook-signature"].split(" ")) == 1
         verify(new, later)
-        with pytest.raises(Exception):  # noqa: B017, PT011
+        with pytest.raises(Exception):  # noqa: B017
             verify(endpoint["secret"], later)
 
 
@@ -428,3 +430,49 @@ async def test_deliveries_of_a_deleted_endpoint_stop(database_url: str) -> None:
         assert len(h.receiver.at("fail")) == seen
         assert await WebhookDelivery.count().where(
             WebhookDelivery.endpoint_id == uuid.UUID(endpoint["id"])).run() == 0
+
+
+def test_settings_defaults_and_flags() -> None:
+    from app.core.settings import Settings, SettingsError
+
+    secret = "x" * 40
+    production = Settings.from_env({"O2O_ENV": "production", "O2O_SECRET_KEY": secret,
+                                    "O2O_DATABASE_URL": "postgresql://u@h/d"})
+    assert not production.webhook_allow_http and not production.webhook_allow_private
+    development = Settings.from_env({"O2O_SECRET_KEY": secret,
+                                     "O2O_DATABASE_URL": "sqlite:///x.sqlite3"})
+    assert development.webhook_allow_http and development.webhook_allow_private
+    lifted = Settings.from_env({"O2O_ENV": "production", "O2O_SECRET_KEY": secret,
+                                "O2O_DATABASE_URL": "postgresql://u@h/d",
+                                "O2O_WEBHOOK_ALLOW_HTTP": "1",
+                                "O2O_WEBHOOK_ALLOW_PRIVATE": "1"})
+    assert lifted.webhook_allow_http and lifted.webhook_allow_private
+    with pytest.raises(SettingsError):
+        Settings.from_env({"O2O_SECRET_KEY": secret, "O2O_DATABASE_URL": "sqlite:///x",
+                           "O2O_WEBHOOK_ALLOW_PRIVATE": "yes"})
+
+
+async def test_new_endpoint_starts_at_the_feed_end(database_url: str) -> None:
+    async with hooked(database_url) as h:
+        before = await emit(h.world.a.id, "card.issued", uuid.uuid4())
+        endpoint = await h.endpoint("ok")
+        after = await emit(h.world.a.id, "card.issued", uuid.uuid4())
+        await h.receiver.wait_for(lambda: len(h.receiver.delivered("ok")) == 1)
+        await asyncio.sleep(0.3)
+        assert [r.headers["webhook-id"] for r in h.receiver.at("ok")] == [str(after)]
+        assert before != after
+        log = await h.deliveries(endpoint["id"])
+        assert [d["event_id"] for d in log] == [str(after)]
+
+
+async def test_fan_out_is_not_on_the_write_path(database_url: str) -> None:
+    """An event committed with no worker running makes no delivery row: the fan-out is
+    the worker's, after commit (the write path only inserts the event)."""
+    async with hooked(database_url, webhook_worker=False) as h:
+        await h.endpoint("ok")
+        await emit(h.world.a.id, "card.issued", uuid.uuid4())
+        await asyncio.sleep(0.3)
+        assert await WebhookDelivery.count().run() == 0
+        worker = h.app.state.webhooks
+        assert await worker.fan_out() == 1
+        assert await WebhookDelivery.count().run() == 1

@@ -13,6 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.conftest import free_port
+
 
 @dataclass
 class Received:
@@ -59,6 +61,7 @@ class Receiver:
         mode = self.modes.get(request.path, "ok")
         record = Received(request.path, headers, body)
         self.received.append(record)
+        self.changed.set()  # arrived (and again when answered)
         key = (request.path, headers.get("webhook-id", ""))
         self.tries[key] = self.tries.get(key, 0) + 1
         try:
@@ -93,10 +96,8 @@ async def receiver() -> AsyncIterator[Receiver]:
     app.router.add_route("POST", "/{tail:.*}", state.handle)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.5)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-    port = sockets[0].getsockname()[1]
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
     state.base_url = f"http://127.0.0.1:{port}"
     try:
         yield state

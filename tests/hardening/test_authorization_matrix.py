@@ -273,6 +273,11 @@ POLICY: dict[str, list[Rule]] = {
     # test_key_matrix.py); the route lets managers through for store-limited keys and
     # the service refuses people other than operators.
     "GET /api/v1/events": [Rule(OPERATOR, NONE)],
+    # API keys (operators; keys never: tests/hardening/test_key_matrix.py)
+    "POST /api/v1/api-keys": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "name": "Matrix POS", "scopes": ["redeem"], "store_ids": None})],
+    "GET /api/v1/api-keys": [Rule(OPERATOR, NONE)],
+    "POST /api/v1/api-keys/{key_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
 }
 
 def _stats(**extra: str) -> Maker:
@@ -290,6 +295,21 @@ POLICY.update({
         "store_id": b.store_id})],
     "GET /api/v1/stats/stores": [Rule(MANAGERS, NONE, query=lambda b, _: {
         "from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10]})],
+})
+
+# Webhooks: operators (people) of the chain only; API keys never (not in key_scopes).
+_HOOK = "/api/v1/webhook-endpoints"
+POLICY.update({
+    f"POST {_HOOK}": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "url": "http://127.0.0.1:9/matrix", "events": ["*"]})],
+    f"GET {_HOOK}": [Rule(OPERATOR, NONE)],
+    f"GET {_HOOK}/{{endpoint_id}}": [Rule(OPERATOR, CHAIN)],
+    f"PATCH {_HOOK}/{{endpoint_id}}": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "description": "matrix"})],
+    f"DELETE {_HOOK}/{{endpoint_id}}": [Rule(OPERATOR, CHAIN, late=True)],
+    f"POST {_HOOK}/{{endpoint_id}}/rotate-secret": [Rule(OPERATOR, CHAIN)],
+    f"GET {_HOOK}/{{endpoint_id}}/deliveries": [Rule(OPERATOR, CHAIN)],
+    f"POST {_HOOK}/{{endpoint_id}}/deliveries/{{delivery_id}}/retry": [Rule(OPERATOR, CHAIN)],
 })
 
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 from piccolo.custom_types import Combinable
 
-from app.core.db import Sql, current_engine, is_sqlite, json_column
+from app.core.db import Sql, current_engine, is_sqlite
 from app.core.tables import WebhookDelivery, WebhookEndpoint
 
 Row = dict[str, Any]
@@ -72,28 +72,6 @@ async def due_now(endpoint_id: uuid.UUID, now: datetime) -> None:
         & (WebhookDelivery.status == "pending")).run()
 
 
-# --- the event feed ---------------------------------------------------------------------
-# core_event belongs to app.core.events (numbered after commit by its sequencer); the
-# fan-out only reads numbered rows, in sequence order.
-
-_FEED_END = Sql("SELECT MAX(sequence) AS last FROM core_event WHERE chain_id = {}")
-_EVENTS_AFTER = Sql(
-    "SELECT id, sequence, type, object_id, store_id, data, created_at FROM core_event "
-    "WHERE chain_id = {} AND sequence > {} ORDER BY sequence LIMIT {}")
-
-
-async def feed_end(chain_id: uuid.UUID) -> int:
-    row = await _FEED_END.first(chain_id)
-    return int(row["last"]) if row and row["last"] is not None else 0
-
-
-async def events_after(chain_id: uuid.UUID, after: int, limit: int) -> list[Row]:
-    rows = await _EVENTS_AFTER.rows(chain_id, after, limit)
-    for row in rows:
-        row["data"] = json_column(row["data"])
-    return rows
-
-
 # --- fan-out ----------------------------------------------------------------------------
 
 async def enabled_endpoints() -> list[Row]:
@@ -101,10 +79,6 @@ async def enabled_endpoints() -> list[Row]:
     return await WebhookEndpoint.select(
         WebhookEndpoint.id, WebhookEndpoint.chain_id, WebhookEndpoint.last_sequence,
     ).where(WebhookEndpoint.status == "enabled").run()
-
-
-async def chain_ends(chain_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, int]:
-    return {chain_id: await feed_end(chain_id) for chain_id in chain_ids}
 
 
 async def lock_for_fanout(endpoint_id: uuid.UUID) -> Row | None:
@@ -286,3 +260,11 @@ async def retry(endpoint_id: uuid.UUID, delivery_id: uuid.UUID, now: datetime) -
              & (WebhookDelivery.endpoint_id == endpoint_id)).returning(
         WebhookDelivery.id).run()
     return bool(rows)
+
+
+async def purge(before: datetime) -> None:
+    """Forget delivered and failed rows created before ``before`` (the housekeeping
+    task); pending ones stay whatever their age."""
+    await WebhookDelivery.delete().where(
+        WebhookDelivery.status.is_in(["delivered", "failed"])
+        & (WebhookDelivery.created_at < before)).run()

@@ -17,6 +17,7 @@ from app.core.clock import utcnow
 from app.core.crypto import SecretBox
 from app.core.db import write_transaction
 from app.core.errors import Conflict, Forbidden, NotFound, ValidationError
+from app.core.events import service as events_feed
 from app.core.settings import Settings
 from app.core.webhooks import repository as repo
 from app.core.webhooks import signing, urls
@@ -89,7 +90,7 @@ async def create_endpoint(principal: Principal, data: EndpointCreate, *, setting
     async with write_transaction():
         # Endpoints start at the feed's end: events from now on, not the chain's past
         # (GET /events has that).
-        start = await repo.feed_end(principal.chain_id)
+        start = (await events_feed.heads()).get(principal.chain_id, 0)
         await repo.insert_endpoint({
             "id": endpoint_id, "chain_id": principal.chain_id, "url": data.url,
             "description": data.description, "events": events, "status": "enabled",
@@ -190,3 +191,12 @@ async def retry_delivery(principal: Principal, endpoint_id: uuid.UUID,
     async with write_transaction():
         if not await repo.retry(endpoint_id, delivery_id, utcnow()):
             raise NotFound("no such delivery")
+
+
+LOG_RETENTION = timedelta(days=30)
+
+
+async def purge_log() -> None:
+    """The housekeeping sweep: the delivery log keeps 30 days, like the event feed."""
+    async with write_transaction():
+        await repo.purge(utcnow() - LOG_RETENTION)

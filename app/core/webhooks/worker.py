@@ -36,6 +36,8 @@ from typing import Any
 from app.core.clock import utcnow
 from app.core.crypto import SecretBox
 from app.core.db import write_transaction
+from app.core.events import EventRow, sequencer
+from app.core.events import service as events_feed
 from app.core.settings import Settings
 from app.core.webhooks import repository as repo
 from app.core.webhooks import signing
@@ -62,7 +64,7 @@ def retry_delay_s(attempts: int, scale: float = 1.0, rng: random.Random | None =
     return base * (1.0 + JITTER * (rng or random).random())
 
 
-def delivery_body(event: dict[str, Any]) -> str:
+def delivery_body(event: EventRow) -> str:
     """The body of every attempt of the event (built once, at fan-out)."""
     created: datetime = event["created_at"]
     return json.dumps({
@@ -82,6 +84,7 @@ class WebhookWorker:
         self.owner = uuid.uuid4().hex
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._numbered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._attempts: set[asyncio.Task[None]] = set()
         self._in_flight: Counter[uuid.UUID] = Counter()
@@ -91,11 +94,20 @@ class WebhookWorker:
     def start(self) -> None:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
+        self._numbered = asyncio.Event()
+        # This process numbered events: fan out now (other processes' numberings are
+        # found by polling).
+        sequencer.on_numbered(self._on_numbered)
         self._tasks = [asyncio.create_task(self._fanout_loop(), name="o2o-webhook-fanout"),
                        asyncio.create_task(self._delivery_loop(), name="o2o-webhook-delivery")]
 
+    def _on_numbered(self, _chain_id: uuid.UUID, _last: int) -> None:
+        self._numbered.set()
+
     async def stop(self) -> None:
+        sequencer.off_numbered(self._on_numbered)
         self._stopping.set()
+        self._numbered.set()
         self._wake.set()
         loops, self._tasks = self._tasks, []
         for task in loops:
@@ -108,9 +120,11 @@ class WebhookWorker:
             for task in pending:
                 task.cancel()
             if pending:
-                await asyncio.wait(pending)
+                await asyncio.wait(pending, timeout=self.grace_s)
+                # Handed back now rather than when the lease runs out (bounded: a stop
+                # never hangs on the database).
                 with contextlib.suppress(Exception):
-                    async with write_transaction():
+                    async with asyncio.timeout(self.grace_s), write_transaction():
                         await repo.release(self.owner)
         await self.sender.close()
 
@@ -137,7 +151,8 @@ class WebhookWorker:
             if added:
                 self.wake()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.settings.webhook_poll_s)
+                await asyncio.wait_for(self._numbered.wait(), self.settings.webhook_poll_s)
+            self._numbered.clear()
 
     async def fan_out(self) -> int:
         """Turn the new numbered events of every enabled endpoint into deliveries;
@@ -145,7 +160,7 @@ class WebhookWorker:
         endpoints = await repo.enabled_endpoints()
         if not endpoints:
             return 0
-        ends = await repo.chain_ends({e["chain_id"] for e in endpoints})
+        ends = await events_feed.heads()
         added = 0
         for endpoint in endpoints:
             if ends.get(endpoint["chain_id"], 0) > endpoint["last_sequence"]:
@@ -159,8 +174,8 @@ class WebhookWorker:
                 endpoint = await repo.lock_for_fanout(endpoint_id)
                 if endpoint is None:
                     return added
-                found = await repo.events_after(endpoint["chain_id"],
-                                                endpoint["last_sequence"], FANOUT_BATCH)
+                found = await events_feed.numbered(endpoint["chain_id"],
+                                                   endpoint["last_sequence"], FANOUT_BATCH)
                 if not found:
                     return added
                 wanted = set(endpoint["events"])
