@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from app.core.db import Sql, json_column
+from tests.hardening import rawdb
 
 _EVENTS = Sql("SELECT id, type, store_id, object_id, data FROM core_event ORDER BY position")
 
@@ -42,3 +43,23 @@ async def one(event_type: str, object_id: Any) -> dict[str, Any]:
 async def types() -> list[str]:
     """The type of every event written so far, oldest first."""
     return [e["type"] for e in await written()]
+
+
+REFUSE_EVENTS = {
+    "sqlite": ["CREATE TRIGGER refuse_events BEFORE INSERT ON core_event "
+               "BEGIN SELECT RAISE(ABORT, 'no feed today'); END"],
+    "postgres": ["CREATE FUNCTION refuse_events() RETURNS trigger LANGUAGE plpgsql "
+                 "AS $$ BEGIN RAISE EXCEPTION 'no feed today'; END $$",
+                 "CREATE TRIGGER refuse_events BEFORE INSERT ON core_event "
+                 "FOR EACH ROW EXECUTE FUNCTION refuse_events()"],
+}
+
+
+async def refuse_events(database_url: str, engine_name: str, refuse: bool) -> None:
+    """Make every insert into the feed fail (``refuse``), or stop doing so."""
+    if refuse:
+        for statement in REFUSE_EVENTS[engine_name]:
+            await rawdb.fetch(database_url, statement)
+    else:
+        await rawdb.fetch(database_url, "DROP TRIGGER refuse_events"
+                          + (" ON core_event" if engine_name == "postgres" else ""))

@@ -12,7 +12,8 @@ from typing import Any
 from app.core.clock import utcnow
 from cards.tables import Card
 from tests.cards.conftest import API, Cards
-from tests.cards.events_feed import one, types, written
+from tests.cards.events_feed import one, refuse_events, types, written
+from tests.hardening import rawdb
 
 TIERS = [{"name": "Silver", "min_points": 100, "discount_percent": 5}]
 
@@ -204,3 +205,54 @@ async def test_a_reversal_writes_redemption_reversed_and_the_tier_it_undoes(
     tiers = await written("card.updated", card["id"])
     assert [e["data"]["tier"] for e in tiers] == ["Silver", None]
     assert tiers[-1]["data"] == await cards.card(card["id"])
+
+
+async def test_a_charge_whose_event_fails_moves_nothing(cards: Cards, database_url: str,
+                                                        engine_name: str) -> None:
+    """The event is a step of the charge's one statement (PostgreSQL) or of its write
+    transaction (SQLite): when it fails, the card, its ledger and the redemption stay as
+    they were, and the charge goes through once the feed takes rows again."""
+    template = await cards.template(name="Prepaid", kind="stored_value")
+    card = await cards.issue(template["id"])
+    assert (await cards.top_up(card["id"], 10_000)).status_code == 201
+    before = await cards.card(card["id"])
+    await refuse_events(database_url, engine_name, True)
+    failed = await cards.redeem(await cards.code(card["id"]), action="charge", amount=1_000)
+    assert failed.status_code == 500, failed.text
+    assert await cards.card(card["id"]) == before
+    assert await rawdb.fetch(database_url, "SELECT id FROM redemption") == []
+    await refuse_events(database_url, engine_name, False)
+    charged = await _charged(cards, card, 1_000)
+    assert (await one("redemption.created", charged["id"]))["data"] == charged
+    assert (await cards.card(card["id"]))["balance_cents"] == 9_000
+
+
+async def test_the_feed_answers_what_the_api_answered(cards: Cards) -> None:
+    """Through GET /events (the feed a chain's ERP polls): the card's changes in order,
+    each with the object as the API answered it; the other chain sees none of them."""
+    template = await cards.template(name="Prepaid", kind="stored_value")
+    card = await cards.issue(template["id"])
+    top_up = await cards.top_up(card["id"], 20_000)
+    assert top_up.status_code == 201, top_up.text
+    charge = await _charged(cards, card, 3_000)
+    frozen = await cards.client.post(f"{API}/cards/{card['id']}/freeze",
+                                     headers=_operator(cards))
+    assert frozen.status_code == 200, frozen.text
+
+    feed = await cards.client.get(f"{API}/events", params={"after": 0},
+                                  headers=_operator(cards))
+    assert feed.status_code == 200, feed.text
+    items = feed.json()["items"]
+    assert [e["sequence"] for e in items] == list(range(1, len(items) + 1))
+    mine = [e for e in items if e["type"].split(".")[0] in ("card", "redemption")]
+    assert [(e["type"], e["store_id"]) for e in mine] == [
+        ("card.issued", _store(cards)), ("card.topped_up", _store(cards)),
+        ("redemption.created", _store(cards)), ("card.updated", None)]
+    assert [e["data"] for e in mine] == [
+        card, {**mine[1]["data"], "ledger_entry": top_up.json()}, charge, frozen.json()]
+    assert mine[1]["data"]["balance_cents"] == 20_000
+    other = await cards.client.get(f"{API}/events", params={"after": 0},
+                                   headers=cards.world.headers(cards.world.b.operator))
+    assert other.status_code == 200, other.text
+    assert [e for e in other.json()["items"]
+            if e["type"].split(".")[0] in ("card", "redemption")] == []

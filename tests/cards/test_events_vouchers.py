@@ -14,8 +14,9 @@ import pytest
 
 from cards import repository
 from tests.cards.conftest import API
-from tests.cards.events_feed import one, types, written
+from tests.cards.events_feed import one, refuse_events, types, written
 from tests.cards.test_vouchers import Vouchers, now
+from tests.hardening import rawdb
 from tests.world import World
 
 
@@ -165,3 +166,19 @@ async def test_offline_sync_writes_accepted_items_once(v: Vouchers) -> None:
         assert event["data"] == {k: entry[k] for k in event["data"]}
         assert event["data"]["offline"] is True
         assert event["store_id"] == str(v.world.a.stores[0])
+
+
+async def test_a_spend_whose_event_fails_leaves_the_voucher_issued(
+        v: Vouchers, database_url: str, engine_name: str) -> None:
+    """The event is the last step of the spend's one statement (PostgreSQL) or of its
+    write transaction (SQLite): when it fails, nothing is half-redeemed."""
+    voucher = await v.voucher()
+    await refuse_events(database_url, engine_name, True)
+    failed = await v.redeem(voucher["code"], amount=5_000)
+    assert failed.status_code == 500, failed.text
+    assert (await v.read(voucher["id"]))["status"] == "issued"
+    assert await rawdb.fetch(database_url, "SELECT id FROM redemption") == []
+    await refuse_events(database_url, engine_name, False)
+    redeemed = await v.redeem(voucher["code"], amount=5_000)
+    assert redeemed.status_code == 201, redeemed.text
+    assert (await one("redemption.created", redeemed.json()["id"]))["data"] == redeemed.json()
