@@ -24,6 +24,12 @@ process delivers them meanwhile, as in production):
 - availability GET /stores/{id}/availability for a day with bookings
 - stats       GET  /stats/overview of the chain's last 30 days (the operator)
 
+`--webhooks N` (or a list, `--webhooks 0,2`) registers N webhook endpoints subscribed to
+every event type before the scenarios, all served by an aiohttp receiver in this process
+that answers 200 at once; every run then also waits for the deliveries its preparation
+caused. `--rounds K` runs the list of configurations K times in turn, and the output
+compares each scenario's median req/s with and without endpoints (`make bench-webhooks`).
+
 Every row gives req/s, p50 and p99 latency, errors, and the ratio to both ceilings of the
 same configuration; RSS is the largest server process (and the sum of the tree) read
 as each timed run ends. One table goes to stdout; progress, load average and CPU notes to
@@ -50,6 +56,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -490,6 +497,91 @@ async def outbox_drained(database_url: str, limit_s: float = 120.0) -> None:
     log(f"notifications were still due after {limit_s:g} s; measuring anyway")
 
 
+# --- webhooks: a receiver in this process -----------------------------------------------
+
+@dataclass
+class Hooks:
+    """``--webhooks N``: N endpoints subscribed to every event type, all pointing at one
+    aiohttp receiver in this process that answers 200 at once. It counts the deliveries
+    and keeps, per endpoint, the event sequences it received, so that a run can wait
+    until the deliveries the preparation caused (a bulk issue: an event per voucher, N
+    deliveries each) are done, as it waits for the notification outbox."""
+
+    url: str = ""
+    endpoints: list[str] = field(default_factory=list)  # receiver paths, one per endpoint
+    seen: dict[str, set[int]] = field(default_factory=dict)
+    deliveries: int = 0
+    base: int = 0  # the feed's last sequence when the endpoints were registered
+
+    async def register(self, session: aiohttp.ClientSession, seed: Seed, count: int) -> None:
+        self.base = await feed_end(session, seed, 0)
+        for i in range(count):
+            name = f"endpoint-{i}"
+            await call(session, "POST", seed.url("/webhook-endpoints"), seed.token,
+                       {"url": f"{self.url}/hooks/{name}", "events": ["*"],
+                        "description": f"load_bench receiver {i}"})
+            self.endpoints.append(name)
+            self.seen[name] = set()
+
+    async def drained(self, seed: Seed, limit_s: float = 120.0) -> None:
+        """Wait until every endpoint received every event the feed holds so far (the feed
+        is gap-free: sequences base+1 .. end, each delivered once per endpoint)."""
+        deadline = time.monotonic() + limit_s
+        async with new_session(4) as session:
+            end = await feed_end(session, seed, self.base)
+            while time.monotonic() < deadline:
+                if all(sum(1 for s in self.seen[n] if self.base < s <= end) >= end - self.base
+                       for n in self.endpoints):
+                    return
+                await asyncio.sleep(0.25)
+        missing = {n: end - self.base - sum(1 for s in self.seen[n] if self.base < s <= end)
+                   for n in self.endpoints}
+        log(f"webhook deliveries still missing after {limit_s:g} s: {missing}; measuring anyway")
+
+
+async def feed_end(session: aiohttp.ClientSession, seed: Seed, after: int) -> int:
+    """The last sequence of the chain's event feed (read on from ``after``)."""
+    while True:
+        page = await call(session, "GET", seed.url(f"/events?after={after}&limit=100"),
+                          seed.token, expect=(200,))
+        if not page["items"]:
+            return after
+        after = int(page["next_after"])
+
+
+@contextlib.asynccontextmanager
+async def webhook_receiver() -> AsyncIterator[Hooks]:
+    from aiohttp import web
+
+    hooks = Hooks()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        hooks.deliveries += 1
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            hooks.seen[request.match_info["name"]].add(int(json.loads(body)["sequence"]))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/hooks/{name}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    hooks.url = f"http://127.0.0.1:{port}"
+    try:
+        yield hooks
+    finally:
+        await runner.cleanup()
+
+
+async def settled(database_url: str, seed: Seed | None, hooks: Hooks | None) -> None:
+    """The notification outbox drained, and the webhook deliveries done (when any)."""
+    await outbox_drained(database_url)
+    if hooks is not None and hooks.endpoints and seed is not None:
+        await hooks.drained(seed)
+
+
 # --- load -------------------------------------------------------------------------------
 
 @dataclass
@@ -509,6 +601,10 @@ class Phase:
     late: int = 0              # open loop: requests sent more than LATE_S after schedule
     load: str = ""             # open loop: the load average as the run ended
     stalls: str = ""           # open loop: what the servers and the database did meanwhile
+    deliveries: int = 0        # --webhooks: deliveries the bench's receiver got meanwhile
+    deliveries_after: int = 0  # --webhooks: ... and after the run, until all had come
+    drain_s: float = 0.0       # --webhooks: how long after the run the last one came
+    drain_cpu_s: float = 0.0   # --webhooks: the server's CPU meanwhile (delivering)
     # open loop: (scheduled send, epoch seconds; latency from it, s; status) per request
     trace: list[tuple[float, float, int]] = field(default_factory=list)
 
@@ -772,6 +868,7 @@ class Row:
     workers: int
     phases: dict[str, Phase]
     open_phases: list[tuple[str, Phase]] = field(default_factory=list)  # open loop, in order
+    webhooks: int = 0  # endpoints subscribed to every event (--webhooks)
 
 
 @contextlib.asynccontextmanager
@@ -797,8 +894,10 @@ async def profiling(server_pid: int, path: Path | None,
 
 
 async def bench_one(engine: str, workers: int, database_url: str, args: argparse.Namespace,
-                    scratch: str) -> Row:
+                    scratch: str, webhooks: int = 0) -> Row:
     env = {**server_env(database_url, args.server_env), "O2O_BENCH_GC_LOG": scratch}
+    if webhooks:  # the receiver is this process, on loopback over http
+        env.update(O2O_WEBHOOK_ALLOW_HTTP="1", O2O_WEBHOOK_ALLOW_PRIVATE="1")
     t0 = time.perf_counter()
     await o2o(env, "migrate")
     if args.stats_off and engine == "postgres":  # a diagnostic: what the triggers cost
@@ -810,21 +909,27 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
             await conn.close()
     created = json.loads(await o2o(env, "create-operator", "--chain", "Bench Chain",
                                    "--username", OPERATOR, "--password", PASSWORD))
-    tag = f"{engine}/{workers}w"
+    tag = f"{engine}/{workers}w" + (f"/{webhooks}hooks" if webhooks else "")
     phases: dict[str, Phase] = {}
-    async with running_server(env, workers, scratch, args.server_log_level) as server:
+    # The receiver outlives the server: deliveries still running as it stops find it.
+    async with webhook_receiver() as receiver, \
+            running_server(env, workers, scratch, args.server_log_level) as server:
+        hooks = receiver if webhooks else None
         async with new_session(args.concurrency) as session:
             seeded = await seed(session, server.base, created["chain_id"])
             await call(session, "POST", seeded.url("/bench/rows"), None, {"rows": UPDATE_ROWS})
+            if hooks is not None:  # before the hot scenarios, after the seeding's events
+                await hooks.register(session, seeded, webhooks)
             await outbox_drained(database_url)
-        log(f"{tag}: migrated and seeded in {time.perf_counter() - t0:.1f} s")
+        log(f"{tag}: migrated and seeded in {time.perf_counter() - t0:.1f} s"
+            + (f"; {webhooks} webhook endpoints on {receiver.url}" if hooks else ""))
         run = {"concurrency": args.concurrency, "server_pid": server.pid}
         for scenario in SCENARIOS:
             if scenario.name not in args.scenarios or args.open_only:
                 continue
             async with new_session(16) as session:
                 warm_items = await scenario.items(seeded, session, scenario.warm_pool)
-                await outbox_drained(database_url)
+                await settled(database_url, seeded, hooks)
             warm = await drive(sender(scenario.method, warm_items, scenario.ok_status),
                                seconds=args.warmup, ok_status=scenario.ok_status, **run)
             if warm.errors:
@@ -836,28 +941,39 @@ async def bench_one(engine: str, workers: int, database_url: str, args: argparse
             t1 = time.perf_counter()
             async with new_session(16) as session:
                 items = await scenario.items(seeded, session, count)
-                await outbox_drained(database_url)
+                await settled(database_url, seeded, hooks)
             if count:
                 log(f"{tag}: {scenario.name}: warm-up {warm.rate:,.0f}/s; prepared {count} "
                     f"in {time.perf_counter() - t1:.1f} s")
             profile = (Path(args.profile) / f"{engine}-{workers}w-{scenario.name}.txt"
                        if args.profile else None)
+            delivered = receiver.deliveries
             async with profiling(server.pid, profile, args.seconds):
                 phase = await drive(sender(scenario.method, items, scenario.ok_status),
                                     seconds=args.seconds, ok_status=scenario.ok_status, **run)
+            phase.deliveries = receiver.deliveries - delivered
+            if hooks is not None:  # how far behind the deliveries are as the run ends
+                t1, cpu1 = time.perf_counter(), tree_cpu_s(server.pid)
+                await hooks.drained(seeded, limit_s=600)
+                phase.drain_s = time.perf_counter() - t1
+                phase.drain_cpu_s = tree_cpu_s(server.pid) - cpu1
+                phase.deliveries_after = receiver.deliveries - delivered - phase.deliveries
             phases[scenario.name] = phase
             log(f"{tag}: {scenario.name} {phase.rate:,.0f} req/s, p50 "
                 f"{phase.percentile_ms(0.5):.1f} ms, p99 {phase.percentile_ms(0.99):.1f} ms"
-                + (f", errors {dict(phase.errors)}" if phase.errors else ""))
+                + (f", errors {dict(phase.errors)}" if phase.errors else "")
+                + (f"; webhook deliveries received: {phase.deliveries} during the run, "
+                   f"{phase.deliveries_after} in the {phase.drain_s:.1f} s after it"
+                   if hooks else ""))
         open_phases = await open_loop_runs(seeded, database_url, server.pid, args, tag,
-                                           Path(scratch))
+                                           Path(scratch), hooks)
     log(f"{tag}: done in {time.perf_counter() - t0:.0f} s")
-    return Row(engine, workers, phases, open_phases)
+    return Row(engine, workers, phases, open_phases, webhooks)
 
 
 async def open_loop_runs(seeded: Seed, database_url: str, server_pid: int,
-                         args: argparse.Namespace, tag: str,
-                         gc_log: Path) -> list[tuple[str, Phase]]:
+                         args: argparse.Namespace, tag: str, gc_log: Path,
+                         hooks: Hooks | None = None) -> list[tuple[str, Phase]]:
     """Each single-use scenario at each ``--open-loop`` rate, ``--repeat`` times: a
     warm-up at the rate, then the timed run, on items prepared for both."""
     runs: list[tuple[str, Phase]] = []
@@ -868,12 +984,12 @@ async def open_loop_runs(seeded: Seed, database_url: str, server_pid: int,
         async with new_session(16) as session:
             items = await scenario.items(seeded, session, count)
             if not args.no_settle:
-                await outbox_drained(database_url)
+                await settled(database_url, seeded, hooks)
         send = sender(scenario.method, items, scenario.ok_status)
         run = {"rate": rate, "ok_status": scenario.ok_status, "server_pid": server_pid}
         if not args.no_settle:  # else: what the preparation left behind runs meanwhile
             await drive_open(send, seconds=args.warmup, **run)
-            await outbox_drained(database_url)
+            await settled(database_url, seeded, hooks)
         checkpoints = await checkpoint_count(database_url)
         phase = await drive_open(send, seconds=args.seconds, **run)
         phase.stalls = meanwhile(phase, gc_log, await checkpoint_count(database_url)
@@ -940,7 +1056,7 @@ OPEN_HEADER = ("engine", "procs", "scenario", "rate/s", "p50 ms", "p90 ms", "p99
                "max ms", "errors", "late", "load")
 
 
-def table_lines(row: Row) -> list[tuple[str, ...]]:
+def table_lines(row: Row, with_hooks: bool = False) -> list[tuple[str, ...]]:
     hello, update = row.phases.get("hello"), row.phases.get("update")
     lines: list[tuple[str, ...]] = []
     for name, p in row.phases.items():
@@ -948,7 +1064,9 @@ def table_lines(row: Row) -> list[tuple[str, ...]]:
         to_update = p.rate / update.rate if update and update.rate else math.nan
         rss = (f"{p.rss_max_mb:.0f}" if row.workers == 1
                else f"{p.rss_max_mb:.0f} ({p.rss_mb:.0f})")
-        lines.append((row.engine, str(row.workers), name, f"{p.rate:,.0f}",
+        hooks = ((f"{row.webhooks}: {p.deliveries} + {p.deliveries_after} in "
+                  f"{p.drain_s:.0f} s" if row.webhooks else "0"),) if with_hooks else ()
+        lines.append((row.engine, str(row.workers), name, *hooks, f"{p.rate:,.0f}",
                       f"{p.percentile_ms(0.50):.1f}", f"{p.percentile_ms(0.99):.1f}",
                       str(sum(p.errors.values())), f"{100 * to_hello:.0f}%",
                       f"{100 * to_update:.0f}%", rss))
@@ -956,8 +1074,16 @@ def table_lines(row: Row) -> list[tuple[str, ...]]:
 
 
 def print_table(rows: list[Row]) -> None:
-    print_lines(HEADER, [line for row in rows for line in table_lines(row)])
+    with_hooks = any(row.webhooks for row in rows)
+    header = (*HEADER[:3], "webhooks", *HEADER[3:]) if with_hooks else HEADER
+    print_lines(header, [line for row in rows for line in table_lines(row, with_hooks)])
     print("RSS: the largest server process (the sum over the supervisor and workers).")
+    if with_hooks:
+        print("webhooks: endpoints subscribed to every event, all on one receiver in the "
+              "bench process that answers 200 at once: deliveries it received during the "
+              "timed run + after it, until the last came (s after the run); each run starts "
+              "with the deliveries of its preparation done.")
+        print_hooks_comparison(rows)
     open_lines = [(row.engine, str(row.workers), name, f"{p.rate_asked:g}",
                    *(f"{p.percentile_ms(q):.1f}" for q in (0.5, 0.9, 0.99, 1.0)),
                    str(sum(p.errors.values())), str(p.late), p.load)
@@ -972,6 +1098,28 @@ def print_table(rows: list[Row]) -> None:
         for n, (what, stalls) in enumerate(runs):
             print(f"  {n + 1}. {what}: {stalls}")
     sys.stdout.flush()
+
+
+def print_hooks_comparison(rows: list[Row]) -> None:
+    """Per configuration and scenario: the median req/s of each endpoint count across the
+    rounds, and its ratio to the runs without endpoints (the issue's bar: within 10 %)."""
+    rates: dict[tuple[str, int, str], dict[int, list[float]]] = {}
+    for row in rows:
+        for name, p in row.phases.items():
+            rates.setdefault((row.engine, row.workers, name), {}).setdefault(
+                row.webhooks, []).append(p.rate)
+    print()
+    for (engine, workers, name), by_hooks in rates.items():
+        if 0 not in by_hooks or len(by_hooks) < 2:
+            continue
+        none = statistics.median(by_hooks[0])
+        parts = []
+        for hooks, runs in sorted(by_hooks.items()):
+            median = statistics.median(runs)
+            ratio = f", {100 * median / none:.0f}% of none" if hooks and none else ""
+            parts.append(f"{hooks} endpoints: median {median:,.0f} req/s "
+                         f"(runs {', '.join(f'{r:,.0f}' for r in runs)}){ratio}")
+        print(f"{engine}/{workers} {name}: " + "; ".join(parts))
 
 
 def print_lines(header: tuple[str, ...], lines: list[tuple[str, ...]]) -> None:
@@ -992,12 +1140,19 @@ def print_notes(rows: list[Row], args: argparse.Namespace, load_before: str) -> 
     for row in rows:
         for name, phase in row.phases.items():
             done = len(phase.latencies) or 1
-            log(f"{row.engine}/{row.workers}w {name}: {len(phase.latencies)} requests in "
+            log(f"{row.engine}/{row.workers}w"
+                + (f"/{row.webhooks}hooks" if row.webhooks else "")
+                + f" {name}: {len(phase.latencies)} requests in "
                 f"{phase.elapsed:.1f} s{' (pool ran dry)' if phase.stopped_by_count else ''};"
                 f" server CPU {1000 * phase.server_cpu_s / done:.2f} ms/req, bench client "
                 f"{1000 * phase.client_cpu_s / done:.2f} ms/req, postgres processes "
                 f"{1000 * phase.postgres_cpu_s / done:.2f} ms/req, machine "
                 f"{100 * phase.machine_busy:.0f}% busy")
+            if phase.deliveries_after:
+                log(f"  webhooks: {phase.deliveries_after} deliveries after the run in "
+                    f"{phase.drain_s:.1f} s ({phase.deliveries_after / phase.drain_s:,.0f}/s), "
+                    f"server CPU {1000 * phase.drain_cpu_s / phase.deliveries_after:.2f} ms "
+                    f"per delivery")
             if phase.errors:
                 log("  errors: " + ", ".join(f"{k}: {v}" for k, v in
                                               phase.errors.most_common()))
@@ -1007,7 +1162,10 @@ def print_notes(rows: list[Row], args: argparse.Namespace, load_before: str) -> 
 
 async def main(args: argparse.Namespace) -> int:
     engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    configs = [(e, w) for e in engines for w in ((1,) if e == "sqlite" else args.pg_workers)]
+    # --rounds alternates the whole list (e.g. 0, 2, 0, 2 endpoints): a noisy machine's
+    # drift then falls on both sides of a comparison.
+    configs = [(e, w, h) for _ in range(args.rounds) for e in engines
+               for w in ((1,) if e == "sqlite" else args.pg_workers) for h in args.webhooks]
     admin_url = os.environ.get("O2O_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
     rows: list[Row] = []
     failed = 0
@@ -1019,15 +1177,15 @@ async def main(args: argparse.Namespace) -> int:
         os.makedirs(args.profile, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="o2o-bench-logs-")
     try:
-        for n, (engine, workers) in enumerate(configs):
+        for n, (engine, workers, hooks) in enumerate(configs):
             database = (sqlite_database() if engine == "sqlite" else
                         postgres_database(admin_url, f"o2o_bench_{os.getpid()}_{n}"))
             try:
                 async with database as url:
-                    rows.append(await bench_one(engine, workers, url, args, scratch))
+                    rows.append(await bench_one(engine, workers, url, args, scratch, hooks))
             except (RuntimeError, OSError, aiohttp.ClientError, asyncpg.PostgresError) as exc:
                 failed += 1
-                log(f"{engine}/{workers}w failed: {exc}")
+                log(f"{engine}/{workers}w/{hooks}hooks failed: {exc}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
         if rows:
@@ -1080,6 +1238,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--trace", metavar="DIR",
                         help="open loop: write each run's requests (scheduled send, latency, "
                              "status) as CSV into DIR, to line slow ones up with the servers'")
+    parser.add_argument("--webhooks", metavar="N[,N...]", default=(0,),
+                        type=lambda s: tuple(int(n) for n in s.split(",") if n.strip()),
+                        help="webhook endpoints subscribed to every event, registered before "
+                             "the scenarios and served by a receiver in this process that "
+                             "answers 200 at once (default 0); a list (0,2) runs each "
+                             "configuration once per count and compares them")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="run the whole list of configurations this many times, in turn "
+                             "(default 1), to alternate before/after on a noisy machine")
     parser.add_argument("--profile", metavar="DIR",
                         help="record each timed run with py-spy into DIR (slows the server)")
     args = parser.parse_args(argv)
