@@ -331,7 +331,7 @@ async function keysView(el, ctx) {
       name: name.value.trim(), scopes: scopes(), store_ids: stores().length ? stores() : null,
     }), (body) => api.post('/api-keys', body), async (created) => {
       await redraw();
-      showSecret(el.closest('#view') || el, {
+      showSecret(document.getElementById('view') || document.body, {
         title: t('a.ig.k.shownTitle', { name: created.name }), label: t('a.ig.k.keyLabel'), value: created.key,
         notes: [t('a.ig.k.use')],
         after: () => document.getElementById('ig-keys-h')?.focus(),
@@ -414,7 +414,7 @@ async function webhooksView(el, ctx) {
       url: url.value.trim(), events: events.value(), description: description.value.trim(),
     }), (body) => api.post('/webhook-endpoints', body), async (created) => {
       await ctx.rerender();
-      showSecret(el.closest('#view') || el, {
+      showSecret(document.getElementById('view') || document.body, {
         title: t('a.ig.w.secretTitle'), label: t('a.ig.w.secretLabel'), value: created.secret,
         notes: [created.url, t('a.ig.w.secretUse')],
         after: () => document.getElementById('ig-webhooks-h')?.focus(),
@@ -479,7 +479,7 @@ async function endpointView(el, ctx, id) {
     try {
       const res = await api.post(`/webhook-endpoints/${id}/rotate-secret`, {});
       toast(t('a.ig.w.rotated'), 'ok');
-      showSecret(el.closest('#view') || el, {
+      showSecret(document.getElementById('view') || document.body, {
         title: t('a.ig.w.secretTitle'), label: t('a.ig.w.secretLabel'), value: res.secret,
         notes: [t('a.ig.w.rotateNote'), t('a.ig.w.secretUse')],
         after: () => document.getElementById('webhook-rotate')?.focus(),
