@@ -109,12 +109,15 @@ addMessages({
     'a.ig.i.line': '行号', 'a.ig.i.field': '列', 'a.ig.i.problem': '问题', 'a.ig.i.wholeFile': '（整个文件）',
     'a.ig.i.errorsCaption': '导入文件的问题（按行）', 'a.ig.i.errPage': '第 {from}–{to} 处，共 {n} 处',
     'a.ig.i.r.external_id': 'external_id 必填，最多 64 个字符，同一文件中不能重复',
-    'a.ig.i.r.name': '姓名过长或无效', 'a.ig.i.r.phone': '手机号格式不对，或已属于另一位会员',
-    'a.ig.i.r.birthday': '生日须为 YYYY-MM-DD 格式的有效日期',
+    'a.ig.i.r.name': '姓名最多 120 个字符，且不能含控制字符', 'a.ig.i.r.phone': '手机号格式不对（只能有数字、空格、短横线和开头的 +），或与另一行、另一位会员的手机号相同',
+    'a.ig.i.r.birthday': '生日须为 YYYY-MM-DD 格式的有效日期，且不能晚于今天',
     'a.ig.i.r.card_template_id': '不是本连锁的会员卡模板 ID',
-    'a.ig.i.r.opening_balance_cents': '期初余额须为不小于 0 的整数（单位：分），且卡须为储值卡',
-    'a.ig.i.r.opening_points': '期初积分须为不小于 0 的整数', 'a.ig.i.r.opening_visits': '期初次数须为不小于 0 的整数，且卡须为次卡',
-    'a.ig.i.r.header': '第一行须是列名，且包含 external_id；不认识的列名请删除', 'a.ig.i.r.file': '文件须为 UTF-8 编码的 CSV',
+    'a.ig.i.r.opening_balance_cents': '期初余额须为不小于 0 的整数（单位：分，不超过上限），同一行须填 card_template_id，且为储值卡',
+    'a.ig.i.r.opening_points': '期初积分须为不小于 0 的整数（不超过上限），同一行须填 card_template_id',
+    'a.ig.i.r.opening_visits': '期初次数须为不小于 0 的整数（不超过上限），同一行须填 card_template_id，且为次卡',
+    'a.ig.i.r.header': '第一行须是列名：包含 external_id，只用上面列出的列名，每列只出现一次', 'a.ig.i.r.file': '文件须为 UTF-8 编码的 CSV',
+    'a.ig.i.r.line': '这一行无法读取：请检查逗号（列数须与第一行相同）和引号，文件须为 UTF-8 编码，最多 10 万行',
+    'a.ig.i.firstShown': '下表列出前 {shown} 处。',
     'a.ig.i.r.other': '这一项的值不符合要求',
     'a.ig.x.title': '导出会员', 'a.ig.x.intro': '下载本连锁所有会员及其会员卡数据（CSV）。', 'a.ig.x.button': '下载会员 CSV',
     'a.ig.x.ready': '会员 CSV 已下载',
@@ -189,12 +192,15 @@ addMessages({
     'a.ig.i.line': 'Line', 'a.ig.i.field': 'Column', 'a.ig.i.problem': 'Problem', 'a.ig.i.wholeFile': '(the whole file)',
     'a.ig.i.errorsCaption': 'Problems in the import file, by line', 'a.ig.i.errPage': 'Problems {from}–{to} of {n}',
     'a.ig.i.r.external_id': 'external_id is required, up to 64 characters, and once per file',
-    'a.ig.i.r.name': 'the name is too long or not valid', 'a.ig.i.r.phone': 'not a valid mobile number, or another member has it',
-    'a.ig.i.r.birthday': 'the birthday must be a real date written YYYY-MM-DD',
+    'a.ig.i.r.name': 'the name takes up to 120 characters and no control characters', 'a.ig.i.r.phone': 'not a phone number (digits, spaces, dashes, a leading +), or the same phone is on another line or is another member\'s',
+    'a.ig.i.r.birthday': 'the birthday must be a real date written YYYY-MM-DD, not after today',
     'a.ig.i.r.card_template_id': 'not a card template id of this chain',
-    'a.ig.i.r.opening_balance_cents': 'the opening balance must be a whole number of fen, 0 or more, on a prepaid card',
-    'a.ig.i.r.opening_points': 'opening points must be a whole number, 0 or more', 'a.ig.i.r.opening_visits': 'opening visits must be a whole number, 0 or more, on a visits card',
-    'a.ig.i.r.header': 'the first line must name the columns, external_id among them; remove any column not listed here', 'a.ig.i.r.file': 'the file must be a CSV saved as UTF-8',
+    'a.ig.i.r.opening_balance_cents': 'the opening balance must be a whole number of fen, 0 or more (within the limit), with a card_template_id on the line, for a prepaid card',
+    'a.ig.i.r.opening_points': 'opening points must be a whole number, 0 or more (within the limit), with a card_template_id on the line',
+    'a.ig.i.r.opening_visits': 'opening visits must be a whole number, 0 or more (within the limit), with a card_template_id on the line, for a visits card',
+    'a.ig.i.r.header': 'the first line names the columns: external_id among them, only the columns listed above, each once', 'a.ig.i.r.file': 'the file must be a CSV saved as UTF-8',
+    'a.ig.i.r.line': 'this line cannot be read: check its commas (as many fields as the first line) and quotes; the file must be UTF-8, 100,000 lines at most',
+    'a.ig.i.firstShown': 'The first {shown} are listed below.',
     'a.ig.i.r.other': 'this value is not accepted',
     'a.ig.x.title': 'Export members', 'a.ig.x.intro': 'Download every member of the chain with their cards\' figures (CSV).', 'a.ig.x.button': 'Download members (CSV)',
     'a.ig.x.ready': 'Members CSV downloaded',
@@ -384,20 +390,24 @@ function eventsChooser(idp, chosen = ['*']) {
 
 const eventsText = (events) => ((events || []).includes('*') ? t('a.ig.w.allEvents')
   : (events || []).map(eventName).join(sep()));
+// Why an endpoint is disabled, in the page's words: by an operator, or after 5 days of
+// failures. The API's reason (English, with the last error) is shown beside it as technical
+// detail for whoever runs the receiver, like the notification log's last error.
+const BY_OPERATOR = /^(operator|manual|disabled by an operator)/i;
 const reasonText = (ep) => {
-  const reason = ep.disabled_reason || ep.status_reason || null;
   if (ep.status !== 'disabled') return null;
-  if (!reason) return null;
-  const known = { failing: 'a.ig.w.whyFailing', auto: 'a.ig.w.whyFailing', failures: 'a.ig.w.whyFailing', manual: 'a.ig.w.whyManual', operator: 'a.ig.w.whyManual' };
-  return t('a.ig.w.why', { reason: known[reason] ? t(known[reason]) : reason });
+  const reason = ep.disabled_reason || '';
+  return t('a.ig.w.why', { reason: BY_OPERATOR.test(reason) ? t('a.ig.w.whyManual') : t('a.ig.w.whyFailing') });
 };
+const reasonDetail = (ep) => (ep.status === 'disabled' && ep.disabled_reason && !BY_OPERATOR.test(ep.disabled_reason)
+  ? h('span.techdetail.block', { lang: 'en', 'data-reason': '1', text: ep.disabled_reason }) : null);
 const urlWords = { validation_error: t('a.ig.w.badUrl') };
 
 function statusCell(ep) {
   const why = reasonText(ep);
   return h('td', {},
     h('span.pill', { class: ep.status === 'enabled' ? 'active' : 'cancelled', text: t(`a.ig.w.${ep.status}`) === `a.ig.w.${ep.status}` ? ep.status : t(`a.ig.w.${ep.status}`) }),
-    why ? h('p.muted.why', { 'data-why': '1', text: why }) : null);
+    why ? h('p.why', { 'data-why': '1', text: why }) : null, reasonDetail(ep));
 }
 
 async function webhooksView(el, ctx) {
@@ -599,8 +609,8 @@ export function importProblem(e) {
   const code = e.code ? `a.ig.i.r.${e.code}` : null;
   if (code && t(code) !== code) return t(code);
   const column = String(e.field || '');
-  if (!column) return t('a.ig.i.r.file');
-  if (column === 'header' || column === '_header' || column === 'columns') return t('a.ig.i.r.header');
+  if (e.line === 1) return t('a.ig.i.r.header');
+  if (!column) return t('a.ig.i.r.line');
   const key = `a.ig.i.r.${column}`;
   return t(key) === key ? t('a.ig.i.r.other') : t(key);
 }
@@ -653,7 +663,9 @@ async function importView(el, ctx) {
       checkedFile = null;
       const errors = err.code === 'import_invalid' && Array.isArray(err.problem?.errors) ? err.problem.errors : null;
       if (errors) {
-        mount(outcome, h('p.error', { 'data-outcome': 'invalid', text: t('a.ig.i.invalid', { n: errors.length }) }));
+        const total = Math.max(Number(err.problem.error_count) || 0, errors.length);
+        mount(outcome, h('p.error', { 'data-outcome': 'invalid', 'data-count': String(total) },
+          t('a.ig.i.invalid', { n: total }), total > errors.length ? ` ${t('a.ig.i.firstShown', { shown: errors.length })}` : null));
         showErrors(problems, errors, 0);
       } else {
         mount(outcome, h('p.error', { 'data-outcome': 'error', text: errorText(err) }));
