@@ -116,8 +116,10 @@ addMessages({
     'a.ig.i.r.opening_points': '期初积分须为不小于 0 的整数（不超过上限），同一行须填 card_template_id',
     'a.ig.i.r.opening_visits': '期初次数须为不小于 0 的整数（不超过上限），同一行须填 card_template_id，且为次卡',
     'a.ig.i.r.header': '第一行须是列名：包含 external_id，只用上面列出的列名，每列只出现一次', 'a.ig.i.r.file': '文件须为 UTF-8 编码的 CSV',
-    'a.ig.i.r.line': '这一行无法读取：请检查逗号（列数须与第一行相同）和引号，文件须为 UTF-8 编码，最多 10 万行',
+    'a.ig.i.r.line': '这一行无法读取：请检查逗号（列数须与第一行相同）和引号，文件须为 UTF-8 编码，最多 20 万行',
     'a.ig.i.firstShown': '下表列出前 {shown} 处。',
+    'a.ig.i.tooBig': '文件太大（最多 32 MB）：请拆成几个文件分别导入',
+    'a.ig.i.conflict': '检查之后有人同时修改了其中的会员或卡：请重新检查后再导入',
     'a.ig.i.r.other': '这一项的值不符合要求',
     'a.ig.x.title': '导出会员', 'a.ig.x.intro': '下载本连锁所有会员及其会员卡数据（CSV）。', 'a.ig.x.button': '下载会员 CSV',
     'a.ig.x.ready': '会员 CSV 已下载',
@@ -186,9 +188,9 @@ addMessages({
     'a.ig.i.c.card_template_id': 'which card to issue: a card template id (listed below; blank: no card)',
     'a.ig.i.c.opening_balance_cents': 'opening balance in fen (¥120.50 is 12050), for a prepaid card',
     'a.ig.i.c.opening_points': 'opening points (a whole number)', 'a.ig.i.c.opening_visits': 'opening visits left (a whole number), for a visits card',
-    'a.ig.i.templates': 'Card template ids', 'a.ig.i.checked': 'Nothing wrong: {rows} lines would create {created} members, update {updated} and issue {cards} cards. Nothing is written yet: press Import to do it.',
-    'a.ig.i.done': 'Imported {rows} lines: {created} members created, {updated} updated, {cards} cards issued.',
-    'a.ig.i.invalid': '{n} problems in the file: nothing was written. Fix them and check again.',
+    'a.ig.i.templates': 'Card template ids', 'a.ig.i.checked': 'Nothing wrong ({rows} lines). An import would write: members created {created}, updated {updated}, cards issued {cards}. Nothing is written yet: press Import to do it.',
+    'a.ig.i.done': 'Imported ({rows} lines): members created {created}, updated {updated}, cards issued {cards}.',
+    'a.ig.i.invalid': 'Problems in the file: {n}. Nothing was written: fix them and check again.',
     'a.ig.i.line': 'Line', 'a.ig.i.field': 'Column', 'a.ig.i.problem': 'Problem', 'a.ig.i.wholeFile': '(the whole file)',
     'a.ig.i.errorsCaption': 'Problems in the import file, by line', 'a.ig.i.errPage': 'Problems {from}–{to} of {n}',
     'a.ig.i.r.external_id': 'external_id is required, up to 64 characters, and once per file',
@@ -199,8 +201,10 @@ addMessages({
     'a.ig.i.r.opening_points': 'opening points must be a whole number, 0 or more (within the limit), with a card_template_id on the line',
     'a.ig.i.r.opening_visits': 'opening visits must be a whole number, 0 or more (within the limit), with a card_template_id on the line, for a visits card',
     'a.ig.i.r.header': 'the first line names the columns: external_id among them, only the columns listed above, each once', 'a.ig.i.r.file': 'the file must be a CSV saved as UTF-8',
-    'a.ig.i.r.line': 'this line cannot be read: check its commas (as many fields as the first line) and quotes; the file must be UTF-8, 100,000 lines at most',
+    'a.ig.i.r.line': 'this line cannot be read: check its commas (as many fields as the first line) and quotes; the file must be UTF-8, 200,000 lines at most',
     'a.ig.i.firstShown': 'The first {shown} are listed below.',
+    'a.ig.i.tooBig': 'The file is too large (32 MB at most): split it and import the parts',
+    'a.ig.i.conflict': 'Someone changed one of these members or cards meanwhile: check the file again, then import',
     'a.ig.i.r.other': 'this value is not accepted',
     'a.ig.x.title': 'Export members', 'a.ig.x.intro': 'Download every member of the chain with their cards\' figures (CSV).', 'a.ig.x.button': 'Download members (CSV)',
     'a.ig.x.ready': 'Members CSV downloaded',
@@ -668,7 +672,10 @@ async function importView(el, ctx) {
           t('a.ig.i.invalid', { n: total }), total > errors.length ? ` ${t('a.ig.i.firstShown', { shown: errors.length })}` : null));
         showErrors(problems, errors, 0);
       } else {
-        mount(outcome, h('p.error', { 'data-outcome': 'error', text: errorText(err) }));
+        const text = err.status === 413 ? t('a.ig.i.tooBig') : errorText(err, {
+          conflict: t('a.ig.i.conflict'), unsupported_media_type: t('a.ig.i.r.file'),
+        });
+        mount(outcome, h('p.error', { 'data-outcome': 'error', text }));
       }
     } finally {
       checkButton.disabled = false;
