@@ -61,7 +61,7 @@ addMessages({
     'a.ig.scope.stats:read': '查看经营数据', 'a.ig.scope.events:read': '读取事件流（按顺序同步所有变更）',
     // webhooks
     'a.ig.w.intro': '发生变更时，o2o 会把事件 POST 到这些地址，并按 Standard Webhooks 规范签名。失败会在 3 天内逐渐拉长间隔重试；连续失败 5 天的地址会被停用。',
-    'a.ig.w.list': 'Webhook 地址', 'a.ig.w.url': '接收地址（URL）', 'a.ig.w.events': '事件', 'a.ig.w.description': '说明（可选）',
+    'a.ig.w.list': 'Webhook 地址', 'a.ig.w.url': '接收地址（URL）', 'a.ig.w.events': '事件', 'a.ig.w.description': '说明（可选）', 'a.ig.w.desc': '说明',
     'a.ig.w.allEvents': '全部事件', 'a.ig.w.chosen': '选择的事件', 'a.ig.w.nChosen': '{n} 种事件',
     'a.ig.w.pickEvent': '至少选择一种事件', 'a.ig.w.new': '新增 Webhook 地址', 'a.ig.w.open': '详情与投递记录',
     'a.ig.w.openLabel': '{url} 的详情与投递记录',
@@ -146,7 +146,7 @@ addMessages({
     'a.ig.scope.stats:read': 'read the figures', 'a.ig.scope.events:read': 'read the event feed (every change, in order)',
     // webhooks
     'a.ig.w.intro': 'On every change o2o POSTs the event to these addresses, signed the Standard Webhooks way. A failure is retried at growing intervals for 3 days; an address failing for 5 days is disabled.',
-    'a.ig.w.list': 'Webhook endpoints', 'a.ig.w.url': 'Endpoint URL', 'a.ig.w.events': 'Events', 'a.ig.w.description': 'Description (optional)',
+    'a.ig.w.list': 'Webhook endpoints', 'a.ig.w.url': 'Endpoint URL', 'a.ig.w.events': 'Events', 'a.ig.w.description': 'Description (optional)', 'a.ig.w.desc': 'Description',
     'a.ig.w.allEvents': 'All events', 'a.ig.w.chosen': 'Chosen events', 'a.ig.w.nChosen': '{n} event types',
     'a.ig.w.pickEvent': 'tick one event at least', 'a.ig.w.new': 'New webhook endpoint', 'a.ig.w.open': 'Details & deliveries',
     'a.ig.w.openLabel': 'Details and deliveries of {url}',
@@ -528,7 +528,7 @@ async function endpointView(el, ctx, id) {
         h('a.btn.small.secondary', { href: '#integrations/webhooks', text: t('a.ig.w.back') })),
       h('dl.facts', {},
         h('dt', { text: t('a.ig.status') }), h('dd', { id: 'webhook-status' }, ...statusCell(ep).childNodes),
-        ep.description ? [h('dt', { text: t('a.ig.w.description') }), h('dd', { text: ep.description })] : null,
+        ep.description ? [h('dt', { text: t('a.ig.w.desc') }), h('dd', { text: ep.description })] : null,
         h('dt', { text: t('a.ig.w.events') }), h('dd', { text: eventsText(ep.events) }),
         h('dt', { text: t('a.ig.created') }), h('dd', { text: fmtDateTime(ep.created_at) })),
       edit,
