@@ -22,6 +22,7 @@ from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
 from app.core.edge import EdgeRequest, complete_options_allow, refuse_control_characters
 from app.core.errors import exception_handlers
+from app.core.events.sequencer import Sequencer
 from app.core.housekeeping import Housekeeping
 from app.core.logs import ensure_logging, install_access_log
 from app.core.openapi import StrictStructSchemaPlugin, declare_errors
@@ -30,6 +31,7 @@ from app.core.runtime import Runtime, client_key
 from app.core.security_headers import security_headers
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
+from app.events_api import CONTROLLERS as EVENT_CONTROLLERS
 from app.health import HealthController
 from app.keys_api import KeysController
 from app.live import CONTROLLERS as LIVE_CONTROLLERS
@@ -94,6 +96,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     housekeeping = Housekeeping([card_service.purge_code_expiries],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
+    # Numbers the event feed's committed rows (every process; they take turns per chain).
+    sequencer = Sequencer()
     # The clerk's scan endpoint, given each domain's kinds of code (cards never imports
     # bookings: the booking code's handler joins here).
     scans = ScanHandlers(card_scans.SCAN_HANDLERS, voucher_scans.SCAN_HANDLERS, BOOKING_SCANS)
@@ -105,6 +109,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         await prepare_engine(engine)
         auth.revocations.start(engine)
         housekeeping.start()
+        sequencer.start()
         if settings.notify_dispatcher:
             dispatcher.start()
         if freeze_gc:
@@ -116,6 +121,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     async def shutdown() -> None:
         await dispatcher.stop()
+        await sequencer.stop()
         await housekeeping.stop()
         await auth.revocations.stop()
         await runtime.wechat.close()
@@ -124,6 +130,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
+                           *EVENT_CONTROLLERS,
                            *routes]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(

@@ -25,6 +25,7 @@ from stores.schemas import (
     MemberLoginOut,
     MemberOut,
     MemberPhoneWechat,
+    MemberStaffUpdate,
     MemberUpdate,
     MemberWechatLogin,
     PasswordChange,
@@ -33,6 +34,7 @@ from stores.schemas import (
     ResourceOut,
     ServiceCreate,
     ServiceOut,
+    ServiceUpdate,
     StaffCreate,
     StaffLogin,
     StaffLoginOut,
@@ -189,6 +191,16 @@ class StoreController(Controller):
                              principal: Caller) -> ServiceOut:
         return await service.create_service(principal, store_id, data)
 
+    @patch("/{store_id:uuid}/services/{service_id:uuid}", guards=[MANAGERS],
+           responses=problems(404, 409),
+           summary="Rename a service or set its external id (null clears it)",
+           description="external_id: the chain's own id for the service, unique in the "
+                       "chain (taken: 409 external_id_taken).")
+    async def update_service(self, store_id: FromPath[uuid.UUID],
+                             service_id: FromPath[uuid.UUID], data: JSONBody[ServiceUpdate],
+                             principal: Caller) -> ServiceOut:
+        return await service.update_service(principal, store_id, service_id, data)
+
     @get("/{store_id:uuid}/services", guards=[ANYONE], summary="The store's services")
     async def list_services(self, store_id: FromPath[uuid.UUID],
                             principal: Caller) -> list[ServiceOut]:
@@ -267,8 +279,9 @@ class MemberController(Controller):
           description="Clerks must give phone or card_number (exact). Without either, "
                       "managers list their stores' members and operators the chain's, "
                       "searched by q (name or phone), tier, template_id (a live card "
-                      "of it) and last_visit_after / last_visit_before (the chain's "
-                      "local days; before excludes members who never visited). Each "
+                      "of it), last_visit_after / last_visit_before (the chain's "
+                      "local days; before excludes members who never visited) and "
+                      "external_id (the chain's own id, exact). Each "
                       "member has last_visit_at (latest redemption not reversed) and "
                       "cards_count (active or frozen cards).")
     async def find(
@@ -283,15 +296,28 @@ class MemberController(Controller):
         template_id: FromQuery[uuid.UUID | None] = None,
         last_visit_after: FromQuery[date | None] = None,
         last_visit_before: FromQuery[date | None] = None,
+        external_id: Annotated[str | None, QueryParameter(min_length=1,
+                                                          max_length=64)] = None,
     ) -> list[MemberListOut]:
         return await service.search_members(
             principal, finders=_member_finders(request), limit=limit, offset=offset,
             phone=phone, card_number=card_number, q=q, tier=tier, template_id=template_id,
-            last_visit_after=last_visit_after, last_visit_before=last_visit_before)
+            last_visit_after=last_visit_after, last_visit_before=last_visit_before,
+            external_id=external_id)
 
     @get("/{member_id:uuid}", guards=[ANYONE], summary="One member (members: only themselves)")
     async def read(self, member_id: FromPath[uuid.UUID], principal: Caller) -> MemberOut:
         return await service.get_member(principal, member_id)
+
+    @patch("/{member_id:uuid}", guards=[STAFF], responses=problems(404, 409),
+           summary="Change a member's name, phone, birthday or external id",
+           description="A field left out stays; null clears name (to \"\"), birthday or "
+                       "external_id; an empty body is 400. A phone set here is verified "
+                       "(as at the counter): another member's verified phone is 409 "
+                       "phone_taken. A taken external_id is 409 external_id_taken.")
+    async def update(self, member_id: FromPath[uuid.UUID], data: JSONBody[MemberStaffUpdate],
+                     principal: Caller) -> MemberOut:
+        return await service.update_member(principal, member_id, data)
 
 
 CONTROLLERS = [AuthController, MeController, MyPasswordController, WechatConfigController,

@@ -42,3 +42,15 @@ class WechatUnavailable(AppError):
 class LastOperator(Conflict):
     code = "last_operator"
     title = "The chain's last active operator cannot be demoted or deactivated"
+
+
+class ExternalIdTaken(Conflict):
+    """Another object of the same kind in this chain has this external id. Ours (the
+    contract leaves the code open); ``errors`` names the field, as a validation error."""
+
+    code = "external_id_taken"
+    title = "Another object of this chain already has this external id"
+
+    def __init__(self, kind: str, external_id: str, field: str = "external_id") -> None:
+        message = f"another {kind} of this chain has external_id {external_id!r}"
+        super().__init__(f"{field}: {message}", errors=[{"field": field, "message": message}])

@@ -204,6 +204,12 @@ async def get_member(member_id: uuid.UUID, chain_id: uuid.UUID) -> MemberRow | N
         (Member.id == member_id) & (Member.chain == chain_id)).first().run())
 
 
+async def get_member_anywhere(member_id: uuid.UUID) -> MemberRow | None:
+    """A member whatever its chain (for callers that hold a member id of their own)."""
+    return cast("MemberRow | None", await Member.select().where(
+        Member.id == member_id).first().run())
+
+
 async def get_member_by_openid(chain_id: uuid.UUID, openid: str) -> MemberRow | None:
     return cast("MemberRow | None", await Member.select().where(
         (Member.chain == chain_id) & (Member.openid == openid)).first().run())
@@ -226,13 +232,15 @@ async def members_by_phone(chain_id: uuid.UUID, phone: str, *, limit: int,
 
 
 async def clear_unverified_phone(chain_id: uuid.UUID, phone: str,
-                                 keep: uuid.UUID | None = None) -> None:
-    """Take the number off every member who only claimed it (but ``keep``)."""
+                                 keep: uuid.UUID | None = None) -> list[uuid.UUID]:
+    """Take the number off every member who only claimed it (but ``keep``); their ids."""
     condition = ((Member.chain == chain_id) & (Member.phone == phone)
                  & (Member.phone_verified == False))  # noqa: E712 - SQL, not Python
     if keep is not None:
         condition = condition & (Member.id != keep)
-    await Member.update({Member.phone: None}).where(condition).run()
+    rows = await Member.update({Member.phone: None}).where(condition).returning(
+        Member.id).run()
+    return [row["id"] for row in rows]
 
 
 def _in_scope(at_stores: Iterable[uuid.UUID], linked: Sequence[Select[Any]]) -> Any:
@@ -273,10 +281,60 @@ async def update_member(member_id: uuid.UUID, values: Values) -> None:
     await Member.update(**values).where(Member.id == member_id).run()
 
 
+# The import looks members up by external id in batches: well under SQLite's limit of
+# bound parameters per statement.
+_EXTERNAL_IDS_PER_QUERY = 1000
+
+
+async def members_by_external_ids(chain_id: uuid.UUID,
+                                  external_ids: Sequence[str]) -> list[MemberRow]:
+    """The chain's members holding one of ``external_ids``."""
+    wanted = list(dict.fromkeys(external_ids))
+    found: list[MemberRow] = []
+    for start in range(0, len(wanted), _EXTERNAL_IDS_PER_QUERY):
+        batch = wanted[start:start + _EXTERNAL_IDS_PER_QUERY]
+        found.extend(cast("list[MemberRow]", await Member.select().where(
+            (Member.chain == chain_id) & Member.external_id.is_in(batch)).run()))
+    return found
+
+
+async def insert_members(rows: Sequence[Values]) -> None:
+    """Many members in one statement per batch (the import)."""
+    for start in range(0, len(rows), 500):
+        await Member.insert(*(Member(**r) for r in rows[start:start + 500])).run()
+
+
+async def external_id_holder(kind: str, chain_id: uuid.UUID,
+                             external_id: str) -> uuid.UUID | None:
+    """The member, store or service (``kind``) of the chain holding ``external_id``."""
+    if kind == "member":
+        query = Member.select(Member.id).where(
+            (Member.chain == chain_id) & (Member.external_id == external_id))
+    elif kind == "store":
+        query = Store.select(Store.id).where(
+            (Store.chain == chain_id) & (Store.external_id == external_id))
+    elif kind == "service":
+        query = Service.select(Service.id).where(
+            (Service.chain == chain_id) & (Service.external_id == external_id))
+    else:
+        raise ValueError(f"no external ids on {kind!r}")
+    row = await query.first().run()
+    return None if row is None else cast("uuid.UUID", row["id"])
+
+
 # --- services and resources -------------------------------------------------------------
 
 async def insert_service(values: Values) -> None:
     await Service.insert(Service(**values)).run()
+
+
+async def get_service(service_id: uuid.UUID, store_id: uuid.UUID) -> ServiceRow | None:
+    return cast("ServiceRow | None", await Service.select().where(
+        (Service.id == service_id) & (Service.store == store_id)).first().run())
+
+
+async def update_service(service_id: uuid.UUID, values: Values) -> None:
+    await Service.update(**values).where(Service.id == service_id).run()
 
 
 async def list_services(store_id: uuid.UUID) -> list[ServiceRow]:
@@ -359,13 +417,15 @@ def _contains(column: Column, text: str, *, ignore_case: bool = False) -> WhereR
 
 async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
                          text: str | None = None, digits: str | None = None,
+                         external_id: str | None = None,
                          narrowed: Sequence[Select[Any] | QueryString] = (),
                          at_stores: Iterable[uuid.UUID] | None = None,
                          linked: Sequence[Select[Any]] = ()) -> list[MemberRow]:
     """The chain's members, newest first, whose name holds ``text`` or whose phone holds
-    ``digits`` (when given), in every ``narrowed`` subquery of member ids (from later
-    domains: card holders, visitors), and (``at_stores``) registered at one of these
-    stores or in one of the ``linked`` subqueries, as :func:`list_members`."""
+    ``digits`` (when given), with ``external_id`` (exactly, when given), in every
+    ``narrowed`` subquery of member ids (from later domains: card holders, visitors),
+    and (``at_stores``) registered at one of these stores or in one of the ``linked``
+    subqueries, as :func:`list_members`."""
     query = Member.select().where(Member.chain == chain_id)
     if text is not None or digits is not None:
         found: Any = None
@@ -375,6 +435,8 @@ async def search_members(chain_id: uuid.UUID, *, limit: int, offset: int,
             by_phone = _contains(Member.phone, digits)
             found = by_phone if found is None else found | by_phone
         query = query.where(found)
+    if external_id is not None:
+        query = query.where(Member.external_id == external_id)
     for sub in narrowed:
         query = query.where(Member.id.is_in(sub))
     if at_stores is not None:

@@ -38,6 +38,7 @@ class StoreRow(TypedDict):
     reminder_minutes: int
     no_show_consumes_visit: bool
     created_at: datetime
+    external_id: str | None  # the chain's own id for it (unique per chain)
 
 
 class StaffListRow(TypedDict):
@@ -72,17 +73,20 @@ class MemberRow(TypedDict):
     registered_store: uuid.UUID | None
     created_at: datetime
     phone_verified: bool
+    external_id: str | None  # the chain's own id for the member (unique per chain)
 
 
 class ServiceRow(TypedDict):
     id: uuid.UUID
     store: uuid.UUID
+    chain: uuid.UUID | None  # the store's chain (None only on rows the schema let in)
     name: str
     duration_minutes: int
     price_cents: int
     buffer_minutes: int
     active: bool
     created_at: datetime
+    external_id: str | None  # the chain's own id for it (unique per chain)
 
 
 class ResourceRow(TypedDict):

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 import msgspec
-from msgspec import Meta, Struct
+from msgspec import UNSET, Meta, Struct, UnsetType
 
 from stores.rows import StaffRole as StaffRole
 
@@ -16,6 +16,14 @@ PHONE_PATTERN = r"^\+?[0-9][0-9 -]{4,24}$"  # as a person types it; normalize_ph
 Phone = Annotated[str, Meta(pattern=PHONE_PATTERN, max_length=32)]
 Username = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.@-]{3,64}$")]
 Password = Annotated[str, Meta(min_length=10, max_length=256)]
+# The id a chain's own system (POS, ERP, CRM) knows the object by: an opaque key compared
+# exactly, never trimmed or case-folded. The service also refuses control characters and
+# leading or trailing whitespace (stores.service.checked_external_id).
+EXTERNAL_ID_MAX = 64  # the columns' Varchar(64)
+ExternalId = Annotated[str, Meta(
+    min_length=1, max_length=EXTERNAL_ID_MAX,
+    description="The chain's own id for it (1-64 printable characters, unique per chain "
+                "and kind; no leading or trailing whitespace)")]
 HHMM = Annotated[str, Meta(pattern=r"^\d{2}:\d{2}$")]
 Weekday = Annotated[int, Meta(ge=0, le=6)]
 
@@ -66,6 +74,7 @@ class MemberOut(Struct):
     # False for a phone the member typed (PATCH /me): it proves nothing, so it never
     # keeps a registration at the counter from taking the number.
     phone_verified: bool
+    external_id: str | None = None  # the chain's own id for the member (CRM/POS)
 
 
 class MemberListOut(MemberOut):
@@ -86,6 +95,17 @@ class MemberUpdate(Struct, forbid_unknown_fields=True):
     name: Name | None = None
     phone: Phone | None = None
     birthday: date | None = None
+
+
+class MemberStaffUpdate(Struct, forbid_unknown_fields=True):
+    """``PATCH /members/{id}`` (staff): a field left out stays; ``null`` clears the name
+    (to ""), the birthday or the external id. A phone set here is verified, as at the
+    counter; it cannot be cleared (a member found by phone keeps being found)."""
+
+    name: Name | UnsetType | None = UNSET
+    phone: Phone | UnsetType = UNSET
+    birthday: date | UnsetType | None = UNSET
+    external_id: ExternalId | UnsetType | None = UNSET
 
 
 class MemberPhoneWechat(Struct, forbid_unknown_fields=True):
@@ -155,6 +175,7 @@ class StoreCreate(Struct, forbid_unknown_fields=True):
     cancel_cutoff_minutes: Annotated[int, Meta(ge=0, le=10080)] = 120
     reminder_minutes: Annotated[int, Meta(ge=0, le=10080)] = 120
     no_show_consumes_visit: bool = False
+    external_id: ExternalId | None = None
 
 
 class StoreUpdate(Struct, forbid_unknown_fields=True):
@@ -168,6 +189,8 @@ class StoreUpdate(Struct, forbid_unknown_fields=True):
     cancel_cutoff_minutes: Annotated[int, Meta(ge=0, le=10080)] | None = None
     reminder_minutes: Annotated[int, Meta(ge=0, le=10080)] | None = None
     no_show_consumes_visit: bool | None = None
+    # Left out: unchanged; null: cleared (the other fields cannot be cleared).
+    external_id: ExternalId | UnsetType | None = UNSET
 
 
 class StoreOut(Struct):
@@ -184,6 +207,7 @@ class StoreOut(Struct):
     reminder_minutes: int
     no_show_consumes_visit: bool
     created_at: datetime
+    external_id: str | None = None
 
 
 # --- staff ------------------------------------------------------------------------------
@@ -230,6 +254,7 @@ class MemberCreate(Struct, forbid_unknown_fields=True):
     phone: Phone
     birthday: date | None = None
     store_id: uuid.UUID | None = None
+    external_id: ExternalId | None = None
 
 
 # --- services and resources -------------------------------------------------------------
@@ -239,6 +264,16 @@ class ServiceCreate(Struct, forbid_unknown_fields=True):
     duration_minutes: Annotated[int, Meta(ge=5, le=1440)]
     price_cents: Annotated[int, Meta(ge=0, le=100_000_000)]
     buffer_minutes: Annotated[int, Meta(ge=0, le=240)] = 0
+    external_id: ExternalId | None = None
+
+
+class ServiceUpdate(Struct, forbid_unknown_fields=True):
+    """``PATCH /stores/{store_id}/services/{id}``: the name and the external id (null
+    clears it). Duration, buffer and price stay as created: bookings already made were
+    planned and priced with them."""
+
+    name: Name | UnsetType = UNSET
+    external_id: ExternalId | UnsetType | None = UNSET
 
 
 class ServiceOut(Struct):
@@ -250,6 +285,7 @@ class ServiceOut(Struct):
     buffer_minutes: int
     active: bool
     created_at: datetime
+    external_id: str | None = None
 
 
 class ResourceCreate(Struct, forbid_unknown_fields=True):

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
-from typing import Any, cast
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from piccolo.query import Select
 from piccolo.querystring import QueryString
 
-from app.core import revocation
+from app.core import events, revocation
 from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.crypto import DUMMY_PASSWORD_HASH, SecretBox, hash_password, verify_password
@@ -38,6 +38,7 @@ from app.core.throttle import Limit, Memory, pair
 from app.core.wechat import PhoneInfo, WechatClient, WechatError
 from stores import repository as repo
 from stores.errors import (
+    ExternalIdTaken,
     InvalidCredentials,
     LastOperator,
     PhoneTaken,
@@ -58,6 +59,7 @@ from stores.rows import (
 )
 from stores.schemas import (
     DEFAULT_LOCALE,
+    EXTERNAL_ID_MAX,
     PHONE_PATTERN,
     ChainLocale,
     ChainOut,
@@ -66,6 +68,7 @@ from stores.schemas import (
     MemberListOut,
     MemberOut,
     MemberPhoneWechat,
+    MemberStaffUpdate,
     MemberUpdate,
     MemberWechatLogin,
     OpeningHours,
@@ -75,6 +78,7 @@ from stores.schemas import (
     ResourceOut,
     ServiceCreate,
     ServiceOut,
+    ServiceUpdate,
     StaffBrief,
     StaffCreate,
     StaffLogin,
@@ -119,6 +123,7 @@ def store_out(row: StoreRow) -> StoreOut:
         cancel_cutoff_minutes=row["cancel_cutoff_minutes"],
         reminder_minutes=row["reminder_minutes"],
         no_show_consumes_visit=row["no_show_consumes_visit"], created_at=row["created_at"],
+        external_id=row["external_id"],
     )
 
 
@@ -126,7 +131,35 @@ def member_out(row: MemberRow) -> MemberOut:
     return MemberOut(id=row["id"], chain_id=row["chain"], openid=row["openid"],
                      name=row["name"], phone=row["phone"], birthday=row["birthday"],
                      created_at=row["created_at"],
-                     phone_verified=bool(row["phone"] and row["phone_verified"]))
+                     phone_verified=bool(row["phone"] and row["phone_verified"]),
+                     external_id=row["external_id"])
+
+
+async def _member_event(event_type: str, row: MemberRow) -> None:
+    """Inside the write transaction, after the member's row was written: the event, with
+    the member as the staff API answers it (``data`` = MemberOut)."""
+    await events.emit(event_type, chain_id=row["chain"], object_id=row["id"],
+                      store_id=row["registered_store"],
+                      data=msgspec.to_builtins(member_out(row)))
+
+
+async def _member_changed(before: MemberRow, member_id: uuid.UUID) -> MemberRow:
+    """Inside the write transaction, after a change of the member's row: the row as it is
+    now, and ``member.updated`` when what the API shows of it changed."""
+    after = await repo.get_member(member_id, before["chain"])
+    assert after is not None
+    if member_out(after) != member_out(before):
+        await _member_event(events.types.MEMBER_UPDATED, after)
+    return after
+
+
+async def _take_phone_from_claimants(chain_id: uuid.UUID, phone: str,
+                                     keep: uuid.UUID | None = None) -> None:
+    """Inside the write transaction: the verified owner takes the number off every member
+    who only claimed it, each of them ``member.updated``."""
+    cleared = await repo.clear_unverified_phone(chain_id, phone, keep=keep)
+    for row in await repo.members_by_ids(chain_id, cleared):
+        await _member_event(events.types.MEMBER_UPDATED, row)
 
 
 def phone_tail(phone: str | None) -> str | None:
@@ -140,6 +173,64 @@ def staff_out(row: StaffListRow, store_ids: list[uuid.UUID]) -> StaffOut:
     return StaffOut(id=row["id"], chain_id=row["chain"], username=row["username"],
                     role=row["role"], store_ids=store_ids, name=row["name"],
                     active=row["active"], created_at=row["created_at"])
+
+
+# --- external ids -----------------------------------------------------------------------
+# The id a chain's own system (POS, ERP, CRM) knows a member, store or service by: unique
+# per chain and kind (unique indexes on (chain, external_id); NULLs never collide). An
+# opaque key: stored and compared exactly as given, never trimmed nor case-folded, so
+# what is refused instead is anything a person could not see or tell apart (control
+# characters, leading or trailing whitespace).
+
+ExternalIdKind = Literal["member", "store", "service"]
+
+
+def checked_external_id(value: str | None, field: str = "external_id") -> str | None:
+    """``value`` if it is a usable external id (None passes: no id); else 400 naming
+    ``field``. The import checks its rows with it too."""
+    if value is None:
+        return None
+    if not 1 <= len(value) <= EXTERNAL_ID_MAX:
+        raise ValidationError(field, f"must be 1 to {EXTERNAL_ID_MAX} characters")
+    if not value.isprintable():
+        raise ValidationError(field, "must be printable characters (no control characters)")
+    if value != value.strip():
+        raise ValidationError(field, "must not begin or end with whitespace")
+    return value
+
+
+def is_external_id_taken(exc: BaseException) -> bool:
+    """A unique-index violation of an external id (either engine names the index or its
+    columns in the message): two writers raced to one id and this one lost."""
+    return is_unique_violation(exc) and "external_id" in str(exc)
+
+
+async def _claim_external_id(kind: ExternalIdKind, chain_id: uuid.UUID,
+                             external_id: str | None, owner: uuid.UUID) -> None:
+    """Inside the write transaction: 409 if another object of ``kind`` in the chain has
+    ``external_id``. A writer racing past this check meets the unique index instead,
+    which the callers map to the same 409 (:func:`is_external_id_taken`)."""
+    if external_id is None:
+        return
+    holder = await repo.external_id_holder(kind, chain_id, external_id)
+    if holder is not None and holder != owner:
+        raise ExternalIdTaken(kind, external_id)
+
+
+async def _write_with_external_id(kind: ExternalIdKind, external_id: str | None,
+                                  chain_id: uuid.UUID, owner: uuid.UUID,
+                                  write: Callable[[], Awaitable[None]]) -> None:
+    """Run ``write`` (the object's insert or update) in a write transaction after
+    checking its ``external_id`` is free; a writer that raced to the same id answers the
+    same 409."""
+    try:
+        async with write_transaction():
+            await _claim_external_id(kind, chain_id, external_id, owner)
+            await write()
+    except Exception as exc:
+        if external_id is not None and is_external_id_taken(exc):
+            raise ExternalIdTaken(kind, external_id) from None
+        raise
 
 
 def normalize_phone(phone: str) -> str:
@@ -245,11 +336,15 @@ async def login_member(body: MemberWechatLogin, *, sandbox: bool, wechat: Wechat
                                               wechat=wechat, box=box)
     row = await repo.get_member_by_openid(body.chain_id, openid)
     if row is None:
+        values: MemberRow = {
+            "id": uuid.uuid4(), "chain": body.chain_id, "openid": openid, "unionid": unionid,
+            "name": "", "phone": None, "birthday": None, "registered_by": None,
+            "registered_store": None, "created_at": utcnow(), "phone_verified": False,
+            "external_id": None}
         try:
             async with write_transaction():
-                await repo.insert_member({"id": uuid.uuid4(), "chain": body.chain_id,
-                                          "openid": openid, "unionid": unionid,
-                                          "created_at": utcnow()})
+                await repo.insert_member(values)
+                await _member_event(events.types.MEMBER_CREATED, values)
         except Exception as exc:
             if not is_unique_violation(exc):
                 raise
@@ -442,9 +537,10 @@ async def create_store(principal: Principal, body: StoreCreate) -> StoreOut:
         "cancel_cutoff_minutes": body.cancel_cutoff_minutes,
         "reminder_minutes": body.reminder_minutes,
         "no_show_consumes_visit": body.no_show_consumes_visit, "created_at": utcnow(),
+        "external_id": checked_external_id(body.external_id),
     }
-    async with write_transaction():
-        await repo.insert_store(values)
+    await _write_with_external_id("store", values["external_id"], principal.chain_id,
+                                  values["id"], lambda: repo.insert_store(values))
     row = await repo.get_store(values["id"], principal.chain_id)
     assert row is not None
     return store_out(row)
@@ -464,7 +560,10 @@ async def update_store(principal: Principal, store_id: uuid.UUID, body: StoreUpd
     changes: dict[str, Any] = {}
     for field in StoreUpdate.__struct_fields__:
         value = getattr(body, field)
-        if value is not None:
+        if field == "external_id":  # null clears it; left out keeps it
+            if value is not msgspec.UNSET:
+                changes[field] = checked_external_id(value)
+        elif value is not None:
             changes[field] = value
     if "timezone" in changes:
         validate_timezone(changes["timezone"])
@@ -473,8 +572,8 @@ async def update_store(principal: Principal, store_id: uuid.UUID, body: StoreUpd
     if "name" in changes:
         changes["name"] = changes["name"].strip()
     if changes:
-        async with write_transaction():
-            await repo.update_store(store_id, changes)
+        await _write_with_external_id("store", changes.get("external_id"), principal.chain_id,
+                                      store_id, lambda: repo.update_store(store_id, changes))
         _till_stores.pop(store_id, None)
     return await get_store(principal, store_id)
 
@@ -729,22 +828,76 @@ async def register_member(principal: Principal, body: MemberCreate) -> MemberOut
     if body.store_id is not None:
         await visible_store(principal, body.store_id)
     phone = normalize_phone(body.phone)
+    external_id = checked_external_id(body.external_id)
     values: MemberRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "openid": None, "unionid": None,
         "name": body.name.strip(), "phone": phone, "phone_verified": True,
         "birthday": body.birthday, "registered_by": principal.id,
-        "registered_store": body.store_id, "created_at": utcnow()}
+        "registered_store": body.store_id, "created_at": utcnow(),
+        "external_id": external_id}
     try:
         async with write_transaction():
             if await repo.get_verified_member_by_phone(principal.chain_id, phone) is not None:
                 raise PhoneTaken(f"phone {phone} is registered already")
-            await repo.clear_unverified_phone(principal.chain_id, phone)
+            await _claim_external_id("member", principal.chain_id, external_id, values["id"])
+            await _take_phone_from_claimants(principal.chain_id, phone)
             await repo.insert_member(values)
+            await _member_event(events.types.MEMBER_CREATED, values)
     except Exception as exc:
-        if is_unique_violation(exc):  # a simultaneous registration of the same phone
+        # A simultaneous registration of the same phone or external id.
+        if external_id is not None and is_external_id_taken(exc):
+            raise ExternalIdTaken("member", external_id) from None
+        if is_unique_violation(exc):
             raise PhoneTaken(f"phone {phone} is registered already") from None
         raise
     return member_out(values)
+
+
+async def update_member(principal: Principal, member_id: uuid.UUID,
+                        body: MemberStaffUpdate) -> MemberOut:
+    """``PATCH /members/{id}`` (staff; any staff of the chain, who see every member of
+    it, as ``GET /members/{id}``). A field left out stays; ``null`` clears the name (to
+    ""), the birthday or the external id. A phone set here is verified, as at the
+    counter: 409 ``phone_taken`` when another member holds it verified, and members who
+    only claimed it lose it. ``member.updated`` when what the API shows changed."""
+    given = {f: getattr(body, f) for f in MemberStaffUpdate.__struct_fields__
+             if getattr(body, f) is not msgspec.UNSET}
+    if not given:
+        raise ValidationError("body", "give at least one of name, phone, birthday, "
+                                      "external_id")
+    changes: dict[str, Any] = {}
+    if "name" in given:
+        name = "" if given["name"] is None else str(given["name"]).strip()
+        if given["name"] is not None and not name:
+            raise ValidationError("name", "must not be blank (null clears it)")
+        changes["name"] = name
+    if "birthday" in given:
+        changes["birthday"] = given["birthday"]
+    external_id = checked_external_id(given.get("external_id"))
+    if "external_id" in given:
+        changes["external_id"] = external_id
+    phone = normalize_phone(given["phone"]) if "phone" in given else None
+    try:
+        async with write_transaction():
+            before = await repo.get_member(member_id, principal.chain_id)
+            if before is None or not principal.may_see_member_data(member_id):
+                raise NotFound("no such member")
+            await _claim_external_id("member", principal.chain_id, external_id, member_id)
+            if phone is not None and (phone != before["phone"] or not before["phone_verified"]):
+                holder = await repo.get_verified_member_by_phone(principal.chain_id, phone)
+                if holder is not None and holder["id"] != member_id:
+                    raise PhoneTaken(f"phone {phone} is registered already")
+                await _take_phone_from_claimants(principal.chain_id, phone, keep=member_id)
+                changes.update(phone=phone, phone_verified=True)
+            await repo.update_member(member_id, changes)
+            after = await _member_changed(before, member_id)
+    except Exception as exc:
+        if external_id is not None and is_external_id_taken(exc):
+            raise ExternalIdTaken("member", external_id) from None
+        if is_unique_violation(exc):  # a simultaneous registration of the same phone
+            raise PhoneTaken(f"phone {phone} is registered already") from None
+        raise
+    return member_out(after)
 
 
 async def find_members(principal: Principal, phone: str | None, limit: int, offset: int,
@@ -773,7 +926,8 @@ async def find_members(principal: Principal, phone: str | None, limit: int, offs
     return [member_out(r) for r in rows]
 
 
-SEARCH_PARAMETERS = ("q", "tier", "template_id", "last_visit_after", "last_visit_before")
+SEARCH_PARAMETERS = ("q", "tier", "template_id", "last_visit_after", "last_visit_before",
+                     "external_id")
 _PHONE_TEXT = re.compile(r"^[\d\s+()-]+$")
 
 
@@ -782,14 +936,17 @@ async def search_members(principal: Principal, *, finders: MemberFinders,
                          card_number: str | None = None, q: str | None = None,
                          tier: str | None = None, template_id: uuid.UUID | None = None,
                          last_visit_after: date | None = None,
-                         last_visit_before: date | None = None) -> list[MemberListOut]:
+                         last_visit_before: date | None = None,
+                         external_id: str | None = None) -> list[MemberListOut]:
     """GET /members (issue 17): a clerk's exact lookup by phone or card number
     (:func:`find_members`), or an operator's (a manager's, among their stores' members)
     search: ``q`` in the name or the phone, a card's tier or template, the last visit's
-    day (the chain's days: its first store's zone). Each member with their last visit and
-    cards count, from the later domains (``finders.facts``)."""
+    day (the chain's days: its first store's zone), the chain's own ``external_id``
+    (exact; issue 18). Each member with their last visit and cards count, from the later
+    domains (``finders.facts``)."""
     given = {"q": q, "tier": tier, "template_id": template_id,
-             "last_visit_after": last_visit_after, "last_visit_before": last_visit_before}
+             "last_visit_after": last_visit_after, "last_visit_before": last_visit_before,
+             "external_id": external_id}
     searched = [name for name in SEARCH_PARAMETERS if given[name] is not None]
     if (phone is not None or card_number is not None) and searched:
         raise ValidationError(searched[0], "give phone or card_number alone, or search")
@@ -823,7 +980,8 @@ async def search_members(principal: Principal, *, finders: MemberFinders,
         linked = [sub for links in finders.at_stores
                   if (sub := await links(principal.chain_id, principal.store_ids)) is not None]
     found = await repo.search_members(principal.chain_id, limit=limit, offset=offset,
-                                      text=text, digits=digits or None, narrowed=narrowed,
+                                      text=text, digits=digits or None,
+                                      external_id=external_id, narrowed=narrowed,
                                       at_stores=at_stores, linked=linked)
     return await _with_facts(finders, principal.chain_id, [member_out(r) for r in found])
 
@@ -903,7 +1061,12 @@ async def chain_member_ids(chain_id: uuid.UUID,
 async def set_openid(member_id: uuid.UUID, openid: str) -> None:
     """Tie a member to a WeChat openid without a login (the demo's sandbox member); joins
     the caller's write transaction."""
-    await repo.update_member(member_id, {"openid": openid})
+    async with write_transaction():
+        current = await repo.get_member_anywhere(member_id)
+        if current is None:
+            raise NotFound("no such member")
+        await repo.update_member(member_id, {"openid": openid})
+        await _member_changed(current, member_id)
 
 
 async def get_member(principal: Principal, member_id: uuid.UUID) -> MemberOut:
@@ -925,13 +1088,16 @@ async def update_me(principal: Principal, body: MemberUpdate) -> MemberOut:
         changes["birthday"] = body.birthday
     if changes or body.phone is not None:
         async with write_transaction():
+            current = await repo.get_member(principal.id, principal.chain_id)
+            if current is None:
+                raise NotFound("no such member")
             if body.phone is not None:
                 phone = normalize_phone(body.phone)
-                current = await repo.get_member(principal.id, principal.chain_id)
-                if current is None or current["phone"] != phone:
+                if current["phone"] != phone:
                     changes.update(phone=phone, phone_verified=False)
             if changes:
                 await repo.update_member(principal.id, changes)
+                await _member_changed(current, principal.id)
     return await get_member(principal, principal.id)
 
 
@@ -951,8 +1117,12 @@ async def verify_phone_with_wechat(principal: Principal, body: MemberPhoneWechat
             holder = await repo.get_verified_member_by_phone(principal.chain_id, phone)
             if holder is not None and holder["id"] != principal.id:
                 raise taken
-            await repo.clear_unverified_phone(principal.chain_id, phone, keep=principal.id)
+            current = await repo.get_member(principal.id, principal.chain_id)
+            if current is None:
+                raise NotFound("no such member")
+            await _take_phone_from_claimants(principal.chain_id, phone, keep=principal.id)
             await repo.update_member(principal.id, {"phone": phone, "phone_verified": True})
+            await _member_changed(current, principal.id)
     except Exception as exc:
         if is_unique_violation(exc):  # another member proved the same number just now
             raise taken from None
@@ -1015,7 +1185,7 @@ def service_out(row: ServiceRow) -> ServiceOut:
     return ServiceOut(id=row["id"], store_id=row["store"], name=row["name"],
                       duration_minutes=row["duration_minutes"], price_cents=row["price_cents"],
                       buffer_minutes=row["buffer_minutes"], active=row["active"],
-                      created_at=row["created_at"])
+                      created_at=row["created_at"], external_id=row["external_id"])
 
 
 def resource_out(row: ResourceRow, service_ids: list[uuid.UUID]) -> ResourceOut:
@@ -1029,12 +1199,37 @@ def resource_out(row: ResourceRow, service_ids: list[uuid.UUID]) -> ResourceOut:
 async def create_service(principal: Principal, store_id: uuid.UUID,
                          body: ServiceCreate) -> ServiceOut:
     await managed_store(principal, store_id)
-    values: ServiceRow = {"id": uuid.uuid4(), "store": store_id, "name": body.name.strip(),
+    values: ServiceRow = {"id": uuid.uuid4(), "store": store_id, "chain": principal.chain_id,
+              "name": body.name.strip(),
               "duration_minutes": body.duration_minutes, "price_cents": body.price_cents,
-              "buffer_minutes": body.buffer_minutes, "active": True, "created_at": utcnow()}
-    async with write_transaction():
-        await repo.insert_service(values)
+              "buffer_minutes": body.buffer_minutes, "active": True, "created_at": utcnow(),
+              "external_id": checked_external_id(body.external_id)}
+    await _write_with_external_id("service", values["external_id"], principal.chain_id,
+                                  values["id"], lambda: repo.insert_service(values))
     return service_out(values)
+
+
+async def update_service(principal: Principal, store_id: uuid.UUID, service_id: uuid.UUID,
+                         body: ServiceUpdate) -> ServiceOut:
+    """``PATCH /stores/{store_id}/services/{id}`` (the store's managers): the name and the
+    external id (null clears it)."""
+    await managed_store(principal, store_id)
+    if await repo.get_service(service_id, store_id) is None:
+        raise NotFound("no such service")
+    changes: dict[str, Any] = {}
+    if body.name is not msgspec.UNSET:
+        changes["name"] = body.name.strip()
+        if not changes["name"]:
+            raise ValidationError("name", "must not be blank")
+    if body.external_id is not msgspec.UNSET:
+        changes["external_id"] = checked_external_id(body.external_id)
+    if not changes:
+        raise ValidationError("body", "give name or external_id")
+    await _write_with_external_id("service", changes.get("external_id"), principal.chain_id,
+                                  service_id, lambda: repo.update_service(service_id, changes))
+    row = await repo.get_service(service_id, store_id)
+    assert row is not None
+    return service_out(row)
 
 
 async def list_services(principal: Principal, store_id: uuid.UUID) -> list[ServiceOut]:

@@ -46,6 +46,8 @@ class Store(Table, tablename="store"):
     reminder_minutes = Integer(null=False, default=120)
     no_show_consumes_visit = Boolean(null=False, default=False)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # The chain's own id for it (POS/ERP); unique index store_chain_external_id.
+    external_id = Varchar(length=64, null=True, default=None)
 
 
 class Staff(Table, tablename="staff"):
@@ -84,6 +86,8 @@ class Member(Table, tablename="member"):
     created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
     # True when a clerk typed the phone at the counter or WeChat vouched for it.
     phone_verified = Boolean(null=False, default=False)
+    # The chain's own id for the member (CRM/POS); unique index member_chain_external_id.
+    external_id = Varchar(length=64, null=True, default=None)
 
 
 class Service(Table, tablename="service"):
@@ -95,6 +99,11 @@ class Service(Table, tablename="service"):
     buffer_minutes = Integer(null=False, default=0)
     active = Boolean(null=False, default=True)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # The store's chain, so that external ids are unique per chain (unique index
+    # service_chain_external_id). Nullable only because SQLite cannot add a NOT NULL
+    # reference to filled rows; stores.repository.insert_service always sets it.
+    chain = ForeignKey(Chain, null=True, default=None, on_delete=OnDelete.restrict)
+    external_id = Varchar(length=64, null=True, default=None)
 
 
 class Resource(Table, tablename="resource"):

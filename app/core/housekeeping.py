@@ -1,5 +1,6 @@
 """A background task per server process that forgets expired keys and counters, old
-notifications (finished outbox rows after 90 days, inbox messages after a year), and
+notifications (finished outbox rows after 90 days, inbox messages after a year), numbered
+events of the feed after 30 days (app.core.events.retention), and
 whatever the domains add (the composition root passes their sweeps: the core imports no
 domain), and runs the domains' frequent chores every second (the stats fold)."""
 
@@ -14,6 +15,7 @@ from datetime import timedelta
 from app.core import idempotency, revocation, throttle
 from app.core.clock import utcnow
 from app.core.db import write_transaction
+from app.core.events import retention as event_retention
 from app.core.notify import repository as notify_repo
 
 log = logging.getLogger("o2o.housekeeping")
@@ -36,6 +38,7 @@ async def _loop(sweeps: Sequence[Sweep]) -> None:
             now = utcnow()
             async with write_transaction():
                 await notify_repo.purge(now - OUTBOX_RETENTION, now - INBOX_RETENTION)
+            await event_retention.purge_expired(now)
             for sweep in sweeps:
                 await sweep()
         except Exception:

@@ -133,3 +133,34 @@ class RevokedToken(Table, tablename="core_revoked_token"):
     jti = Varchar(length=64, primary_key=True)
     subject = UUID(null=False)
     expires_at = BigInt(null=False)  # unix seconds: the token's own exp
+
+
+class Event(Table, tablename="core_event"):
+    """The event feed (app.core.events): one row per change the chain's other systems
+    care about, written in the change's own transaction with ``sequence`` NULL; the
+    sequencer numbers committed rows per chain afterwards (1, 2, 3, ... with no gap).
+
+    Created by raw DDL (core_2026_12_06t19_21_42_042000) because of one more column not
+    declared here: ``position``, the insert order given by the database (PostgreSQL: an
+    identity column; SQLite: the rowid, AUTOINCREMENT), which the sequencer numbers in.
+    Indexes: unique (chain_id, sequence) (the feed's reads; a number is never given
+    twice), and (chain_id, position) WHERE sequence IS NULL (what is pending).
+    """
+
+    id = UUID(primary_key=True)
+    chain_id = UUID(null=False)  # no foreign keys: the kernel knows no domain
+    sequence = BigInt(null=True, default=None)
+    type = Varchar(length=40, null=False)
+    store_id = UUID(null=True, default=None)
+    object_id = UUID(null=False)
+    data = JSON(null=False, default="{}")
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class EventCounter(Table, tablename="core_event_counter"):
+    """The last sequence handed out per chain. Only the sequencer writes it (under its
+    row lock), never a change's transaction: the tills never queue on it."""
+
+    chain_id = UUID(primary_key=True)
+    last_sequence = BigInt(null=False, default=0)
+    updated_at = Timestamptz(null=False, default=TimestamptzNow())

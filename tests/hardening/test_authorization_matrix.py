@@ -174,6 +174,10 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/stores/{store_id}/services": [Rule(EVERYONE, STORE)],
     "POST /api/v1/stores/{store_id}/services": [Rule(MANAGERS, STORE, body=lambda b, _: {
         "name": "Beard trim", "duration_minutes": 20, "price_cents": 3000})],
+    # A service is its store's managers' to change, like creating one.
+    "PATCH /api/v1/stores/{store_id}/services/{service_id}": [Rule(MANAGERS, STORE,
+                                                                   body=lambda b, _: {
+        "name": "Haircut"})],
     "GET /api/v1/stores/{store_id}/resources": [Rule(EVERYONE, STORE)],
     "POST /api/v1/stores/{store_id}/resources": [Rule(MANAGERS, STORE, body=lambda b, _: {
         "name": "Chair 9", "kind": "staff", "capacity": 1, "service_ids": [b.service_id]})],
@@ -197,10 +201,16 @@ POLICY: dict[str, list[Rule]] = {
                                  variant="by phone"),
                             Rule(MANAGERS, NONE, query=lambda b, _: {
                                 "q": "member", "tier": "Gold", "template_id": b.template_id,
-                                "last_visit_after": "2026-01-01"}, variant="search")],
+                                "last_visit_after": "2026-01-01"}, variant="search"),
+                            # The chain's own id is a search like the others (issue 18).
+                            Rule(MANAGERS, NONE, query=lambda b, _: {
+                                "external_id": "crm-1"}, variant="by external id")],
     "POST /api/v1/members": [Rule(STAFF, NONE, body=lambda b, _: {
         "name": "Walk-in", "phone": _phone()})],
     "GET /api/v1/members/{member_id}": [Rule(EVERYONE, OWNER)],
+    # Staff see every member of their chain (GET above), so any of them may correct one.
+    "PATCH /api/v1/members/{member_id}": [Rule(STAFF, CHAIN, body=lambda b, _: {
+        "name": "Renamed"})],
     "GET /api/v1/members/{member_id}/cards": [Rule(STAFF, CHAIN)],
     "GET /api/v1/members/{member_id}/vouchers": [Rule(STAFF, CHAIN)],
     # cards
@@ -259,6 +269,10 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/members/{member_id}/bookings": [Rule(STAFF, OWNER)],
     # notifications
     "GET /api/v1/notifications": [Rule(OPERATOR, NONE)],
+    # The chain's event feed: operators (and keys with events:read, tests/hardening/
+    # test_key_matrix.py); the route lets managers through for store-limited keys and
+    # the service refuses people other than operators.
+    "GET /api/v1/events": [Rule(OPERATOR, NONE)],
 }
 
 def _stats(**extra: str) -> Maker:
