@@ -16,7 +16,9 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.stores.memory import MemoryStore
 from litestar.types import ControllerRouterHandler
 
+from app import key_scopes
 from app.api_docs import render_plugins
+from app.api_keys_api import CONTROLLERS as API_KEY_CONTROLLERS
 from app.core.auth import Auth, Principal, principal_of
 from app.core.crypto import SecretBox
 from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
@@ -108,6 +110,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         bind_tables(engine, all_tables())
         await prepare_engine(engine)
         auth.revocations.start(engine)
+        auth.api_keys.start()
         housekeeping.start()
         sequencer.start()
         if settings.notify_dispatcher:
@@ -123,6 +126,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         await dispatcher.stop()
         await sequencer.stop()
         await housekeeping.stop()
+        await auth.api_keys.stop()  # writes the keys' last use
         await auth.revocations.stop()
         await runtime.wechat.close()
         await close_engine(engine)
@@ -130,7 +134,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
-                           *EVENT_CONTROLLERS,
+                           *EVENT_CONTROLLERS, *API_KEY_CONTROLLERS,
                            *routes]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(
@@ -175,6 +179,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )
     declare_errors(app, API_PREFIX)
+    key_scopes.apply(app)  # which scopes an API key needs where (app/key_scopes.py)
     complete_options_allow(app)
     install_access_log(app, settings.trusted_proxies)
     return app

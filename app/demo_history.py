@@ -177,6 +177,10 @@ class _Staff:
     id: uuid.UUID
     chain_id: uuid.UUID
 
+    @property
+    def staff_id(self) -> uuid.UUID:
+        return self.id
+
 
 @dataclass(order=True)
 class _Intent:

@@ -220,6 +220,10 @@ class _Clerk:
     chain_id: uuid.UUID
     id: uuid.UUID
 
+    @property
+    def staff_id(self) -> uuid.UUID:
+        return self.id
+
 
 @dataclass
 class CardState:

@@ -305,7 +305,7 @@ async def _create_booking(principal: Principal, body: BookingCreate, plan: Plan,
             "exclusive": resource.capacity == 1,
             "any_resource": body.resource_id is None, "card": body.card_id,
             "voucher": body.voucher_id, "note": (body.note or "").strip(),
-            "booked_by": principal.id if principal.is_staff else None,
+            "booked_by": principal.staff_id,
             "created_at": now, "updated_at": now,
         })
     except Exception as exc:

@@ -126,7 +126,7 @@ class CardScans:
                                                         points=-entry["delta_points"],
                                                         visits=-entry["delta_visits"]),
                                      tiers=template["tiers"], now=now,
-                                     store_id=redemption["store"], staff_id=principal.id,
+                                     store_id=redemption["store"], staff_id=principal.staff_id,
                                      redemption_id=redemption["id"])
         if undone["delta_cents"]:
             store = await stores.chain_store(redemption["store"], principal.chain_id)
@@ -254,7 +254,7 @@ def _card_move(principal: Principal, store: StoreRow, card: CardRow, template: T
             raise WrongCardKind("this card does not earn points")
         delta = ledger.Delta("earn", points=amount // 100 * template["points_per_yuan"])
     move = ledger.next_move(card, delta, tiers=template["tiers"], now=now, store_id=store_id,
-                            staff_id=principal.id, redemption_id=redemption_id)
+                            staff_id=principal.staff_id, redemption_id=redemption_id)
     entry = move.entry
     row = redemption_row(principal, "card", card, store_id, now, redemption_id=redemption_id,
                          action=action, amount=amount, discount=discount, charged=charged,

@@ -123,11 +123,12 @@ async def code_of_short_code(principal: Principal, store_id: uuid.UUID,
 
 
 class Staffer(Protocol):
-    """Who records a redemption: a chain's staff member (a :class:`Principal` at the till;
-    a clerk of the large demo's generator, bench/demo_large.py)."""
+    """Who records a redemption: a chain's staff member or API key (a :class:`Principal`
+    at the till; a clerk of the large demo's generator, bench/demo_large.py). The row's
+    ``staff`` is ``staff_id``: None for a key (never a key's id in a staff column)."""
 
     @property
-    def id(self) -> uuid.UUID: ...
+    def staff_id(self) -> uuid.UUID | None: ...
 
     @property
     def chain_id(self) -> uuid.UUID: ...
@@ -146,7 +147,7 @@ def redemption_row(staff: Staffer, kind: str, subject: Mapping[str, Any],
     return {
         "id": redemption_id or uuid.uuid4(), "chain": staff.chain_id, "kind": kind,
         "action": action, "object_id": subject["id"], "member_id": subject["member"],
-        "store": store_id, "staff": staff.id, "amount_cents": amount,
+        "store": store_id, "staff": staff.staff_id, "amount_cents": amount,
         "discount_cents": discount, "charged_cents": charged, "points_earned": points_earned,
         "balance_after_cents": None if entry is None else entry["balance_after_cents"],
         "visits_left": None if entry is None else entry["visits_after"],
@@ -230,7 +231,7 @@ async def reverse(handlers: ScanHandlers, principal: Principal,
         raise ReversalWindowClosed()
     handler = handlers.of(_KIND_OF[row["kind"]])
     async with write_transaction():
-        if not await repo.mark_reversed(redemption_id, now, principal.id):
+        if not await repo.mark_reversed(redemption_id, now, principal.staff_id):
             raise AlreadyReversed()
         await handler.reverse(row, principal, now)
     updated = await repo.get_redemption(redemption_id, principal.chain_id)

@@ -287,7 +287,7 @@ async def get_redemption(redemption_id: uuid.UUID,
         (Redemption.id == redemption_id) & (Redemption.chain == chain_id)).first().run())
 
 
-async def mark_reversed(redemption_id: uuid.UUID, now: datetime, by: uuid.UUID) -> bool:
+async def mark_reversed(redemption_id: uuid.UUID, now: datetime, by: uuid.UUID | None) -> bool:
     """Conditional: only the first reversal wins."""
     rows = await Redemption.update(reversed_at=now, reversed_by=by).where(
         (Redemption.id == redemption_id) & Redemption.reversed_at.is_null()).returning(

@@ -185,14 +185,14 @@ async def _issue(principal: Principal, template_id: uuid.UUID, member_id: uuid.U
                 "visits_left": 0 if template["kind"] == "times" else None,
                 "tier": ledger.tier_for(0, template["tiers"]), "expires_at": expires_at,
                 "ledger_seq": 0, "ledger_hash": ledger.GENESIS,
-                "issued_by": principal.id if principal.is_staff else None,
+                "issued_by": principal.staff_id,
                 "issued_store": store_id, "created_at": now,
             })
             card = await repo.lock_card(card_id)
             assert card is not None
             await ledger.append(card, ledger.Delta("issue", visits=template["initial_visits"] or 0),
                                 tiers=template["tiers"], now=now, store_id=store_id,
-                                staff_id=principal.id if principal.is_staff else None,
+                                staff_id=principal.staff_id,
                                 redemption_id=None)
             await outbox.emit(events.CARD_ISSUED, chain_id=principal.chain_id,
                               member_id=member_id, store_id=store_id,
@@ -302,7 +302,7 @@ async def top_up(principal: Principal, card_id: uuid.UUID, body: TopUp) -> Ledge
             raise ValidationError("amount_cents", "the balance would pass the card's cap")
         entry = await ledger.append(locked, ledger.Delta("top_up", cents=body.amount_cents),
                                     tiers=template["tiers"], now=now, store_id=body.store_id,
-                                    staff_id=principal.id, redemption_id=None)
+                                    staff_id=principal.staff_id, redemption_id=None)
         await outbox.emit(events.BALANCE_CHANGED, chain_id=principal.chain_id,
                           member_id=locked["member"], store_id=body.store_id,
                           data={"card_name": template["name"], "reason": "top_up",

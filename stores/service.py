@@ -832,7 +832,7 @@ async def register_member(principal: Principal, body: MemberCreate) -> MemberOut
     values: MemberRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "openid": None, "unionid": None,
         "name": body.name.strip(), "phone": phone, "phone_verified": True,
-        "birthday": body.birthday, "registered_by": principal.id,
+        "birthday": body.birthday, "registered_by": principal.staff_id,
         "registered_store": body.store_id, "created_at": utcnow(),
         "external_id": external_id}
     try:

@@ -13,9 +13,8 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -24,49 +23,23 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.authentication import AuthenticationResult
 from litestar.security.jwt import JWTAuth, JWTAuthenticationMiddleware, Token
 
+from app.core.apikeys.schemas import KEY_PREFIX
+from app.core.apikeys.verdicts import ApiKeys
 from app.core.crypto import derive_key
 from app.core.errors import Forbidden
+from app.core.principal import STAFF_ROLES as STAFF_ROLES
+from app.core.principal import Principal as Principal
+from app.core.principal import Role as Role
 from app.core.revocation import Revocations
 from app.core.settings import Settings
 
-Role = Literal["operator", "manager", "clerk", "member"]
-STAFF_ROLES: tuple[Role, ...] = ("operator", "manager", "clerk")
 JWT_ALGORITHM = "HS256"
 ISSUER = "o2o"
 PUBLIC = {"exclude_from_auth": True}
 """Route ``opt`` for endpoints that need no token."""
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a staff member of a chain (with store scope) or a member."""
-
-    kind: Literal["staff", "member"]
-    id: uuid.UUID
-    chain_id: uuid.UUID
-    role: Role
-    store_ids: frozenset[uuid.UUID] = frozenset()
-
-    @property
-    def is_staff(self) -> bool:
-        return self.kind == "staff"
-
-    @property
-    def is_operator(self) -> bool:
-        return self.role == "operator"
-
-    def covers_store(self, store_id: uuid.UUID) -> bool:
-        """Operators cover every store of their chain; managers and clerks their list."""
-        return self.role == "operator" or store_id in self.store_ids
-
-    def may_see_member_data(self, member_id: uuid.UUID) -> bool:
-        """A member sees only their own cards, vouchers and profile; staff of the chain
-        (the object was already looked up within the caller's chain) see all of it."""
-        return self.role != "member" or member_id == self.id
-
-    @property
-    def caller_key(self) -> str:
-        return f"{self.kind}:{self.id}"
+KEY_SCOPES_OPT = "key_scopes"
+"""Route ``opt``: the frozenset of scopes an API key needs on this handler (set from
+app/key_scopes.py at app creation); a handler without it is refused to keys."""
 
 
 class VerifiedToken(Token):
@@ -132,7 +105,11 @@ def token_version(token: Token) -> int | None:
 
 class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
     """Litestar's JWT middleware takes whatever follows the first space, whatever the
-    scheme (``Basic <jwt>`` passed). Only ``Bearer`` (case-insensitive, RFC 7235) does."""
+    scheme (``Basic <jwt>`` passed). Only ``Bearer`` (case-insensitive, RFC 7235) does.
+    A bearer credential that starts ``o2o_sk_`` is an API key (never a JWT, which starts
+    ``eyJ``): it is judged by ``api_keys`` (set on the subclass :class:`Auth` makes)."""
+
+    api_keys: ClassVar[ApiKeys | None] = None
 
     async def authenticate_request(
             self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
@@ -140,6 +117,11 @@ class BearerAuthenticationMiddleware(JWTAuthenticationMiddleware):
         credentials = credentials.strip()
         if scheme.lower() != "bearer" or not credentials:
             raise NotAuthorizedException("expected Authorization: Bearer <token>")
+        if credentials.startswith(KEY_PREFIX) and self.api_keys is not None:
+            principal = await self.api_keys.principal(credentials)
+            if principal is None:
+                raise NotAuthorizedException("unknown or revoked API key")
+            return AuthenticationResult(user=principal, auth=None)
         return await self.authenticate_token(encoded_token=credentials, connection=connection)
 
 
@@ -149,9 +131,12 @@ class Auth:
     def __init__(self, settings: Settings, exclude: Iterable[str] = ()) -> None:
         self._settings = settings
         self.revocations = Revocations()
+        self.api_keys = ApiKeys(settings.secret_key, self.revocations)
+        middleware = type("BearerAuthenticationMiddleware", (BearerAuthenticationMiddleware,),
+                          {"api_keys": self.api_keys})
         self.jwt: JWTAuth[Principal, Token] = JWTAuth[Principal, Token](
             retrieve_user_handler=self._retrieve_principal,
-            authentication_middleware_class=BearerAuthenticationMiddleware,
+            authentication_middleware_class=middleware,
             token_cls=VerifiedToken,
             token_secret=derive_key(settings.secret_key, "o2o/jwt-hs256").hex(),
             algorithm=JWT_ALGORITHM,
@@ -203,15 +188,23 @@ Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitab
 
 
 def allow(*roles: Role) -> Guard:
-    """A route guard: the caller's role must be one of ``roles``, else 403 ``forbidden``."""
+    """A route guard: the caller's role must be one of ``roles``, else 403 ``forbidden``;
+    an API key must also hold every scope the route needs (``KEY_SCOPES_OPT``), and is
+    refused where the route names none."""
 
     allowed = frozenset(roles)
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any],
-                    _: BaseRouteHandler) -> None:
+                    handler: BaseRouteHandler) -> None:
         principal = connection.scope.get("user")
         if not isinstance(principal, Principal) or principal.role not in allowed:
             raise Forbidden(f"requires one of the roles: {', '.join(sorted(allowed))}")
+        if principal.scopes is not None:
+            needed = handler.opt.get(KEY_SCOPES_OPT)
+            if needed is None:
+                raise Forbidden("API keys may not call this endpoint")
+            if not needed <= principal.scopes:
+                raise Forbidden(f"requires the scopes: {', '.join(sorted(needed))}")
 
     guard.__name__ = f"allow_{'_'.join(sorted(allowed))}"
     return guard

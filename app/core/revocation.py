@@ -32,6 +32,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any, TypedDict, cast
 
 import asyncpg
@@ -90,6 +91,12 @@ async def end_token(jti: str, subject: uuid.UUID, expires_at: int) -> None:
     await _announce(f"t:{jti}")
 
 
+async def announce_key(key_id: uuid.UUID) -> None:
+    """Tell every process that an API key changed (app.core.apikeys: revoked). Inside the
+    change's write transaction; heard by :class:`Revocations`' subscribers."""
+    await _announce(f"k:{key_id}")
+
+
 async def _announce(payload: str) -> None:
     # NOTIFY inside the transaction: PostgreSQL delivers it at commit, and never for a
     # transaction rolled back.
@@ -118,6 +125,9 @@ class Revocations:
         self._task: asyncio.Task[None] | None = None
         self.listening = False
         self.listener_pid: int | None = None  # the LISTEN connection's server process
+        # Others remembering verdicts on the same channel (app.core.apikeys): called with
+        # a key id on "k:" announcements, and with None whenever every verdict must go.
+        self.subscribers: list[Callable[[str | None], None]] = []
 
     @property
     def generation(self) -> int:
@@ -155,6 +165,8 @@ class Revocations:
     def forget_all(self) -> None:
         self._generation += 1
         self._verdicts.clear()
+        for subscriber in self.subscribers:
+            subscriber(None)
 
     # --- PostgreSQL: hear every other process's changes at once --------------------------
 
@@ -172,6 +184,10 @@ class Revocations:
 
     def _heard(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         kind, _, value = payload.partition(":")
+        if kind == "k":
+            for subscriber in self.subscribers:
+                subscriber(value)
+            return
         if kind == "t":
             self.forget_token(value)
             return

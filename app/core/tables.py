@@ -164,3 +164,23 @@ class EventCounter(Table, tablename="core_event_counter"):
     chain_id = UUID(primary_key=True)
     last_sequence = BigInt(null=False, default=0)
     updated_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class ApiKey(Table, tablename="core_api_key"):
+    """A machine credential of one chain (app.core.apikeys): the key itself is never
+    stored, only ``key_hash`` (hex HMAC-SHA256 of it, keyed with a sub-key of
+    O2O_SECRET_KEY: the key carries 256 random bits, so no slow hash is needed, and a
+    copy of the database alone cannot test guesses) and ``prefix`` (its first 12
+    characters, to tell keys apart). ``store_ids`` NULL: chain-wide."""
+
+    id = UUID(primary_key=True)
+    chain_id = UUID(null=False, index=True)  # no foreign key: the kernel knows no domain
+    name = Varchar(length=100, null=False)
+    prefix = Varchar(length=12, null=False)
+    key_hash = Varchar(length=64, null=False, unique=True)
+    scopes = JSON(null=False, default="[]")
+    store_ids = JSON(null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+    created_by = UUID(null=True, default=None)  # the staff member who made it
+    revoked_at = Timestamptz(null=True, default=None)
+    last_used_at = Timestamptz(null=True, default=None)

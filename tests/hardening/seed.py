@@ -42,6 +42,7 @@ class Bundle:
     member_id: str
     voucher_code: str  # the signed code of voucher_id (issued, not redeemed)
     staff_id: str  # a clerk of store_id only, made for the matrix (no test's caller)
+    key_id: str  # an API key of the chain (no test's caller)
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -115,6 +116,8 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         "username": f"seed-clerk-{store[:8]}", "password": "seed-password-0123",
         "role": "clerk", "store_ids": [store]}))["id"] for store in (s1, s2)}
 
+    key_id = (await _post(client, "/api-keys", op, {"name": "seed", "scopes": ["redeem"]}))["id"]
+
     def bundle(store: str, member: str, voucher: dict[str, Any], booking: str,
                redemption: str) -> Bundle:
         uuid_store = next(s for s in chain.stores if str(s) == store)
@@ -123,7 +126,7 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                       resource_id=str(chain.resources[uuid_store]), template_id=template,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
                       booking_id=booking, redemption_id=redemption, member_id=member,
-                      voucher_code=voucher["code"], staff_id=staff[store])
+                      voucher_code=voucher["code"], staff_id=staff[store], key_id=key_id)
 
     return {
         "own": bundle(s1, m1, vouchers[m1][2], await book(m1, s1, "10:00"),

@@ -273,6 +273,11 @@ POLICY: dict[str, list[Rule]] = {
     # test_key_matrix.py); the route lets managers through for store-limited keys and
     # the service refuses people other than operators.
     "GET /api/v1/events": [Rule(OPERATOR, NONE)],
+    # API keys (operators; keys never: tests/hardening/test_key_matrix.py)
+    "POST /api/v1/api-keys": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "name": "Matrix POS", "scopes": ["redeem"], "store_ids": None})],
+    "GET /api/v1/api-keys": [Rule(OPERATOR, NONE)],
+    "POST /api/v1/api-keys/{key_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
 }
 
 def _stats(**extra: str) -> Maker:
