@@ -44,6 +44,8 @@ from app.stats import service as stats_service
 from app.stats.controllers import CONTROLLERS as STATS_CONTROLLERS
 from app.tables import all_tables
 from app.web.routes import web_router
+from app.webhooks_api import CONTROLLERS as WEBHOOK_CONTROLLERS
+from app.webhooks_api import build_webhook_worker, purge_webhook_log
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
 from cards import card_scans, voucher_scans
@@ -95,11 +97,13 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
                       secrets=SecretBox(settings.secret_key),
                       wechat=WechatClient(settings.wechat_api_base,
                                           timeout=settings.wechat_timeout_s))
-    housekeeping = Housekeeping([card_service.purge_code_expiries],
+    housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
     # Numbers the event feed's committed rows (every process; they take turns per chain).
     sequencer = Sequencer()
+    # Webhooks: their own tasks, never in the dispatcher's round.
+    webhooks = build_webhook_worker(settings, runtime.secrets)
     # The clerk's scan endpoint, given each domain's kinds of code (cards never imports
     # bookings: the booking code's handler joins here).
     scans = ScanHandlers(card_scans.SCAN_HANDLERS, voucher_scans.SCAN_HANDLERS, BOOKING_SCANS)
@@ -115,6 +119,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         sequencer.start()
         if settings.notify_dispatcher:
             dispatcher.start()
+        if settings.webhook_worker:
+            webhooks.start()
         if freeze_gc:
             # Everything built so far lives as long as the process: out of the collector's
             # sight, so that a full collection under load scans only what requests made
@@ -124,6 +130,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     async def shutdown() -> None:
         await dispatcher.stop()
+        await webhooks.stop()
         await sequencer.stop()
         await housekeeping.stop()
         await auth.api_keys.stop()  # writes the keys' last use
@@ -134,7 +141,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
-                           *EVENT_CONTROLLERS, *API_KEY_CONTROLLERS,
+                           *EVENT_CONTROLLERS, *API_KEY_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]
     api = Router(path=API_PREFIX, route_handlers=handlers)
     login_rate_limit = RateLimitConfig(
@@ -173,7 +180,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             components=Components(security_schemes={"BearerToken": SecurityScheme(
                 type="http", scheme="bearer", bearer_format="JWT")}),
         ),
-        state=State({"runtime": runtime, "dispatcher": dispatcher, "scans": scans,
+        state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
+                     "scans": scans,
                      "member_finders": member_finders}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app

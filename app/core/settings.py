@@ -56,6 +56,20 @@ class Settings:
     # development, off in production unless asked for; /schema/openapi.json always stays.
     log_format: LogFormat = "text"
     api_docs: bool = True
+    # Webhooks (app/core/webhooks): O2O_WEBHOOK_ALLOW_HTTP / O2O_WEBHOOK_ALLOW_PRIVATE lift
+    # the https-only and public-address-only rules (default on in development, off in
+    # production). The delivery worker runs in each server process (off: none here).
+    webhook_allow_http: bool = True
+    webhook_allow_private: bool = True
+    webhook_worker: bool = True
+    webhook_poll_s: float = 1.0  # idle wait between looks for new events / due deliveries
+    # A claimed delivery is another process's again after this: keep it well above the
+    # 15 s total timeout of one attempt, so only a dead process's lease runs out.
+    webhook_lease_s: float = 60.0
+    webhook_per_endpoint: int = 4  # attempts in flight at once per endpoint, per process
+    webhook_in_flight: int = 200  # attempts in flight at once in this process
+    # Multiplies the retry schedule (5 s, 1 min, ... about 3.5 days in all); tests only.
+    webhook_retry_scale: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -124,6 +138,16 @@ class Settings:
             live_heartbeat_s=_positive_float(env_vars, "O2O_LIVE_HEARTBEAT_SECONDS", 15.0),
             log_format=log_format,  # type: ignore[arg-type]
             api_docs=_flag(env_vars, "O2O_API_DOCS", default=not production),
+            webhook_allow_http=_flag(env_vars, "O2O_WEBHOOK_ALLOW_HTTP",
+                                     default=not production),
+            webhook_allow_private=_flag(env_vars, "O2O_WEBHOOK_ALLOW_PRIVATE",
+                                        default=not production),
+            webhook_worker=_flag(env_vars, "O2O_WEBHOOK_WORKER", default=True),
+            webhook_poll_s=_positive_float(env_vars, "O2O_WEBHOOK_POLL_SECONDS", 1.0),
+            webhook_lease_s=_positive_float(env_vars, "O2O_WEBHOOK_LEASE_SECONDS", 60.0),
+            webhook_per_endpoint=_positive_int(env_vars, "O2O_WEBHOOK_PER_ENDPOINT", 4,
+                                               "attempts"),
+            webhook_retry_scale=_positive_float(env_vars, "O2O_WEBHOOK_RETRY_SCALE", 1.0),
         )
 
 

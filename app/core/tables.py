@@ -135,6 +135,62 @@ class RevokedToken(Table, tablename="core_revoked_token"):
     expires_at = BigInt(null=False)  # unix seconds: the token's own exp
 
 
+class WebhookEndpoint(Table, tablename="core_webhook_endpoint"):
+    """A chain's webhook endpoint (app.core.webhooks).
+
+    ``secret_sealed`` is the signing secret (``whsec_...``) sealed with the app's
+    SecretBox, the endpoint id as associated data; after a rotation the previous one stays
+    in ``old_secret_sealed`` until ``old_secret_until`` (24 h), and both sign.
+    ``last_sequence`` is the last event ``sequence`` of the chain the fan-out has turned
+    into deliveries (the feed's end when the endpoint is created). ``failing_since``: the
+    first failed attempt of the current run of failures (null after any success); five
+    days of it disable the endpoint with ``disabled_reason``.
+    """
+
+    id = UUID(primary_key=True)
+    chain_id = UUID(null=False, index=True)  # no foreign key: the kernel knows no domain
+    url = Varchar(length=2048, null=False)
+    description = Varchar(length=500, null=True, default=None)
+    events = JSON(null=False, default='["*"]')
+    status = Varchar(length=12, null=False, default="enabled")  # enabled | disabled
+    disabled_reason = Text(null=True, default=None)
+    secret_sealed = Text(null=False)
+    old_secret_sealed = Text(null=True, default=None)
+    old_secret_until = Timestamptz(null=True, default=None)
+    last_sequence = BigInt(null=False, default=0)
+    failing_since = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+    updated_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+class WebhookDelivery(Table, tablename="core_webhook_delivery"):
+    """One event for one endpoint: the body as sent (built once, at fan-out), and its
+    attempts. ``status`` is pending | delivered | failed. A worker claims a due pending
+    row by setting ``lease_until``/``lease_owner``; an expired lease is claimed again (a
+    process that died mid-delivery). ``object_key`` is ``family:object_id``: a row is
+    not due while an earlier ``sequence`` of the same endpoint and object is pending.
+    Unique (endpoint_id, event_id) and the claim and log indexes are raw, in the
+    migration."""
+
+    id = UUID(primary_key=True)
+    endpoint_id = UUID(null=False)
+    chain_id = UUID(null=False)
+    event_id = UUID(null=False)
+    sequence = BigInt(null=False)
+    type = Varchar(length=40, null=False)
+    object_key = Varchar(length=80, null=False)
+    body = Text(null=False)
+    status = Varchar(length=12, null=False, default="pending")
+    attempts = Integer(null=False, default=0)
+    last_status_code = Integer(null=True, default=None)
+    last_error = Text(null=True, default=None)
+    next_attempt_at = Timestamptz(null=False, default=TimestamptzNow())
+    lease_until = Timestamptz(null=True, default=None)
+    lease_owner = Varchar(length=36, null=True, default=None)
+    delivered_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
 class Event(Table, tablename="core_event"):
     """The event feed (app.core.events): one row per change the chain's other systems
     care about, written in the change's own transaction with ``sequence`` NULL; the

@@ -14,6 +14,7 @@ alpha's member 1:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from app.core.tables import WebhookDelivery
 from tests.world import Chain, World
 
 API = "/api/v1"
@@ -43,6 +45,8 @@ class Bundle:
     voucher_code: str  # the signed code of voucher_id (issued, not redeemed)
     staff_id: str  # a clerk of store_id only, made for the matrix (no test's caller)
     key_id: str  # an API key of the chain (no test's caller)
+    endpoint_id: str  # a webhook endpoint of the chain, one per bundle (DELETE is late)
+    delivery_id: str  # a delivered delivery of endpoint_id
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -117,24 +121,38 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         "role": "clerk", "store_ids": [store]}))["id"] for store in (s1, s2)}
 
     key_id = (await _post(client, "/api-keys", op, {"name": "seed", "scopes": ["redeem"]}))["id"]
+    async def hook() -> tuple[str, str]:
+        # Nothing listens on port 9: deliveries the matrix sets off fail, harmlessly.
+        endpoint = (await _post(client, "/webhook-endpoints", op, {
+            "url": "http://127.0.0.1:9/matrix", "events": ["*"]}))["id"]
+        delivery = uuid.uuid4()
+        await WebhookDelivery.insert(WebhookDelivery(
+            id=delivery, endpoint_id=uuid.UUID(endpoint), chain_id=chain.id,
+            event_id=uuid.uuid4(), sequence=1, type="card.updated",
+            object_key=f"card:{uuid.uuid4()}", body="{}", status="delivered", attempts=1,
+            delivered_at=datetime.now(UTC))).run()
+        return endpoint, str(delivery)
+
+    hooks = [await hook() for _ in range(3)]
 
     def bundle(store: str, member: str, voucher: dict[str, Any], booking: str,
-               redemption: str) -> Bundle:
+               redemption: str, hook: tuple[str, str]) -> Bundle:
         uuid_store = next(s for s in chain.stores if str(s) == store)
         return Bundle(chain_id=str(chain.id), store_id=store,
                       service_id=str(chain.services[uuid_store]),
                       resource_id=str(chain.resources[uuid_store]), template_id=template,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
                       booking_id=booking, redemption_id=redemption, member_id=member,
-                      voucher_code=voucher["code"], staff_id=staff[store], key_id=key_id)
+                      voucher_code=voucher["code"], staff_id=staff[store], key_id=key_id,
+                      endpoint_id=hook[0], delivery_id=hook[1])
 
     return {
         "own": bundle(s1, m1, vouchers[m1][2], await book(m1, s1, "10:00"),
-                      await redeem(vouchers[m1][0], s1)),
+                      await redeem(vouchers[m1][0], s1), hooks[0]),
         "sibling": bundle(s2, m1, vouchers[m1][3], await book(m1, s2, "10:00"),
-                          await redeem(vouchers[m1][1], s2)),
+                          await redeem(vouchers[m1][1], s2), hooks[1]),
         "other_member": bundle(s1, m2, vouchers[m2][1], await book(m2, s1, "12:00"),
-                               await redeem(vouchers[m2][0], s1)),
+                               await redeem(vouchers[m2][0], s1), hooks[2]),
     }
 
 

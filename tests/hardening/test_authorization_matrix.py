@@ -297,6 +297,21 @@ POLICY.update({
         "from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10]})],
 })
 
+# Webhooks: operators (people) of the chain only; API keys never (not in key_scopes).
+_HOOK = "/api/v1/webhook-endpoints"
+POLICY.update({
+    f"POST {_HOOK}": [Rule(OPERATOR, NONE, body=lambda b, _: {
+        "url": "http://127.0.0.1:9/matrix", "events": ["*"]})],
+    f"GET {_HOOK}": [Rule(OPERATOR, NONE)],
+    f"GET {_HOOK}/{{endpoint_id}}": [Rule(OPERATOR, CHAIN)],
+    f"PATCH {_HOOK}/{{endpoint_id}}": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "description": "matrix"})],
+    f"DELETE {_HOOK}/{{endpoint_id}}": [Rule(OPERATOR, CHAIN, late=True)],
+    f"POST {_HOOK}/{{endpoint_id}}/rotate-secret": [Rule(OPERATOR, CHAIN)],
+    f"GET {_HOOK}/{{endpoint_id}}/deliveries": [Rule(OPERATOR, CHAIN)],
+    f"POST {_HOOK}/{{endpoint_id}}/deliveries/{{delivery_id}}/retry": [Rule(OPERATOR, CHAIN)],
+})
+
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
 
