@@ -256,6 +256,7 @@ def test_a_webhook_endpoint_its_secret_deliveries_and_a_retry(
     expect(page.locator("#deliveries tr[data-delivery]:has-text('member.created')")
            ).to_have_count(1)
     expect(page.locator("#d-status")).to_be_focused()
+    page.evaluate("window.scrollTo(0, 0)")  # the sticky top bar at the top of the picture
     screenshot(page, "admin-webhook-deliveries", full_page=True)
 
     # Edit: every event, disabled by hand (and said why), then enabled again.
@@ -316,6 +317,7 @@ def test_import_shows_errors_by_line_then_checks_and_imports_and_exports(
     expect(line).to_contain_text("YYYY-MM-DD")
     expect(page.locator("#im-import")).to_be_disabled()
     assert_accessible(page, "import errors (en)")
+    page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "admin-import-errors", full_page=True)
 
     choose(f"{header}\n{good}\nIMP-{tag}-2,Import 乙,,1990-12-01,,\n")

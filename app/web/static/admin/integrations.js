@@ -81,7 +81,7 @@ addMessages({
     'a.ig.d.retry': '重试', 'a.ig.d.retryLabel': '重试 {type}（{id}）', 'a.ig.d.retried': '已加入重试队列',
     'a.ig.d.pending': '待投递', 'a.ig.d.delivered': '已送达', 'a.ig.d.failed': '失败',
     'a.ig.d.page': '第 {n} 页', 'a.ig.d.prev': '上一页', 'a.ig.d.next2': '下一页', 'a.ig.d.shown': '第 {from}–{to} 条',
-    'a.ig.d.refresh': '刷新',
+    'a.ig.d.refresh': '刷新', 'a.ig.d.enableFirst': '此地址已停用：请先启用再重试',
     // families and events
     'a.ig.f.member': '会员', 'a.ig.f.card': '会员卡', 'a.ig.f.redemption': '核销', 'a.ig.f.voucher': '优惠券',
     'a.ig.f.booking': '预约', 'a.ig.f.top_up_order': '线上充值',
@@ -166,7 +166,7 @@ addMessages({
     'a.ig.d.retry': 'Retry', 'a.ig.d.retryLabel': 'Retry {type} ({id})', 'a.ig.d.retried': 'Queued for another attempt',
     'a.ig.d.pending': 'Pending', 'a.ig.d.delivered': 'Delivered', 'a.ig.d.failed': 'Failed',
     'a.ig.d.page': 'Page {n}', 'a.ig.d.prev': 'Previous', 'a.ig.d.next2': 'Next', 'a.ig.d.shown': 'Deliveries {from}–{to}',
-    'a.ig.d.refresh': 'Refresh',
+    'a.ig.d.refresh': 'Refresh', 'a.ig.d.enableFirst': 'This endpoint is disabled: enable it, then retry',
     // families and events
     'a.ig.f.member': 'Members', 'a.ig.f.card': 'Cards', 'a.ig.f.redemption': 'Redemptions', 'a.ig.f.voucher': 'Vouchers',
     'a.ig.f.booking': 'Bookings', 'a.ig.f.top_up_order': 'Online top-ups',
@@ -568,7 +568,7 @@ async function loadDeliveries(ctx, id, box) {
       await loadDeliveries(ctx, id, box);
       document.querySelector(`tr[data-delivery='${CSS.escape(d.id)}'] button[data-retry]`)?.focus();
     } catch (err) {
-      toast(errorText(err), 'bad');
+      toast(errorText(err, { conflict: t('a.ig.d.enableFirst') }), 'bad');
       button.disabled = false;
     }
   };
