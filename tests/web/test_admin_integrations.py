@@ -304,6 +304,16 @@ def test_import_shows_errors_by_line_then_checks_and_imports_and_exports(
     header = "external_id,name,phone,birthday,card_template_id,opening_balance_cents"
     good = f"IMP-{tag}-1,Import 甲,,1990-05-01,{prepaid},12050"
 
+    # The column list names the chain's card templates; the sample file uses the columns.
+    page.click("#im-columns summary")
+    expect(page.locator("#im-columns")).to_contain_text(prepaid)
+    with page.expect_download() as info:
+        page.click("#im-sample")
+    sample = info.value.path().read_text(encoding="utf-8").splitlines()
+    assert sample[0] == ("external_id,name,phone,birthday,card_template_id,"
+                         "opening_balance_cents,opening_points,opening_visits")
+    assert prepaid in sample[1]
+
     def choose(text: str) -> None:
         page.set_input_files("#im-file", files=[{
             "name": "members.csv", "mimeType": "text/csv", "buffer": text.encode()}])
