@@ -1,4 +1,5 @@
-"""`o2o campaigns issue --campaign ID --members-file F`: bulk issuing with a progress bar."""
+"""`o2o campaigns issue --campaign ID --members-file F`: bulk issuing with a progress bar;
+`o2o import members FILE --chain ID [--dry-run]`: the member import (cards.imports)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Any
+
+import msgspec
 
 BATCH = 200
 
@@ -22,6 +25,17 @@ def register(sub: Any) -> None:
     issue.add_argument("--campaign", required=True, type=uuid.UUID)
     issue.add_argument("--members-file", required=True, type=Path)
     issue.set_defaults(func=cmd_issue)
+
+    imports = sub.add_parser("import", help="import data from CSV")
+    kinds = imports.add_subparsers(dest="import_command", required=True)
+    members = kinds.add_parser(
+        "members", help="import members and their cards' opening figures from a CSV file "
+                        "(as POST /imports/members); prints a JSON summary")
+    members.add_argument("file", type=Path)
+    members.add_argument("--chain", required=True, type=uuid.UUID)
+    members.add_argument("--dry-run", action="store_true",
+                         help="check the file and count what it would do; write nothing")
+    members.set_defaults(func=cmd_import_members)
 
 
 def _read_members(path: Path) -> list[uuid.UUID]:
@@ -80,4 +94,85 @@ def cmd_issue(args: argparse.Namespace) -> int:
             return {"campaign_id": str(args.campaign), "issued": issued, "skipped": skipped}
 
     print(json.dumps(asyncio.run(run())))
+    return 0
+
+
+_STAGES = {"read": "reading", "plan": "checking", "write": "writing"}
+
+
+class Bar:
+    """A progress bar on stderr, one line per stage (read, plan, write); on a terminal it
+    redraws in place, elsewhere (a log) it prints each stage once it is done."""
+
+    def __init__(self, stream: Any = None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.stage: str | None = None
+        self.last: tuple[int, int] = (0, 0)
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != self.stage:
+            self.finish()
+            self.stage = stage
+        self.last = (done, total)
+        if self.tty:
+            self.stream.write("\r" + self._line())
+            self.stream.flush()
+
+    def _line(self) -> str:
+        done, total = self.last
+        width = 30
+        filled = width if total == 0 else width * done // total
+        return (f"{_STAGES.get(self.stage or '', self.stage)!s:<9}"
+                f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}")
+
+    def finish(self) -> None:
+        if self.stage is None:
+            return
+        self.stream.write(("\r" if self.tty else "") + self._line() + "\n")
+        self.stream.flush()
+        self.stage = None
+
+
+def cmd_import_members(args: argparse.Namespace) -> int:
+    from app.core.commands import bound_engine, settings_or_exit
+    from app.core.errors import AppError
+    from cards import imports
+    from cards.errors import ImportInvalid
+    from stores.tables import Chain
+
+    settings = settings_or_exit()
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        print(f"o2o: {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    bar = Bar()
+
+    async def run() -> dict[str, Any]:
+        async with bound_engine(settings):
+            if not await Chain.exists().where(Chain.id == args.chain).run():
+                raise SystemExit(f"o2o: no chain {args.chain}")
+            # The command line acts as the chain's operator, as no staff member.
+            result = await imports.import_members(args.chain, data, dry_run=args.dry_run,
+                                                  staff_id=None, progress=bar)
+            bar.finish()
+            return dict(msgspec.to_builtins(result))
+
+    try:
+        print(json.dumps(asyncio.run(run())))
+    except ImportInvalid as exc:
+        bar.finish()
+        for error in exc.extra["errors"]:
+            where = f"line {error['line']}" + (f": {error['field']}" if error["field"] else "")
+            print(f"{args.file}: {where}: {error['message']}", file=sys.stderr)
+        shown = len(exc.extra["errors"])
+        if exc.extra["error_count"] > shown:
+            print(f"o2o: ... and {exc.extra['error_count'] - shown} more", file=sys.stderr)
+        print(f"o2o: {exc.detail}", file=sys.stderr)
+        return 1
+    except AppError as exc:
+        bar.finish()
+        print(f"o2o: {exc.detail}", file=sys.stderr)
+        return 1
     return 0

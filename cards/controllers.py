@@ -3,20 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Stream
 from litestar.status_codes import HTTP_200_OK
 
 from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
+from app.core.errors import PROBLEM_JSON, UnsupportedMediaType
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
+from cards import export, imports, redemption, service, sync, vouchers
 from cards import offline_bundle as bundles
-from cards import redemption, service, sync, vouchers
 from cards.members import member_cards, member_vouchers
 from cards.schemas import (
     CampaignCreate,
@@ -25,6 +31,8 @@ from cards.schemas import (
     CardCode,
     CardIssue,
     CardOut,
+    ImportInvalidOut,
+    ImportOut,
     IssueIn,
     IssueOut,
     LedgerEntryOut,
@@ -371,6 +379,81 @@ class MemberCardsController(Controller):
         return await member_vouchers(principal, member_id)
 
 
+async def _csv_body(request: Request[Any, Any, Any]) -> bytes:
+    """The CSV body, read as it streams in: text/csv only, at most imports.MAX_BYTES."""
+    media = request.headers.get("content-type", "")
+    kind, _, params = media.partition(";")
+    charset = params.strip().lower().removeprefix("charset=").strip('"') if params else ""
+    if kind.strip().lower() != "text/csv" or charset not in ("", "utf-8", "utf8"):
+        raise UnsupportedMediaType("send the file as text/csv in UTF-8")
+    body = bytearray()
+    async for chunk in request.stream():  # past the route's limit: 413
+        body += chunk
+    return bytes(body)
+
+
+@dataclass
+class CsvUpload(Operation):
+    """The import's OpenAPI operation: its body is a CSV file, read by the route itself
+    (streamed, with its own size limit), so Litestar cannot describe it."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True, description="The member file: a header row, then one member a row.",
+            content={"text/csv": OpenAPIMediaType(schema=Schema(type=OpenAPIType.STRING))})
+
+
+class ImportController(Controller):
+    path = "/imports"
+    tags = ["members"]
+
+    @post("/members", guards=[OPERATORS], status_code=HTTP_200_OK,
+          request_max_body_size=imports.MAX_BYTES,
+          responses={**problems(409, 413, 415), 422: ResponseSpec(
+              data_container=ImportInvalidOut, media_type=PROBLEM_JSON,
+              generate_examples=False,
+              description="import_invalid: the file's problems by line; nothing written")},
+          operation_class=CsvUpload,
+          summary="Import members and their cards' opening figures from CSV",
+          description="A text/csv UTF-8 body (a BOM is fine, at most 32 MB, 200,000 rows) "
+                      "with a header row: external_id (required), name, phone, birthday "
+                      "(YYYY-MM-DD), card_template_id, opening_balance_cents, "
+                      "opening_points, opening_visits. Every row is checked first; any "
+                      "problem answers 422 import_invalid with errors [{line, field, "
+                      "message}] (line 1 is the header) and writes nothing. Otherwise one "
+                      "transaction: members matched by external_id are created or "
+                      "updated (an empty cell changes nothing), and a card is created, "
+                      "with its opening figures as one opening_balance ledger entry, "
+                      "only when the member holds no card of that template. The same "
+                      "file again changes nothing. dry_run=true checks and counts only.")
+    async def members(self, principal: Caller, request: Request[Any, Any, Any],
+                      dry_run: FromQuery[bool] = False) -> ImportOut:
+        data = await _csv_body(request)
+        return await imports.import_members(
+            principal.chain_id, data, dry_run=dry_run,
+            # A staff member's id for the FK columns; None for an API key (it is no
+            # staff row). Same as principal.staff_id once the keys branch is in.
+            staff_id=principal.id if principal.kind == "staff" else None)
+
+
+class MembersExportController(Controller):
+    path = "/members"
+    tags = ["members"]
+
+    @get("/export.csv", guards=[OPERATORS], media_type="text/csv",
+         summary="Every member of the chain with their cards (CSV, streamed)",
+         description="One row per card, the member's columns repeated (a member without "
+                     "cards: one row, card columns empty): " + ", ".join(export.HEADER)
+                     + ". Text that would start a spreadsheet formula gets a leading "
+                     "apostrophe.")
+    async def export_csv(self, principal: Caller) -> Stream:
+        return Stream(export.export_members(principal.chain_id), media_type="text/csv",
+                      headers={"Content-Disposition":
+                               'attachment; filename="o2o-members.csv"',
+                               "Cache-Control": "no-store"})
+
+
 CONTROLLERS = [CardTemplateController, CardController, MeCardsController,
                RedemptionController, CampaignController, VoucherController,
-               MeVouchersController, MemberCardsController]
+               MeVouchersController, MemberCardsController, ImportController,
+               MembersExportController]

@@ -107,3 +107,12 @@ class VoucherNotUsableNow(Conflict):
 
     code = "voucher_not_usable_now"
     title = "The voucher cannot be used at this day or hour"
+
+
+class ImportInvalid(AppError):
+    """A member import file with any invalid row (decision 045): nothing is written, and
+    ``errors`` lists each problem as {"line", "field", "message"} (line 1 is the header)."""
+
+    status = 422
+    code = "import_invalid"
+    title = "The import file has invalid rows; nothing was imported"

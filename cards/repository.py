@@ -20,6 +20,8 @@ from app.core.db import (
     json_column,
     select_list,
 )
+from app.core.events import NewEvent
+from app.core.events import repository as events_repo
 from app.core.notify import repository as notify_repo
 from cards.rows import (
     BundleVoucher,
@@ -51,6 +53,7 @@ from cards.tables import (
     SyncReceipt,
     Voucher,
 )
+from stores.tables import Member
 
 # Columns to write: a whole row to insert, some columns to update (a row type fits too).
 Values = Mapping[str, Any]
@@ -657,3 +660,152 @@ async def issued_vouchers(campaign_ids: list[uuid.UUID], now: datetime,
         Voucher.campaign.is_in(campaign_ids) & (Voucher.status == "issued")
         & (Voucher.valid_until > now)).order_by(Voucher.created_at, ascending=False).order_by(
         Voucher.id).limit(limit).run())
+
+
+# --- member import and export (issue 18, decision 045) ----------------------------------
+# Reads batch their keys (IN lists of IMPORT_BATCH); writes go in bulk on the write
+# transaction's own connection: COPY on PostgreSQL, executemany on SQLite.
+
+IMPORT_BATCH = 1000
+EXPORT_MEMBER = ("id", "external_id", "name", "phone", "birthday", "created_at")
+
+
+def _batches(items: Sequence[Any], size: int = IMPORT_BATCH) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+async def _rows_in(select: str, column: str, keys: Sequence[Any],
+                   *args: Any) -> list[dict[str, Any]]:
+    """Rows of ``select`` (its ``{}`` take ``args``; it ends in a WHERE clause) whose
+    ``column`` is one of ``keys``, in batches: one array parameter on PostgreSQL, an IN
+    list on SQLite. Plain SQL: Piccolo's ``is_in`` costs more to build than to run."""
+    found: list[dict[str, Any]] = []
+    if is_sqlite(current_engine()):
+        for batch in _batches(keys, 500):
+            marks = ", ".join("{}" for _ in batch)
+            found += await Sql(f"{select} AND {column} IN ({marks})").rows(*args, *batch)
+    else:
+        for batch in _batches(keys, 10 * IMPORT_BATCH):
+            found += await Sql(f"{select} AND {column} = ANY({{}})").rows(*args, list(batch))
+    return found
+
+
+_MEMBERS_OF_CHAIN = f"SELECT {select_list(Member, 'm')} FROM member m WHERE m.chain = {{}}"  # noqa: S608
+
+
+async def members_by_external_ids(chain_id: uuid.UUID,
+                                  external_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The chain's members carrying these external ids (whole member rows)."""
+    rows = await _rows_in(_MEMBERS_OF_CHAIN, "m.external_id", external_ids, chain_id)
+    for row in rows:  # as Piccolo reads them (SQLite keeps a flag as 0 or 1)
+        row["phone_verified"] = bool(row["phone_verified"])
+    return rows
+
+
+async def members_by_phones(chain_id: uuid.UUID,
+                            phones: Sequence[str]) -> list[dict[str, Any]]:
+    """(id, phone) of the chain's members holding any of these phones."""
+    return await _rows_in("SELECT m.id AS id, m.phone AS phone FROM member m "
+                          "WHERE m.chain = {}", "m.phone", phones, chain_id)
+
+
+async def held_templates(member_ids: Sequence[uuid.UUID],
+                         template_ids: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    """(member, template) of every card these members hold of these templates, whatever
+    its status."""
+    wanted = set(template_ids)
+    rows = await _rows_in("SELECT c.member AS member, c.template AS template FROM card c "
+                          "WHERE TRUE", "c.member", member_ids)
+    return {(r["member"], r["template"]) for r in rows if r["template"] in wanted}
+
+
+async def numbers_taken(numbers: Sequence[str]) -> set[str]:
+    """Which of these card numbers some card has already."""
+    rows = await _rows_in("SELECT c.number AS number FROM card c WHERE TRUE", "c.number",
+                          numbers)
+    return {r["number"] for r in rows}
+
+
+def _connection() -> Any:
+    assert in_write_transaction(), "bulk writes run inside the import's write transaction"
+    transaction = current_engine().current_transaction.get()
+    assert transaction is not None
+    return transaction.connection
+
+
+async def insert_many(tablename: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys: the columns written; the others take
+    their defaults) into ``tablename`` in bulk, in the open write transaction."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    records = [tuple(row[c] for c in columns) for row in rows]
+    connection = _connection()
+    if is_sqlite(current_engine()):
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        await connection.executemany(
+            f'INSERT INTO "{tablename}" ({names}) VALUES ({marks})', records)  # noqa: S608
+    else:
+        await connection.copy_records_to_table(tablename, records=records, columns=columns)
+
+
+async def insert_members(rows: Sequence[Mapping[str, Any]]) -> None:
+    await insert_many(Member._meta.tablename, rows)
+
+
+async def insert_cards(rows: Sequence[Mapping[str, Any]]) -> None:
+    await insert_many(Card._meta.tablename, rows)
+
+
+async def insert_ledger_entries(rows: Sequence[Mapping[str, Any]]) -> None:
+    await insert_many(LedgerEntry._meta.tablename, rows)
+
+
+_UPDATE_MEMBER = Sql("UPDATE member SET name = {}, phone = {}, phone_verified = {}, "
+                     "birthday = {} WHERE id = {}")
+
+
+async def update_members(rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set name, phone, phone_verified and birthday of each member row (by id)."""
+    if not rows:
+        return
+    records = [(r["name"], r["phone"], r["phone_verified"], r["birthday"], r["id"])
+               for r in rows]
+    connection = _connection()
+    if is_sqlite(current_engine()):
+        await connection.executemany(_UPDATE_MEMBER._sqlite, records)
+    else:
+        await connection.executemany(_UPDATE_MEMBER._pg, records)
+
+
+async def export_members(chain_id: uuid.UUID, after: uuid.UUID | None,
+                         limit: int) -> list[dict[str, Any]]:
+    """The next ``limit`` members of the chain by id, after ``after`` (keyset pages)."""
+    query = Member.select(*(getattr(Member, c) for c in EXPORT_MEMBER)).where(
+        Member.chain == chain_id)
+    if after is not None:
+        query = query.where(Member.id > after)
+    return await query.order_by(Member.id).limit(limit).run()
+
+
+async def export_cards(member_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
+    """The cards of these members with their template's name and kind, oldest first."""
+    if not member_ids:
+        return []
+    return await Card.select(
+        Card.id, Card.member, Card.template, Card.template.name.as_alias("template_name"),
+        Card.template.kind.as_alias("kind"), Card.status, Card.expires_at,
+        Card.balance_cents, Card.points, Card.visits_left, Card.tier).where(
+        Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
+        Card.id).run()
+
+
+_EVENT_COLUMNS = ("id", "chain_id", "type", "store_id", "object_id", "data", "created_at")
+
+
+async def insert_events(rows: Sequence[NewEvent]) -> None:
+    """Rows of ``app.core.events.event`` in bulk (the import's: a COPY, not a statement
+    each), after the objects they tell of were written in the same transaction."""
+    await insert_many("core_event", [dict(zip(_EVENT_COLUMNS, events_repo.insert_args(r),
+                                              strict=True)) for r in rows])

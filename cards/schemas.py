@@ -345,3 +345,36 @@ class StaffVoucherOut(Struct):
     campaign_name: str
     kind: CampaignKind
     terms: VoucherTerms
+
+
+# --- member import (issue 18, decision 045) ---------------------------------------------
+
+class ImportProblem(Struct):
+    """One problem of an import file: its physical CSV line (the header is line 1), the
+    column it is about (None: the whole line) and what is wrong."""
+
+    line: int
+    field: str | None
+    message: str
+
+
+class ImportOut(Struct):
+    rows: int
+    members_created: int
+    members_updated: int
+    cards_created: int
+    dry_run: bool
+    errors: list[ImportProblem]
+
+
+class ImportInvalidOut(Struct):
+    """The 422 ``import_invalid`` problem (RFC 9457) of a member import: every problem
+    found (at most 1000 listed; ``error_count`` counts them all)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[ImportProblem]
+    error_count: int

@@ -281,29 +281,6 @@ async def update_member(member_id: uuid.UUID, values: Values) -> None:
     await Member.update(**values).where(Member.id == member_id).run()
 
 
-# The import looks members up by external id in batches: well under SQLite's limit of
-# bound parameters per statement.
-_EXTERNAL_IDS_PER_QUERY = 1000
-
-
-async def members_by_external_ids(chain_id: uuid.UUID,
-                                  external_ids: Sequence[str]) -> list[MemberRow]:
-    """The chain's members holding one of ``external_ids``."""
-    wanted = list(dict.fromkeys(external_ids))
-    found: list[MemberRow] = []
-    for start in range(0, len(wanted), _EXTERNAL_IDS_PER_QUERY):
-        batch = wanted[start:start + _EXTERNAL_IDS_PER_QUERY]
-        found.extend(cast("list[MemberRow]", await Member.select().where(
-            (Member.chain == chain_id) & Member.external_id.is_in(batch)).run()))
-    return found
-
-
-async def insert_members(rows: Sequence[Values]) -> None:
-    """Many members in one statement per batch (the import)."""
-    for start in range(0, len(rows), 500):
-        await Member.insert(*(Member(**r) for r in rows[start:start + 500])).run()
-
-
 async def external_id_holder(kind: str, chain_id: uuid.UUID,
                              external_id: str) -> uuid.UUID | None:
     """The member, store or service (``kind``) of the chain holding ``external_id``."""

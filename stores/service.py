@@ -889,7 +889,8 @@ async def update_member(principal: Principal, member_id: uuid.UUID,
                     raise PhoneTaken(f"phone {phone} is registered already")
                 await _take_phone_from_claimants(principal.chain_id, phone, keep=member_id)
                 changes.update(phone=phone, phone_verified=True)
-            await repo.update_member(member_id, changes)
+            if changes:
+                await repo.update_member(member_id, changes)
             after = await _member_changed(before, member_id)
     except Exception as exc:
         if external_id is not None and is_external_id_taken(exc):

@@ -70,9 +70,10 @@ class StaffStore(Table, tablename="staff_store"):
 
 
 class Member(Table, tablename="member"):
-    """A chain's customer. Unique indexes: (chain, openid), and (chain, phone) over
-    verified phones only (``member_chain_verified_phone``): a phone the member typed
-    themselves is unverified and never keeps its owner from being registered."""
+    """A chain's customer. Unique indexes: (chain, openid), (chain, external_id), and
+    (chain, phone) over verified phones only (``member_chain_verified_phone``): a phone
+    the member typed themselves is unverified and never keeps its owner from being
+    registered."""
 
     id = UUID(primary_key=True)
     chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)

@@ -211,6 +211,11 @@ POLICY: dict[str, list[Rule]] = {
     # Staff see every member of their chain (GET above), so any of them may correct one.
     "PATCH /api/v1/members/{member_id}": [Rule(STAFF, CHAIN, body=lambda b, _: {
         "name": "Renamed"})],
+    # Member import and export (issue 18): operators only. The matrix sends JSON or no
+    # body, never text/csv, so the operator's call is let through the guard and then
+    # refused 415 by the route (the import itself: tests/cards/test_import.py).
+    "POST /api/v1/imports/members": [Rule(OPERATOR, NONE, passes=frozenset({415}))],
+    "GET /api/v1/members/export.csv": [Rule(OPERATOR, NONE)],
     "GET /api/v1/members/{member_id}/cards": [Rule(STAFF, CHAIN)],
     "GET /api/v1/members/{member_id}/vouchers": [Rule(STAFF, CHAIN)],
     # cards

@@ -124,7 +124,8 @@ def _check_operation(operation: Any, key: str, auth: dict[str, str], ids: dict[s
         validate(case, response, "deep JSON: ")
 
     check()
-    if operation.body:
+    # Deep JSON where a JSON body is taken (the member import takes text/csv: 415).
+    if any(body.media_type == "application/json" for body in operation.body):
         real_path = {p.name: ids[p.name] for p in operation.path_parameters if p.name in ids}
         for body in _deep_bodies():
             check_explicit(operation.Case(body=body, media_type="application/json",

@@ -35,10 +35,9 @@ def taken(response: httpx.Response) -> None:
     assert [e["field"] for e in body["errors"]] == ["external_id"], body
 
 
-def ok(response: httpx.Response, status: int = 200) -> dict[str, Any]:
+def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
-    body: dict[str, Any] = response.json()
-    return body
+    return response.json()
 
 
 _phones = iter(range(10_000, 99_999))
