@@ -484,7 +484,7 @@ async function endpointView(el, ctx, id) {
       (body) => api.patch(`/webhook-endpoints/${id}`, body), () => redraw('webhook-h'),
       { ok: t('a.ig.w.saved'), check: events.check, words: urlWords, fields: { events: events.box } }),
   },
-  h('h3', { id: 'webhook-edit-h', text: t('a.ig.w.edit') }),
+  h('h2', { id: 'webhook-edit-h', text: t('a.ig.w.edit') }),
   h('div.inline-fields', {}, urlBox, statusBox),
   events.box,
   h('button.btn', { type: 'submit', text: t('app.save') }));
@@ -530,10 +530,8 @@ async function endpointView(el, ctx, id) {
         h('dt', { text: t('a.ig.status') }), h('dd', { id: 'webhook-status' }, ...statusCell(ep).childNodes),
         ep.description ? [h('dt', { text: t('a.ig.w.desc') }), h('dd', { text: ep.description })] : null,
         h('dt', { text: t('a.ig.w.events') }), h('dd', { text: eventsText(ep.events) }),
-        h('dt', { text: t('a.ig.created') }), h('dd', { text: fmtDateTime(ep.created_at) })),
-      edit,
-      h('h3', { text: t('a.ig.w.danger') }),
-      h('div.row', {}, rotateButton, deleteButton)),
+        h('dt', { text: t('a.ig.created') }), h('dd', { text: fmtDateTime(ep.created_at) }))),
+    // The log first (what an operator comes here for), then the changes.
     h('section.panel', { 'aria-labelledby': 'deliveries-h' },
       h('div.row.between', {},
         h('h2', { id: 'deliveries-h', tabindex: '-1', text: t('a.ig.d.title') }),
@@ -542,7 +540,11 @@ async function endpointView(el, ctx, id) {
           onclick: async () => { await loadDeliveries(ctx, id, deliveries); },
         })),
       h('div.row', { role: 'group', 'aria-label': t('a.ig.d.filter') }, h('div.grow', {}, filterBox)),
-      deliveries));
+      deliveries),
+    h('section.panel', { 'aria-labelledby': 'webhook-edit-h' },
+      edit,
+      h('h3', { text: t('a.ig.w.danger') }),
+      h('div.row', {}, rotateButton, deleteButton)));
   await loadDeliveries(ctx, id, deliveries);
 }
 
