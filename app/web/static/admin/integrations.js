@@ -236,6 +236,11 @@ async function call(api, method, path, { query, body, type } = {}) {
   const text = await response.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { /* not JSON */ }
+  if (response.status === 401 && api.token) {
+    // The session ended (as the shared client's onUnauthorized does): back to the login.
+    api.setToken('');
+    location.reload();
+  }
   if (!response.ok) throw new ApiError(response.status, parsed);
   return parsed;
 }
