@@ -7,6 +7,7 @@ import { errorText, langToggle, onLangChange, t } from '/static/common/i18n.js';
 import { staffLoginView, staffSession } from '/static/common/login.js';
 import { h, mount } from '/static/common/ui.js';
 import { campaignsView } from './campaigns.js';
+import { integrationsView } from './integrations.js';
 import { membersView } from './members.js';
 import { notificationsView } from './notifications.js';
 import { overviewView } from './overview.js';
@@ -38,6 +39,7 @@ const VIEWS = [
   ['stores', 'a.nav.stores', storesView],
   ['staff', 'a.nav.staff', staffView],
   ['notifications', 'a.nav.notifications', notificationsView],
+  ['integrations', 'a.nav.integrations', integrationsView, ['operator']],
   ['settings', 'a.nav.settings', settingsView, ['operator']],
 ];
 const mine = () => VIEWS.filter(([, , , roles]) => !roles || roles.includes(session.staff?.role));
