@@ -131,28 +131,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(_: argparse.Namespace) -> int:
-    """The notification dispatcher alone, until SIGINT or SIGTERM (then a clean stop)."""
+    """What goes out, without HTTP, until SIGINT or SIGTERM (then a clean stop): the
+    notification dispatcher, the event feed's sequencer and the webhook worker (servers
+    run with O2O_NOTIFY_DISPATCHER=0 and O2O_WEBHOOK_WORKER=0 when workers do this)."""
     settings = settings_or_exit()
     import signal
 
     from app.core import logs
     from app.core.crypto import SecretBox
+    from app.core.events.sequencer import Sequencer
     from app.core.wechat import WechatClient
     from app.notifications_api import build_dispatcher
+    from app.webhooks_api import build_webhook_worker
 
     logs.configure(settings.log_format)
 
     async def run() -> None:
         async with bound_engine(settings):
             client = WechatClient(settings.wechat_api_base, timeout=settings.wechat_timeout_s)
-            dispatcher = build_dispatcher(settings, client, SecretBox(settings.secret_key))
+            box = SecretBox(settings.secret_key)
+            dispatcher = build_dispatcher(settings, client, box)
+            sequencer, webhooks = Sequencer(), build_webhook_worker(settings, box)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
             dispatcher.start()
-            print("o2o worker: delivering notifications", file=sys.stderr, flush=True)
+            sequencer.start()
+            webhooks.start()
+            print("o2o worker: delivering notifications and webhooks", file=sys.stderr,
+                  flush=True)
             await stop.wait()
+            await webhooks.stop()
+            await sequencer.stop()
             await dispatcher.stop()
             await client.close()
 
@@ -189,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     sub.add_parser("verify-ledger", help="check every card's hash-chained ledger and totals"
                    ).set_defaults(func=cmd_verify_ledger)
-    sub.add_parser("worker", help="deliver notifications only (no HTTP), until stopped"
+    sub.add_parser("worker", help="deliver notifications and webhooks (no HTTP), until stopped"
                    ).set_defaults(func=cmd_worker)
     keys_cli.register(sub)
     campaigns_cli.register(sub)
