@@ -255,10 +255,18 @@ async def test_the_receiver_and_the_poller_work_as_printed(
         assert {by_sequence[s]["id"] for s in sequences} == verified
 
         # The retry button sends a delivered event again: same webhook-id, not re-processed.
-        deliveries = await chain.call(
-            "GET", f"/webhook-endpoints/{endpoint['id']}/deliveries?status=delivered",
-            want=200)
-        again = next(d for d in deliveries if d["event_id"] == card_events[-1]["id"])
+        # The receiver has the event before the worker records its 200: wait for that.
+        again = None
+        for _ in range(100):
+            deliveries = await chain.call(
+                "GET", f"/webhook-endpoints/{endpoint['id']}/deliveries?status=delivered",
+                want=200)
+            again = next((d for d in deliveries if d["event_id"] == card_events[-1]["id"]),
+                         None)
+            if again is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert again is not None, "the last card event was never recorded as delivered"
         await chain.call("POST", f"/webhook-endpoints/{endpoint['id']}/deliveries/"
                                  f"{again['id']}/retry", {}, want=202)
         await receiver.wait_for(lambda: [again["event_id"]] in receiver.words("duplicate"),
