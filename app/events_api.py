@@ -17,7 +17,7 @@ _DESCRIPTION = (
     "an event with sequence N has been answered, none with a smaller one appears later. "
     "An event is here as soon as its change has committed, and kept at least 30 days. "
     "Page with `after` = the previous page's `next_after`. Operators; API keys with "
-    "`events:read` (a store-limited key: its stores' events and the store-less ones).")
+    "`events:read` (a store-limited key: its stores' events only).")
 
 
 class EventsController(Controller):

@@ -170,7 +170,7 @@ KEY_POLICY: dict[str, Need] = {
 
 # Where a store-limited key is not simply its stores' manager (the route's own choice,
 # recorded here so the matrix holds it to it): the event feed lets a store-limited key
-# with events:read read its stores' events and the store-less ones (decision 042), though
+# with events:read read its stores' events only (decision 042), though
 # managers may not read the feed.
 STORE_KEY_ALLOWED = {"GET /api/v1/events"}
 

@@ -143,14 +143,15 @@ async def numbered(chain_id: uuid.UUID, after: int, limit: int,
                    types: Sequence[str] | None = None,
                    store_ids: Collection[uuid.UUID] | None = None) -> list[EventRow]:
     """Numbered events of a chain after ``after``, ascending ``sequence``: of ``types``
-    only (None: all), and of ``store_ids`` plus the store-less ones (None: all)."""
+    only (None: all), and of ``store_ids`` only (None: all; a store-less event, such as a
+    member joining through WeChat or a card frozen by an operator, is not a store's)."""
     where = (Event.chain_id == chain_id) & (Event.sequence > after)
     if types is not None:
         where &= Event.type.is_in(list(types))
-    if store_ids:
-        where &= Event.store_id.is_null() | Event.store_id.is_in(list(store_ids))
-    elif store_ids is not None:  # a key limited to no store: the store-less events only
-        where &= Event.store_id.is_null()
+    if store_ids is not None:
+        if not store_ids:
+            return []
+        where &= Event.store_id.is_in(list(store_ids))
     rows = await Event.select(
         Event.id, Event.chain_id, Event.sequence, Event.type, Event.store_id,
         Event.object_id, Event.data, Event.created_at,

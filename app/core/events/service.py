@@ -2,8 +2,9 @@
 
 - Operators (and chain-wide API keys, which act as operators) read the whole chain.
 - A store-limited API key (role manager with its stores) reads the events of its stores
-  and the store-less ones (a member who joined through WeChat, a voucher issued by the
-  chain). People other than operators do not read the feed.
+  only: a store-less event (a member who joined through WeChat, a card an operator froze)
+  is the chain's, and would show one store's till the others' members and cards.
+  People other than operators do not read the feed.
 - A page is the chain's numbered events after ``after``, ascending; it numbers what has
   committed first, so an event is in the feed as soon as its change has committed.
 """
