@@ -141,6 +141,33 @@ async def test_a_known_key_costs_no_query(client: httpx.AsyncClient, world: Worl
     assert lookups == 1
 
 
+async def test_guessed_keys_never_push_a_real_key_out(client: httpx.AsyncClient,
+                                                      world: World,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refusals are remembered apart, and fewer: a flood of made-up keys (each a lookup,
+    each 401) leaves the till's real key answered from memory (found in review)."""
+    from app.core.apikeys import verdicts
+    monkeypatch.setattr(verdicts, "_MAX_VERDICTS", 3)
+    monkeypatch.setattr(verdicts, "_MAX_REFUSALS", 3)
+    key = (await make_key(client, world, ["members:read"]))["key"]
+    assert (await client.get(f"{API}/stores", headers=bearer(key))).status_code == 200
+    lookups = 0
+    real = key_repo.by_hash
+
+    async def counted(digest: str) -> Any:
+        nonlocal lookups
+        lookups += 1
+        return await real(digest)
+
+    monkeypatch.setattr(key_repo, "by_hash", counted)
+    for n in range(10):
+        guess = bearer("o2o_sk_" + f"{n:02d}" * 22)
+        assert (await client.get(f"{API}/stores", headers=guess)).status_code == 401
+    assert lookups == 10
+    assert (await client.get(f"{API}/stores", headers=bearer(key))).status_code == 200
+    assert lookups == 10  # still remembered
+
+
 async def test_key_principal_role_and_staff_columns(client: httpx.AsyncClient, world: World,
                                                     database_url: str) -> None:
     """A chain-wide key acts as an operator; what it writes never names it as staff."""

@@ -44,6 +44,7 @@ FLUSH_S = 30.0
 """How often the last use of keys is written."""
 MAX_KEY_LENGTH = 128
 _MAX_VERDICTS = 20_000
+_MAX_REFUSALS = 2_000  # refused (unknown, revoked) keys remembered, apart from the real ones
 
 
 def key_hash(secret_key: str, key: str) -> str:
@@ -71,8 +72,11 @@ class ApiKeys:
         self._revocations = revocations
         self.ttl_s = ttl_s
         self.flush_s = flush_s
-        # key hash -> (trusted until (monotonic), principal or None for a refusal)
+        # key hash -> (trusted until (monotonic), principal or None for a refusal).
+        # Refusals are kept apart and fewer: a flood of guessed keys must not push the
+        # tills' real keys out of memory (each would cost a query again).
         self._verdicts: dict[str, tuple[float, Principal | None]] = {}
+        self._refusals: dict[str, tuple[float, Principal | None]] = {}
         self._generation = 0
         self._used: dict[uuid.UUID, float] = {}  # key id -> unix time of its last use
         self._task: asyncio.Task[None] | None = None
@@ -87,7 +91,7 @@ class ApiKeys:
             return None
         digest = self.hash(key)
         now = time.monotonic()
-        kept = self._verdicts.get(digest)
+        kept = self._verdicts.get(digest) or self._refusals.get(digest)
         if kept is not None and kept[0] > now:
             principal = kept[1]
         else:
@@ -106,10 +110,11 @@ class ApiKeys:
         # A revocation heard while we read may not be in what we read: use the answer
         # once, remember it only when nothing changed meanwhile.
         if generation == self._generation:
-            if len(self._verdicts) >= _MAX_VERDICTS:
-                del self._verdicts[next(iter(self._verdicts))]  # the oldest
+            kept = self._verdicts if principal is not None else self._refusals
+            if len(kept) >= (_MAX_VERDICTS if principal is not None else _MAX_REFUSALS):
+                del kept[next(iter(kept))]  # the oldest
             trust = LISTENING_TRUST_S if self._revocations.listening else self.ttl_s
-            self._verdicts[digest] = (now + trust, principal)
+            kept[digest] = (now + trust, principal)
         return principal
 
     def forget(self, key_id: uuid.UUID) -> None:
@@ -122,6 +127,7 @@ class ApiKeys:
     def forget_all(self) -> None:
         self._generation += 1
         self._verdicts.clear()
+        self._refusals.clear()
 
     def _heard(self, key_id: str | None) -> None:
         if key_id is None:
