@@ -486,3 +486,102 @@ async def test_fan_out_is_not_on_the_write_path(database_url: str) -> None:
         worker = h.app.state.webhooks
         assert await worker.fan_out() == 1
         assert await WebhookDelivery.count().run() == 1
+
+
+# --- one chain's share ------------------------------------------------------------------
+
+async def test_a_chain_has_at_most_16_endpoints(database_url: str) -> None:
+    async with hooked(database_url, webhook_worker=False) as h:
+        first = await h.endpoint("ok")
+        await h.http.patch(f"{API}/webhook-endpoints/{first['id']}", headers=h.op,
+                           json={"status": "disabled"})  # a disabled one counts too
+        for _ in range(15):
+            await h.endpoint("ok")
+        refused = await h.http.post(f"{API}/webhook-endpoints", headers=h.op,
+                                    json={"url": h.receiver.url("ok"), "events": ["*"]})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["code"] == "validation_error"
+        assert "at most 16 webhook endpoints" in refused.text and "url" in refused.text
+        # Another chain's count is its own.
+        other = await h.http.post(f"{API}/webhook-endpoints",
+                                  headers=h.world.headers(h.world.b.operator),
+                                  json={"url": h.receiver.url("ok"), "events": ["*"]})
+        assert other.status_code == 201, other.text
+        # A delete frees a place.
+        assert (await h.http.delete(f"{API}/webhook-endpoints/{first['id']}",
+                                    headers=h.op)).status_code == 204
+        await h.endpoint("ok")
+
+
+async def test_a_chain_of_hanging_endpoints_does_not_delay_another_chain(
+        database_url: str) -> None:
+    # 20 attempts in this process, 8 per chain at most: without the per-chain cap, chain
+    # a's 16 hanging endpoints (4 slots each) would fill all 20 and chain b would wait
+    # for the sender's 15 s timeout.
+    async with hooked(database_url, webhook_in_flight=20) as h:
+        for n in range(16):
+            h.receiver.modes[f"/hang{n}"] = "hang"
+            await h.endpoint(f"hang{n}")
+        created = await h.http.post(f"{API}/webhook-endpoints",
+                                    headers=h.world.headers(h.world.b.operator),
+                                    json={"url": h.receiver.url("b"), "events": ["*"]})
+        assert created.status_code == 201, created.text
+        for n in range(4):
+            await emit(h.world.a.id, "member.updated", uuid.uuid4(), n=n)
+
+        def hanging() -> int:
+            return sum(len(h.receiver.at(f"hang{n}")) for n in range(16))
+
+        await h.receiver.wait_for(lambda: hanging() >= 8, timeout=5)
+        started = time.monotonic()
+        member = uuid.uuid4()
+        await emit(h.world.b.id, "member.updated", member)
+        await h.receiver.wait_for(lambda: any(
+            str(member).encode() in r.body for r in h.receiver.delivered("b")), timeout=5)
+        assert time.monotonic() - started < 2
+        assert hanging() == 8  # chain a holds its own share, no more
+
+
+async def test_change_or_rotate_of_a_deleted_endpoint_is_404(
+        database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.webhooks import repository
+
+    async with hooked(database_url, webhook_worker=False) as h:
+        endpoint = await h.endpoint("ok")
+        path = f"{API}/webhook-endpoints/{endpoint['id']}"
+        stale = await repository.endpoint(h.world.a.id, uuid.UUID(endpoint["id"]))
+        assert (await h.http.delete(path, headers=h.op)).status_code == 204
+        assert (await h.http.patch(path, headers=h.op,
+                                   json={"description": "x"})).status_code == 404
+        assert (await h.http.post(f"{path}/rotate-secret", headers=h.op)).status_code == 404
+
+        # The race: the row was read before a delete committed, then updated nothing.
+        async def read_before_delete(*_: Any) -> Any:
+            return stale
+        monkeypatch.setattr(repository, "lock_endpoint", read_before_delete)
+        changed = await h.http.patch(path, headers=h.op, json={"description": "x"})
+        assert changed.status_code == 404, changed.text
+        rotated = await h.http.post(f"{path}/rotate-secret", headers=h.op)
+        assert rotated.status_code == 404, rotated.text
+
+
+async def test_deliveries_of_a_disabled_endpoint_are_not_due(database_url: str) -> None:
+    from app.core.webhooks import repository
+
+    async with hooked(database_url, webhook_worker=False) as h:
+        endpoint = await h.endpoint("ok")
+        endpoint_id = uuid.UUID(endpoint["id"])
+        path = f"{API}/webhook-endpoints/{endpoint['id']}"
+        await h.http.patch(path, headers=h.op, json={"status": "disabled"})
+        now = utcnow()
+        async with write_transaction():
+            await repository.add_deliveries([{
+                "id": uuid.uuid4(), "endpoint_id": endpoint_id, "chain_id": h.world.a.id,
+                "event_id": uuid.uuid4(), "sequence": 1, "type": "member.updated",
+                "object_key": "member:x", "body": "{}", "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "created_at": now}])
+        assert not await repository.any_due(utcnow())
+        await h.http.patch(path, headers=h.op, json={"status": "enabled"})
+        assert await repository.any_due(utcnow())
+        assert (await h.http.delete(path, headers=h.op)).status_code == 204
+        assert not await repository.any_due(utcnow())

@@ -43,6 +43,32 @@ async def endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID) -> Row | None:
     ).first().run())
 
 
+async def count_endpoints(chain_id: uuid.UUID) -> int:
+    """The chain's endpoints, enabled and disabled."""
+    return int(await WebhookEndpoint.count().where(WebhookEndpoint.chain_id == chain_id).run())
+
+
+async def lock_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID) -> Row | None:
+    """The endpoint, locked for this transaction (PostgreSQL ``FOR UPDATE``, waiting for
+    a fan-out or a recording of it to commit; SQLite: the write transaction already
+    serialises); None when it is gone (a delete committed first)."""
+    query = WebhookEndpoint.select().where(
+        (WebhookEndpoint.chain_id == chain_id) & (WebhookEndpoint.id == endpoint_id))
+    if not is_sqlite(current_engine()):
+        query = query.lock_rows()
+    rows = await query.run()
+    return _endpoint(rows[0]) if rows else None
+
+
+async def lock_for_record(endpoint_id: uuid.UUID) -> None:
+    """The worker's lock on the endpoint before it records an outcome (PostgreSQL
+    ``FOR NO KEY UPDATE``): every writer takes the endpoint before its deliveries, so a
+    delete (endpoint, then deliveries) and a recording never deadlock."""
+    if not is_sqlite(current_engine()):
+        await WebhookEndpoint.select(WebhookEndpoint.id).where(
+            WebhookEndpoint.id == endpoint_id).lock_rows("NO KEY UPDATE").run()
+
+
 async def update_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID,
                           values: Mapping[str, Any]) -> Row | None:
     changes: dict[Any, Any] = dict(values)
@@ -57,9 +83,11 @@ async def update_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID,
 async def delete_endpoint(chain_id: uuid.UUID, endpoint_id: uuid.UUID) -> bool:
     """The endpoint and its deliveries (an attempt in flight records nothing after).
 
-    Deliveries first, then the endpoint: the order the worker locks them in (an
-    outcome, then the endpoint's run of failures), so the two never deadlock."""
-    if await endpoint(chain_id, endpoint_id) is None:
+    The endpoint is locked first (PostgreSQL ``FOR UPDATE``): a fan-out of it in
+    progress commits before its deliveries are deleted (none is left orphaned), and a
+    later one finds it gone. Every writer locks the endpoint before its deliveries
+    (fan-out, the worker's recording, update), so none deadlocks with this."""
+    if await lock_endpoint(chain_id, endpoint_id) is None:
         return False
     await WebhookDelivery.delete().where(WebhookDelivery.endpoint_id == endpoint_id).run()
     rows = await WebhookEndpoint.delete().where(
@@ -139,41 +167,59 @@ _CLAIMABLE = (
 
 
 async def any_due(now: datetime) -> bool:
-    """A cheap read before claiming, so an idle process writes nothing."""
-    return bool(await WebhookDelivery.exists().where(
-        (WebhookDelivery.status == "pending") & (WebhookDelivery.next_attempt_at <= now)
-        & (WebhookDelivery.lease_until.is_null() | (WebhookDelivery.lease_until < now))
-    ).run())
+    """A cheap read before claiming, so an idle process writes nothing: only deliveries
+    of an enabled endpoint count (those of a disabled or deleted one never open a write
+    transaction)."""
+    return bool(await _ANY_DUE.rows(now, now))
+
+
+_ANY_DUE = Sql(
+    "SELECT 1 AS due FROM core_webhook_delivery d "
+    "JOIN core_webhook_endpoint e ON e.id = d.endpoint_id "
+    "WHERE d.status = 'pending' AND d.next_attempt_at <= {} "
+    "AND (d.lease_until IS NULL OR d.lease_until < {}) AND e.status = 'enabled' LIMIT 1")
 
 
 async def claim(now: datetime, lease_until: datetime, owner: str, limit: int,
                 skip_endpoints: Collection[uuid.UUID], *, slots: Mapping[uuid.UUID, int],
-                per_endpoint: int) -> list[Row]:
+                per_endpoint: int, skip_chains: Collection[uuid.UUID] = (),
+                chain_slots: Mapping[uuid.UUID, int] | None = None,
+                per_chain: int | None = None) -> list[Row]:
     """Lease up to ``limit`` due deliveries to ``owner`` (in the caller's write
     transaction), oldest due first, at most ``slots[endpoint]`` (default
     ``per_endpoint``) of one endpoint and none of ``skip_endpoints`` (their slots in
-    this process are full: a backlog there never crowds out the others).
+    this process are full: a backlog there never crowds out the others). Likewise per
+    chain: at most ``chain_slots[chain]`` (default ``per_chain``) of one chain and none of
+    ``skip_chains`` (one chain's many slow endpoints never hold back another chain).
 
     PostgreSQL: ``FOR UPDATE OF d SKIP LOCKED`` lets processes claim side by side.
     SQLite: the IMMEDIATE write transaction serialises claims. The update re-checks the
     claim either way (a conditional update).
     """
     skip = list(skip_endpoints)
+    skip_c = list(skip_chains)
     where = _CLAIMABLE
     if skip:
         where += f" AND d.endpoint_id NOT IN ({', '.join('{}' for _ in skip)})"
+    if skip_c:
+        where += f" AND d.chain_id NOT IN ({', '.join('{}' for _ in skip_c)})"
     lock = "" if is_sqlite(current_engine()) else " FOR UPDATE OF d SKIP LOCKED"
     found = await Sql(
-        "SELECT d.id, d.endpoint_id FROM core_webhook_delivery d "  # noqa: S608
+        "SELECT d.id, d.endpoint_id, d.chain_id FROM core_webhook_delivery d "  # noqa: S608
         "JOIN core_webhook_endpoint e ON e.id = d.endpoint_id "
         f"WHERE {where} ORDER BY d.next_attempt_at LIMIT {{}}{lock}").rows(
-        now, now, *skip, limit * 4)
+        now, now, *skip, *skip_c, limit * 4)
     free = dict(slots)
+    free_c = dict(chain_slots or {})
     ids: list[uuid.UUID] = []
     for candidate in found:
-        endpoint_id = candidate["endpoint_id"]
-        if free.setdefault(endpoint_id, per_endpoint) > 0 and len(ids) < limit:
+        endpoint_id, chain_id = candidate["endpoint_id"], candidate["chain_id"]
+        chain_free = free_c.setdefault(chain_id, per_chain if per_chain is not None
+                                       else limit)
+        if (free.setdefault(endpoint_id, per_endpoint) > 0 and chain_free > 0
+                and len(ids) < limit):
             free[endpoint_id] -= 1
+            free_c[chain_id] -= 1
             ids.append(candidate["id"])
     if not ids:
         return []

@@ -34,6 +34,7 @@ from app.core.webhooks.schemas import (
 
 ROTATION_OVERLAP = timedelta(hours=24)
 DISABLED_BY_OPERATOR = "disabled by an operator"
+MAX_ENDPOINTS = 16  # per chain, enabled and disabled: bounds one chain's share of a worker
 
 
 def _operator(principal: Principal) -> None:
@@ -88,6 +89,9 @@ async def create_endpoint(principal: Principal, data: EndpointCreate, *, setting
                          allow_private=settings.webhook_allow_private)
     endpoint_id, secret, now = uuid.uuid4(), signing.new_secret(), utcnow()
     async with write_transaction():
+        if await repo.count_endpoints(principal.chain_id) >= MAX_ENDPOINTS:
+            raise ValidationError(
+                "url", f"a chain has at most {MAX_ENDPOINTS} webhook endpoints")
         # Endpoints start at the feed's end: events from now on, not the chain's past
         # (GET /events has that).
         start = (await events_feed.heads()).get(principal.chain_id, 0)
@@ -130,7 +134,8 @@ async def update_endpoint(principal: Principal, endpoint_id: uuid.UUID, data: En
     if data.description is not None:
         changes["description"] = data.description or None
     async with write_transaction():
-        row = await repo.endpoint(principal.chain_id, endpoint_id)
+        # Locked (PostgreSQL): a delete committing meanwhile makes this a 404, not a 500.
+        row = await repo.lock_endpoint(principal.chain_id, endpoint_id)
         if row is None:
             raise NotFound("no such webhook endpoint")
         if data.status == "enabled" and row["status"] != "enabled":
@@ -140,7 +145,8 @@ async def update_endpoint(principal: Principal, endpoint_id: uuid.UUID, data: En
         elif data.status == "disabled" and row["status"] != "disabled":
             changes.update(status="disabled", disabled_reason=DISABLED_BY_OPERATOR)
         updated = await repo.update_endpoint(principal.chain_id, endpoint_id, changes)
-    assert updated is not None
+        if updated is None:
+            raise NotFound("no such webhook endpoint")
     return _out(updated)
 
 
@@ -158,13 +164,14 @@ async def rotate_secret(principal: Principal, endpoint_id: uuid.UUID, *,
     _operator(principal)
     secret, now = signing.new_secret(), utcnow()
     async with write_transaction():
-        row = await repo.endpoint(principal.chain_id, endpoint_id)
+        row = await repo.lock_endpoint(principal.chain_id, endpoint_id)
         if row is None:
             raise NotFound("no such webhook endpoint")
-        await repo.update_endpoint(principal.chain_id, endpoint_id, {
-            "secret_sealed": seal(box, endpoint_id, secret),
-            "old_secret_sealed": row["secret_sealed"],
-            "old_secret_until": now + ROTATION_OVERLAP, "updated_at": now})
+        if await repo.update_endpoint(principal.chain_id, endpoint_id, {
+                "secret_sealed": seal(box, endpoint_id, secret),
+                "old_secret_sealed": row["secret_sealed"],
+                "old_secret_until": now + ROTATION_OVERLAP, "updated_at": now}) is None:
+            raise NotFound("no such webhook endpoint")
     return SecretOut(secret=secret)
 
 

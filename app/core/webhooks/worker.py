@@ -11,14 +11,15 @@ one endpoint at once; SQLite: the write transaction) and the insert is idempoten
 **Delivery.** Due deliveries are claimed with a lease (``repository.claim``) and each
 attempt runs in its own task: deliveries do not wait on each other, and an endpoint has
 at most ``webhook_per_endpoint`` attempts in flight in this process (a slow or dead one
-fills its own slots, never the others'). A delivery is not due while an earlier event
-of the same object is pending for the same endpoint (per-object order). An attempt is
-bounded by the sender's 15 s, far inside the lease, so a lease runs out only when its
-process died: another process then claims the row again (at least once, same
-``webhook-id``). The outcome is recorded only while the lease is ours: ``delivered``;
-or another attempt after the next delay of :data:`RETRY_DELAYS_S` (jittered upwards),
-``failed`` after the last. An endpoint whose every attempt failed for five days is
-disabled, with the reason.
+fills its own slots, never the others'), and a chain at most ``max(8, webhook_in_flight
+// 4)`` (its many slow endpoints never hold back another chain). A delivery is not due
+while an earlier event of the same object is pending for the same endpoint (per-object
+order). An attempt is bounded by the sender's 15 s, far inside the lease, so a lease
+runs out only when its process died: another process then claims the row again (at least
+once, same ``webhook-id``). The outcome is recorded only while the lease is ours:
+``delivered``; or another attempt after the next delay of :data:`RETRY_DELAYS_S`
+(jittered upwards), ``failed`` after the last. An endpoint whose every attempt failed
+for five days is disabled, with the reason.
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ class WebhookWorker:
         self._tasks: list[asyncio.Task[None]] = []
         self._attempts: set[asyncio.Task[None]] = set()
         self._in_flight: Counter[uuid.UUID] = Counter()
+        self._chain_in_flight: Counter[uuid.UUID] = Counter()
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -223,29 +225,43 @@ class WebhookWorker:
         if not await repo.any_due(now):
             return 0
         per_endpoint = self.settings.webhook_per_endpoint
+        per_chain = self.per_chain
         full = {e for e, n in self._in_flight.items() if n >= per_endpoint}
+        full_chains = {c for c, n in self._chain_in_flight.items() if n >= per_chain}
         lease = timedelta(seconds=self.settings.webhook_lease_s)
         async with write_transaction():
             rows = await repo.claim(now, now + lease, self.owner, min(free, CLAIM_BATCH),
                                     full, slots={e: per_endpoint - n for e, n
                                                  in self._in_flight.items()},
-                                    per_endpoint=per_endpoint)
+                                    per_endpoint=per_endpoint, skip_chains=full_chains,
+                                    chain_slots={c: per_chain - n for c, n
+                                                 in self._chain_in_flight.items()},
+                                    per_chain=per_chain)
         if not rows:
             return 0
         targets = await repo.targets({r["endpoint_id"] for r in rows})
         for row in rows:
             self._in_flight[row["endpoint_id"]] += 1
+            self._chain_in_flight[row["chain_id"]] += 1
             task = asyncio.create_task(self._attempt(row, targets.get(row["endpoint_id"])))
             self._attempts.add(task)
-            task.add_done_callback(self._attempt_done(row["endpoint_id"]))
+            task.add_done_callback(self._attempt_done(row["endpoint_id"], row["chain_id"]))
         return len(rows)
 
-    def _attempt_done(self, endpoint_id: uuid.UUID) -> Any:
+    @property
+    def per_chain(self) -> int:
+        """Attempts in flight at once per chain, in this process: a chain's many slow
+        endpoints fill its own share, never the other chains'."""
+        return max(8, self.settings.webhook_in_flight // 4)
+
+    def _attempt_done(self, endpoint_id: uuid.UUID, chain_id: uuid.UUID) -> Any:
         def done(task: asyncio.Task[None]) -> None:
             self._attempts.discard(task)
-            self._in_flight[endpoint_id] -= 1
-            if self._in_flight[endpoint_id] <= 0:
-                del self._in_flight[endpoint_id]
+            for counter, key in ((self._in_flight, endpoint_id),
+                                 (self._chain_in_flight, chain_id)):
+                counter[key] -= 1
+                if counter[key] <= 0:
+                    del counter[key]
             self.wake()  # a slot is free, and the object's next event may be due
         return done
 
@@ -292,6 +308,8 @@ class WebhookWorker:
                         row["id"], row["type"], row["endpoint_id"], row["attempts"],
                         attempt.error)
         async with write_transaction():
+            # The endpoint before its delivery, like every writer (no deadlock with a delete).
+            await repo.lock_for_record(row["endpoint_id"])
             if not await repo.finish(row["id"], self.owner, values):
                 return  # re-claimed after our lease ran out, or the endpoint deleted
             if attempt.delivered:
