@@ -339,7 +339,8 @@ class Generator:
             "name": f"会员 Member {index + 1}", "phone": f"1{index + 3_000_000_000:010d}",
             "birthday": None, "registered_by": None if wechat else s.clerks[home][0],
             "registered_store": None if wechat else home, "created_at": joined,
-            "phone_verified": not wechat})  # a clerk typed it; a WeChat member did not
+            "phone_verified": not wechat,  # a clerk typed it; a WeChat member did not
+            "external_id": None})
         issued_at = joined + timedelta(minutes=2)
         prepaid = (await self._card(s.prepaid, member_id, issued_at, None if wechat else home)
                    if rng.random() < 0.7 else None)
