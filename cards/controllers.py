@@ -425,7 +425,8 @@ class ImportController(Controller):
                       "updated (an empty cell changes nothing), and a card is created, "
                       "with its opening figures as one opening_balance ledger entry, "
                       "only when the member holds no card of that template. The same "
-                      "file again changes nothing. dry_run=true checks and counts only.")
+                      "file again changes nothing. dry_run=true checks and counts only. "
+                      "One import at a time: another one meanwhile answers 409 conflict.")
     async def members(self, principal: Caller, request: Request[Any, Any, Any],
                       dry_run: FromQuery[bool] = False) -> ImportOut:
         data = await _csv_body(request)

@@ -18,10 +18,15 @@ Three steps, each reporting progress (the CLI's bar):
 An identical row changes nothing: a member is updated only when a field the file gives
 differs, and a card is created only when the member holds none of its template (in any
 status). So importing the same file again counts 0 of everything but ``rows``.
+
+The whole-file work that needs no database (read, the plan's row-by-row decisions, building
+the rows and hashing their entries) runs in a worker thread, the queries on the event
+loop, so the server keeps answering; one import runs at a time per process (``_running``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -307,7 +312,9 @@ def _changes(row: Row, member: dict[str, Any]) -> dict[str, Any]:
 
 async def plan(chain_id: uuid.UUID, rows: list[Row], problems: Problems,
                progress: Progress = _quiet) -> Plan:
-    """What the import would do, or the problems the database shows (in ``problems``)."""
+    """What the import would do, or the problems the database shows (in ``problems``).
+    The queries run here, on the event loop; deciding row by row (:func:`_decide`, no
+    database) runs in a worker thread, so 200,000 rows do not stall the server."""
     total = len(rows)
     progress("plan", 0, total)
     templates = {t["id"]: t for t in await repo.list_templates(chain_id)}
@@ -321,7 +328,17 @@ async def plan(chain_id: uuid.UUID, rows: list[Row], problems: Problems,
     progress("plan", 2 * total // 3, total)
     held = await repo.held_templates([m["id"] for m in existing.values()],
                                      list(templates))
-    result = Plan(rows=total)
+    result = await asyncio.to_thread(_decide, rows, problems, templates, existing,
+                                     holders, held)
+    progress("plan", total, total)
+    return result
+
+
+def _decide(rows: list[Row], problems: Problems, templates: dict[uuid.UUID, TemplateRow],
+            existing: dict[str, dict[str, Any]], holders: dict[str, set[uuid.UUID]],
+            held: set[tuple[uuid.UUID, uuid.UUID]]) -> Plan:
+    """The plan from what :func:`plan` read of the database (pure: run in a thread)."""
+    result = Plan(rows=len(rows))
     for row in rows:
         member = existing.get(row.external_id)
         member_id = member["id"] if member is not None else uuid.uuid4()
@@ -345,7 +362,6 @@ async def plan(chain_id: uuid.UUID, rows: list[Row], problems: Problems,
             result.created.append(row)
         elif changes := _changes(row, member):
             result.updated.append({**member, **changes})
-    progress("plan", total, total)
     return result
 
 
@@ -406,58 +422,105 @@ def _card(new: NewCard, number: str, chain_id: uuid.UUID, staff_id: uuid.UUID | 
     return {**card, **move.figures}, dict(move.entry)
 
 
-def _member_event(kind: str, row: dict[str, Any]) -> events.NewEvent:
-    out = msgspec.to_builtins(stores.member_out(cast("MemberRow", row)))
-    return events.event(kind, chain_id=row["chain"], object_id=row["id"], data=out)
+def _member_data(row: dict[str, Any]) -> dict[str, Any]:
+    """A member event's data (pure: built in a thread; :func:`events.event` is not, as it
+    wakes the sequencer, so the event itself is made on the loop)."""
+    return cast("dict[str, Any]", msgspec.to_builtins(stores.member_out(cast("MemberRow", row))))
 
 
-def _card_event(card: dict[str, Any], template: TemplateRow, now: datetime) -> events.NewEvent:
+def _card_data(card: dict[str, Any], template: TemplateRow, now: datetime) -> dict[str, Any]:
     view = {**card, "kind": template["kind"], "template_name": template["name"]}
-    return events.event(events.types.CARD_ISSUED, chain_id=card["chain"],
-                        object_id=card["id"],
-                        data=msgspec.to_builtins(card_out(cast("CardView", view), now)))
+    return cast("dict[str, Any]",
+                msgspec.to_builtins(card_out(cast("CardView", view), now)))
+
+
+@dataclass(slots=True)
+class Rows:
+    """What :func:`_write` inserts, built off the loop by :func:`_build`: each row with
+    its event's data."""
+
+    members: list[tuple[dict[str, Any], dict[str, Any]]]
+    updated: list[tuple[dict[str, Any], dict[str, Any]]]
+    cards: list[tuple[dict[str, Any], dict[str, Any], dict[str, Any]]]  # card, entry, data
+
+
+def _build(chain_id: uuid.UUID, result: Plan, numbers: list[str],
+           staff_id: uuid.UUID | None, now: datetime) -> Rows:
+    """Every row to write, the cards' ledger entries hashed (pure: run in a thread, as
+    hashing 200,000 opening entries takes seconds)."""
+    members = [_member_row(r, result.member_ids[r.external_id], chain_id, staff_id, now)
+               for r in result.created]
+    cards = []
+    for new, number in zip(result.cards, numbers, strict=True):
+        card, entry = _card(new, number, chain_id, staff_id, now)
+        cards.append((card, entry, _card_data(card, new.template, now)))
+    return Rows(members=[(m, _member_data(m)) for m in members],
+                updated=[(m, _member_data(m)) for m in result.updated], cards=cards)
+
+
+def _events(kind: str, rows: list[dict[str, Any]],
+            datas: list[dict[str, Any]]) -> list[events.NewEvent]:
+    return [events.event(kind, chain_id=row["chain"], object_id=row["id"], data=data)
+            for row, data in zip(rows, datas, strict=True)]
 
 
 async def _write(chain_id: uuid.UUID, result: Plan, staff_id: uuid.UUID | None,
                  progress: Progress) -> None:
-    """Members, then cards and their entries, each followed by its events, in chunks."""
+    """Members, then cards and their entries, each followed by its events, in chunks.
+    Only the statements run on the loop; the rows are built in a thread first."""
     now = utcnow()
     total = len(result.created) + len(result.updated) + len(result.cards)
     done = 0
     progress("write", 0, total)
-    for start in range(0, len(result.created), WRITE_CHUNK):
-        members = [_member_row(r, result.member_ids[r.external_id], chain_id, staff_id, now)
-                   for r in result.created[start:start + WRITE_CHUNK]]
-        await repo.insert_members(members)
-        await repo.insert_events([_member_event(events.types.MEMBER_CREATED, m)
-                                  for m in members])
-        done += len(members)
-        progress("write", done, total)
-    for start in range(0, len(result.updated), WRITE_CHUNK):
-        changed = result.updated[start:start + WRITE_CHUNK]
-        await repo.update_members(changed)
-        await repo.insert_events([_member_event(events.types.MEMBER_UPDATED, m)
-                                  for m in changed])
-        done += len(changed)
-        progress("write", done, total)
     numbers = await _numbers(len(result.cards))
-    for start in range(0, len(result.cards), WRITE_CHUNK):
-        cards = result.cards[start:start + WRITE_CHUNK]
-        made = [_card(new, numbers[start + i], chain_id, staff_id, now)
-                for i, new in enumerate(cards)]
-        await repo.insert_cards([card for card, _ in made])
-        await repo.insert_ledger_entries([entry for _, entry in made])
-        await repo.insert_events([_card_event(card, new.template, now)
-                                  for (card, _), new in zip(made, cards, strict=True)])
+    built = await asyncio.to_thread(_build, chain_id, result, numbers, staff_id, now)
+    for start in range(0, len(built.members), WRITE_CHUNK):
+        chunk = built.members[start:start + WRITE_CHUNK]
+        await repo.insert_members([m for m, _ in chunk])
+        await repo.insert_events(_events(events.types.MEMBER_CREATED,
+                                         [m for m, _ in chunk], [d for _, d in chunk]))
+        done += len(chunk)
+        progress("write", done, total)
+    for start in range(0, len(built.updated), WRITE_CHUNK):
+        chunk = built.updated[start:start + WRITE_CHUNK]
+        await repo.update_members([m for m, _ in chunk])
+        await repo.insert_events(_events(events.types.MEMBER_UPDATED,
+                                         [m for m, _ in chunk], [d for _, d in chunk]))
+        done += len(chunk)
+        progress("write", done, total)
+    for start in range(0, len(built.cards), WRITE_CHUNK):
+        cards = built.cards[start:start + WRITE_CHUNK]
+        await repo.insert_cards([card for card, _, _ in cards])
+        await repo.insert_ledger_entries([entry for _, entry, _ in cards])
+        await repo.insert_events(_events(events.types.CARD_ISSUED,
+                                         [card for card, _, _ in cards],
+                                         [data for _, _, data in cards]))
         done += len(cards)
         progress("write", done, total)
+
+
+# One import at a time in this process: two big files at once would each hold their
+# thread and memory, and on SQLite queue behind the single writer anyway. A second one
+# answers 409 at once rather than wait minutes on a request.
+_running = asyncio.Lock()
 
 
 async def import_members(chain_id: uuid.UUID, data: bytes, *, dry_run: bool,
                          staff_id: uuid.UUID | None,
                          progress: Progress = _quiet) -> ImportOut:
-    """Import a member CSV into the chain (or, ``dry_run``, say what it would do)."""
-    rows, problems = read_file(data, progress)
+    """Import a member CSV into the chain (or, ``dry_run``, say what it would do). A 409
+    ``conflict`` at once while another import (a dry run too) runs in this process."""
+    if _running.locked():
+        raise Conflict("an import is running; try again when it has finished")
+    async with _running:
+        return await _import(chain_id, data, dry_run=dry_run, staff_id=staff_id,
+                             progress=progress)
+
+
+async def _import(chain_id: uuid.UUID, data: bytes, *, dry_run: bool,
+                  staff_id: uuid.UUID | None, progress: Progress) -> ImportOut:
+    # Decoding and checking every cell needs no database: a worker thread's job.
+    rows, problems = await asyncio.to_thread(read_file, data, progress)
     if problems.count:  # every problem at once: what the database says of the other rows too
         if rows:
             await plan(chain_id, rows, problems, progress)
