@@ -8,6 +8,7 @@ card, counter top-ups and till charges that split paid and bonus money.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
@@ -212,3 +213,41 @@ async def test_online_top_ups_are_the_chains(client: httpx.AsyncClient, world: W
     assert series == {"top_ups": {None: 2, str(alpha.stores[1]): 1},
                       "top_up_amount": {None: 57_000, str(alpha.stores[1]): 7_000},
                       "top_up_bonus": {None: 5_000, str(alpha.stores[1]): 0}}
+
+
+async def test_racing_moves_and_folds_leave_the_liability_exact(
+        client: httpx.AsyncClient, world: World, engine_name: str) -> None:
+    """Online top-ups on ten cards at once, with folds running between them (PostgreSQL's
+    queue): the liability is the ledger replayed, and a rebuild changes nothing."""
+    alpha = world.a
+    op = world.headers(alpha.operator)
+    template = (await client.post(f"{API}/card-templates", headers=op, json={
+        "name": "Prepaid", "kind": "stored_value"})).json()["id"]
+    members = [(await client.post(f"{API}/members", headers=op, json={
+        "name": f"Racer {n}", "phone": f"1393333{n:04d}"})).json()["id"] for n in range(10)]
+    cards = [(await client.post(f"{API}/cards", headers=op, json={
+        "template_id": template, "member_id": m})).json()["id"] for m in members]
+
+    async def top_up(card: str, n: int) -> None:
+        now = utcnow()
+        await move(alpha.id, card, "top_up", now, 1_000 + n, 0)
+        await move(alpha.id, card, "top_up_bonus", now, 0, n + 1)
+
+    async def folds() -> None:
+        for _ in range(5):
+            await stats_service.fold_queue(wait=False)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(top_up(c, n) for n, c in enumerate(cards * 3)), folds())
+    today = utcnow().astimezone(HOME).date()
+    end = datetime.combine(today + timedelta(days=1), time.min, HOME)
+    expected = {"date": today.isoformat(), **await replayed(alpha.id, end)}
+    assert expected["cards"] == 10
+    assert expected["paid_cents"] == sum(1_000 + n for n in range(30))
+    assert (await liability(client, world, today)).json() == expected
+    if engine_name == "postgres":
+        async with write_transaction():
+            folded = await money_buckets()
+            await stats_service.rebuild(alpha.id)
+        assert await money_buckets() == folded
+    assert (await liability(client, world, today)).json() == expected
