@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.core import idempotency
@@ -86,8 +86,9 @@ class TopUpOrderController(Controller):
     tags = ["payments"]
 
     @get("", guards=[STAFF], summary="The chain's top-up orders, newest first")
-    async def list_(self, principal: Caller, status: Status | None = None,
-                    card_id: uuid.UUID | None = None, member_id: uuid.UUID | None = None,
+    async def list_(self, principal: Caller, status: FromQuery[Status | None] = None,
+                    card_id: FromQuery[uuid.UUID | None] = None,
+                    member_id: FromQuery[uuid.UUID | None] = None,
                     limit: Limit = 50, cursor: Cursor = None) -> TopUpOrderPage:
         return await service.list_orders(principal, status=status, card_id=card_id,
                                          member_id=member_id, limit=limit, cursor=cursor)
