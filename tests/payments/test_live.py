@@ -34,6 +34,7 @@ from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechatpay import (
     PREPAY,
     QUERY,
+    NoticeFault,
     SignedNotice,
     WechatPayStandIn,
     merchant_config,
@@ -126,10 +127,11 @@ async def test_bad_notices_change_nothing(client: httpx.AsyncClient, world: Worl
                                           wechat_pay_server: WechatPayStandIn) -> None:
     _, card_id = await _configured(client, world, wechat_pay_server)
     order = (await place(client, world, card_id, 10_000)).json()
-    faults = ("tampered", "bad_signature", "wrong_serial", "stale", "no_signature")
-    notice = wechat_pay_server.pay(order["out_trade_no"], notify=False, fault=faults[0])
-    bad = [notice] + [wechat_pay_server.notice_for(order["out_trade_no"], fault=f)  # type: ignore[arg-type]
-                      for f in faults[1:]]
+    faults: tuple[NoticeFault, ...] = ("bad_signature", "wrong_serial", "stale",
+                                       "undecryptable", "no_signature")
+    notice = wechat_pay_server.pay(order["out_trade_no"], notify=False, fault="tampered")
+    bad = [notice] + [wechat_pay_server.notice_for(order["out_trade_no"], fault=f)
+                      for f in faults]
     for forged in bad:
         answer = await _notify(client, forged)
         assert answer.status_code == 401, answer.text
