@@ -271,11 +271,12 @@ async def _terms(principal: Principal, card_id: uuid.UUID) -> cards.TopUpTerms:
     terms = await cards.top_up_terms(principal.chain_id, card_id)
     if terms is None or terms.member_id != principal.id:
         raise NotFound("no such card")
+    if not terms.options:
+        # Options are stored-value templates' only: another kind, or a stored-value card
+        # that takes no online top-up.
+        raise WrongCardKind("this card takes no online top-up")
     if not terms.usable:
-        if not terms.options and not getattr(terms, "stored_value", True):
-            raise WrongCardKind("only stored-value cards are topped up")
-        raise CardInactive("the card cannot be topped up: it is not an active "
-                           "stored-value card")
+        raise CardInactive("the card is frozen, expired or cancelled")
     return terms
 
 
