@@ -557,11 +557,11 @@ async def dispatch_notice(pay: Pay, merchant: Merchant, chain_id: uuid.UUID, not
 async def receive_notice(pay: Pay, chain_id: uuid.UUID, headers: Mapping[str, str],
                          body: bytes) -> str:
     """``POST /pay/wechat/notify/{chain_id}``: verify the notice with the chain's merchant
-    (401 ``SIGN_ERROR`` when it does not verify, or the chain has no config) and apply
-    it. Applying twice changes nothing."""
+    (401 ``SIGN_ERROR`` when it does not verify; 404 when the chain has no config) and
+    apply it. Applying twice changes nothing."""
     merchant = await merchant_for(pay.box, chain_id)
     if merchant is None:
-        raise NoticeSignError("no WeChat Pay config for this chain: nothing to verify with")
+        raise NotFound("this chain takes no WeChat Pay notices (no WeChat Pay config)")
     now = utcnow()
     try:
         notice = parse_notice(merchant, headers, body, now=now)
