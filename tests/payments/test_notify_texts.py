@@ -10,12 +10,14 @@ from datetime import UTC, datetime
 
 from app.core.notify.render import render
 
+Data = dict[str, str | int | None]
 AT = "2026-12-06T10:00:00+00:00"  # 18:00 in Shanghai
 
 
 def test_online_top_up_names_paid_and_bonus() -> None:
-    data = {"card_name": "Prepaid", "reason": "online_top_up", "delta_cents": 55_000,
-            "paid_cents": 50_000, "bonus_cents": 5_000, "balance_cents": 60_000, "at": AT}
+    data: Data = {"card_name": "Prepaid", "reason": "online_top_up", "delta_cents": 55_000,
+                  "paid_cents": 50_000, "bonus_cents": 5_000, "balance_cents": 60_000,
+                  "at": AT}
     zh = render("balance_changed", data, datetime(2026, 12, 6, tzinfo=UTC), "zh-CN")
     assert "微信充值 ¥550.00（实付 ¥500.00，赠送 ¥50.00）" in zh.text
     assert "余额 ¥600.00" in zh.text
@@ -30,8 +32,9 @@ def test_online_top_up_names_paid_and_bonus() -> None:
 
 
 def test_refund_names_what_was_taken_back() -> None:
-    data = {"card_name": "Prepaid", "reason": "refund", "delta_cents": -33_000,
-            "paid_cents": 30_000, "bonus_cents": 3_000, "balance_cents": 22_000, "at": AT}
+    data: Data = {"card_name": "Prepaid", "reason": "refund", "delta_cents": -33_000,
+                  "paid_cents": 30_000, "bonus_cents": 3_000, "balance_cents": 22_000,
+                  "at": AT}
     zh = render("balance_changed", data, datetime(2026, 12, 6, tzinfo=UTC), "zh-CN")
     assert "退款 ¥330.00（退回 ¥300.00，扣回赠送 ¥30.00）" in zh.text
     en = render("balance_changed", data, datetime(2026, 12, 6, tzinfo=UTC), "en")
