@@ -207,3 +207,18 @@ def test_refunds_adding_up_to_the_order_take_back_exactly_its_bonus(
         taken += ledger.refund_bonus(amount, bonus, refunded, refunded + step, bonus - taken)
         refunded += step
     assert (refunded, taken) == (amount, bonus)
+
+
+def test_an_entry_without_bonus_or_order_hashes_as_before_issue_19() -> None:
+    """Hashes written before paid and bonus money were told apart still verify: an entry
+    that carries no split hashes the fields it always had, and only those."""
+    model = Model(_card())
+    entry = model.move(ledger.Delta("top_up", cents=500))
+    before = {k: entry[k] for k in ("card", "seq", "kind", "delta_cents", "delta_points",  # type: ignore[literal-required]
+                                    "delta_visits", "balance_after_cents", "points_after",
+                                    "visits_after", "store_id", "staff_id", "redemption_id",
+                                    "created_at")}
+    assert ledger.canonical(entry) == ledger.canonical({**before, "delta_paid_cents": 0})
+    assert b"delta_paid_cents" not in ledger.canonical(entry)
+    online = model.move(ledger.Delta("top_up", cents=500), uuid.uuid4())
+    assert b"order_id" in ledger.canonical(online)
