@@ -161,7 +161,8 @@ class PayPoller:
 
     async def _later(self, order: dict[str, Any], now: datetime) -> str:
         async with write_transaction():
-            await repo.order_next_look(order["id"], next_look(order["query_attempts"], now, self.scale))
+            await repo.order_next_look(order["id"],
+                                       next_look(order["query_attempts"], now, self.scale))
         return "waiting"
 
     async def query_order(self, order: dict[str, Any], now: datetime) -> str:
@@ -188,8 +189,8 @@ class PayPoller:
                 # Not credited and still pending (an amount that differs, recorded by
                 # credit): looked at again at the slowest pace until a person acts.
                 async with write_transaction():
-                    await repo.order_next_look(order["id"],
-                                               now + timedelta(seconds=BACKOFF_S[-1] * self.scale))
+                    await repo.order_next_look(
+                    order["id"], now + timedelta(seconds=BACKOFF_S[-1] * self.scale))
                 return "refused"
             return "credited_elsewhere"
         if transaction.trade_state in ENDED_STATES:
@@ -247,7 +248,8 @@ class PayPoller:
 
     async def _refund_later(self, refund: dict[str, Any], now: datetime) -> str:
         async with write_transaction():
-            await repo.refund_next_look(refund["id"], next_look(refund["query_attempts"], now, self.scale))
+            await repo.refund_next_look(refund["id"],
+                                        next_look(refund["query_attempts"], now, self.scale))
         return "refund_waiting"
 
 
