@@ -35,6 +35,7 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,7 @@ from app.core.wechatpay import Merchant, Transaction, WechatPayClient, WechatPay
 from payments import refunds
 from payments import repository as repo
 from payments import service as orders
+from payments.rows import TopUpOrderRow, TopUpRefundRow
 
 log = logging.getLogger("o2o.payments")
 
@@ -127,8 +129,8 @@ class PayPoller:
         (``credited``, ``closed``, ``waiting``, ``refund_sent``, ...)."""
         now = now or self.clock()
         self._merchants = {}
-        outcomes: Counter[str] = Counter()
         lease_until = now + LEASE * self.scale
+        outcomes: Counter[str] = Counter()
         async with write_transaction():
             stale = await repo.claim_stale_orders(now, lease_until, BATCH)
         async with write_transaction():
@@ -138,7 +140,7 @@ class PayPoller:
             refunds_due = await repo.claim_due_refunds(now, lease_until, BATCH)
         limit = asyncio.Semaphore(CONCURRENCY)
 
-        async def each(step: Any, row: dict[str, Any]) -> None:
+        async def each(step: Any, row: Any) -> None:
             async with limit:
                 try:
                     outcomes[await step(row, now)] += 1
@@ -159,13 +161,13 @@ class PayPoller:
             self._merchants[chain_id] = await orders.merchant_for(self.box, chain_id)
         return self._merchants[chain_id]
 
-    async def _later(self, order: dict[str, Any], now: datetime) -> str:
+    async def _later(self, order: TopUpOrderRow, now: datetime) -> str:
         async with write_transaction():
             await repo.order_next_look(order["id"],
                                        next_look(order["query_attempts"], now, self.scale))
         return "waiting"
 
-    async def query_order(self, order: dict[str, Any], now: datetime) -> str:
+    async def query_order(self, order: TopUpOrderRow, now: datetime) -> str:
         """Ask WeChat Pay about a pending order; credit it if paid."""
         merchant = await self._merchant(order["chain"])
         if merchant is None or self.client is None:
@@ -179,10 +181,12 @@ class PayPoller:
             return await self._later(order, now)
         return await self._apply(order, transaction, now)
 
-    async def _apply(self, order: dict[str, Any], transaction: Transaction,
+    async def _apply(self, order: TopUpOrderRow, transaction: Transaction,
                      now: datetime) -> str:
         if transaction.trade_state in PAID_STATES:
-            if await orders.credit(order, transaction, now):
+            # Paid (REFUND: paid, then refunded at WeChat Pay's side): credit what came in.
+            paid = replace(transaction, trade_state="SUCCESS")
+            if await orders.credit(order, paid, now):
                 return "credited"
             current = await repo.get_order(order["id"], order["chain"])
             if current is not None and current["status"] == "pending":
@@ -199,7 +203,7 @@ class PayPoller:
             return "closed"
         return await self._later(order, now)
 
-    async def close_stale(self, order: dict[str, Any], now: datetime) -> str:
+    async def close_stale(self, order: TopUpOrderRow, now: datetime) -> str:
         """Close a pending order past its 2 h at WeChat Pay, then here; a last-moment
         payment (``ORDERPAID``) is credited instead."""
         if not order["sandbox"]:
@@ -224,7 +228,7 @@ class PayPoller:
             closed = await repo.close_pending(order["id"], now)
         return "closed" if closed else "credited_elsewhere"
 
-    async def follow_refund(self, refund: dict[str, Any], now: datetime) -> str:
+    async def follow_refund(self, refund: TopUpRefundRow, now: datetime) -> str:
         """Send a pending refund again, or ask about a processing one."""
         order = await repo.get_order(refund["order"], refund["chain"])
         merchant = await self._merchant(refund["chain"])
@@ -246,7 +250,7 @@ class PayPoller:
             return "refund_waiting"
         return f"refund_{current['status']}" if current else "refund_gone"
 
-    async def _refund_later(self, refund: dict[str, Any], now: datetime) -> str:
+    async def _refund_later(self, refund: TopUpRefundRow, now: datetime) -> str:
         async with write_transaction():
             await repo.refund_next_look(refund["id"],
                                         next_look(refund["query_attempts"], now, self.scale))

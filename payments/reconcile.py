@@ -32,7 +32,6 @@ from datetime import date, datetime
 from typing import Any
 
 from app.core.clock import utcnow
-from app.core.db import write_transaction
 from app.core.wechatpay import BillLine, Merchant, RefundResult, Transaction, WechatPayClient
 from payments import refunds
 from payments import repository as repo
@@ -63,12 +62,10 @@ def _transaction(line: BillLine, merchant: Merchant) -> Transaction:
 
 
 async def _anomaly(chain_id: uuid.UUID, kind: str, line: BillLine, amount: int,
-                   detail: dict[str, Any], now: datetime, key: str) -> None:
-    async with write_transaction():
-        await repo.record_anomaly({
-            "chain": chain_id, "kind": kind, "out_trade_no": line.out_trade_no,
-            "transaction_id": key, "amount_cents": amount,
-            "detail": {"source": "trade_bill", **detail}, "created_at": now})
+                   detail: dict[str, Any], key: str) -> None:
+    await orders.record_anomaly(chain_id, kind, out_trade_no=line.out_trade_no,
+                                transaction_id=key, amount_cents=amount,
+                                detail={"source": "trade_bill", **detail})
 
 
 async def reconcile(client: WechatPayClient, merchant: Merchant, chain_id: uuid.UUID,
@@ -93,13 +90,13 @@ async def _payment_line(chain_id: uuid.UUID, merchant: Merchant, line: BillLine,
               if line.trade_time else None}
     if order is None:
         outcome.unknown += 1
-        await _anomaly(chain_id, "bill_unknown", line, line.total_cents, detail, now,
+        await _anomaly(chain_id, "bill_unknown", line, line.total_cents, detail,
                        line.transaction_id or "")
         return
     if line.total_cents != order["amount_cents"]:
         outcome.amount_mismatch += 1
         await _anomaly(chain_id, "bill_mismatch", line, line.total_cents,
-                       {**detail, "order_amount_cents": order["amount_cents"]}, now,
+                       {**detail, "order_amount_cents": order["amount_cents"]},
                        line.transaction_id or "")
         return
     outcome.matched += 1
@@ -117,13 +114,12 @@ async def _refund_line(chain_id: uuid.UUID, line: BillLine, outcome: Reconciliat
     key = line.refund_id or line.out_refund_no or ""
     if refund is None:
         outcome.unknown += 1
-        await _anomaly(chain_id, "bill_unknown", line, line.refund_cents, detail, now,
-                       key)
+        await _anomaly(chain_id, "bill_unknown", line, line.refund_cents, detail, key)
         return
     if (line.refund_cents) != refund["amount_cents"]:
         outcome.amount_mismatch += 1
         await _anomaly(chain_id, "bill_mismatch", line, line.refund_cents,
-                       {**detail, "refund_amount_cents": refund["amount_cents"]}, now, key)
+                       {**detail, "refund_amount_cents": refund["amount_cents"]}, key)
         return
     outcome.matched += 1
     if refund["status"] in ("pending", "processing") and line.refund_status == "SUCCESS":

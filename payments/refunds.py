@@ -49,12 +49,13 @@ from app.core.clock import utcnow
 from app.core.db import write_transaction
 from app.core.errors import Conflict, NotFound
 from app.core.openapi import problems
-from app.core.params import Caller, IdempotencyKey, RuntimeDep
+from app.core.params import Caller, IdempotencyKey
 from app.core.settings import Settings
 from app.core.wechatpay import Merchant, RefundResult, WechatPayClient, WechatPayError
 from cards import public as cards
 from payments import repository as repo
 from payments import service as orders
+from payments.rows import TopUpOrderRow, TopUpRefundRow
 
 log = logging.getLogger("o2o.payments")
 
@@ -98,7 +99,7 @@ class RefundOut(msgspec.Struct):
     finished_at: datetime | None
 
 
-def refund_out(row: dict[str, Any]) -> RefundOut:
+def refund_out(row: TopUpRefundRow) -> RefundOut:
     return RefundOut(id=row["id"], order_id=row["order"], out_refund_no=row["out_refund_no"],
                      amount_cents=row["amount_cents"], bonus_cents=row["bonus_cents"],
                      status=row["status"], reason=row["reason"], refund_id=row["refund_id"],
@@ -113,15 +114,12 @@ def bonus_back(order_amount: int, order_bonus: int, before: int, amount: int,
     from ``before`` to ``before + amount``: the floor of the cumulative share minus what
     the earlier refunds took, ``B*R1//A - B*R0//A``, so refunds in any number of parts
     take back together exactly ``B*R//A`` (all of ``B`` when all is refunded); never more
-    than the card's bonus money."""
-    if order_amount <= 0 or order_bonus <= 0:
-        return 0
-    share = (order_bonus * (before + amount) // order_amount
-             - order_bonus * before // order_amount)
-    return max(0, min(card_bonus, share))
+    than the card's bonus money. Cards' own rule (``cards.public.refund_bonus``, the one
+    its hypothesis test covers); ``before`` counts refunds still on their way."""
+    return cards.refund_bonus(order_amount, order_bonus, before, before + amount, card_bonus)
 
 
-def refundable(order: dict[str, Any], card_paid: int) -> int:
+def refundable(order: TopUpOrderRow, card_paid: int) -> int:
     """The order's paid money that may still go back: not refunded nor on its way back,
     and still on the card."""
     left = order["amount_cents"] - order["refunded_cents"] - order["refunding_cents"]
@@ -158,7 +156,7 @@ async def reserve(principal: Principal, order_id: uuid.UUID, data: RefundIn,
         await cards.move_stored_value(order["chain"], order["card"], "refund",
                                       paid_cents=-amount, bonus_cents=-bonus,
                                       order_id=order["id"], now=now)
-        row: dict[str, Any] = {
+        row: TopUpRefundRow = {
             "id": uuid.uuid4(), "chain": order["chain"], "order": order["id"],
             "out_refund_no": new_out_refund_no(), "amount_cents": amount,
             "bonus_cents": bonus, "status": "pending", "reason": data.reason,
@@ -166,7 +164,7 @@ async def reserve(principal: Principal, order_id: uuid.UUID, data: RefundIn,
             else None, "created_at": now, "finished_at": None,
             "next_query_at": now + SEND_LEASE, "query_attempts": 0,
         }
-        await repo.insert_refund(row)
+        await repo.insert_refund(dict(row))
         await repo.add_refunding(order["id"], amount, bonus)
         if order["sandbox"]:
             # No WeChat Pay in sandbox mode: the refund is done as soon as it is asked.
@@ -176,7 +174,7 @@ async def reserve(principal: Principal, order_id: uuid.UUID, data: RefundIn,
 
 
 async def submit(client: WechatPayClient, merchant: Merchant, settings: Settings,
-                 refund: dict[str, Any], order: dict[str, Any],
+                 refund: TopUpRefundRow, order: TopUpOrderRow,
                  now: datetime | None = None) -> None:
     """Send a pending refund to WeChat Pay (again: it is keyed by ``out_refund_no``) and
     apply the answer. A retryable failure leaves it pending for the poller; a final
@@ -208,13 +206,11 @@ async def apply_refund_result(chain_id: uuid.UUID, result: RefundResult,
     now = now or utcnow()
     refund = await repo.refund_by_out_no(chain_id, result.out_refund_no)
     if refund is None:
-        async with write_transaction():
-            await repo.record_anomaly({
-                "chain": chain_id, "kind": "unknown_refund",
-                "out_trade_no": result.out_trade_no, "transaction_id": result.refund_id or "",
-                "amount_cents": result.refund_cents,
-                "detail": {"out_refund_no": result.out_refund_no, "status": result.status},
-                "created_at": now})
+        await orders.record_anomaly(
+            chain_id, "unknown_refund", out_trade_no=result.out_trade_no,
+            transaction_id=result.refund_id or result.out_refund_no,
+            amount_cents=result.refund_cents,
+            detail={"out_refund_no": result.out_refund_no, "status": result.status})
         return
     if result.status == "SUCCESS":
         await finish(refund["id"], "success", result.refund_id, now)
@@ -235,25 +231,26 @@ async def finish(refund_id: uuid.UUID, outcome: Literal["success", "failed"],
         return await _finish(row, outcome, wechat_refund_id, now)
 
 
-async def _finish(refund: dict[str, Any], outcome: Literal["success", "failed"],
+async def _finish(refund: TopUpRefundRow, outcome: Literal["success", "failed"],
                   wechat_refund_id: str | None, now: datetime) -> bool:
     # The order first, then the refund and the card: the order every writer of an
-    # order's money takes (credit, reserve), so none waits on another crosswise.
-    locked = await repo.lock_order(refund["order"], refund["chain"])
-    if locked is None:
+    # order's money takes first (credit, reserve), so none waits on another crosswise.
+    if await repo.lock_order(refund["order"], refund["chain"]) is None:
         return False
     won = await repo.end_refund(refund["id"], outcome, wechat_refund_id, now)
     if won is None:
-        return False  # finished already: a duplicate notice, or a query that lost the race
+        return False  # ended already: a duplicate notice, or a query that lost the race
     if outcome == "success":
-        order = await repo.refund_succeeded(refund["order"], won["amount_cents"])
-        await events.emit(events.types.TOP_UP_ORDER_REFUNDED, chain_id=order["chain"],
-                          object_id=order["id"],
-                          data=msgspec.to_builtins(orders.order_out(order)))
-        await orders.notify_balance(order, reason="refund", paid_cents=won["amount_cents"],
-                                    bonus_cents=won["bonus_cents"], now=now)
+        order = await repo.refund_succeeded(won["order"], won["chain"], won["amount_cents"])
+        value = await cards.lock_stored_value(order["card"])
+        await orders.emit_order_event(events.types.TOP_UP_ORDER_REFUNDED, order)
+        await orders.notify_balance(
+            order, reason="refund", paid_cents=won["amount_cents"],
+            bonus_cents=won["bonus_cents"],
+            balance_cents=value.paid_cents + value.bonus_cents, at=now,
+            dedupe_key=f"top_up_refund:{won['id']}:success")
     else:
-        order = await repo.refund_reverted(refund["order"], won["amount_cents"],
+        order = await repo.refund_reverted(won["order"], won["chain"], won["amount_cents"],
                                            won["bonus_cents"])
         await cards.move_stored_value(order["chain"], order["card"], "refund_reverted",
                                       paid_cents=won["amount_cents"],
@@ -270,9 +267,13 @@ class RefundController(Controller):
 
     @post("/{order_id:uuid}/refund", guards=[OPERATORS], status_code=202,
           summary="Refund an online top-up's unspent paid money",
+          description="At most the order's paid money still unspent on the card (more: "
+                      "409 refund_exceeds_unspent with refundable_cents); the bonus it "
+                      "brought goes back in proportion. 202: the refund as it stands "
+                      "(sandbox: success at once; live: sent to WeChat Pay).",
           responses=problems(404, 409))
     async def refund(self, order_id: FromPath[uuid.UUID], data: JSONBody[RefundIn],
-                     principal: Caller, runtime: RuntimeDep, request: Request[Any, Any, Any],
+                     principal: Caller, request: Request[Any, Any, Any],
                      idempotency_key: IdempotencyKey = None) -> Response[RefundOut]:
         answer = await idempotency.once(
             idempotency.call(request, principal.caller_key, idempotency_key, data),
@@ -282,23 +283,22 @@ class RefundController(Controller):
         refund = msgspec.json.decode(answer.content, type=RefundOut)
         if refund.status != "pending":
             return answer
-        await send_now(runtime, refund.id)
+        await send_now(request.app.state.pay, refund.id)
         row = await repo.get_refund(refund.id)
         return Response(content=msgspec.json.encode(refund_out(row) if row else refund),
                         status_code=202, media_type="application/json")
 
 
-async def send_now(runtime: Any, refund_id: uuid.UUID) -> None:
+async def send_now(pay: orders.Pay, refund_id: uuid.UUID) -> None:
     """Send a refund just asked for (the request's own try; the poller retries)."""
-    client: WechatPayClient | None = getattr(runtime, "wechat_pay", None)
     refund = await repo.get_refund(refund_id)
-    if client is None or refund is None or refund["status"] != "pending":
+    if refund is None or refund["status"] != "pending":
         return
     order = await repo.get_order(refund["order"], refund["chain"])
-    merchant = await orders.merchant_for(runtime.secrets, refund["chain"])
+    merchant = await orders.merchant_for(pay.box, refund["chain"])
     if order is None or merchant is None:
         return
-    await submit(client, merchant, runtime.settings, refund, order)
+    await submit(pay.client, merchant, pay.settings, refund, order)
 
 
 CONTROLLERS = [RefundController]
