@@ -285,8 +285,9 @@ class RefundController(Controller):
             return answer
         await send_now(request.app.state.pay, refund.id)
         row = await repo.get_refund(refund.id)
-        return Response(content=msgspec.json.encode(refund_out(row) if row else refund),
-                        status_code=202, media_type="application/json")
+        # The refund as it stands after the send (the stored answer, replayed to a retry
+        # under the same key, is the refund as asked: pending).
+        return Response(content=refund_out(row) if row else refund, status_code=202)
 
 
 async def send_now(pay: orders.Pay, refund_id: uuid.UUID) -> None:
