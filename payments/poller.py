@@ -75,9 +75,9 @@ class PayPoller:
         self.box = box
         self.client = client
         self.clock = clock
-        self.poll_s: float = getattr(settings, "pay_poll_s", 5.0)
+        self.poll_s = settings.pay_poll_s
         # Tests and the race storms shrink every wait at once (O2O_PAY_QUERY_SCALE).
-        self.scale: float = getattr(settings, "pay_query_scale", 1.0)
+        self.scale = settings.pay_query_scale
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
