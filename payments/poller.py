@@ -131,12 +131,14 @@ class PayPoller:
         now = now or self.clock()
         self._merchants = {}
         lease_until = now + LEASE * self.scale
+        first_look = now - timedelta(seconds=FIRST_QUERY_S * self.scale)
         outcomes: Counter[str] = Counter()
+        if not await repo.anything_due(now, first_look):
+            return outcomes
         async with write_transaction():
             stale = await repo.claim_stale_orders(now, lease_until, BATCH)
         async with write_transaction():
-            due = await repo.claim_due_orders(
-                now, now - timedelta(seconds=FIRST_QUERY_S * self.scale), lease_until, BATCH)
+            due = await repo.claim_due_orders(now, first_look, lease_until, BATCH)
         async with write_transaction():
             refunds_due = await repo.claim_due_refunds(now, lease_until, BATCH)
         limit = asyncio.Semaphore(CONCURRENCY)

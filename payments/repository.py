@@ -132,6 +132,8 @@ async def anomalies(chain_id: uuid.UUID) -> list[PayAnomalyRow]:
 # --- refunds, follow-up and reconciliation ------------------------------------------------
 # (helper followup: payments/refunds.py, poller.py, reconcile.py)
 
+UNFINISHED = ("pending", "processing")  # a refund not yet ended
+
 async def lock_order(order_id: uuid.UUID, chain_id: uuid.UUID) -> TopUpOrderRow | None:
     """The chain's order, row-locked for the open write transaction (SQLite: the write
     transaction is the lock)."""
@@ -160,43 +162,61 @@ async def _claim(table: type[TopUpOrder] | type[TopUpRefund], where: Combinable,
     return cast(list[dict[str, Any]], rows)
 
 
-async def claim_due_orders(now: datetime, first_look: datetime, lease_until: datetime,
-                           limit: int) -> list[TopUpOrderRow]:
-    """Live pending orders, not yet 2 h old, whose next look is due; leased."""
-    # Never looked at: due ``first_look`` after it was placed, whatever next_query_at
-    # says (the poller's own first delay, scaled in tests); after a look, next_query_at.
+def _due_orders(now: datetime, first_look: datetime) -> Combinable:
+    """Live pending orders, not yet 2 h old, whose next look is due: never looked at,
+    ``first_look`` after it was placed whatever next_query_at says (the poller's own first
+    delay, scaled in tests); after a look, next_query_at."""
     due = (TopUpOrder.next_query_at <= now) | (
         (TopUpOrder.query_attempts == 0) & (TopUpOrder.created_at <= first_look))
-    rows = await _claim(TopUpOrder, (TopUpOrder.status == "pending")
-                        & (TopUpOrder.sandbox == False)  # noqa: E712 - a SQL comparison
-                        & (TopUpOrder.expires_at > now) & due, lease_until, limit)
+    return ((TopUpOrder.status == "pending")
+            & (TopUpOrder.sandbox == False)  # noqa: E712 - a SQL comparison
+            & (TopUpOrder.expires_at > now) & due)
+
+
+def _stale_orders(now: datetime) -> Combinable:
+    """Pending orders (live or sandbox) past their 2 h and not leased."""
+    due = TopUpOrder.next_query_at.is_null() | (TopUpOrder.next_query_at <= now)
+    return (TopUpOrder.status == "pending") & (TopUpOrder.expires_at <= now) & due
+
+
+def _due_refunds(now: datetime) -> Combinable:
+    """Refunds not yet ended whose next look is due."""
+    due = TopUpRefund.next_query_at.is_null() | (TopUpRefund.next_query_at <= now)
+    return TopUpRefund.status.is_in(list(UNFINISHED)) & due
+
+
+async def anything_due(now: datetime, first_look: datetime) -> bool:
+    """Whether a claim would find anything (two reads, no write: an idle poller never
+    takes SQLite's write lock)."""
+    if await TopUpOrder.exists().where(_due_orders(now, first_look) | _stale_orders(now)).run():
+        return True
+    return bool(await TopUpRefund.exists().where(_due_refunds(now)).run())
+
+
+async def claim_due_orders(now: datetime, first_look: datetime, lease_until: datetime,
+                           limit: int) -> list[TopUpOrderRow]:
+    """Orders due for an active query; leased."""
+    rows = await _claim(TopUpOrder, _due_orders(now, first_look), lease_until, limit)
     return cast(list[TopUpOrderRow], rows)
 
 
 async def claim_stale_orders(now: datetime, lease_until: datetime,
                              limit: int) -> list[TopUpOrderRow]:
-    """Pending orders (live or sandbox) past their 2 h and not leased; leased."""
-    due = TopUpOrder.next_query_at.is_null() | (TopUpOrder.next_query_at <= now)
-    rows = await _claim(TopUpOrder, (TopUpOrder.status == "pending")
-                        & (TopUpOrder.expires_at <= now) & due, lease_until, limit)
+    """Orders to close (past their 2 h); leased."""
+    rows = await _claim(TopUpOrder, _stale_orders(now), lease_until, limit)
     return cast(list[TopUpOrderRow], rows)
 
 
 async def claim_due_refunds(now: datetime, lease_until: datetime,
                             limit: int) -> list[TopUpRefundRow]:
-    """Refunds not yet ended whose next look is due; leased."""
-    due = TopUpRefund.next_query_at.is_null() | (TopUpRefund.next_query_at <= now)
-    rows = await _claim(TopUpRefund, TopUpRefund.status.is_in(list(UNFINISHED)) & due,
-                        lease_until, limit)
+    """Refunds due for a send or a query; leased."""
+    rows = await _claim(TopUpRefund, _due_refunds(now), lease_until, limit)
     return cast(list[TopUpRefundRow], rows)
 
 
 async def order_next_look(order_id: uuid.UUID, at: datetime) -> None:
     await TopUpOrder.update({TopUpOrder.next_query_at: at}).where(
         (TopUpOrder.id == order_id) & (TopUpOrder.status == "pending")).run()
-
-
-UNFINISHED = ("pending", "processing")
 
 
 async def insert_refund(values: Values) -> None:
