@@ -154,3 +154,29 @@ async def test_two_pollers_never_ask_about_one_order_twice(
             await p.client.close()
     assert a["waiting"] + b["waiting"] == 6
     assert len(wechat_pay_server.requests_of(QUERY)) == 6
+
+
+async def test_the_poller_task_of_the_server_credits_a_missed_notice(
+        database_url: str, wechat_pay_server: WechatPayStandIn) -> None:
+    """create_app runs the poller (O2O_PAY_POLLER) on its own: nobody calls run_once."""
+    from dataclasses import replace
+
+    from app.asgi import create_app
+    from tests.conftest import serving
+    from tests.world import build_world
+
+    settings = replace(live_settings(database_url, wechat_pay_server), pay_poller=True,
+                       pay_poll_s=0.05, pay_query_scale=0.01)
+    app = create_app(settings)
+    async with serving(app) as client:
+        live = LivePay(client, await build_world(app), stand_in=wechat_pay_server)
+        await live.configure()
+        card = await live.card()
+        order = await live.place(card, 10000)
+        wechat_pay_server.pay(order["out_trade_no"], notify=False)
+        for _ in range(100):
+            if (await live.order(order["id"]))["status"] == "paid":
+                break
+            await asyncio.sleep(0.05)
+        assert (await live.order(order["id"]))["status"] == "paid"
+        assert await live.money(card) == (10000, 0)

@@ -107,3 +107,30 @@ async def test_reconcile_of_a_day_without_a_bill_and_an_unconfigured_chain(
                                   "reconcile", "--chain", str(pay.world.a.id),
                                   "--date", "yesterday")
     assert bad.returncode == 2
+
+
+async def test_a_refund_the_bill_shows_done_is_finished(
+        pay: LivePay, settings: Settings, wechat_pay_server: WechatPayStandIn) -> None:
+    from app.core.wechatpay import WechatPayClient
+    from payments.reconcile import reconcile
+
+    assert pay.merchant is not None
+    card = await pay.card()
+    order = await pay.place(card, 50000)
+    assert await pay.notice(wechat_pay_server.pay(order["out_trade_no"], notify=False)) == 204
+    refund = (await pay.refund(order["id"], 20000)).json()
+    assert refund["status"] == "processing"
+    wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS", notify=False)
+    today = datetime.now(CHINA).date()
+    client = WechatPayClient(wechat_pay_server.url)
+    try:
+        outcome = await reconcile(client, pay.merchant, pay.world.a.id, today)
+    finally:
+        await client.close()
+    # The payment and its refund, both known and of the right amounts.
+    assert outcome.as_dict() == {"matched": 2, "credited_late": 0, "unknown": 0,
+                                 "amount_mismatch": 0}
+    state = await pay.order(order["id"])
+    assert state["status"] == "partially_refunded" and state["refunded_cents"] == 20000
+    assert await pay.money(card) == (30000, 3000)
+    await ledger_verifies()
