@@ -19,7 +19,7 @@ addMessages({
     'a.pay.mchid': '商户号（mchid）', 'a.pay.appid': '公众号 AppID（appid）', 'a.pay.serial': '商户 API 证书序列号',
     'a.pay.key': '商户 API 私钥（apiclient_key.pem 的内容）', 'a.pay.apiv3': 'APIv3 密钥（32 个字符）',
     'a.pay.pubId': '微信支付公钥 ID（PUB_KEY_ID_ 开头）', 'a.pay.pubPem': '微信支付公钥（pub_key.pem 的内容）',
-    'a.pay.keep': '已保存（不会显示）。留空则保持不变，填写则替换。',
+    'a.pay.keep': '已保存（不会显示）。留空则保持不变，填写则替换。', 'a.pay.keepShort': '已保存（不显示）：留空保持不变',
     'a.pay.pemRule': '须是完整的 PEM 文本（以 -----BEGIN 开头）', 'a.pay.pubIdRule': '以 PUB_KEY_ID_ 开头',
     'a.pay.save': '保存微信支付设置', 'a.pay.saved': '微信支付设置已保存',
   },
@@ -34,7 +34,7 @@ addMessages({
     'a.pay.mchid': 'Merchant id (mchid)', 'a.pay.appid': 'Official account AppID (appid)', 'a.pay.serial': 'Merchant API certificate serial number',
     'a.pay.key': 'Merchant API private key (the text of apiclient_key.pem)', 'a.pay.apiv3': 'APIv3 key (32 characters)',
     'a.pay.pubId': 'WeChat Pay public key id (PUB_KEY_ID_…)', 'a.pay.pubPem': 'WeChat Pay public key (the text of pub_key.pem)',
-    'a.pay.keep': 'Saved (never shown). Leave blank to keep it; type a new one to replace it.',
+    'a.pay.keep': 'Saved (never shown). Leave blank to keep it; type a new one to replace it.', 'a.pay.keepShort': 'Saved (hidden): blank keeps it',
     'a.pay.pemRule': 'the whole PEM text (starting with -----BEGIN)', 'a.pay.pubIdRule': 'starts with PUB_KEY_ID_',
     'a.pay.save': 'Save WeChat Pay settings', 'a.pay.saved': 'WeChat Pay settings saved',
   },
@@ -73,7 +73,7 @@ export async function settingsView(el, ctx) {
 function payForm(ctx, pay, done) {
   const { api } = ctx;
   const configured = Boolean(pay && pay.configured);
-  const keep = configured ? { placeholder: t('a.pay.keep'), 'aria-describedby': 'pay-keep' } : { required: true };
+  const keep = configured ? { placeholder: t('a.pay.keepShort'), 'aria-describedby': 'pay-keep' } : { required: true };
   const [mchid, mchidBox] = field('pay-mchid', t('a.pay.mchid'), { required: true, maxlength: 32, value: pay?.mchid || '', api: 'mchid', autocomplete: 'off' });
   const [appid, appidBox] = field('pay-appid', t('a.pay.appid'), { required: true, maxlength: 32, value: pay?.appid || '', api: 'appid', autocomplete: 'off' });
   const [serial, serialBox] = field('pay-serial', t('a.pay.serial'), { required: true, maxlength: 64, value: pay?.merchant_serial_no || '', api: 'merchant_serial_no', autocomplete: 'off' });

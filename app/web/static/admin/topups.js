@@ -10,7 +10,7 @@ import { listOf } from '/static/common/api.js';
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { fmtDateTime, h, money, mount, toast } from '/static/common/ui.js';
 import { orderStatusClass, orderStatusText, topUpOptionText } from '/static/common/terms.js';
-import { clearFieldErrors, field, showFieldError, submitter, table, yuan } from './kit.js';
+import { clearFieldErrors, field, submitter, table, yuan } from './kit.js';
 
 addMessages({
   zh: {
@@ -105,7 +105,7 @@ export async function topUpsView(el, ctx) {
         h('td', {}, h('span.pill', { class: orderStatusClass(o.status), 'data-status': o.status, text: orderStatusText(o.status) })),
         h('td.num', { 'data-field': 'refunded', text: o.refunded_cents ? money(o.refunded_cents) : '—' }),
         h('td', { text: o.paid_at ? fmtDateTime(o.paid_at) : '—' }),
-        h('td', {}, refundButton(o))))),
+        h('td', {}, refundButton(o)))),
       { caption: t('a.to.list') }) : h('p.muted', { text: t('a.to.none') }),
       filter.cursors.length > 1 || next ? h('div.row', {},
         h('button.btn.small.secondary', { type: 'button', id: 'to-prev', text: t('a.to.prev'), disabled: filter.cursors.length <= 1,
@@ -135,7 +135,9 @@ export async function topUpsView(el, ctx) {
             if (err.code === 'refund_exceeds_unspent') {
               const n = err.problem?.refundable_cents;
               problem.textContent = typeof n === 'number' ? t('a.to.exceedsN', { n: money(n) }) : t('a.to.exceeds');
-              showFieldError(amount, problem.textContent);
+              // The amount is what is wrong: marked, and described by the sentence above.
+              amount.setAttribute('aria-invalid', 'true');
+              amount.setAttribute('aria-describedby', 'refund-error');
               amount.focus();
             } else problem.textContent = text;
           },

@@ -11,7 +11,7 @@
 import { listOf, newKey } from '/static/common/api.js';
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { fmtDateTime, h, money, mount, toast } from '/static/common/ui.js';
-import { balanceSplitText, orderStatusClass, orderStatusText, topUpOptionText } from '/static/common/terms.js';
+import { orderStatusClass, orderStatusText, topUpOptionText } from '/static/common/terms.js';
 
 addMessages({
   zh: {
@@ -200,7 +200,6 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
         mount(result, h('div.panel', { id: 'new-balance' },
           h('h2', { text: cardName(card) }),
           balanceFigures(card),
-          balanceSplitText(card) ? h('p.muted', { id: 'balance-split', text: balanceSplitText(card) }) : null,
           h('p', {}, h('a.btn', { href: `#topup/${card.id}`, text: t('m.order.again') }))));
       } catch (err) { mount(result, h('p.error', { text: errorText(err, words()) })); }
     }
@@ -283,7 +282,7 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
     const list = listOf(await api.get('/me/top-up-orders'), 'orders');
     mount(el, h('h1', { text: t('m.orders.title') }), h('div.panel', {},
       list.length ? h('ul.list', { id: 'orders' }, list.map((o) => h('li', { 'data-order': o.id, 'data-status': o.status },
-        h('a.row.between', { href: `#order/${o.id}`, 'aria-label': `${t('m.orders.open')}: ${topUpOptionText(o)}, ${orderStatusText(o.status)}` },
+        h('a.row.between', { href: `#order/${o.id}` },
           h('strong', { text: topUpOptionText(o) }),
           h('span.pill', { class: orderStatusClass(o.status), text: orderStatusText(o.status) })),
         h('p.muted', { text: fmtDateTime(o.paid_at || o.created_at) }),
