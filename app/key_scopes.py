@@ -89,6 +89,7 @@ KEY_SCOPES: dict[str, Need] = {
     "GET /api/v1/stats/services": "stats:read",
     "GET /api/v1/stats/cohorts": "stats:read",
     "GET /api/v1/stats/stores": "stats:read",
+    "GET /api/v1/stats/liability": "stats:read",
     # the event feed
     "GET /api/v1/events": "events:read",
 }

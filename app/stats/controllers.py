@@ -9,11 +9,12 @@ from typing import Annotated
 from litestar import Controller, Response, get
 from litestar.params import QueryParameter
 
-from app.core.auth import MANAGERS
+from app.core.auth import MANAGERS, OPERATORS
 from app.core.params import Caller
 from app.stats import service
 from app.stats.schemas import (
     CohortsOut,
+    LiabilityOut,
     Metric,
     OverviewOut,
     ServicesOut,
@@ -73,6 +74,17 @@ class StatsController(Controller):
         store_id: StoreId = None,
     ) -> CohortsOut:
         return await service.cohorts(principal, from_, to, store_id)
+
+    @get("/liability", summary="Money held on the chain's cards at a date's end",
+         guards=[OPERATORS],
+         description="Operators (chain-wide keys). The end of the local date in the "
+                     "chain's zone (its first store's); paid and bonus money, and the "
+                     "cards holding any. A date still to come answers what is held now.")
+    async def liability(self, principal: Caller,
+                        day: Annotated[date, QueryParameter(
+                            name="date", description="A local date YYYY-MM-DD")],
+                        ) -> LiabilityOut:
+        return await service.liability(principal, day)
 
 
 CONTROLLERS = [StatsController]

@@ -226,6 +226,89 @@ async def per_day(what: str, chain_id: uuid.UUID, zone: ZoneInfo, first: date, l
     return dict(counts)
 
 
+# --- the chain's money on cards (both engines) ------------------------------------------
+
+# What the chain's own money figures are (no store: online top-ups, refunds), per entry:
+# the same expressions as the stats money migration's (PostgreSQL folds them into
+# ``stats_money``; SQLite computes them from the ledger here).
+ONLINE = ("online_top_ups", "online_paid_cents", "online_bonus_cents", "refunded_paid_cents",
+          "refunded_bonus_cents")
+_REFUND = "l.kind IN ('refund', 'refund_reverted')"
+_ONLINE_SQLITE = (
+    "sum(CASE WHEN l.kind = 'top_up' AND l.store_id IS NULL THEN 1 ELSE 0 END)",
+    "sum(CASE WHEN l.kind = 'top_up' AND l.store_id IS NULL THEN l.delta_paid_cents "
+    "ELSE 0 END)",
+    "sum(CASE WHEN l.kind IN ('top_up', 'top_up_bonus') AND l.store_id IS NULL "
+    "THEN l.delta_bonus_cents ELSE 0 END)",
+    f"sum(CASE WHEN {_REFUND} THEN -l.delta_paid_cents ELSE 0 END)",
+    f"sum(CASE WHEN {_REFUND} THEN -l.delta_bonus_cents ELSE 0 END)",
+)
+
+_ONLINE_PG = (
+    "SELECT (at AT TIME ZONE {}) ::date AS day, "  # noqa: S608
+    + ", ".join(f"sum({f})::bigint AS {f}" for f in ONLINE)
+    + " FROM stats_money WHERE chain_id = {} AND at >= {} AND at < {} GROUP BY 1")
+
+
+def empty_online() -> Figures:
+    return dict.fromkeys(ONLINE, 0)
+
+
+async def online_money(chain_id: uuid.UUID, zone: ZoneInfo, first: date,
+                       last: date) -> dict[date, Figures]:
+    """Per local day of ``zone`` (``first``..``last``), the chain's money moves that belong
+    to no store: online top-ups (count, paid and bonus money) and refunds (paid and bonus
+    money taken back, net of refunds WeChat Pay failed or closed). Days without any are
+    left out."""
+    lo, hi = _midnight(first, zone), _midnight(last + timedelta(days=1), zone)
+    result: dict[date, Figures] = {}
+    if not _sqlite():
+        rows = await StoreDay.raw(_ONLINE_PG, zone.key, chain_id, lo, hi).run()
+        for row in rows:
+            result[row["day"]] = {f: int(row[f]) for f in ONLINE}
+        return result
+    rows = await Sql(
+        f"SELECT {_bucket('l.created_at')} AS bucket, "  # noqa: S608
+        + ", ".join(f"{x} AS {f}" for x, f in zip(_ONLINE_SQLITE, ONLINE, strict=True))
+        + " FROM card_ledger l JOIN card c ON c.id = l.card WHERE c.chain = {} "
+        "AND l.created_at >= {} AND l.created_at < {} AND (l.store_id IS NULL OR "
+        f"{_REFUND}) AND l.kind IN ('top_up', 'top_up_bonus', 'refund', 'refund_reverted') "
+        "GROUP BY bucket").rows(chain_id, lo, hi)
+    for row in rows:
+        day = _at(row["bucket"]).astimezone(zone).date()
+        figures = result.setdefault(day, empty_online())
+        for name in ONLINE:
+            figures[name] += int(row[name] or 0)
+    return result
+
+
+async def liability(chain_id: uuid.UUID, at: datetime) -> tuple[int, int, int]:
+    """(paid, bonus, cards) held on the chain's cards at the instant ``at``: the sums of
+    the ledger's paid and bonus deltas before it, and the cards whose balance was above
+    zero then (each entry moves that count by ``(after > 0) - (before > 0)``)."""
+    if not _sqlite():
+        # The whole UTC days before ``at``, then that day's quarter hours before it.
+        day = at.astimezone(UTC).date()
+        rows = await StoreDay.raw(
+            "SELECT coalesce(sum(paid_cents), 0)::bigint AS paid, "
+            "coalesce(sum(bonus_cents), 0)::bigint AS bonus, "
+            "coalesce(sum(cards), 0)::bigint AS cards FROM ("
+            "SELECT paid_cents, bonus_cents, cards FROM stats_money_day "
+            "WHERE chain_id = {} AND day < {} UNION ALL "
+            "SELECT paid_cents, bonus_cents, cards FROM stats_money "
+            "WHERE chain_id = {} AND at >= {} AND at < {}) held",
+            chain_id, day, chain_id, datetime.combine(day, time.min, UTC), at).run()
+    else:
+        rows = await Sql(
+            "SELECT coalesce(sum(l.delta_paid_cents), 0) AS paid, "
+            "coalesce(sum(l.delta_bonus_cents), 0) AS bonus, "
+            "coalesce(sum((l.balance_after_cents > 0) "
+            "- (l.balance_after_cents - l.delta_cents > 0)), 0) AS cards "
+            "FROM card_ledger l JOIN card c ON c.id = l.card "
+            "WHERE c.chain = {} AND l.created_at < {}").rows(chain_id, at)
+    return int(rows[0]["paid"]), int(rows[0]["bonus"]), int(rows[0]["cards"])
+
+
 # --- figures per store and local day ----------------------------------------------------
 
 _SUMS = ", ".join(f"coalesce(sum({f}), 0)::bigint AS {f}" for f in FIGURES)
@@ -465,6 +548,15 @@ async def fold(*, wait: bool) -> int:
     return int(rows[0]["n"])
 
 
+async def fold_money(*, wait: bool) -> int:
+    """Fold one batch of the queued ledger moves into ``stats_money``, as :func:`fold`."""
+    if _sqlite():
+        return 0
+    rows = await StoreDay.raw("SELECT stats_money_fold({}, {}) AS n", FOLD_BATCH,
+                              wait).run()
+    return int(rows[0]["n"])
+
+
 # --- rebuilding the rollups -------------------------------------------------------------
 
 async def rebuild(chain_id: uuid.UUID | None) -> bool:
@@ -472,6 +564,7 @@ async def rebuild(chain_id: uuid.UUID | None) -> bool:
     if _sqlite():
         return False
     await StoreDay.raw("SELECT stats_rebuild({})", chain_id).run()
+    await StoreDay.raw("SELECT stats_money_rebuild({})", chain_id).run()
     return True
 
 

@@ -13,7 +13,7 @@ Metric = Literal[
     # the contract's metrics
     "new_members", "redemptions", "redemption_value", "bookings", "top_ups",
     # more of the same days
-    "top_up_amount", "active_members", "cards_issued", "vouchers_issued",
+    "top_up_amount", "top_up_bonus", "active_members", "cards_issued", "vouchers_issued",
     "vouchers_redeemed", "bookings_completed", "bookings_cancelled", "bookings_no_show",
 ]
 
@@ -50,8 +50,15 @@ class RedemptionsOut(Struct):
 
 
 class TopUpsOut(Struct):
+    """Top-ups in the range, gross (refunds are their own figures, never netted): at the
+    counter (a store's) and online (the chain's: whole-chain view only)."""
+
     count: int
-    amount_cents: int
+    amount_cents: int  # what members paid: = paid_cents
+    paid_cents: int
+    bonus_cents: int  # bonus money the online top-ups' options gave
+    refunded_paid_cents: int  # paid money taken back by refunds in the range (the chain's)
+    refunded_bonus_cents: int  # bonus money taken back with them
 
 
 class BookingsOut(Struct):
@@ -73,6 +80,15 @@ class OverviewOut(Struct, rename={"from_": "from"}):
     redemptions: RedemptionsOut
     top_ups: TopUpsOut
     bookings: BookingsOut
+
+
+class LiabilityOut(Struct):
+    """Money held on the chain's cards at the end of a local date (the chain's zone)."""
+
+    date: date
+    paid_cents: int
+    bonus_cents: int
+    cards: int  # cards holding money then
 
 
 class Point(Struct):

@@ -7,9 +7,11 @@ figure means. Read-only but for folding the figures the triggers queued (Postgre
   its local midnight after ``to``, in the store's own time zone (a chain's stores may sit
   in different zones, so "a day" is each store's own). At most 366 days.
 - What belongs to the chain rather than a store (members who joined through WeChat, cards
-  members claimed themselves, vouchers) counts in the whole-chain view only, by the local
-  days of the chain's home zone (its first store's); a store's view counts the vouchers
-  of campaigns valid at its stores.
+  members claimed themselves, vouchers, online top-ups and refunds) counts in the
+  whole-chain view only, by the local days of the chain's home zone (its first store's);
+  a store's view counts the vouchers of campaigns valid at its stores.
+- The liability (money held on the chain's cards at a local date's end, the home zone's)
+  is the chain's: operators only.
 - Figures: see :mod:`app.stats.repository`. Rates are 0 when their denominator is.
 """
 
@@ -40,6 +42,7 @@ from app.stats.schemas import (
     Cohort,
     CohortMonth,
     CohortsOut,
+    LiabilityOut,
     MembersOut,
     Metric,
     OverviewOut,
@@ -177,11 +180,13 @@ _FOLDS_AT_MOST = 100
 
 
 async def fold_queue(*, wait: bool) -> None:
-    """Move the queued figures into the rollups. ``wait``: behind a fold already running
-    (a report); else skip the turn (housekeeping, every second in every process)."""
-    for _ in range(_FOLDS_AT_MOST):
-        if await repo.fold(wait=wait) < repo.FOLD_BATCH:
-            return
+    """Move the queued figures into the rollups (the stores' and the chain's money).
+    ``wait``: behind a fold already running (a report); else skip the turn (housekeeping,
+    every second in every process)."""
+    for fold in (repo.fold, repo.fold_money):
+        for _ in range(_FOLDS_AT_MOST):
+            if await fold(wait=wait) < repo.FOLD_BATCH:
+                break
 
 
 async def fold_queue_now() -> None:
@@ -201,13 +206,20 @@ async def overview(principal: Principal, first: date, last: date,
     chain = scope.chain_id
     campaigns = await _usable_campaigns(scope)
 
-    async def chain_own() -> tuple[int, int, int]:
-        """New and all members, and cards, of the chain rather than a store."""
+    async def chain_own() -> tuple[int, int, int, dict[str, int]]:
+        """New and all members, cards, and money moves (online top-ups and refunds) of
+        the chain rather than a store."""
+        money = repo.empty_online()
         if not scope.whole_chain:
-            return 0, 0, 0
-        return await asyncio.gather(repo.unattributed_members(chain, lo, hi),
-                                    repo.unattributed_members(chain, None, hi),
-                                    repo.unattributed_cards(chain, lo, hi))
+            return 0, 0, 0, money
+        new, total, cards, days = await asyncio.gather(
+            repo.unattributed_members(chain, lo, hi), repo.unattributed_members(chain, None, hi),
+            repo.unattributed_cards(chain, lo, hi),
+            repo.online_money(chain, scope.home, first, last))
+        for figures in days.values():
+            for name, value in figures.items():
+                money[name] += value
+        return new, total, cards, money
 
     # Independent reads, each on its own pooled connection (PostgreSQL).
     t, joined, activity, vouchers, cards_active, own = await asyncio.gather(
@@ -218,7 +230,8 @@ async def overview(principal: Principal, first: date, last: date,
         repo.active_cards(chain, None if scope.whole_chain else scope.store_ids, utcnow()),
         chain_own(),
     )
-    own_new, own_total, own_cards = own
+    own_new, own_total, own_cards, money = own
+    paid = t["top_up_cents"] + money["online_paid_cents"]  # a counter top-up is paid money
     active, repeat = activity
     outcomes = t["bookings_checked_in"] + t["bookings_completed"] + t["bookings_no_show"]
     return OverviewOut(
@@ -233,7 +246,10 @@ async def overview(principal: Principal, first: date, last: date,
             by_kind=RedemptionKinds(card=t["card_redemptions"],
                                     voucher=t["voucher_redemptions"],
                                     booking=t["booking_redemptions"])),
-        top_ups=TopUpsOut(count=t["top_ups"], amount_cents=t["top_up_cents"]),
+        top_ups=TopUpsOut(count=t["top_ups"] + money["online_top_ups"], amount_cents=paid,
+                          paid_cents=paid, bonus_cents=money["online_bonus_cents"],
+                          refunded_paid_cents=money["refunded_paid_cents"],
+                          refunded_bonus_cents=money["refunded_bonus_cents"]),
         bookings=BookingsOut(total=t["bookings"], completed=t["bookings_completed"],
                              cancelled=t["bookings_cancelled"], no_show=t["bookings_no_show"],
                              checked_in=t["bookings_checked_in"],
@@ -252,6 +268,10 @@ _METRIC_FIGURE: dict[str, str] = {
 }
 # Metrics with a chain-level part (counted in the home zone's days for the whole chain).
 _CHAIN_PART = {"new_members": "members", "cards_issued": "cards"}
+# ... and those whose chain part is the chain's money (online top-ups); a store's top-up
+# at the counter is paid money only.
+_MONEY_PART = {"top_ups": "online_top_ups", "top_up_amount": "online_paid_cents",
+               "top_up_bonus": "online_bonus_cents"}
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -271,12 +291,18 @@ async def timeseries(principal: Principal, metric: Metric, first: date, last: da
     elif metric == "vouchers_issued":
         values.update(await repo.per_day("vouchers", scope.chain_id, scope.home, first, last,
                                          await _usable_campaigns(scope)))
+    elif metric == "top_up_bonus":
+        pass  # online top-ups only: below
     else:
         values.update(await repo.figure_per_day(spans, first, last, _METRIC_FIGURE[metric]))
         if scope.whole_chain and metric in _CHAIN_PART:
             for day, count in (await repo.per_day(_CHAIN_PART[metric], scope.chain_id,
                                                   scope.home, first, last)).items():
                 values[day] += count
+    if scope.whole_chain and metric in _MONEY_PART:
+        for day, figures in (await repo.online_money(scope.chain_id, scope.home, first,
+                                                     last)).items():
+            values[day] += figures[_MONEY_PART[metric]]
     return TimeseriesOut(metric=metric, from_=first, to=last, store_id=store_id,
                          points=[Point(date=d, value=values.get(d, 0))
                                  for d in _dates(first, last)])
@@ -425,6 +451,25 @@ async def cohorts(principal: Principal, first_text: str | None, last_text: str |
             for later in months[index:]]))
     return CohortsOut(from_=_month_text(first), to=_month_text(last), store_id=store_id,
                       cohorts=result)
+
+
+# --- the prepaid liability --------------------------------------------------------------
+
+@_report
+async def liability(principal: Principal, day: date) -> LiabilityOut:
+    """Money held on the chain's cards at the end of ``day`` in the chain's home zone: the
+    ledger's paid and bonus deltas before that instant, and the cards holding money then.
+    A date still to come answers what is held now (every entry so far); a date before the
+    chain's first entry, zeros."""
+    if not principal.is_operator:
+        raise Forbidden("the liability is the chain's figure: operators only")
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValidationError("date", f"must be a date between {FIRST_YEAR} and {LAST_YEAR}")
+    stores = await repo.chain_stores(principal.chain_id)
+    home = ZoneInfo(stores[0]["timezone"]) if stores else UTC_ZONE
+    paid, bonus, cards = await repo.liability(principal.chain_id,
+                                              _midnight(day + timedelta(days=1), home))
+    return LiabilityOut(date=day, paid_cents=paid, bonus_cents=bonus, cards=cards)
 
 
 # --- maintenance ------------------------------------------------------------------------

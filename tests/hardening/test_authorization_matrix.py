@@ -322,6 +322,9 @@ POLICY.update({
         "store_id": b.store_id})],
     "GET /api/v1/stats/stores": [Rule(MANAGERS, NONE, query=lambda b, _: {
         "from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10]})],
+    # the chain's money: operators only
+    "GET /api/v1/stats/liability": [Rule(OPERATOR, NONE, query=lambda b, _: {
+        "date": tomorrow_at("00:00")[:10]})],
 })
 
 # Webhooks: operators (people) of the chain only; API keys never (not in key_scopes).

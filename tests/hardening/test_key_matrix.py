@@ -173,6 +173,7 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/stats/services": needs("stats:read"),
     "GET /api/v1/stats/cohorts": needs("stats:read"),
     "GET /api/v1/stats/stores": needs("stats:read"),
+    "GET /api/v1/stats/liability": needs("stats:read"),
     "GET /api/v1/events": needs("events:read"),
 }
 

@@ -49,7 +49,9 @@ class Did:
     members: list[tuple[uuid.UUID | None, datetime]] = field(default_factory=list)
     joined: dict[uuid.UUID, tuple[uuid.UUID | None, datetime]] = field(default_factory=dict)
     cards: list[tuple[uuid.UUID | None, datetime]] = field(default_factory=list)
-    top_ups: list[tuple[uuid.UUID, datetime, int]] = field(default_factory=list)
+    # store (None: online, the chain's), at, paid, bonus
+    top_ups: list[tuple[uuid.UUID | None, datetime, int, int]] = field(default_factory=list)
+    refunds: list[tuple[datetime, int, int]] = field(default_factory=list)  # taken back
     # store, at, member, kind, value (charged + discount), reversed
     redemptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     vouchers: list[datetime] = field(default_factory=list)
@@ -83,8 +85,8 @@ class Did:
             "redemptions": len(live),
             "redemption_value_cents": sum(r["value"] for r in live),
             "vouchers_redeemed": sum(1 for r in live if r["kind"] == "voucher"),
-            "top_ups": sum(1 for s, t, _ in self.top_ups if on(s, t)),
-            "top_up_amount_cents": sum(a for s, t, a in self.top_ups if on(s, t)),
+            "top_ups": sum(1 for s, t, _, _ in self.top_ups if on(s, t)),
+            "top_up_amount_cents": sum(a for s, t, a, _ in self.top_ups if on(s, t)),
             "bookings": len(books),
             "bookings_completed": sum(1 for b in books if b["status"] == "completed"),
             "bookings_cancelled": sum(1 for b in books if b["status"] == "cancelled"),
@@ -151,8 +153,14 @@ class Did:
             "redemptions": {"count": len(live), "value_cents": sum(r["value"] for r in live),
                             "by_kind": {k: sum(1 for r in live if r["kind"] == k)
                                         for k in ("card", "voucher", "booking")}},
-            "top_ups": {"count": sum(1 for s, t, _ in self.top_ups if inside(s, t)),
-                        "amount_cents": sum(a for s, t, a in self.top_ups if inside(s, t))},
+            "top_ups": {"count": sum(1 for s, t, _, _ in self.top_ups if inside(s, t)),
+                        "amount_cents": sum(a for s, t, a, _ in self.top_ups if inside(s, t)),
+                        "paid_cents": sum(a for s, t, a, _ in self.top_ups if inside(s, t)),
+                        "bonus_cents": sum(b for s, t, _, b in self.top_ups if inside(s, t)),
+                        "refunded_paid_cents": sum(a for t, a, _ in self.refunds
+                                                   if inside(None, t)),
+                        "refunded_bonus_cents": sum(b for t, _, b in self.refunds
+                                                    if inside(None, t))},
             "bookings": {"total": len(books), **status,
                          "no_show_rate": round(status["no_show"] / outcomes, 4)
                          if outcomes else 0.0},
@@ -224,7 +232,23 @@ class Shop:
     async def top_up(self, card: str, store: str, cents: int) -> None:
         entry = await self.post(f"/cards/{card}/top-ups",
                                 {"amount_cents": cents, "store_id": str(self.stores[store])})
-        self.did.top_ups.append((self.stores[store], at(entry["created_at"]), cents))
+        self.did.top_ups.append((self.stores[store], at(entry["created_at"]), cents, 0))
+
+    async def online(self, card: str, kind: str, moment: datetime, paid: int,
+                     bonus: int) -> None:
+        """A move of an online top-up order (WeChat Pay) at ``moment``: no store."""
+        from cards.public import move_stored_value
+
+        async with write_transaction():
+            await move_stored_value(self.world.a.id, uuid.UUID(card), kind, paid_cents=paid,
+                                    bonus_cents=bonus, order_id=uuid.uuid4(), now=moment)
+        if kind == "top_up":
+            self.did.top_ups.append((None, moment, paid, 0))
+        elif kind == "top_up_bonus":
+            store, when, was, _ = self.did.top_ups.pop()
+            self.did.top_ups.append((store, when, was, bonus))
+        else:  # refund (negative), refund_reverted (positive)
+            self.did.refunds.append((moment, -paid, -bonus))
 
     def redeemed(self, redemption: dict[str, Any], member: Principal) -> str:
         self.did.redemptions[redemption["id"]] = {
@@ -287,7 +311,7 @@ async def build(client: httpx.AsyncClient, world: World, monkeypatch: Any) -> Sh
         "name": "Prepaid", "kind": "stored_value", "points_per_yuan": 1}))["id"]
     card_e = await shop.card(template, m_e, "E")
     card_0 = await shop.card(template, wechat[0], "S1")
-    await shop.card(template, wechat[1], None)  # claimed by the member: the chain's own
+    claimed = await shop.card(template, wechat[1], None)  # the chain's own: no store
     await shop.top_up(card_e, "E", 50_000)
     await shop.top_up(card_0, "S1", 20_000)
     await shop.top_up(card_0, "W", 5_000)
@@ -297,6 +321,19 @@ async def build(client: httpx.AsyncClient, world: World, monkeypatch: Any) -> Sh
     await shop.post(f"/redemptions/{wrong}/reverse", {}, status=200)  # a reversal
     shop.did.redemptions[wrong]["reversed"] = True
     await shop.charge(card_0, wechat[0], "S1", 4_500)
+    # Online top-ups (the chain's, no store) either side of the home zone's midnight two
+    # days ago, and refunds, one of them failed at WeChat Pay (the money back on the card).
+    home_day = local_today("Asia/Shanghai") - timedelta(days=2)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    before = datetime.combine(home_day, time(23, 50), shanghai)
+    after = datetime.combine(home_day + timedelta(days=1), time(0, 10), shanghai)
+    await shop.online(claimed, "top_up", before, 10_000, 0)
+    await shop.online(claimed, "top_up_bonus", before, 0, 1_000)
+    await shop.online(claimed, "top_up", after, 5_000, 0)
+    await shop.online(claimed, "top_up_bonus", after, 0, 500)
+    await shop.online(claimed, "refund", after + timedelta(minutes=10), -2_000, -200)
+    await shop.online(claimed, "refund", after + timedelta(minutes=20), -1_000, -100)
+    await shop.online(claimed, "refund_reverted", after + timedelta(minutes=30), 1_000, 100)
 
     now = utcnow()
     campaign = await shop.post("/campaigns", {
@@ -434,8 +471,19 @@ async def test_every_figure_matches_what_was_done(client: httpx.AsyncClient, wor
             own = did.members if metric == "new_members" else did.cards
             expected = [e + sum(1 for s, t in own if s is None and did.day(None, t) == d)
                         for e, d in zip(expected, days, strict=True)]
+        if metric in ("top_ups", "top_up_amount"):  # online top-ups: the chain's
+            expected = [e + sum(1 if metric == "top_ups" else a for s, t, a, _ in did.top_ups
+                                if s is None and did.day(None, t) == d)
+                        for e, d in zip(expected, days, strict=True)]
         assert [p["value"] for p in response.json()["points"]] == expected, metric
         assert [p["date"] for p in response.json()["points"]] == [d.isoformat() for d in days]
+    bonus = (await shop.get("/stats/timeseries", metric="top_up_bonus", **{
+        "from": first.isoformat(), "to": last.isoformat()})).json()["points"]
+    assert [p["value"] for p in bonus] == [
+        sum(b for s, t, _, b in did.top_ups if did.day(s, t) == d) for d in days]
+    assert chain_view["top_ups"]["bonus_cents"] == 1_500
+    assert (chain_view["top_ups"]["refunded_paid_cents"],
+            chain_view["top_ups"]["refunded_bonus_cents"]) == (2_000, 200)
     vouchers = (await shop.get("/stats/timeseries", metric="vouchers_issued", **{
         "from": first.isoformat(), "to": last.isoformat()})).json()["points"]
     assert [p["value"] for p in vouchers] == [
