@@ -7,6 +7,7 @@ import uuid
 from typing import Annotated, Any, Literal
 
 from litestar import Controller, Request, Response, get, post, put
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
@@ -17,6 +18,7 @@ from app.core.params import Caller, IdempotencyKey, RuntimeDep
 from payments import service
 from payments.errors import NoticeError
 from payments.schemas import (
+    NoticeAnswer,
     PayConfigIn,
     PayConfigOut,
     PlacedOrderOut,
@@ -120,11 +122,21 @@ class PayNotifyController(Controller):
     tags = ["payments"]
 
     @post("/{chain_id:uuid}", opt=PUBLIC, status_code=HTTP_204_NO_CONTENT,
+          responses={
+              401: ResponseSpec(data_container=NoticeAnswer, media_type="application/json",
+                                generate_examples=False,
+                                description="SIGN_ERROR: the notice does not verify"),
+              503: ResponseSpec(data_container=NoticeAnswer, media_type="application/json",
+                                generate_examples=False,
+                                description="FAIL: not applied now; WeChat Pay sends it "
+                                            "again"),
+              **problems(404)},
           summary="WeChat Pay's notices (no bearer token: signed by WeChat Pay)",
           description="204 once verified and applied (a repeated notice changes "
                       "nothing); 401 {\"code\": \"SIGN_ERROR\", \"message\"} when the "
-                      "signature does not verify; 503 {\"code\": \"FAIL\"} when it cannot "
-                      "be applied now (WeChat Pay sends it again).")
+                      "signature does not verify; 404 when the chain has no WeChat Pay "
+                      "config; 503 {\"code\": \"FAIL\"} when it cannot be applied now "
+                      "(WeChat Pay sends it again).")
     async def notify(self, chain_id: FromPath[uuid.UUID],
                      request: Request[Any, Any, Any]) -> None:
         body = await request.body()  # the exact bytes the signature covers

@@ -101,3 +101,11 @@ class TopUpOrderPage(Struct):
 
     items: list[TopUpOrderOut]
     next_cursor: str | None
+
+
+class NoticeAnswer(Struct):
+    """What the notify endpoint answers WeChat Pay when it does not take a notice (WeChat
+    Pay's own shape, not problem+json): ``SIGN_ERROR`` or ``FAIL``."""
+
+    code: str
+    message: str

@@ -271,11 +271,12 @@ async def _terms(principal: Principal, card_id: uuid.UUID) -> cards.TopUpTerms:
     terms = await cards.top_up_terms(principal.chain_id, card_id)
     if terms is None or terms.member_id != principal.id:
         raise NotFound("no such card")
+    if not terms.options:
+        # Options are stored-value templates' only: another kind, or a stored-value card
+        # that takes no online top-up.
+        raise WrongCardKind("this card takes no online top-up")
     if not terms.usable:
-        if not terms.options and not getattr(terms, "stored_value", True):
-            raise WrongCardKind("only stored-value cards are topped up")
-        raise CardInactive("the card cannot be topped up: it is not an active "
-                           "stored-value card")
+        raise CardInactive("the card is frozen, expired or cancelled")
     return terms
 
 
@@ -556,11 +557,11 @@ async def dispatch_notice(pay: Pay, merchant: Merchant, chain_id: uuid.UUID, not
 async def receive_notice(pay: Pay, chain_id: uuid.UUID, headers: Mapping[str, str],
                          body: bytes) -> str:
     """``POST /pay/wechat/notify/{chain_id}``: verify the notice with the chain's merchant
-    (401 ``SIGN_ERROR`` when it does not verify, or the chain has no config) and apply
-    it. Applying twice changes nothing."""
+    (401 ``SIGN_ERROR`` when it does not verify; 404 when the chain has no config) and
+    apply it. Applying twice changes nothing."""
     merchant = await merchant_for(pay.box, chain_id)
     if merchant is None:
-        raise NoticeSignError("no WeChat Pay config for this chain: nothing to verify with")
+        raise NotFound("this chain takes no WeChat Pay notices (no WeChat Pay config)")
     now = utcnow()
     try:
         notice = parse_notice(merchant, headers, body, now=now)

@@ -86,7 +86,8 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         "templates": {"booking_confirmed": "TPL-BOOKED"}})
     assert config.status_code == 200, config.text
     template = (await _post(client, "/card-templates", op, {
-        "name": "Prepaid", "kind": "stored_value", "points_per_yuan": 1}))["id"]
+        "name": "Prepaid", "kind": "stored_value", "points_per_yuan": 1,
+        "top_up_options": [{"amount_cents": 10_000, "bonus_cents": 1_000}]}))["id"]
     cards = {}
     for member in (m1, m2):
         cards[member] = (await _post(client, "/cards", op, {

@@ -111,6 +111,14 @@ async def test_amount_must_be_an_option_and_card_usable(client: httpx.AsyncClien
     assert frozen.status_code == 200
     refused = await place(client, world, card_id, 10_000)
     assert refused.status_code == 409 and refused.json()["code"] == "card_inactive"
+    # A card of another kind takes no online top-up.
+    op = world.headers(world.a.operator)
+    template = await client.post(f"{API}/card-templates", headers=op,
+                                 json={"name": "Member", "kind": "membership"})
+    membership = await client.post(f"{API}/cards", headers=op, json={
+        "template_id": template.json()["id"], "member_id": str(world.a.members[0].id)})
+    wrong = await place(client, world, membership.json()["id"], 10_000)
+    assert wrong.status_code == 409 and wrong.json()["code"] == "wrong_card_kind"
     assert await orders() == []
 
 
