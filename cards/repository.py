@@ -820,8 +820,8 @@ async def export_cards(member_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
     return await Card.select(
         Card.id, Card.member, Card.template, Card.template.name.as_alias("template_name"),
         Card.template.kind.as_alias("kind"), Card.status, Card.expires_at,
-        Card.balance_cents, Card.points, Card.visits_left, Card.tier).where(
-        Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
+        Card.balance_cents, Card.bonus_balance_cents, Card.points, Card.visits_left,
+        Card.tier).where(Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
         Card.id).run()
 
 
