@@ -319,8 +319,10 @@ def test_the_overview_splits_top_ups_and_shows_the_liability(demo_server: Demo,
     page = context.new_page()
     open_dashboard(page, demo_server)
     tile = page.locator("[data-stat=top_ups]")
-    expect(tile).to_contain_text("paid")
-    expect(tile).to_contain_text("bonus")
+    overview = demo_server.api("GET", "/stats/overview", demo_server.operator_token, params={
+        "from": page.input_value("#from"), "to": page.input_value("#to")})["top_ups"]
+    expect(tile.locator(".value")).to_have_text(yuan(overview["paid_cents"]))
+    expect(tile).to_contain_text(f"plus {yuan(overview['bonus_cents'])} bonus")
     liability = page.locator("#liability")
     today = page.input_value("#liability-date")
     expected = demo_server.api("GET", "/stats/liability", demo_server.operator_token,
@@ -334,6 +336,8 @@ def test_the_overview_splits_top_ups_and_shows_the_liability(demo_server: Demo,
     expect(figure("total")).to_have_text(
         yuan(expected["paid_cents"] + expected["bonus_cents"]))
     assert expected["bonus_cents"] >= 15000
+    page.evaluate("document.querySelector('[data-stat=redemptions_count]').scrollIntoView()")
+    page.evaluate("window.scrollBy(0, -70)")
     screenshot(page, "admin-liability")
 
     # A day before the demo's history: less (or nothing) on cards.
@@ -346,5 +350,19 @@ def test_the_overview_splits_top_ups_and_shows_the_liability(demo_server: Demo,
     assert_accessible(page, "overview with liability (en)")
     set_lang(page, "zh")
     page.wait_for_selector("#liability [data-liability=paid]")
-    expect(page.locator("[data-stat=top_ups]")).to_contain_text("赠送")
+    expect(page.locator("[data-stat=top_ups]")).to_contain_text("另赠送")
     assert_accessible(page, "overview with liability (zh)")
+
+
+def test_a_manager_reads_the_orders_but_neither_refunds_nor_sees_the_liability(
+        demo_server: Demo, context: Any) -> None:
+    card = prepaid_card_with_options(demo_server)
+    order = paid_order(demo_server, card["id"])
+    page = context.new_page()
+    open_dashboard(page, demo_server, "demo-manager")
+    assert page.locator("#liability").count() == 0  # the chain's figure: operators only
+    page.click("[data-nav=topups]")
+    row = page.locator(f"tr[data-order='{order['id']}']")
+    expect(row).to_have_attribute("data-status", "paid")
+    assert row.locator("[data-refund]").count() == 0
+    expect(page.locator("#top-up-orders")).to_contain_text("Only operators can refund.")

@@ -37,7 +37,7 @@ addMessages({
     'a.co.month': '加入月份', 'a.co.members': '人数', 'a.co.m0': '当月', 'a.co.mn': '第 {n} 月',
     'a.co.note': '每格：该月有核销或预约的会员占该批会员的比例。',
     'a.cmpStores.note': '所选时间范围内各门店的数据（不受门店筛选影响）。',
-    'a.s.topupSplit': '实充 {paid} · 赠送 {bonus}', 'a.s.topupOnline': '线上充值不属于任何门店：只计入“全部门店”。',
+    'a.s.topupBonus': '另赠送 {bonus}', 'a.s.refunded': '退款 {paid}（收回赠送 {bonus}）', 'a.s.topupOnline': '线上充值不属于任何门店：只计入“全部门店”。',
     'a.li.title': '储值余额（预收负债）', 'a.li.date': '截至日期（当天营业结束）', 'a.li.show': '查看',
     'a.li.total': '卡内余额合计', 'a.li.paid': '实充部分', 'a.li.bonus': '赠送部分', 'a.li.cards': '有余额的卡',
     'a.li.note': '{date} 结束时会员卡上的钱：实充部分是会员付过的钱（可申请退款），赠送部分是承诺的服务。',
@@ -67,7 +67,7 @@ addMessages({
     'a.co.month': 'Joined', 'a.co.members': 'Members', 'a.co.m0': 'Month 0', 'a.co.mn': 'Month {n}',
     'a.co.note': 'Each cell: the share of the cohort with a redemption or booking in that month.',
     'a.cmpStores.note': 'Every store over the chosen range (the store filter does not apply).',
-    'a.s.topupSplit': '{paid} paid · {bonus} bonus', 'a.s.topupOnline': 'Online top-ups belong to no store: they count under “All stores” only.',
+    'a.s.topupBonus': 'plus {bonus} bonus', 'a.s.refunded': 'refunded {paid} (and {bonus} bonus)', 'a.s.topupOnline': 'Online top-ups belong to no store: they count under “All stores” only.',
     'a.li.title': 'Money on cards (prepaid liability)', 'a.li.date': 'As of (end of the day)', 'a.li.show': 'Show',
     'a.li.total': 'On cards in all', 'a.li.paid': 'Paid money', 'a.li.bonus': 'Bonus money', 'a.li.cards': 'Cards holding money',
     'a.li.note': 'Money on members\u2019 cards at the end of {date}: paid money is what members paid (refundable on request); bonus money is service promised.',
@@ -140,7 +140,8 @@ export async function overviewView(el, ctx) {
   const storesBox = h('section.panel', { id: 'store-compare', 'aria-labelledby': 'store-compare-h' });
   const servicesBox = h('section.panel', { id: 'top-services', 'aria-labelledby': 'top-services-h' });
   const cohortsBox = h('section.panel', { id: 'cohorts', 'aria-labelledby': 'cohorts-h' });
-  const liabilityBox = liabilityPanel(api, today);
+  // The liability is the chain's (operators; the API refuses managers).
+  const liabilityBox = ctx.role === 'operator' ? liabilityPanel(api, today) : null;
 
   const load = async () => {
     markPreset();
@@ -246,7 +247,8 @@ function statTiles(o, p) {
       tile('redemptions_value', t('a.s.value'), money(r.value_cents), null, both('redemptions', 'value_cents', 'money')),
       tile('top_ups', t('a.s.topupAmount'), money(tu.amount_cents),
         [`${t('a.s.topups')} ${count(tu.count)}`,
-          typeof tu.paid_cents === 'number' ? t('a.s.topupSplit', { paid: money(tu.paid_cents), bonus: money(tu.bonus_cents ?? 0) }) : null]
+          tu.bonus_cents ? t('a.s.topupBonus', { bonus: money(tu.bonus_cents) }) : null,
+          tu.refunded_paid_cents ? t('a.s.refunded', { paid: money(tu.refunded_paid_cents), bonus: money(tu.refunded_bonus_cents ?? 0) }) : null]
           .filter(Boolean).join(' · '),
         both('top_ups', 'amount_cents', 'money')),
       tile('bookings', t('a.s.bookings'), count(b.total),

@@ -96,7 +96,7 @@ function payForm(ctx, pay, done) {
       mchid: mchid.value.trim(), appid: appid.value.trim(), merchant_serial_no: serial.value.trim(),
       merchant_private_key_pem: key.value.trim(), apiv3_key: apiv3.value.trim(),
       platform_public_key_id: pubId.value.trim(), platform_public_key_pem: pubPem.value.trim(),
-    }), (body) => api.put('/wechat-pay-config', body), done, { ok: t('a.pay.saved'), check }),
+    }), (body) => api.put('/wechat-pay-config', body), done, { ok: t('a.pay.saved'), check, fieldCodes: ['invalid_pay_config'] }),
   },
   h('h2', { id: 'pay-h', text: t('a.pay.title') }),
   h('p.muted', { text: t('a.pay.intro') }),

@@ -26,7 +26,7 @@ addMessages({
     'a.to.refundAsked': '退款已提交，微信支付处理后到账', 'a.to.exceeds': '退款金额超过可退金额：这笔充值在卡上尚未用掉的实充金额不足。',
     'a.to.exceedsN': '退款金额超过可退金额：这笔充值现在最多可退 {n}。',
     'a.to.none': '没有符合条件的订单', 'a.to.prev': '上一页', 'a.to.next': '下一页', 'a.to.sandbox': '沙箱',
-    'a.to.mgrNote': '退款只能由运营人员操作。', 'a.to.ordersOf': '充值订单', 'a.to.reasonRule': '请写明原因',
+    'a.to.mgrNote': '退款只能由运营人员操作。', 'a.to.memberLink': '会员与卡流水', 'a.to.thisCard': '只看此卡', 'a.to.ordersOf': '充值订单', 'a.to.reasonRule': '请写明原因',
   },
   en: {
     'a.nav.topups': 'Online top-ups',
@@ -41,7 +41,7 @@ addMessages({
     'a.to.refundAsked': 'Refund asked: the money goes back once WeChat Pay has processed it', 'a.to.exceeds': 'More than can be refunded: not enough of this top-up\u2019s paid money is left unspent on the card.',
     'a.to.exceedsN': 'More than can be refunded: at most {n} of this top-up can go back now.',
     'a.to.none': 'No orders match', 'a.to.prev': 'Previous', 'a.to.next': 'Next', 'a.to.sandbox': 'sandbox',
-    'a.to.mgrNote': 'Only operators can refund.', 'a.to.ordersOf': 'Top-up orders', 'a.to.reasonRule': 'say why',
+    'a.to.mgrNote': 'Only operators can refund.', 'a.to.memberLink': 'Member and card ledger', 'a.to.thisCard': 'this card only', 'a.to.ordersOf': 'Top-up orders', 'a.to.reasonRule': 'say why',
   },
 });
 
@@ -97,9 +97,8 @@ export async function topUpsView(el, ctx) {
         h('th', { scope: 'row' }, h('span.techdetail', { text: o.out_trade_no || o.id }),
           o.sandbox ? h('small.muted', { text: ` (${t('a.to.sandbox')})` }) : null),
         h('td', {},
-          o.member_id ? h('a', { href: `#members/${o.member_id}/ledger/${o.card_id}`, text: who(o) || t('a.to.ordersOf') }) : (who(o) || '—'),
-          ' ', h('a.muted', { href: `#topups/card/${o.card_id}`, 'data-card-filter': o.card_id, text: `(${t('a.to.card')})`,
-            'aria-label': `${t('a.to.ordersOf')}: ${o.card_id}` })),
+          o.member_id ? h('a', { href: `#members/${o.member_id}/ledger/${o.card_id}`, 'data-member-link': o.member_id, text: who(o) || t('a.to.memberLink') }) : (who(o) || '—'),
+          ' ', h('a.muted', { href: `#topups/card/${o.card_id}`, 'data-card-filter': o.card_id, text: t('a.to.thisCard') })),
         h('td.num', { text: money(o.amount_cents) }),
         h('td.num', { text: money(o.bonus_cents || 0) }),
         h('td', {}, h('span.pill', { class: orderStatusClass(o.status), 'data-status': o.status, text: orderStatusText(o.status) })),
@@ -135,6 +134,7 @@ export async function topUpsView(el, ctx) {
             if (err.code === 'refund_exceeds_unspent') {
               const n = err.problem?.refundable_cents;
               problem.textContent = typeof n === 'number' ? t('a.to.exceedsN', { n: money(n) }) : t('a.to.exceeds');
+              toast(problem.textContent, 'bad');
               // The amount is what is wrong: marked, and described by the sentence above.
               amount.setAttribute('aria-invalid', 'true');
               amount.setAttribute('aria-describedby', 'refund-error');

@@ -123,6 +123,9 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
         sessionStorage.setItem(AUTOPAY(order.id), '1');
         location.hash = `#order/${order.id}`;
       } catch (err) {
+        // The server answered (and keeps that answer under the key): the next tap is a new
+        // attempt with a new key. No answer (network): the order may exist, keep the key.
+        if (!err.network) delete keys[option.amount_cents];
         busy = false;
         buttons.forEach((b) => { b.disabled = false; });
         status.textContent = '';
