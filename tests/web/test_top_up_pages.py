@@ -93,6 +93,9 @@ def test_member_tops_up_in_sandbox_and_sees_the_new_balance(demo_server: Demo,
     page.click("#sandbox-pay")
     expect(page.locator("#order-status")).to_have_attribute("data-status", "paid", timeout=15_000)
     expect(page.locator("#order-status")).to_contain_text("Topped up")
+    # The live stream told of it too, in words.
+    expect(page.locator("#live-notice")).to_contain_text(
+        "Online top-up credited (with ¥50.00 bonus). Balance ¥550.00")
     result = page.locator("#new-balance")
     expect(result.locator("[data-figure=balance]")).to_have_text("¥550.00")
     expect(result.locator("[data-figure=paid]")).to_have_text("¥500.00")

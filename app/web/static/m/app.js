@@ -197,7 +197,8 @@ function cardNotice(data) {
     visits: data.visits_left, points: data.points };
   const key = {
     charge: 'm.live.charge', top_up: 'm.live.top_up', visit: 'm.live.visit', earn: 'm.live.earn',
-    reversal: 'm.live.reversal',
+    reversal: 'm.live.reversal', top_up_bonus: 'm.live.top_up_bonus', refund: 'm.live.refund',
+    refund_reverted: 'm.live.refund_reverted',
   }[r.action];
   if (!key) return t('m.live.changed');
   return t(at ? key : `${key}.nostore`, vars);
