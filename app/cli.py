@@ -157,7 +157,8 @@ def cmd_worker(_: argparse.Namespace) -> int:
             box = SecretBox(settings.secret_key)
             dispatcher = build_dispatcher(settings, client, box)
             sequencer, webhooks = Sequencer(), build_webhook_worker(settings, box)
-            pay_client = WechatPayClient(settings.wechat_pay_api_base)
+            pay_client = WechatPayClient(settings.wechat_pay_api_base,
+                                         timeout_s=settings.wechat_pay_timeout_s)
             poller = build_pay_poller(settings, box, pay_client)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()

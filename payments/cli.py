@@ -44,7 +44,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     async def run() -> dict[str, int]:
         async with bound_engine(settings):
-            client = WechatPayClient(settings.wechat_pay_api_base)
+            client = WechatPayClient(settings.wechat_pay_api_base,
+                                     timeout_s=settings.wechat_pay_timeout_s)
             try:
                 outcome = await reconcile_chain(client, SecretBox(settings.secret_key),
                                                 args.chain, args.date)

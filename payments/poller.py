@@ -42,6 +42,7 @@ from typing import Any
 from app.core.clock import utcnow
 from app.core.crypto import SecretBox
 from app.core.db import write_transaction
+from app.core.errors import AppError
 from app.core.settings import Settings
 from app.core.wechatpay import Merchant, Transaction, WechatPayClient, WechatPayError
 from payments import refunds
@@ -158,7 +159,11 @@ class PayPoller:
 
     async def _merchant(self, chain_id: uuid.UUID) -> Merchant | None:
         if chain_id not in self._merchants:
-            self._merchants[chain_id] = await orders.merchant_for(self.box, chain_id)
+            try:
+                self._merchants[chain_id] = await orders.merchant_for(self.box, chain_id)
+            except AppError as exc:  # its sealed keys no longer open: wait for a new config
+                log.warning("chain %s: WeChat Pay config unusable: %s", chain_id, exc.detail)
+                self._merchants[chain_id] = None
         return self._merchants[chain_id]
 
     async def _later(self, order: TopUpOrderRow, now: datetime) -> str:

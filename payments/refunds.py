@@ -47,7 +47,7 @@ from app.core import events, idempotency
 from app.core.auth import OPERATORS, Principal
 from app.core.clock import utcnow
 from app.core.db import write_transaction
-from app.core.errors import Conflict, NotFound
+from app.core.errors import AppError, Conflict, NotFound
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey
 from app.core.settings import Settings
@@ -180,11 +180,16 @@ async def submit(client: WechatPayClient, merchant: Merchant, settings: Settings
     apply the answer. A retryable failure leaves it pending for the poller; a final
     refusal puts the money back."""
     try:
+        notify_url = orders.notify_url(settings, order["chain"])
+    except AppError as exc:  # O2O_PUBLIC_URL unset: kept pending until it is set
+        log.warning("refund %s not sent: %s", refund["out_refund_no"], exc.detail)
+        return
+    try:
         result = await client.refund(
             merchant, out_trade_no=order["out_trade_no"],
             out_refund_no=refund["out_refund_no"], refund_cents=refund["amount_cents"],
             total_cents=order["amount_cents"], reason=refund["reason"],
-            notify_url=orders.notify_url(settings, order["chain"]))
+            notify_url=notify_url)
     except WechatPayError as exc:
         now = now or utcnow()
         if exc.retryable:
@@ -285,8 +290,9 @@ class RefundController(Controller):
             return answer
         await send_now(request.app.state.pay, refund.id)
         row = await repo.get_refund(refund.id)
-        return Response(content=msgspec.json.encode(refund_out(row) if row else refund),
-                        status_code=202, media_type="application/json")
+        # The refund as it stands after the send (the stored answer, replayed to a retry
+        # under the same key, is the refund as asked: pending).
+        return Response(content=refund_out(row) if row else refund, status_code=202)
 
 
 async def send_now(pay: orders.Pay, refund_id: uuid.UUID) -> None:

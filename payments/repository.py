@@ -162,10 +162,11 @@ async def _claim(table: type[TopUpOrder] | type[TopUpRefund], where: Combinable,
 
 async def claim_due_orders(now: datetime, first_look: datetime, lease_until: datetime,
                            limit: int) -> list[TopUpOrderRow]:
-    """Live pending orders, not yet 2 h old, whose next look is due (never looked at:
-    placed before ``first_look``); leased."""
+    """Live pending orders, not yet 2 h old, whose next look is due; leased."""
+    # Never looked at: due ``first_look`` after it was placed, whatever next_query_at
+    # says (the poller's own first delay, scaled in tests); after a look, next_query_at.
     due = (TopUpOrder.next_query_at <= now) | (
-        TopUpOrder.next_query_at.is_null() & (TopUpOrder.created_at <= first_look))
+        (TopUpOrder.query_attempts == 0) & (TopUpOrder.created_at <= first_look))
     rows = await _claim(TopUpOrder, (TopUpOrder.status == "pending")
                         & (TopUpOrder.sandbox == False)  # noqa: E712 - a SQL comparison
                         & (TopUpOrder.expires_at > now) & due, lease_until, limit)

@@ -86,7 +86,8 @@ async def test_query_and_notice_at_once_credit_once(
     outcome, status = await asyncio.gather(
         poller.run_once(placed + timedelta(seconds=16)), pay.notice(notice))
     assert status == 204
-    assert outcome["credited"] + outcome["credited_elsewhere"] == 1
+    # The poller credited it, found it credited, or never claimed it (credited first).
+    assert outcome["credited"] <= 1 and outcome["error"] == 0
     assert await pay.money(card) == (10000, 0)
     assert len(await pay.ledger(card)) == 2  # issue + one top_up (no bonus)
     await ledger_verifies()
