@@ -82,6 +82,8 @@ class Settings:
     # server process (off: run `o2o worker`), and its idle wait between looks.
     pay_poller: bool = True
     pay_poll_s: float = 5.0
+    # Multiplies the poller's query schedule (first look, backoff); tests only.
+    pay_query_scale: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -168,6 +170,7 @@ class Settings:
                                                  10.0),
             pay_poller=_flag(env_vars, "O2O_PAY_POLLER", default=True),
             pay_poll_s=_positive_float(env_vars, "O2O_PAY_POLL_SECONDS", 5.0),
+            pay_query_scale=_positive_float(env_vars, "O2O_PAY_QUERY_SCALE", 1.0),
         )
 
 
