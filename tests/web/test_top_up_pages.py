@@ -228,6 +228,8 @@ def test_the_wechat_pay_settings_save_and_never_show_the_secrets(demo_server: De
     stored = demo_server.api("GET", "/wechat-pay-config", demo_server.operator_token)
     assert stored["configured"] is True and stored["mchid"] == "1900000109"
     assert apiv3 not in json.dumps(stored) and "PRIVATE" not in json.dumps(stored)
+    page.evaluate("document.getElementById('pay-h').scrollIntoView()")
+    page.evaluate("window.scrollBy(0, -70)")
     screenshot(page, "admin-wechat-pay")
     set_lang(page, "zh")
     page.wait_for_selector("#pay-state[data-configured=true]")
