@@ -336,6 +336,10 @@ async function cardView(el, cardId) {
     api.get(`/cards/${cardId}`), api.get(`/cards/${cardId}/ledger`).then((x) => listOf(x)),
     storesById(),
   ]);
+  // "Top up" only where the card's template offers amounts to pay online.
+  const template = card.kind === 'stored_value' && card.template_id
+    ? await api.get(`/card-templates/${card.template_id}`).catch(() => null) : null;
+  const canTopUp = card.status === 'active' && (template?.top_up_options || []).length > 0;
   const qrBox = h('div.qrbox', { id: 'card-qr' });
   const countdown = h('p.countdown', { id: 'countdown' });
   const shortBox = h('div.card-short', { id: 'card-short-box' });
@@ -348,7 +352,7 @@ async function cardView(el, cardId) {
       text: `${t('m.card.expires')}: ${card.expires_at ? fmtDate(card.expires_at) : t('m.card.noExpiry')}`,
     }),
     card.kind === 'stored_value' ? h('div.row.topup-links', {},
-      card.status === 'active' ? h('a.btn', { href: `#topup/${card.id}`, id: 'top-up', text: t('m.topup.button') }) : null,
+      canTopUp ? h('a.btn', { href: `#topup/${card.id}`, id: 'top-up', text: t('m.topup.button') }) : null,
       h('a.btn.secondary', { href: '#orders', id: 'top-up-orders', text: t('m.topup.orders') })) : null,
     h('div.panel', {},
       h('h2', { text: t('m.card.code') }),
