@@ -12,10 +12,10 @@ from playwright.sync_api import expect
 from tests.web.conftest import Demo, assert_accessible, screenshot, set_lang, staff_login
 
 DESKTOP = {"width": 1280, "height": 800}
-VIEWS = ["overview", "members", "campaigns", "templates", "stores", "staff", "notifications",
-         "settings"]
+VIEWS = ["overview", "members", "campaigns", "templates", "topups", "stores", "staff",
+         "notifications", "settings"]
 # The views H7a answers for (campaigns and members are H7b's: tests/web/test_admin_members*.py).
-MINE = ["overview", "templates", "stores", "staff", "notifications", "settings"]
+MINE = ["overview", "templates", "topups", "stores", "staff", "notifications", "settings"]
 
 
 def open_dashboard(page: Any, demo: Demo, username: str = "demo-operator") -> None:

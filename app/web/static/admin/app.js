@@ -15,6 +15,7 @@ import { settingsView } from './settings.js';
 import { staffView } from './staff.js';
 import { storesView } from './stores.js';
 import { templatesView } from './templates.js';
+import { topUpsView } from './topups.js';
 
 // The dashboard's own styles (CSP: style-src 'self'; base.css is shared by the pages).
 if (!document.querySelector('link[data-admin-css]')) {
@@ -36,6 +37,7 @@ const VIEWS = [
   ['members', 'a.nav.members', membersView],
   ['campaigns', 'a.nav.campaigns', campaignsView],
   ['templates', 'a.nav.templates', templatesView],
+  ['topups', 'a.nav.topups', topUpsView, ['operator', 'manager']],
   ['stores', 'a.nav.stores', storesView],
   ['staff', 'a.nav.staff', staffView],
   ['notifications', 'a.nav.notifications', notificationsView],

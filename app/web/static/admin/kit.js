@@ -192,7 +192,9 @@ export function submitter(build, send, done, opts = {}) {
       toast(opts.ok || t('a.f.created'), 'ok');
       if (done) await done(result);
     } catch (err) {
-      const marked = err?.code === 'validation_error' ? serverFieldErrors(form, err, opts.fields) : [];
+      // validation_error, or a code this form says names fields too (opts.fieldCodes).
+      const named = err?.code === 'validation_error' || (opts.fieldCodes || []).includes(err?.code);
+      const marked = named ? serverFieldErrors(form, err, opts.fields) : [];
       if (marked.length) report(form, marked);
       else {
         const text = errorText(err, opts.words || {});

@@ -10,7 +10,7 @@
 import { listOf, newKey } from '/static/common/api.js';
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { confirmButton, fmtDate, fmtDateTime, h, money, mount, toast } from '/static/common/ui.js';
-import { memberLabel, termsText } from '/static/common/terms.js';
+import { balanceSplitText, memberLabel, termsText } from '/static/common/terms.js';
 import { field, srOnly, table } from './kit.js';
 
 // This view's own styles (CSP: style-src 'self'), loaded once like app.js loads admin.css.
@@ -42,7 +42,9 @@ addMessages({
     'a.mb.when': '时间', 'a.mb.store': '门店', 'a.mb.service': '服务', 'a.mb.stylist': '技师', 'a.mb.anyStylist': '{name}（未指定技师）',
     'a.mb.kind': '类型', 'a.mb.money': '金额变动', 'a.mb.balanceAfter': '变动后余额', 'a.mb.pointsAfter': '变动后积分', 'a.mb.visitsAfter': '变动后次数',
     'a.mb.l.issue': '开卡', 'a.mb.l.top_up': '充值', 'a.mb.l.charge': '消费', 'a.mb.l.visit': '核销次数', 'a.mb.l.earn': '积分',
-    'a.mb.l.reversal': '撤销', 'a.mb.l.adjust': '调整', 'a.mb.closeLedger': '关闭流水', 'a.mb.noStore': '—（线上/后台）',
+    'a.mb.l.reversal': '撤销', 'a.mb.l.adjust': '调整',
+    'a.mb.l.top_up_bonus': '充值赠送', 'a.mb.l.refund': '退款', 'a.mb.l.refund_reverted': '退款失败退回',
+    'a.mb.l.parts': '实充 {paid}，赠送 {bonus}', 'a.mb.topups': '充值订单', 'a.mb.closeLedger': '关闭流水', 'a.mb.noStore': '—（线上/后台）',
     'a.mb.opOnly': '冻结、注销卡和作废券仅运营人员可操作',
   },
   en: {
@@ -68,7 +70,9 @@ addMessages({
     'a.mb.when': 'When', 'a.mb.store': 'Store', 'a.mb.service': 'Service', 'a.mb.stylist': 'Stylist', 'a.mb.anyStylist': '{name} (any stylist)',
     'a.mb.kind': 'Kind', 'a.mb.money': 'Amount', 'a.mb.balanceAfter': 'Balance after', 'a.mb.pointsAfter': 'Points after', 'a.mb.visitsAfter': 'Visits after',
     'a.mb.l.issue': 'Issued', 'a.mb.l.top_up': 'Top-up', 'a.mb.l.charge': 'Charge', 'a.mb.l.visit': 'Visit', 'a.mb.l.earn': 'Points earned',
-    'a.mb.l.reversal': 'Reversal', 'a.mb.l.adjust': 'Adjustment', 'a.mb.closeLedger': 'Close the ledger', 'a.mb.noStore': '— (online / back office)',
+    'a.mb.l.reversal': 'Reversal', 'a.mb.l.adjust': 'Adjustment',
+    'a.mb.l.top_up_bonus': 'Top-up bonus', 'a.mb.l.refund': 'Refund', 'a.mb.l.refund_reverted': 'Refund failed, money back',
+    'a.mb.l.parts': 'paid {paid}, bonus {bonus}', 'a.mb.topups': 'Top-up orders', 'a.mb.closeLedger': 'Close the ledger', 'a.mb.noStore': '— (online / back office)',
     'a.mb.opOnly': 'Only operators freeze or cancel cards and revoke vouchers',
   },
 });
@@ -266,6 +270,9 @@ async function memberView(el, ctx, memberId) {
   };
   const cardName = (c) => `${c.template_name} · ${c.number}`;
   const cardActions = (c) => h('div.table-actions', {},
+    c.kind === 'stored_value' ? h('a.btn.small.secondary', {
+      href: `#topups/card/${c.id}`, text: t('a.mb.topups'), 'aria-label': `${t('a.mb.topups')}: ${cardName(c)}`,
+    }) : null,
     h('a.btn.small.secondary', {
       href: `#members/${memberId}/ledger/${c.id}`, text: t('a.mb.ledger'), 'data-ledger': c.id,
       'aria-label': `${t('a.mb.ledger')}: ${cardName(c)}`,
@@ -289,7 +296,8 @@ async function memberView(el, ctx, memberId) {
     cards.map((c) => h('tr', { 'data-card': c.id, class: c.id === ledgerCard ? 'on' : null },
       h('th', { scope: 'row' }, c.template_name, h('br'), h('small.muted', { text: t(`kind.${c.kind}`) })),
       h('td', { text: c.number }),
-      h('td.num', { 'data-field': 'balance', text: c.kind === 'stored_value' ? money(c.balance_cents) : '—' }),
+      h('td.num', {}, h('span', { 'data-field': 'balance', text: c.kind === 'stored_value' ? money(c.balance_cents) : '—' }),
+        c.kind === 'stored_value' && c.bonus_balance_cents ? [h('br'), h('small.muted', { 'data-field': 'split', text: balanceSplitText(c) })] : null),
       h('td.num', { text: String(c.points) }),
       h('td.num', { text: c.visits_left === null || c.visits_left === undefined ? '—' : String(c.visits_left) }),
       h('td', { text: c.tier || '—' }),
@@ -363,7 +371,9 @@ async function memberView(el, ctx, memberId) {
             h('td', { text: fmtDateTime(e.created_at, storeZone(e.store_id)) }),
             h('td', { 'data-field': 'store', text: e.store_id ? storeName(e.store_id) : t('a.mb.noStore') }),
             h('td', { text: word(e.kind) }),
-            h('td.num', { text: e.delta_cents ? signed(e.delta_cents) : '—' }),
+            h('td.num', {}, e.delta_cents ? signed(e.delta_cents) : '—',
+              e.delta_bonus_cents && e.kind !== 'top_up_bonus'
+                ? [h('br'), h('small.muted', { text: t('a.mb.l.parts', { paid: money(e.delta_paid_cents ?? 0), bonus: money(e.delta_bonus_cents) }) })] : null),
             h('td.num', { text: money(e.balance_after_cents) }),
             h('td.num', { text: e.delta_points ? `${e.delta_points > 0 ? '+' : ''}${e.delta_points}` : '—' }),
             h('td.num', { text: String(e.points_after) }),

@@ -37,6 +37,10 @@ addMessages({
     'a.co.month': '加入月份', 'a.co.members': '人数', 'a.co.m0': '当月', 'a.co.mn': '第 {n} 月',
     'a.co.note': '每格：该月有核销或预约的会员占该批会员的比例。',
     'a.cmpStores.note': '所选时间范围内各门店的数据（不受门店筛选影响）。',
+    'a.s.topupBonus': '另赠送 {bonus}', 'a.s.refunded': '退款 {paid}（收回赠送 {bonus}）', 'a.s.topupOnline': '线上充值不属于任何门店：只计入“全部门店”。',
+    'a.li.title': '储值余额（预收负债）', 'a.li.date': '截至日期（当天营业结束）', 'a.li.show': '查看',
+    'a.li.total': '卡内余额合计', 'a.li.paid': '实充部分', 'a.li.bonus': '赠送部分', 'a.li.cards': '有余额的卡',
+    'a.li.note': '{date} 结束时会员卡上的钱：实充部分是会员付过的钱（可申请退款），赠送部分是承诺的服务。',
   },
   en: {
     'a.p.label': 'Period', 'a.range.max': '{n} days at most', 'a.p.today': 'Today', 'a.p.last7': 'Last 7 days', 'a.p.last30': 'Last 30 days',
@@ -63,6 +67,10 @@ addMessages({
     'a.co.month': 'Joined', 'a.co.members': 'Members', 'a.co.m0': 'Month 0', 'a.co.mn': 'Month {n}',
     'a.co.note': 'Each cell: the share of the cohort with a redemption or booking in that month.',
     'a.cmpStores.note': 'Every store over the chosen range (the store filter does not apply).',
+    'a.s.topupBonus': 'plus {bonus} bonus', 'a.s.refunded': 'refunded {paid} (and {bonus} bonus)', 'a.s.topupOnline': 'Online top-ups belong to no store: they count under “All stores” only.',
+    'a.li.title': 'Money on cards (prepaid liability)', 'a.li.date': 'As of (end of the day)', 'a.li.show': 'Show',
+    'a.li.total': 'On cards in all', 'a.li.paid': 'Paid money', 'a.li.bonus': 'Bonus money', 'a.li.cards': 'Cards holding money',
+    'a.li.note': 'Money on members\u2019 cards at the end of {date}: paid money is what members paid (refundable on request); bonus money is service promised.',
   },
 });
 
@@ -132,6 +140,8 @@ export async function overviewView(el, ctx) {
   const storesBox = h('section.panel', { id: 'store-compare', 'aria-labelledby': 'store-compare-h' });
   const servicesBox = h('section.panel', { id: 'top-services', 'aria-labelledby': 'top-services-h' });
   const cohortsBox = h('section.panel', { id: 'cohorts', 'aria-labelledby': 'cohorts-h' });
+  // The liability is the chain's (operators; the API refuses managers).
+  const liabilityBox = ctx.role === 'operator' ? liabilityPanel(api, today) : null;
 
   const load = async () => {
     markPreset();
@@ -188,7 +198,7 @@ export async function overviewView(el, ctx) {
       h('div.row', {},
         h('button.btn', { type: 'submit', text: t('a.range.apply'), id: 'apply' }),
         h('button.btn.secondary', { type: 'button', text: t('a.range.csv'), id: 'csv', onclick: csv })));
-  mount(el, form, compared, figures, charts, storesBox, servicesBox, cohortsBox);
+  mount(el, form, compared, figures, liabilityBox, charts, storesBox, servicesBox, cohortsBox);
   await load();
 }
 
@@ -235,13 +245,18 @@ function statTiles(o, p) {
         both('vouchers', 'redeemed')),
       tile('redemptions_count', t('a.s.redemptions'), String(r.count ?? '—'), null, both('redemptions', 'count')),
       tile('redemptions_value', t('a.s.value'), money(r.value_cents), null, both('redemptions', 'value_cents', 'money')),
-      tile('top_ups', t('a.s.topupAmount'), money(tu.amount_cents), `${t('a.s.topups')} ${count(tu.count)}`, both('top_ups', 'amount_cents', 'money')),
+      tile('top_ups', t('a.s.topupAmount'), money(tu.amount_cents),
+        [`${t('a.s.topups')} ${count(tu.count)}`,
+          tu.bonus_cents ? t('a.s.topupBonus', { bonus: money(tu.bonus_cents) }) : null,
+          tu.refunded_paid_cents ? t('a.s.refunded', { paid: money(tu.refunded_paid_cents), bonus: money(tu.refunded_bonus_cents ?? 0) }) : null]
+          .filter(Boolean).join(' · '),
+        both('top_ups', 'amount_cents', 'money')),
       tile('bookings', t('a.s.bookings'), count(b.total),
         `${t('a.s.completed')} ${b.completed ?? 0} · ${t('a.s.cancelled')} ${b.cancelled ?? 0} · ${t('a.s.noShow')} ${b.no_show ?? 0}`,
         both('bookings', 'total')),
       tile('no_show_rate', t('a.s.noShowRate'), pct(b.no_show_rate), t('a.s.noShowOf', { n: b.no_show ?? 0, m: outcomes }),
         both('bookings', 'no_show_rate', 'rate'))),
-    h('p.muted.definitions', {}, t('a.def.active'), ' ', t('a.def.repeat'), ' ', t('a.def.noShow')));
+    h('p.muted.definitions', {}, t('a.def.active'), ' ', t('a.def.repeat'), ' ', t('a.def.noShow'), ' ', t('a.s.topupOnline')));
 }
 
 // A bar per day, drawn as SVG elements (no chart library, nothing but our own origin). The
@@ -355,4 +370,37 @@ async function cohorts(api, box, q) {
   } catch (err) {
     mount(box, h('h2', { id: 'cohorts-h', text: t('a.cohorts') }), h('p.error', { role: 'alert', text: errorText(err) }));
   }
+}
+
+// The prepaid liability: the money on cards at the end of a local date (GET /stats/liability),
+// paid and bonus apart, with its own date (any day, not the range).
+function liabilityPanel(api, today) {
+  const [day, dayBox] = field('liability-date', t('a.li.date'), { type: 'date', value: today, max: today, required: true });
+  const out = h('div', { id: 'liability-figures', 'aria-live': 'polite' }, h('p.muted', { text: t('app.loading') }));
+  const load = async () => {
+    clearFieldErrors(box);
+    if (!day.value) { showFieldError(day); day.focus(); return; }
+    try {
+      const l = await api.get('/stats/liability', { date: day.value });
+      const total = (l.paid_cents ?? 0) + (l.bonus_cents ?? 0);
+      const tile = (key, label, value) => h('div.stat', { 'data-liability': key },
+        h('div.value', { text: value }), h('div.label', { text: label }));
+      mount(out,
+        h('div.stats', {},
+          tile('total', t('a.li.total'), money(total)),
+          tile('paid', t('a.li.paid'), money(l.paid_cents)),
+          tile('bonus', t('a.li.bonus'), money(l.bonus_cents)),
+          tile('cards', t('a.li.cards'), count(l.cards))),
+        h('p.muted', { text: t('a.li.note', { date: longDay(l.date || day.value) }) }));
+    } catch (err) {
+      mount(out, h('p.error', { role: 'alert', text: errorText(err) }));
+    }
+  };
+  const box = h('section.panel', { id: 'liability', 'aria-labelledby': 'liability-h' },
+    h('h2', { id: 'liability-h', text: t('a.li.title') }),
+    h('form', { novalidate: true, 'aria-label': t('a.li.title'), onsubmit: (event) => { event.preventDefault(); load(); } },
+      h('div.row', {}, dayBox, h('button.btn.secondary', { type: 'submit', id: 'liability-show', text: t('a.li.show') }))),
+    out);
+  load();
+  return box;
 }

@@ -219,3 +219,41 @@ export function cardFigures(card) {
   }
   return out;
 }
+
+// --- online top-up (WeChat Pay): an option, the paid and bonus parts, an order's status ------
+
+addMessages({
+  zh: {
+    'topup.option': '充 {amount} 送 {bonus}', 'topup.optionPlain': '充 {amount}', 'topup.gets': '到账 {total}',
+    'topup.split': '其中实充 {paid}，赠送 {bonus}', 'topup.paid': '实充', 'topup.bonus': '赠送',
+    'topup.policy.proportional': '按比例扣（实充与赠送按余额比例）', 'topup.policy.paid_first': '先扣实充，再扣赠送',
+    'order.status.pending': '待支付', 'order.status.paid': '已到账', 'order.status.closed': '已关闭（未支付）',
+    'order.status.refunded': '已退款', 'order.status.partially_refunded': '部分退款',
+  },
+  en: {
+    'topup.option': 'Pay {amount}, get {bonus} bonus', 'topup.optionPlain': 'Top up {amount}', 'topup.gets': '{total} on the card',
+    'topup.split': 'of which {paid} paid, {bonus} bonus', 'topup.paid': 'Paid money', 'topup.bonus': 'Bonus',
+    'topup.policy.proportional': 'Proportional (paid and bonus money in proportion)', 'topup.policy.paid_first': 'Paid money first, then bonus',
+    'order.status.pending': 'Awaiting payment', 'order.status.paid': 'Paid', 'order.status.closed': 'Closed (not paid)',
+    'order.status.refunded': 'Refunded', 'order.status.partially_refunded': 'Partly refunded',
+  },
+});
+
+// "充 ¥500.00 送 ¥50.00" / "Pay ¥500.00, get ¥50.00 bonus" ("充 ¥100.00" without a bonus).
+export function topUpOptionText(option) {
+  const amount = money(option.amount_cents);
+  return option.bonus_cents ? t('topup.option', { amount, bonus: money(option.bonus_cents) }) : t('topup.optionPlain', { amount });
+}
+
+// A stored-value card's balance in its two parts: "其中实充 ¥500.00，赠送 ¥50.00", or '' when
+// the API does not say (an older server) or the card is not stored value.
+export function balanceSplitText(card) {
+  if (!card || card.kind !== 'stored_value' || !has(card.paid_balance_cents)) return '';
+  return t('topup.split', { paid: money(card.paid_balance_cents), bonus: money(card.bonus_balance_cents ?? 0) });
+}
+
+// An order's status in words, and the pill class that colours it.
+export const orderStatusText = (status) => t(`order.status.${status}`);
+export const orderStatusClass = (status) => ({
+  pending: 'pending', paid: 'active', closed: 'cancelled', refunded: 'revoked', partially_refunded: 'pending',
+}[status] || '');

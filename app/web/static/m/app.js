@@ -9,7 +9,10 @@ import {
   addDays, confirmButton, fmtDate, fmtDateTime, fmtTime, groupDigits, h, localDate, money,
   mount, toast, weekdayLabel,
 } from '/static/common/ui.js';
-import { cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName } from '/static/common/terms.js';
+import {
+  balanceSplitText, cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName,
+} from '/static/common/terms.js';
+import { topUpViews } from './topup.js';
 import './words.js';
 
 // The page's own styles (CSP: a stylesheet of our origin, no inline style).
@@ -23,6 +26,7 @@ if (query.get('chain')) localStorage.setItem('o2o.m.chain', query.get('chain'));
 // Timers of the current view, stopped whenever another view renders.
 let timers = [];
 function every(fn, ms) { timers.push(setInterval(fn, ms)); }
+function later(fn, ms) { const id = setTimeout(fn, ms); timers.push(id); return id; }
 function stopTimers() { timers.forEach((id) => { clearTimeout(id); clearInterval(id); }); timers = []; }
 
 const cache = { stores: null, services: {}, resources: {} };
@@ -47,10 +51,15 @@ async function stylists(storeId) {
 
 const TABS = [['cards', 'm.tab.cards'], ['vouchers', 'm.tab.vouchers'], ['book', 'm.tab.book'],
   ['bookings', 'm.tab.bookings'], ['stores', 'm.tab.stores'], ['inbox', 'm.tab.inbox']];
+// Online top-up (topup.js): the options, the order followed to the end, the history.
+const topUp = topUpViews({
+  api, later, fail: (err) => fail(err), words: () => pageWords(), cardName: (card) => cardName(card),
+  onCard: (fn) => { onCardEvent = fn; },
+});
 const VIEWS = {
   cards: cardsView, card: cardView, vouchers: vouchersView, voucher: voucherView,
   book: bookView, bookings: bookingsView, inbox: inboxView, me: profileView,
-  stores: storesView, store: storeView,
+  stores: storesView, store: storeView, topup: topUp.topup, order: topUp.order, orders: topUp.orders,
 };
 
 function route() {
@@ -70,7 +79,7 @@ function render() {
   if (!api.token) { live.stop(); loginView(); return; }
   live.start();
   const [name, arg] = route();
-  const tab = { card: 'cards', voucher: 'vouchers', store: 'stores' }[name] || name;
+  const tab = { card: 'cards', voucher: 'vouchers', store: 'stores', topup: 'cards', order: 'cards', orders: 'cards' }[name] || name;
   const keep = noticeBox && noticeBox.childElementCount ? [...noticeBox.childNodes] : [];
   noticeBox = h('div.live-notice', { id: 'live-notice', role: 'status', 'aria-live': 'polite' }, keep);
   const content = h('div', { id: 'view-body' }, h('p.muted', { text: t('app.loading') }));
@@ -188,7 +197,8 @@ function cardNotice(data) {
     visits: data.visits_left, points: data.points };
   const key = {
     charge: 'm.live.charge', top_up: 'm.live.top_up', visit: 'm.live.visit', earn: 'm.live.earn',
-    reversal: 'm.live.reversal',
+    reversal: 'm.live.reversal', top_up_bonus: 'm.live.top_up_bonus', refund: 'm.live.refund',
+    refund_reverted: 'm.live.refund_reverted',
   }[r.action];
   if (!key) return t('m.live.changed');
   return t(at ? key : `${key}.nostore`, vars);
@@ -259,12 +269,14 @@ function figuresBlock(card) {
 function cardName(card) { return card.template_name || t(`kind.${card.kind}`); }
 
 function cardTile(card, attrs) {
+  const split = balanceSplitText(card);
   return h(attrs.href ? 'a.cardtile' : 'div.cardtile', { class: card.kind, ...attrs },
     h('div.row.between', {},
       h('strong', { text: cardName(card) }),
       h('span.pill', { class: card.status, text: t(`status.${card.status}`) })),
     h('div.number', { text: groupDigits(card.number) }),
-    figuresBlock(card));
+    figuresBlock(card),
+    split ? h('div.split', { 'data-split': '', text: split }) : null);
 }
 
 async function cardsView(el) {
@@ -302,11 +314,16 @@ function ledgerList(ledger, byStore) {
   if (!ledger.length) return h('p.muted', { text: t('m.card.noHistory') });
   return h('ul.list', { id: 'ledger' }, [...ledger].reverse().map((entry) => {
     const store = entry.store_id ? byStore[entry.store_id] : null;
-    return h('li', { 'data-entry': entry.id },
+    const online = !entry.store_id && ['top_up', 'top_up_bonus', 'refund', 'refund_reverted'].includes(entry.kind);
+    const bonus = entry.delta_bonus_cents && entry.kind !== 'top_up_bonus'
+      ? t('m.ledger.parts', { paid: money(entry.delta_paid_cents ?? 0), bonus: money(entry.delta_bonus_cents) }) : null;
+    return h('li', { 'data-entry': entry.id, 'data-kind': entry.kind },
       h('div.row.between', {},
         h('strong', { text: t(`m.ledger.${entry.kind}`) }),
         h('span.muted', { text: fmtDateTime(entry.created_at, store?.timezone) })),
       store ? h('div.muted', { 'data-store-name': '', text: store.name }) : null,
+      online ? h('div.muted', { text: t('m.ledger.online') }) : null,
+      bonus ? h('div.muted', { 'data-parts': '', text: bonus }) : null,
       h('div.row', { class: 'muted' },
         entry.delta_cents ? `${entry.delta_cents > 0 ? '+' : ''}${money(entry.delta_cents)} → ${money(entry.balance_after_cents)}` : null,
         entry.delta_visits ? ` ${entry.delta_visits > 0 ? '+' : ''}${entry.delta_visits} ${t('m.card.visits')}` : null,
@@ -319,6 +336,10 @@ async function cardView(el, cardId) {
     api.get(`/cards/${cardId}`), api.get(`/cards/${cardId}/ledger`).then((x) => listOf(x)),
     storesById(),
   ]);
+  // "Top up" only where the card's template offers amounts to pay online.
+  const template = card.kind === 'stored_value' && card.template_id
+    ? await api.get(`/card-templates/${card.template_id}`).catch(() => null) : null;
+  const canTopUp = card.status === 'active' && (template?.top_up_options || []).length > 0;
   const qrBox = h('div.qrbox', { id: 'card-qr' });
   const countdown = h('p.countdown', { id: 'countdown' });
   const shortBox = h('div.card-short', { id: 'card-short-box' });
@@ -330,6 +351,9 @@ async function cardView(el, cardId) {
     h('p.muted', {
       text: `${t('m.card.expires')}: ${card.expires_at ? fmtDate(card.expires_at) : t('m.card.noExpiry')}`,
     }),
+    card.kind === 'stored_value' ? h('div.row.topup-links', {},
+      canTopUp ? h('a.btn', { href: `#topup/${card.id}`, id: 'top-up', text: t('m.topup.button') }) : null,
+      h('a.btn.secondary', { href: '#orders', id: 'top-up-orders', text: t('m.topup.orders') })) : null,
     h('div.panel', {},
       h('h2', { text: t('m.card.code') }),
       card.status === 'active'
@@ -373,6 +397,17 @@ async function cardView(el, cardId) {
       balance_cents: data.balance_cents, points: data.points, visits_left: data.visits_left,
       status: data.status || card.status, tier: data.tier,
     });
+    if ('paid_balance_cents' in data) {
+      Object.assign(card, { paid_balance_cents: data.paid_balance_cents, bonus_balance_cents: data.bonus_balance_cents });
+    } else if ('paid_balance_cents' in card) {
+      // The event has only the total: the parts are read again.
+      api.get(`/cards/${cardId}`).then((fresh) => {
+        Object.assign(card, { paid_balance_cents: fresh.paid_balance_cents, bonus_balance_cents: fresh.bonus_balance_cents });
+        const again = cardTile(card, { id: 'card-tile' });
+        tile.replaceWith(again);
+        tile = again;
+      }).catch(() => {});
+    }
     const fresh = cardTile(card, { id: 'card-tile' });
     tile.replaceWith(fresh);
     tile = fresh;
@@ -813,7 +848,8 @@ async function profileView(el) {
   h('div.field', {}, h('label', { for: 'me-phone', text: t('m.me.phone') }), phone),
   h('div.field', {}, h('label', { for: 'me-birthday', text: t('m.me.birthday') }), birthday),
   message,
-  h('button.btn', { type: 'submit', text: t('app.save') })));
+  h('button.btn', { type: 'submit', text: t('app.save') })),
+  h('p', {}, h('a.btn.secondary', { href: '#orders', text: t('m.topup.orders') })));
 }
 
 // --- inbox ------------------------------------------------------------------------------
