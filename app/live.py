@@ -128,6 +128,8 @@ class Redemption(Struct):
 class CardEvent(Struct):
     card_id: uuid.UUID
     balance_cents: int
+    paid_balance_cents: int
+    bonus_balance_cents: int
     points: int
     visits_left: int | None
     status: str
@@ -420,7 +422,8 @@ def end_streams_on_stop(app: Litestar) -> None:
 # --- one stream -------------------------------------------------------------------------
 
 def _card_state(card: CardOut) -> tuple[Any, ...]:
-    return (card.balance_cents, card.points, card.visits_left, card.status, card.tier)
+    return (card.balance_cents, card.bonus_balance_cents, card.points, card.visits_left,
+            card.status, card.tier)
 
 
 async def _redemption(principal: Principal, card_id: uuid.UUID) -> Redemption | None:
@@ -438,7 +441,9 @@ async def _redemption(principal: Principal, card_id: uuid.UUID) -> Redemption | 
 
 
 def _card_event(card: CardOut, redemption: Redemption | None) -> CardEvent:
-    return CardEvent(card_id=card.id, balance_cents=card.balance_cents, points=card.points,
+    return CardEvent(card_id=card.id, balance_cents=card.balance_cents,
+                     paid_balance_cents=card.paid_balance_cents,
+                     bonus_balance_cents=card.bonus_balance_cents, points=card.points,
                      visits_left=card.visits_left, status=card.status, tier=card.tier,
                      redemption=redemption)
 

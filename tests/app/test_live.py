@@ -170,6 +170,7 @@ async def test_a_charge_reaches_the_stream(server: LiveServer, world: World,
         assert time.monotonic() - started < 2.5
         assert got["card_id"] == card["id"]
         assert (got["balance_cents"], got["points"], got["status"]) == (491_200, 88, "active")
+        assert (got["paid_balance_cents"], got["bonus_balance_cents"]) == (491_200, 0)
         assert got["redemption"]["action"] == "charge"
         assert got["redemption"]["charged_cents"] == 8_800
         assert got["redemption"]["store_id"] == till.store
