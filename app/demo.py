@@ -36,6 +36,7 @@ from cards.schemas import (
     TemplateOut,
     Tier,
     TopUp,
+    TopUpOption,
 )
 from stores import service as stores
 from stores.schemas import (
@@ -165,7 +166,11 @@ async def _seed_cards(operator: Principal, store_id: uuid.UUID,
     tiers = [Tier(name="银卡 Silver", min_points=500, discount_percent=5),
              Tier(name="金卡 Gold", min_points=3000, discount_percent=12)]
     prepaid = await card_service.create_template(operator, TemplateCreate(
-        name="储值卡 Prepaid", kind="stored_value", points_per_yuan=1, tiers=tiers))
+        name="储值卡 Prepaid", kind="stored_value", points_per_yuan=1, tiers=tiers,
+        # What the member page offers online: "充 ¥200 送 ¥10", "充 ¥500 送 ¥50"...
+        top_up_options=[TopUpOption(amount_cents=amount, bonus_cents=bonus)
+                        for amount, bonus in ((20_000, 1_000), (50_000, 5_000),
+                                              (100_000, 15_000))]))
     times = await card_service.create_template(operator, TemplateCreate(
         name="剪发十次卡 10 haircuts", kind="times", initial_visits=10, validity_days=365,
         claimable=False))

@@ -89,7 +89,12 @@ def test_demo_is_idempotent_and_its_logins_work(database_url: str) -> None:
             members = http.get("/members", headers=token, params={"limit": 100}).json()
             assert len(members) == len(MEMBERS) + len(HISTORY_MEMBERS)
             assert {m["name"] for m in members[:len(MEMBERS)]} == {n for n, _ in MEMBERS}
-            assert len(http.get("/card-templates", headers=token).json()) == 3
+            templates = http.get("/card-templates", headers=token).json()
+            assert len(templates) == 3
+            # The prepaid card can be topped up online out of the box (sandbox pay).
+            prepaid = next(t for t in templates if t["kind"] == "stored_value")
+            assert {(o["amount_cents"], o["bonus_cents"]) for o in prepaid["top_up_options"]} \
+                == {(20_000, 1_000), (50_000, 5_000), (100_000, 15_000)}
             member = http.post("/auth/member/wechat",
                                json={"chain_id": chain_id, "code": "sandbox:demo-member-1"})
             assert member.status_code == 200
