@@ -1,0 +1,293 @@
+"""The top-up storm shared by test_pay_races.py and test_pay_crash.py.
+
+A chain configured for live WeChat Pay against the stand-in, members with stored-value
+cards whose template offers top-up options with a bonus, orders placed over HTTP on real
+`o2o serve` processes, and a script of what WeChat Pay does with each order (its *fate*):
+paid with a clean notice, duplicated, late, out of order, tampered first, lost (only an
+active query finds it), paid with a different amount, or never paid. Notices for orders
+the server never placed are sent too. Afterwards :func:`check` reads the database with
+plain SQL (tests/hardening/rawdb.py) and proves the bar: every paid order credited once,
+nothing else credited, anomalies recorded, card balances equal to what was paid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.asgi import create_app
+from stores import service as stores
+from tests.conftest import TEST_SECRET, LiveServer, make_settings, serving
+from tests.hardening.rawdb import fetch
+from tests.stand_ins import wechatpay as pay_stand_in
+from tests.world import build_world
+
+API = "/api/v1"
+ROOT = Path(__file__).resolve().parents[2]
+OPTIONS = [(1000, 0), (5000, 300), (10000, 1000), (50000, 8000)]  # (amount, bonus) fen
+
+# What WeChat Pay does with an order. Weights: most orders are paid.
+FATES: dict[str, int] = {
+    "clean": 4,  # paid, one notice
+    "duplicate": 3,  # paid, the notice sent two or three times
+    "late": 2,  # paid, the notice held back a few seconds (the poller may win)
+    "reordered": 2,  # paid, notices of a batch sent in reverse order
+    "tampered": 2,  # paid, a tampered notice (401) first, then the real one
+    "lost": 3,  # paid, no notice ever: only an active query finds it
+    "mismatch": 1,  # paid with another amount: recorded, never credited
+    "unpaid": 2,  # never paid
+}
+PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lost"}
+
+
+def server_env(stand_in_url: str, public_url: str) -> dict[str, str]:
+    """What every `o2o serve` of the storm runs with: live WeChat Pay against the
+    stand-in, a fast poller, no notification or webhook workers (nothing to deliver to,
+    and the two cores are for the race)."""
+    return {
+        "O2O_WECHAT_MODE": "live",
+        "O2O_WECHAT_PAY_API_BASE": stand_in_url,
+        "O2O_PUBLIC_URL": public_url,
+        "O2O_WECHAT_API_BASE": "http://127.0.0.1:9",
+        "O2O_NOTIFY_DISPATCHER": "0",
+        "O2O_WEBHOOK_WORKER": "0",
+        "O2O_PAY_POLLER": "1",
+        "O2O_PAY_POLL_SECONDS": "0.3",
+        "O2O_PAY_QUERY_DELAY_SECONDS": "1",
+        "O2O_PAY_QUERY_BACKOFF_SECONDS": "0.5",
+        "O2O_PAY_TIMEOUT_SECONDS": "2",
+    }
+
+
+@dataclass(frozen=True)
+class Holder:
+    card_id: str
+    member_id: str
+    headers: dict[str, str]
+
+
+@dataclass
+class Shop:
+    chain_id: str
+    holders: list[Holder]
+    operator: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    out_trade_no: str
+    card_id: str
+    amount_cents: int
+    bonus_cents: int
+
+
+@dataclass
+class Storm:
+    orders: list[Order] = field(default_factory=list)
+    fate: dict[str, str] = field(default_factory=dict)  # out_trade_no -> fate
+    unknown: list[str] = field(default_factory=list)  # out_trade_nos never placed
+    bad_answers: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def paid(self) -> list[Order]:
+        return [o for o in self.orders if self.fate[o.out_trade_no] in PAID]
+
+
+async def seed(database_url: str, stand_in: Any, cards: int) -> Shop:
+    """A chain with live WeChat Pay configured (the stand-in knows its merchant), and
+    ``cards`` members with an openid and a stored-value card each."""
+    app = create_app(make_settings(database_url, notify_dispatcher=False,
+                                   webhook_worker=False))
+    async with serving(app) as http:
+        world = await build_world(app)
+        chain = world.a
+        op = world.headers(chain.operator)
+        creds = pay_stand_in.new_merchant(stand_in)
+        config = await http.put(f"{API}/wechat-pay-config", headers=op, json=creds)
+        assert config.status_code == 200, config.text
+        template = await http.post(f"{API}/card-templates", headers=op, json={
+            "name": "Prepaid", "kind": "stored_value",
+            "top_up_options": [{"amount_cents": a, "bonus_cents": b} for a, b in OPTIONS]})
+        assert template.status_code == 201, template.text
+        holders = []
+        for n in range(cards):
+            member = await stores.register_member(chain.operator, stores_member(n))
+            await stores.set_openid(member.id, f"o-storm-{n:03d}-{uuid.uuid4().hex[:8]}")
+            card = await http.post(f"{API}/cards", headers=op, json={
+                "template_id": template.json()["id"], "member_id": str(member.id)})
+            assert card.status_code == 201, card.text
+            principal = type(chain.members[0])(kind="member", id=member.id,
+                                               chain_id=chain.id, role="member")
+            holders.append(Holder(card_id=card.json()["id"], member_id=str(member.id),
+                                  headers=world.headers(principal)))
+    return Shop(chain_id=str(chain.id), holders=holders, operator=op)
+
+
+def stores_member(n: int) -> Any:
+    from stores.schemas import MemberCreate
+
+    return MemberCreate(name=f"payer {n}", phone=f"1391234{n:04d}")
+
+
+def place_orders(servers: list[str], shop: Shop, storm: Storm, count: int,
+                 seed_: int, threads: int = 6) -> None:
+    """``count`` orders placed over HTTP from ``threads`` threads, spread over the
+    servers. Every fifth is a double tap: the same Idempotency-Key sent to two servers
+    at once, which must place one order."""
+    rng = random.Random(seed_)
+    plan = [(rng.choice(shop.holders), rng.choice(OPTIONS)[0], n % 5 == 0)
+            for n in range(count)]
+    chunks = [plan[i::threads] for i in range(threads)]
+
+    def work(chunk: list[tuple[Holder, int, bool]], offset: int) -> None:
+        with httpx.Client(timeout=30) as http:
+            for n, (holder, amount, double) in enumerate(chunk):
+                key = uuid.uuid4().hex
+                targets = servers if double else [servers[(n + offset) % len(servers)]]
+                answers: list[httpx.Response] = []
+                taps = [threading.Thread(target=lambda url=url: answers.append(http.post(
+                    f"{url}{API}/cards/{holder.card_id}/top-up-orders",
+                    headers={**holder.headers, "Idempotency-Key": key},
+                    json={"amount_cents": amount}))) for url in targets]
+                for tap in taps:
+                    tap.start()
+                for tap in taps:
+                    tap.join()
+                placed = {a.json()["id"]: a.json() for a in answers if a.status_code == 201}
+                others = [a for a in answers if a.status_code != 201
+                          and not (a.status_code == 409
+                                   and a.json().get("code") == "idempotency_in_flight")]
+                with storm.lock:
+                    storm.bad_answers += [f"place: {a.status_code} {a.text[:200]}"
+                                          for a in others]
+                    if len(placed) > 1:
+                        storm.bad_answers.append(f"double tap placed {sorted(placed)}")
+                    for body in placed.values():
+                        storm.orders.append(Order(
+                            id=body["id"], out_trade_no=body["out_trade_no"],
+                            card_id=holder.card_id, amount_cents=body["amount_cents"],
+                            bonus_cents=body["bonus_cents"]))
+
+    workers = [threading.Thread(target=work, args=(chunk, i)) for i, chunk in
+               enumerate(chunks)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+
+
+def assign_fates(storm: Storm, seed_: int) -> None:
+    rng = random.Random(seed_)
+    names = list(FATES)
+    weights = [FATES[n] for n in names]
+    for order in storm.orders:
+        storm.fate[order.out_trade_no] = rng.choices(names, weights)[0]
+    # Every fate at least once, so each path is really exercised.
+    for name, order in zip(names, storm.orders, strict=False):
+        storm.fate[order.out_trade_no] = name
+
+
+async def wait_credited(database_url: str, storm: Storm, timeout_s: float) -> None:
+    """Until every paid order is paid in the database (or the timeout passed)."""
+    want = {o.id for o in storm.paid()}
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        rows = await fetch(database_url, "SELECT id FROM top_up_order WHERE status = 'paid'")
+        if want <= {str(r["id"]) for r in rows}:
+            return
+        await asyncio.sleep(0.3)
+
+
+def verify_ledger(database_url: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "O2O_DATABASE_URL": database_url, "O2O_SECRET_KEY": TEST_SECRET}
+    return subprocess.run([sys.executable, "-m", "app.cli", "verify-ledger"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+async def check(database_url: str, storm: Storm) -> None:
+    """The bar, read with plain SQL."""
+    assert storm.bad_answers == [], storm.bad_answers
+    orders = {str(r["id"]): r for r in await fetch(
+        database_url, "SELECT id, out_trade_no, status, transaction_id, amount_cents, "
+                      "bonus_cents, card FROM top_up_order")}
+    placed = {o.id for o in storm.orders}
+    assert set(orders) == placed, "orders in the database differ from the orders placed"
+    entries: dict[str, Counter[str]] = defaultdict(Counter)
+    moved: dict[str, list[tuple[str, int, int, int]]] = defaultdict(list)
+    for e in await fetch(database_url, "SELECT order_id, kind, delta_cents, "
+                                       "delta_paid_cents, delta_bonus_cents FROM card_ledger "
+                                       "WHERE order_id IS NOT NULL"):
+        entries[str(e["order_id"])][e["kind"]] += 1
+        moved[str(e["order_id"])].append((e["kind"], e["delta_cents"], e["delta_paid_cents"],
+                                          e["delta_bonus_cents"]))
+    wrong = []
+    for order in storm.orders:
+        fate, row = storm.fate[order.out_trade_no], orders[order.id]
+        if fate in PAID:
+            want = Counter({"top_up": 1, **({"top_up_bonus": 1} if order.bonus_cents else {})})
+            if row["status"] != "paid" or entries[order.id] != want:
+                wrong.append((fate, order.out_trade_no, row["status"], entries[order.id]))
+            expected = sorted([("top_up", order.amount_cents, order.amount_cents, 0)]
+                              + ([("top_up_bonus", order.bonus_cents, 0, order.bonus_cents)]
+                                 if order.bonus_cents else []))
+            if sorted(moved[order.id]) != expected:
+                wrong.append((fate, order.out_trade_no, "moves", moved[order.id]))
+        elif row["status"] == "paid" or entries[order.id]:
+            wrong.append((fate, order.out_trade_no, row["status"], entries[order.id]))
+    assert wrong == [], wrong
+
+    # Card balances are exactly what was paid (the cards started empty).
+    paid_total: Counter[str] = Counter()
+    bonus_total: Counter[str] = Counter()
+    for order in storm.paid():
+        paid_total[order.card_id] += order.amount_cents
+        bonus_total[order.card_id] += order.bonus_cents
+    cards = await fetch(database_url, "SELECT id, balance_cents, bonus_balance_cents "
+                                      "FROM card")
+    off = [(str(c["id"]), c["balance_cents"], c["bonus_balance_cents"]) for c in cards
+           if c["balance_cents"] != paid_total[str(c["id"])] + bonus_total[str(c["id"])]
+           or c["bonus_balance_cents"] != bonus_total[str(c["id"])]]
+    assert off == [], off
+
+    # Mismatched amounts and unknown orders recorded, once each.
+    anomalies = await fetch(database_url, "SELECT kind, out_trade_no, transaction_id "
+                                          "FROM pay_anomaly")
+    counted = Counter((a["kind"], a["out_trade_no"]) for a in anomalies)
+    mismatched = [o.out_trade_no for o in storm.orders
+                  if storm.fate[o.out_trade_no] == "mismatch"]
+    missing = ([("amount_mismatch", n) for n in mismatched
+                if counted[("amount_mismatch", n)] != 1]
+               + [("unknown_order", n) for n in storm.unknown
+                  if counted[("unknown_order", n)] != 1])
+    assert missing == [], (missing, anomalies)
+
+    # One `top_up_order.paid` event per paid order.
+    events = Counter(str(e["object_id"]) for e in await fetch(
+        database_url, "SELECT object_id FROM core_event WHERE type = 'top_up_order.paid'"))
+    assert events == Counter({o.id: 1 for o in storm.paid()}), events
+
+    ledger = verify_ledger(database_url)
+    assert ledger.returncode == 0, ledger.stdout + ledger.stderr
+    assert '"mismatches": 0' in ledger.stdout
+
+
+def start_servers(database_url: str, env: dict[str, str], count: int,
+                  log_dir: Path) -> list[LiveServer]:
+    servers = []
+    for n in range(count):
+        servers.append(LiveServer(database_url, env=env,
+                                  log_file=log_dir / f"server-{n}.log").start())
+    return servers
