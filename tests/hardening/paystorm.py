@@ -31,7 +31,7 @@ from app.asgi import create_app
 from stores import service as stores
 from tests.conftest import TEST_SECRET, LiveServer, make_settings, serving
 from tests.hardening.rawdb import fetch
-from tests.stand_ins import wechatpay as pay_stand_in
+from tests.stand_ins.wechatpay import QUERY, SignedNotice, WechatPayStandIn, merchant_config
 from tests.world import build_world
 
 API = "/api/v1"
@@ -41,15 +41,18 @@ OPTIONS = [(1000, 0), (5000, 300), (10000, 1000), (50000, 8000)]  # (amount, bon
 # What WeChat Pay does with an order. Weights: most orders are paid.
 FATES: dict[str, int] = {
     "clean": 4,  # paid, one notice
-    "duplicate": 3,  # paid, the notice sent two or three times
+    "duplicate": 3,  # paid, the notice sent two or three times at once
     "late": 2,  # paid, the notice held back a few seconds (the poller may win)
-    "reordered": 2,  # paid, notices of a batch sent in reverse order
-    "tampered": 2,  # paid, a tampered notice (401) first, then the real one
-    "lost": 3,  # paid, no notice ever: only an active query finds it
-    "mismatch": 1,  # paid with another amount: recorded, never credited
+    "reordered": 2,  # paid, notices of a batch sent in reverse order, later
+    "tampered": 2,  # paid, a tampered notice first (401), then a good one
+    "lying": 1,  # paid in full, but the notice claims another amount: recorded, then
+    #              credited when an active query confirms the real amount
+    "lost": 3,  # paid, no notice at first: only an active query (or a re-send) finds it
+    "mismatch": 1,  # WeChat Pay's order says another amount: recorded, never credited
     "unpaid": 2,  # never paid
 }
-PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lost"}
+PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lying", "lost"}
+UNKNOWN_ORDERS = 3  # notices for orders the server never placed
 
 
 def server_env(stand_in_url: str, public_url: str) -> dict[str, str]:
@@ -81,6 +84,7 @@ class Holder:
 @dataclass
 class Shop:
     chain_id: str
+    mchid: str
     holders: list[Holder]
     operator: dict[str, str]
 
@@ -99,6 +103,7 @@ class Storm:
     orders: list[Order] = field(default_factory=list)
     fate: dict[str, str] = field(default_factory=dict)  # out_trade_no -> fate
     unknown: list[str] = field(default_factory=list)  # out_trade_nos never placed
+    spoiled: set[str] = field(default_factory=set)  # ids of notices that must not verify
     bad_answers: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -106,7 +111,7 @@ class Storm:
         return [o for o in self.orders if self.fate[o.out_trade_no] in PAID]
 
 
-async def seed(database_url: str, stand_in: Any, cards: int) -> Shop:
+async def seed(database_url: str, stand_in: WechatPayStandIn, cards: int) -> Shop:
     """A chain with live WeChat Pay configured (the stand-in knows its merchant), and
     ``cards`` members with an openid and a stored-value card each."""
     app = create_app(make_settings(database_url, notify_dispatcher=False,
@@ -115,8 +120,9 @@ async def seed(database_url: str, stand_in: Any, cards: int) -> Shop:
         world = await build_world(app)
         chain = world.a
         op = world.headers(chain.operator)
-        creds = pay_stand_in.new_merchant(stand_in)
-        config = await http.put(f"{API}/wechat-pay-config", headers=op, json=creds)
+        merchant = stand_in.new_merchant()
+        config = await http.put(f"{API}/wechat-pay-config", headers=op,
+                                json=merchant_config(merchant))
         assert config.status_code == 200, config.text
         template = await http.post(f"{API}/card-templates", headers=op, json={
             "name": "Prepaid", "kind": "stored_value",
@@ -133,7 +139,8 @@ async def seed(database_url: str, stand_in: Any, cards: int) -> Shop:
                                                chain_id=chain.id, role="member")
             holders.append(Holder(card_id=card.json()["id"], member_id=str(member.id),
                                   headers=world.headers(principal)))
-    return Shop(chain_id=str(chain.id), holders=holders, operator=op)
+    return Shop(chain_id=str(chain.id), mchid=merchant.mchid, holders=holders,
+                operator=op)
 
 
 def stores_member(n: int) -> Any:
@@ -200,6 +207,115 @@ def assign_fates(storm: Storm, seed_: int) -> None:
         storm.fate[order.out_trade_no] = name
 
 
+def drive(stand_in: WechatPayStandIn, shop: Shop, storm: Storm, notify_url: str,
+          seed_: int, threads: int = 4) -> None:
+    """WeChat Pay's side of the storm: each order meets its fate, from ``threads``
+    threads at once (each notice is posted over real HTTP and waited for, like WeChat Pay
+    does), while the queries of both processes' pollers meet scripted faults. Late and
+    reordered notices are sent at the end, after a pause in which the pollers may win."""
+    rng = random.Random(seed_)
+    stand_in.fail(QUERY, "SYSTEM_ERROR", times=8)
+    stand_in.http_error(QUERY, 500, times=4)
+    stand_in.hang(QUERY, seconds=2.5, times=3)  # the client's timeout is shorter
+    orders = list(storm.orders)
+    rng.shuffle(orders)
+    held: list[SignedNotice] = []
+    reordered: list[SignedNotice] = []
+
+    def meet(order: Order, fate: str) -> None:
+        no = order.out_trade_no
+        if fate == "clean":
+            stand_in.pay(no)
+        elif fate == "duplicate":
+            notice = stand_in.pay(no, notify=False)
+            copies = [threading.Thread(target=stand_in.send, args=(notice,))
+                      for _ in range(rng.choice((2, 3)))]
+            for copy in copies:
+                copy.start()
+            for copy in copies:
+                copy.join()
+        elif fate == "late":
+            with storm.lock:
+                held.append(stand_in.pay(no, notify=False))
+        elif fate == "reordered":
+            with storm.lock:
+                reordered.append(stand_in.pay(no, notify=False))
+        elif fate == "tampered":
+            bad = stand_in.pay(no, fault="tampered", notify=False)
+            with storm.lock:
+                storm.spoiled.add(bad.notice_id)
+            stand_in.send(bad)
+            stand_in.send(stand_in.notice_for(no))
+        elif fate == "lying":
+            lie = stand_in.pay(no, notice_total=order.amount_cents + 1, notify=False)
+            stand_in.send(lie)
+        elif fate == "lost":
+            stand_in.pay(no, notify=False)  # made, never sent (until the re-sends)
+        elif fate == "mismatch":
+            stand_in.order(no).total = order.amount_cents - 1  # WeChat Pay's own amount
+            stand_in.pay(no)
+
+    def work(chunk: list[Order]) -> None:
+        for order in chunk:
+            meet(order, storm.fate[order.out_trade_no])
+
+    workers = [threading.Thread(target=work, args=(orders[i::threads],))
+               for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for n in range(UNKNOWN_ORDERS):
+        no = f"X{uuid.uuid4().hex[:20]}{n}"
+        stand_in.place(shop.mchid, no, 2000, notify_url)
+        storm.unknown.append(no)
+        stand_in.pay(no, copies=2)
+    for worker in workers:
+        worker.join(timeout=120)
+    time.sleep(1.5)
+    for notice in reversed(reordered):
+        stand_in.send(notice)
+    for notice in held:
+        stand_in.send(notice)
+
+
+def redeliver(stand_in: WechatPayStandIn, storm: Storm, *, include_lost: bool,
+              rounds: int = 5) -> None:
+    """WeChat Pay's re-sends: every notice made that no server acknowledged (2xx) is sent
+    again, signed anew, until acknowledged (a few rounds). ``include_lost``: the notices
+    of the "lost" orders too (WeChat Pay keeps re-sending for a day)."""
+    lost = {o.out_trade_no for o in storm.orders if storm.fate[o.out_trade_no] == "lost"}
+    for _ in range(rounds):
+        pending = []
+        for notice in list(stand_in.notices):
+            if notice.notice_id in storm.spoiled:
+                continue
+            if not include_lost and notice.resource.get("out_trade_no") in lost:
+                continue
+            statuses = [d.status for d in stand_in.deliveries_of(notice)]
+            if not any(s is not None and 200 <= s < 300 for s in statuses):
+                pending.append(notice)
+        if not pending:
+            return
+        for notice in pending:
+            stand_in.resend(notice)
+        time.sleep(0.5)
+
+
+def notice_answers(stand_in: WechatPayStandIn, storm: Storm) -> list[str]:
+    """What is wrong with the servers' answers to notices: a spoiled notice acknowledged,
+    or a good one never acknowledged, or a 5xx from a server that was up."""
+    wrong = []
+    for notice in list(stand_in.notices):
+        statuses = [d.status for d in stand_in.deliveries_of(notice)]
+        acked = any(s is not None and 200 <= s < 300 for s in statuses)
+        if notice.notice_id in storm.spoiled:
+            if acked or any(s != 401 for s in statuses):
+                wrong.append(f"spoiled {notice.notice_id}: {statuses}")
+        elif statuses and not acked:
+            wrong.append(f"never acknowledged {notice.resource.get('out_trade_no')}: "
+                         f"{statuses}")
+    return wrong
+
+
 async def wait_credited(database_url: str, storm: Storm, timeout_s: float) -> None:
     """Until every paid order is paid in the database (or the timeout passed)."""
     want = {o.id for o in storm.paid()}
@@ -217,9 +333,10 @@ def verify_ledger(database_url: str) -> subprocess.CompletedProcess[str]:
                           env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-async def check(database_url: str, storm: Storm) -> None:
+async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm) -> None:
     """The bar, read with plain SQL."""
     assert storm.bad_answers == [], storm.bad_answers
+    assert notice_answers(stand_in, storm) == []
     orders = {str(r["id"]): r for r in await fetch(
         database_url, "SELECT id, out_trade_no, status, transaction_id, amount_cents, "
                       "bonus_cents, card FROM top_up_order")}
@@ -267,7 +384,7 @@ async def check(database_url: str, storm: Storm) -> None:
                                           "FROM pay_anomaly")
     counted = Counter((a["kind"], a["out_trade_no"]) for a in anomalies)
     mismatched = [o.out_trade_no for o in storm.orders
-                  if storm.fate[o.out_trade_no] == "mismatch"]
+                  if storm.fate[o.out_trade_no] in ("mismatch", "lying")]
     missing = ([("amount_mismatch", n) for n in mismatched
                 if counted[("amount_mismatch", n)] != 1]
                + [("unknown_order", n) for n in storm.unknown
@@ -284,10 +401,30 @@ async def check(database_url: str, storm: Storm) -> None:
     assert '"mismatches": 0' in ledger.stdout
 
 
-def start_servers(database_url: str, env: dict[str, str], count: int,
-                  log_dir: Path) -> list[LiveServer]:
-    servers = []
-    for n in range(count):
-        servers.append(LiveServer(database_url, env=env,
-                                  log_file=log_dir / f"server-{n}.log").start())
-    return servers
+def start_servers(servers: list[LiveServer]) -> None:
+    """Start them at once (each takes a few seconds to come up)."""
+    errors: list[BaseException] = []
+
+    def start(server: LiveServer) -> None:
+        try:
+            server.start()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(s,)) for s in servers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+def log_problems(log_dir: Path) -> list[str]:
+    """Tracebacks in the servers' logs (an unexpected exception anywhere)."""
+    problems = []
+    for log in sorted(log_dir.glob("server-*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text:
+            problems.append(f"{log.name}: {text[text.index('Traceback'):][:3000]}")
+    return problems
