@@ -67,10 +67,12 @@ def server_env(stand_in_url: str, public_url: str) -> dict[str, str]:
         "O2O_NOTIFY_DISPATCHER": "0",
         "O2O_WEBHOOK_WORKER": "0",
         "O2O_PAY_POLLER": "1",
-        "O2O_PAY_POLL_SECONDS": "0.3",
-        "O2O_PAY_QUERY_DELAY_SECONDS": "1",
-        "O2O_PAY_QUERY_BACKOFF_SECONDS": "0.5",
-        "O2O_PAY_TIMEOUT_SECONDS": "2",
+        "O2O_PAY_POLL_SECONDS": "0.2",
+        # Every wait of the poller x 0.01: first look 0.15 s after placing, then 0.3 s,
+        # 0.6, 1.2, 3, 6, 9 s apart; a claim's lease 0.6 s (shorter than a hung query:
+        # the other process looks at the same order meanwhile, on purpose).
+        "O2O_PAY_QUERY_SCALE": "0.01",
+        "O2O_WECHAT_PAY_TIMEOUT_SECONDS": "1.5",
     }
 
 
@@ -115,7 +117,7 @@ async def seed(database_url: str, stand_in: WechatPayStandIn, cards: int) -> Sho
     """A chain with live WeChat Pay configured (the stand-in knows its merchant), and
     ``cards`` members with an openid and a stored-value card each."""
     app = create_app(make_settings(database_url, notify_dispatcher=False,
-                                   webhook_worker=False))
+                                   webhook_worker=False, pay_poller=False))
     async with serving(app) as http:
         world = await build_world(app)
         chain = world.a
@@ -159,20 +161,24 @@ def place_orders(servers: list[str], shop: Shop, storm: Storm, count: int,
             for n in range(count)]
     chunks = [plan[i::threads] for i in range(threads)]
 
+    def tap(http: httpx.Client, url: str, holder: Holder, key: str, amount: int,
+            answers: list[httpx.Response]) -> None:
+        answers.append(http.post(f"{url}{API}/cards/{holder.card_id}/top-up-orders",
+                                 headers={**holder.headers, "Idempotency-Key": key},
+                                 json={"amount_cents": amount}))
+
     def work(chunk: list[tuple[Holder, int, bool]], offset: int) -> None:
         with httpx.Client(timeout=30) as http:
             for n, (holder, amount, double) in enumerate(chunk):
                 key = uuid.uuid4().hex
                 targets = servers if double else [servers[(n + offset) % len(servers)]]
                 answers: list[httpx.Response] = []
-                taps = [threading.Thread(target=lambda url=url: answers.append(http.post(
-                    f"{url}{API}/cards/{holder.card_id}/top-up-orders",
-                    headers={**holder.headers, "Idempotency-Key": key},
-                    json={"amount_cents": amount}))) for url in targets]
-                for tap in taps:
-                    tap.start()
-                for tap in taps:
-                    tap.join()
+                taps = [threading.Thread(target=tap, args=(http, url, holder, key, amount,
+                                                           answers)) for url in targets]
+                for thread in taps:
+                    thread.start()
+                for thread in taps:
+                    thread.join()
                 placed = {a.json()["id"]: a.json() for a in answers if a.status_code == 201}
                 others = [a for a in answers if a.status_code != 201
                           and not (a.status_code == 409
@@ -350,7 +356,7 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm) -> 
         entries[str(e["order_id"])][e["kind"]] += 1
         moved[str(e["order_id"])].append((e["kind"], e["delta_cents"], e["delta_paid_cents"],
                                           e["delta_bonus_cents"]))
-    wrong = []
+    wrong: list[tuple[Any, ...]] = []
     for order in storm.orders:
         fate, row = storm.fate[order.out_trade_no], orders[order.id]
         if fate in PAID:

@@ -55,6 +55,8 @@ async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, 
         finally:
             for server in servers:
                 server.stop()
+        forwarded = proxy.answers()
+    assert [f for f in forwarded if f.status >= 500] == []
     await paystorm.check(database_url, stand_in, storm)
     assert paystorm.log_problems(tmp_path) == []
 

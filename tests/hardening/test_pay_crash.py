@@ -1,0 +1,92 @@
+"""Crash safety of online top-up (issue 19's bar): two `o2o serve` processes in live WeChat
+Pay mode share the notices (round-robin proxy at ``O2O_PUBLIC_URL``) and poll WeChat Pay;
+one is SIGKILLed while WeChat Pay's notices and the pollers' queries race (a credit, a
+claimed query, a notice may be half-way), and started again.
+
+The notices the dead process never answered (502 from the proxy, or a connection cut
+mid-request) are sent again, as WeChat Pay does; the survivor and the restarted process
+poll. Then every paid order is credited exactly once, nothing unpaid is credited, the
+card balances equal the paid amounts + bonuses, anomalies are recorded once, and
+`o2o verify-ledger` passes (tests/hardening/paystorm.py ``check``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import LiveServer
+from tests.hardening import paystorm
+from tests.hardening.notice_proxy import NoticeProxy
+from tests.hardening.rawdb import fetch
+from tests.stand_ins import fixtures as stand_ins
+from tests.stand_ins.wechatpay import WechatPayStandIn
+
+wechat_pay_server = stand_ins.wechat_pay_server
+
+ORDERS = 48
+
+
+async def _paid_count(database_url: str) -> int:
+    rows = await fetch(database_url, "SELECT count(*) AS n FROM top_up_order "
+                                     "WHERE status = 'paid'")
+    return int(rows[0]["n"])
+
+
+@pytest.mark.parametrize("engine_name", [pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
+        database_url: str, wechat_pay_server: WechatPayStandIn, tmp_path: Path) -> None:
+    stand_in = wechat_pay_server
+    shop = await paystorm.seed(database_url, stand_in, cards=10)
+    with NoticeProxy(backends=[]) as proxy:
+        env = paystorm.server_env(stand_in.url, proxy.url)
+
+        def server(name: str) -> LiveServer:
+            # The victim's log ("victim.log") ends abruptly: log_problems reads the others.
+            log = "victim.log" if name == "victim" else f"server-{name}.log"
+            return LiveServer(database_url, env=env, log_file=tmp_path / log)
+
+        victim, survivor = server("victim"), server("survivor")
+        proxy.set_backends([victim.base_url, survivor.base_url])
+        running = [victim, survivor]
+        try:
+            await asyncio.to_thread(paystorm.start_servers, [victim, survivor])
+            storm = paystorm.Storm()
+            await asyncio.to_thread(paystorm.place_orders, [victim.base_url,
+                                                            survivor.base_url],
+                                    shop, storm, ORDERS, 23)
+            assert len(storm.orders) == ORDERS, storm.bad_answers
+            paystorm.assign_fates(storm, 23)
+            notify_url = f"{proxy.url}/api/v1/pay/wechat/notify/{shop.chain_id}"
+            driver = threading.Thread(target=paystorm.drive, args=(
+                stand_in, shop, storm, notify_url, 23))
+            driver.start()
+            # Kill once a few orders are credited: notices and queries are in full flight.
+            deadline = time.monotonic() + 30
+            while await _paid_count(database_url) < 6 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+            assert driver.is_alive(), "the storm ended before the kill"
+            await asyncio.to_thread(victim.kill)
+            killed_at = len(proxy.answers())
+            await asyncio.sleep(1.0)  # notices meanwhile hit the dead process (502)
+            reborn = server("reborn")
+            running.append(reborn)
+            await asyncio.to_thread(reborn.start)
+            proxy.set_backends([reborn.base_url, survivor.base_url])
+            await asyncio.to_thread(driver.join, 120)
+            await asyncio.to_thread(paystorm.redeliver, stand_in, storm, include_lost=False)
+            await paystorm.wait_credited(database_url, storm, timeout_s=40)
+            await asyncio.sleep(1.0)
+        finally:
+            for process in running:
+                process.stop()
+        forwarded = proxy.answers()
+    assert any(f.status == 502 for f in forwarded[killed_at:]), \
+        "no notice met the dead process"
+    assert [f for f in forwarded if f.status >= 500 and f.backend != victim.base_url] == []
+    await paystorm.check(database_url, stand_in, storm)
+    assert paystorm.log_problems(tmp_path) == []
