@@ -89,4 +89,5 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
         "no notice met the dead process"
     assert [f for f in forwarded if f.status >= 500 and f.backend != victim.base_url] == []
     await paystorm.check(database_url, stand_in, storm)
-    assert paystorm.log_problems(tmp_path) == []
+    problems = paystorm.log_problems(tmp_path)
+    assert problems == [], "\n".join(problems)
