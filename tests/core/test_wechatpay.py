@@ -47,9 +47,13 @@ class Receiver:
         self.notices: list[Any] = []
         self.refused: list[str] = []
         self.url = ""
+        self.fail_next = 0  # answer 500 to this many notices (a server in trouble)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return web.Response(status=500)
         try:
             notice = parse_notice(self.merchant, request.headers, body, now=datetime.now(UTC))
         except NoticeSignatureError as exc:
@@ -493,3 +497,32 @@ def test_load_merchant_round_trip_and_validation(wechat_pay_server: WechatPaySta
                 {"platform_public_key_pem": body["merchant_private_key_pem"]}):
         with pytest.raises(ValueError):
             load_merchant(**{**good, **bad})  # type: ignore[arg-type]
+
+
+async def test_unacknowledged_notices_are_sent_again(
+        wechat_pay_server: WechatPayStandIn, client: WechatPayClient, merchant: Merchant,
+        receiver: Receiver) -> None:
+    await prepay(client, merchant, receiver.url)
+    await prepay(client, merchant, receiver.url, no="T0002abc")
+    receiver.fail_next = 1
+    first = await wechat_pay_server.pay_async("T0001abc")
+    second = await wechat_pay_server.pay_async("T0002abc")
+    assert not wechat_pay_server.acknowledged(first)
+    assert wechat_pay_server.acknowledged(second)
+    assert await asyncio.to_thread(wechat_pay_server.resend_unacknowledged) == 1
+    assert wechat_pay_server.acknowledged(first)
+    assert [d.status for d in wechat_pay_server.deliveries_of(first)] == [500, 204]
+    assert await asyncio.to_thread(wechat_pay_server.resend_unacknowledged) == 0
+    assert set(wechat_pay_server.paid_orders(merchant.mchid)) == {"T0001abc", "T0002abc"}
+
+
+async def test_retries_on_a_short_schedule_and_sending_without_waiting(
+        wechat_pay_server: WechatPayStandIn, client: WechatPayClient, merchant: Merchant,
+        receiver: Receiver) -> None:
+    wechat_pay_server.retry_delays = (0.05, 0.05, 0.05)
+    await prepay(client, merchant, receiver.url)
+    receiver.fail_next = 2
+    notice = await wechat_pay_server.pay_async("T0001abc", wait=False)
+    await asyncio.to_thread(wechat_pay_server.settle, 10)
+    assert [d.status for d in wechat_pay_server.deliveries_of(notice)] == [500, 500, 204]
+    assert [n.id for n in receiver.notices] == [notice.notice_id]

@@ -36,6 +36,10 @@ key. ``notify=False`` keeps it back (late, out of order: :meth:`send` it when yo
 that serves the app in-process (httpx ASGI transport) posts the returned
 :class:`SignedNotice` itself: ``await client.post(n.path, content=n.body,
 headers=n.headers)``. :meth:`place` registers an order the app never placed.
+WeChat Pay's retries: :attr:`retry_delays` (a short schedule for tests), or
+:meth:`resend` / :meth:`resend_unacknowledged` by hand; ``wait=False`` sends without
+blocking and :meth:`settle` waits for those; :meth:`paid_orders` and :meth:`acknowledged`
+are thread-safe reads.
 
 API faults are scripted per endpoint kind (``PREPAY``, ``QUERY``, ``CLOSE``, ``REFUND``,
 ``QUERY_REFUND``, ``TRADEBILL``, ``DOWNLOAD``): :meth:`fail` (a signed WeChat error, e.g.
@@ -50,6 +54,7 @@ The server runs its own event loop in a daemon thread, like ``tests/stand_ins/we
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import itertools
@@ -175,7 +180,9 @@ class PayOrder:
     notify_url: str
     time_expire: str
     prepay_id: str
-    state: str = "NOTPAY"  # NOTPAY | SUCCESS | CLOSED | REFUND
+    # NOTPAY | SUCCESS | CLOSED | REFUND; a test may set USERPAYING, PAYERROR, REVOKED
+    # directly (``server.order(no).state = "USERPAYING"``) to see how queries are handled.
+    state: str = "NOTPAY"
     transaction_id: str | None = None
     success_time: datetime | None = None
     payer_total: int | None = None
@@ -245,6 +252,10 @@ class WechatPayStandIn:
     # (with its notice sent).
     auto_refund: str | None = None
     notice_timeout: float = 5.0  # WeChat Pay waits about 5 s for a notify URL's answer
+    # WeChat Pay sends a notice again when it was not answered 2xx (15 s, 15 s, 30 s, 3 min,
+    # …, over 24 h); set e.g. (0.2, 0.5, 1.0) for a short test schedule. Each retry is
+    # signed anew. Empty: no retries (use resend / resend_unacknowledged).
+    retry_delays: tuple[float, ...] = ()
 
     merchants: dict[str, PayMerchant] = field(default_factory=dict)
     orders: dict[tuple[str, str], PayOrder] = field(default_factory=dict)
@@ -263,6 +274,8 @@ class WechatPayStandIn:
     _http: aiohttp.ClientSession | None = None
     _port: int | None = None
     _closing: asyncio.Event | None = None
+    _inflight: set[concurrent.futures.Future[int | None]] = field(default_factory=set)
+    _tasks: set[asyncio.Task[int | None]] = field(default_factory=set)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -463,12 +476,14 @@ class WechatPayStandIn:
     def pay(self, out_trade_no: str, *, payer_total: int | None = None,
             mchid: str | None = None, at: datetime | None = None, notify: bool = True,
             copies: int = 1, notice_total: int | None = None,
-            fault: NoticeFault | None = None, even_if_closed: bool = False) -> SignedNotice:
+            fault: NoticeFault | None = None, even_if_closed: bool = False,
+            wait: bool = True) -> SignedNotice:
         """Mark the order paid (``payer_total`` defaults to its total; ``at`` the success
         time, now by default) and make its ``TRANSACTION.SUCCESS`` notice, sent ``copies``
         times unless ``notify`` is False (then :meth:`send` it later). ``notice_total``:
         the notice claims another amount than the order's. A closed order can only be
-        paid with ``even_if_closed`` (the member paid as it was being closed)."""
+        paid with ``even_if_closed`` (the member paid as it was being closed).
+        ``wait=False``: return at once, the notice on its way (see :meth:`settle`)."""
         with self._lock:
             order = self._order(out_trade_no, mchid)
             if order.state == "CLOSED" and not even_if_closed:
@@ -486,7 +501,7 @@ class WechatPayStandIn:
                                        "支付成功", "transaction", resource, fault)
         if notify:
             for _ in range(copies):
-                self.send(notice)
+                self.send(notice, wait=wait)
         return notice
 
     async def pay_async(self, out_trade_no: str, **kwargs: Any) -> SignedNotice:
@@ -522,22 +537,68 @@ class WechatPayStandIn:
             return self._make_notice(order.mchid, order.notify_url, "TRANSACTION.SUCCESS",
                                      "支付成功", "transaction", resource, fault)
 
-    def send(self, notice: SignedNotice, *, url: str | None = None) -> int | None:
-        """POST the notice to its URL (or ``url``) now; the HTTP status (None: none)."""
+    def send(self, notice: SignedNotice, *, url: str | None = None,
+             wait: bool = True) -> int | None:
+        """POST the notice to its URL (or ``url``) now (and again per
+        :attr:`retry_delays` until answered 2xx); the last HTTP status (None: no answer).
+        ``wait=False``: return None at once; :meth:`settle` waits for what is on its way."""
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._deliver(notice, url or notice.url),
-                                                  self._loop)
-        return future.result(timeout=self.notice_timeout + 5)
+        future = asyncio.run_coroutine_threadsafe(
+            self._deliver_retrying(notice, url or notice.url), self._loop)
+        if not wait:
+            with self._lock:
+                self._inflight.add(future)
+            future.add_done_callback(self._done)
+            return None
+        return future.result(timeout=(self.notice_timeout + 1) * (1 + len(self.retry_delays))
+                             + sum(self.retry_delays) + 5)
+
+    def _done(self, future: concurrent.futures.Future[int | None]) -> None:
+        with self._lock:
+            self._inflight.discard(future)
+
+    def settle(self, timeout: float = 30.0) -> None:
+        """Wait until every notice sent with ``wait=False`` (and its retries) is done."""
+        with self._lock:
+            pending = set(self._inflight)
+        _, not_done = concurrent.futures.wait(pending, timeout=timeout)
+        if not_done:
+            raise TimeoutError(f"{len(not_done)} notices still on their way")
+
+    def resend_unacknowledged(self, *, wait: bool = True) -> int:
+        """Send again (signed anew) every notice that was sent and never answered 2xx: what
+        WeChat Pay does after a server died. Returns how many were sent."""
+        with self._lock:
+            acked = {d.notice_id for d in self.deliveries
+                     if d.status is not None and 200 <= d.status < 300}
+            tried = {d.notice_id for d in self.deliveries}
+            todo = [n for n in self.notices if n.notice_id in tried - acked]
+        for notice in todo:
+            self.resend(notice, wait=wait)
+        return len(todo)
+
+    def acknowledged(self, notice: SignedNotice | str) -> bool:
+        """Whether the notice was answered 2xx at least once."""
+        return any(d.status is not None and 200 <= d.status < 300
+                   for d in self.deliveries_of(notice))
+
+    def paid_orders(self, mchid: str | None = None) -> dict[str, PayOrder]:
+        """A snapshot of the orders WeChat Pay counts as paid (SUCCESS or REFUND), by
+        out_trade_no (``total``, ``payer_total``, ``transaction_id``)."""
+        with self._lock:
+            return {o.out_trade_no: replace(o) for (m, _), o in self.orders.items()
+                    if o.state in ("SUCCESS", "REFUND") and (mchid is None or m == mchid)}
 
     async def send_async(self, notice: SignedNotice, *, url: str | None = None) -> int | None:
         return await asyncio.to_thread(lambda: self.send(notice, url=url))
 
-    def resend(self, notice: SignedNotice, *, fresh: bool = True) -> int | None:
+    def resend(self, notice: SignedNotice, *, fresh: bool = True,
+               wait: bool = True) -> int | None:
         """WeChat Pay's retry of a notice: the same body, signed anew (``fresh``, as
         WeChat Pay does) or byte for byte the same (an old timestamp)."""
         if fresh:
             notice = self.resign(notice)
-        return self.send(notice)
+        return self.send(notice, wait=wait)
 
     def resign(self, notice: SignedNotice, *, skew: float = 0.0) -> SignedNotice:
         """The same notice body with a new timestamp, nonce and signature."""
@@ -609,6 +670,19 @@ class WechatPayStandIn:
         self.notices.append(notice)
         return notice
 
+    async def _deliver_retrying(self, notice: SignedNotice, url: str) -> int | None:
+        status = await self._deliver(notice, url)
+        for delay in self.retry_delays:
+            if status is not None and 200 <= status < 300:
+                break
+            assert self._closing is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+            if self._closing.is_set():
+                break
+            status = await self._deliver(self.resign(notice), url)
+        return status
+
     async def _deliver(self, notice: SignedNotice, url: str) -> int | None:
         assert self._http is not None
         status: int | None = None
@@ -617,7 +691,7 @@ class WechatPayStandIn:
             async with self._http.post(url, data=notice.body, headers=notice.headers) as r:
                 await r.read()
                 status = r.status
-        except (TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, aiohttp.ClientError, RuntimeError) as exc:
             error = f"{type(exc).__name__}: {exc}"
         with self._lock:
             self.deliveries.append(Delivery(notice_id=notice.notice_id,
@@ -634,7 +708,9 @@ class WechatPayStandIn:
             "appid": order.appid, "mchid": order.mchid, "out_trade_no": order.out_trade_no,
             "trade_type": "JSAPI", "trade_state": order.state,
             "trade_state_desc": {"NOTPAY": "未支付", "SUCCESS": "支付成功",
-                                 "CLOSED": "已关闭", "REFUND": "转入退款"}[order.state],
+                                 "CLOSED": "已关闭", "REFUND": "转入退款",
+                                 "USERPAYING": "用户支付中", "PAYERROR": "支付失败",
+                                 "REVOKED": "已撤销"}.get(order.state, order.state),
             "bank_type": "OTHERS", "attach": "", "payer": {"openid": order.openid},
             "amount": {"total": order.total, "currency": "CNY"}}
         if order.transaction_id is not None:
@@ -990,7 +1066,9 @@ class WechatPayStandIn:
             notice = self._refund_notice(refund, None)
             if notice is not None:
                 assert self._loop is not None
-                self._loop.create_task(self._deliver(notice, notice.url))
+                task = self._loop.create_task(self._deliver_retrying(notice, notice.url))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         return self._signed(200, answer)
 
     def _query_refund(self, request: web.Request, merchant: PayMerchant,
