@@ -132,7 +132,9 @@ class CardScans:
         assert entry is not None and card is not None
         template = await repo.get_template(card["template"], principal.chain_id)
         assert template is not None
+        # The exact split of the entry undone: paid money back as paid, bonus as bonus.
         undone = await ledger.append(card, ledger.Delta("reversal", cents=-entry["delta_cents"],
+                                                        bonus_cents=-entry["delta_bonus_cents"],
                                                         points=-entry["delta_points"],
                                                         visits=-entry["delta_visits"]),
                                      tiers=template["tiers"], now=now,
@@ -270,7 +272,10 @@ def _card_move(principal: Principal, store: StoreRow, card: CardRow, template: T
         if card["balance_cents"] < charged:
             raise InsufficientBalance(
                 f"balance ¥{card['balance_cents'] / 100:.2f} < charge ¥{charged / 100:.2f}")
-        delta = ledger.Delta("charge", cents=-charged,
+        bonus = card.get("bonus_balance_cents", 0)
+        _, from_bonus = ledger.charge_split(charged, card["balance_cents"] - bonus, bonus,
+                                            template["bonus_policy"])
+        delta = ledger.Delta("charge", cents=-charged, bonus_cents=-from_bonus,
                              points=charged // 100 * template["points_per_yuan"])
     elif action == "visit":
         if template["kind"] != "times":
@@ -330,4 +335,6 @@ def preview_card(card: CardRow, template: TemplateRow, now: datetime) -> Preview
         points=card["points"], visits_left=card["visits_left"], tier=card["tier"],
         discount_percent=ledger.discount_percent(card["tier"], template["tiers"]),
         status=effective_status(card, now),  # type: ignore[arg-type]
-        actions=card_actions(template))  # type: ignore[arg-type]
+        actions=card_actions(template),  # type: ignore[arg-type]
+        paid_balance_cents=card["balance_cents"] - card.get("bonus_balance_cents", 0),
+        bonus_balance_cents=card.get("bonus_balance_cents", 0))

@@ -22,7 +22,7 @@ from cards.service import effective_status
 EXPORT_BATCH = 1000
 HEADER = ("member_id", "external_id", "name", "phone", "birthday", "created_at", "card_id",
           "template_id", "template_name", "kind", "status", "balance_cents", "points",
-          "visits_left", "tier")
+          "visits_left", "tier", "paid_balance_cents", "bonus_balance_cents")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -57,7 +57,9 @@ def _lines(members: list[dict[str, Any]], cards: list[dict[str, Any]]) -> str:
             status = effective_status(card, now)  # type: ignore[arg-type]
             writer.writerow(head + [cell(v) for v in (
                 card["id"], card["template"], card["template_name"], card["kind"], status,
-                card["balance_cents"], card["points"], card["visits_left"], card["tier"])])
+                card["balance_cents"], card["points"], card["visits_left"], card["tier"],
+                card["balance_cents"] - card["bonus_balance_cents"],
+                card["bonus_balance_cents"])])
     return out.getvalue()
 
 

@@ -14,19 +14,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from app.core import events as feed
 from app.core.auth import Principal
 from app.core.clock import utcnow
+from app.core.db import in_write_transaction
 from app.core.errors import NotFound
+from cards import ledger
 from cards import repository as repo
 from cards.card_scans import use_card
-from cards.errors import InsufficientBalance, NoVisitsLeft
+from cards.errors import InsufficientBalance, NoVisitsLeft, WrongCardKind
 from cards.redemption import redemption_event, redemption_out, redemption_row
 from cards.schemas import LedgerEntryOut, RedemptionOut
-from cards.service import check_usable_at, entry_out, visible_card
+from cards.service import (
+    check_usable_at,
+    effective_status,
+    emit_card,
+    entry_out,
+    moved_card,
+    visible_card,
+)
 from cards.voucher_scans import VOUCHERS, Usable
 from stores.rows import StoreRow
 
@@ -114,3 +126,123 @@ async def last_card_entry(principal: Principal, card_id: uuid.UUID) -> LedgerEnt
     await visible_card(principal, card_id)
     row = await repo.last_ledger_entry(card_id)
     return entry_out(row) if row is not None else None
+
+
+# --- stored value moved by payments (issue 19, decision 049) ----------------------------
+
+@dataclass(frozen=True)
+class TopUpTerms:
+    """What an online top-up needs of a card."""
+
+    card_id: uuid.UUID
+    chain_id: uuid.UUID
+    member_id: uuid.UUID
+    template_name: str
+    options: list[tuple[int, int]]  # (amount_cents, bonus_cents), by amount
+    usable: bool  # stored-value, active, not expired or frozen
+
+
+async def top_up_terms(chain_id: uuid.UUID, card_id: uuid.UUID) -> TopUpTerms | None:
+    """The card's online top-up terms, or None when it is no card of the chain. A read:
+    needs no transaction."""
+    found = await repo.card_and_template(card_id, chain_id)
+    if found is None:
+        return None
+    card, template = found
+    usable = (template["kind"] == "stored_value"
+              and effective_status(card, utcnow()) == "active")
+    return TopUpTerms(
+        card_id=card["id"], chain_id=card["chain"], member_id=card["member"],
+        template_name=template["name"],
+        options=[(int(o["amount_cents"]), int(o["bonus_cents"]))
+                 for o in template["top_up_options"] or []],
+        usable=usable)
+
+
+@dataclass(frozen=True)
+class StoredValue:
+    """A card's money: paid and bonus (their sum is its balance)."""
+
+    paid_cents: int
+    bonus_cents: int
+
+
+async def lock_stored_value(card_id: uuid.UUID) -> StoredValue:
+    """The card's money, its row locked for the rest of the caller's write transaction
+    (SQLite: the write lock already held); 404 when there is no such card."""
+    assert in_write_transaction(), "lock_stored_value joins the caller's write transaction"
+    card = await repo.lock_card(card_id)
+    if card is None:
+        raise NotFound("no such card")
+    return _stored_value(card)
+
+
+def _stored_value(card: Mapping[str, Any]) -> StoredValue:
+    bonus = int(card.get("bonus_balance_cents", 0))
+    return StoredValue(paid_cents=int(card["balance_cents"]) - bonus, bonus_cents=bonus)
+
+
+# kind: (sign the parts take: 1 credits, -1 debits; the feed's event)
+_MOVES = {"top_up": (1, feed.types.CARD_TOPPED_UP),
+          "top_up_bonus": (1, feed.types.CARD_TOPPED_UP),
+          "refund": (-1, feed.types.CARD_UPDATED),
+          "refund_reverted": (1, feed.types.CARD_UPDATED)}
+
+
+async def move_stored_value(chain_id: uuid.UUID, card_id: uuid.UUID, kind: str, *,
+                            paid_cents: int, bonus_cents: int, order_id: uuid.UUID,
+                            now: datetime) -> LedgerEntryOut:
+    """One ledger entry of a top-up order moving the card's paid and bonus money, in the
+    caller's write transaction (asserted). ``kind``: ``top_up`` (paid money in, bonus 0),
+    ``top_up_bonus`` (bonus money in, paid 0), ``refund`` (both parts <= 0, taken back),
+    ``refund_reverted`` (both >= 0, given back). Signs are as given, never flipped. The
+    card is locked here (again, if the caller locked it). No store, no staff. Writes the
+    feed's event (the card as answered, with ``ledger_entry``): card.topped_up for a
+    top_up or top_up_bonus, card.updated for a refund or its reversal; no notification
+    (the caller words it). Refuses: 404 no such card of the chain, 409 wrong_card_kind
+    for a card not stored-value, 409 insufficient_balance when a refund would take more
+    paid or bonus money than the card holds; ValueError for a kind or signs not above.
+    A card's status is not checked: money paid is credited even to a frozen card."""
+    assert in_write_transaction(), "move_stored_value joins the caller's write transaction"
+    if kind not in _MOVES:
+        raise ValueError(f"not a stored-value move: {kind!r}")
+    sign, event_type = _MOVES[kind]
+    if (paid_cents * sign < 0 or bonus_cents * sign < 0 or (paid_cents, bonus_cents) == (0, 0)
+            or (kind == "top_up" and bonus_cents) or (kind == "top_up_bonus" and paid_cents)):
+        raise ValueError(f"{kind} cannot move paid {paid_cents} and bonus {bonus_cents}")
+    card = await repo.lock_card(card_id)
+    if card is None or card["chain"] != chain_id:
+        raise NotFound("no such card")
+    template = await repo.get_template(card["template"], chain_id)
+    assert template is not None
+    if template["kind"] != "stored_value":
+        raise WrongCardKind("only stored-value cards hold money")
+    held = _stored_value(card)
+    if held.paid_cents + paid_cents < 0 or held.bonus_cents + bonus_cents < 0:
+        raise InsufficientBalance(
+            f"the card holds paid ¥{held.paid_cents / 100:.2f} and bonus "
+            f"¥{held.bonus_cents / 100:.2f}")
+    entry = await ledger.append(card, ledger.Delta(kind, cents=paid_cents + bonus_cents,
+                                                   bonus_cents=bonus_cents),
+                                tiers=template["tiers"], now=now, store_id=None,
+                                staff_id=None, redemption_id=None, order_id=order_id)
+    answer = entry_out(entry)
+    await emit_card(event_type, moved_card(card, template, entry), chain_id=chain_id,
+                    store_id=None, now=now, ledger_entry=msgspec.to_builtins(answer))
+    return answer
+
+
+def refund_bonus(order_amount_cents: int, order_bonus_cents: int, refunded_before_cents: int,
+                 refunded_after_cents: int, card_bonus_cents: int) -> int:
+    """The bonus money (>= 0 fen) a refund takes back when it brings the order's refunded
+    paid money from ``refunded_before_cents`` to ``refunded_after_cents``:
+    ``min(card bonus, B * R1 // A - B * R0 // A)`` (decision 049). Pass it negated as
+    ``move_stored_value(..., "refund", bonus_cents=-taken)``."""
+    return ledger.refund_bonus(order_amount_cents, order_bonus_cents, refunded_before_cents,
+                               refunded_after_cents, card_bonus_cents)
+
+
+def charge_split(charged_cents: int, value: StoredValue, policy: str) -> tuple[int, int]:
+    """(paid part, bonus part) of a charge from a card holding ``value`` under the
+    template's ``bonus_policy`` (what a charge at the till does; decision 049)."""
+    return ledger.charge_split(charged_cents, value.paid_cents, value.bonus_cents, policy)

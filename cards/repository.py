@@ -144,10 +144,12 @@ _CARD_WITH_TEMPLATE = Sql(
 _LOCK_CARD = f"SELECT {select_list(Card, 'c')} FROM card c WHERE c.id = {{}}"  # noqa: S608
 _CARD_ROW = Sql(_LOCK_CARD)
 _LOCK_CARD_PG = Sql(_LOCK_CARD + " FOR UPDATE")
-_CARD_FIGURES = ("balance_cents", "points", "visits_left", "tier", "ledger_seq", "ledger_hash")
+_CARD_FIGURES = ("balance_cents", "bonus_balance_cents", "points", "visits_left", "tier",
+                 "ledger_seq", "ledger_hash")
 _SET_CARD_FIGURES = Sql(
-    "UPDATE card SET balance_cents = {}, points = {}, visits_left = {}, tier = {}, "
-    "ledger_seq = {}, ledger_hash = {} WHERE id = {} AND ledger_seq = {} RETURNING id")
+    "UPDATE card SET balance_cents = {}, bonus_balance_cents = {}, points = {}, "
+    "visits_left = {}, tier = {}, ledger_seq = {}, ledger_hash = {} "
+    "WHERE id = {} AND ledger_seq = {} RETURNING id")
 _SET_ACTIVE_CARD_FIGURES = Sql(
     _SET_CARD_FIGURES.text.removesuffix(" RETURNING id") + " AND status = 'active' RETURNING id")
 
@@ -162,6 +164,7 @@ async def card_and_template(card_id: uuid.UUID,
     template = {k[len("template__"):]: v for k, v in row.items() if k.startswith("template__")}
     template["tiers"], template["store_ids"] = (json_column(template["tiers"]),
                                                 json_column(template["store_ids"]))
+    template["top_up_options"] = json_column(template["top_up_options"])
     card["kind"], card["template_name"] = template["kind"], template["name"]
     return cast("CardView", card), cast("TemplateRow", template)
 
@@ -817,8 +820,8 @@ async def export_cards(member_ids: Sequence[uuid.UUID]) -> list[dict[str, Any]]:
     return await Card.select(
         Card.id, Card.member, Card.template, Card.template.name.as_alias("template_name"),
         Card.template.kind.as_alias("kind"), Card.status, Card.expires_at,
-        Card.balance_cents, Card.points, Card.visits_left, Card.tier).where(
-        Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
+        Card.balance_cents, Card.bonus_balance_cents, Card.points, Card.visits_left,
+        Card.tier).where(Card.member.is_in(list(member_ids))).order_by(Card.created_at).order_by(
         Card.id).run()
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal, TypedDict
+from typing import Literal, NotRequired, TypedDict
 
 CardKind = Literal["membership", "stored_value", "times"]
 CampaignKind = Literal["cash", "discount", "gift", "service"]
+BonusPolicy = Literal["proportional", "paid_first"]
 
 
 class TierRow(TypedDict):
@@ -23,6 +24,13 @@ class TierRow(TypedDict):
     name: str
     min_points: int
     discount_percent: int
+
+
+class TopUpOptionRow(TypedDict):
+    """One option of a template's ``top_up_options`` JSON (issue 19)."""
+
+    amount_cents: int
+    bonus_cents: int
 
 
 class TemplateRow(TypedDict):
@@ -38,6 +46,8 @@ class TemplateRow(TypedDict):
     claimable: bool
     active: bool
     created_at: datetime
+    top_up_options: list[TopUpOptionRow]
+    bonus_policy: BonusPolicy
 
 
 class CardRow(TypedDict):
@@ -57,6 +67,9 @@ class CardRow(TypedDict):
     issued_by: uuid.UUID | None
     issued_store: uuid.UUID | None
     created_at: datetime
+    # The bonus money in balance_cents. Every row read from the table has it; a row built
+    # in memory before its first ledger entry (a demo's, an import's) may leave it out: 0.
+    bonus_balance_cents: NotRequired[int]
 
 
 class CardView(CardRow):
@@ -70,7 +83,9 @@ class LedgerRow(TypedDict):
     id: uuid.UUID
     card: uuid.UUID
     seq: int
-    kind: str  # issue | top_up | charge | visit | earn | reversal | adjust
+    # issue | top_up | charge | visit | earn | reversal | adjust | opening_balance |
+    # top_up_bonus | refund | refund_reverted
+    kind: str
     delta_cents: int
     delta_points: int
     delta_visits: int
@@ -83,6 +98,10 @@ class LedgerRow(TypedDict):
     created_at: datetime
     prev_hash: str
     hash: str
+    delta_paid_cents: int  # delta_cents = delta_paid_cents + delta_bonus_cents
+    delta_bonus_cents: int
+    bonus_after_cents: int
+    order_id: uuid.UUID | None
 
 
 class CardNames(TypedDict):

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta, Struct
 
+from cards.rows import BonusPolicy as BonusPolicy
 from cards.rows import CampaignKind as CampaignKind
 from cards.rows import CardKind as CardKind
 from stores.schemas import MemberOut
@@ -18,12 +19,20 @@ CardAction = Literal["charge", "visit", "earn"]
 MAX_TOP_UP_CENTS = 5_000_000  # ¥50,000 per top-up
 MAX_BALANCE_CENTS = 100_000_000  # ¥1,000,000 on one card
 MAX_BILL_CENTS = 100_000_000
+MAX_TOP_UP_OPTIONS = 12
 
 
 class Tier(Struct, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=60)]
     min_points: Annotated[int, Meta(ge=0, le=1_000_000_000)]
     discount_percent: Annotated[int, Meta(ge=0, le=100)] = 0
+
+
+class TopUpOption(Struct, forbid_unknown_fields=True):
+    """What a member may pay online for a stored-value card, and the bonus it brings."""
+
+    amount_cents: Annotated[int, Meta(ge=1, le=MAX_TOP_UP_CENTS)]
+    bonus_cents: Annotated[int, Meta(ge=0, le=MAX_TOP_UP_CENTS)] = 0
 
 
 class TemplateCreate(Struct, forbid_unknown_fields=True):
@@ -35,6 +44,10 @@ class TemplateCreate(Struct, forbid_unknown_fields=True):
     tiers: Annotated[list[Tier], Meta(max_length=20)] = msgspec.field(default_factory=list)
     store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
     claimable: bool = True
+    # Stored-value templates only (issue 19): amounts distinct, at most 12.
+    top_up_options: Annotated[list[TopUpOption], Meta(max_length=MAX_TOP_UP_OPTIONS)] = (
+        msgspec.field(default_factory=list))
+    bonus_policy: BonusPolicy = "proportional"
 
 
 class TemplateOut(Struct):
@@ -50,6 +63,8 @@ class TemplateOut(Struct):
     claimable: bool
     active: bool
     created_at: datetime
+    top_up_options: list[TopUpOption]
+    bonus_policy: BonusPolicy
 
 
 class CardIssue(Struct, forbid_unknown_fields=True):
@@ -64,7 +79,7 @@ class CardOut(Struct):
     member_id: uuid.UUID
     number: str
     status: CardStatus
-    balance_cents: int
+    balance_cents: int  # = paid_balance_cents + bonus_balance_cents
     points: int
     visits_left: int | None
     tier: str | None
@@ -72,6 +87,8 @@ class CardOut(Struct):
     kind: CardKind
     template_name: str
     created_at: datetime
+    paid_balance_cents: int
+    bonus_balance_cents: int
 
 
 class CardCode(Struct):
@@ -90,7 +107,7 @@ class TopUp(Struct, forbid_unknown_fields=True):
 class LedgerEntryOut(Struct):
     id: uuid.UUID
     kind: str
-    delta_cents: int
+    delta_cents: int  # = delta_paid_cents + delta_bonus_cents
     delta_points: int
     delta_visits: int
     balance_after_cents: int
@@ -100,6 +117,8 @@ class LedgerEntryOut(Struct):
     staff_id: uuid.UUID | None
     redemption_id: uuid.UUID | None
     created_at: datetime
+    delta_paid_cents: int
+    delta_bonus_cents: int
 
 
 class RedeemIn(Struct, forbid_unknown_fields=True):
@@ -169,6 +188,8 @@ class PreviewCard(Struct):
     discount_percent: int
     status: CardStatus
     actions: list[CardAction]
+    paid_balance_cents: int = 0
+    bonus_balance_cents: int = 0
 
 
 class PreviewOut(Struct, kw_only=True):

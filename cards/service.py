@@ -32,6 +32,7 @@ from cards.schemas import (
     TemplateOut,
     Tier,
     TopUp,
+    TopUpOption,
 )
 from stores import service as stores
 from stores.rows import MemberFacts, StoreRow
@@ -50,7 +51,11 @@ def template_out(row: TemplateRow) -> TemplateOut:
         validity_days=row["validity_days"], initial_visits=row["initial_visits"],
         points_per_yuan=row["points_per_yuan"], tiers=[Tier(**t) for t in row["tiers"] or []],
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
-        claimable=row["claimable"], active=row["active"], created_at=row["created_at"])
+        claimable=row["claimable"], active=row["active"], created_at=row["created_at"],
+        top_up_options=[TopUpOption(amount_cents=o["amount_cents"],
+                                    bonus_cents=o["bonus_cents"])
+                        for o in row["top_up_options"] or []],
+        bonus_policy=row["bonus_policy"])
 
 
 def effective_status(card: CardRow, now: datetime) -> str:
@@ -62,12 +67,14 @@ def effective_status(card: CardRow, now: datetime) -> str:
 
 
 def card_out(row: CardView, now: datetime | None = None) -> CardOut:
+    bonus = row.get("bonus_balance_cents", 0)
     return CardOut(
         id=row["id"], template_id=row["template"], member_id=row["member"],
         number=row["number"], status=effective_status(row, now or utcnow()),  # type: ignore[arg-type]
         balance_cents=row["balance_cents"], points=row["points"],
         visits_left=row["visits_left"], tier=row["tier"], expires_at=row["expires_at"],
-        kind=row["kind"], template_name=row["template_name"], created_at=row["created_at"])
+        kind=row["kind"], template_name=row["template_name"], created_at=row["created_at"],
+        paid_balance_cents=row["balance_cents"] - bonus, bonus_balance_cents=bonus)
 
 
 def entry_out(row: LedgerRow) -> LedgerEntryOut:
@@ -76,14 +83,16 @@ def entry_out(row: LedgerRow) -> LedgerEntryOut:
         delta_points=row["delta_points"], delta_visits=row["delta_visits"],
         balance_after_cents=row["balance_after_cents"], points_after=row["points_after"],
         visits_after=row["visits_after"], store_id=row["store_id"], staff_id=row["staff_id"],
-        redemption_id=row["redemption_id"], created_at=row["created_at"])
+        redemption_id=row["redemption_id"], created_at=row["created_at"],
+        delta_paid_cents=row["delta_paid_cents"], delta_bonus_cents=row["delta_bonus_cents"])
 
 
 def moved_card(card: CardRow, template: TemplateRow, entry: LedgerRow) -> CardView:
     """The card as the ledger ``entry`` leaves it (its figures after, the tier they
     reach), with what its template adds for a reader: built, not read again."""
     return cast("CardView", {
-        **card, "balance_cents": entry["balance_after_cents"], "points": entry["points_after"],
+        **card, "balance_cents": entry["balance_after_cents"],
+        "bonus_balance_cents": entry["bonus_after_cents"], "points": entry["points_after"],
         "visits_left": entry["visits_after"],
         "tier": ledger.tier_for(entry["points_after"], template["tiers"]),
         "ledger_seq": entry["seq"], "ledger_hash": entry["hash"], "kind": template["kind"],
@@ -172,6 +181,11 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
     names = [t.name for t in body.tiers]
     if len(set(names)) != len(names):
         raise ValidationError("tiers", "tier names must be unique")
+    if body.top_up_options and body.kind != "stored_value":
+        raise ValidationError("top_up_options", "only stored-value cards are topped up")
+    amounts = [o.amount_cents for o in body.top_up_options]
+    if len(set(amounts)) != len(amounts):
+        raise ValidationError("top_up_options", "top-up amounts must be distinct")
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values: TemplateRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
@@ -182,6 +196,9 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
                   for t in sorted(body.tiers, key=lambda t: t.min_points)],
         "store_ids": store_ids, "claimable": body.claimable, "active": True,
         "created_at": utcnow(),
+        "top_up_options": [{"amount_cents": o.amount_cents, "bonus_cents": o.bonus_cents}
+                           for o in sorted(body.top_up_options, key=lambda o: o.amount_cents)],
+        "bonus_policy": body.bonus_policy,
     }
     async with write_transaction():
         await repo.insert_template(values)

@@ -29,6 +29,10 @@ class CardTemplate(Table, tablename="card_template"):
     claimable = Boolean(null=False, default=True)
     active = Boolean(null=False, default=True)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # Online top-up (issue 19, decision 049), stored-value templates only: what a member
+    # may pay ([{amount_cents, bonus_cents}]) and how a charge splits paid and bonus money.
+    top_up_options = JSON(null=False, default="[]")
+    bonus_policy = Varchar(length=16, null=False, default="proportional")  # | paid_first
 
 
 class Card(Table, tablename="card"):
@@ -50,6 +54,8 @@ class Card(Table, tablename="card"):
     issued_by = ForeignKey(Staff, null=True, default=None, on_delete=OnDelete.set_null)
     issued_store = ForeignKey(Store, null=True, default=None, on_delete=OnDelete.set_null)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # The bonus money in balance_cents (paid money = balance_cents - bonus_balance_cents).
+    bonus_balance_cents = BigInt(null=False, default=0)
 
 
 class LedgerEntry(Table, tablename="card_ledger"):
@@ -71,6 +77,13 @@ class LedgerEntry(Table, tablename="card_ledger"):
     created_at = Timestamptz(null=False, default=TimestamptzNow())
     prev_hash = Varchar(length=64, null=False)
     hash = Varchar(length=64, null=False)
+    # Paid and bonus money (issue 19, decision 049): delta_cents = paid + bonus, always;
+    # bonus_after_cents the card's bonus money after the entry; order_id the top-up order
+    # of an online top_up, top_up_bonus, refund or refund_reverted.
+    delta_paid_cents = BigInt(null=False, default=0)
+    delta_bonus_cents = BigInt(null=False, default=0)
+    bonus_after_cents = BigInt(null=False, default=0)
+    order_id = UUID(null=True, default=None)
 
 
 class Redemption(Table, tablename="redemption"):

@@ -192,7 +192,8 @@ async def test_preview_gives_the_card_and_its_natural_action(cards: Cards) -> No
     assert seen["card"] == {
         "id": times_card["id"], "number": times_card["number"], "kind": "times",
         "template_name": "Ten cuts", "balance_cents": 0, "points": 0, "visits_left": 10,
-        "tier": None, "discount_percent": 0, "status": "active", "actions": ["visit"]}
+        "tier": None, "discount_percent": 0, "status": "active", "actions": ["visit"],
+        "paid_balance_cents": 0, "bonus_balance_cents": 0}
     assert seen["summary"]  # kept for the contract
 
     seen = await _preview(cards, await cards.code(prepaid_card["id"]))
@@ -201,6 +202,7 @@ async def test_preview_gives_the_card_and_its_natural_action(cards: Cards) -> No
     assert card["kind"] == "stored_value" and card["tier"] == "Gold"
     assert card["discount_percent"] == 10 and card["balance_cents"] == 50_000
     assert card["points"] == 1_500 and card["actions"] == ["charge", "earn"]
+    assert (card["paid_balance_cents"], card["bonus_balance_cents"]) == (50_000, 0)
 
     seen = await _preview(cards, await cards.code(member_card["id"]))
     assert seen["default_action"] == "earn" and seen["card"]["actions"] == []

@@ -52,6 +52,9 @@ async def test_one_row_per_card_and_one_for_a_member_without(cards: Cards) -> No
     assert [(r["kind"], r["balance_cents"], r["points"], r["visits_left"], r["status"])
             for r in two] == [("stored_value", "500", "40", "", "active"),
                               ("times", "0", "0", "4", "active")]
+    # An imported opening balance is paid money.
+    assert [(r["paid_balance_cents"], r["bonus_balance_cents"]) for r in two] == [
+        ("500", "0"), ("0", "0")]
     assert {(r["name"], r["phone"], r["birthday"]) for r in two} == {
         ("Two Cards", "13900000011", "1991-02-03")}
     assert two[0]["template_name"] == "Prepaid" and two[0]["template_id"] == prepaid["id"]
