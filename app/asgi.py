@@ -33,6 +33,7 @@ from app.core.runtime import Runtime, client_key
 from app.core.security_headers import security_headers
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
+from app.core.wechatpay import WechatPayClient
 from app.events_api import CONTROLLERS as EVENT_CONTROLLERS
 from app.health import HealthController
 from app.keys_api import KeysController
@@ -52,6 +53,10 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from payments import service as payments_service
+from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
+from payments.controllers import notice_error
+from payments.errors import NoticeError
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
 from stores.service import MemberFinders
 
@@ -97,6 +102,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
                       secrets=SecretBox(settings.secret_key),
                       wechat=WechatClient(settings.wechat_api_base,
                                           timeout=settings.wechat_timeout_s))
+    # Online top-up: one WeChat Pay client per process (its connection pool), closed at
+    # shutdown.
+    pay = payments_service.Pay(settings=settings, box=runtime.secrets,
+                               client=WechatPayClient(settings.wechat_pay_api_base,
+                                                      timeout_s=settings.wechat_pay_timeout_s))
     housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
@@ -136,10 +146,11 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         await auth.api_keys.stop()  # writes the keys' last use
         await auth.revocations.stop()
         await runtime.wechat.close()
+        await pay.client.close()
         await close_engine(engine)
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
-                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS,
+                           *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]
@@ -165,7 +176,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             "runtime": Provide(lambda: runtime, sync_to_thread=False, use_cache=True),
         },
         signature_types=[Principal, Runtime],
-        exception_handlers=exception_handlers(),  # type: ignore[arg-type]
+        # WeChat Pay's notices are answered in its own shape ({"code", "message"}).
+        exception_handlers={**exception_handlers(),  # type: ignore[dict-item]
+                            NoticeError: notice_error},
         request_max_body_size=settings.max_body_bytes,
         cors_config=CORSConfig(allow_origins=list(settings.cors_origins))
         if settings.cors_origins else None,
@@ -181,7 +194,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
                 type="http", scheme="bearer", bearer_format="JWT")}),
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
-                     "scans": scans,
+                     "scans": scans, "pay": pay,
                      "member_finders": member_finders}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app

@@ -11,6 +11,7 @@ APP_MODULES = (
     "stores.piccolo_app",
     "cards.piccolo_app",
     "bookings.piccolo_app",
+    "payments.piccolo_app",
     "app.stats.piccolo_app",
 )
 

@@ -8,6 +8,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 Env = Literal["development", "production"]
 WechatMode = Literal["live", "sandbox"]
@@ -16,6 +17,7 @@ LogFormat = Literal["text", "json"]
 
 DEFAULT_VAR_DIR = Path("var")
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
+DEFAULT_WECHAT_PAY_API_BASE = "https://api.mch.weixin.qq.com"
 
 
 class SettingsError(Exception):
@@ -70,6 +72,18 @@ class Settings:
     webhook_in_flight: int = 200  # attempts in flight at once in this process
     # Multiplies the retry schedule (5 s, 1 min, ... about 3.5 days in all); tests only.
     webhook_retry_scale: float = 1.0
+    # Online top-up (payments/): WeChat Pay API v3's base, and this service's public base
+    # URL (scheme and host), from which WeChat Pay's notify URL is built; live mode
+    # places no order without it. https only in production.
+    wechat_pay_api_base: str = DEFAULT_WECHAT_PAY_API_BASE
+    public_url: str | None = None
+    wechat_pay_timeout_s: float = 10.0  # total time of one WeChat Pay call
+    # The pay poller (payments/poller.py: active queries, closing stale orders) in each
+    # server process (off: run `o2o worker`), and its idle wait between looks.
+    pay_poller: bool = True
+    pay_poll_s: float = 5.0
+    # Multiplies the poller's query schedule (first look, backoff); tests only.
+    pay_query_scale: float = 1.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -148,7 +162,37 @@ class Settings:
             webhook_per_endpoint=_positive_int(env_vars, "O2O_WEBHOOK_PER_ENDPOINT", 4,
                                                "attempts"),
             webhook_retry_scale=_positive_float(env_vars, "O2O_WEBHOOK_RETRY_SCALE", 1.0),
+            wechat_pay_api_base=(
+                env_vars.get("O2O_WECHAT_PAY_API_BASE", "").strip()
+                or DEFAULT_WECHAT_PAY_API_BASE).rstrip("/"),
+            public_url=_public_url(env_vars.get("O2O_PUBLIC_URL", ""), production=production),
+            wechat_pay_timeout_s=_positive_float(env_vars, "O2O_WECHAT_PAY_TIMEOUT_SECONDS",
+                                                 10.0),
+            pay_poller=_flag(env_vars, "O2O_PAY_POLLER", default=True),
+            pay_poll_s=_positive_float(env_vars, "O2O_PAY_POLL_SECONDS", 5.0),
+            pay_query_scale=_positive_float(env_vars, "O2O_PAY_QUERY_SCALE", 1.0),
         )
+
+
+def _public_url(raw: str, *, production: bool) -> str | None:
+    """O2O_PUBLIC_URL: scheme and host (and port) of this service as the world reaches it,
+    no path, query or fragment; https in production (WeChat Pay calls https notify URLs
+    only). Empty: none (live mode then places no order)."""
+    raw = raw.strip().rstrip("/")
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    allowed = ("https",) if production else ("https", "http")
+    if parts.scheme not in allowed or not parts.hostname or parts.path or parts.query \
+            or parts.fragment or parts.username or parts.password:
+        scheme = "https" if production else "http(s)"
+        raise SettingsError(f"O2O_PUBLIC_URL must be {scheme}://host[:port] with nothing "
+                            f"after the host, not {raw!r}")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise SettingsError(f"O2O_PUBLIC_URL has an invalid port: {raw!r}") from None
+    return raw
 
 
 def _proxies(raw: str) -> frozenset[str]:

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app.core.tables import WebhookDelivery
+from payments.tables import TopUpOrder
 from tests.world import Chain, World
 
 API = "/api/v1"
@@ -47,6 +48,7 @@ class Bundle:
     endpoint_id: str  # a webhook endpoint of the chain, one per bundle (DELETE is late)
     delivery_id: str  # a delivered delivery of endpoint_id
     key_id: str  # an API key of the chain (no test's caller)
+    order_id: str  # a pending sandbox top-up order of card_id (sandbox-pay pays it: late)
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -84,7 +86,8 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         "templates": {"booking_confirmed": "TPL-BOOKED"}})
     assert config.status_code == 200, config.text
     template = (await _post(client, "/card-templates", op, {
-        "name": "Prepaid", "kind": "stored_value", "points_per_yuan": 1}))["id"]
+        "name": "Prepaid", "kind": "stored_value", "points_per_yuan": 1,
+        "top_up_options": [{"amount_cents": 10_000, "bonus_cents": 1_000}]}))["id"]
     cards = {}
     for member in (m1, m2):
         cards[member] = (await _post(client, "/cards", op, {
@@ -133,10 +136,21 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         return endpoint, str(delivery)
 
     hooks = [await hook() for _ in range(3)]
+
+    async def order(member: str) -> str:
+        """A pending sandbox top-up order of the member's card (¥100, ¥10 bonus)."""
+        order_id, now = uuid.uuid4(), datetime.now(UTC)
+        await TopUpOrder.insert(TopUpOrder(
+            id=order_id, chain=chain.id, card=uuid.UUID(cards[member]),
+            member=uuid.UUID(member), out_trade_no="T" + order_id.hex[:31],
+            amount_cents=10_000, bonus_cents=1_000, status="pending", sandbox=True,
+            expires_at=now + timedelta(hours=2), created_at=now)).run()
+        return str(order_id)
+
     key_id = (await _post(client, "/api-keys", op, {"name": "seed", "scopes": ["redeem"]}))["id"]
 
     def bundle(store: str, member: str, voucher: dict[str, Any], booking: str,
-               redemption: str, hook: tuple[str, str]) -> Bundle:
+               redemption: str, hook: tuple[str, str], order: str) -> Bundle:
         uuid_store = next(s for s in chain.stores if str(s) == store)
         return Bundle(chain_id=str(chain.id), store_id=store,
                       service_id=str(chain.services[uuid_store]),
@@ -144,15 +158,15 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
                       booking_id=booking, redemption_id=redemption, member_id=member,
                       voucher_code=voucher["code"], staff_id=staff[store], key_id=key_id,
-                      endpoint_id=hook[0], delivery_id=hook[1])
+                      endpoint_id=hook[0], delivery_id=hook[1], order_id=order)
 
     return {
         "own": bundle(s1, m1, vouchers[m1][2], await book(m1, s1, "10:00"),
-                      await redeem(vouchers[m1][0], s1), hooks[0]),
+                      await redeem(vouchers[m1][0], s1), hooks[0], await order(m1)),
         "sibling": bundle(s2, m1, vouchers[m1][3], await book(m1, s2, "10:00"),
-                          await redeem(vouchers[m1][1], s2), hooks[1]),
+                          await redeem(vouchers[m1][1], s2), hooks[1], await order(m1)),
         "other_member": bundle(s1, m2, vouchers[m2][1], await book(m2, s1, "12:00"),
-                               await redeem(vouchers[m2][0], s1), hooks[2]),
+                               await redeem(vouchers[m2][0], s1), hooks[2], await order(m2)),
     }
 
 

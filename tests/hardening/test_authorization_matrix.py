@@ -25,6 +25,7 @@ targets are the bundles of tests/hardening/seed.py.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import uuid
 from collections.abc import Callable
@@ -32,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
 
 from app.core.auth import Principal
@@ -132,6 +135,25 @@ def _staff(role: str) -> Maker:
 
 def _day(b: Bundle, _: str) -> Any:
     return {"store_id": b.store_id}
+
+
+@functools.cache
+def pay_config() -> dict[str, str]:
+    """A WeChat Pay config that passes PUT /wechat-pay-config's checks (fresh RSA keys)."""
+    merchant = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    platform = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return {
+        "mchid": "1900000109", "appid": "wx8888888888888888",
+        "merchant_serial_no": "5157F09EFDC096DE15EBE81A47057A7232F1B8E1",
+        "merchant_private_key_pem": merchant.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()).decode(),
+        "apiv3_key": "0123456789abcdef0123456789abcdef",
+        "platform_public_key_id": "PUB_KEY_ID_0119000001092025010100000001",
+        "platform_public_key_pem": platform.public_key().public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo).decode(),
+    }
 
 
 POLICY: dict[str, list[Rule]] = {
@@ -315,6 +337,24 @@ POLICY.update({
     f"POST {_HOOK}/{{endpoint_id}}/rotate-secret": [Rule(OPERATOR, CHAIN)],
     f"GET {_HOOK}/{{endpoint_id}}/deliveries": [Rule(OPERATOR, CHAIN)],
     f"POST {_HOOK}/{{endpoint_id}}/deliveries/{{delivery_id}}/retry": [Rule(OPERATOR, CHAIN)],
+})
+
+# Online top-up (issue 19): the WeChat Pay config is the operator's; a member places and
+# (in sandbox mode, where the matrix runs) pays orders of their own cards; staff of the
+# chain read every order. WeChat Pay's notify route takes no token: the seeded chains have
+# no WeChat Pay config, so it answers 404 to everyone (401 SIGN_ERROR with one and no
+# signature).
+POLICY.update({
+    "GET /api/v1/wechat-pay-config": [Rule(OPERATOR, NONE)],
+    "PUT /api/v1/wechat-pay-config": [Rule(OPERATOR, NONE, body=lambda b, _: pay_config())],
+    "POST /api/v1/cards/{card_id}/top-up-orders": [Rule(MEMBER, OWNER, body=lambda b, _: {
+        "amount_cents": 10_000})],
+    "GET /api/v1/me/top-up-orders": [Rule(MEMBER, NONE)],
+    "GET /api/v1/top-up-orders": [Rule(STAFF, NONE)],
+    "GET /api/v1/top-up-orders/{order_id}": [Rule(EVERYONE, OWNER)],
+    "POST /api/v1/top-up-orders/{order_id}/sandbox-pay": [Rule(MEMBER, OWNER, late=True)],
+    "POST /api/v1/pay/wechat/notify/{chain_id}": [Rule(EVERYONE, PUBLIC,
+                                                       passes=frozenset({401, 404}))],
 })
 
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}

@@ -57,6 +57,7 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/keys": ANY_KEY,
     "GET /api/v1/stores/{store_id}/availability": ANY_KEY,
     "GET /api/v1/me/events": ANY_KEY,
+    "POST /api/v1/pay/wechat/notify/{chain_id}": ANY_KEY,  # WeChat Pay's, signed by it
     # a member's own: never a key
     "GET /api/v1/me": REFUSED,
     "PATCH /api/v1/me": REFUSED,
@@ -73,11 +74,16 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/cards/{card_id}/qr.svg": REFUSED,
     "POST /api/v1/card-templates/{template_id}/claim": REFUSED,
     "POST /api/v1/campaigns/{campaign_id}/claim": REFUSED,
+    "POST /api/v1/cards/{card_id}/top-up-orders": REFUSED,
+    "GET /api/v1/me/top-up-orders": REFUSED,
+    "POST /api/v1/top-up-orders/{order_id}/sandbox-pay": REFUSED,
     # people's tools: the chain, stores, staff, campaigns, notifications
     "GET /api/v1/chain": REFUSED,
     "PATCH /api/v1/chain": REFUSED,
     "GET /api/v1/wechat-config": REFUSED,
     "PUT /api/v1/wechat-config": REFUSED,
+    "GET /api/v1/wechat-pay-config": REFUSED,
+    "PUT /api/v1/wechat-pay-config": REFUSED,
     "POST /api/v1/stores": REFUSED,
     "PATCH /api/v1/stores/{store_id}": REFUSED,
     "POST /api/v1/stores/{store_id}/services": REFUSED,
@@ -141,6 +147,8 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/members/{member_id}/vouchers": needs("cards:read"),
     "POST /api/v1/cards": needs("cards:write"),
     "POST /api/v1/cards/{card_id}/top-ups": needs("cards:write"),
+    "GET /api/v1/top-up-orders": needs("cards:read"),
+    "GET /api/v1/top-up-orders/{order_id}": needs("cards:read"),
     # the till
     "GET /api/v1/redemptions/preview": needs("redeem"),
     "POST /api/v1/redemptions/preview": needs("redeem"),

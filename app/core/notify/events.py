@@ -16,6 +16,7 @@ BOOKING_CANCELLED: Final = "booking_cancelled"  # service_name, start
 BOOKING_REMINDER: Final = "booking_reminder"  # service_name, start
 REDEEMED: Final = "redeemed"  # item, amount_cents (money off or taken), visits_left
 BALANCE_CHANGED: Final = "balance_changed"  # card_name, reason, delta_cents, balance_cents
+# (reason online_top_up or refund: also paid_cents, bonus_cents, out_trade_no)
 
 ALL: Final = frozenset({CARD_ISSUED, VOUCHER_ISSUED, BOOKING_CONFIRMED, BOOKING_CANCELLED,
                         BOOKING_REMINDER, REDEEMED, BALANCE_CHANGED})

@@ -25,6 +25,9 @@ redeemed           thing1 item, amount2 amount, thing3 store, time4 at
 balance_changed    thing1 card, thing2 reason, amount3 change, amount4 balance, time5 at
 ================== ===========================================================
 
+A balance_changed of an online top-up (``reason`` online_top_up) or a refund (``refund``)
+carries ``paid_cents`` and ``bonus_cents``: the text names the bonus part when there is one.
+
 A booking_confirmed whose data has ``previous_start`` is a reschedule: it names the old
 and the new time.
 """
@@ -52,8 +55,10 @@ THING_MAX = 20
 CHARACTER_STRING_MAX = 32
 _NOT_CHARACTER_STRING = re.compile(r"[^\x21-\x7e]")
 REASONS: Final[dict[Locale, dict[str, str]]] = {
-    "zh-CN": {"top_up": "充值", "charge": "消费", "reversal": "退款"},
-    "en": {"top_up": "Top-up", "charge": "Charge", "reversal": "Refund"},
+    "zh-CN": {"top_up": "充值", "charge": "消费", "reversal": "退款",
+              "online_top_up": "微信充值", "refund": "退款"},
+    "en": {"top_up": "Top-up", "charge": "Charge", "reversal": "Refund",
+           "online_top_up": "Online top-up", "refund": "Refund"},
 }
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -342,11 +347,20 @@ def _balance_changed(r: _Reader) -> Rendered:
     card, reason = r.text("card_name", r.pick("会员卡", "card")), r.text("reason")
     delta, balance = r.number("delta_cents"), r.number("balance_cents")
     label = REASONS[r.locale].get(reason, r.pick("余额变动", "Change"))
+    # An online top-up or a refund carries its paid and bonus parts (payments/).
+    paid, bonus = r.number("paid_cents"), r.number("bonus_cents")
+    split = ""
+    if bonus and reason == "online_top_up":
+        split = r.pick(f"（实付 {money(paid)}，赠送 {money(bonus)}）",
+                       f" ({money(paid)} paid, {money(bonus)} bonus)")
+    elif bonus and reason == "refund":
+        split = r.pick(f"（退回 {money(paid)}，扣回赠送 {money(bonus)}）",
+                       f" ({money(paid)} back to you, {money(bonus)} bonus taken back)")
     if r.zh:
-        text = (f"{card}于 {r.when(r.at)} {r.at_store()}{label} {money(abs(delta))}，"
+        text = (f"{card}于 {r.when(r.at)} {r.at_store()}{label} {money(abs(delta))}{split}，"
                 f"余额 {money(balance)}。")
     else:
-        text = (f"{card}: {label.lower()} of {money(abs(delta))}{r.at_store()} on "
+        text = (f"{card}: {label.lower()} of {money(abs(delta))}{split}{r.at_store()} on "
                 f"{r.when(r.at)}. Balance {money(balance)}.")
     return Rendered(r.pick("余额变动", "Balance changed"), text,
                     {"thing1": thing(card), "thing2": thing(label), "amount3": yuan(delta),

@@ -1,0 +1,60 @@
+"""The rows the payments repository returns, one shape each (the columns of
+payments/tables.py), cast once at the repository's boundary so mypy checks every
+``row["field"]``."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Literal, TypedDict
+
+OrderStatus = Literal["pending", "paid", "closed", "refunded", "partially_refunded"]
+AnomalyKind = Literal["unknown_order", "amount_mismatch", "closed_order", "unknown_refund",
+                      "bill_unknown", "bill_mismatch"]
+
+
+class PayConfigRow(TypedDict):
+    id: uuid.UUID
+    chain: uuid.UUID
+    mchid: str
+    appid: str
+    merchant_serial_no: str
+    merchant_private_key_sealed: str
+    apiv3_key_sealed: str
+    platform_public_key_id: str
+    platform_public_key_pem: str
+    updated_at: datetime
+
+
+class TopUpOrderRow(TypedDict):
+    id: uuid.UUID
+    chain: uuid.UUID
+    card: uuid.UUID
+    member: uuid.UUID
+    out_trade_no: str
+    amount_cents: int
+    bonus_cents: int
+    status: OrderStatus
+    sandbox: bool
+    prepay_id: str | None
+    transaction_id: str | None
+    refunded_cents: int  # paid money of finished refunds
+    refunding_cents: int  # paid money of refunds asked and not finished
+    bonus_refunded_cents: int  # bonus money taken back so far
+    paid_at: datetime | None
+    closed_at: datetime | None
+    expires_at: datetime
+    next_query_at: datetime | None
+    query_attempts: int
+    created_at: datetime
+
+
+class PayAnomalyRow(TypedDict):
+    id: uuid.UUID
+    chain: uuid.UUID | None
+    kind: AnomalyKind
+    out_trade_no: str
+    transaction_id: str
+    amount_cents: int | None
+    detail: dict[str, Any]
+    created_at: datetime
