@@ -13,8 +13,10 @@ nothing else credited, anomalies recorded, card balances equal to what was paid.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -25,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from app.asgi import create_app
@@ -50,8 +53,14 @@ FATES: dict[str, int] = {
     "lost": 3,  # paid, no notice at first: only an active query (or a re-send) finds it
     "mismatch": 1,  # WeChat Pay's order says another amount: recorded, never credited
     "unpaid": 2,  # never paid
+    # Past its 2 h (expires_at moved back before the storm): the pollers close it at
+    # WeChat Pay and here, while the member pays at the last moment: ORDERPAID on close,
+    # or a notice for a closed order (confirmed by a query): credited either way.
+    "expired": 1,
+    "expired_unpaid": 1,  # past its 2 h and never paid: closed, at WeChat Pay too
 }
-PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lying", "lost"}
+PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lying", "lost", "expired"}
+EXPIRED = {"expired", "expired_unpaid"}
 UNKNOWN_ORDERS = 3  # notices for orders the server never placed
 
 
@@ -260,6 +269,8 @@ def drive(stand_in: WechatPayStandIn, shop: Shop, storm: Storm, notify_url: str,
             stand_in.send(lie)
         elif fate == "lost":
             stand_in.pay(no, notify=False)  # made, never sent (until the re-sends)
+        elif fate == "expired":
+            stand_in.pay(no, even_if_closed=True)
         elif fate == "mismatch":
             stand_in.order(no).total = order.amount_cents - 1  # WeChat Pay's own amount
             stand_in.pay(no)
@@ -341,13 +352,38 @@ def notice_answers(stand_in: WechatPayStandIn, storm: Storm) -> list[str]:
     return wrong
 
 
+async def expire(database_url: str, storm: Storm) -> None:
+    """Move the 2 h of the orders fated to expire into the past (their expires_at = their
+    created_at): as if the storm happened two hours after they were placed."""
+    ids = [o.id for o in storm.orders if storm.fate[o.out_trade_no] in EXPIRED]
+    sql = ("UPDATE top_up_order SET expires_at = created_at WHERE id IN ("
+           + ", ".join(f"'{i}'" for i in ids) + ")")
+    if database_url.startswith("sqlite:"):
+        path = "/" + database_url.removeprefix("sqlite:///").lstrip("/")
+
+        def run() -> None:
+            with contextlib.closing(sqlite3.connect(path, timeout=30)) as conn, conn:
+                conn.execute(sql)
+
+        await asyncio.to_thread(run)
+        return
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
 async def wait_credited(database_url: str, storm: Storm, timeout_s: float) -> None:
-    """Until every paid order is paid in the database (or the timeout passed)."""
-    want = {o.id for o in storm.paid()}
+    """Until every paid order is paid in the database and every expired unpaid one
+    closed (or the timeout passed)."""
+    want = {(o.id, "paid") for o in storm.paid()} | {
+        (o.id, "closed") for o in storm.orders
+        if storm.fate[o.out_trade_no] == "expired_unpaid"}
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        rows = await fetch(database_url, "SELECT id FROM top_up_order WHERE status = 'paid'")
-        if want <= {str(r["id"]) for r in rows}:
+        rows = await fetch(database_url, "SELECT id, status FROM top_up_order")
+        if want <= {(str(r["id"]), r["status"]) for r in rows}:
             return
         await asyncio.sleep(0.3)
 
@@ -388,8 +424,11 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm) -> 
                                  if order.bonus_cents else []))
             if sorted(moved[order.id]) != expected:
                 wrong.append((fate, order.out_trade_no, "moves", moved[order.id]))
-        elif row["status"] == "paid" or entries[order.id]:
+        elif (row["status"] != ("closed" if fate in EXPIRED else "pending")
+              or entries[order.id]):
             wrong.append((fate, order.out_trade_no, row["status"], entries[order.id]))
+        elif fate == "expired_unpaid" and stand_in.order(order.out_trade_no).state != "CLOSED":
+            wrong.append((fate, order.out_trade_no, "not closed at WeChat Pay"))
     assert wrong == [], wrong
 
     # Card balances are exactly what was paid (the cards started empty).

@@ -61,6 +61,7 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
                                     shop, storm, ORDERS, 23)
             assert len(storm.orders) == ORDERS, storm.bad_answers
             paystorm.assign_fates(storm, 23)
+            await paystorm.expire(database_url, storm)
             notify_url = f"{proxy.url}/api/v1/pay/wechat/notify/{shop.chain_id}"
             driver = threading.Thread(target=paystorm.drive, args=(
                 stand_in, shop, storm, notify_url, 23))
@@ -85,6 +86,8 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
             for process in running:
                 process.stop()
         forwarded = proxy.answers()
+    assert any(f.backend == victim.base_url and 200 <= f.status < 300
+               for f in forwarded[:killed_at]), "the victim applied no notice before dying"
     assert any(f.status == 502 for f in forwarded[killed_at:]), \
         "no notice met the dead process"
     assert [f for f in forwarded if f.status >= 500 and f.backend != victim.base_url] == []

@@ -47,6 +47,7 @@ async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, 
             await asyncio.to_thread(paystorm.place_orders, urls, shop, storm, orders, seed)
             assert len(storm.orders) == orders, storm.bad_answers
             paystorm.assign_fates(storm, seed)
+            await paystorm.expire(database_url, storm)
             notify_url = f"{proxy.url}/api/v1/pay/wechat/notify/{shop.chain_id}"
             await asyncio.to_thread(paystorm.drive, stand_in, shop, storm, notify_url, seed)
             await asyncio.to_thread(paystorm.redeliver, stand_in, storm, include_lost=False)
