@@ -461,6 +461,12 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm) -> 
         database_url, "SELECT object_id FROM core_event WHERE type = 'top_up_order.paid'"))
     assert events == Counter({o.id: 1 for o in storm.paid()}), events
 
+    # One balance notification per paid order (its dedupe key names the order).
+    notified = Counter(str(n["dedupe_key"]).split(":")[1] for n in await fetch(
+        database_url, "SELECT dedupe_key FROM core_notification "
+                      "WHERE dedupe_key LIKE 'top_up_order:%'"))
+    assert notified == Counter({o.id: 1 for o in storm.paid()}), notified
+
     ledger = verify_ledger(database_url)
     assert ledger.returncode == 0, ledger.stdout + ledger.stderr
     assert '"mismatches": 0' in ledger.stdout
