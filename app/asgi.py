@@ -57,6 +57,8 @@ from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
 from payments.controllers import notice_error
 from payments.errors import NoticeError
+from payments.poller import PayPoller
+from payments.refunds import CONTROLLERS as REFUND_CONTROLLERS
 from stores.controllers import CONTROLLERS as STORE_CONTROLLERS
 from stores.service import MemberFinders
 
@@ -107,6 +109,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     pay = payments_service.Pay(settings=settings, box=runtime.secrets,
                                client=WechatPayClient(settings.wechat_pay_api_base,
                                                       timeout_s=settings.wechat_pay_timeout_s))
+    # Orders and refunds WeChat Pay has not told us the end of (active queries, closing
+    # stale orders): a task of its own, like the webhook worker.
+    poller = PayPoller(settings, runtime.secrets, pay.client)
     housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
@@ -131,6 +136,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             dispatcher.start()
         if settings.webhook_worker:
             webhooks.start()
+        if settings.pay_poller:
+            poller.start()
         if freeze_gc:
             # Everything built so far lives as long as the process: out of the collector's
             # sight, so that a full collection under load scans only what requests made
@@ -140,6 +147,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     async def shutdown() -> None:
         await dispatcher.stop()
+        await poller.stop()
         await webhooks.stop()
         await sequencer.stop()
         await housekeeping.stop()
@@ -151,6 +159,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
+                           *REFUND_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]

@@ -1,4 +1,5 @@
-"""The `o2o` command: migrate, create-operator, serve, demo."""
+"""The `o2o` command: migrate, create-operator, serve, demo, worker, and the domains' groups
+(keys, campaigns, import, stats, pay)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from app.core.codes import cli as keys_cli
 from app.core.commands import bound_engine, settings_or_exit
 from app.stats import cli as stats_cli
 from cards import cli as campaigns_cli
+from payments import cli as pay_cli
 
 # Piccolo finds its configuration by module name; ours lives inside the package.
 os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
@@ -132,8 +134,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_worker(_: argparse.Namespace) -> int:
     """What goes out, without HTTP, until SIGINT or SIGTERM (then a clean stop): the
-    notification dispatcher, the event feed's sequencer and the webhook worker (servers
-    run with O2O_NOTIFY_DISPATCHER=0 and O2O_WEBHOOK_WORKER=0 when workers do this)."""
+    notification dispatcher, the event feed's sequencer, the webhook worker and the
+    payment poller (servers run with O2O_NOTIFY_DISPATCHER=0, O2O_WEBHOOK_WORKER=0 and
+    O2O_PAY_POLLER=0 when workers do this)."""
     settings = settings_or_exit()
     import signal
 
@@ -141,8 +144,10 @@ def cmd_worker(_: argparse.Namespace) -> int:
     from app.core.crypto import SecretBox
     from app.core.events.sequencer import Sequencer
     from app.core.wechat import WechatClient
+    from app.core.wechatpay import WechatPayClient
     from app.notifications_api import build_dispatcher
     from app.webhooks_api import build_webhook_worker
+    from payments.poller import build_pay_poller
 
     logs.configure(settings.log_format)
 
@@ -152,6 +157,9 @@ def cmd_worker(_: argparse.Namespace) -> int:
             box = SecretBox(settings.secret_key)
             dispatcher = build_dispatcher(settings, client, box)
             sequencer, webhooks = Sequencer(), build_webhook_worker(settings, box)
+            pay_client = WechatPayClient(settings.wechat_pay_api_base,
+                                         timeout_s=settings.wechat_pay_timeout_s)
+            poller = build_pay_poller(settings, box, pay_client)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -159,9 +167,12 @@ def cmd_worker(_: argparse.Namespace) -> int:
             dispatcher.start()
             sequencer.start()
             webhooks.start()
-            print("o2o worker: delivering notifications and webhooks", file=sys.stderr,
-                  flush=True)
+            poller.start()
+            print("o2o worker: delivering notifications and webhooks, following payments",
+                  file=sys.stderr, flush=True)
             await stop.wait()
+            await poller.stop()
+            await pay_client.close()
             await webhooks.stop()
             await sequencer.stop()
             await dispatcher.stop()
@@ -205,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cli.register(sub)
     campaigns_cli.register(sub)
     stats_cli.register(sub)
+    pay_cli.register(sub)
     return parser
 
 

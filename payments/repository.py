@@ -13,9 +13,9 @@ from typing import Any, cast
 
 from piccolo.custom_types import Combinable
 
-from app.core.db import for_update
-from payments.rows import PayAnomalyRow, PayConfigRow, TopUpOrderRow
-from payments.tables import PayAnomaly, PayConfig, TopUpOrder
+from app.core.db import Sql, current_engine, for_update, is_sqlite
+from payments.rows import PayAnomalyRow, PayConfigRow, TopUpOrderRow, TopUpRefundRow
+from payments.tables import PayAnomaly, PayConfig, TopUpOrder, TopUpRefund
 
 Values = Mapping[str, Any]
 # Statuses from which an order may become paid (a closed order only once WeChat Pay
@@ -127,3 +127,172 @@ async def anomalies(chain_id: uuid.UUID) -> list[PayAnomalyRow]:
 
 
 # --- followup: poller, refunds, reconcile (append below) ----------------------------------
+
+
+# --- refunds, follow-up and reconciliation ------------------------------------------------
+# (helper followup: payments/refunds.py, poller.py, reconcile.py)
+
+UNFINISHED = ("pending", "processing")  # a refund not yet ended
+
+async def lock_order(order_id: uuid.UUID, chain_id: uuid.UUID) -> TopUpOrderRow | None:
+    """The chain's order, row-locked for the open write transaction (SQLite: the write
+    transaction is the lock)."""
+    row = await for_update(TopUpOrder.select().where(
+        (TopUpOrder.id == order_id) & (TopUpOrder.chain == chain_id))).first().run()
+    return cast(TopUpOrderRow | None, row)
+
+
+async def _claim(table: type[TopUpOrder] | type[TopUpRefund], where: Combinable,
+                 lease_until: datetime, limit: int) -> list[dict[str, Any]]:
+    """Lease up to ``limit`` rows of ``table`` matching ``where``: their next look moves
+    to ``lease_until`` and their count of looks grows. PostgreSQL: ``FOR UPDATE SKIP
+    LOCKED``, so processes claiming at once take different rows; SQLite: the IMMEDIATE
+    write transaction serialises the claims. The update re-checks ``where`` (a row that
+    ended or was claimed meanwhile is not taken)."""
+    query = table.select(table.id).where(where).order_by(table.created_at).limit(limit)
+    if not is_sqlite(current_engine()):
+        query = query.lock_rows(skip_locked=True)
+    ids = [r["id"] for r in await query.run()]
+    if not ids:
+        return []
+    rows = await table.update({
+        table.next_query_at: lease_until,
+        table.query_attempts: table.query_attempts + 1,
+    }).where(table.id.is_in(ids) & where).returning(*table.all_columns()).run()
+    return cast(list[dict[str, Any]], rows)
+
+
+def _due_orders(now: datetime, first_look: datetime) -> Combinable:
+    """Live pending orders, not yet 2 h old, whose next look is due: never looked at,
+    ``first_look`` after it was placed whatever next_query_at says (the poller's own first
+    delay, scaled in tests); after a look, next_query_at."""
+    due = (TopUpOrder.next_query_at <= now) | (
+        (TopUpOrder.query_attempts == 0) & (TopUpOrder.created_at <= first_look))
+    return ((TopUpOrder.status == "pending")
+            & (TopUpOrder.sandbox == False)  # noqa: E712 - a SQL comparison
+            & (TopUpOrder.expires_at > now) & due)
+
+
+def _stale_orders(now: datetime) -> Combinable:
+    """Pending orders (live or sandbox) past their 2 h and not leased."""
+    due = TopUpOrder.next_query_at.is_null() | (TopUpOrder.next_query_at <= now)
+    return (TopUpOrder.status == "pending") & (TopUpOrder.expires_at <= now) & due
+
+
+def _due_refunds(now: datetime) -> Combinable:
+    """Refunds not yet ended whose next look is due."""
+    due = TopUpRefund.next_query_at.is_null() | (TopUpRefund.next_query_at <= now)
+    return TopUpRefund.status.is_in(list(UNFINISHED)) & due
+
+
+async def anything_due(now: datetime, first_look: datetime) -> bool:
+    """Whether a claim would find anything (two reads, no write: an idle poller never
+    takes SQLite's write lock)."""
+    if await TopUpOrder.exists().where(_due_orders(now, first_look) | _stale_orders(now)).run():
+        return True
+    return bool(await TopUpRefund.exists().where(_due_refunds(now)).run())
+
+
+async def claim_due_orders(now: datetime, first_look: datetime, lease_until: datetime,
+                           limit: int) -> list[TopUpOrderRow]:
+    """Orders due for an active query; leased."""
+    rows = await _claim(TopUpOrder, _due_orders(now, first_look), lease_until, limit)
+    return cast(list[TopUpOrderRow], rows)
+
+
+async def claim_stale_orders(now: datetime, lease_until: datetime,
+                             limit: int) -> list[TopUpOrderRow]:
+    """Orders to close (past their 2 h); leased."""
+    rows = await _claim(TopUpOrder, _stale_orders(now), lease_until, limit)
+    return cast(list[TopUpOrderRow], rows)
+
+
+async def claim_due_refunds(now: datetime, lease_until: datetime,
+                            limit: int) -> list[TopUpRefundRow]:
+    """Refunds due for a send or a query; leased."""
+    rows = await _claim(TopUpRefund, _due_refunds(now), lease_until, limit)
+    return cast(list[TopUpRefundRow], rows)
+
+
+async def order_next_look(order_id: uuid.UUID, at: datetime) -> None:
+    await TopUpOrder.update({TopUpOrder.next_query_at: at}).where(
+        (TopUpOrder.id == order_id) & (TopUpOrder.status == "pending")).run()
+
+
+async def insert_refund(values: Values) -> None:
+    await TopUpRefund.insert(TopUpRefund(**values)).run()
+
+
+async def get_refund(refund_id: uuid.UUID) -> TopUpRefundRow | None:
+    row = await TopUpRefund.select().where(TopUpRefund.id == refund_id).first().run()
+    return cast(TopUpRefundRow | None, row)
+
+
+async def refund_by_out_no(chain_id: uuid.UUID, out_refund_no: str) -> TopUpRefundRow | None:
+    row = await TopUpRefund.select().where(
+        (TopUpRefund.chain == chain_id) & (TopUpRefund.out_refund_no == out_refund_no)
+    ).first().run()
+    return cast(TopUpRefundRow | None, row)
+
+
+async def add_refunding(order_id: uuid.UUID, amount: int, bonus: int) -> None:
+    """A refund asked: its paid money is on its way back, its bonus taken."""
+    await TopUpOrder.update({
+        TopUpOrder.refunding_cents: TopUpOrder.refunding_cents + amount,
+        TopUpOrder.bonus_refunded_cents: TopUpOrder.bonus_refunded_cents + bonus,
+    }).where(TopUpOrder.id == order_id).run()
+
+
+async def end_refund(refund_id: uuid.UUID, outcome: str, wechat_refund_id: str | None,
+                     now: datetime) -> TopUpRefundRow | None:
+    """pending/processing → ``outcome``: the refund when this call ended it, None when it
+    had ended already (the conditional update that makes finishing exactly once)."""
+    values: dict[Any, Any] = {TopUpRefund.status: outcome, TopUpRefund.finished_at: now,
+                              TopUpRefund.next_query_at: None}
+    if wechat_refund_id:
+        values[TopUpRefund.refund_id] = wechat_refund_id
+    rows = await TopUpRefund.update(values).where(
+        (TopUpRefund.id == refund_id) & TopUpRefund.status.is_in(list(UNFINISHED))
+    ).returning(*TopUpRefund.all_columns()).run()
+    return cast(TopUpRefundRow, rows[0]) if rows else None
+
+
+async def refund_processing(refund_id: uuid.UUID, wechat_refund_id: str | None) -> None:
+    values: dict[Any, Any] = {TopUpRefund.status: "processing"}
+    if wechat_refund_id:
+        values[TopUpRefund.refund_id] = wechat_refund_id
+    await TopUpRefund.update(values).where(
+        (TopUpRefund.id == refund_id) & TopUpRefund.status.is_in(list(UNFINISHED))).run()
+
+
+async def refund_next_look(refund_id: uuid.UUID, at: datetime) -> None:
+    await TopUpRefund.update({TopUpRefund.next_query_at: at}).where(
+        (TopUpRefund.id == refund_id) & TopUpRefund.status.is_in(list(UNFINISHED))).run()
+
+
+_REFUND_SUCCEEDED = Sql(
+    "UPDATE top_up_order SET refunded_cents = refunded_cents + {}, "
+    "refunding_cents = refunding_cents - {}, "
+    "status = CASE WHEN refunded_cents + {} >= amount_cents THEN 'refunded' "
+    "ELSE 'partially_refunded' END WHERE id = {} RETURNING id")
+
+
+async def refund_succeeded(order_id: uuid.UUID, chain_id: uuid.UUID,
+                           amount: int) -> TopUpOrderRow:
+    """A refund's paid money reached the payer: refunded, and the order's status."""
+    await _REFUND_SUCCEEDED.rows(amount, amount, amount, order_id)
+    row = await get_order(order_id, chain_id)
+    assert row is not None
+    return row
+
+
+async def refund_reverted(order_id: uuid.UUID, chain_id: uuid.UUID, amount: int,
+                          bonus: int) -> TopUpOrderRow:
+    """A refund failed: its money is no longer on its way back."""
+    await TopUpOrder.update({
+        TopUpOrder.refunding_cents: TopUpOrder.refunding_cents - amount,
+        TopUpOrder.bonus_refunded_cents: TopUpOrder.bonus_refunded_cents - bonus,
+    }).where(TopUpOrder.id == order_id).run()
+    row = await get_order(order_id, chain_id)
+    assert row is not None
+    return row

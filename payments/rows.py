@@ -58,3 +58,25 @@ class PayAnomalyRow(TypedDict):
     amount_cents: int | None
     detail: dict[str, Any]
     created_at: datetime
+
+
+# refunds (helper followup) ------------------------------------------------------------
+
+RefundStatus = Literal["pending", "processing", "success", "failed"]
+
+
+class TopUpRefundRow(TypedDict):
+    id: uuid.UUID
+    chain: uuid.UUID
+    order: uuid.UUID
+    out_refund_no: str
+    amount_cents: int  # paid money back to the payer
+    bonus_cents: int  # bonus money taken off the card with it
+    status: RefundStatus
+    reason: str
+    refund_id: str | None  # WeChat Pay's
+    created_by: uuid.UUID | None
+    created_at: datetime
+    finished_at: datetime | None
+    next_query_at: datetime | None
+    query_attempts: int

@@ -84,3 +84,27 @@ class PayAnomaly(Table, tablename="pay_anomaly"):
     amount_cents = BigInt(null=True, default=None)
     detail = JSON(null=False, default="{}")
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
+# refunds (helper followup: payments/refunds.py; its own migration) -------------------
+
+class TopUpRefund(Table, tablename="top_up_refund"):
+    """A refund of an order's paid money (``amount_cents``) and the bonus taken back with
+    it (``bonus_cents``). ``status``: pending (asked, money off the card, not yet accepted
+    by WeChat Pay) | processing (WeChat Pay has it) | success | failed (the money went back
+    on the card: ``refund_reverted``); it ends once, by a conditional update."""
+
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
+    order = ForeignKey(TopUpOrder, null=False, on_delete=OnDelete.restrict, index=True)
+    out_refund_no = Varchar(length=64, null=False, unique=True)
+    amount_cents = BigInt(null=False)
+    bonus_cents = BigInt(null=False, default=0)
+    status = Varchar(length=16, null=False, default="pending")
+    reason = Varchar(length=80, null=False, default="")
+    refund_id = Varchar(length=64, null=True, default=None)  # WeChat Pay's
+    created_by = UUID(null=True, default=None)  # the staff member who asked
+    created_at = Timestamptz(null=False, default=TimestamptzNow())
+    finished_at = Timestamptz(null=True, default=None)
+    next_query_at = Timestamptz(null=True, default=None, index=True)
+    query_attempts = Integer(null=False, default=0)

@@ -356,6 +356,12 @@ POLICY.update({
     "POST /api/v1/pay/wechat/notify/{chain_id}": [Rule(EVERYONE, PUBLIC,
                                                        passes=frozenset({401, 404}))],
 })
+# Refunds (followup): an operator's act on an order of the chain. The seeded order is a
+# pending sandbox order (409 order_not_refundable) until sandbox-pay pays it (then 202).
+POLICY.update({
+    "POST /api/v1/top-up-orders/{order_id}/refund": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "reason": "matrix"}, late=True)],
+})
 
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 

@@ -112,6 +112,8 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/vouchers/{voucher_id}": REFUSED,
     "GET /api/v1/vouchers/{voucher_id}/qr.png": REFUSED,
     "GET /api/v1/vouchers/{voucher_id}/qr.svg": REFUSED,
+    # a refund gives money back: a person's act, like a reversal (followup, decision 048)
+    "POST /api/v1/top-up-orders/{order_id}/refund": REFUSED,
     # a reversal is a manager's judgement, not in the contract's "redeem"
     "POST /api/v1/redemptions/{redemption_id}/reverse": REFUSED,
     # keys and webhook endpoints are managed by people only

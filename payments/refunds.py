@@ -1,0 +1,310 @@
+"""Refunds of online top-ups (``POST /top-up-orders/{id}/refund``), their end (WeChat
+Pay's notice, the answer to the request, or an active query) and their money.
+
+**Asking** (:func:`reserve`, one write transaction): the order is locked, then its card
+(``cards.public.lock_stored_value``: the order before the card, like ``credit``, so two
+writers never wait on each other crosswise). What may go back is the order's paid money
+not yet refunded nor being refunded, and no more than the card's paid money (what the
+member spent is spent): ``min(A - refunded - refunding, card paid)``. The bonus the
+order brought goes back in proportion, by the floor of the cumulative share
+(:func:`bonus_back`), never more than the card holds. The money leaves the card at once
+(a ``refund`` ledger entry, negative), the ``top_up_refund`` row is written ``pending``
+and the order's ``refunding_cents`` grows: a charge made while WeChat Pay works cannot
+spend money that is on its way back.
+
+**Sending** happens after the commit, never inside the transaction (a WeChat call holds
+no lock): :func:`submit` calls ``POST /v3/refund/domestic/refunds`` with the refund's
+``out_refund_no``, which WeChat Pay keys its refunds by, so sending again (the poller,
+after a timeout or a crash before the call) never refunds twice. Sandbox orders never
+reach WeChat: their refund finishes in the asking transaction.
+
+**Finishing, exactly once** (:func:`apply_refund_result`): a conditional update moves the
+refund from ``pending``/``processing`` to ``success`` or ``failed``; only the caller whose
+update changed the row goes on, in the same transaction. ``SUCCESS``: the order's
+``refunded_cents`` grows, ``refunding_cents`` shrinks, its status becomes ``refunded``
+(all of it back) or ``partially_refunded``, the ``top_up_order.refunded`` event and the
+member's ``refund`` notification are written. ``CLOSED``/``ABNORMAL`` or a final refusal
+of the request: a ``refund_reverted`` entry puts exactly the paid and bonus money of the
+``refund`` entry back on the card. Duplicate notices and a query racing a notice find
+the row finished and change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Controller, Request, post
+from litestar.params import FromPath, JSONBody
+from litestar.response import Response
+
+from app.core import events, idempotency
+from app.core.auth import OPERATORS, Principal
+from app.core.clock import utcnow
+from app.core.db import write_transaction
+from app.core.errors import AppError, Conflict, NotFound
+from app.core.openapi import problems
+from app.core.params import Caller, IdempotencyKey
+from app.core.settings import Settings
+from app.core.wechatpay import Merchant, RefundResult, WechatPayClient, WechatPayError
+from cards import public as cards
+from payments import repository as repo
+from payments import service as orders
+from payments.rows import TopUpOrderRow, TopUpRefundRow
+
+log = logging.getLogger("o2o.payments")
+
+# While the request that asked for a refund sends it to WeChat Pay, the poller leaves it
+# alone; after this it is the poller's (a crash between the commit and the call).
+SEND_LEASE = timedelta(seconds=60)
+REFUND_NO_ALPHABET = string.ascii_letters + string.digits
+RefundStatus = Literal["pending", "processing", "success", "failed"]
+
+
+# --- errors ---------------------------------------------------------------------------
+
+class RefundExceedsUnspent(Conflict):
+    code = "refund_exceeds_unspent"
+    title = "More than the order's paid money still unspent on the card"
+
+
+class OrderNotRefundable(Conflict):
+    code = "order_not_refundable"
+    title = "Only a paid order can be refunded"
+
+
+# --- schemas --------------------------------------------------------------------------
+
+class RefundIn(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+    # Paid money to give back; absent: all of the order's paid money still unspent.
+    amount_cents: Annotated[int, msgspec.Meta(gt=0, le=10**11)] | None = None
+
+
+class RefundOut(msgspec.Struct):
+    id: uuid.UUID
+    order_id: uuid.UUID
+    out_refund_no: str
+    amount_cents: int  # paid money back to the payer
+    bonus_cents: int  # bonus money taken off the card with it
+    status: RefundStatus
+    reason: str
+    refund_id: str | None  # WeChat Pay's
+    created_at: datetime
+    finished_at: datetime | None
+
+
+def refund_out(row: TopUpRefundRow) -> RefundOut:
+    return RefundOut(id=row["id"], order_id=row["order"], out_refund_no=row["out_refund_no"],
+                     amount_cents=row["amount_cents"], bonus_cents=row["bonus_cents"],
+                     status=row["status"], reason=row["reason"], refund_id=row["refund_id"],
+                     created_at=row["created_at"], finished_at=row["finished_at"])
+
+
+# --- the rules ------------------------------------------------------------------------
+
+def bonus_back(order_amount: int, order_bonus: int, before: int, amount: int,
+               card_bonus: int) -> int:
+    """The bonus taken back when the order's refunded (or being refunded) paid money goes
+    from ``before`` to ``before + amount``: the floor of the cumulative share minus what
+    the earlier refunds took, ``B*R1//A - B*R0//A``, so refunds in any number of parts
+    take back together exactly ``B*R//A`` (all of ``B`` when all is refunded); never more
+    than the card's bonus money. Cards' own rule (``cards.public.refund_bonus``, the one
+    its hypothesis test covers); ``before`` counts refunds still on their way."""
+    return cards.refund_bonus(order_amount, order_bonus, before, before + amount, card_bonus)
+
+
+def refundable(order: TopUpOrderRow, card_paid: int) -> int:
+    """The order's paid money that may still go back: not refunded nor on its way back,
+    and still on the card."""
+    left = order["amount_cents"] - order["refunded_cents"] - order["refunding_cents"]
+    return max(0, min(left, card_paid))
+
+
+def new_out_refund_no() -> str:
+    """``R`` and 31 of ``[0-9A-Za-z]`` (WeChat Pay allows up to 64 of ``[0-9A-Za-z_-|*@]``)."""
+    return "R" + "".join(secrets.choice(REFUND_NO_ALPHABET) for _ in range(31))
+
+
+async def reserve(principal: Principal, order_id: uuid.UUID, data: RefundIn,
+                  now: datetime | None = None) -> RefundOut:
+    """Take the money off the card and write the refund (``pending``); a sandbox order's
+    refund also finishes here. Joins the caller's write transaction (the idempotent
+    path's) or opens its own."""
+    now = now or utcnow()
+    async with write_transaction():
+        order = await repo.lock_order(order_id, principal.chain_id)
+        if order is None:
+            raise NotFound("no such top-up order")
+        if order["status"] not in ("paid", "partially_refunded"):
+            raise OrderNotRefundable(f"the order is {order['status']}")
+        value = await cards.lock_stored_value(order["card"])
+        most = refundable(order, value.paid_cents)
+        amount = data.amount_cents if data.amount_cents is not None else most
+        if amount > most or amount <= 0:
+            raise RefundExceedsUnspent(
+                f"at most {most} fen of this order's paid money can be refunded",
+                refundable_cents=most)
+        before = order["refunded_cents"] + order["refunding_cents"]
+        bonus = bonus_back(order["amount_cents"], order["bonus_cents"], before, amount,
+                           value.bonus_cents)
+        await cards.move_stored_value(order["chain"], order["card"], "refund",
+                                      paid_cents=-amount, bonus_cents=-bonus,
+                                      order_id=order["id"], now=now)
+        row: TopUpRefundRow = {
+            "id": uuid.uuid4(), "chain": order["chain"], "order": order["id"],
+            "out_refund_no": new_out_refund_no(), "amount_cents": amount,
+            "bonus_cents": bonus, "status": "pending", "reason": data.reason,
+            "refund_id": None, "created_by": principal.id if principal.kind == "staff"
+            else None, "created_at": now, "finished_at": None,
+            "next_query_at": now + SEND_LEASE, "query_attempts": 0,
+        }
+        await repo.insert_refund(dict(row))
+        await repo.add_refunding(order["id"], amount, bonus)
+        if order["sandbox"]:
+            # No WeChat Pay in sandbox mode: the refund is done as soon as it is asked.
+            await _finish(row, "success", None, now)
+            row = await repo.get_refund(row["id"]) or row
+    return refund_out(row)
+
+
+async def submit(client: WechatPayClient, merchant: Merchant, settings: Settings,
+                 refund: TopUpRefundRow, order: TopUpOrderRow,
+                 now: datetime | None = None) -> None:
+    """Send a pending refund to WeChat Pay (again: it is keyed by ``out_refund_no``) and
+    apply the answer. A retryable failure leaves it pending for the poller; a final
+    refusal puts the money back."""
+    try:
+        notify_url = orders.notify_url(settings, order["chain"])
+    except AppError as exc:  # O2O_PUBLIC_URL unset: kept pending until it is set
+        log.warning("refund %s not sent: %s", refund["out_refund_no"], exc.detail)
+        return
+    try:
+        result = await client.refund(
+            merchant, out_trade_no=order["out_trade_no"],
+            out_refund_no=refund["out_refund_no"], refund_cents=refund["amount_cents"],
+            total_cents=order["amount_cents"], reason=refund["reason"],
+            notify_url=notify_url)
+    except WechatPayError as exc:
+        now = now or utcnow()
+        if exc.retryable:
+            log.warning("refund %s not sent (%s: %s): the poller sends it again",
+                        refund["out_refund_no"], exc.code, exc.message)
+            return
+        log.warning("refund %s refused by WeChat Pay (%s: %s): the money goes back",
+                    refund["out_refund_no"], exc.code, exc.message)
+        await finish(refund["id"], "failed", None, now)
+        return
+    await apply_refund_result(order["chain"], result, now)
+
+
+async def apply_refund_result(chain_id: uuid.UUID, result: RefundResult,
+                              now: datetime | None = None) -> None:
+    """What WeChat Pay says of a refund (a notice, the answer to the request, a query),
+    applied once: ``SUCCESS`` finishes it, ``CLOSED``/``ABNORMAL`` reverts it,
+    ``PROCESSING`` marks it sent. A refund we never asked for is recorded as an anomaly."""
+    now = now or utcnow()
+    refund = await repo.refund_by_out_no(chain_id, result.out_refund_no)
+    if refund is None:
+        await orders.record_anomaly(
+            chain_id, "unknown_refund", out_trade_no=result.out_trade_no,
+            transaction_id=result.refund_id or result.out_refund_no,
+            amount_cents=result.refund_cents,
+            detail={"out_refund_no": result.out_refund_no, "status": result.status})
+        return
+    if result.status == "SUCCESS":
+        await finish(refund["id"], "success", result.refund_id, now)
+    elif result.status in ("CLOSED", "ABNORMAL"):
+        await finish(refund["id"], "failed", result.refund_id, now)
+    else:  # PROCESSING: WeChat Pay has it; ask again later (the poller)
+        async with write_transaction():
+            await repo.refund_processing(refund["id"], result.refund_id)
+
+
+async def finish(refund_id: uuid.UUID, outcome: Literal["success", "failed"],
+                 wechat_refund_id: str | None, now: datetime) -> bool:
+    """Finish the refund once; True when this call did."""
+    async with write_transaction():
+        row = await repo.get_refund(refund_id)
+        if row is None:
+            return False
+        return await _finish(row, outcome, wechat_refund_id, now)
+
+
+async def _finish(refund: TopUpRefundRow, outcome: Literal["success", "failed"],
+                  wechat_refund_id: str | None, now: datetime) -> bool:
+    # The order first, then the refund and the card: the order every writer of an
+    # order's money takes first (credit, reserve), so none waits on another crosswise.
+    if await repo.lock_order(refund["order"], refund["chain"]) is None:
+        return False
+    won = await repo.end_refund(refund["id"], outcome, wechat_refund_id, now)
+    if won is None:
+        return False  # ended already: a duplicate notice, or a query that lost the race
+    if outcome == "success":
+        order = await repo.refund_succeeded(won["order"], won["chain"], won["amount_cents"])
+        value = await cards.lock_stored_value(order["card"])
+        await orders.emit_order_event(events.types.TOP_UP_ORDER_REFUNDED, order)
+        await orders.notify_balance(
+            order, reason="refund", paid_cents=won["amount_cents"],
+            bonus_cents=won["bonus_cents"],
+            balance_cents=value.paid_cents + value.bonus_cents, at=now,
+            dedupe_key=f"top_up_refund:{won['id']}:success")
+    else:
+        order = await repo.refund_reverted(won["order"], won["chain"], won["amount_cents"],
+                                           won["bonus_cents"])
+        await cards.move_stored_value(order["chain"], order["card"], "refund_reverted",
+                                      paid_cents=won["amount_cents"],
+                                      bonus_cents=won["bonus_cents"], order_id=order["id"],
+                                      now=now)
+    return True
+
+
+# --- the endpoint ---------------------------------------------------------------------
+
+class RefundController(Controller):
+    path = "/top-up-orders"
+    tags = ["top-up orders"]
+
+    @post("/{order_id:uuid}/refund", guards=[OPERATORS], status_code=202,
+          summary="Refund an online top-up's unspent paid money",
+          description="At most the order's paid money still unspent on the card (more: "
+                      "409 refund_exceeds_unspent with refundable_cents); the bonus it "
+                      "brought goes back in proportion. 202: the refund as it stands "
+                      "(sandbox: success at once; live: sent to WeChat Pay).",
+          responses=problems(404, 409))
+    async def refund(self, order_id: FromPath[uuid.UUID], data: JSONBody[RefundIn],
+                     principal: Caller, request: Request[Any, Any, Any],
+                     idempotency_key: IdempotencyKey = None) -> Response[RefundOut]:
+        answer = await idempotency.once(
+            idempotency.call(request, principal.caller_key, idempotency_key, data),
+            lambda: reserve(principal, order_id, data), status_code=202)
+        if answer.headers.get("Idempotent-Replayed"):
+            return answer
+        refund = msgspec.json.decode(answer.content, type=RefundOut)
+        if refund.status != "pending":
+            return answer
+        await send_now(request.app.state.pay, refund.id)
+        row = await repo.get_refund(refund.id)
+        # The refund as it stands after the send (the stored answer, replayed to a retry
+        # under the same key, is the refund as asked: pending).
+        return Response(content=refund_out(row) if row else refund, status_code=202)
+
+
+async def send_now(pay: orders.Pay, refund_id: uuid.UUID) -> None:
+    """Send a refund just asked for (the request's own try; the poller retries)."""
+    refund = await repo.get_refund(refund_id)
+    if refund is None or refund["status"] != "pending":
+        return
+    order = await repo.get_order(refund["order"], refund["chain"])
+    merchant = await orders.merchant_for(pay.box, refund["chain"])
+    if order is None or merchant is None:
+        return
+    await submit(pay.client, merchant, pay.settings, refund, order)
+
+
+CONTROLLERS = [RefundController]
