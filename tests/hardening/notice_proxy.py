@@ -26,6 +26,7 @@ class Forwarded:
     backend: str
     path: str
     status: int
+    body: bytes  # the answer (errors only: a 2xx keeps b"")
 
 
 @dataclass(slots=True)
@@ -118,5 +119,6 @@ class NoticeProxy:
         except (aiohttp.ClientError, TimeoutError):
             status, content, out_headers = 502, b"bad gateway", {}
         with self._lock:
-            self.log.append(Forwarded(backend=backend, path=request.path, status=status))
+            self.log.append(Forwarded(backend=backend, path=request.path, status=status,
+                                      body=b"" if 200 <= status < 300 else content[:500]))
         return web.Response(status=status, body=content, headers=out_headers)

@@ -5,14 +5,17 @@ proxy (``O2O_PUBLIC_URL``), and the active-query poller running in every process
 Orders are placed over HTTP (a fifth of them double-tapped on two servers with one
 Idempotency-Key); WeChat Pay then pays most of them, with duplicated, late, reordered,
 tampered and lying notices, notices for orders never placed, payments it never tells of
-(only a query finds them) and payments of another amount, while queries answer
-SYSTEM_ERROR, 500 or hang. At the end (tests/hardening/paystorm.py ``check``):
+(only a query finds them), payments of another amount, and orders past their 2 h that
+the pollers close while the member pays at the last moment; all along, queries answer
+SYSTEM_ERROR, 500 or hang (one fault per order paid, spread over the storm). At the end
+(tests/hardening/paystorm.py ``check``):
 
 - every paid order is credited exactly once: `top_up` (+ `top_up_bonus`) once, one
   `top_up_order.paid` event, the card balances equal to the paid orders' amount + bonus;
 - nothing that was not paid is credited; a payment of another amount and a notice for an
   unknown order are recorded once as anomalies and credit nothing;
-- every good notice was acknowledged, every tampered one refused (401), no 5xx;
+- every good notice was acknowledged, every tampered one refused (401), no 5xx but
+  WeChat Pay's "try again" (503 FAIL: a closed order's payment not confirmable just then);
 - `o2o verify-ledger` passes; no traceback in any server's log.
 """
 
@@ -57,7 +60,8 @@ async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, 
             for server in servers:
                 server.stop()
         forwarded = proxy.answers()
-    assert [f for f in forwarded if f.status >= 500] == []
+    errors = paystorm.server_errors(forwarded)
+    assert errors == [], errors
     # A notice and a query both found it paid: typically a third of the paid orders.
     both_ways = paystorm.raced(stand_in, storm)
     assert both_ways >= 3, f"only {both_ways} orders were raced by a notice and a query"
