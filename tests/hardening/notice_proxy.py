@@ -35,6 +35,7 @@ class NoticeProxy:
     host: str = "127.0.0.1"
     timeout_s: float = 10.0
     log: list[Forwarded] = field(default_factory=list)
+    in_flight: dict[str, int] = field(default_factory=dict)  # backend -> requests now
     _next: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _loop: asyncio.AbstractEventLoop | None = None
@@ -52,6 +53,11 @@ class NoticeProxy:
     def set_backends(self, backends: list[str]) -> None:
         with self._lock:
             self.backends = list(backends)
+
+    def busy(self, backend: str) -> bool:
+        """Whether a notice is being forwarded to ``backend`` right now."""
+        with self._lock:
+            return self.in_flight.get(backend, 0) > 0
 
     def answers(self) -> list[Forwarded]:
         with self._lock:
@@ -106,6 +112,7 @@ class NoticeProxy:
         with self._lock:
             backend = self.backends[self._next % len(self.backends)]
             self._next += 1
+            self.in_flight[backend] = self.in_flight.get(backend, 0) + 1
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _DROP}
         assert self._session is not None
@@ -119,6 +126,7 @@ class NoticeProxy:
         except (aiohttp.ClientError, TimeoutError):
             status, content, out_headers = 502, b"bad gateway", {}
         with self._lock:
+            self.in_flight[backend] -= 1
             self.log.append(Forwarded(backend=backend, path=request.path, status=status,
                                       body=b"" if 200 <= status < 300 else content[:500]))
         return web.Response(status=status, body=content, headers=out_headers)

@@ -72,10 +72,13 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
             driver = threading.Thread(target=paystorm.drive, args=(
                 stand_in, shop, storm, notify_url, 23))
             driver.start()
-            # Kill once a few orders are credited: notices and queries are in full flight.
+            # Kill once a few orders are credited (notices and queries in full flight),
+            # at a moment the victim is applying a notice.
             deadline = time.monotonic() + 30
             while await _paid_count(database_url) < 6 and time.monotonic() < deadline:
                 await asyncio.sleep(0.05)
+            while not proxy.busy(victim.base_url) and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)
             assert driver.is_alive(), "the storm ended before the kill"
             await asyncio.to_thread(victim.kill)
             killed_at = len(proxy.answers())
