@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import sqlite3
@@ -35,7 +36,13 @@ from stores import service as stores
 from tests.conftest import TEST_SECRET, LiveServer, make_settings, serving
 from tests.hardening.notice_proxy import Forwarded
 from tests.hardening.rawdb import fetch
-from tests.stand_ins.wechatpay import QUERY, SignedNotice, WechatPayStandIn, merchant_config
+from tests.stand_ins.wechatpay import (
+    CHINA,
+    QUERY,
+    SignedNotice,
+    WechatPayStandIn,
+    merchant_config,
+)
 from tests.world import build_world
 
 API = "/api/v1"
@@ -398,17 +405,53 @@ async def wait_credited(database_url: str, storm: Storm, timeout_s: float) -> No
         await asyncio.sleep(0.3)
 
 
+def reconcile(database_url: str, stand_in: WechatPayStandIn, shop: Shop) -> dict[str, int]:
+    """`o2o pay reconcile` (the third crediting path) for every Beijing date WeChat Pay
+    has payments on: the summed summaries."""
+    env = {**os.environ, "O2O_DATABASE_URL": database_url, "O2O_SECRET_KEY": TEST_SECRET,
+           "O2O_WECHAT_MODE": "live", "O2O_WECHAT_PAY_API_BASE": stand_in.url,
+           "O2O_WECHAT_PAY_TIMEOUT_SECONDS": "10"}
+    days = sorted({o.success_time.astimezone(CHINA).date()
+                   for o in stand_in.paid_orders(shop.mchid).values()
+                   if o.success_time is not None})
+    total: Counter[str] = Counter()
+    for day in days:
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "pay", "reconcile", "--chain", shop.chain_id,
+             "--date", day.isoformat()], cwd=ROOT, env=env, capture_output=True, text=True,
+            timeout=120, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        total.update(json.loads(done.stdout.strip().splitlines()[-1]))
+    return dict(total)
+
+
+def reconciled_after(database_url: str, stand_in: WechatPayStandIn, shop: Shop,
+                     storm: Storm) -> None:
+    """Once everything caught up, the day's bill finds every paid order matched and
+    nothing left to credit; the unknown and mismatched payments are reported."""
+    summary = reconcile(database_url, stand_in, shop)
+    mismatched = sum(1 for o in storm.orders if storm.fate[o.out_trade_no] == "mismatch")
+    assert summary == {"matched": len(storm.paid()), "credited_late": 0,
+                       "unknown": len(storm.unknown), "amount_mismatch": mismatched}, summary
+
+
 def verify_ledger(database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "O2O_DATABASE_URL": database_url, "O2O_SECRET_KEY": TEST_SECRET}
     return subprocess.run([sys.executable, "-m", "app.cli", "verify-ledger"], cwd=ROOT,
                           env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
-async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm) -> None:
+async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm,
+                mchid: str) -> None:
     """The bar, read with plain SQL."""
     assert storm.bad_answers == [], storm.bad_answers
     unanswered = notice_answers(stand_in, storm)
     assert unanswered == [], unanswered
+    # What WeChat Pay counts as paid is what the storm meant to pay (a sanity check of
+    # the script itself).
+    assert set(stand_in.paid_orders(mchid)) == (
+        {o.out_trade_no for o in storm.paid()} | set(storm.unknown)
+        | {o.out_trade_no for o in storm.orders if storm.fate[o.out_trade_no] == "mismatch"})
     orders = {str(r["id"]): r for r in await fetch(
         database_url, "SELECT id, out_trade_no, status, transaction_id, amount_cents, "
                       "bonus_cents, card FROM top_up_order")}

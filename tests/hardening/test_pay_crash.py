@@ -101,6 +101,7 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
         "no notice met the dead process"
     errors = paystorm.server_errors(forwarded, dead=frozenset({victim.base_url}))
     assert errors == [], errors
-    await paystorm.check(database_url, stand_in, storm)
+    await asyncio.to_thread(paystorm.reconciled_after, database_url, stand_in, shop, storm)
+    await paystorm.check(database_url, stand_in, storm, shop.mchid)
     problems = paystorm.log_problems(tmp_path)
     assert problems == [], "\n".join(problems)

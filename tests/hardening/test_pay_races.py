@@ -16,6 +16,8 @@ SYSTEM_ERROR, 500 or hang (one fault per order paid, spread over the storm). At 
   unknown order are recorded once as anomalies and credit nothing;
 - every good notice was acknowledged, every tampered one refused (401), no 5xx but
   WeChat Pay's "try again" (503 FAIL: a closed order's payment not confirmable just then);
+- `o2o pay reconcile`, run once racing the storm's end and once after, finds every paid
+  order matched and nothing left to credit late;
 - `o2o verify-ledger` passes; no traceback in any server's log.
 """
 
@@ -53,19 +55,24 @@ async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, 
             await paystorm.expire(database_url, storm)
             notify_url = f"{proxy.url}/api/v1/pay/wechat/notify/{shop.chain_id}"
             await asyncio.to_thread(paystorm.drive, stand_in, shop, storm, notify_url, seed)
-            await asyncio.to_thread(paystorm.redeliver, stand_in, storm, include_lost=False)
+            # WeChat Pay's re-sends, the pollers and `o2o pay reconcile` (the third
+            # crediting path) all at once.
+            await asyncio.gather(
+                asyncio.to_thread(paystorm.redeliver, stand_in, storm, include_lost=False),
+                asyncio.to_thread(paystorm.reconcile, database_url, stand_in, shop))
             await paystorm.wait_credited(database_url, storm, timeout_s=40)
             await asyncio.sleep(1.0)  # stragglers: a duplicate or a query still in flight
         finally:
             for server in servers:
                 server.stop()
         forwarded = proxy.answers()
+    await asyncio.to_thread(paystorm.reconciled_after, database_url, stand_in, shop, storm)
     errors = paystorm.server_errors(forwarded)
     assert errors == [], errors
     # A notice and a query both found it paid: typically a third of the paid orders.
     both_ways = paystorm.raced(stand_in, storm)
     assert both_ways >= 3, f"only {both_ways} orders were raced by a notice and a query"
-    await paystorm.check(database_url, stand_in, storm)
+    await paystorm.check(database_url, stand_in, storm, shop.mchid)
     problems = paystorm.log_problems(tmp_path)
     assert problems == [], "\n".join(problems)
 
