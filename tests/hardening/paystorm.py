@@ -66,8 +66,12 @@ FATES: dict[str, int] = {
     # or a notice for a closed order (confirmed by a query): credited either way.
     "expired": 1,
     "expired_unpaid": 1,  # past its 2 h and never paid: closed, at WeChat Pay too
+    # Paid, credited, refunded in full by the operator (WeChat Pay ends the refund at once
+    # and notices it), then WeChat Pay sends the payment's notice again: nothing re-credited.
+    "refunded": 1,
 }
-PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lying", "lost", "expired"}
+PAID = {"clean", "duplicate", "late", "reordered", "tampered", "lying", "lost", "expired",
+        "refunded"}
 EXPIRED = {"expired", "expired_unpaid"}
 UNKNOWN_ORDERS = 3  # notices for orders the server never placed
 
@@ -232,12 +236,13 @@ def assign_fates(storm: Storm, seed_: int) -> None:
 
 
 def drive(stand_in: WechatPayStandIn, shop: Shop, storm: Storm, notify_url: str,
-          seed_: int, threads: int = 4) -> None:
+          seed_: int, api_url: str, threads: int = 4) -> None:
     """WeChat Pay's side of the storm: each order meets its fate, from ``threads``
     threads at once (each notice is posted over real HTTP and waited for, like WeChat Pay
     does), while the queries of both processes' pollers meet scripted faults. Late and
     reordered notices are sent at the end, after a pause in which the pollers may win."""
     rng = random.Random(seed_)
+    stand_in.auto_refund = "SUCCESS"
     orders = list(storm.orders)
     rng.shuffle(orders)
     held: list[SignedNotice] = []
@@ -288,6 +293,10 @@ def drive(stand_in: WechatPayStandIn, shop: Shop, storm: Storm, notify_url: str,
             stand_in.pay(no, notify=False)  # made, never sent (until the re-sends)
         elif fate == "expired":
             stand_in.pay(no, even_if_closed=True)
+        elif fate == "refunded":
+            notice = stand_in.pay(no)
+            refund_when_paid(api_url, shop, storm, order)
+            stand_in.resend(notice)  # the payment told again, after the refund
         elif fate == "mismatch":
             stand_in.order(no).total = order.amount_cents - 1  # WeChat Pay's own amount
             stand_in.pay(no)
@@ -312,6 +321,23 @@ def drive(stand_in: WechatPayStandIn, shop: Shop, storm: Storm, notify_url: str,
         stand_in.send(notice)
     for notice in held:
         stand_in.send(notice)
+
+
+def refund_when_paid(api_url: str, shop: Shop, storm: Storm, order: Order) -> None:
+    """The operator refunds all of ``order`` once it is paid here (asked over HTTP)."""
+    with httpx.Client(base_url=api_url + API, headers=shop.operator, timeout=30) as http:
+        deadline = time.monotonic() + 30
+        while http.get(f"/top-up-orders/{order.id}").json()["status"] != "paid":
+            if time.monotonic() > deadline:
+                with storm.lock:
+                    storm.bad_answers.append(f"{order.out_trade_no} never paid to refund")
+                return
+            time.sleep(0.1)
+        answer = http.post(f"/top-up-orders/{order.id}/refund", json={
+            "amount_cents": order.amount_cents, "reason": "storm"})
+    if answer.status_code != 202:
+        with storm.lock:
+            storm.bad_answers.append(f"refund: {answer.status_code} {answer.text[:200]}")
 
 
 def redeliver(stand_in: WechatPayStandIn, storm: Storm, *, include_lost: bool,
@@ -391,10 +417,15 @@ async def expire(database_url: str, storm: Storm) -> None:
         await conn.close()
 
 
+def final_status(storm: Storm, order: Order) -> str:
+    """What a paid order ends as."""
+    return "refunded" if storm.fate[order.out_trade_no] == "refunded" else "paid"
+
+
 async def wait_credited(database_url: str, storm: Storm, timeout_s: float) -> None:
     """Until every paid order is paid in the database and every expired unpaid one
     closed (or the timeout passed)."""
-    want = {(o.id, "paid") for o in storm.paid()} | {
+    want = {(o.id, final_status(storm, o)) for o in storm.paid()} | {
         (o.id, "closed") for o in storm.orders
         if storm.fate[o.out_trade_no] == "expired_unpaid"}
     deadline = time.monotonic() + timeout_s
@@ -431,7 +462,8 @@ def reconciled_after(database_url: str, stand_in: WechatPayStandIn, shop: Shop,
     nothing left to credit; the unknown and mismatched payments are reported."""
     summary = reconcile(database_url, stand_in, shop)
     mismatched = sum(1 for o in storm.orders if storm.fate[o.out_trade_no] == "mismatch")
-    assert summary == {"matched": len(storm.paid()), "credited_late": 0,
+    refunds = sum(1 for o in storm.orders if storm.fate[o.out_trade_no] == "refunded")
+    assert summary == {"matched": len(storm.paid()) + refunds, "credited_late": 0,
                        "unknown": len(storm.unknown), "amount_mismatch": mismatched}, summary
 
 
@@ -469,12 +501,17 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm,
     for order in storm.orders:
         fate, row = storm.fate[order.out_trade_no], orders[order.id]
         if fate in PAID:
-            want = Counter({"top_up": 1, **({"top_up_bonus": 1} if order.bonus_cents else {})})
-            if row["status"] != "paid" or entries[order.id] != want:
+            refunded = fate == "refunded"
+            want = Counter({"top_up": 1, **({"top_up_bonus": 1} if order.bonus_cents else {}),
+                            **({"refund": 1} if refunded else {})})
+            if row["status"] != final_status(storm, order) or entries[order.id] != want:
                 wrong.append((fate, order.out_trade_no, row["status"], entries[order.id]))
+            total = order.amount_cents + order.bonus_cents
             expected = sorted([("top_up", order.amount_cents, order.amount_cents, 0)]
                               + ([("top_up_bonus", order.bonus_cents, 0, order.bonus_cents)]
-                                 if order.bonus_cents else []))
+                                 if order.bonus_cents else [])
+                              + ([("refund", -total, -order.amount_cents, -order.bonus_cents)]
+                                 if refunded else []))
             if sorted(moved[order.id]) != expected:
                 wrong.append((fate, order.out_trade_no, "moves", moved[order.id]))
         elif (row["status"] != ("closed" if fate in EXPIRED else "pending")
@@ -488,6 +525,8 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm,
     paid_total: Counter[str] = Counter()
     bonus_total: Counter[str] = Counter()
     for order in storm.paid():
+        if storm.fate[order.out_trade_no] == "refunded":
+            continue  # all of it went back
         paid_total[order.card_id] += order.amount_cents
         bonus_total[order.card_id] += order.bonus_cents
     cards = await fetch(database_url, "SELECT id, balance_cents, bonus_balance_cents "
@@ -513,6 +552,14 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm,
     events = Counter(str(e["object_id"]) for e in await fetch(
         database_url, "SELECT object_id FROM core_event WHERE type = 'top_up_order.paid'"))
     assert events == Counter({o.id: 1 for o in storm.paid()}), events
+    refund_events = Counter(str(e["object_id"]) for e in await fetch(
+        database_url, "SELECT object_id FROM core_event WHERE type = 'top_up_order.refunded'"))
+    assert refund_events == Counter({o.id: 1 for o in storm.orders
+                                     if storm.fate[o.out_trade_no] == "refunded"}), \
+        refund_events
+    refunds = await fetch(database_url, 'SELECT "order", status FROM top_up_refund')
+    assert sorted((str(r["order"]), r["status"]) for r in refunds) == sorted(
+        (o.id, "success") for o in storm.orders if storm.fate[o.out_trade_no] == "refunded")
 
     # One balance notification per paid order (its dedupe key names the order).
     notified = Counter(str(n["dedupe_key"]).split(":")[1] for n in await fetch(

@@ -70,7 +70,7 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
             await paystorm.expire(database_url, storm)
             notify_url = f"{proxy.url}/api/v1/pay/wechat/notify/{shop.chain_id}"
             driver = threading.Thread(target=paystorm.drive, args=(
-                stand_in, shop, storm, notify_url, 23))
+                stand_in, shop, storm, notify_url, 23, survivor.base_url))
             driver.start()
             # Kill once a few orders are credited (notices and queries in full flight),
             # at a moment the victim is applying a notice.

@@ -5,13 +5,16 @@ proxy (``O2O_PUBLIC_URL``), and the active-query poller running in every process
 Orders are placed over HTTP (a fifth of them double-tapped on two servers with one
 Idempotency-Key); WeChat Pay then pays most of them, with duplicated, late, reordered,
 tampered and lying notices, notices for orders never placed, payments it never tells of
-(only a query finds them), payments of another amount, and orders past their 2 h that
-the pollers close while the member pays at the last moment; all along, queries answer
+(only a query finds them), payments of another amount, orders past their 2 h that the
+pollers close while the member pays at the last moment, and orders refunded in full by
+the operator whose payment notice WeChat Pay then sends again; all along, queries answer
 SYSTEM_ERROR, 500 or hang (one fault per order paid, spread over the storm). At the end
 (tests/hardening/paystorm.py ``check``):
 
 - every paid order is credited exactly once: `top_up` (+ `top_up_bonus`) once, one
-  `top_up_order.paid` event, the card balances equal to the paid orders' amount + bonus;
+  `top_up_order.paid` event, one balance notification; a refunded one has its one
+  `refund` entry and `top_up_order.refunded` event; the card balances (and their bonus
+  parts) equal the paid, unrefunded orders' amount + bonus;
 - nothing that was not paid is credited; a payment of another amount and a notice for an
   unknown order are recorded once as anomalies and credit nothing;
 - every good notice was acknowledged, every tampered one refused (401), no 5xx but
@@ -54,7 +57,8 @@ async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, 
             paystorm.assign_fates(storm, seed)
             await paystorm.expire(database_url, storm)
             notify_url = f"{proxy.url}/api/v1/pay/wechat/notify/{shop.chain_id}"
-            await asyncio.to_thread(paystorm.drive, stand_in, shop, storm, notify_url, seed)
+            await asyncio.to_thread(paystorm.drive, stand_in, shop, storm, notify_url, seed,
+                                    urls[-1])
             # WeChat Pay's re-sends, the pollers and `o2o pay reconcile` (the third
             # crediting path) all at once.
             await asyncio.gather(
