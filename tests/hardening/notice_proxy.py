@@ -92,8 +92,11 @@ class NoticeProxy:
         self.stop()
 
     async def _serve(self) -> None:
+        # A fresh connection per notice: a kept-alive one the server closes just as it is
+        # reused would fail a POST that never reached it (WeChat Pay opens its own).
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.timeout_s))
+            timeout=aiohttp.ClientTimeout(total=self.timeout_s),
+            connector=aiohttp.TCPConnector(force_close=True))
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._forward)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -123,8 +126,8 @@ class NoticeProxy:
                 status = answer.status
                 out_headers = {k: v for k, v in answer.headers.items()
                                if k.lower() not in _DROP}
-        except (aiohttp.ClientError, TimeoutError):
-            status, content, out_headers = 502, b"bad gateway", {}
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            status, content, out_headers = 502, f"bad gateway: {exc!r}".encode(), {}
         with self._lock:
             self.in_flight[backend] -= 1
             self.log.append(Forwarded(backend=backend, path=request.path, status=status,

@@ -47,7 +47,6 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
         tmp_path: Path) -> None:
     stand_in = wechat_pay_server
     orders = ORDERS if engine_name == "postgres" else ORDERS // 2
-    shop = await paystorm.seed(database_url, stand_in, cards=10)
     with NoticeProxy(backends=[]) as proxy:
         env = paystorm.server_env(stand_in.url, proxy.url)
 
@@ -59,8 +58,12 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
         victim, survivor = server("victim"), server("survivor")
         proxy.set_backends([victim.base_url, survivor.base_url])
         running = [victim, survivor]
+        # The servers come up (seconds each) while this process seeds the chain.
+        starting = asyncio.ensure_future(asyncio.to_thread(paystorm.start_servers,
+                                                           [victim, survivor]))
         try:
-            await asyncio.to_thread(paystorm.start_servers, [victim, survivor])
+            shop = await paystorm.seed(database_url, stand_in, cards=10)
+            await starting
             storm = paystorm.Storm()
             await asyncio.to_thread(paystorm.place_orders, [victim.base_url,
                                                             survivor.base_url],
@@ -82,16 +85,18 @@ async def test_sigkill_mid_storm_then_every_paid_order_credited_once(
             assert driver.is_alive(), "the storm ended before the kill"
             await asyncio.to_thread(victim.kill)
             killed_at = len(proxy.answers())
-            await asyncio.sleep(1.0)  # notices meanwhile hit the dead process (502)
+            # Restarted at once, but the proxy sends it nothing before the rest of the
+            # storm (late and reordered notices included) has met the dead process (502).
             reborn = server("reborn")
             running.append(reborn)
             await asyncio.to_thread(reborn.start)
-            proxy.set_backends([reborn.base_url, survivor.base_url])
             await asyncio.to_thread(driver.join, 120)
+            proxy.set_backends([reborn.base_url, survivor.base_url])
             await asyncio.to_thread(paystorm.redeliver, stand_in, storm, include_lost=False)
             await paystorm.wait_credited(database_url, storm, timeout_s=40)
             await asyncio.sleep(1.0)
         finally:
+            await asyncio.gather(starting, return_exceptions=True)
             for process in running:
                 process.stop()
         forwarded = proxy.answers()

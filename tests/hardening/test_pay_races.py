@@ -42,14 +42,16 @@ wechat_pay_server = stand_ins.wechat_pay_server
 
 async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, *,
                  processes: int, cards: int, orders: int, seed: int) -> None:
-    shop = await paystorm.seed(database_url, stand_in, cards)
     with NoticeProxy(backends=[]) as proxy:
         env = paystorm.server_env(stand_in.url, proxy.url)
         servers = [LiveServer(database_url, env=env, log_file=tmp_path / f"server-{n}.log",
                               log_level="warning") for n in range(processes)]
         proxy.set_backends([s.base_url for s in servers])
+        # The servers come up (seconds each) while this process seeds the chain.
+        starting = asyncio.ensure_future(asyncio.to_thread(paystorm.start_servers, servers))
         try:
-            await asyncio.to_thread(paystorm.start_servers, servers)
+            shop = await paystorm.seed(database_url, stand_in, cards)
+            await starting
             urls = [s.base_url for s in servers]
             storm = paystorm.Storm()
             await asyncio.to_thread(paystorm.place_orders, urls, shop, storm, orders, seed)
@@ -67,6 +69,7 @@ async def _storm(database_url: str, stand_in: WechatPayStandIn, tmp_path: Path, 
             await paystorm.wait_credited(database_url, storm, timeout_s=40)
             await asyncio.sleep(1.0)  # stragglers: a duplicate or a query still in flight
         finally:
+            await asyncio.gather(starting, return_exceptions=True)
             for server in servers:
                 server.stop()
         forwarded = proxy.answers()
