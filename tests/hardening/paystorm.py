@@ -2,12 +2,14 @@
 
 A chain configured for live WeChat Pay against the stand-in, members with stored-value
 cards whose template offers top-up options with a bonus, orders placed over HTTP on real
-`o2o serve` processes, and a script of what WeChat Pay does with each order (its *fate*):
-paid with a clean notice, duplicated, late, out of order, tampered first, lost (only an
-active query finds it), paid with a different amount, or never paid. Notices for orders
-the server never placed are sent too. Afterwards :func:`check` reads the database with
-plain SQL (tests/hardening/rawdb.py) and proves the bar: every paid order credited once,
-nothing else credited, anomalies recorded, card balances equal to what was paid.
+`o2o serve` processes, and a script of what WeChat Pay does with each order (its *fate*,
+see :data:`FATES`): paid with a clean notice, duplicated, late, out of order, tampered
+first, lying about the amount, lost (only an active query finds it), paid with a
+different amount, never paid, expired (closed by the pollers) and paid at the last
+moment or not, refunded then notified again. Notices for orders the server never placed
+are sent too. Afterwards :func:`check` reads the database with plain SQL
+(tests/hardening/rawdb.py) and proves the bar: every paid order credited once, nothing
+else credited, anomalies recorded, card balances equal to what was paid and kept.
 """
 
 from __future__ import annotations
@@ -32,7 +34,9 @@ import asyncpg
 import httpx
 
 from app.asgi import create_app
+from app.core.auth import Principal
 from stores import service as stores
+from stores.schemas import MemberCreate
 from tests.conftest import TEST_SECRET, LiveServer, make_settings, serving
 from tests.hardening.notice_proxy import Forwarded
 from tests.hardening.rawdb import fetch
@@ -154,23 +158,18 @@ async def seed(database_url: str, stand_in: WechatPayStandIn, cards: int) -> Sho
         assert template.status_code == 201, template.text
         holders = []
         for n in range(cards):
-            member = await stores.register_member(chain.operator, stores_member(n))
+            member = await stores.register_member(chain.operator, MemberCreate(
+                name=f"payer {n}", phone=f"1391234{n:04d}"))
             await stores.set_openid(member.id, f"o-storm-{n:03d}-{uuid.uuid4().hex[:8]}")
             card = await http.post(f"{API}/cards", headers=op, json={
                 "template_id": template.json()["id"], "member_id": str(member.id)})
             assert card.status_code == 201, card.text
-            principal = type(chain.members[0])(kind="member", id=member.id,
-                                               chain_id=chain.id, role="member")
+            principal = Principal(kind="member", id=member.id, chain_id=chain.id,
+                                  role="member")
             holders.append(Holder(card_id=card.json()["id"], member_id=str(member.id),
                                   headers=world.headers(principal)))
     return Shop(chain_id=str(chain.id), mchid=merchant.mchid, holders=holders,
                 operator=op)
-
-
-def stores_member(n: int) -> Any:
-    from stores.schemas import MemberCreate
-
-    return MemberCreate(name=f"payer {n}", phone=f"1391234{n:04d}")
 
 
 def place_orders(servers: list[str], shop: Shop, storm: Storm, count: int,
