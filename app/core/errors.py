@@ -147,8 +147,10 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
                 field = "body"
             elif field.endswith("_") and keyword.iskeyword(field[:-1]):
                 field = field[:-1]  # a parameter named after a keyword: `from_` is `from`
+            # Litestar's ParamType is a str Enum: its value ("query"), not "ParamType.QUERY".
+            source = item.get("source", "body")
             errors.append({"field": field, "message": message,
-                           "source": str(item.get("source", "body"))})
+                           "source": str(getattr(source, "value", source))})
     if not errors:
         missing = _MISSING_PARAMETER.search(exc.detail or "")
         errors.append({"field": missing.group(2) if missing else "body",
