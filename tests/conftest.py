@@ -415,6 +415,37 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         f"{_engine_counts['postgres']} on PostgreSQL")
 
 
+# --- two workers (make test: pytest -n 2 --dist loadgroup) -------------------------------
+#
+# Each xdist worker is its own process with its own templates, databases and ports (names
+# carry the process id, files sit under the worker's own basetemp). Tests go one at a time
+# to whichever worker is free, except two groups kept on one worker each: the browser
+# pages (one demo server and one Chromium per session) and the tests that race or kill
+# server processes (one storm at a time, so their bounds hold as before).
+
+XDIST_GROUPS = {
+    "browser": ("tests/web/",),
+    "processes": ("tests/hardening/test_crash_safety.py", "tests/hardening/test_pay_",
+                  "tests/hardening/test_concurrent_writers.py",
+                  "tests/hardening/test_token_revocation.py",
+                  "tests/core/test_events_race.py", "tests/core/test_api_keys_processes.py",
+                  "tests/core/test_webhooks_crash.py", "tests/core/notify/test_processes.py",
+                  "tests/bookings/test_booking_races.py",
+                  "tests/app/test_integrations_doc.py"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The browser tests last: Playwright's sync API holds an event loop running on the main
+    # thread from the first browser test to the session's end, where no async test can
+    # start (so, with workers, the browser group is the last unit handed out).
+    items.sort(key=lambda item: item.nodeid.startswith(XDIST_GROUPS["browser"]))
+    for item in items:
+        for group, prefixes in XDIST_GROUPS.items():
+            if item.nodeid.startswith(prefixes):
+                item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if os.environ.get("CI") and not PG_URL:
         raise pytest.UsageError("CI requires O2O_TEST_POSTGRES_URL")
