@@ -438,8 +438,11 @@ XDIST_GROUPS = {
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # The browser tests last: Playwright's sync API holds an event loop running on the main
     # thread from the first browser test to the session's end, where no async test can
-    # start (so, with workers, the browser group is the last unit handed out).
-    items.sort(key=lambda item: item.nodeid.startswith(XDIST_GROUPS["browser"]))
+    # start (so, with workers, the browser group is the last unit handed out). The process
+    # races just before them: the two long groups then run side by side at the end, one
+    # on each worker, instead of the browser tests alone on one.
+    items.sort(key=lambda item: (item.nodeid.startswith(XDIST_GROUPS["browser"]),
+                                 item.nodeid.startswith(XDIST_GROUPS["processes"])))
     for item in items:
         for group, prefixes in XDIST_GROUPS.items():
             if item.nodeid.startswith(prefixes):
