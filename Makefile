@@ -39,9 +39,13 @@ lint: install
 	$(BIN)/mypy
 
 # The whole suite: lint, then every test on SQLite, and again on PostgreSQL when
-# O2O_TEST_POSTGRES_URL is set (CI sets and requires it).
+# O2O_TEST_POSTGRES_URL is set (CI sets and requires it). Two worker processes (pytest-xdist;
+# each has its own databases and ports; tests/conftest.py keeps the browser tests on one
+# worker and the process races on one); TEST_WORKERS=0 runs everything in this process.
+TEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup --durations=25
 
 # Debian packages the QR tests use to decode images, and the browser of the web pages'
 # end-to-end tests (they skip, saying so, without them).

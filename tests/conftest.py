@@ -9,17 +9,21 @@ on both engines; PostgreSQL runs when O2O_TEST_POSTGRES_URL is set, and CI requi
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,12 +37,15 @@ from app.asgi import create_app
 from app.core.crypto import hash_password as real_hash_password
 from app.core.settings import Settings
 from stores import service as stores_service
-from tests.world import World, build_world
+from tests.world import Chain, World, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("O2O_TEST_POSTGRES_URL", "").strip()
 TEST_SECRET = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 ENGINES = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# For tests that check no engine's SQL but what the app decides (the authorization
+# matrices): PostgreSQL when the run has it, as CI does, else SQLite.
+ONE_ENGINE = [pytest.param("postgres", marks=pytest.mark.postgres) if PG_URL else "sqlite"]
 
 
 def _run_migrate(url: str) -> None:
@@ -70,21 +77,59 @@ def pg_template() -> Iterator[str]:
     _pg_admin(f'CREATE DATABASE "{name}"')
     _run_migrate(_with_db(PG_URL, name))
     yield name
+    _dropper.finish()
+    for world_name in _pg_world_names:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{world_name}" WITH (FORCE)')
     _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _Dropper:
+    """Drops the tests' PostgreSQL databases on a thread of its own, in order.
+
+    DROP DATABASE … WITH (FORCE) took 0.5 to 1.8 s a test (ending the test's last backends,
+    unlinking the copy's files); nothing a test checks depends on when its copy goes, so
+    the next test starts meanwhile. The session's end waits for every drop and fails if
+    one failed.
+    """
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
+
+    def drop(self, name: str) -> None:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-drop")
+        self._pending = [f for f in self._pending if not f.done() or f.exception()]
+        self._pending.append(self._pool.submit(
+            asyncio.run, _pg_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')))
+
+    def finish(self) -> None:
+        errors = [f.exception() for f in self._pending if f.exception() is not None]
+        self._pending = []
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if errors:
+            raise RuntimeError(f"dropping test databases failed: {errors}")
+
+
+_dropper = _Dropper()
+
+
+async def _pg_execute(*statements: str) -> None:
+    conn = await asyncpg.connect(PG_URL)
+    try:
+        for sql in statements:
+            await conn.execute(sql)
+    finally:
+        await conn.close()
 
 
 def _pg_admin(sql: str) -> None:
     """Run one admin statement from sync code, even while an event loop runs here."""
 
-    async def run() -> None:
-        conn = await asyncpg.connect(PG_URL)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pool.submit(asyncio.run, run()).result()
+        pool.submit(asyncio.run, _pg_execute(sql)).result()
 
 
 _password_hashes: dict[str, str] = {}
@@ -110,37 +155,115 @@ def engine_name(request: pytest.FixtureRequest) -> str:
 
 @asynccontextmanager
 async def fresh_database(engine_name: str, request: pytest.FixtureRequest, tmp_path: Path,
-                         stem: str = "o2o") -> AsyncIterator[str]:
+                         stem: str = "o2o", *, source: str | None = None
+                         ) -> AsyncIterator[str]:
     """A migrated database of its own: a copy of the SQLite template file, or a PostgreSQL
-    database made from the template (dropped afterwards)."""
+    database made from the template (dropped afterwards). ``source``: copy that database
+    (a file path or a PostgreSQL database name) instead of the migrated template."""
     if engine_name == "sqlite":
-        template: Path = request.getfixturevalue("sqlite_template")
+        template = Path(source) if source else request.getfixturevalue("sqlite_template")
         target = tmp_path / f"{stem}.sqlite3"
         shutil.copyfile(template, target)
         yield f"sqlite:///{target}"
         return
-    template_name: str = request.getfixturevalue("pg_template")
+    template_name: str = source or request.getfixturevalue("pg_template")
     name = f"o2o_t_{uuid.uuid4().hex[:12]}"
-    conn = await asyncpg.connect(PG_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    finally:
-        await conn.close()
+    # synchronous_commit off: a commit returns before its WAL reaches the disk. Only a
+    # crash of PostgreSQL itself could lose such a commit (a killed o2o process cannot),
+    # and no test crashes PostgreSQL; each commit no longer waits for an fsync.
+    await _pg_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"',
+                      f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     try:
         yield _with_db(PG_URL, name)
     finally:
-        conn = await asyncpg.connect(PG_URL)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+        _dropper.drop(name)
 
 
 @pytest.fixture
 async def database_url(engine_name: str, request: pytest.FixtureRequest,
                        tmp_path: Path) -> AsyncIterator[str]:
-    async with fresh_database(engine_name, request, tmp_path) as url:
+    source = None
+    if _takes_the_plain_world(request):
+        built = await _world_template(engine_name, request)
+        request.node.stash[_WORLD_KEY] = built.chains
+        source = built.source
+    async with fresh_database(engine_name, request, tmp_path, source=source) as url:
         yield url
+
+
+# --- the world, built once per engine ---------------------------------------------------
+#
+# build_world() made ~30 writes through the services for every test that takes `world`
+# (0.5 s on SQLite, 1 s on PostgreSQL, ~700 tests). Its rows are the same every time but
+# for their ids, so it is built once per engine into a copy of the migrated template, and
+# such a test's database is a copy of that one: the same rows, written by the same code,
+# that the test then reads and changes in its own database. Only tests whose `world`,
+# `client`, `app` and `settings` are these defaults get it (another app's settings might
+# have written the world differently); the others build theirs as before.
+
+_WORLD_KEY = pytest.StashKey[tuple[Chain, Chain]]()
+_WORLD_FIXTURES = ("world", "client", "app", "settings", "database_url")
+
+
+@dataclass
+class _WorldTemplate:
+    source: str  # SQLite file or PostgreSQL database
+    chains: tuple[Chain, Chain]
+    days: tuple[date, date]  # UTC and Shanghai dates of the build
+
+
+_world_templates: dict[str, _WorldTemplate] = {}
+
+
+def _days() -> tuple[date, date]:
+    now = datetime.now(UTC)
+    return now.date(), (now + timedelta(hours=8)).date()
+
+
+def _takes_the_plain_world(request: pytest.FixtureRequest) -> bool:
+    info = getattr(getattr(request, "_pyfuncitem", None), "_fixtureinfo", None)
+    if info is None or "world" not in info.names_closure:
+        return False
+    for name in _WORLD_FIXTURES:
+        defs = info.name2fixturedefs.get(name)
+        if not defs or getattr(defs[-1].func, "__module__", None) != __name__:
+            return False
+    return True
+
+
+async def _world_template(engine_name: str, request: pytest.FixtureRequest
+                          ) -> _WorldTemplate:
+    known = _world_templates.get(engine_name)
+    # Rebuilt when a day turns (UTC or Shanghai): rows dated today stay today's.
+    if known is not None and known.days == _days():
+        return known
+    days = _days()
+    if engine_name == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        folder: Path = request.getfixturevalue("tmp_path_factory").mktemp("world")
+        source = str(folder / "world.sqlite3")
+        shutil.copyfile(template, source)
+        url = f"sqlite:///{source}"
+    else:
+        template_name: str = request.getfixturevalue("pg_template")
+        source = f"o2o_world_{os.getpid()}_{len(_pg_world_names)}"
+        _pg_world_names.append(source)
+        await _pg_execute(f'CREATE DATABASE "{source}" TEMPLATE "{template_name}"')
+        url = _with_db(PG_URL, source)
+    # The background workers stay off: what they do with the world's rows (notifications,
+    # webhooks) each test's own app does, as before.
+    app = create_app(make_settings(url, notify_dispatcher=False, webhook_worker=False))
+    async with serving(app):
+        world = await build_world(app)
+    if engine_name == "sqlite":
+        with sqlite3.connect(source) as conn:  # everything into the file itself
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    built = _WorldTemplate(source=source, chains=(world.a, world.b), days=days)
+    _world_templates[engine_name] = built
+    return built
+
+
+_pg_world_names: list[str] = []
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -200,9 +323,15 @@ async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-async def world(client: httpx.AsyncClient, app: Litestar) -> World:
-    """Two chains with stores, staff of every role and members; tokens issued directly."""
-    return await build_world(app)
+async def world(client: httpx.AsyncClient, app: Litestar,
+                request: pytest.FixtureRequest) -> World:
+    """Two chains with stores, staff of every role and members; tokens issued directly.
+    Already in the database when it was copied from the world's template (see above)."""
+    chains = request.node.stash.get(_WORLD_KEY, None)
+    if chains is None:
+        return await build_world(app)
+    a, b = copy.deepcopy(chains)
+    return World(app=app, a=a, b=b)
 
 
 # --- a real server in another process ---------------------------------------------------
@@ -284,6 +413,40 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     terminalreporter.write_line(
         f"engines: {_engine_counts['sqlite']} tests passed on SQLite, "
         f"{_engine_counts['postgres']} on PostgreSQL")
+
+
+# --- two workers (make test: pytest -n 2 --dist loadgroup) -------------------------------
+#
+# Each xdist worker is its own process with its own templates, databases and ports (names
+# carry the process id, files sit under the worker's own basetemp). Tests go one at a time
+# to whichever worker is free, except two groups kept on one worker each: the browser
+# pages (one demo server and one Chromium per session) and the tests that race or kill
+# server processes (one storm at a time, so their bounds hold as before).
+
+XDIST_GROUPS = {
+    "browser": ("tests/web/",),
+    "processes": ("tests/hardening/test_crash_safety.py", "tests/hardening/test_pay_",
+                  "tests/hardening/test_concurrent_writers.py",
+                  "tests/hardening/test_token_revocation.py",
+                  "tests/core/test_events_race.py", "tests/core/test_api_keys_processes.py",
+                  "tests/core/test_webhooks_crash.py", "tests/core/notify/test_processes.py",
+                  "tests/bookings/test_booking_races.py",
+                  "tests/app/test_integrations_doc.py"),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The browser tests last: Playwright's sync API holds an event loop running on the main
+    # thread from the first browser test to the session's end, where no async test can
+    # start (so, with workers, the browser group is the last unit handed out). The process
+    # races just before them: the two long groups then run side by side at the end, one
+    # on each worker, instead of the browser tests alone on one.
+    items.sort(key=lambda item: (item.nodeid.startswith(XDIST_GROUPS["browser"]),
+                                 item.nodeid.startswith(XDIST_GROUPS["processes"])))
+    for item in items:
+        for group, prefixes in XDIST_GROUPS.items():
+            if item.nodeid.startswith(prefixes):
+                item.add_marker(pytest.mark.xdist_group(group))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,28 +20,37 @@ from tests.bookings.conftest import Salon
 pytestmark = pytest.mark.postgres
 
 
+_COUNTING: ContextVar[bool] = ContextVar("counting", default=False)
+
+
 @contextmanager
 def counted_queries() -> Iterator[list[str]]:
-    """Every query run meanwhile: Piccolo's (the engine's class is patched: engines use
-    slots) and the plain-SQL hot statements (``Sql``)."""
+    """Every query run meanwhile by this task (the request, served in the test's task by
+    httpx's ASGI transport), not by the app's background tasks (the event sequencer may
+    number the bookings' events meanwhile): Piccolo's (the engine's class is patched:
+    engines use slots) and the plain-SQL hot statements (``Sql``)."""
     engine_class = type(current_engine())
     seen: list[str] = []
     original = engine_class.run_querystring
     original_sql = Sql.rows
 
     async def counting(self: Any, querystring: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append(str(querystring))
+        if _COUNTING.get():
+            seen.append(str(querystring))
         return await original(self, querystring, *args, **kwargs)
 
     async def counting_sql(self: Sql, *args: Any) -> list[dict[str, Any]]:
-        seen.append(self.text)
+        if _COUNTING.get():
+            seen.append(self.text)
         return await original_sql(self, *args)
 
     engine_class.run_querystring = counting  # type: ignore[method-assign]
     Sql.rows = counting_sql  # type: ignore[method-assign]
+    token = _COUNTING.set(True)
     try:
         yield seen
     finally:
+        _COUNTING.reset(token)
         engine_class.run_querystring = original  # type: ignore[method-assign]
         Sql.rows = original_sql  # type: ignore[method-assign]
 

@@ -33,14 +33,24 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from litestar import Litestar
 
 from app.core.auth import Principal
+from tests.conftest import ONE_ENGINE
 from tests.hardening.routes import Route, api_routes
 from tests.hardening.seed import TARGETS, Bundle, Seeded, seed, tomorrow_at
 from tests.world import PASSWORD, World
+
+
+# The matrix judges what the app decides for each route, role and target, not an engine's
+# SQL (the routes' own tests run on both engines): it runs on one engine, PostgreSQL when
+# the run has it (CI), else SQLite.
+@pytest.fixture(params=ONE_ENGINE)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 ROLES = ("operator", "manager", "clerk", "member", "anonymous")
 EVERYONE = frozenset({"operator", "manager", "clerk", "member"})

@@ -24,8 +24,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Litestar
 
+from tests.conftest import ONE_ENGINE
 from tests.hardening.routes import Route, api_routes
 from tests.hardening.seed import TARGETS, Bundle, Seeded, seed
 from tests.hardening.test_authorization_matrix import (
@@ -36,6 +38,14 @@ from tests.hardening.test_authorization_matrix import (
     _judge,
 )
 from tests.world import World
+
+
+# The matrix judges what the app decides for each route, role and target, not an engine's
+# SQL (the routes' own tests run on both engines): it runs on one engine, PostgreSQL when
+# the run has it (CI), else SQLite.
+@pytest.fixture(params=ONE_ENGINE)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 SCOPES = ("members:read", "members:write", "cards:read", "cards:write", "redeem",
           "bookings:read", "bookings:write", "stats:read", "events:read")
