@@ -1,0 +1,167 @@
+"""Review of issue 19 (online top-up through WeChat Pay): each test here fails on the
+merged code and names a finding in /work/wt/api/review.md. Live mode against the WeChat
+Pay stand-in, both engines (the ``database_url`` fixture)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+
+from app.core.settings import Settings
+from app.core.wechatpay import WechatPayClient
+from payments.poller import PayPoller
+from tests.payments.followup_world import (
+    LivePay,
+    anomalies,
+    ledger_verifies,
+    live_settings,
+)
+from tests.stand_ins import fixtures as stand_ins
+from tests.stand_ins.wechatpay import REFUND, WechatPayStandIn
+from tests.world import World
+
+wechat_pay_server = stand_ins.wechat_pay_server
+CHINA = timezone(timedelta(hours=8))
+
+
+@pytest.fixture
+def settings(database_url: str, wechat_pay_server: WechatPayStandIn) -> Settings:
+    return live_settings(database_url, wechat_pay_server)
+
+
+@pytest.fixture
+async def pay(client: httpx.AsyncClient, world: World,
+              wechat_pay_server: WechatPayStandIn) -> LivePay:
+    live = LivePay(client, world, stand_in=wechat_pay_server)
+    await live.configure()
+    return live
+
+
+@pytest.fixture
+async def poller(pay: LivePay, settings: Settings) -> AsyncIterator[PayPoller]:
+    poller = pay.poller(settings)
+    yield poller
+    assert poller.client is not None
+    await poller.client.close()
+
+
+async def paid(pay: LivePay, card: str, amount: int) -> dict[str, Any]:
+    """An order paid at the stand-in, its notice delivered (credited)."""
+    assert pay.stand_in is not None
+    order = await pay.place(card, amount)
+    notice = pay.stand_in.pay(order["out_trade_no"], notify=False)
+    assert await pay.notice(notice) == 204
+    assert (await pay.order(order["id"]))["status"] == "paid"
+    return order
+
+
+def _at(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+# --- F1: REFUND.ABNORMAL is treated as final; a later SUCCESS is ignored ------------------
+
+async def test_abnormal_then_success_refund_pays_the_money_out_once(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """ABNORMAL (the payer's bank card was closed) is not an end at WeChat Pay: the
+    merchant re-routes it (商户平台 / 发起异常退款) and it becomes SUCCESS. The app puts the
+    money back on the card at ABNORMAL and then ignores the SUCCESS: the member has the
+    money in WeChat *and* on the card."""
+    card = await pay.card()
+    order = await paid(pay, card, 50000)
+    refund = (await pay.refund(order["id"])).json()
+    assert await pay.money(card) == (0, 0)
+    abnormal = wechat_pay_server.finish_refund(refund["out_refund_no"], "ABNORMAL",
+                                               notify=False)
+    assert abnormal is not None and await pay.notice(abnormal) == 204
+    success = wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS",
+                                              notify=False)
+    assert success is not None and await pay.notice(success) == 204
+    # WeChat Pay paid 500.00 back: the card must not hold it too (or, at the very least,
+    # the contradiction must be recorded for a person).
+    money = await pay.money(card)
+    recorded = await anomalies()
+    assert money == (0, 0) or recorded, (
+        f"the refund reached the payer and the card holds {money} again; nothing recorded")
+    await ledger_verifies()
+
+
+# --- F2: reconcile is silent about a bill refund SUCCESS the app marked failed -------------
+
+async def test_reconcile_reports_bill_refund_success_of_a_refund_marked_failed(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    from payments.reconcile import reconcile
+    assert pay.merchant is not None
+    card = await pay.card()
+    order = await paid(pay, card, 30000)
+    refund = (await pay.refund(order["id"])).json()
+    abnormal = wechat_pay_server.finish_refund(refund["out_refund_no"], "ABNORMAL",
+                                               notify=False)
+    assert abnormal is not None and await pay.notice(abnormal) == 204
+    assert await pay.money(card) == (30000, 1000)  # reverted: back on the card
+    # Re-routed by the merchant later; its notice lost. The bill shows it SUCCESS.
+    wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS", notify=False)
+    client = WechatPayClient(wechat_pay_server.url, timeout_s=5)
+    try:
+        outcome = await reconcile(client, pay.merchant, pay.world.a.id,
+                                  datetime.now(CHINA).date())
+    finally:
+        await client.close()
+    # The bill says 300.00 went back to the payer; the card still holds it. Reconciliation
+    # is the last line of defence: it must not count this line as "matched" silently.
+    assert outcome.amount_mismatch + outcome.unknown >= 1 or await anomalies(), (
+        f"reconcile said {outcome.as_dict()} and recorded nothing")
+
+
+# --- F3: a refusal of a *re*-send reverts a refund WeChat Pay already has ---------------
+
+async def test_refund_resend_refused_does_not_revert_a_refund_wechat_pay_holds(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn) -> None:
+    """The first send is carried out but its answer is lost (pending, the poller's). The
+    poller's resend meets a 4xx (a gateway's page, or a signed refusal): ``submit`` calls
+    it final and puts the money back without asking WeChat Pay (``query_refund``) whether
+    it already holds the refund. It does, and pays it out."""
+    card = await pay.card()
+    order = await paid(pay, card, 10000)
+    wechat_pay_server.lose_answer(REFUND)
+    refund = (await pay.refund(order["id"])).json()
+    assert refund["status"] == "pending"
+    assert len(wechat_pay_server.requests_of(REFUND)) == 1
+    wechat_pay_server.http_error(REFUND, 404)
+    await poller.run_once(_at(refund["created_at"]) + timedelta(seconds=61))
+    wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS", notify=False)
+    money = await pay.money(card)
+    assert money == (0, 0), (
+        f"WeChat Pay refunded 100.00 and the card holds {money} again")
+    await ledger_verifies()
+
+
+# --- F4: crediting does not check the transaction's appid / mchid against the merchant ----
+
+async def test_transaction_of_another_appid_is_not_credited(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    card = await pay.card()
+    order = await pay.place(card, 10000)
+    wechat_pay_server.order(order["out_trade_no"]).appid = "wx" + "0" * 16
+    notice = wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    await pay.notice(notice)
+    state = await pay.order(order["id"])
+    assert state["status"] == "pending", (
+        "a transaction paid to another appid than the chain's was credited")
+
+
+async def test_transaction_of_another_payer_is_not_credited(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    card = await pay.card()
+    order = await pay.place(card, 10000)
+    wechat_pay_server.order(order["out_trade_no"]).openid = "o-someone-else"
+    notice = wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    await pay.notice(notice)
+    state = await pay.order(order["id"])
+    assert state["status"] == "pending" or await anomalies(), (
+        "a transaction paid by another openid than the member's was credited silently")
