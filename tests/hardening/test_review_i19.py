@@ -165,3 +165,49 @@ async def test_transaction_of_another_payer_is_not_credited(
     state = await pay.order(order["id"])
     assert state["status"] == "pending" or await anomalies(), (
         "a transaction paid by another openid than the member's was credited silently")
+
+
+# --- F5: bonus taken back by partial refunds exceeds the order's bonus after a failed one --
+
+async def test_partial_refunds_around_a_failed_one_take_back_at_most_the_order_bonus(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """``bonus_back`` uses ``refunded + refunding`` as R0 and the floor of the cumulative
+    share; a refund that fails after a later one was asked shifts R0 under it, and the
+    order's bonus taken back can exceed B (here 5001 of 5000 fen: the extra fen is another
+    order's bonus, gone). ``bonus_refunded_cents`` is kept but not used."""
+    card = await pay.card()
+    order = await paid(pay, card, 50000)  # 500.00 + bonus 50.00
+    await paid(pay, card, 30000)  # another order: bonus 10.00 on the card too
+    first = (await pay.refund(order["id"], 1)).json()  # share floor(5000*1/50000) = 0
+    assert first["status"] == "processing" and first["bonus_cents"] == 0
+    second = (await pay.refund(order["id"], 49999)).json()  # takes 5000 - 0
+    assert second["bonus_cents"] == 5000
+    closed = wechat_pay_server.finish_refund(first["out_refund_no"], "CLOSED", notify=False)
+    assert closed is not None and await pay.notice(closed) == 204
+    done = wechat_pay_server.finish_refund(second["out_refund_no"], "SUCCESS", notify=False)
+    assert done is not None and await pay.notice(done) == 204
+    third = (await pay.refund(order["id"], 1)).json()
+    row = await pay.row(order["id"])
+    taken = second["bonus_cents"] + third["bonus_cents"]
+    assert taken <= 5000 and row["bonus_refunded_cents"] <= row["bonus_cents"], (
+        f"the order brought 5000 fen of bonus; its refunds took back {taken}")
+    await ledger_verifies()
+
+
+# --- F6 (low): the notify endpoint tells which chains take WeChat Pay -------------------
+
+async def test_notify_endpoint_answers_alike_for_chains_with_and_without_wechat_pay(
+        pay: LivePay, client: httpx.AsyncClient) -> None:
+    junk = {"Wechatpay-Serial": "PUB_KEY_ID_0000", "Wechatpay-Timestamp": "1",
+            "Wechatpay-Nonce": "n", "Wechatpay-Signature": "AAAA"}
+    configured = await client.post(f"/api/v1/pay/wechat/notify/{pay.world.a.id}",
+                                   content=b"{}", headers=junk)
+    unconfigured = await client.post(f"/api/v1/pay/wechat/notify/{pay.world.b.id}",
+                                     content=b"{}", headers=junk)
+    nobody = await client.post(f"/api/v1/pay/wechat/notify/{uuid.uuid4()}",
+                               content=b"{}", headers=junk)
+    assert configured.status_code == 401
+    # An unsigned request learns nothing: the same answer whoever the chain is.
+    assert {unconfigured.status_code, nobody.status_code} == {401}, (
+        f"configured 401, unconfigured {unconfigured.status_code}, unknown "
+        f"{nobody.status_code}: an oracle of which chains take WeChat Pay")
