@@ -22,7 +22,7 @@ from tests.payments.followup_world import (
     live_settings,
 )
 from tests.stand_ins import fixtures as stand_ins
-from tests.stand_ins.wechatpay import REFUND, WechatPayStandIn
+from tests.stand_ins.wechatpay import CLOSE, QUERY, REFUND, WechatPayStandIn
 from tests.world import World
 
 wechat_pay_server = stand_ins.wechat_pay_server
@@ -211,3 +211,47 @@ async def test_notify_endpoint_answers_alike_for_chains_with_and_without_wechat_
     assert {unconfigured.status_code, nobody.status_code} == {401}, (
         f"configured 401, unconfigured {unconfigured.status_code}, unknown "
         f"{nobody.status_code}: an oracle of which chains take WeChat Pay")
+
+
+# --- F7: a paid order whose amount differs is neither credited, closed nor told to anyone --
+
+async def test_amount_mismatch_is_told_to_the_operator_and_not_polled_forever(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn,
+        client: httpx.AsyncClient) -> None:
+    """The member paid (WeChat Pay says SUCCESS) but for another amount than the order's:
+    ``credit`` records a ``pay_anomaly`` and leaves the order pending. Nothing shows the
+    anomaly to anyone (no endpoint, no CLI listing, no event, no notification), and the
+    poller asks WeChat Pay about it every 15 min, then after 2 h closes it (ORDERPAID),
+    queries, refuses, and starts again: forever, two WeChat Pay calls per 15 min."""
+    card = await pay.card()
+    order = await pay.place(card, 10000)
+    wechat_pay_server.order(order["out_trade_no"]).total = 9000
+    wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    start = _at(order["created_at"])
+    outcomes = [await poller.run_once(start + timedelta(seconds=16))]
+    expiry = _at(order["expires_at"])
+    for n in range(1, 5):
+        outcomes.append(await poller.run_once(expiry + timedelta(minutes=16 * n)))
+    assert await anomalies("amount_mismatch")
+    closes = len(wechat_pay_server.requests_of(CLOSE))
+    queries = len(wechat_pay_server.requests_of(QUERY))
+    assert closes <= 1 and queries <= 3, (
+        f"after its 2 h the order is still polled: {closes} closes, {queries} queries "
+        f"({outcomes})")
+    listed = await client.get("/api/v1/pay-anomalies", headers=pay.operator)
+    assert listed.status_code == 200, "the operator has no way to see the anomaly"
+
+
+# --- F8: any clerk of any store lists the chain's whole online payments ------------------
+
+async def test_store_clerk_does_not_list_the_chains_online_payments(
+        pay: LivePay, client: httpx.AsyncClient) -> None:
+    """Stats keep online top-ups (no store) to the chain's figures and the liability to
+    operators; ``GET /top-up-orders`` (guard STAFF) hands a clerk of one store every
+    order of the chain: members, amounts, WeChat transaction ids, refunds."""
+    card = await pay.card()
+    await paid(pay, card, 50000)
+    clerk = pay.world.a.staff["alpha-clerk2"]  # store 2 only; the card was issued at store 1
+    listed = await client.get("/api/v1/top-up-orders", headers=pay.world.headers(clerk))
+    assert listed.status_code == 403 or listed.json()["items"] == [], (
+        f"a clerk of another store lists {len(listed.json()['items'])} online payments")
