@@ -255,3 +255,30 @@ async def test_store_clerk_does_not_list_the_chains_online_payments(
     listed = await client.get("/api/v1/top-up-orders", headers=pay.world.headers(clerk))
     assert listed.status_code == 403 or listed.json()["items"] == [], (
         f"a clerk of another store lists {len(listed.json()['items'])} online payments")
+
+
+# --- F9: a new merchant config orphans the orders placed under the old one --------------
+
+async def test_orders_paid_under_the_previous_merchant_are_still_credited(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn,
+        client: httpx.AsyncClient) -> None:
+    """The order does not record which merchant (mchid, APIv3 key) it was placed with. The
+    operator PUTs a new config (another mchid, e.g. moving to a new merchant account)
+    while an order is out: its notice no longer decrypts (401 for ever), the poller asks
+    the new merchant (ORDER_NOT_EXIST) and closes it at 2 h. The member paid; nothing is
+    credited, nothing recorded."""
+    from tests.stand_ins.wechatpay import merchant_config
+    card = await pay.card()
+    order = await pay.place(card, 10000)
+    notice = wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    fresh = wechat_pay_server.new_merchant()
+    moved = await client.put("/api/v1/wechat-pay-config", json=merchant_config(fresh),
+                             headers=pay.operator)
+    assert moved.status_code == 200, moved.text
+    status = await pay.notice(wechat_pay_server.resign(notice))
+    await poller.run_once(_at(order["created_at"]) + timedelta(seconds=16))
+    await poller.run_once(_at(order["expires_at"]) + timedelta(minutes=1))
+    state = await pay.order(order["id"])
+    assert state["status"] == "paid" or await anomalies(), (
+        f"paid under the previous merchant: notice answered {status}, order "
+        f"{state['status']}, nothing recorded")
