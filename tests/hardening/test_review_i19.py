@@ -282,3 +282,29 @@ async def test_orders_paid_under_the_previous_merchant_are_still_credited(
     assert state["status"] == "paid" or await anomalies(), (
         f"paid under the previous merchant: notice answered {status}, order "
         f"{state['status']}, nothing recorded")
+
+
+# --- F10: reconciliation only walks the bill: money credited that WeChat Pay never had ----
+
+async def test_reconcile_reports_orders_credited_here_but_absent_from_the_bill(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """Reconciliation must go both ways: every order credited (and refund finished) on
+    the bill's date must be on the bill. Here the order was credited today but WeChat
+    Pay's bill of today does not have it (a forged or misapplied credit, a bug in one of
+    the four crediting paths): ``reconcile`` says all is matched and records nothing."""
+    from payments.reconcile import reconcile
+    assert pay.merchant is not None
+    card = await pay.card()
+    order = await paid(pay, card, 10000)
+    # WeChat Pay has no such payment today (its bill is the truth).
+    wechat_pay_server.order(order["out_trade_no"]).success_time = datetime(
+        2001, 1, 1, tzinfo=CHINA)
+    client = WechatPayClient(wechat_pay_server.url, timeout_s=5)
+    try:
+        outcome = await reconcile(client, pay.merchant, pay.world.a.id,
+                                  datetime.now(CHINA).date())
+    finally:
+        await client.close()
+    assert sum(outcome.as_dict().values()) > 0 or await anomalies(), (
+        f"an order credited today is not on today's bill; reconcile said "
+        f"{outcome.as_dict()} and recorded nothing")
