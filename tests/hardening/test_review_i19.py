@@ -308,3 +308,23 @@ async def test_reconcile_reports_orders_credited_here_but_absent_from_the_bill(
     assert sum(outcome.as_dict().values()) > 0 or await anomalies(), (
         f"an order credited today is not on today's bill; reconcile said "
         f"{outcome.as_dict()} and recorded nothing")
+
+
+# --- F11: the poller credits a payment WeChat Pay says was refunded (trade_state REFUND) --
+
+async def test_poller_does_not_silently_credit_a_payment_already_refunded_at_wechat_pay(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn) -> None:
+    """``PAID_STATES = ("SUCCESS", "REFUND")``: an order whose notice was lost and that
+    was refunded outside the app (the merchant platform, a WeChat Pay complaint) answers
+    the query ``REFUND``; the poller credits its whole amount and bonus to the card as if
+    the money were still with the merchant, and records nothing. The payer has the money
+    back and the card has it too."""
+    card = await pay.card()
+    order = await pay.place(card, 30000)
+    wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    wechat_pay_server.order(order["out_trade_no"]).state = "REFUND"
+    outcome = await poller.run_once(_at(order["created_at"]) + timedelta(seconds=16))
+    money = await pay.money(card)
+    assert money == (0, 0) or await anomalies(), (
+        f"a payment WeChat Pay refunded was credited ({outcome}); the card holds {money}, "
+        "nothing recorded")
