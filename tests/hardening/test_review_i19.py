@@ -328,3 +328,36 @@ async def test_poller_does_not_silently_credit_a_payment_already_refunded_at_wec
     assert money == (0, 0) or await anomalies(), (
         f"a payment WeChat Pay refunded was credited ({outcome}); the card holds {money}, "
         "nothing recorded")
+
+
+# --- F12: every idle poller round scans the whole order history (PostgreSQL) ----------
+
+async def test_poller_round_does_not_scan_the_order_history(
+        pay: LivePay, database_url: str) -> None:
+    """Each process's poller asks ``anything_due`` every 5 s: ``status = 'pending' AND
+    expires_at <= now AND (next_query_at IS NULL OR next_query_at <= now)`` OR'ed with the
+    due-order conditions. ``status`` has no index and ``IS NULL OR`` defeats the one on
+    ``next_query_at`` (every ended order has it NULL): a sequential scan of every order
+    ever placed, per process, every round."""
+    if not database_url.startswith("postgres"):
+        pytest.skip("the plan is PostgreSQL's")
+    from app.core.db import Sql
+    from app.core.clock import utcnow
+    from payments import repository as repo
+    from payments.tables import TopUpOrder
+    card = await pay.card()
+    await pay.place(card, 10000)
+    await Sql(
+        "INSERT INTO top_up_order (id, chain, card, member, out_trade_no, amount_cents, "
+        "bonus_cents, status, sandbox, refunded_cents, refunding_cents, "
+        "bonus_refunded_cents, paid_at, expires_at, query_attempts, created_at) "
+        "SELECT gen_random_uuid(), chain, card, member, 'H' || g, amount_cents, 0, 'paid', "
+        "false, 0, 0, 0, created_at, created_at, 1, created_at - (g || ' minutes')::interval "
+        "FROM top_up_order, generate_series(1, 60000) g").rows()
+    await Sql("ANALYZE top_up_order").rows()
+    now = utcnow()
+    query = TopUpOrder.exists().where(
+        repo._due_orders(now, now - timedelta(seconds=15)) | repo._stale_orders(now))
+    plan = await Sql("EXPLAIN " + str(query)).rows()
+    text = "\n".join(str(next(iter(r.values()))) for r in plan)
+    assert "Seq Scan on top_up_order" not in text, text
