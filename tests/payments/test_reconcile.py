@@ -75,7 +75,8 @@ async def test_reconcile_credits_the_missed_and_reports_the_rest(
     first = await asyncio.to_thread(o2o_pay, database_url, wechat_pay_server.url, *args)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {"matched": 2, "credited_late": 1, "unknown": 1,
-                                        "amount_mismatch": 1}
+                                        "amount_mismatch": 1, "state_mismatch": 0,
+                                        "missing": 0}
     assert await pay.money(card) == (90000, 6000)
     assert (await pay.order(missed["id"]))["status"] == "paid"
     assert [a["out_trade_no"] for a in await anomalies("bill_unknown")] == ["TSOMEONEELSE0001"]
@@ -85,7 +86,8 @@ async def test_reconcile_credits_the_missed_and_reports_the_rest(
     again = await asyncio.to_thread(o2o_pay, database_url, wechat_pay_server.url, *args)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == {"matched": 2, "credited_late": 0, "unknown": 1,
-                                        "amount_mismatch": 1}
+                                        "amount_mismatch": 1, "state_mismatch": 0,
+                                        "missing": 0}
     assert await pay.money(card) == (90000, 6000)
     assert len(await anomalies()) == 2
     await ledger_verifies()
@@ -98,7 +100,8 @@ async def test_reconcile_of_a_day_without_a_bill_and_an_unconfigured_chain(
                                     "--date", "2020-01-01")
     assert quiet.returncode == 0, quiet.stderr
     assert json.loads(quiet.stdout) == {"matched": 0, "credited_late": 0, "unknown": 0,
-                                        "amount_mismatch": 0}
+                                        "amount_mismatch": 0, "state_mismatch": 0,
+                                        "missing": 0}
     other = await asyncio.to_thread(o2o_pay, database_url, wechat_pay_server.url,
                                     "reconcile", "--chain", str(pay.world.b.id),
                                     "--date", "2020-01-01")
@@ -129,7 +132,7 @@ async def test_a_refund_the_bill_shows_done_is_finished(
         await client.close()
     # The payment and its refund, both known and of the right amounts.
     assert outcome.as_dict() == {"matched": 2, "credited_late": 0, "unknown": 0,
-                                 "amount_mismatch": 0}
+                                 "amount_mismatch": 0, "state_mismatch": 0, "missing": 0}
     state = await pay.order(order["id"])
     assert state["status"] == "partially_refunded" and state["refunded_cents"] == 20000
     assert await pay.money(card) == (30000, 3000)
