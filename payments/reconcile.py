@@ -91,7 +91,8 @@ async def reconcile(client: WechatPayClient, merchant: Merchant, chain_id: uuid.
             if line.trade_state == "SUCCESS":
                 paid_on_bill.add(line.out_trade_no)
             await _payment_line(client, chain_id, merchant, line, outcome, now, bill_date)
-    await _missing(chain_id, bill_date, paid_on_bill, refunded_on_bill, outcome)
+    await _missing(chain_id, merchant.mchid, bill_date, paid_on_bill, refunded_on_bill,
+                   outcome)
     return outcome
 
 
@@ -170,7 +171,7 @@ async def _refund_line(chain_id: uuid.UUID, line: BillLine, outcome: Reconciliat
             out_trade_no=line.out_trade_no), now)
 
 
-async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
+async def _missing(chain_id: uuid.UUID, mchid: str, bill_date: date, paid_on_bill: set[str],
                    refunded_on_bill: set[str], outcome: Reconciliation) -> None:
     """The other way round: every live order credited here with its payment time in the
     bill's day, and every refund finished ``success`` here that day, must be on the bill.
@@ -179,7 +180,7 @@ async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
     learnt its end), so one that ended within minutes of midnight may be on the next
     day's bill: the anomaly says so."""
     start, end = china_day(bill_date)
-    for order in await repo.credited_between(chain_id, start, end):
+    for order in await repo.credited_between(chain_id, mchid, start, end):
         if order["out_trade_no"] in paid_on_bill:
             continue
         outcome.missing += 1
@@ -189,7 +190,7 @@ async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
             detail={"source": "trade_bill", "bill_date": bill_date.isoformat(),
                     "what": "payment", "order_id": str(order["id"]),
                     "paid_at": order["paid_at"].isoformat() if order["paid_at"] else None})
-    for refund in await repo.refunds_succeeded_between(chain_id, start, end):
+    for refund in await repo.refunds_succeeded_between(chain_id, mchid, start, end):
         if refund["out_refund_no"] in refunded_on_bill:
             continue
         refunded = await repo.get_order(refund["order"], chain_id)

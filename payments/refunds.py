@@ -412,8 +412,10 @@ async def send_now(pay: orders.Pay, refund_id: uuid.UUID) -> None:
     if refund is None or refund["status"] != "pending":
         return
     order = await repo.get_order(refund["order"], refund["chain"])
-    merchant = await orders.merchant_for(pay.box, refund["chain"])
-    if order is None or merchant is None:
+    if order is None:
+        return
+    merchant = await orders.merchant_for_order(pay.box, order)  # the order's own merchant
+    if merchant is None:
         return
     await submit(pay.client, merchant, pay.settings, refund, order)
 
