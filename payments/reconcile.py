@@ -18,7 +18,14 @@ Each line is matched with this chain's orders by ``out_trade_no``:
   (``bill_mismatch``), recorded, never credited;
 - a refund line (``REFUND``) is matched by ``out_refund_no`` with our refunds the same way
   (unknown or another amount: recorded); a refund the bill shows ``SUCCESS`` that we
-  still think on its way is finished through ``payments.refunds``.
+  still think on its way is finished through ``payments.refunds``; one we reverted is a
+  **state_mismatch** (its money taken off again, ``refund_after_revert`` recorded), as is
+  a payment line whose transaction id is not the one we credited;
+- the other way round, an order credited here (or a refund finished here) within the
+  bill's day that the bill does not have is **missing** (``bill_missing``).
+
+An order never credited is asked about before it is credited late (``REFUND`` now: not
+credited, ``refunded_elsewhere``). Decision 048.
 
 Running it again changes nothing more: crediting and finishing are conditional, and each
 anomaly is recorded once (unique kind, ``out_trade_no``, ``transaction_id``).
