@@ -228,7 +228,7 @@ class PayPoller:
         (a counter top-up) after looking in the merchant platform. A later notice finds
         the order closed, queries, and does not credit a ``REFUND`` state either."""
         async with write_transaction():
-            closed = await repo.close_pending(order["id"], now)
+            closed = await repo.close_with_anomaly(order["id"], "refunded_elsewhere", now)
             if closed:
                 await orders.record_anomaly(
                     order["chain"], "refunded_elsewhere", out_trade_no=order["out_trade_no"],

@@ -39,6 +39,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from app.core.clock import utcnow
+from app.core.db import write_transaction
 from app.core.wechatpay import BillLine, Merchant, RefundResult, WechatPayClient
 from payments import refunds
 from payments import repository as repo
@@ -137,6 +138,9 @@ async def _payment_line(client: WechatPayClient, chain_id: uuid.UUID, merchant: 
     # (refunded since? then not credited), and credit checks its real answer.
     transaction = await client.query_order(merchant, order["out_trade_no"])
     if transaction.trade_state == "REFUND":
+        # Paid, then refunded outside the app: not credited (decision 048, as the poller).
+        async with write_transaction():
+            await repo.close_with_anomaly(order["id"], "refunded_elsewhere", now)
         await orders.record_anomaly(
             chain_id, "refunded_elsewhere", out_trade_no=order["out_trade_no"],
             transaction_id=transaction.transaction_id, amount_cents=transaction.total_cents,

@@ -188,3 +188,28 @@ async def test_reconcile_goes_both_ways(
     state = await pay.order(order["id"])
     assert state["refunded_cents"] == 30000
     await ledger_verifies()
+
+
+async def test_a_payment_refunded_since_is_not_credited_late(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """The bill shows the payment; WeChat Pay says it was refunded since (outside the
+    app): asked before crediting late, not credited, recorded, the order closed."""
+    from app.core.wechatpay import WechatPayClient
+    from payments.reconcile import reconcile
+
+    assert pay.merchant is not None
+    card = await pay.card()
+    order = await pay.place(card, 30000)
+    wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    wechat_pay_server.order(order["out_trade_no"]).state = "REFUND"
+    client = WechatPayClient(wechat_pay_server.url)
+    try:
+        outcome = await reconcile(client, pay.merchant, pay.world.a.id,
+                                  datetime.now(CHINA).date())
+    finally:
+        await client.close()
+    assert outcome.credited_late == 0 and outcome.matched == 1
+    assert await pay.money(card) == (0, 0)
+    assert len(await anomalies("refunded_elsewhere")) == 1
+    state = await pay.order(order["id"])
+    assert state["status"] == "closed" and state["anomaly"] == "refunded_elsewhere"
