@@ -100,9 +100,13 @@ async def test_reconcile_reports_bill_refund_success_of_a_refund_marked_failed(
     card = await pay.card()
     order = await paid(pay, card, 30000)
     refund = (await pay.refund(order["id"])).json()
-    abnormal = wechat_pay_server.finish_refund(refund["out_refund_no"], "ABNORMAL",
-                                               notify=False)
-    assert abnormal is not None and await pay.notice(abnormal) == 204
+    # mend-refunds: CLOSED, not ABNORMAL, makes the refund "failed" here. Since F1's fix
+    # ABNORMAL keeps the refund open with the money off the card (it is not an end at
+    # WeChat Pay); the finding (a bill SUCCESS for a refund we reverted) needs a revert,
+    # which only CLOSED (or a refusal WeChat Pay confirms) makes now.
+    closed = wechat_pay_server.finish_refund(refund["out_refund_no"], "CLOSED",
+                                             notify=False)
+    assert closed is not None and await pay.notice(closed) == 204
     assert await pay.money(card) == (30000, 1000)  # reverted: back on the card
     # Re-routed by the merchant later; its notice lost. The bill shows it SUCCESS.
     wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS", notify=False)
