@@ -16,7 +16,8 @@ WeChat Pay: it is only closed, locally, after its 2 h.
 
 **Refunds** still ``pending`` (the request's own send failed or never ran) are sent again
 (WeChat Pay keys refunds by ``out_refund_no``); ``processing`` ones are asked about
-(``GET /v3/refund/domestic/refunds/{no}``) on the same backoff.
+(``GET /v3/refund/domestic/refunds/{no}``) on the same backoff, ``abnormal`` ones (waiting
+for the merchant to re-route them) at least every hour.
 
 **Leases.** Each look claims its rows in a short write transaction that moves their
 ``next_query_at`` a lease ahead (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so two
@@ -35,7 +36,6 @@ import logging
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,7 +58,9 @@ BACKOFF_S: tuple[int, ...] = (30, 60, 120, 300, 600, 900)
 LEASE = timedelta(seconds=60)  # a claimed row is anyone's again after this
 BATCH = 20  # rows claimed at once, of each kind
 CONCURRENCY = 8  # WeChat Pay calls in flight at once in this process
-PAID_STATES = ("SUCCESS", "REFUND")  # REFUND: paid, then refunded at WeChat Pay's side
+# REFUND (转入退款): paid, then refunded outside our refunds (the merchant platform, a
+# complaint's ruling). Never credited here: see :meth:`PayPoller._refunded_elsewhere`.
+REFUNDED_STATE = "REFUND"
 ENDED_STATES = ("CLOSED", "REVOKED", "PAYERROR")
 
 
@@ -190,25 +192,47 @@ class PayPoller:
 
     async def _apply(self, order: TopUpOrderRow, transaction: Transaction,
                      now: datetime) -> str:
-        if transaction.trade_state in PAID_STATES:
-            # Paid (REFUND: paid, then refunded at WeChat Pay's side): credit what came in.
-            paid = replace(transaction, trade_state="SUCCESS")
-            if await orders.credit(order, paid, now):
+        if transaction.trade_state == "SUCCESS":
+            if await orders.credit(order, transaction, now):
                 return "credited"
             current = await repo.get_order(order["id"], order["chain"])
             if current is not None and current["status"] == "pending":
-                # Not credited and still pending (an amount that differs, recorded by
-                # credit): looked at again at the slowest pace until a person acts.
+                # Not credited and still pending (refused by credit, which recorded why):
+                # looked at again at the slowest pace until a person acts.
                 async with write_transaction():
                     await repo.order_next_look(
-                    order["id"], now + timedelta(seconds=BACKOFF_S[-1] * self.scale))
+                        order["id"], now + timedelta(seconds=BACKOFF_S[-1] * self.scale))
                 return "refused"
             return "credited_elsewhere"
+        if transaction.trade_state == REFUNDED_STATE:
+            return await self._refunded_elsewhere(order, transaction, now)
         if transaction.trade_state in ENDED_STATES:
             async with write_transaction():
                 await repo.close_pending(order["id"], now)
             return "closed"
         return await self._later(order, now)
+
+    async def _refunded_elsewhere(self, order: TopUpOrderRow, transaction: Transaction,
+                                  now: datetime) -> str:
+        """WeChat Pay says the order was paid and then (at least in part) refunded
+        outside our refunds, before we ever credited it. How much went back is not in
+        the answer (API v3 lists no refunds by order), so crediting the whole amount
+        would put on the card money the payer may have back already. Decision 048: not
+        credited; the order is closed here (no more polling) with a
+        ``refunded_elsewhere`` anomaly for a person, who credits what was really kept
+        (a counter top-up) after looking in the merchant platform. A later notice finds
+        the order closed, queries, and does not credit a ``REFUND`` state either."""
+        async with write_transaction():
+            closed = await repo.close_pending(order["id"], now)
+            if closed:
+                await orders.record_anomaly(
+                    order["chain"], "refunded_elsewhere", out_trade_no=order["out_trade_no"],
+                    transaction_id=transaction.transaction_id,
+                    amount_cents=transaction.total_cents,
+                    detail={"order_id": str(order["id"]), "trade_state": "REFUND",
+                            "action": "paid, then refunded outside the app; not credited: "
+                                      "check the refunds in the merchant platform"})
+        return "refunded_elsewhere" if closed else "credited_elsewhere"
 
     async def close_stale(self, order: TopUpOrderRow, now: datetime) -> str:
         """Close a pending order past its 2 h at WeChat Pay, then here; a last-moment
@@ -252,7 +276,14 @@ class PayPoller:
                 return await self._refund_later(refund, now)
             await refunds.apply_refund_result(refund["chain"], result, now)
         current = await repo.get_refund(refund["id"])
-        if current is not None and current["status"] in ("pending", "processing"):
+        if current is not None and current["status"] == "abnormal":
+            # Waits for the merchant to re-route it: asked about at a slow pace.
+            async with write_transaction():
+                await repo.refund_next_look(refund["id"], max(
+                    next_look(refund["query_attempts"], now, self.scale),
+                    now + refunds.ABNORMAL_LOOK * self.scale))
+            return "refund_abnormal"
+        if current is not None and current["status"] in repo.UNFINISHED:
             await self._refund_later(refund, now)
             return "refund_waiting"
         return f"refund_{current['status']}" if current else "refund_gone"

@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from app.core.clock import utcnow
-from app.core.wechatpay import BillLine, Merchant, RefundResult, Transaction, WechatPayClient
+from app.core.wechatpay import BillLine, Merchant, RefundResult, WechatPayClient
 from payments import refunds
 from payments import repository as repo
 from payments import service as orders
+
+CHINA = timezone(timedelta(hours=8))  # the bill's day (Asia/Shanghai: no DST)
 
 
 @dataclass
@@ -44,21 +46,26 @@ class Reconciliation:
     credited_late: int = 0
     unknown: int = 0
     amount_mismatch: int = 0
+    # Ours and the bill's disagree on a line's state: a refund we reverted that the bill
+    # shows paid out, a payment whose transaction id is not the one we credited.
+    state_mismatch: int = 0
+    # Credited (or refunded) here within the bill's day, absent from the bill.
+    missing: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return {"matched": self.matched, "credited_late": self.credited_late,
-                "unknown": self.unknown, "amount_mismatch": self.amount_mismatch}
+                "unknown": self.unknown, "amount_mismatch": self.amount_mismatch,
+                "state_mismatch": self.state_mismatch, "missing": self.missing}
 
 
 class NotConfigured(Exception):
     """The chain has no WeChat Pay configuration (nothing to reconcile against)."""
 
 
-def _transaction(line: BillLine, merchant: Merchant) -> Transaction:
-    return Transaction(out_trade_no=line.out_trade_no, transaction_id=line.transaction_id,
-                       trade_state="SUCCESS", total_cents=line.total_cents,
-                       payer_total_cents=line.total_cents, success_time=line.trade_time,
-                       mchid=line.mchid or merchant.mchid, appid=line.appid or merchant.appid)
+def china_day(bill_date: date) -> tuple[datetime, datetime]:
+    """The bill's day, [00:00, 24:00) Beijing time, as aware datetimes."""
+    start = datetime.combine(bill_date, time(0), CHINA)
+    return start, start + timedelta(days=1)
 
 
 async def _anomaly(chain_id: uuid.UUID, kind: str, line: BillLine, amount: int,
@@ -73,16 +80,24 @@ async def reconcile(client: WechatPayClient, merchant: Merchant, chain_id: uuid.
     now = now or utcnow()
     lines = await client.trade_bill(merchant, bill_date)
     outcome = Reconciliation()
+    paid_on_bill: set[str] = set()
+    refunded_on_bill: set[str] = set()
     for line in lines:
         if line.trade_state == "REFUND":
+            if line.out_refund_no:
+                refunded_on_bill.add(line.out_refund_no)
             await _refund_line(chain_id, line, outcome, now, bill_date)
         else:
-            await _payment_line(chain_id, merchant, line, outcome, now, bill_date)
+            if line.trade_state == "SUCCESS":
+                paid_on_bill.add(line.out_trade_no)
+            await _payment_line(client, chain_id, merchant, line, outcome, now, bill_date)
+    await _missing(chain_id, bill_date, paid_on_bill, refunded_on_bill, outcome)
     return outcome
 
 
-async def _payment_line(chain_id: uuid.UUID, merchant: Merchant, line: BillLine,
-                        outcome: Reconciliation, now: datetime, bill_date: date) -> None:
+async def _payment_line(client: WechatPayClient, chain_id: uuid.UUID, merchant: Merchant,
+                        line: BillLine, outcome: Reconciliation, now: datetime,
+                        bill_date: date) -> None:
     if line.trade_state != "SUCCESS":
         return  # the bill's other states (a revoked or unpaid order) move no money
     order = await repo.order_by_out_trade_no(chain_id, line.out_trade_no)
@@ -99,9 +114,28 @@ async def _payment_line(chain_id: uuid.UUID, merchant: Merchant, line: BillLine,
                        {**detail, "order_amount_cents": order["amount_cents"]},
                        line.transaction_id or "")
         return
+    if order["status"] not in ("pending", "closed"):
+        if (order["transaction_id"] and line.transaction_id
+                and order["transaction_id"] != line.transaction_id):
+            outcome.state_mismatch += 1
+            await _anomaly(chain_id, "bill_mismatch", line, line.total_cents,
+                           {**detail, "order_transaction_id": order["transaction_id"]},
+                           line.transaction_id)
+            return
+        outcome.matched += 1
+        return
     outcome.matched += 1
-    if order["status"] in ("pending", "closed") and await orders.credit(
-            order, _transaction(line, merchant), now):
+    # Never credited here. The bill is a day old: WeChat Pay says what the payment is now
+    # (refunded since? then not credited), and credit checks its real answer.
+    transaction = await client.query_order(merchant, order["out_trade_no"])
+    if transaction.trade_state == "REFUND":
+        await orders.record_anomaly(
+            chain_id, "refunded_elsewhere", out_trade_no=order["out_trade_no"],
+            transaction_id=transaction.transaction_id, amount_cents=transaction.total_cents,
+            detail={"source": "trade_bill", **detail, "order_id": str(order["id"]),
+                    "trade_state": "REFUND"})
+        return
+    if await orders.credit(order, transaction, now):
         outcome.credited_late += 1
 
 
@@ -121,12 +155,56 @@ async def _refund_line(chain_id: uuid.UUID, line: BillLine, outcome: Reconciliat
         await _anomaly(chain_id, "bill_mismatch", line, line.refund_cents,
                        {**detail, "refund_amount_cents": refund["amount_cents"]}, key)
         return
-    outcome.matched += 1
-    if refund["status"] in ("pending", "processing") and line.refund_status == "SUCCESS":
+    paid_out = line.refund_status == "SUCCESS"
+    if paid_out and refund["status"] == "failed":
+        # We reverted it (its money back on the card); WeChat Pay paid it out. The F1
+        # path: the money is taken off the card again as far as it is there, and the
+        # contradiction is recorded (refund_after_revert) for a person.
+        outcome.state_mismatch += 1
+    else:
+        outcome.matched += 1
+    if paid_out and refund["status"] != "success":
         await refunds.apply_refund_result(chain_id, RefundResult(
             out_refund_no=refund["out_refund_no"], refund_id=line.refund_id,
             status="SUCCESS", refund_cents=refund["amount_cents"],
             out_trade_no=line.out_trade_no), now)
+
+
+async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
+                   refunded_on_bill: set[str], outcome: Reconciliation) -> None:
+    """The other way round: every live order credited here with its payment time in the
+    bill's day, and every refund finished ``success`` here that day, must be on the bill.
+    One that is not (a credit WeChat Pay never had; a refund we think paid out that it
+    did not) is recorded ``bill_missing`` for a person. A refund's time is ours (when we
+    learnt its end), so one that ended within minutes of midnight may be on the next
+    day's bill: the anomaly says so."""
+    start, end = china_day(bill_date)
+    for order in await repo.credited_between(chain_id, start, end):
+        if order["out_trade_no"] in paid_on_bill:
+            continue
+        outcome.missing += 1
+        await orders.record_anomaly(
+            chain_id, "bill_missing", out_trade_no=order["out_trade_no"],
+            transaction_id=order["transaction_id"] or "", amount_cents=order["amount_cents"],
+            detail={"source": "trade_bill", "bill_date": bill_date.isoformat(),
+                    "what": "payment", "order_id": str(order["id"]),
+                    "paid_at": order["paid_at"].isoformat() if order["paid_at"] else None})
+    for refund in await repo.refunds_succeeded_between(chain_id, start, end):
+        if refund["out_refund_no"] in refunded_on_bill:
+            continue
+        refunded = await repo.get_order(refund["order"], chain_id)
+        outcome.missing += 1
+        await orders.record_anomaly(
+            chain_id, "bill_missing",
+            out_trade_no=refunded["out_trade_no"] if refunded else "",
+            transaction_id=refund["refund_id"] or refund["out_refund_no"],
+            amount_cents=refund["amount_cents"],
+            detail={"source": "trade_bill", "bill_date": bill_date.isoformat(),
+                    "what": "refund", "out_refund_no": refund["out_refund_no"],
+                    "finished_at": refund["finished_at"].isoformat()
+                    if refund["finished_at"] else None,
+                    "note": "finished_at is ours; near midnight it may be on the "
+                            "next day's bill"})
 
 
 async def reconcile_chain(client: WechatPayClient, box: Any, chain_id: uuid.UUID,

@@ -63,7 +63,10 @@ log = logging.getLogger("o2o.payments")
 # alone; after this it is the poller's (a crash between the commit and the call).
 SEND_LEASE = timedelta(seconds=60)
 REFUND_NO_ALPHABET = string.ascii_letters + string.digits
-RefundStatus = Literal["pending", "processing", "success", "failed"]
+RefundStatus = Literal["pending", "processing", "abnormal", "success", "failed"]
+# ABNORMAL is not an end: the merchant re-routes the refund (merchant platform, or
+# ``apply-abnormal-refund``) and it becomes SUCCESS; asked about at this slow pace.
+ABNORMAL_LOOK = timedelta(hours=1)
 
 
 # --- errors ---------------------------------------------------------------------------
@@ -108,15 +111,20 @@ def refund_out(row: TopUpRefundRow) -> RefundOut:
 
 # --- the rules ------------------------------------------------------------------------
 
-def bonus_back(order_amount: int, order_bonus: int, before: int, amount: int,
+def bonus_back(order_amount: int, order_bonus: int, bonus_taken: int, refunded_after: int,
                card_bonus: int) -> int:
-    """The bonus taken back when the order's refunded (or being refunded) paid money goes
-    from ``before`` to ``before + amount``: the floor of the cumulative share minus what
-    the earlier refunds took, ``B*R1//A - B*R0//A``, so refunds in any number of parts
-    take back together exactly ``B*R//A`` (all of ``B`` when all is refunded); never more
-    than the card's bonus money. Cards' own rule (``cards.public.refund_bonus``, the one
-    its hypothesis test covers); ``before`` counts refunds still on their way."""
-    return cards.refund_bonus(order_amount, order_bonus, before, before + amount, card_bonus)
+    """The bonus taken back when the order's paid money refunded or on its way back
+    becomes ``refunded_after``: its share of the order's bonus, ``B*R1//A`` (floor),
+    minus what the order's refunds hold already (``bonus_taken``, the order's running
+    ``bonus_refunded_cents``), never below 0, never more than the card's bonus money and
+    never past ``B`` in all. Taking it from the order's own running figure (not from
+    ``B*R0//A``) keeps it right when a refund fails after a later one was asked: the
+    order's refunds together never take back more than ``B`` (decision 049)."""
+    if order_amount <= 0 or order_bonus <= 0:
+        return 0
+    share = order_bonus * min(refunded_after, order_amount) // order_amount
+    due = min(max(0, share - bonus_taken), max(0, order_bonus - bonus_taken))
+    return max(0, min(due, card_bonus))
 
 
 def refundable(order: TopUpOrderRow, card_paid: int) -> int:
@@ -150,9 +158,9 @@ async def reserve(principal: Principal, order_id: uuid.UUID, data: RefundIn,
             raise RefundExceedsUnspent(
                 f"at most {most} fen of this order's paid money can be refunded",
                 refundable_cents=most)
-        before = order["refunded_cents"] + order["refunding_cents"]
-        bonus = bonus_back(order["amount_cents"], order["bonus_cents"], before, amount,
-                           value.bonus_cents)
+        after = order["refunded_cents"] + order["refunding_cents"] + amount
+        bonus = bonus_back(order["amount_cents"], order["bonus_cents"],
+                           order["bonus_refunded_cents"], after, value.bonus_cents)
         await cards.move_stored_value(order["chain"], order["card"], "refund",
                                       paid_cents=-amount, bonus_cents=-bonus,
                                       order_id=order["id"], now=now)
@@ -173,12 +181,21 @@ async def reserve(principal: Principal, order_id: uuid.UUID, data: RefundIn,
     return refund_out(row)
 
 
+def _unanswered(exc: WechatPayError) -> bool:
+    """Whether a failed send says nothing of what WeChat Pay did: retryable errors, and
+    any answer without WeChat Pay's own signed error (``HTTP_ERROR``: a gateway's or a
+    proxy's page; no status: no answer at all). Only WeChat Pay's own refusal is one."""
+    return exc.retryable or exc.status is None or exc.code == "HTTP_ERROR"
+
+
 async def submit(client: WechatPayClient, merchant: Merchant, settings: Settings,
                  refund: TopUpRefundRow, order: TopUpOrderRow,
                  now: datetime | None = None) -> None:
     """Send a pending refund to WeChat Pay (again: it is keyed by ``out_refund_no``) and
-    apply the answer. A retryable failure leaves it pending for the poller; a final
-    refusal puts the money back."""
+    apply the answer. A failure that says nothing of what WeChat Pay did leaves it
+    pending for the poller; a refusal is checked with a query first (an earlier send
+    may have been carried out, its answer lost), and only a refund WeChat Pay does not
+    hold (``RESOURCE_NOT_EXISTS``) or holds ``CLOSED`` puts the money back."""
     try:
         notify_url = orders.notify_url(settings, order["chain"])
     except AppError as exc:  # O2O_PUBLIC_URL unset: kept pending until it is set
@@ -192,22 +209,46 @@ async def submit(client: WechatPayClient, merchant: Merchant, settings: Settings
             notify_url=notify_url)
     except WechatPayError as exc:
         now = now or utcnow()
-        if exc.retryable:
+        if _unanswered(exc):
             log.warning("refund %s not sent (%s: %s): the poller sends it again",
                         refund["out_refund_no"], exc.code, exc.message)
             return
-        log.warning("refund %s refused by WeChat Pay (%s: %s): the money goes back",
-                    refund["out_refund_no"], exc.code, exc.message)
-        await finish(refund["id"], "failed", None, now)
+        await _settle_refusal(client, merchant, refund, order, exc, now)
         return
     await apply_refund_result(order["chain"], result, now)
+
+
+async def _settle_refusal(client: WechatPayClient, merchant: Merchant,
+                          refund: TopUpRefundRow, order: TopUpOrderRow,
+                          refusal: WechatPayError, now: datetime) -> None:
+    """WeChat Pay refused the request: ask whether it holds the refund anyway (sent
+    before, its answer lost) before putting the money back."""
+    try:
+        found = await client.query_refund(merchant, refund["out_refund_no"])
+    except WechatPayError as exc:
+        if exc.code == "RESOURCE_NOT_EXISTS" and exc.status == 404:
+            log.warning("refund %s refused by WeChat Pay (%s: %s), which holds no such "
+                        "refund: the money goes back", refund["out_refund_no"],
+                        refusal.code, refusal.message)
+            await finish(refund["id"], "failed", None, now)
+        else:
+            log.warning("refund %s refused (%s) and WeChat Pay could not be asked about it "
+                        "(%s): kept for the poller", refund["out_refund_no"], refusal.code,
+                        exc.code)
+        return
+    log.warning("refund %s refused (%s: %s) but WeChat Pay holds it %s: applied",
+                refund["out_refund_no"], refusal.code, refusal.message, found.status)
+    await apply_refund_result(order["chain"], found, now)
 
 
 async def apply_refund_result(chain_id: uuid.UUID, result: RefundResult,
                               now: datetime | None = None) -> None:
     """What WeChat Pay says of a refund (a notice, the answer to the request, a query),
-    applied once: ``SUCCESS`` finishes it, ``CLOSED``/``ABNORMAL`` reverts it,
-    ``PROCESSING`` marks it sent. A refund we never asked for is recorded as an anomaly."""
+    applied once: ``SUCCESS`` finishes it (even one we had reverted: the money is taken
+    off the card again and the contradiction recorded), ``CLOSED`` reverts it,
+    ``ABNORMAL`` keeps it open (the money stays off the card, the operator is told by an
+    anomaly, the poller keeps asking), ``PROCESSING`` marks it sent. A refund we never
+    asked for is recorded as an anomaly."""
     now = now or utcnow()
     refund = await repo.refund_by_out_no(chain_id, result.out_refund_no)
     if refund is None:
@@ -219,11 +260,32 @@ async def apply_refund_result(chain_id: uuid.UUID, result: RefundResult,
         return
     if result.status == "SUCCESS":
         await finish(refund["id"], "success", result.refund_id, now)
-    elif result.status in ("CLOSED", "ABNORMAL"):
+    elif result.status == "CLOSED":
         await finish(refund["id"], "failed", result.refund_id, now)
+    elif result.status == "ABNORMAL":
+        await _abnormal(refund, result, now)
     else:  # PROCESSING: WeChat Pay has it; ask again later (the poller)
         async with write_transaction():
             await repo.refund_processing(refund["id"], result.refund_id)
+
+
+async def _abnormal(refund: TopUpRefundRow, result: RefundResult, now: datetime) -> None:
+    """``ABNORMAL`` (退款异常: the payer's bank card closed or frozen) is not an end: the
+    merchant re-routes it (merchant platform, or ``apply-abnormal-refund``) and it becomes
+    ``SUCCESS`` (or is closed). The refund stays open, its money off the card; the poller
+    asks again at a slow pace; the operator sees the anomaly."""
+    async with write_transaction():
+        changed = await repo.refund_abnormal(refund["id"], result.refund_id,
+                                             now + ABNORMAL_LOOK)
+        if changed:
+            await orders.record_anomaly(
+                refund["chain"], "refund_abnormal", out_trade_no=result.out_trade_no,
+                transaction_id=result.refund_id or refund["out_refund_no"],
+                amount_cents=refund["amount_cents"],
+                detail={"out_refund_no": refund["out_refund_no"],
+                        "order_id": str(refund["order"]),
+                        "action": "re-route it in the WeChat Pay merchant platform "
+                                  "(异常退款); the money stays off the card meanwhile"})
 
 
 async def finish(refund_id: uuid.UUID, outcome: Literal["success", "failed"],
@@ -244,7 +306,12 @@ async def _finish(refund: TopUpRefundRow, outcome: Literal["success", "failed"],
         return False
     won = await repo.end_refund(refund["id"], outcome, wechat_refund_id, now)
     if won is None:
-        return False  # ended already: a duplicate notice, or a query that lost the race
+        if outcome == "success":
+            # Ended already. A SUCCESS for a refund we reverted is never dropped.
+            current = await repo.get_refund(refund["id"])
+            if current is not None and current["status"] == "failed":
+                return await _success_after_revert(current, wechat_refund_id, now)
+        return False  # a duplicate notice, or a query that lost the race
     if outcome == "success":
         order = await repo.refund_succeeded(won["order"], won["chain"], won["amount_cents"])
         value = await cards.lock_stored_value(order["card"])
@@ -261,6 +328,50 @@ async def _finish(refund: TopUpRefundRow, outcome: Literal["success", "failed"],
                                       paid_cents=won["amount_cents"],
                                       bonus_cents=won["bonus_cents"], order_id=order["id"],
                                       now=now)
+    return True
+
+
+async def _success_after_revert(refund: TopUpRefundRow, wechat_refund_id: str | None,
+                                now: datetime) -> bool:
+    """WeChat Pay paid out a refund we had reverted (its money put back on the card):
+    the payer has the money. In the caller's transaction, the order locked: the refund
+    becomes ``success`` (once: a conditional update), the order counts it refunded, and
+    its paid money is taken off the card again as far as the card still holds it (and
+    the order's bonus share with it, by the usual rule); an anomaly
+    ``refund_after_revert`` tells the operator, with any shortfall (money spent since,
+    the chain's loss for a person to settle)."""
+    order = await repo.lock_order(refund["order"], refund["chain"])
+    if order is None:
+        return False
+    value = await cards.lock_stored_value(order["card"])
+    amount = refund["amount_cents"]
+    room = order["amount_cents"] - order["refunded_cents"] - order["refunding_cents"]
+    paid = max(0, min(amount, value.paid_cents, room))
+    after = order["refunded_cents"] + order["refunding_cents"] + amount
+    bonus = bonus_back(order["amount_cents"], order["bonus_cents"],
+                       order["bonus_refunded_cents"], after, value.bonus_cents)
+    won = await repo.revive_refund(refund["id"], bonus, wechat_refund_id, now)
+    if won is None:
+        return False
+    order = await repo.refund_succeeded_after_revert(order["id"], order["chain"], amount,
+                                                     bonus)
+    if paid or bonus:
+        await cards.move_stored_value(order["chain"], order["card"], "refund",
+                                      paid_cents=-paid, bonus_cents=-bonus,
+                                      order_id=order["id"], now=now)
+    await orders.record_anomaly(
+        order["chain"], "refund_after_revert", out_trade_no=order["out_trade_no"],
+        transaction_id=wechat_refund_id or refund["refund_id"] or refund["out_refund_no"],
+        amount_cents=amount,
+        detail={"out_refund_no": refund["out_refund_no"], "order_id": str(order["id"]),
+                "paid_taken_cents": paid, "bonus_taken_cents": bonus,
+                "shortfall_cents": amount - paid})
+    value = await cards.lock_stored_value(order["card"])
+    await orders.emit_order_event(events.types.TOP_UP_ORDER_REFUNDED, order)
+    await orders.notify_balance(
+        order, reason="refund", paid_cents=amount, bonus_cents=bonus,
+        balance_cents=value.paid_cents + value.bonus_cents, at=now,
+        dedupe_key=f"top_up_refund:{refund['id']}:success")
     return True
 
 

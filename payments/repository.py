@@ -132,7 +132,9 @@ async def anomalies(chain_id: uuid.UUID) -> list[PayAnomalyRow]:
 # --- refunds, follow-up and reconciliation ------------------------------------------------
 # (helper followup: payments/refunds.py, poller.py, reconcile.py)
 
-UNFINISHED = ("pending", "processing")  # a refund not yet ended
+# A refund not yet ended. ``abnormal``: WeChat Pay said ABNORMAL (the payer's bank card
+# refused it); not an end, the merchant re-routes it and it becomes SUCCESS or CLOSED.
+UNFINISHED = ("pending", "processing", "abnormal")
 
 async def lock_order(order_id: uuid.UUID, chain_id: uuid.UUID) -> TopUpOrderRow | None:
     """The chain's order, row-locked for the open write transaction (SQLite: the write
@@ -174,15 +176,18 @@ def _due_orders(now: datetime, first_look: datetime) -> Combinable:
 
 
 def _stale_orders(now: datetime) -> Combinable:
-    """Pending orders (live or sandbox) past their 2 h and not leased."""
-    due = TopUpOrder.next_query_at.is_null() | (TopUpOrder.next_query_at <= now)
-    return (TopUpOrder.status == "pending") & (TopUpOrder.expires_at <= now) & due
+    """Pending orders (live or sandbox) past their 2 h and not leased. A pending order
+    always has ``next_query_at`` (placed: its first look, sandbox: its expiry), so this
+    and :func:`_due_orders` are served by the partial indexes ``WHERE status =
+    'pending'`` (migration 2026-12-06T23:40): no scan of the ended orders."""
+    return ((TopUpOrder.status == "pending") & (TopUpOrder.expires_at <= now)
+            & (TopUpOrder.next_query_at <= now))
 
 
 def _due_refunds(now: datetime) -> Combinable:
-    """Refunds not yet ended whose next look is due."""
-    due = TopUpRefund.next_query_at.is_null() | (TopUpRefund.next_query_at <= now)
-    return TopUpRefund.status.is_in(list(UNFINISHED)) & due
+    """Refunds not yet ended whose next look is due (every open refund has
+    ``next_query_at``; partial index ``WHERE status IN (open)``)."""
+    return TopUpRefund.status.is_in(list(UNFINISHED)) & (TopUpRefund.next_query_at <= now)
 
 
 async def anything_due(now: datetime, first_look: datetime) -> bool:
@@ -263,6 +268,72 @@ async def refund_processing(refund_id: uuid.UUID, wechat_refund_id: str | None) 
         values[TopUpRefund.refund_id] = wechat_refund_id
     await TopUpRefund.update(values).where(
         (TopUpRefund.id == refund_id) & TopUpRefund.status.is_in(list(UNFINISHED))).run()
+
+
+async def refund_abnormal(refund_id: uuid.UUID, wechat_refund_id: str | None,
+                          next_look: datetime) -> bool:
+    """pending/processing → abnormal (still open); False when it was abnormal or ended
+    already."""
+    values: dict[Any, Any] = {TopUpRefund.status: "abnormal",
+                              TopUpRefund.next_query_at: next_look}
+    if wechat_refund_id:
+        values[TopUpRefund.refund_id] = wechat_refund_id
+    rows = await TopUpRefund.update(values).where(
+        (TopUpRefund.id == refund_id) & TopUpRefund.status.is_in(["pending", "processing"])
+    ).returning(TopUpRefund.id).run()
+    return bool(rows)
+
+
+async def revive_refund(refund_id: uuid.UUID, bonus: int, wechat_refund_id: str | None,
+                        now: datetime) -> TopUpRefundRow | None:
+    """failed → success (WeChat Pay paid out a refund we had reverted), with the bonus
+    taken back now; None when it was not failed any more."""
+    values: dict[Any, Any] = {TopUpRefund.status: "success", TopUpRefund.finished_at: now,
+                              TopUpRefund.bonus_cents: bonus,
+                              TopUpRefund.next_query_at: None}
+    if wechat_refund_id:
+        values[TopUpRefund.refund_id] = wechat_refund_id
+    rows = await TopUpRefund.update(values).where(
+        (TopUpRefund.id == refund_id) & (TopUpRefund.status == "failed")
+    ).returning(*TopUpRefund.all_columns()).run()
+    return cast(TopUpRefundRow, rows[0]) if rows else None
+
+
+_REFUND_SUCCEEDED_AFTER_REVERT = Sql(
+    "UPDATE top_up_order SET refunded_cents = refunded_cents + {}, "
+    "bonus_refunded_cents = bonus_refunded_cents + {}, "
+    "status = CASE WHEN refunded_cents + {} >= amount_cents THEN 'refunded' "
+    "ELSE 'partially_refunded' END WHERE id = {} RETURNING id")
+
+
+async def refund_succeeded_after_revert(order_id: uuid.UUID, chain_id: uuid.UUID,
+                                        amount: int, bonus: int) -> TopUpOrderRow:
+    """A reverted refund was paid out after all: refunded (it was no longer counted on
+    its way back), its bonus taken again."""
+    await _REFUND_SUCCEEDED_AFTER_REVERT.rows(amount, bonus, amount, order_id)
+    row = await get_order(order_id, chain_id)
+    assert row is not None
+    return row
+
+
+async def credited_between(chain_id: uuid.UUID, start: datetime,
+                           end: datetime) -> list[TopUpOrderRow]:
+    """Live orders credited here whose payment time is in [start, end)."""
+    rows = await TopUpOrder.select().where(
+        (TopUpOrder.chain == chain_id) & (TopUpOrder.sandbox == False)  # noqa: E712
+        & TopUpOrder.status.is_in(["paid", "partially_refunded", "refunded"])
+        & (TopUpOrder.paid_at >= start) & (TopUpOrder.paid_at < end)).run()
+    return cast(list[TopUpOrderRow], rows)
+
+
+async def refunds_succeeded_between(chain_id: uuid.UUID, start: datetime,
+                                    end: datetime) -> list[TopUpRefundRow]:
+    """Live refunds finished ``success`` here in [start, end)."""
+    rows = await TopUpRefund.select(*TopUpRefund.all_columns()).where(
+        (TopUpRefund.chain == chain_id) & (TopUpRefund.status == "success")
+        & (TopUpRefund.order.sandbox == False)  # noqa: E712
+        & (TopUpRefund.finished_at >= start) & (TopUpRefund.finished_at < end)).run()
+    return cast(list[TopUpRefundRow], rows)
 
 
 async def refund_next_look(refund_id: uuid.UUID, at: datetime) -> None:

@@ -62,7 +62,7 @@ class PayAnomalyRow(TypedDict):
 
 # refunds (helper followup) ------------------------------------------------------------
 
-RefundStatus = Literal["pending", "processing", "success", "failed"]
+RefundStatus = Literal["pending", "processing", "abnormal", "success", "failed"]
 
 
 class TopUpRefundRow(TypedDict):
