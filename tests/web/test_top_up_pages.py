@@ -365,7 +365,7 @@ def test_the_overview_splits_top_ups_and_shows_the_liability(demo_server: Demo,
     set_lang(page, "zh")
     page.wait_for_selector("#liability [data-liability=paid]")
     expect(page.locator("[data-stat=top_ups] [data-parts]")).to_have_text(
-        f"其中实付 {yuan(overview['paid_cents'])}，赠送 {yuan(overview['bonus_cents'])}")
+        f"其中实付 {yuan(overview['paid_cents'])}\uff0c赠送 {yuan(overview['bonus_cents'])}")
     assert_accessible(page, "overview with liability (zh)")
 
 
@@ -441,7 +441,7 @@ def test_the_operator_sees_what_needs_a_person(demo_server: Demo, context: Any) 
     page.wait_for_selector("#pay-anomalies table")
     expect(page.locator("#pay-anomalies h2")).to_have_text("需要人工处理")
     expect(page.locator(f"tr[data-anomaly='{mismatch}'] [data-field=kind]")).to_have_text(
-        "实付金额与订单不符（未到账）")
+        "实付金额与订单不符\uff08未到账\uff09")
     assert_accessible(page, "needs a person (zh)")
 
 

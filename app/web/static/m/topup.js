@@ -19,7 +19,7 @@ addMessages({
     'm.topup.none': '这张卡暂不支持线上充值', 'm.topup.placing': '正在下单…', 'm.topup.orders': '充值记录',
     'm.topup.current': '当前余额', 'm.topup.note': '通过微信支付付款，到账后可在各门店消费。赠送金额不能退款。',
     'm.order.title': '充值订单', 'm.order.amount': '支付金额', 'm.order.bonus': '赠送', 'm.order.total': '到账',
-    'm.order.no': '订单号', 'm.order.created': '下单时间', 'm.order.paidAt': '到账时间', 'm.order.refunded': '已退款',
+    'm.order.no': '订单号', 'm.order.created': '下单时间', 'm.order.paidAt': '到账时间', 'm.order.refunded': '已退款', 'm.order.refunding': '退款处理中',
     'm.order.payWechat': '微信支付', 'm.order.paySandbox': '模拟支付（沙箱）',
     'm.order.sandboxNote': '测试环境：不会真的扣款，点下面的按钮即视为支付成功。',
     'm.order.openInWechat': '请在微信中打开此页面完成支付。',
@@ -39,7 +39,7 @@ addMessages({
     'm.topup.none': 'This card cannot be topped up online', 'm.topup.placing': 'Placing the order…', 'm.topup.orders': 'Top-up orders',
     'm.topup.current': 'Balance now', 'm.topup.note': 'Paid with WeChat Pay; usable at every store once credited. Bonus money is never refunded.',
     'm.order.title': 'Top-up order', 'm.order.amount': 'You pay', 'm.order.bonus': 'Bonus', 'm.order.total': 'On the card',
-    'm.order.no': 'Order no.', 'm.order.created': 'Placed', 'm.order.paidAt': 'Credited', 'm.order.refunded': 'Refunded',
+    'm.order.no': 'Order no.', 'm.order.created': 'Placed', 'm.order.paidAt': 'Credited', 'm.order.refunded': 'Refunded', 'm.order.refunding': 'Refund on its way',
     'm.order.payWechat': 'Pay with WeChat', 'm.order.paySandbox': 'Pay (sandbox)',
     'm.order.sandboxNote': 'Test mode: no money moves; the button below counts as a successful payment.',
     'm.order.openInWechat': 'Open this page in WeChat to pay.',
@@ -197,6 +197,7 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
         [t('m.order.created'), fmtDateTime(order.created_at)],
         order.paid_at ? [t('m.order.paidAt'), fmtDateTime(order.paid_at)] : null,
         order.refunded_cents ? [t('m.order.refunded'), money(order.refunded_cents)] : null,
+        order.refunding_cents ? [t('m.order.refunding'), money(order.refunding_cents)] : null,
       ].filter(Boolean);
       mount(facts, rows.map(([label, text]) => [h('dt', { text: label }), h('dd', { text })]));
       pill.className = `pill ${order.anomaly ? 'revoked' : orderStatusClass(order.status)}`;
