@@ -30,6 +30,7 @@ from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft, WrongCardKind
 from cards.redemption import redemption_event, redemption_out, redemption_row
+from cards.rows import CardRow, TemplateRow
 from cards.schemas import LedgerEntryOut, RedemptionOut
 from cards.service import (
     check_usable_at,
@@ -182,34 +183,10 @@ def _stored_value(card: Mapping[str, Any]) -> StoredValue:
     return StoredValue(paid_cents=int(card["balance_cents"]) - bonus, bonus_cents=bonus)
 
 
-# kind: (sign the parts take: 1 credits, -1 debits; the feed's event)
-_MOVES = {"top_up": (1, feed.types.CARD_TOPPED_UP),
-          "top_up_bonus": (1, feed.types.CARD_TOPPED_UP),
-          "refund": (-1, feed.types.CARD_UPDATED),
-          "refund_reverted": (1, feed.types.CARD_UPDATED)}
-
-
-async def move_stored_value(chain_id: uuid.UUID, card_id: uuid.UUID, kind: str, *,
-                            paid_cents: int, bonus_cents: int, order_id: uuid.UUID,
-                            now: datetime) -> LedgerEntryOut:
-    """One ledger entry of a top-up order moving the card's paid and bonus money, in the
-    caller's write transaction (asserted). ``kind``: ``top_up`` (paid money in, bonus 0),
-    ``top_up_bonus`` (bonus money in, paid 0), ``refund`` (both parts <= 0, taken back),
-    ``refund_reverted`` (both >= 0, given back). Signs are as given, never flipped. The
-    card is locked here (again, if the caller locked it). No store, no staff. Writes the
-    feed's event (the card as answered, with ``ledger_entry``): card.topped_up for a
-    top_up or top_up_bonus, card.updated for a refund or its reversal; no notification
-    (the caller words it). Refuses: 404 no such card of the chain, 409 wrong_card_kind
-    for a card not stored-value, 409 insufficient_balance when a refund would take more
-    paid or bonus money than the card holds; ValueError for a kind or signs not above.
-    A card's status is not checked: money paid is credited even to a frozen card."""
-    assert in_write_transaction(), "move_stored_value joins the caller's write transaction"
-    if kind not in _MOVES:
-        raise ValueError(f"not a stored-value move: {kind!r}")
-    sign, event_type = _MOVES[kind]
-    if (paid_cents * sign < 0 or bonus_cents * sign < 0 or (paid_cents, bonus_cents) == (0, 0)
-            or (kind == "top_up" and bonus_cents) or (kind == "top_up_bonus" and paid_cents)):
-        raise ValueError(f"{kind} cannot move paid {paid_cents} and bonus {bonus_cents}")
+async def _stored_value_card(chain_id: uuid.UUID, card_id: uuid.UUID
+                             ) -> tuple[CardRow, TemplateRow]:
+    """The card, locked, and its template: 404 unless a card of the chain, 409
+    wrong_card_kind unless stored-value."""
     card = await repo.lock_card(card_id)
     if card is None or card["chain"] != chain_id:
         raise NotFound("no such card")
@@ -217,6 +194,71 @@ async def move_stored_value(chain_id: uuid.UUID, card_id: uuid.UUID, kind: str, 
     assert template is not None
     if template["kind"] != "stored_value":
         raise WrongCardKind("only stored-value cards hold money")
+    return card, template
+
+
+async def credit_top_up(chain_id: uuid.UUID, card_id: uuid.UUID, *, paid_cents: int,
+                        bonus_cents: int, order_id: uuid.UUID,
+                        now: datetime) -> LedgerEntryOut:
+    """Credit a paid online top-up order, in the caller's write transaction (asserted):
+    a ``top_up`` entry of ``paid_cents`` (> 0) paid money, then, when ``bonus_cents`` > 0,
+    a ``top_up_bonus`` entry of that bonus money, both with ``order_id``, no store, no
+    staff. Writes ONE feed event ``card.topped_up`` for the whole top-up: the card as it
+    stands after both entries (as the API answers it), with ``ledger_entry`` (the
+    ``top_up`` entry, as for a counter top-up) and, when there is a bonus,
+    ``bonus_ledger_entry`` (the ``top_up_bonus`` entry). No notification (the caller
+    words it). Answers the last entry written (its ``balance_after_cents`` is the card's
+    balance now). Refuses: 404 no such card of the chain, 409 wrong_card_kind for a card
+    not stored-value; ValueError for paid <= 0 or bonus < 0. A card's status is not
+    checked: money paid is credited even to a frozen card."""
+    assert in_write_transaction(), "credit_top_up joins the caller's write transaction"
+    if paid_cents <= 0 or bonus_cents < 0:
+        raise ValueError(f"a top-up cannot credit paid {paid_cents} and bonus {bonus_cents}")
+    card, template = await _stored_value_card(chain_id, card_id)
+    paid = await ledger.append(card, ledger.Delta("top_up", cents=paid_cents),
+                               tiers=template["tiers"], now=now, store_id=None,
+                               staff_id=None, redemption_id=None, order_id=order_id)
+    last, extra = paid, {"ledger_entry": msgspec.to_builtins(entry_out(paid))}
+    if bonus_cents:
+        # the card row as the first entry left it (still locked: this transaction's)
+        after_paid = await repo.lock_card(card_id)
+        assert after_paid is not None
+        last = await ledger.append(after_paid, ledger.Delta("top_up_bonus", cents=bonus_cents,
+                                                            bonus_cents=bonus_cents),
+                                   tiers=template["tiers"], now=now, store_id=None,
+                                   staff_id=None, redemption_id=None, order_id=order_id)
+        extra["bonus_ledger_entry"] = msgspec.to_builtins(entry_out(last))
+    await emit_card(feed.types.CARD_TOPPED_UP, moved_card(card, template, last),
+                    chain_id=chain_id, store_id=None, now=now, **extra)
+    return entry_out(last)
+
+
+# kind: (sign the parts take: 1 credits, -1 debits). A top-up is credit_top_up's.
+_MOVES = {"refund": -1, "refund_reverted": 1}
+
+
+async def move_stored_value(chain_id: uuid.UUID, card_id: uuid.UUID, kind: str, *,
+                            paid_cents: int, bonus_cents: int, order_id: uuid.UUID,
+                            now: datetime) -> LedgerEntryOut:
+    """One ledger entry of a top-up order taking money back or giving it back, in the
+    caller's write transaction (asserted). ``kind``: ``refund`` (both parts <= 0, taken
+    back), ``refund_reverted`` (both >= 0, given back). Signs are as given, never
+    flipped. An online top-up is not a move: :func:`credit_top_up` writes it (its two
+    entries, one event). The card is locked here (again, if the caller locked it). No
+    store, no staff. Writes the feed's event card.updated (the card as answered, with
+    ``ledger_entry``); no notification (the caller words it). Refuses: 404 no such card
+    of the chain, 409 wrong_card_kind for a card not stored-value, 409
+    insufficient_balance when a refund would take more paid or bonus money than the card
+    holds; ValueError for a kind or signs not above (``top_up`` and ``top_up_bonus``
+    included). A card's status is not checked."""
+    assert in_write_transaction(), "move_stored_value joins the caller's write transaction"
+    if kind not in _MOVES:
+        hint = " (credit a top-up with credit_top_up)" if kind.startswith("top_up") else ""
+        raise ValueError(f"not a stored-value move: {kind!r}{hint}")
+    sign = _MOVES[kind]
+    if paid_cents * sign < 0 or bonus_cents * sign < 0 or (paid_cents, bonus_cents) == (0, 0):
+        raise ValueError(f"{kind} cannot move paid {paid_cents} and bonus {bonus_cents}")
+    card, template = await _stored_value_card(chain_id, card_id)
     held = _stored_value(card)
     if held.paid_cents + paid_cents < 0 or held.bonus_cents + bonus_cents < 0:
         raise InsufficientBalance(
@@ -227,8 +269,9 @@ async def move_stored_value(chain_id: uuid.UUID, card_id: uuid.UUID, kind: str, 
                                 tiers=template["tiers"], now=now, store_id=None,
                                 staff_id=None, redemption_id=None, order_id=order_id)
     answer = entry_out(entry)
-    await emit_card(event_type, moved_card(card, template, entry), chain_id=chain_id,
-                    store_id=None, now=now, ledger_entry=msgspec.to_builtins(answer))
+    await emit_card(feed.types.CARD_UPDATED, moved_card(card, template, entry),
+                    chain_id=chain_id, store_id=None, now=now,
+                    ledger_entry=msgspec.to_builtins(answer))
     return answer
 
 

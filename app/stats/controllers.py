@@ -81,10 +81,10 @@ class StatsController(Controller):
                      "chain's zone (its first store's); paid and bonus money, and the "
                      "cards holding any. A date still to come answers what is held now.")
     async def liability(self, principal: Caller,
-                        day: Annotated[date, QueryParameter(
-                            name="date", description="A local date YYYY-MM-DD")],
+                        date: Annotated[date, QueryParameter(  # its name names its errors
+                            description="A local date YYYY-MM-DD")],
                         ) -> LiabilityOut:
-        return await service.liability(principal, day)
+        return await service.liability(principal, date)
 
 
 CONTROLLERS = [StatsController]

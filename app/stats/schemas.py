@@ -13,8 +13,9 @@ Metric = Literal[
     # the contract's metrics
     "new_members", "redemptions", "redemption_value", "bookings", "top_ups",
     # more of the same days
-    "top_up_amount", "top_up_bonus", "active_members", "cards_issued", "vouchers_issued",
-    "vouchers_redeemed", "bookings_completed", "bookings_cancelled", "bookings_no_show",
+    "top_up_amount", "top_up_paid", "top_up_bonus", "active_members", "cards_issued",
+    "vouchers_issued", "vouchers_redeemed", "bookings_completed", "bookings_cancelled",
+    "bookings_no_show",
 ]
 
 
@@ -54,8 +55,8 @@ class TopUpsOut(Struct):
     counter (a store's) and online (the chain's: whole-chain view only)."""
 
     count: int
-    amount_cents: int  # what members paid: = paid_cents
-    paid_cents: int
+    amount_cents: int  # the money top-ups put on cards: paid_cents + bonus_cents
+    paid_cents: int  # what members paid (at the counter and online)
     bonus_cents: int  # bonus money the online top-ups' options gave
     refunded_paid_cents: int  # paid money taken back by refunds in the range (the chain's)
     refunded_bonus_cents: int  # bonus money taken back with them

@@ -232,6 +232,7 @@ async def overview(principal: Principal, first: date, last: date,
     )
     own_new, own_total, own_cards, money = own
     paid = t["top_up_cents"] + money["online_paid_cents"]  # a counter top-up is paid money
+    bonus = money["online_bonus_cents"]
     active, repeat = activity
     outcomes = t["bookings_checked_in"] + t["bookings_completed"] + t["bookings_no_show"]
     return OverviewOut(
@@ -246,8 +247,8 @@ async def overview(principal: Principal, first: date, last: date,
             by_kind=RedemptionKinds(card=t["card_redemptions"],
                                     voucher=t["voucher_redemptions"],
                                     booking=t["booking_redemptions"])),
-        top_ups=TopUpsOut(count=t["top_ups"] + money["online_top_ups"], amount_cents=paid,
-                          paid_cents=paid, bonus_cents=money["online_bonus_cents"],
+        top_ups=TopUpsOut(count=t["top_ups"] + money["online_top_ups"],
+                          amount_cents=paid + bonus, paid_cents=paid, bonus_cents=bonus,
                           refunded_paid_cents=money["refunded_paid_cents"],
                           refunded_bonus_cents=money["refunded_bonus_cents"]),
         bookings=BookingsOut(total=t["bookings"], completed=t["bookings_completed"],
@@ -262,16 +263,19 @@ async def overview(principal: Principal, first: date, last: date,
 _METRIC_FIGURE: dict[str, str] = {
     "new_members": "members_new", "redemptions": "redemptions",
     "redemption_value": "redemption_value_cents", "bookings": "bookings",
-    "top_ups": "top_ups", "top_up_amount": "top_up_cents", "cards_issued": "cards_issued",
+    "top_ups": "top_ups", "top_up_amount": "top_up_cents", "top_up_paid": "top_up_cents",
+    "cards_issued": "cards_issued",
     "vouchers_redeemed": "voucher_redemptions", "bookings_completed": "bookings_completed",
     "bookings_cancelled": "bookings_cancelled", "bookings_no_show": "bookings_no_show",
 }
 # Metrics with a chain-level part (counted in the home zone's days for the whole chain).
 _CHAIN_PART = {"new_members": "members", "cards_issued": "cards"}
-# ... and those whose chain part is the chain's money (online top-ups); a store's top-up
-# at the counter is paid money only.
-_MONEY_PART = {"top_ups": "online_top_ups", "top_up_amount": "online_paid_cents",
-               "top_up_bonus": "online_bonus_cents"}
+# ... and those whose chain part is the chain's money (online top-ups: the figures added);
+# a store's top-up at the counter is paid money only. The amount is paid + bonus money.
+_MONEY_PART: dict[str, tuple[str, ...]] = {
+    "top_ups": ("online_top_ups",),
+    "top_up_amount": ("online_paid_cents", "online_bonus_cents"),
+    "top_up_paid": ("online_paid_cents",), "top_up_bonus": ("online_bonus_cents",)}
 
 
 def _dates(first: date, last: date) -> list[date]:
@@ -302,7 +306,7 @@ async def timeseries(principal: Principal, metric: Metric, first: date, last: da
     if scope.whole_chain and metric in _MONEY_PART:
         for day, figures in (await repo.online_money(scope.chain_id, scope.home, first,
                                                      last)).items():
-            values[day] += figures[_MONEY_PART[metric]]
+            values[day] += sum(figures[name] for name in _MONEY_PART[metric])
     return TimeseriesOut(metric=metric, from_=first, to=last, store_id=store_id,
                          points=[Point(date=d, value=values.get(d, 0))
                                  for d in _dates(first, last)])

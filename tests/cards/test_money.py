@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import pytest
 
 from app.core.db import write_transaction
@@ -44,13 +45,8 @@ async def _online_top_up(chain_id: uuid.UUID, card_id: str, paid: int, bonus: in
                          order_id: uuid.UUID | None = None) -> uuid.UUID:
     order_id = order_id or uuid.uuid4()
     async with write_transaction():
-        await public.move_stored_value(chain_id, uuid.UUID(card_id), "top_up",
-                                       paid_cents=paid, bonus_cents=0, order_id=order_id,
-                                       now=NOW)
-        if bonus:
-            await public.move_stored_value(chain_id, uuid.UUID(card_id), "top_up_bonus",
-                                           paid_cents=0, bonus_cents=bonus,
-                                           order_id=order_id, now=NOW)
+        await public.credit_top_up(chain_id, uuid.UUID(card_id), paid_cents=paid,
+                                   bonus_cents=bonus, order_id=order_id, now=NOW)
     return order_id
 
 
@@ -162,21 +158,27 @@ async def test_public_api_moves_money_and_tells_the_feed(cards: Cards) -> None:
     order = uuid.uuid4()
     async with write_transaction():
         assert await public.lock_stored_value(card_id) == public.StoredValue(0, 0)
-        paid = await public.move_stored_value(chain, card_id, "top_up", paid_cents=50_000,
-                                              bonus_cents=0, order_id=order, now=NOW)
-        bonus = await public.move_stored_value(chain, card_id, "top_up_bonus", paid_cents=0,
-                                               bonus_cents=5_000, order_id=order, now=NOW)
+        bonus = await public.credit_top_up(chain, card_id, paid_cents=50_000,
+                                           bonus_cents=5_000, order_id=order, now=NOW)
         assert await public.lock_stored_value(card_id) == public.StoredValue(50_000, 5_000)
-    assert (paid.kind, paid.delta_cents, paid.delta_paid_cents, paid.delta_bonus_cents,
-            paid.balance_after_cents, paid.store_id, paid.staff_id) == (
-        "top_up", 50_000, 50_000, 0, 50_000, None, None)
+    ledger = await _ledger(cards, card["id"])
+    paid = next(e for e in ledger if e["kind"] == "top_up")
+    assert (paid["delta_cents"], paid["delta_paid_cents"], paid["delta_bonus_cents"],
+            paid["balance_after_cents"], paid["store_id"], paid["staff_id"]) == (
+        50_000, 50_000, 0, 50_000, None, None)
     assert (bonus.kind, bonus.delta_cents, bonus.delta_bonus_cents,
             bonus.balance_after_cents) == ("top_up_bonus", 5_000, 5_000, 55_000)
+    # One top-up, one event: the card as it stands after both entries.
     topped = await written("card.topped_up", card_id)
-    assert [e["data"]["ledger_entry"]["kind"] for e in topped] == ["top_up", "top_up_bonus"]
-    assert (topped[-1]["data"]["balance_cents"], topped[-1]["data"]["paid_balance_cents"],
-            topped[-1]["data"]["bonus_balance_cents"]) == (55_000, 50_000, 5_000)
-    assert topped[-1]["store_id"] is None
+    assert len(topped) == 1
+    data = topped[0]["data"]
+    assert data["ledger_entry"] == paid
+    assert data["bonus_ledger_entry"] == msgspec.to_builtins(bonus)
+    assert {k: v for k, v in data.items()
+            if k not in ("ledger_entry", "bonus_ledger_entry")} == await cards.card(card["id"])
+    assert (data["balance_cents"], data["paid_balance_cents"],
+            data["bonus_balance_cents"]) == (55_000, 50_000, 5_000)
+    assert topped[0]["store_id"] is None
 
     # A refund of 20000 of the 50000: the bonus share 5000 * 20000 // 50000 = 2000.
     taken = public.refund_bonus(50_000, 5_000, 0, 20_000, 5_000)
@@ -206,7 +208,7 @@ async def test_public_api_moves_money_and_tells_the_feed(cards: Cards) -> None:
     assert refused.value.code == "insufficient_balance"
     async with write_transaction():
         with pytest.raises(AppError) as refused:
-            await public.move_stored_value(cards.world.b.id, card_id, "top_up",
+            await public.move_stored_value(cards.world.b.id, card_id, "refund_reverted",
                                            paid_cents=1, bonus_cents=0, order_id=order,
                                            now=NOW)
     assert refused.value.code == "not_found"
@@ -214,12 +216,31 @@ async def test_public_api_moves_money_and_tells_the_feed(cards: Cards) -> None:
     times_card = await cards.issue(times["id"])
     async with write_transaction():
         with pytest.raises(AppError) as refused:
-            await public.move_stored_value(chain, uuid.UUID(times_card["id"]), "top_up",
-                                           paid_cents=1, bonus_cents=0, order_id=order,
-                                           now=NOW)
+            await public.move_stored_value(chain, uuid.UUID(times_card["id"]),
+                                           "refund_reverted", paid_cents=1, bonus_cents=0,
+                                           order_id=order, now=NOW)
     assert refused.value.code == "wrong_card_kind"
     assert not (await public.top_up_terms(chain, uuid.UUID(times_card["id"]))).usable  # type: ignore[union-attr]
-    for kind, paid_cents, bonus_cents in (("top_up", 1, 1), ("top_up_bonus", 1, 0),
+    async with write_transaction():
+        with pytest.raises(AppError) as refused:
+            await public.credit_top_up(cards.world.b.id, card_id, paid_cents=1,
+                                       bonus_cents=0, order_id=order, now=NOW)
+    assert refused.value.code == "not_found"
+    async with write_transaction():
+        with pytest.raises(AppError) as refused:
+            await public.credit_top_up(chain, uuid.UUID(times_card["id"]), paid_cents=1,
+                                       bonus_cents=1, order_id=order, now=NOW)
+    assert refused.value.code == "wrong_card_kind"
+    for paid_cents, bonus_cents in ((0, 1), (-1, 0), (1, -1)):
+        async with write_transaction():
+            with pytest.raises(ValueError):
+                await public.credit_top_up(chain, card_id, paid_cents=paid_cents,
+                                           bonus_cents=bonus_cents, order_id=order, now=NOW)
+    with pytest.raises(AssertionError):
+        await public.credit_top_up(chain, card_id, paid_cents=1, bonus_cents=0,
+                                   order_id=order, now=NOW)
+    # a top-up is credit_top_up's, never a move
+    for kind, paid_cents, bonus_cents in (("top_up", 1, 0), ("top_up_bonus", 0, 1),
                                           ("refund", 1, 0), ("refund_reverted", -1, 0),
                                           ("charge", 1, 0), ("refund", 0, 0)):
         async with write_transaction():
@@ -230,6 +251,25 @@ async def test_public_api_moves_money_and_tells_the_feed(cards: Cards) -> None:
     with pytest.raises(AssertionError):
         await public.lock_stored_value(card_id)
     assert template["id"]
+
+
+async def test_an_online_top_up_without_bonus_is_one_entry_and_one_event(
+        cards: Cards) -> None:
+    _, card = await _prepaid(cards)
+    card_id = uuid.UUID(card["id"])
+    order = uuid.uuid4()
+    async with write_transaction():
+        entry = await public.credit_top_up(cards.world.a.id, card_id, paid_cents=10_000,
+                                           bonus_cents=0, order_id=order, now=NOW)
+    assert (entry.kind, entry.delta_paid_cents, entry.delta_bonus_cents,
+            entry.balance_after_cents) == ("top_up", 10_000, 0, 10_000)
+    assert [e["kind"] for e in await _ledger(cards, card["id"])
+            if e["kind"].startswith("top_up")] == ["top_up"]
+    topped = await written("card.topped_up", card_id)
+    assert len(topped) == 1 and "bonus_ledger_entry" not in topped[0]["data"]
+    assert topped[0]["data"] == {**await cards.card(card["id"]),
+                                 "ledger_entry": msgspec.to_builtins(entry)}
+    assert (await verify_all())[1] == []
 
 
 async def test_frozen_card_is_not_usable_for_a_top_up(cards: Cards) -> None:

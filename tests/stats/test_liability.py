@@ -35,11 +35,17 @@ def local(day: date, hhmmss: str) -> datetime:
 
 async def move(chain_id: uuid.UUID, card: str, kind: str, moment: datetime, paid: int,
                bonus: int) -> None:
-    from cards.public import move_stored_value
+    """An online top-up order's move: ``top_up`` (its paid and bonus money, one credit),
+    ``refund`` or ``refund_reverted``."""
+    from cards.public import credit_top_up, move_stored_value
 
     async with write_transaction():
-        await move_stored_value(chain_id, uuid.UUID(card), kind, paid_cents=paid,
-                                bonus_cents=bonus, order_id=uuid.uuid4(), now=moment)
+        if kind == "top_up":
+            await credit_top_up(chain_id, uuid.UUID(card), paid_cents=paid, bonus_cents=bonus,
+                                order_id=uuid.uuid4(), now=moment)
+        else:
+            await move_stored_value(chain_id, uuid.UUID(card), kind, paid_cents=paid,
+                                    bonus_cents=bonus, order_id=uuid.uuid4(), now=moment)
 
 
 async def replayed(chain_id: uuid.UUID, end: datetime) -> dict[str, int]:
@@ -84,13 +90,11 @@ async def test_the_liability_is_the_ledger_replayed(client: httpx.AsyncClient,
     a, b = cards
     # Card a: topped up online on d[1], one second before local midnight, and again at
     # midnight itself (the next day's); half refunded on d[3].
-    await move(alpha.id, a, "top_up", local(d[1], "23:59:59"), 10_000, 0)
-    await move(alpha.id, a, "top_up_bonus", local(d[1], "23:59:59"), 0, 1_000)
+    await move(alpha.id, a, "top_up", local(d[1], "23:59:59"), 10_000, 1_000)
     await move(alpha.id, a, "top_up", local(d[2], "00:00:00"), 5_000, 0)
     await move(alpha.id, a, "refund", local(d[3], "10:00:00"), -5_000, -500)
     # Card b: topped up on d[2], emptied by a refund on d[4], the refund failed on d[5].
-    await move(alpha.id, b, "top_up", local(d[2], "12:00:00"), 3_000, 0)
-    await move(alpha.id, b, "top_up_bonus", local(d[2], "12:00:00"), 0, 300)
+    await move(alpha.id, b, "top_up", local(d[2], "12:00:00"), 3_000, 300)
     await move(alpha.id, b, "refund", local(d[4], "00:00:01"), -3_000, -300)
     await move(alpha.id, b, "refund_reverted", local(d[5], "23:59:00"), 3_000, 300)
     # Today, now: a counter top-up of paid money, and a till charge from card a (paid and
@@ -162,11 +166,14 @@ async def test_who_may_ask_and_which_dates(client: httpx.AsyncClient, world: Wor
     for who in (alpha.staff["alpha-manager"], alpha.staff["alpha-clerk1"], alpha.members[0]):
         refused = await liability(client, world, today, who)
         assert (refused.status_code, refused.json()["code"]) == (403, "forbidden"), who.role
-    for bad in ("2026-02-30", "yesterday", "1999-12-31", "2101-01-01", ""):
+    # Each refusal names the parameter as the client sent it: `date`.
+    for bad in ("2026-02-30", "2026-13-40", "yesterday", "1999-12-31", "2101-01-01", ""):
         response = await liability(client, world, bad)
         assert (response.status_code, response.json()["code"]) == (400, "validation_error"), bad
+        assert [e["field"] for e in response.json()["errors"]] == ["date"], response.json()
     missing = await client.get(f"{API}/stats/liability", headers=world.headers(alpha.operator))
     assert (missing.status_code, missing.json()["code"]) == (400, "validation_error")
+    assert [e["field"] for e in missing.json()["errors"]] == ["date"]
 
 
 async def test_online_top_ups_are_the_chains(client: httpx.AsyncClient, world: World) -> None:
@@ -180,8 +187,7 @@ async def test_online_top_ups_are_the_chains(client: httpx.AsyncClient, world: W
         "template_id": template, "member_id": str(alpha.members[0].id),
         "store_id": str(alpha.stores[0])})).json()["id"]
     now = utcnow()
-    await move(alpha.id, card, "top_up", now, 50_000, 0)
-    await move(alpha.id, card, "top_up_bonus", now, 0, 5_000)
+    await move(alpha.id, card, "top_up", now, 50_000, 5_000)
     await move(alpha.id, card, "refund", now, -10_000, -1_000)
     counter = await client.post(f"{API}/cards/{card}/top-ups", headers=op, json={
         "amount_cents": 7_000, "store_id": str(alpha.stores[1])})
@@ -195,7 +201,8 @@ async def test_online_top_ups_are_the_chains(client: httpx.AsyncClient, world: W
         assert response.status_code == 200, response.text
         return dict(response.json()["top_ups"])
 
-    assert await top_ups() == {"count": 2, "amount_cents": 57_000, "paid_cents": 57_000,
+    # amount = the money the top-ups put on cards: paid (57000) + bonus (5000)
+    assert await top_ups() == {"count": 2, "amount_cents": 62_000, "paid_cents": 57_000,
                                "bonus_cents": 5_000, "refunded_paid_cents": 10_000,
                                "refunded_bonus_cents": 1_000}
     nothing = {"count": 0, "amount_cents": 0, "paid_cents": 0, "bonus_cents": 0,
@@ -204,14 +211,15 @@ async def test_online_top_ups_are_the_chains(client: httpx.AsyncClient, world: W
     assert await top_ups(store_id=str(alpha.stores[1])) == {
         **nothing, "count": 1, "amount_cents": 7_000, "paid_cents": 7_000}
     series: dict[str, dict[str | None, int]] = defaultdict(dict)
-    for metric in ("top_ups", "top_up_amount", "top_up_bonus"):
+    for metric in ("top_ups", "top_up_amount", "top_up_paid", "top_up_bonus"):
         for store in (None, str(alpha.stores[1])):
             response = await client.get(f"{API}/stats/timeseries", headers=op, params={
                 **span, "metric": metric, **({"store_id": store} if store else {})})
             assert response.status_code == 200, response.text
             series[metric][store] = response.json()["points"][0]["value"]
     assert series == {"top_ups": {None: 2, str(alpha.stores[1]): 1},
-                      "top_up_amount": {None: 57_000, str(alpha.stores[1]): 7_000},
+                      "top_up_amount": {None: 62_000, str(alpha.stores[1]): 7_000},
+                      "top_up_paid": {None: 57_000, str(alpha.stores[1]): 7_000},
                       "top_up_bonus": {None: 5_000, str(alpha.stores[1]): 0}}
 
 
@@ -230,8 +238,7 @@ async def test_racing_moves_and_folds_leave_the_liability_exact(
 
     async def top_up(card: str, n: int) -> None:
         now = utcnow()
-        await move(alpha.id, card, "top_up", now, 1_000 + n, 0)
-        await move(alpha.id, card, "top_up_bonus", now, 0, n + 1)
+        await move(alpha.id, card, "top_up", now, 1_000 + n, n + 1)
 
     async def folds() -> None:
         for _ in range(5):

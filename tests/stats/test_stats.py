@@ -154,7 +154,8 @@ class Did:
                             "by_kind": {k: sum(1 for r in live if r["kind"] == k)
                                         for k in ("card", "voucher", "booking")}},
             "top_ups": {"count": sum(1 for s, t, _, _ in self.top_ups if inside(s, t)),
-                        "amount_cents": sum(a for s, t, a, _ in self.top_ups if inside(s, t)),
+                        "amount_cents": sum(a + b for s, t, a, b in self.top_ups
+                                            if inside(s, t)),
                         "paid_cents": sum(a for s, t, a, _ in self.top_ups if inside(s, t)),
                         "bonus_cents": sum(b for s, t, _, b in self.top_ups if inside(s, t)),
                         "refunded_paid_cents": sum(a for t, a, _ in self.refunds
@@ -236,17 +237,20 @@ class Shop:
 
     async def online(self, card: str, kind: str, moment: datetime, paid: int,
                      bonus: int) -> None:
-        """A move of an online top-up order (WeChat Pay) at ``moment``: no store."""
-        from cards.public import move_stored_value
+        """A move of an online top-up order (WeChat Pay) at ``moment``: no store. ``top_up``
+        credits its paid and bonus money at once (as a paid order does)."""
+        from cards.public import credit_top_up, move_stored_value
 
         async with write_transaction():
-            await move_stored_value(self.world.a.id, uuid.UUID(card), kind, paid_cents=paid,
+            if kind == "top_up":
+                await credit_top_up(self.world.a.id, uuid.UUID(card), paid_cents=paid,
                                     bonus_cents=bonus, order_id=uuid.uuid4(), now=moment)
+            else:
+                await move_stored_value(self.world.a.id, uuid.UUID(card), kind,
+                                        paid_cents=paid, bonus_cents=bonus,
+                                        order_id=uuid.uuid4(), now=moment)
         if kind == "top_up":
-            self.did.top_ups.append((None, moment, paid, 0))
-        elif kind == "top_up_bonus":
-            store, when, was, _ = self.did.top_ups.pop()
-            self.did.top_ups.append((store, when, was, bonus))
+            self.did.top_ups.append((None, moment, paid, bonus))
         else:  # refund (negative), refund_reverted (positive)
             self.did.refunds.append((moment, -paid, -bonus))
 
@@ -327,10 +331,8 @@ async def build(client: httpx.AsyncClient, world: World, monkeypatch: Any) -> Sh
     shanghai = ZoneInfo("Asia/Shanghai")
     before = datetime.combine(home_day, time(23, 50), shanghai)
     after = datetime.combine(home_day + timedelta(days=1), time(0, 10), shanghai)
-    await shop.online(claimed, "top_up", before, 10_000, 0)
-    await shop.online(claimed, "top_up_bonus", before, 0, 1_000)
-    await shop.online(claimed, "top_up", after, 5_000, 0)
-    await shop.online(claimed, "top_up_bonus", after, 0, 500)
+    await shop.online(claimed, "top_up", before, 10_000, 1_000)
+    await shop.online(claimed, "top_up", after, 5_000, 500)
     await shop.online(claimed, "refund", after + timedelta(minutes=10), -2_000, -200)
     await shop.online(claimed, "refund", after + timedelta(minutes=20), -1_000, -100)
     await shop.online(claimed, "refund_reverted", after + timedelta(minutes=30), 1_000, 100)
@@ -459,6 +461,7 @@ async def test_every_figure_matches_what_was_done(client: httpx.AsyncClient, wor
     figure = {"new_members": "new_members", "redemptions": "redemptions",
               "redemption_value": "redemption_value_cents", "bookings": "bookings",
               "top_ups": "top_ups", "top_up_amount": "top_up_amount_cents",
+              "top_up_paid": "top_up_amount_cents",
               "cards_issued": "cards_issued", "vouchers_redeemed": "vouchers_redeemed",
               "bookings_no_show": "bookings_no_show"}
     days = [first + timedelta(days=n) for n in range((last - first).days + 1)]
@@ -471,8 +474,12 @@ async def test_every_figure_matches_what_was_done(client: httpx.AsyncClient, wor
             own = did.members if metric == "new_members" else did.cards
             expected = [e + sum(1 for s, t in own if s is None and did.day(None, t) == d)
                         for e, d in zip(expected, days, strict=True)]
-        if metric in ("top_ups", "top_up_amount"):  # online top-ups: the chain's
-            expected = [e + sum(1 if metric == "top_ups" else a for s, t, a, _ in did.top_ups
+        if metric in ("top_ups", "top_up_amount", "top_up_paid"):  # online: the chain's
+            # the amount is paid + bonus money; top_up_paid the paid part
+            def part(paid: int, bonus: int, metric: str = metric) -> int:
+                return {"top_ups": 1, "top_up_amount": paid + bonus, "top_up_paid": paid}[metric]
+
+            expected = [e + sum(part(a, b) for s, t, a, b in did.top_ups
                                 if s is None and did.day(None, t) == d)
                         for e, d in zip(expected, days, strict=True)]
         assert [p["value"] for p in response.json()["points"]] == expected, metric
@@ -594,6 +601,9 @@ async def test_who_may_ask_and_what_a_range_is(client: httpx.AsyncClient,
     assert field_of(await ask("overview", op, store_id="nope", **good)) == "store_id"
     assert field_of(await ask("cohorts", op, **{"from": "2026-13"})) == "from"
     assert field_of(await ask("cohorts", op, **{"from": "2024-01", "to": "2026-01"})) == "to"
+    assert field_of(await ask("services", op, limit="0", **good)) == "limit"
+    assert field_of(await ask("export.csv", op, **{**good, "to": "2026-13-40"})) == "to"
+    assert field_of(await ask("stores", op, **{"from": good["from"]})) == "to"
     # Zero days are days too: a week of nothing is seven zeros.
     quiet = await ask("timeseries", op, metric="top_ups", **good)
     assert [p["value"] for p in quiet.json()["points"]] == [0] * 7
