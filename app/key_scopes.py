@@ -24,7 +24,9 @@ Choices the contract leaves open (docs/decisions/041-api-keys.md):
 - A member's cards and vouchers as staff see them (no codes) are ``cards:read``; a
   voucher by id and its QR (``code``: it spends the voucher) are refused to keys.
 - Online top-up orders are read with ``cards:read`` (the list and one order); placing
-  and paying one is the member's own act, and the WeChat Pay config a person's.
+  and paying one is the member's own act, and the WeChat Pay config a person's. The list
+  and the pay anomalies (``GET /pay-anomalies``, also ``cards:read``: the chain's online
+  money) are operators' routes, so chain-wide keys only.
 - The chain's stores, their services and resources are readable by any key (``()``):
   every scope needs their ids (a store for redeem, a service for bookings), and they
   hold nothing personal (availability is public).
@@ -65,6 +67,7 @@ KEY_SCOPES: dict[str, Need] = {
     # online top-up orders (the operator page's list and one order): reading cards' money
     "GET /api/v1/top-up-orders": "cards:read",
     "GET /api/v1/top-up-orders/{order_id:uuid}": "cards:read",
+    "GET /api/v1/pay-anomalies": "cards:read",
     # the till
     "GET /api/v1/redemptions/preview": "redeem",
     "POST /api/v1/redemptions/preview": "redeem",

@@ -12,13 +12,14 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.core import idempotency
-from app.core.auth import ANYONE, MEMBERS, OPERATORS, PUBLIC, STAFF
+from app.core.auth import ANYONE, MEMBERS, OPERATORS, PUBLIC
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, RuntimeDep
 from payments import service
 from payments.errors import NoticeError
 from payments.schemas import (
     NoticeAnswer,
+    PayAnomalyPage,
     PayConfigIn,
     PayConfigOut,
     PlacedOrderOut,
@@ -51,7 +52,7 @@ class PayConfigController(Controller):
     path = "/wechat-pay-config"
     tags = ["payments"]
 
-    @put("", guards=[OPERATORS], status_code=HTTP_200_OK, responses=problems(422),
+    @put("", guards=[OPERATORS], status_code=HTTP_200_OK, responses=problems(400),
          summary="Set the chain's WeChat Pay merchant (API v3)",
          description="The private key and the APIv3 key are stored encrypted and never "
                      "answered.")
@@ -69,7 +70,7 @@ class CardTopUpOrderController(Controller):
     tags = ["payments"]
 
     @post("/{card_id:uuid}/top-up-orders", guards=[MEMBERS],
-          responses=problems(404, 409, 422, 502, 503),
+          responses=problems(400, 404, 409, 502, 503),
           summary="Place an online top-up order (WeChat Pay JSAPI)",
           description="Honours Idempotency-Key. 503 payment_unavailable / 502 "
                       "payment_refused: WeChat Pay did not place the order and nothing "
@@ -87,7 +88,9 @@ class TopUpOrderController(Controller):
     path = "/top-up-orders"
     tags = ["payments"]
 
-    @get("", guards=[STAFF], summary="The chain's top-up orders, newest first")
+    @get("", guards=[OPERATORS], summary="The chain's top-up orders, newest first",
+         description="Operators and chain-wide API keys only: online payments are the "
+                     "chain's, not a store's (like the liability).")
     async def list_(self, principal: Caller, status: FromQuery[Status | None] = None,
                     card_id: FromQuery[uuid.UUID | None] = None,
                     member_id: FromQuery[uuid.UUID | None] = None,
@@ -112,9 +115,21 @@ class MyTopUpOrderController(Controller):
     tags = ["payments"]
 
     @get("", guards=[MEMBERS], summary="The member's top-up orders, newest first")
-    async def mine(self, principal: Caller, limit: Limit = 50,
-                   cursor: Cursor = None) -> TopUpOrderPage:
-        return await service.list_orders(principal, limit=limit, cursor=cursor)
+    async def mine(self, principal: Caller, limit: Limit = 50) -> list[TopUpOrderOut]:
+        return await service.my_orders(principal, limit=limit)
+
+
+class PayAnomalyController(Controller):
+    path = "/pay-anomalies"
+    tags = ["payments"]
+
+    @get("", guards=[OPERATORS], summary="What WeChat Pay said that was not applied",
+         description="Newest first: a payment of another amount, merchant or payer, a "
+                     "notice or bill line of no known order, a refund gone wrong... for "
+                     "a person to settle (in the merchant platform).")
+    async def list_(self, principal: Caller, limit: Limit = 50,
+                    cursor: Cursor = None) -> PayAnomalyPage:
+        return await service.list_anomalies(principal, limit=limit, cursor=cursor)
 
 
 class PayNotifyController(Controller):
@@ -129,13 +144,12 @@ class PayNotifyController(Controller):
               503: ResponseSpec(data_container=NoticeAnswer, media_type="application/json",
                                 generate_examples=False,
                                 description="FAIL: not applied now; WeChat Pay sends it "
-                                            "again"),
-              **problems(404)},
+                                            "again")},
           summary="WeChat Pay's notices (no bearer token: signed by WeChat Pay)",
           description="204 once verified and applied (a repeated notice changes "
                       "nothing); 401 {\"code\": \"SIGN_ERROR\", \"message\"} when the "
-                      "signature does not verify; 404 when the chain has no WeChat Pay "
-                      "config; 503 {\"code\": \"FAIL\"} when it cannot be applied now "
+                      "notice cannot be verified (whether or not the chain takes WeChat "
+                      "Pay); 503 {\"code\": \"FAIL\"} when it cannot be applied now "
                       "(WeChat Pay sends it again).")
     async def notify(self, chain_id: FromPath[uuid.UUID],
                      request: Request[Any, Any, Any]) -> None:
@@ -145,4 +159,4 @@ class PayNotifyController(Controller):
 
 
 CONTROLLERS = [PayConfigController, CardTopUpOrderController, TopUpOrderController,
-               MyTopUpOrderController, PayNotifyController]
+               MyTopUpOrderController, PayAnomalyController, PayNotifyController]

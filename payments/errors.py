@@ -15,18 +15,30 @@ class PaymentNotConfigured(Conflict):
 
 
 class AmountNotOffered(AppError):
-    status = 422
-    code = "amount_not_offered"
-    title = "The amount is not one of the card's top-up options"
+    """An amount that is not one of the card's options: an invalid body (the contract's
+    400 ``validation_error``, ``amount_cents`` named, the options in the message and in
+    ``options``)."""
+
+    status = 400
+    code = "validation_error"
+    title = "Invalid request"
+
+    def __init__(self, offered: list[tuple[int, int]]) -> None:
+        amounts = ", ".join(str(a) for a, _ in sorted(offered)) or "none"
+        message = f"must be one of the card's top-up amounts: {amounts}"
+        super().__init__(f"amount_cents: {message}",
+                         errors=[{"field": "amount_cents", "message": message}],
+                         options=[{"amount_cents": a, "bonus_cents": b}
+                                  for a, b in sorted(offered)])
 
 
 class InvalidPayConfig(AppError):
     """A WeChat Pay config that cannot work (a key that is not an RSA key, an APIv3 key
-    that is not 32 bytes); ``errors`` names the fields."""
+    that is not 32 bytes): an invalid body, 400 ``validation_error`` naming the fields."""
 
-    status = 422
-    code = "invalid_pay_config"
-    title = "The WeChat Pay config is invalid"
+    status = 400
+    code = "validation_error"
+    title = "Invalid request"
 
     def __init__(self, errors: list[dict[str, str]]) -> None:
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

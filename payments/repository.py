@@ -14,8 +14,14 @@ from typing import Any, cast
 from piccolo.custom_types import Combinable
 
 from app.core.db import Sql, current_engine, for_update, is_sqlite
-from payments.rows import PayAnomalyRow, PayConfigRow, TopUpOrderRow, TopUpRefundRow
-from payments.tables import PayAnomaly, PayConfig, TopUpOrder, TopUpRefund
+from payments.rows import (
+    PayAnomalyRow,
+    PayConfigPreviousRow,
+    PayConfigRow,
+    TopUpOrderRow,
+    TopUpRefundRow,
+)
+from payments.tables import PayAnomaly, PayConfig, PayConfigPrevious, TopUpOrder, TopUpRefund
 
 Values = Mapping[str, Any]
 # Statuses from which an order may become paid (a closed order only once WeChat Pay
@@ -40,6 +46,27 @@ async def upsert_pay_config(values: Values) -> None:
         await PayConfig.update({getattr(PayConfig, k): v for k, v in values.items()
                                 if k != "chain"}).where(
             PayConfig.id == existing["id"]).run()
+
+
+async def keep_previous_pay_config(row: PayConfigRow, now: datetime) -> None:
+    """Keep a config being replaced, sealed as it is (the caller's write transaction)."""
+    values: dict[str, Any] = {k: v for k, v in row.items() if k != "id"}
+    await PayConfigPrevious.insert(PayConfigPrevious(
+        id=uuid.uuid4(), superseded_at=now, **values)).run()
+
+
+async def previous_pay_configs(chain_id: uuid.UUID, *, mchid: str | None = None,
+                               platform_public_key_id: str | None = None,
+                               limit: int = 20) -> list[PayConfigPreviousRow]:
+    """The chain's superseded configs, the most recently superseded first."""
+    where: Combinable = PayConfigPrevious.chain == chain_id
+    if mchid is not None:
+        where &= PayConfigPrevious.mchid == mchid
+    if platform_public_key_id is not None:
+        where &= PayConfigPrevious.platform_public_key_id == platform_public_key_id
+    rows = await PayConfigPrevious.select().where(where).order_by(
+        PayConfigPrevious.superseded_at, ascending=False).limit(limit).run()
+    return cast(list[PayConfigPreviousRow], rows)
 
 
 # --- top_up_order -------------------------------------------------------------------------
@@ -77,6 +104,17 @@ async def close_pending(order_id: uuid.UUID, now: datetime) -> bool:
     return bool(rows)
 
 
+async def close_with_anomaly(order_id: uuid.UUID, anomaly: str, now: datetime) -> bool:
+    """pending → closed, saying why (WeChat Pay took money the order cannot take: a person
+    settles it); False when the order was not pending any more."""
+    rows = await TopUpOrder.update({
+        TopUpOrder.status: "closed", TopUpOrder.closed_at: now,
+        TopUpOrder.next_query_at: None, TopUpOrder.anomaly: anomaly,
+    }).where((TopUpOrder.id == order_id) & (TopUpOrder.status == "pending")).returning(
+        TopUpOrder.id).run()
+    return bool(rows)
+
+
 async def mark_paid(order_id: uuid.UUID, transaction_id: str,
                     paid_at: datetime) -> TopUpOrderRow | None:
     """The one way to paid: a conditional update that reports whether it won (the order
@@ -84,6 +122,7 @@ async def mark_paid(order_id: uuid.UUID, transaction_id: str,
     rows = await TopUpOrder.update({
         TopUpOrder.status: "paid", TopUpOrder.transaction_id: transaction_id,
         TopUpOrder.paid_at: paid_at, TopUpOrder.next_query_at: None,
+        TopUpOrder.anomaly: None,
     }).where((TopUpOrder.id == order_id) & TopUpOrder.status.is_in(list(CREDITABLE))
              ).returning(*TopUpOrder.all_columns()).run()
     return cast(TopUpOrderRow, rows[0]) if rows else None
@@ -124,6 +163,30 @@ async def anomalies(chain_id: uuid.UUID) -> list[PayAnomalyRow]:
     rows = await PayAnomaly.select().where(PayAnomaly.chain == chain_id).order_by(
         PayAnomaly.created_at).run()
     return cast(list[PayAnomalyRow], rows)
+
+
+async def list_anomalies(chain_id: uuid.UUID, *,
+                         before: tuple[datetime, uuid.UUID] | None = None,
+                         limit: int = 50) -> list[PayAnomalyRow]:
+    """Newest first; ``before``: the (created_at, id) of the last row of the page before."""
+    where: Combinable = PayAnomaly.chain == chain_id
+    if before is not None:
+        at, last = before
+        where &= (PayAnomaly.created_at < at) | (
+            (PayAnomaly.created_at == at) & (PayAnomaly.id < last))
+    rows = await PayAnomaly.select().where(where).order_by(
+        PayAnomaly.created_at, PayAnomaly.id, ascending=False).limit(limit).output(
+        load_json=True).run()
+    return cast(list[PayAnomalyRow], rows)
+
+
+async def order_ids_by_out_trade_no(chain_id: uuid.UUID,
+                                    out_trade_nos: list[str]) -> dict[str, uuid.UUID]:
+    if not out_trade_nos:
+        return {}
+    rows = await TopUpOrder.select(TopUpOrder.id, TopUpOrder.out_trade_no).where(
+        (TopUpOrder.chain == chain_id) & TopUpOrder.out_trade_no.is_in(out_trade_nos)).run()
+    return {r["out_trade_no"]: r["id"] for r in rows}
 
 
 # --- followup: poller, refunds, reconcile (append below) ----------------------------------

@@ -9,8 +9,11 @@ from datetime import datetime
 from typing import Any, Literal, TypedDict
 
 OrderStatus = Literal["pending", "paid", "closed", "refunded", "partially_refunded"]
-AnomalyKind = Literal["unknown_order", "amount_mismatch", "closed_order", "unknown_refund",
-                      "bill_unknown", "bill_mismatch"]
+# What pay_anomaly.kind says (the refund module adds its own kinds: free text there).
+AnomalyKind = Literal["unknown_order", "amount_mismatch", "closed_order", "merchant_mismatch",
+                      "payer_mismatch", "unknown_refund", "bill_unknown", "bill_mismatch"]
+# Why an order ended although WeChat Pay took money for it.
+OrderAnomaly = Literal["amount_mismatch"]
 
 
 class PayConfigRow(TypedDict):
@@ -24,6 +27,10 @@ class PayConfigRow(TypedDict):
     platform_public_key_id: str
     platform_public_key_pem: str
     updated_at: datetime
+
+
+class PayConfigPreviousRow(PayConfigRow):
+    superseded_at: datetime
 
 
 class TopUpOrderRow(TypedDict):
@@ -47,12 +54,17 @@ class TopUpOrderRow(TypedDict):
     next_query_at: datetime | None
     query_attempts: int
     created_at: datetime
+    mchid: str  # the merchant it was placed with ('' in sandbox)
+    appid: str
+    platform_public_key_id: str
+    payer_openid: str | None  # who was asked to pay (live)
+    anomaly: str | None  # why it ended closed although WeChat Pay took money
 
 
 class PayAnomalyRow(TypedDict):
     id: uuid.UUID
     chain: uuid.UUID | None
-    kind: AnomalyKind
+    kind: str  # AnomalyKind, or one of the refund module's
     out_trade_no: str
     transaction_id: str
     amount_cents: int | None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from msgspec import Meta, Struct
 
@@ -54,8 +54,9 @@ class PayParams(Struct, rename="camel"):
 
 class TopUpOrderOut(Struct):
     """An order as the contract answers it (plus ``member_id``, ``refunding_cents``: paid
-    money of refunds asked and not finished, ``expires_at``, ``closed_at`` and
-    ``sandbox``)."""
+    money of refunds asked and not finished, ``expires_at``, ``closed_at``, ``sandbox``
+    and ``anomaly``: why a closed order ended although WeChat Pay took money for it,
+    ``amount_mismatch``; null otherwise)."""
 
     id: uuid.UUID
     card_id: uuid.UUID
@@ -72,6 +73,7 @@ class TopUpOrderOut(Struct):
     closed_at: datetime | None
     expires_at: datetime
     created_at: datetime
+    anomaly: str | None = None
 
 
 class PlacedOrderOut(Struct):
@@ -93,6 +95,7 @@ class PlacedOrderOut(Struct):
     expires_at: datetime
     created_at: datetime
     pay_params: PayParams
+    anomaly: str | None = None
 
 
 class TopUpOrderPage(Struct):
@@ -100,6 +103,28 @@ class TopUpOrderPage(Struct):
     the next page."""
 
     items: list[TopUpOrderOut]
+    next_cursor: str | None
+
+
+class PayAnomalyOut(Struct):
+    """Something WeChat Pay said (a notice, a query, the bill) that was not applied as
+    is: for a person to settle. ``out_trade_no``/``transaction_id`` are '' when unknown;
+    ``order_id`` is the chain's order of that ``out_trade_no`` (null: none)."""
+
+    id: uuid.UUID
+    kind: str
+    out_trade_no: str
+    transaction_id: str
+    amount_cents: int | None
+    order_id: uuid.UUID | None
+    detail: dict[str, Any]
+    created_at: datetime
+
+
+class PayAnomalyPage(Struct):
+    """``GET /pay-anomalies``: newest first; ``next_cursor`` (null at the end)."""
+
+    items: list[PayAnomalyOut]
     next_cursor: str | None
 
 

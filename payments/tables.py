@@ -42,10 +42,31 @@ class PayConfig(Table, tablename="pay_config"):
     updated_at = Timestamptz(null=False, default=TimestamptzNow())
 
 
+class PayConfigPrevious(Table, tablename="pay_config_previous"):
+    """A chain's superseded WeChat Pay merchant, kept sealed as it was (same columns as
+    ``pay_config``): the orders placed with it are still queried, closed and refunded
+    through it, and its notices (its APIv3 key, its platform key) still verify."""
+
+    id = UUID(primary_key=True)
+    chain = ForeignKey(Chain, null=False, on_delete=OnDelete.cascade, index=True)
+    mchid = Varchar(length=32, null=False)
+    appid = Varchar(length=64, null=False)
+    merchant_serial_no = Varchar(length=64, null=False)
+    merchant_private_key_sealed = Text(null=False)
+    apiv3_key_sealed = Varchar(length=255, null=False)
+    platform_public_key_id = Varchar(length=64, null=False)
+    platform_public_key_pem = Text(null=False)
+    updated_at = Timestamptz(null=False, default=TimestamptzNow())
+    superseded_at = Timestamptz(null=False, default=TimestamptzNow())
+
+
 class TopUpOrder(Table, tablename="top_up_order"):
     """A member's online top-up of a stored-value card. ``status``: pending | paid |
     closed | refunded | partially_refunded; it becomes ``paid`` once, by the conditional
-    update of ``payments.service.credit``."""
+    update of ``payments.service.credit``. ``mchid``/``appid``/``platform_public_key_id``:
+    the merchant it was placed with ('' in sandbox); ``payer_openid``: who was asked to
+    pay; ``anomaly``: why a closed order ended although WeChat Pay took money for it
+    (``amount_mismatch``)."""
 
     id = UUID(primary_key=True)
     chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
@@ -67,11 +88,18 @@ class TopUpOrder(Table, tablename="top_up_order"):
     next_query_at = Timestamptz(null=True, default=None, index=True)
     query_attempts = Integer(null=False, default=0)
     created_at = Timestamptz(null=False, default=TimestamptzNow(), index=True)
+    mchid = Varchar(length=32, null=False, default="")
+    appid = Varchar(length=64, null=False, default="")
+    platform_public_key_id = Varchar(length=64, null=False, default="")
+    payer_openid = Varchar(length=128, null=True, default=None)
+    anomaly = Varchar(length=24, null=True, default=None)
 
 
 class PayAnomaly(Table, tablename="pay_anomaly"):
     """Something WeChat Pay said that was not applied: ``kind`` unknown_order |
-    amount_mismatch | closed_order | unknown_refund | bill_unknown | bill_mismatch.
+    amount_mismatch | closed_order | merchant_mismatch | payer_mismatch | unknown_refund |
+    bill_unknown | bill_mismatch | bill_missing | refund_abnormal | refund_after_revert |
+    refunded_elsewhere. Operators read them at ``GET /pay-anomalies``.
     ``out_trade_no`` and ``transaction_id`` are '' when unknown (so the unique index
     holds on both engines)."""
 
@@ -91,7 +119,8 @@ class PayAnomaly(Table, tablename="pay_anomaly"):
 class TopUpRefund(Table, tablename="top_up_refund"):
     """A refund of an order's paid money (``amount_cents``) and the bonus taken back with
     it (``bonus_cents``). ``status``: pending (asked, money off the card, not yet accepted
-    by WeChat Pay) | processing (WeChat Pay has it) | success | failed (the money went back
+    by WeChat Pay) | processing (WeChat Pay has it) | abnormal (WeChat Pay could not pay it
+    out yet: still open) | success | failed (the money went back
     on the card: ``refund_reverted``); it ends once, by a conditional update."""
 
     id = UUID(primary_key=True)

@@ -353,7 +353,9 @@ POLICY.update({
     "POST /api/v1/cards/{card_id}/top-up-orders": [Rule(MEMBER, OWNER, body=lambda b, _: {
         "amount_cents": 10_000})],
     "GET /api/v1/me/top-up-orders": [Rule(MEMBER, NONE)],
-    "GET /api/v1/top-up-orders": [Rule(STAFF, NONE)],
+    # online payments are the chain's, not a store's (like the liability): operators
+    "GET /api/v1/top-up-orders": [Rule(OPERATOR, NONE)],
+    "GET /api/v1/pay-anomalies": [Rule(OPERATOR, NONE)],
     "GET /api/v1/top-up-orders/{order_id}": [Rule(EVERYONE, OWNER)],
     "POST /api/v1/top-up-orders/{order_id}/sandbox-pay": [Rule(MEMBER, OWNER, late=True)],
     "POST /api/v1/pay/wechat/notify/{chain_id}": [Rule(EVERYONE, PUBLIC,

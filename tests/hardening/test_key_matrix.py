@@ -151,6 +151,7 @@ KEY_POLICY: dict[str, Need] = {
     "POST /api/v1/cards/{card_id}/top-ups": needs("cards:write"),
     "GET /api/v1/top-up-orders": needs("cards:read"),
     "GET /api/v1/top-up-orders/{order_id}": needs("cards:read"),
+    "GET /api/v1/pay-anomalies": needs("cards:read"),
     # the till
     "GET /api/v1/redemptions/preview": needs("redeem"),
     "POST /api/v1/redemptions/preview": needs("redeem"),

@@ -345,8 +345,8 @@ async def test_poller_round_does_not_scan_the_order_history(
     ever placed, per process, every round."""
     if not database_url.startswith("postgres"):
         pytest.skip("the plan is PostgreSQL's")
-    from app.core.db import Sql
     from app.core.clock import utcnow
+    from app.core.db import Sql
     from payments import repository as repo
     from payments.tables import TopUpOrder
     card = await pay.card()
