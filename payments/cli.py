@@ -1,6 +1,7 @@
 """`o2o pay reconcile --chain ID --date YYYY-MM-DD`: the day's WeChat Pay trade bill
 against the orders (payments.reconcile); prints
-``{"matched", "credited_late", "unknown", "amount_mismatch"}``."""
+``{"matched", "credited_late", "unknown", "amount_mismatch", "state_mismatch",
+"missing"}`` (the contract's four keys, and two more: decision 048)."""
 
 from __future__ import annotations
 

@@ -83,7 +83,7 @@ class PayPoller:
         self._stopping = asyncio.Event()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._merchants: dict[uuid.UUID, Merchant | None] = {}
+        self._merchants: dict[tuple[uuid.UUID, str, str], Merchant | None] = {}
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -161,14 +161,19 @@ class PayPoller:
                              *[each(self.follow_refund, r) for r in refunds_due])
         return outcomes
 
-    async def _merchant(self, chain_id: uuid.UUID) -> Merchant | None:
-        if chain_id not in self._merchants:
+    async def _merchant(self, order: TopUpOrderRow) -> Merchant | None:
+        """The merchant the order was placed with (``merchant_for_order``: after a new
+        config, an order placed under the previous one is still asked about, closed and
+        refunded there); cached for the round."""
+        key = (order["chain"], order["mchid"], order["appid"])
+        if key not in self._merchants:
             try:
-                self._merchants[chain_id] = await orders.merchant_for(self.box, chain_id)
+                self._merchants[key] = await orders.merchant_for_order(self.box, order)
             except AppError as exc:  # its sealed keys no longer open: wait for a new config
-                log.warning("chain %s: WeChat Pay config unusable: %s", chain_id, exc.detail)
-                self._merchants[chain_id] = None
-        return self._merchants[chain_id]
+                log.warning("chain %s: WeChat Pay config unusable: %s", order["chain"],
+                            exc.detail)
+                self._merchants[key] = None
+        return self._merchants[key]
 
     async def _later(self, order: TopUpOrderRow, now: datetime) -> str:
         async with write_transaction():
@@ -178,7 +183,7 @@ class PayPoller:
 
     async def query_order(self, order: TopUpOrderRow, now: datetime) -> str:
         """Ask WeChat Pay about a pending order; credit it if paid."""
-        merchant = await self._merchant(order["chain"])
+        merchant = await self._merchant(order)
         if merchant is None or self.client is None:
             return await self._later(order, now)
         try:
@@ -223,7 +228,7 @@ class PayPoller:
         (a counter top-up) after looking in the merchant platform. A later notice finds
         the order closed, queries, and does not credit a ``REFUND`` state either."""
         async with write_transaction():
-            closed = await repo.close_pending(order["id"], now)
+            closed = await repo.close_with_anomaly(order["id"], "refunded_elsewhere", now)
             if closed:
                 await orders.record_anomaly(
                     order["chain"], "refunded_elsewhere", out_trade_no=order["out_trade_no"],
@@ -238,7 +243,7 @@ class PayPoller:
         """Close a pending order past its 2 h at WeChat Pay, then here; a last-moment
         payment (``ORDERPAID``) is credited instead."""
         if not order["sandbox"]:
-            merchant = await self._merchant(order["chain"])
+            merchant = await self._merchant(order)
             if merchant is None or self.client is None:
                 return await self._later(order, now)
             try:
@@ -262,7 +267,7 @@ class PayPoller:
     async def follow_refund(self, refund: TopUpRefundRow, now: datetime) -> str:
         """Send a pending refund again, or ask about a processing one."""
         order = await repo.get_order(refund["order"], refund["chain"])
-        merchant = await self._merchant(refund["chain"])
+        merchant = await self._merchant(order) if order is not None else None
         if order is None or merchant is None or self.client is None:
             return await self._refund_later(refund, now)
         if refund["status"] == "pending":

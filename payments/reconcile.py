@@ -18,7 +18,14 @@ Each line is matched with this chain's orders by ``out_trade_no``:
   (``bill_mismatch``), recorded, never credited;
 - a refund line (``REFUND``) is matched by ``out_refund_no`` with our refunds the same way
   (unknown or another amount: recorded); a refund the bill shows ``SUCCESS`` that we
-  still think on its way is finished through ``payments.refunds``.
+  still think on its way is finished through ``payments.refunds``; one we reverted is a
+  **state_mismatch** (its money taken off again, ``refund_after_revert`` recorded), as is
+  a payment line whose transaction id is not the one we credited;
+- the other way round, an order credited here (or a refund finished here) within the
+  bill's day that the bill does not have is **missing** (``bill_missing``).
+
+An order never credited is asked about before it is credited late (``REFUND`` now: not
+credited, ``refunded_elsewhere``). Decision 048.
 
 Running it again changes nothing more: crediting and finishing are conditional, and each
 anomaly is recorded once (unique kind, ``out_trade_no``, ``transaction_id``).
@@ -32,6 +39,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from app.core.clock import utcnow
+from app.core.db import write_transaction
 from app.core.wechatpay import BillLine, Merchant, RefundResult, WechatPayClient
 from payments import refunds
 from payments import repository as repo
@@ -91,7 +99,8 @@ async def reconcile(client: WechatPayClient, merchant: Merchant, chain_id: uuid.
             if line.trade_state == "SUCCESS":
                 paid_on_bill.add(line.out_trade_no)
             await _payment_line(client, chain_id, merchant, line, outcome, now, bill_date)
-    await _missing(chain_id, bill_date, paid_on_bill, refunded_on_bill, outcome)
+    await _missing(chain_id, merchant.mchid, bill_date, paid_on_bill, refunded_on_bill,
+                   outcome)
     return outcome
 
 
@@ -129,6 +138,9 @@ async def _payment_line(client: WechatPayClient, chain_id: uuid.UUID, merchant: 
     # (refunded since? then not credited), and credit checks its real answer.
     transaction = await client.query_order(merchant, order["out_trade_no"])
     if transaction.trade_state == "REFUND":
+        # Paid, then refunded outside the app: not credited (decision 048, as the poller).
+        async with write_transaction():
+            await repo.close_with_anomaly(order["id"], "refunded_elsewhere", now)
         await orders.record_anomaly(
             chain_id, "refunded_elsewhere", out_trade_no=order["out_trade_no"],
             transaction_id=transaction.transaction_id, amount_cents=transaction.total_cents,
@@ -170,7 +182,7 @@ async def _refund_line(chain_id: uuid.UUID, line: BillLine, outcome: Reconciliat
             out_trade_no=line.out_trade_no), now)
 
 
-async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
+async def _missing(chain_id: uuid.UUID, mchid: str, bill_date: date, paid_on_bill: set[str],
                    refunded_on_bill: set[str], outcome: Reconciliation) -> None:
     """The other way round: every live order credited here with its payment time in the
     bill's day, and every refund finished ``success`` here that day, must be on the bill.
@@ -179,7 +191,7 @@ async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
     learnt its end), so one that ended within minutes of midnight may be on the next
     day's bill: the anomaly says so."""
     start, end = china_day(bill_date)
-    for order in await repo.credited_between(chain_id, start, end):
+    for order in await repo.credited_between(chain_id, mchid, start, end):
         if order["out_trade_no"] in paid_on_bill:
             continue
         outcome.missing += 1
@@ -189,7 +201,7 @@ async def _missing(chain_id: uuid.UUID, bill_date: date, paid_on_bill: set[str],
             detail={"source": "trade_bill", "bill_date": bill_date.isoformat(),
                     "what": "payment", "order_id": str(order["id"]),
                     "paid_at": order["paid_at"].isoformat() if order["paid_at"] else None})
-    for refund in await repo.refunds_succeeded_between(chain_id, start, end):
+    for refund in await repo.refunds_succeeded_between(chain_id, mchid, start, end):
         if refund["out_refund_no"] in refunded_on_bill:
             continue
         refunded = await repo.get_order(refund["order"], chain_id)

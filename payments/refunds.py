@@ -6,27 +6,31 @@ Pay's notice, the answer to the request, or an active query) and their money.
 writers never wait on each other crosswise). What may go back is the order's paid money
 not yet refunded nor being refunded, and no more than the card's paid money (what the
 member spent is spent): ``min(A - refunded - refunding, card paid)``. The bonus the
-order brought goes back in proportion, by the floor of the cumulative share
-(:func:`bonus_back`), never more than the card holds. The money leaves the card at once
-(a ``refund`` ledger entry, negative), the ``top_up_refund`` row is written ``pending``
-and the order's ``refunding_cents`` grows: a charge made while WeChat Pay works cannot
-spend money that is on its way back.
+order brought goes back in proportion, by the floor of the cumulative share less what
+the order's refunds hold already (:func:`bonus_back`), never more than the card holds.
+The money leaves the card at once (a ``refund`` ledger entry, negative), the
+``top_up_refund`` row is written ``pending`` and the order's ``refunding_cents`` grows: a
+charge made while WeChat Pay works cannot spend money that is on its way back.
 
 **Sending** happens after the commit, never inside the transaction (a WeChat call holds
 no lock): :func:`submit` calls ``POST /v3/refund/domestic/refunds`` with the refund's
 ``out_refund_no``, which WeChat Pay keys its refunds by, so sending again (the poller,
-after a timeout or a crash before the call) never refunds twice. Sandbox orders never
-reach WeChat: their refund finishes in the asking transaction.
+after a timeout or a crash before the call) never refunds twice. A refusal is checked
+with a query before anything goes back (an earlier send may have landed). Sandbox orders
+never reach WeChat: their refund finishes in the asking transaction.
 
 **Finishing, exactly once** (:func:`apply_refund_result`): a conditional update moves the
-refund from ``pending``/``processing`` to ``success`` or ``failed``; only the caller whose
-update changed the row goes on, in the same transaction. ``SUCCESS``: the order's
+refund from ``pending``/``processing``/``abnormal`` to ``success`` or ``failed``; only the
+caller whose update changed the row goes on, in the same transaction. ``SUCCESS``: the order's
 ``refunded_cents`` grows, ``refunding_cents`` shrinks, its status becomes ``refunded``
 (all of it back) or ``partially_refunded``, the ``top_up_order.refunded`` event and the
-member's ``refund`` notification are written. ``CLOSED``/``ABNORMAL`` or a final refusal
-of the request: a ``refund_reverted`` entry puts exactly the paid and bonus money of the
-``refund`` entry back on the card. Duplicate notices and a query racing a notice find
-the row finished and change nothing.
+member's ``refund`` notification are written. ``CLOSED`` or a refusal WeChat Pay
+confirms (no such refund there): a ``refund_reverted`` entry puts exactly the paid and
+bonus money of the ``refund`` entry back on the card. ``ABNORMAL`` is not an end: the
+refund stays open (``abnormal``), its money off the card, an anomaly for the operator.
+A ``SUCCESS`` for a refund already reverted is never dropped: the money is taken off
+again as far as it is there, and the contradiction recorded. Duplicate notices and a
+query racing a notice find the row finished and change nothing (decision 048).
 """
 
 from __future__ import annotations
@@ -412,8 +416,10 @@ async def send_now(pay: orders.Pay, refund_id: uuid.UUID) -> None:
     if refund is None or refund["status"] != "pending":
         return
     order = await repo.get_order(refund["order"], refund["chain"])
-    merchant = await orders.merchant_for(pay.box, refund["chain"])
-    if order is None or merchant is None:
+    if order is None:
+        return
+    merchant = await orders.merchant_for_order(pay.box, order)  # the order's own merchant
+    if merchant is None:
         return
     await submit(pay.client, merchant, pay.settings, refund, order)
 

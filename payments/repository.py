@@ -379,22 +379,26 @@ async def refund_succeeded_after_revert(order_id: uuid.UUID, chain_id: uuid.UUID
     return row
 
 
-async def credited_between(chain_id: uuid.UUID, start: datetime,
+async def credited_between(chain_id: uuid.UUID, mchid: str, start: datetime,
                            end: datetime) -> list[TopUpOrderRow]:
-    """Live orders credited here whose payment time is in [start, end)."""
+    """Live orders of merchant ``mchid`` (or placed before orders remembered theirs)
+    credited here whose payment time is in [start, end)."""
     rows = await TopUpOrder.select().where(
         (TopUpOrder.chain == chain_id) & (TopUpOrder.sandbox == False)  # noqa: E712
+        & ((TopUpOrder.mchid == mchid) | (TopUpOrder.mchid == ""))
         & TopUpOrder.status.is_in(["paid", "partially_refunded", "refunded"])
         & (TopUpOrder.paid_at >= start) & (TopUpOrder.paid_at < end)).run()
     return cast(list[TopUpOrderRow], rows)
 
 
-async def refunds_succeeded_between(chain_id: uuid.UUID, start: datetime,
+async def refunds_succeeded_between(chain_id: uuid.UUID, mchid: str, start: datetime,
                                     end: datetime) -> list[TopUpRefundRow]:
-    """Live refunds finished ``success`` here in [start, end)."""
+    """Live refunds of orders of merchant ``mchid`` (or of none recorded) finished
+    ``success`` here in [start, end)."""
     rows = await TopUpRefund.select(*TopUpRefund.all_columns()).where(
         (TopUpRefund.chain == chain_id) & (TopUpRefund.status == "success")
         & (TopUpRefund.order.sandbox == False)  # noqa: E712
+        & ((TopUpRefund.order.mchid == mchid) | (TopUpRefund.order.mchid == ""))
         & (TopUpRefund.finished_at >= start) & (TopUpRefund.finished_at < end)).run()
     return cast(list[TopUpRefundRow], rows)
 

@@ -13,7 +13,13 @@ import pytest
 
 from app.core.settings import Settings
 from payments.poller import PayPoller
-from tests.payments.followup_world import LivePay, events_of, ledger_verifies, live_settings
+from tests.payments.followup_world import (
+    LivePay,
+    anomalies,
+    events_of,
+    ledger_verifies,
+    live_settings,
+)
 from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechatpay import CLOSE, QUERY, WechatPayStandIn
 from tests.world import World
@@ -180,3 +186,27 @@ async def test_the_poller_task_of_the_server_credits_a_missed_notice(
             await asyncio.sleep(0.05)
         assert (await live.order(order["id"]))["status"] == "paid"
         assert await live.money(card) == (10000, 0)
+
+
+async def test_a_payment_refunded_at_wechat_pay_is_not_credited_and_not_polled(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn) -> None:
+    """trade_state REFUND (paid, then refunded outside the app) before any credit: not
+    credited (how much went back is not in the answer), the order closed, an anomaly for
+    a person; a late notice of the payment does not credit it either."""
+    card = await pay.card()
+    order = await pay.place(card, 30000)
+    notice = wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    wechat_pay_server.order(order["out_trade_no"]).state = "REFUND"
+    placed: datetime = (await pay.row(order["id"]))["created_at"]
+    assert (await poller.run_once(placed + timedelta(seconds=16)))["refunded_elsewhere"] == 1
+    assert await pay.money(card) == (0, 0)
+    assert (await pay.order(order["id"]))["status"] == "closed"
+    assert len(await anomalies("refunded_elsewhere")) == 1
+    asked = len(wechat_pay_server.requests_of(QUERY))
+    for minutes in (30, 150, 300):
+        assert sum((await poller.run_once(placed + timedelta(minutes=minutes))).values()) == 0
+    assert len(wechat_pay_server.requests_of(QUERY)) == asked
+    assert not wechat_pay_server.requests_of(CLOSE)
+    assert await pay.notice(wechat_pay_server.resign(notice)) == 204
+    assert await pay.money(card) == (0, 0)
+    await ledger_verifies()

@@ -75,7 +75,8 @@ async def test_reconcile_credits_the_missed_and_reports_the_rest(
     first = await asyncio.to_thread(o2o_pay, database_url, wechat_pay_server.url, *args)
     assert first.returncode == 0, first.stderr
     assert json.loads(first.stdout) == {"matched": 2, "credited_late": 1, "unknown": 1,
-                                        "amount_mismatch": 1}
+                                        "amount_mismatch": 1, "state_mismatch": 0,
+                                        "missing": 0}
     assert await pay.money(card) == (90000, 6000)
     assert (await pay.order(missed["id"]))["status"] == "paid"
     assert [a["out_trade_no"] for a in await anomalies("bill_unknown")] == ["TSOMEONEELSE0001"]
@@ -85,7 +86,8 @@ async def test_reconcile_credits_the_missed_and_reports_the_rest(
     again = await asyncio.to_thread(o2o_pay, database_url, wechat_pay_server.url, *args)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout) == {"matched": 2, "credited_late": 0, "unknown": 1,
-                                        "amount_mismatch": 1}
+                                        "amount_mismatch": 1, "state_mismatch": 0,
+                                        "missing": 0}
     assert await pay.money(card) == (90000, 6000)
     assert len(await anomalies()) == 2
     await ledger_verifies()
@@ -98,7 +100,8 @@ async def test_reconcile_of_a_day_without_a_bill_and_an_unconfigured_chain(
                                     "--date", "2020-01-01")
     assert quiet.returncode == 0, quiet.stderr
     assert json.loads(quiet.stdout) == {"matched": 0, "credited_late": 0, "unknown": 0,
-                                        "amount_mismatch": 0}
+                                        "amount_mismatch": 0, "state_mismatch": 0,
+                                        "missing": 0}
     other = await asyncio.to_thread(o2o_pay, database_url, wechat_pay_server.url,
                                     "reconcile", "--chain", str(pay.world.b.id),
                                     "--date", "2020-01-01")
@@ -129,8 +132,84 @@ async def test_a_refund_the_bill_shows_done_is_finished(
         await client.close()
     # The payment and its refund, both known and of the right amounts.
     assert outcome.as_dict() == {"matched": 2, "credited_late": 0, "unknown": 0,
-                                 "amount_mismatch": 0}
+                                 "amount_mismatch": 0, "state_mismatch": 0, "missing": 0}
     state = await pay.order(order["id"])
     assert state["status"] == "partially_refunded" and state["refunded_cents"] == 20000
     assert await pay.money(card) == (30000, 3000)
     await ledger_verifies()
+
+
+async def test_reconcile_goes_both_ways(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """A payment credited here and a refund finished here on the bill's day that the bill
+    does not have are reported (``missing``, ``bill_missing``), once; a refund the bill
+    shows paid out that we had reverted is a ``state_mismatch`` (its money taken off the
+    card again)."""
+    from app.core.wechatpay import WechatPayClient
+    from payments.reconcile import reconcile
+
+    assert pay.merchant is not None
+    card = await pay.card()
+    ghost = await pay.place(card, 10000)
+    assert await pay.notice(wechat_pay_server.pay(ghost["out_trade_no"], notify=False)) == 204
+    order = await pay.place(card, 50000)
+    assert await pay.notice(wechat_pay_server.pay(order["out_trade_no"], notify=False)) == 204
+    kept = (await pay.refund(order["id"], 10000)).json()
+    reverted = (await pay.refund(order["id"], 20000)).json()
+    done = wechat_pay_server.finish_refund(kept["out_refund_no"], "SUCCESS", notify=False)
+    assert done is not None and await pay.notice(done) == 204
+    closed = wechat_pay_server.finish_refund(reverted["out_refund_no"], "CLOSED", notify=False)
+    assert closed is not None and await pay.notice(closed) == 204
+    assert await pay.money(card) == (50000, 4000)
+    # WeChat Pay has neither the first payment nor the first refund today; it paid the
+    # second refund out after all (its notice lost).
+    long_ago = datetime(2001, 1, 1, tzinfo=CHINA)
+    wechat_pay_server.order(ghost["out_trade_no"]).success_time = long_ago
+    for (_, no), refund in wechat_pay_server.refunds.items():
+        if no == kept["out_refund_no"]:
+            refund.success_time = long_ago
+    wechat_pay_server.finish_refund(reverted["out_refund_no"], "SUCCESS", notify=False)
+    today = datetime.now(CHINA).date()
+    client = WechatPayClient(wechat_pay_server.url)
+    try:
+        first = await reconcile(client, pay.merchant, pay.world.a.id, today)
+        again = await reconcile(client, pay.merchant, pay.world.a.id, today)
+    finally:
+        await client.close()
+    assert first.as_dict() == {"matched": 1, "credited_late": 0, "unknown": 0,
+                               "amount_mismatch": 0, "state_mismatch": 1, "missing": 2}
+    assert again.as_dict() == {"matched": 2, "credited_late": 0, "unknown": 0,
+                               "amount_mismatch": 0, "state_mismatch": 0, "missing": 2}
+    missing = await anomalies("bill_missing")
+    assert sorted(a["out_trade_no"] for a in missing) == sorted(
+        [ghost["out_trade_no"], order["out_trade_no"]])
+    assert len(await anomalies("refund_after_revert")) == 1
+    assert await pay.money(card) == (30000, 2000)
+    state = await pay.order(order["id"])
+    assert state["refunded_cents"] == 30000
+    await ledger_verifies()
+
+
+async def test_a_payment_refunded_since_is_not_credited_late(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """The bill shows the payment; WeChat Pay says it was refunded since (outside the
+    app): asked before crediting late, not credited, recorded, the order closed."""
+    from app.core.wechatpay import WechatPayClient
+    from payments.reconcile import reconcile
+
+    assert pay.merchant is not None
+    card = await pay.card()
+    order = await pay.place(card, 30000)
+    wechat_pay_server.pay(order["out_trade_no"], notify=False)
+    wechat_pay_server.order(order["out_trade_no"]).state = "REFUND"
+    client = WechatPayClient(wechat_pay_server.url)
+    try:
+        outcome = await reconcile(client, pay.merchant, pay.world.a.id,
+                                  datetime.now(CHINA).date())
+    finally:
+        await client.close()
+    assert outcome.credited_late == 0 and outcome.matched == 1
+    assert await pay.money(card) == (0, 0)
+    assert len(await anomalies("refunded_elsewhere")) == 1
+    state = await pay.order(order["id"])
+    assert state["status"] == "closed" and state["anomaly"] == "refunded_elsewhere"

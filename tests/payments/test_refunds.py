@@ -20,16 +20,23 @@ async def pay(client: httpx.AsyncClient, world: World) -> Pay:
 
 
 def test_bonus_back_parts_add_up_to_the_floor_of_the_share() -> None:
+    # bonus_back(A, B, bonus taken so far, refunded after, card bonus).
     # 300 paid with 10 bonus, refunded in three parts: 3.33 + 3.33 + 3.34.
-    parts = [bonus_back(30000, 1000, before, 10000, 10**9) for before in (0, 10000, 20000)]
+    taken, parts = 0, []
+    for after in (10000, 20000, 30000):
+        parts.append(bonus_back(30000, 1000, taken, after, 10**9))
+        taken += parts[-1]
     assert parts == [333, 333, 334] and sum(parts) == 1000
     # Odd parts of an odd order: together always B * R // A, never more than the card holds.
     for cut in range(1, 997, 37):
         first = bonus_back(997, 101, 0, cut, 10**9)
-        second = bonus_back(997, 101, cut, 997 - cut, 10**9)
+        second = bonus_back(997, 101, first, 997, 10**9)
         assert first + second == 101
     assert bonus_back(50000, 5000, 0, 50000, 1200) == 1200
     assert bonus_back(10000, 0, 0, 10000, 500) == 0
+    # Taken already past the share (a refund failed after a later one): nothing more.
+    assert bonus_back(50000, 5000, 5000, 50000, 10**9) == 0
+    assert bonus_back(50000, 5000, 5000, 49999, 10**9) == 0
 
 
 async def test_full_refund_takes_the_bonus_back(pay: Pay) -> None:

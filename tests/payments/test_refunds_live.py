@@ -5,6 +5,8 @@ back; a failed send is sent again by the poller."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.core.db import Sql
 from app.core.settings import Settings
 from payments.poller import PayPoller
 from tests.payments.followup_world import (
@@ -22,7 +25,7 @@ from tests.payments.followup_world import (
     live_settings,
 )
 from tests.stand_ins import fixtures as stand_ins
-from tests.stand_ins.wechatpay import REFUND, WechatPayStandIn
+from tests.stand_ins.wechatpay import QUERY_REFUND, REFUND, WechatPayStandIn
 from tests.world import World
 
 wechat_pay_server = stand_ins.wechat_pay_server
@@ -88,8 +91,18 @@ async def test_refund_success_notice_finishes_it_once(
     await ledger_verifies()
 
 
-async def test_abnormal_puts_the_money_back(
-        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+async def refund_status(refund: dict[str, Any]) -> str:
+    row = await Sql("SELECT status FROM top_up_refund WHERE id = {}").first(
+        uuid.UUID(refund["id"]))
+    assert row is not None
+    return str(row["status"])
+
+
+async def test_abnormal_keeps_the_refund_open_until_it_ends(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn) -> None:
+    """REFUND.ABNORMAL (the payer's bank card refused it) is not an end: the money stays
+    off the card, the operator is told, the poller keeps asking (slowly); only CLOSED
+    puts the money back."""
     card = await pay.card()
     order = await paid(pay, card, 50000)
     refund = (await pay.refund(order["id"])).json()
@@ -99,6 +112,21 @@ async def test_abnormal_puts_the_money_back(
     assert notice is not None
     assert await pay.notice(notice) == 204
     assert await pay.notice(wechat_pay_server.resign(notice)) == 204
+    assert await pay.money(card) == (0, 0)
+    assert await refund_status(refund) == "abnormal"
+    assert len(await anomalies("refund_abnormal")) == 1
+    assert "refund_reverted" not in [e["kind"] for e in await pay.ledger(card)]
+    # The order's money is still on its way back: nothing more can be refunded.
+    assert (await pay.refund(order["id"], 100)).status_code == 409
+    # The poller asks about it at least an hour later, not at the fast backoff.
+    start = refund_created(refund)
+    asked = len(wechat_pay_server.requests_of(QUERY_REFUND))
+    assert sum((await poller.run_once(start + timedelta(minutes=20))).values()) == 0
+    assert (await poller.run_once(start + timedelta(hours=2)))["refund_abnormal"] == 1
+    assert len(wechat_pay_server.requests_of(QUERY_REFUND)) == asked + 1
+    # The merchant gave up on it: CLOSED is final, the money goes back.
+    closed = wechat_pay_server.finish_refund(refund["out_refund_no"], "CLOSED", notify=False)
+    assert closed is not None and await pay.notice(closed) == 204
     assert await pay.money(card) == (50000, 5000)
     kinds = [e["kind"] for e in await pay.ledger(card)]
     assert kinds.count("refund") == 1 and kinds.count("refund_reverted") == 1
@@ -107,9 +135,59 @@ async def test_abnormal_puts_the_money_back(
     state = await pay.order(order["id"])
     assert state["status"] == "paid" and state["refunded_cents"] == 0
     assert not await events_of(order["id"], "top_up_order.refunded")
-    # The money is back, so it can be refunded again.
     again = await pay.refund(order["id"], 10000)
     assert again.status_code == 202, again.text
+    await ledger_verifies()
+
+
+async def test_abnormal_then_success_pays_out_once(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    card = await pay.card()
+    order = await paid(pay, card, 30000)
+    refund = (await pay.refund(order["id"])).json()
+    for status in ("ABNORMAL", "SUCCESS"):
+        notice = wechat_pay_server.finish_refund(refund["out_refund_no"], status,
+                                                 notify=False)
+        assert notice is not None and await pay.notice(notice) == 204
+    assert await pay.money(card) == (0, 0)
+    assert await refund_status(refund) == "success"
+    state = await pay.order(order["id"])
+    assert state["status"] == "refunded" and state["refunded_cents"] == 30000
+    assert len(await events_of(order["id"], "top_up_order.refunded")) == 1
+    await ledger_verifies()
+
+
+async def test_success_after_a_revert_takes_the_money_off_again(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    """WeChat Pay said CLOSED, then paid it out after all (defensive: it must never be
+    dropped): the money is taken off the card again, as far as it is still there, and
+    the contradiction recorded."""
+    card = await pay.card()
+    order = await paid(pay, card, 30000)
+    refund = (await pay.refund(order["id"], 20000)).json()
+    assert (refund["amount_cents"], refund["bonus_cents"]) == (20000, 666)
+    closed = wechat_pay_server.finish_refund(refund["out_refund_no"], "CLOSED", notify=False)
+    assert closed is not None and await pay.notice(closed) == 204
+    assert await pay.money(card) == (30000, 1000)
+    await pay.charge(card, 15500)  # spent since: proportional, 15000 paid + 500 bonus
+    assert await pay.money(card) == (15000, 500)
+    success = wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS",
+                                              notify=False)
+    assert success is not None and await pay.notice(success) == 204
+    assert await pay.notice(wechat_pay_server.resign(success)) == 204
+    # 200.00 reached the payer; 150.00 was still on the card: taken. The rest is the
+    # chain's loss, told to a person; the order's bonus share (666) as far as it is there.
+    assert await pay.money(card) == (0, 0)
+    assert await refund_status(refund) == "success"
+    state = await pay.order(order["id"])
+    assert state["status"] == "partially_refunded" and state["refunded_cents"] == 20000
+    [anomaly] = await anomalies("refund_after_revert")
+    detail = anomaly["detail"]
+    detail = json.loads(detail) if isinstance(detail, str) else detail
+    assert (detail["paid_taken_cents"], detail["bonus_taken_cents"],
+            detail["shortfall_cents"]) == (15000, 500, 5000)
+    row = await pay.row(order["id"])
+    assert row["bonus_refunded_cents"] <= row["bonus_cents"]
     await ledger_verifies()
 
 
@@ -164,9 +242,42 @@ async def test_final_refusal_puts_the_money_back(
     response = await pay.refund(order["id"])
     assert response.status_code == 202
     assert response.json()["status"] == "failed"
+    # Asked first: WeChat Pay holds no such refund (RESOURCE_NOT_EXISTS), so it is final.
+    assert len(wechat_pay_server.requests_of(QUERY_REFUND)) == 1
     assert await pay.money(card) == (10000, 0)
     assert (await pay.order(order["id"]))["status"] == "paid"
     await ledger_verifies()
+
+
+async def test_a_refusal_of_a_resend_applies_what_wechat_pay_holds(
+        pay: LivePay, poller: PayPoller, wechat_pay_server: WechatPayStandIn) -> None:
+    """The first send was carried out, its answer lost; the resend meets a signed
+    refusal. WeChat Pay is asked before anything goes back: it holds the refund, which
+    is followed to its end."""
+    card = await pay.card()
+    order = await paid(pay, card, 10000)
+    wechat_pay_server.lose_answer(REFUND)
+    refund = (await pay.refund(order["id"])).json()
+    assert refund["status"] == "pending"
+    wechat_pay_server.fail(REFUND, "INVALID_REQUEST", status=400)
+    start = refund_created(refund)
+    assert (await poller.run_once(start + timedelta(seconds=61)))["refund_waiting"] == 1
+    assert await refund_status(refund) == "processing"
+    assert await pay.money(card) == (0, 0)
+    wechat_pay_server.finish_refund(refund["out_refund_no"], "SUCCESS", notify=False)
+    assert (await poller.run_once(start + timedelta(seconds=200)))["refund_success"] == 1
+    assert await pay.money(card) == (0, 0)
+    await ledger_verifies()
+
+
+async def test_an_unsigned_error_page_is_never_final(
+        pay: LivePay, wechat_pay_server: WechatPayStandIn) -> None:
+    card = await pay.card()
+    order = await paid(pay, card, 10000)
+    wechat_pay_server.http_error(REFUND, 404)
+    refund = (await pay.refund(order["id"])).json()
+    assert refund["status"] == "pending"  # the poller sends it again
+    assert await pay.money(card) == (0, 0)
 
 
 async def test_notice_for_a_refund_never_asked_is_recorded(
