@@ -627,13 +627,9 @@ async def credit(order: TopUpOrderRow, transaction: Transaction, now: datetime, 
         paid = await repo.mark_paid(order["id"], transaction_id, paid_at)
         if paid is None:
             return False
-        entry = await cards.move_stored_value(
-            paid["chain"], paid["card"], "top_up", paid_cents=paid["amount_cents"],
-            bonus_cents=0, order_id=paid["id"], now=now)
-        if paid["bonus_cents"] > 0:
-            entry = await cards.move_stored_value(
-                paid["chain"], paid["card"], "top_up_bonus", paid_cents=0,
-                bonus_cents=paid["bonus_cents"], order_id=paid["id"], now=now)
+        entry = await cards.credit_top_up(
+            paid["chain"], paid["card"], paid_cents=paid["amount_cents"],
+            bonus_cents=paid["bonus_cents"], order_id=paid["id"], now=now)
         await notify_balance(paid, reason="online_top_up", paid_cents=paid["amount_cents"],
                              bonus_cents=paid["bonus_cents"],
                              balance_cents=entry.balance_after_cents, at=paid_at,
