@@ -13,7 +13,7 @@ OrderStatus = Literal["pending", "paid", "closed", "refunded", "partially_refund
 AnomalyKind = Literal["unknown_order", "amount_mismatch", "closed_order", "merchant_mismatch",
                       "payer_mismatch", "unknown_refund", "bill_unknown", "bill_mismatch"]
 # Why an order ended although WeChat Pay took money for it.
-OrderAnomaly = Literal["amount_mismatch"]
+OrderAnomaly = Literal["amount_mismatch", "refunded_elsewhere"]
 
 
 class PayConfigRow(TypedDict):

@@ -56,7 +56,7 @@ class TopUpOrderOut(Struct):
     """An order as the contract answers it (plus ``member_id``, ``refunding_cents``: paid
     money of refunds asked and not finished, ``expires_at``, ``closed_at``, ``sandbox``
     and ``anomaly``: why a closed order ended although WeChat Pay took money for it,
-    ``amount_mismatch``; null otherwise)."""
+    ``amount_mismatch`` or ``refunded_elsewhere``; null otherwise)."""
 
     id: uuid.UUID
     card_id: uuid.UUID

@@ -66,7 +66,8 @@ class TopUpOrder(Table, tablename="top_up_order"):
     update of ``payments.service.credit``. ``mchid``/``appid``/``platform_public_key_id``:
     the merchant it was placed with ('' in sandbox); ``payer_openid``: who was asked to
     pay; ``anomaly``: why a closed order ended although WeChat Pay took money for it
-    (``amount_mismatch``)."""
+    (``amount_mismatch``; ``refunded_elsewhere``: refunded at WeChat Pay before we
+    credited it)."""
 
     id = UUID(primary_key=True)
     chain = ForeignKey(Chain, null=False, on_delete=OnDelete.restrict, index=True)
