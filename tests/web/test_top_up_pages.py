@@ -454,6 +454,7 @@ def test_statuses_the_pages_do_not_know_yet_are_said_sensibly(demo_server: Demo,
     order = paid_order(demo_server, card["id"])
     other = paid_order(demo_server, card["id"], 100000)
     fine = paid_order(demo_server, card["id"])
+    elsewhere = paid_order(demo_server, card["id"])
     refund_status = ["abnormal"]
 
     def orders_list(route: Any) -> None:
@@ -464,6 +465,8 @@ def test_statuses_the_pages_do_not_know_yet_are_said_sensibly(demo_server: Demo,
                 o.update(status="on_hold", refunding_cents=2000)
             if o["id"] == other["id"]:
                 o.update(status="closed", anomaly="amount_mismatch")
+            if o["id"] == elsewhere["id"]:
+                o.update(status="closed", anomaly="refunded_elsewhere")
         route.fulfill(response=response, body=json.dumps(body))
 
     def refund_answer(route: Any) -> None:
@@ -485,6 +488,8 @@ def test_statuses_the_pages_do_not_know_yet_are_said_sensibly(demo_server: Demo,
     closed = page.locator(f"tr[data-order='{other['id']}']")
     expect(closed.locator(".pill")).to_have_text(
         "Closed: paid another amount than the order (not credited)")
+    expect(page.locator(f"tr[data-order='{elsewhere['id']}'] .pill")).to_have_text(
+        "Closed: Refunded outside this system (not credited)")
     # A paid order's refund answered "abnormal", then a status with no words yet.
     paid_row = page.locator(f"tr[data-order='{fine['id']}'] [data-refund]")
     for status, said in [("abnormal", "Refund asked: Refund abnormal: needs a person"),

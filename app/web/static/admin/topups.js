@@ -30,7 +30,7 @@ addMessages({
     'a.to.exceedsN': '退款金额超过可退金额：这笔充值现在最多可退 {n}。',
     'a.to.none': '没有符合条件的订单', 'a.to.prev': '上一页', 'a.to.next': '下一页', 'a.to.sandbox': '沙箱',
     'a.to.refundDone': '已退款 {amount}（收回赠送 {bonus}）', 'a.to.refundState': '退款已提交：{status}',
-    'a.to.refunding': '退款中 {amount}', 'a.to.mismatch': '已关闭：实付金额与订单不符（未到账）',
+    'a.to.refunding': '退款中 {amount}', 'a.to.mismatch': '已关闭：实付金额与订单不符（未到账）', 'a.to.closedBecause': '已关闭：{why}',
     'a.an.title': '需要人工处理', 'a.an.intro': '微信支付的通知、查询或对账单与本系统不一致的款项。系统不会自动处理这些钱：请在微信支付商户平台核对后处理（如退款给付款人）。',
     'a.an.when': '时间', 'a.an.what': '情况', 'a.an.no': '商户订单号', 'a.an.amount': '金额', 'a.an.wxno': '微信支付单号',
     'a.an.none': '没有需要人工处理的款项', 'a.an.more': '更多',
@@ -57,7 +57,7 @@ addMessages({
     'a.to.exceedsN': 'More than can be refunded: at most {n} of this top-up can go back now.',
     'a.to.none': 'No orders match', 'a.to.prev': 'Previous', 'a.to.next': 'Next', 'a.to.sandbox': 'sandbox',
     'a.to.refundDone': 'Refunded {amount} ({bonus} bonus taken back)', 'a.to.refundState': 'Refund asked: {status}',
-    'a.to.refunding': '{amount} being refunded', 'a.to.mismatch': 'Closed: paid another amount than the order (not credited)',
+    'a.to.refunding': '{amount} being refunded', 'a.to.mismatch': 'Closed: paid another amount than the order (not credited)', 'a.to.closedBecause': 'Closed: {why}',
     'a.an.title': 'Needs a person', 'a.an.intro': 'Money where WeChat Pay\u2019s notices, answers or bill and our records disagree. Nothing is done with it automatically: check it in the WeChat Pay merchant platform and settle it there (a refund to the payer, for one).',
     'a.an.when': 'When', 'a.an.what': 'What happened', 'a.an.no': 'Order no.', 'a.an.amount': 'Amount', 'a.an.wxno': 'WeChat Pay no.',
     'a.an.none': 'Nothing needs a person', 'a.an.more': 'More',
@@ -83,9 +83,13 @@ function anomalyText(kind) {
   return text === key ? t('a.an.kind.other', { kind: String(kind || '?') }) : text;
 }
 
-// An order's status in words: a closed order WeChat Pay reported paid with another amount
-// (anomaly amount_mismatch) is not "closed, not paid".
-const statusOf = (o) => (o.anomaly === 'amount_mismatch' ? t('a.to.mismatch') : orderStatusText(o.status));
+// An order's status in words: an order closed with an anomaly (WeChat Pay reported it paid
+// with another amount, or refunded outside) is not "closed, not paid".
+const statusOf = (o) => {
+  if (o.anomaly === 'amount_mismatch') return t('a.to.mismatch');
+  if (o.anomaly) return t('a.to.closedBecause', { why: anomalyText(o.anomaly) });
+  return orderStatusText(o.status);
+};
 
 // "Needs a person": GET /pay-anomalies, newest first, 20 at a time (More: the next page).
 function anomaliesPanel(api) {

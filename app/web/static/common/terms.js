@@ -230,6 +230,7 @@ addMessages({
     'order.status.pending': '待支付', 'order.status.paid': '已到账', 'order.status.closed': '已关闭（未支付）',
     'order.status.refunded': '已退款', 'order.status.partially_refunded': '部分退款',
     'order.status.other': '处理中（{status}）', 'order.anomaly.amount_mismatch': '实付金额与订单不符，请联系商家',
+    'order.anomaly.refunded_elsewhere': '已由微信支付退款，未充到卡上', 'order.anomaly.other': '已关闭，请联系商家',
     'refund.status.pending': '已提交', 'refund.status.processing': '微信支付处理中', 'refund.status.success': '已退款',
     'refund.status.failed': '未成功（已退回卡内）', 'refund.status.abnormal': '退款异常，待人工处理', 'refund.status.other': '状态：{status}',
   },
@@ -240,6 +241,7 @@ addMessages({
     'order.status.pending': 'Awaiting payment', 'order.status.paid': 'Paid', 'order.status.closed': 'Closed (not paid)',
     'order.status.refunded': 'Refunded', 'order.status.partially_refunded': 'Partly refunded',
     'order.status.other': 'Being handled ({status})', 'order.anomaly.amount_mismatch': 'Paid a different amount: ask the shop',
+    'order.anomaly.refunded_elsewhere': 'Refunded by WeChat Pay: nothing on the card', 'order.anomaly.other': 'Closed: ask the shop',
     'refund.status.pending': 'Asked', 'refund.status.processing': 'WeChat Pay is processing it', 'refund.status.success': 'Refunded',
     'refund.status.failed': 'Did not go through (money back on the card)', 'refund.status.abnormal': 'Refund abnormal: needs a person', 'refund.status.other': 'Status: {status}',
   },
@@ -269,10 +271,10 @@ function statusWords(prefix, status) {
 // An order's status in words, and the pill class that colours it (an unknown status: amber,
 // something is still going on).
 export const orderStatusText = (status) => statusWords('order.status', status);
-// The same for an order as answered: one WeChat Pay reported paid with another amount than
-// the order's (closed, anomaly amount_mismatch, not credited) is not "closed, not paid".
-export const orderStateText = (order) => (order?.anomaly === 'amount_mismatch'
-  ? t('order.anomaly.amount_mismatch') : orderStatusText(order?.status));
+// The same for an order as answered: one closed with an anomaly (WeChat Pay reported it paid
+// with another amount, or refunded it outside; not credited) is not "closed, not paid".
+export const orderStateText = (order) => (order?.anomaly
+  ? statusWords('order.anomaly', order.anomaly) : orderStatusText(order?.status));
 export const orderStatusClass = (status) => ({
   pending: 'pending', paid: 'active', closed: 'cancelled', refunded: 'revoked', partially_refunded: 'pending',
 }[status] || 'pending');

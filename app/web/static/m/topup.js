@@ -32,6 +32,7 @@ addMessages({
     'm.orders.title': '充值记录', 'm.orders.empty': '还没有充值记录', 'm.orders.open': '查看订单',
     'm.err.top_up.validation_error': '这个金额已不能充值，请从现在列出的金额中重选',
     'm.order.mismatch': '微信支付收到的金额与订单不符，这笔钱没有充到卡上。请联系门店，商家会核对后退款给你。',
+    'm.order.refundedElsewhere': '这笔付款已由微信支付退回给你，没有充到卡上。', 'm.order.anomalyOther': '这笔订单已关闭，没有充到卡上。请联系门店。',
     'm.order.otherText': '这笔订单正在由商家核对，无需你再操作。有疑问请联系门店。',
   },
   en: {
@@ -52,6 +53,7 @@ addMessages({
     'm.orders.title': 'Top-up orders', 'm.orders.empty': 'No top-ups yet', 'm.orders.open': 'Open the order',
     'm.err.top_up.validation_error': 'This amount is no longer offered: choose again from the amounts shown now',
     'm.order.mismatch': 'WeChat Pay received another amount than the order\u2019s, so nothing was put on the card. Ask at a store: the shop checks it and refunds you.',
+    'm.order.refundedElsewhere': 'WeChat Pay refunded this payment to you: nothing was put on the card.', 'm.order.anomalyOther': 'This order was closed without putting money on the card. Ask at a store.',
     'm.order.otherText': 'The shop is checking this order: there is nothing more for you to do. Ask at a store if in doubt.',
   },
 });
@@ -209,7 +211,8 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
     async function drawFinal() {
       mount(payBox);
       if (order.status === 'closed') {
-        say(t(order.anomaly === 'amount_mismatch' ? 'm.order.mismatch' : 'm.order.closed'), order.anomaly ? 'warnbox' : 'muted');
+        const why = { amount_mismatch: 'm.order.mismatch', refunded_elsewhere: 'm.order.refundedElsewhere' }[order.anomaly];
+        say(t(why || (order.anomaly ? 'm.order.anomalyOther' : 'm.order.closed')), order.anomaly ? 'warnbox' : 'muted');
         mount(result);
         return;
       }
