@@ -12,13 +12,14 @@ Every new view passes axe-core in both languages."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from playwright.sync_api import expect
 
 from tests.web.conftest import API, Demo, assert_accessible, screenshot, set_lang
@@ -67,7 +68,7 @@ def paid_order(demo: Demo, card_id: str, amount_cents: int = 50000) -> dict[str,
 
 def card_orders(demo: Demo, card_id: str) -> list[dict[str, Any]]:
     orders = demo.api("GET", "/me/top-up-orders", demo.member_token)
-    orders = orders["items"] if isinstance(orders, dict) else orders
+    assert isinstance(orders, list), orders  # a JSON array, like every /me/ list
     return [o for o in orders if o["card_id"] == card_id]
 
 
@@ -274,14 +275,17 @@ def test_the_operator_refunds_an_order_and_is_told_when_it_is_too_much(
 
     page.fill("#refund-amount", yuan(5000).lstrip("¥"))
     page.click("#refund-submit")
-    expect(page.locator("#toast")).to_contain_text("Refund asked")
+    # Sandbox refunds are done at once: the answer says so, with the bonus taken back.
+    card_after = demo_server.api("GET", f"/cards/{card['id']}", demo_server.member_token)
+    bonus_back = spent["bonus_balance_cents"] - card_after["bonus_balance_cents"]
+    expect(page.locator("#toast")).to_have_text(
+        f"Refunded ¥50.00 ({yuan(bonus_back)} bonus taken back)")
     expect(page.locator("#refund-form")).to_have_count(0)
     # Sandbox orders are refunded as soon as asked: the list drawn again says so.
     expect(row).to_have_attribute("data-status", "partially_refunded")
     expect(row.locator("[data-field=refunded]")).to_have_text("¥50.00")
     after = demo_server.api("GET", f"/top-up-orders/{order['id']}", demo_server.operator_token)
     assert (after["status"], after["refunded_cents"]) == ("partially_refunded", 5000), after
-    card_after = demo_server.api("GET", f"/cards/{card['id']}", demo_server.member_token)
     assert card_after["paid_balance_cents"] == unspent - 5000
 
     set_lang(page, "zh")
@@ -326,8 +330,13 @@ def test_the_overview_splits_top_ups_and_shows_the_liability(demo_server: Demo,
     tile = page.locator("[data-stat=top_ups]")
     overview = demo_server.api("GET", "/stats/overview", demo_server.operator_token, params={
         "from": page.input_value("#from"), "to": page.input_value("#to")})["top_ups"]
-    expect(tile.locator(".value")).to_have_text(yuan(overview["paid_cents"]))
-    expect(tile).to_contain_text(f"plus {yuan(overview['bonus_cents'])} bonus")
+    # amount_cents is what went onto cards: the paid money and the bonus, both shown.
+    assert overview["amount_cents"] == overview["paid_cents"] + overview["bonus_cents"]
+    assert overview["bonus_cents"] >= 15000
+    expect(tile.locator(".value")).to_have_text(yuan(overview["amount_cents"]))
+    expect(tile.locator(".label")).to_have_text("Topped up (paid + bonus)")
+    expect(tile.locator("[data-parts]")).to_have_text(
+        f"{yuan(overview['paid_cents'])} paid + {yuan(overview['bonus_cents'])} bonus")
     liability = page.locator("#liability")
     today = page.input_value("#liability-date")
     expected = demo_server.api("GET", "/stats/liability", demo_server.operator_token,
@@ -355,19 +364,219 @@ def test_the_overview_splits_top_ups_and_shows_the_liability(demo_server: Demo,
     assert_accessible(page, "overview with liability (en)")
     set_lang(page, "zh")
     page.wait_for_selector("#liability [data-liability=paid]")
-    expect(page.locator("[data-stat=top_ups]")).to_contain_text("另赠送")
+    expect(page.locator("[data-stat=top_ups] [data-parts]")).to_have_text(
+        f"其中实付 {yuan(overview['paid_cents'])}\uff0c赠送 {yuan(overview['bonus_cents'])}")
     assert_accessible(page, "overview with liability (zh)")
 
 
-def test_a_manager_reads_the_orders_but_neither_refunds_nor_sees_the_liability(
+def test_a_manager_sees_neither_the_online_top_ups_nor_the_liability(
         demo_server: Demo, context: Any) -> None:
+    """GET /top-up-orders and GET /stats/liability are the operators': a manager's
+    dashboard has neither (no link from a member's card either)."""
     card = prepaid_card_with_options(demo_server)
-    order = paid_order(demo_server, card["id"])
+    paid_order(demo_server, card["id"])
     page = context.new_page()
     open_dashboard(page, demo_server, "demo-manager")
-    assert page.locator("#liability").count() == 0  # the chain's figure: operators only
+    assert page.locator("#liability").count() == 0
+    assert page.locator("[data-nav=topups]").count() == 0
+    page.goto(f"{demo_server.base_url}/admin/#topups/card/{card['id']}")
+    page.wait_for_selector("#view[data-view=overview] [data-stat=redemptions_count]")
+    assert page.locator("#top-up-orders").count() == 0
+    page.goto(f"{demo_server.base_url}/admin/#members/{demo_server.member_id}")
+    page.wait_for_selector(f"#member-cards [data-ledger='{card['id']}']")
+    assert page.locator("a[href^='#topups']").count() == 0
+    assert page.locator("#view [role=alert]").count() == 0
+
+
+def _anomaly(conn: sqlite3.Connection, demo: Demo, kind: str, out_trade_no: str,
+             amount_cents: int | None, minutes_ago: int) -> str:
+    """A pay_anomaly row as the server records one (no API makes one in sandbox mode)."""
+    anomaly_id = str(uuid.uuid4())
+    at = (datetime.now(UTC) - timedelta(minutes=minutes_ago)).strftime("%Y-%m-%d %H:%M:%S+00:00")
+    conn.execute(
+        "INSERT INTO pay_anomaly (id, chain, kind, out_trade_no, transaction_id, amount_cents,"
+        " detail, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (anomaly_id, demo.chain_id, kind, out_trade_no,
+         f"42000{uuid.uuid4().int % 10**23:023d}" if out_trade_no else "", amount_cents,
+         json.dumps({"note": "e2e"}), at))
+    return anomaly_id
+
+
+def test_the_operator_sees_what_needs_a_person(demo_server: Demo, context: Any) -> None:
+    """GET /pay-anomalies on the online top-ups view: each in words (a kind the page does
+    not know yet as it comes), its order no, amount and when, newest first."""
+    tag = uuid.uuid4().hex[:10].upper()
+    with sqlite3.connect(demo_server.db) as conn:
+        mismatch = _anomaly(conn, demo_server, "amount_mismatch", f"T{tag}MISMATCH", 9000, 30)
+        unknown = _anomaly(conn, demo_server, "unknown_order", f"T{tag}UNKNOWN", 50000, 20)
+        abnormal = _anomaly(conn, demo_server, "refund_abnormal", f"T{tag}ABNORMAL", 2000, 10)
+        newer = _anomaly(conn, demo_server, "brand_new_kind", "", None, 5)
+    answer = demo_server.api("GET", "/pay-anomalies", demo_server.operator_token)
+    items = answer["items"] if isinstance(answer, dict) else answer
+    assert {mismatch, unknown, abnormal, newer} <= {a["id"] for a in items}
+
+    page = context.new_page()
+    open_dashboard(page, demo_server)
     page.click("[data-nav=topups]")
-    row = page.locator(f"tr[data-order='{order['id']}']")
-    expect(row).to_have_attribute("data-status", "paid")
-    assert row.locator("[data-refund]").count() == 0
-    expect(page.locator("#top-up-orders")).to_contain_text("Only operators can refund.")
+    panel = page.locator("#pay-anomalies")
+    expect(panel.locator("h2")).to_have_text("Needs a person")
+    expect(panel.locator("tbody tr").first).to_have_attribute("data-anomaly", newer)
+    row = panel.locator(f"tr[data-anomaly='{mismatch}']")
+    expect(row.locator("[data-field=kind]")).to_have_text(
+        "Paid another amount than the order (not credited)")
+    expect(row.locator("[data-field=out_trade_no]")).to_have_text(f"T{tag}MISMATCH")
+    expect(row.locator("[data-field=amount]")).to_have_text("¥90.00")
+    expect(row.locator("td").first).not_to_be_empty()
+    expect(panel.locator(f"tr[data-anomaly='{unknown}'] [data-field=kind]")).to_have_text(
+        "Paid for an order we never placed")
+    expect(panel.locator(f"tr[data-anomaly='{abnormal}'] [data-field=kind]")).to_contain_text(
+        "Refund abnormal")
+    later = panel.locator(f"tr[data-anomaly='{newer}']")
+    expect(later.locator("[data-field=kind]")).to_have_text("Something else (brand_new_kind)")
+    expect(later.locator("[data-field=out_trade_no]")).to_have_text("—")
+    expect(later.locator("[data-field=amount]")).to_have_text("—")
+    assert_accessible(page, "needs a person (en)")
+    screenshot(page, "admin-pay-anomalies")
+    set_lang(page, "zh")
+    page.wait_for_selector("#pay-anomalies table")
+    expect(page.locator("#pay-anomalies h2")).to_have_text("需要人工处理")
+    expect(page.locator(f"tr[data-anomaly='{mismatch}'] [data-field=kind]")).to_have_text(
+        "实付金额与订单不符\uff08未到账\uff09")
+    assert_accessible(page, "needs a person (zh)")
+
+
+def test_statuses_the_pages_do_not_know_yet_are_said_sensibly(demo_server: Demo,
+                                                              context: Any) -> None:
+    """A newer server's order status, an order closed for a mismatched amount, a refund left
+    open as abnormal or in a status the page has no words for: said as such, never a bare
+    message key, and the member's order page stops following an order that is settled."""
+    card = prepaid_card_with_options(demo_server)
+    order = paid_order(demo_server, card["id"])
+    other = paid_order(demo_server, card["id"], 100000)
+    fine = paid_order(demo_server, card["id"])
+    elsewhere = paid_order(demo_server, card["id"])
+    refund_status = ["abnormal"]
+
+    def orders_list(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        for o in body["items"] if isinstance(body, dict) else body:
+            if o["id"] == order["id"]:
+                o.update(status="on_hold", refunding_cents=2000)
+            if o["id"] == other["id"]:
+                o.update(status="closed", anomaly="amount_mismatch")
+            if o["id"] == elsewhere["id"]:
+                o.update(status="closed", anomaly="refunded_elsewhere")
+        route.fulfill(response=response, body=json.dumps(body))
+
+    def refund_answer(route: Any) -> None:
+        body = json.loads(route.request.post_data or "{}")
+        route.fulfill(status=202, content_type="application/json", body=json.dumps({
+            "id": str(uuid.uuid4()), "order_id": fine["id"], "out_refund_no": "R" + "0" * 31,
+            "amount_cents": body.get("amount_cents", 1000), "bonus_cents": 0,
+            "status": refund_status[0], "reason": body["reason"], "refund_id": None,
+            "created_at": datetime.now(UTC).isoformat(), "finished_at": None}))
+
+    page = context.new_page()
+    open_dashboard(page, demo_server)
+    page.route("**/api/v1/top-up-orders?*", orders_list)
+    page.route("**/api/v1/top-up-orders/*/refund", refund_answer)
+    page.goto(f"{demo_server.base_url}/admin/#topups/card/{card['id']}")
+    held = page.locator(f"tr[data-order='{order['id']}']")
+    expect(held.locator(".pill")).to_have_text("Being handled (on_hold)")
+    expect(held.locator("[data-field=refunding]")).to_have_text("¥20.00 being refunded")
+    closed = page.locator(f"tr[data-order='{other['id']}']")
+    expect(closed.locator(".pill")).to_have_text(
+        "Closed: paid another amount than the order (not credited)")
+    expect(page.locator(f"tr[data-order='{elsewhere['id']}'] .pill")).to_have_text(
+        "Closed: Refunded outside this system (not credited)")
+    # A paid order's refund answered "abnormal", then a status with no words yet.
+    paid_row = page.locator(f"tr[data-order='{fine['id']}'] [data-refund]")
+    for status, said in [("abnormal", "Refund asked: Refund abnormal: needs a person"),
+                         ("settling_v2", "Refund asked: Status: settling_v2")]:
+        refund_status[0] = status
+        paid_row.click()
+        page.fill("#refund-amount", "10")
+        page.fill("#refund-reason", "E2E")
+        page.click("#refund-submit")
+        expect(page.locator("#toast")).to_have_text(said)
+        expect(page.locator("#refund-form")).to_have_count(0)
+    assert "refund.status" not in page.inner_text("body")
+    assert_accessible(page, "unknown statuses (en)")
+
+    # The member's order page: an order in a status it does not know is settled, in words.
+    member = member_page(demo_server, context)
+
+    def one_order(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["status"] = "on_hold"
+        route.fulfill(response=response, body=json.dumps(body))
+
+    member.route(f"**/api/v1/top-up-orders/{order['id']}", one_order)
+    go(member, f"#order/{order['id']}", "#order-status p")
+    expect(member.locator("#order-status")).to_have_attribute("data-status", "on_hold")
+    expect(member.locator("#order-status")).to_contain_text("The shop is checking this order")
+    expect(member.locator("[data-order] .pill")).to_have_text("Being handled (on_hold)")
+    expect(member.locator("#check-again")).to_be_visible()
+    assert_accessible(member, "order in an unknown status (en)")
+
+
+def test_an_amount_no_longer_offered_is_said_and_the_options_drawn_again(
+        demo_server: Demo, context: Any) -> None:
+    """The server answers 400 validation_error naming amount_cents for an amount the
+    template does not offer (here: a stale option the page was shown)."""
+    card = prepaid_card_with_options(demo_server)
+    page = member_page(demo_server, context)
+    stale = [True]
+
+    def with_stale_option(route: Any) -> None:
+        response = route.fetch()
+        template = response.json()
+        if stale[0]:
+            template["top_up_options"] = [*template["top_up_options"],
+                                          {"amount_cents": 77700, "bonus_cents": 0}]
+        route.fulfill(response=response, body=json.dumps(template))
+
+    page.route("**/api/v1/card-templates/*", with_stale_option)
+    go(page, f"#topup/{card['id']}", "[data-option='77700']")
+    stale[0] = False  # the options as the server has them from now on
+    page.click("[data-option='77700']")
+    expect(page.locator("#toast")).to_have_text(
+        "This amount is no longer offered: choose again from the amounts shown now")
+    expect(page.locator("[data-option='77700']")).to_have_count(0)
+    expect(page.locator("[data-option='50000']")).to_be_enabled()
+    assert card_orders(demo_server, card["id"]) == []
+
+
+def test_keys_the_server_refuses_are_marked_on_their_fields(demo_server: Demo,
+                                                           context: Any) -> None:
+    """PUT /wechat-pay-config answers 400 validation_error naming each unusable key (here
+    EC keys: PEM text the page cannot tell from an RSA key); the form marks those fields."""
+    ec_private = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    ec_public = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    before = demo_server.api("GET", "/wechat-pay-config", demo_server.operator_token)
+    page = context.new_page()
+    open_dashboard(page, demo_server)
+    page.click("[data-nav=settings]")
+    page.wait_for_selector("#pay-state")
+    page.fill("#pay-mchid", "1900000109")
+    page.fill("#pay-appid", "wx8888888888888888")
+    page.fill("#pay-serial", "5157F09EFDC096DE15EBE81A47057A7232F1B8E1")
+    page.fill("#pay-key", ec_private)
+    page.fill("#pay-apiv3", "B" * 32)
+    page.fill("#pay-pub-id", "PUB_KEY_ID_0114232134912410000000000000")
+    page.fill("#pay-pub-pem", ec_public)
+    page.click("#pay-save")
+    expect(page.locator("#pay-key")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#pay-key-error")).to_contain_text("RSA private key")
+    expect(page.locator("#pay-pub-pem")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#pay-pub-pem-error")).to_contain_text("RSA public key")
+    expect(page.locator("#pay-mchid")).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#toast")).to_have_text("2 fields need a change")
+    assert_accessible(page, "WeChat Pay keys refused (en)")
+    after = demo_server.api("GET", "/wechat-pay-config", demo_server.operator_token)
+    assert after == before

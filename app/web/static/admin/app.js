@@ -37,7 +37,7 @@ const VIEWS = [
   ['members', 'a.nav.members', membersView],
   ['campaigns', 'a.nav.campaigns', campaignsView],
   ['templates', 'a.nav.templates', templatesView],
-  ['topups', 'a.nav.topups', topUpsView, ['operator', 'manager']],
+  ['topups', 'a.nav.topups', topUpsView, ['operator']],
   ['stores', 'a.nav.stores', storesView],
   ['staff', 'a.nav.staff', staffView],
   ['notifications', 'a.nav.notifications', notificationsView],

@@ -154,13 +154,15 @@ export function checkFields(form) {
 }
 
 // Maps a 400 validation_error onto the form: each errors[].field finds its input by data-api
-// (or opts.fields[field]) and is marked with the input's rule. -> [[input, rule]] found.
+// (or opts.fields[field]) and is marked with the input's rule (its data-server-rule when the
+// server checks more than the page can, e.g. that a PEM really is an RSA key).
+// -> [[input, rule]] found.
 export function serverFieldErrors(form, err, fields = {}) {
   const found = [];
   for (const { field: name } of fieldErrors(err)) {
     const key = String(name || '').replace(/^\$\./, '').split(/[.[]/)[0];
     const input = fields[key] || form.querySelector(`[data-api="${CSS.escape(key)}"]`);
-    if (input && !found.some(([x]) => x === input)) found.push([input, null]);
+    if (input && !found.some(([x]) => x === input)) found.push([input, input.dataset.serverRule || null]);
   }
   return found;
 }

@@ -270,7 +270,8 @@ async function memberView(el, ctx, memberId) {
   };
   const cardName = (c) => `${c.template_name} · ${c.number}`;
   const cardActions = (c) => h('div.table-actions', {},
-    c.kind === 'stored_value' ? h('a.btn.small.secondary', {
+    // The online top-ups view is the operators' (GET /top-up-orders is theirs only).
+    operator && c.kind === 'stored_value' ? h('a.btn.small.secondary', {
       href: `#topups/card/${c.id}`, text: t('a.mb.topups'), 'aria-label': `${t('a.mb.topups')}: ${cardName(c)}`,
     }) : null,
     h('a.btn.small.secondary', {

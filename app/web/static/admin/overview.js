@@ -24,7 +24,7 @@ addMessages({
     'a.def.active': '活跃会员：区间内有核销或预约的会员。',
     'a.unit.yuan': '元', 'a.unit.new_members': '人', 'a.unit.redemptions': '次', 'a.unit.bookings': '个', 'a.unit.top_ups': '笔',
     'a.m.new_members': '每日新会员（人）', 'a.m.redemptions': '每日核销次数（次）',
-    'a.m.redemption_value': '每日核销金额（元）', 'a.m.bookings': '每日预约（个）', 'a.m.top_ups': '每日充值笔数（笔）', 'a.m.top_up_amount': '每日充值金额（元）',
+    'a.m.redemption_value': '每日核销金额（元）', 'a.m.bookings': '每日预约（个）', 'a.m.top_ups': '每日充值笔数（笔）', 'a.m.top_up_amount': '每日充值到卡金额（实付 + 赠送，元）',
     'a.chart.alt': '{title}，{from} 至 {to}：合计 {total}，最高 {max}（{maxDate}）。',
     'a.chart.altEmpty': '{title}，{from} 至 {to}：全部为 0。',
     'a.chart.axis': '日期',
@@ -37,7 +37,8 @@ addMessages({
     'a.co.month': '加入月份', 'a.co.members': '人数', 'a.co.m0': '当月', 'a.co.mn': '第 {n} 月',
     'a.co.note': '每格：该月有核销或预约的会员占该批会员的比例。',
     'a.cmpStores.note': '所选时间范围内各门店的数据（不受门店筛选影响）。',
-    'a.s.topupBonus': '另赠送 {bonus}', 'a.s.refunded': '退款 {paid}（收回赠送 {bonus}）', 'a.s.topupOnline': '线上充值不属于任何门店：只计入“全部门店”。',
+    'a.s.topupTotal': '充值到卡（实付 + 赠送）', 'a.s.topupParts': '其中实付 {paid}，赠送 {bonus}',
+    'a.s.refunded': '退款 {paid}（收回赠送 {bonus}）', 'a.s.topupOnline': '线上充值不属于任何门店：只计入“全部门店”。',
     'a.li.title': '储值余额（预收负债）', 'a.li.date': '截至日期（当天营业结束）', 'a.li.show': '查看',
     'a.li.total': '卡内余额合计', 'a.li.paid': '实充部分', 'a.li.bonus': '赠送部分', 'a.li.cards': '有余额的卡',
     'a.li.note': '{date} 结束时会员卡上的钱：实充部分是会员付过的钱（可申请退款），赠送部分是承诺的服务。',
@@ -54,7 +55,7 @@ addMessages({
     'a.def.active': 'Active members: members with a redemption or a booking in the range.',
     'a.unit.yuan': 'yuan', 'a.unit.new_members': 'members', 'a.unit.redemptions': 'count', 'a.unit.bookings': 'count', 'a.unit.top_ups': 'count',
     'a.m.new_members': 'New members per day (members)', 'a.m.redemptions': 'Redemptions per day (count)',
-    'a.m.redemption_value': 'Redeemed value per day (¥)', 'a.m.bookings': 'Bookings per day (count)', 'a.m.top_ups': 'Top-ups per day (count)', 'a.m.top_up_amount': 'Topped up per day (¥)',
+    'a.m.redemption_value': 'Redeemed value per day (¥)', 'a.m.bookings': 'Bookings per day (count)', 'a.m.top_ups': 'Top-ups per day (count)', 'a.m.top_up_amount': 'Topped up per day, paid + bonus (¥)',
     'a.chart.alt': '{title}, {from} to {to}: total {total}, highest {max} on {maxDate}.',
     'a.chart.altEmpty': '{title}, {from} to {to}: zero every day.',
     'a.chart.axis': 'Date',
@@ -67,7 +68,8 @@ addMessages({
     'a.co.month': 'Joined', 'a.co.members': 'Members', 'a.co.m0': 'Month 0', 'a.co.mn': 'Month {n}',
     'a.co.note': 'Each cell: the share of the cohort with a redemption or booking in that month.',
     'a.cmpStores.note': 'Every store over the chosen range (the store filter does not apply).',
-    'a.s.topupBonus': 'plus {bonus} bonus', 'a.s.refunded': 'refunded {paid} (and {bonus} bonus)', 'a.s.topupOnline': 'Online top-ups belong to no store: they count under “All stores” only.',
+    'a.s.topupTotal': 'Topped up (paid + bonus)', 'a.s.topupParts': '{paid} paid + {bonus} bonus',
+    'a.s.refunded': 'refunded {paid} (and {bonus} bonus)', 'a.s.topupOnline': 'Online top-ups belong to no store: they count under “All stores” only.',
     'a.li.title': 'Money on cards (prepaid liability)', 'a.li.date': 'As of (end of the day)', 'a.li.show': 'Show',
     'a.li.total': 'On cards in all', 'a.li.paid': 'Paid money', 'a.li.bonus': 'Bonus money', 'a.li.cards': 'Cards holding money',
     'a.li.note': 'Money on members\u2019 cards at the end of {date}: paid money is what members paid (refundable on request); bonus money is service promised.',
@@ -225,6 +227,27 @@ function delta(now, before, kind) {
   h('span.visually-hidden', { text: ` (${t('a.cmp.prev', { value: previousText })})` }));
 }
 
+// What went onto cards by top-ups: the total (amount_cents = paid_cents + bonus_cents) in
+// its two parts, the count, refunds; compared with the previous period's total.
+function topUpTotal(tu) {
+  if (!tu) return undefined;
+  // The parts are the truth: their sum is the total (an older server answered the paid
+  // money alone as amount_cents).
+  return typeof tu.paid_cents === 'number' ? tu.paid_cents + (tu.bonus_cents ?? 0) : tu.amount_cents;
+}
+function topUpTile(tu, before) {
+  const total = topUpTotal(tu);
+  const paid = typeof tu.paid_cents === 'number' ? tu.paid_cents : tu.amount_cents;
+  return h('div.stat', { 'data-stat': 'top_ups' },
+    h('div.value', { text: money(total) }),
+    h('div.label', { text: t('a.s.topupTotal') }),
+    h('div.sub', { 'data-parts': '', text: t('a.s.topupParts', { paid: money(paid), bonus: money(tu.bonus_cents ?? 0) }) }),
+    h('div.sub', {}, [`${t('a.s.topups')} ${count(tu.count)}`,
+      tu.refunded_paid_cents ? t('a.s.refunded', { paid: money(tu.refunded_paid_cents), bonus: money(tu.refunded_bonus_cents ?? 0) }) : null]
+      .filter(Boolean).join(' · ')),
+    delta(total, topUpTotal(before), 'money'));
+}
+
 function statTiles(o, p) {
   const tile = (key, label, value, sub, change) => h('div.stat', { 'data-stat': key },
     h('div.value', { text: value }), h('div.label', { text: label }),
@@ -245,12 +268,7 @@ function statTiles(o, p) {
         both('vouchers', 'redeemed')),
       tile('redemptions_count', t('a.s.redemptions'), String(r.count ?? '—'), null, both('redemptions', 'count')),
       tile('redemptions_value', t('a.s.value'), money(r.value_cents), null, both('redemptions', 'value_cents', 'money')),
-      tile('top_ups', t('a.s.topupAmount'), money(tu.amount_cents),
-        [`${t('a.s.topups')} ${count(tu.count)}`,
-          tu.bonus_cents ? t('a.s.topupBonus', { bonus: money(tu.bonus_cents) }) : null,
-          tu.refunded_paid_cents ? t('a.s.refunded', { paid: money(tu.refunded_paid_cents), bonus: money(tu.refunded_bonus_cents ?? 0) }) : null]
-          .filter(Boolean).join(' · '),
-        both('top_ups', 'amount_cents', 'money')),
+      topUpTile(tu, p?.top_ups),
       tile('bookings', t('a.s.bookings'), count(b.total),
         `${t('a.s.completed')} ${b.completed ?? 0} · ${t('a.s.cancelled')} ${b.cancelled ?? 0} · ${t('a.s.noShow')} ${b.no_show ?? 0}`,
         both('bookings', 'total')),

@@ -21,6 +21,9 @@ addMessages({
     'a.pay.pubId': '微信支付公钥 ID（PUB_KEY_ID_ 开头）', 'a.pay.pubPem': '微信支付公钥（pub_key.pem 的内容）',
     'a.pay.keep': '已保存（不会显示）。留空则保持不变，填写则替换。', 'a.pay.keepShort': '已保存（不显示）：留空保持不变',
     'a.pay.pemRule': '须是完整的 PEM 文本（以 -----BEGIN 开头）', 'a.pay.pubIdRule': '以 PUB_KEY_ID_ 开头',
+    'a.pay.keyRule': '须是商户的 RSA 私钥：apiclient_key.pem 的完整内容（以 -----BEGIN 开头）',
+    'a.pay.pubPemRule': '须是微信支付的 RSA 公钥：pub_key.pem 的完整内容（以 -----BEGIN 开头）',
+    'a.pay.apiv3Rule': '须与商户平台上设置的 APIv3 密钥完全一致（32 个字符）',
     'a.pay.save': '保存微信支付设置', 'a.pay.saved': '微信支付设置已保存',
   },
   en: {
@@ -36,6 +39,9 @@ addMessages({
     'a.pay.pubId': 'WeChat Pay public key id (PUB_KEY_ID_…)', 'a.pay.pubPem': 'WeChat Pay public key (the text of pub_key.pem)',
     'a.pay.keep': 'Saved (never shown). Leave blank to keep it; type a new one to replace it.', 'a.pay.keepShort': 'Saved (hidden): blank keeps it',
     'a.pay.pemRule': 'the whole PEM text (starting with -----BEGIN)', 'a.pay.pubIdRule': 'starts with PUB_KEY_ID_',
+    'a.pay.keyRule': 'the merchant\u2019s RSA private key: the whole text of apiclient_key.pem (starting with -----BEGIN)',
+    'a.pay.pubPemRule': 'WeChat Pay\u2019s RSA public key: the whole text of pub_key.pem (starting with -----BEGIN)',
+    'a.pay.apiv3Rule': 'exactly the APIv3 key set in the merchant platform (32 characters)',
     'a.pay.save': 'Save WeChat Pay settings', 'a.pay.saved': 'WeChat Pay settings saved',
   },
 });
@@ -77,10 +83,10 @@ function payForm(ctx, pay, done) {
   const [mchid, mchidBox] = field('pay-mchid', t('a.pay.mchid'), { required: true, maxlength: 32, value: pay?.mchid || '', api: 'mchid', autocomplete: 'off' });
   const [appid, appidBox] = field('pay-appid', t('a.pay.appid'), { required: true, maxlength: 32, value: pay?.appid || '', api: 'appid', autocomplete: 'off' });
   const [serial, serialBox] = field('pay-serial', t('a.pay.serial'), { required: true, maxlength: 64, value: pay?.merchant_serial_no || '', api: 'merchant_serial_no', autocomplete: 'off' });
-  const [key, keyBox] = field('pay-key', t('a.pay.key'), { multiline: true, rows: 4, spellcheck: 'false', autocomplete: 'off', api: 'merchant_private_key_pem', 'data-rule': t('a.pay.pemRule'), ...keep });
-  const [apiv3, apiv3Box] = field('pay-apiv3', t('a.pay.apiv3'), { type: 'password', minlength: 32, maxlength: 32, autocomplete: 'new-password', api: 'apiv3_key', ...keep });
+  const [key, keyBox] = field('pay-key', t('a.pay.key'), { multiline: true, rows: 4, spellcheck: 'false', autocomplete: 'off', api: 'merchant_private_key_pem', 'data-rule': t('a.pay.pemRule'), 'data-server-rule': t('a.pay.keyRule'), ...keep });
+  const [apiv3, apiv3Box] = field('pay-apiv3', t('a.pay.apiv3'), { type: 'password', minlength: 32, maxlength: 32, autocomplete: 'new-password', api: 'apiv3_key', 'data-server-rule': t('a.pay.apiv3Rule'), ...keep });
   const [pubId, pubIdBox] = field('pay-pub-id', t('a.pay.pubId'), { required: true, maxlength: 64, value: pay?.platform_public_key_id || '', api: 'platform_public_key_id', autocomplete: 'off', 'data-rule': t('a.pay.pubIdRule') });
-  const [pubPem, pubPemBox] = field('pay-pub-pem', t('a.pay.pubPem'), { multiline: true, rows: 4, spellcheck: 'false', autocomplete: 'off', api: 'platform_public_key_pem', 'data-rule': t('a.pay.pemRule'), ...keep });
+  const [pubPem, pubPemBox] = field('pay-pub-pem', t('a.pay.pubPem'), { multiline: true, rows: 4, spellcheck: 'false', autocomplete: 'off', api: 'platform_public_key_pem', 'data-rule': t('a.pay.pemRule'), 'data-server-rule': t('a.pay.pubPemRule'), ...keep });
   const pem = (input) => !input.value.trim() || /^-----BEGIN [A-Z ]+-----/.test(input.value.trim());
   const check = () => [
     ...[key, pubPem].filter((input) => !pem(input)).map((input) => [input, t('a.pay.pemRule')]),
@@ -96,7 +102,7 @@ function payForm(ctx, pay, done) {
       mchid: mchid.value.trim(), appid: appid.value.trim(), merchant_serial_no: serial.value.trim(),
       merchant_private_key_pem: key.value.trim(), apiv3_key: apiv3.value.trim(),
       platform_public_key_id: pubId.value.trim(), platform_public_key_pem: pubPem.value.trim(),
-    }), (body) => api.put('/wechat-pay-config', body), done, { ok: t('a.pay.saved'), check, fieldCodes: ['invalid_pay_config'] }),
+    }), (body) => api.put('/wechat-pay-config', body), done, { ok: t('a.pay.saved'), check }),
   },
   h('h2', { id: 'pay-h', text: t('a.pay.title') }),
   h('p.muted', { text: t('a.pay.intro') }),

@@ -229,6 +229,10 @@ addMessages({
     'topup.policy.proportional': '按比例扣（实充与赠送按余额比例）', 'topup.policy.paid_first': '先扣实充，再扣赠送',
     'order.status.pending': '待支付', 'order.status.paid': '已到账', 'order.status.closed': '已关闭（未支付）',
     'order.status.refunded': '已退款', 'order.status.partially_refunded': '部分退款',
+    'order.status.other': '处理中（{status}）', 'order.anomaly.amount_mismatch': '实付金额与订单不符，请联系商家',
+    'order.anomaly.refunded_elsewhere': '已由微信支付退款，未充到卡上', 'order.anomaly.other': '已关闭，请联系商家',
+    'refund.status.pending': '已提交', 'refund.status.processing': '微信支付处理中', 'refund.status.success': '已退款',
+    'refund.status.failed': '未成功（已退回卡内）', 'refund.status.abnormal': '退款异常，待人工处理', 'refund.status.other': '状态：{status}',
   },
   en: {
     'topup.option': 'Pay {amount}, get {bonus} bonus', 'topup.optionPlain': 'Top up {amount}', 'topup.gets': '{total} on the card',
@@ -236,6 +240,10 @@ addMessages({
     'topup.policy.proportional': 'Proportional (paid and bonus money in proportion)', 'topup.policy.paid_first': 'Paid money first, then bonus',
     'order.status.pending': 'Awaiting payment', 'order.status.paid': 'Paid', 'order.status.closed': 'Closed (not paid)',
     'order.status.refunded': 'Refunded', 'order.status.partially_refunded': 'Partly refunded',
+    'order.status.other': 'Being handled ({status})', 'order.anomaly.amount_mismatch': 'Paid a different amount: ask the shop',
+    'order.anomaly.refunded_elsewhere': 'Refunded by WeChat Pay: nothing on the card', 'order.anomaly.other': 'Closed: ask the shop',
+    'refund.status.pending': 'Asked', 'refund.status.processing': 'WeChat Pay is processing it', 'refund.status.success': 'Refunded',
+    'refund.status.failed': 'Did not go through (money back on the card)', 'refund.status.abnormal': 'Refund abnormal: needs a person', 'refund.status.other': 'Status: {status}',
   },
 });
 
@@ -252,8 +260,29 @@ export function balanceSplitText(card) {
   return t('topup.split', { paid: money(card.paid_balance_cents), bonus: money(card.bonus_balance_cents ?? 0) });
 }
 
-// An order's status in words, and the pill class that colours it.
-export const orderStatusText = (status) => t(`order.status.${status}`);
+// A status in the page's words; one the page does not know yet (a newer server) is said as
+// it comes, inside a sentence that says it is a status, never as a bare message key.
+function statusWords(prefix, status) {
+  const key = `${prefix}.${status}`;
+  const text = t(key);
+  return text === key ? t(`${prefix}.other`, { status: String(status ?? '?') }) : text;
+}
+
+// An order's status in words, and the pill class that colours it (an unknown status: amber,
+// something is still going on).
+export const orderStatusText = (status) => statusWords('order.status', status);
+// The same for an order as answered: one closed with an anomaly (WeChat Pay reported it paid
+// with another amount, or refunded it outside; not credited) is not "closed, not paid".
+export const orderStateText = (order) => (order?.anomaly
+  ? statusWords('order.anomaly', order.anomaly) : orderStatusText(order?.status));
 export const orderStatusClass = (status) => ({
   pending: 'pending', paid: 'active', closed: 'cancelled', refunded: 'revoked', partially_refunded: 'pending',
-}[status] || '');
+}[status] || 'pending');
+
+// A refund's status (POST /top-up-orders/{id}/refund answers it): pending, processing,
+// success, failed; abnormal (WeChat Pay could not pay it out: it stays open until a person
+// handles it in the merchant platform); anything newer is said as it comes.
+export const refundStatusText = (status) => statusWords('refund.status', status);
+export const refundStatusClass = (status) => ({
+  pending: 'pending', processing: 'pending', success: 'active', failed: 'cancelled', abnormal: 'revoked',
+}[status] || 'pending');

@@ -310,6 +310,13 @@ async function cardsView(el) {
         }))))) : null);
 }
 
+// A ledger entry's kind in words; a kind this page does not know yet: "Card change".
+function ledgerWord(kind) {
+  const key = `m.ledger.${kind}`;
+  const word = t(key);
+  return word === key ? t('m.ledger.other') : word;
+}
+
 function ledgerList(ledger, byStore) {
   if (!ledger.length) return h('p.muted', { text: t('m.card.noHistory') });
   return h('ul.list', { id: 'ledger' }, [...ledger].reverse().map((entry) => {
@@ -319,7 +326,7 @@ function ledgerList(ledger, byStore) {
       ? t('m.ledger.parts', { paid: money(entry.delta_paid_cents ?? 0), bonus: money(entry.delta_bonus_cents) }) : null;
     return h('li', { 'data-entry': entry.id, 'data-kind': entry.kind },
       h('div.row.between', {},
-        h('strong', { text: t(`m.ledger.${entry.kind}`) }),
+        h('strong', { text: ledgerWord(entry.kind) }),
         h('span.muted', { text: fmtDateTime(entry.created_at, store?.timezone) })),
       store ? h('div.muted', { 'data-store-name': '', text: store.name }) : null,
       online ? h('div.muted', { text: t('m.ledger.online') }) : null,

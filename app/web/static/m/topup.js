@@ -9,9 +9,9 @@
 //   #orders            the member's top-up orders (GET /me/top-up-orders).
 // The page holds no rule: which amounts, what bonus, whether it is paid are the API's.
 import { listOf, newKey } from '/static/common/api.js';
-import { addMessages, errorText, t } from '/static/common/i18n.js';
+import { addMessages, errorText, fieldErrors, t } from '/static/common/i18n.js';
 import { fmtDateTime, h, money, mount, toast } from '/static/common/ui.js';
-import { orderStatusClass, orderStatusText, topUpOptionText } from '/static/common/terms.js';
+import { orderStateText, orderStatusClass, topUpOptionText } from '/static/common/terms.js';
 
 addMessages({
   zh: {
@@ -19,7 +19,7 @@ addMessages({
     'm.topup.none': '这张卡暂不支持线上充值', 'm.topup.placing': '正在下单…', 'm.topup.orders': '充值记录',
     'm.topup.current': '当前余额', 'm.topup.note': '通过微信支付付款，到账后可在各门店消费。赠送金额不能退款。',
     'm.order.title': '充值订单', 'm.order.amount': '支付金额', 'm.order.bonus': '赠送', 'm.order.total': '到账',
-    'm.order.no': '订单号', 'm.order.created': '下单时间', 'm.order.paidAt': '到账时间', 'm.order.refunded': '已退款',
+    'm.order.no': '订单号', 'm.order.created': '下单时间', 'm.order.paidAt': '到账时间', 'm.order.refunded': '已退款', 'm.order.refunding': '退款处理中',
     'm.order.payWechat': '微信支付', 'm.order.paySandbox': '模拟支付（沙箱）',
     'm.order.sandboxNote': '测试环境：不会真的扣款，点下面的按钮即视为支付成功。',
     'm.order.openInWechat': '请在微信中打开此页面完成支付。',
@@ -30,14 +30,17 @@ addMessages({
     'm.order.check': '再查一次', 'm.order.newBalance': '卡内余额', 'm.order.backToCard': '返回会员卡',
     'm.order.again': '继续充值', 'm.order.expires': '请在 {d} 前完成支付',
     'm.orders.title': '充值记录', 'm.orders.empty': '还没有充值记录', 'm.orders.open': '查看订单',
-    'm.err.top_up.validation_error': '这个金额已不能充值，请刷新后重选',
+    'm.err.top_up.validation_error': '这个金额已不能充值，请从现在列出的金额中重选',
+    'm.order.mismatch': '微信支付收到的金额与订单不符，这笔钱没有充到卡上。请联系门店，商家会核对后退款给你。',
+    'm.order.refundedElsewhere': '这笔付款已由微信支付退回给你，没有充到卡上。', 'm.order.anomalyOther': '这笔订单已关闭，没有充到卡上。请联系门店。',
+    'm.order.otherText': '这笔订单正在由商家核对，无需你再操作。有疑问请联系门店。',
   },
   en: {
     'm.topup.button': 'Top up', 'm.topup.title': 'Top up', 'm.topup.choose': 'Choose an amount',
     'm.topup.none': 'This card cannot be topped up online', 'm.topup.placing': 'Placing the order…', 'm.topup.orders': 'Top-up orders',
     'm.topup.current': 'Balance now', 'm.topup.note': 'Paid with WeChat Pay; usable at every store once credited. Bonus money is never refunded.',
     'm.order.title': 'Top-up order', 'm.order.amount': 'You pay', 'm.order.bonus': 'Bonus', 'm.order.total': 'On the card',
-    'm.order.no': 'Order no.', 'm.order.created': 'Placed', 'm.order.paidAt': 'Credited', 'm.order.refunded': 'Refunded',
+    'm.order.no': 'Order no.', 'm.order.created': 'Placed', 'm.order.paidAt': 'Credited', 'm.order.refunded': 'Refunded', 'm.order.refunding': 'Refund on its way',
     'm.order.payWechat': 'Pay with WeChat', 'm.order.paySandbox': 'Pay (sandbox)',
     'm.order.sandboxNote': 'Test mode: no money moves; the button below counts as a successful payment.',
     'm.order.openInWechat': 'Open this page in WeChat to pay.',
@@ -48,11 +51,16 @@ addMessages({
     'm.order.check': 'Check again', 'm.order.newBalance': 'Card balance', 'm.order.backToCard': 'Back to the card',
     'm.order.again': 'Top up again', 'm.order.expires': 'Pay before {d}',
     'm.orders.title': 'Top-up orders', 'm.orders.empty': 'No top-ups yet', 'm.orders.open': 'Open the order',
-    'm.err.top_up.validation_error': 'This amount is no longer offered: reload and choose again',
+    'm.err.top_up.validation_error': 'This amount is no longer offered: choose again from the amounts shown now',
+    'm.order.mismatch': 'WeChat Pay received another amount than the order\u2019s, so nothing was put on the card. Ask at a store: the shop checks it and refunds you.',
+    'm.order.refundedElsewhere': 'WeChat Pay refunded this payment to you: nothing was put on the card.', 'm.order.anomalyOther': 'This order was closed without putting money on the card. Ask at a store.',
+    'm.order.otherText': 'The shop is checking this order: there is nothing more for you to do. Ask at a store if in doubt.',
   },
 });
 
-const FINAL = new Set(['paid', 'closed', 'refunded', 'partially_refunded']);
+// Every status but pending ends the page's following: paid, closed, refunded,
+// partially_refunded, and any a newer server may add (said as it comes, with "Check again").
+const settled = (status) => status !== 'pending';
 const PAY_PARAMS = (id) => `o2o.m.pay.${id}`;
 const AUTOPAY = (id) => `o2o.m.autopay.${id}`;
 
@@ -129,7 +137,13 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
         busy = false;
         buttons.forEach((b) => { b.disabled = false; });
         status.textContent = '';
-        toast(errorText(err, { ...words(), validation_error: t('m.err.top_up.validation_error') }), 'bad');
+        const text = errorText(err, { ...words(), validation_error: t('m.err.top_up.validation_error') });
+        // The amount is no longer offered (the template changed since the view was drawn):
+        // the options drawn again, as the server has them now.
+        if (err.code === 'validation_error' && fieldErrors(err).some((e) => /amount_cents/.test(String(e.field)))) {
+          await topUpView(el, cardId).catch(() => {});
+        }
+        toast(text, 'bad');
       }
     }
     const usable = card.kind === 'stored_value' && card.status === 'active' && options.length;
@@ -185,17 +199,29 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
         [t('m.order.created'), fmtDateTime(order.created_at)],
         order.paid_at ? [t('m.order.paidAt'), fmtDateTime(order.paid_at)] : null,
         order.refunded_cents ? [t('m.order.refunded'), money(order.refunded_cents)] : null,
+        order.refunding_cents ? [t('m.order.refunding'), money(order.refunding_cents)] : null,
       ].filter(Boolean);
       mount(facts, rows.map(([label, text]) => [h('dt', { text: label }), h('dd', { text })]));
-      pill.className = `pill ${orderStatusClass(order.status)}`;
-      pill.textContent = orderStatusText(order.status);
+      pill.className = `pill ${order.anomaly ? 'revoked' : orderStatusClass(order.status)}`;
+      pill.textContent = orderStateText(order);
       pill.dataset.status = order.status;
       state.dataset.status = order.status;
     }
 
     async function drawFinal() {
       mount(payBox);
-      if (order.status === 'closed') { say(t('m.order.closed'), 'muted'); mount(result); return; }
+      if (order.status === 'closed') {
+        const why = { amount_mismatch: 'm.order.mismatch', refunded_elsewhere: 'm.order.refundedElsewhere' }[order.anomaly];
+        say(t(why || (order.anomaly ? 'm.order.anomalyOther' : 'm.order.closed')), order.anomaly ? 'warnbox' : 'muted');
+        mount(result);
+        return;
+      }
+      if (!['paid', 'refunded', 'partially_refunded'].includes(order.status)) {
+        say(t('m.order.otherText'), 'warnbox');
+        mount(payBox, h('button.btn.secondary', { type: 'button', id: 'check-again', text: t('m.order.check'), onclick: () => { delay = 1000; poll(); } }));
+        mount(result);
+        return;
+      }
       say(order.status === 'paid' ? `✓ ${t('m.order.paid')}` : t('m.order.refundedText', { amount: money(order.refunded_cents) }),
         order.status === 'paid' ? 'okbox' : 'warnbox');
       try {
@@ -217,7 +243,7 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
         if (err.status === 401) return;
       }
       drawFacts();
-      if (FINAL.has(order.status)) { await drawFinal(); return; }
+      if (settled(order.status)) { await drawFinal(); return; }
       const expired = order.expires_at && Date.now() > new Date(order.expires_at).getTime() + 60000;
       if (expired) {
         say(t('m.order.slow'), 'muted');
@@ -232,7 +258,7 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
       delay = Math.min(10000, Math.round(delay * 1.5));
     }
     // The live stream says the card changed (credited by the notice): ask now.
-    onCard((data) => { if (data.card_id === order.card_id && !FINAL.has(order.status)) { delay = 1000; schedule(0); } });
+    onCard((data) => { if (data.card_id === order.card_id && !settled(order.status)) { delay = 1000; schedule(0); } });
 
     async function pay(button) {
       if (button) button.disabled = true;
@@ -263,7 +289,7 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
     }
 
     drawFacts();
-    if (FINAL.has(order.status)) { await drawFinal(); return; }
+    if (settled(order.status)) { await drawFinal(); return; }
     say(t('m.order.waiting'));
     if (params && order.status === 'pending') {
       const expires = order.expires_at ? h('p.muted', { text: t('m.order.expires', { d: fmtDateTime(order.expires_at) }) }) : null;
@@ -282,12 +308,13 @@ export function topUpViews({ api, fail, later, onCard, cardName, words }) {
   }
 
   async function ordersView(el) {
+    // A JSON array, like every /me/ list (an older server wrapped it in {items}).
     const list = listOf(await api.get('/me/top-up-orders'), 'orders');
     mount(el, h('h1', { text: t('m.orders.title') }), h('div.panel', {},
       list.length ? h('ul.list', { id: 'orders' }, list.map((o) => h('li', { 'data-order': o.id, 'data-status': o.status },
         h('a.row.between', { href: `#order/${o.id}` },
           h('strong', { text: topUpOptionText(o) }),
-          h('span.pill', { class: orderStatusClass(o.status), text: orderStatusText(o.status) })),
+          h('span.pill', { class: o.anomaly ? 'revoked' : orderStatusClass(o.status), text: orderStateText(o) })),
         h('p.muted', { text: fmtDateTime(o.paid_at || o.created_at) }),
         o.refunded_cents ? h('p.muted', { text: `${t('m.order.refunded')} ${money(o.refunded_cents)}` }) : null)))
         : h('p.muted', { text: t('m.orders.empty') })));
