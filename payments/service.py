@@ -665,23 +665,38 @@ async def apply_transaction(pay: Pay, merchant: Merchant, chain_id: uuid.UUID,
             transaction.mchid, transaction.appid)):
         await credit(order, transaction, now)  # records the mismatch, credits nothing
         return "merchant_mismatch"
-    if transaction.total_cents != order["amount_cents"]:
-        await credit(order, transaction, now)  # records the mismatch, ends the order
-        return "amount_mismatch"
-    if order["status"] == "closed":
+    mismatched = transaction.total_cents != order["amount_cents"]
+    if mismatched or order["status"] == "closed":
+        # Ending an order for another amount, or crediting one we closed, rests on WeChat
+        # Pay's own record (an active query to the order's merchant), never on the notice
+        # alone; if it cannot be asked now, 503 FAIL and WeChat Pay sends the notice again.
         own = await merchant_for_order(pay.box, order) or merchant
         try:
             confirmed = await pay.client.query_order(own, order["out_trade_no"])
         except WechatPayError as exc:
-            raise NoticeFailed(f"the order was closed and WeChat Pay could not confirm "
-                               f"the payment now ({exc.code})") from exc
+            raise NoticeFailed(f"WeChat Pay could not confirm the payment now "
+                               f"({exc.code})") from exc
         if confirmed.trade_state != "SUCCESS":
-            await record_anomaly(chain_id, "closed_order", out_trade_no=order["out_trade_no"],
+            kind = "closed_order" if order["status"] == "closed" else "amount_mismatch"
+            await record_anomaly(chain_id, kind, out_trade_no=order["out_trade_no"],
                                  transaction_id=transaction.transaction_id,
                                  amount_cents=transaction.total_cents,
-                                 detail={"queried_trade_state": confirmed.trade_state})
-            return "closed_order"
+                                 detail={"order_id": str(order["id"]),
+                                         "queried_trade_state": confirmed.trade_state})
+            return kind
+        if mismatched and confirmed.total_cents == order["amount_cents"]:
+            # A signed notice of another amount than WeChat Pay's own record: credited by
+            # the record, and the notice kept for a person (something upstream is wrong).
+            await record_anomaly(chain_id, "amount_mismatch",
+                                 out_trade_no=order["out_trade_no"],
+                                 transaction_id=transaction.transaction_id,
+                                 amount_cents=transaction.total_cents,
+                                 detail={"order_id": str(order["id"]), "source": "notice",
+                                         "queried_total_cents": confirmed.total_cents})
         transaction = confirmed
+        if transaction.total_cents != order["amount_cents"]:
+            await credit(order, transaction, now)  # records the mismatch, ends the order
+            return "amount_mismatch"
     credited = await credit(order, transaction, now, payer_openid=payer_openid)
     return "credited" if credited else "unchanged"
 
