@@ -63,7 +63,7 @@ FATES: dict[str, int] = {
     "lying": 1,  # paid in full, but the notice claims another amount: recorded, then
     #              credited when an active query confirms the real amount
     "lost": 3,  # paid, no notice at first: only an active query (or a re-send) finds it
-    "mismatch": 1,  # WeChat Pay's order says another amount: recorded, never credited
+    "mismatch": 1,  # WeChat Pay's order says another amount: recorded, closed, never credited
     "unpaid": 2,  # never paid
     # Past its 2 h (expires_at moved back before the storm): the pollers close it at
     # WeChat Pay and here, while the member pays at the last moment: ORDERPAID on close,
@@ -463,7 +463,10 @@ def reconciled_after(database_url: str, stand_in: WechatPayStandIn, shop: Shop,
     mismatched = sum(1 for o in storm.orders if storm.fate[o.out_trade_no] == "mismatch")
     refunds = sum(1 for o in storm.orders if storm.fate[o.out_trade_no] == "refunded")
     assert summary == {"matched": len(storm.paid()) + refunds, "credited_late": 0,
-                       "unknown": len(storm.unknown), "amount_mismatch": mismatched}, summary
+                       "unknown": len(storm.unknown), "amount_mismatch": mismatched,
+                       # o2o's two additions (decision 048): nothing contradicts the bill,
+                       # nothing credited here is missing from it.
+                       "state_mismatch": 0, "missing": 0}, summary
 
 
 def verify_ledger(database_url: str) -> subprocess.CompletedProcess[str]:
@@ -513,7 +516,10 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm,
                                  if refunded else []))
             if sorted(moved[order.id]) != expected:
                 wrong.append((fate, order.out_trade_no, "moves", moved[order.id]))
-        elif (row["status"] != ("closed" if fate in EXPIRED else "pending")
+        # A payment WeChat Pay itself records at another amount ends its order (closed,
+        # anomaly amount_mismatch: decision 047), like an expired one.
+        elif (row["status"] != ("closed" if fate in EXPIRED or fate == "mismatch"
+                                else "pending")
               or entries[order.id]):
             wrong.append((fate, order.out_trade_no, row["status"], entries[order.id]))
         elif fate == "expired_unpaid" and stand_in.order(order.out_trade_no).state != "CLOSED":
@@ -551,6 +557,12 @@ async def check(database_url: str, stand_in: WechatPayStandIn, storm: Storm,
     events = Counter(str(e["object_id"]) for e in await fetch(
         database_url, "SELECT object_id FROM core_event WHERE type = 'top_up_order.paid'"))
     assert events == Counter({o.id: 1 for o in storm.paid()}), events
+    # One `card.topped_up` per credited order (its two entries are one top-up), so the
+    # feed never shows a card no API call could see.
+    topped_up = Counter(str(e["object_id"]) for e in await fetch(
+        database_url, "SELECT object_id FROM core_event WHERE type = 'card.topped_up'"))
+    want_topped = Counter(str(orders[o.id]["card"]) for o in storm.paid())
+    assert topped_up == want_topped, (topped_up, want_topped)
     refund_events = Counter(str(e["object_id"]) for e in await fetch(
         database_url, "SELECT object_id FROM core_event WHERE type = 'top_up_order.refunded'"))
     assert refund_events == Counter({o.id: 1 for o in storm.orders
