@@ -203,7 +203,8 @@ class PreviewOut(Struct, kw_only=True):
     voucher: VoucherPreview | None = None  # a voucher's campaign and terms (issue 17)
 
 
-VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]
+# gifting: given to another member by a link not accepted yet (issue 20); not spendable.
+VoucherStatus = Literal["issued", "redeemed", "expired", "revoked", "gifting"]
 MAX_ISSUE_BATCH = 1000
 
 
