@@ -78,6 +78,10 @@ async def get_template(template_id: uuid.UUID, chain_id: uuid.UUID) -> TemplateR
         load_json=True).first().run())
 
 
+async def update_template(template_id: uuid.UUID, values: Values) -> None:
+    await CardTemplate.update(dict[Any, Any](values)).where(CardTemplate.id == template_id).run()
+
+
 async def list_templates(chain_id: uuid.UUID) -> list[TemplateRow]:
     return cast("list[TemplateRow]", await CardTemplate.select().where(
         CardTemplate.chain == chain_id).order_by(CardTemplate.created_at).order_by(

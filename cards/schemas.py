@@ -50,6 +50,15 @@ class TemplateCreate(Struct, forbid_unknown_fields=True):
     bonus_policy: BonusPolicy = "proportional"
 
 
+class TemplateMoneyUpdate(Struct, forbid_unknown_fields=True):
+    """PATCH /card-templates/{id}: a stored-value template's online top-up terms, each
+    left as it is when left out; checked exactly as at creation."""
+
+    top_up_options: Annotated[list[TopUpOption],
+                              Meta(max_length=MAX_TOP_UP_OPTIONS)] | None = None
+    bonus_policy: BonusPolicy | None = None
+
+
 class TemplateOut(Struct):
     id: uuid.UUID
     chain_id: uuid.UUID
