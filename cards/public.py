@@ -90,19 +90,21 @@ async def _usable_voucher(principal: Principal, voucher_id: uuid.UUID, store_id:
 async def pay(principal: Principal, store: StoreRow, now: datetime, *,
               card_id: uuid.UUID | None = None, voucher_id: uuid.UUID | None = None,
               action: str | None = None, amount: int | None = None,
-              price_cents: int = 0) -> RedemptionOut:
+              price_cents: int = 0, member_id: uuid.UUID | None = None) -> RedemptionOut:
     """Pay for a visit at ``store`` with a card or a voucher (one of them), as a scan
     would: the same checks, ledger entry, redemption and notification. A card without
     ``action`` takes its kind's visit action; without ``amount``, a charge, an earn, a
     cash or a discount voucher takes ``price_cents``. Joins the caller's write
-    transaction (the booking's completion): a refusal leaves nothing written."""
+    transaction (the booking's completion): a refusal leaves nothing written. With
+    ``member_id`` (the booking's member), a voucher that is no longer theirs (given to a
+    friend since: issue 20) is 404, not spent."""
     assert (card_id is None) != (voucher_id is None), "pay with a card or a voucher"
     if card_id is not None:
         return await use_card(principal, store, card_id, action, amount, now,
                               price_cents=price_cents)
     assert voucher_id is not None
     voucher, campaign = await _usable_voucher(principal, voucher_id, store["id"], now,
-                                              zone=store["timezone"])
+                                              member_id, zone=store["timezone"])
     bill = amount
     if bill is None and campaign["kind"] in ("cash", "discount"):
         bill = price_cents or None

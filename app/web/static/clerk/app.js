@@ -47,7 +47,7 @@ const tz = () => currentStore()?.timezone;
 
 // The till's words for an error `code` (else the pages' common words; never `detail`).
 const WORDS = () => Object.fromEntries(['not_found', 'code_used', 'code_expired', 'insufficient_balance',
-  'rate_limited', 'forbidden'].map((code) => [code, t(`c.err.${code}`)]));
+  'rate_limited', 'forbidden', 'voucher_gifting'].map((code) => [code, t(`c.err.${code}`)]));
 const say = (err) => errorText(err, WORDS());
 
 // --- network state, keys, offline bundle, offline queue ---------------------------------
