@@ -25,6 +25,7 @@ DOMAINS = {
     "cards": ("cards.repository",),
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
+    "marketing.automations": ("marketing.automations.repository",),
     "marketing.segments": ("marketing.segments.repository",),
     "app.stats": ("app.stats.repository",),
 }
