@@ -20,7 +20,7 @@ from piccolo.querystring import QueryString
 from app.core.db import current_engine, is_sqlite
 from cards.tables import CardTemplate
 from marketing.segments.tables import Segment
-from stores.tables import Chain, Store
+from stores.tables import Store
 
 
 @dataclass(frozen=True)
@@ -259,21 +259,6 @@ async def chain_template_ids(chain_id: uuid.UUID,
     rows = await CardTemplate.select(CardTemplate.id).where(
         (CardTemplate.chain == chain_id) & CardTemplate.id.is_in(list(ids))).run()
     return {r["id"] for r in rows}
-
-
-async def first_store_zone(chain_id: uuid.UUID) -> str | None:
-    row = await Store.select(Store.timezone).where(Store.chain == chain_id).order_by(
-        Store.created_at).order_by(Store.id).first().run()
-    return None if row is None else str(row["timezone"])
-
-
-async def chain_zone_column(chain_id: uuid.UUID) -> str | None:
-    """The chain's own zone (``chain.timezone``), when this schema has the column."""
-    column = {c._meta.name: c for c in Chain._meta.columns}.get("timezone")
-    if column is None:
-        return None
-    row = await Chain.select(column).where(Chain.id == chain_id).first().run()
-    return None if row is None or not row["timezone"] else str(row["timezone"])
 
 
 # --- PostgreSQL's rollup ---------------------------------------------------------------

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 
@@ -41,8 +41,8 @@ from marketing.segments.schemas import (
     SegmentOut,
     SegmentPatch,
 )
+from stores import service as stores
 
-DEFAULT_ZONE = "Asia/Shanghai"
 PREVIEW_MEMBERS = 50
 EXPORT_BATCH = 1000
 EXPORT_HEADER = ("member_id", "name", "phone", "birthday", "joined_at",
@@ -55,15 +55,9 @@ _MAX_CENTS = 10**13
 # --- the chain's days ------------------------------------------------------------------
 
 async def chain_zone(chain_id: uuid.UUID) -> ZoneInfo:
-    """The zone of the chain's days: ``chain.timezone`` once the chain has one, else its
-    first store's, else Asia/Shanghai (the one place that decides)."""
-    for name in (await repo.chain_zone_column(chain_id), await repo.first_store_zone(chain_id)):
-        if name:
-            try:
-                return ZoneInfo(name)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-    return ZoneInfo(DEFAULT_ZONE)
+    """The zone of the chain's days (``chain.timezone``, Asia/Shanghai by default): the one
+    place segments ask."""
+    return await stores.chain_timezone(chain_id)
 
 
 def _day_start(day: date, zone: ZoneInfo) -> datetime:
