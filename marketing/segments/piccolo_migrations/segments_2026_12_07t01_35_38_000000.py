@@ -132,6 +132,7 @@ BEGIN
   END IF;
   INSERT INTO segment_visits ({_COLUMNS})
   {_ROWS % "(p_chain IS NULL OR r.chain = p_chain)"};
+  ANALYZE segment_visits;  -- the planner's row counts, at once
 END $$"""
 
 _TRIGGER = """
