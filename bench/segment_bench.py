@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.load_bench import postgres_database
 from bench.stats_bench import (
     API,
     PASSWORD,
@@ -48,7 +50,25 @@ from bench.stats_bench import (
 
 DEFAULT_PG_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DATABASE = "o2o_segment_bench"
+TRIGGER_DATABASE = "o2o_segment_trigger_bench"
 BAR_MS = 300
+TRIGGER = "segment_visits_insert"
+# One session inserting redemptions of random members, in the server itself (no round
+# trips): what a redemption's insert costs, with and without the segments' trigger.
+SERIAL_INSERTS = """
+DO $$
+DECLARE v_store uuid; v_chain uuid; v_members uuid[];
+BEGIN
+  SELECT id, chain INTO v_store, v_chain FROM store LIMIT 1;
+  SELECT array_agg(id) INTO v_members FROM bench_member;
+  FOR i IN 1..{n} LOOP
+    INSERT INTO redemption (id, chain, kind, object_id, member_id, store, amount_cents,
+      discount_cents, charged_cents, points_earned, created_at)
+    VALUES (gen_random_uuid(), v_chain, 'voucher', gen_random_uuid(),
+      v_members[1 + (i % cardinality(v_members))], v_store, 10000, 2000, 8000, 0,
+      clock_timestamp());
+  END LOOP;
+END $$"""
 
 
 async def prepare(admin_url: str, fresh: bool) -> str:
@@ -151,14 +171,82 @@ async def explain(url: str, operator_chain: str) -> None:
     print("\n".join(r["QUERY PLAN"] for r in plan), file=sys.stderr)
 
 
+SERIAL_N = 10_000
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds a PostgreSQL backend has used (a local server: /proc), so a busy
+    machine's other work does not count; wall-clock seconds when /proc cannot tell."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return time.perf_counter()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def trigger_cost(admin_url: str, members: int, seconds: float,
+                       rounds: int) -> list[str]:
+    """What the segments' trigger adds to a redemption's insert: pgbench (16 clients,
+    each insert its own transaction, the stats triggers on as migrated: inserts/s and the
+    machine's CPU per insert, both moved by whatever else the machine runs) and one
+    session's 10,000 serial inserts in the server (the backend's own CPU per insert: the
+    steadiest figure on a shared machine), with the trigger and without it, alternated
+    ``rounds`` times."""
+    import tempfile
+
+    from bench.stats_triggers_bench import INSERT, _pgbench, _prepare
+
+    lines = []
+    async with postgres_database(admin_url, TRIGGER_DATABASE) as url:
+        chain, store = await _prepare(url, members)
+        conn = await asyncpg.connect(url)
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        samples: dict[bool, list[tuple[float, float, float]]] = {True: [], False: []}
+        try:
+            with tempfile.TemporaryDirectory() as scratch:
+                script = Path(scratch) / "insert.sql"
+                script.write_text(INSERT.format(members=members, chain=chain, store=store))
+                for _ in range(rounds):
+                    for on in (True, False):
+                        await conn.execute(f"ALTER TABLE redemption "
+                                           f"{'ENABLE' if on else 'DISABLE'} TRIGGER {TRIGGER}")
+                        await conn.execute("ANALYZE")
+                        tps, cpu = await asyncio.to_thread(_pgbench, url, script, 16, seconds)
+                        started = backend_cpu(pid)
+                        await conn.execute(SERIAL_INSERTS.format(n=SERIAL_N))
+                        serial = (backend_cpu(pid) - started) / SERIAL_N * 1e6
+                        samples[on].append((tps, cpu, serial))
+            await conn.execute(f"ALTER TABLE redemption ENABLE TRIGGER {TRIGGER}")
+            longest = await conn.fetchval("SELECT max(cardinality(at)) FROM segment_visits")
+        finally:
+            await conn.close()
+    lines.append(f"Redemption inserts ({members:,} members, up to {longest:,} visits each "
+                 f"by the end; {rounds} alternated rounds, medians):")
+    lines.append(f"{'  configuration':<44} {'inserts/s':>10} {'CPU ms/ins':>11} "
+                 f"{'backend us':>10}")
+    for on in (True, False):
+        tps, cpu, serial = (statistics.median(x[i] for x in samples[on]) for i in range(3))
+        name = "with the segments trigger" if on else "without it (stats triggers only)"
+        lines.append(f"  {name:<42} {tps:>10,.0f} {cpu:>11.3f} {serial:>10.1f}")
+    return lines
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--fresh", action="store_true", help="rebuild the data set")
     parser.add_argument("--explain", action="store_true",
                         help="print the plan of a heavy combination")
+    parser.add_argument("--trigger-rounds", type=int, default=2,
+                        help="rounds of the trigger's cost on the hot path (0: skip)")
+    parser.add_argument("--trigger-only", action="store_true")
     args = parser.parse_args()
     admin = os.environ.get("O2O_BENCH_POSTGRES_URL", DEFAULT_PG_URL)
+    trigger_lines = (await trigger_cost(admin, 2000, 5, args.trigger_rounds)
+                     if args.trigger_rounds else [])
+    if args.trigger_only:
+        print("\n".join(trigger_lines))
+        return
     url = await prepare(admin, args.fresh)
     lines = await rollup(url)
     lines.append(f"{'POST /segments/preview':<44} {'who':>5} {'p50 ms':>8} {'p95 ms':>8} "
@@ -198,8 +286,9 @@ async def main() -> None:
         if args.explain:
             me = (await client.get(f"{API}/chain", headers=operator)).json()
             await explain(url, me["id"])
-    lines.append(f"Slowest preview: {worst:.0f} ms (bar: {BAR_MS} ms)")
-    print("\n".join(lines))
+    lines.append(f"Slowest preview: {worst:.0f} ms (bar: {BAR_MS} ms); load average during "
+                 f"the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print("\n".join(lines + trigger_lines))
 
 
 if __name__ == "__main__":
