@@ -53,6 +53,8 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
+from marketing.jobs.service import start_issue_job
 from marketing.runner import MarketingRunner
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
@@ -165,6 +167,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
+                           *JOB_CONTROLLERS,
                            *REFUND_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
@@ -210,6 +213,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
                      "scans": scans, "pay": pay,
+                     "segment_issuer": start_issue_job,
                      "member_finders": member_finders}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app

@@ -13,7 +13,8 @@ from typing import Any, cast
 
 from piccolo.custom_types import Combinable
 
-from app.core.db import Sql, json_column
+from app.core.db import Sql, for_update, json_column
+from cards.tables import Campaign
 from marketing.jobs.rows import ItemRow, JobRow
 from marketing.jobs.tables import MarketingJob, MarketingJobItem
 
@@ -111,6 +112,14 @@ async def release_job(job_id: uuid.UUID, token: uuid.UUID) -> None:
     await MarketingJob.update({
         MarketingJob.lease_token: None, MarketingJob.lease_until: None,
     }).where((MarketingJob.id == job_id) & (MarketingJob.lease_token == token)).run()
+
+
+async def lock_campaign(campaign_id: uuid.UUID) -> None:
+    """Lock the campaign's row for the rest of the write transaction (PostgreSQL; SQLite's
+    write transaction already serialises writers). A batch takes it first, so two jobs
+    of one campaign take turns instead of deadlocking on the claim rows and the campaign
+    row that issuing locks in the other order."""
+    await for_update(Campaign.select(Campaign.id).where(Campaign.id == campaign_id)).run()
 
 
 # --- items ------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from marketing.segments import service as segments
 
 MAX_FAILURES = 5  # unexpected batch failures in a row that fail the job
 PAUSED_WAIT = timedelta(seconds=30)  # a paused campaign's job is looked at again after
-FAILURE_BACKOFF = timedelta(seconds=5)  # times the failures so far: the next try
+FAILURE_BACKOFF = timedelta(seconds=2)  # times the failures so far: the next try
 ERROR_CHARS = 500
 
 Outcome = Literal["lost", "progress", "done", "failed", "waiting"]
@@ -167,6 +167,7 @@ async def work_batch(job_id: uuid.UUID, token: uuid.UUID, signer: CodeSigner, *,
         job = await repo.hold_job(job_id, token, now + lease)
         if job is None:
             return "lost"
+        await repo.lock_campaign(job["campaign"])
         campaign = await cards.campaign_in_chain(job["chain"], job["campaign"])
         if campaign is None:
             await _end(job, token, now, "failed", error=errors.CAMPAIGN_GONE)

@@ -21,10 +21,10 @@ import time
 import uuid
 from collections import Counter
 from datetime import timedelta
-from typing import Protocol
 
 from app.core.codes.keys import CodeSigner
 from marketing.jobs import service
+from marketing.tick import Tick
 
 log = logging.getLogger("o2o.marketing.jobs")
 
@@ -33,19 +33,12 @@ LEASE_S = 60.0
 BUDGET_S = 10.0  # a tick's time on jobs, so the runner's other ticks get their turn
 
 
-class TickContext(Protocol):
-    """What the runner's ``Tick`` gives this tick (marketing/runner.py)."""
-
-    @property
-    def signer(self) -> CodeSigner: ...
-
-
 def _env(name: str, default: float) -> float:
     value = os.environ.get(name, "").strip()
     return float(value) if value else default
 
 
-async def tick(ctx: TickContext) -> None:
+async def tick(ctx: Tick) -> None:
     await run(ctx.signer)
 
 
@@ -76,7 +69,7 @@ async def _work(job_id: uuid.UUID, token: uuid.UUID, signer: CodeSigner, size: i
         try:
             outcome: str = await service.work_batch(job_id, token, signer, size=size,
                                                     lease=lease)
-        except Exception as exc:  # noqa: BLE001 - counted, and the job fails if it repeats
+        except Exception as exc:  # counted; the job fails if it repeats
             log.exception("issue job %s: batch failed", job_id)
             outcome = await service.batch_failed(job_id, token, exc)
             outcomes["error"] += 1
