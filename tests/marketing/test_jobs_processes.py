@@ -31,8 +31,8 @@ from tests.marketing.test_jobs import (
 )
 from tests.world import World
 
-MEMBERS = 400
-KILL_AT = 100  # members done when the first worker dies
+MEMBERS = 240
+KILL_AT = 60  # members done when the first worker dies
 
 
 class Workers:
