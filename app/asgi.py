@@ -56,6 +56,7 @@ from cards.redemption import ScanHandlers
 from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
 from marketing.jobs.service import start_issue_job
 from marketing.runner import MarketingRunner
+from marketing.segments.controllers import CONTROLLERS as SEGMENT_CONTROLLERS
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
 from payments.controllers import notice_error
@@ -168,7 +169,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
                            *JOB_CONTROLLERS,
-                           *REFUND_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *SEGMENT_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]

@@ -13,6 +13,7 @@ APP_MODULES = (
     "bookings.piccolo_app",
     "payments.piccolo_app",
     "marketing.jobs.piccolo_app",
+    "marketing.segments.piccolo_app",
     "app.stats.piccolo_app",
 )
 

@@ -1,0 +1,1 @@
+"""Segments: the chain's members picked by what they did (issue 20)."""
