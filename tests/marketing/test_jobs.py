@@ -19,8 +19,9 @@ import httpx
 from app.core.codes.keys import CodeSigner
 from app.core.db import write_transaction
 from app.core.tables import Notification
-from cards.tables import Voucher
-from marketing.jobs import worker
+from cards import public as cards_public
+from cards.tables import Campaign, Voucher
+from marketing.jobs import service, worker
 from marketing.jobs.tables import MarketingJob, MarketingJobItem
 from stores.tables import Member
 from tests.world import World
@@ -246,15 +247,80 @@ async def test_who_sees_a_job_and_what_a_start_refuses(
                              json={"segment_id": segment_id,
                                    "member_ids": [str(world.a.members[0].id)]})
     assert both.status_code == 400
-    # A paused campaign cannot start a job; a job whose campaign is paused waits.
-    paused = await make_campaign(client, operator)
-    running = (await start_job(client, operator, paused, segment_id)).json()["job_id"]
-    assert (await client.post(f"{API}/campaigns/{paused}/pause",
+
+
+async def _lease_runs_out(job_id: str) -> None:
+    """The job's wait (a paused campaign's, a failure's backoff) is over: what the clock
+    would do, without waiting for it."""
+    async with write_transaction():
+        await MarketingJob.update({MarketingJob.lease_until: None}).where(
+            MarketingJob.id == uuid.UUID(job_id)).run()
+
+
+async def test_a_paused_campaign_holds_its_job_until_resumed(
+        client: httpx.AsyncClient, world: World) -> None:
+    operator = world.headers(world.a.operator)
+    members = await add_members(world.a.id, 6)
+    campaign_id = await make_campaign(client, operator)
+    segment_id = await make_segment(client, operator)
+    job_id = (await start_job(client, operator, campaign_id, segment_id)).json()["job_id"]
+    assert (await client.post(f"{API}/campaigns/{campaign_id}/pause",
                               headers=operator)).status_code == 200
-    refused = await start_job(client, operator, paused, segment_id)
+    refused = await start_job(client, operator, campaign_id, segment_id)
     assert refused.status_code == 409 and refused.json()["code"] == "campaign_inactive"
-    outcomes = await worker.run(_signer(world))
-    assert outcomes["waiting"] == 1
-    waiting = await job_state(client, operator, running)
-    assert (waiting["status"], waiting["waiting"], waiting["done"]) == (
-        "running", "campaign_paused", 0)
+
+    assert (await worker.run(_signer(world), batch=4))["waiting"] == 1
+    state = await job_state(client, operator, job_id)
+    assert (state["status"], state["waiting"], state["done"]) == ("running", "campaign_paused", 0)
+    assert sum((await worker.run(_signer(world))).values()) == 0  # not looked at meanwhile
+
+    assert (await client.post(f"{API}/campaigns/{campaign_id}/resume",
+                              headers=operator)).status_code == 200
+    await _lease_runs_out(job_id)
+    await work_until_idle(_signer(world), batch=4)
+    state = await job_state(client, operator, job_id)
+    assert (state["status"], state["issued"], state["waiting"]) == ("done", 6, None)
+    assert await job_vouchers(job_id) == Counter({m: 1 for m in members})
+
+
+async def test_how_a_job_fails_or_ends_early(
+        client: httpx.AsyncClient, world: World, monkeypatch: Any) -> None:
+    operator = world.headers(world.a.operator)
+    await add_members(world.a.id, 5)
+    segment_id = await make_segment(client, operator)
+
+    # An unexpected error in every batch: each rolls back whole (nothing issued, nothing
+    # marked), and the MAX_FAILURES-th in a row fails the job, saying why.
+    broken = await make_campaign(client, operator)
+    broken_job = (await start_job(client, operator, broken, segment_id)).json()["job_id"]
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(cards_public, "issue_voucher", failing)
+    for attempt in range(1, service.MAX_FAILURES + 1):
+        assert (await worker.run(_signer(world)))["error"] == 1
+        state = await job_state(client, operator, broken_job)
+        assert state["done"] == 0 and not await job_vouchers(broken_job)
+        assert state["status"] == ("failed" if attempt == service.MAX_FAILURES else "running")
+        await _lease_runs_out(broken_job)
+    assert state["error"] == "unexpected_error: RuntimeError: the disk is on fire"
+    monkeypatch.undo()
+
+    # A campaign that is no campaign of the chain any more fails its job.
+    gone = await make_campaign(client, operator)
+    gone_job = (await start_job(client, operator, gone, segment_id)).json()["job_id"]
+    async with write_transaction():
+        await Campaign.delete().where(Campaign.id == uuid.UUID(gone)).run()
+    # A campaign past its end skips everyone left, at once.
+    ended = await make_campaign(client, operator)
+    ended_job = (await start_job(client, operator, ended, segment_id)).json()["job_id"]
+    async with write_transaction():
+        await Campaign.update({Campaign.valid_until: datetime.now(UTC) - timedelta(seconds=1)}
+                              ).where(Campaign.id == uuid.UUID(ended)).run()
+    await work_until_idle(_signer(world))
+    state = await job_state(client, operator, gone_job)
+    assert (state["status"], state["error"], state["done"]) == ("failed", "campaign_gone", 0)
+    state = await job_state(client, operator, ended_job)
+    assert (state["status"], state["done"], state["skipped"]) == ("done", 5, 5)
+    assert state["skipped_by_code"] == {"campaign_inactive": 5}
