@@ -54,7 +54,6 @@ from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
 from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
-from marketing.jobs.service import start_issue_job
 from marketing.runner import MarketingRunner
 from marketing.segments.controllers import CONTROLLERS as SEGMENT_CONTROLLERS
 from payments import service as payments_service
@@ -214,7 +213,6 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
                      "scans": scans, "pay": pay,
-                     "segment_issuer": start_issue_job,
                      "member_finders": member_finders}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app

@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
+from litestar import Litestar
 
 from app.core.codes.keys import CodeSigner
 from app.core.db import write_transaction
@@ -31,6 +33,13 @@ FEBRUARY = 2  # the test members' birthday month: the segments select them by it
 
 
 # --- helpers (test_jobs_processes.py uses them too) --------------------------------------
+
+@pytest.fixture(autouse=True)
+def segment_issuer(app: Litestar) -> None:
+    """What create_app wires (cards' ``segment_issuer``: marketing.jobs' start)."""
+    app.state.segment_issuer = service.start_issue_job
+
+
 
 async def add_members(chain_id: uuid.UUID, count: int, *, month: int = FEBRUARY
                       ) -> list[uuid.UUID]:

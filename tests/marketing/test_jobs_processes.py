@@ -27,6 +27,7 @@ from tests.marketing.test_jobs import (
     job_vouchers,
     make_campaign,
     make_segment,
+    segment_issuer,  # noqa: F401 - the autouse fixture, here too
     start_job,
 )
 from tests.world import World
