@@ -14,6 +14,7 @@ APP_MODULES = (
     "payments.piccolo_app",
     "marketing.jobs.piccolo_app",
     "marketing.segments.piccolo_app",
+    "marketing.gifts.piccolo_app",
     "app.stats.piccolo_app",
 )
 

@@ -28,6 +28,7 @@ DOMAINS = {
     "marketing.automations": ("marketing.automations.repository",),
     "marketing.jobs": ("marketing.jobs.repository",),
     "marketing.segments": ("marketing.segments.repository",),
+    "marketing.gifts": ("marketing.gifts.repository",),
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.
