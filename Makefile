@@ -63,6 +63,7 @@ bench: install
 	$(BIN)/python bench/availability_bench.py
 	$(BIN)/python bench/stats_bench.py
 	$(BIN)/python bench/stats_triggers_bench.py
+	$(BIN)/python bench/segment_bench.py
 	$(BIN)/python bench/events_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/load_bench.py

@@ -17,9 +17,10 @@ spend[n] - coalesce(spend[k], base_spend), stores visited in it = stores[k+1:n].
 zone is stored: the chain's days become instants in the query, so a zone change needs no
 rebuild.
 
-Hot path: one trigger on ``redemption`` insert does one upsert (``INSERT ... ON CONFLICT
-DO UPDATE``): the new visit appended (a visit stamped earlier than the row's last, a race
-of two tills, is put in its place). A reversal (or any change of a counted column, or a
+Hot path: one trigger on ``redemption`` insert; for a member's newest visit (nearly
+always) one ``UPDATE`` of their row appends it; a first visit, a visit stamped before the
+row's last (two tills racing) or one due to fold old visits away takes an upsert that
+puts it in its place. A reversal (or any change of a counted column, or a
 delete) recounts that member from ``redemption_member_created`` (rare). ``o2o.stats_off``
 (bulk loads) silences the trigger like the stats triggers, and marks the rollup stale
 (``segment_stale``, once per transaction); the next segment query, or
@@ -48,10 +49,14 @@ _TABLES = (
   last_at timestamptz,
   base_spend bigint NOT NULL DEFAULT 0
 )""",
+    # Rows stay in the heap up to a page (a member's visits of two years seldom need more):
+    # an update rewrites the row, not TOAST chunks; room is left for HOT updates.
+    "ALTER TABLE segment_visits SET (toast_tuple_target = 8160, fillfactor = 85)",
     "CREATE INDEX segment_visits_chain ON segment_visits (chain_id)",
     "CREATE TABLE segment_stale (id int PRIMARY KEY)",
-    "CREATE INDEX segment_chain_created ON segment (chain, created_at)",
 )
+# Both engines: the segments' list, newest first.
+_LIST_INDEX = "CREATE INDEX segment_chain_created ON segment (chain, created_at)"
 
 # A member's row with one more visit. Pure (no table access): called in the upsert's SET.
 _ADD = f"""
@@ -132,6 +137,7 @@ BEGIN
   END IF;
   INSERT INTO segment_visits ({_COLUMNS})
   {_ROWS % "(p_chain IS NULL OR r.chain = p_chain)"};
+  ANALYZE segment_visits;  -- the planner's row counts, at once
 END $$"""
 
 _TRIGGER = """
@@ -145,16 +151,27 @@ BEGIN
     RETURN NULL;
   END IF;
   IF TG_OP = 'INSERT' THEN
-    IF NEW.member_id IS NOT NULL AND NEW.reversed_at IS NULL THEN
-      INSERT INTO segment_visits AS t (member_id, chain_id, at, spend, stores, visited,
-                                       last_at, base_spend)
-      VALUES (NEW.member_id, NEW.chain, ARRAY[NEW.created_at], ARRAY[NEW.charged_cents],
-              ARRAY[NEW.store], ARRAY[NEW.store], NEW.created_at, 0)
-      ON CONFLICT (member_id) DO UPDATE SET
-        (at, spend, stores, visited, last_at, base_spend) =
-        (SELECT a.at, a.spend, a.stores, a.visited, a.last_at, a.base_spend
-           FROM segment_visit_add(t, NEW.created_at, NEW.charged_cents, NEW.store) a);
-    END IF;
+    IF NEW.member_id IS NULL OR NEW.reversed_at IS NOT NULL THEN RETURN NULL; END IF;
+    -- The usual case, one statement: the member's newest visit, nothing old to trim.
+    UPDATE segment_visits t SET at = t.at || NEW.created_at,
+           spend = t.spend || (t.spend[cardinality(t.spend)] + NEW.charged_cents),
+           stores = t.stores || NEW.store,
+           visited = CASE WHEN NEW.store = ANY (t.visited) THEN t.visited
+                          ELSE t.visited || NEW.store END,
+           last_at = NEW.created_at
+     WHERE t.member_id = NEW.member_id AND t.last_at <= NEW.created_at
+       AND t.at[1] > NEW.created_at - %s;
+    IF FOUND THEN RETURN NULL; END IF;
+    -- A first visit, one stamped before the last (two tills racing), or old visits due
+    -- to be folded into base_spend.
+    INSERT INTO segment_visits AS t (member_id, chain_id, at, spend, stores, visited,
+                                     last_at, base_spend)
+    VALUES (NEW.member_id, NEW.chain, ARRAY[NEW.created_at], ARRAY[NEW.charged_cents],
+            ARRAY[NEW.store], ARRAY[NEW.store], NEW.created_at, 0)
+    ON CONFLICT (member_id) DO UPDATE SET
+      (at, spend, stores, visited, last_at, base_spend) =
+      (SELECT a.at, a.spend, a.stores, a.visited, a.last_at, a.base_spend
+         FROM segment_visit_add(t, NEW.created_at, NEW.charged_cents, NEW.store) a);
     RETURN NULL;
   END IF;
   PERFORM segment_visits_recount(OLD.member_id);
@@ -162,7 +179,7 @@ BEGIN
     PERFORM segment_visits_recount(NEW.member_id);
   END IF;
   RETURN NULL;
-END $$"""
+END $$""" % _KEEP
 
 _TRIGGERS = (
     "CREATE TRIGGER segment_visits_insert AFTER INSERT ON redemption "
@@ -195,9 +212,8 @@ _DOWN = (
 
 async def forwards():
     manager = MigrationManager(migration_id=ID, app_name="segments", description=DESCRIPTION)
-    # Both engines: the segments' list, newest first.
-    manager.add_raw(raw_ddl(_TABLES[3]))
-    manager.add_raw(raw_ddl(*(s for s in _UP if s is not _TABLES[3]), engine_type="postgres"))
+    manager.add_raw(raw_ddl(_LIST_INDEX))
+    manager.add_raw(raw_ddl(*_UP, engine_type="postgres"))
     manager.add_raw_backwards(raw_ddl(*_DOWN, engine_type="postgres"))
     manager.add_raw_backwards(raw_ddl("DROP INDEX segment_chain_created"))
     return manager
