@@ -53,9 +53,9 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
-from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
-from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
+from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
+from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
 from marketing.runner import MarketingRunner
 from marketing.segments.controllers import CONTROLLERS as SEGMENT_CONTROLLERS
 from payments import service as payments_service
