@@ -55,6 +55,7 @@ from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
 from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
+from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
 from marketing.runner import MarketingRunner
 from marketing.segments.controllers import CONTROLLERS as SEGMENT_CONTROLLERS
 from payments import service as payments_service
@@ -168,7 +169,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS, *GIFT_CONTROLLERS, *AUTOMATION_CONTROLLERS, *SEGMENT_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *GIFT_CONTROLLERS, *AUTOMATION_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]

@@ -15,6 +15,7 @@ APP_MODULES = (
     "marketing.gifts.piccolo_app",
     "marketing.automations.piccolo_app",
     "marketing.segments.piccolo_app",
+    "marketing.jobs.piccolo_app",
     "app.stats.piccolo_app",
 )
 

@@ -28,6 +28,7 @@ DOMAINS = {
     "marketing.automations": ("marketing.automations.repository",),
     "marketing.gifts": ("marketing.gifts.repository",),
     "marketing.segments": ("marketing.segments.repository",),
+    "marketing.jobs": ("marketing.jobs.repository",),
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.
