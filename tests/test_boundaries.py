@@ -26,6 +26,7 @@ DOMAINS = {
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
     "marketing.referral": ("marketing.referral.repository",),
+    "marketing.automations": ("marketing.automations.repository",),
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.

@@ -7,22 +7,9 @@ conditional update, in the transaction that issues its vouchers (service.reward)
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
-
-from app.core.codes.keys import CodeSigner
 from marketing.referral import service
+from marketing.tick import Tick
 
 
-class TickContext(Protocol):
-    """What the runner hands each tick (its ``Tick``), as far as referral reads it."""
-
-    @property
-    def signer(self) -> CodeSigner: ...
-
-    @property
-    def now(self) -> datetime: ...
-
-
-async def tick(ctx: TickContext) -> None:
+async def tick(ctx: Tick) -> None:
     await service.sweep(ctx.signer, ctx.now)
