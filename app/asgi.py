@@ -56,6 +56,8 @@ from cards.redemption import ScanHandlers
 from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
 from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
+from marketing.referral import service as referral_service
+from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
 from marketing.runner import MarketingRunner
 from marketing.segments.controllers import CONTROLLERS as SEGMENT_CONTROLLERS
 from payments import service as payments_service
@@ -169,7 +171,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS, *GIFT_CONTROLLERS, *AUTOMATION_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *GIFT_CONTROLLERS, *AUTOMATION_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS, *REFERRAL_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]
@@ -214,7 +216,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
                      "scans": scans, "pay": pay,
-                     "member_finders": member_finders}),
+                     "member_finders": member_finders,
+                     # What later domains do when a WeChat login creates a member.
+                     "member_join_hooks": (referral_service.record_invite,)}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )

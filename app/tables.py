@@ -17,6 +17,7 @@ APP_MODULES = (
     "marketing.segments.piccolo_app",
     "marketing.jobs.piccolo_app",
     "app.stats.piccolo_app",
+    "marketing.referral.piccolo_app",
 )
 
 

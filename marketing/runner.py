@@ -24,6 +24,7 @@ from app.core.settings import Settings
 from marketing.automations.worker import tick as automations_tick
 from marketing.gifts.worker import tick as gifts_tick
 from marketing.jobs.worker import tick as jobs_tick
+from marketing.referral.worker import tick as referral_tick
 from marketing.tick import Tick, TickFn
 
 __all__ = ["TICKS", "MarketingRunner", "Tick", "TickFn", "build_marketing_runner"]
@@ -36,6 +37,7 @@ TICKS: tuple[TickFn, ...] = (
     automations_tick,
     jobs_tick,
     gifts_tick,
+    referral_tick,
 )
 
 

@@ -25,6 +25,7 @@ DOMAINS = {
     "cards": ("cards.repository",),
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
+    "marketing.referral": ("marketing.referral.repository",),
     "marketing.automations": ("marketing.automations.repository",),
     "marketing.gifts": ("marketing.gifts.repository",),
     "marketing.segments": ("marketing.segments.repository",),
