@@ -47,7 +47,7 @@ class Shop:
         assert response.status_code == status, response.text
         return response.json()
 
-    async def get(self, path: str, who: Principal | None = None, **params: Any) -> Any:
+    async def get(self, path: str, who: Principal | None = None, /, **params: Any) -> Any:
         headers = self.world.headers(who) if who else self.op
         return await self.client.get(f"{API}{path}", headers=headers, params=params)
 
