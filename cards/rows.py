@@ -200,6 +200,9 @@ class VoucherRow(VoucherState):
     redemption_id: uuid.UUID | None
     revoked_at: datetime | None
     created_at: datetime
+    # What issued it (issue 20): claim | issue | job | automation | referral | gift.
+    source: str
+    source_id: uuid.UUID | None
 
 
 class VoucherView(VoucherRow, VoucherScan):

@@ -312,7 +312,16 @@ class VoucherOut(Struct):
 
 
 class IssueIn(Struct, forbid_unknown_fields=True):
-    member_ids: Annotated[list[uuid.UUID], Meta(min_length=1, max_length=MAX_ISSUE_BATCH)]
+    """Exactly one of ``member_ids`` (issued now: 201 IssueOut) and ``segment_id`` (a
+    background job: 202 IssueJobOut)."""
+
+    member_ids: Annotated[list[uuid.UUID],
+                          Meta(min_length=1, max_length=MAX_ISSUE_BATCH)] | None = None
+    segment_id: uuid.UUID | None = None
+
+
+class IssueJobOut(Struct):
+    job_id: uuid.UUID
 
 
 class Skipped(Struct):

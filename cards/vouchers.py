@@ -213,9 +213,12 @@ def voucher_event(event_type: str, view: VoucherView, now: datetime) -> feed.New
 
 
 async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSigner,
-                     now: datetime) -> tuple[VoucherOut, feed.NewEvent]:
+                     now: datetime, *, source: str, source_id: uuid.UUID | None = None,
+                     notify: bool = True) -> tuple[VoucherOut, feed.NewEvent]:
     """One voucher for one member, inside the caller's write transaction; with its
-    voucher.issued event, which the caller writes (a bulk issue: all at once)."""
+    voucher.issued event, which the caller writes (a bulk issue: all at once), and (if
+    ``notify``) the member's notification. ``source`` (and ``source_id``) say what issued
+    it: the one rule of issuing, whatever the door (claim, bulk issue, cards.public)."""
     if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
             campaign["valid_until"]:
         raise CampaignInactive()
@@ -233,8 +236,18 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
         "id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
         "member": member_id, "status": "issued", "code": code, "short_code": short_code,
         "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
-        "redeemed_store": None, "revoked_at": None, "created_at": now}
+        "redeemed_store": None, "revoked_at": None, "created_at": now, "source": source,
+        "source_id": source_id}
     await repo.insert_voucher(row)
+    if notify:
+        await _notify_issued(campaign, member_id, voucher_id)
+    view: VoucherView = {**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
+                         "terms": campaign}
+    return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
+
+
+async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID,
+                         voucher_id: uuid.UUID) -> None:
     await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
                             "valid_until": campaign["valid_until"].isoformat(),
@@ -245,9 +258,6 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
                             "item_name": campaign["item_name"],
                             "min_spend_cents": campaign["min_spend_cents"]},
                       dedupe_key=f"voucher:{voucher_id}:issued")
-    view: VoucherView = {**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
-                         "terms": campaign}
-    return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
@@ -257,7 +267,8 @@ async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner
     if campaign is None:
         raise NotFound("no such campaign")
     async with write_transaction():
-        out, event = await _issue_one(campaign, principal.id, signer, utcnow())
+        out, event = await _issue_one(campaign, principal.id, signer, utcnow(),
+                                      source="claim")
         await repo.insert_events([event])
     return out
 
@@ -267,6 +278,8 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
     """Bulk issue, in one write transaction (the caller's, if open): each member in its
     own savepoint, so one refusal skips only that one; the issued vouchers' events
     written together at the end, a multi-row insert, not a statement per voucher."""
+    if body.member_ids is None:
+        raise ValidationError("member_ids", "give the members to issue to")
     campaign = await _campaign(principal, campaign_id)
     member_ids = list(dict.fromkeys(body.member_ids))
     known = await stores.chain_member_ids(principal.chain_id, member_ids)
@@ -280,7 +293,8 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
                 continue
             try:
                 async with savepoint():
-                    out, event = await _issue_one(campaign, member_id, signer, utcnow())
+                    out, event = await _issue_one(campaign, member_id, signer, utcnow(),
+                                                  source="issue")
             except AppError as err:
                 skipped.append(Skipped(member_id=member_id, code=err.code))
             else:
