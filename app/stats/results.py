@@ -2,7 +2,7 @@
 a campaign is the chain's, not a store's (as ``GET /campaigns/{id}/results``, decision
 036).
 
-A range is inclusive local dates ``from``..``to`` in the chain's zone (:func:`chain_zone`),
+A range is inclusive local dates ``from``..``to`` in the chain's zone (``chain.timezone``),
 at most 366 days. The figures follow the vouchers *issued* in it (a cohort), whenever
 they were used:
 
@@ -44,6 +44,7 @@ from app.stats.schemas import (
     SourceResultOut,
 )
 from app.stats.service import check_range
+from stores import service as stores
 
 
 def _rate(part: int, whole: int) -> float:
@@ -56,8 +57,8 @@ def _operator(principal: Principal) -> None:
 
 
 async def chain_zone(chain_id: uuid.UUID) -> ZoneInfo:
-    """The zone of the chain's local dates (its ``timezone``, default Asia/Shanghai)."""
-    return await repo.chain_zone(chain_id)
+    """The zone of the chain's local dates (``chain.timezone``, default Asia/Shanghai)."""
+    return await stores.chain_timezone(chain_id)
 
 
 async def voucher_results(chain_id: uuid.UUID, *, first: date, last: date,

@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from app.core.db import Sql, current_engine, is_sqlite
 from cards.tables import Campaign
-from stores.tables import Chain, Store
 
 Group = Literal["campaign", "source"]
 RETURN_DAYS = 30
@@ -30,7 +29,6 @@ _KEY = {"campaign": "v.campaign", "source": "v.source_id"}
 _REDEEMED = ("LEFT JOIN redemption r ON r.object_id = v.id AND r.kind = 'voucher' "
              "AND r.reversed_at IS NULL")
 _IN_RANGE = "v.chain = {} AND v.created_at >= {} AND v.created_at < {}"
-DEFAULT_ZONE = "Asia/Shanghai"
 
 
 def _sqlite() -> bool:
@@ -51,22 +49,6 @@ def _instant(value: Any) -> datetime:
 def midnight(day: date, zone: ZoneInfo) -> datetime:
     """The instant a local day starts."""
     return datetime.combine(day, time.min, zone).astimezone(UTC)
-
-
-# --- the chain's zone -------------------------------------------------------------------
-
-async def chain_zone(chain_id: uuid.UUID) -> ZoneInfo:
-    """The zone of the chain's dates: ``chain.timezone`` (issue 20, where it exists), else
-    its first store's, else Asia/Shanghai."""
-    column = getattr(Chain, "timezone", None)
-    if column is not None:
-        rows = await Chain.select(column).where(Chain.id == chain_id).output(
-            as_list=True).run()
-        if rows and rows[0]:
-            return ZoneInfo(str(rows[0]))
-    first = await Store.select(Store.timezone).where(Store.chain == chain_id).order_by(
-        Store.created_at).order_by(Store.id).limit(1).output(as_list=True).run()
-    return ZoneInfo(str(first[0]) if first else DEFAULT_ZONE)
 
 
 # --- lookups ----------------------------------------------------------------------------

@@ -227,3 +227,61 @@ async def test_who_may_ask(client: httpx.AsyncClient, world: World) -> None:
     bad = await client.get(f"{API}/stats/campaigns", headers=op,
                            params={"from": today, "to": "2020-01-01"})
     assert (bad.status_code, bad.json()["errors"][0]["field"]) == (400, "to")
+
+
+async def test_results_per_automation_and_job(client: httpx.AsyncClient, world: World) -> None:
+    """Vouchers an automation or a job issued (``source``/``source_id``) are grouped by
+    their source; every one counts in its campaign's figures too."""
+    from app.core.db import write_transaction
+    from app.core.runtime import Runtime
+    from app.stats.results import voucher_results
+    from cards import public
+
+    shop = Shop(client, world)
+    chain = world.a.id
+    campaign = await shop.campaign("Birthday ¥10", 1_000)
+    members = [m.id for m in world.a.members]
+    for n in range(2):
+        members.append(uuid.UUID((await shop.post("/members", {
+            "name": f"s{n}", "phone": f"1398888{n:04d}"}))["id"]))
+    runtime: Runtime = world.app.state.runtime
+    signer = runtime.signer
+    birthday, winback, job = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    given: dict[str, Any] = {}
+    async with write_transaction():
+        for name, member, source, source_id in (
+                ("b0", members[0], "automation", birthday),
+                ("b1", members[1], "automation", birthday),
+                ("w2", members[2], "automation", winback),
+                ("j3", members[3], "job", job)):
+            given[name] = await public.issue_voucher(
+                chain, uuid.UUID(campaign), member, signer=signer, source=source,
+                source_id=source_id, notify=False)
+    await shop.redeem({"code": given["b0"].code}, 5_000, utcnow())
+    await shop.redeem({"code": given["j3"].code}, 2_500, utcnow())
+
+    today = utcnow().astimezone(HOME).date().isoformat()
+    span = {"from": today, "to": today}
+
+    def figures(row: dict[str, Any]) -> tuple[Any, ...]:
+        return (row["campaign_id"], row["name"], row["issued"], row["redeemed"],
+                row["redemption_rate"], row["discount_cents"], row["bill_cents"],
+                row["returning_members_30d"])
+
+    autos = (await shop.get("/stats/automations", **span)).json()
+    assert {row["source_id"]: figures(row) for row in autos} == {
+        str(birthday): (campaign, "Birthday ¥10", 2, 1, 0.5, 1_000, 5_000, 0),
+        str(winback): (campaign, "Birthday ¥10", 1, 0, 0.0, 0, 0, 0)}
+    jobs = (await shop.get("/stats/jobs", **span)).json()
+    assert [(row["source_id"], *figures(row)) for row in jobs] == [
+        (str(job), campaign, "Birthday ¥10", 1, 1, 1.0, 1_000, 2_500, 0)]
+    everything = {r["campaign_id"]: r for r in (await shop.get("/stats/campaigns",
+                                                                 **span)).json()}
+    assert (everything[campaign]["issued"], everything[campaign]["redeemed"]) == (4, 2)
+    # The service, for one automation.
+    day = utcnow().astimezone(HOME).date()
+    one = await voucher_results(chain, first=day, last=day, source="automation",
+                                source_id=birthday, by_source=True)
+    assert list(one) == [(uuid.UUID(campaign), birthday)]
+    assert (one[(uuid.UUID(campaign), birthday)].issued,
+            one[(uuid.UUID(campaign), birthday)].redeemed) == (2, 1)
