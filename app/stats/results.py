@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 from app.core.auth import Principal
 from app.core.errors import Forbidden, NotFound
 from app.stats import results_repository as repo
-from app.stats.results_repository import Key
+from app.stats.results_repository import Key, Only, Side
 from app.stats.schemas import (
     CampaignDailyOut,
     CampaignDay,
@@ -63,16 +63,19 @@ async def chain_zone(chain_id: uuid.UUID) -> ZoneInfo:
 
 async def voucher_results(chain_id: uuid.UUID, *, first: date, last: date,
                           source: str | None = None, source_id: uuid.UUID | None = None,
-                          by_source: bool = False) -> dict[Key, CampaignFigures]:
+                          by_source: bool = False,
+                          side: Side | None = None) -> dict[Key, CampaignFigures]:
     """The figures of the vouchers issued on the local dates ``first``..``last``, per
     (campaign, source_id) — source_id None unless ``by_source`` — of ``source`` (claim,
-    issue, job, automation, referral, gift) and ``source_id`` when given."""
+    issue, job, automation, referral, gift) and ``source_id`` when given, and of one
+    ``side`` of the chain's referrals when given."""
     check_range(first, last)
+    only = Only(source, source_id, side, chain_id)
     zone = await chain_zone(chain_id)
     lo, hi = repo.midnight(first, zone), repo.midnight(last + timedelta(days=1), zone)
     group: repo.Group = "source" if by_source else "campaign"
-    tallies = await repo.tallies(chain_id, lo, hi, group, source, source_id)
-    back = await repo.returning(chain_id, lo, hi, group, zone, source, source_id)
+    tallies = await repo.tallies(chain_id, lo, hi, group, only)
+    back = await repo.returning(chain_id, lo, hi, group, zone, only)
     return {key: CampaignFigures(
         issued=t["issued"], redeemed=t["redeemed"],
         redemption_rate=_rate(t["redeemed"], t["issued"]),

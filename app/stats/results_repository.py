@@ -15,6 +15,7 @@ import bisect
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -24,7 +25,6 @@ from cards.tables import Campaign
 
 Group = Literal["campaign", "source"]
 RETURN_DAYS = 30
-_KEY = {"campaign": "v.campaign", "source": "v.source_id"}
 # A voucher has at most one redemption not reversed (decision 017).
 _REDEEMED = ("LEFT JOIN redemption r ON r.object_id = v.id AND r.kind = 'voucher' "
              "AND r.reversed_at IS NULL")
@@ -79,9 +79,33 @@ async def names(table: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
 
 # --- the figures --------------------------------------------------------------------------
 
-def _where(source: str | None, source_id: uuid.UUID | None) -> tuple[str, list[Any]]:
+Side = Literal["referrer", "invitee"]
+# A referral's voucher for either side (marketing/referral's table, read as the stats read
+# the domains' tables): a set the planner hashes once, not a probe per voucher.
+_SIDE = {"referrer": " AND v.id IN (SELECT f.referrer_voucher FROM referral f "
+                     "WHERE f.chain = {} AND f.referrer_voucher IS NOT NULL)",
+         "invitee": " AND v.id IN (SELECT f.invitee_voucher FROM referral f "
+                    "WHERE f.chain = {} AND f.invitee_voucher IS NOT NULL)"}
+
+
+@dataclass(frozen=True, slots=True)
+class Only:
+    """Which vouchers: of a source (claim, issue, job, automation, referral, gift), of one
+    source id, of one side of the chain's referrals."""
+
+    source: str | None = None
+    source_id: uuid.UUID | None = None
+    side: Side | None = None
+    chain_id: uuid.UUID | None = None  # with ``side``
+
+
+def _where(only: Only) -> tuple[str, list[Any]]:
     sql = ""
     args: list[Any] = []
+    source, source_id = only.source, only.source_id
+    if only.side is not None:
+        sql += _SIDE[only.side]
+        args.append(only.chain_id)
     if source is not None:
         sql += " AND v.source = {}"
         args.append(source)
@@ -107,12 +131,11 @@ def _key(row: dict[str, Any]) -> Key:
 
 
 async def tallies(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Group,
-                  source: str | None = None,
-                  source_id: uuid.UUID | None = None) -> dict[Key, dict[str, int]]:
+                  only: Only) -> dict[Key, dict[str, int]]:
     """Per key: the vouchers issued in [lo, hi), those of them redeemed, and the discount
     and bills of those redemptions."""
     select, group_by = _group(group)
-    extra, args = _where(source, source_id)
+    extra, args = _where(only)
     rows = await Sql(
         f"SELECT {select}, count(*) AS issued, count(r.id) AS redeemed, "  # noqa: S608
         "coalesce(sum(r.discount_cents), 0) AS discount_cents, "
@@ -141,14 +164,13 @@ _WINDOW_PG = (
 
 
 async def returning(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Group,
-                    zone: ZoneInfo, source: str | None = None,
-                    source_id: uuid.UUID | None = None) -> dict[Key, int]:
+                    zone: ZoneInfo, only: Only) -> dict[Key, int]:
     """Per key: distinct members who redeemed one of the vouchers issued in [lo, hi) and
     visited again on one of the 30 local days (``zone``) after that redemption's."""
     if _sqlite():
-        return await _returning_sqlite(chain_id, lo, hi, group, zone, source, source_id)
+        return await _returning_sqlite(chain_id, lo, hi, group, zone, only)
     select, group_by = _group(group)
-    extra, args = _where(source, source_id)
+    extra, args = _where(only)
     rows = await Sql(
         f"SELECT {select}, count(DISTINCT r.member_id) AS n FROM voucher v "  # noqa: S608
         "JOIN redemption r ON r.object_id = v.id AND r.kind = 'voucher' "
@@ -159,12 +181,11 @@ async def returning(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Grou
 
 
 async def _returning_sqlite(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Group,
-                            zone: ZoneInfo, source: str | None,
-                            source_id: uuid.UUID | None) -> dict[Key, int]:
+                            zone: ZoneInfo, only: Only) -> dict[Key, int]:
     """SQLite has no time zones: the redemptions and the members' visits are read and the
     windows computed here (its deployments are small)."""
     select, _ = _group(group)
-    extra, args = _where(source, source_id)
+    extra, args = _where(only)
     spent = await Sql(
         f"SELECT {select}, r.member_id AS member_id, r.created_at AS at "  # noqa: S608
         f"FROM voucher v JOIN redemption r ON r.object_id = v.id AND r.kind = 'voucher' "
