@@ -43,7 +43,7 @@ from app.stats.schemas import (
     CampaignResultOut,
     SourceResultOut,
 )
-from app.stats.service import check_range
+from app.stats.service import check_range, csv_cell
 from stores import service as stores
 
 
@@ -157,18 +157,13 @@ CSV_COLUMNS = ("campaign_id", "name", "issued", "redeemed", "redemption_rate",
                "discount_cents", "bill_cents", "returning_members_30d")
 
 
-def _cell(text: str) -> str:
-    """A spreadsheet must not run a campaign's name as a formula (CSV injection)."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 async def campaigns_csv(principal: Principal, first: date, last: date) -> str:
     rows = await campaign_results(principal, first, last)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([row.campaign_id, _cell(row.name), row.issued, row.redeemed,
+        writer.writerow([row.campaign_id, csv_cell(row.name), row.issued, row.redeemed,
                          f"{row.redemption_rate:.4f}", row.discount_cents, row.bill_cents,
                          row.returning_members_30d])
     return out.getvalue()
