@@ -53,6 +53,8 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from marketing.referral import service as referral_service
+from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
 from marketing.runner import MarketingRunner
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
@@ -165,7 +167,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *REFERRAL_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]
@@ -210,7 +212,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
                      "scans": scans, "pay": pay,
-                     "member_finders": member_finders}),
+                     "member_finders": member_finders,
+                     # What later domains do when a WeChat login creates a member.
+                     "member_join_hooks": (referral_service.record_invite,)}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )

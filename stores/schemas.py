@@ -61,6 +61,9 @@ class StaffLoginOut(Struct):
 class MemberWechatLogin(Struct, forbid_unknown_fields=True):
     chain_id: uuid.UUID
     code: Annotated[str, Meta(min_length=1, max_length=256)]
+    # A friend's referral code (the link the member came through): handed to the join
+    # hooks when this login creates the member; never a reason to refuse the login.
+    referral_code: Annotated[str, Meta(max_length=64)] | None = None
 
 
 class MemberOut(Struct):

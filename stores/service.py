@@ -329,8 +329,25 @@ async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
     return session.openid, session.unionid
 
 
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    """A member a first WeChat login has just created, told to the join hooks inside the
+    write transaction that creates it (so what a hook writes stands or falls with it)."""
+
+    member: MemberRow
+    referral_code: str | None
+
+
+JoinHook = Callable[[MemberJoined], Awaitable[None]]
+"""What a later domain does when a WeChat login creates a member (marketing records an
+invite). Stores imports none: the composition root (create_app) puts them in the app's
+state (``member_join_hooks``) and the login endpoint hands them to :func:`login_member`.
+A hook must not refuse the login: it swallows what it cannot use."""
+
+
 async def login_member(body: MemberWechatLogin, *, sandbox: bool, wechat: WechatClient,
-                       box: SecretBox) -> tuple[Principal, MemberOut]:
+                       box: SecretBox, on_join: Sequence[JoinHook] = ()
+                       ) -> tuple[Principal, MemberOut]:
     if await repo.get_chain(body.chain_id) is None:
         raise NotFound("no such chain")
     openid, unionid = await _openid_from_code(body.chain_id, body.code, sandbox=sandbox,
@@ -346,10 +363,14 @@ async def login_member(body: MemberWechatLogin, *, sandbox: bool, wechat: Wechat
             async with write_transaction():
                 await repo.insert_member(values)
                 await _member_event(events.types.MEMBER_CREATED, values)
+                joined = MemberJoined(member=values, referral_code=body.referral_code)
+                for hook in on_join:
+                    await hook(joined)
         except Exception as exc:
             if not is_unique_violation(exc):
                 raise
-            # A simultaneous first login created the member: use that one.
+            # A simultaneous first login created the member: use that one (its own
+            # login ran the hooks).
         row = await repo.get_member_by_openid(body.chain_id, openid)
         assert row is not None
     principal = Principal(kind="member", id=row["id"], chain_id=row["chain"], role="member")

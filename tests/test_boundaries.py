@@ -25,6 +25,7 @@ DOMAINS = {
     "cards": ("cards.repository",),
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
+    "marketing.referral": ("marketing.referral.repository",),
     "marketing.automations": ("marketing.automations.repository",),
     "app.stats": ("app.stats.repository",),
 }
