@@ -99,6 +99,7 @@ KEY_SCOPES: dict[str, Need] = {
     "GET /api/v1/stats/campaigns/{campaign_id:uuid}/daily": "stats:read",
     "GET /api/v1/stats/automations": "stats:read",
     "GET /api/v1/stats/jobs": "stats:read",
+    "GET /api/v1/stats/referrals": "stats:read",
     # the event feed
     "GET /api/v1/events": "events:read",
 }

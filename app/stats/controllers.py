@@ -19,6 +19,7 @@ from app.stats.schemas import (
     LiabilityOut,
     Metric,
     OverviewOut,
+    ReferralResultsOut,
     ServicesOut,
     SourceResultOut,
     StoresOut,
@@ -134,6 +135,16 @@ class StatsController(Controller):
     async def jobs(self, principal: Caller, from_: ChainFrom,
                    to: To) -> list[SourceResultOut]:
         return await results.source_results(principal, "job", from_, to)
+
+
+    @get("/referrals", summary="The referral program's figures", guards=[OPERATORS],
+         description="Operators. Invites made on the local dates from..to of the chain's "
+                     "zone (invited, of them still pending), invites decided then "
+                     "(rewarded, refused), and what the vouchers each side got then did "
+                     "(figures as GET /stats/campaigns').")
+    async def referrals(self, principal: Caller, from_: ChainFrom,
+                        to: To) -> ReferralResultsOut:
+        return await results.referral_results(principal, from_, to)
 
 
 CONTROLLERS = [StatsController]

@@ -41,9 +41,11 @@ from app.stats.schemas import (
     CampaignDay,
     CampaignFigures,
     CampaignResultOut,
+    ReferralResultsOut,
     SourceResultOut,
 )
 from app.stats.service import check_range, csv_cell
+from marketing.referral import service as referral
 from stores import service as stores
 
 
@@ -149,6 +151,39 @@ async def campaign_daily(principal: Principal, campaign_id: uuid.UUID, first: da
                                   redeemed=redeemed.get(day, 0)))
         day += timedelta(days=1)
     return CampaignDailyOut(campaign_id=campaign_id, from_=first, to=last, points=points)
+
+
+async def referral_results(principal: Principal, first: date,
+                           last: date) -> ReferralResultsOut:
+    """The counts are marketing.referral's own (one definition); the vouchers' figures are
+    this module's, for the vouchers each side got in the range."""
+    _operator(principal)
+    check_range(first, last)
+    chain = principal.chain_id
+    zone = await chain_zone(chain)
+    counts = await referral.referral_figures(
+        chain, repo.midnight(first, zone), repo.midnight(last + timedelta(days=1), zone))
+    sides = []
+    for side in ("referrer", "invitee"):
+        figures = await voucher_results(chain, first=first, last=last, source="referral",
+                                        side=side)
+        sides.append(_sum(list(figures.values())))
+    return ReferralResultsOut(
+        from_=first, to=last, invited=counts.invited, pending=counts.pending,
+        rewarded=counts.rewarded, refused=counts.refused, referrer_vouchers=sides[0],
+        invitee_vouchers=sides[1])
+
+
+def _sum(parts: list[CampaignFigures]) -> CampaignFigures:
+    """Figures of several campaigns as one (a member who came back counts once per
+    campaign: the program's campaign for a side rarely changes)."""
+    issued = sum(p.issued for p in parts)
+    redeemed = sum(p.redeemed for p in parts)
+    return CampaignFigures(
+        issued=issued, redeemed=redeemed, redemption_rate=_rate(redeemed, issued),
+        discount_cents=sum(p.discount_cents for p in parts),
+        bill_cents=sum(p.bill_cents for p in parts),
+        returning_members_30d=sum(p.returning_members_30d for p in parts))
 
 
 # --- CSV ----------------------------------------------------------------------------------

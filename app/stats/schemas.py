@@ -217,3 +217,18 @@ class CampaignDailyOut(Struct, rename={"from_": "from"}):
     from_: date
     to: date
     points: list[CampaignDay]
+
+
+class ReferralResultsOut(Struct, rename={"from_": "from"}):
+    """The chain's referrals in a range: invites made (``invited``, of them still
+    ``pending``), invites decided (``rewarded``, ``refused``), and what the vouchers each
+    side got in the range did (figures as a campaign's)."""
+
+    from_: date
+    to: date
+    invited: int
+    pending: int
+    rewarded: int
+    refused: int
+    referrer_vouchers: CampaignFigures
+    invitee_vouchers: CampaignFigures

@@ -349,6 +349,7 @@ POLICY.update({
     "GET /api/v1/stats/campaigns/{campaign_id}/daily": [Rule(OPERATOR, CHAIN, query=_range)],
     "GET /api/v1/stats/automations": [Rule(OPERATOR, NONE, query=_range)],
     "GET /api/v1/stats/jobs": [Rule(OPERATOR, NONE, query=_range)],
+    "GET /api/v1/stats/referrals": [Rule(OPERATOR, NONE, query=_range)],
 })
 
 # Webhooks: operators (people) of the chain only; API keys never (not in key_scopes).

@@ -193,6 +193,7 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/stats/campaigns/{campaign_id}/daily": needs("stats:read"),
     "GET /api/v1/stats/automations": needs("stats:read"),
     "GET /api/v1/stats/jobs": needs("stats:read"),
+    "GET /api/v1/stats/referrals": needs("stats:read"),
     "GET /api/v1/events": needs("events:read"),
 }
 

@@ -210,6 +210,7 @@ async def test_who_may_ask(client: httpx.AsyncClient, world: World) -> None:
         "valid_from": utcnow().isoformat(),
         "valid_until": (utcnow() + timedelta(days=1)).isoformat()})).json()["id"])
     paths = ["/stats/campaigns", "/stats/campaigns.csv", "/stats/automations", "/stats/jobs",
+             "/stats/referrals",
              f"/stats/campaigns/{campaign}/daily"]
     for path in paths:
         assert (await client.get(f"{API}{path}", params=span)).status_code == 401
@@ -285,3 +286,48 @@ async def test_results_per_automation_and_job(client: httpx.AsyncClient, world: 
     assert list(one) == [(uuid.UUID(campaign), birthday)]
     assert (one[(uuid.UUID(campaign), birthday)].issued,
             one[(uuid.UUID(campaign), birthday)].redeemed) == (2, 1)
+
+
+async def test_referral_figures(client: httpx.AsyncClient, world: World) -> None:
+    """Two friends sign in through a member's link; one visits (both sides rewarded, by
+    the referral's sweep), the referrer spends the reward; the figures say so."""
+    from app.core.runtime import Runtime
+    from marketing.referral.worker import tick
+    from marketing.tick import Tick
+
+    shop = Shop(client, world)
+    mine, theirs, visit = [await shop.campaign(n, 1_000) for n in ("Thanks", "Welcome", "Hi")]
+    response = await client.put(f"{API}/referral-program", headers=shop.op, json={
+        "referrer_campaign_id": mine, "invitee_campaign_id": theirs, "status": "active"})
+    assert response.status_code == 200, response.text
+    referrer = world.a.members[0]
+    code = (await shop.get("/me/referral", referrer)).json()["code"]
+    friends = []
+    for n in range(2):  # the second friend never comes
+        login = await client.post(f"{API}/auth/member/wechat", json={
+            "chain_id": str(world.a.id), "code": f"sandbox:friend-{n}", "referral_code": code})
+        assert login.status_code == 200, login.text
+        friends.append(uuid.UUID(login.json()["member"]["id"]))
+    hello = await shop.issue(visit, {"f": friends[0]}, {"f": utcnow()})
+    await shop.redeem(hello["f"], 5_000, utcnow())
+    runtime: Runtime = world.app.state.runtime
+    await tick(Tick(signer=runtime.signer, now=utcnow(), settings=runtime.settings))
+    vouchers = (await shop.get("/me/vouchers", referrer)).json()
+    reward = next(v for v in vouchers if v["campaign_id"] == mine)
+    await shop.redeem(reward, 4_000, utcnow())
+
+    today = utcnow().astimezone(HOME).date().isoformat()
+    response = await shop.get("/stats/referrals", **{"from": today, "to": today})
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "from": today, "to": today, "invited": 2, "pending": 1, "rewarded": 1, "refused": 0,
+        "referrer_vouchers": {"issued": 1, "redeemed": 1, "redemption_rate": 1.0,
+                              "discount_cents": 1_000, "bill_cents": 4_000,
+                              "returning_members_30d": 0},
+        "invitee_vouchers": {"issued": 1, "redeemed": 0, "redemption_rate": 0.0,
+                             "discount_cents": 0, "bill_cents": 0,
+                             "returning_members_30d": 0}}
+    # Another day: nothing.
+    yesterday = (utcnow().astimezone(HOME).date() - timedelta(days=1)).isoformat()
+    empty = (await shop.get("/stats/referrals", **{"from": yesterday, "to": yesterday})).json()
+    assert (empty["invited"], empty["referrer_vouchers"]["issued"]) == (0, 0)
