@@ -26,6 +26,7 @@ and redemptions of the campaign's vouchers made that day.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
@@ -76,8 +77,9 @@ async def voucher_results(chain_id: uuid.UUID, *, first: date, last: date,
     zone = await chain_zone(chain_id)
     lo, hi = repo.midnight(first, zone), repo.midnight(last + timedelta(days=1), zone)
     group: repo.Group = "source" if by_source else "campaign"
-    tallies = await repo.tallies(chain_id, lo, hi, group, only)
-    back = await repo.returning(chain_id, lo, hi, group, zone, only)
+    # Two reads, each on its own pooled connection (PostgreSQL).
+    tallies, back = await asyncio.gather(repo.tallies(chain_id, lo, hi, group, only),
+                                         repo.returning(chain_id, lo, hi, group, zone, only))
     return {key: CampaignFigures(
         issued=t["issued"], redeemed=t["redeemed"],
         redemption_rate=_rate(t["redeemed"], t["issued"]),

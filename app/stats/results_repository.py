@@ -147,20 +147,40 @@ async def tallies(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Group,
                       "bill_cents": int(r["bill_cents"])} for r in rows}
 
 
-# A later visit: a redemption not reversed (any kind, any store: a member is one chain's),
-# or a booking checked in (or completed without a check-in), on one of the 30 local days
-# after the redemption's own: [next local midnight, that + 30 days).
-_VISIT_PG = (
-    "(EXISTS (SELECT 1 FROM redemption x WHERE x.member_id = r.member_id "
-    "AND x.reversed_at IS NULL AND x.created_at >= w.lo AND x.created_at < w.hi) "
-    "OR EXISTS (SELECT 1 FROM booking b WHERE b.member = r.member_id "
-    "AND coalesce(b.checked_in_at, b.completed_at) >= w.lo "
-    "AND coalesce(b.checked_in_at, b.completed_at) < w.hi))")
-_WINDOW_PG = (
-    "CROSS JOIN LATERAL (SELECT "
-    "(date_trunc('day', r.created_at AT TIME ZONE {}) + interval '1 day') AT TIME ZONE {} "
-    "AS lo, (date_trunc('day', r.created_at AT TIME ZONE {}) "
-    f"+ interval '{RETURN_DAYS + 1} days') AT TIME ZONE {{}} AS hi) w")
+# A later visit: a redemption not reversed (any kind, any store of the chain), or a
+# booking checked in (or completed without a check-in), on one of the 30 local days after
+# the redemption's own (days d+1..d+30 of the chain's zone).
+#
+# PostgreSQL sorts the (campaign, member, day) that spent a voucher together with the
+# members' visit days over the span those can reach, and counts for each spending day the
+# visits 1 to 30 days after it (a window over each member's days): linear in the rows of
+# the span. Measured on the large demo at a fifth (92 k voucher redemptions): a month's
+# results took 0.6-0.9 s on a loaded two-core box, where an EXISTS per redemption (two
+# index probes each) took 1.1-1.7 s and a join of each spending day with the member's
+# visit days 0.4-1.3 s, but 4-5 s over a year (the days of a member multiply).
+_RETURNING_PG = (
+    "WITH spent AS MATERIALIZED ("  # noqa: S608
+    "SELECT DISTINCT {select}, r.member_id AS member_id, "
+    "(r.created_at AT TIME ZONE {{}})::date AS day FROM voucher v "
+    "JOIN redemption r ON r.object_id = v.id AND r.kind = 'voucher' "
+    "AND r.reversed_at IS NULL WHERE {where} AND r.member_id IS NOT NULL), "
+    "span AS (SELECT (min(day) + 1)::timestamp AT TIME ZONE {{}} AS lo, "
+    f"(max(day) + {RETURN_DAYS + 1})::timestamp AT TIME ZONE {{{{}}}} AS hi FROM spent), "
+    "visits AS ("
+    "SELECT x.member_id, (x.created_at AT TIME ZONE {{}})::date AS day "
+    "FROM redemption x, span WHERE x.chain = {{}} AND x.reversed_at IS NULL "
+    "AND x.member_id IS NOT NULL AND x.created_at >= span.lo AND x.created_at < span.hi "
+    "UNION SELECT b.member, (coalesce(b.checked_in_at, b.completed_at) AT TIME ZONE {{}})"
+    "::date FROM booking b, span WHERE b.chain = {{}} "
+    "AND coalesce(b.checked_in_at, b.completed_at) >= span.lo "
+    "AND coalesce(b.checked_in_at, b.completed_at) < span.hi), "
+    "marks AS (SELECT campaign, source_id, member_id, day, false AS visit FROM spent "
+    "UNION ALL SELECT NULL, NULL, member_id, day, true FROM visits), "
+    "judged AS (SELECT campaign, source_id, member_id, visit, count(*) FILTER (WHERE visit) "
+    "OVER (PARTITION BY member_id ORDER BY day RANGE BETWEEN interval '1 day' FOLLOWING "
+    f"AND interval '{RETURN_DAYS} days' FOLLOWING) AS later FROM marks) "
+    "SELECT campaign, source_id, count(DISTINCT member_id) AS n FROM judged "
+    "WHERE NOT visit AND later > 0 GROUP BY campaign, source_id")
 
 
 async def returning(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Group,
@@ -169,14 +189,11 @@ async def returning(chain_id: uuid.UUID, lo: datetime, hi: datetime, group: Grou
     visited again on one of the 30 local days (``zone``) after that redemption's."""
     if _sqlite():
         return await _returning_sqlite(chain_id, lo, hi, group, zone, only)
-    select, group_by = _group(group)
+    select, _ = _group(group)
     extra, args = _where(only)
-    rows = await Sql(
-        f"SELECT {select}, count(DISTINCT r.member_id) AS n FROM voucher v "  # noqa: S608
-        "JOIN redemption r ON r.object_id = v.id AND r.kind = 'voucher' "
-        f"AND r.reversed_at IS NULL {_WINDOW_PG} WHERE {_IN_RANGE}{extra} "
-        f"AND r.member_id IS NOT NULL AND {_VISIT_PG} GROUP BY {group_by}"
-    ).rows(*[zone.key] * 4, chain_id, lo, hi, *args)
+    z = zone.key
+    rows = await Sql(_RETURNING_PG.format(select=select, where=_IN_RANGE + extra)).rows(
+        z, chain_id, lo, hi, *args, z, z, z, chain_id, z, chain_id)
     return {_key(r): int(r["n"]) for r in rows}
 
 
