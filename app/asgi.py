@@ -53,6 +53,7 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
 from marketing.referral import service as referral_service
 from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
 from marketing.runner import MarketingRunner
@@ -168,6 +169,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
                            *REFUND_CONTROLLERS, *REFERRAL_CONTROLLERS,
+                           *AUTOMATION_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]
