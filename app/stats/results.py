@@ -121,7 +121,8 @@ async def source_results(principal: Principal, source: str, first: date,
                                     source=source, by_source=True)
     keys = [key for key in figures if key[1] is not None]
     campaigns = {c["id"]: c["name"] for c in await repo.campaigns(principal.chain_id)}
-    named: dict[uuid.UUID, str] = {}  # the automations' names: once their table lands
+    named = await repo.names("automation", [k[1] for k in keys if k[1]]) \
+        if source == "automation" else {}
     result = []
     for campaign_id, source_id in keys:
         assert source_id is not None

@@ -68,8 +68,10 @@ async def campaign_name(chain_id: uuid.UUID, campaign_id: uuid.UUID) -> str | No
     return str(rows[0]) if rows else None
 
 
-async def names(table: str, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
-    """``name`` of the rows of ``table`` (a constant) with these ids."""
+async def names(table: Literal["automation"],
+                ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """``name`` of the rows of ``table`` (marketing/automations' table, read as the stats
+    read the domains' tables) with these ids."""
     if not ids:
         return {}
     marks = ", ".join("{}" for _ in ids)
