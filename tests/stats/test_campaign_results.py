@@ -166,6 +166,16 @@ async def test_campaign_results_equal_what_was_done(client: httpx.AsyncClient, w
                                "to": day[0].isoformat()})).json()}
     assert (first[a]["issued"], first[a]["redeemed"]) == (4, 3)  # m0, m2, m3, m6
 
+    # The chain's zone decides the days (chain.timezone): in UTC, m0's issue (00:10 in
+    # Shanghai) falls on the day before.
+    moved = await client.patch(f"{API}/chain", json={"timezone": "UTC"}, headers=shop.op)
+    assert moved.status_code == 200, moved.text
+    utc = {r["campaign_id"]: r for r in (await shop.get(
+        "/stats/campaigns", **{"from": day[0].isoformat(),
+                               "to": day[0].isoformat()})).json()}
+    assert utc[a]["issued"] == 3  # m2, m3, m6
+    await client.patch(f"{API}/chain", json={"timezone": "Asia/Shanghai"}, headers=shop.op)
+
     # Up to today: every voucher, and C (valid now) with zeros; equal to the campaign's
     # own results (GET /campaigns/{id}/results, decision 036).
     today = utcnow().astimezone(HOME).date()
