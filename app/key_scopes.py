@@ -93,6 +93,13 @@ KEY_SCOPES: dict[str, Need] = {
     "GET /api/v1/stats/cohorts": "stats:read",
     "GET /api/v1/stats/stores": "stats:read",
     "GET /api/v1/stats/liability": "stats:read",
+    # campaign results (issue 20: chain-wide keys, the routes are operators')
+    "GET /api/v1/stats/campaigns": "stats:read",
+    "GET /api/v1/stats/campaigns.csv": "stats:read",
+    "GET /api/v1/stats/campaigns/{campaign_id:uuid}/daily": "stats:read",
+    "GET /api/v1/stats/automations": "stats:read",
+    "GET /api/v1/stats/jobs": "stats:read",
+    "GET /api/v1/stats/referrals": "stats:read",
     # the event feed
     "GET /api/v1/events": "events:read",
 }

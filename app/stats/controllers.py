@@ -7,17 +7,21 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, Response, get
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 
 from app.core.auth import MANAGERS, OPERATORS
 from app.core.params import Caller
-from app.stats import service
+from app.stats import results, service
 from app.stats.schemas import (
+    CampaignDailyOut,
+    CampaignResultOut,
     CohortsOut,
     LiabilityOut,
     Metric,
     OverviewOut,
+    ReferralResultsOut,
     ServicesOut,
+    SourceResultOut,
     StoresOut,
     TimeseriesOut,
 )
@@ -26,6 +30,12 @@ From = Annotated[date, QueryParameter(name="from", description="First local date
 To = Annotated[date, QueryParameter(description="Last local date, inclusive (at most 366 days)")]
 StoreId = Annotated[uuid.UUID | None, QueryParameter(
     description="One store (default: the whole chain; a manager's own stores)")]
+ChainFrom = Annotated[date, QueryParameter(
+    name="from", description="First local date of the chain's zone, inclusive")]
+_RESULTS = ("Operators (a campaign is the chain's). The vouchers issued on the local dates "
+            "from..to of the chain's zone and what became of them: redeemed (not "
+            "reversed, at any time), the rate, the discount and bills of those "
+            "redemptions, and the members who came back within 30 days of theirs.")
 _SCOPE = ("Operators: the chain or one store; managers: their stores or one of them "
           "(another store is 404). Dates are each store's own local dates.")
 
@@ -85,6 +95,56 @@ class StatsController(Controller):
                             description="A local date YYYY-MM-DD")],
                         ) -> LiabilityOut:
         return await service.liability(principal, date)
+
+
+    # --- campaign results (issue 20; app.stats.results says what each figure is) ---------
+
+    @get("/campaigns", summary="What each campaign's vouchers did", guards=[OPERATORS],
+         description=_RESULTS)
+    async def campaigns(self, principal: Caller, from_: ChainFrom,
+                        to: To) -> list[CampaignResultOut]:
+        return await results.campaign_results(principal, from_, to)
+
+    @get("/campaigns.csv", summary="The campaign results as CSV", guards=[OPERATORS],
+         media_type="text/csv", description=_RESULTS + " Names that would start a "
+         "spreadsheet formula get a leading apostrophe.")
+    async def campaigns_csv(self, principal: Caller, from_: ChainFrom,
+                            to: To) -> Response[str]:
+        body = await results.campaigns_csv(principal, from_, to)
+        return Response(body, media_type="text/csv", headers={
+            "Content-Disposition":
+                f'attachment; filename="o2o-campaigns-{from_}-{to}.csv"'})
+
+    @get("/campaigns/{campaign_id:uuid}/daily", guards=[OPERATORS],
+         summary="A campaign's vouchers issued and redeemed per day, zero days included",
+         description="Operators. Local dates of the chain's zone: vouchers issued that "
+                     "day, and redemptions (not reversed) of the campaign's vouchers made "
+                     "that day. Another chain's campaign is 404.")
+    async def campaign_daily(self, principal: Caller, campaign_id: FromPath[uuid.UUID],
+                             from_: ChainFrom, to: To) -> CampaignDailyOut:
+        return await results.campaign_daily(principal, campaign_id, from_, to)
+
+    @get("/automations", summary="What each automation's vouchers did", guards=[OPERATORS],
+         description=_RESULTS + " One row per automation and campaign.")
+    async def automations(self, principal: Caller, from_: ChainFrom,
+                          to: To) -> list[SourceResultOut]:
+        return await results.source_results(principal, "automation", from_, to)
+
+    @get("/jobs", summary="What each issuing job's vouchers did", guards=[OPERATORS],
+         description=_RESULTS + " One row per job (its campaign's name).")
+    async def jobs(self, principal: Caller, from_: ChainFrom,
+                   to: To) -> list[SourceResultOut]:
+        return await results.source_results(principal, "job", from_, to)
+
+
+    @get("/referrals", summary="The referral program's figures", guards=[OPERATORS],
+         description="Operators. Invites made on the local dates from..to of the chain's "
+                     "zone (invited, of them still pending), invites decided then "
+                     "(rewarded, refused), and what the vouchers each side got then did "
+                     "(figures as GET /stats/campaigns').")
+    async def referrals(self, principal: Caller, from_: ChainFrom,
+                        to: To) -> ReferralResultsOut:
+        return await results.referral_results(principal, from_, to)
 
 
 CONTROLLERS = [StatsController]

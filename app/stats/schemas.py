@@ -166,3 +166,69 @@ class CohortsOut(Struct, rename={"from_": "from"}):
     to: str
     store_id: uuid.UUID | None
     cohorts: list[Cohort]
+
+
+# --- campaign results (issue 20) ---------------------------------------------------------
+
+class CampaignFigures(Struct):
+    """What the vouchers issued in a range did (see :mod:`app.stats.results`)."""
+
+    issued: int
+    redeemed: int
+    redemption_rate: float  # redeemed / issued
+    discount_cents: int
+    bill_cents: int
+    returning_members_30d: int
+
+
+class CampaignResultOut(Struct):
+    campaign_id: uuid.UUID
+    name: str
+    issued: int
+    redeemed: int
+    redemption_rate: float
+    discount_cents: int
+    bill_cents: int
+    returning_members_30d: int
+
+
+class SourceResultOut(Struct):
+    """The vouchers one automation or job issued (of one campaign)."""
+
+    source_id: uuid.UUID
+    campaign_id: uuid.UUID
+    name: str  # the automation's name; a job's campaign's
+    issued: int
+    redeemed: int
+    redemption_rate: float
+    discount_cents: int
+    bill_cents: int
+    returning_members_30d: int
+
+
+class CampaignDay(Struct):
+    date: date
+    issued: int  # vouchers issued that local day
+    redeemed: int  # redemptions (not reversed) of the campaign's vouchers made that day
+
+
+class CampaignDailyOut(Struct, rename={"from_": "from"}):
+    campaign_id: uuid.UUID
+    from_: date
+    to: date
+    points: list[CampaignDay]
+
+
+class ReferralResultsOut(Struct, rename={"from_": "from"}):
+    """The chain's referrals in a range: invites made (``invited``, of them still
+    ``pending``), invites decided (``rewarded``, ``refused``), and what the vouchers each
+    side got in the range did (figures as a campaign's)."""
+
+    from_: date
+    to: date
+    invited: int
+    pending: int
+    rewarded: int
+    refused: int
+    referrer_vouchers: CampaignFigures
+    invitee_vouchers: CampaignFigures

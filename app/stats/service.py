@@ -325,7 +325,7 @@ CSV_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _cell(text: str) -> str:
+def csv_cell(text: str) -> str:
     """A spreadsheet must not run a store's name as a formula (CSV injection)."""
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
@@ -343,7 +343,7 @@ async def export_csv(principal: Principal, first: date, last: date,
     for day in _dates(first, last):
         for store in scope.stores:
             figures = days.get((store["id"], day), zero)
-            writer.writerow([day.isoformat(), str(store["id"]), _cell(store["name"]),
+            writer.writerow([day.isoformat(), str(store["id"]), csv_cell(store["name"]),
                              *(figures[f] for _, f in CSV_COLUMNS)])
     return out.getvalue()
 

@@ -347,6 +347,21 @@ POLICY.update({
         "date": tomorrow_at("00:00")[:10]})],
 })
 
+
+def _range(b: Bundle, _: str) -> dict[str, str]:
+    return {"from": tomorrow_at("00:00")[:10], "to": tomorrow_at("00:00")[:10]}
+
+
+# Campaign results (issue 20): a campaign is the chain's, operators only.
+POLICY.update({
+    "GET /api/v1/stats/campaigns": [Rule(OPERATOR, NONE, query=_range)],
+    "GET /api/v1/stats/campaigns.csv": [Rule(OPERATOR, NONE, query=_range)],
+    "GET /api/v1/stats/campaigns/{campaign_id}/daily": [Rule(OPERATOR, CHAIN, query=_range)],
+    "GET /api/v1/stats/automations": [Rule(OPERATOR, NONE, query=_range)],
+    "GET /api/v1/stats/jobs": [Rule(OPERATOR, NONE, query=_range)],
+    "GET /api/v1/stats/referrals": [Rule(OPERATOR, NONE, query=_range)],
+})
+
 # Webhooks: operators (people) of the chain only; API keys never (not in key_scopes).
 _HOOK = "/api/v1/webhook-endpoints"
 POLICY.update({

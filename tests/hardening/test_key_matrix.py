@@ -194,6 +194,13 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/stats/cohorts": needs("stats:read"),
     "GET /api/v1/stats/stores": needs("stats:read"),
     "GET /api/v1/stats/liability": needs("stats:read"),
+    # campaign results (issue 20)
+    "GET /api/v1/stats/campaigns": needs("stats:read"),
+    "GET /api/v1/stats/campaigns.csv": needs("stats:read"),
+    "GET /api/v1/stats/campaigns/{campaign_id}/daily": needs("stats:read"),
+    "GET /api/v1/stats/automations": needs("stats:read"),
+    "GET /api/v1/stats/jobs": needs("stats:read"),
+    "GET /api/v1/stats/referrals": needs("stats:read"),
     "GET /api/v1/events": needs("events:read"),
 }
 
