@@ -164,17 +164,32 @@ async function referralQr(api, link) {
   }
 }
 
+function countsPanel(me) {
+  return h('div.panel', {},
+    h('h2', { text: t('m.invite.results') }),
+    h('div.figures', {},
+      h('div.figure', {}, h('div.value', { id: 'invited-count', text: String(me.invited ?? 0) }),
+        h('div.label', { text: t('m.invite.invited') })),
+      h('div.figure', {}, h('div.value', { id: 'rewarded-count', text: String(me.rewarded ?? 0) }),
+        h('div.label', { text: t('m.invite.rewarded') }))));
+}
+
+// What each side gets, in the campaigns' names when the program names them.
+function rewardsText(me) {
+  const mine = me.referrer_reward?.name;
+  const theirs = me.invitee_reward?.name;
+  if (mine && theirs) return t('m.invite.rewards', { mine, theirs });
+  return t('m.invite.how');
+}
+
 export async function inviteView(el, { api, fail }) {
-  let me;
-  try {
-    me = await api.get('/me/referral');
-  } catch (err) {
-    if (err.status === 404 || err.status === 409) {
-      mount(el, h('h1', { text: t('m.invite.title') }),
-        h('div.panel', { id: 'invite-off' }, h('p', { text: t('m.invite.off') })));
-      return;
-    }
-    throw err;
+  const me = await api.get('/me/referral');
+  // A paused program (or none): no code to hand out, but what was earned stays shown.
+  if ((me.program_status ?? 'active') !== 'active') {
+    mount(el, h('h1', { text: t('m.invite.title') }),
+      h('div.panel', { id: 'invite-off' }, h('p', { text: t('m.invite.off') })),
+      me.invited ? countsPanel(me) : null);
+    return;
   }
   const title = t('m.invite.shareTitle');
   const desc = t('m.invite.shareDesc', { code: me.code });
@@ -182,19 +197,13 @@ export async function inviteView(el, { api, fail }) {
   mount(el,
     h('h1', { text: t('m.invite.title') }),
     h('div.panel', { id: 'invite' },
-      h('p', { text: t('m.invite.how') }),
+      h('p', { id: 'invite-how', text: rewardsText(me) }),
       h('p.muted', { text: t('m.invite.code') }),
       h('p.shortcode', { id: 'referral-code', text: me.code }),
       h('div.qrbox', { id: 'referral-qr' }, h('p.muted', { text: t('app.loading') })),
       h('p.muted.center', { text: t('m.invite.showQr') }),
       shareBox({ id: 'invite-share', link: me.link, title, text: desc })),
-    h('div.panel', {},
-      h('h2', { text: t('m.invite.results') }),
-      h('div.figures', {},
-        h('div.figure', {}, h('div.value', { id: 'invited-count', text: String(me.invited ?? 0) }),
-          h('div.label', { text: t('m.invite.invited') })),
-        h('div.figure', {}, h('div.value', { id: 'rewarded-count', text: String(me.rewarded ?? 0) }),
-          h('div.label', { text: t('m.invite.rewarded') })))));
+    countsPanel(me));
   const qr = await referralQr(api, me.link).catch((err) => { fail(err); return null; });
   const box = document.getElementById('referral-qr');
   if (qr && box) mount(box, qr);

@@ -151,6 +151,7 @@ addMessages({
   zh: {
     'm.invite.entry': '邀请好友', 'm.invite.title': '邀请好友',
     'm.invite.how': '好友通过你的链接或二维码登录，第一次到店消费后，你们俩都会收到一张券。',
+    'm.invite.rewards': '好友通过你的链接或二维码登录，第一次到店消费后：你得到「{mine}」，好友得到「{theirs}」。',
     'm.invite.code': '我的邀请码', 'm.invite.qrAlt': '邀请二维码：好友扫码即可加入',
     'm.invite.showQr': '让好友用微信扫这个码，或把链接发给好友',
     'm.invite.results': '邀请成果', 'm.invite.invited': '已邀请', 'm.invite.rewarded': '已得奖励',
@@ -179,6 +180,7 @@ addMessages({
   en: {
     'm.invite.entry': 'Invite friends', 'm.invite.title': 'Invite friends',
     'm.invite.how': 'A friend who signs in through your link or QR gets a voucher, and so do you, after their first visit.',
+    'm.invite.rewards': 'A friend signs in through your link or QR; after their first visit you get "{mine}" and they get "{theirs}".',
     'm.invite.code': 'My invite code', 'm.invite.qrAlt': 'Invite QR: a friend scans it to join',
     'm.invite.showQr': 'Let a friend scan this code with WeChat, or send them the link',
     'm.invite.results': 'Your invitations', 'm.invite.invited': 'Invited', 'm.invite.rewarded': 'Rewarded',
