@@ -15,7 +15,7 @@ import {
 import { topUpViews } from './topup.js';
 import {
   GIFT_WORDS, giftPanel, giftView, inviteView, nextHash, normalTerms, outsideHours, pendingGift,
-  pendingReferral, readLink, shareGiftInWechat, signIn, usageNote,
+  pendingReferral, readLink, sentGift, shareGiftInWechat, signIn, usageNote,
 } from './marketing.js';
 import './words.js';
 
@@ -74,7 +74,7 @@ const VIEWS = {
 };
 
 function route() {
-  const [name, arg] = location.hash.replace(/^#/, '').split('/');
+  const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
   return VIEWS[name] ? [name, arg] : ['cards', undefined];
 }
 
@@ -547,9 +547,10 @@ function zoneOf(v, byStore) {
 async function voucherView(el, voucherId) {
   const [v, byStore] = await Promise.all([api.get(`/vouchers/${voucherId}`), storesById()]);
   const usable = v.status === 'issued';
+  const gift = await sentGift(api, v);
   const rerender = () => voucherView(el, voucherId).catch((err) => showError(el, err));
   onVoucherEvent = (data) => { if (data.voucher_id === voucherId) rerender(); };
-  shareGiftInWechat(v);
+  shareGiftInWechat(v, gift);
   mount(el,
     h('h1', { text: v.campaign_name }),
     h('div.panel', {},
@@ -560,7 +561,7 @@ async function voucherView(el, voucherId) {
       h('h2', { text: t('m.voucher.terms') }),
       termRows(voucherTerms(v), byStore),
       v.redeemed_at ? h('p.muted', { text: `${t('status.redeemed')} ${fmtDateTime(v.redeemed_at)}` }) : null),
-    giftPanel(v, { api, fail, rerender }),
+    giftPanel(v, gift, { api, fail, rerender }),
     usable ? h('div.panel', {},
       h('h2', { text: t('m.voucher.code') }),
       h('div.qrbox', { id: 'voucher-qr' }, qrCanvas(v.code)),

@@ -37,7 +37,7 @@ function stored(key) {
 // a copied address does not carry them again.
 export function readLink(query) {
   const ref = query.get('ref') || query.get('referral_code');
-  const gift = query.get('gift') || (location.hash.match(/^#gift\/([^/?#]+)/) || [])[1];
+  const gift = query.get('gift') || (location.hash.match(/^#\/?gift\/([^/?#]+)/) || [])[1];
   if (ref) store(REF_KEY, ref.trim());
   if (gift) store(GIFT_KEY, decodeURIComponent(gift).trim());
   if (query.has('ref') || query.has('referral_code') || query.has('gift')) {
@@ -244,11 +244,22 @@ export function usageNote(v, timeZone) {
 
 const giftable = (v) => Boolean(v.giftable ?? v.terms?.giftable);
 
-// The gift being given: what the voucher says (v.gift), else what this browser kept when
-// it made the gift.
-function currentGift(v) {
-  if (v.gift && v.gift.token) return v.gift;
+// The gift being given: the server's pending gift of this voucher (GET /me/gifts: its id
+// and end), with the link this browser kept when it made the gift (only a hash of the
+// token is stored server-side: another phone can cancel but not re-share).
+function keptGift(v) {
   try { return JSON.parse(stored(SENT_KEY(v.id)) || 'null'); } catch { return null; }
+}
+
+export async function sentGift(api, v) {
+  if (v.status !== 'gifting') return null;
+  const kept = keptGift(v);
+  let mine = null;
+  try {
+    mine = (await api.get('/me/gifts') || []).find((g) => g.voucher_id === v.id && (g.status ?? 'pending') === 'pending');
+  } catch { /* no list: what this browser kept */ }
+  if (!mine) return kept;
+  return { ...mine, ...(kept && kept.id === mine.id ? { token: kept.token, link: kept.link } : {}) };
 }
 
 export const GIFT_WORDS = () => ({
@@ -256,15 +267,16 @@ export const GIFT_WORDS = () => ({
   not_giftable: t('m.err.not_giftable'), voucher_not_giftable: t('m.err.not_giftable'),
   gift_expired: t('m.gift.expired'), gift_taken: t('m.gift.taken'), gift_accepted: t('m.gift.taken'),
   gift_cancelled: t('m.gift.cancelled'), own_gift: t('m.gift.own'), gift_own: t('m.gift.own'),
-  self_gift: t('m.gift.own'), gift_not_pending: t('m.gift.gone'), invalid_state: t('m.gift.gone'),
-  outside_usage_hours: t('m.err.outside_usage_hours'), not_found: t('m.gift.notFound'),
+  self_gift: t('m.gift.own'), gift_not_pending: t('m.gift.gone'),
+  outside_usage_hours: t('m.err.outside_usage_hours'),
 });
+// On the accept view a 404 is an unknown gift, not a page.
+const ACCEPT_WORDS = () => ({ ...GIFT_WORDS(), not_found: t('m.gift.notFound'), invalid_state: t('m.gift.gone') });
 
 // The gifting panel of the voucher's view: "Give to a friend", or the link being given with
 // "Cancel gift". `rerender` reads the voucher again.
-export function giftPanel(v, { api, fail, rerender }) {
+export function giftPanel(v, gift, { api, fail, rerender }) {
   if (v.status === 'gifting') {
-    const gift = currentGift(v);
     return h('div.panel', { id: 'gift-panel', 'data-gift': gift?.id || '' },
       h('h2', { text: t('m.gift.giving') }),
       h('p', { text: t('m.gift.givingText') }),
@@ -306,24 +318,26 @@ export function giftPanel(v, { api, fail, rerender }) {
 }
 
 // Shared with the voucher view: a gifting voucher's share data stays set for WeChat's menu.
-export function shareGiftInWechat(v) {
-  const gift = v.status === 'gifting' ? currentGift(v) : null;
+export function shareGiftInWechat(v, gift) {
   if (gift?.link) wechatShare({ title: t('m.gift.shareTitle'), desc: t('m.gift.shareDesc', { name: v.campaign_name }), link: gift.link });
 }
 
 // --- accepting a gift -------------------------------------------------------------------------
 
 // What stops an accept, in words, from the gift as read (or null when it can be accepted).
-function giftBlock(gift) {
+function giftBlock(gift, own) {
   if (!gift) return null;
-  if (gift.own || gift.is_own || gift.mine) return ['own', t('m.gift.own')];
   const status = gift.status || 'pending';
+  if (own && status === 'pending') return ['own', t('m.gift.own')];
   if (status === 'pending' && gift.expires_at && new Date(gift.expires_at) < new Date()) return ['expired', t('m.gift.expired')];
   return {
     expired: ['expired', t('m.gift.expired')], accepted: ['taken', t('m.gift.taken')],
     cancelled: ['cancelled', t('m.gift.cancelled')],
-  }[status] || null;
+  }[status] || (status === 'pending' ? null : ['gone', t('m.gift.gone')]);
 }
+
+// An accept refused: the words, and the state the view shows.
+const ACCEPT_STATES = { gift_expired: 'expired', own_gift: 'own', not_found: 'unknown', gift_not_pending: 'gone' };
 
 export async function giftView(el, token, { api, fail, voucherTerms, termRows, byStore }) {
   store(GIFT_KEY, '');  // opened: the link is used up whatever happens next
@@ -334,20 +348,22 @@ export async function giftView(el, token, { api, fail, voucherTerms, termRows, b
   } catch (err) {
     readError = err;
   }
-  const words = GIFT_WORDS();
-  // An unknown token, or a server that cannot read gifts: the accept itself tells.
-  const unknown = readError && !(readError.status === 404 || readError.status === 405);
-  if (unknown) {
+  const words = ACCEPT_WORDS();
+  if (readError && readError.status !== 405) {
+    // Unknown (or another chain's) token, or the server could not say: the words for it.
     mount(el, h('h1', { text: t('m.gift.received') }),
-      h('div.panel', { id: 'gift-view', 'data-state': readError.code },
+      h('div.panel', { id: 'gift-view', 'data-state': ACCEPT_STATES[readError.code] || readError.code },
         h('p.reason', { id: 'gift-reason', role: 'alert', text: errorText(readError, words) }),
         h('a.btn.secondary', { href: '#vouchers', text: t('m.tab.vouchers') })));
     return;
   }
-  const block = giftBlock(gift);
-  const voucher = gift?.voucher || null;
+  // My own gift (one of the pending gifts I sent): nothing to accept, send the link instead.
+  const own = gift ? await api.get('/me/gifts').then((x) => (x || []).some((g) => g.id === gift.id)).catch(() => false) : false;
+  const block = giftBlock(gift, own);
+  const terms = gift?.terms ? normalTerms(voucherTerms({ terms: gift.terms })) : null;
   const acceptKey = newKey();  // a double tap accepts once
   const reason = h('p.reason', { id: 'gift-reason', role: 'alert', text: block ? block[1] : '' });
+  const view = h('div.panel', { id: 'gift-view', 'data-state': block ? block[0] : 'open' });
   const accept = block ? null : h('button.btn.block.big', {
     type: 'button', id: 'accept-gift', text: t('m.gift.accept'),
     onclick: async (event) => {
@@ -358,23 +374,18 @@ export async function giftView(el, token, { api, fail, voucherTerms, termRows, b
         location.hash = `#voucher/${mine.id}`;
       } catch (err) {
         reason.textContent = errorText(err, words);
+        view.dataset.state = ACCEPT_STATES[err.code] || err.code;
         if (err.status >= 500 || err.status === 0) event.target.disabled = false;
         else event.target.remove();
-        fail(err);
       }
     },
   });
-  mount(el,
-    h('h1', { text: t('m.gift.received') }),
-    h('div.panel', { id: 'gift-view', 'data-state': block ? block[0] : 'open' },
-      gift?.giver_name ? h('p', { text: t('m.gift.from', { name: gift.giver_name }) }) : h('p', { text: t('m.gift.fromFriend') }),
-      voucher ? [
-        h('h2', { text: voucher.campaign_name || '' }),
-        h('p.value-line', { text: valueText(normalTerms(voucherTerms(voucher))) }),
-        termRows(normalTerms(voucherTerms(voucher)), byStore),
-      ] : null,
-      gift?.expires_at && !block ? h('p.muted', { text: t('m.gift.acceptUntil', { d: fmtDateTime(gift.expires_at) }) }) : null,
-      reason,
-      accept,
-      h('a.btn.secondary', { href: '#vouchers', text: t('m.tab.vouchers') })));
+  mount(el, h('h1', { text: t('m.gift.received') }), mount(view,
+    gift?.giver_name ? h('p', { id: 'gift-from', text: t('m.gift.from', { name: gift.giver_name }) }) : h('p', { text: t('m.gift.fromFriend') }),
+    gift?.campaign_name ? h('h2', { id: 'gift-name', text: gift.campaign_name }) : null,
+    terms ? [h('p.value-line', { text: valueText(terms) }), termRows(terms, byStore)] : null,
+    gift?.expires_at && !block ? h('p.muted', { text: t('m.gift.acceptUntil', { d: fmtDateTime(gift.expires_at) }) }) : null,
+    reason,
+    accept,
+    h('a.btn.secondary', { href: '#vouchers', text: t('m.tab.vouchers') })));
 }
