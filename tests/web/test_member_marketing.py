@@ -58,7 +58,27 @@ def page_signed_in(context: Any, url: str, openid: str, chain: str = "") -> Any:
 def local_url(demo: Demo, link: str) -> str:
     """The link on the server under test (the same path and query on its own origin)."""
     parts = urlsplit(link)
-    return f"{demo.base_url}{parts.path}?{parts.query}" + (f"#{parts.fragment}" if parts.fragment else "")
+    fragment = f"#{parts.fragment}" if parts.fragment else ""
+    return f"{demo.base_url}{parts.path}?{parts.query}{fragment}"
+
+
+def home(demo: Demo) -> str:
+    return f"{demo.base_url}/m/?chain={demo.chain_id}"
+
+
+def friend_context(browser: Any) -> Any:
+    """A second phone: its own storage (no session, no chain), in English."""
+    ctx = browser.new_context(viewport={"width": 390, "height": 844},
+                              timezone_id="Asia/Shanghai")
+    ctx.add_init_script("try { if (!localStorage.getItem('o2o.lang')) "
+                        "localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
+    ctx.set_default_timeout(10_000)
+    return ctx
+
+
+def gift_token(link: str) -> str:
+    query = parse_qs(urlsplit(link).query)
+    return query["gift"][0] if "gift" in query else link.rsplit("/", 1)[-1]
 
 
 def campaign(demo: Demo, name: str, **extra: Any) -> dict[str, Any]:
@@ -88,7 +108,7 @@ def test_invite_friends_code_qr_link_and_a_friend_counted(demo_server: Demo, con
     referral = demo_server.api("GET", "/me/referral", a["token"])
 
     context.add_init_script(WX_SDK)
-    page = page_signed_in(context, f"{demo_server.base_url}/m/?chain={demo_server.chain_id}", a_openid)
+    page = page_signed_in(context, home(demo_server), a_openid)
     page.click("[data-tab=me]")
     page.click("#invite-link")
     page.wait_for_selector("#referral-qr img, #referral-qr canvas")
@@ -115,9 +135,8 @@ def test_invite_friends_code_qr_link_and_a_friend_counted(demo_server: Demo, con
     assert_accessible(page, "invite friends (zh)")
 
     # A friend opens the link in their own browser, signs in, and is counted.
-    friend = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Shanghai")
+    friend = friend_context(browser)
     try:
-        friend.add_init_script("try { localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
         b_page = friend.new_page()
         b_page.goto(local_url(demo_server, referral["link"]))
         expect(b_page.locator("main.login")).to_contain_text("A friend invited you")
@@ -147,7 +166,7 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     given = issue(demo_server, gift_campaign["id"], a["member"]["id"])
     kept = issue(demo_server, gift_campaign["id"], a["member"]["id"])
 
-    page = page_signed_in(context, f"{demo_server.base_url}/m/?chain={demo_server.chain_id}", a_openid)
+    page = page_signed_in(context, home(demo_server), a_openid)
     go(page, f"#voucher/{given['id']}", "#give-voucher")
     assert_accessible(page, "voucher with give to a friend (en)")
     page.click("#give-voucher")
@@ -155,7 +174,7 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     expect(page.locator("#voucher-status")).to_have_text("Being given")
     assert not page.locator("#voucher-qr").count()  # it cannot be redeemed meanwhile
     link = page.locator("#gift-share-link").input_value()
-    token = parse_qs(urlsplit(link).query)["gift"][0] if "gift=" in link else link.rsplit("/", 1)[-1]
+    token = gift_token(link)
     assert demo_server.api("GET", f"/vouchers/{given['id']}", a["token"])["status"] == "gifting"
     assert_accessible(page, "voucher being given (en)")
     screenshot(page, "member-gift-giving")
@@ -166,10 +185,8 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     assert not page.locator("#accept-gift").count()
 
     # The friend opens the link, signs in, sees the voucher and accepts it.
-    friend = browser.new_context(viewport={"width": 390, "height": 844}, timezone_id="Asia/Shanghai")
+    friend = friend_context(browser)
     try:
-        friend.add_init_script("try { if (!localStorage.getItem('o2o.lang')) "
-                               "localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
         b_page = page_signed_in(friend, local_url(demo_server, link), b_openid,
                                 demo_server.chain_id)
         b_page.wait_for_selector("#accept-gift")
