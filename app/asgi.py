@@ -53,6 +53,9 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from marketing.referral import service as referral_service
+from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
+from marketing.runner import MarketingRunner
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
 from payments.controllers import notice_error
@@ -112,6 +115,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     # Orders and refunds WeChat Pay has not told us the end of (active queries, closing
     # stale orders): a task of its own, like the webhook worker.
     poller = PayPoller(settings, runtime.secrets, pay.client)
+    # Marketing's sweeps (automations, jobs, ...): a task of its own, like the poller.
+    marketing = MarketingRunner(settings, runtime.signer)
     housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
@@ -138,6 +143,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             webhooks.start()
         if settings.pay_poller:
             poller.start()
+        if settings.marketing_runner:
+            marketing.start()
         if freeze_gc:
             # Everything built so far lives as long as the process: out of the collector's
             # sight, so that a full collection under load scans only what requests made
@@ -148,6 +155,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     async def shutdown() -> None:
         await dispatcher.stop()
         await poller.stop()
+        await marketing.stop()
         await webhooks.stop()
         await sequencer.stop()
         await housekeeping.stop()
@@ -159,7 +167,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *REFERRAL_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]
@@ -204,7 +212,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         ),
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
                      "scans": scans, "pay": pay,
-                     "member_finders": member_finders}),
+                     "member_finders": member_finders,
+                     # What later domains do when a WeChat login creates a member.
+                     "member_join_hooks": (referral_service.record_invite,)}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )

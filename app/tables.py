@@ -13,6 +13,7 @@ APP_MODULES = (
     "bookings.piccolo_app",
     "payments.piccolo_app",
     "app.stats.piccolo_app",
+    "marketing.referral.piccolo_app",
 )
 
 

@@ -495,7 +495,7 @@ async def insert_voucher(values: Values) -> None:
 # A voucher's terms are its campaign's (VoucherView.terms): read in the same query.
 _TERM_COLUMNS = ("name", "kind", "value_cents", "percent_off", "max_discount_cents",
                  "item_name", "min_spend_cents", "valid_from", "valid_until", "store_ids",
-                 "weekdays", "time_from", "time_until")
+                 "weekdays", "time_from", "time_until", "giftable")
 _VOUCHER_COLUMNS = (
     *Voucher.all_columns(),
     Voucher.campaign.name.as_alias("campaign_name"),

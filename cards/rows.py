@@ -162,6 +162,9 @@ class CampaignTerms(TypedDict):
     weekdays: list[int] | None
     time_from: str | None
     time_until: str | None
+    # Whether its vouchers may be gifted (issue 20): read with a voucher's terms and a
+    # campaign's row, not by a scan (which never needs it).
+    giftable: NotRequired[bool]
 
 
 class CampaignRow(CampaignTerms):
@@ -200,6 +203,9 @@ class VoucherRow(VoucherState):
     redemption_id: uuid.UUID | None
     revoked_at: datetime | None
     created_at: datetime
+    # What issued it (issue 20): claim | issue | job | automation | referral | gift.
+    source: str
+    source_id: uuid.UUID | None
 
 
 class VoucherView(VoucherRow, VoucherScan):

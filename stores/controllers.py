@@ -56,6 +56,13 @@ def _member_finders(request: Request[Any, Any, Any]) -> service.MemberFinders:
     return finders
 
 
+def _join_hooks(request: Request[Any, Any, Any]) -> tuple[service.JoinHook, ...]:
+    """What later domains do when a login creates a member, joined by create_app (the
+    app's state; none when it wires none)."""
+    hooks: tuple[service.JoinHook, ...] = request.app.state.get("member_join_hooks", ())
+    return hooks
+
+
 def _token_of(request: Request[Any, Any, Any]) -> Token:
     """The calling token (the auth middleware checked it and put it in ``scope["auth"]``)."""
     token = request.scope.get("auth")
@@ -85,11 +92,16 @@ class AuthController(Controller):
 
     @post("/member/wechat", opt=LOGIN_OPT, status_code=HTTP_200_OK,
           responses=problems(401, 404),
-          summary="Member login with a WeChat code (first login creates the member)")
+          summary="Member login with a WeChat code (first login creates the member)",
+          description="``referral_code``: a friend's code (the link the member came "
+                      "through); an invite is recorded when this login creates the "
+                      "member. A code that cannot be used is ignored, never refused.")
     async def member_login(self, data: JSONBody[MemberWechatLogin],
+                           request: Request[Any, Any, Any],
                            runtime: RuntimeDep) -> MemberLoginOut:
         principal, member = await service.login_member(
-            data, sandbox=runtime.sandbox, wechat=runtime.wechat, box=runtime.secrets)
+            data, sandbox=runtime.sandbox, wechat=runtime.wechat, box=runtime.secrets,
+            on_join=_join_hooks(request))
         return MemberLoginOut(token=runtime.auth.issue(principal), member=member)
 
 

@@ -58,6 +58,7 @@ from stores.rows import (
     StoreRow,
 )
 from stores.schemas import (
+    DEFAULT_CHAIN_TIMEZONE,
     DEFAULT_LOCALE,
     EXTERNAL_ID_MAX,
     PHONE_PATTERN,
@@ -328,8 +329,25 @@ async def _openid_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
     return session.openid, session.unionid
 
 
+@dataclass(frozen=True, slots=True)
+class MemberJoined:
+    """A member a first WeChat login has just created, told to the join hooks inside the
+    write transaction that creates it (so what a hook writes stands or falls with it)."""
+
+    member: MemberRow
+    referral_code: str | None
+
+
+JoinHook = Callable[[MemberJoined], Awaitable[None]]
+"""What a later domain does when a WeChat login creates a member (marketing records an
+invite). Stores imports none: the composition root (create_app) puts them in the app's
+state (``member_join_hooks``) and the login endpoint hands them to :func:`login_member`.
+A hook must not refuse the login: it swallows what it cannot use."""
+
+
 async def login_member(body: MemberWechatLogin, *, sandbox: bool, wechat: WechatClient,
-                       box: SecretBox) -> tuple[Principal, MemberOut]:
+                       box: SecretBox, on_join: Sequence[JoinHook] = ()
+                       ) -> tuple[Principal, MemberOut]:
     if await repo.get_chain(body.chain_id) is None:
         raise NotFound("no such chain")
     openid, unionid = await _openid_from_code(body.chain_id, body.code, sandbox=sandbox,
@@ -345,10 +363,14 @@ async def login_member(body: MemberWechatLogin, *, sandbox: bool, wechat: Wechat
             async with write_transaction():
                 await repo.insert_member(values)
                 await _member_event(events.types.MEMBER_CREATED, values)
+                joined = MemberJoined(member=values, referral_code=body.referral_code)
+                for hook in on_join:
+                    await hook(joined)
         except Exception as exc:
             if not is_unique_violation(exc):
                 raise
-            # A simultaneous first login created the member: use that one.
+            # A simultaneous first login created the member: use that one (its own
+            # login ran the hooks).
         row = await repo.get_member_by_openid(body.chain_id, openid)
         assert row is not None
     principal = Principal(kind="member", id=row["id"], chain_id=row["chain"], role="member")
@@ -416,7 +438,8 @@ async def get_wechat_config(principal: Principal) -> WechatConfigOut:
 def chain_out(row: ChainRow) -> ChainOut:
     return ChainOut(id=row["id"], name=row["name"],
                     offline_window_minutes=row["offline_window_minutes"],
-                    created_at=row["created_at"], locale=chain_locale_of(row))
+                    created_at=row["created_at"], locale=chain_locale_of(row),
+                    timezone=row.get("timezone") or DEFAULT_CHAIN_TIMEZONE)
 
 
 async def get_chain(principal: Principal) -> ChainOut:
@@ -429,10 +452,20 @@ async def get_chain(principal: Principal) -> ChainOut:
 async def update_chain(principal: Principal, body: ChainUpdate) -> ChainOut:
     changes = {f: getattr(body, f) for f in ChainUpdate.__struct_fields__
                if getattr(body, f) is not None}
+    if "timezone" in changes:
+        validate_timezone(changes["timezone"])
     if changes:
         async with write_transaction():
             await repo.update_chain(principal.chain_id, changes)
     return await get_chain(principal)
+
+
+async def chain_timezone(chain_id: uuid.UUID) -> ZoneInfo:
+    """The zone of the chain's members' dates (birthdays, joining, last visits), read on
+    each use so a change applies at once on every process."""
+    row = await repo.get_chain(chain_id)
+    name = (row.get("timezone") if row else None) or DEFAULT_CHAIN_TIMEZONE
+    return ZoneInfo(name)
 
 
 async def offline_window(chain_id: uuid.UUID) -> timedelta:

@@ -35,17 +35,21 @@ MASK_PATTERN = 4
 PNG_SCALE = 8  # pixels per module: a version-6 code is (41 + 8) x 8 = 392 px square
 CACHE_SIZE = 1024
 
-_versions: dict[int, int] = {}  # text length -> smallest version that holds it
+# (text length, byte mode) -> smallest version that holds it
+_versions: dict[tuple[int, bool], int] = {}
 
 
-def matrix(text: str) -> list[list[bool]]:
+def matrix(text: str, *, link: bool = False) -> list[list[bool]]:
     """The QR modules of ``text`` (True = dark), without the quiet zone.
 
     ``text`` must be in the QR alphanumeric set (a code is: ``O2O1`` and upper-case
     base32); anything else is a ValueError, never a silently larger byte-mode code.
+    ``link``: ``text`` is a URL (a referral or gift link), in byte mode (UTF-8).
     """
-    data = qrcode.util.QRData(text.encode(), mode=qrcode.util.MODE_ALPHA_NUM)  # checks it
-    version = _versions.get(len(text))
+    mode = qrcode.util.MODE_8BIT_BYTE if link else qrcode.util.MODE_ALPHA_NUM
+    data = qrcode.util.QRData(text.encode(), mode=mode)  # checks it
+    key = (len(text.encode()), link)
+    version = _versions.get(key)
     qr: qrcode.QRCode = qrcode.QRCode(  # type: ignore[type-arg]
         version=version, error_correction=ERROR_CORRECTION, border=BORDER,
         mask_pattern=MASK_PATTERN)
@@ -54,13 +58,13 @@ def matrix(text: str) -> list[list[bool]]:
     # found once per length, then given, which saves qrcode's two fitting passes.
     qr.make(fit=version is None)
     if version is None:
-        _versions[len(text)] = qr.version
+        _versions[key] = qr.version
     return [[bool(module) for module in row] for row in qr.modules]
 
 
-def png(text: str, *, scale: int = PNG_SCALE) -> bytes:
-    """A PNG (1-bit greyscale) of the QR code of ``text``."""
-    modules = matrix(text)
+def png(text: str, *, scale: int = PNG_SCALE, link: bool = False) -> bytes:
+    """A PNG (1-bit greyscale) of the QR code of ``text`` (``link``: see :func:`matrix`)."""
+    modules = matrix(text, link=link)
     side = len(modules) + 2 * BORDER
     pixels = bytearray(b"\xff" * (side * side))
     for y, row in enumerate(modules):
@@ -76,9 +80,10 @@ def png(text: str, *, scale: int = PNG_SCALE) -> bytes:
     return out.getvalue()
 
 
-def svg(text: str) -> bytes:
-    """An SVG of the QR code of ``text``: one path, one unit per module, scalable."""
-    modules = matrix(text)
+def svg(text: str, *, link: bool = False) -> bytes:
+    """An SVG of the QR code of ``text``: one path, one unit per module, scalable
+    (``link``: see :func:`matrix`)."""
+    modules = matrix(text, link=link)
     side = len(modules) + 2 * BORDER
     runs: list[str] = []
     for y, row in enumerate(modules):

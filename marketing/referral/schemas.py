@@ -1,0 +1,57 @@
+"""Request and response bodies of referral."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from msgspec import Struct
+
+ProgramStatus = Literal["active", "paused"]
+ReferralStatus = Literal["pending", "rewarded", "refused"]
+
+
+class ProgramIn(Struct, forbid_unknown_fields=True):
+    referrer_campaign_id: uuid.UUID
+    invitee_campaign_id: uuid.UUID
+    status: ProgramStatus = "active"
+
+
+class ProgramOut(Struct):
+    referrer_campaign_id: uuid.UUID
+    invitee_campaign_id: uuid.UUID
+    status: ProgramStatus
+    updated_at: datetime
+    # All-time figures of the chain's invites.
+    invited: int
+    rewarded: int
+    refused: int
+    pending: int
+
+
+class RewardOut(Struct):
+    campaign_id: uuid.UUID
+    name: str
+
+
+class MyReferralOut(Struct):
+    code: str
+    link: str
+    invited: int  # friends who signed in through my link
+    rewarded: int  # of them, those whose first visit gave me my voucher
+    program_status: ProgramStatus | None  # None: the chain has no referral program
+    referrer_reward: RewardOut | None
+    invitee_reward: RewardOut | None
+
+
+class ReferralOut(Struct):
+    id: uuid.UUID
+    referrer_id: uuid.UUID
+    invitee_id: uuid.UUID
+    status: ReferralStatus
+    reason: str | None
+    created_at: datetime
+    decided_at: datetime | None
+    referrer_voucher_id: uuid.UUID | None
+    invitee_voucher_id: uuid.UUID | None
