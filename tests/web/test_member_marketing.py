@@ -226,7 +226,8 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
 def test_a_voucher_outside_its_days_says_so(demo_server: Demo, context: Any) -> None:
     store = demo_server.api("GET", f"/stores/{demo_server.store_id}", demo_server.member_token)
     days = _other_days(store.get("timezone") or "Asia/Shanghai")
-    limited = campaign(demo_server, f"E2E 工作日 {uuid.uuid4().hex[:4]}", weekdays=days)
+    limited = campaign(demo_server, f"E2E 工作日 {uuid.uuid4().hex[:4]}", weekdays=days,
+                       hours={"from": "09:30", "to": "24:00"})
     voucher = demo_server.fresh_voucher(limited["id"])
     page = context.new_page()
     page.goto(f"{demo_server.base_url}/m/?chain={demo_server.chain_id}")
@@ -235,6 +236,8 @@ def test_a_voucher_outside_its_days_says_so(demo_server: Demo, context: Any) -> 
     page.wait_for_selector("nav.tabs")
     go(page, f"#voucher/{voucher['id']}", "#usage-note")
     expect(page.locator("#usage-note")).to_contain_text("Not usable at this time: Only")
+    expect(page.locator("#usage-note")).to_contain_text("09:30\u201324:00 (store time)")
+    expect(page.locator("[data-term=hours]")).to_have_text("09:30\u201324:00")
     assert_accessible(page, "voucher outside its days (en)")
     go(page, "#vouchers", f"[data-voucher='{voucher['id']}']")
     expect(page.locator("[data-usage=outside_usage_hours]").first).to_be_visible()
