@@ -15,7 +15,7 @@ import {
 import { topUpViews } from './topup.js';
 import {
   GIFT_WORDS, giftPanel, giftView, inviteView, nextHash, normalTerms, outsideHours, pendingGift,
-  pendingReferral, readLink, sentGift, shareGiftInWechat, signIn, usageNote,
+  pendingReferral, readLink, referralUsed, sentGift, shareGiftInWechat, signIn, usageNote,
 } from './marketing.js';
 import './words.js';
 
@@ -28,6 +28,8 @@ const query = new URLSearchParams(location.search);
 if (query.get('chain')) localStorage.setItem('o2o.m.chain', query.get('chain'));
 // A referral link (?ref=) or a gift link (?gift=): kept through the sign-in (marketing.js).
 readLink(query);
+// Signed in already: a member already, whom a referral cannot bring (the server agrees).
+if (api.token) referralUsed();
 if (api.token && pendingGift()) history.replaceState(null, '', location.pathname + location.search + nextHash());
 
 // Timers of the current view, stopped whenever another view renders.

@@ -357,8 +357,9 @@ export async function giftView(el, token, { api, fail, voucherTerms, termRows, b
         h('a.btn.secondary', { href: '#vouchers', text: t('m.tab.vouchers') })));
     return;
   }
-  // My own gift (one of the pending gifts I sent): nothing to accept, send the link instead.
-  const own = gift ? await api.get('/me/gifts').then((x) => (x || []).some((g) => g.id === gift.id)).catch(() => false) : false;
+  // My own gift (the server says so; else: one of the gifts I sent): nothing to accept.
+  const own = gift && (gift.own ?? await api.get('/me/gifts')
+    .then((x) => (x || []).some((g) => g.id === gift.id)).catch(() => false));
   const block = giftBlock(gift, own);
   const terms = gift?.terms ? normalTerms(voucherTerms({ terms: gift.terms })) : null;
   const acceptKey = newKey();  // a double tap accepts once
