@@ -26,7 +26,7 @@ from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.db import in_write_transaction
 from app.core.errors import AppError, NotFound
-from cards import ledger
+from cards import gifting, ledger
 from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft, WrongCardKind
@@ -351,3 +351,12 @@ async def no_segment_issuer(principal: Principal, campaign_id: uuid.UUID,
     """The default ``segment_issuer`` when the app wires none: a clear 503, so the app
     (and the list form of the issue) works without marketing."""
     raise SegmentIssueUnavailable("no segment issuer is wired in this server")
+
+
+# --- gifting (issue 20): the voucher's side, for marketing.gifts -------------------------
+# Each joins the caller's write transaction; see cards.gifting for the rules.
+
+hold_for_gift = gifting.hold_for_gift
+give_gifted_voucher = gifting.give_gifted_voucher
+return_gifted_voucher = gifting.return_gifted_voucher
+gift_view = gifting.gift_view

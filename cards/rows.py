@@ -183,10 +183,13 @@ class VoucherState(TypedDict):
     id: uuid.UUID
     campaign: uuid.UUID
     member: uuid.UUID
-    status: str  # issued | redeemed | expired | revoked
+    status: str  # issued | redeemed | expired | revoked | gifting
     valid_until: datetime
     redeemed_at: datetime | None
     redeemed_store: uuid.UUID | None
+    # The one live signed code: a scan compares it with the scanned one (a gift gives the
+    # voucher a new code and kills the old; issue 20).
+    code: str
 
 
 class VoucherScan(VoucherState):
@@ -198,7 +201,6 @@ class VoucherScan(VoucherState):
 
 class VoucherRow(VoucherState):
     chain: uuid.UUID
-    code: str
     short_code: str
     redemption_id: uuid.UUID | None
     revoked_at: datetime | None

@@ -50,6 +50,15 @@ class TemplateCreate(Struct, forbid_unknown_fields=True):
     bonus_policy: BonusPolicy = "proportional"
 
 
+class TemplateMoneyUpdate(Struct, forbid_unknown_fields=True):
+    """PATCH /card-templates/{id}: a stored-value template's online top-up terms, each
+    left as it is when left out; checked exactly as at creation."""
+
+    top_up_options: Annotated[list[TopUpOption],
+                              Meta(max_length=MAX_TOP_UP_OPTIONS)] | None = None
+    bonus_policy: BonusPolicy | None = None
+
+
 class TemplateOut(Struct):
     id: uuid.UUID
     chain_id: uuid.UUID
@@ -203,7 +212,8 @@ class PreviewOut(Struct, kw_only=True):
     voucher: VoucherPreview | None = None  # a voucher's campaign and terms (issue 17)
 
 
-VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]
+# gifting: given to another member by a link not accepted yet (issue 20); not spendable.
+VoucherStatus = Literal["issued", "redeemed", "expired", "revoked", "gifting"]
 MAX_ISSUE_BATCH = 1000
 
 

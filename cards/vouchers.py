@@ -255,8 +255,8 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
     return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
 
 
-async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID,
-                         voucher_id: uuid.UUID) -> None:
+async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID, voucher_id: uuid.UUID,
+                         dedupe_key: str | None = None) -> None:
     await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
                             "valid_until": campaign["valid_until"].isoformat(),
@@ -266,7 +266,7 @@ async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID,
                             "max_discount_cents": campaign["max_discount_cents"],
                             "item_name": campaign["item_name"],
                             "min_spend_cents": campaign["min_spend_cents"]},
-                      dedupe_key=f"voucher:{voucher_id}:issued")
+                      dedupe_key=dedupe_key or f"voucher:{voucher_id}:issued")
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:

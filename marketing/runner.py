@@ -23,6 +23,7 @@ from app.core.codes.keys import CodeSigner
 from app.core.settings import Settings
 from marketing.automations.worker import tick as automations_tick
 from marketing.referral.worker import tick as referral_tick
+from marketing.gifts.worker import tick as gifts_tick
 from marketing.tick import Tick, TickFn
 
 __all__ = ["TICKS", "MarketingRunner", "Tick", "TickFn", "build_marketing_runner"]
@@ -34,6 +35,7 @@ log = logging.getLogger("o2o.marketing")
 TICKS: tuple[TickFn, ...] = (
     automations_tick,
     referral_tick,
+    gifts_tick,
 )
 
 

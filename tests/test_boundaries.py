@@ -27,6 +27,7 @@ DOMAINS = {
     "payments": ("payments.repository",),
     "marketing.referral": ("marketing.referral.repository",),
     "marketing.automations": ("marketing.automations.repository",),
+    "marketing.gifts": ("marketing.gifts.repository",),
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.
