@@ -9,8 +9,9 @@ Every new view passes axe-core, in English and Chinese."""
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -43,13 +44,13 @@ def sign_in(demo: Demo, openid: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def page_signed_in(context: Any, url: str, openid: str, chain: str = "") -> Any:
-    """Opens `url` (the member page, maybe through a link) and signs in with the form."""
+def page_signed_in(context: Any, url: str, openid: str) -> Any:
+    """Opens `url` (the member page, maybe through a link) and signs in with the form,
+    which never asks a member for the chain (the link carries it)."""
     page = context.new_page()
     page.goto(url)
     page.fill("#code", f"sandbox:{openid}")
-    if page.locator("#chain").is_visible():  # a link without the chain (the form asks)
-        page.fill("#chain", chain)
+    assert not page.locator("#chain").is_visible()
     page.click("button[type=submit]")
     page.wait_for_selector("nav.tabs")
     return page
@@ -152,6 +153,14 @@ def test_invite_friends_code_qr_link_and_a_friend_counted(demo_server: Demo, con
     expect(page.locator("#rewarded-count")).to_have_text("0")
 
 
+def expire_gift(demo: Demo, gift_id: str) -> None:
+    """Moves a gift's end an hour into the past, straight in the served SQLite file."""
+    past = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S+00:00")
+    with sqlite3.connect(demo.db) as conn:
+        moved = conn.execute("UPDATE gift SET expires_at = ? WHERE id = ?", (past, gift_id))
+        assert moved.rowcount == 1
+
+
 def _other_days(zone: str) -> list[int]:
     today = datetime.now(ZoneInfo(zone)).weekday()
     # Neither today nor tomorrow (a test started just before midnight stays outside).
@@ -165,6 +174,11 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     a, b = sign_in(demo_server, a_openid), sign_in(demo_server, b_openid)
     given = issue(demo_server, gift_campaign["id"], a["member"]["id"])
     kept = issue(demo_server, gift_campaign["id"], a["member"]["id"])
+    late = issue(demo_server, gift_campaign["id"], a["member"]["id"])
+    late_gift = httpx.post(f"{demo_server.base_url}{API}/vouchers/{late['id']}/gift", json={},
+                           headers={"Authorization": f"Bearer {a['token']}",
+                                    "Idempotency-Key": uuid.uuid4().hex}, timeout=10).json()
+    expire_gift(demo_server, late_gift["id"])
 
     page = page_signed_in(context, home(demo_server), a_openid)
     go(page, f"#voucher/{given['id']}", "#give-voucher")
@@ -187,8 +201,7 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     # The friend opens the link, signs in, sees the voucher and accepts it.
     friend = friend_context(browser)
     try:
-        b_page = page_signed_in(friend, local_url(demo_server, link), b_openid,
-                                demo_server.chain_id)
+        b_page = page_signed_in(friend, local_url(demo_server, link), b_openid)
         b_page.wait_for_selector("#accept-gift")
         expect(b_page.locator("#gift-view")).to_contain_text(gift_campaign["name"])
         assert_accessible(b_page, "accept a gift (en)")
@@ -200,6 +213,11 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
         assert b_page.url.endswith(f"#voucher/{given['id']}")
         mine = demo_server.api("GET", "/me/vouchers", b["token"])
         assert [v["id"] for v in mine] == [given["id"]]
+        go(b_page, "#vouchers", f"[data-voucher='{given['id']}']")
+        # A gift past its 24 hours: the voucher went back to the giver.
+        go(b_page, f"#gift/{late_gift['token']}", "#gift-view[data-state=expired]")
+        expect(b_page.locator("#gift-reason")).to_contain_text("This gift has expired")
+        assert not b_page.locator("#accept-gift").count()
         # Opened again, the taken gift says so (in Chinese too).
         set_lang(b_page, "zh")
         go(b_page, f"#gift/{token}", "#gift-view")
@@ -208,7 +226,7 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     finally:
         friend.close()
     theirs = [v["id"] for v in demo_server.api("GET", "/me/vouchers", a["token"])]
-    assert given["id"] not in theirs and kept["id"] in theirs
+    assert given["id"] not in theirs and {kept["id"], late["id"]} <= set(theirs)
     go(page, "#vouchers", f"[data-voucher='{kept['id']}']")
     assert not page.locator(f"[data-voucher='{given['id']}']").count()
 
@@ -216,10 +234,14 @@ def test_give_a_voucher_a_friend_accepts_it_and_a_gift_cancelled(
     go(page, f"#voucher/{kept['id']}", "#give-voucher")
     page.click("#give-voucher")
     page.wait_for_selector("#gift-panel .gift-cancel")
+    set_lang(page, "zh")  # after a reload the link is still there (kept by this phone)
+    page.wait_for_selector("#gift-share-link")
+    expect(page.locator("#voucher-status")).to_have_text("转赠中")
+    assert_accessible(page, "voucher being given (zh)")
     page.click("#gift-panel .gift-cancel")
     page.click("#gift-panel .gift-cancel")  # "tap again to confirm"
     page.wait_for_selector("#voucher-qr canvas")
-    expect(page.locator("#voucher-status")).to_have_text("Ready to use")
+    expect(page.locator("#voucher-status")).to_have_text("可使用")
     assert demo_server.api("GET", f"/vouchers/{kept['id']}", a["token"])["status"] == "issued"
 
 
