@@ -53,9 +53,9 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.referral import service as referral_service
 from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
-from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.runner import MarketingRunner
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS

@@ -22,8 +22,8 @@ from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.settings import Settings
 from marketing.automations.worker import tick as automations_tick
-from marketing.referral.worker import tick as referral_tick
 from marketing.gifts.worker import tick as gifts_tick
+from marketing.referral.worker import tick as referral_tick
 from marketing.tick import Tick, TickFn
 
 __all__ = ["TICKS", "MarketingRunner", "Tick", "TickFn", "build_marketing_runner"]
