@@ -35,6 +35,7 @@ from marketing.referral import service
 from marketing.referral.tables import Referral
 from marketing.referral.worker import tick
 from marketing.tick import Tick
+from stores.tables import Member
 from tests.conftest import make_settings
 from tests.world import World
 
@@ -414,3 +415,21 @@ async def test_a_paused_program_records_nothing_and_its_invites_wait(ref: Ref) -
     await ref.tick()
     assert (await invites())[0]["status"] == "rewarded"
     assert len(await referral_vouchers(friend.id)) == 1
+
+
+async def test_one_wechat_user_behind_two_accounts_is_refused(ref: Ref) -> None:
+    """A unionid is one person across the chain's apps (sandbox logins carry none: the
+    test writes them as a live code2session would have)."""
+    await ref.program()
+    referrer = ref.world.a.members[0]
+    code = (await ref.mine(referrer))["code"]
+    alias, twin, other_twin = [await ref.login(None, code) for _ in range(3)]
+    for member, unionid in ((referrer, "u-referrer"), (alias, "u-referrer"),
+                            (twin, "u-twin"), (other_twin, "u-twin")):
+        await Member.update({Member.unionid: unionid}).where(Member.id == member.id).run()
+    for member in (alias, twin, other_twin):
+        await ref.visit(member)
+    await ref.tick()
+    status = {r["invitee"]: (r["status"], r["reason"]) for r in await invites()}
+    assert status == {alias.id: ("refused", "same_wechat_user"), twin.id: ("rewarded", None),
+                      other_twin.id: ("refused", "wechat_user_of_invited_member")}
