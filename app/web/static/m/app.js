@@ -519,7 +519,7 @@ async function vouchersView(el) {
             h('span.pill', { text: t(`kind.${v.kind}`) })),
           h('span.pill', { class: v.status, text: statusText(v.status) })),
         h('p.value-line', { text: valueText(voucherTerms(v)) }),
-        outsideHours(v, zoneOf(v, byStore)) ? h('p.reason', { 'data-usage': 'outside_usage_hours', text: outsideHours(v, zoneOf(v, byStore)) }) : null,
+        usageLine(v, byStore),
         h('p.muted', { text: t('m.voucher.until', { d: fmtDate(v.valid_until) }) }))))
         : h('p.muted', { text: t('m.vouchers.empty') })),
     running.length ? h('div.panel', { id: 'campaigns' },
@@ -544,6 +544,12 @@ function zoneOf(v, byStore) {
   const ids = v.terms?.store_ids || [];
   const first = byStore[ids[0]] || Object.values(byStore)[0];
   return first?.timezone || 'Asia/Shanghai';
+}
+
+// "Not usable at this time: …" under a voucher of the list, or nothing.
+function usageLine(v, byStore) {
+  const why = outsideHours(v, zoneOf(v, byStore));
+  return why ? h('p.reason', { 'data-usage': 'outside_usage_hours', text: why }) : null;
 }
 
 async function voucherView(el, voucherId) {
