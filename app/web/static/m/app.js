@@ -13,6 +13,10 @@ import {
   balanceSplitText, cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName,
 } from '/static/common/terms.js';
 import { topUpViews } from './topup.js';
+import {
+  GIFT_WORDS, giftPanel, giftView, inviteView, nextHash, normalTerms, outsideHours, pendingGift,
+  pendingReferral, readLink, referralUsed, sentGift, shareGiftInWechat, signIn, usageNote,
+} from './marketing.js';
 import './words.js';
 
 // The page's own styles (CSP: a stylesheet of our origin, no inline style).
@@ -22,6 +26,11 @@ const api = createApi('m', { onUnauthorized: () => { api.setToken(''); live.stop
 const root = document.getElementById('app');
 const query = new URLSearchParams(location.search);
 if (query.get('chain')) localStorage.setItem('o2o.m.chain', query.get('chain'));
+// A referral link (?ref=) or a gift link (?gift=): kept through the sign-in (marketing.js).
+readLink(query);
+// Signed in already: a member already, whom a referral cannot bring (the server agrees).
+if (api.token) referralUsed();
+if (api.token && pendingGift()) history.replaceState(null, '', location.pathname + location.search + nextHash());
 
 // Timers of the current view, stopped whenever another view renders.
 let timers = [];
@@ -60,10 +69,14 @@ const VIEWS = {
   cards: cardsView, card: cardView, vouchers: vouchersView, voucher: voucherView,
   book: bookView, bookings: bookingsView, inbox: inboxView, me: profileView,
   stores: storesView, store: storeView, topup: topUp.topup, order: topUp.order, orders: topUp.orders,
+  invite: (el) => inviteView(el, { api, fail }),
+  gift: async (el, token) => giftView(el, decodeURIComponent(token || ''), {
+    api, fail, voucherTerms, termRows, byStore: await storesById(),
+  }),
 };
 
 function route() {
-  const [name, arg] = location.hash.replace(/^#/, '').split('/');
+  const [name, arg] = location.hash.replace(/^#\/?/, '').split('/');
   return VIEWS[name] ? [name, arg] : ['cards', undefined];
 }
 
@@ -79,7 +92,10 @@ function render() {
   if (!api.token) { live.stop(); loginView(); return; }
   live.start();
   const [name, arg] = route();
-  const tab = { card: 'cards', voucher: 'vouchers', store: 'stores', topup: 'cards', order: 'cards', orders: 'cards' }[name] || name;
+  const tab = {
+    card: 'cards', voucher: 'vouchers', store: 'stores', topup: 'cards', order: 'cards', orders: 'cards',
+    invite: 'me', gift: 'vouchers',
+  }[name] || name;
   const keep = noticeBox && noticeBox.childElementCount ? [...noticeBox.childNodes] : [];
   noticeBox = h('div.live-notice', { id: 'live-notice', role: 'status', 'aria-live': 'polite' }, keep);
   const content = h('div', { id: 'view-body' }, h('p.muted', { text: t('app.loading') }));
@@ -113,6 +129,7 @@ function pageWords() {
     phone_taken: t('m.err.phone_taken'),
     card_exists: t('m.err.card_exists'),
     validation_error: t('m.err.validation_error'),
+    ...GIFT_WORDS(),
   };
 }
 const fail = (err) => toast(errorText(err, pageWords()), 'bad');
@@ -226,9 +243,12 @@ function voucherEvent(data) {
 // --- login ------------------------------------------------------------------------------
 
 async function login(chainId, code) {
-  const session = await api.post('/auth/member/wechat', { chain_id: chainId, code });
+  const session = await signIn(api, chainId, code);
   localStorage.setItem('o2o.m.chain', chainId);
   api.setToken(session.token);
+  // Came through a gift link: the gift is the first thing to see.
+  const next = nextHash();
+  if (next) history.replaceState(null, '', location.pathname + location.search + next);
 }
 
 function loginView() {
@@ -251,7 +271,8 @@ function memberLoginForm(chain) {
         fieldAttrs: { class: chain && query.get('chain') ? 'hidden' : '' } },
       { id: 'code', label: t('m.login.code'), attrs: { placeholder: 'sandbox:<openid>', autocomplete: 'off' } },
     ],
-    hint: t('m.login.hint'),
+    hint: [pendingGift() ? t('m.login.giftHint') : '', pendingReferral() ? t('m.login.refHint') : '', t('m.login.hint')]
+      .filter(Boolean).join(' '),
     submit: async (values) => {
       await login(values.chain.trim(), values.code.trim());
       render();
@@ -445,7 +466,8 @@ function termRows(terms, byStore) {
 
 // A voucher's terms: H1's structured `terms`, else what the voucher itself says.
 function voucherTerms(v) {
-  return v.terms || { kind: v.kind, value_cents: v.value_cents ?? null, percent_off: v.percent_off ?? null,
+  if (v.terms) return normalTerms(v.terms);
+  return { kind: v.kind, value_cents: v.value_cents ?? null, percent_off: v.percent_off ?? null,
     min_spend_cents: v.min_spend_cents || 0, store_ids: null, weekdays: null, valid_until: v.valid_until };
 }
 
@@ -482,20 +504,22 @@ async function vouchersView(el) {
     api.get('/campaigns').then((x) => listOf(x)).catch(() => []),
     storesById(),
   ]);
-  const order = { issued: 0, redeemed: 1, expired: 2, revoked: 3 };
+  const order = { issued: 0, gifting: 1, redeemed: 2, expired: 3, revoked: 4 };
   vouchers.sort((a, b) => (order[a.status] ?? 9) - (order[b.status] ?? 9));
   onVoucherEvent = () => vouchersView(el).catch(() => {});
   const running = campaigns.filter((c) => c.status !== 'paused');
   mount(el,
     h('h1', { text: t('m.vouchers.title') }),
+    h('p.topup-links', {}, h('a.btn.secondary.small', { href: '#invite', id: 'invite-link', text: t('m.invite.entry') })),
     h('div.panel', {},
       h('h2', { text: t('m.vouchers.mine') }),
       vouchers.length ? h('ul.list', {}, vouchers.map((v) => h('li', {},
         h('a.row.between', { href: `#voucher/${v.id}`, 'data-voucher': v.id },
           h('span', {}, h('strong', { text: v.campaign_name }), ' ',
             h('span.pill', { text: t(`kind.${v.kind}`) })),
-          h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
+          h('span.pill', { class: v.status, text: statusText(v.status) })),
         h('p.value-line', { text: valueText(voucherTerms(v)) }),
+        usageLine(v, byStore),
         h('p.muted', { text: t('m.voucher.until', { d: fmtDate(v.valid_until) }) }))))
         : h('p.muted', { text: t('m.vouchers.empty') })),
     running.length ? h('div.panel', { id: 'campaigns' },
@@ -508,19 +532,44 @@ async function vouchersView(el) {
         c.total_quantity ? h('p.muted', { text: t('m.vouchers.left', { n: Math.max(0, c.total_quantity - c.issued_count) }) }) : null)))) : null);
 }
 
+// A voucher's status in words; `gifting` (being given to a friend) is this page's word.
+function statusText(status) {
+  const own = t(`m.status.${status}`);
+  return own === `m.status.${status}` ? t(`status.${status}`) : own;
+}
+
+// The zone the voucher's days and hours are read in: its first store's, else the chain's
+// first store's (a chain's stores share one zone in practice), else Shanghai.
+function zoneOf(v, byStore) {
+  const ids = v.terms?.store_ids || [];
+  const first = byStore[ids[0]] || Object.values(byStore)[0];
+  return first?.timezone || 'Asia/Shanghai';
+}
+
+// "Not usable at this time: …" under a voucher of the list, or nothing.
+function usageLine(v, byStore) {
+  const why = outsideHours(v, zoneOf(v, byStore));
+  return why ? h('p.reason', { 'data-usage': 'outside_usage_hours', text: why }) : null;
+}
+
 async function voucherView(el, voucherId) {
   const [v, byStore] = await Promise.all([api.get(`/vouchers/${voucherId}`), storesById()]);
   const usable = v.status === 'issued';
-  onVoucherEvent = (data) => { if (data.voucher_id === voucherId) voucherView(el, voucherId).catch(() => {}); };
+  const gift = await sentGift(api, v);
+  const rerender = () => voucherView(el, voucherId).catch((err) => showError(el, err));
+  onVoucherEvent = (data) => { if (data.voucher_id === voucherId) rerender(); };
+  shareGiftInWechat(v, gift);
   mount(el,
     h('h1', { text: v.campaign_name }),
     h('div.panel', {},
       h('div.row.between', {},
         h('span.pill', { text: t(`kind.${v.kind}`) }),
-        h('span.pill', { class: v.status, text: t(`status.${v.status}`) })),
+        h('span.pill', { class: v.status, id: 'voucher-status', 'data-status': v.status, text: statusText(v.status) })),
+      usageNote(v, zoneOf(v, byStore)),
       h('h2', { text: t('m.voucher.terms') }),
       termRows(voucherTerms(v), byStore),
       v.redeemed_at ? h('p.muted', { text: `${t('status.redeemed')} ${fmtDateTime(v.redeemed_at)}` }) : null),
+    giftPanel(v, gift, { api, fail, rerender }),
     usable ? h('div.panel', {},
       h('h2', { text: t('m.voucher.code') }),
       h('div.qrbox', { id: 'voucher-qr' }, qrCanvas(v.code)),
@@ -856,7 +905,9 @@ async function profileView(el) {
   h('div.field', {}, h('label', { for: 'me-birthday', text: t('m.me.birthday') }), birthday),
   message,
   h('button.btn', { type: 'submit', text: t('app.save') })),
-  h('p', {}, h('a.btn.secondary', { href: '#orders', text: t('m.topup.orders') })));
+  h('p.row', {},
+    h('a.btn.secondary', { href: '#orders', text: t('m.topup.orders') }),
+    h('a.btn.secondary', { href: '#invite', id: 'invite-link', text: t('m.invite.entry') })));
 }
 
 // --- inbox ------------------------------------------------------------------------------
