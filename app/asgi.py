@@ -53,8 +53,8 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
-from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
+from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
 from marketing.referral import service as referral_service
 from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
@@ -171,7 +171,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS, *GIFT_CONTROLLERS, *AUTOMATION_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS, *REFERRAL_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS,
+                           *AUTOMATION_CONTROLLERS, *REFERRAL_CONTROLLERS, *GIFT_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]

@@ -12,12 +12,12 @@ APP_MODULES = (
     "cards.piccolo_app",
     "bookings.piccolo_app",
     "payments.piccolo_app",
-    "marketing.gifts.piccolo_app",
-    "marketing.automations.piccolo_app",
     "marketing.segments.piccolo_app",
     "marketing.jobs.piccolo_app",
-    "app.stats.piccolo_app",
+    "marketing.automations.piccolo_app",
     "marketing.referral.piccolo_app",
+    "marketing.gifts.piccolo_app",
+    "app.stats.piccolo_app",
 )
 
 
