@@ -157,12 +157,13 @@ def test_inside_wechat_the_page_pays_through_the_bridge(demo_server: Demo,
     assert calls[0]["params"] == {**placed[0]["pay_params"], "signType": "RSA"}
     assert not page.locator("#sandbox-pay").count()
 
-    # Paid on the second try: WeChat Pay credits the order (here: the sandbox path) and the
-    # page, told "ok", follows the order until it is paid.
+    # Paid on the second try: the page, told "ok", follows the order until WeChat Pay
+    # credits it (here: the sandbox path). The member pays first and the credit comes
+    # after, as in WeChat; paying before the click let the live update remove the button.
     page.evaluate("window.__wxAnswer = 'get_brand_wcpay_request:ok'")
+    page.click("#wechat-pay")
     demo_server.api("POST", f"/top-up-orders/{placed[0]['id']}/sandbox-pay",
                     demo_server.member_token, json={})
-    page.click("#wechat-pay")
     expect(page.locator("#order-status")).to_have_attribute("data-status", "paid", timeout=15_000)
     expect(page.locator("#new-balance [data-figure=balance]")).to_have_text("¥1,150.00")
     assert len(page.evaluate("window.__wxCalls")) == 2
