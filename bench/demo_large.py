@@ -41,6 +41,7 @@ from cards.redemption import redemption_row
 from cards.rows import CardRow, LedgerRow, TemplateRow, TierRow
 from cards.schemas import CampaignCreate, TemplateCreate, Tier
 from cards.tables import Campaign, CampaignClaims, Card, LedgerEntry, Redemption, Voucher
+from marketing.segments import service as segments
 from stores import repository as store_repo
 from stores import service as stores
 from stores.schemas import OpeningHours, ResourceCreate, ServiceCreate, StaffCreate, StoreCreate
@@ -311,7 +312,7 @@ class Generator:
         return card
 
     async def _voucher(self, member: uuid.UUID, at: datetime, campaign: dict[str, Any],
-                       **values: Any) -> None:
+                       **values: Any) -> uuid.UUID:
         voucher_id = uuid.uuid4()
         code = await self.signer.sign(self.s.chain_id, CodeKind.VOUCHER, voucher_id,
                                       campaign["valid_until"])
@@ -322,7 +323,9 @@ class Generator:
             "member": member, "status": "issued", "code": code,
             "short_code": self._short_code(), "valid_until": campaign["valid_until"],
             "redeemed_at": None, "redemption_id": None, "redeemed_store": None,
-            "revoked_at": None, "created_at": at, **values})
+            "revoked_at": None, "created_at": at, "source": "issue", "source_id": None,
+            **values})
+        return voucher_id
 
     # -- one member's year --
 
@@ -417,9 +420,12 @@ class Generator:
             bill, discount = None, 0
         redemption_id = uuid.uuid4()
         issued = max(at - timedelta(days=self.rng.randint(1, 20)), self.first_day)
-        await self._voucher(member, issued, campaign, status="redeemed", redeemed_at=at,
-                            redemption_id=redemption_id, redeemed_store=store)
-        subject = {"id": uuid.uuid4(), "member": member}
+        voucher_id = await self._voucher(member, issued, campaign, status="redeemed",
+                                         redeemed_at=at, redemption_id=redemption_id,
+                                         redeemed_store=store)
+        # The redemption names the voucher it spent, as a scan's does: campaign results
+        # join the two (before issue 20 a random id left every campaign at 0 redeemed).
+        subject = {"id": voucher_id, "member": member}
         await self.w.add("redemption", redemption_row(
             _Clerk(self.s.chain_id, clerk), "voucher", subject, store, at,
             redemption_id=redemption_id, amount=bill, discount=discount,
@@ -528,6 +534,7 @@ async def _fill(setup: Setup, secret_key: str, scale: float,
         for campaign, count in generator.issued.items():
             await Campaign.update(issued_count=count).where(Campaign.id == campaign).run()
         await stats_repo.rebuild(setup.chain_id)
+        await segments.rebuild(setup.chain_id)
     if not sqlite:  # fresh statistics and visibility maps, as autovacuum would leave them
         for table in (*_TABLES, "stats_store_day", "stats_activity"):
             await engine.run_ddl(f"VACUUM ANALYZE {table}", in_pool=False)

@@ -26,12 +26,16 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from app.core.commands import bound_engine, settings_or_exit
     from app.core.db import write_transaction
     from app.stats import service
+    from marketing.segments import service as segments
 
     settings = settings_or_exit()
 
     async def run() -> bool:
         async with bound_engine(settings), write_transaction():
-            return await service.rebuild(args.chain)
+            rebuilt = await service.rebuild(args.chain)
+            # The segments' per-member visit rollup is one of them (issue 20).
+            await segments.rebuild(args.chain)
+            return rebuilt
 
     started = time.monotonic()
     if not asyncio.run(run()):
