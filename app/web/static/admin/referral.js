@@ -14,6 +14,7 @@ addMessages({
     'a.rf.how': '会员在“我的”里出示推荐码或分享链接；朋友通过它注册并第一次核销后，双方各得一张券（每位新会员只算一次，不能推荐自己）。',
     'a.rf.figures': '推荐数据（最近 90 天）', 'a.rf.invited': '被推荐注册', 'a.rf.rewarded': '已发奖励', 'a.rf.refused': '拒绝（自荐或重复账号）',
     'a.rf.noCampaigns': '先创建两个进行中的活动（推荐人的券和新会员的券）', 'a.rf.notSet': '还没有设置推荐有礼',
+    'a.rf.allTime': '推荐数据（全部）', 'a.rf.pending': '等待首次核销',
     'a.rf.vIssued': '{who}：发放 {issued}，核销 {redeemed}', 'a.rf.referrerShort': '推荐人的券', 'a.rf.inviteeShort': '新会员的券',
   },
   en: {
@@ -22,6 +23,7 @@ addMessages({
     'a.rf.how': 'A member shows their code or shares their link; when the friend signs up through it and redeems for the first time, both get a voucher (once per new member; nobody refers themselves).',
     'a.rf.figures': 'Referral figures (last 90 days)', 'a.rf.invited': 'Signed up through a referral', 'a.rf.rewarded': 'Rewarded', 'a.rf.refused': 'Refused (self or duplicate accounts)',
     'a.rf.noCampaigns': 'Create two running campaigns first (the referrer\'s and the new member\'s)', 'a.rf.notSet': 'No referral program yet',
+    'a.rf.allTime': 'Referral figures (all time)', 'a.rf.pending': 'Waiting for a first visit',
     'a.rf.vIssued': '{who}: issued {issued}, redeemed {redeemed}', 'a.rf.referrerShort': 'Referrer vouchers', 'a.rf.inviteeShort': 'New member vouchers',
   },
 });
@@ -30,12 +32,19 @@ export async function referralTab(el, ctx) {
   const { api } = ctx;
   const [campaigns, program] = await Promise.all([
     api.get('/campaigns').then((x) => listOf(x)).catch(() => []),
-    // Not in the contract: shown when the server tells it, else the form starts blank.
+    // 404 until the program is first set: the form starts blank.
     api.get('/referral-program').catch(() => null),
   ]);
   const live = campaigns.filter((c) => c.status === 'active' || c.id === program?.referrer_campaign_id || c.id === program?.invitee_campaign_id);
   const figures = h('div', { id: 'referral-figures' });
-  mount(el, referralForm(ctx, live, program), h('section.panel', { 'aria-labelledby': 'rf-fig-title' },
+  const stat = (key, label, value) => h('div.stat', { 'data-figure': key }, h('div.value', { text: String(value ?? 0) }), h('div.label', { text: label }));
+  // The program's all-time figures (GET /referral-program tells them).
+  const allTime = program && 'invited' in program ? h('section.panel', { id: 'referral-all-time', 'aria-labelledby': 'rf-all-title' },
+    h('h2', { id: 'rf-all-title', text: t('a.rf.allTime') }),
+    h('div.stats', {},
+      stat('invited', t('a.rf.invited'), program.invited), stat('rewarded', t('a.rf.rewarded'), program.rewarded),
+      stat('pending', t('a.rf.pending'), program.pending), stat('refused', t('a.rf.refused'), program.refused))) : null;
+  mount(el, referralForm(ctx, live, program), allTime, h('section.panel', { 'aria-labelledby': 'rf-fig-title' },
     h('h2', { id: 'rf-fig-title', text: t('a.rf.figures') }), figures));
   await showFigures(api, figures);
 }
