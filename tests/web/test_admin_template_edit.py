@@ -21,8 +21,9 @@ def test_edit_online_top_up_of_a_stored_value_template(demo_server: Demo, contex
     templates = _templates(demo_server)
     stored = next(tp for tp in templates if tp["kind"] == "stored_value")
     other = next(tp for tp in templates if tp["kind"] != "stored_value")
-    before = {"top_up_options": stored.get("top_up_options") or [],
-              "bonus_policy": stored.get("bonus_policy") or "proportional"}
+    options: list[dict[str, int]] = stored.get("top_up_options") or []
+    before: dict[str, Any] = {"top_up_options": options,
+                              "bonus_policy": stored.get("bonus_policy") or "proportional"}
     page = context.new_page()
     staff_login(page, demo_server, "/admin/#templates", "demo-operator")
     expect(page.locator(f"tr[data-template='{other['id']}'] [data-edit-top-up]")).to_have_count(0)
@@ -32,7 +33,7 @@ def test_edit_online_top_up_of_a_stored_value_template(demo_server: Demo, contex
         expect(form).to_be_visible()
         assert page.evaluate("document.activeElement.id") == "te-title"
         # The form starts from what the template has now.
-        first = before["top_up_options"][0] if before["top_up_options"] else None
+        first = options[0] if options else None
         if first:
             expect(page.locator("#te-options")).to_have_value(
                 re.compile(rf"^{first['amount_cents'] // 100}:"))
