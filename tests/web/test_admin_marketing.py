@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.web.conftest import API, Demo, assert_accessible, set_lang, staff_login
+from tests.web.conftest import API, Demo, assert_accessible, screenshot, set_lang, staff_login
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A job ends when the marketing runner has ticked; the browser polls GET /jobs/{id}.
@@ -130,6 +130,7 @@ def test_segment_builder_live_count_save_export_and_issue(demo_server: Demo, cam
     page.click("#si-form button[type=submit]")
     done = job_done(page, "#segment-issue")
     assert (done["issued"], done["skipped"]) == (str(n), "0")
+    screenshot(page, "admin-marketing-segments", full_page=True)
     job = demo_server.api("GET", f"/jobs/{done['job']}", demo_server.operator_token)
     assert (job["status"], job["total"], job["issued"]) == ("done", n, n)
     for member_id in mine:
@@ -227,6 +228,7 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
     bar = page.locator(f"#results-chart rect.issued[data-campaign='{campaign_id}']")
     expect(bar).to_have_attribute("data-value", str(figures["issued"]))
     assert "E2E ¥10" in str(page.locator("#results-chart").get_attribute("aria-label"))
+    screenshot(page, "admin-marketing-results", full_page=True)
     lines = downloaded_lines(page, "#results-csv")
     assert lines[0].startswith("campaign_id,name,issued,redeemed")
     assert any(line.startswith(campaign_id) for line in lines[1:])
