@@ -53,6 +53,9 @@ addMessages({
 
 // The operator stops typing for this long before the count is asked for.
 const DEBOUNCE_MS = 300;
+// The builder's controls as the operator left them (id -> value, or checked for a box):
+// kept while they open a segment, issue to it or visit another view.
+const kept = new Map();
 const MEMBERS_PAGE = 20;
 
 const monthName = (m) => new Intl.DateTimeFormat(locale(), { month: 'long', timeZone: 'UTC' })
@@ -198,13 +201,22 @@ function builderForm(ctx, templates, stores) {
     ready = new Promise((resolve) => { settle = resolve; });
     timer = setTimeout(preview, DEBOUNCE_MS);
   };
-  filterBox.addEventListener('input', soon);
-  filterBox.addEventListener('change', soon);
+  const controls = () => filterBox.querySelectorAll('input, select');
+  for (const input of controls()) {
+    if (!kept.has(input.id)) continue;
+    if (input.type === 'checkbox') input.checked = kept.get(input.id); else input.value = kept.get(input.id);
+  }
+  const keep = () => {
+    for (const input of controls()) kept.set(input.id, input.type === 'checkbox' ? input.checked : input.value);
+  };
+  filterBox.addEventListener('input', () => { keep(); soon(); });
+  filterBox.addEventListener('change', () => { keep(); soon(); });
 
   const reset = () => {
     for (const input of filterBox.querySelectorAll('input, select')) {
       if (input.type === 'checkbox') input.checked = false; else input.value = '';
     }
+    kept.clear();
     soon();
   };
   const form = h('form.panel', {
