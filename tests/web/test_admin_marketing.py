@@ -9,6 +9,7 @@ axe-clean in zh and en; the default context is a phone-sized screen."""
 from __future__ import annotations
 
 import random
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from tests.web.conftest import API, Demo, assert_accessible, screenshot, set_lang, staff_login
+from tests.web.test_admin_members import new_member, template_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # A job ends when the marketing runner has ticked; the browser polls GET /jobs/{id}.
@@ -161,41 +163,55 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
     page = context.new_page()
     staff_login(page, demo_server, "/admin/#marketing/automations", "demo-operator")
 
-    # The trigger decides which number is asked for.
-    name = f"E2E 999th visit {tag}"
+    # The trigger decides which number is asked for (welcome asks for none).
+    name = f"E2E welcome {tag}"
     page.fill("#au-name", name)
     expect(page.locator("#au-days-before")).to_be_visible()  # birthday comes first
     page.select_option("#au-trigger", "nth_visit")
     expect(page.locator("#au-days-before")).to_be_hidden()
-    page.fill("#au-n", "999")  # nobody gets there: the demo's members are left alone
+    expect(page.locator("#au-n")).to_be_visible()
+    page.select_option("#au-trigger", "welcome")
+    expect(page.locator("#au-n")).to_be_hidden()
     page.select_option("#au-campaign", campaign_id)
     page.click("#automation-form button[type=submit]")
     row = page.locator("tr[data-automation]", has_text=name)
     expect(row).to_have_attribute("data-status", "active")
     made = next(a for a in demo_server.api("GET", "/automations", demo_server.operator_token)
                 if a["name"] == name)
-    assert (made["trigger"], made["params"].get("n"), made["campaign_id"]) == (
-        "nth_visit", 999, campaign_id)
-    expect(row).to_contain_text("visit number 999")
+    assert (made["trigger"], made["campaign_id"], made["notify"]) == (
+        "welcome", campaign_id, True)
+    expect(row).to_contain_text("first card")
+    toggle = f"tr[data-automation='{made['id']}'] button[data-toggle]"
+    status = f"tr[data-automation='{made['id']}']"
 
-    row.locator("button[data-toggle]").click()
-    expect(page.locator(f"tr[data-automation='{made['id']}']")).to_have_attribute(
-        "data-status", "paused")
+    page.click(toggle)
+    expect(page.locator(status)).to_have_attribute("data-status", "paused")
     assert page.evaluate("document.activeElement.dataset.toggle") == "1"
     assert next(a for a in demo_server.api("GET", "/automations", demo_server.operator_token)
                 if a["id"] == made["id"])["status"] == "paused"
-    page.click(f"tr[data-automation='{made['id']}'] button[data-toggle]")
-    expect(page.locator(f"tr[data-automation='{made['id']}']")).to_have_attribute(
-        "data-status", "active")
+    page.click(toggle)
+    expect(page.locator(status)).to_have_attribute("data-status", "active")
 
+    # A new member's first card: the runner welcomes them; the run log says so.
+    member = new_member(demo_server, f"E2E welcomed {tag}")
+    demo_server.api("POST", "/cards", demo_server.operator_token, json={
+        "template_id": template_id(demo_server, "times"), "member_id": member["id"],
+        "store_id": demo_server.store_id})
     page.click(f"[data-runs='{made['id']}']")
     expect(page.locator("#automation-view")).to_be_visible()
-    expect(page.locator("#automation-runs")).to_contain_text("Nothing issued yet")
+    deadline = time.monotonic() + 15
+    while not page.locator("#automation-runs tr[data-status=issued]").count():
+        assert time.monotonic() < deadline, "the welcome automation never ran"
+        time.sleep(0.5)
+        page.reload()
+        page.wait_for_selector("#automation-runs table, #automation-runs p")
+    issued = page.locator("#automation-runs tr[data-status=issued]")
+    expect(issued).to_have_count(1)
+    expect(issued.locator(f"a[href='#members/{member['id']}']")).to_have_count(1)
     expect(page.locator("#automation-results table")).to_have_count(1)
     assert_accessible(page, "automations (en)")
-    page.click(f"tr[data-automation='{made['id']}'] button[data-toggle]")  # paused again
-    expect(page.locator(f"tr[data-automation='{made['id']}']")).to_have_attribute(
-        "data-status", "paused")
+    page.click(toggle)  # paused again: later tests' new cards stay unwelcomed
+    expect(page.locator(status)).to_have_attribute("data-status", "paused")
 
     # The referral program: two campaigns, paused (the other tests' sign-ins stay plain).
     invitee = demo_server.api("POST", "/campaigns", demo_server.operator_token, json={

@@ -21,7 +21,7 @@ addMessages({
     'a.au.runs': '运行记录', 'a.au.runsOf': '运行记录：{name}', 'a.au.member': '会员', 'a.au.voucher': '券', 'a.au.occurrence': '触发',
     'a.au.when': '时间', 'a.au.noRuns': '还没有发过券', 'a.au.none': '还没有自动营销', 'a.au.close': '关闭',
     'a.au.results': '效果（最近 90 天）', 'a.au.zone': '生日和未到店天数按连锁的时区计算；每位会员每次触发最多发一张券。',
-    'a.au.noCampaigns': '先创建一个进行中的活动', 'a.au.prev': '上一页', 'a.au.next': '下一页',
+    'a.au.noCampaigns': '先创建一个进行中的活动', 'a.au.outcome': '结果', 'a.au.issued': '已发券', 'a.au.skipped': '未发', 'a.au.prev': '上一页', 'a.au.next': '下一页',
   },
   en: {
     'a.au.new': 'New automation', 'a.au.list': 'Automations', 'a.au.trigger': 'Trigger', 'a.au.campaign': 'Campaign to issue',
@@ -34,7 +34,7 @@ addMessages({
     'a.au.runs': 'Run log', 'a.au.runsOf': 'Run log: {name}', 'a.au.member': 'Member', 'a.au.voucher': 'Voucher', 'a.au.occurrence': 'Occurrence',
     'a.au.when': 'When', 'a.au.noRuns': 'Nothing issued yet', 'a.au.none': 'No automation yet', 'a.au.close': 'Close',
     'a.au.results': 'Results (last 90 days)', 'a.au.zone': 'Birthdays and days without a visit count in the chain\'s time zone; a member gets at most one voucher per occurrence.',
-    'a.au.noCampaigns': 'Create a running campaign first', 'a.au.prev': 'Previous', 'a.au.next': 'Next',
+    'a.au.noCampaigns': 'Create a running campaign first', 'a.au.outcome': 'Outcome', 'a.au.issued': 'Voucher issued', 'a.au.skipped': 'Not issued', 'a.au.prev': 'Previous', 'a.au.next': 'Next',
   },
 });
 
@@ -43,7 +43,7 @@ const TRIGGERS = ['birthday', 'inactive', 'welcome', 'nth_visit'];
 const PARAMS = {
   birthday: ['days_before', 'a.au.daysBefore', 0, 60, '0'],
   inactive: ['inactive_days', 'a.au.inactiveDays', 1, 3650, '60'],
-  nth_visit: ['n', 'a.au.n', 2, 1000, '5'],
+  nth_visit: ['n', 'a.au.n', 1, 10000, '5'],
 };
 const RUNS_PAGE = 20;
 
@@ -149,12 +149,13 @@ function runsPanel(ctx, automation, campaignName) {
       const page = list.slice(0, RUNS_PAGE);
       const go = (delta) => () => { offset = Math.max(0, offset + delta * RUNS_PAGE); load(); };
       mount(box,
-        page.length ? table([t('a.au.when'), t('a.au.member'), t('a.au.occurrence'), t('a.au.voucher')],
-          page.map((r) => h('tr', { 'data-run': r.voucher_id || '' },
+        page.length ? table([t('a.au.when'), t('a.au.member'), t('a.au.occurrence'), t('a.au.outcome')],
+          page.map((r) => h('tr', { 'data-run': r.voucher_id || '', 'data-status': r.status || (r.voucher_id ? 'issued' : 'skipped') },
             h('td', { text: fmtDateTime(r.created_at) }),
-            h('td', {}, h('a', { href: `#members/${r.member_id}`, text: r.member_name || r.member_id })),
+            // The run names the member by id: the link opens them.
+            h('td', {}, h('a.techdetail', { href: `#members/${r.member_id}`, text: r.member_name || String(r.member_id).slice(0, 8) })),
             h('td', { text: String(r.occurrence ?? '—') }),
-            h('td.techdetail', { text: r.voucher_id || '—' }))),
+            h('td', { text: r.voucher_id ? t('a.au.issued') : t('a.v.pair', { label: t('a.au.skipped'), rule: errorText({ code: r.skipped_code }) }) }))),
           { caption: t('a.au.runsOf', { name: automation.name }) }) : h('p.muted', { text: t('a.au.noRuns') }),
         h('nav.row.pager', { 'aria-label': t('a.au.runsOf', { name: automation.name }) },
           h('button.btn.small.secondary', { type: 'button', text: t('a.au.prev'), disabled: offset === 0, onclick: go(-1) }),
