@@ -35,7 +35,8 @@ export function resultsTable(rows, kind) {
   return table([
     t('a.rs.campaign'), { text: t('a.rs.issued'), num: true }, { text: t('a.rs.redeemed'), num: true }, { text: t('a.rs.rate'), num: true },
     { text: t('a.rs.discount'), num: true }, { text: t('a.rs.bills'), num: true }, { text: t('a.rs.returning'), num: true },
-  ], rows.map((r) => h('tr', { [`data-${kind}`]: r.campaign_id && kind === 'campaign' ? r.campaign_id : (r.source_id || r.campaign_id || '') },
+  // A campaign's row names it; an automation's or a job's names its source (the voucher's).
+  ], rows.map((r) => h('tr', kind === 'campaign' ? { 'data-campaign': r.campaign_id } : { 'data-source': r.source_id || '' },
     h('th', { scope: 'row', text: r.name }),
     h('td.num', { 'data-field': 'issued', text: String(r.issued ?? 0) }),
     h('td.num', { 'data-field': 'redeemed', text: String(r.redeemed ?? 0) }),
