@@ -53,6 +53,8 @@ from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
+from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
+from marketing.runner import MarketingRunner
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
 from payments.controllers import notice_error
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     # Orders and refunds WeChat Pay has not told us the end of (active queries, closing
     # stale orders): a task of its own, like the webhook worker.
     poller = PayPoller(settings, runtime.secrets, pay.client)
+    # Marketing's sweeps (automations, jobs, ...): a task of its own, like the poller.
+    marketing = MarketingRunner(settings, runtime.signer)
     housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
@@ -138,6 +142,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             webhooks.start()
         if settings.pay_poller:
             poller.start()
+        if settings.marketing_runner:
+            marketing.start()
         if freeze_gc:
             # Everything built so far lives as long as the process: out of the collector's
             # sight, so that a full collection under load scans only what requests made
@@ -148,6 +154,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     async def shutdown() -> None:
         await dispatcher.stop()
         await poller.stop()
+        await marketing.stop()
         await webhooks.stop()
         await sequencer.stop()
         await housekeeping.stop()
@@ -159,6 +166,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
+                           *GIFT_CONTROLLERS,
                            *REFUND_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,

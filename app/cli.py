@@ -134,9 +134,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_worker(_: argparse.Namespace) -> int:
     """What goes out, without HTTP, until SIGINT or SIGTERM (then a clean stop): the
-    notification dispatcher, the event feed's sequencer, the webhook worker and the
-    payment poller (servers run with O2O_NOTIFY_DISPATCHER=0, O2O_WEBHOOK_WORKER=0 and
-    O2O_PAY_POLLER=0 when workers do this)."""
+    notification dispatcher, the event feed's sequencer, the webhook worker, the
+    payment poller and marketing's runner (servers run with O2O_NOTIFY_DISPATCHER=0,
+    O2O_WEBHOOK_WORKER=0, O2O_PAY_POLLER=0 and O2O_MARKETING_RUNNER=0 when workers do
+    this)."""
     settings = settings_or_exit()
     import signal
 
@@ -147,6 +148,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
     from app.core.wechatpay import WechatPayClient
     from app.notifications_api import build_dispatcher
     from app.webhooks_api import build_webhook_worker
+    from marketing.runner import build_marketing_runner
     from payments.poller import build_pay_poller
 
     logs.configure(settings.log_format)
@@ -160,6 +162,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
             pay_client = WechatPayClient(settings.wechat_pay_api_base,
                                          timeout_s=settings.wechat_pay_timeout_s)
             poller = build_pay_poller(settings, box, pay_client)
+            marketing = build_marketing_runner(settings)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -168,9 +171,11 @@ def cmd_worker(_: argparse.Namespace) -> int:
             sequencer.start()
             webhooks.start()
             poller.start()
-            print("o2o worker: delivering notifications and webhooks, following payments",
-                  file=sys.stderr, flush=True)
+            marketing.start()
+            print("o2o worker: delivering notifications and webhooks, following payments, "
+                  "running marketing", file=sys.stderr, flush=True)
             await stop.wait()
+            await marketing.stop()
             await poller.stop()
             await pay_client.close()
             await webhooks.stop()

@@ -12,6 +12,7 @@ APP_MODULES = (
     "cards.piccolo_app",
     "bookings.piccolo_app",
     "payments.piccolo_app",
+    "marketing.gifts.piccolo_app",
     "app.stats.piccolo_app",
 )
 

@@ -7,23 +7,24 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.response import Stream
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from app.core import idempotency
 from app.core.auth import ANYONE, MANAGERS, MEMBERS, OPERATORS, STAFF
 from app.core.codes import qr
-from app.core.errors import PROBLEM_JSON, UnsupportedMediaType
+from app.core.errors import PROBLEM_JSON, UnsupportedMediaType, ValidationError
 from app.core.openapi import problems
 from app.core.params import Caller, IdempotencyKey, Offset, RuntimeDep
 from cards import export, imports, redemption, service, sync, vouchers
 from cards import offline_bundle as bundles
 from cards.members import member_cards, member_vouchers
+from cards.public import SegmentIssuer, no_segment_issuer
 from cards.schemas import (
     CampaignCreate,
     CampaignOut,
@@ -34,6 +35,7 @@ from cards.schemas import (
     ImportInvalidOut,
     ImportOut,
     IssueIn,
+    IssueJobOut,
     IssueOut,
     LedgerEntryOut,
     OfflineBundle,
@@ -45,12 +47,22 @@ from cards.schemas import (
     SyncIn,
     SyncOut,
     TemplateCreate,
+    TemplateMoneyUpdate,
     TemplateOut,
     TopUp,
     VoucherOut,
 )
 
 NO_STORE = {"Cache-Control": "no-store"}
+
+
+
+def _segment_issuer(request: Request[Any, Any, Any]) -> SegmentIssuer:
+    """What ``POST /campaigns/{id}/issue`` with a segment_id awaits: the issuer create_app
+    put in the app's state (``segment_issuer``: marketing.jobs', since cards cannot import
+    marketing), like the scan handlers; without one, the default answers 503."""
+    issuer: SegmentIssuer = request.app.state.get("segment_issuer") or no_segment_issuer
+    return issuer
 
 
 def _scans(request: Request[Any, Any, Any]) -> redemption.ScanHandlers:
@@ -66,6 +78,17 @@ class CardTemplateController(Controller):
     @post("", guards=[OPERATORS], summary="Create a card template")
     async def create(self, data: JSONBody[TemplateCreate], principal: Caller) -> TemplateOut:
         return await service.create_template(principal, data)
+
+    @patch("/{template_id:uuid}", guards=[OPERATORS], responses=problems(400, 404, 409),
+           summary="Change a stored-value template's online top-up terms",
+           description="top_up_options (at most 12, distinct amounts; [] turns online "
+                       "top-up off) and bonus_policy, each left as it is when left out, "
+                       "checked as at creation. Cards keep their money; the next top-up "
+                       "and charge use the new terms. Another kind of template: 409 "
+                       "wrong_card_kind.")
+    async def update_money(self, template_id: FromPath[uuid.UUID],
+                           data: JSONBody[TemplateMoneyUpdate], principal: Caller) -> TemplateOut:
+        return await service.update_template_money(principal, template_id, data)
 
     @get("", guards=[ANYONE], summary="The chain's card templates")
     async def list_(self, principal: Caller) -> list[TemplateOut]:
@@ -306,13 +329,30 @@ class CampaignController(Controller):
             lambda: vouchers.claim(principal, campaign_id, runtime.signer))
 
     @post("/{campaign_id:uuid}/issue", guards=[OPERATORS], summary="Issue vouchers to members",
-          description="Honours Idempotency-Key. Each member is issued or skipped on its own.")
+          responses={**problems(400, 404, 409, 503), 202: ResponseSpec(
+              data_container=IssueJobOut, generate_examples=False,
+              description="segment_id: the background job issuing to the segment "
+                          "(GET /jobs/{id})")},
+          description="Honours Idempotency-Key. Exactly one of member_ids (issued now, "
+                      "201: each member issued or skipped on its own) and segment_id "
+                      "(202 {job_id}: a background job issues to the segment's members "
+                      "as they are when it runs).")
     async def issue(self, campaign_id: FromPath[uuid.UUID], data: JSONBody[IssueIn],
                     principal: Caller, runtime: RuntimeDep, request: Request[Any, Any, Any],
                     idempotency_key: IdempotencyKey = None) -> Response[IssueOut]:
+        if (data.member_ids is None) == (data.segment_id is None):
+            raise ValidationError("member_ids", "give exactly one of member_ids and segment_id")
+        call = idempotency.call(request, principal.caller_key, idempotency_key, data)
+        if data.segment_id is not None:
+            segment_id = data.segment_id
+
+            async def start_job() -> IssueJobOut:
+                issuer = _segment_issuer(request)
+                return IssueJobOut(job_id=await issuer(principal, campaign_id, segment_id))
+
+            return await idempotency.once(call, start_job, status_code=HTTP_202_ACCEPTED)
         return await idempotency.once(
-            idempotency.call(request, principal.caller_key, idempotency_key, data),
-            lambda: vouchers.issue(principal, campaign_id, data, runtime.signer))
+            call, lambda: vouchers.issue(principal, campaign_id, data, runtime.signer))
 
 
 VOUCHER_QR_CACHE = {"Cache-Control": "private, max-age=86400"}

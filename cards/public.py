@@ -13,7 +13,7 @@ rather than a copy of them, and refuses with the contract's error (status and co
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,15 +23,16 @@ import msgspec
 from app.core import events as feed
 from app.core.auth import Principal
 from app.core.clock import utcnow
+from app.core.codes.keys import CodeSigner
 from app.core.db import in_write_transaction
-from app.core.errors import NotFound
-from cards import ledger
+from app.core.errors import AppError, NotFound
+from cards import gifting, ledger
 from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft, WrongCardKind
 from cards.redemption import redemption_event, redemption_out, redemption_row
 from cards.rows import CardRow, TemplateRow
-from cards.schemas import LedgerEntryOut, RedemptionOut
+from cards.schemas import CampaignOut, LedgerEntryOut, RedemptionOut, VoucherOut
 from cards.service import (
     check_usable_at,
     effective_status,
@@ -41,6 +42,8 @@ from cards.service import (
     visible_card,
 )
 from cards.voucher_scans import VOUCHERS, Usable
+from cards.vouchers import _issue_one, campaign_out
+from stores import service as stores
 from stores.rows import StoreRow
 
 
@@ -289,3 +292,71 @@ def charge_split(charged_cents: int, value: StoredValue, policy: str) -> tuple[i
     """(paid part, bonus part) of a charge from a card holding ``value`` under the
     template's ``bonus_policy`` (what a charge at the till does; decision 049)."""
     return ledger.charge_split(charged_cents, value.paid_cents, value.bonus_cents, policy)
+
+
+# --- vouchers issued by marketing (issue 20) ---------------------------------------------
+
+VOUCHER_SOURCES = frozenset({"claim", "issue", "job", "automation", "referral", "gift"})
+
+
+async def issue_voucher(chain_id: uuid.UUID, campaign_id: uuid.UUID, member_id: uuid.UUID, *,
+                        signer: CodeSigner, source: str, source_id: uuid.UUID | None = None,
+                        notify: bool = True, now: datetime | None = None) -> VoucherOut:
+    """One voucher of the chain's campaign for one of its members, by the claim's own rule
+    (``cards.vouchers._issue_one``: campaign active and in its dates, the member's limit,
+    the campaign's quantity, all conditional writes). Inside the caller's write
+    transaction (asserted); wrap it in ``savepoint()`` to skip one member and go on.
+    Writes the voucher (with ``source`` and ``source_id``), its voucher.issued feed event
+    and, if ``notify``, the member's voucher_issued notification. Refuses: 404 not_found
+    for a campaign or member not of the chain; 409 campaign_inactive,
+    claim_limit_reached, campaign_sold_out; ValueError for an unknown ``source``."""
+    assert in_write_transaction(), "issue_voucher joins the caller's write transaction"
+    if source not in VOUCHER_SOURCES:
+        raise ValueError(f"not a voucher source: {source!r}")
+    campaign = await repo.get_campaign(campaign_id, chain_id)
+    if campaign is None:
+        raise NotFound("no such campaign")
+    if not await stores.chain_member_ids(chain_id, [member_id]):
+        raise NotFound("no such member")
+    out, event = await _issue_one(campaign, member_id, signer, now or utcnow(), source=source,
+                                  source_id=source_id, notify=notify)
+    await repo.insert_events([event])
+    return out
+
+
+async def campaign_in_chain(chain_id: uuid.UUID, campaign_id: uuid.UUID) -> CampaignOut | None:
+    """The chain's campaign as operators see it (any status), or None when it is no
+    campaign of the chain."""
+    row = await repo.get_campaign(campaign_id, chain_id)
+    return None if row is None else campaign_out(row)
+
+
+SegmentIssuer = Callable[[Principal, uuid.UUID, uuid.UUID], Awaitable[uuid.UUID]]
+"""Issues a campaign to a saved segment in the background: (caller, campaign_id,
+segment_id) → the job's id. ``POST /campaigns/{id}/issue`` with ``segment_id`` awaits the
+one create_app puts in the app's state as ``segment_issuer`` (marketing.jobs'), since cards
+cannot import marketing; it runs inside the write transaction that stores the
+Idempotency-Key's answer, when a key is given. It refuses with the contract's errors
+(404 for a campaign or segment not of the chain, 409 campaign_inactive...)."""
+
+
+class SegmentIssueUnavailable(AppError):
+    status = 503
+    code = "segment_issue_unavailable"
+    title = "Issuing to a segment is not available on this server"
+
+
+async def no_segment_issuer(principal: Principal, campaign_id: uuid.UUID,
+                            segment_id: uuid.UUID) -> uuid.UUID:
+    """The default ``segment_issuer`` when the app wires none: a clear 503, so the app
+    (and the list form of the issue) works without marketing."""
+    raise SegmentIssueUnavailable("no segment issuer is wired in this server")
+
+
+# --- gifting (issue 20): the voucher's side, for marketing.gifts -------------------------
+# Each joins the caller's write transaction; see cards.gifting for the rules.
+
+hold_for_gift = gifting.hold_for_gift
+give_gifted_voucher = gifting.give_gifted_voucher
+return_gifted_voucher = gifting.return_gifted_voucher
+gift_view = gifting.gift_view

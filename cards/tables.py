@@ -157,6 +157,8 @@ class Campaign(Table, tablename="campaign"):
     time_from = Varchar(length=5, null=True, default=None)
     time_until = Varchar(length=5, null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # Members may give its vouchers to another member of the chain (issue 20).
+    giftable = Boolean(null=False, default=False)
 
 
 class CampaignClaims(Table, tablename="campaign_claims"):
@@ -183,6 +185,11 @@ class Voucher(Table, tablename="voucher"):
     redeemed_store = UUID(null=True, default=None)
     revoked_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # What issued it (issue 20): claim | issue | job | automation | referral | gift, and
+    # the job, automation or referral it came from (their results read these). Indexed
+    # by its own migration (voucher_source_id, the rows that have one).
+    source = Varchar(length=16, null=False, default="claim")
+    source_id = UUID(null=True, default=None)
 
 
 class SyncReceipt(Table, tablename="sync_receipt"):

@@ -23,7 +23,7 @@ from app.core.db import savepoint, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.notify import events, outbox
 from cards import repository as repo
-from cards.campaign_rules import checked_rules
+from cards.campaign_rules import checked_rules, hours_of, merged_hours
 from cards.errors import (
     AlreadyRedeemed,
     CampaignInactive,
@@ -37,6 +37,7 @@ from cards.schemas import (
     CampaignOut,
     CampaignResults,
     CannotClaim,
+    Hours,
     IssueIn,
     IssueOut,
     Skipped,
@@ -58,7 +59,13 @@ def campaign_out(row: CampaignRow) -> CampaignOut:
         valid_from=row["valid_from"], valid_until=row["valid_until"],
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
         status=row["status"], created_at=row["created_at"], weekdays=row["weekdays"],
-        time_from=row["time_from"], time_until=row["time_until"])
+        time_from=row["time_from"], time_until=row["time_until"], hours=_hours(row),
+        giftable=bool(row.get("giftable", False)))
+
+
+def _hours(campaign: CampaignTerms) -> Hours | None:
+    hours = hours_of(campaign)
+    return None if hours is None else Hours(from_=hours["from"], to=hours["to"])
 
 
 def voucher_status(row: VoucherState, now: datetime) -> str:
@@ -97,7 +104,8 @@ def voucher_terms(campaign: CampaignTerms) -> VoucherTerms:
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
         weekdays=campaign["weekdays"], time_from=campaign["time_from"],
         time_until=campaign["time_until"], valid_from=campaign["valid_from"],
-        valid_until=campaign["valid_until"])
+        valid_until=campaign["valid_until"], hours=_hours(campaign),
+        giftable=bool(campaign.get("giftable", False)))
 
 
 def benefit(campaign: CampaignTerms) -> str:
@@ -130,7 +138,8 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         raise ValidationError("percent_off", "a discount voucher needs percent_off")
     if body.kind in ("gift", "service") and not body.item_name:
         raise ValidationError("item_name", f"a {body.kind} voucher names its item")
-    rules = checked_rules(body.weekdays, body.time_from, body.time_until)
+    time_from, time_until, names = merged_hours(body.hours, body.time_from, body.time_until)
+    rules = checked_rules(body.weekdays, time_from, time_until, names)
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values: CampaignRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
@@ -141,7 +150,7 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         "total_quantity": body.total_quantity, "issued_count": 0,
         "per_member_limit": body.per_member_limit, "valid_from": body.valid_from,
         "valid_until": body.valid_until, "store_ids": store_ids, "status": "active",
-        "created_at": utcnow(), **rules,
+        "created_at": utcnow(), "giftable": body.giftable, **rules,
     }
     async with write_transaction():
         await repo.insert_campaign(values)
@@ -213,9 +222,12 @@ def voucher_event(event_type: str, view: VoucherView, now: datetime) -> feed.New
 
 
 async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSigner,
-                     now: datetime) -> tuple[VoucherOut, feed.NewEvent]:
+                     now: datetime, *, source: str, source_id: uuid.UUID | None = None,
+                     notify: bool = True) -> tuple[VoucherOut, feed.NewEvent]:
     """One voucher for one member, inside the caller's write transaction; with its
-    voucher.issued event, which the caller writes (a bulk issue: all at once)."""
+    voucher.issued event, which the caller writes (a bulk issue: all at once), and (if
+    ``notify``) the member's notification. ``source`` (and ``source_id``) say what issued
+    it: the one rule of issuing, whatever the door (claim, bulk issue, cards.public)."""
     if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
             campaign["valid_until"]:
         raise CampaignInactive()
@@ -233,8 +245,18 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
         "id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
         "member": member_id, "status": "issued", "code": code, "short_code": short_code,
         "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
-        "redeemed_store": None, "revoked_at": None, "created_at": now}
+        "redeemed_store": None, "revoked_at": None, "created_at": now, "source": source,
+        "source_id": source_id}
     await repo.insert_voucher(row)
+    if notify:
+        await _notify_issued(campaign, member_id, voucher_id)
+    view: VoucherView = {**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
+                         "terms": campaign}
+    return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
+
+
+async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID, voucher_id: uuid.UUID,
+                         dedupe_key: str | None = None) -> None:
     await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
                             "valid_until": campaign["valid_until"].isoformat(),
@@ -244,10 +266,7 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
                             "max_discount_cents": campaign["max_discount_cents"],
                             "item_name": campaign["item_name"],
                             "min_spend_cents": campaign["min_spend_cents"]},
-                      dedupe_key=f"voucher:{voucher_id}:issued")
-    view: VoucherView = {**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
-                         "terms": campaign}
-    return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
+                      dedupe_key=dedupe_key or f"voucher:{voucher_id}:issued")
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
@@ -257,7 +276,8 @@ async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner
     if campaign is None:
         raise NotFound("no such campaign")
     async with write_transaction():
-        out, event = await _issue_one(campaign, principal.id, signer, utcnow())
+        out, event = await _issue_one(campaign, principal.id, signer, utcnow(),
+                                      source="claim")
         await repo.insert_events([event])
     return out
 
@@ -267,6 +287,8 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
     """Bulk issue, in one write transaction (the caller's, if open): each member in its
     own savepoint, so one refusal skips only that one; the issued vouchers' events
     written together at the end, a multi-row insert, not a statement per voucher."""
+    if body.member_ids is None:
+        raise ValidationError("member_ids", "give the members to issue to")
     campaign = await _campaign(principal, campaign_id)
     member_ids = list(dict.fromkeys(body.member_ids))
     known = await stores.chain_member_ids(principal.chain_id, member_ids)
@@ -280,7 +302,8 @@ async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
                 continue
             try:
                 async with savepoint():
-                    out, event = await _issue_one(campaign, member_id, signer, utcnow())
+                    out, event = await _issue_one(campaign, member_id, signer, utcnow(),
+                                                  source="issue")
             except AppError as err:
                 skipped.append(Skipped(member_id=member_id, code=err.code))
             else:

@@ -22,6 +22,7 @@ class ChainRow(TypedDict):
     created_at: datetime
     offline_window_minutes: int
     locale: str  # zh-CN | en: the language of the members' notifications
+    timezone: str  # IANA: the zone of members' dates (birthdays, last visits)
 
 
 class StoreRow(TypedDict):

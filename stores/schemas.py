@@ -146,12 +146,15 @@ OFFLINE_WINDOW_MAX_MINUTES = 7 * 24 * 60
 # The languages a chain's notifications are written in (app/core/notify/render.py).
 ChainLocale = Literal["zh-CN", "en"]
 DEFAULT_LOCALE: ChainLocale = "zh-CN"
+DEFAULT_CHAIN_TIMEZONE = "Asia/Shanghai"
 
 
 class ChainUpdate(Struct, forbid_unknown_fields=True):
     offline_window_minutes: Annotated[int, Meta(ge=OFFLINE_WINDOW_MIN_MINUTES,
                                                 le=OFFLINE_WINDOW_MAX_MINUTES)] | None = None
     locale: ChainLocale | None = None
+    # IANA name (e.g. Asia/Shanghai): the zone of members' dates (birthdays, last visits).
+    timezone: Annotated[str, Meta(min_length=1, max_length=64)] | None = None
 
 
 class ChainOut(Struct):
@@ -160,6 +163,7 @@ class ChainOut(Struct):
     offline_window_minutes: int
     created_at: datetime
     locale: ChainLocale = DEFAULT_LOCALE  # the language of the members' notifications
+    timezone: str = DEFAULT_CHAIN_TIMEZONE  # the zone of members' dates
 
 
 # --- stores -----------------------------------------------------------------------------

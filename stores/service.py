@@ -58,6 +58,7 @@ from stores.rows import (
     StoreRow,
 )
 from stores.schemas import (
+    DEFAULT_CHAIN_TIMEZONE,
     DEFAULT_LOCALE,
     EXTERNAL_ID_MAX,
     PHONE_PATTERN,
@@ -416,7 +417,8 @@ async def get_wechat_config(principal: Principal) -> WechatConfigOut:
 def chain_out(row: ChainRow) -> ChainOut:
     return ChainOut(id=row["id"], name=row["name"],
                     offline_window_minutes=row["offline_window_minutes"],
-                    created_at=row["created_at"], locale=chain_locale_of(row))
+                    created_at=row["created_at"], locale=chain_locale_of(row),
+                    timezone=row.get("timezone") or DEFAULT_CHAIN_TIMEZONE)
 
 
 async def get_chain(principal: Principal) -> ChainOut:
@@ -429,10 +431,20 @@ async def get_chain(principal: Principal) -> ChainOut:
 async def update_chain(principal: Principal, body: ChainUpdate) -> ChainOut:
     changes = {f: getattr(body, f) for f in ChainUpdate.__struct_fields__
                if getattr(body, f) is not None}
+    if "timezone" in changes:
+        validate_timezone(changes["timezone"])
     if changes:
         async with write_transaction():
             await repo.update_chain(principal.chain_id, changes)
     return await get_chain(principal)
+
+
+async def chain_timezone(chain_id: uuid.UUID) -> ZoneInfo:
+    """The zone of the chain's members' dates (birthdays, joining, last visits), read on
+    each use so a change applies at once on every process."""
+    row = await repo.get_chain(chain_id)
+    name = (row.get("timezone") if row else None) or DEFAULT_CHAIN_TIMEZONE
+    return ZoneInfo(name)
 
 
 async def offline_window(chain_id: uuid.UUID) -> timedelta:

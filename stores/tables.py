@@ -29,6 +29,8 @@ class Chain(Table, tablename="chain"):
     offline_window_minutes = Integer(null=False, default=1440)
     # The language of the messages the chain's members read (notifications): zh-CN | en.
     locale = Varchar(length=16, null=False, default="zh-CN")
+    # The zone of members' dates (birthdays, joining, last visits): an IANA name.
+    timezone = Varchar(length=64, null=False, default="Asia/Shanghai")
 
 
 class Store(Table, tablename="store"):

@@ -18,17 +18,19 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("app", "stores", "cards", "bookings", "payments")
+PACKAGES = ("app", "stores", "cards", "bookings", "payments", "marketing")
 # Each domain and the dotted name of its repository module(s).
 DOMAINS = {
     "stores": ("stores.repository",),
     "cards": ("cards.repository",),
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
+    "marketing.automations": ("marketing.automations.repository",),
+    "marketing.gifts": ("marketing.gifts.repository",),
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.
-LAYERS = ("app.core", "stores", "cards", "bookings", "payments", "app")
+LAYERS = ("app.core", "stores", "cards", "bookings", "payments", "marketing", "app")
 
 
 def _modules() -> Iterator[tuple[str, str]]:

@@ -84,6 +84,10 @@ class Settings:
     pay_poll_s: float = 5.0
     # Multiplies the poller's query schedule (first look, backoff); tests only.
     pay_query_scale: float = 1.0
+    # Marketing's background work (marketing/runner.py: automations' sweeps, jobs, ...)
+    # in each server process (off: run `o2o worker`), and the wait between its rounds.
+    marketing_runner: bool = True
+    marketing_tick_s: float = 15.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -122,6 +126,10 @@ class Settings:
         if sqlite_sync not in ("normal", "full"):
             raise SettingsError(
                 f"O2O_SQLITE_SYNCHRONOUS must be 'normal' or 'full', not {sqlite_sync!r}")
+
+        if production and env_vars.get("O2O_CLOCK_FILE", "").strip():
+            raise SettingsError("O2O_CLOCK_FILE (a test clock) is refused when "
+                                "O2O_ENV=production")
 
         log_format = env_vars.get("O2O_LOG_FORMAT", "").strip().lower() or (
             "json" if production else "text")
@@ -171,6 +179,8 @@ class Settings:
             pay_poller=_flag(env_vars, "O2O_PAY_POLLER", default=True),
             pay_poll_s=_positive_float(env_vars, "O2O_PAY_POLL_SECONDS", 5.0),
             pay_query_scale=_positive_float(env_vars, "O2O_PAY_QUERY_SCALE", 1.0),
+            marketing_runner=_flag(env_vars, "O2O_MARKETING_RUNNER", default=True),
+            marketing_tick_s=_positive_float(env_vars, "O2O_MARKETING_TICK_SECONDS", 15.0),
         )
 
 
