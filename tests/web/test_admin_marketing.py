@@ -209,6 +209,7 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
     expect(issued).to_have_count(1)
     expect(issued.locator(f"a[href='#members/{member['id']}']")).to_have_count(1)
     expect(page.locator("#automation-results table")).to_have_count(1)
+    screenshot(page, "admin-marketing-automations", full_page=True)
     assert_accessible(page, "automations (en)")
     page.click(toggle)  # paused again: later tests' new cards stay unwelcomed
     expect(page.locator(status)).to_have_attribute("data-status", "paused")
@@ -228,6 +229,7 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
     assert (program["referrer_campaign_id"], program["invitee_campaign_id"], program["status"]) \
         == (campaign_id, invitee["id"], "paused")
     expect(page.locator("#referral-figures [data-figure=invited]")).to_be_visible()
+    screenshot(page, "admin-marketing-referral", full_page=True)
     assert_accessible(page, "referral (en)")
 
     # Campaign results: the table and the chart say the API's figures; the CSV too.
