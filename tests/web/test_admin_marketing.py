@@ -17,7 +17,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from tests.web.conftest import API, Demo, assert_accessible, screenshot, set_lang, staff_login
+from tests.web.conftest import (
+    API,
+    PASSWORD,
+    Demo,
+    assert_accessible,
+    screenshot,
+    set_lang,
+    staff_login,
+)
 from tests.web.test_admin_members import new_member, template_id
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -276,3 +284,22 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
         True, [5, 6], {"from": "18:00", "to": "24:00"})
     rules = page.locator("tr[data-campaign]", has_text=cname).locator("[data-rules]")
     expect(rules).to_contain_text("18:00\u201324:00")
+
+
+def test_a_manager_previews_their_stores_members_only(demo_server: Demo, context: Any) -> None:
+    """A manager sees the segments tab only, and the count is the API's for them (their
+    stores' members)."""
+    from playwright.sync_api import expect
+
+    login = httpx.post(f"{demo_server.base_url}{API}/auth/staff/login", timeout=10,
+                       json={"username": "demo-manager", "password": PASSWORD})
+    token = str(login.json()["token"])
+    page = context.new_page()
+    staff_login(page, demo_server, "/admin/#marketing/automations", "demo-manager")
+    expect(page.locator(".subnav a")).to_have_count(1)
+    expect(page.locator("#mk-segments")).to_be_visible()
+    page.select_option("#sg-phone", "yes")
+    theirs = demo_server.api("POST", "/segments/preview", token,
+                             json={"filters": {"has_phone": True}})["count"]
+    shows_count(page, int(theirs))
+    assert page.locator("[data-issue]").count() == 0  # issuing is the operators'
