@@ -254,6 +254,13 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
     bar = page.locator(f"#results-chart rect.issued[data-campaign='{campaign_id}']")
     expect(bar).to_have_attribute("data-value", str(figures["issued"]))
     assert "E2E ¥10" in str(page.locator("#results-chart").get_attribute("aria-label"))
+    page.click(f"[data-daily='{campaign_id}']")  # its days, one pair of columns a day
+    expect(page.locator("#daily-chart rect.issued")).to_have_count(30)
+    daily = demo_server.api("GET", f"/stats/campaigns/{campaign_id}/daily",
+                            demo_server.operator_token, params=span)
+    issued_today = daily["points"][-1]["issued"]
+    today_bar = page.locator(f"#daily-chart rect.issued[data-date='{span['to']}'] title")
+    expect(today_bar).to_have_text(f"{span['to']}: Issued {issued_today}")
     screenshot(page, "admin-marketing-results", full_page=True)
     lines = downloaded_lines(page, "#results-csv")
     assert lines[0].startswith("campaign_id,name,issued,redeemed")

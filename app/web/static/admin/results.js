@@ -16,6 +16,7 @@ addMessages({
     'a.rs.chart': '各活动发放与核销', 'a.rs.chartAlt': '{from} 至 {to} 各活动发放与核销：{list}。', 'a.rs.chartItem': '{name} 发放 {issued}、核销 {redeemed}',
     'a.rs.note': '发放：这段时间内发出的券；核销：其中已核销的（不含撤销）；回店：核销后 30 天内再次到店的会员。',
     'a.rs.bad': '结束日期须不早于开始日期', 'a.rs.csvReady': 'CSV 已下载',
+    'a.rs.dailyOf': '每日发放与核销：{name}', 'a.rs.dailyAlt': '{name}，{from} 至 {to} 每日发放与核销：共发放 {issued}，核销 {redeemed}。',
   },
   en: {
     'a.rs.campaign': 'Campaign', 'a.rs.issued': 'Issued', 'a.rs.redeemed': 'Redeemed', 'a.rs.rate': 'Rate', 'a.rs.discount': 'Discount given',
@@ -24,6 +25,7 @@ addMessages({
     'a.rs.chart': 'Issued and redeemed per campaign', 'a.rs.chartAlt': 'Issued and redeemed per campaign, {from} to {to}: {list}.', 'a.rs.chartItem': '{name} issued {issued}, redeemed {redeemed}',
     'a.rs.note': 'Issued: vouchers issued in these days; redeemed: those of them redeemed (reversals left out); back: members who visited again within 30 days of redeeming.',
     'a.rs.bad': 'must not be before the start', 'a.rs.csvReady': 'CSV downloaded',
+    'a.rs.dailyOf': 'Day by day: {name}', 'a.rs.dailyAlt': '{name}, {from} to {to}, day by day: {issued} issued, {redeemed} redeemed in all.',
   },
 });
 
@@ -87,6 +89,43 @@ export function resultsChart(rows, from, to) {
   return svg;
 }
 
+// A campaign's days: a pair of columns a day (issued, redeemed), from
+// GET /stats/campaigns/{id}/daily; one image named by its totals, a <title> on each column.
+export function dailyChart(daily, name) {
+  const NS = 'http://www.w3.org/2000/svg';
+  const el = (tag, attrs, text) => {
+    const node = document.createElementNS(NS, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const points = daily.points || [];
+  const W = 360; const H = 150; const top = 20; const bottom = 16; const left = 26;
+  const max = Math.max(1, ...points.map((p) => Math.max(p.issued, p.redeemed)));
+  const sum = (key) => points.reduce((a, p) => a + (p[key] || 0), 0);
+  const svg = el('svg', {
+    viewBox: `0 0 ${W} ${H}`, class: 'chart results-chart', role: 'img', id: 'daily-chart',
+    'aria-label': t('a.rs.dailyAlt', { name, from: daily.from, to: daily.to, issued: sum('issued'), redeemed: sum('redeemed') }),
+  });
+  svg.append(el('line', { x1: left, y1: H - bottom, x2: W, y2: H - bottom, class: 'axis' }));
+  svg.append(el('text', { x: left - 4, y: top + 3, 'text-anchor': 'end' }, String(max)));
+  svg.append(el('text', { x: left - 4, y: H - bottom + 3, 'text-anchor': 'end' }, '0'));
+  const step = (W - left - 2) / Math.max(1, points.length);
+  const y = (v) => ((H - top - bottom) * v) / max;
+  points.forEach((p, i) => {
+    for (const [key, dx] of [['issued', 0.1], ['redeemed', 0.5]]) {
+      const bar = el('rect', { x: left + 1 + i * step + step * dx, y: H - bottom - y(p[key]), width: step * 0.38, height: y(p[key]), class: `bar ${key}`, 'data-date': p.date });
+      bar.append(el('title', {}, `${p.date}: ${t(`a.rs.${key}`)} ${p[key]}`));
+      svg.append(bar);
+    }
+  });
+  const last = points.length - 1;
+  for (const i of [...new Set([0, Math.floor(last / 2), last])].filter((x) => x >= 0)) {
+    svg.append(el('text', { x: left + 1 + (i + 0.5) * step, y: H - 3, 'text-anchor': i === last && last > 0 ? 'end' : 'middle' }, points[i].date.slice(5)));
+  }
+  return svg;
+}
+
 export async function resultsTab(el, ctx) {
   const { api } = ctx;
   const today = localDate(new Date());
@@ -109,10 +148,21 @@ export async function resultsTab(el, ctx) {
       const section = (kind, rows, extra) => h('section.panel', { id: `results-${kind}s`, 'aria-labelledby': `rs-${kind}-title` },
         h('h2', { id: `rs-${kind}-title`, text: t(`a.rs.${kind}s`) }),
         extra, rows.length ? resultsTable(rows, kind) : h('p.muted', { text: t('a.rs.none') }));
+      const daily = h('div', { id: 'results-daily', 'aria-live': 'polite' });
+      const campaignBox = section('campaign', campaigns, campaigns.length ? h('figure.results-figure', {},
+        resultsChart(campaigns, span.from, span.to),
+        h('figcaption.muted', { text: t('a.rs.chart') })) : null);
+      // Each campaign's name opens its days below the table.
+      for (const r of campaigns) {
+        const th = campaignBox.querySelector(`tr[data-campaign='${r.campaign_id}'] th`);
+        th?.replaceChildren(h('button.linklike', {
+          type: 'button', text: r.name, 'data-daily': r.campaign_id, 'aria-controls': 'results-daily',
+          'aria-label': t('a.rs.dailyOf', { name: r.name }), onclick: () => showDaily(api, daily, r, q()),
+        }));
+      }
+      campaignBox.append(daily);
       mount(body,
-        section('campaign', campaigns, campaigns.length ? h('figure.results-figure', {},
-          resultsChart(campaigns, span.from, span.to),
-          h('figcaption.muted', { text: t('a.rs.chart') })) : null),
+        campaignBox,
         h('p.muted.definitions', { text: t('a.rs.note') }),
         automations.length ? section('automation', automations) : null,
         jobs.length ? section('job', jobs) : null);
@@ -140,4 +190,15 @@ export async function resultsTab(el, ctx) {
         h('button.btn.secondary', { type: 'button', id: 'results-csv', text: t('a.rs.csv'), onclick: csv }))),
     body);
   await load();
+}
+
+async function showDaily(api, box, campaign, q) {
+  mount(box, h('p.muted', { text: t('app.loading') }));
+  try {
+    const daily = await api.get(`/stats/campaigns/${campaign.campaign_id}/daily`, q);
+    mount(box, h('h3', { text: t('a.rs.dailyOf', { name: campaign.name }) }),
+      h('figure.results-figure', { 'data-campaign': campaign.campaign_id }, dailyChart(daily, campaign.name)));
+  } catch (err) {
+    mount(box, h('p.error', { role: 'alert', text: errorText(err) }));
+  }
 }
