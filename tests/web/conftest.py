@@ -90,7 +90,9 @@ def demo_server(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
                             capture_output=True, text=True, timeout=120, check=False)
     assert seeded.returncode == 0, seeded.stderr
     chain_id = seeded.stdout.split("chain_id: ")[1].split()[0]
-    server = LiveServer(url).start()
+    # The marketing runner ticks every second here: an issue job the pages start ends
+    # while the test watches (its default, 15 s, would make every such test wait).
+    server = LiveServer(url, env={"O2O_MARKETING_TICK_SECONDS": "1"}).start()
     try:
         base = server.base_url
         member = httpx.post(f"{base}{API}/auth/member/wechat", timeout=10, json={

@@ -55,8 +55,13 @@ def open_members(page: Any, demo: Demo, viewport: dict[str, int] = DESKTOP) -> N
 
 
 def search(page: Any, text: str) -> None:
+    """Searches and waits for that search's answer to be drawn (the list says aria-busy
+    while a request is on its way: a click before it lands would act on the old list)."""
+    from playwright.sync_api import expect
+
     page.fill("#mb-q", text)
     page.press("#mb-q", "Enter")
+    expect(page.locator("#members")).to_have_attribute("aria-busy", "false")
 
 
 def test_search_by_phone_and_filter_by_template(demo_server: Demo, context: Any) -> None:

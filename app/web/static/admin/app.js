@@ -8,6 +8,7 @@ import { staffLoginView, staffSession } from '/static/common/login.js';
 import { h, mount } from '/static/common/ui.js';
 import { campaignsView } from './campaigns.js';
 import { integrationsView } from './integrations.js';
+import { marketingView } from './marketing.js';
 import { membersView } from './members.js';
 import { notificationsView } from './notifications.js';
 import { overviewView } from './overview.js';
@@ -36,6 +37,7 @@ const VIEWS = [
   ['overview', 'a.nav.overview', overviewView],
   ['members', 'a.nav.members', membersView],
   ['campaigns', 'a.nav.campaigns', campaignsView],
+  ['marketing', 'a.nav.marketing', marketingView, ['operator', 'manager']],
   ['templates', 'a.nav.templates', templatesView],
   ['topups', 'a.nav.topups', topUpsView, ['operator']],
   ['stores', 'a.nav.stores', storesView],

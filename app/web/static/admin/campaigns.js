@@ -7,6 +7,7 @@ import { listOf } from '/static/common/api.js';
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { clauseSep, minSpendText, rulesText, valueText, weekdayName } from '/static/common/terms.js';
 import { addDays, fmtDate, h, money, mount, toast } from '/static/common/ui.js';
+import { issueForm } from './jobs.js';
 import { checkGroup, field, num, submitter, table, yuan } from './kit.js';
 
 addMessages({
@@ -23,6 +24,8 @@ addMessages({
     'a.c.untilAfterStart': '须不早于开始日期', 'a.c.kindNeeds': '{kind}须填写此项',
     'a.c.paused': '已暂停', 'a.c.resumed': '已恢复',
     'a.c.operatorsOnly': '活动效果仅运营人员可见',
+    'a.c.giftable': '会员可以把券转赠给朋友', 'a.c.giftableNote': '转赠后原来的券码作废，朋友收到新的券码。',
+    'a.c.toSegment': '发给人群', 'a.c.toSegmentOf': '发给人群：{name}',
   },
   en: {
     'a.c.terms': 'Terms', 'a.c.rules': 'Usage rules', 'a.c.results': 'Results', 'a.c.showResults': 'Results',
@@ -37,6 +40,8 @@ addMessages({
     'a.c.untilAfterStart': 'must not be before the start date', 'a.c.kindNeeds': 'required for a {kind}',
     'a.c.paused': 'Paused', 'a.c.resumed': 'Resumed',
     'a.c.operatorsOnly': 'Results are for operators',
+    'a.c.giftable': 'Members may gift the voucher to a friend', 'a.c.giftableNote': 'A gifted voucher gets a new code; the old code stops working.',
+    'a.c.toSegment': 'Issue to a segment', 'a.c.toSegmentOf': 'Issue to a segment: {name}',
   },
 });
 
@@ -47,7 +52,10 @@ export async function campaignsView(el, ctx) {
   const [list, allStores] = await Promise.all([api.get('/campaigns').then((x) => listOf(x)), ctx.stores()]);
   const operator = session.staff.role === 'operator';
   const openId = operator ? ctx.params[0] : null;
-  const open = openId ? list.find((c) => c.id === openId) : null;
+  const found = openId ? list.find((c) => c.id === openId) : null;
+  // #campaigns/<id>/segment: issue it to a saved segment; #campaigns/<id>: its results.
+  const toSegment = found && ctx.params[1] === 'segment' ? found : null;
+  const open = toSegment ? null : found;
   const toggle = (c) => async () => {
     const paused = c.status === 'paused';
     try {
@@ -62,8 +70,16 @@ export async function campaignsView(el, ctx) {
       h('h2', { id: 'results-title', tabindex: '-1', text: t('a.c.resultsOf', { name: open.name }) }),
       h('a.btn.small.secondary', { href: '#campaigns', text: t('a.c.close') })),
     h('p.muted', { text: t('app.loading') })) : null;
+  const segmentPanel = toSegment ? h('section.panel', { id: 'campaign-issue', 'data-campaign': toSegment.id, 'aria-labelledby': 'issue-title' },
+    h('div.row.between', {},
+      h('h2', { id: 'issue-title', tabindex: '-1', text: t('a.c.toSegmentOf', { name: toSegment.name }) }),
+      h('a.btn.small.secondary', { href: '#campaigns', text: t('a.c.close') })),
+    issueForm(ctx, {
+      campaigns: list, campaignId: toSegment.id, idPrefix: 'ci',
+      segments: await api.get('/segments').then((x) => listOf(x)).catch(() => []),
+    })) : null;
   mount(el,
-    resultsPanel,
+    resultsPanel, segmentPanel,
     h('div.panel', {}, table(
       [t('a.f.name'), t('a.f.kind'), t('a.c.terms'), t('a.c.rules'), { text: t('a.c.issued'), num: true }, t('a.c.valid'), t('a.n.status'), ''],
       list.map((c) => h('tr', { 'data-campaign': c.id, class: c.id === openId ? 'on' : null },
@@ -77,6 +93,10 @@ export async function campaignsView(el, ctx) {
             href: `#campaigns/${c.id}`, text: t('a.c.showResults'), 'data-results': c.id,
             'aria-label': `${t('a.c.showResults')}: ${c.name}`,
           }),
+          c.status === 'active' ? h('a.btn.small.secondary', {
+            href: `#campaigns/${c.id}/segment`, text: t('a.c.toSegment'), 'data-to-segment': c.id,
+            'aria-label': `${t('a.c.toSegment')}: ${c.name}`,
+          }) : null,
           h('button.btn.small.secondary', {
             type: 'button', text: c.status === 'paused' ? t('a.c.resume') : t('a.c.pause'), onclick: toggle(c), 'data-toggle': '1',
             'aria-label': `${c.status === 'paused' ? t('a.c.resume') : t('a.c.pause')}: ${c.name}`,
@@ -84,6 +104,7 @@ export async function campaignsView(el, ctx) {
     { caption: t('a.nav.campaigns') })),
     operator ? campaignForm(ctx, allStores, () => ctx.rerender()) : null);
   if (open) await showResults(resultsPanel, ctx, open);
+  if (toSegment) segmentPanel.querySelector('h2').focus({ preventScroll: true });
   if (open) {
     // Opened from a campaign's Results link: the reader (and the keyboard) lands on it.
     resultsPanel.querySelector('h2').focus({ preventScroll: true });
@@ -129,8 +150,9 @@ function campaignForm(ctx, allStores, done) {
   const [until, untilBox] = field('c-until', t('a.f.until'), { type: 'date', value: addDays(today, 30), required: true, api: 'valid_until' });
   const [storeIds, storesSet] = checkGroup('c-stores', t('a.c.stores'), allStores.map((s) => [s.id, s.name]), { api: 'store_ids' });
   const [weekdays, daysSet] = checkGroup('c-days', t('a.c.weekdays'), [0, 1, 2, 3, 4, 5, 6].map((d) => [String(d), weekdayName(d)]), { api: 'weekdays' });
-  const [timeFrom, timeFromBox] = field('c-time-from', t('a.c.timeFrom'), { type: 'time', api: 'time_from', 'aria-describedby': 'c-time-note' });
-  const [timeUntil, timeUntilBox] = field('c-time-until', t('a.c.timeUntil'), { type: 'time', api: 'time_until', 'aria-describedby': 'c-time-note' });
+  const [timeFrom, timeFromBox] = field('c-time-from', t('a.c.timeFrom'), { type: 'time', api: 'hours', 'aria-describedby': 'c-time-note' });
+  const [timeUntil, timeUntilBox] = field('c-time-until', t('a.c.timeUntil'), { type: 'time', 'aria-describedby': 'c-time-note' });
+  const giftable = h('input', { type: 'checkbox', id: 'c-giftable', 'aria-describedby': 'c-giftable-note' });
   const check = () => {
     const wrong = [];
     const needs = { cash: value, discount: pct, gift: item, service: item }[kind.value];
@@ -157,7 +179,9 @@ function campaignForm(ctx, allStores, done) {
       valid_until: new Date(`${until.value}T23:59:59`).toISOString(),
       store_ids: ids.length ? ids : null,
       weekdays: days.length && days.length < 7 ? days : null,
-      time_from: timeFrom.value || null, time_until: untilTime() || null,
+      // The contract's spelling (issue 20); the server still reads time_from/time_until.
+      hours: timeFrom.value && untilTime() ? { from: timeFrom.value, to: untilTime() } : null,
+      giftable: giftable.checked,
     };
   };
   // Only the fields the chosen kind uses are shown.
@@ -180,5 +204,7 @@ function campaignForm(ctx, allStores, done) {
   storesSet, daysSet,
   h('div.inline-fields', {}, timeFromBox, timeUntilBox),
   h('p.muted', { id: 'c-time-note', text: t('a.c.timeNote') }),
+  h('label.check', { for: 'c-giftable' }, giftable, t('a.c.giftable')),
+  h('p.muted', { id: 'c-giftable-note', text: t('a.c.giftableNote') }),
   h('button.btn', { type: 'submit', text: t('a.f.create') }));
 }

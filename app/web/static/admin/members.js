@@ -104,7 +104,7 @@ async function listView(el, ctx) {
   const [tpl, tplBox] = field('mb-template', t('a.mb.template'), { options: [...any, ...templates.map((x) => [x.id, x.name])], value: search.template_id });
   const [after, afterBox] = field('mb-after', t('a.mb.visitAfter'), { type: 'date', value: search.last_visit_after });
   const [before, beforeBox] = field('mb-before', t('a.mb.visitBefore'), { type: 'date', value: search.last_visit_before });
-  const results = h('div', { id: 'members', 'aria-live': 'polite' }, h('p.muted', { text: t('app.loading') }));
+  const results = h('div', { id: 'members', 'aria-live': 'polite', 'aria-busy': 'true' }, h('p.muted', { text: t('app.loading') }));
   const selection = h('p', { id: 'mb-selection', role: 'status' });
   const outcome = h('div', { id: 'issue-result', role: 'status' });
   let campaign = null;
@@ -145,15 +145,24 @@ async function listView(el, ctx) {
     } finally { issueButton.disabled = false; }
   };
 
+  // Only the newest request's answer is drawn: a search still on its way when the operator
+  // pages on (or a slow first page) must not overwrite the later page (and its pager).
+  let asked = 0;
   const load = async () => {
+    const mine = ++asked;
+    results.setAttribute('aria-busy', 'true');
     const query = { ...search, limit: PAGE + 1 };
     let list;
     try {
       list = listOf(await api.get('/members', query));
     } catch (err) {
-      mount(results, h('p.error', { role: 'alert', text: errorText(err) }));
+      if (mine === asked) {
+        mount(results, h('p.error', { role: 'alert', text: errorText(err) }));
+        results.setAttribute('aria-busy', 'false');
+      }
       return;
     }
+    if (mine !== asked) return;
     const more = list.length > PAGE;
     list = list.slice(0, PAGE);
     const tick = (m) => h('input', {
@@ -189,10 +198,12 @@ async function listView(el, ctx) {
         },
       }));
     }
-    const page = Math.floor(search.offset / PAGE) + 1;
+    // The offset this page was drawn for: paging moves on from what the operator sees.
+    const { offset } = query;
+    const page = Math.floor(offset / PAGE) + 1;
     // Pages again and keeps the focus on the button pressed (or the other one at an end).
     const go = (delta) => async () => {
-      search.offset = Math.max(0, search.offset + delta * PAGE);
+      search.offset = Math.max(0, offset + delta * PAGE);
       await load();
       const [same, other] = delta > 0 ? ['mb-next', 'mb-prev'] : ['mb-prev', 'mb-next'];
       const button = document.getElementById(same);
@@ -201,9 +212,10 @@ async function listView(el, ctx) {
     mount(results,
       list.length ? tbl : h('p.muted', { text: t('app.none') }),
       h('nav.row.pager', { 'aria-label': t('a.mb.page', { n: page }) },
-        h('button.btn.small.secondary', { type: 'button', id: 'mb-prev', text: t('a.mb.prev'), disabled: search.offset === 0, onclick: go(-1) }),
-        h('span.muted', { id: 'mb-shown', text: list.length ? t('a.mb.shown', { from: search.offset + 1, to: search.offset + list.length }) : t('a.mb.page', { n: page }) }),
+        h('button.btn.small.secondary', { type: 'button', id: 'mb-prev', text: t('a.mb.prev'), disabled: offset === 0, onclick: go(-1) }),
+        h('span.muted', { id: 'mb-shown', text: list.length ? t('a.mb.shown', { from: offset + 1, to: offset + list.length }) : t('a.mb.page', { n: page }) }),
         h('button.btn.small.secondary', { type: 'button', id: 'mb-next', text: t('a.mb.next'), disabled: !more, onclick: go(1) })));
+    results.setAttribute('aria-busy', 'false');
   };
   const submit = (event) => {
     event.preventDefault();

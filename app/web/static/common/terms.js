@@ -61,9 +61,18 @@ export function daysText(weekdays) {
   return days.map(weekdayName).join(listSep());
 }
 
+// The daily hours of the terms as {from, until} ("HH:MM", until exclusive), or null. The API
+// says them as `hours: {from, to}` (issue 20) and still as `time_from`/`time_until`.
+export function hoursOf(terms) {
+  const from = terms?.hours?.from ?? terms?.time_from;
+  const until = terms?.hours?.to ?? terms?.time_until;
+  return from && until ? { from, until } : null;
+}
+
 // "10:00–14:00", or "全天" / "All day" when the terms have no hours.
 export function hoursText(terms) {
-  return terms?.time_from && terms?.time_until ? `${terms.time_from}–${terms.time_until}` : t('terms.allDay');
+  const hours = hoursOf(terms);
+  return hours ? `${hours.from}–${hours.until}` : t('terms.allDay');
 }
 
 const limitedDays = (terms) => Boolean(terms?.weekdays && terms.weekdays.length && terms.weekdays.length < 7);
@@ -73,7 +82,8 @@ const limitedDays = (terms) => Boolean(terms?.weekdays && terms.weekdays.length 
 export function ruleText(terms) {
   const parts = [];
   if (limitedDays(terms)) parts.push(t('terms.onlyDays', { days: daysText(terms.weekdays) }));
-  if (terms?.time_from && terms?.time_until) parts.push(t('terms.hoursLocal', { from: terms.time_from, until: terms.time_until }));
+  const hours = hoursOf(terms);
+  if (hours) parts.push(t('terms.hoursLocal', hours));
   return parts.join(' · ');
 }
 
@@ -177,7 +187,8 @@ export function notUsableReason(terms, { instant = new Date(), timeZone, storeId
   if (storeId && terms.store_ids && !terms.store_ids.includes(storeId)) return t('terms.notHere');
   const { weekday, hhmm } = localClock(instant, timeZone);
   const dayOk = !terms.weekdays || terms.weekdays.includes(weekday);
-  const hourOk = !(terms.time_from && terms.time_until) || (hhmm >= terms.time_from && hhmm < terms.time_until);
+  const hours = hoursOf(terms);
+  const hourOk = !hours || (hhmm >= hours.from && hhmm < hours.until);
   if (!dayOk || !hourOk) return t('terms.notNow', { rule: ruleText(terms) });
   return null;
 }
