@@ -54,6 +54,7 @@ from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
 from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
+from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
 from marketing.runner import MarketingRunner
 from payments import service as payments_service
 from payments.controllers import CONTROLLERS as PAYMENT_CONTROLLERS
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
+                           *GIFT_CONTROLLERS,
                            *REFUND_CONTROLLERS, *AUTOMATION_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,

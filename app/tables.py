@@ -13,6 +13,7 @@ APP_MODULES = (
     "bookings.piccolo_app",
     "payments.piccolo_app",
     "marketing.automations.piccolo_app",
+    "marketing.gifts.piccolo_app",
     "app.stats.piccolo_app",
 )
 

@@ -545,7 +545,7 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
             redemption_id = (await cards.pay(principal, store, now, card_id=row["card"],
                                              voucher_id=row["voucher"], action=body.action,
                                              amount=body.amount_cents,
-                                             price_cents=price)).id
+                                             price_cents=price, member_id=row["member"])).id
         await repo.move_status(booking_id, ("confirmed", "checked_in"), {
             "status": "completed", "completed_at": now, "updated_at": now,
             "redemption": redemption_id})

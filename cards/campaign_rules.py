@@ -4,7 +4,8 @@ use (now at the till; an offline scan's ``redeemed_at``). ``weekdays`` counts 0 
 .. 6 = Sunday, as store opening hours do; ``time_until`` is exclusive and after
 ``time_from`` (no window across midnight), and may be ``"24:00"``: to the end of the day
 (a local time is at most ``"23:59"``, which ``"24:00"`` sorts after). NULL rules: every
-day, all day.
+day, all day. The contract spells the hours ``hours: {"from", "to"}`` (issue 20); they are
+stored as ``time_from``/``time_until``, the older spelling, still accepted and answered.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from app.core.errors import ValidationError
-from cards.errors import VoucherNotUsableNow
+from cards.errors import OutsideUsageHours
 
 _HH_MM = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 END_OF_DAY = "24:00"  # time_until only: up to midnight, the last minute included
@@ -28,9 +29,30 @@ class UsageRules(TypedDict):
     time_until: str | None
 
 
+def hours_of(campaign: Any) -> dict[str, str] | None:
+    """The campaign's hours as the contract spells them: {"from", "to"}, or None."""
+    start, end = campaign.get("time_from"), campaign.get("time_until")
+    return {"from": start, "to": end} if start and end else None
+
+
+def merged_hours(hours: Any, time_from: str | None,
+                 time_until: str | None) -> tuple[str | None, str | None, tuple[str, str]]:
+    """The hours from either spelling (``hours: {"from", "to"}``, the contract's, or the
+    older ``time_from``/``time_until``) and the field names to blame. Both spellings at
+    once must agree."""
+    if hours is None:
+        return time_from, time_until, ("time_from", "time_until")
+    if (time_from, time_until) not in ((None, None), (hours.from_, hours.to)):
+        raise ValidationError("hours", "give hours or time_from/time_until, not both")
+    return hours.from_, hours.to, ("hours.from", "hours.to")
+
+
 def checked_rules(weekdays: Sequence[int] | None, time_from: str | None,
-                  time_until: str | None) -> UsageRules:
-    """The rules as stored (weekdays sorted), or 400 naming the field at fault."""
+                  time_until: str | None,
+                  names: tuple[str, str] = ("time_from", "time_until")) -> UsageRules:
+    """The rules as stored (weekdays sorted), or 400 naming the field at fault (``names``:
+    what the caller called the two hours)."""
+    from_name, to_name = names
     days: list[int] | None = None
     if weekdays is not None:
         if not weekdays:
@@ -41,15 +63,15 @@ def checked_rules(weekdays: Sequence[int] | None, time_from: str | None,
             raise ValidationError("weekdays", "a day is listed twice")
         days = sorted(weekdays)
     if time_from is not None and not _HH_MM.match(time_from):
-        raise ValidationError("time_from", "must be HH:MM (00:00 to 23:59)")
+        raise ValidationError(from_name, "must be HH:MM (00:00 to 23:59)")
     if time_until is not None and time_until != END_OF_DAY and not _HH_MM.match(time_until):
-        raise ValidationError("time_until", "must be HH:MM (00:01 to 24:00, 24:00 being "
-                                            "the end of the day)")
+        raise ValidationError(to_name, "must be HH:MM (00:01 to 24:00, 24:00 being "
+                                       "the end of the day)")
     if (time_from is None) != (time_until is None):
-        raise ValidationError("time_until" if time_until is None else "time_from",
-                              "give both time_from and time_until, or neither")
+        raise ValidationError(to_name if time_until is None else from_name,
+                              f"give both {from_name} and {to_name}, or neither")
     if time_from is not None and time_until is not None and time_until <= time_from:
-        raise ValidationError("time_until", "must be after time_from")
+        raise ValidationError(to_name, f"must be after {from_name}")
     return {"weekdays": days, "time_from": time_from, "time_until": time_until}
 
 
@@ -72,11 +94,12 @@ def usable_at(campaign: Any, at: datetime, zone: str) -> bool:
 
 
 def require_usable(campaign: Any, at: datetime, zone: str) -> None:
-    """409 ``voucher_not_usable_now`` with the rules, so a page words it itself."""
+    """409 ``outside_usage_hours`` with the rules, so a page words it itself."""
     if usable_at(campaign, at, zone):
         return
     local = at.astimezone(ZoneInfo(zone))
-    raise VoucherNotUsableNow(
+    raise OutsideUsageHours(
         f"not usable on {local.strftime('%A %H:%M')} ({zone})",
-        weekdays=campaign.get("weekdays"), time_from=campaign.get("time_from"),
+        weekdays=campaign.get("weekdays"), hours=hours_of(campaign),
+        time_from=campaign.get("time_from"),
         time_until=campaign.get("time_until"), timezone=zone)

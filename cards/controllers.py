@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, patch, post
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
@@ -47,6 +47,7 @@ from cards.schemas import (
     SyncIn,
     SyncOut,
     TemplateCreate,
+    TemplateMoneyUpdate,
     TemplateOut,
     TopUp,
     VoucherOut,
@@ -59,7 +60,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _segment_issuer(request: Request[Any, Any, Any]) -> SegmentIssuer:
     """What ``POST /campaigns/{id}/issue`` with a segment_id awaits: the issuer create_app
     put in the app's state (``segment_issuer``: marketing.jobs', since cards cannot import
-    marketing), like the scan handlers; without one, the default answers 503."""
+    marketing), like the scan handlers; without one, the default answers 409
+    segment_issue_unavailable."""
     issuer: SegmentIssuer = request.app.state.get("segment_issuer") or no_segment_issuer
     return issuer
 
@@ -77,6 +79,17 @@ class CardTemplateController(Controller):
     @post("", guards=[OPERATORS], summary="Create a card template")
     async def create(self, data: JSONBody[TemplateCreate], principal: Caller) -> TemplateOut:
         return await service.create_template(principal, data)
+
+    @patch("/{template_id:uuid}", guards=[OPERATORS], responses=problems(400, 404, 409),
+           summary="Change a stored-value template's online top-up terms",
+           description="top_up_options (at most 12, distinct amounts; [] turns online "
+                       "top-up off) and bonus_policy, each left as it is when left out, "
+                       "checked as at creation. Cards keep their money; the next top-up "
+                       "and charge use the new terms. Another kind of template: 409 "
+                       "wrong_card_kind.")
+    async def update_money(self, template_id: FromPath[uuid.UUID],
+                           data: JSONBody[TemplateMoneyUpdate], principal: Caller) -> TemplateOut:
+        return await service.update_template_money(principal, template_id, data)
 
     @get("", guards=[ANYONE], summary="The chain's card templates")
     async def list_(self, principal: Caller) -> list[TemplateOut]:
@@ -317,7 +330,7 @@ class CampaignController(Controller):
             lambda: vouchers.claim(principal, campaign_id, runtime.signer))
 
     @post("/{campaign_id:uuid}/issue", guards=[OPERATORS], summary="Issue vouchers to members",
-          responses={**problems(400, 404, 409, 503), 202: ResponseSpec(
+          responses={**problems(400, 404, 409), 202: ResponseSpec(
               data_container=IssueJobOut, generate_examples=False,
               description="segment_id: the background job issuing to the segment "
                           "(GET /jobs/{id})")},

@@ -101,12 +101,27 @@ class OfflineWindowExceeded(AppError):
     title = "Outside the chain's offline window"
 
 
-class VoucherNotUsableNow(Conflict):
+class OutsideUsageHours(Conflict):
     """Outside the campaign's days of the week or hours of the day (in the store's zone);
-    the problem carries ``weekdays``, ``time_from``, ``time_until`` and ``timezone``."""
+    the problem carries ``weekdays``, ``hours`` ({"from", "to"} or null), ``time_from``,
+    ``time_until`` (the same hours, older spelling) and ``timezone``. Was
+    ``voucher_not_usable_now`` before issue 20 (the contract's name)."""
 
-    code = "voucher_not_usable_now"
+    code = "outside_usage_hours"
     title = "The voucher cannot be used at this day or hour"
+
+
+class NotGiftable(Conflict):
+    code = "not_giftable"
+    title = "This voucher's campaign does not allow gifting"
+
+
+class VoucherGifting(Conflict):
+    """The voucher is being given to another member (a pending gift): it cannot be
+    spent until the gift is accepted, cancelled or expires."""
+
+    code = "voucher_gifting"
+    title = "The voucher is being gifted"
 
 
 class ImportInvalid(AppError):

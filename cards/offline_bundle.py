@@ -23,6 +23,7 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from cards import repository as repo
+from cards.campaign_rules import hours_of
 from cards.rows import CampaignRow
 from cards.schemas import OfflineBundle
 from stores import service as stores
@@ -55,7 +56,7 @@ def _campaign(row: CampaignRow) -> dict[str, Any]:
             "value_cents": row["value_cents"], "percent_off": row["percent_off"],
             "max_discount_cents": row["max_discount_cents"], "item_name": row["item_name"],
             "min_spend_cents": row["min_spend_cents"], "store_ids": row["store_ids"],
-            "weekdays": row["weekdays"], "time_from": row["time_from"],
+            "weekdays": row["weekdays"], "hours": hours_of(row), "time_from": row["time_from"],
             "time_until": row["time_until"], "valid_from": row["valid_from"].isoformat(),
             "valid_until": row["valid_until"].isoformat()}
 

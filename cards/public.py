@@ -25,8 +25,8 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.db import in_write_transaction
-from app.core.errors import AppError, NotFound
-from cards import ledger
+from app.core.errors import Conflict, NotFound
+from cards import gifting, ledger
 from cards import repository as repo
 from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft, WrongCardKind
@@ -90,19 +90,21 @@ async def _usable_voucher(principal: Principal, voucher_id: uuid.UUID, store_id:
 async def pay(principal: Principal, store: StoreRow, now: datetime, *,
               card_id: uuid.UUID | None = None, voucher_id: uuid.UUID | None = None,
               action: str | None = None, amount: int | None = None,
-              price_cents: int = 0) -> RedemptionOut:
+              price_cents: int = 0, member_id: uuid.UUID | None = None) -> RedemptionOut:
     """Pay for a visit at ``store`` with a card or a voucher (one of them), as a scan
     would: the same checks, ledger entry, redemption and notification. A card without
     ``action`` takes its kind's visit action; without ``amount``, a charge, an earn, a
     cash or a discount voucher takes ``price_cents``. Joins the caller's write
-    transaction (the booking's completion): a refusal leaves nothing written."""
+    transaction (the booking's completion): a refusal leaves nothing written. With
+    ``member_id`` (the booking's member), a voucher that is no longer theirs (given to a
+    friend since: issue 20) is 404, not spent."""
     assert (card_id is None) != (voucher_id is None), "pay with a card or a voucher"
     if card_id is not None:
         return await use_card(principal, store, card_id, action, amount, now,
                               price_cents=price_cents)
     assert voucher_id is not None
     voucher, campaign = await _usable_voucher(principal, voucher_id, store["id"], now,
-                                              zone=store["timezone"])
+                                              member_id, zone=store["timezone"])
     bill = amount
     if bill is None and campaign["kind"] in ("cash", "discount"):
         bill = price_cents or None
@@ -340,14 +342,25 @@ Idempotency-Key's answer, when a key is given. It refuses with the contract's er
 (404 for a campaign or segment not of the chain, 409 campaign_inactive...)."""
 
 
-class SegmentIssueUnavailable(AppError):
-    status = 503
+class SegmentIssueUnavailable(Conflict):
+    """No segment issuer is wired in this server (like payment_not_configured: the
+    server's setup, not the request, is at fault, and retrying will not help)."""
+
     code = "segment_issue_unavailable"
     title = "Issuing to a segment is not available on this server"
 
 
 async def no_segment_issuer(principal: Principal, campaign_id: uuid.UUID,
                             segment_id: uuid.UUID) -> uuid.UUID:
-    """The default ``segment_issuer`` when the app wires none: a clear 503, so the app
+    """The default ``segment_issuer`` when the app wires none: a clear 409, so the app
     (and the list form of the issue) works without marketing."""
     raise SegmentIssueUnavailable("no segment issuer is wired in this server")
+
+
+# --- gifting (issue 20): the voucher's side, for marketing.gifts -------------------------
+# Each joins the caller's write transaction; see cards.gifting for the rules.
+
+hold_for_gift = gifting.hold_for_gift
+give_gifted_voucher = gifting.give_gifted_voucher
+return_gifted_voucher = gifting.return_gifted_voucher
+gift_view = gifting.gift_view

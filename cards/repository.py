@@ -78,6 +78,10 @@ async def get_template(template_id: uuid.UUID, chain_id: uuid.UUID) -> TemplateR
         load_json=True).first().run())
 
 
+async def update_template(template_id: uuid.UUID, values: Values) -> None:
+    await CardTemplate.update(dict[Any, Any](values)).where(CardTemplate.id == template_id).run()
+
+
 async def list_templates(chain_id: uuid.UUID) -> list[TemplateRow]:
     return cast("list[TemplateRow]", await CardTemplate.select().where(
         CardTemplate.chain == chain_id).order_by(CardTemplate.created_at).order_by(
@@ -495,7 +499,7 @@ async def insert_voucher(values: Values) -> None:
 # A voucher's terms are its campaign's (VoucherView.terms): read in the same query.
 _TERM_COLUMNS = ("name", "kind", "value_cents", "percent_off", "max_discount_cents",
                  "item_name", "min_spend_cents", "valid_from", "valid_until", "store_ids",
-                 "weekdays", "time_from", "time_until")
+                 "weekdays", "time_from", "time_until", "giftable")
 _VOUCHER_COLUMNS = (
     *Voucher.all_columns(),
     Voucher.campaign.name.as_alias("campaign_name"),
@@ -516,7 +520,7 @@ def _with_terms(row: dict[str, Any]) -> VoucherView:
 
 # What a scan needs, no more: each timestamp and UUID read costs a conversion.
 _SCAN_VOUCHER = ("id", "campaign", "member", "status", "valid_until", "redeemed_at",
-                 "redeemed_store")
+                 "redeemed_store", "code")
 _SCAN_CAMPAIGN = ("name", "kind", "value_cents", "percent_off", "max_discount_cents",
                   "item_name", "min_spend_cents", "valid_from", "store_ids", "valid_until",
                   "weekdays", "time_from", "time_until")
@@ -527,7 +531,7 @@ _VOUCHER_WITH_CAMPAIGN = Sql(
     "WHERE v.id = {} AND v.chain = {}")
 _MARK_VOUCHER_REDEEMED = Sql(
     "UPDATE voucher SET status = 'redeemed', redeemed_at = {}, redemption_id = {}, "
-    "redeemed_store = {} WHERE id = {} AND status = 'issued' RETURNING id")
+    "redeemed_store = {} WHERE id = {} AND status = 'issued' AND code = {} RETURNING id")
 
 
 async def voucher_and_campaign(voucher_id: uuid.UUID,
@@ -574,14 +578,15 @@ _REDEEM_VOUCHER = Sql(  # composed of this module's own statements, no input
     "SELECT id FROM redeemed")
 
 
-async def redeem_voucher(voucher_id: uuid.UUID, redemption: Values, notification: Values,
-                         event: NewEvent) -> bool:
+async def redeem_voucher(voucher_id: uuid.UUID, code: str, redemption: Values,
+                         notification: Values, event: NewEvent) -> bool:
     """Spend a voucher still ``issued`` and write its redemption, outbox row and feed
     ``event``, all or nothing; False when it was no longer issued. One statement on
     PostgreSQL (atomic alone: no BEGIN and COMMIT needed); on SQLite four, in the write
     transaction the caller opened (``db.atomic_statement``)."""
     # The voucher's redeemed_at is the time of use (an offline scan's claimed time).
-    mark = (redemption["redeemed_at"], redemption["id"], redemption["store"], voucher_id)
+    # Still with the code the scan judged: a gift accepted meanwhile gave it another.
+    mark = (redemption["redeemed_at"], redemption["id"], redemption["store"], voucher_id, code)
     if not is_sqlite(current_engine()):
         return bool(await _REDEEM_VOUCHER.rows(*mark, *_INSERT_REDEMPTION.args(redemption),
                                                *notify_repo.emit_args(notification),
@@ -601,6 +606,37 @@ async def unredeem_voucher(voucher_id: uuid.UUID, redemption_id: uuid.UUID) -> b
         (Voucher.id == voucher_id) & (Voucher.status == "redeemed")
         & (Voucher.redemption_id == redemption_id)).returning(Voucher.id).run()
     return bool(rows)
+
+
+# Gifting (issue 20): each move of a voucher is one conditional update, so it happens only
+# from the status (and owner) it was judged in. The gift's own row decides races between
+# accept, cancel and expiry; these make sure the voucher follows exactly once.
+_HOLD_FOR_GIFT = Sql(
+    "UPDATE voucher SET status = 'gifting' WHERE id = {} AND member = {} "
+    "AND status = 'issued' AND valid_until > {} RETURNING id")
+_RETURN_GIFT = Sql(
+    "UPDATE voucher SET status = 'issued' WHERE id = {} AND member = {} "
+    "AND status = 'gifting' RETURNING id")
+_TRANSFER_GIFT = Sql(
+    "UPDATE voucher SET member = {}, status = 'issued', code = {}, short_code = {}, "
+    "valid_until = {} WHERE id = {} AND member = {} AND status = 'gifting' RETURNING id")
+
+
+async def hold_for_gift(voucher_id: uuid.UUID, member_id: uuid.UUID, now: datetime) -> bool:
+    """issued (the member's, not past its end) → gifting; False otherwise."""
+    return bool(await _HOLD_FOR_GIFT.rows(voucher_id, member_id, now))
+
+
+async def return_gift(voucher_id: uuid.UUID, member_id: uuid.UUID) -> bool:
+    """gifting → issued, still the giver's; False when it was not being gifted."""
+    return bool(await _RETURN_GIFT.rows(voucher_id, member_id))
+
+
+async def transfer_gift(voucher_id: uuid.UUID, giver_id: uuid.UUID, acceptor_id: uuid.UUID,
+                        code: str, short_code: str, valid_until: datetime) -> bool:
+    """gifting (the giver's) → issued, the acceptor's, with its new codes and end."""
+    return bool(await _TRANSFER_GIFT.rows(acceptor_id, code, short_code, valid_until,
+                                          voucher_id, giver_id))
 
 
 async def revoke_voucher(voucher_id: uuid.UUID, at: datetime) -> bool:

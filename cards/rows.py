@@ -162,6 +162,9 @@ class CampaignTerms(TypedDict):
     weekdays: list[int] | None
     time_from: str | None
     time_until: str | None
+    # Whether its vouchers may be gifted (issue 20): read with a voucher's terms and a
+    # campaign's row, not by a scan (which never needs it).
+    giftable: NotRequired[bool]
 
 
 class CampaignRow(CampaignTerms):
@@ -180,10 +183,13 @@ class VoucherState(TypedDict):
     id: uuid.UUID
     campaign: uuid.UUID
     member: uuid.UUID
-    status: str  # issued | redeemed | expired | revoked
+    status: str  # issued | redeemed | expired | revoked | gifting
     valid_until: datetime
     redeemed_at: datetime | None
     redeemed_store: uuid.UUID | None
+    # The one live signed code: a scan compares it with the scanned one (a gift gives the
+    # voucher a new code and kills the old; issue 20).
+    code: str
 
 
 class VoucherScan(VoucherState):
@@ -195,7 +201,6 @@ class VoucherScan(VoucherState):
 
 class VoucherRow(VoucherState):
     chain: uuid.UUID
-    code: str
     short_code: str
     redemption_id: uuid.UUID | None
     revoked_at: datetime | None

@@ -50,6 +50,15 @@ class TemplateCreate(Struct, forbid_unknown_fields=True):
     bonus_policy: BonusPolicy = "proportional"
 
 
+class TemplateMoneyUpdate(Struct, forbid_unknown_fields=True):
+    """PATCH /card-templates/{id}: a stored-value template's online top-up terms, each
+    left as it is when left out; checked exactly as at creation."""
+
+    top_up_options: Annotated[list[TopUpOption],
+                              Meta(max_length=MAX_TOP_UP_OPTIONS)] | None = None
+    bonus_policy: BonusPolicy | None = None
+
+
 class TemplateOut(Struct):
     id: uuid.UUID
     chain_id: uuid.UUID
@@ -203,8 +212,17 @@ class PreviewOut(Struct, kw_only=True):
     voucher: VoucherPreview | None = None  # a voucher's campaign and terms (issue 17)
 
 
-VoucherStatus = Literal["issued", "redeemed", "expired", "revoked"]
+# gifting: given to another member by a link not accepted yet (issue 20); not spendable.
+VoucherStatus = Literal["issued", "redeemed", "expired", "revoked", "gifting"]
 MAX_ISSUE_BATCH = 1000
+
+
+class Hours(Struct, forbid_unknown_fields=True):
+    """Hours of the day a voucher may be spent, in the store's zone: "HH:MM", ``to``
+    exclusive and after ``from`` (may be "24:00": to the end of the day)."""
+
+    from_: Annotated[str, Meta(max_length=20)] = msgspec.field(name="from")
+    to: Annotated[str, Meta(max_length=20)]
 
 
 class CampaignCreate(Struct, forbid_unknown_fields=True):
@@ -222,8 +240,11 @@ class CampaignCreate(Struct, forbid_unknown_fields=True):
     store_ids: Annotated[list[uuid.UUID], Meta(max_length=500)] | None = None
     # Usage rules (issue 17), checked by cards.campaign_rules (400 naming the field).
     weekdays: Annotated[list[int], Meta(max_length=20)] | None = None
-    time_from: Annotated[str, Meta(max_length=20)] | None = None
+    hours: Hours | None = None  # the contract's spelling (issue 20)
+    time_from: Annotated[str, Meta(max_length=20)] | None = None  # older spelling of hours
     time_until: Annotated[str, Meta(max_length=20)] | None = None
+    # Members may give its vouchers to another member of the chain (issue 20).
+    giftable: bool = False
 
 
 CannotClaim = Literal["claim_limit_reached", "campaign_sold_out", "campaign_inactive"]
@@ -250,6 +271,8 @@ class CampaignOut(Struct):
     weekdays: list[int] | None = None
     time_from: str | None = None
     time_until: str | None = None
+    hours: Hours | None = None  # = time_from/time_until, the contract's spelling
+    giftable: bool = False
     # A member's own claim state (null for staff).
     claimed_count: int | None = None
     can_claim: bool | None = None
@@ -271,6 +294,8 @@ class VoucherTerms(Struct):
     time_until: str | None
     valid_from: datetime
     valid_until: datetime
+    hours: Hours | None = None  # = time_from/time_until, the contract's spelling
+    giftable: bool = False
 
 
 class VoucherPreview(Struct):

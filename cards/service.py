@@ -21,7 +21,7 @@ from app.core.notify import events, outbox
 from cards import ledger
 from cards import repository as repo
 from cards.errors import CardExists, CardInactive, InvalidCardState, WrongCardKind, WrongStore
-from cards.rows import CardRow, CardView, LedgerRow, TemplateRow
+from cards.rows import CardRow, CardView, LedgerRow, TemplateRow, TopUpOptionRow
 from cards.schemas import (
     MAX_BALANCE_CENTS,
     CardCode,
@@ -29,6 +29,7 @@ from cards.schemas import (
     CardOut,
     LedgerEntryOut,
     TemplateCreate,
+    TemplateMoneyUpdate,
     TemplateOut,
     Tier,
     TopUp,
@@ -183,9 +184,7 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
         raise ValidationError("tiers", "tier names must be unique")
     if body.top_up_options and body.kind != "stored_value":
         raise ValidationError("top_up_options", "only stored-value cards are topped up")
-    amounts = [o.amount_cents for o in body.top_up_options]
-    if len(set(amounts)) != len(amounts):
-        raise ValidationError("top_up_options", "top-up amounts must be distinct")
+    options = _top_up_options(body.top_up_options)
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values: TemplateRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
@@ -196,13 +195,43 @@ async def create_template(principal: Principal, body: TemplateCreate) -> Templat
                   for t in sorted(body.tiers, key=lambda t: t.min_points)],
         "store_ids": store_ids, "claimable": body.claimable, "active": True,
         "created_at": utcnow(),
-        "top_up_options": [{"amount_cents": o.amount_cents, "bonus_cents": o.bonus_cents}
-                           for o in sorted(body.top_up_options, key=lambda o: o.amount_cents)],
-        "bonus_policy": body.bonus_policy,
+        "top_up_options": options, "bonus_policy": body.bonus_policy,
     }
     async with write_transaction():
         await repo.insert_template(values)
     return template_out(values)
+
+
+def _top_up_options(options: Sequence[TopUpOption]) -> list[TopUpOptionRow]:
+    """The options as stored (by amount), or 400 when two share an amount."""
+    amounts = [o.amount_cents for o in options]
+    if len(set(amounts)) != len(amounts):
+        raise ValidationError("top_up_options", "top-up amounts must be distinct")
+    return [{"amount_cents": o.amount_cents, "bonus_cents": o.bonus_cents}
+            for o in sorted(options, key=lambda o: o.amount_cents)]
+
+
+async def update_template_money(principal: Principal, template_id: uuid.UUID,
+                                body: TemplateMoneyUpdate) -> TemplateOut:
+    """Change a stored-value template's online top-up options and bonus policy (issue 19:
+    how a chain turns online top-up on for a template it already has). Cards keep their
+    money; the next top-up and the next charge use the new terms. 409 wrong_card_kind for
+    a template of another kind."""
+    row = await repo.get_template(template_id, principal.chain_id)
+    if row is None:
+        raise NotFound("no such card template")
+    if row["kind"] != "stored_value":
+        raise WrongCardKind("only stored-value templates have top-up options and a bonus "
+                            "policy")
+    values: dict[str, Any] = {}
+    if body.top_up_options is not None:
+        values["top_up_options"] = _top_up_options(body.top_up_options)
+    if body.bonus_policy is not None:
+        values["bonus_policy"] = body.bonus_policy
+    if values:
+        async with write_transaction():
+            await repo.update_template(template_id, values)
+    return template_out({**row, **values})  # type: ignore[typeddict-item]
 
 
 async def list_templates(principal: Principal) -> list[TemplateOut]:

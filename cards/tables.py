@@ -157,6 +157,8 @@ class Campaign(Table, tablename="campaign"):
     time_from = Varchar(length=5, null=True, default=None)
     time_until = Varchar(length=5, null=True, default=None)
     created_at = Timestamptz(null=False, default=TimestamptzNow())
+    # Members may give its vouchers to another member of the chain (issue 20).
+    giftable = Boolean(null=False, default=False)
 
 
 class CampaignClaims(Table, tablename="campaign_claims"):

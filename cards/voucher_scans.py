@@ -22,6 +22,7 @@ from cards.errors import (
     AlreadyReversed,
     CampaignInactive,
     MinSpendNotMet,
+    VoucherGifting,
     VoucherRevoked,
 )
 from cards.redemption import (
@@ -51,6 +52,10 @@ class VoucherScans:
         if found is None:
             raise InvalidCode("the code names no voucher of this chain")
         voucher, campaign = found
+        if scan.code != voucher["code"]:
+            # Genuine but replaced: the voucher was given to another member, who holds
+            # its new code (issue 20). Says nothing of the voucher's state now.
+            raise InvalidCode("this code was replaced: the voucher changed hands")
         return await self.usable(voucher, scan.principal, scan.store_id, at, campaign,
                                  zone=scan.store["timezone"])
 
@@ -62,6 +67,9 @@ class VoucherScans:
         store's timezone; looked up when not given and the campaign has such rules)."""
         if voucher["status"] == "revoked":
             raise VoucherRevoked()
+        if voucher["status"] == "gifting":
+            raise VoucherGifting("the member is giving it to a friend: it cannot be spent "
+                                 "until the gift is accepted, cancelled or expires")
         if voucher["status"] == "redeemed":
             raise await _already_redeemed(voucher, principal)
         if voucher["valid_until"] < at or voucher["status"] == "expired":
@@ -153,13 +161,17 @@ class VoucherScans:
         out = redemption_out(row)
         event = redemption_event(feed.types.REDEMPTION_CREATED, principal.chain_id, out)
         async with atomic_statement():
-            spent = await repo.redeem_voucher(voucher["id"], row, note, event)
+            spent = await repo.redeem_voucher(voucher["id"], voucher["code"], row, note, event)
         if not spent:
-            # Someone redeemed (or revoked) it between our read and our write.
+            # Someone redeemed, revoked or gave it away between our read and our write.
             fresh = await repo.get_voucher(voucher["id"], principal.chain_id)
             assert fresh is not None
             if fresh["status"] == "revoked":
                 raise VoucherRevoked()
+            if fresh["status"] == "gifting":
+                raise VoucherGifting()
+            if fresh["code"] != voucher["code"]:
+                raise InvalidCode("this code was replaced: the voucher changed hands")
             raise await _already_redeemed(fresh, principal)
         return out
 

@@ -23,7 +23,7 @@ from app.core.db import savepoint, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.notify import events, outbox
 from cards import repository as repo
-from cards.campaign_rules import checked_rules
+from cards.campaign_rules import checked_rules, hours_of, merged_hours
 from cards.errors import (
     AlreadyRedeemed,
     CampaignInactive,
@@ -37,6 +37,7 @@ from cards.schemas import (
     CampaignOut,
     CampaignResults,
     CannotClaim,
+    Hours,
     IssueIn,
     IssueOut,
     Skipped,
@@ -58,7 +59,13 @@ def campaign_out(row: CampaignRow) -> CampaignOut:
         valid_from=row["valid_from"], valid_until=row["valid_until"],
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
         status=row["status"], created_at=row["created_at"], weekdays=row["weekdays"],
-        time_from=row["time_from"], time_until=row["time_until"])
+        time_from=row["time_from"], time_until=row["time_until"], hours=_hours(row),
+        giftable=bool(row.get("giftable", False)))
+
+
+def _hours(campaign: CampaignTerms) -> Hours | None:
+    hours = hours_of(campaign)
+    return None if hours is None else Hours(from_=hours["from"], to=hours["to"])
 
 
 def voucher_status(row: VoucherState, now: datetime) -> str:
@@ -97,7 +104,8 @@ def voucher_terms(campaign: CampaignTerms) -> VoucherTerms:
         store_ids=None if store_ids is None else [uuid.UUID(s) for s in store_ids],
         weekdays=campaign["weekdays"], time_from=campaign["time_from"],
         time_until=campaign["time_until"], valid_from=campaign["valid_from"],
-        valid_until=campaign["valid_until"])
+        valid_until=campaign["valid_until"], hours=_hours(campaign),
+        giftable=bool(campaign.get("giftable", False)))
 
 
 def benefit(campaign: CampaignTerms) -> str:
@@ -130,7 +138,8 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         raise ValidationError("percent_off", "a discount voucher needs percent_off")
     if body.kind in ("gift", "service") and not body.item_name:
         raise ValidationError("item_name", f"a {body.kind} voucher names its item")
-    rules = checked_rules(body.weekdays, body.time_from, body.time_until)
+    time_from, time_until, names = merged_hours(body.hours, body.time_from, body.time_until)
+    rules = checked_rules(body.weekdays, time_from, time_until, names)
     store_ids = await stores.stores_of_chain(principal.chain_id, body.store_ids)
     values: CampaignRow = {
         "id": uuid.uuid4(), "chain": principal.chain_id, "name": body.name.strip(),
@@ -141,7 +150,7 @@ async def create_campaign(principal: Principal, body: CampaignCreate) -> Campaig
         "total_quantity": body.total_quantity, "issued_count": 0,
         "per_member_limit": body.per_member_limit, "valid_from": body.valid_from,
         "valid_until": body.valid_until, "store_ids": store_ids, "status": "active",
-        "created_at": utcnow(), **rules,
+        "created_at": utcnow(), "giftable": body.giftable, **rules,
     }
     async with write_transaction():
         await repo.insert_campaign(values)
@@ -246,8 +255,8 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
     return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
 
 
-async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID,
-                         voucher_id: uuid.UUID) -> None:
+async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID, voucher_id: uuid.UUID,
+                         dedupe_key: str | None = None) -> None:
     await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
                       data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
                             "valid_until": campaign["valid_until"].isoformat(),
@@ -257,7 +266,7 @@ async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID,
                             "max_discount_cents": campaign["max_discount_cents"],
                             "item_name": campaign["item_name"],
                             "min_spend_cents": campaign["min_spend_cents"]},
-                      dedupe_key=f"voucher:{voucher_id}:issued")
+                      dedupe_key=dedupe_key or f"voucher:{voucher_id}:issued")
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:

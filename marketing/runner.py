@@ -22,6 +22,7 @@ from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.settings import Settings
 from marketing.automations.worker import tick as automations_tick
+from marketing.gifts.worker import tick as gifts_tick
 from marketing.tick import Tick, TickFn
 
 __all__ = ["TICKS", "MarketingRunner", "Tick", "TickFn", "build_marketing_runner"]
@@ -32,6 +33,7 @@ log = logging.getLogger("o2o.marketing")
 # that works in the background adds its own line (marketing/<x>/worker.py: tick).
 TICKS: tuple[TickFn, ...] = (
     automations_tick,
+    gifts_tick,
 )
 
 

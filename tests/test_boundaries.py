@@ -26,6 +26,7 @@ DOMAINS = {
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
     "marketing.automations": ("marketing.automations.repository",),
+    "marketing.gifts": ("marketing.gifts.repository",),
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from cards import public as cards
 from cards import redemption, sync
-from cards.errors import VoucherNotUsableNow
+from cards.errors import OutsideUsageHours
 from cards.offline_bundle import BUNDLE_DOMAIN, voucher_key
 from stores import service as stores_service
 from tests.cards.conftest import API
@@ -75,12 +75,12 @@ async def test_a_weekday_campaign_refuses_a_sunday(v: Vouchers,
     refused = await v.redeem(voucher["code"], amount=10_000)
     assert refused.status_code == 409, refused.text
     problem = refused.json()
-    assert problem["code"] == "voucher_not_usable_now"
+    assert problem["code"] == "outside_usage_hours"
     assert (problem["weekdays"], problem["time_from"], problem["time_until"]) == \
         (WEEKDAYS, None, None)
     assert problem["timezone"] == "Asia/Shanghai"
     preview = await v.preview(voucher["code"])
-    assert (preview.status_code, preview.json()["code"]) == (409, "voucher_not_usable_now")
+    assert (preview.status_code, preview.json()["code"]) == (409, "outside_usage_hours")
     assert (await v.read(voucher["id"]))["status"] == "issued"
 
     monday_early = sunday.replace(hour=1) + timedelta(days=1)  # Sunday 17:00 UTC
@@ -103,7 +103,7 @@ async def test_hours_of_the_day_in_the_stores_zone(v: Vouchers,
             assert preview.status_code == 200, (hour, minute, preview.text)
         else:
             assert preview.status_code == 409, (hour, minute, preview.text)
-            assert preview.json()["code"] == "voucher_not_usable_now"
+            assert preview.json()["code"] == "outside_usage_hours"
             assert (preview.json()["time_from"], preview.json()["time_until"]) == \
                 ("10:00", "14:00")
             assert preview.json()["weekdays"] is None
@@ -140,7 +140,7 @@ async def test_offline_sync_is_judged_at_redeemed_at(v: Vouchers,
         {"code": on_monday["code"], "redeemed_at": monday.isoformat(), "client_ref": "mon"}])
     assert response.status_code == 200, response.text
     results = {r["client_ref"]: (r["status"], r.get("code")) for r in response.json()["results"]}
-    assert results == {"sun": ("rejected", "voucher_not_usable_now"),
+    assert results == {"sun": ("rejected", "outside_usage_hours"),
                        "mon": ("accepted", None)}
 
 
@@ -374,7 +374,7 @@ async def test_a_booking_paid_with_a_weekday_voucher_on_a_sunday_is_refused(
     voucher = await v.voucher(**wide(name="Weekday", weekdays=WEEKDAYS))
     member, store = v.world.a.members[0], v.world.a.stores[0]
     sunday = next_sunday_noon()
-    with pytest.raises(VoucherNotUsableNow) as refused:
+    with pytest.raises(OutsideUsageHours) as refused:
         await cards.payable(member, member.id, store, price_cents=8_800, at=sunday,
                             voucher_id=uuid.UUID(voucher["id"]))
     assert refused.value.extra["weekdays"] == WEEKDAYS
@@ -392,3 +392,54 @@ async def test_an_offline_conflict_names_the_other_store(v: Vouchers) -> None:
     assert (result["status"], result["code"]) == ("conflict", "already_redeemed")
     assert (result["store_id"], result["store_name"]) == \
         (str(v.world.a.stores[0]), "alpha store 1")
+
+
+# --- the contract's spelling: hours {"from", "to"} (issue 20) ---------------------------
+
+@pytest.mark.parametrize(("rules", "field"), [
+    ({"hours": {"from": "10:00"}}, "to"),  # msgspec names the missing key
+    ({"hours": {"from": "9:00", "to": "10:00"}}, "hours.from"),
+    ({"hours": {"from": "10:00", "to": "09:00"}}, "hours.to"),
+    ({"hours": {"from": "10:00", "to": "14:00"}, "time_from": "11:00",
+      "time_until": "14:00"}, "hours"),
+])
+async def test_bad_hours_name_their_field(v: Vouchers, rules: dict[str, Any],
+                                          field: str) -> None:
+    response = await v.create(**rules)
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == field
+
+
+async def test_hours_are_checked_at_the_scan_the_preview_and_the_sync(
+        v: Vouchers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hours`` (the contract's spelling) is the same rule as time_from/time_until:
+    answered in both spellings, with giftable, and refused with outside_usage_hours at
+    the scan, the preview and an offline upload; the signed bundle carries it."""
+    hours = {"from": "10:00", "to": "14:00"}
+    first = await v.voucher(**wide(name="Lunch", hours=hours, giftable=True))
+    second = await v.voucher(member_index=1, **wide(name="Lunch 2", hours=hours))
+    campaign = await v.read_campaign(first["campaign_id"])
+    assert (campaign["hours"], campaign["time_from"], campaign["time_until"],
+            campaign["giftable"]) == (hours, "10:00", "14:00", True)
+    assert (first["terms"]["hours"], first["terms"]["giftable"]) == (hours, True)
+    assert second["terms"]["giftable"] is False
+    sunday = next_sunday_noon()
+    evening = sunday.replace(hour=18)
+    at_(monkeypatch, evening)
+    for refused in (await v.preview(first["code"]), await v.redeem(first["code"])):
+        assert refused.status_code == 409, refused.text
+        assert (refused.json()["code"], refused.json()["hours"]) == ("outside_usage_hours",
+                                                                      hours)
+    monkeypatch.setattr(sync, "utcnow", lambda: evening.astimezone(UTC))
+    uploaded = await v.sync([
+        {"code": first["code"], "redeemed_at": evening.isoformat(), "client_ref": "late"},
+        {"code": second["code"], "redeemed_at": sunday.isoformat(), "client_ref": "noon"}])
+    results = {r["client_ref"]: (r["status"], r.get("code"))
+               for r in uploaded.json()["results"]}
+    assert results == {"late": ("rejected", "outside_usage_hours"),
+                       "noon": ("accepted", None)}
+    bundle = await v.client.get(f"{API}/campaigns/offline-bundle",
+                                params={"store_id": str(v.world.a.stores[0])},
+                                headers=v.staff("alpha-clerk1"))
+    document = json.loads(b64(bundle.json()["payload"]))
+    assert {c["name"]: c["hours"] for c in document["campaigns"]}["Lunch"] == hours

@@ -95,6 +95,50 @@ async def test_twelve_options_are_allowed(cards: Cards) -> None:
     assert template["top_up_options"] == options
 
 
+async def test_an_existing_template_takes_new_top_up_terms(cards: Cards) -> None:
+    """PATCH /card-templates/{id} (operators): how a chain turns online top-up on for a
+    template it already has; checked exactly as at creation; other kinds refused."""
+    template = await cards.template(name="Old prepaid", kind="stored_value")
+    card = await cards.issue(template["id"])
+    await cards.top_up(card["id"], 3_000)
+    url = f"{API}/card-templates/{template['id']}"
+    operator = cards.world.headers(cards.world.a.operator)
+    options = [{"amount_cents": 50_000, "bonus_cents": 5_000},
+               {"amount_cents": 10_000, "bonus_cents": 0}]
+    changed = await cards.client.patch(url, json={"top_up_options": options},
+                                       headers=operator)
+    assert changed.status_code == 200, changed.text
+    assert (changed.json()["top_up_options"], changed.json()["bonus_policy"]) == \
+        (sorted(options, key=lambda o: o["amount_cents"]), "proportional")
+    policy = await cards.client.patch(url, json={"bonus_policy": "paid_first"},
+                                      headers=operator)
+    assert (policy.json()["bonus_policy"], len(policy.json()["top_up_options"])) == \
+        ("paid_first", 2)
+    read = await cards.client.get(url, headers=operator)
+    assert read.json() == policy.json()
+    terms = await public.top_up_terms(cards.world.a.id, uuid.UUID(card["id"]))
+    assert terms is not None and terms.options == [(10_000, 0), (50_000, 5_000)]
+    assert (await cards.card(card["id"]))["balance_cents"] == 3_000  # money untouched
+    for body in ({"top_up_options": [options[0], options[0]]},
+                 {"top_up_options": [{"amount_cents": 0, "bonus_cents": 0}]},
+                 {"bonus_policy": "bonus_first"}, {"name": "renamed"}):
+        bad = await cards.client.patch(url, json=body, headers=operator)
+        assert (bad.status_code, bad.json()["code"]) == (400, "validation_error"), body
+    off = await cards.client.patch(url, json={"top_up_options": []}, headers=operator)
+    assert off.json()["top_up_options"] == []
+    times = await cards.template(name="Ten visits", kind="times", initial_visits=10)
+    wrong = await cards.client.patch(f"{API}/card-templates/{times['id']}",
+                                     json={"bonus_policy": "paid_first"}, headers=operator)
+    assert (wrong.status_code, wrong.json()["code"]) == (409, "wrong_card_kind")
+    other = await cards.client.patch(url, json={"bonus_policy": "paid_first"},
+                                     headers=cards.world.headers(cards.world.b.operator))
+    assert other.status_code == 404
+    clerk = await cards.client.patch(url, json={"bonus_policy": "paid_first"},
+                                     headers=cards.world.headers(
+                                         cards.world.a.staff["alpha-clerk1"]))
+    assert clerk.status_code == 403
+
+
 @pytest.mark.parametrize(("policy", "paid_part", "bonus_part"), [
     # paid 10000, bonus 3000, charge 1001: 1001 * 10000 // 13000 = 770 paid, 231 bonus
     ("proportional", 770, 231),

@@ -50,6 +50,9 @@ class Bundle:
     key_id: str  # an API key of the chain (no test's caller)
     order_id: str  # a pending sandbox top-up order of card_id (sandbox-pay pays it: late)
     automation_id: str = ""  # a welcome automation of the chain (issue 20)
+    # A gift's token or id (issue 20): none is seeded, so every member's call is 404
+    # (tests/marketing/test_gifts.py judges gifts' scopes); the matrix proves the guards.
+    gift: str = "matrix-no-such-gift"
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

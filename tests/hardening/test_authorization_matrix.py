@@ -255,6 +255,9 @@ POLICY: dict[str, list[Rule]] = {
     "POST /api/v1/card-templates": [Rule(OPERATOR, NONE, body=lambda b, _: {
         "name": "Membership", "kind": "membership"})],
     "GET /api/v1/card-templates/{template_id}": [Rule(EVERYONE, CHAIN)],
+    # a membership template: 409 wrong_card_kind once let through (tests/cards/test_money.py)
+    "PATCH /api/v1/card-templates/{template_id}": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "bonus_policy": "paid_first"})],
     "POST /api/v1/card-templates/{template_id}/claim": [Rule(MEMBER, CHAIN)],
     "POST /api/v1/cards": [Rule(STAFF, STORE, body=lambda b, _: {
         "template_id": b.template_id, "member_id": b.member_id, "store_id": b.store_id})],
@@ -285,6 +288,13 @@ POLICY: dict[str, list[Rule]] = {
     "GET /api/v1/vouchers/{voucher_id}/qr.png": [Rule(EVERYONE, CODE)],
     "GET /api/v1/vouchers/{voucher_id}/qr.svg": [Rule(EVERYONE, CODE)],
     "POST /api/v1/vouchers/{voucher_id}/revoke": [Rule(OPERATOR, CHAIN, late=True)],
+    # gifting (issue 20): the seeded campaign is not giftable (409 not_giftable for the
+    # voucher's own member); no gift is seeded (see Bundle.gift).
+    "POST /api/v1/vouchers/{voucher_id}/gift": [Rule(MEMBER, OWNER)],
+    "GET /api/v1/gifts/{gift}": [Rule(MEMBER, CHAIN, passes=frozenset({404}))],
+    "POST /api/v1/gifts/{gift}/accept": [Rule(MEMBER, CHAIN, passes=frozenset({404}))],
+    "POST /api/v1/gifts/{gift}/cancel": [Rule(MEMBER, CHAIN, passes=frozenset({404}))],
+    "GET /api/v1/me/gifts": [Rule(MEMBER, NONE)],
     "GET /api/v1/redemptions": [Rule(STAFF, STORE, query=_day)],
     "GET /api/v1/redemptions/preview": [Rule(STAFF, STORE, query=lambda b, _: {
         "code": b.voucher_code, "store_id": b.store_id})],

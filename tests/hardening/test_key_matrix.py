@@ -106,6 +106,13 @@ KEY_POLICY: dict[str, Need] = {
     "POST /api/v1/staff/{staff_id}/deactivate": REFUSED,
     "POST /api/v1/staff/{staff_id}/activate": REFUSED,
     "POST /api/v1/card-templates": REFUSED,
+    "PATCH /api/v1/card-templates/{template_id}": REFUSED,
+    # gifting (issue 20): members' own acts
+    "POST /api/v1/vouchers/{voucher_id}/gift": REFUSED,
+    "GET /api/v1/gifts/{gift}": REFUSED,
+    "POST /api/v1/gifts/{gift}/accept": REFUSED,
+    "POST /api/v1/gifts/{gift}/cancel": REFUSED,
+    "GET /api/v1/me/gifts": REFUSED,
     "POST /api/v1/cards/{card_id}/freeze": REFUSED,
     "POST /api/v1/cards/{card_id}/unfreeze": REFUSED,
     "POST /api/v1/cards/{card_id}/cancel": REFUSED,

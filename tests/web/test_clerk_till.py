@@ -199,7 +199,7 @@ def test_a_campaigns_days_show_in_the_preview_and_refuse_it_online_and_offline(
 
     # Not today: refused with the rule, in the page's words.
     scan(page, ruled["code"])
-    result = page.wait_for_selector("#result[data-outcome=voucher_not_usable_now]").inner_text()
+    result = page.wait_for_selector("#result[data-outcome=outside_usage_hours]").inner_text()
     assert "cannot be used now" in result and "Only " in result
     page.click("#next-scan")
 
@@ -208,7 +208,7 @@ def test_a_campaigns_days_show_in_the_preview_and_refuse_it_online_and_offline(
     page.wait_for_selector("#netstate.offline")
     # Offline, the signed bundle says what the voucher is and when it may be used.
     scan(page, ruled["code"])
-    result = page.wait_for_selector("#result[data-outcome=voucher_not_usable_now]").inner_text()
+    result = page.wait_for_selector("#result[data-outcome=outside_usage_hours]").inner_text()
     assert "Not usable now" in result and "Not today" in result
     page.click("#next-scan")
     scan(page, plain["code"])

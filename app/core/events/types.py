@@ -17,6 +17,11 @@ REDEMPTION_CREATED: Final = "redemption.created"
 REDEMPTION_REVERSED: Final = "redemption.reversed"
 VOUCHER_ISSUED: Final = "voucher.issued"
 VOUCHER_REVOKED: Final = "voucher.revoked"
+# Gifting (issue 20): the voucher as staff see it (no code); gift_accepted names the new
+# member_id and carries "from_member_id"; gift_returned after a cancel or an expiry.
+VOUCHER_GIFTED: Final = "voucher.gifted"
+VOUCHER_GIFT_ACCEPTED: Final = "voucher.gift_accepted"
+VOUCHER_GIFT_RETURNED: Final = "voucher.gift_returned"
 BOOKING_CREATED: Final = "booking.created"
 BOOKING_RESCHEDULED: Final = "booking.rescheduled"
 BOOKING_CANCELLED: Final = "booking.cancelled"
@@ -31,6 +36,7 @@ ALL: Final[tuple[str, ...]] = (
     REDEMPTION_CREATED, REDEMPTION_REVERSED, VOUCHER_ISSUED, VOUCHER_REVOKED,
     BOOKING_CREATED, BOOKING_RESCHEDULED, BOOKING_CANCELLED, BOOKING_CHECKED_IN,
     BOOKING_COMPLETED, BOOKING_NO_SHOW, TOP_UP_ORDER_PAID, TOP_UP_ORDER_REFUNDED,
+    VOUCHER_GIFTED, VOUCHER_GIFT_ACCEPTED, VOUCHER_GIFT_RETURNED,
 )
 KNOWN: Final[frozenset[str]] = frozenset(ALL)
 MAX_LENGTH: Final = 40  # core_event.type is Varchar(40)

@@ -17,6 +17,10 @@ BOOKING_REMINDER: Final = "booking_reminder"  # service_name, start
 REDEEMED: Final = "redeemed"  # item, amount_cents (money off or taken), visits_left
 BALANCE_CHANGED: Final = "balance_changed"  # card_name, reason, delta_cents, balance_cents
 # (reason online_top_up or refund: also paid_cents, bonus_cents, out_trade_no)
+# To a member who gave a voucher (issue 20): outcome "accepted" (friend_name: who took it)
+# or "returned" (the gift expired unaccepted; the voucher is theirs again). The friend who
+# accepts gets a voucher_issued.
+VOUCHER_GIFT: Final = "voucher_gift"  # campaign_name, outcome, friend_name
 
 ALL: Final = frozenset({CARD_ISSUED, VOUCHER_ISSUED, BOOKING_CONFIRMED, BOOKING_CANCELLED,
-                        BOOKING_REMINDER, REDEEMED, BALANCE_CHANGED})
+                        BOOKING_REMINDER, REDEEMED, BALANCE_CHANGED, VOUCHER_GIFT})

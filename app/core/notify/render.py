@@ -23,6 +23,7 @@ booking_cancelled  thing1 service, time2 start, thing3 store
 booking_reminder   thing1 service, time2 start, thing3 store
 redeemed           thing1 item, amount2 amount, thing3 store, time4 at
 balance_changed    thing1 card, thing2 reason, amount3 change, amount4 balance, time5 at
+voucher_gift       thing1 campaign, thing2 outcome, time3 at
 ================== ===========================================================
 
 A balance_changed of an online top-up (``reason`` online_top_up) or a refund (``refund``)
@@ -367,6 +368,23 @@ def _balance_changed(r: _Reader) -> Rendered:
                      "amount4": yuan(balance), "time5": wechat_time(r.at)})
 
 
+def _voucher_gift(r: _Reader) -> Rendered:
+    campaign = r.text("campaign_name", r.pick("优惠券", "voucher"))
+    friend = r.text("friend_name")
+    if r.data.get("outcome") == "accepted":
+        outcome = r.pick("已被领取", "Accepted")
+        text = r.pick(f"您赠送的{campaign}已被" + (friend or "好友") + "领取。",
+                      f"Your gift {campaign} was accepted" + (f" by {friend}." if friend
+                                                               else "."))
+    else:
+        outcome = r.pick("已退回", "Returned")
+        text = r.pick(f"您赠送的{campaign}无人领取，已退回您的账户。",
+                      f"Nobody accepted your gift {campaign}: the voucher is yours again.")
+    return Rendered(r.pick("优惠券转赠", "Voucher gift"), text,
+                    {"thing1": thing(campaign), "thing2": thing(outcome),
+                     "time3": wechat_time(r.at)})
+
+
 _RENDERERS: dict[str, Callable[[_Reader], Rendered]] = {
     events.CARD_ISSUED: _card_issued,
     events.VOUCHER_ISSUED: _voucher_issued,
@@ -375,6 +393,7 @@ _RENDERERS: dict[str, Callable[[_Reader], Rendered]] = {
     events.BOOKING_REMINDER: _booking_reminder,
     events.REDEEMED: _redeemed,
     events.BALANCE_CHANGED: _balance_changed,
+    events.VOUCHER_GIFT: _voucher_gift,
 }
 assert set(_RENDERERS) == events.ALL
 

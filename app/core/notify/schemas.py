@@ -11,7 +11,7 @@ from msgspec import Struct
 Status = Literal["pending", "sent", "failed", "cancelled"]
 Locale = Literal["zh-CN", "en"]
 EventName = Literal["card_issued", "voucher_issued", "booking_confirmed", "booking_cancelled",
-                    "booking_reminder", "redeemed", "balance_changed"]
+                    "booking_reminder", "redeemed", "balance_changed", "voucher_gift"]
 
 
 class NotificationOut(Struct):

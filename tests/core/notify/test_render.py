@@ -181,3 +181,17 @@ def test_bad_data_renders_without_failing() -> None:
 def test_check_refuses(event: str, data: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         check(event, data)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("event,data,zh,en", [
+    (events.VOUCHER_GIFT, {"campaign_name": "周中 8 折", "outcome": "accepted",
+                           "friend_name": "小李"},
+     "您赠送的周中 8 折已被小李领取。", "Your gift 周中 8 折 was accepted by 小李."),
+    (events.VOUCHER_GIFT, {"campaign_name": "周中 8 折", "outcome": "returned"},
+     "您赠送的周中 8 折无人领取，已退回您的账户。",
+     "Nobody accepted your gift 周中 8 折: the voucher is yours again."),
+])
+def test_voucher_gift_in_both_locales(event: str, data: dict[str, str | int | None], zh: str,
+                                      en: str) -> None:
+    assert render(event, data, NOW).text == zh
+    assert render(event, data, NOW, "en").text == en

@@ -53,6 +53,8 @@ DATA: dict[str, dict[str, str | int | None]] = {
     events.REDEEMED: {"item": "Twenty off", "amount_cents": 2_000, **SHANGHAI},
     events.BALANCE_CHANGED: {"card_name": "Prepaid", "reason": "top_up",
                              "delta_cents": 50_000, "balance_cents": 62_345, **SHANGHAI},
+    events.VOUCHER_GIFT: {"campaign_name": "Twenty off", "outcome": "accepted",
+                          "friend_name": "Li"},
 }
 
 
@@ -134,7 +136,7 @@ async def test_every_event_reaches_wechat_once_through_faults(live: Live) -> Non
     assert {r["channel"] for r in outbox_rows} == {"wechat"}
     # Each of the six failures cost one attempt; the refused token none (refreshed and
     # sent again within the attempt).
-    assert sum(r["attempts"] for r in outbox_rows) == 7 + 6
+    assert sum(r["attempts"] for r in outbox_rows) == len(events.ALL) + 6
     messages = live.sent_to(fan.openid)
     assert Counter(m.template_id for m in messages) == Counter(TEMPLATES.values())
     assert len(wechat.token_fetches(forced=False)) == 1

@@ -47,7 +47,7 @@ const tz = () => currentStore()?.timezone;
 
 // The till's words for an error `code` (else the pages' common words; never `detail`).
 const WORDS = () => Object.fromEntries(['not_found', 'code_used', 'code_expired', 'insufficient_balance',
-  'rate_limited', 'forbidden'].map((code) => [code, t(`c.err.${code}`)]));
+  'rate_limited', 'forbidden', 'voucher_gifting'].map((code) => [code, t(`c.err.${code}`)]));
 const say = (err) => errorText(err, WORDS());
 
 // --- network state, keys, offline bundle, offline queue ---------------------------------
@@ -331,7 +331,7 @@ function errorResult(err) {
   if (err.code === 'already_redeemed' && p.redeemed_at) {
     details.push(t('c.result.when', { when: fmtDateTime(p.redeemed_at, tz()), store: p.store_name || storeName(p.store_id) }));
   }
-  if (err.code === 'voucher_not_usable_now') {
+  if (err.code === 'outside_usage_hours') {
     const rule = ruleText(p);
     if (rule) details.push(rule);
   }
@@ -598,7 +598,7 @@ function offlineCheck(scanned, box) {
   if (known) {
     const reason = notUsableReason(known.terms, { timeZone: zone, storeId });
     if (reason) {
-      showResult('bad', 'voucher_not_usable_now', reason, [known.campaign_name, valueText(known.terms)]);
+      showResult('bad', 'outside_usage_hours', reason, [known.campaign_name, valueText(known.terms)]);
       return;
     }
   }
@@ -786,7 +786,7 @@ async function bookingsView(el) {
       }
     } catch (err) {
       event.target.disabled = false;
-      if (['already_redeemed', 'voucher_not_usable_now'].includes(err.code)) errorResult(err);
+      if (['already_redeemed', 'outside_usage_hours'].includes(err.code)) errorResult(err);
       else toast(say(err), 'bad');
     }
   };

@@ -75,7 +75,10 @@ export function voucherTerms(doc, voucherId) {
       kind: c.kind, value_cents: c.value_cents, percent_off: c.percent_off,
       max_discount_cents: c.max_discount_cents, item_name: c.item_name,
       min_spend_cents: c.min_spend_cents || 0, store_ids: c.store_ids, weekdays: c.weekdays,
-      time_from: c.time_from, time_until: c.time_until, valid_from: c.valid_from,
+      // The contract spells the hours {from, to} (issue 20); older bundles time_from/until.
+      time_from: c.hours?.from ?? c.time_from, time_until: c.hours?.to ?? c.time_until,
+      hours: c.hours ?? (c.time_from ? { from: c.time_from, to: c.time_until } : null),
+      valid_from: c.valid_from,
       valid_until: c.valid_until,
     },
     timezone: doc.store_timezone,
