@@ -326,6 +326,7 @@ class Generator:
             "revoked_at": None, "created_at": at, "source": "issue", "source_id": None,
             **values})
         return voucher_id
+            "revoked_at": None, "created_at": at, "source": "claim", "source_id": None,
 
     # -- one member's year --
 

@@ -60,7 +60,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _segment_issuer(request: Request[Any, Any, Any]) -> SegmentIssuer:
     """What ``POST /campaigns/{id}/issue`` with a segment_id awaits: the issuer create_app
     put in the app's state (``segment_issuer``: marketing.jobs', since cards cannot import
-    marketing), like the scan handlers; without one, the default answers 503."""
+    marketing), like the scan handlers; without one, the default answers 409
+    segment_issue_unavailable."""
     issuer: SegmentIssuer = request.app.state.get("segment_issuer") or no_segment_issuer
     return issuer
 
@@ -329,7 +330,7 @@ class CampaignController(Controller):
             lambda: vouchers.claim(principal, campaign_id, runtime.signer))
 
     @post("/{campaign_id:uuid}/issue", guards=[OPERATORS], summary="Issue vouchers to members",
-          responses={**problems(400, 404, 409, 503), 202: ResponseSpec(
+          responses={**problems(400, 404, 409), 202: ResponseSpec(
               data_container=IssueJobOut, generate_examples=False,
               description="segment_id: the background job issuing to the segment "
                           "(GET /jobs/{id})")},

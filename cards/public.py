@@ -25,7 +25,7 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.db import in_write_transaction
-from app.core.errors import AppError, NotFound
+from app.core.errors import Conflict, NotFound
 from cards import gifting, ledger
 from cards import repository as repo
 from cards.card_scans import use_card
@@ -342,15 +342,17 @@ Idempotency-Key's answer, when a key is given. It refuses with the contract's er
 (404 for a campaign or segment not of the chain, 409 campaign_inactive...)."""
 
 
-class SegmentIssueUnavailable(AppError):
-    status = 503
+class SegmentIssueUnavailable(Conflict):
+    """No segment issuer is wired in this server (like payment_not_configured: the
+    server's setup, not the request, is at fault, and retrying will not help)."""
+
     code = "segment_issue_unavailable"
     title = "Issuing to a segment is not available on this server"
 
 
 async def no_segment_issuer(principal: Principal, campaign_id: uuid.UUID,
                             segment_id: uuid.UUID) -> uuid.UUID:
-    """The default ``segment_issuer`` when the app wires none: a clear 503, so the app
+    """The default ``segment_issuer`` when the app wires none: a clear 409, so the app
     (and the list form of the issue) works without marketing."""
     raise SegmentIssueUnavailable("no segment issuer is wired in this server")
 

@@ -142,13 +142,14 @@ async def birthday_members(chain_id: uuid.UUID, month: int, days: tuple[int, int
 
 
 # Members whose latest redemption not reversed falls in [lo, hi): the window's rows
-# (redemption's created_at index) and, for each member, none later (its member index).
+# grouped by member (redemption's created_at index; the whole chain once, at the first
+# sweep), then for each member none later (index redemption_member_created).
 _LAPSED = (
-    "SELECT r.member_id AS member, MAX(r.created_at) AS last FROM redemption r "
-    "WHERE r.chain = {} AND r.reversed_at IS NULL AND r.member_id IS NOT NULL "
-    "AND r.created_at < {} LOWER AND NOT EXISTS (SELECT 1 FROM redemption l "
-    "WHERE l.member_id = r.member_id AND l.reversed_at IS NULL AND l.created_at >= {}) "
-    "GROUP BY r.member_id")
+    "SELECT g.member, g.last FROM (SELECT r.member_id AS member, MAX(r.created_at) AS last "
+    "FROM redemption r WHERE r.chain = {} AND r.reversed_at IS NULL "
+    "AND r.member_id IS NOT NULL AND r.created_at < {} LOWER GROUP BY r.member_id) g "
+    "WHERE NOT EXISTS (SELECT 1 FROM redemption l WHERE l.member_id = g.member "
+    "AND l.reversed_at IS NULL AND l.created_at >= {})")
 _LAPSED_SINCE = Sql(_LAPSED.replace("LOWER", "AND r.created_at >= {}"))
 _LAPSED_EVER = Sql(_LAPSED.replace("LOWER", ""))
 

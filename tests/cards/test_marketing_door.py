@@ -100,7 +100,7 @@ async def test_issue_to_a_segment_awaits_the_wired_issuer(client: httpx.AsyncCli
         bad = await client.post(url, json=body, headers=operator)
         assert bad.status_code == 400 and bad.json()["code"] == "validation_error", bad.text
     unwired = await client.post(url, json={"segment_id": segment}, headers=operator)
-    assert unwired.status_code == 503, unwired.text
+    assert unwired.status_code == 409, unwired.text
     assert unwired.json()["code"] == "segment_issue_unavailable"
 
 

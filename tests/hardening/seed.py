@@ -49,6 +49,7 @@ class Bundle:
     delivery_id: str  # a delivered delivery of endpoint_id
     key_id: str  # an API key of the chain (no test's caller)
     order_id: str  # a pending sandbox top-up order of card_id (sandbox-pay pays it: late)
+    automation_id: str = ""  # a welcome automation of the chain (issue 20)
     # A gift's token or id (issue 20): none is seeded, so every member's call is 404
     # (tests/marketing/test_gifts.py judges gifts' scopes); the matrix proves the guards.
     gift: str = "matrix-no-such-gift"
@@ -151,6 +152,8 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
         return str(order_id)
 
     key_id = (await _post(client, "/api-keys", op, {"name": "seed", "scopes": ["redeem"]}))["id"]
+    automation = (await _post(client, "/automations", op, {
+        "name": "Seed welcome", "trigger": "welcome", "campaign_id": campaign}))["id"]
 
     def bundle(store: str, member: str, voucher: dict[str, Any], booking: str,
                redemption: str, hook: tuple[str, str], order: str) -> Bundle:
@@ -161,7 +164,8 @@ async def _chain_bundles(client: httpx.AsyncClient, world: World,
                       card_id=cards[member], campaign_id=campaign, voucher_id=voucher["id"],
                       booking_id=booking, redemption_id=redemption, member_id=member,
                       voucher_code=voucher["code"], staff_id=staff[store], key_id=key_id,
-                      endpoint_id=hook[0], delivery_id=hook[1], order_id=order)
+                      endpoint_id=hook[0], delivery_id=hook[1], order_id=order,
+                      automation_id=automation)
 
     return {
         "own": bundle(s1, m1, vouchers[m1][2], await book(m1, s1, "10:00"),

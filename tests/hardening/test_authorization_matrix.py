@@ -402,6 +402,17 @@ POLICY.update({
     "POST /api/v1/top-up-orders/{order_id}/refund": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
         "reason": "matrix"}, late=True)],
 })
+# Automations (issue 20): the chain's operators only.
+POLICY.update({
+    # the campaign named in the body is the target: another chain's answers 404
+    "POST /api/v1/automations": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "name": "Matrix", "trigger": "welcome", "campaign_id": b.campaign_id})],
+    "GET /api/v1/automations": [Rule(OPERATOR, NONE)],
+    "GET /api/v1/automations/{automation_id}": [Rule(OPERATOR, CHAIN)],
+    "PATCH /api/v1/automations/{automation_id}": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "name": "Matrix"})],
+    "GET /api/v1/automations/{automation_id}/runs": [Rule(OPERATOR, CHAIN)],
+})
 
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 

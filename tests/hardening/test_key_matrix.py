@@ -145,6 +145,12 @@ KEY_POLICY: dict[str, Need] = {
     "POST /api/v1/webhook-endpoints/{endpoint_id}/rotate-secret": REFUSED,
     "GET /api/v1/webhook-endpoints/{endpoint_id}/deliveries": REFUSED,
     "POST /api/v1/webhook-endpoints/{endpoint_id}/deliveries/{delivery_id}/retry": REFUSED,
+    # automations (issue 20) are managed by people only
+    "POST /api/v1/automations": REFUSED,
+    "GET /api/v1/automations": REFUSED,
+    "GET /api/v1/automations/{automation_id}": REFUSED,
+    "PATCH /api/v1/automations/{automation_id}": REFUSED,
+    "GET /api/v1/automations/{automation_id}/runs": REFUSED,
     # the chain's structure: every scope needs its stores' and services' ids
     "GET /api/v1/stores": ANY_KEY,
     "GET /api/v1/stores/{store_id}": ANY_KEY,
