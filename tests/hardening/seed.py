@@ -53,6 +53,9 @@ class Bundle:
     # A gift's token or id (issue 20): none is seeded, so every member's call is 404
     # (tests/marketing/test_gifts.py judges gifts' scopes); the matrix proves the guards.
     gift: str = "matrix-no-such-gift"
+    # An issue job's id (issue 20): none is seeded, so every operator's call is 404
+    # (tests/marketing/test_jobs.py judges a job's scope); the matrix proves the guards.
+    job_id: str = "00000000-0000-4000-8000-000000000b05"
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -295,6 +295,9 @@ POLICY: dict[str, list[Rule]] = {
     "POST /api/v1/gifts/{gift}/accept": [Rule(MEMBER, CHAIN, passes=frozenset({404}))],
     "POST /api/v1/gifts/{gift}/cancel": [Rule(MEMBER, CHAIN, passes=frozenset({404}))],
     "GET /api/v1/me/gifts": [Rule(MEMBER, NONE)],
+    # issue jobs (issue 20): no job is seeded (see Bundle.job_id)
+    "GET /api/v1/jobs": [Rule(OPERATOR, NONE)],
+    "GET /api/v1/jobs/{job_id}": [Rule(OPERATOR, CHAIN, passes=frozenset({404}))],
     "GET /api/v1/redemptions": [Rule(STAFF, STORE, query=_day)],
     "GET /api/v1/redemptions/preview": [Rule(STAFF, STORE, query=lambda b, _: {
         "code": b.voucher_code, "store_id": b.store_id})],

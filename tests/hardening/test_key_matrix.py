@@ -113,6 +113,9 @@ KEY_POLICY: dict[str, Need] = {
     "POST /api/v1/gifts/{gift}/accept": REFUSED,
     "POST /api/v1/gifts/{gift}/cancel": REFUSED,
     "GET /api/v1/me/gifts": REFUSED,
+    # issue jobs (issue 20): the operator's page follows them
+    "GET /api/v1/jobs": REFUSED,
+    "GET /api/v1/jobs/{job_id}": REFUSED,
     "POST /api/v1/cards/{card_id}/freeze": REFUSED,
     "POST /api/v1/cards/{card_id}/unfreeze": REFUSED,
     "POST /api/v1/cards/{card_id}/cancel": REFUSED,
