@@ -149,6 +149,8 @@ def cases(today: str, long_ago: str, stores: list[str], templates: list[str]
 async def explain(url: str, operator_chain: str) -> None:
     """PostgreSQL's plan of the heaviest combination, through the service's own SQL."""
     os.environ["O2O_DATABASE_URL"] = url
+    from piccolo.querystring import QueryString
+
     from app.core.auth import Principal
     from app.core.db import bind_tables, make_engine
     from app.tables import all_tables
@@ -160,14 +162,14 @@ async def explain(url: str, operator_chain: str) -> None:
 
     principal = Principal(kind="staff", id=uuid.uuid4(), chain_id=uuid.UUID(operator_chain),
                           role="operator")
-    f = service.parse_filters({"visits_min": 1, "spend_min_cents": 1, "window_days": 730,
-                               "store_ids": None})
+    f = service.parse_filters({"visits_min": 2, "spend_min_cents": 10_000, "window_days": 730,
+                               "has_phone": True})
     match = await service._match(principal, f)
-    query = repository._select(
-        match, repository._MEMBER_COLUMNS + ", count(*) OVER () AS total",
-        " ORDER BY m.id LIMIT {} OFFSET {}", 50, 0)
-    plan = await repository.Segment.raw("EXPLAIN (ANALYZE, BUFFERS) " + query.template,
-                                        *query.args).run()
+    hits = repository._select(match, "{id} AS id", lean=True)
+    plan = await repository._planned(QueryString(
+        "EXPLAIN (ANALYZE, BUFFERS) WITH hits AS MATERIALIZED (" + hits.template + ") "
+        "SELECT (SELECT count(*) FROM hits) AS total, "
+        "array(SELECT id FROM hits ORDER BY id LIMIT 50) AS page", *hits.args))
     print("\n".join(r["QUERY PLAN"] for r in plan), file=sys.stderr)
 
 

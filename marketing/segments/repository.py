@@ -248,23 +248,28 @@ async def _run(query: QueryString) -> list[dict[str, Any]]:
     return cast("list[dict[str, Any]]", await Segment.raw(query.template, *query.args).run())
 
 
+_WORK_MEM = "64MB"
+
+
 async def _planned(query: QueryString) -> list[dict[str, Any]]:
     """A scan of the chain's members on PostgreSQL, planned as one: hash joins (the
     filters' selectivity is unknown to the planner, which then believed a handful of rows
-    and probed the cards' index once per member: 80k probes, a second on the large demo)
-    and no JIT (compiling cost more than it saved)."""
+    and probed the cards' index once per member: 80k probes, a second on the large demo),
+    no JIT (compiling cost more than it saved), and room for the hashes and the list of
+    ids in memory (4 MB spilled 100k ids to disk)."""
     engine = current_engine()
     outer = engine.current_transaction.get() is not None  # a caller's (a job's) own
     async with engine.transaction():
         saved = (await Segment.raw(
             "SELECT current_setting('enable_nestloop') AS nestloop, "
-            "current_setting('jit') AS jit, set_config('enable_nestloop', 'off', true), "
-            "set_config('jit', 'off', true)").run())[0]
+            "current_setting('jit') AS jit, current_setting('work_mem') AS work_mem, "
+            "set_config('enable_nestloop', 'off', true), set_config('jit', 'off', true), "
+            "set_config('work_mem', {}, true)", _WORK_MEM).run())[0]
         rows = await _run(query)
         if outer:  # the rest of the caller's transaction plans as before
             await Segment.raw("SELECT set_config('enable_nestloop', {}, true), "
-                              "set_config('jit', {}, true)", saved["nestloop"],
-                              saved["jit"]).run()
+                              "set_config('jit', {}, true), set_config('work_mem', {}, true)",
+                              saved["nestloop"], saved["jit"], saved["work_mem"]).run()
         return rows
 
 

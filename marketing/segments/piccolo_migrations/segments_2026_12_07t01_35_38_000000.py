@@ -49,9 +49,6 @@ _TABLES = (
   last_at timestamptz,
   base_spend bigint NOT NULL DEFAULT 0
 )""",
-    # Rows stay in the heap up to a page (a member's visits of two years seldom need more):
-    # an update rewrites the row, not TOAST chunks; room is left for HOT updates.
-    "ALTER TABLE segment_visits SET (toast_tuple_target = 8160, fillfactor = 85)",
     "CREATE INDEX segment_visits_chain ON segment_visits (chain_id)",
     "CREATE TABLE segment_stale (id int PRIMARY KEY)",
 )
