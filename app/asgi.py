@@ -171,7 +171,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS, *AUTOMATION_CONTROLLERS, *REFERRAL_CONTROLLERS, *GIFT_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS,
+                           *AUTOMATION_CONTROLLERS, *REFERRAL_CONTROLLERS, *GIFT_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,
                            *routes]

@@ -323,10 +323,9 @@ class Generator:
             "member": member, "status": "issued", "code": code,
             "short_code": self._short_code(), "valid_until": campaign["valid_until"],
             "redeemed_at": None, "redemption_id": None, "redeemed_store": None,
-            "revoked_at": None, "created_at": at, "source": "issue", "source_id": None,
+            "revoked_at": None, "created_at": at, "source": "claim", "source_id": None,
             **values})
         return voucher_id
-            "revoked_at": None, "created_at": at, "source": "claim", "source_id": None,
 
     # -- one member's year --
 
