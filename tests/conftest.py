@@ -431,7 +431,9 @@ XDIST_GROUPS = {
                   "tests/core/test_events_race.py", "tests/core/test_api_keys_processes.py",
                   "tests/core/test_webhooks_crash.py", "tests/core/notify/test_processes.py",
                   "tests/bookings/test_booking_races.py",
-                  "tests/app/test_integrations_doc.py"),
+                  "tests/app/test_integrations_doc.py",
+                  "tests/marketing/test_automations_processes.py",
+                  "tests/marketing/test_jobs_processes.py"),
 }
 
 
