@@ -55,6 +55,7 @@ from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
 from cards.redemption import ScanHandlers
 from marketing.automations.controllers import CONTROLLERS as AUTOMATION_CONTROLLERS
 from marketing.gifts.controllers import CONTROLLERS as GIFT_CONTROLLERS
+from marketing.jobs import service as jobs_service
 from marketing.jobs.controllers import CONTROLLERS as JOB_CONTROLLERS
 from marketing.referral import service as referral_service
 from marketing.referral.controllers import CONTROLLERS as REFERRAL_CONTROLLERS
@@ -219,7 +220,9 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
                      "scans": scans, "pay": pay,
                      "member_finders": member_finders,
                      # What later domains do when a WeChat login creates a member.
-                     "member_join_hooks": (referral_service.record_invite,)}),
+                     "member_join_hooks": (referral_service.record_invite,),
+                     # POST /campaigns/{id}/issue with a segment: marketing's job.
+                     "segment_issuer": jobs_service.start_issue_job}),
         debug=False,
         logging_config=None,  # the process configures logging (app.core.logs), not the app
     )

@@ -99,7 +99,18 @@ async def test_issue_to_a_segment_awaits_the_wired_issuer(client: httpx.AsyncCli
     for body in ({}, {"member_ids": [str(world.a.members[0].id)], "segment_id": segment}):
         bad = await client.post(url, json=body, headers=operator)
         assert bad.status_code == 400 and bad.json()["code"] == "validation_error", bad.text
-    unwired = await client.post(url, json={"segment_id": segment}, headers=operator)
+    # create_app wires marketing's issuer: a segment of no one's is 404, not a job.
+    unknown = await client.post(url, json={"segment_id": segment}, headers=operator)
+    assert unknown.status_code == 404 and unknown.json()["code"] == "not_found", unknown.text
+
+
+async def test_an_app_without_an_issuer_says_so(client: httpx.AsyncClient, world: World,
+                                                app: Any) -> None:
+    app.state.segment_issuer = None
+    made = await campaign(client, world)
+    unwired = await client.post(f"{API}/campaigns/{made['id']}/issue",
+                                json={"segment_id": str(uuid.uuid4())},
+                                headers=world.headers(world.a.operator))
     assert unwired.status_code == 409, unwired.text
     assert unwired.json()["code"] == "segment_issue_unavailable"
 
