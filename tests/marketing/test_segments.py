@@ -25,6 +25,7 @@ import pytest
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
+from app.core.db import write_transaction
 from cards.tables import Card, CardTemplate, Redemption
 from marketing.segments import service
 from marketing.segments.schemas import PreviewIn, SegmentFilters
@@ -259,7 +260,8 @@ async def test_the_rollup_equals_a_rebuild_after_racing_writes(
         Redemption.id == i).run() for i in ids))
     kept = await rollup()
     assert await service.rebuild(None)
-    assert await rollup() == kept
+    rebuilt = await rollup()
+    assert rebuilt == kept
     # A bulk load: the trigger only marks the rollup stale.
     engine = Segment._meta.db
     async with engine.transaction():
@@ -269,6 +271,14 @@ async def test_the_rollup_equals_a_rebuild_after_racing_writes(
     f = service.parse_filters({"window_days": 1, "visits_min": 31})
     assert await service.member_ids(world.a.operator, f) == [member]  # 30 kept + the load
     assert not await Segment.raw("SELECT id FROM segment_stale").run()
+    # Inside a caller's transaction (an issuing job's), the scan's planner settings end
+    # with it: the caller's next statements plan as before.
+    planner = ("SELECT current_setting('enable_nestloop') AS n, "
+               "current_setting('work_mem') AS w, current_setting('jit') AS j")
+    async with write_transaction():
+        before = await Segment.raw(planner).run()
+        assert await service.member_ids(world.a.operator, f) == [member]
+        assert await Segment.raw(planner).run() == before
 
 
 async def rollup() -> dict[uuid.UUID, tuple[Any, ...]]:

@@ -21,7 +21,8 @@ Hot path: one trigger on ``redemption`` insert; for a member's newest visit (nea
 always) one ``UPDATE`` of their row appends it; a first visit, a visit stamped before the
 row's last (two tills racing) or one due to fold old visits away takes an upsert that
 puts it in its place. A reversal (or any change of a counted column, or a
-delete) recounts that member from ``redemption_member_created`` (rare). ``o2o.stats_off``
+delete) recounts that member from ``redemption_member_created`` (rare), one recount of a
+member at a time (a transaction-scoped advisory lock of the member). ``o2o.stats_off``
 (bulk loads) silences the trigger like the stats triggers, and marks the rollup stale
 (``segment_stale``, once per transaction); the next segment query, or
 ``segment_visits_rebuild(NULL)``, rebuilds it. The rebuild takes the table in EXCLUSIVE
@@ -112,6 +113,10 @@ CREATE OR REPLACE FUNCTION segment_visits_recount(p_member uuid)
 RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
   IF p_member IS NULL THEN RETURN; END IF;
+  -- One recount of a member at a time: the next one's reads start after this commits
+  -- (two racing reversals each read the other's as not yet done, and the later write
+  -- won with a stale count).
+  PERFORM pg_advisory_xact_lock(hashtextextended('o2o-segment-visits:' || p_member::text, 0));
   DELETE FROM segment_visits WHERE member_id = p_member;
   INSERT INTO segment_visits ({_COLUMNS})
   {_ROWS % "r.member_id = p_member"}
