@@ -56,6 +56,10 @@ class Bundle:
     # An issue job's id (issue 20): none is seeded, so every operator's call is 404
     # (tests/marketing/test_jobs.py judges a job's scope); the matrix proves the guards.
     job_id: str = "00000000-0000-4000-8000-000000000b05"
+    # A saved segment's id (issue 20): none is seeded, so every call that names one is 404
+    # (tests/marketing/test_segments.py judges a segment's scope); the matrix proves the
+    # guards.
+    segment_id: str = "00000000-0000-4000-8000-000000000b06"
 
     def ids(self) -> dict[str, str]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -416,6 +416,32 @@ POLICY.update({
         "name": "Matrix"})],
     "GET /api/v1/automations/{automation_id}/runs": [Rule(OPERATOR, CHAIN)],
 })
+# Segments (issue 20): operators, and managers within their stores' members.
+POLICY.update({
+    "POST /api/v1/segments/preview": [Rule(MANAGERS, NONE, body=lambda b, _: {
+        "filters": {"visits_min": 0}})],
+    "POST /api/v1/segments": [Rule(MANAGERS, NONE, body=lambda b, _: {
+        "name": _unique("Matrix"), "filters": {}})],
+    "GET /api/v1/segments": [Rule(MANAGERS, NONE)],
+    "GET /api/v1/segments/{segment_id}": [Rule(MANAGERS, CHAIN, passes=frozenset({404}))],
+    "PATCH /api/v1/segments/{segment_id}": [Rule(MANAGERS, CHAIN, body=lambda b, _: {
+        "name": "Matrix"}, passes=frozenset({404}))],
+    "DELETE /api/v1/segments/{segment_id}": [Rule(MANAGERS, CHAIN, passes=frozenset({404}))],
+    "GET /api/v1/segments/{segment_id}/members": [Rule(MANAGERS, CHAIN,
+                                                       passes=frozenset({404}))],
+    "GET /api/v1/segments/{segment_id}/export.csv": [Rule(MANAGERS, CHAIN,
+                                                          passes=frozenset({404}))],
+})
+# Referral (issue 20): the program is the operators'; a code is its member's.
+POLICY.update({
+    "PUT /api/v1/referral-program": [Rule(OPERATOR, CHAIN, body=lambda b, _: {
+        "referrer_campaign_id": b.campaign_id, "invitee_campaign_id": b.campaign_id})],
+    "GET /api/v1/referral-program": [Rule(OPERATOR, NONE, passes=frozenset({404}))],
+    "GET /api/v1/referrals": [Rule(OPERATOR, NONE)],
+    "GET /api/v1/me/referral": [Rule(MEMBER, NONE)],
+    "GET /api/v1/me/referral/qr.png": [Rule(MEMBER, NONE)],
+    "GET /api/v1/me/referral/qr.svg": [Rule(MEMBER, NONE)],
+})
 
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
