@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
+from app.core.codes.errors import CodeExpired
 from app.core.codes.keys import CodeSigner
 from app.core.db import write_transaction
 from app.core.errors import NotFound
@@ -42,6 +43,14 @@ def link(base_url: str, chain_id: uuid.UUID, token: str) -> str:
     return f"{base_url.rstrip('/')}{MEMBER_PAGE}?{urlencode({'chain': chain_id, 'gift': token})}"
 
 
+def last_accept(valid_until: datetime) -> datetime:
+    """When a gift of a voucher ending at ``valid_until`` must end: before the end of the
+    code the friend would get (one second earlier than the giver's, whose ``not_after``
+    is a whole second: ``cards.gifting``), so an accept never gives a voucher already
+    over."""
+    return valid_until.replace(microsecond=0) - timedelta(seconds=1)
+
+
 # --- giving -------------------------------------------------------------------------------
 
 async def give(principal: Principal, voucher_id: uuid.UUID, base_url: str) -> GiftCreated:
@@ -52,7 +61,9 @@ async def give(principal: Principal, voucher_id: uuid.UUID, base_url: str) -> Gi
     gift_id = uuid.uuid4()
     async with write_transaction():
         voucher = await cards.hold_for_gift(principal.chain_id, voucher_id, principal.id, now)
-        expires_at = min(now + GIFT_LIFETIME, voucher.valid_until)
+        expires_at = min(now + GIFT_LIFETIME, last_accept(voucher.valid_until))
+        if expires_at <= now:  # in its last second: the friend would get it over already
+            raise CodeExpired(f"the voucher ends at {voucher.valid_until.isoformat()}")
         await repo.insert_gift({"id": gift_id, "chain": principal.chain_id,
                                 "voucher": voucher_id, "giver": principal.id,
                                 "token_hash": token_hash(token), "status": "pending",
