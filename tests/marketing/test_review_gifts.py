@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from app.core.auth import Principal
 from app.core.db import Sql, current_engine, is_sqlite, write_transaction
 from cards import public
+from cards.campaign_rules import usable_at
 from marketing.gifts import service as gifts
 from tests.cards.conftest import API
 from tests.cards.test_vouchers import Vouchers
@@ -118,7 +120,7 @@ async def test_what_cannot_be_given(v: Vouchers) -> None:
                                 headers=v.operator)).status_code == 200
     assert (await give(v, paused["id"])).status_code == 201
     assert problem(await give(v, paused["id"])) == (409, "voucher_gifting")
-    soon = datetime.now(UTC) + timedelta(seconds=2)
+    soon = datetime.now(UTC) + timedelta(seconds=30)
     ending = await v.voucher(name="Ending", giftable=True,
                              valid_until=soon.isoformat())
     gift = await give(v, ending["id"])
@@ -186,3 +188,38 @@ async def test_a_claim_racing_a_batch_of_the_same_campaign_does_not_deadlock(
     if claimed.status_code == 409:
         assert problem(claimed) == (409, "claim_limit_reached")
 
+
+
+ODD_RULES: list[dict[str, Any]] = [
+    {"hours": "10:00-14:00"}, {"hours": {"from": "10:00", "to": "14:00", "tz": "UTC"}},
+    {"hours": {"from": "10:00", "to": 1400}}, {"hours": {"from": "24:00", "to": "24:00"}},
+    {"weekdays": [True]}, {"weekdays": "0-4"},
+]
+
+
+async def test_odd_rule_shapes_are_400_problems(v: Vouchers) -> None:
+    for body in ODD_RULES:
+        assert problem(await v.create(**body)) == (400, "validation_error"), body
+
+
+async def test_both_spellings_of_hours_to_midnight_agree(v: Vouchers) -> None:
+    hours = {"from": "18:00", "to": "24:00"}
+    made = await v.campaign(name="Night", hours=hours, time_from="18:00",
+                            time_until="24:00")
+    assert (made["hours"], made["time_until"]) == (hours, "24:00")
+
+
+def test_hours_follow_the_wall_clock_across_dst() -> None:
+    """A store in a zone with daylight saving: the hours are its wall clock's. At the
+    autumn fold 01:30 happens twice and both are inside 01:00-02:00; the spring gap has
+    no 02:30, and the hour after 01:59 is 03:00."""
+    rules = {"weekdays": None, "time_from": "01:00", "time_until": "02:00"}
+    zone = "America/New_York"
+    first_0130 = datetime(2026, 11, 1, 5, 30, tzinfo=UTC)  # EDT
+    second_0130 = datetime(2026, 11, 1, 6, 30, tzinfo=UTC)  # EST
+    assert usable_at(rules, first_0130, zone) and usable_at(rules, second_0130, zone)
+    assert not usable_at(rules, datetime(2026, 11, 1, 7, 0, tzinfo=UTC), zone)  # 02:00
+    spring = {"weekdays": None, "time_from": "02:00", "time_until": "03:00"}
+    assert not usable_at(spring, datetime(2026, 3, 8, 7, 0, tzinfo=UTC), zone)  # 03:00 EDT
+    assert usable_at({"weekdays": [6], "time_from": "23:00", "time_until": "24:00"},
+                     datetime(2026, 3, 9, 3, 30, tzinfo=UTC), zone)  # Sunday 23:30 EDT
