@@ -6,6 +6,8 @@ claim racing a batch that issues the same campaign on PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,9 +16,11 @@ import httpx
 import pytest
 
 from app.core.auth import Principal
+from app.core.codes.format import parse
 from app.core.db import Sql, current_engine, is_sqlite, write_transaction
 from cards import public
 from cards.campaign_rules import usable_at
+from cards.offline_bundle import voucher_key
 from marketing.gifts import service as gifts
 from tests.cards.conftest import API
 from tests.cards.test_vouchers import Vouchers
@@ -223,3 +227,33 @@ def test_hours_follow_the_wall_clock_across_dst() -> None:
     assert not usable_at(spring, datetime(2026, 3, 8, 7, 0, tzinfo=UTC), zone)  # 03:00 EDT
     assert usable_at({"weekdays": [6], "time_from": "23:00", "time_until": "24:00"},
                      datetime(2026, 3, 9, 3, 30, tzinfo=UTC), zone)  # Sunday 23:30 EDT
+
+
+async def bundle_document(v: Vouchers) -> dict[str, Any]:
+    bundle = await v.client.get(f"{API}/campaigns/offline-bundle",
+                                params={"store_id": str(v.world.a.stores[0])},
+                                headers=v.staff("alpha-clerk1"))
+    assert bundle.status_code == 200, bundle.text
+    payload = bundle.json()["payload"]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+async def test_the_offline_bundle_knows_gifting_and_replaced_codes(v: Vouchers) -> None:
+    """An offline scanner cannot ask the server whether a code was replaced: the signed
+    bundle lists the vouchers being given (refused offline: voucher_gifting) and, for a
+    voucher given already, the not_after of its code now (the giver's dead code ends a
+    second later: refused offline instead of queued)."""
+    voucher = await v.voucher(name="Offline gift", giftable=True)
+    kept = await v.voucher(member_index=1, name="Kept")
+    key, kept_key = voucher_key(uuid.UUID(voucher["id"])), voucher_key(uuid.UUID(kept["id"]))
+    gift = (await give(v, voucher["id"])).json()
+    document = await bundle_document(v)
+    assert key in document["gifting"] and key not in document["vouchers"]
+    assert (await accept(v, gift["token"], 1)).status_code == 200
+    document = await bundle_document(v)
+    new_code = (await v.client.get(f"{API}/vouchers/{voucher['id']}",
+                                   headers=v.member(1))).json()["code"]
+    assert document["gifting"] == [] and key in document["vouchers"]
+    assert document["code_ends"] == {key: parse(new_code)[0].not_after}
+    assert parse(voucher["code"])[0].not_after != document["code_ends"][key]
+    assert kept_key in document["vouchers"] and kept_key not in document["code_ends"]
