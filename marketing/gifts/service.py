@@ -29,6 +29,11 @@ from stores import service as stores
 
 GIFT_LIFETIME = timedelta(hours=24)
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters
+# A gift's token is a bearer secret that travels in paths (GET /gifts/{token}, POST
+# /gifts/{token}/accept) and in the member page's query (?gift=): a shape of its own, so
+# the logs' redaction (app.core.logs: signed codes, JWTs, API keys by their shapes) can
+# know it wherever it appears.
+TOKEN_PREFIX = "o2o_gt_"
 MEMBER_PAGE = "/m/"
 SWEEP_BATCH = 200
 
@@ -57,7 +62,7 @@ async def give(principal: Principal, voucher_id: uuid.UUID, base_url: str) -> Gi
     """The member's issued voucher of a giftable campaign becomes ``gifting``, for 24 h
     (or until the voucher's own end, if sooner); the answer carries the link, once."""
     now = utcnow()
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     gift_id = uuid.uuid4()
     async with write_transaction():
         voucher = await cards.hold_for_gift(principal.chain_id, voucher_id, principal.id, now)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -257,3 +258,22 @@ async def test_the_offline_bundle_knows_gifting_and_replaced_codes(v: Vouchers) 
     assert document["code_ends"] == {key: parse(new_code)[0].not_after}
     assert parse(voucher["code"])[0].not_after != document["code_ends"][key]
     assert kept_key in document["vouchers"] and kept_key not in document["code_ends"]
+
+
+@pytest.mark.xfail(strict=True, reason="lead: app/core/logs.py must redact the gift token's "
+                                       "shape (o2o_gt_...): see /work/wt/api/r-gifts.md")
+async def test_the_access_log_never_carries_a_gift_token(
+        v: Vouchers, caplog: pytest.LogCaptureFixture) -> None:
+    """A gift's token is a bearer secret (whoever holds it may accept) and the contract
+    puts it in the path: the access line must not keep it."""
+    voucher = await v.voucher(name="Logged", giftable=True)
+    gift = (await give(v, voucher["id"])).json()
+    assert gift["token"].startswith(gifts.TOKEN_PREFIX)
+    with caplog.at_level(logging.INFO, logger="o2o.access"):
+        assert (await v.client.get(f"{API}/gifts/{gift['token']}",
+                                   headers=v.member(1))).status_code == 200
+        assert (await v.client.get("/m/", params={"chain": str(v.world.a.id),
+                                                  "gift": gift["token"]})).status_code < 500
+    lines = [record.getMessage() for record in caplog.records]
+    assert any("/gifts/" in line for line in lines), lines
+    assert not [line for line in lines if gift["token"][len(gifts.TOKEN_PREFIX):] in line]
