@@ -277,3 +277,25 @@ async def test_the_access_log_never_carries_a_gift_token(
     lines = [record.getMessage() for record in caplog.records]
     assert any("/gifts/" in line for line in lines), lines
     assert not [line for line in lines if gift["token"][len(gifts.TOKEN_PREFIX):] in line]
+
+
+async def test_odd_gift_requests_are_4xx_problems(v: Vouchers) -> None:
+    """Whatever the path or query holds, a problem with a code, never a 500."""
+    m = v.member(1)
+    tries = [
+        ("GET", f"{API}/gifts/{'x' * 101}", 400), ("GET", f"{API}/gifts/%00", 404),
+        ("POST", f"{API}/gifts/{'o2o_gt_' + 'A' * 32}/accept", 404),
+        ("POST", f"{API}/gifts/%E2%80%AE/accept", 404),
+        ("POST", f"{API}/gifts/not-a-uuid/cancel", 404),
+        ("POST", f"{API}/gifts/{uuid.uuid4()}/cancel", 404),
+        ("POST", f"{API}/vouchers/{uuid.uuid4()}/gift", 404),
+        ("GET", f"{API}/me/gifts?pending=maybe", 400),
+    ]
+    for method, path, status in tries:
+        answer = await v.client.request(method, path, headers=m)
+        assert answer.status_code == status, (path, answer.text)
+        assert answer.headers["content-type"].startswith("application/problem+json")
+        assert answer.json()["code"], answer.text
+    bad_key = await v.client.post(f"{API}/gifts/{'A' * 32}/accept",
+                                  headers={**m, "Idempotency-Key": "x" * 256})
+    assert problem(bad_key) == (400, "validation_error")
