@@ -19,7 +19,7 @@ import pytest
 from app.core.auth import Principal
 from app.core.codes.format import parse
 from app.core.db import Sql, current_engine, is_sqlite, write_transaction
-from cards import public
+from cards import public, voucher_scans
 from cards.campaign_rules import usable_at
 from cards.offline_bundle import voucher_key
 from marketing.gifts import service as gifts
@@ -299,3 +299,28 @@ async def test_odd_gift_requests_are_4xx_problems(v: Vouchers) -> None:
     bad_key = await v.client.post(f"{API}/gifts/{'A' * 32}/accept",
                                   headers={**m, "Idempotency-Key": "x" * 256})
     assert problem(bad_key) == (400, "validation_error")
+
+
+async def test_a_scan_of_the_old_code_racing_the_accept_spends_nothing(
+        v: Vouchers, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The till checks the giver's code while it is still theirs; before its write, the
+    gift is made and accepted. The spend must not go through with the old code (the
+    voucher is the friend's now, under a new code): 422 invalid_code, and the friend's
+    code still redeems."""
+    voucher = await v.voucher(name="Raced", giftable=True, min_spend_cents=0)
+    taken: dict[str, Any] = {}
+    check = voucher_scans.VOUCHERS.check
+
+    async def check_then_the_gift_happens(scan: Any) -> Any:
+        checked = await check(scan)
+        if not taken:
+            gift = (await give(v, voucher["id"])).json()
+            taken.update((await accept(v, gift["token"], 1)).json())
+        return checked
+
+    monkeypatch.setattr(voucher_scans.VOUCHERS, "check", check_then_the_gift_happens)
+    raced = await v.redeem(voucher["code"], amount=5_000)
+    assert problem(raced) == (422, "invalid_code")
+    assert taken["member_id"] == str(v.world.a.members[1].id)
+    monkeypatch.undo()
+    assert (await v.redeem(taken["code"], amount=5_000)).status_code == 201
