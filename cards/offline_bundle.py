@@ -5,6 +5,13 @@ much as it trusts the voucher's code. Its campaigns are the active ones not over
 usable at the store; its vouchers those still ``issued``, newest first, at most
 ``MAX_VOUCHERS`` (``truncated`` says when more exist).
 
+Gifting (issue 20) adds two lists an offline scanner checks before the terms: ``gifting``,
+the keys of vouchers being given right now (refused offline as online: voucher_gifting),
+and ``code_ends``, for a voucher that changed hands, the ``not_after`` of its code now
+(the friend's code ends a second before the giver's: cards.gifting), so a scanner refuses
+the giver's dead code (invalid_code) instead of queueing it. Both are additions: an older
+scanner ignores them. Only what a bundle knew when fetched, as everything in it.
+
 The vouchers are keyed by :func:`voucher_key`, a hash of the id, never the id: the bundle
 goes to every clerk of the store, and a voucher's id is what GET /vouchers/{id} answers
 its code by (for its member); the scanner hashes the id of the code it scanned the same
@@ -17,6 +24,7 @@ import base64
 import hashlib
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from app.core.auth import Principal
@@ -24,7 +32,7 @@ from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from cards import repository as repo
 from cards.campaign_rules import hours_of
-from cards.rows import CampaignRow
+from cards.rows import BundleVoucher, CampaignRow
 from cards.schemas import OfflineBundle
 from stores import service as stores
 
@@ -61,6 +69,24 @@ def _campaign(row: CampaignRow) -> dict[str, Any]:
             "valid_until": row["valid_until"].isoformat()}
 
 
+def _second(moment: datetime) -> int:
+    """A code's ``not_after`` for an end at ``moment``: its whole second."""
+    return int(moment.timestamp())
+
+
+def _code_ends(vouchers: list[BundleVoucher], campaigns: list[CampaignRow],
+               index: dict[uuid.UUID, int]) -> dict[str, int]:
+    """The issued vouchers whose code is no longer the one issued (given to a friend: it
+    ends before its campaign), each with its code's ``not_after`` now."""
+    ends = {}
+    for voucher in vouchers:
+        own = _second(voucher["valid_until"])
+        if voucher["status"] == "issued" and \
+                own != _second(campaigns[index[voucher["campaign"]]]["valid_until"]):
+            ends[voucher_key(voucher["id"])] = own
+    return ends
+
+
 async def offline_bundle(principal: Principal, store_id: uuid.UUID,
                          signer: CodeSigner) -> OfflineBundle:
     store = await stores.visible_store(principal, store_id)
@@ -68,14 +94,17 @@ async def offline_bundle(principal: Principal, store_id: uuid.UUID,
     campaigns = [row for row in await repo.live_campaigns(principal.chain_id, now)
                  if row["store_ids"] is None or str(store_id) in row["store_ids"]]
     index = {row["id"]: n for n, row in enumerate(campaigns)}
-    vouchers = await repo.issued_vouchers(list(index), now, MAX_VOUCHERS + 1)
+    found = await repo.issued_vouchers(list(index), now, MAX_VOUCHERS + 1)
+    vouchers = found[:MAX_VOUCHERS]
     document = {
         "version": BUNDLE_VERSION, "chain_id": str(principal.chain_id),
         "store_id": str(store_id), "store_timezone": store["timezone"],
         "generated_at": now.isoformat(), "campaigns": [_campaign(r) for r in campaigns],
         "vouchers": {voucher_key(v["id"]): index[v["campaign"]]
-                     for v in vouchers[:MAX_VOUCHERS]},
-        "truncated": len(vouchers) > MAX_VOUCHERS,
+                     for v in vouchers if v["status"] == "issued"},
+        "gifting": sorted(voucher_key(v["id"]) for v in vouchers if v["status"] == "gifting"),
+        "code_ends": _code_ends(vouchers, campaigns, index),
+        "truncated": len(found) > MAX_VOUCHERS,
     }
     payload = canonical(document)
     kid, signature = await signer.sign_document(principal.chain_id, BUNDLE_DOMAIN, payload)

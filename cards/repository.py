@@ -712,12 +712,13 @@ async def live_campaigns(chain_id: uuid.UUID, now: datetime) -> list[CampaignRow
 
 async def issued_vouchers(campaign_ids: list[uuid.UUID], now: datetime,
                           limit: int) -> list[BundleVoucher]:
-    """Vouchers of these campaigns still ``issued`` and not past their end, newest first,
-    at most ``limit``."""
+    """Vouchers of these campaigns still ``issued`` (or being given: ``gifting``) and not
+    past their end, newest first, at most ``limit``."""
     if not campaign_ids:
         return []
-    return cast("list[BundleVoucher]", await Voucher.select(Voucher.id, Voucher.campaign).where(
-        Voucher.campaign.is_in(campaign_ids) & (Voucher.status == "issued")
+    return cast("list[BundleVoucher]", await Voucher.select(
+        Voucher.id, Voucher.campaign, Voucher.status, Voucher.valid_until).where(
+        Voucher.campaign.is_in(campaign_ids) & Voucher.status.is_in(["issued", "gifting"])
         & (Voucher.valid_until > now)).order_by(Voucher.created_at, ascending=False).order_by(
         Voucher.id).limit(limit).run())
 

@@ -247,3 +247,5 @@ class CampaignTally(TypedDict):
 class BundleVoucher(TypedDict):
     id: uuid.UUID
     campaign: uuid.UUID
+    status: str  # issued | gifting
+    valid_until: datetime

@@ -231,10 +231,22 @@ async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSi
     if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
             campaign["valid_until"]:
         raise CampaignInactive()
-    if not await repo.count_claim(campaign["id"], member_id, campaign["per_member_limit"]):
-        raise ClaimLimitReached(f"at most {campaign['per_member_limit']} per member")
+    limit = campaign["per_member_limit"]
+    # The campaign's row before the member's claim row, in every issuer: a batch (a job,
+    # a bulk issue: many members in one transaction) holds the campaign's row from its
+    # first voucher on, so a member's claim that took its claim row first and then waited
+    # for the campaign's deadlocked with a batch reaching that member (PostgreSQL aborted
+    # one). A limit refusal after the increment is undone with the caller's savepoint or
+    # transaction, as every refusal here is.
     if not await repo.take_from_campaign(campaign["id"]):
+        # Sold out; the member's limit is still the answer when both hold (the claim's
+        # order, ``cannot_claim``): a read on this refusal only.
+        claimed = (await repo.member_claims(member_id, [campaign["id"]])).get(campaign["id"], 0)
+        if claimed >= limit:
+            raise ClaimLimitReached(f"at most {limit} per member")
         raise CampaignSoldOut()
+    if not await repo.count_claim(campaign["id"], member_id, limit):
+        raise ClaimLimitReached(f"at most {limit} per member")
     voucher_id = uuid.uuid4()
     short_code = _short_code()
     while await repo.short_code_taken(short_code):

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
+from app.core.codes.errors import CodeExpired
 from app.core.codes.keys import CodeSigner
 from app.core.db import write_transaction
 from app.core.errors import NotFound
@@ -28,6 +29,11 @@ from stores import service as stores
 
 GIFT_LIFETIME = timedelta(hours=24)
 TOKEN_BYTES = 24  # 192 bits, 32 URL-safe characters
+# A gift's token is a bearer secret that travels in paths (GET /gifts/{token}, POST
+# /gifts/{token}/accept) and in the member page's query (?gift=): a shape of its own, so
+# the logs' redaction (app.core.logs: signed codes, JWTs, API keys by their shapes) can
+# know it wherever it appears.
+TOKEN_PREFIX = "o2o_gt_"
 MEMBER_PAGE = "/m/"
 SWEEP_BATCH = 200
 
@@ -42,17 +48,27 @@ def link(base_url: str, chain_id: uuid.UUID, token: str) -> str:
     return f"{base_url.rstrip('/')}{MEMBER_PAGE}?{urlencode({'chain': chain_id, 'gift': token})}"
 
 
+def last_accept(valid_until: datetime) -> datetime:
+    """When a gift of a voucher ending at ``valid_until`` must end: before the end of the
+    code the friend would get (one second earlier than the giver's, whose ``not_after``
+    is a whole second: ``cards.gifting``), so an accept never gives a voucher already
+    over."""
+    return valid_until.replace(microsecond=0) - timedelta(seconds=1)
+
+
 # --- giving -------------------------------------------------------------------------------
 
 async def give(principal: Principal, voucher_id: uuid.UUID, base_url: str) -> GiftCreated:
     """The member's issued voucher of a giftable campaign becomes ``gifting``, for 24 h
     (or until the voucher's own end, if sooner); the answer carries the link, once."""
     now = utcnow()
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(TOKEN_BYTES)
     gift_id = uuid.uuid4()
     async with write_transaction():
         voucher = await cards.hold_for_gift(principal.chain_id, voucher_id, principal.id, now)
-        expires_at = min(now + GIFT_LIFETIME, voucher.valid_until)
+        expires_at = min(now + GIFT_LIFETIME, last_accept(voucher.valid_until))
+        if expires_at <= now:  # in its last second: the friend would get it over already
+            raise CodeExpired(f"the voucher ends at {voucher.valid_until.isoformat()}")
         await repo.insert_gift({"id": gift_id, "chain": principal.chain_id,
                                 "voucher": voucher_id, "giver": principal.id,
                                 "token_hash": token_hash(token), "status": "pending",

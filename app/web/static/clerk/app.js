@@ -14,7 +14,7 @@ import {
   addDays, confirmButton, weekdayLabel, fmtDateTime, fmtTime, groupDigits, h, localDate, money, mount, parseYuan, toast,
 } from '/static/common/ui.js';
 import { clearFieldError, errorLine, showFieldError } from '/static/common/forms.js';
-import { fetchBundle, openBundle, storedBundle, voucherTerms } from './bundle.js';
+import { fetchBundle, offlineRefusal, openBundle, storedBundle, voucherTerms } from './bundle.js';
 import {
   cardFigures, estimateDiscount, memberLabel, notUsableReason, ruleText, termsLines, untilText, valueText,
 } from '/static/common/terms.js';
@@ -591,6 +591,12 @@ function offlineCheck(scanned, box) {
   if (code.kind !== 'voucher') { showResult('bad', 'offline_voucher_only', t('c.offline.onlyVouchers')); return; }
   if (queue().some((item) => item.object_id === code.objectId && item.status !== 'rejected')) {
     showResult('bad', 'already_redeemed', say({ code: 'already_redeemed' }), [t('c.result.localDup')]);
+    return;
+  }
+  const refusal = offlineRefusal(bundleDoc(), code);
+  if (refusal) {
+    // The server answers these invalid_code (a replaced code) and voucher_gifting.
+    showResult('bad', refusal === 'code_replaced' ? 'invalid_code' : refusal, t(`c.err.${refusal}`));
     return;
   }
   const known = voucherTerms(bundleDoc(), code.objectId);

@@ -62,6 +62,19 @@ export async function fetchBundle(api, storeId) {
   return raw;
 }
 
+// Why the bundle refuses a scanned voucher code offline (issue 20), or null: being given
+// to a friend right now ('voucher_gifting'), or given already, so this code is the
+// giver's dead one ('code_replaced': the friend's code ends a second earlier, and
+// `code_ends` holds the not_after of the code that works). Older bundles have neither.
+export function offlineRefusal(doc, code) {
+  if (!doc) return null;
+  const key = voucherKey(code.objectId);
+  if (doc.gifting?.includes(key)) return 'voucher_gifting';
+  const ends = doc.code_ends?.[key];
+  if (ends !== undefined && Math.floor(code.notAfter.getTime() / 1000) !== ends) return 'code_replaced';
+  return null;
+}
+
 // A voucher's terms from the bundle (the shape of the API's `terms`) and its campaign
 // name, or null when the bundle does not list it.
 export function voucherTerms(doc, voucherId) {
