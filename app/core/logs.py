@@ -63,8 +63,10 @@ _access = logging.getLogger(ACCESS_LOGGER)
 
 # Values redacted whatever they are called: a signed code (app.core.codes.format: "O2O1"
 # and base32), a JWT (three base64url parts, the header starting '{"') and an API key
-# ("o2o_sk_" and base64url: app.core.apikeys).
-_SHAPES = r"\bO2O1[A-Z2-7]{16,}|\beyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*|o2o_sk_[\w-]{4,}"
+# ("o2o_sk_" and base64url: app.core.apikeys) and a gift's token ("o2o_gt_": it sits in
+# the URL by the contract, and whoever reads it may accept the gift: marketing.gifts).
+_SHAPES = (r"\bO2O1[A-Z2-7]{16,}|\beyJ[\w-]{2,}\.[\w-]{2,}\.[\w-]*|o2o_sk_[\w-]{4,}"
+           r"|o2o_gt_[\w-]{4,}")
 _SHAPE = re.compile(_SHAPES)
 _SECRETS = re.compile(
     # name=value (also name%3Dvalue): the value ends at a separator, quote or bracket.
@@ -98,7 +100,8 @@ def redact(text: str) -> str:
     # Most lines hold none of what the expression looks for: a substring test is ten
     # times cheaper than the expression (measured: 0.5 against 7 us on an access line).
     if not ("=" in lowered or "%3d" in lowered or "o2o1" in lowered or "eyj" in lowered
-            or "bearer" in lowered or "basic" in lowered or "o2o_sk_" in lowered):
+            or "bearer" in lowered or "basic" in lowered or "o2o_sk_" in lowered
+            or "o2o_gt_" in lowered):
         return text
     return _SECRETS.sub(_redact_match, text)
 

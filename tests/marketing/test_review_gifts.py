@@ -260,8 +260,6 @@ async def test_the_offline_bundle_knows_gifting_and_replaced_codes(v: Vouchers) 
     assert kept_key in document["vouchers"] and kept_key not in document["code_ends"]
 
 
-@pytest.mark.xfail(strict=True, reason="lead: app/core/logs.py must redact the gift token's "
-                                       "shape (o2o_gt_...): see /work/wt/api/r-gifts.md")
 async def test_the_access_log_never_carries_a_gift_token(
         v: Vouchers, caplog: pytest.LogCaptureFixture) -> None:
     """A gift's token is a bearer secret (whoever holds it may accept) and the contract
