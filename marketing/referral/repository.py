@@ -108,13 +108,26 @@ async def counts_of_chain(chain_id: uuid.UUID) -> dict[str, int]:
 _DUE = Sql(
     "SELECT r.id AS id, r.chain AS chain FROM referral r "
     "JOIN referral_program p ON p.chain = r.chain AND p.status = 'active' "
-    "WHERE r.status = 'pending' AND EXISTS (SELECT 1 FROM redemption d "
+    "WHERE r.status = 'pending' AND r.created_at >= {} AND EXISTS (SELECT 1 FROM redemption d "
     "WHERE d.member_id = r.invitee AND d.reversed_at IS NULL) "
     "ORDER BY r.created_at LIMIT {}")
 
 
-async def due_referrals(limit: int) -> list[DueRow]:
-    return cast(list[DueRow], await _DUE.rows(limit))
+async def due_referrals(since: datetime, limit: int) -> list[DueRow]:
+    """Pending invites made at or after ``since`` whose invitee has redeemed."""
+    return cast(list[DueRow], await _DUE.rows(since, limit))
+
+
+# The pending invites made before ``since``, oldest first (partial index referral_pending):
+# refused as expired, once (conditional on pending: two processes cannot both decide one).
+_EXPIRE = Sql(
+    "UPDATE referral SET status = 'refused', reason = 'expired', decided_at = {} "
+    "WHERE status = 'pending' AND created_at < {} RETURNING id")
+
+
+async def expire_pending(since: datetime, now: datetime) -> int:
+    """Pending invites made before ``since`` → refused ("expired"); how many."""
+    return len(await _EXPIRE.rows(now, since))
 
 
 _FIRST_REDEMPTION = Sql(

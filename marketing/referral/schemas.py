@@ -55,3 +55,7 @@ class ReferralOut(Struct):
     decided_at: datetime | None
     referrer_voucher_id: uuid.UUID | None
     invitee_voucher_id: uuid.UUID | None
+    # A rewarded invite whose side got no voucher: why (the campaign's refusal, e.g.
+    # claim_limit_reached, campaign_sold_out, campaign_inactive).
+    referrer_skip: str | None = None
+    invitee_skip: str | None = None

@@ -18,6 +18,7 @@ Rules (decision 050, referral):
   referrer's WeChat user (unionid) or phone, or shares a phone or unionid with another
   member who joined before them (an invited one or not: a chain of fake accounts, or an
   existing customer signing up again).
+- An invite still pending after ``INVITE_DAYS`` is refused as ``expired``.
 - A paused program gives nothing and records no invite; its pending invites wait and are
   rewarded by the sweep after it is active again.
 """
@@ -28,7 +29,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +57,10 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 CODE_LENGTH = 8  # 31**8 ≈ 8.5e11 codes: a guess hits one of 100,000 members 1 in 8.5 million
 CODE_ATTEMPTS = 5
 SWEEP_BATCH = 200
+# A friend who has not come within this many days will not be rewarded: the invite is
+# refused as "expired". It bounds what every tick of every process reads (the pending
+# invites, each probed in redemption), which otherwise grew with every link never used.
+INVITE_DAYS = 90
 MEMBER_PAGE = "/m/"
 
 
@@ -123,7 +128,8 @@ def referral_out(row: ReferralRow) -> ReferralOut:
         id=row["id"], referrer_id=row["referrer"], invitee_id=row["invitee"],
         status=row["status"], reason=row["reason"],  # type: ignore[arg-type]
         created_at=row["created_at"], decided_at=row["decided_at"],
-        referrer_voucher_id=row["referrer_voucher"], invitee_voucher_id=row["invitee_voucher"])
+        referrer_voucher_id=row["referrer_voucher"], invitee_voucher_id=row["invitee_voucher"],
+        referrer_skip=row["referrer_skip"], invitee_skip=row["invitee_skip"])
 
 
 async def list_referrals(principal: Principal, status: str | None, limit: int,
@@ -233,10 +239,13 @@ async def sweep(signer: CodeSigner, now: datetime | None = None,
                 limit: int = SWEEP_BATCH) -> int:
     """Reward (or refuse) the pending invites whose invitee has redeemed; answers how many
     this call decided. Safe with any number of processes sweeping at once."""
-    decided = 0
-    for due in await repo.due_referrals(limit):
+    now = now or utcnow()
+    since = now - timedelta(days=INVITE_DAYS)
+    async with write_transaction():
+        decided = await repo.expire_pending(since, now)
+    for due in await repo.due_referrals(since, limit):
         try:
-            if await reward(due["id"], signer, now or utcnow()):
+            if await reward(due["id"], signer, now):
                 decided += 1
         except Exception:  # one invite's failure never stops the others
             log.exception("referral %s not decided", due["id"])

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import httpx
+import pytest
 
+from app.core.clock import utcnow
+from app.core.settings import Settings
 from marketing.jobs import worker
 from marketing.jobs.tables import MarketingJob
+from marketing.referral import service
+from marketing.referral.tables import Referral
+from tests.conftest import make_settings
 from tests.marketing.test_jobs import (
     _signer,
     add_members,
@@ -24,6 +31,7 @@ from tests.marketing.test_jobs import (
     segment_issuer,  # noqa: F401 - the autouse fixture wiring the jobs' issuer
     start_job,
 )
+from tests.marketing.test_referral import Ref, invites, referral_vouchers
 from tests.world import World
 
 API = "/api/v1"
@@ -64,3 +72,64 @@ async def test_a_batch_never_makes_a_claim_of_its_campaign_wait_long(
     assert sorted((await job_vouchers(job_id)).elements()) == sorted(members)
     assert len(waits) >= 2, waits
     assert max(waits) < 1.0, f"a claim waited {max(waits):.2f} s behind a batch: {waits}"
+
+
+# --- referral -----------------------------------------------------------------------------
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """The server's own runner stays off: the tests tick themselves, at known moments."""
+    return make_settings(database_url, marketing_runner=False)
+
+
+@pytest.fixture
+async def ref(client: httpx.AsyncClient, world: World) -> Ref:
+    return Ref(client, world)
+
+
+async def test_an_invite_never_visited_expires_and_the_sweep_forgets_it(ref: Ref) -> None:
+    """Pending invites whose friend never came accumulated forever, and every tick of
+    every process read them all (an index probe into redemption each). After
+    ``INVITE_DAYS`` an invite is refused as ``expired``: a visit after that rewards
+    nobody, and the sweep reads only the invites still young enough."""
+    await ref.program()
+    referrer = ref.world.a.members[0]
+    code = (await ref.mine(referrer))["code"]
+    stale, young = await ref.login(None, code), await ref.login(None, code)
+    long_ago = utcnow() - timedelta(days=service.INVITE_DAYS, minutes=1)
+    await Referral.update({Referral.created_at: long_ago}).where(
+        Referral.invitee == stale.id).run()
+    await ref.visit(stale)
+    await ref.visit(young)
+    await ref.tick()
+    status = {r["invitee"]: (r["status"], r["reason"]) for r in await invites()}
+    assert status == {stale.id: ("refused", "expired"), young.id: ("rewarded", None)}
+    assert await referral_vouchers(stale.id) == []
+    assert len(await referral_vouchers(referrer.id)) == 1
+    listed = await ref.client.get(f"{API}/referrals?status=refused", headers=ref.operator)
+    assert [(r["invitee_id"], r["reason"]) for r in listed.json()] == [
+        (str(stale.id), "expired")]
+
+
+async def test_an_operator_sees_why_a_rewarded_invite_gave_no_voucher(ref: Ref) -> None:
+    """The referrer's campaign allows one voucher a member (the default a marketer
+    leaves): the second friend's visit is rewarded but gives the referrer nothing. The
+    operator's list says so (``referrer_skip``) instead of a bare null voucher."""
+    ref.referrer_campaign = await ref.campaign("Thanks, once", limit=1)
+    await ref.program()
+    referrer = ref.world.a.members[0]
+    code = (await ref.mine(referrer))["code"]
+    friends = [await ref.login(None, code) for _ in range(2)]
+    for friend in friends:
+        await ref.visit(friend)
+        await ref.tick()
+    listed = (await ref.client.get(f"{API}/referrals", headers=ref.operator)).json()
+    by_invitee = {r["invitee_id"]: r for r in listed}
+    first, second = (by_invitee[str(f.id)] for f in friends)
+    assert (first["status"], first["referrer_skip"], first["invitee_skip"]) == (
+        "rewarded", None, None)
+    assert (second["status"], second["referrer_voucher_id"], second["referrer_skip"]) == (
+        "rewarded", None, "claim_limit_reached")
+    assert second["invitee_voucher_id"] is not None and second["invitee_skip"] is None
+    mine = await ref.mine(referrer)
+    assert (mine["invited"], mine["rewarded"]) == (2, 1)
