@@ -26,19 +26,22 @@ async def get_program(chain_id: uuid.UUID) -> ProgramRow | None:
 
 
 async def upsert_program(chain_id: uuid.UUID, referrer_campaign: uuid.UUID,
-                         invitee_campaign: uuid.UUID, status: str, now: datetime) -> None:
+                         invitee_campaign: uuid.UUID, status: str, now: datetime,
+                         require_verified_phone: bool = False) -> None:
     """Insert or replace the chain's program (the caller's write transaction; two
     simultaneous first PUTs: the unique chain makes the loser's insert fail)."""
     values: dict[Any, Any] = {
         ReferralProgram.referrer_campaign: referrer_campaign,
         ReferralProgram.invitee_campaign: invitee_campaign,
-        ReferralProgram.status: status, ReferralProgram.updated_at: now}
+        ReferralProgram.status: status, ReferralProgram.updated_at: now,
+        ReferralProgram.require_verified_phone: require_verified_phone}
     changed = await ReferralProgram.update(values).where(
         ReferralProgram.chain == chain_id).returning(ReferralProgram.id).run()
     if not changed:
         await ReferralProgram.insert(ReferralProgram(
             id=uuid.uuid4(), chain=chain_id, referrer_campaign=referrer_campaign,
-            invitee_campaign=invitee_campaign, status=status, updated_at=now)).run()
+            invitee_campaign=invitee_campaign, status=status, updated_at=now,
+            require_verified_phone=require_verified_phone)).run()
 
 
 # --- codes --------------------------------------------------------------------------------
@@ -110,12 +113,14 @@ _DUE = Sql(
     "JOIN referral_program p ON p.chain = r.chain AND p.status = 'active' "
     "WHERE r.status = 'pending' AND r.created_at >= {} AND EXISTS (SELECT 1 FROM redemption d "
     "WHERE d.member_id = r.invitee AND d.reversed_at IS NULL) "
+    "AND (p.require_verified_phone = {} OR EXISTS (SELECT 1 FROM member m "
+    "WHERE m.id = r.invitee AND m.phone_verified = {})) "
     "ORDER BY r.created_at LIMIT {}")
 
 
 async def due_referrals(since: datetime, limit: int) -> list[DueRow]:
     """Pending invites made at or after ``since`` whose invitee has redeemed."""
-    return cast(list[DueRow], await _DUE.rows(since, limit))
+    return cast(list[DueRow], await _DUE.rows(since, False, True, limit))
 
 
 # The pending invites made before ``since``, oldest first (partial index referral_pending):

@@ -14,6 +14,7 @@ class ProgramRow(TypedDict):
     invitee_campaign: uuid.UUID
     status: str
     updated_at: datetime
+    require_verified_phone: bool
 
 
 class ReferralRow(TypedDict):

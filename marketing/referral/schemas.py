@@ -16,6 +16,10 @@ class ProgramIn(Struct, forbid_unknown_fields=True):
     referrer_campaign_id: uuid.UUID
     invitee_campaign_id: uuid.UUID
     status: ProgramStatus = "active"
+    # Reward an invite only once the invitee has proved a phone through WeChat: an
+    # existing customer's second account, or a fake one, cannot (a verified number is
+    # one member's in a chain). Off by default.
+    require_verified_phone: bool = False
 
 
 class ProgramOut(Struct):
@@ -23,6 +27,7 @@ class ProgramOut(Struct):
     invitee_campaign_id: uuid.UUID
     status: ProgramStatus
     updated_at: datetime
+    require_verified_phone: bool
     # All-time figures of the chain's invites.
     invited: int
     rewarded: int

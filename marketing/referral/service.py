@@ -18,6 +18,9 @@ Rules (decision 050, referral):
   referrer's WeChat user (unionid) or phone, or shares a phone or unionid with another
   member who joined before them (an invited one or not: a chain of fake accounts, or an
   existing customer signing up again).
+- A program with ``require_verified_phone`` rewards an invite only once the invitee has
+  proved a phone through WeChat (unique among a chain's verified numbers); until then
+  it stays pending.
 - An invite still pending after ``INVITE_DAYS`` is refused as ``expired``.
 - A paused program gives nothing and records no invite; its pending invites wait and are
   rewarded by the sweep after it is active again.
@@ -93,7 +96,8 @@ async def _program_out(row: ProgramRow) -> ProgramOut:
         referrer_campaign_id=row["referrer_campaign"],
         invitee_campaign_id=row["invitee_campaign"],
         status="paused" if row["status"] == "paused" else "active",
-        updated_at=row["updated_at"], invited=sum(counts.values()),
+        updated_at=row["updated_at"],
+        require_verified_phone=bool(row["require_verified_phone"]), invited=sum(counts.values()),
         rewarded=counts.get("rewarded", 0), refused=counts.get("refused", 0),
         pending=counts.get("pending", 0))
 
@@ -105,14 +109,16 @@ async def put_program(principal: Principal, body: ProgramIn) -> ProgramOut:
     try:
         async with write_transaction():
             await repo.upsert_program(principal.chain_id, body.referrer_campaign_id,
-                                      body.invitee_campaign_id, body.status, utcnow())
+                                      body.invitee_campaign_id, body.status, utcnow(),
+                                      body.require_verified_phone)
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
         # A simultaneous first PUT inserted it: this one replaces it.
         async with write_transaction():
             await repo.upsert_program(principal.chain_id, body.referrer_campaign_id,
-                                      body.invitee_campaign_id, body.status, utcnow())
+                                      body.invitee_campaign_id, body.status, utcnow(),
+                                      body.require_verified_phone)
     return await get_program(principal)
 
 
@@ -266,6 +272,8 @@ async def reward(referral_id: uuid.UUID, signer: CodeSigner, now: datetime) -> b
         redemption_id = await repo.first_redemption(row["invitee"])
         if redemption_id is None:
             return False  # reversed since the sweep read it
+        if program["require_verified_phone"] and not await _phone_verified(row):
+            return False  # waits for the invitee to prove a phone (or for its expiry)
         reason = await _refusal(row)
         status = "refused" if reason else "rewarded"
         if not await repo.decide(referral_id, status, reason=reason,
@@ -274,6 +282,11 @@ async def reward(referral_id: uuid.UUID, signer: CodeSigner, now: datetime) -> b
         if reason is None:
             await _issue_both(row, program, signer, now)
     return True
+
+
+async def _phone_verified(row: ReferralRow) -> bool:
+    invitee = await stores.chain_member(row["invitee"], row["chain"])
+    return invitee is not None and bool(invitee["phone_verified"])
 
 
 async def _refusal(row: ReferralRow) -> str | None:

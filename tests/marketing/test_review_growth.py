@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -133,3 +134,39 @@ async def test_an_operator_sees_why_a_rewarded_invite_gave_no_voucher(ref: Ref) 
     assert second["invitee_voucher_id"] is not None and second["invitee_skip"] is None
     mine = await ref.mine(referrer)
     assert (mine["invited"], mine["rewarded"]) == (2, 1)
+
+
+async def test_a_program_asking_for_a_verified_phone_rewards_only_a_new_number(
+        ref: Ref) -> None:
+    """An existing customer (registered at the counter, phone verified there) opening a
+    friend's link gets a new WeChat member and, without a phone, looked new: both got
+    rewarded. A fake account costs only a WeChat login. With
+    ``require_verified_phone``, an invite waits (pending, until it expires) for the
+    invitee to prove a phone through WeChat; a number another member holds verified is
+    refused by that proof (409), so the customer's second account is never rewarded."""
+    program = await ref.program()
+    assert program["require_verified_phone"] is False
+    response = await ref.client.put(f"{API}/referral-program", headers=ref.operator, json={
+        "referrer_campaign_id": ref.referrer_campaign,
+        "invitee_campaign_id": ref.invitee_campaign, "require_verified_phone": True})
+    assert response.status_code == 200 and response.json()["require_verified_phone"] is True
+    referrer = ref.world.a.members[0]
+    code = (await ref.mine(referrer))["code"]
+    newcomer, regular = await ref.login(None, code), await ref.login(None, code)
+    for friend in (newcomer, regular):
+        await ref.visit(friend)
+    await ref.tick()
+    assert {r["status"] for r in await invites()} == {"pending"}
+
+    async def prove(member: Any, phone: str) -> int:
+        proved = await ref.client.post(f"{API}/me/phone/wechat", headers=ref.world.headers(
+            member), json={"code": f"sandbox:{phone}"})
+        return proved.status_code
+
+    assert await prove(newcomer, "13955550000") == 200
+    assert await prove(regular, "13800007002") == 409  # alpha member 2's, verified
+    await ref.tick()
+    status = {r["invitee"]: r["status"] for r in await invites()}
+    assert status == {newcomer.id: "rewarded", regular.id: "pending"}
+    assert len(await referral_vouchers(newcomer.id)) == 1
+    assert await referral_vouchers(regular.id) == []
