@@ -27,21 +27,22 @@ async def get_program(chain_id: uuid.UUID) -> ProgramRow | None:
 
 async def upsert_program(chain_id: uuid.UUID, referrer_campaign: uuid.UUID,
                          invitee_campaign: uuid.UUID, status: str, now: datetime,
-                         require_verified_phone: bool = False) -> None:
+                         require_verified_phone: bool | None = None) -> None:
     """Insert or replace the chain's program (the caller's write transaction; two
     simultaneous first PUTs: the unique chain makes the loser's insert fail)."""
     values: dict[Any, Any] = {
         ReferralProgram.referrer_campaign: referrer_campaign,
         ReferralProgram.invitee_campaign: invitee_campaign,
-        ReferralProgram.status: status, ReferralProgram.updated_at: now,
-        ReferralProgram.require_verified_phone: require_verified_phone}
+        ReferralProgram.status: status, ReferralProgram.updated_at: now}
+    if require_verified_phone is not None:  # None: kept as it is
+        values[ReferralProgram.require_verified_phone] = require_verified_phone
     changed = await ReferralProgram.update(values).where(
         ReferralProgram.chain == chain_id).returning(ReferralProgram.id).run()
     if not changed:
         await ReferralProgram.insert(ReferralProgram(
             id=uuid.uuid4(), chain=chain_id, referrer_campaign=referrer_campaign,
             invitee_campaign=invitee_campaign, status=status, updated_at=now,
-            require_verified_phone=require_verified_phone)).run()
+            require_verified_phone=bool(require_verified_phone))).run()
 
 
 # --- codes --------------------------------------------------------------------------------

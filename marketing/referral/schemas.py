@@ -18,8 +18,9 @@ class ProgramIn(Struct, forbid_unknown_fields=True):
     status: ProgramStatus = "active"
     # Reward an invite only once the invitee has proved a phone through WeChat: an
     # existing customer's second account, or a fake one, cannot (a verified number is
-    # one member's in a chain). Off by default.
-    require_verified_phone: bool = False
+    # one member's in a chain). Left out: kept as it is (a page that knows nothing of it,
+    # pausing the program, must not turn it off); off for a new program.
+    require_verified_phone: bool | None = None
 
 
 class ProgramOut(Struct):

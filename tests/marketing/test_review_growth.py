@@ -150,6 +150,9 @@ async def test_a_program_asking_for_a_verified_phone_rewards_only_a_new_number(
         "referrer_campaign_id": ref.referrer_campaign,
         "invitee_campaign_id": ref.invitee_campaign, "require_verified_phone": True})
     assert response.status_code == 200 and response.json()["require_verified_phone"] is True
+    # A PUT that leaves it out (the admin page pausing and resuming) keeps it.
+    assert (await ref.program("paused"))["require_verified_phone"] is True
+    assert (await ref.program("active"))["require_verified_phone"] is True
     referrer = ref.world.a.members[0]
     code = (await ref.mine(referrer))["code"]
     newcomer, regular = await ref.login(None, code), await ref.login(None, code)
