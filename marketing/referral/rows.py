@@ -15,6 +15,7 @@ class ProgramRow(TypedDict):
     status: str
     updated_at: datetime
     require_verified_phone: bool
+    reward_after_reversal_window: bool
 
 
 class ReferralRow(TypedDict):

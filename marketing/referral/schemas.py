@@ -21,6 +21,10 @@ class ProgramIn(Struct, forbid_unknown_fields=True):
     # one member's in a chain). Left out: kept as it is (a page that knows nothing of it,
     # pausing the program, must not turn it off); off for a new program.
     require_verified_phone: bool | None = None
+    # Reward only once the first visit is past the 24 hours in which a manager may
+    # reverse it (a scan made and reversed for a fake friend then gives nothing). Left
+    # out: kept; off for a new program.
+    reward_after_reversal_window: bool | None = None
 
 
 class ProgramOut(Struct):
@@ -29,6 +33,7 @@ class ProgramOut(Struct):
     status: ProgramStatus
     updated_at: datetime
     require_verified_phone: bool
+    reward_after_reversal_window: bool
     # All-time figures of the chain's invites.
     invited: int
     rewarded: int

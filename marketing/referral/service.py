@@ -64,6 +64,10 @@ SWEEP_BATCH = 200
 # refused as "expired". It bounds what every tick of every process reads (the pending
 # invites, each probed in redemption), which otherwise grew with every link never used.
 INVITE_DAYS = 90
+# How long a manager may reverse a redemption (cards.redemption.REVERSAL_WINDOW, decision
+# of cards; repeated here as a figure, not a rule: a program that waits for it rewards
+# a visit only once it is older).
+REVERSAL_WINDOW = timedelta(hours=24)
 MEMBER_PAGE = "/m/"
 
 
@@ -97,7 +101,9 @@ async def _program_out(row: ProgramRow) -> ProgramOut:
         invitee_campaign_id=row["invitee_campaign"],
         status="paused" if row["status"] == "paused" else "active",
         updated_at=row["updated_at"],
-        require_verified_phone=bool(row["require_verified_phone"]), invited=sum(counts.values()),
+        require_verified_phone=bool(row["require_verified_phone"]),
+        reward_after_reversal_window=bool(row["reward_after_reversal_window"]),
+        invited=sum(counts.values()),
         rewarded=counts.get("rewarded", 0), refused=counts.get("refused", 0),
         pending=counts.get("pending", 0))
 
@@ -110,7 +116,8 @@ async def put_program(principal: Principal, body: ProgramIn) -> ProgramOut:
         async with write_transaction():
             await repo.upsert_program(principal.chain_id, body.referrer_campaign_id,
                                       body.invitee_campaign_id, body.status, utcnow(),
-                                      body.require_verified_phone)
+                                      body.require_verified_phone,
+                                      body.reward_after_reversal_window)
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
@@ -118,7 +125,8 @@ async def put_program(principal: Principal, body: ProgramIn) -> ProgramOut:
         async with write_transaction():
             await repo.upsert_program(principal.chain_id, body.referrer_campaign_id,
                                       body.invitee_campaign_id, body.status, utcnow(),
-                                      body.require_verified_phone)
+                                      body.require_verified_phone,
+                                      body.reward_after_reversal_window)
     return await get_program(principal)
 
 
@@ -249,7 +257,7 @@ async def sweep(signer: CodeSigner, now: datetime | None = None,
     since = now - timedelta(days=INVITE_DAYS)
     async with write_transaction():
         decided = await repo.expire_pending(since, now)
-    for due in await repo.due_referrals(since, limit):
+    for due in await repo.due_referrals(since, now - REVERSAL_WINDOW, now, limit):
         try:
             if await reward(due["id"], signer, now):
                 decided += 1
@@ -269,7 +277,8 @@ async def reward(referral_id: uuid.UUID, signer: CodeSigner, now: datetime) -> b
         program = await repo.get_program(row["chain"])
         if program is None or program["status"] != "active":
             return False  # waits for the program to be active again
-        redemption_id = await repo.first_redemption(row["invitee"])
+        final = now - REVERSAL_WINDOW if program["reward_after_reversal_window"] else now
+        redemption_id = await repo.first_redemption(row["invitee"], final)
         if redemption_id is None:
             return False  # reversed since the sweep read it
         if program["require_verified_phone"] and not await _phone_verified(row):

@@ -29,6 +29,8 @@ class ReferralProgram(Table, tablename="referral_program"):
     # True: an invite is rewarded only once the invitee has a phone proved through
     # WeChat (verified numbers are unique in a chain: one new customer per number).
     require_verified_phone = Boolean(null=False, default=False)
+    # True: the first visit rewards only once it can no longer be reversed (24 h).
+    reward_after_reversal_window = Boolean(null=False, default=False)
 
 
 class ReferralCode(Table, tablename="referral_code"):

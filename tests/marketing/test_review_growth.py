@@ -173,3 +173,31 @@ async def test_a_program_asking_for_a_verified_phone_rewards_only_a_new_number(
     assert status == {newcomer.id: "rewarded", regular.id: "pending"}
     assert len(await referral_vouchers(newcomer.id)) == 1
     assert await referral_vouchers(regular.id) == []
+
+
+async def test_a_program_may_wait_until_the_first_visit_cannot_be_reversed(
+        ref: Ref) -> None:
+    """A reward came within a tick of the first visit, and a visit can be reversed for
+    24 hours: a clerk scanning a fake friend and reversing it left the referrer's voucher
+    given. With ``reward_after_reversal_window`` the reward waits until the visit is
+    past that window; a visit reversed meanwhile never counts."""
+    await ref.program()
+    response = await ref.client.put(f"{API}/referral-program", headers=ref.operator, json={
+        "referrer_campaign_id": ref.referrer_campaign,
+        "invitee_campaign_id": ref.invitee_campaign, "reward_after_reversal_window": True})
+    assert response.status_code == 200 and response.json()["reward_after_reversal_window"]
+    referrer = ref.world.a.members[0]
+    code = (await ref.mine(referrer))["code"]
+    honest, faked = await ref.login(None, code), await ref.login(None, code)
+    await ref.visit(honest)
+    scanned = await ref.visit(faked)
+    await ref.tick()
+    assert {r["status"] for r in await invites()} == {"pending"}
+    reversed_ = await ref.client.post(
+        f"{API}/redemptions/{scanned}/reverse",
+        headers=ref.world.headers(ref.world.a.staff["alpha-manager"]))
+    assert reversed_.status_code == 200, reversed_.text
+    await ref.tick(utcnow() + timedelta(hours=24, minutes=1))
+    status = {r["invitee"]: r["status"] for r in await invites()}
+    assert status == {honest.id: "rewarded", faked.id: "pending"}
+    assert len(await referral_vouchers(referrer.id)) == 1
