@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from piccolo.custom_types import Combinable
 
-from app.core.db import Sql, for_update, json_column
+from app.core.db import Sql, current_engine, for_update, is_sqlite, json_column
 from cards.tables import Campaign
 from marketing.jobs.rows import ItemRow, JobRow
 from marketing.jobs.tables import MarketingJob, MarketingJobItem
@@ -43,9 +43,23 @@ def _insert_items(rows: int) -> Sql:
 _INSERT_FULL = _insert_items(INSERT_CHUNK)
 
 
+# PostgreSQL: the whole list as one array parameter, one statement (100,000 members:
+# 1.4 s against 2.4 s for 100 statements of 1,000 rows: the start's transaction is shorter).
+_INSERT_ARRAY = Sql(
+    "INSERT INTO marketing_job_item (id, job, position, member, status) "
+    "SELECT gen_random_uuid(), {}, (t.n - 1)::int, t.m, 'pending' "
+    "FROM unnest({}::uuid[]) WITH ORDINALITY AS t(m, n)")
+
+
 async def insert_items(job_id: uuid.UUID, member_ids: Sequence[uuid.UUID]) -> None:
-    """The job's members, at positions 0..n-1 in the order given, all pending: one
-    multi-row statement per :data:`INSERT_CHUNK` (a segment may hold 100,000 members)."""
+    """The job's members, at positions 0..n-1 in the order given, all pending: on
+    PostgreSQL one statement, on SQLite one multi-row statement per
+    :data:`INSERT_CHUNK` (a segment may hold 100,000 members)."""
+    if not member_ids:
+        return
+    if not is_sqlite(current_engine()):
+        await _INSERT_ARRAY.rows(job_id, list(member_ids))
+        return
     for start in range(0, len(member_ids), INSERT_CHUNK):
         chunk = member_ids[start:start + INSERT_CHUNK]
         args: list[Any] = []

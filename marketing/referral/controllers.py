@@ -53,7 +53,10 @@ class ReferralListController(Controller):
          description="``reason`` says why a refused invite earned nothing: self_referral, "
                      "same_wechat_user, shared_phone (the referrer's), "
                      "phone_of_invited_member, phone_of_member, "
-                     "wechat_user_of_invited_member, wechat_user_of_member, member_gone.")
+                     "wechat_user_of_invited_member, wechat_user_of_member, member_gone, "
+                     "expired (the friend did not come within 90 days). "
+                     "referrer_skip/invitee_skip: why a rewarded invite gave that side "
+                     "no voucher (the campaign refused: claim_limit_reached...).")
     async def list_(self, principal: Caller,
                     status: Annotated[Literal["pending", "rewarded", "refused"] | None,
                                       QueryParameter()] = None,

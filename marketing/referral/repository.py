@@ -26,19 +26,27 @@ async def get_program(chain_id: uuid.UUID) -> ProgramRow | None:
 
 
 async def upsert_program(chain_id: uuid.UUID, referrer_campaign: uuid.UUID,
-                         invitee_campaign: uuid.UUID, status: str, now: datetime) -> None:
+                         invitee_campaign: uuid.UUID, status: str, now: datetime,
+                         require_verified_phone: bool | None = None,
+                         reward_after_reversal_window: bool | None = None) -> None:
     """Insert or replace the chain's program (the caller's write transaction; two
     simultaneous first PUTs: the unique chain makes the loser's insert fail)."""
     values: dict[Any, Any] = {
         ReferralProgram.referrer_campaign: referrer_campaign,
         ReferralProgram.invitee_campaign: invitee_campaign,
         ReferralProgram.status: status, ReferralProgram.updated_at: now}
+    if require_verified_phone is not None:  # None: kept as it is
+        values[ReferralProgram.require_verified_phone] = require_verified_phone
+    if reward_after_reversal_window is not None:
+        values[ReferralProgram.reward_after_reversal_window] = reward_after_reversal_window
     changed = await ReferralProgram.update(values).where(
         ReferralProgram.chain == chain_id).returning(ReferralProgram.id).run()
     if not changed:
         await ReferralProgram.insert(ReferralProgram(
             id=uuid.uuid4(), chain=chain_id, referrer_campaign=referrer_campaign,
-            invitee_campaign=invitee_campaign, status=status, updated_at=now)).run()
+            invitee_campaign=invitee_campaign, status=status, updated_at=now,
+            require_verified_phone=bool(require_verified_phone),
+            reward_after_reversal_window=bool(reward_after_reversal_window))).run()
 
 
 # --- codes --------------------------------------------------------------------------------
@@ -108,23 +116,43 @@ async def counts_of_chain(chain_id: uuid.UUID) -> dict[str, int]:
 _DUE = Sql(
     "SELECT r.id AS id, r.chain AS chain FROM referral r "
     "JOIN referral_program p ON p.chain = r.chain AND p.status = 'active' "
-    "WHERE r.status = 'pending' AND EXISTS (SELECT 1 FROM redemption d "
-    "WHERE d.member_id = r.invitee AND d.reversed_at IS NULL) "
+    "WHERE r.status = 'pending' AND r.created_at >= {} AND EXISTS (SELECT 1 FROM redemption d "
+    "WHERE d.member_id = r.invitee AND d.reversed_at IS NULL "
+    "AND d.created_at <= {} AND (p.reward_after_reversal_window = {} OR d.created_at <= {})) "
+    "AND (p.require_verified_phone = {} OR EXISTS (SELECT 1 FROM member m "
+    "WHERE m.id = r.invitee AND m.phone_verified = {})) "
     "ORDER BY r.created_at LIMIT {}")
 
 
-async def due_referrals(limit: int) -> list[DueRow]:
-    return cast(list[DueRow], await _DUE.rows(limit))
+async def due_referrals(since: datetime, final_before: datetime, now: datetime,
+                        limit: int) -> list[DueRow]:
+    """Pending invites made at or after ``since`` whose invitee has redeemed (by
+    ``final_before`` when the program waits for the reversal window, else by ``now``)."""
+    return cast(list[DueRow], await _DUE.rows(since, now, False, final_before, False, True,
+                                              limit))
+
+
+# The pending invites made before ``since``, oldest first (partial index referral_pending):
+# refused as expired, once (conditional on pending: two processes cannot both decide one).
+_EXPIRE = Sql(
+    "UPDATE referral SET status = 'refused', reason = 'expired', decided_at = {} "
+    "WHERE status = 'pending' AND created_at < {} RETURNING id")
+
+
+async def expire_pending(since: datetime, now: datetime) -> int:
+    """Pending invites made before ``since`` → refused ("expired"); how many."""
+    return len(await _EXPIRE.rows(now, since))
 
 
 _FIRST_REDEMPTION = Sql(
     "SELECT id FROM redemption WHERE member_id = {} AND reversed_at IS NULL "
-    "ORDER BY created_at, id LIMIT 1")
+    "AND created_at <= {} ORDER BY created_at, id LIMIT 1")
 
 
-async def first_redemption(member_id: uuid.UUID) -> uuid.UUID | None:
-    """The member's first redemption not reversed (of any kind: card, voucher, booking)."""
-    row = await _FIRST_REDEMPTION.first(member_id)
+async def first_redemption(member_id: uuid.UUID, before: datetime) -> uuid.UUID | None:
+    """The member's first redemption not reversed (of any kind: card, voucher, booking),
+    made at or before ``before``."""
+    row = await _FIRST_REDEMPTION.first(member_id, before)
     return None if row is None else cast(uuid.UUID, row["id"])
 
 

@@ -14,6 +14,8 @@ class ProgramRow(TypedDict):
     invitee_campaign: uuid.UUID
     status: str
     updated_at: datetime
+    require_verified_phone: bool
+    reward_after_reversal_window: bool
 
 
 class ReferralRow(TypedDict):

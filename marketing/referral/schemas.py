@@ -16,6 +16,15 @@ class ProgramIn(Struct, forbid_unknown_fields=True):
     referrer_campaign_id: uuid.UUID
     invitee_campaign_id: uuid.UUID
     status: ProgramStatus = "active"
+    # Reward an invite only once the invitee has proved a phone through WeChat: an
+    # existing customer's second account, or a fake one, cannot (a verified number is
+    # one member's in a chain). Left out: kept as it is (a page that knows nothing of it,
+    # pausing the program, must not turn it off); off for a new program.
+    require_verified_phone: bool | None = None
+    # Reward only once the first visit is past the 24 hours in which a manager may
+    # reverse it (a scan made and reversed for a fake friend then gives nothing). Left
+    # out: kept; off for a new program.
+    reward_after_reversal_window: bool | None = None
 
 
 class ProgramOut(Struct):
@@ -23,6 +32,8 @@ class ProgramOut(Struct):
     invitee_campaign_id: uuid.UUID
     status: ProgramStatus
     updated_at: datetime
+    require_verified_phone: bool
+    reward_after_reversal_window: bool
     # All-time figures of the chain's invites.
     invited: int
     rewarded: int
@@ -55,3 +66,7 @@ class ReferralOut(Struct):
     decided_at: datetime | None
     referrer_voucher_id: uuid.UUID | None
     invitee_voucher_id: uuid.UUID | None
+    # A rewarded invite whose side got no voucher: why (the campaign's refusal, e.g.
+    # claim_limit_reached, campaign_sold_out, campaign_inactive).
+    referrer_skip: str | None = None
+    invitee_skip: str | None = None

@@ -18,6 +18,10 @@ Rules (decision 050, referral):
   referrer's WeChat user (unionid) or phone, or shares a phone or unionid with another
   member who joined before them (an invited one or not: a chain of fake accounts, or an
   existing customer signing up again).
+- A program with ``require_verified_phone`` rewards an invite only once the invitee has
+  proved a phone through WeChat (unique among a chain's verified numbers); until then
+  it stays pending.
+- An invite still pending after ``INVITE_DAYS`` is refused as ``expired``.
 - A paused program gives nothing and records no invite; its pending invites wait and are
   rewarded by the sweep after it is active again.
 """
@@ -28,7 +32,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -56,6 +60,14 @@ ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L
 CODE_LENGTH = 8  # 31**8 ≈ 8.5e11 codes: a guess hits one of 100,000 members 1 in 8.5 million
 CODE_ATTEMPTS = 5
 SWEEP_BATCH = 200
+# A friend who has not come within this many days will not be rewarded: the invite is
+# refused as "expired". It bounds what every tick of every process reads (the pending
+# invites, each probed in redemption), which otherwise grew with every link never used.
+INVITE_DAYS = 90
+# How long a manager may reverse a redemption (cards.redemption.REVERSAL_WINDOW, decision
+# of cards; repeated here as a figure, not a rule: a program that waits for it rewards
+# a visit only once it is older).
+REVERSAL_WINDOW = timedelta(hours=24)
 MEMBER_PAGE = "/m/"
 
 
@@ -88,7 +100,10 @@ async def _program_out(row: ProgramRow) -> ProgramOut:
         referrer_campaign_id=row["referrer_campaign"],
         invitee_campaign_id=row["invitee_campaign"],
         status="paused" if row["status"] == "paused" else "active",
-        updated_at=row["updated_at"], invited=sum(counts.values()),
+        updated_at=row["updated_at"],
+        require_verified_phone=bool(row["require_verified_phone"]),
+        reward_after_reversal_window=bool(row["reward_after_reversal_window"]),
+        invited=sum(counts.values()),
         rewarded=counts.get("rewarded", 0), refused=counts.get("refused", 0),
         pending=counts.get("pending", 0))
 
@@ -100,14 +115,18 @@ async def put_program(principal: Principal, body: ProgramIn) -> ProgramOut:
     try:
         async with write_transaction():
             await repo.upsert_program(principal.chain_id, body.referrer_campaign_id,
-                                      body.invitee_campaign_id, body.status, utcnow())
+                                      body.invitee_campaign_id, body.status, utcnow(),
+                                      body.require_verified_phone,
+                                      body.reward_after_reversal_window)
     except Exception as exc:
         if not is_unique_violation(exc):
             raise
         # A simultaneous first PUT inserted it: this one replaces it.
         async with write_transaction():
             await repo.upsert_program(principal.chain_id, body.referrer_campaign_id,
-                                      body.invitee_campaign_id, body.status, utcnow())
+                                      body.invitee_campaign_id, body.status, utcnow(),
+                                      body.require_verified_phone,
+                                      body.reward_after_reversal_window)
     return await get_program(principal)
 
 
@@ -123,7 +142,8 @@ def referral_out(row: ReferralRow) -> ReferralOut:
         id=row["id"], referrer_id=row["referrer"], invitee_id=row["invitee"],
         status=row["status"], reason=row["reason"],  # type: ignore[arg-type]
         created_at=row["created_at"], decided_at=row["decided_at"],
-        referrer_voucher_id=row["referrer_voucher"], invitee_voucher_id=row["invitee_voucher"])
+        referrer_voucher_id=row["referrer_voucher"], invitee_voucher_id=row["invitee_voucher"],
+        referrer_skip=row["referrer_skip"], invitee_skip=row["invitee_skip"])
 
 
 async def list_referrals(principal: Principal, status: str | None, limit: int,
@@ -233,10 +253,13 @@ async def sweep(signer: CodeSigner, now: datetime | None = None,
                 limit: int = SWEEP_BATCH) -> int:
     """Reward (or refuse) the pending invites whose invitee has redeemed; answers how many
     this call decided. Safe with any number of processes sweeping at once."""
-    decided = 0
-    for due in await repo.due_referrals(limit):
+    now = now or utcnow()
+    since = now - timedelta(days=INVITE_DAYS)
+    async with write_transaction():
+        decided = await repo.expire_pending(since, now)
+    for due in await repo.due_referrals(since, now - REVERSAL_WINDOW, now, limit):
         try:
-            if await reward(due["id"], signer, now or utcnow()):
+            if await reward(due["id"], signer, now):
                 decided += 1
         except Exception:  # one invite's failure never stops the others
             log.exception("referral %s not decided", due["id"])
@@ -254,9 +277,12 @@ async def reward(referral_id: uuid.UUID, signer: CodeSigner, now: datetime) -> b
         program = await repo.get_program(row["chain"])
         if program is None or program["status"] != "active":
             return False  # waits for the program to be active again
-        redemption_id = await repo.first_redemption(row["invitee"])
+        final = now - REVERSAL_WINDOW if program["reward_after_reversal_window"] else now
+        redemption_id = await repo.first_redemption(row["invitee"], final)
         if redemption_id is None:
             return False  # reversed since the sweep read it
+        if program["require_verified_phone"] and not await _phone_verified(row):
+            return False  # waits for the invitee to prove a phone (or for its expiry)
         reason = await _refusal(row)
         status = "refused" if reason else "rewarded"
         if not await repo.decide(referral_id, status, reason=reason,
@@ -265,6 +291,11 @@ async def reward(referral_id: uuid.UUID, signer: CodeSigner, now: datetime) -> b
         if reason is None:
             await _issue_both(row, program, signer, now)
     return True
+
+
+async def _phone_verified(row: ReferralRow) -> bool:
+    invitee = await stores.chain_member(row["invitee"], row["chain"])
+    return invitee is not None and bool(invitee["phone_verified"])
 
 
 async def _refusal(row: ReferralRow) -> str | None:

@@ -7,7 +7,7 @@ Raw SQL in the second migration adds the unique index of a code within its chain
 
 from __future__ import annotations
 
-from piccolo.columns import UUID, ForeignKey, Timestamptz, Varchar
+from piccolo.columns import UUID, Boolean, ForeignKey, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete
 from piccolo.columns.defaults.timestamptz import TimestamptzNow
 from piccolo.table import Table
@@ -26,6 +26,11 @@ class ReferralProgram(Table, tablename="referral_program"):
     invitee_campaign = UUID(null=False)
     status = Varchar(length=16, null=False, default="active")
     updated_at = Timestamptz(null=False, default=TimestamptzNow())
+    # True: an invite is rewarded only once the invitee has a phone proved through
+    # WeChat (verified numbers are unique in a chain: one new customer per number).
+    require_verified_phone = Boolean(null=False, default=False)
+    # True: the first visit rewards only once it can no longer be reversed (24 h).
+    reward_after_reversal_window = Boolean(null=False, default=False)
 
 
 class ReferralCode(Table, tablename="referral_code"):
