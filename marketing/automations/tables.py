@@ -32,8 +32,8 @@ class Automation(Table, tablename="automation"):
     # this automation's to act on.
     active_since = Timestamptz(null=False, default=TimestamptzNow())
     # Watermarks of the sweeps (marketing/automations/worker.py): the last local date
-    # swept (birthday: the last birthday date; inactive: the last last-visit date), and the instant up to which new rows were read
-    # (welcome, nth_visit).
+    # swept (birthday: the last birthday date; inactive: the last last-visit date), and
+    # the instant up to which new rows were read (welcome, nth_visit).
     swept_through = Date(null=True, default=None)
     cursor_at = Timestamptz(null=True, default=None)
 

@@ -19,7 +19,8 @@ created after the automation started (the existing base is not flooded). nth_vis
 once per n, for members whose visits not reversed reach n after it started.
 
 **Cheap when nothing is due.** birthday and inactive sweep each local day once
-(``swept_through``: the last birthday date swept; the last last-visit date swept): a round on a day already swept reads nothing but the automations.
+(``swept_through``: the last birthday date swept; the last last-visit date swept): a
+round on a day already swept reads nothing but the automations.
 welcome and nth_visit read only the cards and redemptions created since the last round
 (``cursor_at``, less :data:`OVERLAP` for rows whose transaction committed late), through
 indexes, and skip members who already have their run. Nothing here runs in the

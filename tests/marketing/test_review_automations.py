@@ -109,7 +109,7 @@ async def test_the_birthday_sweep_reads_an_index_not_every_member(shop: Shop) ->
     if is_sqlite(current_engine()):
         pytest.skip("PostgreSQL's plan")
     from marketing.automations import repository as repo
-    sql = repo._BIRTHDAYS["postgres"]  # noqa: SLF001
+    sql = repo._BIRTHDAYS["postgres"]
     async with write_transaction():
         await Sql("SET LOCAL enable_seqscan = off").rows()
         rows = await Sql("EXPLAIN " + sql.text).rows(
