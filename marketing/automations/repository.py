@@ -142,6 +142,23 @@ async def birthday_members(chain_id: uuid.UUID, month: int, days: tuple[int, int
     return [_uuid(r["id"]) for r in rows]
 
 
+_JOINED_WITH_BIRTHDAY = Sql(
+    "SELECT m.id, m.birthday FROM member m WHERE m.created_at > {} AND m.created_at <= {} "
+    "AND m.chain = {} AND m.birthday IS NOT NULL ORDER BY m.id")
+
+
+async def joined_with_birthday(chain_id: uuid.UUID, lo: datetime,
+                               hi: datetime) -> list[tuple[uuid.UUID, date]]:
+    """(member, birthday) of the chain's members who joined in (lo, hi] (index on
+    member.created_at: a round's few new members)."""
+    rows = await _JOINED_WITH_BIRTHDAY.rows(lo, hi, chain_id)
+    return [(_uuid(r["id"]), _date(r["birthday"])) for r in rows]
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
 # Members whose latest redemption not reversed falls in [lo, hi): the window's rows
 # grouped by member (redemption's created_at index; the whole chain once, at the first
 # sweep), then for each member none later (index redemption_member_created).

@@ -139,11 +139,12 @@ async def _birthday(automation: AutomationRow, ctx: Tick) -> Counter[str]:
     zone = await stores.chain_timezone(automation["chain"])
     today = ctx.now.astimezone(zone).date()
     last = today + timedelta(days=int(automation["params"].get("days_before", 0)))
-    celebrated = today
-    if automation["swept_through"] is not None:
-        celebrated = max(celebrated, automation["swept_through"] + timedelta(days=1))
-    if celebrated > last or not await _can_issue(automation, ctx.now):
+    swept = automation["swept_through"]
+    celebrated = today if swept is None else max(today, swept + timedelta(days=1))
+    if not await _can_issue(automation, ctx.now):
         return done
+    await _joined_after_their_day(automation, ctx, today,
+                                  min(last + timedelta(days=1), celebrated), done)
     while celebrated <= last:
         occurrence = str(celebrated.year)
         after = repo.NIL
@@ -159,6 +160,25 @@ async def _birthday(automation: AutomationRow, ctx: Tick) -> Counter[str]:
         await repo.advance_swept_through(automation["id"], celebrated)
         celebrated += timedelta(days=1)
     return done
+
+
+async def _joined_after_their_day(automation: AutomationRow, ctx: Tick, today: date,
+                                  end: date, done: Counter[str]) -> None:
+    """Members who joined since the last round with a birthday on a day already swept
+    (``today`` up to before ``end``): joining at the counter on one's birthday is common,
+    and the midnight sweep could not see them. A birthday typed in later by an existing
+    member waits for next year (no updated-at to find it by, and no gaming of the day)."""
+    lo, hi = _window(automation, ctx.now)
+    due: list[tuple[uuid.UUID, str]] = []
+    for member_id, birthday in await repo.joined_with_birthday(automation["chain"], lo, hi):
+        day = today
+        while day < end:
+            if birthday.month == day.month and birthday.day in celebrated_days(day):
+                due.append((member_id, str(day.year)))
+                break
+            day += timedelta(days=1)
+    await _issue_all(automation, due, ctx, done)
+    await repo.advance_cursor(automation["id"], hi)
 
 
 # --- inactive ---------------------------------------------------------------------------

@@ -64,6 +64,30 @@ async def test_raising_days_before_reaches_the_birthdays_now_in_range(
                                                     (in8, "2027", "issued")])
 
 
+async def test_a_member_who_joins_on_their_birthday_gets_it_that_day(
+        shop: Shop, test_clock: MovingClock) -> None:
+    """Joining at the counter on one's birthday is common: the day was swept at midnight,
+    but the member registered at ten is still due (and once)."""
+    test_clock.set(utc(2027, 3, 9, 17))  # 10 March, 01:00 in Shanghai
+    automation = await shop.automation("birthday", days_before=2)
+    await tick(shop.world)
+    assert await occurrences(automation) == []
+    test_clock.set(utc(2027, 3, 10, 2))  # 10:00
+    today = await shop.member("Joins today", date(1990, 3, 10))
+    in2 = await shop.member("Birthday in 2 days", date(1990, 3, 12))
+    in3 = await shop.member("Birthday in 3 days", date(1990, 3, 13))
+    past = await shop.member("Birthday yesterday", date(1990, 3, 9))
+    await tick(shop.world)
+    due = sorted([(today, "2027", "issued"), (in2, "2027", "issued")])
+    assert await occurrences(automation) == due
+    test_clock.set(utc(2027, 3, 10, 3))
+    await tick(shop.world)
+    test_clock.set(utc(2027, 3, 10, 17))  # 11 March: the 13th is two days ahead
+    await tick(shop.world)
+    assert await occurrences(automation) == sorted([*due, (in3, "2027", "issued")])
+    assert past not in {m for m, _, _ in await occurrences(automation)}
+
+
 async def test_a_new_campaign_takes_the_next_occurrences_only(
         shop: Shop, test_clock: MovingClock) -> None:
     first = await shop.member("First")
