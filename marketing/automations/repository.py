@@ -117,7 +117,7 @@ async def list_runs(automation_id: uuid.UUID, *, limit: int,
 _BIRTHDAYS = {
     engine: Sql(
         f"SELECT m.id FROM member m WHERE m.chain = {{}} AND m.birthday IS NOT NULL "  # noqa: S608
-        f"AND {month} = {{}} AND ({day} = {{}} OR {day} = {{}}) AND m.id > {{}} "
+        f"AND {month} = {{}} AND {day} IN ({{}}, {{}}) AND m.id > {{}} "
         "AND NOT EXISTS (SELECT 1 FROM automation_run ar WHERE ar.automation = {} "
         "AND ar.member = m.id AND ar.occurrence = {}) ORDER BY m.id LIMIT {}")
     for engine, month, day in (
@@ -134,11 +134,29 @@ async def birthday_members(chain_id: uuid.UUID, month: int, days: tuple[int, int
                            after: uuid.UUID = NIL, limit: int = 500) -> list[uuid.UUID]:
     """The chain's members born on ``month``/``days`` (two days: 28 February also takes
     the 29th in a common year) who have no run of this occurrence yet, by id from
-    ``after``. A scan of the chain's members (its index), once a day per automation."""
+    ``after``. Index member_chain_birthday (PostgreSQL) on the chain, month and day, once
+    a day per automation."""
     sql = _BIRTHDAYS["sqlite" if is_sqlite(current_engine()) else "postgres"]
     rows = await sql.rows(chain_id, month, days[0], days[1], after, automation_id,
                           occurrence, limit)
     return [_uuid(r["id"]) for r in rows]
+
+
+_JOINED_WITH_BIRTHDAY = Sql(
+    "SELECT m.id, m.birthday FROM member m WHERE m.created_at > {} AND m.created_at <= {} "
+    "AND m.chain = {} AND m.birthday IS NOT NULL ORDER BY m.id")
+
+
+async def joined_with_birthday(chain_id: uuid.UUID, lo: datetime,
+                               hi: datetime) -> list[tuple[uuid.UUID, date]]:
+    """(member, birthday) of the chain's members who joined in (lo, hi] (index on
+    member.created_at: a round's few new members)."""
+    rows = await _JOINED_WITH_BIRTHDAY.rows(lo, hi, chain_id)
+    return [(_uuid(r["id"]), _date(r["birthday"])) for r in rows]
+
+
+def _date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
 # Members whose latest redemption not reversed falls in [lo, hi): the window's rows

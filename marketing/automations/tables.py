@@ -31,9 +31,9 @@ class Automation(Table, tablename="automation"):
     # Created or last resumed: what happened before (first cards, n-th visits) is not
     # this automation's to act on.
     active_since = Timestamptz(null=False, default=TimestamptzNow())
-    # Watermarks of the sweeps (marketing/automations/worker.py): the last local day
-    # swept (birthday, inactive), and the instant up to which new rows were read
-    # (welcome, nth_visit).
+    # Watermarks of the sweeps (marketing/automations/worker.py): the last local date
+    # swept (birthday: the last birthday date; inactive: the last last-visit date), and
+    # the instant up to which new rows were read (welcome, nth_visit).
     swept_through = Date(null=True, default=None)
     cursor_at = Timestamptz(null=True, default=None)
 

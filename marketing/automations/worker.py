@@ -19,7 +19,8 @@ created after the automation started (the existing base is not flooded). nth_vis
 once per n, for members whose visits not reversed reach n after it started.
 
 **Cheap when nothing is due.** birthday and inactive sweep each local day once
-(``swept_through``): a round on a day already swept reads nothing but the automations.
+(``swept_through``: the last birthday date swept; the last last-visit date swept): a
+round on a day already swept reads nothing but the automations.
 welcome and nth_visit read only the cards and redemptions created since the last round
 (``cursor_at``, less :data:`OVERLAP` for rows whose transaction committed late), through
 indexes, and skip members who already have their run. Nothing here runs in the
@@ -129,20 +130,22 @@ def celebrated_days(day: date) -> tuple[int, int]:
 
 
 async def _birthday(automation: AutomationRow, ctx: Tick) -> Counter[str]:
+    """Birthdays from today to today + days_before not yet swept. The watermark
+    (``swept_through``) is the last *birthday date* swept, not the day of the sweep: an
+    operator raising days_before (on the day → a week before) brings the coming week's
+    birthdays in at once, lowering it sweeps nothing twice. Never a birthday already
+    past: at the first round (and after a resumption) today's upcoming ones."""
     done: Counter[str] = Counter()
     zone = await stores.chain_timezone(automation["chain"])
     today = ctx.now.astimezone(zone).date()
-    days_before = int(automation["params"].get("days_before", 0))
-    # Days not yet swept, but never one whose birthday has passed: at its first round
-    # (and after a resumption) today's upcoming birthdays, days_before ahead and nearer.
-    first = today - timedelta(days=days_before)
-    if automation["swept_through"] is not None:
-        first = max(first, automation["swept_through"] + timedelta(days=1))
-    if first > today or not await _can_issue(automation, ctx.now):
+    last = today + timedelta(days=int(automation["params"].get("days_before", 0)))
+    swept = automation["swept_through"]
+    celebrated = today if swept is None else max(today, swept + timedelta(days=1))
+    if not await _can_issue(automation, ctx.now):
         return done
-    day = first
-    while day <= today:
-        celebrated = day + timedelta(days=days_before)
+    await _joined_after_their_day(automation, ctx, today,
+                                  min(last + timedelta(days=1), celebrated), done)
+    while celebrated <= last:
         occurrence = str(celebrated.year)
         after = repo.NIL
         while True:
@@ -154,9 +157,28 @@ async def _birthday(automation: AutomationRow, ctx: Tick) -> Counter[str]:
             if len(members) < BATCH:
                 break
             after = members[-1]
-        await repo.advance_swept_through(automation["id"], day)
-        day += timedelta(days=1)
+        await repo.advance_swept_through(automation["id"], celebrated)
+        celebrated += timedelta(days=1)
     return done
+
+
+async def _joined_after_their_day(automation: AutomationRow, ctx: Tick, today: date,
+                                  end: date, done: Counter[str]) -> None:
+    """Members who joined since the last round with a birthday on a day already swept
+    (``today`` up to before ``end``): joining at the counter on one's birthday is common,
+    and the midnight sweep could not see them. A birthday typed in later by an existing
+    member waits for next year (no updated-at to find it by, and no gaming of the day)."""
+    lo, hi = _window(automation, ctx.now)
+    due: list[tuple[uuid.UUID, str]] = []
+    for member_id, birthday in await repo.joined_with_birthday(automation["chain"], lo, hi):
+        day = today
+        while day < end:
+            if birthday.month == day.month and birthday.day in celebrated_days(day):
+                due.append((member_id, str(day.year)))
+                break
+            day += timedelta(days=1)
+    await _issue_all(automation, due, ctx, done)
+    await repo.advance_cursor(automation["id"], hi)
 
 
 # --- inactive ---------------------------------------------------------------------------
