@@ -237,6 +237,17 @@ class CardState:
     entries: list[LedgerRow] = field(default_factory=list)
 
 
+def _birthday(index: int) -> date | None:
+    """Most members gave a birthday (birthday automations and segments find them), spread
+    over every day of the year, some on 29 February; one in ten gave none. From the index,
+    not the generator's random numbers, so every other figure stays as it was."""
+    if index % 10 == 9:
+        return None
+    if index % 1461 == 0:
+        return date(1988, 2, 29)
+    return date(1960 + index % 45, 1, 1) + timedelta(days=(index * 7919) % 365)
+
+
 class Generator:
     def __init__(self, setup: Setup, writer: Writer, signer: CodeSigner, scale: float,
                  progress: Progress | None) -> None:
@@ -340,7 +351,7 @@ class Generator:
             "id": member_id, "chain": s.chain_id,
             "openid": f"large-{index}" if wechat else None, "unionid": None,
             "name": f"会员 Member {index + 1}", "phone": f"1{index + 3_000_000_000:010d}",
-            "birthday": None, "registered_by": None if wechat else s.clerks[home][0],
+            "birthday": _birthday(index), "registered_by": None if wechat else s.clerks[home][0],
             "registered_store": None if wechat else home, "created_at": joined,
             "phone_verified": not wechat,  # a clerk typed it; a WeChat member did not
             "external_id": None})

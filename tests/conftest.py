@@ -433,7 +433,8 @@ XDIST_GROUPS = {
                   "tests/bookings/test_booking_races.py",
                   "tests/app/test_integrations_doc.py",
                   "tests/marketing/test_automations_processes.py",
-                  "tests/marketing/test_jobs_processes.py", "tests/marketing/test_gifts.py"),
+                  "tests/marketing/test_jobs_processes.py", "tests/marketing/test_gifts.py",
+                  "tests/app/test_contract_i20.py"),
 }
 
 
