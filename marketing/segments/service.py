@@ -27,7 +27,7 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.db import write_transaction
 from app.core.errors import Forbidden, ValidationError
-from cards.export import cell
+from cards.public import csv_cell
 from marketing.segments import repository as repo
 from marketing.segments.errors import SegmentNotFound
 from marketing.segments.schemas import (
@@ -281,7 +281,7 @@ def _lines(rows: Sequence[Mapping[str, Any]]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     for row in rows:
-        writer.writerow([cell(row[k]) for k in (
+        writer.writerow([csv_cell(row[k]) for k in (
             "id", "name", "phone", "birthday", "joined_at", "registered_store_id",
             "last_visit_at", "visits", "spend_cents")])
     return out.getvalue()
