@@ -23,3 +23,12 @@ class InvalidState(Conflict):
 class PaymentUnusable(Conflict):
     code = "payment_unusable"
     title = "The card or voucher cannot pay for this booking"
+
+
+class VoucherNotHeld(Conflict):
+    """The booking's voucher belongs to another member now (its member gave it away since
+    booking: issue 20's gifting). It is not spent, and the booking is not completed without
+    it behind the clerk's back: the clerk decides (cancel, take the payment otherwise)."""
+
+    code = "voucher_not_held"
+    title = "The booking's voucher now belongs to another member"

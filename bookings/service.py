@@ -27,7 +27,7 @@ from app.core.db import is_exclusion_violation, savepoint, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from bookings import notices
 from bookings import repository as repo
-from bookings.errors import InvalidState, NotCancellable, SlotUnavailable
+from bookings.errors import InvalidState, NotCancellable, SlotUnavailable, VoucherNotHeld
 from bookings.rows import BookableRow, BookingView, HoldRow
 from bookings.schemas import (
     AvailabilityOut,
@@ -42,6 +42,7 @@ from bookings.schemas import (
 )
 from bookings.slots import Bookable, Hold, fits, free_slots, local_day_bounds, on_grid
 from cards import public as cards
+from cards.errors import VoucherGifting
 from stores import service as stores
 from stores.rows import ServiceRow, StoreRow
 
@@ -542,16 +543,41 @@ async def complete(principal: Principal, booking_id: uuid.UUID, body: Complete,
             raise InvalidState(f"the booking is {locked['status']}")
         redemption_id = None
         if row["card"] is not None or row["voucher"] is not None:
-            redemption_id = (await cards.pay(principal, store, now, card_id=row["card"],
-                                             voucher_id=row["voucher"], action=body.action,
-                                             amount=body.amount_cents,
-                                             price_cents=price, member_id=row["member"])).id
+            redemption_id = await _pay_attached(principal, row, store, now, body, price)
         await repo.move_status(booking_id, ("confirmed", "checked_in"), {
             "status": "completed", "completed_at": now, "updated_at": now,
             "redemption": redemption_id})
         await notices.settled(row)
         after = await _emit_after(feed.types.BOOKING_COMPLETED, principal, booking_id, now)
     return await booking_out(after, signer, principal)
+
+
+async def _pay_attached(principal: Principal, row: BookingView, store: StoreRow,
+                        now: datetime, body: Complete, price: int) -> uuid.UUID:
+    """The completion's payment with the attached card or voucher (its redemption's id).
+    A voucher the member has given away since booking answers 409 with what the clerk
+    can do, not cards' 404 (which only says it is not the member's)."""
+    try:
+        return (await cards.pay(principal, store, now, card_id=row["card"],
+                                voucher_id=row["voucher"], action=body.action,
+                                amount=body.amount_cents, price_cents=price,
+                                member_id=row["member"])).id
+    except VoucherGifting:
+        raise VoucherGifting(
+            "the member is giving this booking's voucher to a friend: it cannot pay until "
+            "the member cancels the gift (or it expires, within 24 h); or cancel the "
+            "booking and take the payment at the till",
+            voucher_id=str(row["voucher"])) from None
+    except NotFound:
+        if row["voucher"] is None:
+            raise
+        # The booking's voucher is in the chain (it was the member's when booked), so a
+        # 404 here means it now belongs to someone else: the friend's, never spent here.
+        raise VoucherNotHeld(
+            "the member gave this booking's voucher to another member since booking, so "
+            "it cannot pay for this visit: cancel the booking and take the payment at the "
+            "till (or book again without the voucher)",
+            voucher_id=str(row["voucher"])) from None
 
 
 async def no_show(principal: Principal, booking_id: uuid.UUID,
