@@ -54,6 +54,9 @@ class MyReferralOut(Struct):
     program_status: ProgramStatus | None  # None: the chain has no referral program
     referrer_reward: RewardOut | None
     invitee_reward: RewardOut | None
+    # The program rewards an invite only once the friend has verified a phone through
+    # WeChat: the member page tells the member so (false without a program).
+    require_verified_phone: bool = False
 
 
 class ReferralOut(Struct):

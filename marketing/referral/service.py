@@ -191,7 +191,8 @@ async def my_referral(principal: Principal, base_url: str) -> MyReferralOut:
         referrer_reward=None if program is None else await _reward(
             principal.chain_id, program["referrer_campaign"]),
         invitee_reward=None if program is None else await _reward(
-            principal.chain_id, program["invitee_campaign"]))
+            principal.chain_id, program["invitee_campaign"]),
+        require_verified_phone=program is not None and bool(program["require_verified_phone"]))
 
 
 async def my_link(principal: Principal, base_url: str) -> str:

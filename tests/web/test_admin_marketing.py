@@ -231,11 +231,16 @@ def test_automations_referral_results_and_campaign_rules(demo_server: Demo, camp
     page.select_option("#rf-referrer", campaign_id)
     page.select_option("#rf-invitee", invitee["id"])
     page.select_option("#rf-status", "paused")
+    page.check("#rf-verified-phone")  # the anti-fraud options: one ticked, one not
     page.click("#referral-form button[type=submit]")
     expect(page.locator("#rf-state")).to_have_attribute("data-status", "paused")
     program = demo_server.api("GET", "/referral-program", demo_server.operator_token)
-    assert (program["referrer_campaign_id"], program["invitee_campaign_id"], program["status"]) \
-        == (campaign_id, invitee["id"], "paused")
+    assert (program["referrer_campaign_id"], program["invitee_campaign_id"], program["status"],
+            program["require_verified_phone"], program["reward_after_reversal_window"]) \
+        == (campaign_id, invitee["id"], "paused", True, False)
+    # Re-drawn from the saved program: the ticks are what is stored.
+    expect(page.locator("#rf-verified-phone")).to_be_checked()
+    expect(page.locator("#rf-after-reversal")).not_to_be_checked()
     expect(page.locator("#referral-figures [data-figure=invited]")).to_be_visible()
     screenshot(page, "admin-marketing-referral", full_page=True)
     assert_accessible(page, "referral (en)")

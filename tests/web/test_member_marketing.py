@@ -103,10 +103,11 @@ def test_invite_friends_code_qr_link_and_a_friend_counted(demo_server: Demo, con
     theirs = campaign(demo_server, f"E2E 新朋友 {uuid.uuid4().hex[:4]}")
     demo_server.api("PUT", "/referral-program", demo_server.operator_token, json={
         "referrer_campaign_id": mine["id"], "invitee_campaign_id": theirs["id"],
-        "status": "active"})
+        "status": "active", "require_verified_phone": True})
     a_openid, b_openid = f"e2e-ref-a-{uuid.uuid4().hex[:8]}", f"e2e-ref-b-{uuid.uuid4().hex[:8]}"
     a = sign_in(demo_server, a_openid)
     referral = demo_server.api("GET", "/me/referral", a["token"])
+    assert referral["require_verified_phone"] is True
 
     context.add_init_script(WX_SDK)
     page = page_signed_in(context, home(demo_server), a_openid)
@@ -115,6 +116,8 @@ def test_invite_friends_code_qr_link_and_a_friend_counted(demo_server: Demo, con
     page.wait_for_selector("#referral-qr img, #referral-qr canvas")
     expect(page.locator("#referral-code")).to_have_text(referral["code"])
     expect(page.locator("#invite-how")).to_contain_text(mine["name"])
+    # The program waits for the friend's verified phone: the member is told.
+    expect(page.locator("#invite-phone")).to_contain_text("verify their phone through WeChat")
     expect(page.locator("#invite-share-link")).to_have_value(referral["link"])
     expect(page.locator("#invited-count")).to_have_text("0")
     # The QR on screen is the link, exactly.

@@ -16,6 +16,8 @@ addMessages({
     'a.rf.noCampaigns': '先创建两个进行中的活动（推荐人的券和新会员的券）', 'a.rf.notSet': '还没有设置推荐有礼',
     'a.rf.allTime': '推荐数据（全部）', 'a.rf.pending': '等待首次核销',
     'a.rf.vIssued': '{who}：发放 {issued}，核销 {redeemed}', 'a.rf.referrerShort': '推荐人的券', 'a.rf.inviteeShort': '新会员的券',
+    'a.rf.verifiedPhone': '朋友须先通过微信验证手机号', 'a.rf.verifiedPhoneNote': '验证前不发券：老顾客的新账号或假账号拿不到奖励（一个已验证的号码在品牌内只属于一位会员）。',
+    'a.rf.afterReversal': '到店 24 小时后再发券', 'a.rf.afterReversalNote': '首次核销满 24 小时（店长可撤销核销的时间）后才发券，撤销的核销不算。',
   },
   en: {
     'a.rf.title': 'Referral program', 'a.rf.referrer': 'Voucher for the referrer', 'a.rf.invitee': 'Voucher for the new member', 'a.rf.status': 'Status',
@@ -25,6 +27,8 @@ addMessages({
     'a.rf.noCampaigns': 'Create two running campaigns first (the referrer\'s and the new member\'s)', 'a.rf.notSet': 'No referral program yet',
     'a.rf.allTime': 'Referral figures (all time)', 'a.rf.pending': 'Waiting for a first visit',
     'a.rf.vIssued': '{who}: issued {issued}, redeemed {redeemed}', 'a.rf.referrerShort': 'Referrer vouchers', 'a.rf.inviteeShort': 'New member vouchers',
+    'a.rf.verifiedPhone': 'Friend must verify their phone through WeChat', 'a.rf.verifiedPhoneNote': 'No vouchers until then: an existing customer\'s second account or a fake one gets nothing (a verified number belongs to one member of the chain).',
+    'a.rf.afterReversal': 'Reward the day after the visit', 'a.rf.afterReversalNote': 'Vouchers come once the first visit is 24 hours old (the time a manager may reverse it); a reversed visit never counts.',
   },
 });
 
@@ -57,17 +61,28 @@ function referralForm(ctx, campaigns, program) {
   const [status, statusBox] = field('rf-status', t('a.rf.status'), {
     options: [['active', t('a.rf.active')], ['paused', t('a.rf.paused')]], value: program?.status || 'active', api: 'status',
   });
+  // The two anti-fraud options (off for a new program); sent on every save, so the form
+  // shows and keeps what is stored.
+  const option = (id, api, label, note) => {
+    const box = h('input', { type: 'checkbox', id, checked: Boolean(program?.[api]), 'aria-describedby': `${id}-note` });
+    box.dataset.api = api;
+    return [box, h('div.field', {}, h('label.check', { for: id }, box, label), h('p.muted', { id: `${id}-note`, text: note }))];
+  };
+  const [phone, phoneBox] = option('rf-verified-phone', 'require_verified_phone', t('a.rf.verifiedPhone'), t('a.rf.verifiedPhoneNote'));
+  const [later, laterBox] = option('rf-after-reversal', 'reward_after_reversal_window', t('a.rf.afterReversal'), t('a.rf.afterReversalNote'));
   const state = h('p', { id: 'rf-state', 'data-status': program?.status || '' },
     program?.status ? h('span.pill', { class: program.status, text: t(`a.rf.${program.status}`) }) : h('span.muted', { text: t('a.rf.notSet') }));
   return h('form.panel', {
     id: 'referral-form', novalidate: true, 'aria-labelledby': 'rf-title',
     onsubmit: submitter(
-      () => ({ referrer_campaign_id: referrer.value, invitee_campaign_id: invitee.value, status: status.value }),
+      () => ({ referrer_campaign_id: referrer.value, invitee_campaign_id: invitee.value, status: status.value,
+        require_verified_phone: phone.checked, reward_after_reversal_window: later.checked }),
       (body) => ctx.api.put('/referral-program', body), () => ctx.rerender(), { ok: t('a.rf.saved') }),
   },
   h('div.row.between', {}, h('h2', { id: 'rf-title', text: t('a.rf.title') }), state),
   h('p.muted', { text: t('a.rf.how') }),
   h('div.inline-fields', {}, referrerBox, inviteeBox, statusBox),
+  phoneBox, laterBox,
   h('p', {}, h('button.btn', { type: 'submit', text: t('a.rf.save') })));
 }
 

@@ -198,6 +198,8 @@ export async function inviteView(el, { api, fail }) {
     h('h1', { text: t('m.invite.title') }),
     h('div.panel', { id: 'invite' },
       h('p', { id: 'invite-how', text: rewardsText(me) }),
+      // The program waits for the friend's verified phone: say so, or they never learn why.
+      me.require_verified_phone ? h('p', { id: 'invite-phone', text: t('m.invite.phone') }) : null,
       h('p.muted', { text: t('m.invite.code') }),
       h('p.shortcode', { id: 'referral-code', text: me.code }),
       h('div.qrbox', { id: 'referral-qr' }, h('p.muted', { text: t('app.loading') })),
