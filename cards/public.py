@@ -305,14 +305,13 @@ async def issue_voucher(chain_id: uuid.UUID, campaign_id: uuid.UUID, member_id: 
                         signer: CodeSigner, source: str, source_id: uuid.UUID | None = None,
                         notify: bool = True, now: datetime | None = None) -> VoucherOut:
     """One voucher of the chain's campaign for one of its members, by the claim's own rule
-    (``cards.vouchers._issue_one``: campaign active and in its dates, the member's limit,
-    the campaign's quantity, all conditional writes). Inside the caller's write
-    transaction (asserted); wrap it in ``savepoint()`` to skip one member and go on (a
-    refusal may follow a write of this call: the campaign's count is taken first, so a
-    refusal is only clean once the savepoint, or the transaction, is rolled back). It
-    locks the campaign's row before the member's claim row (PostgreSQL), as every issuer
-    does: a batch issuing many members of one campaign and a member's own claim take
-    turns instead of deadlocking.
+    (:func:`issue_vouchers` for one member: ``cards.vouchers._issue_many``, campaign
+    active and in its dates, the member's limit, the campaign's quantity, all
+    conditional writes). Inside the caller's write transaction (asserted); a refusal
+    leaves nothing written (``savepoint()`` around it stays harmless). It locks the
+    campaign's row before the member's claim row (PostgreSQL), as every issuer does: a
+    batch issuing many members of one campaign and a member's own claim take turns
+    instead of deadlocking.
     Writes the voucher (with ``source`` and ``source_id``), its voucher.issued feed event
     and, if ``notify``, the member's voucher_issued notification. Refuses: 404 not_found
     for a campaign or member not of the chain; 409 campaign_inactive,
