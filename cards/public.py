@@ -13,7 +13,7 @@ rather than a copy of them, and refuses with the contract's error (status and co
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -43,7 +43,7 @@ from cards.service import (
     visible_card,
 )
 from cards.voucher_scans import VOUCHERS, Usable
-from cards.vouchers import _issue_one, campaign_out
+from cards.vouchers import _issue_many, campaign_out, refusal
 from stores import service as stores
 from stores.rows import StoreRow
 
@@ -308,30 +308,81 @@ async def issue_voucher(chain_id: uuid.UUID, campaign_id: uuid.UUID, member_id: 
                         signer: CodeSigner, source: str, source_id: uuid.UUID | None = None,
                         notify: bool = True, now: datetime | None = None) -> VoucherOut:
     """One voucher of the chain's campaign for one of its members, by the claim's own rule
-    (``cards.vouchers._issue_one``: campaign active and in its dates, the member's limit,
-    the campaign's quantity, all conditional writes). Inside the caller's write
-    transaction (asserted); wrap it in ``savepoint()`` to skip one member and go on (a
-    refusal may follow a write of this call: the campaign's count is taken first, so a
-    refusal is only clean once the savepoint, or the transaction, is rolled back). It
-    locks the campaign's row before the member's claim row (PostgreSQL), as every issuer
-    does: a batch issuing many members of one campaign and a member's own claim take
-    turns instead of deadlocking.
+    (:func:`issue_vouchers` for one member: ``cards.vouchers._issue_many``, campaign
+    active and in its dates, the member's limit, the campaign's quantity, all
+    conditional writes). Inside the caller's write transaction (asserted); a refusal
+    leaves nothing written (``savepoint()`` around it stays harmless). It locks the
+    campaign's row before the member's claim row (PostgreSQL), as every issuer does: a
+    batch issuing many members of one campaign and a member's own claim take turns
+    instead of deadlocking.
     Writes the voucher (with ``source`` and ``source_id``), its voucher.issued feed event
     and, if ``notify``, the member's voucher_issued notification. Refuses: 404 not_found
     for a campaign or member not of the chain; 409 campaign_inactive,
     claim_limit_reached, campaign_sold_out; ValueError for an unknown ``source``."""
-    assert in_write_transaction(), "issue_voucher joins the caller's write transaction"
+    [result] = await issue_vouchers(chain_id, campaign_id, [member_id], signer=signer,
+                                    source=source, source_id=source_id, notify=notify,
+                                    now=now)
+    if isinstance(result, str):
+        # The refusal's limit is the campaign's: read again only on this refusal.
+        campaign = await repo.get_campaign(campaign_id, chain_id)
+        assert campaign is not None
+        raise refusal(result, campaign)
+    return result
+
+
+async def issue_vouchers(chain_id: uuid.UUID, campaign_id: uuid.UUID,
+                         member_ids: Sequence[uuid.UUID], *, signer: CodeSigner,
+                         source: str, source_id: uuid.UUID | None = None,
+                         notify: bool = True, now: datetime | None = None,
+                         ) -> list[VoucherOut | str]:
+    """:func:`issue_voucher` for many members at once, in a few statements whatever their
+    number (``cards.vouchers._issue_many``: the same rule in set form): for each of
+    ``member_ids``, in order, the voucher or the refusal's contract code (``not_found``
+    for a member not of the chain, ``campaign_inactive``, ``claim_limit_reached``,
+    ``campaign_sold_out``: the quantity left goes to the first members in order), the
+    same answers, vouchers, events and notifications as issuing them one after the other
+    with :func:`issue_voucher`. A member given twice is answered twice, as two calls
+    would. Inside the caller's write transaction (asserted), where it locks the
+    campaign's row first (then the claim rows); nothing to undo on a refusal. 404 for a
+    campaign not of the chain; ValueError for an unknown ``source``."""
+    assert in_write_transaction(), "issue_vouchers joins the caller's write transaction"
     if source not in VOUCHER_SOURCES:
         raise ValueError(f"not a voucher source: {source!r}")
-    campaign = await repo.get_campaign(campaign_id, chain_id)
+    campaign = await repo.locked_campaign(campaign_id, chain_id)
     if campaign is None:
         raise NotFound("no such campaign")
-    if not await stores.chain_member_ids(chain_id, [member_id]):
-        raise NotFound("no such member")
-    out, event = await _issue_one(campaign, member_id, signer, now or utcnow(), source=source,
-                                  source_id=source_id, notify=notify)
-    await repo.insert_events([event])
-    return out
+    at = now or utcnow()
+    known = await stores.chain_member_ids(chain_id, list(dict.fromkeys(member_ids)))
+    results: list[VoucherOut | str] = []
+    issued_events: list[feed.NewEvent] = []
+    for run in _distinct_runs(member_ids):
+        members = [m for m in run if m in known]
+        answers, run_events = await _issue_many(campaign, members, signer, at,
+                                                source=source, source_id=source_id,
+                                                notify=notify)
+        issued_events += run_events
+        by_member = dict(zip(members, answers, strict=True))
+        results += [by_member.get(m, NotFound.code) for m in run]
+        if len(results) < len(member_ids):  # a member again: the campaign as it is now
+            campaign = await repo.locked_campaign(campaign_id, chain_id)
+            assert campaign is not None
+    if issued_events:
+        await repo.insert_events(issued_events)
+    return results
+
+
+def _distinct_runs(member_ids: Sequence[uuid.UUID]) -> list[list[uuid.UUID]]:
+    """``member_ids`` cut, in order, into runs without a member twice (one statement
+    counts a member's claim once): one run unless a member is given again."""
+    runs: list[list[uuid.UUID]] = [[]]
+    seen: set[uuid.UUID] = set()
+    for member_id in member_ids:
+        if member_id in seen:
+            runs.append([])
+            seen = set()
+        runs[-1].append(member_id)
+        seen.add(member_id)
+    return runs
 
 
 async def campaign_in_chain(chain_id: uuid.UUID, campaign_id: uuid.UUID) -> CampaignOut | None:

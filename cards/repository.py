@@ -16,6 +16,7 @@ from app.core.db import (
     InsertRow,
     Sql,
     current_engine,
+    for_update,
     in_write_transaction,
     is_sqlite,
     json_column,
@@ -494,6 +495,85 @@ async def short_code_taken(short_code: str) -> bool:
 
 async def insert_voucher(values: Values) -> None:
     await Voucher.insert(Voucher(**values)).run()
+
+
+# --- issuing in set form (cards.vouchers._issue_many: a claim, a bulk issue, a job) ---------
+
+_MANY_CLAIMS = 1000  # claim rows per statement (3 parameters each: under both engines' limits)
+
+
+async def locked_campaign(campaign_id: uuid.UUID, chain_id: uuid.UUID) -> CampaignRow | None:
+    """The chain's campaign, its row locked for the rest of the write transaction
+    (PostgreSQL; SQLite's write transaction already serialises writers): issuing takes
+    the campaign's row before any claim row, and its issued count read here stays true
+    until the transaction ends."""
+    return cast("CampaignRow | None", await for_update(Campaign.select().where(
+        (Campaign.id == campaign_id) & (Campaign.chain == chain_id))).output(
+        load_json=True).first().run())
+
+
+@cache
+def _claims_upsert(rows: int) -> Sql:
+    values = ", ".join(["({}, {}, {}, 1)"] * rows)
+    # ``values`` is placeholders only: every value is a parameter.
+    return Sql("INSERT INTO campaign_claims (id, campaign, member, claimed) VALUES "  # noqa: S608
+               + values + " ON CONFLICT (campaign, member) DO UPDATE SET claimed = "
+               "campaign_claims.claimed + 1 WHERE campaign_claims.claimed < {} RETURNING member")
+
+
+async def count_claims(campaign_id: uuid.UUID, member_ids: Sequence[uuid.UUID],
+                       limit: int) -> set[uuid.UUID]:
+    """Conditional multi-row upsert: counts each member's claim only while under the
+    limit; the members counted (distinct ``member_ids``: one statement cannot touch a row
+    twice)."""
+    counted: set[uuid.UUID] = set()
+    for start in range(0, len(member_ids), _MANY_CLAIMS):
+        chunk = member_ids[start:start + _MANY_CLAIMS]
+        args: list[Any] = []
+        for member_id in chunk:
+            args += (uuid.uuid4(), campaign_id, member_id)
+        rows = await _claims_upsert(len(chunk)).rows(*args, limit)
+        counted.update(_uuid(r["member"]) for r in rows)
+    return counted
+
+
+def _uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+async def give_back_claims(campaign_id: uuid.UUID, member_ids: Sequence[uuid.UUID]) -> None:
+    """Undo one counted claim of each member (they got no voucher: sold out), leaving the
+    table as if it had never been counted: a first claim's row goes (the delete first,
+    so the decrement only meets rows that stay)."""
+    for start in range(0, len(member_ids), _MANY_CLAIMS):
+        where = (CampaignClaims.campaign == campaign_id) & CampaignClaims.member.is_in(
+            list(member_ids[start:start + _MANY_CLAIMS]))
+        await CampaignClaims.delete().where(where & (CampaignClaims.claimed <= 1)).run()
+        await CampaignClaims.update(claimed=CampaignClaims.claimed - 1).where(where).run()
+
+
+_TAKE_MANY = Sql("UPDATE campaign SET issued_count = issued_count + {} WHERE id = {} "
+                 "AND issued_count + {} <= total_quantity RETURNING id")
+
+
+async def take_many_from_campaign(campaign_id: uuid.UUID, count: int) -> bool:
+    """Conditional: ``count`` more vouchers only while the campaign has that many left."""
+    return bool(await _TAKE_MANY.rows(count, campaign_id, count))
+
+
+async def short_codes_taken(short_codes: Sequence[str]) -> set[str]:
+    """Which of ``short_codes`` some voucher already has (one query)."""
+    if not short_codes:
+        return set()
+    rows = await Voucher.select(Voucher.short_code).where(
+        Voucher.short_code.is_in(list(short_codes))).run()
+    return {r["short_code"] for r in rows}
+
+
+async def insert_vouchers(rows: Sequence[Values]) -> None:
+    """Many vouchers, a multi-row insert per 500."""
+    for start in range(0, len(rows), 500):
+        await Voucher.insert(*[Voucher(**r) for r in rows[start:start + 500]]).run()
 
 
 # A voucher's terms are its campaign's (VoucherView.terms): read in the same query.

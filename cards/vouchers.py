@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import msgspec
@@ -19,9 +20,10 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.codes.format import CodeKind
 from app.core.codes.keys import CodeSigner
-from app.core.db import savepoint, write_transaction
+from app.core.db import write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.notify import events, outbox
+from app.core.notify.rows import NewNotification
 from cards import repository as repo
 from cards.campaign_rules import checked_rules, hours_of, merged_hours
 from cards.errors import (
@@ -221,73 +223,146 @@ def voucher_event(event_type: str, view: VoucherView, now: datetime) -> feed.New
                       data=msgspec.to_builtins(staff_voucher_out(view, now)))
 
 
+IssueResult = VoucherOut | str
+"""One member's answer of :func:`_issue_many`: the voucher, or the refusal's code."""
+
+
+async def _issue_many(campaign: CampaignRow, member_ids: Sequence[uuid.UUID],
+                      signer: CodeSigner, now: datetime, *, source: str,
+                      source_id: uuid.UUID | None = None, notify: bool = True,
+                      ) -> tuple[list[IssueResult], list[feed.NewEvent]]:
+    """THE rule of issuing, whatever the door (claim, bulk issue, cards.public, a job), in
+    set form: for each of ``member_ids`` (distinct members of the campaign's chain), in
+    order, a voucher or the refusal's code, the same answers as issuing them one after
+    the other; with the issued vouchers' voucher.issued events, which the caller writes,
+    and (if ``notify``) the members' notifications. Inside the caller's write transaction,
+    ``campaign`` read there by :func:`repo.locked_campaign`: its row locked before any
+    claim row (a batch and a member's own claim take turns instead of deadlocking), its
+    issued count true until the transaction ends.
+
+    The checks, in the claim's order (``cannot_claim``): the campaign active and in its
+    dates; the member's limit (one conditional multi-row upsert of the claim counts: the
+    members it did not count are ``claim_limit_reached``, which is the answer too when
+    the campaign is also sold out); the quantity (the first members in order take what
+    is left, by one conditional update of the campaign; the others are
+    ``campaign_sold_out`` and their counted claims are given back). A few statements,
+    whatever the number of members."""
+    if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
+            campaign["valid_until"]:
+        return [CampaignInactive.code] * len(member_ids), []
+    counted = await repo.count_claims(campaign["id"], member_ids, campaign["per_member_limit"])
+    under_limit = [m for m in member_ids if m in counted]
+    left = max(campaign["total_quantity"] - campaign["issued_count"], 0)
+    winners, late = under_limit[:left], under_limit[left:]
+    if winners and not await repo.take_many_from_campaign(campaign["id"], len(winners)):
+        # The campaign's row is locked since it was read: this cannot happen.
+        raise RuntimeError("the campaign's issued count moved under its lock")
+    if late:
+        await repo.give_back_claims(campaign["id"], late)
+    rows = await _voucher_rows(campaign, winners, signer, now, source, source_id)
+    await repo.insert_vouchers(rows)
+    if notify:
+        await outbox.emit_many([_issued_notification(campaign, r["member"], r["id"])
+                                for r in rows])
+    outs: dict[uuid.UUID, VoucherOut] = {}
+    issued_events: list[feed.NewEvent] = []
+    for row in rows:
+        view: VoucherView = {**row, "campaign_name": campaign["name"],
+                             "kind": campaign["kind"], "terms": campaign}
+        outs[row["member"]] = voucher_out(view, now)
+        issued_events.append(voucher_event(feed.types.VOUCHER_ISSUED, view, now))
+    sold_out = set(late)
+    results: list[IssueResult] = [
+        outs.get(m, CampaignSoldOut.code if m in sold_out else ClaimLimitReached.code)
+        for m in member_ids]
+    return results, issued_events
+
+
+async def _voucher_rows(campaign: CampaignRow, member_ids: Sequence[uuid.UUID],
+                        signer: CodeSigner, now: datetime, source: str,
+                        source_id: uuid.UUID | None) -> list[VoucherRow]:
+    """The vouchers of ``member_ids``: fresh ids, short codes no voucher has, signed codes."""
+    short_codes = await _free_short_codes(len(member_ids))
+    rows: list[VoucherRow] = []
+    for member_id, short_code in zip(member_ids, short_codes, strict=True):
+        voucher_id = uuid.uuid4()
+        code = await signer.sign(campaign["chain"], CodeKind.VOUCHER, voucher_id,
+                                 campaign["valid_until"])
+        rows.append({
+            "id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
+            "member": member_id, "status": "issued", "code": code, "short_code": short_code,
+            "valid_until": campaign["valid_until"], "redeemed_at": None,
+            "redemption_id": None, "redeemed_store": None, "revoked_at": None,
+            "created_at": now, "source": source, "source_id": source_id})
+    return rows
+
+
+async def _free_short_codes(count: int) -> list[str]:
+    """``count`` distinct short codes no voucher has: drawn, checked in one query, the
+    few that collide drawn again."""
+    codes: list[str] = []
+    while len(codes) < count:
+        drawn = list(dict.fromkeys(_short_code() for _ in range(count - len(codes))))
+        taken = await repo.short_codes_taken(drawn)
+        codes += [c for c in drawn if c not in taken and c not in codes]
+    return codes
+
+
+def refusal(code: str, campaign: CampaignRow) -> AppError:
+    """The contract's error of an issuing refusal's code (what a one-member door raises)."""
+    if code == CampaignInactive.code:
+        return CampaignInactive()
+    if code == CampaignSoldOut.code:
+        return CampaignSoldOut()
+    if code == ClaimLimitReached.code:
+        return ClaimLimitReached(f"at most {campaign['per_member_limit']} per member")
+    if code == NotFound.code:
+        return NotFound("no such member")
+    raise ValueError(f"not an issuing refusal: {code!r}")
+
+
 async def _issue_one(campaign: CampaignRow, member_id: uuid.UUID, signer: CodeSigner,
                      now: datetime, *, source: str, source_id: uuid.UUID | None = None,
                      notify: bool = True) -> tuple[VoucherOut, feed.NewEvent]:
-    """One voucher for one member, inside the caller's write transaction; with its
-    voucher.issued event, which the caller writes (a bulk issue: all at once), and (if
-    ``notify``) the member's notification. ``source`` (and ``source_id``) say what issued
-    it: the one rule of issuing, whatever the door (claim, bulk issue, cards.public)."""
-    if campaign["status"] != "active" or not campaign["valid_from"] <= now < \
-            campaign["valid_until"]:
-        raise CampaignInactive()
-    limit = campaign["per_member_limit"]
-    # The campaign's row before the member's claim row, in every issuer: a batch (a job,
-    # a bulk issue: many members in one transaction) holds the campaign's row from its
-    # first voucher on, so a member's claim that took its claim row first and then waited
-    # for the campaign's deadlocked with a batch reaching that member (PostgreSQL aborted
-    # one). A limit refusal after the increment is undone with the caller's savepoint or
-    # transaction, as every refusal here is.
-    if not await repo.take_from_campaign(campaign["id"]):
-        # Sold out; the member's limit is still the answer when both hold (the claim's
-        # order, ``cannot_claim``): a read on this refusal only.
-        claimed = (await repo.member_claims(member_id, [campaign["id"]])).get(campaign["id"], 0)
-        if claimed >= limit:
-            raise ClaimLimitReached(f"at most {limit} per member")
-        raise CampaignSoldOut()
-    if not await repo.count_claim(campaign["id"], member_id, limit):
-        raise ClaimLimitReached(f"at most {limit} per member")
-    voucher_id = uuid.uuid4()
-    short_code = _short_code()
-    while await repo.short_code_taken(short_code):
-        short_code = _short_code()
-    code = await signer.sign(campaign["chain"], CodeKind.VOUCHER, voucher_id,
-                             campaign["valid_until"])
-    row: VoucherRow = {
-        "id": voucher_id, "chain": campaign["chain"], "campaign": campaign["id"],
-        "member": member_id, "status": "issued", "code": code, "short_code": short_code,
-        "valid_until": campaign["valid_until"], "redeemed_at": None, "redemption_id": None,
-        "redeemed_store": None, "revoked_at": None, "created_at": now, "source": source,
-        "source_id": source_id}
-    await repo.insert_voucher(row)
-    if notify:
-        await _notify_issued(campaign, member_id, voucher_id)
-    view: VoucherView = {**row, "campaign_name": campaign["name"], "kind": campaign["kind"],
-                         "terms": campaign}
-    return voucher_out(view, now), voucher_event(feed.types.VOUCHER_ISSUED, view, now)
+    """:func:`_issue_many` for one member (``campaign`` read under its lock in this write
+    transaction), raising its refusal."""
+    [result], issued_events = await _issue_many(campaign, [member_id], signer, now,
+                                                source=source, source_id=source_id,
+                                                notify=notify)
+    if isinstance(result, str):
+        raise refusal(result, campaign)
+    return result, issued_events[0]
+
+
+def _issued_notification(campaign: CampaignRow, member_id: uuid.UUID, voucher_id: uuid.UUID,
+                         dedupe_key: str | None = None) -> NewNotification:
+    return outbox.notification(
+        events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
+        data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
+              "valid_until": campaign["valid_until"].isoformat(),
+              # Structured, for text in the chain's locale (issue 17).
+              "kind": campaign["kind"], "value_cents": campaign["value_cents"],
+              "percent_off": campaign["percent_off"],
+              "max_discount_cents": campaign["max_discount_cents"],
+              "item_name": campaign["item_name"],
+              "min_spend_cents": campaign["min_spend_cents"]},
+        dedupe_key=dedupe_key or f"voucher:{voucher_id}:issued")
 
 
 async def _notify_issued(campaign: CampaignRow, member_id: uuid.UUID, voucher_id: uuid.UUID,
                          dedupe_key: str | None = None) -> None:
-    await outbox.emit(events.VOUCHER_ISSUED, chain_id=campaign["chain"], member_id=member_id,
-                      data={"campaign_name": campaign["name"], "benefit": benefit(campaign),
-                            "valid_until": campaign["valid_until"].isoformat(),
-                            # Structured, for text in the chain's locale (issue 17).
-                            "kind": campaign["kind"], "value_cents": campaign["value_cents"],
-                            "percent_off": campaign["percent_off"],
-                            "max_discount_cents": campaign["max_discount_cents"],
-                            "item_name": campaign["item_name"],
-                            "min_spend_cents": campaign["min_spend_cents"]},
-                      dedupe_key=dedupe_key or f"voucher:{voucher_id}:issued")
+    await outbox.emit_many([_issued_notification(campaign, member_id, voucher_id,
+                                                 dedupe_key)])
 
 
 async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner) -> VoucherOut:
-    # Not _campaign(): a member who has the link of a paused campaign is told it is
-    # inactive (409), not that it does not exist.
-    campaign = await repo.get_campaign(campaign_id, principal.chain_id)
-    if campaign is None:
-        raise NotFound("no such campaign")
     async with write_transaction():
+        # Not _campaign(): a member who has the link of a paused campaign is told it is
+        # inactive (409), not that it does not exist. Read under its lock, in the
+        # transaction: the campaign's row first, then the member's claim row.
+        campaign = await repo.locked_campaign(campaign_id, principal.chain_id)
+        if campaign is None:
+            raise NotFound("no such campaign")
         out, event = await _issue_one(campaign, principal.id, signer, utcnow(),
                                       source="claim")
         await repo.insert_events([event])
@@ -296,33 +371,32 @@ async def claim(principal: Principal, campaign_id: uuid.UUID, signer: CodeSigner
 
 async def issue(principal: Principal, campaign_id: uuid.UUID, body: IssueIn,
                 signer: CodeSigner) -> IssueOut:
-    """Bulk issue, in one write transaction (the caller's, if open): each member in its
-    own savepoint, so one refusal skips only that one; the issued vouchers' events
-    written together at the end, a multi-row insert, not a statement per voucher."""
+    """Bulk issue, in one write transaction (the caller's, if open), by the one rule in
+    set form (:func:`_issue_many`): a refusal skips only that member; the issued
+    vouchers' events written together at the end."""
     if body.member_ids is None:
         raise ValidationError("member_ids", "give the members to issue to")
-    campaign = await _campaign(principal, campaign_id)
+    await _campaign(principal, campaign_id)
     member_ids = list(dict.fromkeys(body.member_ids))
     known = await stores.chain_member_ids(principal.chain_id, member_ids)
     issued: list[VoucherOut] = []
     skipped: list[Skipped] = []
-    events: list[feed.NewEvent] = []
     async with write_transaction():
+        campaign = await repo.locked_campaign(campaign_id, principal.chain_id)
+        if campaign is None:  # deleted since: as _campaign() would answer
+            raise NotFound("no such campaign")
+        members = [m for m in member_ids if m in known]
+        results, issued_events = await _issue_many(campaign, members, signer, utcnow(),
+                                                   source="issue")
+        answers = dict(zip(members, results, strict=True))
         for member_id in member_ids:
-            if member_id not in known:
-                skipped.append(Skipped(member_id=member_id, code="not_found"))
-                continue
-            try:
-                async with savepoint():
-                    out, event = await _issue_one(campaign, member_id, signer, utcnow(),
-                                                  source="issue")
-            except AppError as err:
-                skipped.append(Skipped(member_id=member_id, code=err.code))
+            answer = answers.get(member_id, NotFound.code)
+            if isinstance(answer, str):
+                skipped.append(Skipped(member_id=member_id, code=answer))
             else:
-                issued.append(out)
-                events.append(event)
-        if events:
-            await repo.insert_events(events)
+                issued.append(answer)
+        if issued_events:
+            await repo.insert_events(issued_events)
     return IssueOut(issued=issued, skipped=skipped)
 
 

@@ -9,8 +9,9 @@ holding it leaves the job to whoever claims it once the lease has run out; the b
 was writing rolled back with it.
 
 Tunable through the environment (tests shrink them to catch a worker mid-job):
-``O2O_JOB_BATCH`` (members per transaction, default 200) and ``O2O_JOB_LEASE_SECONDS``
-(default 60).
+``O2O_JOB_BATCH`` (members per transaction, default 200: one ``issue_vouchers`` call,
+~0.2 s on PostgreSQL, so a member's claim waits at most about that long for a batch)
+and ``O2O_JOB_LEASE_SECONDS`` (default 60).
 """
 
 from __future__ import annotations

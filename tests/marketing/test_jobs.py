@@ -306,7 +306,7 @@ async def test_how_a_job_fails_or_ends_early(
     async def failing(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the disk is on fire")
 
-    monkeypatch.setattr(cards_public, "issue_voucher", failing)
+    monkeypatch.setattr(cards_public, "issue_vouchers", failing)
     for attempt in range(1, service.MAX_FAILURES + 1):
         assert (await worker.run(_signer(world)))["error"] == 1
         state = await job_state(client, operator, broken_job)
