@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import types
 
 import httpx
 import pytest
 from litestar import Litestar
 
 from app.asgi import create_app
+from app.core import throttle
 from app.core.throttle import Limit
 from stores import service as stores_service
 from tests.conftest import LiveServer, make_settings, serving
@@ -166,8 +169,18 @@ async def guess(http: httpx.AsyncClient, username: str, times: int) -> list[int]
             for n in range(times)]
 
 
+@pytest.fixture
+def mid_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limits count in fixed 15-minute windows of the wall clock: a run that crossed
+    a boundary (CI once did, at 03:30:00) would start counting again half way. The
+    throttle's clock is held in the middle of one window."""
+    now = time.time()
+    held = now - now % 900 + 450
+    monkeypatch.setattr(throttle, "time", types.SimpleNamespace(time=lambda: held))
+
+
 async def test_a_guesser_elsewhere_does_not_lock_out_the_counter(
-        client: httpx.AsyncClient, world: World, app: Litestar) -> None:
+        client: httpx.AsyncClient, world: World, app: Litestar, mid_window: None) -> None:
     async with client_at(app, "198.51.100.66") as attacker:
         statuses = await guess(attacker, "alpha-manager", 30)
         assert statuses[:10] == [401] * 10
@@ -182,7 +195,7 @@ async def test_a_guesser_elsewhere_does_not_lock_out_the_counter(
 
 async def test_guessing_from_many_clients_meets_the_username_backstop_but_not_the_counter(
         client: httpx.AsyncClient, world: World, app: Litestar,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, mid_window: None) -> None:
     # The backstop lowered from 100 to 12 so the test stays quick.
     monkeypatch.setattr(stores_service, "LOGIN_FAILURES_PER_USERNAME",
                         Limit("login-user", max_hits=12, window_s=900))
