@@ -12,6 +12,7 @@ APP_MODULES = (
     "cards.piccolo_app",
     "bookings.piccolo_app",
     "payments.piccolo_app",
+    "cardbag.piccolo_app",
     "marketing.segments.piccolo_app",
     "marketing.jobs.piccolo_app",
     "marketing.automations.piccolo_app",

@@ -32,7 +32,7 @@ from cards.card_scans import use_card
 from cards.errors import InsufficientBalance, NoVisitsLeft, WrongCardKind
 from cards.export import cell
 from cards.redemption import redemption_event, redemption_out, redemption_row
-from cards.rows import CardRow, TemplateRow
+from cards.rows import CardRow, CardView, LedgerRow, TemplateRow
 from cards.schemas import CampaignOut, LedgerEntryOut, RedemptionOut, VoucherOut
 from cards.service import (
     check_usable_at,
@@ -423,3 +423,25 @@ hold_for_gift = gifting.hold_for_gift
 give_gifted_voucher = gifting.give_gifted_voucher
 return_gifted_voucher = gifting.return_gifted_voucher
 gift_view = gifting.gift_view
+
+
+# --- the WeChat card bag (issue 21) -------------------------------------------------------
+
+async def card_in_chain(chain_id: uuid.UUID, card_id: uuid.UUID) -> CardView | None:
+    """The card with its template's kind and name (its figures as they are now)."""
+    return await repo.get_card(card_id, chain_id)
+
+
+async def card_of_number(chain_id: uuid.UUID, number: str) -> CardView | None:
+    """The chain's card of this number (a WeChat card's ``code``)."""
+    return await repo.card_by_number(chain_id, number)
+
+
+async def template_in_chain(chain_id: uuid.UUID, template_id: uuid.UUID) -> TemplateRow | None:
+    return await repo.get_template(template_id, chain_id)
+
+
+async def ledger_after(card_id: uuid.UUID, after_seq: int, limit: int = 50) -> list[LedgerRow]:
+    """The card's ledger entries after ``after_seq`` in order: what moved its figures
+    since (each carries its figures after, ``balance_after_cents``/``points_after``)."""
+    return await repo.ledger_after(card_id, after_seq, limit)

@@ -225,6 +225,18 @@ async def last_ledger_entry(card_id: uuid.UUID) -> LedgerRow | None:
         LedgerEntry.card == card_id).order_by(LedgerEntry.seq, ascending=False).first().run())
 
 
+async def card_by_number(chain_id: uuid.UUID, number: str) -> CardView | None:
+    return cast("CardView | None", await Card.select(*_CARD_COLUMNS).where(
+        (Card.number == number) & (Card.chain == chain_id)).first().run())
+
+
+async def ledger_after(card_id: uuid.UUID, after_seq: int, limit: int) -> list[LedgerRow]:
+    """The card's entries after ``after_seq``, oldest first (the (card, seq) index)."""
+    return cast("list[LedgerRow]", await LedgerEntry.select().where(
+        (LedgerEntry.card == card_id) & (LedgerEntry.seq > after_seq)
+    ).order_by(LedgerEntry.seq).limit(limit).run())
+
+
 async def ledger_entry_for(redemption_id: uuid.UUID) -> LedgerRow | None:
     return cast("LedgerRow | None", await LedgerEntry.select().where(
         (LedgerEntry.redemption_id == redemption_id) & (LedgerEntry.kind != "reversal")

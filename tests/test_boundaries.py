@@ -1,8 +1,8 @@
 """The house's doors, read from the source (no import runs): imports flow one way,
-``app.core <- stores <- cards <- bookings <- payments <- app``, and no module outside a
-domain imports that domain's repository. Another domain asks through the domain's public
-functions (``stores/service.py``, ``cards/public.py``), so a rule has one home and a query
-one owner.
+``app.core <- stores <- cards <- bookings <- payments <- cardbag <- marketing <- app``,
+and no module outside a domain imports that domain's repository. Another domain asks
+through the domain's public functions (``stores/service.py``, ``cards/public.py``), so a
+rule has one home and a query one owner.
 
 Reading another domain's ``tables`` module is allowed: a repository joins the tables it
 needs (bookings' list joins stores' ``Store`` and ``Service``), and the stats rollups read
@@ -18,13 +18,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("app", "stores", "cards", "bookings", "payments", "marketing")
+PACKAGES = ("app", "stores", "cards", "bookings", "payments", "cardbag", "marketing")
 # Each domain and the dotted name of its repository module(s).
 DOMAINS = {
     "stores": ("stores.repository",),
     "cards": ("cards.repository",),
     "bookings": ("bookings.repository",),
     "payments": ("payments.repository",),
+    "cardbag": ("cardbag.repository", "cardbag.sync_repository"),
     "marketing.referral": ("marketing.referral.repository",),
     "marketing.automations": ("marketing.automations.repository",),
     "marketing.gifts": ("marketing.gifts.repository",),
@@ -33,7 +34,8 @@ DOMAINS = {
     "app.stats": ("app.stats.repository",),
 }
 # The layers, first to last: a module may import its own layer and earlier ones only.
-LAYERS = ("app.core", "stores", "cards", "bookings", "payments", "marketing", "app")
+LAYERS = ("app.core", "stores", "cards", "bookings", "payments", "cardbag", "marketing",
+          "app")
 
 
 def _modules() -> Iterator[tuple[str, str]]:
