@@ -26,9 +26,10 @@ STATIC_DIR = Path(__file__).parent / "static"
 # Only our own origin: no inline script or style, no CDN, no framing. Images may be blob:
 # (a CSV download) and data: (a QR drawn on a canvas and saved); the camera stream is a
 # MediaStream, which media-src does not govern.
+_SCRIPTS = "script-src 'self'"
 CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'self'",
-    "script-src 'self'",
+    _SCRIPTS,
     "style-src 'self'",
     "img-src 'self' blob: data:",
     "connect-src 'self'",
@@ -38,6 +39,14 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "form-action 'self'",
     "frame-ancestors 'none'",
 ))
+# The member page alone may also run WeChat's JS-SDK (jweixin, for wx.addCard: the card
+# bag). WeChat serves it only from its own hosts (res2 is its documented fallback) and
+# offers no copy to vendor; the page loads it only inside WeChat's browser, when the member
+# taps "Add to WeChat card bag" (m/cardbag.js). Its usage beacon (an image from
+# open.weixin.qq.com) stays refused: img-src is unchanged.
+WECHAT_SDK_HOSTS = ("https://res.wx.qq.com", "https://res2.wx.qq.com")
+MEMBER_CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY.replace(
+    _SCRIPTS, " ".join((_SCRIPTS, *WECHAT_SDK_HOSTS)), 1)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
@@ -56,6 +65,9 @@ async def _secure(response: Response[Any]) -> Response[Any]:
     router's response_headers do not reach the static files router's file responses; those
     arrive here as an ASGIResponse, whose headers take item assignment just the same)."""
     for name, value in SECURITY_HEADERS.items():
+        # A page that set its own policy (the member page) keeps it.
+        if name == "Content-Security-Policy" and name in response.headers:
+            continue
         response.headers[name] = value
     return response
 
@@ -92,8 +104,9 @@ def _shell(page: str) -> bytes:
     return html.replace("{title}", TITLES[page]).replace("{page}", page).encode()
 
 
-def _page(page: str) -> Response[bytes]:
-    return Response(_shell(page), media_type=MediaType.HTML)
+def _page(page: str, policy: str = CONTENT_SECURITY_POLICY) -> Response[bytes]:
+    return Response(_shell(page), media_type=MediaType.HTML,
+                    headers={"Content-Security-Policy": policy})
 
 
 @get("/", include_in_schema=False, cache_control=REVALIDATE)
@@ -103,7 +116,7 @@ async def home() -> Response[bytes]:
 
 @get("/m/", include_in_schema=False, cache_control=REVALIDATE)
 async def member_page() -> Response[bytes]:
-    return _page("m")
+    return _page("m", MEMBER_CONTENT_SECURITY_POLICY)
 
 
 @get("/clerk/", include_in_schema=False, cache_control=REVALIDATE)

@@ -12,6 +12,7 @@ import {
 import {
   balanceSplitText, cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName,
 } from '/static/common/terms.js';
+import { cardBagBox } from './cardbag.js';
 import { topUpViews } from './topup.js';
 import {
   GIFT_WORDS, giftPanel, giftView, inviteView, nextHash, normalTerms, outsideHours, pendingGift,
@@ -310,7 +311,8 @@ async function cardsView(el) {
   onCardEvent = () => cardsView(el).catch(() => {});
   mount(el,
     h('h1', { text: t('m.cards.title') }),
-    cards.length ? cards.map((card) => cardTile(card, { href: `#card/${card.id}`, 'data-card': card.id }))
+    cards.length ? cards.map((card) => [
+      cardTile(card, { href: `#card/${card.id}`, 'data-card': card.id }), cardBagBox(api, card, { hint: false })])
       : h('div.panel', {}, h('p.muted', { text: t('m.cards.empty') })),
     claimable.length ? h('div.panel', {},
       h('h2', { text: t('m.cards.claim') }),
@@ -379,6 +381,7 @@ async function cardView(el, cardId) {
     h('p.muted', {
       text: `${t('m.card.expires')}: ${card.expires_at ? fmtDate(card.expires_at) : t('m.card.noExpiry')}`,
     }),
+    cardBagBox(api, card),
     card.kind === 'stored_value' ? h('div.row.topup-links', {},
       canTopUp ? h('a.btn', { href: `#topup/${card.id}`, id: 'top-up', text: t('m.topup.button') }) : null,
       h('a.btn.secondary', { href: '#orders', id: 'top-up-orders', text: t('m.topup.orders') })) : null,

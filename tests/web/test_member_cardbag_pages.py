@@ -1,0 +1,264 @@
+"""The member page and WeChat's card bag (issue 21) in a real browser.
+
+Inside WeChat's browser (a MicroMessenger user agent) a card offers "Add to WeChat card
+bag": the page loads WeChat's JS-SDK from res.wx.qq.com (here a stand-in served in its
+place by route interception, recording what the page hands it), calls wx.config with what
+GET /wechat/js-config signed for the page's address, then wx.addCard with the card_id and
+card_ext GET /cards/{id}/wechat-add answered; a signature WeChat refuses is asked for once
+more with ?retry=true. A card already in the bag says so instead. Outside WeChat nothing
+changes: no button and no SDK loaded. The member page's CSP allows WeChat's SDK hosts, the
+other pages' do not."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.web.conftest import PHONE, Demo, assert_accessible, set_lang
+from tests.web.test_member_page import go, member_page
+
+WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+             "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) "
+             "NetType/WIFI Language/zh_CN")
+SDK = "https://res.wx.qq.com/open/js/jweixin-1.6.0.js"
+
+# WeChat's JS-SDK as the page uses it: config/ready/error and addCard. It records every
+# call in window.__wx and answers addCard with the next of window.__wx.answers ('ok',
+# 'cancel' or a fail errMsg), 'ok' when there is none; window.__wxAnswers, set before the
+# tap that loads it, are its first answers.
+FAKE_JWEIXIN = """
+(() => {
+  const state = { configs: [], adds: [], answers: window.__wxAnswers || [], ready: [], errors: [],
+    done: false };
+  window.__wx = state;
+  window.wx = {
+    config(c) {
+      state.configs.push(JSON.parse(JSON.stringify(c)));
+      setTimeout(() => { state.done = true; state.ready.splice(0).forEach((f) => f()); }, 10);
+    },
+    ready(f) { if (state.done) f(); else state.ready.push(f); },
+    error(f) { state.errors.push(f); },
+    addCard(o) {
+      state.adds.push(JSON.parse(JSON.stringify({ cardList: o.cardList })));
+      const answer = state.answers.shift() || 'ok';
+      setTimeout(() => {
+        const added = o.cardList.map((c) => ({ ...c, isSuccess: true }));
+        if (answer === 'ok') o.success({ errMsg: 'addCard:ok', cardList: added });
+        else if (answer === 'cancel') o.cancel({ errMsg: 'addCard:cancel' });
+        else o.fail({ errMsg: answer });
+      }, 20);
+    },
+  };
+})();
+"""
+
+JS_CONFIG = {"app_id": "wx0123456789abcdef", "timestamp": 1765081200,
+             "nonce_str": "n0nce", "signature": "0" * 40}
+
+
+@pytest.fixture
+def wechat_context(browser: Any) -> Iterator[Any]:
+    """The `context` fixture's phone, in WeChat's browser: its user agent, and WeChat's SDK
+    served by the fake above (counted in sdk_loads)."""
+    ctx = browser.new_context(viewport=PHONE, device_scale_factor=1, timezone_id="Asia/Shanghai",
+                              user_agent=WECHAT_UA)
+    ctx.add_init_script("try { if (!localStorage.getItem('o2o.lang')) "
+                        "localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
+    ctx.set_default_timeout(10_000)
+    errors: list[str] = []
+    ctx.on("weberror", lambda error: errors.append(str(error.error)))
+    ctx.on("console", lambda message: errors.append(message.text)
+           if "Content Security Policy" in message.text else None)
+    ctx.sdk_loads = []
+
+    def sdk(route: Any) -> None:
+        ctx.sdk_loads.append(route.request.url)
+        route.fulfill(status=200, content_type="text/javascript", body=FAKE_JWEIXIN)
+
+    ctx.route("https://res*.wx.qq.com/**", sdk)
+    yield ctx
+    ctx.close()
+    assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
+
+
+class FakeApi:
+    """The card bag's two member endpoints answered by the test (until they are served):
+    what the page asked for, and what it gets."""
+
+    def __init__(self, card_ext: str, first_status: int = 200) -> None:
+        self.card_ext, self.first_status = card_ext, first_status
+        self.config_urls: list[str] = []
+        self.adds: list[dict[str, list[str]]] = []
+
+    def js_config(self, route: Any) -> None:
+        self.config_urls.append(parse_qs(urlsplit(route.request.url).query)["url"][0])
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(JS_CONFIG))
+
+    def wechat_add(self, route: Any) -> None:
+        self.adds.append(parse_qs(urlsplit(route.request.url).query))
+        if self.first_status != 200 and len(self.adds) == 1:
+            route.fulfill(status=self.first_status, content_type="application/problem+json",
+                          body=json.dumps({"status": self.first_status, "title": "Conflict",
+                                           "code": "wechat_card_unavailable"}))
+            return
+        retry = "retry" in self.adds[-1]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps({
+            "card_id": "pFS7Fjg8kV1IdDz01r4SQwMkuCKc",
+            "card_ext": self.card_ext.replace("SIG", "fresh" if retry else "stale")}))
+
+    def install(self, page: Any) -> None:
+        page.route("**/api/v1/wechat/js-config?*", self.js_config)
+        page.route("**/api/v1/cards/*/wechat-add*", self.wechat_add)
+
+
+def _card_ext(code: str) -> str:
+    return json.dumps({"code": code, "openid": "demo-member-1", "timestamp": "1765081200",
+                       "nonce_str": "abc", "signature": "SIG"})
+
+
+def _a_card(demo: Demo) -> dict[str, Any]:
+    cards = demo.api("GET", "/me/cards", demo.member_token)
+    return dict(next(c for c in cards if c["status"] == "active"))
+
+
+def test_inside_wechat_the_card_goes_to_the_card_bag(demo_server: Demo,
+                                                     wechat_context: Any) -> None:
+    card = _a_card(demo_server)
+    fake = FakeApi(_card_ext(card["number"]))
+    page = member_page(demo_server, wechat_context)
+    fake.install(page)
+    # The cards list offers it under the tile; nothing is loaded before a tap.
+    expect(page.locator(f"[data-add-to-bag='{card['id']}']")).to_be_visible()
+    assert wechat_context.sdk_loads == []
+    go(page, f"#card/{card['id']}", "[data-add-to-bag]")
+    assert_accessible(page, "card with the card bag button (en)")
+    button = page.locator("[data-add-to-bag]")
+    expect(button).to_have_text("Add to WeChat card bag")
+    button.click()
+    expect(page.locator("[data-card-bag=added]")).to_contain_text("Added to your WeChat card bag")
+
+    assert wechat_context.sdk_loads == [SDK]
+    state = page.evaluate("window.__wx")
+    assert state["configs"] == [{
+        "debug": False, "appId": JS_CONFIG["app_id"], "timestamp": JS_CONFIG["timestamp"],
+        "nonceStr": JS_CONFIG["nonce_str"], "signature": JS_CONFIG["signature"],
+        "jsApiList": ["addCard"]}]
+    # Signed for the page's address without the hash.
+    assert fake.config_urls == [f"{demo_server.base_url}/m/?chain={demo_server.chain_id}"]
+    assert state["adds"] == [{"cardList": [{"cardId": "pFS7Fjg8kV1IdDz01r4SQwMkuCKc",
+                                            "cardExt": _card_ext(card["number"]).replace(
+                                                "SIG", "stale")}]}]
+    assert fake.adds == [{}]
+
+
+def test_a_refused_signature_is_asked_for_once_more(demo_server: Demo,
+                                                    wechat_context: Any) -> None:
+    card = _a_card(demo_server)
+    fake = FakeApi(_card_ext(card["number"]))
+    page = member_page(demo_server, wechat_context, lang="zh")
+    fake.install(page)
+    go(page, f"#card/{card['id']}", "[data-add-to-bag]")
+    expect(page.locator("[data-add-to-bag]")).to_have_text("添加到微信卡包")
+    assert_accessible(page, "card with the card bag button (zh)")
+    # WeChat refuses the first signature (a ticket it has just replaced): the page asks the
+    # server again with ?retry=true, once, and hands WeChat the fresh one.
+    page.evaluate("window.__wxAnswers = ['addCard:fail, invalid signature']")
+    page.click("[data-add-to-bag]")
+    expect(page.locator("[data-card-bag=added]")).to_contain_text("已添加到微信卡包")
+    state = page.evaluate("window.__wx")
+    assert [a["cardList"][0]["cardExt"] for a in state["adds"]] == [
+        _card_ext(card["number"]).replace("SIG", "stale"),
+        _card_ext(card["number"]).replace("SIG", "fresh")]
+    assert fake.adds == [{}, {"retry": ["true"]}]
+
+    # Refused twice: said, not asked a third time; the button stays for a later tap.
+    go(page, "#cards", "[data-card]")
+    go(page, f"#card/{card['id']}", "[data-add-to-bag]")
+    page.evaluate("window.__wx.answers.push('addCard:fail, invalid signature', "
+                  "'addCard:fail, invalid signature')")
+    page.click("[data-add-to-bag]")
+    expect(page.locator("[data-card-bag=add] [role=status]")).to_have_text(
+        "没能添加到微信卡包，请稍后再试")  # noqa: RUF001
+    expect(page.locator("[data-add-to-bag]")).to_be_enabled()
+    assert fake.adds[2:] == [{}, {"retry": ["true"]}]
+    # Configured once for the page (its address did not change).
+    assert len(page.evaluate("window.__wx.configs")) == 1
+
+
+def test_a_cancel_and_an_unavailable_card_are_said(demo_server: Demo,
+                                                   wechat_context: Any) -> None:
+    card = _a_card(demo_server)
+    fake = FakeApi(_card_ext(card["number"]), first_status=409)
+    page = member_page(demo_server, wechat_context)
+    fake.install(page)
+    go(page, f"#card/{card['id']}", "[data-add-to-bag]")
+    page.click("[data-add-to-bag]")
+    note = page.locator("[data-card-bag-note=wechat_card_unavailable]")
+    expect(note).to_have_text("This card cannot go to WeChat\u2019s card bag yet")
+    # Said in the list too for this visit, instead of a button that would fail again.
+    go(page, "#cards", "[data-card]")
+    expect(page.locator("[data-card-bag-note]")).to_have_count(1)
+    expect(page.locator(f"[data-add-to-bag='{card['id']}']")).to_have_count(0)
+    assert_accessible(page, "cards with a card that cannot go to the bag (en)")
+    # A new visit asks again; the member cancels in WeChat's sheet.
+    page.evaluate("sessionStorage.clear()")
+    go(page, f"#card/{card['id']}", "[data-add-to-bag]")
+    page.evaluate("window.__wx.answers.push('cancel')")
+    page.click("[data-add-to-bag]")
+    expect(page.locator("[data-card-bag=add] [role=status]")).to_have_text(
+        "Not added: tap again whenever you want it in the card bag")
+    expect(page.locator("[data-add-to-bag]")).to_be_enabled()
+
+
+def test_a_card_in_the_bag_says_so(demo_server: Demo, wechat_context: Any) -> None:
+    card = _a_card(demo_server)
+
+    def in_bag(route: Any) -> None:
+        response = route.fetch()
+        body = response.json()
+        body["wechat"] = {"in_card_bag": True, "synced_at": "2026-12-07T05:00:00Z"}
+        route.fulfill(response=response, body=json.dumps(body))
+
+    page = member_page(demo_server, wechat_context)
+    page.route(f"**/api/v1/cards/{card['id']}", in_bag)
+    go(page, f"#card/{card['id']}", "[data-card-bag=in]")
+    expect(page.locator("[data-card-bag=in]")).to_have_text("✓ In your WeChat card bag")
+    expect(page.locator("[data-add-to-bag]")).to_have_count(0)
+    assert_accessible(page, "card in the card bag (en)")
+    set_lang(page, "zh")
+    expect(page.locator("[data-card-bag=in]")).to_have_text("✓ 已在你的微信卡包中")
+    assert wechat_context.sdk_loads == []
+
+
+def test_outside_wechat_nothing_changes(demo_server: Demo, context: Any) -> None:
+    loads: list[str] = []
+
+    def sdk(route: Any) -> None:
+        loads.append(route.request.url)
+        route.abort()
+
+    context.route("https://res*.wx.qq.com/**", sdk)
+    card = _a_card(demo_server)
+    page = member_page(demo_server, context)
+    go(page, f"#card/{card['id']}", "#card-qr canvas")
+    expect(page.locator("[data-add-to-bag], [data-card-bag]")).to_have_count(0)
+    go(page, "#cards", "[data-card]")
+    expect(page.locator("[data-add-to-bag], [data-card-bag]")).to_have_count(0)
+    assert loads == []
+
+
+def test_only_the_member_page_may_run_wechats_sdk(demo_server: Demo) -> None:
+    import httpx
+
+    for path, allowed in (("/m/", True), ("/admin/", False), ("/clerk/", False), ("/", False)):
+        csp = httpx.get(demo_server.base_url + path, timeout=10).headers["content-security-policy"]
+        script_src = next(d for d in csp.split("; ") if d.startswith("script-src"))
+        expected = ("script-src 'self' https://res.wx.qq.com https://res2.wx.qq.com" if allowed
+                    else "script-src 'self'")
+        assert script_src == expected, (path, csp)
+        assert "img-src 'self' blob: data:" in csp  # WeChat's usage beacon stays refused
