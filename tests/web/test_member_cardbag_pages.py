@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PHONE, Demo, assert_accessible, set_lang
+from tests.web.conftest import PHONE, Demo, assert_accessible, screenshot, set_lang
 from tests.web.test_member_page import go, member_page
 
 WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -139,6 +139,7 @@ def test_inside_wechat_the_card_goes_to_the_card_bag(demo_server: Demo,
     assert_accessible(page, "card with the card bag button (en)")
     button = page.locator("[data-add-to-bag]")
     expect(button).to_have_text("Add to WeChat card bag")
+    screenshot(page, "member-card-bag")
     button.click()
     expect(page.locator("[data-card-bag=added]")).to_contain_text("Added to your WeChat card bag")
 

@@ -1,10 +1,12 @@
 // The chain's settings (operators): the language of the members' notifications, how long
 // an offline scanner may wait before uploading its scans, and WeChat Pay (the merchant
 // account members' online top-ups are paid to; its two secrets are sent, stored encrypted
-// and never shown back: the page only says "configured").
+// and never shown back: the page only says "configured"), and the WeChat official account
+// (subscribe messages, the message server and the card bag: admin/cardbag.js).
 // export async function settingsView(el, ctx)
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { h, mount } from '/static/common/ui.js';
+import { wechatConfigForm } from './cardbag.js';
 import { field, num, submitter } from './kit.js';
 
 addMessages({
@@ -48,10 +50,11 @@ addMessages({
 
 export async function settingsView(el, ctx) {
   const { api } = ctx;
-  const [chain, pay] = await Promise.all([
+  const [chain, pay, wechat] = await Promise.all([
     api.get('/chain'),
     // 404 (or configured: false) until the operator saves it.
     api.get('/wechat-pay-config').catch((err) => (err.status === 404 ? { configured: false } : { error: err })),
+    api.get('/wechat-config').catch((err) => (err.status === 404 ? null : { error: err })),
   ]);
   const [locale, localeBox] = field('set-locale', t('a.set.locale'), {
     options: [['zh-CN', t('a.set.zh')], ['en', t('a.set.en')]], value: chain.locale || 'zh-CN', api: 'locale',
@@ -72,6 +75,7 @@ export async function settingsView(el, ctx) {
     h('p', {}, h('span.muted', { text: `${t('a.set.chain')}: ` }), h('strong', { text: chain.name })),
     localeBox, offlineBox,
     h('button.btn', { type: 'submit', text: t('a.set.save') })),
+    wechatConfigForm(ctx, chain, wechat, () => settingsView(el, ctx)),
     payForm(ctx, pay, () => settingsView(el, ctx)));
 }
 

@@ -1,12 +1,14 @@
 // Card templates: the chain's kinds of membership card, and a form to add one (operators).
 // A stored-value template also says what members may pay online and the bonus each amount
 // brings ("充 ¥500 送 ¥50": top_up_options) and how a charge takes from paid and bonus money
-// (bonus_policy).
+// (bonus_policy). Operators create a template's WeChat member card and follow its review
+// and sync (#templates/<id>/wechat, admin/cardbag.js).
 // export async function templatesView(el, ctx)
 import { listOf } from '/static/common/api.js';
 import { addMessages, t } from '/static/common/i18n.js';
 import { h, mount, parseYuan } from '/static/common/ui.js';
 import { topUpOptionText } from '/static/common/terms.js';
+import { wechatCardPanel } from './cardbag.js';
 import { field, num, storeNames as namesOf, submitter, table } from './kit.js';
 
 addMessages({
@@ -54,12 +56,15 @@ export async function templatesView(el, ctx) {
   // #templates/<id>/top-up: that stored-value template's online top-up, editable.
   const editing = operator && ctx.params[1] === 'top-up'
     ? list.find((tp) => tp.id === ctx.params[0] && tp.kind === 'stored_value') : null;
-  const editPanel = editing ? topUpEditForm(ctx, editing) : null;
+  // #templates/<id>/wechat: that template's WeChat member card (issue 21).
+  const wechat = operator && ctx.params[1] === 'wechat' ? list.find((tp) => tp.id === ctx.params[0]) : null;
+  const editPanel = editing ? topUpEditForm(ctx, editing) : (wechat ? wechatCardPanel(ctx, wechat) : null);
+  const shown = editing || wechat;
   mount(el,
     editPanel,
     h('div.panel', {}, table(
       [t('a.f.name'), t('a.f.kind'), t('a.f.validity'), t('a.f.visits'), t('a.f.ppy'), t('a.f.tiers'), t('a.t.optionsCol'), t('a.t.policyCol'), t('a.f.stores'), ''],
-      list.map((tp) => h('tr', { 'data-template': tp.id, class: editing?.id === tp.id ? 'on' : null },
+      list.map((tp) => h('tr', { 'data-template': tp.id, class: shown?.id === tp.id ? 'on' : null },
         h('th', { scope: 'row', text: tp.name }), h('td', { text: t(`kind.${tp.kind}`) }),
         h('td', { text: tp.validity_days ?? '—' }), h('td', { text: tp.initial_visits ?? '—' }),
         h('td', { text: tp.points_per_yuan }),
@@ -67,10 +72,15 @@ export async function templatesView(el, ctx) {
         h('td', { 'data-field': 'top-up-options', text: (tp.top_up_options || []).map(topUpOptionText).join('; ') || '—' }),
         h('td', { text: tp.kind === 'stored_value' && tp.bonus_policy ? t(`topup.policy.${tp.bonus_policy}`) : '—' }),
         h('td', { text: storeNames(tp.store_ids) }),
-        h('td', {}, operator && tp.kind === 'stored_value' ? h('a.btn.small.secondary', {
-          href: `#templates/${tp.id}/top-up`, text: t('a.t.edit'), 'data-edit-top-up': tp.id,
-          'aria-label': `${t('a.t.edit')}: ${tp.name}`,
-        }) : null))),
+        h('td', {}, operator ? h('div.table-actions', {},
+          tp.kind === 'stored_value' ? h('a.btn.small.secondary', {
+            href: `#templates/${tp.id}/top-up`, text: t('a.t.edit'), 'data-edit-top-up': tp.id,
+            'aria-label': `${t('a.t.edit')}: ${tp.name}`,
+          }) : null,
+          h('a.btn.small.secondary', {
+            href: `#templates/${tp.id}/wechat`, text: t('a.wc.action'), 'data-wechat-card': tp.id,
+            'aria-label': `${t('a.wc.action')}: ${tp.name}`,
+          })) : null))),
     { caption: t('a.nav.templates') })),
     operator ? templateForm(ctx, () => templatesView(el, ctx)) : null);
   editPanel?.querySelector('h2').focus({ preventScroll: true });
