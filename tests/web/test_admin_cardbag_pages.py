@@ -78,7 +78,7 @@ def test_the_operator_creates_a_templates_wechat_card_and_follows_it(demo_server
     assert_accessible(page, "WeChat card form (en)")
 
     # Checked before sending, in the page's words.
-    page.fill("#wc-logo", "http://example.com/logo.png")
+    page.fill("#wc-logo", "mmbiz.qpic.cn/logo.png")
     page.click("#wc-create")
     expect(page.locator("#wc-logo")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#wc-brand")).to_have_attribute("aria-invalid", "true")

@@ -25,7 +25,7 @@ addMessages({
     'a.wc.action': '微信会员卡', 'a.wc.of': '微信会员卡：{name}', 'a.wc.close': '关闭', 'a.wc.reload': '刷新',
     'a.wc.intro': '在微信里创建这张卡的会员卡：会员可以把卡放进微信卡包，积分和余额由本系统同步；卡面上的「出示会员码」打开会员页的动态码（微信自带的静态码可被截图冒用）。创建后需微信审核。',
     'a.wc.create': '提交到微信创建', 'a.wc.created': '已提交，等待微信审核',
-    'a.wc.logo': '商户 Logo 地址（先用微信「上传图片」接口上传，填返回的 mmbiz.qpic.cn 地址）', 'a.wc.logoRule': '须是 https:// 开头的图片地址',
+    'a.wc.logo': '商户 Logo 地址（先用微信「上传图片」接口上传，填返回的 mmbiz.qpic.cn 地址）', 'a.wc.logoRule': '须是 http:// 或 https:// 开头的图片地址',
     'a.wc.brand': '商户名称（卡面显示，最多 12 个字）', 'a.wc.color': '卡面颜色', 'a.wc.notice': '使用提醒（最多 16 个字）',
     'a.wc.description': '使用说明', 'a.wc.brandShort': '商户名称', 'a.wc.colorShort': '卡面颜色', 'a.wc.noticeDefault': '出示会员码给店员扫码',
     'a.wc.status': '审核状态', 'a.wc.cardId': '微信卡券 ID', 'a.wc.reviewed': '审核时间', 'a.wc.createdAt': '提交时间',
@@ -41,12 +41,13 @@ addMessages({
     'a.wc.act.activate': '激活', 'a.wc.act.update': '更新积分和余额', 'a.wc.act.updateuser': '更新积分和余额', 'a.wc.act.refresh': '更新等级和状态',
     'a.wc.out.retry': '稍后重试', 'a.wc.out.failed': '失败（不再重试，下次变动时整体重发）', 'a.wc.out.ok': '成功',
     'a.wc.err.conflict': '这张卡已在创建或已创建：已刷新显示', 'a.wc.err.wechat': '微信拒绝了创建：请检查 Logo 地址、名称和颜色',
+    'a.wc.err.notConfigured': '请先在「设置 › 微信公众号」中填写 AppID 和 AppSecret',
   },
   en: {
     'a.wc.action': 'WeChat card', 'a.wc.of': 'WeChat card: {name}', 'a.wc.close': 'Close', 'a.wc.reload': 'Refresh',
     'a.wc.intro': 'Create this template as a WeChat member card: members can keep the card in WeChat\u2019s card bag, with points and balance kept in step from here; the card face\u2019s "Show member code" opens the member page\u2019s live code (WeChat\u2019s own static code could be copied). WeChat reviews it first.',
     'a.wc.create': 'Create in WeChat', 'a.wc.created': 'Sent: waiting for WeChat\u2019s review',
-    'a.wc.logo': 'Logo URL (upload it with WeChat\u2019s image upload first and give the mmbiz.qpic.cn address)', 'a.wc.logoRule': 'an image address starting with https://',
+    'a.wc.logo': 'Logo URL (upload it with WeChat\u2019s image upload first and give the mmbiz.qpic.cn address)', 'a.wc.logoRule': 'an image address starting with http:// or https://',
     'a.wc.brand': 'Brand name (on the card, 12 characters at most)', 'a.wc.color': 'Card colour', 'a.wc.notice': 'Notice (16 characters at most)',
     'a.wc.description': 'How to use it', 'a.wc.brandShort': 'Brand name', 'a.wc.colorShort': 'Card colour', 'a.wc.noticeDefault': 'Show the member code to the clerk',
     'a.wc.status': 'Review', 'a.wc.cardId': 'WeChat card id', 'a.wc.reviewed': 'Reviewed', 'a.wc.createdAt': 'Sent',
@@ -62,6 +63,7 @@ addMessages({
     'a.wc.act.activate': 'Activate', 'a.wc.act.update': 'Update points and balance', 'a.wc.act.updateuser': 'Update points and balance', 'a.wc.act.refresh': 'Update tier and status',
     'a.wc.out.retry': 'Will retry', 'a.wc.out.failed': 'Failed (not retried; the next change sends the figures again)', 'a.wc.out.ok': 'Done',
     'a.wc.err.conflict': 'This template\u2019s WeChat card is already being created or exists: shown again', 'a.wc.err.wechat': 'WeChat refused to create it: check the logo address, the name and the colour',
+    'a.wc.err.notConfigured': 'Set the WeChat official account\u2019s AppID and AppSecret in Settings first',
   },
 });
 
@@ -159,7 +161,7 @@ function syncBlock(sync) {
 function createForm(ctx, tp, before, done) {
   const [logo, logoBox] = field('wc-logo', t('a.wc.logo'), {
     type: 'url', required: true, maxlength: 512, value: before?.logo_url || '', api: 'logo_url', autocomplete: 'off',
-    'data-rule': t('a.wc.logoRule'), placeholder: 'https://mmbiz.qpic.cn/…',
+    'data-rule': t('a.wc.logoRule'), placeholder: 'http://mmbiz.qpic.cn/mmbiz/…',
   });
   const [brand, brandBox] = field('wc-brand', t('a.wc.brand'), { required: true, maxlength: 12, value: before?.brand_name || '', api: 'brand_name' });
   const [color, colorBox] = field('wc-color', t('a.wc.color'), {
@@ -172,7 +174,8 @@ function createForm(ctx, tp, before, done) {
   const [description, descriptionBox] = field('wc-description', t('a.wc.description'), {
     multiline: true, rows: 3, maxlength: 1024, value: before?.description || '', api: 'description',
   });
-  const check = () => (/^https:\/\/\S+$/.test(logo.value.trim()) ? [] : [[logo, t('a.wc.logoRule')]]);
+  const check = () => (/^https?:\/\/\S+$/.test(logo.value.trim()) ? [] : [[logo, t('a.wc.logoRule')]]);
+  const said = h('p.error', { id: 'wc-error', role: 'alert' });
   return h('form', {
     id: 'wechat-card-form', novalidate: true,
     onsubmit: submitter(() => ({
@@ -180,11 +183,13 @@ function createForm(ctx, tp, before, done) {
       notice: notice.value.trim(), description: description.value.trim(),
     }), (body) => ctx.api.post(`/card-templates/${tp.id}/wechat-card`, body), () => done(), {
       check, ok: t('a.wc.created'),
-      words: { conflict: t('a.wc.err.conflict'), wechat_error: t('a.wc.err.wechat') },
-      failed: (err) => { if (err?.code === 'conflict') done(); },
+      words: { conflict: t('a.wc.err.conflict'), wechat_refused: t('a.wc.err.wechat'), wechat_not_configured: t('a.wc.err.notConfigured') },
+      // Said beside the button too (a toast goes); a card created meanwhile is shown.
+      failed: (err, text) => { said.textContent = text; if (err?.code === 'conflict') done(); },
     }),
   },
   logoBox, h('div.inline-fields', {}, brandBox, colorBox, noticeBox), descriptionBox,
+  said,
   h('p', {}, h('button.btn', { type: 'submit', id: 'wc-create', text: t('a.wc.create') })));
 }
 

@@ -127,8 +127,10 @@ async function addWithRetry(api, card) {
 function failureText(err) {
   if (err?.code === 'wechat_sdk') return t('m.bag.sdk');
   if (['wechat_add', 'wechat_config'].includes(err?.code)) return t('m.bag.failed');
+  // The API's codes (docs/decisions/058); wechat_unavailable and the rest: the shared words.
   return errorText(err, { not_found: t('m.bag.unavailable'), wechat_card_unavailable: t('m.bag.unavailable'),
-    card_bag_off: t('m.bag.unavailable'), no_openid: t('m.bag.noOpenid'), wechat_not_configured: t('m.bag.unavailable') });
+    wechat_not_configured: t('m.bag.unavailable'), member_not_linked: t('m.bag.noOpenid'),
+    wechat_refused: t('m.bag.failed') });
 }
 
 // Inside WeChat's browser, the card bag's line on a card: "In your WeChat card bag", or
