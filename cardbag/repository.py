@@ -6,10 +6,11 @@ sync health the operator reads. The sync worker's own queries live in sync_repos
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypedDict, cast
 
-from piccolo.query import OnConflictAction
+from piccolo.query.mixins import OnConflictAction
 
 from app.core.db import for_update, is_unique_violation
 from cardbag.rows import BagCardRow, SyncLogRow, WechatCardRow
@@ -47,11 +48,11 @@ async def claim_wechat_card(values: WechatCardRow) -> bool:
 
 
 async def retake_wechat_card(chain_id: uuid.UUID, template_id: uuid.UUID,
-                             values: dict[str, Any], stale_before: datetime) -> bool:
+                             values: Mapping[str, Any], stale_before: datetime) -> bool:
     """Take the row again for a new ``/card/create`` when the last one ``failed``, or was
     left ``creating`` by a process that died before WeChat answered (older than
     ``stale_before``): a conditional update, so of racing callers one wins."""
-    rows = await WechatCard.update(values).where(
+    rows = await WechatCard.update(dict[Any, Any](values)).where(
         (WechatCard.template_id == template_id) & (WechatCard.chain_id == chain_id)
         & ((WechatCard.status == "failed")
            | ((WechatCard.status == "creating") & (WechatCard.updated_at < stale_before)))
@@ -59,17 +60,18 @@ async def retake_wechat_card(chain_id: uuid.UUID, template_id: uuid.UUID,
     return bool(rows)
 
 
-async def finish_wechat_card(template_id: uuid.UUID, values: dict[str, Any]) -> None:
+async def finish_wechat_card(template_id: uuid.UUID, values: Mapping[str, Any]) -> None:
     """WeChat's answer to the create: its card id and status, or ``failed`` and why."""
-    await WechatCard.update(values).where(WechatCard.template_id == template_id).run()
+    await WechatCard.update(dict[Any, Any](values)).where(
+        WechatCard.template_id == template_id).run()
 
 
 async def review_wechat_card(chain_id: uuid.UUID, wechat_card_id: str,
-                             values: dict[str, Any], at: datetime) -> bool:
+                             values: Mapping[str, Any], at: datetime) -> bool:
     """WeChat's review result (reviewed ``at``), on a card it has: pending, or reviewed
     before ``at`` (reviewed again after an edit). Never on a row still creating or
     failed, and a late retry of an older review leaves a newer one alone."""
-    rows = await WechatCard.update(values).where(
+    rows = await WechatCard.update(dict[Any, Any](values)).where(
         (WechatCard.wechat_card_id == wechat_card_id) & (WechatCard.chain_id == chain_id)
         & WechatCard.status.is_in(["pending", "approved", "rejected"])
         & (WechatCard.reviewed_at.is_null() | (WechatCard.reviewed_at <= at))

@@ -67,7 +67,7 @@ DEFAULT_COLOR = "Color010"
 WORDS = {
     "zh-CN": {"tier": "等级", "status": "状态", "qr": "会员码", "qr_tips": "出示动态码",
               "notice": "请出示会员码", "prerogative": "会员权益以门店说明为准",
-              "description": "到店出示会员码，积分与余额实时同步"},
+              "description": "到店出示会员码; 积分与余额实时同步"},
     "en": {"tier": "Tier", "status": "Status", "qr": "Member code", "qr_tips": "Live code",
            "notice": "Show your member code", "prerogative": "Member benefits as offered in "
                                                              "store",
