@@ -91,7 +91,10 @@ async def _crypt(chain_id: uuid.UUID, box: SecretBox) -> MessageCrypt:
     server = await stores.wechat_message_server(chain_id, box)
     if server is None or not server.token or not server.aes_key:
         raise PushRefused("the push does not verify")
-    return MessageCrypt(server.token, server.aes_key, server.app_id)
+    try:
+        return MessageCrypt(server.token, server.aes_key, server.app_id)
+    except CryptError:  # a key stored before it was checked: nothing can verify
+        raise PushRefused("the push does not verify") from None
 
 
 def _fresh(timestamp: str | None) -> None:

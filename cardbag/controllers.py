@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, Response, get, post
 from litestar.enums import MediaType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
 from app.core.auth import MEMBERS, OPERATORS, PUBLIC
@@ -71,7 +71,7 @@ class WechatAddController(Controller):
                      "signature was bad: the wx_card ticket is fetched anew (at most once a "
                      "minute).")
     async def add(self, card_id: FromPath[uuid.UUID], principal: Caller, runtime: RuntimeDep,
-                  retry: bool = False) -> WechatAddOut:
+                  retry: FromQuery[bool] = False) -> WechatAddOut:
         return await service.wechat_add(principal, card_id, runtime, retry=retry)
 
 
