@@ -140,7 +140,8 @@ def signed_push(server: MessageServer, fields: dict[str, str | int], *,
     encrypted, msg_signature = crypt.encrypt(to_xml(fields), stamp, nonce)
     body = to_xml({"ToUserName": OA_ID, "Encrypt": encrypted}).encode()
     return SignedPush(path=server.path, body=body, query={
-        "signature": sorted_sha1(token or server.token, stamp, nonce), "timestamp": stamp, "nonce": nonce,
+        "signature": sorted_sha1(token or server.token, stamp, nonce),
+        "timestamp": stamp, "nonce": nonce,
         "openid": str(fields.get("FromUserName", "")), "encrypt_type": "aes",
         "msg_signature": msg_signature})
 
