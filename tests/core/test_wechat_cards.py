@@ -137,6 +137,8 @@ async def test_create_review_activate_update(client: WechatClient,
     ({"card_type": "GROUPON"}, 40071),
     ({"member_card": {"base_info": {}}}, 41011),
     ({"member_card": {**member_card()["member_card"], "supply_bonus": None}}, 41011),
+    ({"member_card": {**member_card()["member_card"], "custom_cell1": {"name": "x"}}}, 47001),
+    ({"member_card": {**member_card()["member_card"], "custom_field1": {"url": "u"}}}, 47001),
 ])
 async def test_create_refusals(client: WechatClient, change: dict[str, Any],
                                errcode: int) -> None:
@@ -167,6 +169,11 @@ async def test_activate_and_update_refusals(client: WechatClient,
         await client.membercard_updateuser(access, {"code": "880000000001",
                                                     "card_id": card_id, "add_balance": -9000})
     assert below_zero.value.errcode == 47001
+    server.remove_card(card_id, "880000000001")
+    with pytest.raises(WechatError) as deleted:
+        await client.membercard_updateuser(access, {"code": "880000000001",
+                                                    "card_id": card_id, "bonus": 1})
+    assert deleted.value.errcode == 40127
     server.require_taken = True
     with pytest.raises(WechatError) as not_taken:
         await client.membercard_activate(access, activation(card_id, code="880000000002"))

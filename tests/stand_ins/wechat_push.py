@@ -187,6 +187,8 @@ class WechatPusher:
 
     async def user_del_card(self, openid: str, card_id: str, code: str, *,
                             created_at: int | None = None) -> Push:
+        if self.stand_in is not None:
+            self.stand_in.remove_card(card_id, code)
         return await self.push("user_del_card", from_user=openid, created_at=created_at,
                                CardId=card_id, UserCardCode=code)
 
