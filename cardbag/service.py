@@ -15,9 +15,8 @@ import json
 import logging
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 from app.core.auth import Principal
@@ -53,8 +52,6 @@ from stores import service as stores
 from stores.service import MessageServer
 
 log = logging.getLogger("o2o.cardbag")
-
-T = TypeVar("T")
 
 # A row left ``creating`` this long was abandoned (its process died before WeChat
 # answered; a call times out long before): a new POST may take it over.
@@ -173,22 +170,8 @@ def card_body(template: TemplateRow, body: WechatCardIn, locale: str, url: str
 async def _card_create(runtime: Runtime, server: MessageServer, card: dict[str, Any]) -> str:
     if runtime.sandbox:
         return f"sandbox-{secrets.token_hex(12)}"
-    return await _with_token(runtime, server, lambda token: runtime.wechat.card_create(
-        token, card))
-
-
-async def _with_token(runtime: Runtime, server: MessageServer,
-                      call: Callable[[str], Awaitable[T]]) -> T:
-    """Call WeChat with the app's shared access token; a refused token (40001/42001/
-    40014) is refreshed once, for every process, and the call made again."""
-    token = await runtime.tokens.get(server.app_id, server.secret)
-    try:
-        return await call(token)
-    except WechatError as exc:
-        if exc.errcode not in TOKEN_REFUSED:
-            raise
-    token = await runtime.tokens.refresh(server.app_id, server.secret, refused=token)
-    return await call(token)
+    return await runtime.tokens.call_with_token(
+        server.app_id, server.secret, lambda token: runtime.wechat.card_create(token, card))
 
 
 def _wechat_failure(exc: WechatError) -> WechatRefused | WechatUnavailable:

@@ -34,6 +34,7 @@ from tests.cardbag import (
     signed_push,
     template,
 )
+from tests.stand_ins.wechat_push import TAMPERINGS, WechatPusher
 from tests.world import World
 
 OPENID = "oMemberAlpha0001"
@@ -310,3 +311,31 @@ async def test_a_card_given_by_a_friend_or_unknown_events_record_nothing(
     assert (await send(client, text)).text == "success"
     assert await bag_rows() == []
     assert await TakenPush.select().run() == []
+
+
+async def test_wechats_own_pushes_and_every_forgery_of_them(client: httpx.AsyncClient,
+                                                            world: World) -> None:
+    """The pusher (tests/stand_ins/wechat_push.py) encrypts on its own, from WeChat's
+    documentation: its pushes are taken, each of its forgeries is 401 and changes nothing."""
+    server, wechat_card_id, card = await _bagged_card(client, world)
+    pusher = WechatPusher("", world.a.id, server.token, server.aes_key, server.app_id,
+                          client=client)
+    check = await pusher.server_check(echostr="1234567890")
+    assert (check.status_code, check.text) == (200, "1234567890")
+    assert (await pusher.server_check(token="someoneElsesToken")).status_code == 401
+
+    got = pusher.build("user_get_card", from_user=OPENID, CardId=wechat_card_id,
+                       IsGiveByFriend=0, UserCardCode=card["number"])
+    for how in TAMPERINGS:
+        forged = await pusher.send(pusher.forge(got, how))
+        assert forged.status == 401, (how, forged.text)
+    assert await bag_rows() == []
+    taken = await pusher.send(got)
+    assert (taken.status, taken.text) == (200, "success")
+    assert [str(r["card_id"]) for r in await bag_rows()] == [card["id"]]
+    removed = await pusher.user_del_card(OPENID, wechat_card_id, card["number"])
+    assert removed.text == "success"
+    replayed = await pusher.replay(taken)
+    assert (replayed.status, replayed.text) == (200, "success")
+    row = await bag_row(card["id"])
+    assert row is not None and row["state"] == "removed"
