@@ -1,4 +1,6 @@
-"""The member page and WeChat's card bag (issue 21) in a real browser.
+"""The member page and WeChat's card bag (issue 21) in a real browser, against the real
+endpoints of a server in sandbox mode (its tickets are a fixed sandbox string, its WeChat
+cards approved at once: the signatures are checked here with the kernel's own signers).
 
 Inside WeChat's browser (a MicroMessenger user agent) a card offers "Add to WeChat card
 bag": the page loads WeChat's JS-SDK from res.wx.qq.com (here a stand-in served in its
@@ -16,10 +18,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
-from tests.web.conftest import PHONE, Demo, assert_accessible, screenshot, set_lang
+from app.core.wechat_crypto import card_sign, jsapi_sign
+from cardbag.service import SANDBOX_TICKET
+from tests.web.conftest import API, PHONE, Demo, assert_accessible, screenshot, set_lang
 from tests.web.test_member_page import go, member_page
 
 WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
@@ -126,12 +131,54 @@ def _a_card(demo: Demo) -> dict[str, Any]:
     return dict(next(c for c in cards if c["status"] == "active"))
 
 
+APP_ID = "wxd0e1m2o3c4a5r6d7"
+
+
+def card_bag_on(demo: Demo, template_id: str) -> str:
+    """The demo chain's card bag switched on (with its message server) and the template a
+    WeChat card (approved at once in sandbox mode): its WeChat card id."""
+    demo.api("PUT", "/wechat-config", demo.operator_token, json={
+        "app_id": APP_ID, "app_secret": "demo-app-secret", "server_token": "o2oToken2026",
+        "encoding_aes_key": "a" * 43, "card_bag": True})
+    path = f"/card-templates/{template_id}/wechat-card"
+    response = httpx.post(demo.base_url + API + path, timeout=10, json={
+        "logo_url": "http://mmbiz.qpic.cn/mmbiz/logo/0", "brand_name": "丝域养发"},
+        headers={"Authorization": f"Bearer {demo.operator_token}"})
+    assert response.status_code in (201, 409), response.text  # 409: made by another test
+    card = demo.api("GET", path, demo.operator_token)
+    assert card["status"] == "approved", card
+    return str(card["wechat_card_id"])
+
+
+class Requests:
+    """The member endpoints' requests the page made, as (path, query)."""
+
+    def __init__(self, page: Any) -> None:
+        self.seen: list[tuple[str, dict[str, list[str]]]] = []
+        page.on("request", self.record)
+
+    def record(self, request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.path.startswith(("/api/v1/wechat/", "/api/v1/cards/")) and (
+                "wechat" in parts.path):
+            self.seen.append((parts.path, parse_qs(parts.query)))
+
+
+def assert_signed(ext: str, wechat_card_id: str, number: str) -> None:
+    """The card_ext the page handed to wx.addCard is the server's, signed with the ticket."""
+    fields = json.loads(ext)
+    assert fields["code"] == number and fields["openid"] == "demo-member-1", fields
+    assert fields["signature"] == card_sign(SANDBOX_TICKET, fields["code"], fields["openid"],
+                                            fields["timestamp"], fields["nonce_str"],
+                                            wechat_card_id)
+
+
 def test_inside_wechat_the_card_goes_to_the_card_bag(demo_server: Demo,
                                                      wechat_context: Any) -> None:
     card = _a_card(demo_server)
-    fake = FakeApi(_card_ext(card["number"]))
+    wechat_card_id = card_bag_on(demo_server, card["template_id"])
     page = member_page(demo_server, wechat_context)
-    fake.install(page)
+    seen = Requests(page)
     # The cards list offers it under the tile; nothing is loaded before a tap.
     expect(page.locator(f"[data-add-to-bag='{card['id']}']")).to_be_visible()
     assert wechat_context.sdk_loads == []
@@ -145,24 +192,30 @@ def test_inside_wechat_the_card_goes_to_the_card_bag(demo_server: Demo,
 
     assert wechat_context.sdk_loads == [SDK]
     state = page.evaluate("window.__wx")
-    assert state["configs"] == [{
-        "debug": False, "appId": JS_CONFIG["app_id"], "timestamp": JS_CONFIG["timestamp"],
-        "nonceStr": JS_CONFIG["nonce_str"], "signature": JS_CONFIG["signature"],
-        "jsApiList": ["addCard"]}]
-    # Signed for the page's address without the hash.
-    assert fake.config_urls == [f"{demo_server.base_url}/m/?chain={demo_server.chain_id}"]
-    assert state["adds"] == [{"cardList": [{"cardId": "pFS7Fjg8kV1IdDz01r4SQwMkuCKc",
-                                            "cardExt": _card_ext(card["number"]).replace(
-                                                "SIG", "stale")}]}]
-    assert fake.adds == [{}]
+    # wx.config: what the server signed with the jsapi ticket for the page's address
+    # without its hash.
+    url = f"{demo_server.base_url}/m/?chain={demo_server.chain_id}"
+    assert seen.seen[0] == ("/api/v1/wechat/js-config", {"url": [url]})
+    [config] = state["configs"]
+    assert config == {"debug": False, "appId": APP_ID, "timestamp": config["timestamp"],
+                      "nonceStr": config["nonceStr"], "signature": config["signature"],
+                      "jsApiList": ["addCard"]}
+    assert config["signature"] == jsapi_sign(SANDBOX_TICKET, config["nonceStr"],
+                                             str(config["timestamp"]), url)
+    # wx.addCard: the WeChat card and the cardExt the server signed with the wx_card ticket.
+    [add] = state["adds"]
+    [item] = add["cardList"]
+    assert item["cardId"] == wechat_card_id
+    assert_signed(item["cardExt"], wechat_card_id, card["number"])
+    assert seen.seen[1:] == [(f"/api/v1/cards/{card['id']}/wechat-add", {})]
 
 
 def test_a_refused_signature_is_asked_for_once_more(demo_server: Demo,
                                                     wechat_context: Any) -> None:
     card = _a_card(demo_server)
-    fake = FakeApi(_card_ext(card["number"]))
+    wechat_card_id = card_bag_on(demo_server, card["template_id"])
     page = member_page(demo_server, wechat_context, lang="zh")
-    fake.install(page)
+    seen = Requests(page)
     go(page, f"#card/{card['id']}", "[data-add-to-bag]")
     expect(page.locator("[data-add-to-bag]")).to_have_text("添加到微信卡包")
     assert_accessible(page, "card with the card bag button (zh)")
@@ -171,11 +224,12 @@ def test_a_refused_signature_is_asked_for_once_more(demo_server: Demo,
     page.evaluate("window.__wxAnswers = ['addCard:fail, invalid signature']")
     page.click("[data-add-to-bag]")
     expect(page.locator("[data-card-bag=added]")).to_contain_text("已添加到微信卡包")
-    state = page.evaluate("window.__wx")
-    assert [a["cardList"][0]["cardExt"] for a in state["adds"]] == [
-        _card_ext(card["number"]).replace("SIG", "stale"),
-        _card_ext(card["number"]).replace("SIG", "fresh")]
-    assert fake.adds == [{}, {"retry": ["true"]}]
+    adds = page.evaluate("window.__wx.adds")
+    assert len(adds) == 2
+    for add in adds:
+        assert_signed(add["cardList"][0]["cardExt"], wechat_card_id, card["number"])
+    path = f"/api/v1/cards/{card['id']}/wechat-add"
+    assert [s for s in seen.seen if s[0] == path] == [(path, {}), (path, {"retry": ["true"]})]
 
     # Refused twice: said, not asked a third time; the button stays for a later tap.
     go(page, "#cards", "[data-card]")
@@ -186,7 +240,7 @@ def test_a_refused_signature_is_asked_for_once_more(demo_server: Demo,
     expect(page.locator("[data-card-bag=add] [role=status]")).to_have_text(
         "没能添加到微信卡包，请稍后再试")  # noqa: RUF001
     expect(page.locator("[data-add-to-bag]")).to_be_enabled()
-    assert fake.adds[2:] == [{}, {"retry": ["true"]}]
+    assert [s for s in seen.seen if s[0] == path][2:] == [(path, {}), (path, {"retry": ["true"]})]
     # Configured once for the page (its address did not change).
     assert len(page.evaluate("window.__wx.configs")) == 1
 
@@ -254,8 +308,6 @@ def test_outside_wechat_nothing_changes(demo_server: Demo, context: Any) -> None
 
 
 def test_only_the_member_page_may_run_wechats_sdk(demo_server: Demo) -> None:
-    import httpx
-
     for path, allowed in (("/m/", True), ("/admin/", False), ("/clerk/", False), ("/", False)):
         csp = httpx.get(demo_server.base_url + path, timeout=10).headers["content-security-policy"]
         script_src = next(d for d in csp.split("; ") if d.startswith("script-src"))

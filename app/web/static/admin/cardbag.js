@@ -49,7 +49,7 @@ addMessages({
     'a.wc.create': 'Create in WeChat', 'a.wc.created': 'Sent: waiting for WeChat\u2019s review',
     'a.wc.logo': 'Logo URL (upload it with WeChat\u2019s image upload first and give the mmbiz.qpic.cn address)', 'a.wc.logoRule': 'an image address starting with http:// or https://',
     'a.wc.brand': 'Brand name (on the card, 12 characters at most)', 'a.wc.color': 'Card colour', 'a.wc.notice': 'Notice (16 characters at most)',
-    'a.wc.description': 'How to use it', 'a.wc.brandShort': 'Brand name', 'a.wc.colorShort': 'Card colour', 'a.wc.noticeDefault': 'Show the member code to the clerk',
+    'a.wc.description': 'How to use it', 'a.wc.brandShort': 'Brand name', 'a.wc.colorShort': 'Card colour', 'a.wc.noticeDefault': 'Show member code',
     'a.wc.status': 'Review', 'a.wc.cardId': 'WeChat card id', 'a.wc.reviewed': 'Reviewed', 'a.wc.createdAt': 'Sent',
     'a.wc.st.creating': 'Being created in WeChat', 'a.wc.st.pending': 'Waiting for WeChat\u2019s review', 'a.wc.st.approved': 'Approved: members can add it to WeChat\u2019s card bag',
     'a.wc.st.rejected': 'Rejected by WeChat', 'a.wc.st.failed': 'Creation failed: change what is needed and send it again', 'a.wc.st.other': 'Status: {status}',
