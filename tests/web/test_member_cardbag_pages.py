@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -66,12 +67,17 @@ JS_CONFIG = {"app_id": "wx0123456789abcdef", "timestamp": 1765081200,
              "nonce_str": "n0nce", "signature": "0" * 40}
 
 
-@pytest.fixture
-def wechat_context(browser: Any) -> Iterator[Any]:
+ANDROID_WECHAT_UA = ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like "
+                     "Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160065 "
+                     "MMWEBSDK/20231202 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64")
+
+
+@contextmanager
+def in_wechat(browser: Any, user_agent: str = WECHAT_UA) -> Iterator[Any]:
     """The `context` fixture's phone, in WeChat's browser: its user agent, and WeChat's SDK
     served by the fake above (counted in sdk_loads)."""
     ctx = browser.new_context(viewport=PHONE, device_scale_factor=1, timezone_id="Asia/Shanghai",
-                              user_agent=WECHAT_UA)
+                              user_agent=user_agent)
     ctx.add_init_script("try { if (!localStorage.getItem('o2o.lang')) "
                         "localStorage.setItem('o2o.lang', 'en'); } catch (e) {}")
     ctx.set_default_timeout(10_000)
@@ -89,6 +95,12 @@ def wechat_context(browser: Any) -> Iterator[Any]:
     yield ctx
     ctx.close()
     assert not errors, f"JavaScript errors or CSP violations on the page: {errors}"
+
+
+@pytest.fixture
+def wechat_context(browser: Any) -> Iterator[Any]:
+    with in_wechat(browser) as ctx:
+        yield ctx
 
 
 class FakeApi:
@@ -243,6 +255,32 @@ def test_a_refused_signature_is_asked_for_once_more(demo_server: Demo,
     assert [s for s in seen.seen if s[0] == path][2:] == [(path, {}), (path, {"retry": ["true"]})]
     # Configured once for the page (its address did not change).
     assert len(page.evaluate("window.__wx.configs")) == 1
+
+
+@pytest.mark.parametrize(("user_agent", "signs"), [(WECHAT_UA, "landing"),
+                                                  (ANDROID_WECHAT_UA, "current")])
+def test_wx_config_signs_the_address_wechat_checks(demo_server: Demo, browser: Any,
+                                                   user_agent: str, signs: str) -> None:
+    """Entered through WeChat's login redirect (?code=), the page drops the code from its
+    address; WeChat's iOS browser still checks the signature against the address the page
+    was entered at, Android's against the current one."""
+    card = _a_card(demo_server)
+    card_bag_on(demo_server, card["template_id"])
+    with in_wechat(browser, user_agent) as ctx:
+        page = ctx.new_page()
+        seen = Requests(page)
+        current = f"{demo_server.base_url}/m/?chain={demo_server.chain_id}"
+        landing = f"{current}&code=sandbox:demo-member-1"
+        page.goto(f"{landing}#card/{card['id']}")
+        page.wait_for_selector("[data-add-to-bag]")
+        assert page.evaluate("location.href.split('#')[0]") == current
+        page.click("[data-add-to-bag]")
+        expect(page.locator("[data-card-bag=added]")).to_have_count(1)
+        config = page.evaluate("window.__wx.configs[0]")
+    url = landing if signs == "landing" else current
+    assert seen.seen[0] == ("/api/v1/wechat/js-config", {"url": [url]})
+    assert config["signature"] == jsapi_sign(SANDBOX_TICKET, config["nonceStr"],
+                                             str(config["timestamp"]), url)
 
 
 def test_a_cancel_and_an_unavailable_card_are_said(demo_server: Demo,

@@ -3,8 +3,8 @@
 // balance (kept in step by the server). Outside WeChat nothing changes: no button, no SDK.
 //
 // The tap: load WeChat's JS-SDK (jweixin, only now and only here), wx.config with what
-// GET /wechat/js-config signed for this page's address (without the hash: WeChat signs the
-// URL the page was opened at), then wx.addCard with what GET /cards/{id}/wechat-add
+// GET /wechat/js-config signed for this page's address (without the hash; on iOS the one
+// the page was entered at), then wx.addCard with what GET /cards/{id}/wechat-add
 // signed with the wx_card api_ticket. When WeChat says the card signature is bad (a ticket
 // WeChat has just replaced), the page asks again once with ?retry=true: the server then
 // fetches a fresh ticket. The card answers `wechat`: null or {"in_card_bag": true, ...};
@@ -39,6 +39,13 @@ addMessages({
 const SDK_URLS = ['https://res.wx.qq.com/open/js/jweixin-1.6.0.js', 'https://res2.wx.qq.com/open/js/jweixin-1.6.0.js'];
 
 export const inWechatBrowser = () => /MicroMessenger/i.test(navigator.userAgent);
+
+// The address WeChat checks wx.config's signature against, without the hash: on iOS the
+// one the page was entered at (WeChat's iOS browser keeps it, whatever history.replaceState
+// did since: the page drops the login `code` WeChat's redirect handed over), elsewhere the
+// current one. Read when this module loads, before the login rewrites the address.
+const LANDING = location.href.split('#')[0];
+const signedUrl = () => (/iPhone|iPad|iPod/i.test(navigator.userAgent) ? LANDING : location.href.split('#')[0]);
 
 // Cards the server said it cannot add (409) during this visit: a note instead of a button
 // that would fail again (sessionStorage: a new visit asks again).
@@ -81,8 +88,7 @@ let configured = null;
 function configure(api) {
   configured ||= (async () => {
     const wx = await loadSdk();
-    const url = location.href.split('#')[0];
-    const c = await api.get('/wechat/js-config', { url });
+    const c = await api.get('/wechat/js-config', { url: signedUrl() });
     await new Promise((resolve, reject) => {
       let settled = false;
       wx.ready(() => { if (!settled) { settled = true; resolve(); } });
