@@ -306,6 +306,15 @@ def test_a_cancel_and_an_unavailable_card_are_said(demo_server: Demo,
     expect(page.locator("[data-card-bag=add] [role=status]")).to_have_text(
         "Not added: tap again whenever you want it in the card bag")
     expect(page.locator("[data-add-to-bag]")).to_be_enabled()
+    # Another refusal (not the signature): said, and the next tap configures afresh.
+    page.evaluate("window.__wx.answers.push('addCard:fail, permission denied')")
+    page.click("[data-add-to-bag]")
+    expect(page.locator("[data-card-bag=add] [role=status]")).to_have_text(
+        "Could not add it to WeChat\u2019s card bag: try again later")
+    assert len(fake.adds) == 3 and len(page.evaluate("window.__wx.configs")) == 1
+    page.click("[data-add-to-bag]")
+    expect(page.locator("[data-card-bag=added]")).to_have_count(1)
+    assert len(page.evaluate("window.__wx.configs")) == 2
 
 
 def test_a_card_in_the_bag_says_so(demo_server: Demo, wechat_context: Any) -> None:

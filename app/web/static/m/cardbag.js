@@ -83,7 +83,9 @@ function loadSdk() {
 }
 
 // wx.config for this page, once it worked (the address without the hash does not change
-// while the member moves between views); a config WeChat refused is asked for again.
+// while the member moves between views); a config WeChat refused is asked for again on the
+// next tap. WeChat may call ready even when it then refuses the config (error comes
+// after): a later error forgets the config too.
 let configured = null;
 function configure(api) {
   configured ||= (async () => {
@@ -92,7 +94,10 @@ function configure(api) {
     await new Promise((resolve, reject) => {
       let settled = false;
       wx.ready(() => { if (!settled) { settled = true; resolve(); } });
-      wx.error((res) => { if (!settled) { settled = true; reject(Object.assign(new Error(res?.errMsg || 'config'), { code: 'wechat_config', res })); } });
+      wx.error((res) => {
+        configured = null;
+        if (!settled) { settled = true; reject(Object.assign(new Error(res?.errMsg || 'config'), { code: 'wechat_config', res })); }
+      });
       wx.config({
         debug: false, appId: c.app_id, timestamp: c.timestamp, nonceStr: c.nonce_str,
         signature: c.signature, jsApiList: ['addCard'],
@@ -125,7 +130,8 @@ async function addWithRetry(api, card) {
   try {
     return await addCard(wx, await signed(false));
   } catch (err) {
-    if (!badSignature(err)) throw err;
+    // Any other refusal (a permission the config did not get...): configure afresh next time.
+    if (!badSignature(err)) { if (err?.code === 'wechat_add') configured = null; throw err; }
     return addCard(wx, await signed(true));
   }
 }
