@@ -14,6 +14,7 @@ other pages' do not."""
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,8 +26,10 @@ from playwright.sync_api import expect
 
 from app.core.wechat_crypto import card_sign, jsapi_sign
 from cardbag.service import SANDBOX_TICKET
+from tests.stand_ins.wechat_push import WechatPusher
 from tests.web.conftest import API, PHONE, Demo, assert_accessible, screenshot, set_lang
 from tests.web.test_member_page import go, member_page
+from tests.web.test_top_up_pages import keyed
 
 WECHAT_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
              "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47(0x18002f2c) "
@@ -144,14 +147,16 @@ def _a_card(demo: Demo) -> dict[str, Any]:
 
 
 APP_ID = "wxd0e1m2o3c4a5r6d7"
+TOKEN = "o2oToken2026"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 letters and digits
 
 
 def card_bag_on(demo: Demo, template_id: str) -> str:
     """The demo chain's card bag switched on (with its message server) and the template a
     WeChat card (approved at once in sandbox mode): its WeChat card id."""
     demo.api("PUT", "/wechat-config", demo.operator_token, json={
-        "app_id": APP_ID, "app_secret": "demo-app-secret", "server_token": "o2oToken2026",
-        "encoding_aes_key": "a" * 43, "card_bag": True})
+        "app_id": APP_ID, "app_secret": "demo-app-secret", "server_token": TOKEN,
+        "encoding_aes_key": AES_KEY, "card_bag": True})
     path = f"/card-templates/{template_id}/wechat-card"
     response = httpx.post(demo.base_url + API + path, timeout=10, json={
         "logo_url": "http://mmbiz.qpic.cn/mmbiz/logo/0", "brand_name": "丝域养发"},
@@ -335,6 +340,36 @@ def test_a_card_in_the_bag_says_so(demo_server: Demo, wechat_context: Any) -> No
     set_lang(page, "zh")
     expect(page.locator("[data-card-bag=in]")).to_have_text("✓ 已在你的微信卡包中")
     assert wechat_context.sdk_loads == []
+
+
+def test_a_card_wechat_took_into_the_bag_says_so(demo_server: Demo,
+                                                 wechat_context: Any) -> None:
+    """The whole way round: the member adds the card, WeChat tells the server (an encrypted
+    user_get_card push to the callback), and the card says it is in the bag."""
+    from cards.schemas import CardOut
+
+    if "wechat" not in CardOut.__struct_fields__:
+        pytest.skip("needs the sync's CardOut.wechat (branch i21-sync)")
+    template = demo_server.api("POST", "/card-templates", demo_server.operator_token, json={
+        "name": f"E2E 卡包 {uuid.uuid4().hex[:6]}", "kind": "membership", "claimable": True})
+    card = keyed(demo_server, f"/card-templates/{template['id']}/claim", {})
+    wechat_card_id = card_bag_on(demo_server, template["id"])
+    page = member_page(demo_server, wechat_context)
+    go(page, f"#card/{card['id']}", "[data-add-to-bag]")
+    page.click("[data-add-to-bag]")
+    expect(page.locator("[data-card-bag=added]")).to_have_count(1)
+
+    pusher = WechatPusher(demo_server.base_url, demo_server.chain_id, TOKEN, AES_KEY, APP_ID)
+    push = pusher.build("user_get_card", from_user="demo-member-1", CardId=wechat_card_id,
+                        IsGiveByFriend=0, UserCardCode=card["number"], FriendUserName="",
+                        OuterId=0, OldUserCardCode="", OuterStr="", IsRestoreMemberCard=0,
+                        IsRecommendByFriend=0, UnionId="")
+    answer = pusher.send_sync(push)
+    assert (answer.status_code, answer.text) == (200, "success")
+    go(page, "#cards", f"[data-card='{card['id']}']")
+    go(page, f"#card/{card['id']}", "[data-card-bag=in]")
+    expect(page.locator("[data-card-bag=in]")).to_have_text("✓ In your WeChat card bag")
+    expect(page.locator("[data-add-to-bag]")).to_have_count(0)
 
 
 def test_outside_wechat_nothing_changes(demo_server: Demo, context: Any) -> None:
