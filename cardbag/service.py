@@ -289,12 +289,19 @@ def _own_page(url: str, origin: str) -> str:
     """The page's URL without its fragment (the JS-SDK signs it so), if it is ours."""
     page = url.split("#", 1)[0]
     try:
-        parts, ours = urlsplit(page), urlsplit(origin)
+        ours, theirs = _origin_of(origin), _origin_of(page)
     except ValueError:
         raise ValidationError("url", "not a URL") from None
-    if (parts.scheme.lower(), parts.netloc.lower()) != (ours.scheme.lower(),
-                                                        ours.netloc.lower()) \
-            or not parts.netloc:
+    if theirs != ours or not theirs[1]:
         raise ValidationError("url", f"must be a page of {origin}")
     return page
 
+
+def _origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
