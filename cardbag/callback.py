@@ -34,7 +34,7 @@ from app.core.clock import utcnow
 from app.core.crypto import SecretBox
 from app.core.db import write_transaction
 from app.core.errors import NotFound, UnsupportedMediaType
-from app.core.wechat_crypto import CryptError, MessageCrypt, parse_xml
+from app.core.wechat_crypto import CryptError, MessageCrypt
 from cardbag import repository as repo
 from cardbag.errors import PushRefused, PushTooLarge
 from cardbag.rows import BagCardRow
@@ -77,10 +77,7 @@ async def receive_push(chain_id: uuid.UUID, box: SecretBox, query: Mapping[str, 
         raise PushRefused("only safe-mode (encrypt_type=aes) pushes are taken")
     _fresh(timestamp)
     try:
-        encrypted = parse_xml(body).get("Encrypt")
-        if not encrypted:
-            raise CryptError("no Encrypt element")
-        push = parse_xml(crypt.decrypt(signature, timestamp or "", nonce, encrypted))
+        push = crypt.open_push(signature, timestamp or "", nonce, body)
     except CryptError as exc:
         raise PushRefused("the push does not verify") from exc
     if any("\x00" in value for value in push.values()):
