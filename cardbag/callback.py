@@ -11,9 +11,10 @@ message-server Token and EncodingAESKey (app.core.wechat_crypto.MessageCrypt):
   no body, so a captured one could carry another body.
 
 Whatever does not verify (signature, appid, a timestamp outside WeChat's 5 minutes,
-garbage, a chain without a message server) is one 401 ``unauthorized`` and changes
-nothing. A push that verifies is answered ``success`` whatever it holds, since WeChat
-sends it again otherwise: an unknown event, a card of another chain or template, a repeat.
+garbage) is one 401 ``unauthorized`` and changes nothing; a chain without a message
+server (or no such chain) is 404 ``not_found``, as WeChat Pay's notify route answers.
+A push that verifies is answered ``success`` whatever it holds, since WeChat sends it
+again otherwise: an unknown event, a card of another chain or template, a repeat.
 
 Effects are written in one write transaction with the push's dedupe row (cardbag_push):
 a repeat finds the row and changes nothing. ``user_get_card`` only records the card as in
@@ -32,8 +33,8 @@ from datetime import UTC, datetime
 from app.core.clock import utcnow
 from app.core.crypto import SecretBox
 from app.core.db import write_transaction
-from app.core.errors import UnsupportedMediaType
-from app.core.wechat_crypto import CryptError, MessageCrypt, parse_xml
+from app.core.errors import NotFound, UnsupportedMediaType
+from app.core.wechat_crypto import CryptError, MessageCrypt
 from cardbag import repository as repo
 from cardbag.errors import PushRefused, PushTooLarge
 from cardbag.rows import BagCardRow
@@ -76,10 +77,7 @@ async def receive_push(chain_id: uuid.UUID, box: SecretBox, query: Mapping[str, 
         raise PushRefused("only safe-mode (encrypt_type=aes) pushes are taken")
     _fresh(timestamp)
     try:
-        encrypted = parse_xml(body).get("Encrypt")
-        if not encrypted:
-            raise CryptError("no Encrypt element")
-        push = parse_xml(crypt.decrypt(signature, timestamp or "", nonce, encrypted))
+        push = crypt.open_push(signature, timestamp or "", nonce, body)
     except CryptError as exc:
         raise PushRefused("the push does not verify") from exc
     if any("\x00" in value for value in push.values()):
@@ -90,7 +88,8 @@ async def receive_push(chain_id: uuid.UUID, box: SecretBox, query: Mapping[str, 
 async def _crypt(chain_id: uuid.UUID, box: SecretBox) -> MessageCrypt:
     server = await stores.wechat_message_server(chain_id, box)
     if server is None or not server.token or not server.aes_key:
-        raise PushRefused("the push does not verify")
+        # Like WeChat Pay's notify route: no chain, or none with a message server.
+        raise NotFound("this chain has no WeChat message server")
     try:
         return MessageCrypt(server.token, server.aes_key, server.app_id)
     except CryptError:  # a key stored before it was checked: nothing can verify

@@ -93,8 +93,8 @@ class JsConfigController(Controller):
 _REFUSED = ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON,
                         generate_examples=False,
                         description="unauthorized: the call does not verify (signature, "
-                                    "appid, a timestamp outside 5 minutes, garbage, or a "
-                                    "chain without a message server); nothing changed")
+                                    "appid, a timestamp outside 5 minutes, garbage); "
+                                    "nothing changed")
 
 
 class WechatCallbackController(Controller):
@@ -102,7 +102,7 @@ class WechatCallbackController(Controller):
     tags = ["card bag"]
 
     @get("/{chain_id:uuid}", opt=PUBLIC, media_type=MediaType.TEXT,
-         responses={401: _REFUSED},
+         responses={401: _REFUSED, **problems(404)},
          summary="The official account's server check (called by WeChat; no bearer token)",
          description="echostr comes back when signature = SHA-1 of the sorted Token, "
                      "timestamp and nonce.")
@@ -113,7 +113,7 @@ class WechatCallbackController(Controller):
                                            timestamp=timestamp, nonce=nonce, echostr=echostr)
 
     @post("/{chain_id:uuid}", opt=PUBLIC, status_code=HTTP_200_OK, media_type=MediaType.TEXT,
-          responses={401: _REFUSED, **problems(413, 415)},
+          responses={401: _REFUSED, **problems(404, 413, 415)},
           summary="WeChat's event pushes (safe mode; called by WeChat, no bearer token)",
           description="Body <xml><ToUserName/><Encrypt/></xml>, msg_signature over the "
                       "Token, timestamp, nonce and Encrypt. Answers success (text) for "

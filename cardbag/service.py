@@ -86,9 +86,10 @@ async def create_wechat_card(principal: Principal, template_id: uuid.UUID, body:
     if server is None:
         raise WechatNotConfigured("PUT /wechat-config first: the card is made in the "
                                   "chain's WeChat account")
-    await _claim(principal.chain_id, template_id, body)
     card = card_body(template, body, await stores.chain_locale(principal.chain_id),
                      member_url(_origin(runtime, base_url), principal.chain_id, template_id))
+    # Claimed last: only WeChat's call stands between the claim and its outcome's write.
+    await _claim(principal.chain_id, template_id, body)
     try:
         wechat_card_id = await _card_create(runtime, server, card)
     except WechatError as exc:
@@ -110,7 +111,8 @@ async def _claim(chain_id: uuid.UUID, template_id: uuid.UUID, body: WechatCardIn
     row: WechatCardRow = {
         "template_id": template_id, "chain_id": chain_id, "wechat_card_id": None,
         "status": "creating", "reject_reason": None, "created_at": now, "updated_at": now,
-        "reviewed_at": None, **looks}  # type: ignore[typeddict-item]
+        "reviewed_at": None, "logo_url": body.logo_url, "brand_name": body.brand_name,
+        "color": body.color, "notice": body.notice, "description": body.description}
     async with atomic_statement():
         if await repo.claim_wechat_card(row):
             return
@@ -289,12 +291,19 @@ def _own_page(url: str, origin: str) -> str:
     """The page's URL without its fragment (the JS-SDK signs it so), if it is ours."""
     page = url.split("#", 1)[0]
     try:
-        parts, ours = urlsplit(page), urlsplit(origin)
+        ours, theirs = _origin_of(origin), _origin_of(page)
     except ValueError:
         raise ValidationError("url", "not a URL") from None
-    if (parts.scheme.lower(), parts.netloc.lower()) != (ours.scheme.lower(),
-                                                        ours.netloc.lower()) \
-            or not parts.netloc:
+    if theirs != ours or not theirs[1]:
         raise ValidationError("url", f"must be a page of {origin}")
     return page
 
+
+def _origin_of(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}

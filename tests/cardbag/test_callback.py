@@ -81,8 +81,8 @@ async def test_server_check_answers_echostr_only_when_signed(client: httpx.Async
         _problem(await client.get(path, params=bad), 401, "unauthorized")
     # another chain (no message server), and no chain at all
     for chain in (world.b.id, uuid.uuid4()):
-        _problem(await client.get(f"{API}/wechat/callback/{chain}", params=good), 401,
-                 "unauthorized")
+        _problem(await client.get(f"{API}/wechat/callback/{chain}", params=good), 404,
+                 "not_found")
 
 
 # --- user_get_card and user_del_card ------------------------------------------------------------
@@ -213,7 +213,12 @@ async def test_bad_pushes_answer_401_and_change_nothing(client: httpx.AsyncClien
     # the right push to another chain's callback (no message server) or to no chain
     for chain in (world.b.id, uuid.uuid4()):
         moved = type(good)(f"{API}/wechat/callback/{chain}", good.query, good.body)
-        _problem(await send(client, moved), 401, "unauthorized")
+        _problem(await send(client, moved), 404, "not_found")
+    # another chain's message server (its own token and key) takes none of alpha's pushes
+    assert (await configure(client, world, operator=world.b.operator, token="BetaToken1",
+                            aes_key="Y" * 43)).status_code == 200
+    moved = type(good)(f"{API}/wechat/callback/{world.b.id}", good.query, good.body)
+    _problem(await send(client, moved), 401, "unauthorized")
     assert await bag_rows() == []
     assert await TakenPush.select().run() == []
 

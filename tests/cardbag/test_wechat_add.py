@@ -94,7 +94,7 @@ async def test_card_ext_verifies_with_wechats_ticket(client: httpx.AsyncClient, 
     assert row is not None
 
 
-async def test_retry_fetches_a_new_ticket_when_wechat_refused_the_old(
+async def test_retry_keeps_a_ticket_fetched_this_minute(
         client: httpx.AsyncClient, world: World, wechat_server: WechatStandIn) -> None:
     template_id, wechat_card_id = await _approved(client, world, wechat_server)
     await link(world.a.members[0])
@@ -188,8 +188,12 @@ async def test_js_config_signs_our_own_pages_only(client: httpx.AsyncClient, wor
     assert out["app_id"] == APP_ID and isinstance(out["timestamp"], int)
     assert wechat_server.check_jsapi(out["signature"], out["nonce_str"], out["timestamp"], page)
     assert len(wechat_server.issued_tickets("jsapi")) == 1
+    explicit = await client.get(f"{API}/wechat/js-config", headers=member,
+                                params={"url": "HTTP://TestServer.local:80/m/"})
+    assert explicit.status_code == 200, explicit.text
     for url in ("https://evil.example/m/", "http://testserver.local.evil.example/m/",
-                "javascript:alert(1)", "/m/", "http://[::1/"):
+                "javascript:alert(1)", "/m/", "http://[::1/", "https://testserver.local/m/",
+                "http://testserver.local:8080/m/", "http://user@evil.example/m/"):
         bad = await client.get(f"{API}/wechat/js-config", params={"url": url}, headers=member)
         assert bad.status_code == 400 and bad.json()["code"] == "validation_error", url
     staff = await client.get(f"{API}/wechat/js-config", params={"url": page},

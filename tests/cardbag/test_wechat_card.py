@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.core.settings import Settings
-from cardbag.tables import BagCard, SyncLog
+from cardbag.tables import BagCard, SyncLog, WechatCard
 from tests.cardbag import (
     API,
     APP_ID,
@@ -224,3 +224,22 @@ async def test_creates_share_one_access_token(
     assert (await make_wechat_card(client, world, first)).status_code == 201
     assert (await make_wechat_card(client, world, second)).status_code == 201
     assert len(wechat_server.requests_to(STABLE_TOKEN)) == 1
+
+
+async def test_a_create_abandoned_mid_call_is_taken_over_after_two_minutes(
+        client: httpx.AsyncClient, world: World, wechat_server: WechatStandIn) -> None:
+    """A process that died between claiming the row and WeChat's answer leaves it
+    ``creating``: a POST is 409 while that may still be in flight, then takes it over."""
+    template_id = await _ready(client, world)
+    now = datetime.now(UTC)
+    await WechatCard.insert(WechatCard(
+        template_id=uuid.UUID(template_id), chain_id=world.a.id, status="creating",
+        logo_url=LOGO, brand_name="Old", created_at=now, updated_at=now)).run()
+    busy = await make_wechat_card(client, world, template_id)
+    assert busy.status_code == 409 and busy.json()["code"] == "conflict"
+    await WechatCard.update({WechatCard.updated_at: now - timedelta(minutes=3)}).where(
+        WechatCard.template_id == uuid.UUID(template_id)).run()
+    made = await make_wechat_card(client, world, template_id)
+    assert made.status_code == 201, made.text
+    assert (made.json()["status"], made.json()["brand_name"]) == ("pending", "O2O Hair")
+    assert len(wechat_server.requests_to(CARD_CREATE)) == 1

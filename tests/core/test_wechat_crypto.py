@@ -104,6 +104,13 @@ def test_card_sign_sorts_then_hashes() -> None:
     assert card_sign(*values) == expected == card_sign(*reversed(values))
 
 
+def test_open_push_needs_an_encrypt() -> None:
+    for body in ["<xml><ToUserName>gh</ToUserName></xml>", "<xml><Encrypt></Encrypt></xml>",
+                 "garbage"]:
+        with pytest.raises(CryptError):
+            crypt().open_push("0" * 40, "1", "2", body)
+
+
 def test_server_check() -> None:
     signature = hashlib.sha1("".join(sorted([TOKEN, "1700000000", "nonce1"])).encode())
     assert crypt().check_signature(signature.hexdigest(), "1700000000", "nonce1")
@@ -241,7 +248,10 @@ def receive(push: Push, now: int | None = None) -> dict[str, str]:
         raise CryptError("timestamp outside the window")
     xml = crypt().decrypt(push.params["msg_signature"], timestamp, push.params["nonce"],
                           outer["Encrypt"])
-    return parse_xml(xml)
+    fields = parse_xml(xml)
+    assert crypt().open_push(push.params["msg_signature"], timestamp, push.params["nonce"],
+                             push.body.encode()) == fields
+    return fields
 
 
 def pusher() -> WechatPusher:
