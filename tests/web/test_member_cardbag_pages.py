@@ -372,6 +372,29 @@ def test_a_card_wechat_took_into_the_bag_says_so(demo_server: Demo,
     expect(page.locator("[data-add-to-bag]")).to_have_count(0)
 
 
+def test_the_card_face_in_wechat_opens_the_cards_live_code(demo_server: Demo,
+                                                           wechat_context: Any) -> None:
+    """The cell on the card in WeChat's bag opens /m/?chain=…&wx_template=… (WeChat adds
+    its own parameters): the member's card of that template, at its live QR, signed in
+    already or through WeChat's login redirect (which the page drops from the address)."""
+    card = _a_card(demo_server)
+    face = (f"{demo_server.base_url}/m/?chain={demo_server.chain_id}"
+            f"&wx_template={card['template_id']}&card_id=pWx0123&encrypt_code=abc"
+            "&openid=demo-member-1")
+    page = wechat_context.new_page()
+    page.goto(f"{face}&code=sandbox:demo-member-1")
+    page.wait_for_selector("#card-qr canvas")
+    assert page.evaluate("location.hash") == f"#card/{card['id']}"
+    # Back on the cards list, it stays there (the face opened the card once).
+    go(page, "#cards", "[data-card]")
+    page.wait_for_timeout(300)
+    assert page.evaluate("location.hash") == "#cards"
+    # Signed in already.
+    page.goto(face)
+    page.wait_for_selector("#card-qr canvas")
+    assert page.evaluate("location.hash") == f"#card/{card['id']}"
+
+
 def test_outside_wechat_nothing_changes(demo_server: Demo, context: Any) -> None:
     loads: list[str] = []
 

@@ -12,7 +12,7 @@ import {
 import {
   balanceSplitText, cardFigures, daysText, hoursText, minSpendText, storesText, valueText, weekdayName,
 } from '/static/common/terms.js';
-import { cardBagBox } from './cardbag.js';
+import { cardBagBox, readCardFace, takeCardFace } from './cardbag.js';
 import { topUpViews } from './topup.js';
 import {
   GIFT_WORDS, giftPanel, giftView, inviteView, nextHash, normalTerms, outsideHours, pendingGift,
@@ -29,6 +29,8 @@ const query = new URLSearchParams(location.search);
 if (query.get('chain')) localStorage.setItem('o2o.m.chain', query.get('chain'));
 // A referral link (?ref=) or a gift link (?gift=): kept through the sign-in (marketing.js).
 readLink(query);
+// Opened from the card face in WeChat's card bag (?wx_template=): that card, after sign-in.
+readCardFace(query);
 // Signed in already: a member already, whom a referral cannot bring (the server agrees).
 if (api.token) referralUsed();
 if (api.token && pendingGift()) history.replaceState(null, '', location.pathname + location.search + nextHash());
@@ -306,6 +308,8 @@ async function cardsView(el) {
     api.get('/me/cards').then((x) => listOf(x)),
     api.get('/card-templates').then((x) => listOf(x)).catch(() => []),
   ]);
+  const face = takeCardFace(cards);
+  if (face) { location.replace(`#card/${face.id}`); return; }
   const held = new Set(cards.filter((c) => c.status === 'active').map((c) => c.template_id));
   const claimable = templates.filter((tp) => tp.active !== false && tp.claimable !== false && !held.has(tp.id));
   onCardEvent = () => cardsView(el).catch(() => {});

@@ -9,7 +9,8 @@
 // WeChat has just replaced), the page asks again once with ?retry=true: the server then
 // fetches a fresh ticket. The card answers `wechat`: null or {"in_card_bag": true, ...};
 // the server learns of the add from WeChat's own event, not from this page.
-// export function inWechatBrowser(), export function cardBagBox(api, card, { hint })
+// export function inWechatBrowser(), cardBagBox(api, card, { hint }), readCardFace(query),
+// takeCardFace(cards)
 import { addMessages, errorText, t } from '/static/common/i18n.js';
 import { h, mount } from '/static/common/ui.js';
 
@@ -46,6 +47,23 @@ export const inWechatBrowser = () => /MicroMessenger/i.test(navigator.userAgent)
 // current one. Read when this module loads, before the login rewrites the address.
 const LANDING = location.href.split('#')[0];
 const signedUrl = () => (/iPhone|iPad|iPod/i.test(navigator.userAgent) ? LANDING : location.href.split('#')[0]);
+
+// The card face in WeChat's card bag (its cell and centre button) opens this page at
+// ?wx_template=<template id> (WeChat adds its own parameters): the member's card of that
+// template, at its live QR. Kept for this tab through the sign-in, which rewrites the
+// address; taken once by the cards view.
+const FACE = 'o2o.m.bag.template';
+export function readCardFace(query) {
+  const id = query.get('wx_template');
+  if (!id) return;
+  try { sessionStorage.setItem(FACE, id); } catch { /* private mode: the cards list then */ }
+}
+export function takeCardFace(cards) {
+  let id = null;
+  try { id = sessionStorage.getItem(FACE); sessionStorage.removeItem(FACE); } catch { return null; }
+  const mine = cards.filter((c) => id && c.template_id === id);
+  return mine.find((c) => c.status === 'active') || mine[0] || null;
+}
 
 // Cards the server said it cannot add (409) during this visit: a note instead of a button
 // that would fail again (sessionStorage: a new visit asks again).
