@@ -3,7 +3,10 @@
 Login uses ``GET /sns/jscode2session``; notifications use ``POST /cgi-bin/stable_token``
 (never ``/cgi-bin/token``, which invalidates the token every other process holds) and
 ``POST /cgi-bin/message/subscribe/send``; a member's verified phone number comes from
-``POST /wxa/business/getuserphonenumber``. This module only speaks HTTP; which token to
+``POST /wxa/business/getuserphonenumber``. The card bag (微信会员卡) uses
+``GET /cgi-bin/ticket/getticket`` (the ``wx_card`` and ``jsapi`` tickets), ``POST /card/create``,
+``POST /card/membercard/activate`` and ``POST /card/membercard/updateuser``; the official
+account's message server is ``app.core.wechat_crypto``. This module only speaks HTTP; which token to
 use, and when to refresh it, is ``app.core.notify.tokens``.
 """
 
@@ -52,6 +55,14 @@ class PhoneInfo:
     watermark_timestamp: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """An api_ticket of ``getticket``: ``wx_card`` signs ``cardExt``, ``jsapi`` ``wx.config``."""
+
+    ticket: str
+    expires_in: int  # seconds, as WeChat says
+
+
 class WechatClient:
     def __init__(self, api_base: str,
                  timeout: aiohttp.ClientTimeout | float = DEFAULT_TIMEOUT) -> None:
@@ -77,9 +88,13 @@ class WechatClient:
 
     async def _call(self, method: str, path: str, *, params: dict[str, str] | None = None,
                     body: dict[str, Any] | None = None) -> dict[str, Any]:
+        # Chinese as UTF-8, not \uXXXX escapes: some WeChat endpoints (card faces, records)
+        # show the escapes literally.
+        data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
+        headers = None if body is None else {"Content-Type": "application/json; charset=utf-8"}
         try:
             async with self._http().request(method, self.api_base + path, params=params,
-                                            json=body) as response:
+                                            data=data, headers=headers) as response:
                 text = await response.text()
                 if response.status >= 500:
                     raise WechatError(None, f"HTTP {response.status}")
@@ -159,6 +174,46 @@ class WechatClient:
             country_code=str(country) if isinstance(country, str | int) else "",
             watermark_app_id=app_id if isinstance(app_id, str) else None,
             watermark_timestamp=timestamp if isinstance(timestamp, int) else None)
+
+    # --- the card bag (微信会员卡) -----------------------------------------------------
+
+    async def get_ticket(self, access_token: str, kind: str) -> Ticket:
+        """``GET /cgi-bin/ticket/getticket?type=wx_card|jsapi``: a ticket valid 7200 s."""
+        payload = await self._get_json("/cgi-bin/ticket/getticket",
+                                       {"access_token": access_token, "type": kind})
+        _raise_for_errcode(payload)
+        ticket, expires_in = payload.get("ticket"), payload.get("expires_in")
+        if not isinstance(ticket, str) or not ticket or not isinstance(expires_in, int):
+            raise WechatError(None, "no ticket in the answer")
+        return Ticket(ticket=ticket, expires_in=expires_in)
+
+    async def card_create(self, access_token: str, card: dict[str, Any]) -> str:
+        """``POST /card/create`` with ``{"card": card}``; returns WeChat's card_id (the
+        card then waits for review: a ``card_pass_check`` or ``card_not_pass_check`` push)."""
+        payload = await self._call("POST", "/card/create",
+                                   params={"access_token": access_token}, body={"card": card})
+        _raise_for_errcode(payload)
+        card_id = payload.get("card_id")
+        if not isinstance(card_id, str) or not card_id:
+            raise WechatError(None, "no card_id in the answer")
+        return card_id
+
+    async def membercard_activate(self, access_token: str, body: dict[str, Any]) -> None:
+        """``POST /card/membercard/activate``: a card the member took into the card bag
+        gets its number and first figures (``init_bonus``, ``init_balance``)."""
+        payload = await self._call("POST", "/card/membercard/activate",
+                                   params={"access_token": access_token}, body=body)
+        _raise_for_errcode(payload)
+
+    async def membercard_updateuser(self, access_token: str,
+                                    body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /card/membercard/updateuser``: new figures on the card's face. Returns
+        WeChat's answer (``result_bonus``, ``result_balance``, ``openid``)."""
+        payload = await self._call("POST", "/card/membercard/updateuser",
+                                   params={"access_token": access_token}, body=body)
+        _raise_for_errcode(payload)
+        return {key: payload[key] for key in ("result_bonus", "result_balance", "openid")
+                if key in payload}
 
 
 def _raise_for_errcode(payload: dict[str, Any]) -> None:

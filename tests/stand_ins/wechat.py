@@ -21,8 +21,39 @@ exercised end to end (sockets, query strings, JSON bodies, content types, timeou
   "watermark": {"timestamp", "appid"}}}``; 41001 token missing, 40001 token invalid, 42001
   token expired, 47001 no code, 40029 invalid code (unknown, used, older than five minutes,
   or issued to another app); -1 (system busy) and 45011 by injection.
+- ``GET  /cgi-bin/ticket/getticket?access_token=&type=wx_card|jsapi`` → ``{"errcode": 0,
+  "errmsg": "ok", "ticket", "expires_in": 7200}``; each call mints a new ticket (earlier ones
+  stay valid until they expire, as WeChat's do); 41001/40001/42001 token, 40097 invalid type.
+- ``POST /card/create?access_token=`` ``{"card": {"card_type": "MEMBER_CARD", "member_card":
+  {"base_info": {...}, "prerogative", "supply_bonus", "supply_balance", "custom_field1"?,
+  "custom_cell1"?, ...}}}`` → ``{"errcode": 0, "errmsg": "ok", "card_id"}``; the card then
+  waits for review (:meth:`approve` / :meth:`reject`). 40071 card_type not MEMBER_CARD,
+  41011 a required field missing (base_info's logo_url, brand_name, code_type, title, color,
+  notice, description, sku.quantity, date_info.type; prerogative, supply_bonus,
+  supply_balance), 47001 a field of the wrong type.
+- ``POST /card/membercard/activate?access_token=`` ``{"membership_number", "code", "card_id",
+  "init_bonus"?, "init_bonus_record"?, "init_balance"?, "init_custom_field_value1..3"?,
+  "activate_begin_time"?, "activate_end_time"?}`` → ``{"errcode": 0, "errmsg": "ok"}``;
+  41011 membership_number/code/card_id missing, 40073 unknown card_id (or another app's),
+  40078 the card is not approved, 40056 a code nobody took (only with ``require_taken``;
+  by default a first activation of any code is accepted), 43010 init_balance on a card
+  without ``supply_balance``, 47001 a figure that is not a non-negative integer.
+- ``POST /card/membercard/updateuser?access_token=`` ``{"code", "card_id", "bonus" |
+  "add_bonus", "record_bonus", "balance" | "add_balance", "record_balance",
+  "custom_field_value1..3", "notify_optional": {"is_notify_bonus", ...}}`` →
+  ``{"errcode": 0, "errmsg": "ok", "result_bonus", "result_balance", "openid"}``; the
+  absolute ``bonus``/``balance`` wins over ``add_*`` when both come. 40056 a code never
+  activated, 40073 unknown card_id, 43010 balance on a card without ``supply_balance``,
+  47001 a figure of the wrong type (or a result below zero).
 - ``GET  /cgi-bin/token`` answers like WeChat but is counted: the app must never call it
   (it invalidates the token every other process holds).
+
+Card bag scripting: :meth:`approve` / :meth:`reject` settle a created card's review,
+:meth:`take_card` plays a member adding a code to the card bag, :meth:`card` and
+:meth:`member_card` read a card's definition and a code's figures (bonus, balance,
+custom fields, activated, and every update received in order: compare them with o2o's),
+:meth:`check_card_ext` / :meth:`check_jsapi` verify a signature with the tickets handed out,
+and :meth:`invalidate_tickets` makes every ticket stale.
 
 Scripting: :meth:`register_code` maps a login code to an openid, :meth:`register_phone_code`
 a getPhoneNumber code to a phone; :meth:`fail`,
@@ -46,6 +77,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import secrets
 import socket
@@ -64,6 +96,11 @@ STABLE_TOKEN = "/cgi-bin/stable_token"
 SUBSCRIBE_SEND = "/cgi-bin/message/subscribe/send"
 CLASSIC_TOKEN = "/cgi-bin/token"
 PHONE_NUMBER = "/wxa/business/getuserphonenumber"
+GET_TICKET = "/cgi-bin/ticket/getticket"
+CARD_CREATE = "/card/create"
+MEMBERCARD_ACTIVATE = "/card/membercard/activate"
+MEMBERCARD_UPDATEUSER = "/card/membercard/updateuser"
+TICKET_KINDS = ("wx_card", "jsapi")
 
 # errmsg texts as WeChat writes them (it appends ", rid: <request id>").
 ERRMSG: dict[int, str] = {
@@ -74,13 +111,20 @@ ERRMSG: dict[int, str] = {
     40013: "invalid appid",
     40029: "invalid code",
     40037: "invalid template_id",
+    40056: "invalid serial code",
+    40071: "invalid card type",
+    40073: "invalid card id",
+    40078: "invalid card status",
+    40097: "invalid args",
     40125: "invalid appsecret",
     40163: "code been used",
     41001: "access_token missing",
     41002: "appid missing",
     41004: "appsecret missing",
     41008: "missing code",
+    41011: "missing required fields",
     42001: "access_token expired",
+    43010: "no balance right",
     43101: "user refuse to accept the msg",
     45009: "reach max api daily quota limit",
     45011: "api minute-quota reach limit mustslower retry next minute",
@@ -159,6 +203,62 @@ class AccessToken:
     valid: bool = True
 
 
+@dataclass(slots=True)
+class ApiTicket:
+    ticket: str
+    app_id: str
+    kind: str  # wx_card | jsapi
+    expires_at: float
+    valid: bool = True
+
+
+@dataclass(slots=True)
+class CardDef:
+    """A card created with ``/card/create``; ``status`` as WeChat's card/get says it."""
+
+    card_id: str
+    app_id: str
+    card: dict[str, Any]  # the ``card`` object received
+    status: str = "CARD_STATUS_NOT_VERIFY"  # -> CARD_STATUS_VERIFY_OK / _VERIFY_FAIL
+    refuse_reason: str | None = None
+
+    @property
+    def member_card(self) -> dict[str, Any]:
+        return dict(self.card.get("member_card") or {})
+
+    @property
+    def supply_balance(self) -> bool:
+        return bool(self.member_card.get("supply_balance"))
+
+
+@dataclass(slots=True)
+class MemberCardState:
+    """One code of one card in a member's card bag, as WeChat shows it."""
+
+    card_id: str
+    code: str
+    openid: str | None
+    taken: bool = False
+    activated: bool = False
+    membership_number: str | None = None
+    bonus: int = 0
+    balance: int = 0
+    custom_field_value1: str | None = None
+    custom_field_value2: str | None = None
+    custom_field_value3: str | None = None
+    activations: int = 0
+    updates: list[dict[str, Any]] = field(default_factory=list)  # bodies, in order received
+
+    def figures(self) -> dict[str, Any]:
+        return {"bonus": self.bonus, "balance": self.balance,
+                "custom_field_value1": self.custom_field_value1,
+                "custom_field_value2": self.custom_field_value2,
+                "custom_field_value3": self.custom_field_value3,
+                "activated": self.activated, "membership_number": self.membership_number,
+                "openid": self.openid, "activations": self.activations,
+                "updates": [dict(u) for u in self.updates]}
+
+
 @dataclass(frozen=True, slots=True)
 class SentMessage:
     app_id: str
@@ -193,6 +293,15 @@ class WechatStandIn:
     messages: list[SentMessage] = field(default_factory=list)
     session_keys: list[str] = field(default_factory=list)  # every session_key handed out
     refusing: set[str] = field(default_factory=set)  # openids that answer 43101
+    tickets: dict[str, ApiTicket] = field(default_factory=dict)
+    ticket_ttl: int = 7200
+    cards: dict[str, CardDef] = field(default_factory=dict)
+    member_cards: dict[tuple[str, str], MemberCardState] = field(default_factory=dict)
+    # Every updateuser carried out, all cards, in order: (card_id, code, body).
+    card_updates: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    # Activate only codes a member took (take_card); off: any code activates once taken
+    # implicitly, so tests that do not script the card bag still work.
+    require_taken: bool = False
 
     _faults: dict[str, list[_Queued]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -250,6 +359,10 @@ class WechatStandIn:
         app.router.add_route("POST", SUBSCRIBE_SEND, self._wrap(self._subscribe_send))
         app.router.add_route("GET", CLASSIC_TOKEN, self._wrap(self._classic_token))
         app.router.add_route("POST", PHONE_NUMBER, self._wrap(self._phone_number))
+        app.router.add_route("GET", GET_TICKET, self._wrap(self._get_ticket))
+        app.router.add_route("POST", CARD_CREATE, self._wrap(self._card_create))
+        app.router.add_route("POST", MEMBERCARD_ACTIVATE, self._wrap(self._activate))
+        app.router.add_route("POST", MEMBERCARD_UPDATEUSER, self._wrap(self._updateuser))
         app.router.add_route("*", "/{tail:.*}", self._wrap(self._unknown))
         # A short shutdown timeout: a test that scripted a slow answer must not wait for it.
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -363,6 +476,76 @@ class WechatStandIn:
         with self._lock:
             for token in self.tokens.values():
                 token.valid = False
+
+    # --- the card bag -----------------------------------------------------------------
+
+    def approve(self, card_id: str) -> None:
+        """WeChat's review passed (o2o learns it from a ``card_pass_check`` push)."""
+        with self._lock:
+            card = self.cards[card_id]
+            card.status, card.refuse_reason = "CARD_STATUS_VERIFY_OK", None
+
+    def reject(self, card_id: str, reason: str = "logo unclear") -> None:
+        with self._lock:
+            card = self.cards[card_id]
+            card.status, card.refuse_reason = "CARD_STATUS_VERIFY_FAIL", reason
+
+    def card(self, card_id: str) -> CardDef:
+        with self._lock:
+            return self.cards[card_id]
+
+    def take_card(self, card_id: str, code: str, openid: str) -> None:
+        """A member added ``code`` to the card bag (``wx.addCard`` went through)."""
+        with self._lock:
+            state = self.member_cards.setdefault(
+                (card_id, code), MemberCardState(card_id=card_id, code=code, openid=openid))
+            state.taken, state.openid = True, openid
+
+    def member_card(self, card_id: str, code: str) -> dict[str, Any] | None:
+        """A code's figures as WeChat shows them (a snapshot), or None if it never existed:
+        ``{bonus, balance, custom_field_value1..3, activated, membership_number, openid,
+        activations, updates: [bodies in order received]}``."""
+        with self._lock:
+            state = self.member_cards.get((card_id, code))
+            return state.figures() if state is not None else None
+
+    def issued_tickets(self, kind: str = "wx_card") -> list[ApiTicket]:
+        with self._lock:
+            return [t for t in self.tickets.values() if t.kind == kind]
+
+    def invalidate_tickets(self) -> None:
+        """Every ticket handed out so far no longer signs (the page's addCard fails)."""
+        with self._lock:
+            for ticket in self.tickets.values():
+                ticket.valid = False
+
+    def _live_tickets(self, kind: str) -> list[str]:
+        now = time.monotonic()
+        with self._lock:
+            return [t.ticket for t in self.tickets.values()
+                    if t.kind == kind and t.valid and t.expires_at > now]
+
+    def check_card_ext(self, card_id: str, card_ext: str | dict[str, Any]) -> bool:
+        """Would WeChat's ``wx.addCard`` accept this ``cardExt`` for ``card_id``? Its
+        signature is sha1 of the sorted [api_ticket, code, openid, timestamp, nonce_str,
+        card_id], with a ``wx_card`` ticket still valid."""
+        ext = json.loads(card_ext) if isinstance(card_ext, str) else card_ext
+        values = [str(ext.get(k, "")) for k in ("code", "openid", "timestamp", "nonce_str")]
+        signature = str(ext.get("signature", ""))
+        for ticket in self._live_tickets("wx_card"):
+            joined = "".join(sorted([ticket, *values, card_id]))
+            if hashlib.sha1(joined.encode()).hexdigest() == signature:
+                return True
+        return False
+
+    def check_jsapi(self, signature: str, nonce_str: str, timestamp: str | int,
+                    url: str) -> bool:
+        """Would ``wx.config`` accept this signature (JS-SDK appendix 1)?"""
+        for ticket in self._live_tickets("jsapi"):
+            text = f"jsapi_ticket={ticket}&noncestr={nonce_str}&timestamp={timestamp}&url={url}"
+            if hashlib.sha1(text.encode()).hexdigest() == signature:
+                return True
+        return False
 
     # --- what the app sent ------------------------------------------------------------
 
@@ -623,8 +806,167 @@ class WechatStandIn:
             "watermark": {"timestamp": int(time.time()),
                           "appid": grant.watermark_app_id or token.app_id}}})
 
+    # --- card bag endpoints ----------------------------------------------------------
+
+    def _get_ticket(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        token = self._valid_token(record, GET_TICKET)
+        if isinstance(token, web.Response):
+            return token
+        kind = record.query.get("type", "")
+        if kind not in TICKET_KINDS:
+            return self._error(40097, None, GET_TICKET)
+        # WeChat's tickets look like base64 of random bytes, ~86 characters.
+        ticket = ApiTicket(ticket=secrets.token_urlsafe(64), app_id=token.app_id, kind=kind,
+                           expires_at=time.monotonic() + self.ticket_ttl)
+        self.tickets[ticket.ticket] = ticket
+        return web.json_response({"errcode": 0, "errmsg": "ok", "ticket": ticket.ticket,
+                                  "expires_in": self.ticket_ttl})
+
+    def _card_create(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        token = self._valid_token(record, CARD_CREATE)
+        if isinstance(token, web.Response):
+            return token
+        body = record.json
+        card = body.get("card") if isinstance(body, dict) else None
+        if not isinstance(card, dict):
+            return self._error(47001, None, CARD_CREATE)
+        if card.get("card_type") != "MEMBER_CARD":
+            return self._error(40071, None, CARD_CREATE)
+        problem = _member_card_problem(card.get("member_card"))
+        if problem is not None:
+            return self._error(problem[0], problem[1], CARD_CREATE)
+        card_id = "p" + secrets.token_urlsafe(20)[:27]
+        self.cards[card_id] = CardDef(card_id=card_id, app_id=token.app_id, card=card)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "card_id": card_id})
+
+    def _own_card(self, token: AccessToken, card_id: Any, path: str,
+                  *, approved: bool) -> CardDef | web.Response:
+        card = self.cards.get(card_id) if isinstance(card_id, str) else None
+        if card is None or card.app_id != token.app_id:
+            return self._error(40073, None, path)
+        if approved and card.status != "CARD_STATUS_VERIFY_OK":
+            return self._error(40078, None, path)
+        return card
+
+    def _activate(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        path = MEMBERCARD_ACTIVATE
+        token = self._valid_token(record, path)
+        if isinstance(token, web.Response):
+            return token
+        body = record.json
+        if not isinstance(body, dict):
+            return self._error(47001, None, path)
+        for name in ("membership_number", "code", "card_id"):
+            if not isinstance(body.get(name), str) or not body[name]:
+                return self._error(41011, f"missing required fields: {name}", path)
+        card = self._own_card(token, body["card_id"], path, approved=True)
+        if isinstance(card, web.Response):
+            return card
+        figures = _figures(body, ("init_bonus", "init_balance"))
+        if figures is None:
+            return self._error(47001, None, path)
+        if "init_balance" in figures and not card.supply_balance:
+            return self._error(43010, None, path)
+        state = self.member_cards.get((card.card_id, body["code"]))
+        if state is None or not state.taken:
+            if self.require_taken:
+                return self._error(40056, None, path)
+            state = state or MemberCardState(card_id=card.card_id, code=body["code"],
+                                             openid=None)
+            self.member_cards[(card.card_id, body["code"])] = state
+            state.taken = True
+        state.activated, state.activations = True, state.activations + 1
+        state.membership_number = body["membership_number"]
+        state.bonus = figures.get("init_bonus", state.bonus)
+        state.balance = figures.get("init_balance", state.balance)
+        for n in (1, 2, 3):
+            value = body.get(f"init_custom_field_value{n}")
+            if isinstance(value, str):
+                setattr(state, f"custom_field_value{n}", value)
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
+
+    def _updateuser(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
+        path = MEMBERCARD_UPDATEUSER
+        token = self._valid_token(record, path)
+        if isinstance(token, web.Response):
+            return token
+        body = record.json
+        if not isinstance(body, dict) or not isinstance(body.get("code"), str):
+            return self._error(47001, None, path)
+        card = self._own_card(token, body.get("card_id"), path, approved=False)
+        if isinstance(card, web.Response):
+            return card
+        state = self.member_cards.get((card.card_id, body["code"]))
+        if state is None or not state.activated:
+            return self._error(40056, None, path)
+        figures = _figures(body, ("bonus", "balance"), signed=("add_bonus", "add_balance"))
+        if figures is None:
+            return self._error(47001, None, path)
+        if ({"balance", "add_balance"} & figures.keys()) and not card.supply_balance:
+            return self._error(43010, None, path)
+        bonus = figures.get("bonus", state.bonus + figures.get("add_bonus", 0))
+        balance = figures.get("balance", state.balance + figures.get("add_balance", 0))
+        if bonus < 0 or balance < 0:
+            return self._error(47001, "data format error: result below zero", path)
+        state.bonus, state.balance = bonus, balance
+        for n in (1, 2, 3):
+            value = body.get(f"custom_field_value{n}")
+            if isinstance(value, str):
+                setattr(state, f"custom_field_value{n}", value)
+        state.updates.append(dict(body))
+        self.card_updates.append((card.card_id, state.code, dict(body)))
+        return web.json_response({"errcode": 0, "errmsg": "ok", "result_bonus": bonus,
+                                  "result_balance": balance, "openid": state.openid or ""})
+
     def _unknown(self, request: web.Request, record: RecordedRequest) -> web.StreamResponse:
         return web.Response(status=404, text="not found", content_type="text/html")
+
+
+_BASE_INFO_REQUIRED = ("logo_url", "brand_name", "code_type", "title", "color", "notice",
+                       "description")
+
+
+def _member_card_problem(member_card: Any) -> tuple[int, str] | None:
+    """What WeChat would refuse in a ``member_card`` object (errcode, errmsg), or None."""
+    if not isinstance(member_card, dict):
+        return 41011, "missing required fields: member_card"
+    base = member_card.get("base_info")
+    if not isinstance(base, dict):
+        return 41011, "missing required fields: base_info"
+    for name in _BASE_INFO_REQUIRED:
+        if not isinstance(base.get(name), str) or not base[name]:
+            return 41011, f"missing required fields: base_info.{name}"
+    sku, date_info = base.get("sku"), base.get("date_info")
+    if not isinstance(sku, dict) or not isinstance(sku.get("quantity"), int):
+        return 41011, "missing required fields: base_info.sku.quantity"
+    if not isinstance(date_info, dict) or not isinstance(date_info.get("type"), str):
+        return 41011, "missing required fields: base_info.date_info.type"
+    if not isinstance(member_card.get("prerogative"), str):
+        return 41011, "missing required fields: prerogative"
+    for flag in ("supply_bonus", "supply_balance"):
+        if not isinstance(member_card.get(flag), bool):
+            return 41011, f"missing required fields: {flag}"
+    for name in ("use_custom_code", "bind_openid"):
+        if name in base and not isinstance(base[name], bool):
+            return 47001, f"data format error: base_info.{name}"
+    return None
+
+
+def _figures(body: dict[str, Any], absolute: tuple[str, ...],
+             signed: tuple[str, ...] = ()) -> dict[str, int] | None:
+    """The integer figures present in ``body`` (absolute ones non-negative); None if one
+    has the wrong type."""
+    found: dict[str, int] = {}
+    for name in (*absolute, *signed):
+        if name not in body:
+            continue
+        value = body[name]
+        if isinstance(value, bool) or not isinstance(value, int):
+            return None
+        if name in absolute and value < 0:
+            return None
+        found[name] = value
+    return found
 
 
 def unreachable_url() -> str:
