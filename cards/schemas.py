@@ -107,8 +107,8 @@ class CardOut(Struct):
     paid_balance_cents: int
     bonus_balance_cents: int
     # Null unless the card is in its member's WeChat card bag. Filled by the endpoints
-    # that answer a card (through the lookup create_app registers); the feed's events
-    # leave it out (the hot paths never ask).
+    # that answer a card (through the lookup create_app registers); null in the feed's
+    # events and in the answers of write paths (they never ask: nothing added to them).
     wechat: CardWechat | None = None
 
 

@@ -120,7 +120,8 @@ def card_event(event_type: str, card: CardOut, *, chain_id: uuid.UUID,
     """The feed's event about a card: the card as the API answers it (``CardOut``), plus
     ``extra`` keys (card.topped_up's ``ledger_entry``). Not written (the caller does)."""
     data = msgspec.to_builtins(card)
-    del data["wechat"]  # never looked up on a write path (CardOut.wechat)
+    # ``wechat`` stays null here: a write path never asks the card bag (issue 21 adds
+    # nothing to the hot paths); GET /cards/{id} answers it.
     data.update(extra)
     return feed.event(event_type, chain_id=chain_id, object_id=card.id, store_id=store_id,
                       data=data)
