@@ -13,7 +13,7 @@ from app.core.auth import Auth
 from app.core.codes.keys import CodeSigner
 from app.core.crypto import SecretBox
 from app.core.db import AnyEngine
-from app.core.notify.tokens import TokenStore
+from app.core.notify.tokens import TicketStore, TokenStore
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 
@@ -30,12 +30,16 @@ class Runtime:
     # WeChat access tokens for calls made while serving a request (a member's phone);
     # shared with every process through the database like the dispatcher's.
     tokens: TokenStore = field(default=None)  # type: ignore[assignment]
+    # The card bag's api_tickets (wx_card, jsapi), shared the same way; built on ``tokens``.
+    tickets: TicketStore = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.signer is None:  # type: ignore[comparison-overlap]
             self.signer = CodeSigner(self.settings.secret_key)
         if self.tokens is None:  # type: ignore[comparison-overlap]
             self.tokens = TokenStore(self.wechat)
+        if self.tickets is None:  # type: ignore[comparison-overlap]
+            self.tickets = TicketStore(self.wechat, self.tokens)
 
     @property
     def sandbox(self) -> bool:

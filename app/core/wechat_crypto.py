@@ -105,6 +105,16 @@ class MessageCrypt:
         except UnicodeDecodeError as exc:
             raise CryptError("message is not UTF-8") from exc
 
+    def open_push(self, msg_signature: str, timestamp: str, nonce: str,
+                  body: str | bytes) -> dict[str, str]:
+        """A safe-mode push's body (``<xml><ToUserName/><Encrypt/></xml>``) to the event's
+        fields (``FromUserName``, ``CreateTime``, ``Event``, ``CardId``...). The caller
+        still checks the timestamp's age: this module has no clock."""
+        encrypted = parse_xml(body).get("Encrypt")
+        if not encrypted:
+            raise CryptError("no Encrypt in the push")
+        return parse_xml(self.decrypt(msg_signature, timestamp, nonce, encrypted))
+
     def encrypt(self, xml: str, timestamp: str, nonce: str, *,
                 random_prefix: bytes | None = None) -> tuple[str, str]:
         """``(Encrypt, msg_signature)`` for ``xml`` (a reply, or the stand-in's pushes).

@@ -3,14 +3,20 @@ card endpoints themselves (review, activation, updates, errcodes, faults)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 
+from app.core.db import bind_tables, close_engine, make_engine, prepare_engine
+from app.core.notify import repository as repo
+from app.core.notify.tokens import TicketStore, TokenStore, ticket_key
 from app.core.wechat import WechatClient, WechatError
 from app.core.wechat_crypto import card_sign, jsapi_sign
+from app.tables import all_tables
 from tests.stand_ins.wechat import (
     CARD_CREATE,
     GET_TICKET,
@@ -131,6 +137,8 @@ async def test_create_review_activate_update(client: WechatClient,
     ({"card_type": "GROUPON"}, 40071),
     ({"member_card": {"base_info": {}}}, 41011),
     ({"member_card": {**member_card()["member_card"], "supply_bonus": None}}, 41011),
+    ({"member_card": {**member_card()["member_card"], "custom_cell1": {"name": "x"}}}, 47001),
+    ({"member_card": {**member_card()["member_card"], "custom_field1": {"url": "u"}}}, 47001),
 ])
 async def test_create_refusals(client: WechatClient, change: dict[str, Any],
                                errcode: int) -> None:
@@ -161,6 +169,11 @@ async def test_activate_and_update_refusals(client: WechatClient,
         await client.membercard_updateuser(access, {"code": "880000000001",
                                                     "card_id": card_id, "add_balance": -9000})
     assert below_zero.value.errcode == 47001
+    server.remove_card(card_id, "880000000001")
+    with pytest.raises(WechatError) as deleted:
+        await client.membercard_updateuser(access, {"code": "880000000001",
+                                                    "card_id": card_id, "bonus": 1})
+    assert deleted.value.errcode == 40127
     server.require_taken = True
     with pytest.raises(WechatError) as not_taken:
         await client.membercard_activate(access, activation(card_id, code="880000000002"))
@@ -189,3 +202,116 @@ async def test_faults_reach_the_caller_as_wechat_errors(client: WechatClient,
     # Only the update carried out is recorded on the card.
     figures = server.member_card(card_id, "880000000001")
     assert figures is not None and len(figures["updates"]) == 1
+
+
+# --- api_tickets shared by every process (TicketStore) -----------------------------------
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[None]:
+    engine = make_engine(database_url)
+    bind_tables(engine, all_tables())
+    await prepare_engine(engine)
+    yield
+    await close_engine(engine)
+
+
+def process(client: WechatClient) -> tuple[TokenStore, TicketStore]:
+    """One process's stores: their own memory, the database shared."""
+    tokens = TokenStore(client, wait_s=5.0)
+    return tokens, TicketStore(client, tokens, wait_s=5.0)
+
+
+async def test_two_processes_share_one_ticket_fetch(db: None, client: WechatClient,
+                                                    server: WechatStandIn) -> None:
+    (_, first), (_, second) = process(client), process(client)
+    server.slow(GET_TICKET, 0.3)  # the fetch is in flight while the others ask
+    got = await asyncio.gather(*(store.get(APP_ID, SECRET, "wx_card")
+                                 for store in [first, second] * 5))
+    assert len(set(got)) == 1
+    assert len(server.requests_to(GET_TICKET)) == 1
+    assert len(server.token_fetches()) == 1
+    row = await repo.get_token(ticket_key("wx_card", APP_ID))
+    assert row is not None and row["access_token"] == got[0]
+    # jsapi is another row, another fetch; the access token is reused.
+    assert await second.get(APP_ID, SECRET, "jsapi") != got[0]
+    assert len(server.requests_to(GET_TICKET)) == 2 and len(server.token_fetches()) == 1
+
+
+async def test_a_refused_ticket_is_refetched_once_unless_it_is_young(
+        db: None, client: WechatClient, server: WechatStandIn) -> None:
+    (_, first), (_, second) = process(client), process(client)
+    old = await first.get(APP_ID, SECRET, "wx_card")
+    # Fetched a moment ago: the page's retry gets the same ticket, WeChat is not asked.
+    assert await first.refresh(APP_ID, SECRET, "wx_card", refused=old) == old
+    assert len(server.requests_to(GET_TICKET)) == 1
+    server.invalidate_tickets()
+    both = await asyncio.gather(
+        first.refresh(APP_ID, SECRET, "wx_card", refused=old, min_age_s=0),
+        second.refresh(APP_ID, SECRET, "wx_card", refused=old, min_age_s=0))
+    assert both[0] == both[1] != old
+    assert len(server.requests_to(GET_TICKET)) == 2  # one refetch for both processes
+    assert await second.get(APP_ID, SECRET, "wx_card") == both[0]
+
+
+async def test_a_refused_access_token_is_refreshed_for_the_ticket(
+        db: None, client: WechatClient, server: WechatStandIn) -> None:
+    _, first = process(client)
+    await first.get(APP_ID, SECRET, "jsapi")
+    server.invalidate_tokens()  # the stored token stops working (another app's refresh)
+    _, later = process(client)  # reads the stored token, WeChat refuses it
+    ticket = await later.get(APP_ID, SECRET, "wx_card")
+    assert ticket
+    assert [r.query.get("type") for r in server.requests_to(GET_TICKET)] == [
+        "jsapi", "wx_card", "wx_card"]
+    assert len(server.token_fetches(forced=True)) == 1
+
+
+async def test_a_failed_fetch_hands_the_lease_back(db: None, client: WechatClient,
+                                                   server: WechatStandIn) -> None:
+    _, first = process(client)
+    server.fail(GET_TICKET, -1)
+    with pytest.raises(WechatError) as busy:
+        await first.get(APP_ID, SECRET, "wx_card")
+    assert busy.value.errcode == -1
+    started = time.monotonic()
+    assert await process(client)[1].get(APP_ID, SECRET, "wx_card")
+    assert time.monotonic() - started < 2  # no wait for a lease nobody holds
+
+
+async def test_a_ticket_is_replaced_before_it_expires(db: None, client: WechatClient,
+                                                      server: WechatStandIn) -> None:
+    server.ticket_ttl = 2  # usable for one second (half its life when that is short)
+    _, first = process(client)
+    old = await first.get(APP_ID, SECRET, "wx_card")
+    assert await first.get(APP_ID, SECRET, "wx_card") == old
+    await asyncio.sleep(1.1)
+    assert await first.get(APP_ID, SECRET, "wx_card") != old
+
+
+async def test_call_with_token_refreshes_once(db: None, client: WechatClient,
+                                              server: WechatStandIn) -> None:
+    tokens, _ = process(client)
+    seen: list[str] = []
+
+    async def call(token: str) -> str:
+        seen.append(token)
+        if len(seen) == 1:
+            raise WechatError(42001, "access_token expired")
+        if len(seen) in (3, 4):
+            raise WechatError(40001, "refused, and again after the refresh")
+        return "done"
+
+    assert await tokens.call_with_token(APP_ID, SECRET, call) == "done"
+    assert seen[0] != seen[1]
+    with pytest.raises(WechatError) as twice:  # refused again after the refresh: given up
+        await tokens.call_with_token(APP_ID, SECRET, call)
+    assert twice.value.errcode == 40001
+    with pytest.raises(WechatError) as other:
+        await tokens.call_with_token(APP_ID, SECRET, _raise_45009)
+    assert other.value.errcode == 45009 and len(server.token_fetches()) == 3
+    assert len(seen) == 4
+
+
+async def _raise_45009(token: str) -> None:
+    raise WechatError(45009, "reach max api daily quota limit")

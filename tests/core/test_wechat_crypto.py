@@ -7,7 +7,10 @@ import base64
 import contextlib
 import hashlib
 import struct
+import time
+import uuid
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from hypothesis import given, settings
@@ -21,6 +24,7 @@ from app.core.wechat_crypto import (
     parse_xml,
     to_xml,
 )
+from tests.stand_ins.wechat_push import TAMPERINGS, Push, Tampering, WechatPusher, decrypt_push
 
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # the key of WeChat's samples
 
@@ -98,6 +102,13 @@ def test_card_sign_sorts_then_hashes() -> None:
     values = ["ticket-1", "880000000001", "o-member", "1700000000", "n0nce", "pCardId"]
     expected = hashlib.sha1("".join(sorted(values)).encode()).hexdigest()
     assert card_sign(*values) == expected == card_sign(*reversed(values))
+
+
+def test_open_push_needs_an_encrypt() -> None:
+    for body in ["<xml><ToUserName>gh</ToUserName></xml>", "<xml><Encrypt></Encrypt></xml>",
+                 "garbage"]:
+        with pytest.raises(CryptError):
+            crypt().open_push("0" * 40, "1", "2", body)
 
 
 def test_server_check() -> None:
@@ -219,3 +230,81 @@ def test_to_xml_round_trips_through_parse_xml() -> None:
     assert parse_xml(xml) == {key: str(value) for key, value in fields.items()}
     with pytest.raises(ValueError):
         to_xml({"bad tag": "x"})
+
+
+# --- the stand-in pusher and MessageCrypt agree (two implementations of one scheme) ------
+
+
+def receive(push: Push, now: int | None = None) -> dict[str, str]:
+    """What the callback does with a push: parse the outer XML, check msg_signature,
+    decrypt (appid checked), parse the event, refuse a timestamp off by over 5 minutes."""
+    if push.params.get("encrypt_type") != "aes" or "msg_signature" not in push.params:
+        raise CryptError("safe mode only")
+    outer = parse_xml(push.body)
+    if "Encrypt" not in outer:
+        raise CryptError("no Encrypt")
+    timestamp = push.params["timestamp"]
+    if abs(int(timestamp) - (now or int(time.time()))) > 300:
+        raise CryptError("timestamp outside the window")
+    xml = crypt().decrypt(push.params["msg_signature"], timestamp, push.params["nonce"],
+                          outer["Encrypt"])
+    fields = parse_xml(xml)
+    assert crypt().open_push(push.params["msg_signature"], timestamp, push.params["nonce"],
+                             push.body.encode()) == fields
+    return fields
+
+
+def pusher() -> WechatPusher:
+    return WechatPusher("http://unused", uuid.uuid4(), TOKEN, KEY, APP_ID)
+
+
+def test_pushes_decrypt_with_message_crypt() -> None:
+    push = pusher().build("user_get_card", from_user="o-member", CardId="pCard",
+                          IsGiveByFriend=0, UserCardCode="880000000001", OuterStr="")
+    fields = receive(push)
+    assert fields == {key: str(value) for key, value in push.fields.items()}
+    assert fields["Event"] == "user_get_card" and fields["MsgType"] == "event"
+    assert crypt().check_signature(push.params["signature"], push.params["timestamp"],
+                                   push.params["nonce"])
+    assert decrypt_push(push, KEY) == push.xml
+    assert parse_xml(push.body)["ToUserName"] == pusher().to_user
+
+
+@pytest.mark.parametrize("how", TAMPERINGS)
+def test_every_forged_push_is_refused(how: Tampering) -> None:
+    original = pusher().build("card_pass_check", from_user="o-system", CardId="pCard",
+                              RefuseReason="")
+    forged = pusher().forge(original, how)
+    with pytest.raises(CryptError):
+        receive(forged)
+
+
+async def test_the_pusher_sends_what_wechat_sends() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.method == "GET":
+            return httpx.Response(200, text=request.url.params["echostr"])
+        return httpx.Response(200, text="success")
+
+    chain_id = uuid.uuid4()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(answer),
+                                 base_url="http://o2o.test") as http:
+        pushes = WechatPusher("http://o2o.test", chain_id, TOKEN, KEY, APP_ID, client=http)
+        check = await pushes.server_check(echostr="4075181314397890557")
+        got = await pushes.user_get_card("o-member", "pCard", "880000000001")
+        again = await pushes.replay()
+        forged = await pushes.tamper(how="encrypt")
+    assert check.text == "4075181314397890557" and got.text == again.text == "success"
+    get, post, replayed, tampered = seen
+    assert get.url.path == post.url.path == f"/api/v1/wechat/callback/{chain_id}"
+    assert crypt().check_signature(get.url.params["signature"], get.url.params["timestamp"],
+                                   get.url.params["nonce"])
+    assert set(post.url.params) == {"signature", "timestamp", "nonce", "openid",
+                                    "encrypt_type", "msg_signature"}
+    assert post.url.params["openid"] == "o-member" and post.headers["content-type"] == "text/xml"
+    assert replayed.url == post.url and replayed.content == post.content
+    assert tampered.url == post.url and tampered.content != post.content
+    assert receive(got)["UserCardCode"] == "880000000001"
+    assert [p.event for p in pushes.sent] == ["user_get_card"] * 3 and forged.status == 200

@@ -43,13 +43,15 @@ exercised end to end (sockets, query strings, JSON bodies, content types, timeou
   "custom_field_value1..3", "notify_optional": {"is_notify_bonus", ...}}`` →
   ``{"errcode": 0, "errmsg": "ok", "result_bonus", "result_balance", "openid"}``; the
   absolute ``bonus``/``balance`` wins over ``add_*`` when both come. 40056 a code never
-  activated, 40073 unknown card_id, 43010 balance on a card without ``supply_balance``,
+  activated, 40127 a code the member deleted from the card bag (:meth:`remove_card`),
+  40073 unknown card_id, 43010 balance on a card without ``supply_balance``,
   47001 a figure of the wrong type (or a result below zero).
 - ``GET  /cgi-bin/token`` answers like WeChat but is counted: the app must never call it
   (it invalidates the token every other process holds).
 
 Card bag scripting: :meth:`approve` / :meth:`reject` settle a created card's review,
-:meth:`take_card` plays a member adding a code to the card bag, :meth:`card` and
+:meth:`take_card` plays a member adding a code to the card bag (:meth:`remove_card`
+deleting it), :meth:`card` and
 :meth:`member_card` read a card's definition and a code's figures (bonus, balance,
 custom fields, activated, and every update received in order: compare them with o2o's),
 :meth:`check_card_ext` / :meth:`check_jsapi` verify a signature with the tickets handed out,
@@ -116,6 +118,7 @@ ERRMSG: dict[int, str] = {
     40073: "invalid card id",
     40078: "invalid card status",
     40097: "invalid args",
+    40127: "the card is deleted by the user or being given",
     40125: "invalid appsecret",
     40163: "code been used",
     41001: "access_token missing",
@@ -239,6 +242,7 @@ class MemberCardState:
     code: str
     openid: str | None
     taken: bool = False
+    removed: bool = False  # the member deleted it from the card bag
     activated: bool = False
     membership_number: str | None = None
     bonus: int = 0
@@ -254,7 +258,8 @@ class MemberCardState:
                 "custom_field_value1": self.custom_field_value1,
                 "custom_field_value2": self.custom_field_value2,
                 "custom_field_value3": self.custom_field_value3,
-                "activated": self.activated, "membership_number": self.membership_number,
+                "activated": self.activated, "removed": self.removed,
+                "membership_number": self.membership_number,
                 "openid": self.openid, "activations": self.activations,
                 "updates": [dict(u) for u in self.updates]}
 
@@ -499,7 +504,12 @@ class WechatStandIn:
         with self._lock:
             state = self.member_cards.setdefault(
                 (card_id, code), MemberCardState(card_id=card_id, code=code, openid=openid))
-            state.taken, state.openid = True, openid
+            state.taken, state.removed, state.openid = True, False, openid
+
+    def remove_card(self, card_id: str, code: str) -> None:
+        """The member deleted the card from the card bag: updates answer 40127."""
+        with self._lock:
+            self.member_cards[(card_id, code)].removed = True
 
     def member_card(self, card_id: str, code: str) -> dict[str, Any] | None:
         """A code's figures as WeChat shows them (a snapshot), or None if it never existed:
@@ -899,6 +909,8 @@ class WechatStandIn:
         state = self.member_cards.get((card.card_id, body["code"]))
         if state is None or not state.activated:
             return self._error(40056, None, path)
+        if state.removed:
+            return self._error(40127, None, path)
         figures = _figures(body, ("bonus", "balance"), signed=("add_bonus", "add_balance"))
         if figures is None:
             return self._error(47001, None, path)
@@ -949,6 +961,24 @@ def _member_card_problem(member_card: Any) -> tuple[int, str] | None:
     for name in ("use_custom_code", "bind_openid"):
         if name in base and not isinstance(base[name], bool):
             return 47001, f"data format error: base_info.{name}"
+    return _custom_problem(member_card)
+
+
+def _custom_problem(member_card: dict[str, Any]) -> tuple[int, str] | None:
+    """custom_field1..3 name a figure on the card face (``name_type`` such as
+    FIELD_NAME_TYPE_LEVEL, or a free ``name``); custom_cell1 is an entry below the card
+    (``name``, ``tips``, ``url``)."""
+    for n in (1, 2, 3):
+        custom = member_card.get(f"custom_field{n}")
+        if custom is None:
+            continue
+        if not isinstance(custom, dict) or not (isinstance(custom.get("name_type"), str)
+                                                or isinstance(custom.get("name"), str)):
+            return 47001, f"data format error: custom_field{n}"
+    cell = member_card.get("custom_cell1")
+    if cell is not None and (not isinstance(cell, dict) or not all(
+            isinstance(cell.get(k), str) and cell[k] for k in ("name", "tips", "url"))):
+        return 47001, "data format error: custom_cell1"
     return None
 
 
