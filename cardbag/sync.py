@@ -10,7 +10,9 @@ and an event in the feed; that is the outbox. A task in each server process (and
    event naming a card (``card.*``; a card's ``redemption.*``; ``top_up_order.*``) marks
    its bag row dirty, and the cursor moves past, in one transaction (the cursor row is
    locked: PostgreSQL ``SKIP LOCKED``, so two processes never follow one chain at once).
-   A chain's cursor starts at the feed's head: its bag rows are dirty from the start.
+   A chain's cursor is started at the feed's head by the sweep (at start-up, then every
+   period) once the chain has a card in a bag: its bag rows are dirty from the start,
+   and the sweep catches what changed before the cursor.
 2. **Sweeps** every ``O2O_CARDBAG_SWEEP_SECONDS`` (60): any clean bag row whose card
    differs from what WeChat was sent (a later ledger entry, another tier or status) is
    marked dirty. The backstop of a feed reader that fell behind or a lost wake-up.
@@ -46,6 +48,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from cryptography.exceptions import InvalidTag
 
 from app.core.clock import utcnow
 from app.core.crypto import SecretBox
@@ -232,10 +236,10 @@ class CardBagSync:
         self._wake = asyncio.Event()
         sequencer.on_numbered(self._on_numbered)
         loop = asyncio.get_running_loop()
-        # The first sweep one (jittered) period after start: processes started together
-        # spread out.
-        self._next_sweep = loop.time() + self.settings.cardbag_sweep_s * (
-            0.5 + self.rng.random() / 2)
+        # The first sweep (which finds the chains with cards in a bag) within a few
+        # seconds of start, jittered: processes started together spread out.
+        self._next_sweep = loop.time() + min(self.settings.cardbag_sweep_s,
+                                             5.0) * self.rng.random()
         self._task = asyncio.create_task(self._loop(), name="o2o-cardbag-sync")
 
     def _on_numbered(self, _chain_id: uuid.UUID, _last: int) -> None:
@@ -283,30 +287,39 @@ class CardBagSync:
                 self._wake.clear()
 
     async def run_once(self) -> int:
-        """One round without the loop (tests, tools): follow, sweep, send; returns how
-        many cards were pushed."""
-        await self.follow()
+        """One round without the loop (tests, tools): sweep (and discover), follow,
+        send; returns how many cards were pushed."""
         await self.sweep()
+        await self.follow()
         return await self.send_round()
 
     # --- 1. following the feed ---------------------------------------------------------
 
     async def follow(self) -> int:
-        """Mark the bag cards the chains' new events name; returns how many marks."""
-        chains = await repo.bag_chains()
-        if not chains:
+        """Mark the bag cards the chains' new events name; returns how many marks. Only
+        chains with a cursor (:meth:`discover` gives a chain one)."""
+        cursors = await repo.cursors()
+        if not cursors:
             return 0
         heads = await events_feed.heads()
-        cursors = await repo.cursors()
         marked = 0
-        for chain_id in chains:
-            head = heads.get(chain_id, 0)
-            if chain_id not in cursors:
-                async with atomic_statement():
-                    await repo.start_cursor(chain_id, head, utcnow())
-            elif head > cursors[chain_id]:
+        for chain_id, last in cursors.items():
+            if heads.get(chain_id, 0) > last:
                 marked += await self._follow_chain(chain_id)
         return marked
+
+    async def discover(self) -> int:
+        """A cursor at the feed's head for each chain whose first card went into a bag
+        (with the sweep: a new chain's cards are dirty from the start, and the sweep
+        catches what changed before its cursor); returns how many were started."""
+        known = await repo.cursors()
+        new = [c for c in await repo.bag_chains() if c not in known]
+        if new:
+            heads = await events_feed.heads()
+            async with atomic_statement():
+                for chain_id in new:
+                    await repo.start_cursor(chain_id, heads.get(chain_id, 0), utcnow())
+        return len(new)
 
     async def _follow_chain(self, chain_id: uuid.UUID) -> int:
         marked = 0
@@ -328,6 +341,7 @@ class CardBagSync:
     # --- 2. the sweep -------------------------------------------------------------------
 
     async def sweep(self) -> int:
+        await self.discover()
         async with atomic_statement():
             swept = await repo.sweep(utcnow())
         if swept:
@@ -376,7 +390,13 @@ class Push:
         if card is None:  # never deleted in practice: nothing to show in WeChat
             await self._write({"dirty": False, "lease_owner": None, "lease_until": None})
             return
-        app = await self.sync.credentials(bag["chain_id"], card["member"])
+        try:
+            app = await self.sync.credentials(bag["chain_id"], card["member"])
+        except InvalidTag:  # sealed under another O2O_SECRET_KEY: PUT /wechat-config again
+            await self._retry(Sent("retry", None, "the chain's WeChat secret cannot be "
+                                                  "read; PUT /wechat-config again"),
+                              "update", None)
+            return
         if app is None:
             await self._retry(Sent("retry", None, "the chain has no WeChat app configured"),
                               "update", None)
