@@ -3,26 +3,34 @@
 charge already writes).
 
     .venv/bin/python bench/cardbag_bench.py [--seconds 5] [--engine sqlite|postgres]
+                                            [--sync server|worker|both]
 
 A real server (bench.server, one process, live WeChat mode against the WeChat stand-in
 of tests/stand_ins, run in this process's threads) with members who logged in through
 it and stored-value cards. Half the members' cards are put in their card bags (a WeChat
 member card, approved; the rows the callback's ``user_get_card`` writes), then charges
 with fresh dynamic codes run against cards out of the bag and in it, alternated twice,
-closed loop. Printed: req/s, p50/p99 latency of each run, and for the bag's runs the
-updates WeChat received and how long after the run the sync had pushed them all. Nothing
-is asserted.
+closed loop. Twice: the sync in the server process (the default), then in an `o2o
+worker` beside it (``O2O_CARDBAG_SYNC=0`` on the server: what a busy deployment does,
+and where the request's own cost shows alone). Printed: req/s, p50/p99 latency of each
+run, the updates WeChat received for it and how long after the run the sync had pushed
+them all. Nothing is asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -130,6 +138,13 @@ async def run_phase(seed: lb.Seed, seconds: float, server_pid: int) -> lb.Phase:
 
 
 async def main(args: argparse.Namespace) -> None:
+    for where in (["server", "worker"] if args.sync == "both" else [args.sync]):
+        await bench(args, where)
+
+
+async def bench(args: argparse.Namespace, where: str) -> None:
+    """``where`` the sync runs: in the server process (the default deployment) or in an
+    `o2o worker` beside it (O2O_CARDBAG_SYNC=0 on the server)."""
     with WechatStandIn() as wechat:
         wechat.add_app(APP_ID, APP_SECRET)
         wechat.slow("/card/membercard/updateuser", 0.02, times=None)  # WeChat's own time
@@ -137,27 +152,31 @@ async def main(args: argparse.Namespace) -> None:
                     lb.postgres_database(lb.DEFAULT_PG_URL, f"o2o_bench_bag_{id(args)}")) as url:
             env = lb.server_env(url, ["O2O_WECHAT_MODE=live",
                                       f"O2O_WECHAT_API_BASE={wechat.url}"])
+            server_env = {**env, "O2O_CARDBAG_SYNC": "0" if where == "worker" else "1"}
             await lb.o2o(env, "migrate")
             created = json.loads(await lb.o2o(env, "create-operator", "--chain", "Bench",
                                               "--username", lb.OPERATOR,
                                               "--password", lb.PASSWORD))
             scratch = str(Path(url.removeprefix("sqlite:///")).parent) \
                 if args.engine == "sqlite" else "/tmp"
-            async with lb.running_server(env, 1, scratch) as server:
+            async with lb.running_server(server_env, 1, scratch) as server, \
+                    sync_worker(env if where == "worker" else None):
                 out, bag, template_id = await seed(server.base, created["chain_id"], wechat)
                 await put_in_bag(url, created["chain_id"], template_id, bag.members, wechat)
                 await synced(url)  # activations done before anything is measured
                 await run_phase(out, 1.0, server.pid)  # warm-up, not shown
                 rows = []
-                for round_ in range(2):
-                    for name, which in (("not in bag", out), ("in the bag", bag)):
+                for round_, order in enumerate(((("not in bag", out), ("in the bag", bag)),
+                                                 (("in the bag", bag), ("not in bag", out)))):
+                    for name, which in order:
                         before = len(wechat.card_updates)
                         phase = await run_phase(which, args.seconds, server.pid)
                         drain = await synced(url)
                         rows.append((round_ + 1, name, phase, len(wechat.card_updates) - before,
                                      drain))
     print(f"\nRedemptions (charge, fresh card codes), {args.engine}, one server process, "
-          f"{CONCURRENCY} in flight, {args.seconds:g} s each:")
+          f"{CONCURRENCY} in flight, {args.seconds:g} s each; the sync in the {where}"
+          f"{' process' if where == 'server' else ' (o2o worker beside the server)'}:")
     print(f"{'round':>5}  {'cards':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'errors':>6} {'updates to WeChat':>18} {'synced after s':>15}")
     for round_, name, phase, updates, drain in rows:
@@ -171,8 +190,31 @@ async def main(args: argparse.Namespace) -> None:
               f"p99 {statistics.median(p99):.1f} ms")
 
 
+@contextlib.asynccontextmanager
+async def sync_worker(env: dict[str, str] | None) -> AsyncIterator[None]:
+    """An `o2o worker` (notifications, webhooks, the card bag's sync) while the block runs."""
+    if env is None:
+        yield
+        return
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app.cli", "worker", cwd=ROOT, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except TimeoutError:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await proc.wait()
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--sync", choices=("server", "worker", "both"), default="both",
+                        help="where the card bag's sync runs (default: each in turn)")
     asyncio.run(main(parser.parse_args()))

@@ -10,9 +10,9 @@ and an event in the feed; that is the outbox. A task in each server process (and
    event naming a card (``card.*``; a card's ``redemption.*``; ``top_up_order.*``) marks
    its bag row dirty, and the cursor moves past, in one transaction (the cursor row is
    locked: PostgreSQL ``SKIP LOCKED``, so two processes never follow one chain at once).
-   A chain's cursor is started at the feed's head by the sweep (at start-up, then every
-   period) once the chain has a card in a bag: its bag rows are dirty from the start,
-   and the sweep catches what changed before the cursor.
+   A chain's cursor is started at the feed's head once it has a card in a bag (when the
+   sender first claims one of its cards, and by each sweep): its bag rows are dirty from
+   the start and the push reads the card as it is, so nothing before is missed.
 2. **Sweeps** every ``O2O_CARDBAG_SWEEP_SECONDS`` (60): any clean bag row whose card
    differs from what WeChat was sent (a later ledger entry, another tier or status) is
    marked dirty. The backstop of a feed reader that fell behind or a lost wake-up.
@@ -228,6 +228,7 @@ class CardBagSync:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._next_sweep = 0.0
+        self._followed: set[uuid.UUID] = set()  # chains with a cursor, as last read
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -299,6 +300,7 @@ class CardBagSync:
         """Mark the bag cards the chains' new events name; returns how many marks. Only
         chains with a cursor (:meth:`discover` gives a chain one)."""
         cursors = await repo.cursors()
+        self._followed = set(cursors)
         if not cursors:
             return 0
         heads = await events_feed.heads()
@@ -319,6 +321,7 @@ class CardBagSync:
             async with atomic_statement():
                 for chain_id in new:
                     await repo.start_cursor(chain_id, heads.get(chain_id, 0), utcnow())
+        self._followed = set(known) | set(new)
         return len(new)
 
     async def _follow_chain(self, chain_id: uuid.UUID) -> int:
@@ -358,6 +361,10 @@ class CardBagSync:
         async with write_transaction():
             rows = await repo.claim(now, self._lease_end(), self.owner,
                                     self.settings.cardbag_batch)
+        if {r["chain_id"] for r in rows} - self._followed:
+            # A chain's first card in a bag: follow its feed from now on (the push reads
+            # the card as it is, so nothing before the cursor is missed).
+            await self.discover()
         if rows:
             await asyncio.gather(*(self._push_safely(row) for row in rows))
         return len(rows)

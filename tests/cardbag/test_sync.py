@@ -251,3 +251,17 @@ def test_record_texts_fit_wechat() -> None:
     assert text is not None and text.startswith("Spent ¥123,456,789.00")
     assert records.balance_text(_entry("visit"), "en", None) is None  # type: ignore[arg-type]
     assert records.status_text("frozen", "zh-CN") == "已冻结"
+
+
+async def test_a_chain_is_followed_from_its_first_card_in_a_bag(bag: Bag,
+                                                                sync: CardBagSync) -> None:
+    card = await bag.card()
+    await bag.put_in_bag(card)
+    assert await FeedCursor.count().run() == 0
+    assert await sync.send_round() == 1  # activated; the chain's feed followed from now
+    assert await FeedCursor.count().run() == 1
+    assert (await bag.cards.top_up(card["id"], 3_000)).status_code == 201
+    await sequencer.number_chain(bag.world.a.id, wait=True)
+    assert await sync.follow() == 1
+    assert await sync.send_round() == 1
+    assert wechat_figures(bag, card) == await o2o_figures(bag, card)
