@@ -40,7 +40,7 @@ from bench import load_bench as lb  # noqa: E402
 from tests.stand_ins.wechat import CardDef, WechatStandIn  # noqa: E402
 
 APP_ID, APP_SECRET = "wxbenchcardbag01", "bench-cardbag-secret"
-MEMBERS = 160  # each with one stored-value card; half in the bag
+MEMBERS = 240  # each with one stored-value card; half in the bag
 CONCURRENCY = 16
 
 
@@ -116,15 +116,22 @@ async def put_in_bag(database_url: str, chain_id: str, template_id: str,
 
 
 async def synced(database_url: str, limit_s: float = 120.0) -> float:
-    """Seconds until no bag card is dirty (the sync pushed every charge)."""
+    """Seconds until every bag card is clean and WeChat has its last ledger entry (the
+    sync pushed every charge)."""
     from app.core.commands import bound_engine
     from app.core.settings import Settings
     from cardbag.tables import BagCard
+    from cards.tables import Card
 
     start = time.perf_counter()
     async with bound_engine(Settings(database_url=database_url, secret_key=lb.SECRET)):
         while time.perf_counter() - start < limit_s:
-            if not await BagCard.count().where(BagCard.dirty == True).run():  # noqa: E712
+            bag = await BagCard.select(BagCard.card_id, BagCard.synced_seq,
+                                       BagCard.dirty).run()
+            seqs = {r["id"]: r["ledger_seq"] for r in await Card.select(
+                Card.id, Card.ledger_seq).where(Card.id.is_in(
+                    [b["card_id"] for b in bag] or [uuid.uuid4()])).run()}
+            if all(not b["dirty"] and b["synced_seq"] >= seqs[b["card_id"]] for b in bag):
                 break
             await asyncio.sleep(0.05)
     return time.perf_counter() - start
@@ -132,7 +139,7 @@ async def synced(database_url: str, limit_s: float = 120.0) -> float:
 
 async def run_phase(seed: lb.Seed, seconds: float, server_pid: int) -> lb.Phase:
     async with lb.new_session(CONCURRENCY) as session:
-        items = await lb.charge_items(seed, session, min(int(seconds * 400), 2000))
+        items = await lb.charge_items(seed, session, min(int(seconds * 400), 1500))
     return await lb.drive(lb.sender("POST", iter(items), 201), seconds=seconds,
                           concurrency=CONCURRENCY, ok_status=201, server_pid=server_pid)
 
