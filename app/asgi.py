@@ -49,6 +49,7 @@ from app.webhooks_api import CONTROLLERS as WEBHOOK_CONTROLLERS
 from app.webhooks_api import build_webhook_worker, purge_webhook_log
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
+from cardbag.controllers import CONTROLLERS as CARDBAG_CONTROLLERS
 from cardbag.sync import CardBagSync, wechat_states
 from cards import card_scans, voucher_scans
 from cards import service as card_service
@@ -178,7 +179,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     handlers: list[Any] = [HealthController, KeysController, *STORE_CONTROLLERS,
                            *CARD_CONTROLLERS, *BOOKING_CONTROLLERS, *PAYMENT_CONTROLLERS,
-                           *REFUND_CONTROLLERS, *SEGMENT_CONTROLLERS, *JOB_CONTROLLERS,
+                           *REFUND_CONTROLLERS, *CARDBAG_CONTROLLERS, *SEGMENT_CONTROLLERS,
+                           *JOB_CONTROLLERS,
                            *AUTOMATION_CONTROLLERS, *REFERRAL_CONTROLLERS, *GIFT_CONTROLLERS,
                            *NOTIFICATION_CONTROLLERS, *STATS_CONTROLLERS, *LIVE_CONTROLLERS,
                            *API_KEY_CONTROLLERS, *EVENT_CONTROLLERS, *WEBHOOK_CONTROLLERS,

@@ -27,6 +27,9 @@ Choices the contract leaves open (docs/decisions/041-api-keys.md):
   and paying one is the member's own act, and the WeChat Pay config a person's. The list
   and the pay anomalies (``GET /pay-anomalies``, also ``cards:read``: the chain's online
   money) are operators' routes, so chain-wide keys only.
+- The WeChat card bag (issue 21) is no key's: a template's WeChat card and its sync
+  health are the operator's page, ``cardExt`` and ``wx.config`` a member's own; WeChat's
+  callback takes no credential at all (the chain's message-server key proves it).
 - The chain's stores, their services and resources are readable by any key (``()``):
   every scope needs their ids (a store for redeem, a service for bookings), and they
   hold nothing personal (availability is public).

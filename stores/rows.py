@@ -108,6 +108,9 @@ class WechatConfigRow(TypedDict):
     app_secret_sealed: str
     templates: dict[str, str]  # event name -> WeChat template id
     updated_at: datetime
+    server_token_sealed: str | None
+    encoding_aes_key_sealed: str | None
+    card_bag: bool
 
 
 class MemberFacts(TypedDict):

@@ -127,6 +127,13 @@ class WechatConfigIn(Struct, forbid_unknown_fields=True):
              Annotated[str, Meta(min_length=1, max_length=128)]],
         Meta(max_length=32),
     ] = msgspec.field(default_factory=dict)
+    # The official account's message server (WeChat's "服务器配置"): its Token (3-32
+    # letters and digits) and EncodingAESKey (43), for the callback's server check and
+    # safe-mode pushes; ``card_bag``: the chain's cards go to WeChat's card bag. A PUT
+    # replaces the config: one without them clears them.
+    server_token: Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{3,32}$")] | None = None
+    encoding_aes_key: Annotated[str, Meta(pattern=r"^[A-Za-z0-9]{43}$")] | None = None
+    card_bag: bool = False
 
 
 class WechatConfigOut(Struct):
@@ -135,6 +142,9 @@ class WechatConfigOut(Struct):
     templates: dict[str, str]
     app_secret_set: bool
     updated_at: datetime
+    server_token_set: bool = False
+    encoding_aes_key_set: bool = False
+    card_bag: bool = False
 
 
 # --- the chain's own settings -----------------------------------------------------------

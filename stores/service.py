@@ -398,19 +398,77 @@ async def chain_by_name(name: str) -> ChainRow | None:
     return await repo.find_chain_by_name(name)
 
 
+def _check_message_server(body: WechatConfigIn) -> None:
+    """Token and AES key come together (WeChat's safe mode needs both), and the card bag
+    needs them: its events reach the chain only through the message server."""
+    if (body.server_token is None) != (body.encoding_aes_key is None):
+        missing = "server_token" if body.server_token is None else "encoding_aes_key"
+        raise ValidationError(missing, "server_token and encoding_aes_key go together")
+    if body.card_bag and body.server_token is None:
+        raise ValidationError("server_token", "the card bag needs the message server's "
+                                              "server_token and encoding_aes_key")
+
+
 async def put_wechat_config(principal: Principal, body: WechatConfigIn,
                             box: SecretBox) -> WechatConfigOut:
     unknown = sorted(set(body.templates) - KNOWN_EVENTS)
     if unknown:
         raise ValidationError("templates", f"unknown events: {', '.join(unknown)}")
+    _check_message_server(body)
     now = utcnow()
-    sealed = box.seal(body.app_secret.encode(), str(principal.chain_id))
+    chain = str(principal.chain_id)
+    values: dict[str, Any] = {
+        "chain": principal.chain_id, "app_id": body.app_id,
+        "app_secret_sealed": box.seal(body.app_secret.encode(), chain),
+        "templates": body.templates, "updated_at": now, "card_bag": body.card_bag,
+        "server_token_sealed": _sealed(box, body.server_token, chain),
+        "encoding_aes_key_sealed": _sealed(box, body.encoding_aes_key, chain)}
     async with write_transaction():
-        await repo.upsert_wechat_config({"chain": principal.chain_id, "app_id": body.app_id,
-                                         "app_secret_sealed": sealed,
-                                         "templates": body.templates, "updated_at": now})
+        await repo.upsert_wechat_config(values)
     return WechatConfigOut(chain_id=principal.chain_id, app_id=body.app_id,
-                           templates=dict(body.templates), app_secret_set=True, updated_at=now)
+                           templates=dict(body.templates), app_secret_set=True, updated_at=now,
+                           server_token_set=body.server_token is not None,
+                           encoding_aes_key_set=body.encoding_aes_key is not None,
+                           card_bag=body.card_bag)
+
+
+def _sealed(box: SecretBox, value: str | None, chain: str) -> str | None:
+    return None if value is None else box.seal(value.encode(), chain)
+
+
+@dataclass(frozen=True, slots=True)
+class MessageServer:
+    """The chain's WeChat app with its secrets opened: the app (card calls, tickets), the
+    official account's message server (``token``/``aes_key``: None until the operator
+    sets them) and whether its cards go to WeChat's card bag."""
+
+    app_id: str
+    secret: str
+    token: str | None
+    aes_key: str | None
+    card_bag: bool
+
+
+async def wechat_message_server(chain_id: uuid.UUID, box: SecretBox) -> MessageServer | None:
+    """The chain's WeChat app and message server (see :class:`MessageServer`), or None:
+    no config, or its secrets no longer open (O2O_SECRET_KEY changed: the operator must
+    PUT /wechat-config again, and until then nothing verifies)."""
+    row = await repo.get_wechat_config(chain_id)
+    if row is None:
+        return None
+    chain = str(chain_id)
+    try:
+        secret = box.open(row["app_secret_sealed"], chain).decode()
+        token = _opened(box, row["server_token_sealed"], chain)
+        aes_key = _opened(box, row["encoding_aes_key_sealed"], chain)
+    except InvalidTag:
+        return None
+    return MessageServer(app_id=row["app_id"], secret=secret, token=token, aes_key=aes_key,
+                         card_bag=bool(row["card_bag"]))
+
+
+def _opened(box: SecretBox, sealed: str | None, chain: str) -> str | None:
+    return None if sealed is None else box.open(sealed, chain).decode()
 
 
 async def wechat_target(chain_id: uuid.UUID, member_id: uuid.UUID) -> WechatTarget | None:
@@ -430,7 +488,10 @@ async def get_wechat_config(principal: Principal) -> WechatConfigOut:
         raise NotFound("no WeChat config yet")
     return WechatConfigOut(chain_id=principal.chain_id, app_id=row["app_id"],
                            templates=row["templates"] or {}, app_secret_set=True,
-                           updated_at=row["updated_at"])
+                           updated_at=row["updated_at"],
+                           server_token_set=row["server_token_sealed"] is not None,
+                           encoding_aes_key_set=row["encoding_aes_key_sealed"] is not None,
+                           card_bag=bool(row["card_bag"]))
 
 
 # --- the chain's own settings -----------------------------------------------------------

@@ -131,7 +131,8 @@ class ResourceService(Table, tablename="resource_service"):
 
 
 class WechatConfig(Table, tablename="wechat_config"):
-    """A chain's WeChat app. ``app_secret_sealed`` is AES-GCM under a derived key."""
+    """A chain's WeChat app. ``app_secret_sealed`` (and the message server's token and
+    AES key) are AES-GCM under a derived key, the chain id as associated data."""
 
     id = UUID(primary_key=True)
     chain = ForeignKey(Chain, null=False, on_delete=OnDelete.cascade, unique=True)
@@ -139,3 +140,8 @@ class WechatConfig(Table, tablename="wechat_config"):
     app_secret_sealed = Varchar(length=512, null=False)
     templates = JSON(null=False, default="{}")
     updated_at = Timestamptz(null=False, default=TimestamptzNow())
+    # The official account's message server (issue 21): its Token and EncodingAESKey,
+    # sealed like the app secret; ``card_bag``: the chain's cards go to WeChat's card bag.
+    server_token_sealed = Varchar(length=512, null=True, default=None)
+    encoding_aes_key_sealed = Varchar(length=512, null=True, default=None)
+    card_bag = Boolean(null=False, default=False)

@@ -443,6 +443,26 @@ POLICY.update({
     "GET /api/v1/me/referral/qr.svg": [Rule(MEMBER, NONE)],
 })
 
+# The WeChat card bag (issue 21): a template's WeChat card is the operator's (the seeded
+# chains have a WeChat app and run in sandbox mode: the first POST makes the card, later
+# ones are 409; GET is 404 until then); cardExt and wx.config are the member's own (409
+# while the chain has not turned the card bag on). WeChat's message server takes no token:
+# the seeded chains have none (404 to everyone; 401 with one and no signature).
+POLICY.update({
+    "POST /api/v1/card-templates/{template_id}/wechat-card": [Rule(
+        OPERATOR, CHAIN, body=lambda b, _: {"logo_url": "https://mmbiz.qpic.cn/matrix.png",
+                                            "brand_name": "Matrix"})],
+    "GET /api/v1/card-templates/{template_id}/wechat-card": [Rule(OPERATOR, CHAIN,
+                                                                  passes=frozenset({404}))],
+    "GET /api/v1/cards/{card_id}/wechat-add": [Rule(MEMBER, OWNER)],
+    "GET /api/v1/wechat/js-config": [Rule(MEMBER, NONE, query=lambda b, _: {
+        "url": "http://testserver.local/m/"})],
+    "GET /api/v1/wechat/callback/{chain_id}": [Rule(EVERYONE, PUBLIC,
+                                                    passes=frozenset({401, 404}))],
+    "POST /api/v1/wechat/callback/{chain_id}": [Rule(EVERYONE, PUBLIC,
+                                                     passes=frozenset({401, 404}))],
+})
+
 DENIAL_CODES = {401: "unauthorized", 403: "forbidden", 404: "not_found"}
 
 

@@ -68,6 +68,9 @@ KEY_POLICY: dict[str, Need] = {
     "GET /api/v1/stores/{store_id}/availability": ANY_KEY,
     "GET /api/v1/me/events": ANY_KEY,
     "POST /api/v1/pay/wechat/notify/{chain_id}": ANY_KEY,  # WeChat Pay's, signed by it
+    # WeChat's message server (issue 21): verified by the chain's Token and AES key
+    "GET /api/v1/wechat/callback/{chain_id}": ANY_KEY,
+    "POST /api/v1/wechat/callback/{chain_id}": ANY_KEY,
     # a member's own: never a key
     "GET /api/v1/me": REFUSED,
     "PATCH /api/v1/me": REFUSED,
@@ -87,6 +90,8 @@ KEY_POLICY: dict[str, Need] = {
     "POST /api/v1/cards/{card_id}/top-up-orders": REFUSED,
     "GET /api/v1/me/top-up-orders": REFUSED,
     "POST /api/v1/top-up-orders/{order_id}/sandbox-pay": REFUSED,
+    "GET /api/v1/cards/{card_id}/wechat-add": REFUSED,  # the card bag (issue 21)
+    "GET /api/v1/wechat/js-config": REFUSED,
     # people's tools: the chain, stores, staff, campaigns, notifications
     "GET /api/v1/chain": REFUSED,
     "PATCH /api/v1/chain": REFUSED,
@@ -107,6 +112,9 @@ KEY_POLICY: dict[str, Need] = {
     "POST /api/v1/staff/{staff_id}/activate": REFUSED,
     "POST /api/v1/card-templates": REFUSED,
     "PATCH /api/v1/card-templates/{template_id}": REFUSED,
+    # a template's WeChat card and its sync health: the operator's page (issue 21)
+    "POST /api/v1/card-templates/{template_id}/wechat-card": REFUSED,
+    "GET /api/v1/card-templates/{template_id}/wechat-card": REFUSED,
     # gifting (issue 20): members' own acts
     "POST /api/v1/vouchers/{voucher_id}/gift": REFUSED,
     "GET /api/v1/gifts/{gift}": REFUSED,
