@@ -16,11 +16,14 @@ from cardbag import sync_repository
 from cardbag.tables import BagCard, WechatCard
 from tests.cards.conftest import Cards
 from tests.stand_ins.wechat import CardDef, WechatStandIn
+from tests.stand_ins.wechat_push import WechatPusher
 from tests.world import World
 
 API = "/api/v1"
 APP_ID = "wxcardbag0001"
 APP_SECRET = "cardbag-secret-0001"
+SERVER_TOKEN = "SyncToken2026"
+AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210abcdefg"  # 43 characters
 GOLD = [{"name": "Silver", "min_points": 100, "discount_percent": 5},
         {"name": "Gold", "min_points": 1000, "discount_percent": 10}]
 
@@ -31,6 +34,7 @@ class Bag:
     wechat: WechatStandIn
     template_id: str
     wechat_card_id: str
+    pusher: WechatPusher | None = None  # set: cards go in the bag through the callback
 
     @property
     def world(self) -> World:
@@ -44,7 +48,13 @@ class Bag:
         return await self.cards.issue(self.template_id, member_index)
 
     async def put_in_bag(self, card: dict[str, Any]) -> None:
-        """What the callback's user_get_card does (and the stand-in's take_card)."""
+        """The member adds the card: WeChat's ``user_get_card`` push through the callback
+        (with a pusher), else the row it writes, directly (and the stand-in's take_card)."""
+        if self.pusher is not None:
+            push = await self.pusher.user_get_card(f"o{card['number']}", self.wechat_card_id,
+                                                   card["number"])
+            assert push.status == 200 and push.text == "success", push.text
+            return
         self.wechat.take_card(self.wechat_card_id, card["number"], f"o{card['number']}")
         async with write_transaction():
             await sync_repository.put_in_bag({
@@ -103,6 +113,35 @@ async def o2o_figures(bag: Bag, card: dict[str, Any]) -> dict[str, Any]:
     now = await bag.cards.card(card["id"])
     return {"bonus": now["points"], "balance": now["balance_cents"],
             "custom_field_value1": now["tier"]}
+
+
+async def make_real_bag(client: httpx.AsyncClient, world: World,
+                        wechat: WechatStandIn) -> Bag:
+    """The whole way: chain a's WeChat config with its message server and card_bag on,
+    a stored-value template with tiers made a WeChat member card (``POST
+    /card-templates/{id}/wechat-card`` -> the stand-in's /card/create), approved by
+    WeChat's ``card_pass_check`` push; cards then go in bags by ``user_get_card`` pushes."""
+    wechat.add_app(APP_ID, APP_SECRET)
+    response = await client.put(f"{API}/wechat-config", headers=world.headers(world.a.operator),
+                                json={"app_id": APP_ID, "app_secret": APP_SECRET,
+                                      "templates": {}, "server_token": SERVER_TOKEN,
+                                      "encoding_aes_key": AES_KEY, "card_bag": True})
+    assert response.status_code == 200, response.text
+    cards = Cards(client, world)
+    template = await cards.template(name="Prepaid", kind="stored_value", points_per_yuan=1,
+                                    tiers=GOLD)
+    made = await client.post(f"{API}/card-templates/{template['id']}/wechat-card",
+                             json={"logo_url": "https://mmbiz.qpic.cn/mmbiz/sync.png",
+                                   "brand_name": "Alpha"},
+                             headers=world.headers(world.a.operator))
+    assert made.status_code == 201, made.text
+    wechat_card_id = made.json()["wechat_card_id"]
+    pusher = WechatPusher("http://testserver.local", world.a.id, SERVER_TOKEN, AES_KEY, APP_ID,
+                          client=client, stand_in=wechat)
+    wechat.approve(wechat_card_id)
+    passed = await pusher.card_pass_check(wechat_card_id)
+    assert passed.status == 200, passed.text
+    return Bag(cards, wechat, template["id"], wechat_card_id, pusher)
 
 
 def wechat_figures(bag: Bag, card: dict[str, Any]) -> dict[str, Any]:

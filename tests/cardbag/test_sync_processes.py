@@ -3,7 +3,9 @@ charges and reversals sent to two `o2o serve` processes while their syncs push t
 WeChat stand-in (slow, and busy now and then); one process is killed (SIGKILL) in the
 middle of it and an `o2o worker` joins the survivor. At the end every card's figures in the
 stand-in equal o2o's, and each card's updates arrived in its ledger's order with none
-missing (a kill may send one twice: absolute figures, harmless). Starts processes:
+missing (a kill may send one twice: absolute figures, harmless). The WeChat card is
+made through the API and the cards go into the bags by WeChat's encrypted pushes to the
+callback, as in production. Starts processes:
 XDIST group "processes"."""
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechat import MEMBERCARD_UPDATEUSER, WechatStandIn
 from tests.world import World
 
-from .sync_world import API, Bag, make_bag
+from .sync_world import API, Bag, make_real_bag
 
 wechat_server = stand_ins.wechat_server
 CARDS = 5
@@ -164,7 +166,7 @@ async def test_storm_on_two_processes_and_a_kill(client: httpx.AsyncClient, worl
                                                  wechat_server: WechatStandIn,
                                                  servers: list[LiveServer],
                                                  worker: Callable[[], None]) -> None:
-    bag: Bag = await make_bag(client, world, wechat_server)
+    bag: Bag = await make_real_bag(client, world, wechat_server)
     await members(world, CARDS)
     cards = [await bag.card(n) for n in range(CARDS)]
     till = Till(world)
