@@ -3,18 +3,19 @@
 charge already writes).
 
     .venv/bin/python bench/cardbag_bench.py [--seconds 5] [--engine sqlite|postgres]
-                                            [--sync server|worker|both]
+                                            [--sync server|worker|after|all]
 
 A real server (bench.server, one process, live WeChat mode against the WeChat stand-in
 of tests/stand_ins, run in this process's threads) with members who logged in through
 it and stored-value cards. Half the members' cards are put in their card bags (a WeChat
 member card, approved; the rows the callback's ``user_get_card`` writes), then charges
-with fresh dynamic codes run against cards out of the bag and in it, alternated twice,
-closed loop. Twice: the sync in the server process (the default), then in an `o2o
-worker` beside it (``O2O_CARDBAG_SYNC=0`` on the server: what a busy deployment does,
-and where the request's own cost shows alone). Printed: req/s, p50/p99 latency of each
-run, the updates WeChat received for it and how long after the run the sync had pushed
-them all. Nothing is asserted.
+with fresh dynamic codes run against cards out of the bag and in it, alternated
+(``--rounds``, 2), closed loop. Three times: the sync in the server process (the
+default deployment); in an `o2o worker` beside it (``O2O_CARDBAG_SYNC=0`` on the
+server); and in a worker started only after each run ("after": the requests alone, what
+a card in the bag costs the request itself, the sync's work done apart). Printed: req/s,
+p50/p99 latency of each run, the updates WeChat received for it and how long after the
+run the sync had pushed them all. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 from bench import load_bench as lb  # noqa: E402
 from tests.stand_ins.wechat import CardDef, WechatStandIn  # noqa: E402
 
+WHERE = {"server": "in the server process", "worker": "in an o2o worker beside the server",
+         "after": "in an o2o worker started after each run (the requests alone)"}
 APP_ID, APP_SECRET = "wxbenchcardbag01", "bench-cardbag-secret"
 MEMBERS = 240  # each with one stored-value card; half in the bag
 CONCURRENCY = 16
@@ -145,7 +148,7 @@ async def run_phase(seed: lb.Seed, seconds: float, server_pid: int) -> lb.Phase:
 
 
 async def main(args: argparse.Namespace) -> None:
-    for where in (["server", "worker"] if args.sync == "both" else [args.sync]):
+    for where in (["server", "worker", "after"] if args.sync == "all" else [args.sync]):
         await bench(args, where)
 
 
@@ -159,7 +162,7 @@ async def bench(args: argparse.Namespace, where: str) -> None:
                     lb.postgres_database(lb.DEFAULT_PG_URL, f"o2o_bench_bag_{id(args)}")) as url:
             env = lb.server_env(url, ["O2O_WECHAT_MODE=live",
                                       f"O2O_WECHAT_API_BASE={wechat.url}"])
-            server_env = {**env, "O2O_CARDBAG_SYNC": "0" if where == "worker" else "1"}
+            server_env = {**env, "O2O_CARDBAG_SYNC": "1" if where == "server" else "0"}
             await lb.o2o(env, "migrate")
             created = json.loads(await lb.o2o(env, "create-operator", "--chain", "Bench",
                                               "--username", lb.OPERATOR,
@@ -170,20 +173,23 @@ async def bench(args: argparse.Namespace, where: str) -> None:
                     sync_worker(env if where == "worker" else None):
                 out, bag, template_id = await seed(server.base, created["chain_id"], wechat)
                 await put_in_bag(url, created["chain_id"], template_id, bag.members, wechat)
-                await synced(url)  # activations done before anything is measured
+                async with sync_worker(env if where == "after" else None):
+                    await synced(url)  # activations done before anything is measured
                 await run_phase(out, 1.0, server.pid)  # warm-up, not shown
                 rows = []
-                for round_, order in enumerate(((("not in bag", out), ("in the bag", bag)),
-                                                 (("in the bag", bag), ("not in bag", out)))):
+                orders = ((("not in bag", out), ("in the bag", bag)),
+                          (("in the bag", bag), ("not in bag", out)))
+                for round_ in range(args.rounds):
+                    order = orders[round_ % 2]  # alternated: neither always goes first
                     for name, which in order:
                         before = len(wechat.card_updates)
                         phase = await run_phase(which, args.seconds, server.pid)
-                        drain = await synced(url)
+                        async with sync_worker(env if where == "after" else None):
+                            drain = await synced(url)
                         rows.append((round_ + 1, name, phase, len(wechat.card_updates) - before,
                                      drain))
     print(f"\nRedemptions (charge, fresh card codes), {args.engine}, one server process, "
-          f"{CONCURRENCY} in flight, {args.seconds:g} s each; the sync in the {where}"
-          f"{' process' if where == 'server' else ' (o2o worker beside the server)'}:")
+          f"{CONCURRENCY} in flight, {args.seconds:g} s each; the sync {WHERE[where]}:")
     print(f"{'round':>5}  {'cards':<11} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} "
           f"{'errors':>6} {'updates to WeChat':>18} {'synced after s':>15}")
     for round_, name, phase, updates, drain in rows:
@@ -221,7 +227,8 @@ async def sync_worker(env: dict[str, str] | None) -> AsyncIterator[None]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
-    parser.add_argument("--sync", choices=("server", "worker", "both"), default="both",
+    parser.add_argument("--sync", choices=("server", "worker", "after", "all"), default="all",
                         help="where the card bag's sync runs (default: each in turn)")
     asyncio.run(main(parser.parse_args()))
