@@ -184,6 +184,8 @@ async def bench(args: argparse.Namespace, where: str) -> None:
                     for name, which in order:
                         before = len(wechat.card_updates)
                         phase = await run_phase(which, args.seconds, server.pid)
+                        lb.log(f"{name}: {len(wechat.card_updates) - before} updates to "
+                               "WeChat during the run")
                         async with sync_worker(env if where == "after" else None):
                             drain = await synced(url)
                         rows.append((round_ + 1, name, phase, len(wechat.card_updates) - before,
