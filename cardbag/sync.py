@@ -448,7 +448,7 @@ class Push:
             # Not activated: nothing can be updated. Clean until the next change, which
             # tries the activation again.
             async with atomic_statement():
-                await repo.finish(self.bag["card_id"], self.owner)
+                await repo.finish(self.bag["card_id"], self.owner, activated=False)
             return False
         return True
 

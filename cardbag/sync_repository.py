@@ -124,18 +124,23 @@ async def progress(card_id: uuid.UUID, owner: str, values: Mapping[str, Any]) ->
     return bool(rows)
 
 
-_CLEAR = Sql(
+_CLEAR_TEXT = (
     "UPDATE cardbag_card SET dirty = FALSE, lease_owner = NULL, lease_until = NULL "
     "WHERE card_id = {} AND lease_owner = {} AND EXISTS (SELECT 1 FROM card c "
     "WHERE c.id = cardbag_card.card_id AND c.ledger_seq <= cardbag_card.synced_seq "
     "AND COALESCE(c.tier, '') = COALESCE(cardbag_card.synced_tier, '') "
-    "AND c.status = COALESCE(cardbag_card.synced_status, '')) RETURNING card_id")
+    "AND c.status = COALESCE(cardbag_card.synced_status, ''))")
+_CLEAR = Sql(_CLEAR_TEXT + " RETURNING card_id")
+# A card added to the bag again meanwhile (the callback sets activated_at NULL) stays
+# dirty: its next push activates it.
+_CLEAR_ACTIVE = Sql(_CLEAR_TEXT + " AND activated_at IS NOT NULL RETURNING card_id")
 
 
-async def finish(card_id: uuid.UUID, owner: str) -> bool:
+async def finish(card_id: uuid.UUID, owner: str, *, activated: bool = True) -> bool:
     """Hand the card back: clean if the card is now as WeChat was last sent (checked in
-    this statement: a change committed meanwhile keeps it dirty), else still dirty."""
-    if await _CLEAR.rows(card_id, owner):
+    this statement: a change committed meanwhile keeps it dirty), else still dirty.
+    ``activated``: and only if it is (still) activated."""
+    if await (_CLEAR_ACTIVE if activated else _CLEAR).rows(card_id, owner):
         return True
     await release(owner, card_id)
     return False
