@@ -19,7 +19,7 @@ from app.core.events import sequencer
 from app.core.settings import Settings
 from app.core.wechat import WechatClient
 from cardbag import records, sync_repository
-from cardbag.sync import CardBagSync, retry_delay_s
+from cardbag.sync import CardBagSync, Push, retry_delay_s
 from cardbag.tables import BagCard, FeedCursor, SyncLog
 from tests.conftest import TEST_SECRET, make_settings
 from tests.stand_ins import fixtures as stand_ins
@@ -264,4 +264,27 @@ async def test_a_chain_is_followed_from_its_first_card_in_a_bag(bag: Bag,
     await sequencer.number_chain(bag.world.a.id, wait=True)
     assert await sync.follow() == 1
     assert await sync.send_round() == 1
+    assert wechat_figures(bag, card) == await o2o_figures(bag, card)
+
+
+async def test_a_card_added_again_while_pushed_is_activated_again(
+        bag: Bag, sync: CardBagSync, wechat_server: WechatStandIn) -> None:
+    card = await bag.card()
+    await bag.put_in_bag(card)
+    await settle(sync, bag.world)
+    assert (await bag.cards.top_up(card["id"], 4_000)).status_code == 201
+    await sequencer.number_chain(bag.world.a.id, wait=True)
+    await sync.follow()
+    now = utcnow()
+    async with write_transaction():
+        claimed = await sync_repository.claim(now, now + timedelta(seconds=60), sync.owner, 5)
+    # The member removed and added the card meanwhile: the callback revives the row
+    # (not activated, nothing synced), the lease untouched.
+    await BagCard.update({BagCard.activated_at: None, BagCard.synced_seq: 0}).where(
+        BagCard.card_id == uuid.UUID(card["id"])).run()
+    await Push(sync, claimed[0]).run()
+    assert (await bag.row(card))["dirty"]  # not cleared: it must be activated again
+    await settle(sync, bag.world)
+    shown = bag.in_wechat(card)
+    assert shown is not None and shown["activations"] == 2
     assert wechat_figures(bag, card) == await o2o_figures(bag, card)
