@@ -67,6 +67,7 @@ bench: install
 	$(BIN)/python bench/events_bench.py
 	$(BIN)/python bench/import_bench.py
 	$(BIN)/python bench/load_bench.py
+	$(BIN)/python bench/cardbag_bench.py
 	$(BENCH_WEBHOOKS)
 
 # Redemptions with two webhook endpoints subscribed to every event beside none (the issue

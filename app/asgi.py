@@ -50,6 +50,7 @@ from app.webhooks_api import build_webhook_worker, purge_webhook_log
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
 from cardbag.controllers import CONTROLLERS as CARDBAG_CONTROLLERS
+from cardbag.sync import CardBagSync, wechat_states
 from cards import card_scans, voucher_scans
 from cards import service as card_service
 from cards.controllers import CONTROLLERS as CARD_CONTROLLERS
@@ -130,6 +131,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     sequencer = Sequencer()
     # Webhooks: their own tasks, never in the dispatcher's round.
     webhooks = build_webhook_worker(settings, runtime.secrets)
+    # The WeChat card bag's sync (live WeChat only): follows the feed, pushes to WeChat.
+    cardbag_sync = CardBagSync(settings, runtime.wechat, runtime.secrets)
     # The clerk's scan endpoint, given each domain's kinds of code (cards never imports
     # bookings: the booking code's handler joins here).
     scans = ScanHandlers(card_scans.SCAN_HANDLERS, voucher_scans.SCAN_HANDLERS, BOOKING_SCANS)
@@ -151,6 +154,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
             poller.start()
         if settings.marketing_runner:
             marketing.start()
+        if settings.cardbag_sync and settings.wechat_mode == "live":
+            cardbag_sync.start()
         if freeze_gc:
             # Everything built so far lives as long as the process: out of the collector's
             # sight, so that a full collection under load scans only what requests made
@@ -160,6 +165,7 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
 
     async def shutdown() -> None:
         await dispatcher.stop()
+        await cardbag_sync.stop()
         await poller.stop()
         await marketing.stop()
         await webhooks.stop()
@@ -221,6 +227,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
         state=State({"runtime": runtime, "dispatcher": dispatcher, "webhooks": webhooks,
                      "scans": scans, "pay": pay,
                      "member_finders": member_finders,
+                     # CardOut.wechat: which cards are in a WeChat card bag.
+                     "card_wechat": wechat_states,
                      # What later domains do when a WeChat login creates a member.
                      "member_join_hooks": (referral_service.record_invite,),
                      # POST /campaigns/{id}/issue with a segment: marketing's job.

@@ -135,9 +135,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_worker(_: argparse.Namespace) -> int:
     """What goes out, without HTTP, until SIGINT or SIGTERM (then a clean stop): the
     notification dispatcher, the event feed's sequencer, the webhook worker, the
-    payment poller and marketing's runner (servers run with O2O_NOTIFY_DISPATCHER=0,
-    O2O_WEBHOOK_WORKER=0, O2O_PAY_POLLER=0 and O2O_MARKETING_RUNNER=0 when workers do
-    this)."""
+    payment poller, marketing's runner and the card bag's sync (servers run with
+    O2O_NOTIFY_DISPATCHER=0, O2O_WEBHOOK_WORKER=0, O2O_PAY_POLLER=0,
+    O2O_MARKETING_RUNNER=0 and O2O_CARDBAG_SYNC=0 when workers do this)."""
     settings = settings_or_exit()
     import signal
 
@@ -148,6 +148,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
     from app.core.wechatpay import WechatPayClient
     from app.notifications_api import build_dispatcher
     from app.webhooks_api import build_webhook_worker
+    from cardbag.sync import CardBagSync
     from marketing.runner import build_marketing_runner
     from payments.poller import build_pay_poller
 
@@ -163,6 +164,7 @@ def cmd_worker(_: argparse.Namespace) -> int:
                                          timeout_s=settings.wechat_pay_timeout_s)
             poller = build_pay_poller(settings, box, pay_client)
             marketing = build_marketing_runner(settings)
+            cardbag = CardBagSync(settings, client, box)
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -172,9 +174,12 @@ def cmd_worker(_: argparse.Namespace) -> int:
             webhooks.start()
             poller.start()
             marketing.start()
+            if settings.cardbag_sync and settings.wechat_mode == "live":
+                cardbag.start()
             print("o2o worker: delivering notifications and webhooks, following payments, "
-                  "running marketing", file=sys.stderr, flush=True)
+                  "running marketing, syncing WeChat card bags", file=sys.stderr, flush=True)
             await stop.wait()
+            await cardbag.stop()
             await marketing.stop()
             await poller.stop()
             await pay_client.close()

@@ -57,6 +57,17 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 
+def _wechat_lookup(request: Request[Any, Any, Any]) -> service.WechatLookup | None:
+    """Which cards are in a WeChat card bag: the card bag's lookup, put in the app's state
+    by create_app (``card_wechat``); none: every card answers ``wechat: null``."""
+    lookup: service.WechatLookup | None = request.app.state.get("card_wechat")
+    return lookup
+
+
+async def _with_wechat(request: Request[Any, Any, Any], card: CardOut) -> CardOut:
+    return (await service.with_wechat(_wechat_lookup(request), [card]))[0]
+
+
 def _segment_issuer(request: Request[Any, Any, Any]) -> SegmentIssuer:
     """What ``POST /campaigns/{id}/issue`` with a segment_id awaits: the issuer create_app
     put in the app's state (``segment_issuer``: marketing.jobs', since cards cannot import
@@ -123,8 +134,9 @@ class CardController(Controller):
             lambda: service.issue_card(principal, data))
 
     @get("/{card_id:uuid}", guards=[ANYONE], summary="One card")
-    async def read(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
-        return await service.get_card(principal, card_id)
+    async def read(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                   request: Request[Any, Any, Any]) -> CardOut:
+        return await _with_wechat(request, await service.get_card(principal, card_id))
 
     @get("/{card_id:uuid}/code", guards=[MEMBERS], cache=False, responses=problems(409, 429),
          summary="A fresh dynamic code (valid 60 s, usable once)",
@@ -170,18 +182,24 @@ class CardController(Controller):
 
     @post("/{card_id:uuid}/freeze", guards=[OPERATORS], status_code=HTTP_200_OK,
           responses=problems(409))
-    async def freeze(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
-        return await service.change_status(principal, card_id, "freeze")
+    async def freeze(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                     request: Request[Any, Any, Any]) -> CardOut:
+        return await _with_wechat(request, await service.change_status(principal, card_id,
+                                                                       "freeze"))
 
     @post("/{card_id:uuid}/unfreeze", guards=[OPERATORS], status_code=HTTP_200_OK,
           responses=problems(409))
-    async def unfreeze(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
-        return await service.change_status(principal, card_id, "unfreeze")
+    async def unfreeze(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                     request: Request[Any, Any, Any]) -> CardOut:
+        return await _with_wechat(request, await service.change_status(principal, card_id,
+                                                                       "unfreeze"))
 
     @post("/{card_id:uuid}/cancel", guards=[OPERATORS], status_code=HTTP_200_OK,
           responses=problems(409))
-    async def cancel(self, card_id: FromPath[uuid.UUID], principal: Caller) -> CardOut:
-        return await service.change_status(principal, card_id, "cancel")
+    async def cancel(self, card_id: FromPath[uuid.UUID], principal: Caller,
+                     request: Request[Any, Any, Any]) -> CardOut:
+        return await _with_wechat(request, await service.change_status(principal, card_id,
+                                                                       "cancel"))
 
 
 class MeCardsController(Controller):
@@ -189,8 +207,10 @@ class MeCardsController(Controller):
     tags = ["cards"]
 
     @get("", guards=[MEMBERS], summary="The calling member's cards")
-    async def mine(self, principal: Caller) -> list[CardOut]:
-        return await service.my_cards(principal)
+    async def mine(self, principal: Caller,
+                   request: Request[Any, Any, Any]) -> list[CardOut]:
+        return await service.with_wechat(_wechat_lookup(request),
+                                         await service.my_cards(principal))
 
 
 class RedemptionController(Controller):
@@ -410,8 +430,10 @@ class MemberCardsController(Controller):
 
     @get("/cards", guards=[STAFF], responses=problems(404),
          summary="A member's cards (staff), oldest first")
-    async def cards(self, member_id: FromPath[uuid.UUID], principal: Caller) -> list[CardOut]:
-        return await member_cards(principal, member_id)
+    async def cards(self, member_id: FromPath[uuid.UUID], principal: Caller,
+                    request: Request[Any, Any, Any]) -> list[CardOut]:
+        return await service.with_wechat(_wechat_lookup(request),
+                                         await member_cards(principal, member_id))
 
     @get("/vouchers", guards=[STAFF], responses=problems(404),
          summary="A member's vouchers (staff), newest first")

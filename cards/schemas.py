@@ -82,6 +82,14 @@ class CardIssue(Struct, forbid_unknown_fields=True):
     store_id: uuid.UUID | None = None
 
 
+class CardWechat(Struct):
+    """A card in its member's WeChat card bag (issue 21): ``synced_at`` is when WeChat
+    last took its figures (null: not yet)."""
+
+    in_card_bag: bool
+    synced_at: datetime | None
+
+
 class CardOut(Struct):
     id: uuid.UUID
     template_id: uuid.UUID
@@ -98,6 +106,10 @@ class CardOut(Struct):
     created_at: datetime
     paid_balance_cents: int
     bonus_balance_cents: int
+    # Null unless the card is in its member's WeChat card bag. Filled by the endpoints
+    # that answer a card (through the lookup create_app registers); null in the feed's
+    # events and in the answers of write paths (they never ask: nothing added to them).
+    wechat: CardWechat | None = None
 
 
 class CardCode(Struct):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from cards.schemas import (
     CardCode,
     CardIssue,
     CardOut,
+    CardWechat,
     LedgerEntryOut,
     TemplateCreate,
     TemplateMoneyUpdate,
@@ -78,6 +79,20 @@ def card_out(row: CardView, now: datetime | None = None) -> CardOut:
         paid_balance_cents=row["balance_cents"] - bonus, bonus_balance_cents=bonus)
 
 
+WechatLookup = Callable[[Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, CardWechat]]]
+"""card ids -> those in their member's WeChat card bag (``CardOut.wechat``). Cards never
+imports the card bag: create_app puts its lookup in the app's state (``card_wechat``)."""
+
+
+async def with_wechat(lookup: WechatLookup | None, cards: list[CardOut]) -> list[CardOut]:
+    """The cards with ``wechat`` filled (one query for them all; none without a lookup)."""
+    if lookup is None or not cards:
+        return cards
+    found = await lookup([c.id for c in cards])
+    return [msgspec.structs.replace(c, wechat=found[c.id]) if c.id in found else c
+            for c in cards]
+
+
 def entry_out(row: LedgerRow) -> LedgerEntryOut:
     return LedgerEntryOut(
         id=row["id"], kind=row["kind"], delta_cents=row["delta_cents"],
@@ -105,6 +120,8 @@ def card_event(event_type: str, card: CardOut, *, chain_id: uuid.UUID,
     """The feed's event about a card: the card as the API answers it (``CardOut``), plus
     ``extra`` keys (card.topped_up's ``ledger_entry``). Not written (the caller does)."""
     data = msgspec.to_builtins(card)
+    # ``wechat`` stays null here: a write path never asks the card bag (issue 21 adds
+    # nothing to the hot paths); GET /cards/{id} answers it.
     data.update(extra)
     return feed.event(event_type, chain_id=chain_id, object_id=card.id, store_id=store_id,
                       data=data)

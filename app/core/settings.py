@@ -88,6 +88,17 @@ class Settings:
     # in each server process (off: run `o2o worker`), and the wait between its rounds.
     marketing_runner: bool = True
     marketing_tick_s: float = 15.0
+    # The WeChat card bag's sync (cardbag/sync.py: follow the feed, the sweep, the sender)
+    # in each server process (off: run `o2o worker`); live WeChat mode only. Its idle wait
+    # between looks, the sweep's period (the backstop), the lease of a claimed card (well
+    # above one WeChat call's timeout: only a dead process's lease runs out), the cards
+    # claimed per look, and the first retry delay (doubled per failed try, jittered).
+    cardbag_sync: bool = True
+    cardbag_poll_s: float = 1.0
+    cardbag_sweep_s: float = 60.0
+    cardbag_lease_s: float = 60.0
+    cardbag_batch: int = 20
+    cardbag_retry_base_s: float = 5.0
 
     @property
     def is_sqlite(self) -> bool:
@@ -181,6 +192,13 @@ class Settings:
             pay_query_scale=_positive_float(env_vars, "O2O_PAY_QUERY_SCALE", 1.0),
             marketing_runner=_flag(env_vars, "O2O_MARKETING_RUNNER", default=True),
             marketing_tick_s=_positive_float(env_vars, "O2O_MARKETING_TICK_SECONDS", 15.0),
+            cardbag_sync=_flag(env_vars, "O2O_CARDBAG_SYNC", default=True),
+            cardbag_poll_s=_positive_float(env_vars, "O2O_CARDBAG_POLL_SECONDS", 1.0),
+            cardbag_sweep_s=_positive_float(env_vars, "O2O_CARDBAG_SWEEP_SECONDS", 60.0),
+            cardbag_lease_s=_positive_float(env_vars, "O2O_CARDBAG_LEASE_SECONDS", 60.0),
+            cardbag_batch=_positive_int(env_vars, "O2O_CARDBAG_BATCH", 20, "cards"),
+            cardbag_retry_base_s=_positive_float(env_vars, "O2O_CARDBAG_RETRY_BASE_SECONDS",
+                                                 5.0),
         )
 
 
