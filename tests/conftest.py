@@ -434,7 +434,8 @@ XDIST_GROUPS = {
                   "tests/app/test_integrations_doc.py",
                   "tests/marketing/test_automations_processes.py",
                   "tests/marketing/test_jobs_processes.py", "tests/marketing/test_gifts.py",
-                  "tests/app/test_contract_i20.py"),
+                  "tests/app/test_contract_i20.py",
+                  "tests/cardbag/test_sync_processes.py", "tests/app/test_contract_i21.py"),
 }
 
 
