@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.app.contract import assert_types
 from tests.conftest import LiveServer
 from tests.world import World
 
@@ -47,12 +48,6 @@ def server(database_url: str, world: World) -> Iterator[httpx.Client]:
             yield http
     finally:
         live.stop()
-
-
-def _types(body: dict[str, Any], expected: dict[str, type | tuple[type, ...]]) -> None:
-    assert set(body) >= set(expected), (sorted(expected), body)
-    for name, kind in expected.items():
-        assert isinstance(body[name], kind), (name, body[name])
 
 
 def _until(read: Any, done: Any, seconds: float = 15) -> Any:
@@ -102,7 +97,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
     # Segments: preview {"count","members"}, save 201, list, members, export.
     preview = http.post(f"{API}/segments/preview", headers=op, json={"filters": {}})
     assert preview.status_code == 200, preview.text
-    _types(preview.json(), {"count": int, "members": list})
+    assert_types(preview.json(), {"count": int, "members": list})
     assert preview.json()["count"] >= 2
     saved = http.post(f"{API}/segments", headers=op,
                       json={"name": "Everyone", "filters": {"has_phone": True}})
@@ -126,7 +121,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
     job = _until(lambda: http.get(f"{API}/jobs/{issued.json()['job_id']}", headers=op),
                  lambda r: r.status_code != 200 or r.json()["status"] != "running")
     assert job.status_code == 200, job.text
-    _types(job.json(), {"id": str, "status": str, "total": int, "done": int,
+    assert_types(job.json(), {"id": str, "status": str, "total": int, "done": int,
                         "issued": int, "skipped": int})
     assert job.json()["status"] == "done" and job.json()["issued"] >= 2, job.json()
 
@@ -137,7 +132,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
     voucher = mine[0]
     gift = http.post(f"{API}/vouchers/{voucher['id']}/gift", headers=m0)
     assert gift.status_code == 201, gift.text
-    _types(gift.json(), {"id": str, "token": str, "link": str, "expires_at": str})
+    assert_types(gift.json(), {"id": str, "token": str, "link": str, "expires_at": str})
     scan = http.post(f"{API}/redemptions", headers=clerk, json={
         "code": voucher["code"], "amount_cents": 5000, "store_id": store})
     assert (scan.status_code, scan.json()["code"]) == (409, "voucher_gifting")
@@ -159,7 +154,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
         "campaign_id": gifts["id"]})
     assert created.status_code == 201, created.text
     automation = created.json()
-    _types(automation, {"id": str, "name": str, "trigger": str, "params": dict,
+    assert_types(automation, {"id": str, "name": str, "trigger": str, "params": dict,
                         "campaign_id": str, "notify": bool, "status": str})
     assert automation["status"] == "active" and automation["notify"] is True
     assert automation["id"] in [x["id"] for x in
@@ -181,7 +176,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
                                    params={"limit": 10, "offset": 0}, headers=op).json(),
                   lambda body: bool(body))
     assert len(runs) == 1, runs
-    _types(runs[0], {"member_id": str, "voucher_id": str, "occurrence": str,
+    assert_types(runs[0], {"member_id": str, "voucher_id": str, "occurrence": str,
                      "created_at": str})
     assert runs[0]["member_id"] == str(a.members[1].id)
 
@@ -192,7 +187,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
     assert program.status_code == 200, program.text
     referral = http.get(f"{API}/me/referral", headers=m0)
     assert referral.status_code == 200, referral.text
-    _types(referral.json(), {"code": str, "link": str, "invited": int, "rewarded": int})
+    assert_types(referral.json(), {"code": str, "link": str, "invited": int, "rewarded": int})
     invitee = http.post(f"{API}/auth/member/wechat", json={
         "chain_id": str(a.id), "code": "sandbox:contract-invitee",
         "referral_code": referral.json()["code"]})
@@ -207,7 +202,7 @@ def test_marketing_over_real_http(server: httpx.Client, world: World) -> None:
     assert results.status_code == 200, results.text
     rows = {r["campaign_id"]: r for r in results.json()}
     row = rows[gifts["id"]]
-    _types(row, {"campaign_id": str, "name": str, "issued": int, "redeemed": int,
+    assert_types(row, {"campaign_id": str, "name": str, "issued": int, "redeemed": int,
                  "redemption_rate": (int, float), "discount_cents": int,
                  "bill_cents": int, "returning_members_30d": int})
     assert row["issued"] == job.json()["issued"] + 1 + 1 and row["redeemed"] == 0, row

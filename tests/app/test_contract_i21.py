@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.app.contract import assert_types
 from tests.conftest import LiveServer
 from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechat import WechatStandIn
@@ -50,12 +51,6 @@ def server(database_url: str, world: World, wechat_server: WechatStandIn) -> Ite
         yield live.base_url
     finally:
         live.stop()
-
-
-def _types(body: dict[str, Any], expected: dict[str, type | tuple[type, ...]]) -> None:
-    assert set(body) >= set(expected), (sorted(expected), body)
-    for name, kind in expected.items():
-        assert isinstance(body[name], kind), (name, body[name])
 
 
 async def _until(read: Callable[[], Awaitable[Any]], done: Callable[[Any], bool],
@@ -109,7 +104,7 @@ async def test_card_bag_over_real_http(server: str, world: World,
                                json={"logo_url": "https://mmbiz.qpic.cn/contract.png",
                                      "brand_name": "O2O Contract", "color": "Color010"})
         assert made.status_code == 201, made.text
-        _types(made.json(), {"template_id": str, "wechat_card_id": str, "status": str})
+        assert_types(made.json(), {"template_id": str, "wechat_card_id": str, "status": str})
         assert made.json()["status"] == "pending"
         card_id_wx = made.json()["wechat_card_id"]
         sent = wechat_server.card(card_id_wx).card
@@ -142,7 +137,7 @@ async def test_card_bag_over_real_http(server: str, world: World,
         # GET /cards/{id}/wechat-add → {card_id, card_ext} signed with the wx_card ticket.
         add = await http.get(f"{API}/cards/{card['id']}/wechat-add", headers=member)
         assert add.status_code == 200, add.text
-        _types(add.json(), {"card_id": str, "card_ext": str})
+        assert_types(add.json(), {"card_id": str, "card_ext": str})
         ext = json.loads(add.json()["card_ext"])
         assert add.json()["card_id"] == card_id_wx
         assert (ext["code"], ext["openid"]) == (card["number"], openid)
@@ -165,7 +160,7 @@ async def test_card_bag_over_real_http(server: str, world: World,
         in_bag = await _until(lambda: _card(http, card["id"], member),
                               lambda c: (c["wechat"] or {}).get("synced_at") is not None)
         assert in_bag["wechat"]["in_card_bag"] is True, in_bag
-        _types(in_bag["wechat"], {"in_card_bag": bool, "synced_at": str})
+        assert_types(in_bag["wechat"], {"in_card_bag": bool, "synced_at": str})
 
         # A change of the card's figures goes out with updateuser, with a record line.
         code = await http.get(f"{API}/cards/{card['id']}/code", headers=member)
