@@ -23,7 +23,8 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.db import atomic_statement
 from app.core.errors import NotFound, ValidationError
-from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT
+from app.core.notify.adapters import TRANSIENT
+from app.core.notify.tokens import TOKEN_REFUSED
 from app.core.runtime import Runtime
 from app.core.wechat import WechatError
 from app.core.wechat_crypto import card_sign, jsapi_sign
