@@ -110,6 +110,15 @@ async def put_in_bag(values: BagCardRow) -> None:
         target=BagCard.card_id, action=OnConflictAction.do_update, values=fresh).run()
 
 
+async def remember_removal(values: BagCardRow) -> bool:
+    """A removal that arrived before the card's get: its row in ``removed``, inserted
+    only if the card has no row (a get that won meanwhile is left alone)."""
+    rows = await BagCard.insert(BagCard(**values)).on_conflict(
+        target=BagCard.card_id, action=OnConflictAction.do_nothing
+    ).returning(BagCard.card_id).run()
+    return bool(rows)
+
+
 async def remove_from_bag(chain_id: uuid.UUID, wechat_card_id: str, code: str,
                           at: datetime) -> bool:
     """The card left the bag ``at``: unless it was put in again later (a late retry of
