@@ -60,10 +60,15 @@ async def retake_wechat_card(chain_id: uuid.UUID, template_id: uuid.UUID,
     return bool(rows)
 
 
-async def finish_wechat_card(template_id: uuid.UUID, values: Mapping[str, Any]) -> None:
-    """WeChat's answer to the create: its card id and status, or ``failed`` and why."""
-    await WechatCard.update(dict[Any, Any](values)).where(
-        WechatCard.template_id == template_id).run()
+async def finish_wechat_card(template_id: uuid.UUID, claimed_at: datetime,
+                             values: Mapping[str, Any]) -> bool:
+    """WeChat's answer to the create: its card id and status, or ``failed`` and why; only
+    on the row of the claim made at ``claimed_at`` (still ``creating``, not retaken)."""
+    rows = await WechatCard.update(dict[Any, Any](values)).where(
+        (WechatCard.template_id == template_id) & (WechatCard.status == "creating")
+        & (WechatCard.updated_at == claimed_at)
+    ).returning(WechatCard.template_id).run()
+    return bool(rows)
 
 
 async def review_wechat_card(chain_id: uuid.UUID, wechat_card_id: str,
