@@ -68,8 +68,8 @@ class WechatAddController(Controller):
                      "wechat_card_unavailable: the chain has not turned the card bag on, or "
                      "the template's WeChat card is not approved; member_not_linked: the "
                      "member has no WeChat openid. retry=true after addCard said the "
-                     "signature was bad: the wx_card ticket is fetched anew (at most once a "
-                     "minute).")
+                     "signature was bad: the wx_card ticket is fetched anew (at most once "
+                     "in five minutes).")
     async def add(self, card_id: FromPath[uuid.UUID], principal: Caller, runtime: RuntimeDep,
                   retry: FromQuery[bool] = False) -> WechatAddOut:
         return await service.wechat_add(principal, card_id, runtime, retry=retry)

@@ -60,6 +60,10 @@ STALE_CREATING = timedelta(minutes=2)
 SANDBOX_TICKET = "sandbox-ticket"
 CARD_TICKET, JSAPI_TICKET = "wx_card", "jsapi"
 DEFAULT_COLOR = "Color010"
+# ?retry=true refetches the wx_card ticket only if it is older than this. Any member may
+# send it as often as they like, and WeChat's getticket has a small daily quota shared
+# with everything else on the account: at most 288 fetches a day this way.
+RETRY_TICKET_AFTER_S = 300
 
 # The card face's words, in the chain's language (stores.chain_locale).
 WORDS = {
@@ -233,7 +237,7 @@ async def wechat_add(principal: Principal, card_id: uuid.UUID, runtime: Runtime,
     """``GET /cards/{id}/wechat-add``: the card's WeChat card id and its ``cardExt``,
     signed with the ``wx_card`` api_ticket. Only the card's own member: for anyone else
     the card does not exist (404). ``retry``: the page's ``wx.addCard`` said the
-    signature was bad: the ticket is fetched anew (unless it is under a minute old)."""
+    signature was bad: the ticket is fetched anew (unless it is under five minutes old)."""
     card = await cards.card_in_chain(principal.chain_id, card_id)
     if card is None or card["member"] != principal.id:
         raise NotFound("no such card")
@@ -276,7 +280,8 @@ async def _ticket(runtime: Runtime, server: MessageServer, kind: str, *,
         ticket = await runtime.tickets.get(server.app_id, server.secret, kind)
         if retry:
             ticket = await runtime.tickets.refresh(server.app_id, server.secret, kind,
-                                                   refused=ticket)
+                                                   refused=ticket,
+                                                   min_age_s=RETRY_TICKET_AFTER_S)
     except WechatError as exc:
         raise _wechat_failure(exc) from exc
     return ticket
