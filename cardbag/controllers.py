@@ -113,6 +113,8 @@ class WechatCallbackController(Controller):
                                            timestamp=timestamp, nonce=nonce, echostr=echostr)
 
     @post("/{chain_id:uuid}", opt=PUBLIC, status_code=HTTP_200_OK, media_type=MediaType.TEXT,
+          # refused while it streams in: an anonymous caller never makes us hold more
+          request_max_body_size=callback.MAX_PUSH_BYTES,
           responses={401: _REFUSED, **problems(404, 413, 415)},
           summary="WeChat's event pushes (safe mode; called by WeChat, no bearer token)",
           description="Body <xml><ToUserName/><Encrypt/></xml>, msg_signature over the "
