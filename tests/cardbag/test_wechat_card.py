@@ -171,6 +171,9 @@ async def test_who_may_and_what_is_refused(client: httpx.AsyncClient, world: Wor
                  {"logo_url": LOGO, "brand_name": ""},
                  {"logo_url": LOGO, "brand_name": "a" * 13},
                  {"logo_url": LOGO, "brand_name": "x", "color": "red"},
+                 # WeChat's card colours are its palette's names (Color010..Color100)
+                 {"logo_url": LOGO, "brand_name": "x", "color": "#63b359"},
+                 {"logo_url": LOGO, "brand_name": "x", "color": "Color999"},
                  {"logo_url": LOGO, "brand_name": "x", "extra": 1}):
         bad = await client.post(f"{API}/card-templates/{template_id}/wechat-card", json=body,
                                 headers=op)
