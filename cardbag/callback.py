@@ -29,6 +29,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
+from typing import Literal
 
 from app.core.clock import utcnow
 from app.core.crypto import SecretBox
@@ -39,6 +40,7 @@ from cardbag import repository as repo
 from cardbag.errors import PushRefused, PushTooLarge
 from cardbag.rows import BagCardRow
 from cards import public as cards
+from cards.rows import CardView
 from stores import service as stores
 
 log = logging.getLogger("o2o.cardbag.callback")
@@ -48,6 +50,7 @@ WINDOW_S = 300  # WeChat's timestamps older or newer than this are replays (or c
 XML_TYPES = frozenset({"", "text/xml", "application/xml", "text/plain"})
 MAX_KEY = 255  # cardbag_push.key
 MAX_OPENID = 64  # cardbag_card.openid
+DEAD = frozenset({"cancelled", "expired"})  # cards that never go to the bag
 
 Push = Mapping[str, str]
 
@@ -139,16 +142,17 @@ def event_time(push: Push, now: datetime) -> datetime:
 async def user_get_card(chain_id: uuid.UUID, push: Push, now: datetime) -> str:
     """The member put the card in their card bag: it is recorded as in the bag, not
     activated, due for a sync now. A card given by a friend, a code of no card of this
-    chain, or a card of another template than the WeChat card's: nothing recorded."""
-    code, wechat_card_id = push.get("UserCardCode", ""), push.get("CardId", "")
+    chain, a card of another template than the WeChat card's, or a card no longer alive
+    (cancelled or expired: wechat-add refuses it too, and the sync must not activate it):
+    nothing recorded."""
     openid = push.get("FromUserName", "")
-    if push.get("IsGiveByFriend") == "1" or not code or not wechat_card_id \
-            or len(openid) > MAX_OPENID:
+    if push.get("IsGiveByFriend") == "1" or len(openid) > MAX_OPENID:
         return "user_get_card: not ours to record"
-    template = await repo.wechat_card_of(chain_id, wechat_card_id)
-    card = await cards.card_of_number(chain_id, code) if template else None
-    if template is None or card is None or card["template"] != template["template_id"]:
+    card = await _card_of(chain_id, push)
+    if card is None:
         return "user_get_card: no such card of this WeChat card"
+    if card["status"] in DEAD:
+        return f"user_get_card: the card is {card['status']}"
     at = event_time(push, now)
     async with write_transaction():
         if not await repo.take_push(push_key(push), chain_id, now):
@@ -157,33 +161,55 @@ async def user_get_card(chain_id: uuid.UUID, push: Push, now: datetime) -> str:
         if current is not None and current["state"] == "removed" \
                 and current["removed_at"] is not None and current["removed_at"] > at:
             return "user_get_card: older than the removal"  # a late retry
-        await repo.put_in_bag(_in_bag(chain_id, card["id"], card["template"], wechat_card_id,
-                                      code, openid or None, at, now))
+        await repo.put_in_bag(_bag_row(chain_id, card, push, at, now, state="in_bag"))
     return "user_get_card: in the bag"
 
 
-def _in_bag(chain_id: uuid.UUID, card_id: uuid.UUID, template_id: uuid.UUID,
-            wechat_card_id: str, code: str, openid: str | None, at: datetime,
-            now: datetime) -> BagCardRow:
-    return {"card_id": card_id, "chain_id": chain_id, "template_id": template_id,
-            "wechat_card_id": wechat_card_id, "code": code, "openid": openid,
-            "state": "in_bag", "added_at": at, "removed_at": None, "activated_at": None,
+async def _card_of(chain_id: uuid.UUID, push: Push) -> CardView | None:
+    """The chain's card whose number is the push's code and whose template is the one
+    made the push's WeChat card."""
+    code, wechat_card_id = push.get("UserCardCode", ""), push.get("CardId", "")
+    if not code or not wechat_card_id:
+        return None
+    template = await repo.wechat_card_of(chain_id, wechat_card_id)
+    card = await cards.card_of_number(chain_id, code) if template else None
+    if template is None or card is None or card["template"] != template["template_id"]:
+        return None
+    return card
+
+
+def _bag_row(chain_id: uuid.UUID, card: CardView, push: Push, at: datetime, now: datetime,
+             *, state: Literal["in_bag", "removed"]) -> BagCardRow:
+    """A fresh bag row: ``in_bag`` (unactivated, due for a sync now), or ``removed`` at
+    ``at`` (a removal that overtook its get: remembered so the late get stays out)."""
+    in_bag = state == "in_bag"
+    return {"card_id": card["id"], "chain_id": chain_id, "template_id": card["template"],
+            "wechat_card_id": push.get("CardId", ""), "code": push.get("UserCardCode", ""),
+            "openid": push.get("FromUserName") or None, "state": state, "added_at": at,
+            "removed_at": None if in_bag else at, "activated_at": None,
             "synced_seq": 0, "synced_tier": None, "synced_status": None, "synced_at": None,
-            "dirty": True, "due_at": now, "attempts": 0, "lease_until": None,
+            "dirty": in_bag, "due_at": now, "attempts": 0, "lease_until": None,
             "lease_owner": None, "last_error": None, "last_errcode": None}
 
 
 async def user_del_card(chain_id: uuid.UUID, push: Push, now: datetime) -> str:
-    """The member deleted the card from the card bag: removed, no more syncs."""
+    """The member deleted the card from the card bag: removed, no more syncs. A removal
+    of a card not (yet) in the bag is remembered: WeChat's retry of the get it followed
+    may still arrive, and must not put the card back."""
     code, wechat_card_id = push.get("UserCardCode", ""), push.get("CardId", "")
-    if not code or not wechat_card_id:
+    if not code or not wechat_card_id or len(push.get("FromUserName", "")) > MAX_OPENID:
         return "user_del_card: not ours to record"
+    card = await _card_of(chain_id, push)
+    at = event_time(push, now)
     async with write_transaction():
         if not await repo.take_push(push_key(push), chain_id, now):
             return "user_del_card: a repeat"
-        removed = await repo.remove_from_bag(chain_id, wechat_card_id, code,
-                                             event_time(push, now))
-    return "user_del_card: removed" if removed else "user_del_card: not in the bag"
+        if await repo.remove_from_bag(chain_id, wechat_card_id, code, at):
+            return "user_del_card: removed"
+        if card is not None and await repo.remember_removal(
+                _bag_row(chain_id, card, push, at, now, state="removed")):
+            return "user_del_card: removed before its get arrived"
+    return "user_del_card: not in the bag"
 
 
 async def card_pass_check(chain_id: uuid.UUID, push: Push, now: datetime) -> str:

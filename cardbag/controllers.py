@@ -68,8 +68,8 @@ class WechatAddController(Controller):
                      "wechat_card_unavailable: the chain has not turned the card bag on, or "
                      "the template's WeChat card is not approved; member_not_linked: the "
                      "member has no WeChat openid. retry=true after addCard said the "
-                     "signature was bad: the wx_card ticket is fetched anew (at most once a "
-                     "minute).")
+                     "signature was bad: the wx_card ticket is fetched anew (at most once "
+                     "in five minutes).")
     async def add(self, card_id: FromPath[uuid.UUID], principal: Caller, runtime: RuntimeDep,
                   retry: FromQuery[bool] = False) -> WechatAddOut:
         return await service.wechat_add(principal, card_id, runtime, retry=retry)
@@ -113,6 +113,8 @@ class WechatCallbackController(Controller):
                                            timestamp=timestamp, nonce=nonce, echostr=echostr)
 
     @post("/{chain_id:uuid}", opt=PUBLIC, status_code=HTTP_200_OK, media_type=MediaType.TEXT,
+          # refused while it streams in: an anonymous caller never makes us hold more
+          request_max_body_size=callback.MAX_PUSH_BYTES,
           responses={401: _REFUSED, **problems(404, 413, 415)},
           summary="WeChat's event pushes (safe mode; called by WeChat, no bearer token)",
           description="Body <xml><ToUserName/><Encrypt/></xml>, msg_signature over the "

@@ -60,10 +60,15 @@ async def retake_wechat_card(chain_id: uuid.UUID, template_id: uuid.UUID,
     return bool(rows)
 
 
-async def finish_wechat_card(template_id: uuid.UUID, values: Mapping[str, Any]) -> None:
-    """WeChat's answer to the create: its card id and status, or ``failed`` and why."""
-    await WechatCard.update(dict[Any, Any](values)).where(
-        WechatCard.template_id == template_id).run()
+async def finish_wechat_card(template_id: uuid.UUID, claimed_at: datetime,
+                             values: Mapping[str, Any]) -> bool:
+    """WeChat's answer to the create: its card id and status, or ``failed`` and why; only
+    on the row of the claim made at ``claimed_at`` (still ``creating``, not retaken)."""
+    rows = await WechatCard.update(dict[Any, Any](values)).where(
+        (WechatCard.template_id == template_id) & (WechatCard.status == "creating")
+        & (WechatCard.updated_at == claimed_at)
+    ).returning(WechatCard.template_id).run()
+    return bool(rows)
 
 
 async def review_wechat_card(chain_id: uuid.UUID, wechat_card_id: str,
@@ -108,6 +113,15 @@ async def put_in_bag(values: BagCardRow) -> None:
              BagCard.attempts, BagCard.last_error, BagCard.last_errcode]
     await BagCard.insert(BagCard(**values)).on_conflict(
         target=BagCard.card_id, action=OnConflictAction.do_update, values=fresh).run()
+
+
+async def remember_removal(values: BagCardRow) -> bool:
+    """A removal that arrived before the card's get: its row in ``removed``, inserted
+    only if the card has no row (a get that won meanwhile is left alone)."""
+    rows = await BagCard.insert(BagCard(**values)).on_conflict(
+        target=BagCard.card_id, action=OnConflictAction.do_nothing
+    ).returning(BagCard.card_id).run()
+    return bool(rows)
 
 
 async def remove_from_bag(chain_id: uuid.UUID, wechat_card_id: str, code: str,

@@ -9,10 +9,11 @@ from typing import Annotated, Literal
 from msgspec import Meta, Struct
 
 # WeChat's limits (card/create's base_info): brand_name up to 12 characters, notice up to
-# 16, description up to 1024; color one of its palette names (Color010...) or hex.
+# 16, description up to 1024; color one of its palette's names (its doc: "按色彩规范标注
+# 填写Color010-Color100"; it documents no hex form, so none is sent for WeChat to refuse).
 BrandName = Annotated[str, Meta(min_length=1, max_length=12)]
 LogoUrl = Annotated[str, Meta(pattern=r"^https?://[^\s]+$", min_length=10, max_length=512)]
-Color = Annotated[str, Meta(pattern=r"^(Color[0-9]{3}|#[0-9A-Fa-f]{6})$")]
+Color = Annotated[str, Meta(pattern=r"^Color(010|020|030|040|050|060|070|080|081|082|090|100)$")]
 Notice = Annotated[str, Meta(min_length=1, max_length=16)]
 Description = Annotated[str, Meta(min_length=1, max_length=1024)]
 

@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,7 +23,8 @@ from app.core.auth import Principal
 from app.core.clock import utcnow
 from app.core.db import atomic_statement
 from app.core.errors import NotFound, ValidationError
-from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT
+from app.core.notify.adapters import TRANSIENT
+from app.core.notify.tokens import TOKEN_REFUSED
 from app.core.runtime import Runtime
 from app.core.wechat import WechatError
 from app.core.wechat_crypto import card_sign, jsapi_sign
@@ -59,6 +60,10 @@ STALE_CREATING = timedelta(minutes=2)
 SANDBOX_TICKET = "sandbox-ticket"
 CARD_TICKET, JSAPI_TICKET = "wx_card", "jsapi"
 DEFAULT_COLOR = "Color010"
+# ?retry=true refetches the wx_card ticket only if it is older than this. Any member may
+# send it as often as they like, and WeChat's getticket has a small daily quota shared
+# with everything else on the account: at most 288 fetches a day this way.
+RETRY_TICKET_AFTER_S = 300
 
 # The card face's words, in the chain's language (stores.chain_locale).
 WORDS = {
@@ -89,22 +94,27 @@ async def create_wechat_card(principal: Principal, template_id: uuid.UUID, body:
     card = card_body(template, body, await stores.chain_locale(principal.chain_id),
                      member_url(_origin(runtime, base_url), principal.chain_id, template_id))
     # Claimed last: only WeChat's call stands between the claim and its outcome's write.
-    await _claim(principal.chain_id, template_id, body)
+    claimed_at = await _claim(principal.chain_id, template_id, body)
     try:
         wechat_card_id = await _card_create(runtime, server, card)
     except WechatError as exc:
-        await _finish(template_id, {"status": "failed", "reject_reason": f"{exc}"[:500]})
+        await _finish(template_id, claimed_at,
+                      {"status": "failed", "reject_reason": f"{exc}"[:500]})
         raise _wechat_failure(exc) from exc
     status = "approved" if runtime.sandbox else "pending"  # sandbox: no review to wait for
-    await _finish(template_id, {"status": status, "wechat_card_id": wechat_card_id,
-                                "reject_reason": None,
-                                "reviewed_at": utcnow() if runtime.sandbox else None})
+    if not await _finish(template_id, claimed_at, {
+            "status": status, "wechat_card_id": wechat_card_id, "reject_reason": None,
+            "reviewed_at": utcnow() if runtime.sandbox else None}):
+        log.warning("wechat card %s of template %s came after its row was taken over: "
+                    "left unused", wechat_card_id, template_id)
+        raise WechatCardExists("this create took so long that another one took over")
     return await get_wechat_card(principal, template_id)
 
 
-async def _claim(chain_id: uuid.UUID, template_id: uuid.UUID, body: WechatCardIn) -> None:
+async def _claim(chain_id: uuid.UUID, template_id: uuid.UUID, body: WechatCardIn) -> datetime:
     """Insert-first: the template's row in ``creating``. A row already there is taken
-    again only when its create failed (or was abandoned), by a conditional update."""
+    again only when its create failed (or was abandoned), by a conditional update. The
+    claim's time (the row's ``updated_at``) says whose the row is when WeChat answers."""
     now = utcnow()
     looks = {"logo_url": body.logo_url, "brand_name": body.brand_name, "color": body.color,
              "notice": body.notice, "description": body.description}
@@ -115,7 +125,7 @@ async def _claim(chain_id: uuid.UUID, template_id: uuid.UUID, body: WechatCardIn
         "color": body.color, "notice": body.notice, "description": body.description}
     async with atomic_statement():
         if await repo.claim_wechat_card(row):
-            return
+            return now
     async with atomic_statement():
         retaken = await repo.retake_wechat_card(
             chain_id, template_id, {**looks, "status": "creating", "reject_reason": None,
@@ -125,11 +135,16 @@ async def _claim(chain_id: uuid.UUID, template_id: uuid.UUID, body: WechatCardIn
     if not retaken:
         raise WechatCardExists("this template already has a WeChat card (or one is being "
                                "created)")
+    return now
 
 
-async def _finish(template_id: uuid.UUID, values: dict[str, Any]) -> None:
+async def _finish(template_id: uuid.UUID, claimed_at: datetime,
+                  values: dict[str, Any]) -> bool:
+    """WeChat's answer on the row, if the row is still this claim's (a create so slow
+    that another POST took the row over writes nothing)."""
     async with atomic_statement():
-        await repo.finish_wechat_card(template_id, {**values, "updated_at": utcnow()})
+        return await repo.finish_wechat_card(template_id, claimed_at,
+                                             {**values, "updated_at": utcnow()})
 
 
 def _origin(runtime: Runtime, base_url: str) -> str:
@@ -222,7 +237,7 @@ async def wechat_add(principal: Principal, card_id: uuid.UUID, runtime: Runtime,
     """``GET /cards/{id}/wechat-add``: the card's WeChat card id and its ``cardExt``,
     signed with the ``wx_card`` api_ticket. Only the card's own member: for anyone else
     the card does not exist (404). ``retry``: the page's ``wx.addCard`` said the
-    signature was bad: the ticket is fetched anew (unless it is under a minute old)."""
+    signature was bad: the ticket is fetched anew (unless it is under five minutes old)."""
     card = await cards.card_in_chain(principal.chain_id, card_id)
     if card is None or card["member"] != principal.id:
         raise NotFound("no such card")
@@ -265,7 +280,8 @@ async def _ticket(runtime: Runtime, server: MessageServer, kind: str, *,
         ticket = await runtime.tickets.get(server.app_id, server.secret, kind)
         if retry:
             ticket = await runtime.tickets.refresh(server.app_id, server.secret, kind,
-                                                   refused=ticket)
+                                                   refused=ticket,
+                                                   min_age_s=RETRY_TICKET_AFTER_S)
     except WechatError as exc:
         raise _wechat_failure(exc) from exc
     return ticket

@@ -31,7 +31,7 @@ from app.core.db import is_unique_violation, write_transaction
 from app.core.errors import AppError, Forbidden, NotFound, ValidationError
 from app.core.hours import validate_hours, validate_timezone
 from app.core.notify import events as notify_events
-from app.core.notify.adapters import TOKEN_REFUSED, TRANSIENT, WechatTarget
+from app.core.notify.adapters import TRANSIENT, WechatTarget
 from app.core.notify.tokens import TokenStore
 from app.core.revocation import Revocations
 from app.core.throttle import Limit, Memory, pair
@@ -1252,15 +1252,10 @@ async def _phone_from_code(chain_id: uuid.UUID, code: str, *, sandbox: bool,
 
 async def _exchange_phone_code(app_id: str, secret: str, code: str, wechat: WechatClient,
                                tokens: TokenStore) -> PhoneInfo:
-    token = await tokens.get(app_id, secret)
-    try:
-        return await wechat.phone_number(token, code)
-    except WechatError as exc:
-        if exc.errcode not in TOKEN_REFUSED:
-            raise
-        # A refused token leaves the code unused: fetch another token once and try again.
-        token = await tokens.refresh(app_id, secret, refused=token)
-        return await wechat.phone_number(token, code)
+    # A refused token leaves the code unused: call_with_token fetches another once and
+    # tries again.
+    return await tokens.call_with_token(app_id, secret,
+                                        lambda token: wechat.phone_number(token, code))
 
 
 def _phone_of(info: PhoneInfo) -> str:

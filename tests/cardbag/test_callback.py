@@ -344,3 +344,39 @@ async def test_wechats_own_pushes_and_every_forgery_of_them(client: httpx.AsyncC
     assert (replayed.status, replayed.text) == (200, "success")
     row = await bag_row(card["id"])
     assert row is not None and row["state"] == "removed"
+
+
+async def test_a_cancelled_or_expired_card_is_not_taken_into_the_bag(
+        client: httpx.AsyncClient, world: World) -> None:
+    """wechat-add refuses such a card; a push for one (added just before the operator
+    cancelled it) records nothing, so the sync never activates a dead card in WeChat. A
+    frozen card is still the member's: it is recorded (its status goes out with it)."""
+    server, wechat_card_id, card = await _bagged_card(client, world)
+    frozen = await issue(client, world, card["template_id"], world.a.members[1])
+    for card_id, action in ((card["id"], "cancel"), (frozen["id"], "freeze")):
+        changed = await client.post(f"{API}/cards/{card_id}/{action}",
+                                    headers=world.headers(world.a.operator))
+        assert changed.status_code == 200, changed.text
+    await put_in_bag(client, server, wechat_card_id, card["number"], openid=OPENID)
+    await put_in_bag(client, server, wechat_card_id, frozen["number"], openid="oMemberTwo")
+    rows = await bag_rows()
+    assert [str(r["card_id"]) for r in rows] == [frozen["id"]]
+
+
+async def test_a_removal_overtaking_its_own_get_leaves_the_card_out(
+        client: httpx.AsyncClient, world: World) -> None:
+    """WeChat retries a push that failed: the member's removal may arrive before the get
+    it follows. The removal is remembered, so the late get does not put the card back."""
+    server, wechat_card_id, card = await _bagged_card(client, world)
+    now = int(time.time())
+    await push_event(client, server, "user_del_card", openid=OPENID, create_time=now - 5,
+                     CardId=wechat_card_id, UserCardCode=card["number"])
+    await put_in_bag(client, server, wechat_card_id, card["number"], openid=OPENID,
+                     create_time=now - 20)
+    row = await bag_row(card["id"])
+    assert row is not None and row["state"] == "removed" and row["dirty"] is False
+    # a later get (the member adds it again) is taken as ever
+    await put_in_bag(client, server, wechat_card_id, card["number"], openid=OPENID,
+                     create_time=now)
+    row = await bag_row(card["id"])
+    assert row is not None and row["state"] == "in_bag" and row["dirty"] is True

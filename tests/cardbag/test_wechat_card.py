@@ -171,6 +171,9 @@ async def test_who_may_and_what_is_refused(client: httpx.AsyncClient, world: Wor
                  {"logo_url": LOGO, "brand_name": ""},
                  {"logo_url": LOGO, "brand_name": "a" * 13},
                  {"logo_url": LOGO, "brand_name": "x", "color": "red"},
+                 # WeChat's card colours are its palette's names (Color010..Color100)
+                 {"logo_url": LOGO, "brand_name": "x", "color": "#63b359"},
+                 {"logo_url": LOGO, "brand_name": "x", "color": "Color999"},
                  {"logo_url": LOGO, "brand_name": "x", "extra": 1}):
         bad = await client.post(f"{API}/card-templates/{template_id}/wechat-card", json=body,
                                 headers=op)
@@ -243,3 +246,27 @@ async def test_a_create_abandoned_mid_call_is_taken_over_after_two_minutes(
     assert made.status_code == 201, made.text
     assert (made.json()["status"], made.json()["brand_name"]) == ("pending", "O2O Hair")
     assert len(wechat_server.requests_to(CARD_CREATE)) == 1
+
+
+async def test_a_create_taken_over_never_has_its_row_overwritten_by_the_late_one(
+        client: httpx.AsyncClient, world: World, wechat_server: WechatStandIn) -> None:
+    """A create so slow that its row looked abandoned and a second POST took it over: when
+    the first one's answer finally comes, the row stays the second one's (409 for the
+    first; its card in WeChat is an orphan nobody uses)."""
+    template_id = await _ready(client, world)
+    wechat_server.slow(CARD_CREATE, 1.5)  # the first call only
+    slow = asyncio.create_task(make_wechat_card(client, world, template_id))
+    for _ in range(100):
+        if await wechat_card_rows():
+            break
+        await asyncio.sleep(0.02)
+    await WechatCard.update({WechatCard.updated_at: datetime.now(UTC) - timedelta(minutes=3)}
+                            ).where(WechatCard.template_id == uuid.UUID(template_id)).run()
+    second = await make_wechat_card(client, world, template_id)
+    assert second.status_code == 201, second.text
+    first = await slow
+    assert first.status_code == 409 and first.json()["code"] == "conflict", first.text
+    read = await wechat_card(client, world, template_id)
+    assert (read["status"], read["wechat_card_id"]) == ("pending",
+                                                        second.json()["wechat_card_id"])
+    assert len(wechat_server.requests_to(CARD_CREATE)) == 2

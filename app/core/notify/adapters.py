@@ -8,7 +8,6 @@ adapter a :data:`TargetLookup` at start-up.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,13 +21,9 @@ from app.core.db import write_transaction
 from app.core.notify import repository as repo
 from app.core.notify.render import Rendered
 from app.core.notify.rows import NotificationRow
-from app.core.notify.tokens import TokenStore
+from app.core.notify.tokens import TOKEN_REFUSED, TokenStore
 from app.core.wechat import WechatClient, WechatError
 
-log = logging.getLogger("o2o.notify")
-
-# The token was refused: fetch another (force_refresh, once) and send again.
-TOKEN_REFUSED = frozenset({40001, 42001, 40014})
 # WeChat is busy or over quota: try again later. Transport failures (errcode None) too.
 TRANSIENT = frozenset({-1, 45009, 45011})
 
@@ -115,15 +110,6 @@ class WechatAdapter:
 
     async def _send(self, app_id: str, secret: str, openid: str, template_id: str,
                     rendered: Rendered) -> None:
-        token = await self.tokens.get(app_id, secret)
-        try:
-            await self._client.send_subscribe(token, touser=openid, template_id=template_id,
-                                              data=rendered.fields)
-        except WechatError as exc:
-            if exc.errcode not in TOKEN_REFUSED:
-                raise
-            log.info("wechat refused the access token of %s (%s): refreshing", app_id,
-                     exc.errcode)
-            token = await self.tokens.refresh(app_id, secret, refused=token)
-            await self._client.send_subscribe(token, touser=openid, template_id=template_id,
-                                              data=rendered.fields)
+        await self.tokens.call_with_token(
+            app_id, secret, lambda token: self._client.send_subscribe(
+                token, touser=openid, template_id=template_id, data=rendered.fields))
