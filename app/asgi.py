@@ -49,6 +49,7 @@ from app.webhooks_api import CONTROLLERS as WEBHOOK_CONTROLLERS
 from app.webhooks_api import build_webhook_worker, purge_webhook_log
 from bookings.controllers import CONTROLLERS as BOOKING_CONTROLLERS
 from bookings.scans import SCAN_HANDLERS as BOOKING_SCANS
+from cardbag import service as cardbag_service
 from cardbag.controllers import CONTROLLERS as CARDBAG_CONTROLLERS
 from cardbag.sync import CardBagSync, wechat_states
 from cards import card_scans, voucher_scans
@@ -124,7 +125,8 @@ def create_app(settings: Settings | None = None, *, freeze_gc: bool = False,
     poller = PayPoller(settings, runtime.secrets, pay.client)
     # Marketing's sweeps (automations, jobs, ...): a task of its own, like the poller.
     marketing = MarketingRunner(settings, runtime.signer)
-    housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log],
+    housekeeping = Housekeeping([card_service.purge_code_expiries, purge_webhook_log,
+                                 cardbag_service.purge_old_rows],
                                 often=[stats_service.fold_queue_now])
     dispatcher = build_dispatcher(settings, runtime.wechat, runtime.secrets)
     # Numbers the event feed's committed rows (every process; they take turns per chain).

@@ -101,6 +101,11 @@ async def purge_pushes(before: datetime) -> None:
     await TakenPush.delete().where(TakenPush.received_at < before).run()
 
 
+async def purge_sync_log(before: datetime) -> None:
+    """Forget the delivery log's entries written before ``before``."""
+    await SyncLog.delete().where(SyncLog.at < before).run()
+
+
 # --- cards in the bag -----------------------------------------------------------------------
 
 async def put_in_bag(values: BagCardRow) -> None:

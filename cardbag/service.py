@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from app.core.auth import Principal
 from app.core.clock import utcnow
-from app.core.db import atomic_statement
+from app.core.db import atomic_statement, write_transaction
 from app.core.errors import NotFound, ValidationError
 from app.core.notify.adapters import TRANSIENT
 from app.core.notify.tokens import TOKEN_REFUSED
@@ -323,3 +323,19 @@ def _origin_of(url: str) -> tuple[str, str, int | None]:
 
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+# --- housekeeping -----------------------------------------------------------------------------
+
+# A push is refused by its timestamp after WeChat's 5 minutes: a day of them is plenty.
+PUSHES_KEPT = timedelta(days=1)
+# The delivery log is for an operator looking at this month's health.
+SYNC_LOG_KEPT = timedelta(days=30)
+
+
+async def purge_old_rows() -> None:
+    """Housekeeping: forget taken pushes and delivery log entries past their use."""
+    now = utcnow()
+    async with write_transaction():
+        await repo.purge_pushes(now - PUSHES_KEPT)
+        await repo.purge_sync_log(now - SYNC_LOG_KEPT)

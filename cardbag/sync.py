@@ -56,9 +56,8 @@ from app.core.crypto import SecretBox
 from app.core.db import atomic_statement, write_transaction
 from app.core.events import EventRow, sequencer
 from app.core.events import service as events_feed
-from app.core.notify.adapters import TOKEN_REFUSED
 from app.core.notify.render import Locale, as_locale
-from app.core.notify.tokens import TokenStore
+from app.core.notify.tokens import TOKEN_REFUSED, TokenStore
 from app.core.settings import Settings
 from app.core.wechat import WechatClient, WechatError
 from cardbag import records
