@@ -68,6 +68,7 @@ from cardbag.rows import BagCardRow
 from cards import public as cards
 from cards.rows import CardView, LedgerRow
 from cards.schemas import CardWechat
+from cards.service import effective_status
 from stores import service as stores
 
 log = logging.getLogger("o2o.cardbag")
@@ -161,7 +162,7 @@ async def call_wechat(tokens: TokenStore, app: App,
 
 def _fields(card: CardView, locale: Locale, prefix: str = "") -> dict[str, Any]:
     fields: dict[str, Any] = {f"{prefix}custom_field_value2": records.status_text(
-        card["status"], locale)}
+        card["status"], locale)}  # the status as the card answers it: see Push._card
     if card["tier"]:
         fields[f"{prefix}custom_field_value1"] = card["tier"]
     return fields
@@ -417,7 +418,7 @@ class Push:
 
     async def _run(self) -> None:
         bag = self.bag
-        card = await cards.card_in_chain(bag["chain_id"], bag["card_id"])
+        card = await self._card()
         if card is None:  # never deleted in practice: nothing to show in WeChat
             await self._write({"dirty": False, "lease_owner": None, "lease_until": None})
             return
@@ -448,6 +449,14 @@ class Push:
                 return
         async with atomic_statement():
             await repo.finish(bag["card_id"], self.owner, self.stay)
+
+    async def _card(self) -> CardView | None:
+        """The card now, its status as it answers it (a card past its validity is
+        expired before anything writes it down: sync_repository's _STATUS likewise)."""
+        card = await cards.card_in_chain(self.bag["chain_id"], self.bag["card_id"])
+        if card is not None:
+            card["status"] = effective_status(card, utcnow())  # type: ignore[typeddict-item]
+        return card
 
     def _figures(self, card: CardView) -> dict[str, Any]:
         return {"synced_tier": card["tier"], "synced_status": card["status"]}

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from piccolo.custom_types import Combinable
 
+from app.core.clock import utcnow
 from app.core.db import Sql, current_engine, is_sqlite
 from cardbag.rows import BagCardRow
 from cardbag.tables import BagCard, FeedCursor, SyncLog
@@ -72,8 +73,12 @@ async def mark_dirty(card_ids: Collection[uuid.UUID], now: datetime) -> int:
     return len(await _mark_sql(len(card_ids)).rows(now, now, *card_ids))
 
 
+# The card's status as it answers it at {} (cards.service.effective_status): a card past
+# its validity is expired before anything writes it down, and WeChat shows it so.
+_STATUS = ("CASE WHEN c.status = 'active' AND c.expires_at IS NOT NULL "
+           "AND c.expires_at <= {} THEN 'expired' ELSE c.status END")
 _DIFFERS = ("c.ledger_seq > b.synced_seq OR COALESCE(c.tier, '') <> COALESCE(b.synced_tier, "
-            "'') OR c.status <> COALESCE(b.synced_status, '')")
+            f"'') OR {_STATUS} <> COALESCE(b.synced_status, '')")
 _SWEEP = Sql(
     "UPDATE cardbag_card SET dirty = TRUE, due_at = {} WHERE NOT dirty AND state = 'in_bag' "  # noqa: S608
     "AND card_id IN (SELECT b.card_id FROM cardbag_card b JOIN card c ON c.id = b.card_id "
@@ -82,8 +87,8 @@ _SWEEP = Sql(
 
 async def sweep(now: datetime) -> int:
     """Mark every bag card whose card differs from what WeChat was last sent (the
-    backstop of the feed); returns how many."""
-    return len(await _SWEEP.rows(now))
+    backstop of the feed, and what finds a card lapsed); returns how many."""
+    return len(await _SWEEP.rows(now, now))
 
 
 # --- the sender -------------------------------------------------------------------------
@@ -134,12 +139,12 @@ async def progress(card_id: uuid.UUID, owner: str, added_at: datetime,
 
 
 _CLEAR_TEXT = (
-    "UPDATE cardbag_card SET dirty = FALSE, lease_owner = NULL, lease_until = NULL "
+    "UPDATE cardbag_card SET dirty = FALSE, lease_owner = NULL, lease_until = NULL "  # noqa: S608
     "WHERE card_id = {} AND lease_owner = {} AND state = 'in_bag' AND added_at = {} "
     "AND EXISTS (SELECT 1 FROM card c WHERE c.id = cardbag_card.card_id "
     "AND c.ledger_seq <= cardbag_card.synced_seq "
     "AND COALESCE(c.tier, '') = COALESCE(cardbag_card.synced_tier, '') "
-    "AND c.status = COALESCE(cardbag_card.synced_status, ''))")
+    f"AND {_STATUS} = COALESCE(cardbag_card.synced_status, ''))")
 _CLEAR = Sql(_CLEAR_TEXT + " RETURNING card_id")
 # A card added to the bag again within the second of its last adding (the same
 # ``added_at``; the callback sets activated_at NULL) stays dirty too.
@@ -152,7 +157,8 @@ async def finish(card_id: uuid.UUID, owner: str, added_at: datetime, *,
     this statement: a change committed meanwhile keeps it dirty) and the stay is the
     one pushed (a card added again meanwhile stays dirty: its next push activates it),
     else still dirty. ``activated``: and only if it is (still) activated."""
-    if await (_CLEAR_ACTIVE if activated else _CLEAR).rows(card_id, owner, added_at):
+    if await (_CLEAR_ACTIVE if activated else _CLEAR).rows(card_id, owner, added_at,
+                                                           utcnow()):
         return True
     await release(owner, card_id)
     return False

@@ -22,6 +22,7 @@ from app.core.wechat import WechatClient
 from cardbag import sync_repository
 from cardbag.sync import CardBagSync, Push
 from cardbag.tables import BagCard, SyncLog
+from cards.tables import Card
 from tests.conftest import TEST_SECRET, make_settings
 from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechat import MEMBERCARD_UPDATEUSER, WechatStandIn
@@ -162,3 +163,24 @@ async def test_a_card_added_again_during_its_activation_is_activated_again(
     shown = bag.in_wechat(card)
     assert shown is not None and shown["activated"] and shown["activations"] == 2
     assert wechat_figures(bag, card) == await o2o_figures(bag, card)
+
+
+async def test_a_card_that_lapses_shows_expired_in_wechat(
+        bag: Bag, client_pair: tuple[CardBagSync, CardBagSync],
+        wechat_server: WechatStandIn) -> None:
+    """A card past its validity answers ``expired`` before anything writes it down (no
+    ledger entry, no event): the sweep finds it, WeChat's face says so, and the card
+    is clean after (not pushed again every round)."""
+    sync, _ = client_pair
+    card = await bag.card()
+    await bag.put_in_bag(card)
+    await settle(sync, bag.world)
+    await Card.update({Card.expires_at: utcnow() - timedelta(minutes=1)}).where(
+        Card.id == uuid.UUID(card["id"])).run()
+    assert (await bag.cards.card(card["id"]))["status"] == "expired"
+    await settle(sync, bag.world)
+    shown = bag.in_wechat(card)
+    assert shown is not None and shown["custom_field_value2"] == "已过期"
+    calls = len(wechat_server.requests_to(MEMBERCARD_UPDATEUSER))
+    await sync.run_once()
+    assert len(wechat_server.requests_to(MEMBERCARD_UPDATEUSER)) == calls
