@@ -30,7 +30,7 @@ and an event in the feed; that is the outbox. A task in each server process (and
 
 WeChat's rules: errcode -1 (busy), 45009 (a limit) and a timeout or no answer are tried
 again after ``O2O_CARDBAG_RETRY_BASE_SECONDS`` * 2^(attempts-1) (capped at an hour,
-stretched by up to a quarter at random), logged ``retry``; 40001/42001/40014 refresh the
+jittered to between half and all of it), logged ``retry``; 40001/42001/40014 refresh the
 access token once (shared by the processes, ``app.core.notify.tokens``) and send again;
 any other errcode is final: logged ``failed``, ``last_error``/``last_errcode`` set, the
 entry skipped (the next change sends the absolute figures again). The log is the
