@@ -28,7 +28,7 @@ from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechat import MEMBERCARD_UPDATEUSER, WechatStandIn
 from tests.world import World
 
-from .sync_world import Bag, all_clean, make_bag, o2o_figures, wechat_figures
+from .sync_world import Bag, all_clean, make_bag, o2o_figures, settle, wechat_figures
 
 wechat_server = stand_ins.wechat_server
 
@@ -58,16 +58,6 @@ async def client_pair(settings: Settings) -> AsyncIterator[tuple[CardBagSync, Ca
 @pytest.fixture
 async def bag(client: httpx.AsyncClient, world: World, wechat_server: WechatStandIn) -> Bag:
     return await make_bag(client, world, wechat_server)
-
-
-async def settle(sync: CardBagSync, world: World, rounds: int = 80) -> None:
-    for _ in range(rounds):
-        await sequencer.number_chain(world.a.id, wait=True)
-        await sync.run_once()
-        if await all_clean():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("the sync did not settle")
 
 
 def _folded(values: list[object]) -> list[object]:
