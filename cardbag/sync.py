@@ -30,7 +30,7 @@ and an event in the feed; that is the outbox. A task in each server process (and
 
 WeChat's rules: errcode -1 (busy), 45009 (a limit) and a timeout or no answer are tried
 again after ``O2O_CARDBAG_RETRY_BASE_SECONDS`` * 2^(attempts-1) (capped at an hour,
-stretched by up to a quarter at random), logged ``retry``; 40001/42001/40014 refresh the
+jittered to between half and all of it), logged ``retry``; 40001/42001/40014 refresh the
 access token once (shared by the processes, ``app.core.notify.tokens``) and send again;
 any other errcode is final: logged ``failed``, ``last_error``/``last_errcode`` set, the
 entry skipped (the next change sends the absolute figures again). The log is the
@@ -56,6 +56,7 @@ from app.core.crypto import SecretBox
 from app.core.db import atomic_statement, write_transaction
 from app.core.events import EventRow, sequencer
 from app.core.events import service as events_feed
+from app.core.notify.dispatcher import backoff_s
 from app.core.notify.render import Locale, as_locale
 from app.core.notify.tokens import TOKEN_REFUSED, TokenStore
 from app.core.settings import Settings
@@ -66,23 +67,22 @@ from cardbag.rows import BagCardRow
 from cards import public as cards
 from cards.rows import CardView, LedgerRow
 from cards.schemas import CardWechat
+from cards.service import effective_status
 from stores import service as stores
 
 log = logging.getLogger("o2o.cardbag")
 
 TRANSIENT = frozenset({-1, 45009})  # WeChat busy; a frequency limit: try again later
-MAX_DELAY_S = 3600.0
-JITTER = 0.25
 FEED_BATCH = 500
 ENTRIES_PER_CLAIM = 200  # a card with more left stays dirty and is claimed again
 _CARD_FAMILIES = ("card.", "top_up_order.")
 
 
 def retry_delay_s(attempts: int, base_s: float, rng: random.Random | None = None) -> float:
-    """The wait after the ``attempts``-th failed try (1-based): doubling, capped, and
-    stretched by up to :data:`JITTER` so that cards failing together spread out."""
-    delay = min(MAX_DELAY_S, base_s * 2.0 ** min(attempts - 1, 20))
-    return float(delay) * (1.0 + JITTER * (rng or random).random())
+    """The wait after the ``attempts``-th failed try (1-based): the notifications' backoff
+    (doubling, capped at an hour, jittered between half and all of it so that cards
+    failing together spread out); the exponent bounded, for a card that fails for weeks."""
+    return backoff_s(min(attempts, 30), base_s, rng)
 
 
 def card_named(event: EventRow) -> uuid.UUID | None:
@@ -161,7 +161,7 @@ async def call_wechat(tokens: TokenStore, app: App,
 
 def _fields(card: CardView, locale: Locale, prefix: str = "") -> dict[str, Any]:
     fields: dict[str, Any] = {f"{prefix}custom_field_value2": records.status_text(
-        card["status"], locale)}
+        card["status"], locale)}  # the status as the card answers it: see Push._card
     if card["tier"]:
         fields[f"{prefix}custom_field_value1"] = card["tier"]
     return fields
@@ -357,6 +357,7 @@ class CardBagSync:
         now = utcnow()
         if self._stopping.is_set() or not await repo.any_due(now):
             return 0
+        deadline = asyncio.get_running_loop().time() + self.settings.cardbag_lease_s
         async with write_transaction():
             rows = await repo.claim(now, self._lease_end(), self.owner,
                                     self.settings.cardbag_batch)
@@ -365,34 +366,58 @@ class CardBagSync:
             # the card as it is, so nothing before the cursor is missed).
             await self.discover()
         if rows:
-            await asyncio.gather(*(self._push_safely(row) for row in rows))
+            await asyncio.gather(*(self._push_safely(row, deadline) for row in rows))
         return len(rows)
 
     def _lease_end(self) -> datetime:
         return utcnow() + timedelta(seconds=self.settings.cardbag_lease_s)
 
-    async def _push_safely(self, bag: BagCardRow) -> None:
+    async def _push_safely(self, bag: BagCardRow, deadline: float) -> None:
         try:
-            await Push(self, bag).run()
+            await Push(self, bag, deadline).run()
         except Exception:
             # A bug or the database: the lease runs out and the card is tried again.
             log.exception("pushing card %s to WeChat failed", bag["card_id"])
 
 
-class Push:
-    """One leased card pushed to WeChat: activation, the entries in order, the rest."""
+class LeaseLost(Exception):
+    """The card's lease is no longer this sender's (or its stay ended): stop pushing."""
 
-    def __init__(self, sync: CardBagSync, bag: BagCardRow) -> None:
+
+class Push:
+    """One leased card pushed to WeChat: activation, the entries in order, the rest.
+
+    Order per card holds only while one sender pushes it, so no call may outlive the
+    lease: each is cut after half the lease, and starts only with at least three
+    quarters of it left (else the lease is renewed first). A lease runs out, and
+    another sender takes the card, only when this one's process died or stalled.
+    """
+
+    def __init__(self, sync: CardBagSync, bag: BagCardRow,
+                 deadline: float | None = None) -> None:
         self.sync = sync
         self.bag = bag
         self.owner = sync.owner
+        self.stay = bag["added_at"]
+        # The lease's end as this process knows it (loop time; None: claimed just now).
+        self.deadline = deadline if deadline is not None else (
+            asyncio.get_running_loop().time() + sync.settings.cardbag_lease_s)
         self.app = App("", "")
         self.locale: Locale = "zh-CN"
         self._stores: dict[uuid.UUID, str | None] = {}
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        except LeaseLost:
+            # Taken by another sender (nothing to hand back), or the card left the bag
+            # or came back into it: hand the lease back so its new stay goes now.
+            async with atomic_statement():
+                await repo.release(self.owner, self.bag["card_id"])
+
+    async def _run(self) -> None:
         bag = self.bag
-        card = await cards.card_in_chain(bag["chain_id"], bag["card_id"])
+        card = await self._card()
         if card is None:  # never deleted in practice: nothing to show in WeChat
             await self._write({"dirty": False, "lease_owner": None, "lease_until": None})
             return
@@ -422,16 +447,33 @@ class Push:
             if not await self._after(sent, "update", None, self._figures(card)):
                 return
         async with atomic_statement():
-            await repo.finish(bag["card_id"], self.owner)
+            await repo.finish(bag["card_id"], self.owner, self.stay)
+
+    async def _card(self) -> CardView | None:
+        """The card now, its status as it answers it (a card past its validity is
+        expired before anything writes it down: sync_repository's _STATUS likewise)."""
+        card = await cards.card_in_chain(self.bag["chain_id"], self.bag["card_id"])
+        if card is not None:
+            card["status"] = effective_status(card, utcnow())  # type: ignore[typeddict-item]
+        return card
 
     def _figures(self, card: CardView) -> dict[str, Any]:
         return {"synced_tier": card["tier"], "synced_status": card["status"]}
 
     async def _send(self, body: dict[str, Any], activate: bool = False) -> Sent:
+        """One call by WeChat's rules, within the lease (renewed first if short)."""
+        lease_s = self.sync.settings.cardbag_lease_s
+        if self.deadline - asyncio.get_running_loop().time() < lease_s * 0.75 \
+                and not await self._write({}):
+            raise LeaseLost
         client = self.sync.client
-        return await call_wechat(self.sync.tokens, self.app, lambda token: (
-            client.membercard_activate(token, body) if activate
-            else client.membercard_updateuser(token, body)))
+        try:
+            async with asyncio.timeout(lease_s / 2):
+                return await call_wechat(self.sync.tokens, self.app, lambda token: (
+                    client.membercard_activate(token, body) if activate
+                    else client.membercard_updateuser(token, body)))
+        except TimeoutError:
+            return Sent("retry", None, "no answer within half the lease")
 
     async def _activate(self, card: CardView) -> bool:
         sent = await self._send(activate_body(self.bag, card, self.locale), activate=True)
@@ -447,7 +489,8 @@ class Push:
             # Not activated: nothing can be updated. Clean until the next change, which
             # tries the activation again.
             async with atomic_statement():
-                await repo.finish(self.bag["card_id"], self.owner, activated=False)
+                await repo.finish(self.bag["card_id"], self.owner, self.stay,
+                                  activated=False)
             return False
         return True
 
@@ -485,15 +528,27 @@ class Push:
             self._stores[store_id] = store["name"] if store else None
         return self._stores[store_id]
 
+    def _extended(self, values: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+        """``values`` with the lease extended (unless they hand it back), and the lease's
+        new end in loop time (taken before the write: never later than the database's)."""
+        at = asyncio.get_running_loop().time() + self.sync.settings.cardbag_lease_s
+        if "lease_owner" in values:
+            return dict(values), self.deadline
+        return {**values, "lease_until": self.sync._lease_end()}, at
+
     async def _write(self, values: Mapping[str, Any]) -> bool:
-        """Record progress while the lease is ours (and extend it)."""
-        if "lease_owner" not in values:
-            values = {**values, "lease_until": self.sync._lease_end()}
+        """Record progress while the lease is ours (and extend it); LeaseLost if not."""
+        values, deadline = self._extended(values)
         async with atomic_statement():
-            ok = await repo.progress(self.bag["card_id"], self.owner, values)
-        if ok:
-            self.bag.update(values)  # type: ignore[typeddict-item]
-        return ok
+            ok = await repo.progress(self.bag["card_id"], self.owner, self.stay, values)
+        return self._kept(ok, values, deadline)
+
+    def _kept(self, ok: bool, values: Mapping[str, Any], deadline: float) -> bool:
+        if not ok:
+            raise LeaseLost
+        self.bag.update(values)  # type: ignore[typeddict-item]
+        self.deadline = deadline
+        return True
 
     async def _after(self, sent: Sent, action: str, seq: int | None,
                      values: dict[str, Any]) -> bool:
@@ -506,13 +561,12 @@ class Push:
                     self.bag["card_id"], seq, sent.errcode, sent.note)
         values.update(attempts=0, last_error=sent.note or "refused",
                       last_errcode=sent.errcode)
+        extended, deadline = self._extended(values)
         async with write_transaction():
-            await self._log(sent, action, seq, "failed", now)
-            ok = await repo.progress(self.bag["card_id"], self.owner,
-                                     {**values, "lease_until": self.sync._lease_end()})
-        if ok:
-            self.bag.update(values)  # type: ignore[typeddict-item]
-        return ok
+            ok = await repo.progress(self.bag["card_id"], self.owner, self.stay, extended)
+            if ok:  # a refusal about a stay that ended is no news for the operator
+                await self._log(sent, action, seq, "failed", now)
+        return self._kept(ok, extended, deadline)
 
     async def _retry(self, sent: Sent, action: str, seq: int | None) -> None:
         """Try again later: backing off, the lease handed back, still dirty."""
@@ -521,10 +575,13 @@ class Push:
         due = now + timedelta(seconds=retry_delay_s(
             attempts, self.sync.settings.cardbag_retry_base_s, self.sync.rng))
         async with write_transaction():
-            await self._log(sent, action, seq, "retry", now)
-            await repo.progress(self.bag["card_id"], self.owner, {
+            ok = await repo.progress(self.bag["card_id"], self.owner, self.stay, {
                 "attempts": attempts, "due_at": due, "last_error": sent.note or "no answer",
                 "last_errcode": sent.errcode, "lease_owner": None, "lease_until": None})
+            if ok:
+                await self._log(sent, action, seq, "retry", now)
+        if not ok:
+            raise LeaseLost
 
     async def _log(self, sent: Sent, action: str, seq: int | None, outcome: str,
                    now: datetime) -> None:

@@ -15,6 +15,7 @@ from typing import Any, cast
 
 from piccolo.custom_types import Combinable
 
+from app.core.clock import utcnow
 from app.core.db import Sql, current_engine, is_sqlite
 from cardbag.rows import BagCardRow
 from cardbag.tables import BagCard, FeedCursor, SyncLog
@@ -72,8 +73,12 @@ async def mark_dirty(card_ids: Collection[uuid.UUID], now: datetime) -> int:
     return len(await _mark_sql(len(card_ids)).rows(now, now, *card_ids))
 
 
+# The card's status as it answers it at {} (cards.service.effective_status): a card past
+# its validity is expired before anything writes it down, and WeChat shows it so.
+_STATUS = ("CASE WHEN c.status = 'active' AND c.expires_at IS NOT NULL "
+           "AND c.expires_at <= {} THEN 'expired' ELSE c.status END")
 _DIFFERS = ("c.ledger_seq > b.synced_seq OR COALESCE(c.tier, '') <> COALESCE(b.synced_tier, "
-            "'') OR c.status <> COALESCE(b.synced_status, '')")
+            f"'') OR {_STATUS} <> COALESCE(b.synced_status, '')")
 _SWEEP = Sql(
     "UPDATE cardbag_card SET dirty = TRUE, due_at = {} WHERE NOT dirty AND state = 'in_bag' "  # noqa: S608
     "AND card_id IN (SELECT b.card_id FROM cardbag_card b JOIN card c ON c.id = b.card_id "
@@ -82,8 +87,8 @@ _SWEEP = Sql(
 
 async def sweep(now: datetime) -> int:
     """Mark every bag card whose card differs from what WeChat was last sent (the
-    backstop of the feed); returns how many."""
-    return len(await _SWEEP.rows(now))
+    backstop of the feed, and what finds a card lapsed); returns how many."""
+    return len(await _SWEEP.rows(now, now))
 
 
 # --- the sender -------------------------------------------------------------------------
@@ -115,32 +120,45 @@ async def any_due(now: datetime) -> bool:
                           ).rows(now, now))
 
 
-async def progress(card_id: uuid.UUID, owner: str, values: Mapping[str, Any]) -> bool:
+def _ours(card_id: uuid.UUID, owner: str, added_at: datetime) -> Combinable:
+    """The card's row while its lease is ``owner``'s and it is still the stay the lease
+    was taken for: in the bag, added at ``added_at`` (a removal, or a removal and a new
+    ``user_get_card``, makes the sender's writes about the old stay land nowhere)."""
+    return ((BagCard.card_id == card_id) & (BagCard.lease_owner == owner)
+            & (BagCard.state == "in_bag") & (BagCard.added_at == added_at))
+
+
+async def progress(card_id: uuid.UUID, owner: str, added_at: datetime,
+                   values: Mapping[str, Any]) -> bool:
     """Write what was sent (``synced_*``, ``activated_at``, ``attempts``...) while the lease
-    is ``owner``'s; False when it is not (run out and taken: stop)."""
+    is ``owner``'s and the stay is the same; False when not (run out and taken, removed
+    from the bag, or added again: stop)."""
     rows = await BagCard.update(dict(values)).where(  # type: ignore[arg-type]
-        (BagCard.card_id == card_id) & (BagCard.lease_owner == owner)
-    ).returning(BagCard.card_id).run()
+        _ours(card_id, owner, added_at)).returning(BagCard.card_id).run()
     return bool(rows)
 
 
 _CLEAR_TEXT = (
-    "UPDATE cardbag_card SET dirty = FALSE, lease_owner = NULL, lease_until = NULL "
-    "WHERE card_id = {} AND lease_owner = {} AND EXISTS (SELECT 1 FROM card c "
-    "WHERE c.id = cardbag_card.card_id AND c.ledger_seq <= cardbag_card.synced_seq "
+    "UPDATE cardbag_card SET dirty = FALSE, lease_owner = NULL, lease_until = NULL "  # noqa: S608
+    "WHERE card_id = {} AND lease_owner = {} AND state = 'in_bag' AND added_at = {} "
+    "AND EXISTS (SELECT 1 FROM card c WHERE c.id = cardbag_card.card_id "
+    "AND c.ledger_seq <= cardbag_card.synced_seq "
     "AND COALESCE(c.tier, '') = COALESCE(cardbag_card.synced_tier, '') "
-    "AND c.status = COALESCE(cardbag_card.synced_status, ''))")
+    f"AND {_STATUS} = COALESCE(cardbag_card.synced_status, ''))")
 _CLEAR = Sql(_CLEAR_TEXT + " RETURNING card_id")
-# A card added to the bag again meanwhile (the callback sets activated_at NULL) stays
-# dirty: its next push activates it.
+# A card added to the bag again within the second of its last adding (the same
+# ``added_at``; the callback sets activated_at NULL) stays dirty too.
 _CLEAR_ACTIVE = Sql(_CLEAR_TEXT + " AND activated_at IS NOT NULL RETURNING card_id")
 
 
-async def finish(card_id: uuid.UUID, owner: str, *, activated: bool = True) -> bool:
+async def finish(card_id: uuid.UUID, owner: str, added_at: datetime, *,
+                 activated: bool = True) -> bool:
     """Hand the card back: clean if the card is now as WeChat was last sent (checked in
-    this statement: a change committed meanwhile keeps it dirty), else still dirty.
-    ``activated``: and only if it is (still) activated."""
-    if await (_CLEAR_ACTIVE if activated else _CLEAR).rows(card_id, owner):
+    this statement: a change committed meanwhile keeps it dirty) and the stay is the
+    one pushed (a card added again meanwhile stays dirty: its next push activates it),
+    else still dirty. ``activated``: and only if it is (still) activated."""
+    if await (_CLEAR_ACTIVE if activated else _CLEAR).rows(card_id, owner, added_at,
+                                                           utcnow()):
         return True
     await release(owner, card_id)
     return False

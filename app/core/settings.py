@@ -91,8 +91,9 @@ class Settings:
     # The WeChat card bag's sync (cardbag/sync.py: follow the feed, the sweep, the sender)
     # in each server process (off: run `o2o worker`); live WeChat mode only. Its idle wait
     # between looks, the sweep's period (the backstop), the lease of a claimed card (well
-    # above one WeChat call's timeout: only a dead process's lease runs out), the cards
-    # claimed per look, and the first retry delay (doubled per failed try, jittered).
+    # above one WeChat call's timeout; each call is cut at half of it, so only a dead or
+    # stalled process's lease runs out), the cards claimed per look, and the first retry
+    # delay (doubled per failed try, jittered).
     cardbag_sync: bool = True
     cardbag_poll_s: float = 1.0
     cardbag_sweep_s: float = 60.0

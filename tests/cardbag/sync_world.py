@@ -4,6 +4,7 @@ figures o2o and the stand-in hold."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -12,7 +13,9 @@ import httpx
 
 from app.core.clock import utcnow
 from app.core.db import write_transaction
+from app.core.events import sequencer
 from cardbag import sync_repository
+from cardbag.sync import CardBagSync
 from cardbag.tables import BagCard, WechatCard
 from tests.cards.conftest import Cards
 from tests.stand_ins.wechat import CardDef, WechatStandIn
@@ -153,3 +156,14 @@ def wechat_figures(bag: Bag, card: dict[str, Any]) -> dict[str, Any]:
 async def all_clean() -> bool:
     rows = await BagCard.select(BagCard.dirty).run()
     return all(not r["dirty"] for r in rows)
+
+
+async def settle(sync: CardBagSync, world: World, rounds: int = 80) -> None:
+    """Rounds until every bag card is clean (backoffs waited out)."""
+    for _ in range(rounds):
+        await sequencer.number_chain(world.a.id, wait=True)
+        await sync.run_once()
+        if await all_clean():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the sync did not settle")
