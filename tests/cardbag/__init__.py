@@ -15,9 +15,12 @@ from urllib.parse import urlencode
 import httpx
 
 from app.core.auth import Principal
+from app.core.settings import Settings
 from app.core.wechat_crypto import MessageCrypt, sorted_sha1, to_xml
 from cardbag.tables import BagCard, WechatCard
 from stores import service as stores_service
+from tests.conftest import make_settings
+from tests.stand_ins.wechat import WechatStandIn
 from tests.world import World
 
 API = "/api/v1"
@@ -28,6 +31,15 @@ TOKEN = "CardBagToken2026"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
 LOGO = "https://mmbiz.qpic.cn/mmbiz/card-bag-logo.png"
 OA_ID = "gh_0123456789ab"  # the official account's original id (ToUserName)
+
+
+def live_settings(database_url: str, wechat_server: WechatStandIn) -> Settings:
+    """Live WeChat mode against the stand-in, which knows the chain's app (the tests'
+    own app: its dispatcher and pay poller off)."""
+    wechat_server.add_app(APP_ID, SECRET)
+    return make_settings(database_url, wechat_mode="live", wechat_api_base=wechat_server.url,
+                         public_url=PUBLIC_URL, wechat_timeout_s=2.0, notify_dispatcher=False,
+                         pay_poller=False)
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ from tests.cardbag import (
     configure,
     issue,
     link,
+    live_settings,
     make_wechat_card,
     push_event,
     template,
 )
-from tests.conftest import make_settings
 from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechat import GET_TICKET, WechatStandIn
 from tests.world import World
@@ -42,10 +42,7 @@ wechat_server = stand_ins.wechat_server
 
 @pytest.fixture
 def settings(database_url: str, wechat_server: WechatStandIn) -> Settings:
-    wechat_server.add_app(APP_ID, SECRET)
-    return make_settings(database_url, wechat_mode="live", wechat_api_base=wechat_server.url,
-                         public_url=PUBLIC_URL, wechat_timeout_s=2.0, notify_dispatcher=False,
-                         pay_poller=False)
+    return live_settings(database_url, wechat_server)
 
 
 async def _approved(client: httpx.AsyncClient, world: World,

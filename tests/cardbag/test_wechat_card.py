@@ -16,13 +16,12 @@ from app.core.settings import Settings
 from cardbag.tables import BagCard, SyncLog, WechatCard
 from tests.cardbag import (
     API,
-    APP_ID,
     LOGO,
     PUBLIC_URL,
-    SECRET,
     MessageServer,
     configure,
     issue,
+    live_settings,
     make_wechat_card,
     push_event,
     put_in_bag,
@@ -30,7 +29,6 @@ from tests.cardbag import (
     wechat_card,
     wechat_card_rows,
 )
-from tests.conftest import make_settings
 from tests.stand_ins import fixtures as stand_ins
 from tests.stand_ins.wechat import CARD_CREATE, STABLE_TOKEN, WechatStandIn
 from tests.world import World
@@ -40,10 +38,7 @@ wechat_server = stand_ins.wechat_server
 
 @pytest.fixture
 def settings(database_url: str, wechat_server: WechatStandIn) -> Settings:
-    wechat_server.add_app(APP_ID, SECRET)
-    return make_settings(database_url, wechat_mode="live", wechat_api_base=wechat_server.url,
-                         public_url=PUBLIC_URL, wechat_timeout_s=2.0, notify_dispatcher=False,
-                         pay_poller=False)
+    return live_settings(database_url, wechat_server)
 
 
 async def _ready(client: httpx.AsyncClient, world: World, kind: str = "stored_value") -> str:

@@ -23,6 +23,19 @@ from tests.world import World
 API = "/api/v1"
 
 
+@pytest.fixture(autouse=True)
+async def _listening(client: httpx.AsyncClient, app: Litestar, engine_name: str) -> None:
+    """On PostgreSQL the revocations' LISTEN connection comes up in the background and
+    forgets every remembered verdict when it does (what changed before it listened). The
+    tests that count lookups wait for it: a slow start-up on a loaded machine forgot the
+    real key mid-test (seen in a CI run)."""
+    revocations = app.state.runtime.auth.revocations
+    for _ in range(500):
+        if revocations.listening or engine_name == "sqlite":
+            return
+        await asyncio.sleep(0.01)
+
+
 async def make_key(client: httpx.AsyncClient, world: World, scopes: list[str],
                    store_ids: list[str] | None = None, name: str = "POS") -> dict[str, Any]:
     response = await client.post(f"{API}/api-keys", headers=world.headers(world.a.operator),
@@ -143,22 +156,13 @@ async def test_a_known_key_costs_no_query(client: httpx.AsyncClient, world: Worl
 
 
 async def test_guessed_keys_never_push_a_real_key_out(client: httpx.AsyncClient,
-                                                      world: World, app: Litestar,
-                                                      engine_name: str,
+                                                      world: World,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """Refusals are remembered apart, and fewer: a flood of made-up keys (each a lookup,
     each 401) leaves the till's real key answered from memory (found in review)."""
     from app.core.apikeys import verdicts
     monkeypatch.setattr(verdicts, "_MAX_VERDICTS", 3)
     monkeypatch.setattr(verdicts, "_MAX_REFUSALS", 3)
-    # On PostgreSQL the revocations' LISTEN connection comes up in the background and
-    # forgets every verdict when it does (what changed before it listened): wait for it,
-    # or a slow start-up on a loaded machine forgets the real key mid-test (seen in CI).
-    revocations = app.state.runtime.auth.revocations
-    for _ in range(500):
-        if revocations.listening or engine_name == "sqlite":
-            break
-        await asyncio.sleep(0.01)
     key = (await make_key(client, world, ["members:read"]))["key"]
     assert (await client.get(f"{API}/stores", headers=bearer(key))).status_code == 200
     lookups = 0
