@@ -12,7 +12,10 @@ from msgspec import Meta, Struct
 # 16, description up to 1024; color one of its palette's names (its doc: "按色彩规范标注
 # 填写Color010-Color100"; it documents no hex form, so none is sent for WeChat to refuse).
 BrandName = Annotated[str, Meta(min_length=1, max_length=12)]
-LogoUrl = Annotated[str, Meta(pattern=r"^https?://[^\s]+$", min_length=10, max_length=512)]
+# Printable ASCII after the scheme: `\s` would differ between Python's regex (U+0085 and
+# other Unicode spaces) and a client's reading of the OpenAPI pattern, and WeChat's image
+# addresses (mmbiz.qpic.cn) are ASCII.
+LogoUrl = Annotated[str, Meta(pattern=r"^https?://[!-~]+$", min_length=10, max_length=512)]
 Color = Annotated[str, Meta(pattern=r"^Color(010|020|030|040|050|060|070|080|081|082|090|100)$")]
 Notice = Annotated[str, Meta(min_length=1, max_length=16)]
 Description = Annotated[str, Meta(min_length=1, max_length=1024)]

@@ -119,6 +119,9 @@ def test_the_operator_creates_a_templates_wechat_card(demo_server: Demo, context
 
 
 def test_the_review_and_the_sync_health_are_said(demo_server: Demo, context: Any) -> None:
+    # The chain's WeChat app, whatever the tests before left (the demo server is shared).
+    demo_server.api("PUT", "/wechat-config", demo_server.operator_token, json={
+        "app_id": "wx0123456789abcdef", "app_secret": "demo-app-secret"})
     tp = _new_template(demo_server)
     demo_server.api("POST", f"/card-templates/{tp['id']}/wechat-card", demo_server.operator_token,
                     json={"logo_url": "http://mmbiz.qpic.cn/mmbiz/logo/0",
