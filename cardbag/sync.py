@@ -60,6 +60,7 @@ from app.core.notify.dispatcher import backoff_s
 from app.core.notify.render import Locale, as_locale
 from app.core.notify.tokens import TOKEN_REFUSED, TokenStore
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from app.core.wechat import WechatClient, WechatError
 from cardbag import records
 from cardbag import sync_repository as repo
@@ -256,11 +257,7 @@ class CardBagSync:
         if task is not None:
             # Seen at the next wait; a card being pushed finishes its current call (a
             # few seconds at most) rather than being cut between WeChat and our write.
-            _, stuck = await asyncio.wait([task], timeout=grace_s)
-            for t in stuck:
-                t.cancel()
-            if stuck:
-                await asyncio.wait(stuck, timeout=grace_s)
+            await stop_tasks([task], grace_s)
         with contextlib.suppress(Exception):
             async with asyncio.timeout(grace_s), atomic_statement():
                 await repo.release(self.owner)  # handed back now, not when leases end

@@ -21,6 +21,7 @@ from datetime import datetime
 from app.core.clock import utcnow
 from app.core.codes.keys import CodeSigner
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from marketing.automations.worker import tick as automations_tick
 from marketing.gifts.worker import tick as gifts_tick
 from marketing.jobs.worker import tick as jobs_tick
@@ -63,11 +64,7 @@ class MarketingRunner:
         if task is not None:
             # Seen at the next wait; a round in flight finishes its current step (short
             # write transactions) rather than being cut inside one.
-            _, stuck = await asyncio.wait([task], timeout=grace_s)
-            for t in stuck:
-                t.cancel()
-            if stuck:
-                await asyncio.wait(stuck, timeout=grace_s)
+            await stop_tasks([task], grace_s)
 
     async def _loop(self) -> None:
         # The first round one (jittered) interval after start: processes started together

@@ -44,6 +44,7 @@ from app.core.crypto import SecretBox
 from app.core.db import write_transaction
 from app.core.errors import AppError
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from app.core.wechatpay import Merchant, Transaction, WechatPayClient, WechatPayError
 from payments import refunds
 from payments import repository as repo
@@ -99,11 +100,7 @@ class PayPoller:
         if task is not None:
             # Seen at the next wait; a look in flight finishes (bounded by the client's
             # timeout) rather than being cut inside a transaction.
-            _, stuck = await asyncio.wait([task], timeout=grace_s)
-            for t in stuck:
-                t.cancel()
-            if stuck:
-                await asyncio.wait(stuck, timeout=grace_s)
+            await stop_tasks([task], grace_s)
 
     def wake(self) -> None:
         self._wake.set()

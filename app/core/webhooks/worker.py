@@ -40,6 +40,7 @@ from app.core.db import write_transaction
 from app.core.events import EventRow, sequencer
 from app.core.events import service as events_feed
 from app.core.settings import Settings
+from app.core.tasks import stop_tasks
 from app.core.webhooks import repository as repo
 from app.core.webhooks import signing
 from app.core.webhooks.event_types import family
@@ -115,11 +116,7 @@ class WebhookWorker:
         # The loops see the stop at their next wait; cancelling one inside a transaction
         # could leave its pooled connection unreleased (and the pool's close waiting).
         if loops:
-            _, stuck = await asyncio.wait(loops, timeout=self.grace_s)
-            for task in stuck:
-                task.cancel()
-            if stuck:
-                await asyncio.wait(stuck, timeout=self.grace_s)
+            await stop_tasks(loops, self.grace_s)
         if self._attempts:
             _, pending = await asyncio.wait(set(self._attempts), timeout=self.grace_s)
             for task in pending:
